@@ -1,0 +1,68 @@
+"""The exception tree. Foreign exceptions are translated at the boundary that meets them.
+
+    TrialWatchError
+    ├── ConfigError            settings or watchlist invalid; carries every problem (exit 2)
+    ├── ApiError               ClinicalTrials.gov could not give us a usable answer
+    │   ├── TransientApiError  timeout, connection error, 429, 5xx: retried, then this cycle fails
+    │   ├── InvalidResponse    200 but not a usable study record (HTML, truncated, wrong nctId)
+    │   └── StudyNotFound      404: permanent, reported once
+    ├── StorageError           the database refused or is unreachable
+    └── NotifyError            a channel did not accept a message
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+
+class TrialWatchError(Exception):
+    """Base of every error TrialWatch raises on purpose."""
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One configuration problem: where it is and what was expected."""
+
+    file: str
+    line: int | None
+    key: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}" if self.line else self.file
+        return f"{where}: {self.key}: {self.message}" if self.key else f"{where}: {self.message}"
+
+
+class ConfigError(TrialWatchError):
+    def __init__(self, problems: Sequence[Problem]) -> None:
+        self.problems = tuple(problems)
+        count = len(self.problems)
+        lines = "\n".join(f"  {p}" for p in self.problems)
+        super().__init__(f"{count} configuration problem{'s' if count != 1 else ''}:\n{lines}")
+
+
+class ApiError(TrialWatchError):
+    """ClinicalTrials.gov did not give a usable answer."""
+
+
+class TransientApiError(ApiError):
+    """Worth retrying later: timeouts, connection errors, 429 and 5xx."""
+
+
+class InvalidResponse(ApiError):
+    """A response that must not become a snapshot (not JSON, truncated, wrong study)."""
+
+
+class StudyNotFound(ApiError):
+    def __init__(self, nct_id: str) -> None:
+        self.nct_id = nct_id
+        super().__init__(f"{nct_id} was not found on ClinicalTrials.gov (404): check the watchlist")
+
+
+class StorageError(TrialWatchError):
+    """The snapshot database failed."""
+
+
+class NotifyError(TrialWatchError):
+    """A channel did not accept a message."""

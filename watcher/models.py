@@ -1,0 +1,99 @@
+"""Plain values shared by every stage of the data flow.
+
+Stages exchange these frozen dataclasses (or plain JSON-like data), never ORM rows,
+httpx responses or DeepDiff results, so each stage can be tested on its own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+Json = Any
+"""A JSON-compatible value: None, bool, int, float, str, list or dict of those."""
+
+ChangeKind = Literal["added", "removed", "changed"]
+Severity = Literal["minor", "major", "critical"]
+
+SEVERITIES: tuple[Severity, ...] = ("minor", "major", "critical")
+SEVERITY_RANK: Mapping[str, int] = {name: rank for rank, name in enumerate(SEVERITIES)}
+
+STUDY_URL = "https://clinicaltrials.gov/study/{nct_id}"
+HISTORY_URL = "https://clinicaltrials.gov/study/{nct_id}?tab=history"
+
+
+def study_url(nct_id: str) -> str:
+    return STUDY_URL.format(nct_id=nct_id)
+
+
+def history_url(nct_id: str) -> str:
+    return HISTORY_URL.format(nct_id=nct_id)
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """The clinical meaning of a change, e.g. a status transition or a date slip.
+
+    `kind` is a stable identifier (`status_transition`, `date_slip`, ...), `summary` a
+    sentence for people, `data` the numbers behind it for machines (webhooks, JSON).
+    """
+
+    kind: str
+    summary: str
+    data: Mapping[str, Json] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """One field of one trial that differs between two versions of its record."""
+
+    field: str
+    change: ChangeKind
+    old: Json = None
+    new: Json = None
+    severity: Severity = "minor"
+    event: Event | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StoredChange:
+    """A change as history knows it: which trial, which version, when it was seen."""
+
+    id: int
+    nct_id: str
+    version: int
+    detected_at: datetime
+    change: Change
+    baseline: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Trial:
+    """One watched trial, as the watchlist describes it."""
+
+    nct_id: str
+    label: str | None = None
+    channels: tuple[str, ...] | None = None  # None: every channel
+    tags: tuple[str, ...] = ()
+    ignore: tuple[str, ...] = ()
+    only: tuple[str, ...] = ()
+    min_severity: Severity | None = None
+    interval: timedelta | None = None
+    line: int | None = None  # where the watchlist declares it, for error messages
+
+    @property
+    def display(self) -> str:
+        return f"{self.nct_id} ({self.label})" if self.label else self.nct_id
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """One distinct version of a trial's record."""
+
+    nct_id: str
+    version: int
+    fetched_at: datetime
+    content_hash: str
+    record: Mapping[str, Json]
