@@ -1,0 +1,156 @@
+"""Settings and watchlist loading: the documented keys, defaults, and errors with file/line/key."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from watcher.config import load_config, load_settings, load_watchlist, parse_duration, resolve_config_path
+from watcher.errors import ConfigError
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def write(path: Path, text: str) -> Path:
+    path.write_text(text)
+    return path
+
+
+def test_example_config_validates_and_watches_the_seed_trials() -> None:
+    config = load_config(REPO / "config" / "trialwatch.yaml", environ={})
+    assert [t.nct_id for t in config.watchlist.trials] == ["NCT06747156", "NCT07198867"]
+    assert config.watchlist.trials[0].label == "ABO2203 autoimmune"
+    assert config.settings.api.base_url == "https://clinicaltrials.gov/api/v2"
+    assert config.settings.interval == timedelta(hours=6)
+    assert config.settings.channels == {}
+
+
+def test_defaults_without_a_settings_file(tmp_path: Path) -> None:
+    settings = load_settings(None, environ={"XDG_STATE_HOME": str(tmp_path)})
+    assert settings.storage_url == f"sqlite:///{tmp_path / 'trialwatch' / 'trialwatch.sqlite'}"
+    assert settings.api.base_url == "https://clinicaltrials.gov/api/v2"
+    assert settings.channels == {}
+
+
+def test_state_directory_from_systemd(tmp_path: Path) -> None:
+    settings = load_settings(None, environ={"STATE_DIRECTORY": str(tmp_path / "tw")})
+    assert settings.storage_url.endswith(f"{tmp_path / 'tw' / 'trialwatch.sqlite'}")
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("10s", timedelta(seconds=10)), ("30m", timedelta(minutes=30)), ("6h", timedelta(hours=6)),
+    ("1d", timedelta(days=1)), ("1h30m", timedelta(hours=1, minutes=30)),
+])
+def test_durations(text: str, expected: timedelta) -> None:
+    assert parse_duration(text) == expected
+
+
+@pytest.mark.parametrize("text", ["", "6", "6x", "h", "1.5h", "-1h"])
+def test_bad_durations(text: str) -> None:
+    with pytest.raises(ValueError, match="not a duration"):
+        parse_duration(text)
+
+
+def test_channel_url_takes_environment_variables(tmp_path: Path) -> None:
+    path = write(tmp_path / "s.yaml", "channels:\n  ops:\n    url: json://${HOOK_HOST}/x?token=${TOKEN}\n")
+    settings = load_settings(path, environ={"HOOK_HOST": "127.0.0.1:9", "TOKEN": "s3cret"})
+    assert settings.channels["ops"].url == "json://127.0.0.1:9/x?token=s3cret"
+    assert "s3cret" not in repr(settings.channels["ops"])
+
+
+def test_missing_environment_variable_is_named_but_no_value_leaks(tmp_path: Path) -> None:
+    path = write(tmp_path / "s.yaml", "channels:\n  ops:\n    url: json://host/${TOKEN}\n")
+    with pytest.raises(ConfigError) as info:
+        load_settings(path, environ={})
+    assert str(info.value).splitlines()[1].strip() == f"{path}:3: channels.ops.url: environment variable TOKEN is not set"
+
+
+def test_every_problem_is_listed_with_file_line_and_key(tmp_path: Path) -> None:
+    settings = write(tmp_path / "trialwatch.yaml", (
+        "api:\n"
+        "  base_url: ftp://nope\n"
+        "  requests_per_second: fast\n"
+        "schedule:\n"
+        "  interval: soon\n"
+        "colour: blue\n"
+        "channels:\n"
+        "  ops:\n"
+        "    min_severity: urgent\n"
+    ))
+    write(tmp_path / "watchlist.yaml", (
+        "trials:\n"
+        "  - NCT06747156\n"
+        "  - NCT123\n"
+        "  - id: nct06747156\n"
+        "  - label: no id here\n"
+        "  - id: NCT07198867\n"
+        "    channels: [pager]\n"
+        "    colour: red\n"
+    ))
+    with pytest.raises(ConfigError) as info:
+        load_config(settings, environ={})
+    problems = [str(p) for p in info.value.problems]
+    s, w = str(settings), str(tmp_path / "watchlist.yaml")
+    assert problems == [
+        f"{s}:6: colour: unknown key (expected one of: api, storage, schedule, channels, notify, severity, "
+        "watchlist, state_dir)",
+        f"{s}:2: api.base_url: 'ftp://nope' is not an http(s) URL",
+        f"{s}:3: api.requests_per_second: expected a number, got str 'fast'",
+        f"{s}:5: schedule.interval: 'soon' is not a duration such as 10s, 30m, 6h or 1d",
+        f"{s}:8: channels.ops.url: missing: an apprise URL is required",
+        f"{w}:3: trials[1]: 'NCT123' is not NCT followed by 8 digits",
+        f"{w}:4: trials[2].id: NCT06747156 is listed twice (first at line 2)",
+        f"{w}:5: trials[3].id: missing: each trial needs an NCT ID",
+        f"{w}:8: trials[4].colour: unknown key (expected one of: id, label, channels, tags, ignore, only, "
+        "min_severity, interval)",
+        f"{w}:6: trials[4].channels: unknown channel 'pager' (known: none are configured)",
+    ]
+    assert str(info.value).startswith("10 configuration problems:")
+
+
+def test_yaml_syntax_error_names_the_line(tmp_path: Path) -> None:
+    path = write(tmp_path / "watchlist.yaml", "trials:\n  - NCT06747156\n  - [unclosed\n")
+    with pytest.raises(ConfigError) as info:
+        load_watchlist(path)
+    (problem,) = info.value.problems
+    assert problem.file == str(path)
+    assert problem.line in (3, 4)
+    assert "YAML syntax error" in problem.message
+
+
+def test_watchlist_items_bare_and_mapping(tmp_path: Path) -> None:
+    path = write(tmp_path / "w.yaml", (
+        "trials:\n"
+        "  - NCT06747156\n"
+        "  - id: NCT07198867\n"
+        "    label: Second\n"
+        "    channels: [ops]\n"
+        "    tags: [oncology, phase3]\n"
+        "    min_severity: major\n"
+        "    ignore: ['locations.*']\n"
+    ))
+    wl = load_watchlist(path, ["ops"])
+    first, second = wl.trials
+    assert (first.nct_id, first.label, first.channels, first.tags) == ("NCT06747156", None, None, ())
+    assert second.channels == ("ops",)
+    assert second.tags == ("oncology", "phase3")
+    assert second.min_severity == "major"
+    assert second.ignore == ("locations.*",)
+    assert second.line == 3
+
+
+def test_watchlist_relative_to_settings_file(tmp_path: Path) -> None:
+    (tmp_path / "conf").mkdir()
+    settings = write(tmp_path / "conf" / "tw.yaml", "watchlist: lists/mine.yaml\n")
+    assert load_settings(settings, environ={}).watchlist_path == tmp_path / "conf" / "lists" / "mine.yaml"
+
+
+def test_config_path_resolution(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert resolve_config_path(None, {}) is None
+    assert resolve_config_path(None, {"TRIALWATCH_CONFIG": "/etc/tw.yaml"}) == Path("/etc/tw.yaml")
+    assert resolve_config_path("x.yaml", {"TRIALWATCH_CONFIG": "/etc/tw.yaml"}) == Path("x.yaml")
+    (tmp_path / "trialwatch.yaml").write_text("{}\n")
+    assert resolve_config_path(None, {}) == Path("trialwatch.yaml")

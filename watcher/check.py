@@ -1,0 +1,243 @@
+"""One poll cycle end to end: poll → snapshot → diff → outbox → deliver.
+
+A trial that fails (bad response, crash in diffing, database hiccup on its row) fails
+alone: it is counted, logged and retried next cycle, and the rest of the cycle goes on.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import structlog
+
+from watcher.config import Config
+from watcher.ctgov import CtGovClient
+from watcher.diff import diff_fields
+from watcher.errors import ApiError, TrialWatchError
+from watcher.fields import extract_fields
+from watcher.meaning import SeverityRules, classify
+from watcher.models import Change, Trial
+from watcher.notify import Sender, change_messages, deliver_due, print_changes
+from watcher.poll import PollResult, PollState, poll
+from watcher.routing import for_stdout, route
+from watcher.store import NewMessage, Store, content_hash, utcnow
+
+log = structlog.get_logger("watcher.check")
+
+META_DATA_TIMESTAMP = "poll.data_timestamp"
+META_LAST_SUCCESS = "poll.last_success"
+META_LAST_FULL = "poll.last_full_refetch"
+META_API_FAILURES = "poll.api_failures"
+
+
+@dataclass(slots=True)
+class CycleReport:
+    started_at: datetime
+    finished_at: datetime | None = None
+    checked: int = 0
+    changed: list[str] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)
+    not_found: list[str] = field(default_factory=list)
+    moved: dict[str, str] = field(default_factory=dict)
+    requests: int = 0
+    skipped: bool = False
+    strategy: str = ""
+    api_error: str | None = None
+    deliveries_failed: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed and self.api_error is None
+
+    @property
+    def result(self) -> str:
+        if self.api_error:
+            return "api_failed"
+        return "partial" if self.failed else "ok"
+
+
+def _iso(value: Any) -> datetime | None:
+    return datetime.fromisoformat(value) if isinstance(value, str) else None
+
+
+def poll_state(store: Store, trials: tuple[Trial, ...], *, force_full: bool = False) -> PollState:
+    known = store.known_last_updates()
+    watched = {t.nct_id for t in trials}
+    return PollState(
+        data_timestamp=store.get_meta(META_DATA_TIMESTAMP),
+        last_success=_iso(store.get_meta(META_LAST_SUCCESS)),
+        last_full_refetch=_iso(store.get_meta(META_LAST_FULL)),
+        known={k: v for k, v in known.items() if k in watched},
+        force_full=force_full,
+    )
+
+
+class Cycle:
+    """Runs cycles for one configuration against one store and API client."""
+
+    def __init__(self, config: Config, store: Store, client: CtGovClient, *,
+                 now: Callable[[], datetime] = utcnow, write: Callable[[str], Any] = print,
+                 progress: Callable[[int, int], None] | None = None) -> None:
+        self.config = config
+        self.store = store
+        self.client = client
+        self.now = now
+        self.write = write
+        self.progress = progress
+        self.rules = SeverityRules.from_overrides(config.settings.severity_rules)
+
+    def run(self, *, force_full: bool = False, deliver: bool = True) -> CycleReport:
+        settings, trials = self.config.settings, self.config.watchlist.trials
+        started = self.now()
+        clock = time.monotonic()
+        report = CycleReport(started_at=started)
+        cycle_id = self.store.start_cycle(started)
+        requests_before = self.client.requests_made
+        try:
+            result = poll(self.client, [t.nct_id for t in trials],
+                          poll_state(self.store, trials, force_full=force_full),
+                          now=started, progress=self.progress)
+        except ApiError as exc:
+            report.api_error = str(exc)
+            self._api_failed(report)
+        else:
+            self._apply(result, report)
+        report.requests = self.client.requests_made - requests_before
+        report.finished_at = self.now()
+        self.store.finish_cycle(
+            cycle_id, at=report.finished_at, result=report.result, checked=report.checked,
+            changed=len(report.changed), failed=len(report.failed), requests=report.requests,
+            detail={"failed": report.failed, "not_found": report.not_found, "moved": report.moved,
+                    "skipped": report.skipped, "strategy": report.strategy, "api_error": report.api_error})
+        if deliver and settings.channels:
+            deliveries = deliver_due(self.store, Sender(settings.channels), now=self.now)
+            report.deliveries_failed = sum(1 for d in deliveries if not d.accepted)
+        log.info("cycle.done", result=report.result, trials=len(trials), checked=report.checked,
+                 changed=len(report.changed), failed=len(report.failed), not_found=len(report.not_found),
+                 requests=report.requests, skipped=report.skipped, strategy=report.strategy,
+                 duration_s=round(time.monotonic() - clock, 3))
+        return report
+
+    # -- applying a poll result ------------------------------------------------------------------
+
+    def _apply(self, result: PollResult, report: CycleReport) -> None:
+        report.skipped, report.strategy = result.skipped, result.strategy
+        by_id = {t.nct_id: t for t in self.config.watchlist.trials}
+        for nct_id, record in result.records.items():
+            trial = by_id.get(nct_id)
+            if trial is None:
+                continue
+            try:
+                if self._process(trial, record, result):
+                    report.changed.append(nct_id)
+            except TrialWatchError as exc:
+                self._trial_failed(trial, str(exc), report)
+            except Exception as exc:  # one broken record must not stop the cycle
+                log.exception("trial.crashed", nct_id=nct_id)
+                self._trial_failed(trial, f"internal error: {type(exc).__name__}: {exc}", report)
+            else:
+                report.checked += 1
+        for nct_id, error in result.failures.items():
+            if nct_id in by_id:
+                self._trial_failed(by_id[nct_id], str(error), report)
+        states = self.store.trial_states()
+        for nct_id in sorted(result.not_found):
+            report.not_found.append(nct_id)
+            already = states.get(nct_id)
+            self.store.record_failure(nct_id, "not found on ClinicalTrials.gov (404)", not_found=True)
+            if already is None or not already.not_found:
+                log.warning("trial.not_found", nct_id=nct_id)
+                self._alert(nct_id=nct_id, subject=f"{nct_id}: not found on ClinicalTrials.gov",
+                    text=f"{nct_id} answered 404 Not Found. Check the watchlist entry "
+                         f"(line {by_id[nct_id].line if nct_id in by_id else '?'}).")
+        for nct_id, canonical in sorted(result.moved.items()):
+            report.moved[nct_id] = canonical
+            previous = states.get(nct_id)
+            if previous is None or previous.canonical_id != canonical:
+                self.store.set_canonical(nct_id, canonical)
+                log.info("trial.moved", nct_id=nct_id, canonical_id=canonical)
+                self._alert(nct_id=nct_id, subject=f"{nct_id} is now listed as {canonical}",
+                    text=f"ClinicalTrials.gov redirects {nct_id} to {canonical}. TrialWatch follows it; "
+                         f"you may replace the ID in the watchlist.")
+        unchanged = [t.nct_id for t in self.config.watchlist.trials
+                     if t.nct_id not in result.records and t.nct_id not in result.failures
+                     and t.nct_id not in result.not_found]
+        self.store.mark_checked(unchanged, self.now())
+        report.checked += len(unchanged)
+        if not report.failed and not result.failures:
+            self.store.set_meta(META_DATA_TIMESTAMP, result.data_timestamp)
+            self.store.set_meta(META_LAST_SUCCESS, report.started_at.isoformat())
+            if result.full_refetch:
+                self.store.set_meta(META_LAST_FULL, report.started_at.isoformat())
+        self._api_recovered()
+
+    def _process(self, trial: Trial, record: Mapping[str, Any], result: PollResult) -> bool:
+        """Snapshot one fetched record; returns True when it differs from the stored version."""
+        settings = self.config.settings
+        digest = content_hash(record)
+        latest = self.store.latest_snapshot(trial.nct_id)
+        now = self.now()
+        if latest is not None and latest.content_hash == digest:
+            self.store.mark_checked([trial.nct_id], now)
+            log.info("trial.checked", nct_id=trial.nct_id, changed=False)
+            return False
+        old_fields = extract_fields(latest.record) if latest else None
+        new_fields = extract_fields(record)
+        changes: list[Change] = classify(diff_fields(old_fields, new_fields), old_fields, new_fields, self.rules)
+        baseline = latest is None
+        title = record.get("protocolSection", {}).get("identificationModule", {}).get("briefTitle")
+        notify = not baseline or settings.notify_baseline
+        routed = route(trial, changes, settings) if notify and settings.channels else {}
+        version = (latest.version + 1) if latest else 1
+        messages = change_messages(trial, title, routed, version=version, detected_at=now)
+        self.store.save_version(trial.nct_id, record, fetched_at=now, digest=digest, changes=changes,
+                                baseline=baseline, messages=messages)
+        if notify and not settings.channels:
+            shown = for_stdout(trial, changes, settings)
+            if shown:
+                print_changes(trial, title, shown, self.write)
+        log.info("trial.checked", nct_id=trial.nct_id, changed=True, baseline=baseline, version=version,
+                 changes=len(changes), notified=sorted(routed))
+        return not baseline
+
+    # -- failures --------------------------------------------------------------------------------
+
+    def _trial_failed(self, trial: Trial, error: str, report: CycleReport) -> None:
+        report.failed[trial.nct_id] = error
+        count = self.store.record_failure(trial.nct_id, error)
+        log.warning("trial.failed", nct_id=trial.nct_id, error=error, consecutive=count)
+        if count == self.config.settings.failure_alert_after:
+            self._alert(nct_id=trial.nct_id,
+                subject=f"{trial.display}: failing for {count} cycles",
+                text=f"TrialWatch could not check {trial.display} for {count} consecutive cycles. "
+                     f"Last error: {error}")
+
+    def _api_failed(self, report: CycleReport) -> None:
+        count = int(self.store.get_meta(META_API_FAILURES, 0)) + 1
+        self.store.set_meta(META_API_FAILURES, count)
+        log.error("cycle.api_failed", error=report.api_error, consecutive=count)
+        if count == self.config.settings.failure_alert_after:
+            self._alert(nct_id=None, subject=f"ClinicalTrials.gov unreachable for {count} cycles",
+                text=f"The last {count} poll cycles failed. Last error: {report.api_error}")
+
+    def _api_recovered(self) -> None:
+        count = int(self.store.get_meta(META_API_FAILURES, 0))
+        if count:
+            self.store.set_meta(META_API_FAILURES, 0)
+            if count >= self.config.settings.failure_alert_after:
+                self._alert(nct_id=None, subject="ClinicalTrials.gov polling recovered",
+                    text=f"Polling works again after {count} failed cycles.")
+
+    def _alert(self, *, subject: str, text: str, nct_id: str | None) -> None:
+        """Failure and housekeeping alerts go to every channel, or to stdout when there are none."""
+        settings = self.config.settings
+        if not settings.channels:
+            self.write(f"!! {subject}\n{text}\n")
+            return
+        payload = {"schema": 1, "type": "alert", "subject": subject, "text": text, "nct_id": nct_id}
+        self.store.enqueue([NewMessage(channel=name, nct_id=nct_id, kind="alert", payload=payload)
+                            for name in settings.channels], self.now())

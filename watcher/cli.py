@@ -1,0 +1,260 @@
+"""The `trialwatch` command: the only place that parses argv and picks exit codes.
+
+Exit codes: 0 ok, 1 runtime failure (a trial or the API failed), 2 usage or configuration error.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, NoReturn
+
+import click
+
+from watcher import __version__
+from watcher.config import Config, load_config, resolve_config_path
+from watcher.errors import ConfigError, StorageError, TrialWatchError
+from watcher.models import StoredChange
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+class State:
+    """What the group options decided, handed to every command."""
+
+    def __init__(self, config_path: str | None, log_level: str, log_format: str | None) -> None:
+        self.config_path = config_path
+        self.log_level = log_level
+        self.log_format = log_format
+        self._config: Config | None = None
+
+    @property
+    def path(self) -> Path | None:
+        return resolve_config_path(self.config_path)
+
+    def config(self) -> Config:
+        if self._config is None:
+            try:
+                self._config = load_config(self.path)
+            except ConfigError as exc:
+                fail(str(exc), EXIT_USAGE)
+        return self._config
+
+
+def fail(message: str, code: int = EXIT_FAILED) -> NoReturn:
+    click.echo(f"trialwatch: {message}", err=True)
+    sys.exit(code)
+
+
+@contextmanager
+def open_store(config: Config) -> Iterator[Any]:
+    from watcher.store import Store
+
+    try:
+        store = Store(config.settings.storage_url)
+    except StorageError as exc:
+        fail(str(exc))
+    try:
+        yield store
+    finally:
+        store.close()
+
+
+def change_to_json(item: StoredChange) -> dict[str, Any]:
+    change = item.change
+    event = None
+    if change.event is not None:
+        event = {"kind": change.event.kind, "summary": change.event.summary, "data": dict(change.event.data)}
+    return {
+        "nct_id": item.nct_id, "version": item.version, "detected_at": item.detected_at.isoformat(),
+        "field": change.field, "change": change.change, "old": change.old, "new": change.new,
+        "severity": change.severity, "event": event, "baseline": item.baseline,
+    }
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--config", "config_path", metavar="PATH", envvar="TRIALWATCH_CONFIG",
+              help="Settings file (default: $TRIALWATCH_CONFIG, else ./trialwatch.yaml, else built-in defaults).")
+@click.option("--log-level", default="info", show_default=True,
+              type=click.Choice(["debug", "info", "warning", "error"]), help="Minimum level logged to stderr.")
+@click.option("--log-format", type=click.Choice(["console", "json", "journald"]),
+              help="Default: journald under systemd, console on a terminal, JSON otherwise.")
+@click.version_option(__version__, prog_name="trialwatch")
+@click.pass_context
+def cli(ctx: click.Context, config_path: str | None, log_level: str, log_format: str | None) -> None:
+    """Watch ClinicalTrials.gov trials and report, field by field, what changed."""
+    from watcher.logs import configure
+
+    configure(log_level, log_format)
+    ctx.obj = State(config_path, log_level, log_format)
+
+
+# -- polling ---------------------------------------------------------------------------------------
+
+
+@cli.command()
+@click.option("--full", is_flag=True, help="Re-fetch every trial's full record, whatever changed.")
+@click.pass_obj
+def check(state: State, full: bool) -> None:
+    """Run one poll cycle now. Exit 0 when every trial was checked, 1 when any failed."""
+    from watcher.ctgov import CtGovClient
+    from watcher.check import Cycle
+
+    config = state.config()
+    with open_store(config) as store:
+        client = CtGovClient(config.settings.api)
+        try:
+            report = Cycle(config, store, client, write=click.echo).run(force_full=full)
+        except TrialWatchError as exc:
+            fail(str(exc))
+        finally:
+            client.close()
+    if report.api_error:
+        fail(f"cycle failed: {report.api_error}")
+    for nct_id, error in sorted(report.failed.items()):
+        click.echo(f"trialwatch: {nct_id}: {error}", err=True)
+    for nct_id in report.not_found:
+        click.echo(f"trialwatch: {nct_id}: not found on ClinicalTrials.gov (404); check the watchlist", err=True)
+    if report.failed or report.not_found:
+        sys.exit(EXIT_FAILED)
+
+
+@cli.command()
+@click.pass_obj
+def run(state: State) -> None:
+    """Run the service: poll at start and then every schedule.interval."""
+    from watcher.daemon import serve
+
+    config = state.config()
+    sys.exit(serve(config, state.path))
+
+
+# -- reading history -------------------------------------------------------------------------------
+
+
+@cli.command()
+@click.argument("nct_id")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list of change objects.")
+@click.pass_obj
+def history(state: State, nct_id: str, as_json: bool) -> None:
+    """Every recorded change of one trial, oldest first."""
+    nct_id = nct_id.strip().upper()
+    config = state.config()
+    with open_store(config) as store:
+        items = store.history(nct_id)
+    if as_json:
+        click.echo(json.dumps([change_to_json(i) for i in items], indent=2, ensure_ascii=False))
+        return
+    if not items:
+        click.echo(f"No changes recorded for {nct_id} yet.")
+        return
+    from watcher.notify import change_line
+
+    baseline = [i for i in items if i.baseline]
+    if baseline:
+        first = baseline[0].detected_at.strftime("%Y-%m-%d %H:%M")
+        click.echo(f"{first}  baseline: {len(baseline)} fields recorded (version {baseline[0].version})")
+    for item in items:
+        if item.baseline:
+            continue
+        data = change_to_json(item)
+        stamp = item.detected_at.strftime("%Y-%m-%d %H:%M")
+        click.echo(f"{stamp}  v{item.version}  {item.change.severity:<8} {change_line(data)}")
+
+
+@cli.command()
+@click.argument("nct_id")
+@click.option("--days", default=30, show_default=True, type=click.IntRange(min=1),
+              help="How far back the Recent Field Changes section reaches.")
+@click.pass_obj
+def show(state: State, nct_id: str, days: int) -> None:
+    """A markdown page of the trial's latest version and its recent field changes."""
+    from watcher.render import render_trial_page
+
+    nct_id = nct_id.strip().upper()
+    config = state.config()
+    today = datetime.now(UTC).date()
+    with open_store(config) as store:
+        latest = store.latest_snapshot(nct_id)
+        if latest is None:
+            fail(f"{nct_id} has no stored snapshot yet: add it to the watchlist and run `trialwatch check`")
+        since = datetime.combine(today - timedelta(days=days), datetime.min.time(), tzinfo=UTC)
+        recent = [(i.detected_at.date(), i.change) for i in store.history(nct_id, since=since)]
+    click.echo(render_trial_page(latest.record, recent, days=days, today=today), nl=False)
+
+
+@cli.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list instead of a table.")
+@click.pass_obj
+def list_trials(state: State, as_json: bool) -> None:
+    """The watched trials: label, status, last change, last checked."""
+    config = state.config()
+    with open_store(config) as store:
+        states = store.trial_states()
+    rows = []
+    for trial in config.watchlist.trials:
+        st = states.get(trial.nct_id)
+        rows.append({
+            "nct_id": trial.nct_id, "label": trial.label, "tags": list(trial.tags),
+            "channels": list(trial.channels) if trial.channels is not None else None,
+            "status": st.overall_status if st else None,
+            "last_change": _iso(st.last_changed_at) if st else None,
+            "last_checked": _iso(st.last_checked_at) if st else None,
+            "failing": (st.last_error if st and st.consecutive_failures else None),
+        })
+    if as_json:
+        click.echo(json.dumps(rows, indent=2, ensure_ascii=False))
+        return
+    if not rows:
+        click.echo(f"No trials in {config.watchlist.path}. Add one with: trialwatch add NCT06747156")
+        return
+    _table(["NCT ID", "LABEL", "STATUS", "LAST CHANGE", "LAST CHECKED"],
+           [[r["nct_id"], r["label"] or "", r["status"] or "-", _short(r["last_change"]),
+             _short(r["last_checked"])] for r in rows])
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def _short(value: str | None) -> str:
+    return value[:16].replace("T", " ") if value else "-"
+
+
+def _table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
+    widths = [max(len(str(c)) for c in col) for col in zip(headers, *rows, strict=False)]
+    for row in [headers, *rows]:
+        click.echo("  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=False)).rstrip())
+
+
+# -- configuration ---------------------------------------------------------------------------------
+
+
+@cli.command("check-config")
+@click.pass_obj
+def check_config(state: State) -> None:
+    """Validate the settings file and the watchlist; list every problem (exit 2 when any)."""
+    from watcher.secrets import redact_url
+
+    config = state.config()
+    settings = config.settings
+    click.echo(f"settings:  {settings.path or '(built-in defaults)'}")
+    click.echo(f"watchlist: {config.watchlist.path} ({len(config.watchlist.trials)} trials)")
+    from watcher.store import redact_url as redact_db
+
+    click.echo(f"storage:   {redact_db(settings.storage_url)}")
+    click.echo(f"interval:  {settings.interval}")
+    if settings.channels:
+        for name, channel in settings.channels.items():
+            click.echo(f"channel:   {name} → {redact_url(channel.url)}")
+    else:
+        click.echo("channels:  none (changes are printed to stdout)")
+    click.echo("OK")
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    cli.main(args=list(argv) if argv is not None else None, prog_name="trialwatch")

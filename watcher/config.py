@@ -1,0 +1,460 @@
+"""Load and validate the settings file and the watchlist into frozen dataclasses.
+
+Everything is validated up front and every problem is reported at once, with file, line
+and key path, because a user fixing a config one error per run gives up. ruamel.yaml is
+used (not PyYAML) because it keeps line numbers for every key and list item.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.error import MarkedYAMLError
+
+from watcher.ctgov import ApiSettings
+from watcher.errors import ConfigError, Problem
+from watcher.models import SEVERITIES, Severity, Trial
+
+NCT_RE = re.compile(r"^NCT\d{8}$")
+_DURATION_RE = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
+_ENV_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+DEFAULT_CONFIG_NAME = "trialwatch.yaml"
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelSettings:
+    """A notification channel. `url` holds secrets: it is never printed (repr=False)."""
+
+    name: str
+    url: str = field(repr=False)
+    min_severity: Severity | None = None
+    only: tuple[str, ...] = ()
+    ignore: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    path: Path | None
+    api: ApiSettings
+    storage_url: str
+    state_dir: Path
+    interval: timedelta
+    jitter: timedelta
+    run_at_start: bool
+    channels: Mapping[str, ChannelSettings]
+    watchlist_path: Path
+    notify_baseline: bool = False
+    min_severity: Severity | None = None
+    ignore: tuple[str, ...] = ()
+    only: tuple[str, ...] = ()
+    include_bookkeeping: bool = False
+    severity_rules: Mapping[str, Severity] = field(default_factory=dict)
+    failure_alert_after: int = 3
+
+
+@dataclass(frozen=True, slots=True)
+class Watchlist:
+    path: Path
+    trials: tuple[Trial, ...]
+
+    def get(self, nct_id: str) -> Trial | None:
+        return next((t for t in self.trials if t.nct_id == nct_id), None)
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    settings: Settings
+    watchlist: Watchlist
+
+
+# -- helpers -------------------------------------------------------------------------------------
+
+
+def parse_duration(text: str) -> timedelta:
+    """`10s`, `30m`, `6h`, `1d`, or combinations such as `1h30m`."""
+    match = _DURATION_RE.match(text.strip()) if text else None
+    if not match or not any(match.groups()):
+        raise ValueError(f"{text!r} is not a duration such as 10s, 30m, 6h or 1d")
+    days, hours, minutes, seconds = (int(g or 0) for g in match.groups())
+    return timedelta(days=days, hours=hours, minutes=minutes, seconds=seconds)
+
+
+def normalize_nct_id(text: str) -> str:
+    return text.strip().upper()
+
+
+def default_state_dir(environ: Mapping[str, str] = os.environ) -> Path:
+    """systemd's StateDirectory first, then the XDG state directory."""
+    if environ.get("STATE_DIRECTORY"):
+        return Path(environ["STATE_DIRECTORY"].split(":")[0])
+    base = environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "trialwatch"
+
+
+def resolve_config_path(cli_path: str | None, environ: Mapping[str, str] = os.environ) -> Path | None:
+    """--config, then $TRIALWATCH_CONFIG, then ./trialwatch.yaml; None means built-in defaults."""
+    if cli_path:
+        return Path(cli_path)
+    if environ.get("TRIALWATCH_CONFIG"):
+        return Path(environ["TRIALWATCH_CONFIG"])
+    local = Path(DEFAULT_CONFIG_NAME)
+    return local if local.exists() else None
+
+
+class _Checker:
+    """Collects problems for one file while reading typed values out of its YAML tree."""
+
+    def __init__(self, file: Path | str) -> None:
+        self.file = str(file)
+        self.problems: list[Problem] = []
+
+    def add(self, line: int | None, key: str, message: str) -> None:
+        self.problems.append(Problem(self.file, line, key, message))
+
+    @staticmethod
+    def line_of(node: Any, key: Any = None) -> int | None:
+        try:
+            if key is None:
+                return int(node.lc.line) + 1
+            if isinstance(node, CommentedSeq):
+                return int(node.lc.item(key)[0]) + 1
+            return int(node.lc.key(key)[0]) + 1
+        except (AttributeError, KeyError, IndexError, TypeError):
+            return None
+
+    def mapping(self, parent: Any, key: str, path: str) -> CommentedMap | None:
+        value = parent.get(key) if isinstance(parent, Mapping) else None
+        if value is None:
+            return None
+        if not isinstance(value, Mapping):
+            self.add(self.line_of(parent, key), path, f"expected a mapping, got {_kind(value)}")
+            return None
+        return value  # type: ignore[return-value]
+
+    def unknown_keys(self, node: Any, allowed: Sequence[str], path: str) -> None:
+        if not isinstance(node, Mapping):
+            return
+        for key in node:
+            if key not in allowed:
+                where = f"{path}.{key}" if path else str(key)
+                self.add(self.line_of(node, key), where, f"unknown key (expected one of: {', '.join(allowed)})")
+
+    def string(self, node: Any, key: str, path: str, default: str | None = None) -> str | None:
+        value = node.get(key, default) if isinstance(node, Mapping) else default
+        if value is None or isinstance(value, str):
+            return value
+        self.add(self.line_of(node, key), path, f"expected a string, got {_kind(value)}")
+        return default
+
+    def number(self, node: Any, key: str, path: str, default: float, minimum: float = 0) -> float:
+        value = node.get(key, default) if isinstance(node, Mapping) else default
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            self.add(self.line_of(node, key), path, f"expected a number, got {_kind(value)}")
+            return default
+        if value < minimum:
+            self.add(self.line_of(node, key), path, f"must be at least {minimum}, got {value}")
+            return default
+        return float(value)
+
+    def boolean(self, node: Any, key: str, path: str, default: bool) -> bool:
+        value = node.get(key, default) if isinstance(node, Mapping) else default
+        if isinstance(value, bool):
+            return value
+        self.add(self.line_of(node, key), path, f"expected true or false, got {_kind(value)}")
+        return default
+
+    def duration(self, node: Any, key: str, path: str, default: str) -> timedelta:
+        value = node.get(key, default) if isinstance(node, Mapping) else default
+        try:
+            return parse_duration(str(value))
+        except ValueError as exc:
+            self.add(self.line_of(node, key), path, str(exc))
+            return parse_duration(default)
+
+    def strings(self, node: Any, key: str, path: str) -> tuple[str, ...]:
+        value = node.get(key) if isinstance(node, Mapping) else None
+        if value is None:
+            return ()
+        if isinstance(value, str):
+            return (value,)
+        if isinstance(value, Sequence) and all(isinstance(v, str) for v in value):
+            return tuple(value)
+        self.add(self.line_of(node, key), path, "expected a string or a list of strings")
+        return ()
+
+    def severity(self, node: Any, key: str, path: str) -> Severity | None:
+        value = node.get(key) if isinstance(node, Mapping) else None
+        if value is None:
+            return None
+        if value in SEVERITIES:
+            return value  # type: ignore[no-any-return]
+        self.add(self.line_of(node, key), path, f"{value!r} is not one of {', '.join(SEVERITIES)}")
+        return None
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, Mapping):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    return f"{type(value).__name__} {value!r}"
+
+
+def _read_yaml(path: Path, checker: _Checker) -> Any:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        checker.add(None, "", "file not found")
+        return None
+    except OSError as exc:
+        checker.add(None, "", f"cannot read: {exc.strerror}")
+        return None
+    try:
+        return YAML(typ="rt").load(text)
+    except MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark else None
+        checker.add(line, "", f"YAML syntax error: {exc.problem or exc.context}")
+        return None
+
+
+def substitute_env(text: str, environ: Mapping[str, str]) -> tuple[str, list[str]]:
+    """Replace ${VAR}; return the text and the names that were not set (never their values)."""
+    missing: list[str] = []
+
+    def repl(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name not in environ:
+            missing.append(name)
+            return ""
+        return environ[name]
+
+    return _ENV_RE.sub(repl, text), missing
+
+
+# -- settings ------------------------------------------------------------------------------------
+
+_TOP_KEYS = ("api", "storage", "schedule", "channels", "notify", "severity", "watchlist", "state_dir")
+_CHANNEL_KEYS = ("url", "min_severity", "only", "ignore", "tags")
+
+
+def _settings_from(doc: Any, path: Path | None, checker: _Checker, environ: Mapping[str, str]) -> Settings:
+    root = doc if isinstance(doc, Mapping) else {}
+    if doc is not None and not isinstance(doc, Mapping):
+        checker.add(1, "", f"expected a mapping of settings, got {_kind(doc)}")
+    checker.unknown_keys(root, _TOP_KEYS, "")
+    base_dir = path.parent if path else Path.cwd()
+
+    state_text = checker.string(root, "state_dir", "state_dir")
+    state_dir = (base_dir / state_text) if state_text else default_state_dir(environ)
+
+    api_node = checker.mapping(root, "api", "api") or {}
+    checker.unknown_keys(
+        api_node, ("base_url", "timeout", "requests_per_second", "max_concurrency", "max_retries",
+                   "batch_size", "full_refetch_every"), "api")
+    defaults = ApiSettings()
+    base_url = checker.string(api_node, "base_url", "api.base_url", defaults.base_url) or defaults.base_url
+    if not re.match(r"^https?://", base_url):
+        checker.add(checker.line_of(api_node, "base_url"), "api.base_url", f"{base_url!r} is not an http(s) URL")
+    api = replace(
+        defaults,
+        base_url=base_url.rstrip("/"),
+        timeout=checker.number(api_node, "timeout", "api.timeout", defaults.timeout, minimum=0.1),
+        requests_per_second=checker.number(
+            api_node, "requests_per_second", "api.requests_per_second", defaults.requests_per_second),
+        max_concurrency=int(checker.number(
+            api_node, "max_concurrency", "api.max_concurrency", defaults.max_concurrency, minimum=1)),
+        max_retries=int(checker.number(api_node, "max_retries", "api.max_retries", defaults.max_retries)),
+        batch_size=int(checker.number(api_node, "batch_size", "api.batch_size", defaults.batch_size, 1)),
+        full_refetch_every=checker.duration(
+            api_node, "full_refetch_every", "api.full_refetch_every",
+            f"{int(defaults.full_refetch_every.total_seconds())}s"),
+    )
+
+    storage = checker.mapping(root, "storage", "storage") or {}
+    checker.unknown_keys(storage, ("url",), "storage")
+    storage_url = checker.string(storage, "url", "storage.url") or f"sqlite:///{state_dir / 'trialwatch.sqlite'}"
+    if "://" not in storage_url:
+        checker.add(checker.line_of(storage, "url"), "storage.url",
+                    f"{storage_url!r} is not an SQLAlchemy URL such as sqlite:///path or postgresql+psycopg://…")
+
+    schedule = checker.mapping(root, "schedule", "schedule") or {}
+    checker.unknown_keys(schedule, ("interval", "jitter", "run_at_start"), "schedule")
+    interval = checker.duration(schedule, "interval", "schedule.interval", "6h")
+    jitter = checker.duration(schedule, "jitter", "schedule.jitter", "0s") if "jitter" in schedule else timedelta()
+    run_at_start = checker.boolean(schedule, "run_at_start", "schedule.run_at_start", True)
+
+    channels: dict[str, ChannelSettings] = {}
+    channels_node = checker.mapping(root, "channels", "channels") or {}
+    for name, node in channels_node.items():
+        cpath = f"channels.{name}"
+        if not isinstance(node, Mapping):
+            checker.add(checker.line_of(channels_node, name), cpath, "expected a mapping with at least `url`")
+            continue
+        checker.unknown_keys(node, _CHANNEL_KEYS, cpath)
+        raw_url = checker.string(node, "url", f"{cpath}.url")
+        if not raw_url:
+            checker.add(checker.line_of(channels_node, name), f"{cpath}.url", "missing: an apprise URL is required")
+            continue
+        url, missing = substitute_env(raw_url, environ)
+        for var in missing:
+            checker.add(checker.line_of(node, "url"), f"{cpath}.url", f"environment variable {var} is not set")
+        channels[str(name)] = ChannelSettings(
+            name=str(name),
+            url=url,
+            min_severity=checker.severity(node, "min_severity", f"{cpath}.min_severity"),
+            only=checker.strings(node, "only", f"{cpath}.only"),
+            ignore=checker.strings(node, "ignore", f"{cpath}.ignore"),
+            tags=checker.strings(node, "tags", f"{cpath}.tags"),
+        )
+
+    notify = checker.mapping(root, "notify", "notify") or {}
+    checker.unknown_keys(
+        notify, ("baseline", "min_severity", "only", "ignore", "include_bookkeeping", "failure_alert_after"),
+        "notify")
+
+    rules: dict[str, Severity] = {}
+    rules_node = checker.mapping(root, "severity", "severity") or {}
+    for glob in rules_node:
+        sev = checker.severity(rules_node, glob, f"severity.{glob}")
+        if sev:
+            rules[str(glob)] = sev
+
+    watchlist_text = checker.string(root, "watchlist", "watchlist") or "watchlist.yaml"
+    return Settings(
+        path=path,
+        api=api,
+        storage_url=storage_url,
+        state_dir=state_dir,
+        interval=interval,
+        jitter=jitter,
+        run_at_start=run_at_start,
+        channels=channels,
+        watchlist_path=(base_dir / watchlist_text),
+        notify_baseline=checker.boolean(notify, "baseline", "notify.baseline", False),
+        min_severity=checker.severity(notify, "min_severity", "notify.min_severity"),
+        ignore=checker.strings(notify, "ignore", "notify.ignore"),
+        only=checker.strings(notify, "only", "notify.only"),
+        include_bookkeeping=checker.boolean(notify, "include_bookkeeping", "notify.include_bookkeeping", False),
+        severity_rules=rules,
+        failure_alert_after=int(checker.number(notify, "failure_alert_after", "notify.failure_alert_after", 3, 1)),
+    )
+
+
+def _collect_settings(path: Path | None, environ: Mapping[str, str]) -> tuple[Settings, list[Problem]]:
+    checker = _Checker(path or "<defaults>")
+    doc = _read_yaml(path, checker) if path else None
+    return _settings_from(doc, path, checker, environ), checker.problems
+
+
+def load_settings(path: Path | None, environ: Mapping[str, str] = os.environ) -> Settings:
+    settings, problems = _collect_settings(path, environ)
+    if problems:
+        raise ConfigError(problems)
+    return settings
+
+
+# -- watchlist -----------------------------------------------------------------------------------
+
+_TRIAL_KEYS = ("id", "label", "channels", "tags", "ignore", "only", "min_severity", "interval")
+
+
+def _trials_from(doc: Any, checker: _Checker, channel_names: Sequence[str]) -> tuple[Trial, ...]:
+    if doc is None:
+        return ()
+    if not isinstance(doc, Mapping):
+        checker.add(1, "", f"expected a mapping with a `trials:` list, got {_kind(doc)}")
+        return ()
+    checker.unknown_keys(doc, ("trials",), "")
+    items = doc.get("trials")
+    if items is None:
+        return ()
+    if not isinstance(items, list):
+        checker.add(checker.line_of(doc, "trials"), "trials", f"expected a list, got {_kind(items)}")
+        return ()
+    trials: list[Trial] = []
+    seen: dict[str, int | None] = {}
+    for index, item in enumerate(items):
+        path = f"trials[{index}]"
+        line = checker.line_of(items, index)
+        node: Mapping[str, Any] = item if isinstance(item, Mapping) else {}
+        if isinstance(item, str):
+            raw_id: Any = item
+        elif isinstance(item, Mapping):
+            checker.unknown_keys(item, _TRIAL_KEYS, path)
+            raw_id = item.get("id")
+            if raw_id is None:
+                checker.add(line, f"{path}.id", "missing: each trial needs an NCT ID")
+                continue
+            path = f"{path}.id"
+        else:
+            checker.add(line, path, f"expected an NCT ID or a mapping with `id`, got {_kind(item)}")
+            continue
+        nct_id = normalize_nct_id(str(raw_id))
+        if not NCT_RE.match(nct_id):
+            checker.add(line, path, f"{str(raw_id)!r} is not NCT followed by 8 digits")
+            continue
+        if nct_id in seen:
+            checker.add(line, path, f"{nct_id} is listed twice (first at line {seen[nct_id]})")
+            continue
+        seen[nct_id] = line
+        channels = checker.strings(node, "channels", f"trials[{index}].channels") if node.get("channels") else None
+        for name in channels or ():
+            if name not in channel_names:
+                known = ", ".join(channel_names) or "none are configured"
+                checker.add(line, f"trials[{index}].channels", f"unknown channel {name!r} (known: {known})")
+        interval = (checker.duration(node, "interval", f"trials[{index}].interval", "6h")
+                    if node.get("interval") is not None else None)
+        label = node.get("label")
+        if label is not None and not isinstance(label, str | int | float):
+            checker.add(line, f"trials[{index}].label", f"expected text, got {_kind(label)}")
+            label = None
+        trials.append(Trial(
+            nct_id=nct_id,
+            label=str(label) if label is not None else None,
+            channels=channels,
+            tags=checker.strings(node, "tags", f"trials[{index}].tags"),
+            ignore=checker.strings(node, "ignore", f"trials[{index}].ignore"),
+            only=checker.strings(node, "only", f"trials[{index}].only"),
+            min_severity=checker.severity(node, "min_severity", f"trials[{index}].min_severity"),
+            interval=interval,
+            line=line,
+        ))
+    return tuple(trials)
+
+
+def load_watchlist(path: Path, channel_names: Sequence[str] = ()) -> Watchlist:
+    checker = _Checker(path)
+    if not path.exists():
+        return Watchlist(path=path, trials=())
+    doc = _read_yaml(path, checker)
+    trials = _trials_from(doc, checker, channel_names)
+    if checker.problems:
+        raise ConfigError(checker.problems)
+    return Watchlist(path=path, trials=trials)
+
+
+def load_config(path: Path | None, environ: Mapping[str, str] = os.environ) -> Config:
+    """Settings and watchlist together; problems of both files are reported in one error."""
+    settings, problems = _collect_settings(path, environ)
+    try:
+        watchlist = load_watchlist(settings.watchlist_path, list(settings.channels))
+    except ConfigError as exc:
+        problems.extend(exc.problems)
+        watchlist = Watchlist(settings.watchlist_path, ())
+    if problems:
+        raise ConfigError(problems)
+    return Config(settings=settings, watchlist=watchlist)
+
+
+def iter_channels(settings: Settings) -> Iterator[ChannelSettings]:
+    yield from settings.channels.values()

@@ -1,0 +1,51 @@
+"""Which channel hears of which change: pure rules over the watchlist and channel settings."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from watcher.config import ChannelSettings, Settings
+from watcher.filters import notifiable
+from watcher.models import Change, Trial
+
+
+def channels_for(trial: Trial, channels: Mapping[str, ChannelSettings]) -> list[str]:
+    """The trial's own `channels:` list, plus every channel subscribed to one of its tags.
+
+    A trial that names no channels goes to every channel that is not tag-restricted.
+    """
+    chosen: list[str] = []
+    for name, channel in channels.items():
+        by_tag = bool(channel.tags) and bool(set(channel.tags) & set(trial.tags))
+        if trial.channels is None:
+            wanted = by_tag or not channel.tags
+        else:
+            wanted = name in trial.channels or by_tag
+        if wanted:
+            chosen.append(name)
+    return chosen
+
+
+def route(trial: Trial, changes: Sequence[Change], settings: Settings) -> dict[str, list[Change]]:
+    """Channel name → the changes it should receive; channels with nothing to say are left out."""
+    wanted = [c for c in changes if notifiable(
+        c, ignore=(*settings.ignore, *trial.ignore), only=trial.only or settings.only,
+        min_severity=trial.min_severity or settings.min_severity,
+        include_bookkeeping=settings.include_bookkeeping)]
+    routed: dict[str, list[Change]] = {}
+    for name in channels_for(trial, settings.channels):
+        channel = settings.channels[name]
+        picked = [c for c in wanted if notifiable(c, ignore=channel.ignore, only=channel.only,
+                                                   min_severity=channel.min_severity,
+                                                   include_bookkeeping=settings.include_bookkeeping)]
+        if picked:
+            routed[name] = picked
+    return routed
+
+
+def for_stdout(trial: Trial, changes: Sequence[Change], settings: Settings) -> list[Change]:
+    """What a user without channels sees printed: the same filters as a channel without options."""
+    return [c for c in changes if notifiable(
+        c, ignore=(*settings.ignore, *trial.ignore), only=trial.only or settings.only,
+        min_severity=trial.min_severity or settings.min_severity,
+        include_bookkeeping=settings.include_bookkeeping)]

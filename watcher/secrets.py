@@ -1,0 +1,50 @@
+"""Keep channel secrets (tokens, passwords, webhook paths) out of everything we print or store."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+_MIN_SECRET = 4
+
+
+def secret_parts(url: str) -> set[str]:
+    """Every piece of an apprise URL that may be a credential: user, password, path, query values."""
+    parts: set[str] = {url}
+    try:
+        split = urlsplit(url)
+    except ValueError:
+        return parts
+    for piece in (split.username, split.password):
+        if piece:
+            parts.update({piece, unquote(piece)})
+    for segment in split.path.split("/"):
+        if segment:
+            parts.update({segment, unquote(segment)})
+    for _, value in parse_qsl(split.query, keep_blank_values=False):
+        parts.add(value)
+    if split.netloc and "@" not in split.netloc and not re.match(r"^[\w.-]+(:\d+)?$", split.netloc):
+        parts.add(split.netloc)
+    return {p for p in parts if len(p) >= _MIN_SECRET}
+
+
+def redact(text: str, secrets: Iterable[str]) -> str:
+    """Replace each secret (longest first, so a URL goes before its parts) with ***."""
+    for secret in sorted(set(secrets), key=len, reverse=True):
+        if secret:
+            text = text.replace(secret, "***")
+    return text
+
+
+def redact_url(url: str) -> str:
+    """scheme://host/… with everything after the host hidden: enough to tell channels apart."""
+    try:
+        split = urlsplit(url)
+    except ValueError:
+        return "***"
+    host = split.hostname or ""
+    if host and not re.match(r"^[\w.-]+$", host):
+        host = "***"
+    tail = "/***" if (split.path.strip("/") or split.query or split.username) else ""
+    return f"{split.scheme}://{host}{tail}" if host else f"{split.scheme}://***"
