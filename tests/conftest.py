@@ -15,8 +15,9 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from tests.fakeapi import FakeCtGov, fake_api, load_fixture  # noqa: F401 (fixtures)
-from tests.peers import smtp_server, webhook  # noqa: F401 (fixtures)
+from tests.fakeapi import FakeCtGov
+
+pytest_plugins = ["tests.fakeapi", "tests.peers"]
 
 REPO = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -95,7 +96,7 @@ class Workspace:
 
 
 @pytest.fixture
-def workspace(tmp_path: Path, fake_api: FakeCtGov) -> Workspace:  # noqa: F811 (fixture)
+def workspace(tmp_path: Path, fake_api: FakeCtGov) -> Workspace:
     ws = Workspace(tmp_path, fake_api.base_url)
     ws.write()
     return ws

@@ -1,0 +1,734 @@
+"""A fake ClinicalTrials.gov API v2 over real HTTP, faithful to `tests/fixtures/ctg-oas-v2.yaml`.
+
+It serves real study records (or synthetic copies of them under new NCT IDs), changes them between
+cycles, keeps a log of every request and injects the faults the client must survive. It runs in a
+daemon thread of the test process, or as a separate process for benchmarks and service tests:
+
+    python -m tests.fakeapi --port 8899 --studies tests/fixtures/studies
+    python -m tests.fakeapi --port 8899 --synthetic 10000
+
+Behaviour taken from the spec (and `shared/research/ctgov-api.md`):
+- `GET /studies/{nctId}`: the study object itself; 301 to the canonical study for an alias;
+  404 and 400 (malformed ID) as text/plain.
+- `GET /studies`: `filter.ids` (comma or pipe; matches NCTId and NCTIdAlias), `filter.advanced`
+  (only `AREA[LastUpdatePostDate]RANGE[a,b]`), `fields`, `pageSize` (default 10, 0 = default, above
+  1000 coerced to 1000), `pageToken`/`nextPageToken` (later pages must repeat the parameters),
+  `countTotal` (first page only). Unknown IDs are simply absent. Results are unsorted (store order).
+- `GET /version`: `{"apiVersion": "2.0.5", "dataTimestamp": "yyyy-MM-ddTHH:mm:ss"}`.
+- Anything else, unknown parameters and bad values: 400 text/plain.
+
+Data refreshes are modelled the way ClinicalTrials.gov publishes them, once a day: the first change
+after `/version` was last served opens a new refresh (dataTimestamp moves one day on) and every change
+until the next `/version` lands in that refresh, its lastUpdatePostDate being the refresh's date.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import contextlib
+import copy
+import hashlib
+import json
+import re
+import socket
+import struct
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+import pytest
+
+FIXTURES = Path(__file__).parent / "fixtures" / "studies"
+API_VERSION = "2.0.5"
+DEFAULT_DATA_TIMESTAMP = "2026-09-04T09:00:06"
+NCT_PATTERN = re.compile(r"^[Nn][Cc][Tt]0*([1-9]\d{0,7})$")
+FIELD_ITEM = re.compile(r"^[a-zA-Z][a-zA-Z0-9\-. ]*$")
+ADVANCED = re.compile(r"^\s*AREA\[LastUpdatePostDate\]\s*RANGE\[\s*([^,\]]+?)\s*,\s*([^\]]+?)\s*\]\s*$")
+DATE = re.compile(r"^\d{4}-\d{2}(-\d{2})?$")
+MAX_PAGE_SIZE = 1000
+DEFAULT_PAGE_SIZE = 10
+
+# Piece names (as `fields` and AREA[] know them) → JSON path. A branch brings its whole subtree.
+PIECES: Mapping[str, tuple[str, ...]] = {
+    "NCTId": ("protocolSection", "identificationModule", "nctId"),
+    "NCTIdAlias": ("protocolSection", "identificationModule", "nctIdAliases"),
+    "BriefTitle": ("protocolSection", "identificationModule", "briefTitle"),
+    "OfficialTitle": ("protocolSection", "identificationModule", "officialTitle"),
+    "Acronym": ("protocolSection", "identificationModule", "acronym"),
+    "OverallStatus": ("protocolSection", "statusModule", "overallStatus"),
+    "StartDate": ("protocolSection", "statusModule", "startDateStruct", "date"),
+    "PrimaryCompletionDate": ("protocolSection", "statusModule", "primaryCompletionDateStruct", "date"),
+    "CompletionDate": ("protocolSection", "statusModule", "completionDateStruct", "date"),
+    "LastUpdatePostDate": ("protocolSection", "statusModule", "lastUpdatePostDateStruct", "date"),
+    "LastUpdateSubmitDate": ("protocolSection", "statusModule", "lastUpdateSubmitDate"),
+    "LeadSponsorName": ("protocolSection", "sponsorCollaboratorsModule", "leadSponsor", "name"),
+    "BriefSummary": ("protocolSection", "descriptionModule", "briefSummary"),
+    "Condition": ("protocolSection", "conditionsModule", "conditions"),
+    "StudyType": ("protocolSection", "designModule", "studyType"),
+    "Phase": ("protocolSection", "designModule", "phases"),
+    "EnrollmentCount": ("protocolSection", "designModule", "enrollmentInfo", "count"),
+    "EligibilityCriteria": ("protocolSection", "eligibilityModule", "eligibilityCriteria"),
+    "HasResults": ("hasResults",),
+    "ProtocolSection": ("protocolSection",),
+    "ResultsSection": ("resultsSection",),
+    "DerivedSection": ("derivedSection",),
+    "IdentificationModule": ("protocolSection", "identificationModule"),
+    "StatusModule": ("protocolSection", "statusModule"),
+    "SponsorCollaboratorsModule": ("protocolSection", "sponsorCollaboratorsModule"),
+    "DescriptionModule": ("protocolSection", "descriptionModule"),
+    "ConditionsModule": ("protocolSection", "conditionsModule"),
+    "DesignModule": ("protocolSection", "designModule"),
+    "ArmsInterventionsModule": ("protocolSection", "armsInterventionsModule"),
+    "EligibilityModule": ("protocolSection", "eligibilityModule"),
+    "ContactsLocationsModule": ("protocolSection", "contactsLocationsModule"),
+}
+STUDIES_PARAMS = frozenset(
+    {"format", "markupFormat", "filter.ids", "postFilter.ids", "filter.advanced", "postFilter.advanced",
+     "fields", "pageSize", "pageToken", "countTotal"}
+)
+STUDY_PARAMS = frozenset({"format", "markupFormat", "fields"})
+FAULT_KINDS = frozenset(
+    {"500", "503", "429", "timeout", "reset", "truncated", "html", "wrong_id", "no_protocol", "drop_ids"}
+)
+HTML_PAGE = (
+    "<!DOCTYPE html>\n<html><head><title>ClinicalTrials.gov</title></head>"
+    "<body><h1>Service temporarily unavailable</h1><p>Please try again later.</p></body></html>\n"
+)
+
+
+class BadRequest(Exception):
+    """A 400 with the given text/plain message."""
+
+
+def canonical_id(raw: str) -> str | None:
+    """`nct123` and `NCT00000123` name the same study; None when the spec pattern rejects it."""
+    match = NCT_PATTERN.match(raw)
+    return f"NCT{int(match.group(1)):08d}" if match else None
+
+
+def load_fixture(nct_id: str) -> dict[str, Any]:
+    """A real study record from `tests/fixtures/studies/`."""
+    data: dict[str, Any] = json.loads((FIXTURES / f"{nct_id}.json").read_text(encoding="utf-8"))
+    return data
+
+
+def load_fixtures(directory: Path = FIXTURES) -> list[dict[str, Any]]:
+    return [json.loads(p.read_text(encoding="utf-8")) for p in sorted(directory.glob("*.json"))]
+
+
+def synthetic_studies(count: int, *, first: int = 90_000_001) -> Iterator[dict[str, Any]]:
+    """`count` studies derived from the real fixtures under new NCT IDs (NCT90000001, ...).
+
+    The copies share every subtree with their real record except the identification and status
+    modules, so 10,000 of them cost little memory; `FakeCtGov.update` deep-copies before changing.
+    """
+    bases = load_fixtures()
+    for i in range(count):
+        base = bases[i % len(bases)]
+        protocol = base["protocolSection"]
+        ident = dict(protocol["identificationModule"], nctId=f"NCT{first + i:08d}")
+        ident.pop("nctIdAliases", None)
+        study = dict(base)
+        study["protocolSection"] = dict(protocol, identificationModule=ident,
+                                        statusModule=dict(protocol["statusModule"]))
+        yield study
+
+
+def _nct_of(study: Mapping[str, Any]) -> str:
+    nct: str = study["protocolSection"]["identificationModule"]["nctId"]
+    return nct
+
+
+def _aliases_of(study: Mapping[str, Any]) -> list[str]:
+    ident = study.get("protocolSection", {}).get("identificationModule", {})
+    return [a for a in (canonical_id(x) for x in ident.get("nctIdAliases", [])) if a]
+
+
+def _last_update(study: Mapping[str, Any]) -> str:
+    struct = study["protocolSection"]["statusModule"].get("lastUpdatePostDateStruct") or {}
+    date: str = struct.get("date", "")
+    return date
+
+
+def _pick(study: Mapping[str, Any], paths: list[tuple[str, ...]]) -> dict[str, Any]:
+    """The study limited to `paths`, nested like the real API (see fixtures/fields_limited)."""
+    out: dict[str, Any] = {}
+    for path in paths:
+        node: Any = study
+        for key in path:
+            if not isinstance(node, Mapping) or key not in node:
+                break
+            node = node[key]
+        else:
+            target = out
+            for key in path[:-1]:
+                target = target.setdefault(key, {})
+            target[path[-1]] = node
+    return out
+
+
+def _field_paths(raw: str) -> list[tuple[str, ...]]:
+    items = [s.strip() for s in re.split(r"[,|]", raw)]
+    if not raw or not all(items):
+        raise BadRequest("Parameter `fields` must be a non-empty list of field names")
+    paths = []
+    for item in items:
+        if not FIELD_ITEM.match(item):
+            raise BadRequest(f"Parameter `fields` has incorrect format: '{item}'")
+        if item in PIECES:
+            paths.append(PIECES[item])
+        elif "." in item and item.split(".")[0] in {"protocolSection", "resultsSection", "derivedSection",
+                                                     "documentSection", "annotationSection", "hasResults"}:
+            paths.append(tuple(item.split(".")))
+        else:
+            raise BadRequest(f"Parameter `fields` contains invalid field name: '{item}'")
+    return paths
+
+
+@dataclass
+class Fault:
+    kind: str
+    path_contains: str | None
+    times: int
+    retry_after: str | None = None
+    delay: float = 2.0
+    ids: frozenset[str] = frozenset()
+    wrong_id: str = "NCT99999999"
+
+    def matches(self, target: str) -> bool:
+        return self.times > 0 and (self.path_contains is None or self.path_contains in target)
+
+
+@dataclass
+class _Response:
+    status: int
+    body: bytes = b""
+    content_type: str = "application/json"
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+class FakeCtGov:
+    """ClinicalTrials.gov API v2 on 127.0.0.1 for tests and benchmarks."""
+
+    def __init__(
+        self,
+        studies: Iterable[Mapping[str, Any]] = (),
+        *,
+        data_timestamp: str = DEFAULT_DATA_TIMESTAMP,
+        host: str = "127.0.0.1",
+        port: int = 0,
+    ) -> None:
+        self._lock = threading.RLock()
+        self._studies: dict[str, dict[str, Any]] = {}
+        self._aliases: dict[str, str] = {}
+        self._data_timestamp = data_timestamp
+        self._published = True  # the current refresh has been seen through /version
+        self._faults: list[Fault] = []
+        self._host, self._port = host, port
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+        self.requests: list[tuple[str, str, dict[str, str]]] = []
+        for study in studies:
+            self.put(study)
+
+    # lifecycle -------------------------------------------------------------------------------
+
+    def start(self) -> FakeCtGov:
+        handler = type("Handler", (_Handler,), {"fake": self})
+        self._server = _Server((self._host, self._port), handler)
+        self._port = self._server.server_address[1]
+        self._thread = threading.Thread(target=self._server.serve_forever, name="fake-ctgov", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    def __enter__(self) -> FakeCtGov:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def port(self) -> int:
+        return self._port
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self._host}:{self._port}/api/v2"
+
+    # data ------------------------------------------------------------------------------------
+
+    @property
+    def data_timestamp(self) -> str:
+        return self._data_timestamp
+
+    def set_data_timestamp(self, value: str) -> None:
+        datetime.strptime(value, "%Y-%m-%dT%H:%M:%S")  # the API's naive UTC format
+        with self._lock:
+            self._data_timestamp = value
+            self._published = False
+
+    def new_refresh(self) -> str:
+        """Publish a new daily refresh (dataTimestamp one day on) and return its timestamp."""
+        with self._lock:
+            stamp = datetime.strptime(self._data_timestamp, "%Y-%m-%dT%H:%M:%S")
+            self._data_timestamp = (stamp + timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%S")
+            self._published = False
+            return self._data_timestamp
+
+    def _refresh_for_change(self) -> str:
+        if self._published:
+            self.new_refresh()
+        return self._data_timestamp[:10]
+
+    def put(self, study: Mapping[str, Any]) -> None:
+        """Add or replace a study as given (no date bump)."""
+        nct = canonical_id(_nct_of(study))
+        if nct is None:
+            raise ValueError(f"not an NCT ID: {_nct_of(study)!r}")
+        with self._lock:
+            self._studies[nct] = dict(study)
+            for alias in _aliases_of(study):
+                self._aliases[alias] = nct
+
+    def get(self, nct_id: str) -> dict[str, Any]:
+        with self._lock:
+            return copy.deepcopy(self._studies[self._key(nct_id)])
+
+    def ids(self) -> list[str]:
+        with self._lock:
+            return list(self._studies)
+
+    def update(
+        self, nct_id: str, fn: Callable[[dict[str, Any]], Any], *, bump: bool = True
+    ) -> dict[str, Any]:
+        """Change a study through `fn` (which mutates a deep copy), as a sponsor's edit would.
+
+        With `bump`, lastUpdatePostDate becomes the date of the refresh that publishes the change.
+        Either way the data timestamp moves (a new refresh is opened if needed).
+        """
+        with self._lock:
+            key = self._key(nct_id)
+            study = copy.deepcopy(self._studies[key])
+            result = fn(study)
+            if isinstance(result, dict):
+                study = result
+            day = self._refresh_for_change()
+            if bump:
+                status = study["protocolSection"]["statusModule"]
+                status["lastUpdatePostDateStruct"] = {"date": day, "type": "ACTUAL"}
+                status["lastUpdateSubmitDate"] = day
+            self._studies[key] = study
+            return copy.deepcopy(study)
+
+    def remove(self, nct_id: str) -> None:
+        with self._lock:
+            key = self._key(nct_id)
+            del self._studies[key]
+            self._aliases = {a: c for a, c in self._aliases.items() if c != key}
+            self._refresh_for_change()
+
+    def alias(self, old_id: str, new_id: str, *, bump: bool = True) -> None:
+        """`old_id` is now listed as `new_id`: a duplicate merged into `new_id`, or a renumbered study.
+
+        If `new_id` exists, `old_id`'s record (if any) goes and `new_id` lists it in nctIdAliases;
+        otherwise `old_id`'s record moves to `new_id`.
+        """
+        old, new = canonical_id(old_id), canonical_id(new_id)
+        if old is None or new is None:
+            raise ValueError(f"not NCT IDs: {old_id!r}, {new_id!r}")
+        with self._lock:
+            if new in self._studies:
+                self._studies.pop(old, None)
+            else:
+                self._studies[new] = self._studies.pop(old)
+
+            def relabel(study: dict[str, Any]) -> None:
+                ident = study["protocolSection"]["identificationModule"]
+                ident["nctId"] = new
+                ident["nctIdAliases"] = [*ident.get("nctIdAliases", []), old]
+
+            for alias, target in list(self._aliases.items()):
+                if target == old:
+                    self._aliases[alias] = new
+            self._aliases[old] = new
+            self.update(new, relabel, bump=bump)
+
+    def _key(self, nct_id: str) -> str:
+        key = canonical_id(nct_id)
+        if key is None or key not in self._studies:
+            raise KeyError(nct_id)
+        return key
+
+    # faults and the request log ------------------------------------------------------------
+
+    def fail(
+        self,
+        kind: str | int,
+        *,
+        path_contains: str | None = None,
+        times: int = 1,
+        retry_after: str | float | None = None,
+        delay: float = 2.0,
+        ids: Iterable[str] = (),
+        wrong_id: str = "NCT99999999",
+    ) -> None:
+        """Make the next `times` matching requests fail in the way `kind` names.
+
+        Kinds: 500, 503 (optional `retry_after`), 429 (`retry_after`, default "1"), "timeout" (answer
+        after `delay` seconds), "reset" (TCP RST, no answer), "truncated" (JSON cut in half, complete
+        HTTP), "html" (an HTML page with status 200), "wrong_id" (the study, or the first of a page,
+        carries `wrong_id`), "no_protocol" (no protocolSection), "drop_ids" (`ids` left out of pages).
+        `path_contains` is matched against the request target (path and raw query).
+        """
+        kind = str(kind)
+        if kind not in FAULT_KINDS:
+            raise ValueError(f"unknown fault kind {kind!r}; one of {sorted(FAULT_KINDS)}")
+        if kind == "429" and retry_after is None:
+            retry_after = "1"
+        with self._lock:
+            self._faults.append(Fault(
+                kind, path_contains, times,
+                retry_after=None if retry_after is None else str(retry_after),
+                delay=delay, ids=frozenset(filter(None, map(canonical_id, ids))), wrong_id=wrong_id,
+            ))
+
+    def clear_faults(self) -> None:
+        with self._lock:
+            self._faults.clear()
+
+    def reset_requests(self) -> None:
+        with self._lock:
+            self.requests.clear()
+
+    def requests_to(self, path_contains: str) -> list[tuple[str, str, dict[str, str]]]:
+        return [r for r in self.requests if path_contains in r[1]]
+
+    def _take_fault(self, target: str) -> Fault | None:
+        with self._lock:
+            for fault in self._faults:
+                if fault.matches(target):
+                    fault.times -= 1
+                    return fault
+            return None
+
+    def control(self, path: str, body: Mapping[str, Any]) -> Any:
+        """Out-of-band control for a fake in another process (POST /_fake/<command>)."""
+        command = path.removeprefix("/_fake/")
+        if command == "touch":  # a sponsor edit that changes only the last-update date
+            for nct_id in body["ids"]:
+                self.update(nct_id, lambda study: None)
+            return {"dataTimestamp": self._data_timestamp}
+        if command == "refresh":
+            return {"dataTimestamp": self.new_refresh()}
+        if command == "requests":
+            with self._lock:
+                count = len(self.requests)
+                if body.get("reset"):
+                    self.requests.clear()
+            return {"count": count}
+        if command == "fail":
+            self.fail(body.pop("kind"), **body)
+            return {}
+        raise KeyError(f"unknown command {command!r}")
+
+    # the API ---------------------------------------------------------------------------------
+
+    def handle(self, method: str, target: str) -> _Response | Fault:
+        split = urlsplit(target)
+        pairs = parse_qsl(split.query, keep_blank_values=True)
+        params = dict(pairs)
+        with self._lock:
+            self.requests.append((method, split.path, params))
+        fault = self._take_fault(target)
+        if fault is not None and fault.kind == "reset":
+            return fault
+        if fault is not None and fault.kind == "timeout":
+            time.sleep(fault.delay)  # the client has given up by now; answer anyway, late
+            fault = None
+        if fault is not None and fault.kind in {"500", "503", "429", "html"}:
+            return _fault_response(fault)
+        try:
+            response = self._route(method, split.path, params, fault, repeated=len(params) != len(pairs))
+        except BadRequest as exc:
+            response = _Response(400, str(exc).encode(), "text/plain")
+        if fault is not None and fault.kind == "truncated" and response.status == 200:
+            response.body = response.body[: max(1, len(response.body) // 2)]
+        return response
+
+    def _route(
+        self, method: str, path: str, params: dict[str, str], fault: Fault | None, *, repeated: bool
+    ) -> _Response:
+        if repeated:
+            raise BadRequest("Parameters must not repeat")
+        if method != "GET":
+            raise BadRequest(f"Method {method} is not supported")
+        prefix = "/api/v2"
+        if not path.startswith(prefix + "/"):
+            return _Response(404, b"Not Found", "text/plain")
+        path = path[len(prefix):]
+        if path == "/version":
+            if params:
+                raise BadRequest(f"Unknown parameter `{next(iter(params))}`")
+            with self._lock:
+                self._published = True
+                body = {"apiVersion": API_VERSION, "dataTimestamp": self._data_timestamp}
+            return _json(body)
+        if path == "/studies":
+            return self._list(params, fault)
+        if path.startswith("/studies/") and path.count("/") == 2:
+            return self._one(path.rsplit("/", 1)[1], params, fault)
+        return _Response(404, b"Not Found", "text/plain")
+
+    def _one(self, raw_id: str, params: dict[str, str], fault: Fault | None) -> _Response:
+        _check_params(params, STUDY_PARAMS)
+        _check_format(params, {"json"})
+        nct = canonical_id(raw_id)
+        if nct is None:
+            raise BadRequest(f"The NCT number `{raw_id}` has incorrect format")
+        paths = _field_paths(params["fields"]) if "fields" in params else None
+        with self._lock:
+            study = self._studies.get(nct)
+            if study is None and nct in self._aliases:
+                query = "&".join(f"{k}={v}" for k, v in params.items())
+                location = f"/api/v2/studies/{self._aliases[nct]}" + (f"?{query}" if query else "")
+                return _Response(301, b"", "text/plain", {"Location": location})
+            if study is None:
+                return _Response(404, f"Study {raw_id} not found".encode(), "text/plain")
+            study = _faulty(study, fault)
+            return _json(_pick(study, paths) if paths else study)
+
+    def _list(self, params: dict[str, str], fault: Fault | None) -> _Response:
+        _check_params(params, STUDIES_PARAMS)
+        _check_format(params, {"json"})
+        wanted, ranges = _filters(params)
+        paths = _field_paths(params["fields"]) if "fields" in params else None
+        size = _int_param(params, "pageSize", DEFAULT_PAGE_SIZE) or DEFAULT_PAGE_SIZE
+        size = min(size, MAX_PAGE_SIZE)
+        count_total = _bool_param(params, "countTotal")
+        query_key = _query_key(params)
+        offset = _decode_token(params["pageToken"], query_key) if "pageToken" in params else 0
+
+        with self._lock:
+            if wanted is None:
+                candidates: Iterable[dict[str, Any]] = self._studies.values()
+            else:
+                # keep store order (the API is unsorted); aliases resolve to their study
+                keys = {self._aliases.get(i, i) for i in wanted}
+                candidates = [s for k, s in self._studies.items() if k in keys]
+            matches = [s for s in candidates if all(_in_range(_last_update(s), lo, hi) for lo, hi in ranges)]
+            page = matches[offset: offset + size]
+            page = [s for s in page if canonical_id(_nct_of(s)) not in (fault.ids if fault else ())]
+            if fault is not None and fault.kind in {"wrong_id", "no_protocol"} and page:
+                page = [_faulty(page[0], fault), *page[1:]]
+            body: dict[str, Any] = {"studies": [_pick(s, paths) if paths else s for s in page]}
+            if count_total and "pageToken" not in params:
+                body["totalCount"] = len(matches)
+            if offset + size < len(matches):
+                body["nextPageToken"] = _encode_token(offset + size, query_key)
+            return _json(body)
+
+
+def _filters(params: Mapping[str, str]) -> tuple[set[str] | None, list[tuple[str, str]]]:
+    """(IDs asked for by filter.ids, or None; LastUpdatePostDate ranges from filter.advanced)."""
+    wanted: set[str] | None = None
+    for key in ("filter.ids", "postFilter.ids"):
+        if key in params:
+            raw = [s.strip() for s in re.split(r"[,|]", params[key])]
+            ids = {canonical_id(s) for s in raw}
+            if not raw or None in ids:
+                raise BadRequest(f"Parameter `{key}` has incorrect format")
+            found = {i for i in ids if i}
+            wanted = found if wanted is None else wanted & found
+    ranges = []
+    for key in ("filter.advanced", "postFilter.advanced"):
+        if key in params:
+            match = ADVANCED.match(params[key])
+            if not match:
+                raise BadRequest(f"Error parsing query in `{key}`: the fake knows only "
+                                 "AREA[LastUpdatePostDate]RANGE[from,to]")
+            low, high = match.groups()
+            for bound in (low, high):
+                if bound not in {"MIN", "MAX"} and not DATE.match(bound):
+                    raise BadRequest(f"Error parsing query in `{key}`: bad date `{bound}`")
+            ranges.append((low, high))
+    return wanted, ranges
+
+
+def _faulty(study: dict[str, Any], fault: Fault | None) -> dict[str, Any]:
+    if fault is None:
+        return study
+    if fault.kind == "no_protocol":
+        return {k: v for k, v in study.items() if k != "protocolSection"}
+    if fault.kind == "wrong_id":
+        protocol = study["protocolSection"]
+        ident = dict(protocol["identificationModule"], nctId=fault.wrong_id)
+        return dict(study, protocolSection=dict(protocol, identificationModule=ident))
+    return study
+
+
+def _fault_response(fault: Fault) -> _Response:
+    if fault.kind == "html":
+        return _Response(200, HTML_PAGE.encode(), "text/html; charset=utf-8")
+    headers = {"Retry-After": fault.retry_after} if fault.retry_after is not None else {}
+    text = {"500": "Internal Server Error", "503": "Service Unavailable", "429": "Too Many Requests"}
+    return _Response(int(fault.kind), text[fault.kind].encode(), "text/plain", headers)
+
+
+def _json(body: Any) -> _Response:
+    return _Response(200, json.dumps(body, ensure_ascii=False).encode())
+
+
+def _check_params(params: Mapping[str, str], allowed: frozenset[str]) -> None:
+    unknown = sorted(set(params) - allowed)
+    if unknown:
+        raise BadRequest(f"Unknown parameter `{unknown[0]}`")
+
+
+def _check_format(params: Mapping[str, str], supported: set[str]) -> None:
+    if params.get("format", "json") not in supported:
+        raise BadRequest(f"Invalid value in parameter `format`: `{params['format']}` (fake serves json only)")
+    if params.get("markupFormat", "markdown") != "markdown":
+        raise BadRequest(f"Invalid value in parameter `markupFormat`: `{params['markupFormat']}`")
+
+
+def _int_param(params: Mapping[str, str], name: str, default: int) -> int:
+    if name not in params:
+        return default
+    try:
+        value = int(params[name])
+    except ValueError:
+        raise BadRequest(f"Invalid value in parameter `{name}`: `{params[name]}`") from None
+    if value < 0:
+        raise BadRequest(f"Invalid value in parameter `{name}`: `{params[name]}`")
+    return value
+
+
+def _bool_param(params: Mapping[str, str], name: str) -> bool:
+    value = params.get(name, "false").lower()
+    if value not in {"true", "false"}:
+        raise BadRequest(f"Invalid value in parameter `{name}`: `{params[name]}`")
+    return value == "true"
+
+
+def _in_range(date: str, low: str, high: str) -> bool:
+    if not date:
+        return False
+    return (low == "MIN" or date >= low) and (high == "MAX" or date[: len(high)] <= high)
+
+
+def _query_key(params: Mapping[str, str]) -> str:
+    same = sorted((k, v) for k, v in params.items() if k not in {"countTotal", "pageSize", "pageToken"})
+    return hashlib.sha256(json.dumps(same).encode()).hexdigest()[:12]
+
+
+def _encode_token(offset: int, query_key: str) -> str:
+    return base64.urlsafe_b64encode(f"{offset}:{query_key}".encode()).decode().rstrip("=")
+
+
+def _decode_token(token: str, query_key: str) -> int:
+    try:
+        offset, key = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode().split(":")
+        number = int(offset)
+    except ValueError:
+        raise BadRequest(f"Invalid value in parameter `pageToken`: `{token}`") from None
+    if key != query_key:  # later pages must repeat the first page's parameters
+        raise BadRequest(f"Invalid value in parameter `pageToken`: `{token}`")
+    return number
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    block_on_close = False
+    allow_reuse_address = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """Clients that time out or are reset on purpose are not errors worth a traceback."""
+
+
+class _Handler(BaseHTTPRequestHandler):
+    fake: FakeCtGov
+    protocol_version = "HTTP/1.1"
+    server_version = "FakeCtGov/1"
+    _dead = False
+
+    def do_GET(self) -> None:
+        outcome = self.fake.handle("GET", self.path)
+        if isinstance(outcome, Fault):  # reset: RST instead of FIN, no answer at all
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            self.connection.close()
+            self._dead = True
+            self.close_connection = True
+            return
+        self._send(outcome)
+
+    def _send(self, outcome: _Response) -> None:
+        self.send_response(outcome.status)
+        self.send_header("Content-Type", outcome.content_type)
+        self.send_header("Content-Length", str(len(outcome.body)))
+        for name, value in outcome.headers.items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(outcome.body)
+
+    def do_POST(self) -> None:
+        """`/_fake/*` lets a benchmark or service test drive a fake running in another process."""
+        length = int(self.headers.get("Content-Length") or 0)
+        try:
+            body = json.loads(self.rfile.read(length) or b"{}")
+            self._send(_json(self.fake.control(self.path, body)))
+        except (KeyError, ValueError, TypeError) as exc:
+            self._send(_Response(400, f"{type(exc).__name__}: {exc}".encode(), "text/plain"))
+
+    def finish(self) -> None:
+        if not self._dead:
+            with contextlib.suppress(OSError):
+                super().finish()
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Quiet: the fake's request log is `FakeCtGov.requests`."""
+
+
+@pytest.fixture
+def fake_api() -> Iterator[FakeCtGov]:
+    """The fake API holding the real fixture records, started for one test."""
+    with FakeCtGov(load_fixtures()) as fake:
+        yield fake
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m tests.fakeapi", description=__doc__.splitlines()[0])
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8899)
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument("--studies", type=Path, help="directory of study JSON files")
+    source.add_argument("--synthetic", type=int, metavar="N", help="N studies derived from the fixtures")
+    parser.add_argument("--data-timestamp", default=DEFAULT_DATA_TIMESTAMP)
+    args = parser.parse_args(argv)
+    if args.synthetic:
+        studies: Iterable[dict[str, Any]] = synthetic_studies(args.synthetic)
+    else:
+        studies = load_fixtures(args.studies or FIXTURES)
+    fake = FakeCtGov(studies, data_timestamp=args.data_timestamp, host=args.host, port=args.port).start()
+    print(f"fake ClinicalTrials.gov API at {fake.base_url} with {len(fake.ids())} studies", flush=True)
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        fake.stop()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,494 @@
+"""The ClinicalTrials.gov API v2 client: the one place that speaks HTTP to the registry.
+
+Politeness and robustness live here so the poll logic above it can stay plain:
+- one global rate limiter (`requests_per_second`, thread-safe) and a bound on requests in flight;
+- retries through tenacity: `Retry-After` honoured on 429/503 (and imposed on every thread through
+  the limiter), exponential backoff with jitter on 5xx, timeouts and connection errors, bounded attempts;
+- redirects followed on purpose: an alias NCT ID answers 301 and we report the canonical ID;
+- every body validated before it leaves: a record that is not JSON, is cut short, is an HTML page,
+  lacks `protocolSection` or names another study becomes `InvalidResponse` for that trial only.
+
+httpx types never leave this module; callers see `ApiVersion`, `Fetched`, `BatchResult` and the
+`watcher.errors` tree.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from email.utils import parsedate_to_datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+import structlog
+import tenacity
+
+from watcher import __version__
+from watcher.errors import ApiError, InvalidResponse, StudyNotFound, TransientApiError
+
+log = structlog.get_logger("watcher.ctgov")
+
+USER_AGENT = f"trialwatch/{__version__} (+https://github.com/trialwatch/trialwatch)"
+NCT_PATTERN = re.compile(r"^[Nn][Cc][Tt]0*([1-9]\d{0,7})$")
+PROBE_FIELDS = ("NCTId", "NCTIdAlias", "LastUpdatePostDate")
+RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
+MAX_PAGES = 10_000
+MAX_REDIRECTS = 3
+
+
+@dataclass(frozen=True, slots=True)
+class ApiSettings:
+    """The `api.*` settings. Defaults are for the public API; see docs/polling.md for the reasons."""
+
+    base_url: str = "https://clinicaltrials.gov/api/v2"
+    timeout: float = 30.0
+    requests_per_second: float = 1.0  # 0 = unlimited (a local mirror or test server)
+    max_concurrency: int = 4
+    max_retries: int = 5  # retries after the first attempt
+    batch_size: int = 400  # IDs per filter.ids request: about 5.7 KB of URL (measured, docs/polling.md)
+    full_page_size: int = 100  # full records per page when fetching changed studies
+    full_refetch_every: timedelta = timedelta(days=7)
+    strategy_threshold: int = 2  # try the registry-wide query once filter.ids needs this many requests
+    backoff_base: float = 1.0  # seconds; exponential backoff with full jitter from here
+    backoff_max: float = 60.0
+    retry_after_max: float = 300.0  # a Retry-After beyond this is capped
+
+
+@dataclass(frozen=True, slots=True)
+class ApiVersion:
+    api_version: str
+    data_timestamp: str  # UTC, yyyy-MM-ddTHH:mm:ss: changes once per data refresh
+
+
+@dataclass(frozen=True, slots=True)
+class Fetched:
+    """One study record as asked for: `nct_id` differs from `requested_id` when it is an alias."""
+
+    requested_id: str
+    nct_id: str
+    record: dict[str, Any]
+
+    @property
+    def last_update(self) -> str | None:
+        status = self.record.get("protocolSection", {}).get("statusModule", {})
+        value = (status.get("lastUpdatePostDateStruct") or {}).get("date")
+        return value if isinstance(value, str) else None
+
+    @property
+    def moved(self) -> bool:
+        return self.nct_id != normalize_id(self.requested_id)
+
+
+@dataclass(frozen=True, slots=True)
+class BatchResult:
+    """Per requested ID: a record, an error, or missing (absent from every page)."""
+
+    records: dict[str, Fetched] = field(default_factory=dict)
+    errors: dict[str, ApiError] = field(default_factory=dict)
+    missing: set[str] = field(default_factory=set)
+
+
+def normalize_id(raw: str) -> str:
+    """`nct123`, `NCT0123` and `NCT00000123` are one study; compare IDs in this form."""
+    match = NCT_PATTERN.match(raw.strip())
+    return f"NCT{int(match.group(1)):08d}" if match else raw.strip().upper()
+
+
+def valid_id(raw: str) -> bool:
+    return NCT_PATTERN.match(raw.strip()) is not None
+
+
+class RateLimiter:
+    """Spaces requests `1/rate` seconds apart across every thread; `defer` pauses everyone."""
+
+    def __init__(
+        self,
+        rate: float,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self._interval = 1.0 / rate if rate > 0 else 0.0
+        self._clock, self._sleep = clock, sleep
+        self._next = 0.0
+        self._lock = threading.Lock()
+
+    def acquire(self) -> float:
+        """Wait for this caller's slot; returns the seconds waited."""
+        with self._lock:
+            now = self._clock()
+            slot = max(now, self._next)
+            self._next = slot + self._interval
+        wait = slot - now
+        if wait > 0:
+            self._sleep(wait)
+        return wait
+
+    def defer(self, seconds: float) -> None:
+        """No request may start before `seconds` from now (a server asked us to back off)."""
+        with self._lock:
+            self._next = max(self._next, self._clock() + seconds)
+
+
+class _Retryable(TransientApiError):
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class CtGovClient:
+    """ClinicalTrials.gov API v2 over one (injected or created) `httpx.Client`."""
+
+    def __init__(
+        self,
+        api: ApiSettings,
+        *,
+        http: httpx.Client | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.settings = api
+        self._base = api.base_url.rstrip("/")
+        self._own_http = http is None
+        self._http = http or httpx.Client(
+            timeout=httpx.Timeout(api.timeout, connect=min(api.timeout, 10.0)),
+            headers={"User-Agent": USER_AGENT, "Accept": "application/json"},
+            follow_redirects=False,  # a 301 means "alias": handled in _get on purpose
+            limits=httpx.Limits(max_connections=max(1, api.max_concurrency)),
+        )
+        self._sleep = sleep
+        self._limiter = RateLimiter(api.requests_per_second, sleep=sleep)
+        self._slots = threading.BoundedSemaphore(max(1, api.max_concurrency))
+        self._count_lock = threading.Lock()
+        self._requests = 0
+
+    @property
+    def requests_made(self) -> int:
+        """HTTP requests sent so far, retries and redirect hops included."""
+        return self._requests
+
+    def close(self) -> None:
+        if self._own_http:
+            self._http.close()
+
+    def __enter__(self) -> CtGovClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # endpoints ---------------------------------------------------------------------------------
+
+    def version(self) -> ApiVersion:
+        """The data version: it moves once per daily refresh, so an unmoved one means nothing changed."""
+        body = self._get_json("/version")
+        if not isinstance(body, dict):
+            raise InvalidResponse("/version: not a JSON object")
+        api_version, stamp = body.get("apiVersion"), body.get("dataTimestamp")
+        if not isinstance(api_version, str) or not isinstance(stamp, str):
+            raise InvalidResponse("/version: apiVersion or dataTimestamp missing")
+        return ApiVersion(api_version, stamp)
+
+    def fetch_study(self, nct_id: str) -> Fetched:
+        """One full record. An alias answers 301: followed, and reported through `Fetched.nct_id`."""
+        if not valid_id(nct_id):
+            raise ApiError(f"{nct_id!r} is not an NCT ID")
+        url, body = self._get(f"/studies/{nct_id}", nct_id=nct_id)
+        final_id = normalize_id(urlsplit(url).path.rsplit("/", 1)[-1])
+        try:
+            fetched = _validate(_parse(body, f"/studies/{nct_id}"), nct_id, expected=final_id)
+        except InvalidResponse as exc:
+            log.warning("api.invalid_response", nct_id=nct_id, reason=str(exc))
+            raise
+        if fetched.moved:
+            log.info("api.moved", nct_id=nct_id, canonical_id=fetched.nct_id)
+        return fetched
+
+    def fetch_studies(
+        self,
+        ids: Sequence[str],
+        *,
+        fields: Sequence[str] | None = None,
+        on_batch: Callable[[int], None] | None = None,
+    ) -> BatchResult:
+        """Records for many IDs through `/studies?filter.ids=…`, batched and paged.
+
+        IDs absent from every page are `missing` (removed, or unknown): confirm them with
+        `fetch_study`. A batch that fails fails each of its IDs; one bad record fails only its ID.
+        `on_batch(n)` is told as each batch of `n` IDs is settled.
+        """
+        result = BatchResult()
+        wanted: list[str] = []
+        for nct_id in dict.fromkeys(ids):
+            if valid_id(nct_id):
+                wanted.append(nct_id)
+            else:
+                result.errors[nct_id] = ApiError(f"{nct_id!r} is not an NCT ID")
+        size = self.settings.batch_size
+        batches = [wanted[i: i + size] for i in range(0, len(wanted), size)]
+
+        def one(batch: list[str]) -> BatchResult:
+            page_size = min(1000, len(batch)) if fields else min(len(batch), self.settings.full_page_size)
+            return self._batch(batch, fields, max(1, page_size))
+
+        for partial in self._map(one, batches):
+            result.records.update(partial.records)
+            result.errors.update(partial.errors)
+            result.missing.update(partial.missing)
+            if on_batch is not None:
+                on_batch(len(partial.records) + len(partial.errors) + len(partial.missing))
+        return result
+
+    def last_updates(self, ids: Sequence[str]) -> dict[str, str]:
+        """Requested ID → lastUpdatePostDate, two small fields per study; absent IDs are left out."""
+        probe = self.fetch_studies(ids, fields=PROBE_FIELDS)
+        return {i: f.last_update for i, f in probe.records.items() if f.last_update}
+
+    def updated_since(self, day: date, *, max_pages: int | None = None) -> dict[str, str] | None:
+        """Every study in the registry updated on or after `day`: NCT ID → lastUpdatePostDate.
+
+        Aliases are keys too, so intersecting with a watchlist finds trials listed under a new ID.
+        Returns None, after one request, when the answer would take more than `max_pages` pages:
+        the caller is better off asking about its own IDs.
+        """
+        params = {
+            "filter.advanced": f"AREA[LastUpdatePostDate]RANGE[{day.isoformat()},MAX]",
+            "fields": ",".join(PROBE_FIELDS),
+            "pageSize": "1000",
+            "countTotal": "true",
+        }
+        updates: dict[str, str] = {}
+        for number, page in enumerate(self._pages(params)):
+            if number == 0 and max_pages is not None:
+                total = page.get("totalCount")
+                if isinstance(total, int) and -(-total // 1000) > max_pages:
+                    log.info("api.updated_since.too_many", since=day.isoformat(), total=total,
+                             max_pages=max_pages)
+                    return None
+            for study in page["studies"]:
+                try:
+                    fetched = _validate(study, None)
+                except InvalidResponse as exc:
+                    log.warning("api.invalid_study", reason=str(exc), endpoint="/studies")
+                    continue
+                if fetched.last_update:
+                    updates[fetched.nct_id] = fetched.last_update
+                    for alias in _aliases(study):
+                        updates.setdefault(alias, fetched.last_update)
+        return updates
+
+    # batches and pages -------------------------------------------------------------------------
+
+    def _map(self, fn: Callable[[list[str]], BatchResult], batches: list[list[str]]) -> Iterator[BatchResult]:
+        workers = min(len(batches), max(1, self.settings.max_concurrency))
+        if workers <= 1:
+            yield from map(fn, batches)
+            return
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ctgov") as pool:
+            yield from pool.map(fn, batches)
+
+    def _batch(self, batch: list[str], fields: Sequence[str] | None, page_size: int) -> BatchResult:
+        result = BatchResult()
+        params = {"filter.ids": ",".join(batch), "pageSize": str(page_size)}
+        if fields:
+            params["fields"] = ",".join(fields)
+        by_id = {normalize_id(i): i for i in batch}
+        studies: list[Any] = []
+        try:
+            for page in self._pages(params):
+                studies.extend(page["studies"])
+        except ApiError as exc:
+            log.warning("api.batch_failed", ids=len(batch), first_id=batch[0], error=str(exc),
+                        error_type=type(exc).__name__)
+            return BatchResult(errors=dict.fromkeys(batch, exc))
+        for study in studies:
+            owners = _owners(study, by_id)
+            if not owners:
+                nct = _peek_id(study)
+                log.warning("api.unexpected_study", nct_id=nct, reason="not among the requested IDs")
+                continue
+            for owner in owners:
+                requested = by_id[owner]
+                try:
+                    result.records[requested] = _validate(study, requested)
+                except InvalidResponse as exc:
+                    log.warning("api.invalid_response", nct_id=requested, reason=str(exc))
+                    result.errors[requested] = exc
+        result.missing.update(i for i in batch if i not in result.records and i not in result.errors)
+        return result
+
+    def _pages(self, params: Mapping[str, str]) -> Iterator[dict[str, Any]]:
+        """Every page of a `/studies` query; later pages repeat the parameters, as the spec asks."""
+        token: str | None = None
+        seen: set[str] = set()
+        for _ in range(MAX_PAGES):
+            query = dict(params)
+            if token is not None:
+                query.pop("countTotal", None)
+                query["pageToken"] = token
+            _, body = self._get("/studies", params=query)
+            page = _parse(body, "/studies")
+            if not isinstance(page, dict) or not isinstance(page.get("studies"), list):
+                raise InvalidResponse("/studies: not a page of studies")
+            yield page
+            token = page.get("nextPageToken")
+            if not token:
+                return
+            if not isinstance(token, str) or token in seen:
+                raise InvalidResponse("/studies: nextPageToken repeats or is not a string")
+            seen.add(token)
+        raise InvalidResponse(f"/studies: more than {MAX_PAGES} pages")
+
+    # HTTP --------------------------------------------------------------------------------------
+
+    def _get_json(self, path: str) -> Any:
+        _, body = self._get(path)
+        return _parse(body, path)
+
+    def _get(
+        self, path: str, *, params: Mapping[str, str] | None = None, nct_id: str | None = None
+    ) -> tuple[str, bytes]:
+        """(final URL, body) of a 200, following an alias's 301 within the API; retried per settings."""
+        url = f"{self._base}{path}"
+        for _ in range(MAX_REDIRECTS + 1):
+            response = self._retrying(url, params, nct_id)
+            if response.status_code != 301:
+                return url, response.content
+            location = response.headers.get("Location", "")
+            target = response.url.join(location)
+            if not location or target.host != response.url.host or "/studies/" not in target.path:
+                raise ApiError(f"{path}: 301 to an unexpected place: {location!r}")
+            url, params = str(target.copy_with(query=None)), dict(target.params) or None
+        raise ApiError(f"{path}: too many redirects")
+
+    def _retrying(self, url: str, params: Mapping[str, str] | None, nct_id: str | None) -> httpx.Response:
+        settings = self.settings
+        jitter = tenacity.wait_random_exponential(multiplier=settings.backoff_base, max=settings.backoff_max)
+
+        def wait(state: tenacity.RetryCallState) -> float:
+            exc = state.outcome.exception() if state.outcome else None
+            if isinstance(exc, _Retryable) and exc.retry_after is not None:
+                self._limiter.defer(exc.retry_after)
+                return exc.retry_after
+            return float(jitter(state))
+
+        def before_sleep(state: tenacity.RetryCallState) -> None:
+            exc = state.outcome.exception() if state.outcome else None
+            log.warning("api.retry", url=url, nct_id=nct_id, attempt=state.attempt_number,
+                        wait=round(state.upcoming_sleep, 3), error=str(exc))
+
+        retrying = tenacity.Retrying(
+            stop=tenacity.stop_after_attempt(settings.max_retries + 1),
+            wait=wait,
+            retry=tenacity.retry_if_exception_type(TransientApiError),
+            sleep=self._sleep,
+            before_sleep=before_sleep,
+            reraise=True,
+        )
+        try:
+            return retrying(self._send, url, params, nct_id)
+        except TransientApiError as exc:
+            log.error("api.failed", url=url, nct_id=nct_id, error=str(exc))  # noqa: TRY400 - expected, no traceback
+            raise
+
+    def _send(self, url: str, params: Mapping[str, str] | None, nct_id: str | None) -> httpx.Response:
+        """One request, with httpx's errors and unusable statuses translated into ours."""
+        self._limiter.acquire()
+        with self._slots:
+            with self._count_lock:
+                self._requests += 1
+            try:
+                response = self._http.get(url, params=params)
+            except httpx.TimeoutException as exc:
+                raise _Retryable(f"{url}: timed out ({type(exc).__name__})") from exc
+            except httpx.TransportError as exc:
+                raise _Retryable(f"{url}: {type(exc).__name__}: {exc}") from exc
+        status = response.status_code
+        if status in {200, 301}:
+            return response
+        if status in RETRY_STATUSES:
+            retry_after = _retry_after(response.headers.get("Retry-After"), self.settings.retry_after_max)
+            raise _Retryable(f"{url}: HTTP {status}", retry_after=retry_after)
+        if status == 404 and nct_id is not None:
+            log.info("api.not_found", nct_id=nct_id)
+            raise StudyNotFound(nct_id)
+        raise ApiError(f"{url}: HTTP {status}: {response.text[:200]}")
+
+
+def _retry_after(value: str | None, cap: float) -> float | None:
+    """Seconds from a Retry-After header (delta-seconds or an HTTP date); None when absent or bad."""
+    if not value:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        seconds = (when - datetime.now(UTC)).total_seconds()
+    return min(max(seconds, 0.0), cap)
+
+
+def _parse(body: bytes, where: str) -> Any:
+    """JSON or `InvalidResponse`: HTML pages and truncated bodies are told apart in the message."""
+    head = body[:200].lstrip().lower()
+    if head.startswith((b"<!doctype", b"<html")):
+        raise InvalidResponse(f"{where}: an HTML page instead of JSON")
+    try:
+        return json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        what = "truncated JSON" if body.lstrip()[:1] in {b"{", b"["} else "not JSON"
+        raise InvalidResponse(f"{where}: {what} ({exc})") from exc
+
+
+def _peek_id(study: Any) -> str | None:
+    try:
+        nct = study["protocolSection"]["identificationModule"]["nctId"]
+    except (KeyError, TypeError):
+        return None
+    return nct if isinstance(nct, str) else None
+
+
+def _aliases(study: Any) -> list[str]:
+    try:
+        aliases = study["protocolSection"]["identificationModule"].get("nctIdAliases") or []
+    except (KeyError, TypeError, AttributeError):
+        return []
+    return [normalize_id(a) for a in aliases if isinstance(a, str)]
+
+
+def _owners(study: Any, by_id: Mapping[str, str]) -> list[str]:
+    """Which requested IDs a study of a filter.ids page answers: its own ID and its aliases."""
+    nct = _peek_id(study)
+    candidates = [normalize_id(nct)] if nct else []
+    candidates += _aliases(study)
+    return [c for c in dict.fromkeys(candidates) if c in by_id]
+
+
+def _validate(study: Any, requested: str | None, *, expected: str | None = None) -> Fetched:
+    """A usable study record for `requested` (any ID when None), or InvalidResponse."""
+    if not isinstance(study, dict):
+        raise InvalidResponse("the study is not a JSON object")
+    protocol = study.get("protocolSection")
+    if not isinstance(protocol, dict):
+        raise InvalidResponse("the study has no protocolSection")
+    nct = _peek_id(study)
+    if not nct or not valid_id(nct):
+        raise InvalidResponse("the study has no valid protocolSection.identificationModule.nctId")
+    canonical = normalize_id(nct)
+    if expected is not None and canonical != expected:
+        raise InvalidResponse(f"asked for {expected}, the record is {nct}")
+    if requested is not None:
+        wanted = normalize_id(requested)
+        if canonical != wanted and wanted not in _aliases(study) and expected is None:
+            raise InvalidResponse(f"asked for {requested}, the record is {nct}")
+    return Fetched(requested or canonical, canonical, study)

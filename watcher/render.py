@@ -1,0 +1,227 @@
+"""Human renderings: the trial page of `trialwatch show` and one-line values for messages.
+
+The page follows the seed report (`shared/seeds/000_*.txt`): title, official title, NCT
+link, Key Facts, Brief Summary, Eligibility (criteria verbatim in a code block), Arms,
+Interventions, Primary Outcomes, Locations, then the recent field changes. Parts the
+record lacks are left out rather than shown empty.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from datetime import date, timedelta
+from typing import Any
+
+from watcher.models import Change, Json, study_url
+
+_SPACE = re.compile(r"\s+")
+
+_LABEL_KEYS = ("measure", "label", "name", "facility", "term", "citation", "filename", "url", "id")
+
+
+def format_value(value: Json, *, width: int = 120) -> str:
+    """A short one-line rendering of an old or new value, cut to `width` characters.
+
+    Items of keyed lists show their label (a site its address and status, an outcome its
+    measure); a keyed list shows its count and keys; nothing at all shows as `(none)`.
+    """
+    return _truncate(_one_line(value), width)
+
+
+def _one_line(value: Json) -> str:
+    if value is None:
+        return "(none)"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, str):
+        return _SPACE.sub(" ", value).strip() or '""'
+    if isinstance(value, list):
+        return ", ".join(_one_line(v) for v in value) if value else "(empty)"
+    if isinstance(value, dict):
+        return _one_line_dict(value)
+    return str(value)
+
+
+def _one_line_dict(value: Mapping[str, Any]) -> str:
+    if not value:
+        return "(empty)"
+    if "facility" in value or ("city" in value and "country" in value):
+        where = ", ".join(str(value[k]) for k in ("facility", "city", "state", "country") if value.get(k))
+        return f"{where} ({value['status']})" if value.get("status") else where
+    for key in _LABEL_KEYS:
+        if isinstance(value.get(key), str):
+            label = _one_line(value[key])
+            extra = value.get("timeFrame") or value.get("type") or value.get("role") or value.get("class")
+            return f"{label} ({_one_line(extra)})" if isinstance(extra, str) and extra else label
+    if all(isinstance(v, dict) for v in value.values()):
+        count = len(value)
+        return f"{count} item{'s' if count != 1 else ''}: " + "; ".join(value)
+    return "; ".join(f"{k}: {_one_line(v)}" for k, v in value.items())
+
+
+def _truncate(text: str, width: int) -> str:
+    if len(text) <= width:
+        return text
+    cut = text[: max(width - 1, 1)]
+    space = cut.rfind(" ")
+    if space > width * 0.6:
+        cut = cut[:space]
+    return cut.rstrip(" ,;") + "…"
+
+
+# ---------------------------------------------------------------------------------------
+# The trial page
+# ---------------------------------------------------------------------------------------
+
+
+def _get(record: Mapping[str, Any], path: str) -> Any:
+    value: Any = record
+    for part in path.split("."):
+        if not isinstance(value, Mapping):
+            return None
+        value = value.get(part)
+    return value
+
+
+def _line(text: Any) -> str:
+    return _SPACE.sub(" ", str(text)).strip()
+
+
+def _fence(text: str) -> str:
+    longest = max((len(m) for m in re.findall(r"`{3,}", text)), default=0)
+    return "`" * max(3, longest + 1)
+
+
+def render_trial_page(
+    study: Mapping[str, Any], changes: Sequence[tuple[date, Change]], *, days: int, today: date
+) -> str:
+    """The markdown page of one trial, ending with its field changes of the last `days` days.
+
+    `changes` pairs each change with the day it was detected; changes within the window
+    are listed newest day first, in their given order within a day.
+    """
+    ps = study.get("protocolSection") or {}
+    nct_id = _get(ps, "identificationModule.nctId") or ""
+    url = study_url(nct_id)
+    title = _line(_get(ps, "identificationModule.briefTitle") or nct_id)
+    out: list[str] = [f"# {title}", ""]
+    official = _get(ps, "identificationModule.officialTitle")
+    if official:
+        out += [f"**Official Title:** {_line(official)}", ""]
+    out += [f"**NCT ID:** [{nct_id}]({url})", ""]
+    out += _key_facts(ps)
+    summary = _get(ps, "descriptionModule.briefSummary")
+    if summary:
+        out += ["## Brief Summary", "", str(summary).strip(), ""]
+    out += _eligibility(ps)
+    out += _arms(ps)
+    out += _interventions(ps)
+    out += _outcomes(ps)
+    out += _locations(ps)
+    out += _recent(changes, days=days, today=today)
+    out += ["---", "", f"*Source data (authoritative): {url}*", ""]
+    return "\n".join(out)
+
+
+def _key_facts(ps: Mapping[str, Any]) -> list[str]:
+    enrollment = _get(ps, "designModule.enrollmentInfo") or {}
+    enrollment_label = "Actual Enrollment" if enrollment.get("type") == "ACTUAL" else "Target Enrollment"
+    collaborators = [c.get("name") for c in _get(ps, "sponsorCollaboratorsModule.collaborators") or []]
+    facts = (
+        ("Status", _get(ps, "statusModule.overallStatus")),
+        ("Phase", ", ".join(_get(ps, "designModule.phases") or [])),
+        ("Study Type", _get(ps, "designModule.studyType")),
+        (enrollment_label, enrollment.get("count")),
+        ("Lead Sponsor", _get(ps, "sponsorCollaboratorsModule.leadSponsor.name")),
+        ("Collaborators", ", ".join(str(c) for c in collaborators if c)),
+        ("Conditions", ", ".join(_get(ps, "conditionsModule.conditions") or [])),
+        ("Start Date", _get(ps, "statusModule.startDateStruct.date")),
+        ("Completion Date", _get(ps, "statusModule.completionDateStruct.date")),
+        ("CT.gov Last Update", _get(ps, "statusModule.lastUpdatePostDateStruct.date")),
+    )
+    lines = [f"- **{label}:** {_line(value)}" for label, value in facts if value not in (None, "")]
+    return ["## Key Facts", "", *lines, ""]
+
+
+def _eligibility(ps: Mapping[str, Any]) -> list[str]:
+    el = ps.get("eligibilityModule") or {}
+    if not el:
+        return []
+    facts = (
+        ("Minimum age", el.get("minimumAge")),
+        ("Maximum age", el.get("maximumAge")),
+        ("Sex", el.get("sex")),
+        ("Healthy Volunteers", None if el.get("healthyVolunteers") is None
+         else ("Yes" if el["healthyVolunteers"] else "No")),
+    )
+    out = ["## Eligibility", ""]
+    out += [f"- **{label}:** {_line(value)}" for label, value in facts if value not in (None, "")]
+    out.append("")
+    criteria = str(el.get("eligibilityCriteria") or "").strip()
+    if criteria:
+        fence = _fence(criteria)
+        out += [fence, criteria, fence, ""]
+    return out
+
+
+def _arms(ps: Mapping[str, Any]) -> list[str]:
+    arms = _get(ps, "armsInterventionsModule.armGroups") or []
+    if not arms:
+        return []
+    lines = []
+    for arm in arms:
+        line = f"- **{_line(arm.get('label', ''))}**"
+        if arm.get("type"):
+            line += f" ({arm['type']})"
+        if arm.get("description"):
+            line += f" — {_line(arm['description'])}"
+        lines.append(line)
+    return ["## Arms", "", *lines, ""]
+
+
+def _interventions(ps: Mapping[str, Any]) -> list[str]:
+    interventions = _get(ps, "armsInterventionsModule.interventions") or []
+    if not interventions:
+        return []
+    lines = []
+    for item in interventions:
+        line = f"- **{_line(item.get('name', ''))}**"
+        if item.get("type"):
+            line += f" ({item['type']})"
+        if item.get("description"):
+            line += f" — {_line(item['description'])}"
+        lines.append(line)
+    return ["## Interventions", "", *lines, ""]
+
+
+def _outcomes(ps: Mapping[str, Any]) -> list[str]:
+    outcomes = _get(ps, "outcomesModule.primaryOutcomes") or []
+    if not outcomes:
+        return []
+    lines = []
+    for item in outcomes:
+        line = f"- **{_line(item.get('measure', ''))}**"
+        if item.get("timeFrame"):
+            line += f" _(time frame: {_line(item['timeFrame'])})_"
+        lines.append(line)
+    return ["## Primary Outcomes", "", *lines, ""]
+
+
+def _locations(ps: Mapping[str, Any]) -> list[str]:
+    sites = _get(ps, "contactsLocationsModule.locations") or []
+    if not sites:
+        return []
+    lines = []
+    for site in sites:
+        where = ", ".join(_line(site[k]) for k in ("facility", "city", "state", "country") if site.get(k))
+        lines.append(f"- {where} — _{site['status']}_" if site.get("status") else f"- {where}")
+    return [f"## Locations ({len(sites)})", "", *lines, ""]
+
+
+def _recent(changes: Sequence[tuple[date, Change]], *, days: int, today: date) -> list[str]:
+    since = today - timedelta(days=days)
+    window = [(day, change) for day, change in changes if since <= day <= today]
+    window.sort(key=lambda item: item[0], reverse=True)
+    lines = [f"- `{change.field}` — {change.change} _({day.isoformat()})_" for day, change in window]
+    return [f"## Recent Field Changes (last {days} days)", "", *(lines or ["_No field changes._"]), ""]
