@@ -10,12 +10,13 @@ import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from click.testing import CliRunner
 
-from tests.fakeapi import FakeCtGov
+if TYPE_CHECKING:
+    from tests.fakeapi import FakeCtGov
 
 pytest_plugins = ["tests.fakeapi", "tests.peers"]
 

@@ -40,7 +40,7 @@ class _Collector:
         self.messages: list[EmailMessage] = []
         self.envelopes: list[Any] = []
 
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802 (aiosmtpd API)
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         self.envelopes.append(envelope)
         self.messages.append(message_from_bytes(envelope.original_content, policy=policy.default))  # type: ignore[arg-type]
         return "250 Message accepted for delivery"
@@ -116,9 +116,9 @@ class WebhookReceiver:
                 self.end_headers()
                 self.wfile.write(b"{}")
 
-            do_POST = do_PUT = do_GET = _handle  # noqa: N815 (http.server API)
+            do_POST = do_PUT = do_GET = _handle
 
-            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+            def log_message(self, format: str, *args: Any) -> None:
                 return
 
         self._server = ThreadingHTTPServer((self.host, 0), Handler)

@@ -64,7 +64,8 @@ def test_missing_environment_variable_is_named_but_no_value_leaks(tmp_path: Path
     path = write(tmp_path / "s.yaml", "channels:\n  ops:\n    url: json://host/${TOKEN}\n")
     with pytest.raises(ConfigError) as info:
         load_settings(path, environ={})
-    assert str(info.value).splitlines()[1].strip() == f"{path}:3: channels.ops.url: environment variable TOKEN is not set"
+    expected = f"{path}:3: channels.ops.url: environment variable TOKEN is not set"
+    assert str(info.value).splitlines()[1].strip() == expected
 
 
 def test_every_problem_is_listed_with_file_line_and_key(tmp_path: Path) -> None:

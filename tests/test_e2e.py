@@ -24,11 +24,10 @@ SITE_FIELD = "locations.ruijin hospital|shanghai||china"
 
 
 def edit_trial(study: dict[str, Any]) -> None:
-    """What a sponsor does: suspend the trial, raise enrollment, add a site; CT.gov bumps the date."""
+    """What a sponsor does: suspend the trial, raise enrollment, add a site (the fake bumps the date)."""
     ps = study["protocolSection"]
     ps["statusModule"]["overallStatus"] = "SUSPENDED"
     ps["statusModule"]["whyStopped"] = "Sponsor decision"
-    ps["statusModule"]["lastUpdatePostDateStruct"] = {"date": "2026-11-20", "type": "ACTUAL"}
     ps["designModule"]["enrollmentInfo"]["count"] = 520
     ps["contactsLocationsModule"]["locations"].append(NEW_SITE)
 
@@ -93,7 +92,9 @@ def test_baseline_then_one_changed_trial_is_notified_everywhere(
     assert by_field["design.enrollmentCount"]["old"] == 450
     assert by_field["design.enrollmentCount"]["new"] == 520
     assert by_field[SITE_FIELD]["change"] == "added"
-    assert by_field["status.lastUpdatePostDate"]["new"] == "2026-11-20"
+    posted = fake_api.get(CHANGED)["protocolSection"]["statusModule"]["lastUpdatePostDateStruct"]["date"]
+    assert by_field["status.lastUpdatePostDate"]["old"] == "2023-11-06"
+    assert by_field["status.lastUpdatePostDate"]["new"] == posted
     assert all(h["nct_id"] == CHANGED and h["detected_at"] for h in history)
     for quiet in (QUIET_1, QUIET_2):
         assert [h for h in workspace.cli("history", quiet, "--json").json() if not h["baseline"]] == []

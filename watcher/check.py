@@ -88,7 +88,7 @@ class Cycle:
         self.now = now
         self.write = write
         self.progress = progress
-        self.rules = SeverityRules.from_overrides(config.settings.severity_rules)
+        self.rules = SeverityRules.from_mapping(config.settings.severity_rules)
 
     def run(self, *, force_full: bool = False, deliver: bool = True) -> CycleReport:
         settings, trials = self.config.settings, self.config.watchlist.trials

@@ -101,8 +101,8 @@ def cli(ctx: click.Context, config_path: str | None, log_level: str, log_format:
 @click.pass_obj
 def check(state: State, full: bool) -> None:
     """Run one poll cycle now. Exit 0 when every trial was checked, 1 when any failed."""
-    from watcher.ctgov import CtGovClient
     from watcher.check import Cycle
+    from watcher.ctgov import CtGovClient
 
     config = state.config()
     with open_store(config) as store:
@@ -195,7 +195,7 @@ def list_trials(state: State, as_json: bool) -> None:
     config = state.config()
     with open_store(config) as store:
         states = store.trial_states()
-    rows = []
+    rows: list[dict[str, Any]] = []
     for trial in config.watchlist.trials:
         st = states.get(trial.nct_id)
         rows.append({

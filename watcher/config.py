@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ruamel.yaml import YAML
-from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.comments import CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError
 
 from watcher.ctgov import ApiSettings
@@ -131,14 +131,14 @@ class _Checker:
         except (AttributeError, KeyError, IndexError, TypeError):
             return None
 
-    def mapping(self, parent: Any, key: str, path: str) -> CommentedMap | None:
+    def mapping(self, parent: Any, key: str, path: str) -> Mapping[str, Any] | None:
         value = parent.get(key) if isinstance(parent, Mapping) else None
         if value is None:
             return None
         if not isinstance(value, Mapping):
             self.add(self.line_of(parent, key), path, f"expected a mapping, got {_kind(value)}")
             return None
-        return value  # type: ignore[return-value]
+        return value
 
     def unknown_keys(self, node: Any, allowed: Sequence[str], path: str) -> None:
         if not isinstance(node, Mapping):

@@ -26,7 +26,9 @@ def _journald_prefix(_logger: Any, method: str, event_dict: MutableMapping[str, 
 def _render_with_prefix(renderer: structlog.processors.JSONRenderer) -> Any:
     def render(logger: Any, method: str, event_dict: MutableMapping[str, Any]) -> str:
         priority = event_dict.pop("_priority", 6)
-        return f"<{priority}>{renderer(logger, method, event_dict)}"
+        rendered = renderer(logger, method, event_dict)
+        text = rendered.decode() if isinstance(rendered, bytes) else rendered
+        return f"<{priority}>{text}"
 
     return render
 

@@ -17,10 +17,7 @@ def channels_for(trial: Trial, channels: Mapping[str, ChannelSettings]) -> list[
     chosen: list[str] = []
     for name, channel in channels.items():
         by_tag = bool(channel.tags) and bool(set(channel.tags) & set(trial.tags))
-        if trial.channels is None:
-            wanted = by_tag or not channel.tags
-        else:
-            wanted = name in trial.channels or by_tag
+        wanted = (by_tag or not channel.tags) if trial.channels is None else (name in trial.channels or by_tag)
         if wanted:
             chosen.append(name)
     return chosen

@@ -443,7 +443,7 @@ class Store:
         with self.session() as s:
             rows = s.execute(select(TrialRow.nct_id, TrialRow.last_update_post_date)
                              .where(TrialRow.last_update_post_date.is_not(None))).all()
-            return {r[0]: r[1] for r in rows}
+            return {r[0]: r[1] for r in rows if r[1] is not None}
 
     # -- changes ---------------------------------------------------------------------------------
 
