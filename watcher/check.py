@@ -21,7 +21,7 @@ from watcher.errors import ApiError, TrialWatchError
 from watcher.fields import extract_fields
 from watcher.meaning import SeverityRules, classify
 from watcher.models import Change, Trial
-from watcher.notify import Sender, change_messages, deliver_due, print_changes
+from watcher.notify import change_messages, notify_tick, print_changes
 from watcher.poll import PollResult, PollState, poll
 from watcher.routing import for_stdout, route
 from watcher.store import NewMessage, Store, content_hash, utcnow
@@ -91,7 +91,7 @@ class Cycle:
         self.rules = SeverityRules.from_mapping(config.settings.severity_rules)
 
     def run(self, *, force_full: bool = False, deliver: bool = True) -> CycleReport:
-        settings, trials = self.config.settings, self.config.watchlist.trials
+        trials = self.config.watchlist.trials
         started = self.now()
         clock = time.monotonic()
         report = CycleReport(started_at=started)
@@ -113,8 +113,8 @@ class Cycle:
             changed=len(report.changed), failed=len(report.failed), requests=report.requests,
             detail={"failed": report.failed, "not_found": report.not_found, "moved": report.moved,
                     "skipped": report.skipped, "strategy": report.strategy, "api_error": report.api_error})
-        if deliver and settings.channels:
-            deliveries = deliver_due(self.store, Sender(settings.channels), now=self.now)
+        if deliver:
+            deliveries = notify_tick(self.config, self.store, now=self.now)
             report.deliveries_failed = sum(1 for d in deliveries if not d.accepted)
         log.info("cycle.done", result=report.result, trials=len(trials), checked=report.checked,
                  changed=len(report.changed), failed=len(report.failed), not_found=len(report.not_found),

@@ -14,7 +14,7 @@ from typing import Any
 
 import structlog
 
-from watcher.config import ChannelSettings
+from watcher.config import ChannelSettings, Config
 from watcher.errors import NotifyError
 from watcher.models import Change, Json, Trial, study_url
 from watcher.render import format_value
@@ -160,3 +160,11 @@ def print_changes(trial: Trial, title: str | None, changes: Sequence[Change], wr
     payload = changes_payload(trial, title, changes, version=0, detected_at=datetime.now().astimezone())
     subject, body = render_text(payload)
     write(f"== {subject}\n{body}\n")
+
+
+def notify_tick(config: Config, store: Store, *, now: Callable[[], datetime]) -> list[Delivery]:
+    """Everything the notifier owes right now: the service calls this on a short timer and after
+    each cycle, so messages whose retry time has come go out without waiting for the next poll."""
+    if not config.settings.channels:
+        return []
+    return deliver_due(store, Sender(config.settings.channels), now=now)
