@@ -96,7 +96,11 @@ def criteria_sections(text: str) -> dict[str, list[str]]:
         line = raw.strip()
         if not line:
             continue
-        line = _MARKER.sub("", line, count=1).strip()
+        for _ in range(3):
+            stripped = _MARKER.sub("", line, count=1).strip()
+            if stripped == line:
+                break
+            line = stripped
         bare = _EMPHASIS.sub(r"\1", line).strip()
         header = _HEADER.match(bare)
         if header:
