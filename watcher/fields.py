@@ -576,19 +576,28 @@ def extract_fields(study: Mapping[str, Any]) -> dict[str, Json]:
 def _walk(
     value: Mapping[str, Any], node: _Node, prefix: str, rest: tuple[str, ...], out: dict[str, Json]
 ) -> None:
+    children = node.children
     for key, child_value in value.items():
-        child = node.children.get(key)
+        child = children.get(key)
         if child is None:
             _generic(prefix, (*rest, key), child_value, out)
-        elif child.spec is not None:
-            _emit(child.spec, child_value, out)
-        elif isinstance(child_value, Mapping):
+            continue
+        spec = child.spec
+        if spec is not None:
+            if spec.kind in _AS_IS:
+                out[spec.name] = child_value
+            else:
+                _emit(spec, child_value, out)
+        elif type(child_value) is dict or isinstance(child_value, Mapping):
             if child.prefix is not None:
                 _walk(child_value, child, child.prefix, (), out)
             else:
                 _walk(child_value, child, prefix, (*rest, key), out)
         else:
             _generic(prefix, (*rest, key), child_value, out)
+
+
+_AS_IS = frozenset({"value", "text", "date", "set", "criteria", "digest"})
 
 
 def _generic(prefix: str, path: tuple[str, ...], value: Json, out: dict[str, Json]) -> None:

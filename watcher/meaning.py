@@ -17,6 +17,7 @@ import difflib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
+from functools import lru_cache
 from typing import Any
 
 from watcher.filters import matches
@@ -92,6 +93,7 @@ class SeverityRules:
         return None
 
 
+@lru_cache(maxsize=16384)
 def default_severity(name: str) -> Severity:
     for glob, severity in DEFAULT_SEVERITY:
         if matches(name, (glob,)):
