@@ -94,3 +94,32 @@ def test_date_added_is_not_a_slip() -> None:
     classified = classify([change], {}, {"status.startDate": "2025-01"})
     assert classified[0].event is None
     assert classified[0].severity == "major"
+
+
+def test_site_keys_with_dots_are_split_right() -> None:
+    path = "protocolSection.contactsLocationsModule.locations.0"
+    rename = {"op": "set", "path": f"{path}.facility", "value": "St. Vincent's Hospital"}
+    record = edit(load("NCT04728893"), [rename])
+    changed = edit(record, [{"op": "set", "path": f"{path}.status", "value": "SUSPENDED"}])
+    old, new = extract_fields(record), extract_fields(changed)
+    [change] = classify(diff_fields(old, new), old, new)
+    assert change.field == "locations.st. vincent's hospital|springdale|arkansas|united states.status"
+    assert change.event is not None
+    assert change.event.kind == "site_status"
+    site = "st. vincent's hospital|springdale|arkansas|united states"
+    assert change.event.data == {"site": site, "from": "RECRUITING", "to": "SUSPENDED"}
+    assert change.event.summary == (
+        "Site St. Vincent's Hospital, Springdale, Arkansas, United States: RECRUITING → SUSPENDED"
+    )
+
+
+def test_collaborator_with_dots_in_its_name() -> None:
+    path = "protocolSection.sponsorCollaboratorsModule.collaborators.0.class"
+    record = load("NCT02513394")
+    changed = edit(record, [{"op": "set", "path": path, "value": "NIH"}])
+    old, new = extract_fields(record), extract_fields(changed)
+    [change] = classify(diff_fields(old, new), old, new)
+    assert change.field.endswith(".class")
+    assert change.event is not None
+    assert change.event.kind == "sponsor_change"
+    assert change.severity == "major"

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from functools import lru_cache
@@ -243,16 +243,16 @@ def _results(change: Change, new: Mapping[str, Json]) -> Decision:
     return None, None
 
 
-def _split_field(name: str, prefix: str, candidates: Iterable[str]) -> tuple[str, str] | None:
-    """Split `<prefix><key>.<sub>` where the key may itself contain dots: longest known key wins."""
+def _split_field(name: str, prefix: str, is_key: Callable[[str], bool]) -> tuple[str, str] | None:
+    """Split `<prefix><key>.<sub>` where the key may itself contain dots: longest key wins."""
     rest = name.removeprefix(prefix)
-    best: str | None = None
-    for key in candidates:
-        if (rest == key or rest.startswith(key + ".")) and (best is None or len(key) > len(best)):
-            best = key
-    if best is None:
-        return None
-    return best, rest[len(best) + 1 :]
+    if is_key(rest):
+        return rest, ""
+    end = len(rest)
+    while (end := rest.rfind(".", 0, end)) > 0:
+        if is_key(rest[:end]):
+            return rest[:end], rest[end + 1 :]
+    return None
 
 
 def _site(change: Change, old: Mapping[str, Json], new: Mapping[str, Json]) -> Decision:
@@ -267,8 +267,10 @@ def _site(change: Change, old: Mapping[str, Json], new: Mapping[str, Json]) -> D
         if change.change == "removed":
             return Event("site_removed", f"Site removed: {where}", data), "major"
         return None, None
-    candidates = (n[len("locations.") :] for n in (*old, *new) if n.startswith("locations."))
-    split = _split_field(change.field, "locations.", candidates)
+    def is_site(key: str) -> bool:
+        return f"locations.{key}" in new or f"locations.{key}" in old
+
+    split = _split_field(change.field, "locations.", is_site)
     if split is None or split[1] != "status":
         return None, "minor"
     key = split[0]
@@ -330,7 +332,7 @@ def _primary_outcome(
         value = fields.get("outcomes.primary")
         if isinstance(value, dict):
             keys.update(value)
-    split = _split_field(change.field, "outcomes.primary.", keys)
+    split = _split_field(change.field, "outcomes.primary.", keys.__contains__)
     if split is None:
         return None, "critical"
     key, part = split
@@ -354,7 +356,7 @@ def _sponsor(change: Change, old: Mapping[str, Json], new: Mapping[str, Json]) -
         value = fields.get("sponsor.collaborators")
         if isinstance(value, dict):
             names.update(value)
-    split = _split_field(change.field, "sponsor.collaborators.", names)
+    split = _split_field(change.field, "sponsor.collaborators.", names.__contains__)
     if split is None or split[1]:
         data = {"role": "collaborator", "change": change.change, "from": change.old, "to": change.new}
         return Event("sponsor_change", "Collaborators changed", data), "major"
