@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import random
 from collections import Counter
 from functools import cache
@@ -15,7 +16,7 @@ from ruamel.yaml import YAML
 
 from tests._studies import NCT_IDS, edit, load
 from watcher.diff import criteria_sections, diff_criteria, diff_fields
-from watcher.fields import extract_fields, field_rank
+from watcher.fields import extract_fields, field_kind, field_rank, fingerprint, normalize
 from watcher.models import Change
 
 CASES: list[dict[str, Any]] = YAML(typ="safe").load(Path(__file__).with_name("diff_cases.yaml"))
@@ -199,3 +200,49 @@ def _get(record: Any, path: str) -> Any:
     for part in path.split("."):
         node = node[int(part)] if isinstance(node, list) else node[part]
     return node
+
+
+def apply_changes(old: dict[str, Any], new: dict[str, Any], changes: list[Change]) -> dict[str, Any]:
+    """Replay changes on the old fields, resolving dotted names against the keys present."""
+    state = {name: comparable(name, value) for name, value in old.items()}
+    names = old.keys() | new.keys()
+    for change in changes:
+        top = top_field(change.field, names)
+        if field_kind(top) == "criteria" and change.field != top:
+            state[top] = new[top]  # per-line changes are checked by the case table
+            continue
+        if change.field == top:
+            if change.change == "removed":
+                del state[top]
+            else:
+                state[top] = change.new
+            continue
+        container, rest = state[top], change.field[len(top) + 1 :]
+        while True:
+            keys = [k for k in container if rest.startswith(k + ".")]
+            if rest in container or not keys:
+                break
+            key = max(keys, key=len)
+            container, rest = container[key], rest[len(key) + 1 :]
+        if change.change == "removed":
+            del container[rest]
+        else:
+            container[rest] = change.new
+    return state
+
+
+def comparable(name: str, value: Any) -> Any:
+    return fingerprint(value) if field_kind(name) == "digest" else copy.deepcopy(normalize(value))
+
+
+@PROPERTY
+@given(nct_id=st.sampled_from(NCT_IDS), data=st.data())
+def test_applying_the_changes_to_old_yields_new(nct_id: str, data: st.DataObject) -> None:
+    record = load(nct_id)
+    paths = data.draw(st.lists(st.sampled_from(paths_of(nct_id)), min_size=1, max_size=5, unique=True))
+    edits = [{"op": "set", "path": path, "value": mutate(_get(record, path))} for path in paths]
+    if data.draw(st.booleans()):
+        edits.append({"op": "delete", "path": data.draw(st.sampled_from(paths_of(nct_id)))})
+    old, new = fields_of(nct_id), extract_fields(edit(record, edits))
+    replayed = apply_changes(old, new, diff_fields(old, new))
+    assert replayed == {name: comparable(name, value) for name, value in new.items()}
