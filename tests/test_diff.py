@@ -246,3 +246,47 @@ def test_applying_the_changes_to_old_yields_new(nct_id: str, data: st.DataObject
     old, new = fields_of(nct_id), extract_fields(edit(record, edits))
     replayed = apply_changes(old, new, diff_fields(old, new))
     assert replayed == {name: comparable(name, value) for name, value in new.items()}
+
+
+def with_repeated_keys() -> dict[str, Any]:
+    """A real record with the duplicate shapes real data has: generic site names (some with
+    the same zip, one byte-identical), repeated outcome measures and interventions."""
+    sites = "protocolSection.contactsLocationsModule.locations"
+    outcomes = "protocolSection.outcomesModule.primaryOutcomes"
+    interventions = "protocolSection.armsInterventionsModule.interventions"
+    generic = {"facility": "Research Site", "city": "Springdale", "state": "Arkansas"}
+    return edit(load("NCT04728893"), [
+        {"op": "copy", "from": f"{sites}.0", "to": sites, "with": generic},
+        {"op": "copy", "from": f"{sites}.0", "to": sites, "with": generic},
+        {"op": "copy", "from": f"{sites}.0", "to": sites, "with": {**generic, "status": "COMPLETED"}},
+        {"op": "copy", "from": f"{sites}.0", "to": sites, "with": {**generic, "zip": "72764"}},
+        {"op": "copy", "from": f"{outcomes}.0", "to": outcomes, "with": {"description": "second reading"}},
+        {"op": "copy", "from": f"{outcomes}.0", "to": outcomes, "with": {"timeFrame": "Up to 2 years"}},
+        {"op": "copy", "from": f"{interventions}.0", "to": interventions, "with": {"description": "other"}},
+    ])
+
+
+def test_repeated_keys_are_disambiguated() -> None:
+    fields = extract_fields(with_repeated_keys())
+    research = sorted(n for n in fields if n.startswith("locations.research site"))
+    assert research == [
+        "locations.research site|springdale|arkansas|72762|united states",
+        "locations.research site|springdale|arkansas|72762|united states#2",
+        "locations.research site|springdale|arkansas|72762|united states#3",
+        "locations.research site|springdale|arkansas|72764|united states",
+    ]
+    measure = load("NCT04728893")["protocolSection"]["outcomesModule"]["primaryOutcomes"][0]["measure"]
+    keys = [k for k in fields["outcomes.primary"] if k.startswith(measure)]
+    assert len(keys) == 3
+    assert {k.count("#") for k in keys} == {0, 1}
+    assert sorted(fields["armsInterventions.interventions"]) == ["DRUG|Nemtabrutinib", "DRUG|Nemtabrutinib#2"]
+
+
+@PROPERTY
+@given(rng=st.randoms(use_true_random=False))
+def test_permuting_lists_with_repeated_keys_is_no_change(rng: random.Random) -> None:
+    record = with_repeated_keys()
+    shuffled = copy.deepcopy(record)
+    for section in SHUFFLED_SECTIONS:
+        shuffle_lists(shuffled.get(section), rng)
+    assert diff_fields(extract_fields(record), extract_fields(shuffled)) == []
