@@ -123,3 +123,13 @@ def test_collaborator_with_dots_in_its_name() -> None:
     assert change.event is not None
     assert change.event.kind == "sponsor_change"
     assert change.severity == "major"
+
+
+def test_results_bookkeeping_in_the_status_module_is_not_a_results_update() -> None:
+    old = {"results.firstSubmitDate": "2020-01-02", "results.adverseEvents": {"a": 1}}
+    new = {"results.firstSubmitDate": "2020-01-03", "results.adverseEvents": {"a": 2}}
+    classified = classify(diff_fields(old, new), old, new)
+    assert [(c.field, c.event.kind if c.event else None) for c in classified] == [
+        ("results.firstSubmitDate", None),
+        ("results.adverseEvents", "results_updated"),
+    ]

@@ -4,11 +4,14 @@ Every part of the record lands in some field, so nothing real can be missed: the
 below names the parts we know, and any key the catalog does not know (the API schema
 drifts) is kept under a generic name, `<module prefix>.<json key>`, never dropped.
 
-Lists are stored order-insensitively: lists with a natural identity become mappings from
-that identity to the item (so reordering is never a change and an edit names its item),
-and plain lists of strings become sorted lists (sets). The results section is stored as one
-fingerprint per module: telling *that* 650 kB of adverse-event tables changed is cheap,
-describing *how* is not this stage's job.
+Lists with a natural identity (sites, arms, outcomes, ...) become mappings from that
+identity to the item, so reordering is never a change and an edit names its item. All
+other values are kept as the record has them, shared rather than copied, because
+extraction runs on every poll of records up to megabytes; `normalize` gives their
+order-insensitive form (sets sorted, nested identity lists keyed), which is what
+`watcher.diff` compares and reports. Each results module is one field, reported by digest:
+telling *that* 650 kB of adverse-event tables changed is cheap, describing *how* is not
+this stage's job.
 """
 
 from __future__ import annotations

@@ -20,6 +20,7 @@ from datetime import date
 from functools import lru_cache
 from typing import Any
 
+from watcher.fields import field_kind
 from watcher.filters import matches
 from watcher.models import SEVERITIES, Change, Event, Json, Severity
 
@@ -378,8 +379,7 @@ _RULES: tuple[tuple[Callable[[str], bool], Rule], ...] = (
         lambda c, o, n, r: _enrollment(c, o, n),
     ),
     (lambda f: f == "results.hasResults", lambda c, o, n, r: _results(c, n)),
-    (lambda f: f == "results.firstPostDate", lambda c, o, n, r: (None, None)),
-    (lambda f: f.startswith("results."), lambda c, o, n, r: _results_module(c)),
+    (lambda f: f.startswith("results.") and field_kind(f) == "digest", lambda c, o, n, r: _results_module(c)),
     (lambda f: f.startswith("locations."), lambda c, o, n, r: _site(c, o, n)),
     (lambda f: f == "outcomes.primary" or f.startswith("outcomes.primary."), _primary_outcome),
     (
