@@ -16,7 +16,7 @@ from tests._studies import edit, load
 from watcher.diff import diff_fields
 from watcher.fields import extract_fields
 from watcher.models import Change
-from watcher.render import format_value, render_trial_page
+from watcher.render import format_pair, format_value, render_trial_page
 
 SEED = (Path(__file__).parent / "fixtures" / "seed_000_page.md").read_text(encoding="utf-8")
 SEED_PAGE = SEED.removeprefix("---\n").split("\n---\n")[1].strip() + "\n"
@@ -162,3 +162,16 @@ def test_format_value() -> None:
     long = format_value("word " * 100, width=40)
     assert len(long) <= 40
     assert long.endswith("…")
+
+
+def test_format_pair_keeps_the_difference_visible() -> None:
+    prefix = "Has an Eastern Cooperative Oncology Group (ECOG) performance status of "
+    texts = (prefix + "0 to 2 within 7 days prior to allocation", prefix + "0 to 1 within 7 days")
+    old, new = format_pair(*texts, width=50)
+    assert old != new
+    assert "0 to 2" in old
+    assert "0 to 1" in new
+    assert old.startswith("…")
+    assert len(old) <= 50
+    assert format_pair("RECRUITING", "SUSPENDED") == ("RECRUITING", "SUSPENDED")
+    assert format_pair(None, ["PHASE2"]) == ("(none)", "PHASE2")
