@@ -6,8 +6,10 @@ appears or disappears is one change; inside a mapping (a keyed list, a location,
 object) the change names the item and sub-field, e.g. `locations.<key>.status`.
 Eligibility criteria are compared per criterion line.
 
-Values are compared with `==` on the extracted data: equal parts of megabyte records are
-skipped at C speed, which keeps the whole diff cheaper than parsing the record.
+Values are compared with `==` as extracted: equal parts of megabyte records are skipped
+at C speed, which keeps the whole diff cheaper than parsing the record. Only values that
+differ are normalized (nested lists keyed or sorted) and compared again, so reordering a
+list anywhere is never a change; every reported value is in normalized form.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import difflib
 import re
 from collections.abc import Iterator, Mapping
 
-from watcher.fields import field_kind, field_rank, fingerprint
+from watcher.fields import field_kind, field_rank, fingerprint, normalize
 from watcher.models import Change, Json
 
 
@@ -32,14 +34,19 @@ def diff_fields(old: Mapping[str, Json] | None, new: Mapping[str, Json]) -> list
             for name in sorted(new, key=field_rank)
         ]
     per_field: list[tuple[tuple[int, str], list[Change]]] = []
-    for name, value in new.items():
+    for name, after in new.items():
         if name not in old:
-            per_field.append((field_rank(name), [Change(name, "added", None, _shown(name, value))]))
+            per_field.append((field_rank(name), [Change(name, "added", None, _shown(name, after))]))
             continue
         before = old[name]
-        if before is value or before == value:
+        if before is after or before == after:
             continue
-        per_field.append((field_rank(name), list(_diff_value(name, before, value))))
+        if field_kind(name) == "digest":
+            per_field.append((field_rank(name), list(_diff_value(name, before, after))))
+            continue
+        old_form, new_form = normalize(before), normalize(after)
+        if old_form != new_form:
+            per_field.append((field_rank(name), list(_diff_value(name, old_form, new_form))))
     for name, value in old.items():
         if name not in new:
             per_field.append((field_rank(name), [Change(name, "removed", _shown(name, value), None)]))
@@ -48,7 +55,7 @@ def diff_fields(old: Mapping[str, Json] | None, new: Mapping[str, Json]) -> list
 
 
 def _shown(name: str, value: Json) -> Json:
-    return fingerprint(value) if field_kind(name) == "digest" else value
+    return fingerprint(value) if field_kind(name) == "digest" else normalize(value)
 
 
 def _diff_value(name: str, old: Json, new: Json) -> Iterator[Change]:
@@ -96,7 +103,11 @@ def criteria_sections(text: str) -> dict[str, list[str]]:
         line = raw.strip()
         if not line:
             continue
-        line = _MARKER.sub("", line, count=1).strip()
+        for _ in range(3):
+            stripped = _MARKER.sub("", line, count=1).strip()
+            if stripped == line:
+                break
+            line = stripped
         bare = _EMPHASIS.sub(r"\1", line).strip()
         header = _HEADER.match(bare)
         if header:

@@ -4,11 +4,14 @@ Every part of the record lands in some field, so nothing real can be missed: the
 below names the parts we know, and any key the catalog does not know (the API schema
 drifts) is kept under a generic name, `<module prefix>.<json key>`, never dropped.
 
-Lists are stored order-insensitively: lists with a natural identity become mappings from
-that identity to the item (so reordering is never a change and an edit names its item),
-and plain lists of strings become sorted lists (sets). The results section is stored as one
-fingerprint per module: telling *that* 650 kB of adverse-event tables changed is cheap,
-describing *how* is not this stage's job.
+Lists with a natural identity (sites, arms, outcomes, ...) become mappings from that
+identity to the item, so reordering is never a change and an edit names its item. All
+other values are kept as the record has them, shared rather than copied, because
+extraction runs on every poll of records up to megabytes; `normalize` gives their
+order-insensitive form (sets sorted, nested identity lists keyed), which is what
+`watcher.diff` compares and reports. Each results module is one field, reported by digest:
+telling *that* 650 kB of adverse-event tables changed is cheap, describing *how* is not
+this stage's job.
 """
 
 from __future__ import annotations
@@ -51,7 +54,7 @@ class FieldSpec:
 
 def _s(item: Mapping[str, Any], name: str) -> str:
     value = item.get(name)
-    return "" if value is None else str(value).strip()
+    return value if type(value) is str else "" if value is None else str(value)
 
 
 def _location_key(item: Mapping[str, Any]) -> str:
@@ -129,10 +132,11 @@ _NESTED_KEYS: Mapping[str, KeyFunc] = {
 
 
 def normalize(value: Json) -> Json:
-    """Make a JSON value order-insensitive: known nested lists keyed, other lists sorted.
+    """The order-insensitive form of a value: known nested lists keyed, other lists sorted.
 
-    Parts that need no change are shared with the input, not copied: extraction runs on
-    every poll of records up to megabytes, and the study is never mutated after parsing.
+    Extraction keeps values as the record has them (so equal parts of two versions compare
+    equal at C speed); `watcher.diff` normalizes only the values that differ, and every
+    value it reports. Parts that need no change are shared with the input, not copied.
     """
     kind = type(value)
     if kind is dict:
@@ -141,7 +145,10 @@ def normalize(value: Json) -> Json:
             kv = type(v)
             if kv is list or kv is dict:
                 key_func = _NESTED_KEYS.get(k) if kv is list else None
-                nv = keyed(v, (key_func,)) if key_func is not None else normalize(v)
+                if key_func is not None:
+                    nv: Json = {ik: normalize(iv) for ik, iv in keyed(v, (key_func,)).items()}
+                else:
+                    nv = normalize(v)
                 if nv is not v:
                     if out is None:
                         out = dict(value)
@@ -163,18 +170,29 @@ def keyed(items: Iterable[Any], keys: Sequence[KeyFunc]) -> dict[str, Json]:
 
     Each key function is tried in turn on the items that still collide, then the rest get
     an occurrence suffix in the order of their content, so that the result does not depend
-    on the list's order.
+    on the list's order. Items are kept as they are (see `normalize`); an item that is not
+    an object is keyed by its JSON text rather than dropped.
     """
-    normalized = [normalize(i) for i in items if type(i) is dict]
+    first = keys[0]
     out: dict[str, Json] = {}
-    _assign(normalized, keys, out)
+    items = list(items)
+    for item in items:
+        key = first(item) if type(item) is dict else _canonical(item)
+        if key in out:
+            break
+        out[key] = item
+    else:
+        return out
+    out.clear()
+    _assign(items, keys, out)
     return out
 
 
 def _assign(items: list[Json], keys: Sequence[KeyFunc], out: dict[str, Json]) -> None:
     groups: dict[str, list[Json]] = {}
     for item in items:
-        groups.setdefault(keys[0](item), []).append(item)
+        key = keys[0](item) if type(item) is dict else _canonical(item)
+        groups.setdefault(key, []).append(item)
     for key, group in groups.items():
         if len(group) == 1 and key not in out:
             out[key] = group[0]
@@ -182,7 +200,7 @@ def _assign(items: list[Json], keys: Sequence[KeyFunc], out: dict[str, Json]) ->
             _assign(group, keys[1:], out)
         else:
             n = 1
-            for item in sorted(group, key=_canonical):
+            for item in sorted(group, key=lambda i: _canonical(normalize(i))):
                 name = key
                 while name in out:
                     n += 1
@@ -471,6 +489,17 @@ _KEYS: Mapping[str, tuple[KeyFunc, ...]] = {
 }
 
 
+def catalog_table() -> str:
+    """The catalog as a markdown table, for the README."""
+    rows = ["| field | kind | source (JSON path) | identity key | notes |", "|---|---|---|---|---|"]
+    for spec in CATALOG:
+        notes = spec.description + ("; bookkeeping, not notified by default" if spec.bookkeeping else "")
+        key = f"`{spec.key}`" if spec.key else ""
+        cells = (f"`{spec.name}`", spec.kind, f"`{spec.source}`", key, notes)
+        rows.append("| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |")
+    return "\n".join(rows) + "\n"
+
+
 def spec_for(name: str) -> FieldSpec | None:
     """The catalog entry a field name belongs to (`locations.x|y||z` → `locations.<key>`)."""
     spec = _BY_NAME.get(name)
@@ -538,7 +567,9 @@ def extract_fields(study: Mapping[str, Any]) -> dict[str, Json]:
     """The study's fields by name, every part of the record accounted for.
 
     Absent parts give absent fields (not None), so a module that appears or disappears
-    reports its fields as added or removed.
+    reports its fields as added or removed. Keyed lists are keyed here; everything else is
+    the record's own value, shared, not copied: treat the result as read-only, and use
+    `normalize` (as `watcher.diff` does) for the order-insensitive form of a value.
     """
     out: dict[str, Json] = {}
     _walk(study, _TREE, "record", (), out)
@@ -548,13 +579,19 @@ def extract_fields(study: Mapping[str, Any]) -> dict[str, Json]:
 def _walk(
     value: Mapping[str, Any], node: _Node, prefix: str, rest: tuple[str, ...], out: dict[str, Json]
 ) -> None:
+    children = node.children
     for key, child_value in value.items():
-        child = node.children.get(key)
+        child = children.get(key)
         if child is None:
             _generic(prefix, (*rest, key), child_value, out)
-        elif child.spec is not None:
-            _emit(child.spec, child_value, out)
-        elif isinstance(child_value, Mapping):
+            continue
+        spec = child.spec
+        if spec is not None:
+            if spec.kind in _AS_IS:
+                out[spec.name] = child_value
+            else:
+                _emit(spec, child_value, out)
+        elif type(child_value) is dict or isinstance(child_value, Mapping):
             if child.prefix is not None:
                 _walk(child_value, child, child.prefix, (), out)
             else:
@@ -563,23 +600,24 @@ def _walk(
             _generic(prefix, (*rest, key), child_value, out)
 
 
+_AS_IS = frozenset({"value", "text", "date", "set", "criteria", "digest"})
+
+
 def _generic(prefix: str, path: tuple[str, ...], value: Json, out: dict[str, Json]) -> None:
     name = ".".join((prefix, *path))
     if name in _BY_NAME:
         name = ".".join((prefix, "unknown", *path))
-    out[name] = value if prefix == "results" else normalize(value)
+    out[name] = value
 
 
 def _emit(spec: FieldSpec, value: Json, out: dict[str, Json]) -> None:
     if spec.kind == "family":
-        if isinstance(value, list):
+        if type(value) is list:
             for key, item in keyed(value, _KEYS[spec.name]).items():
-                out[f"locations.{key}"] = item
+                out["locations." + key] = item
         else:
-            out[spec.name.replace("<key>", "?")] = normalize(value)
-    elif spec.kind == "keyed" and isinstance(value, list):
+            out[spec.name.replace("<key>", "?")] = value
+    elif spec.kind == "keyed" and type(value) is list:
         out[spec.name] = keyed(value, _KEYS[spec.name])
-    elif spec.kind == "digest":
-        out[spec.name] = value
     else:
-        out[spec.name] = normalize(value)
+        out[spec.name] = value

@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
+from functools import lru_cache
 from typing import Any
 
+from watcher.fields import field_kind
 from watcher.filters import matches
 from watcher.models import SEVERITIES, Change, Event, Json, Severity
 
@@ -92,6 +94,7 @@ class SeverityRules:
         return None
 
 
+@lru_cache(maxsize=16384)
 def default_severity(name: str) -> Severity:
     for glob, severity in DEFAULT_SEVERITY:
         if matches(name, (glob,)):
@@ -241,16 +244,16 @@ def _results(change: Change, new: Mapping[str, Json]) -> Decision:
     return None, None
 
 
-def _split_field(name: str, prefix: str, candidates: Iterable[str]) -> tuple[str, str] | None:
-    """Split `<prefix><key>.<sub>` where the key may itself contain dots: longest known key wins."""
+def _split_field(name: str, prefix: str, is_key: Callable[[str], bool]) -> tuple[str, str] | None:
+    """Split `<prefix><key>.<sub>` where the key may itself contain dots: longest key wins."""
     rest = name.removeprefix(prefix)
-    best: str | None = None
-    for key in candidates:
-        if (rest == key or rest.startswith(key + ".")) and (best is None or len(key) > len(best)):
-            best = key
-    if best is None:
-        return None
-    return best, rest[len(best) + 1 :]
+    if is_key(rest):
+        return rest, ""
+    end = len(rest)
+    while (end := rest.rfind(".", 0, end)) > 0:
+        if is_key(rest[:end]):
+            return rest[:end], rest[end + 1 :]
+    return None
 
 
 def _site(change: Change, old: Mapping[str, Json], new: Mapping[str, Json]) -> Decision:
@@ -265,8 +268,10 @@ def _site(change: Change, old: Mapping[str, Json], new: Mapping[str, Json]) -> D
         if change.change == "removed":
             return Event("site_removed", f"Site removed: {where}", data), "major"
         return None, None
-    candidates = (n[len("locations.") :] for n in (*old, *new) if n.startswith("locations."))
-    split = _split_field(change.field, "locations.", candidates)
+    def is_site(key: str) -> bool:
+        return f"locations.{key}" in new or f"locations.{key}" in old
+
+    split = _split_field(change.field, "locations.", is_site)
     if split is None or split[1] != "status":
         return None, "minor"
     key = split[0]
@@ -328,7 +333,7 @@ def _primary_outcome(
         value = fields.get("outcomes.primary")
         if isinstance(value, dict):
             keys.update(value)
-    split = _split_field(change.field, "outcomes.primary.", keys)
+    split = _split_field(change.field, "outcomes.primary.", keys.__contains__)
     if split is None:
         return None, "critical"
     key, part = split
@@ -352,7 +357,7 @@ def _sponsor(change: Change, old: Mapping[str, Json], new: Mapping[str, Json]) -
         value = fields.get("sponsor.collaborators")
         if isinstance(value, dict):
             names.update(value)
-    split = _split_field(change.field, "sponsor.collaborators.", names)
+    split = _split_field(change.field, "sponsor.collaborators.", names.__contains__)
     if split is None or split[1]:
         data = {"role": "collaborator", "change": change.change, "from": change.old, "to": change.new}
         return Event("sponsor_change", "Collaborators changed", data), "major"
@@ -374,8 +379,7 @@ _RULES: tuple[tuple[Callable[[str], bool], Rule], ...] = (
         lambda c, o, n, r: _enrollment(c, o, n),
     ),
     (lambda f: f == "results.hasResults", lambda c, o, n, r: _results(c, n)),
-    (lambda f: f == "results.firstPostDate", lambda c, o, n, r: (None, None)),
-    (lambda f: f.startswith("results."), lambda c, o, n, r: _results_module(c)),
+    (lambda f: f.startswith("results.") and field_kind(f) == "digest", lambda c, o, n, r: _results_module(c)),
     (lambda f: f.startswith("locations."), lambda c, o, n, r: _site(c, o, n)),
     (lambda f: f == "outcomes.primary" or f.startswith("outcomes.primary."), _primary_outcome),
     (

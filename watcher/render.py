@@ -29,6 +29,24 @@ def format_value(value: Json, *, width: int = 120) -> str:
     return _truncate(_one_line(value), width)
 
 
+def format_pair(old: Json, new: Json, *, width: int = 120) -> tuple[str, str]:
+    """`format_value` of an old and a new value, cut so that the difference stays visible.
+
+    Two long texts that share a beginning (a reworded criterion, a longer summary) are both
+    shown from a little before the first character where they differ.
+    """
+    before, after = _one_line(old), _one_line(new)
+    if isinstance(old, str) and isinstance(new, str) and max(len(before), len(after)) > width:
+        same = next((i for i, (a, b) in enumerate(zip(before, after, strict=False)) if a != b),
+                    min(len(before), len(after)))
+        start = max(0, same - width // 3)
+        if start:
+            space = before.rfind(" ", 0, start)
+            start = space + 1 if space > 0 and start - space < width // 3 else start
+            before, after = "…" + before[start:], "…" + after[start:]
+    return _truncate(before, width), _truncate(after, width)
+
+
 def _one_line(value: Json) -> str:
     if value is None:
         return "(none)"

@@ -1,0 +1,177 @@
+"""The trial page follows the seed report; values render on one short line.
+
+The seed (`shared/seeds/000_*.txt`, copied to `fixtures/seed_000_page.md`) is the page a
+mirror site shows for NCT06747156. A real record overwritten with that trial's data must
+render to the seed page line for line; other real records must share its skeleton.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from tests._studies import edit, load
+from watcher.diff import diff_fields
+from watcher.fields import extract_fields
+from watcher.models import Change
+from watcher.render import format_pair, format_value, render_trial_page
+
+SEED = (Path(__file__).parent / "fixtures" / "seed_000_page.md").read_text(encoding="utf-8")
+SEED_PAGE = SEED.removeprefix("---\n").split("\n---\n")[1].strip() + "\n"
+"""The seed's page without its front matter and its mirror-site footer."""
+TODAY = date(2026, 5, 20)
+DAY = date(2026, 5, 12)
+PS = "protocolSection."
+
+
+def skeleton(text: str) -> list[str]:
+    """Headings and fact labels, counts blanked: the shape a page must share with the seed."""
+    shape = []
+    for line in text.splitlines():
+        if line.startswith("## "):
+            shape.append(re.sub(r"\d+", "N", line))
+        elif match := re.match(r"^- \*\*([^*]+):\*\* ", line):
+            shape.append(match.group(1))
+    return shape
+
+
+def seed_change_lines() -> list[str]:
+    return [line for line in SEED_PAGE.splitlines() if line.startswith("- `")]
+
+
+CHANGE_LINE = re.compile(r"^- `[^`]+` — (added|removed|changed) _\(\d{4}-\d{2}-\d{2}\)_$")
+
+
+def test_change_line_pattern_matches_the_seed() -> None:
+    assert len(seed_change_lines()) == 18
+    assert all(CHANGE_LINE.match(line) for line in seed_change_lines())
+
+
+def seed_record() -> dict[str, Any]:
+    """A real record (NCT06863285) overwritten with the seed trial's data, as the API shapes it."""
+    lines = SEED_PAGE.splitlines()
+    frame = "from the first dose of study treatment to 30 days after the last dose of study treatment."
+    measures = [
+        "The incidence, severity, and nature of treatment-emergent adverse events (TEAE)s.",
+        "The incidence, severity, and nature of serious TEAEs (TESAE)s .",
+        "The incidence, severity, and nature of TEAEs leading to interruption or early termination "
+        "of study treatment.",
+    ]
+    union = "Union Hospital, Tongji Medical College, Huazhong University of Science and Technology"
+    sites = [
+        {"facility": union, "status": "NOT_YET_RECRUITING", "city": "Wuhan", "state": "Hubei",
+         "country": "China"},
+        {"facility": "Nanjing Drum Tower Hospital", "status": "RECRUITING", "city": "Nanjing",
+         "state": "Jiangsu", "country": "China"},
+        {"facility": "Ruijin Hospital", "status": "RECRUITING", "city": "Shanghai", "country": "China"},
+    ]
+    intervention = {
+        "type": "DRUG", "name": "ABO2203 Injection", "armGroupLabels": ["ABO2203"],
+        "description": "Name of Active Ingredient: mRNA encoding CD19/CD3 T cell engager",
+    }
+    values: dict[str, Any] = {
+        "identificationModule.nctId": "NCT06747156",
+        "identificationModule.briefTitle": lines[0].removeprefix("# "),
+        "identificationModule.officialTitle": lines[2].removeprefix("**Official Title:** "),
+        "statusModule.overallStatus": "RECRUITING",
+        "statusModule.startDateStruct": {"date": "2024-12-23", "type": "ACTUAL"},
+        "statusModule.completionDateStruct": {"date": "2028-12", "type": "ESTIMATED"},
+        "statusModule.lastUpdatePostDateStruct.date": "2026-03-24",
+        "designModule.phases": ["EARLY_PHASE1"],
+        "designModule.enrollmentInfo": {"count": 66, "type": "ESTIMATED"},
+        "sponsorCollaboratorsModule.leadSponsor.name": "Ruijin Hospital",
+        "sponsorCollaboratorsModule.collaborators": [
+            {"name": "Abogen Life Sciences (Shanghai) Co., Ltd.", "class": "INDUSTRY"}
+        ],
+        "conditionsModule.conditions": ["Autoimmune Diseases"],
+        "descriptionModule.briefSummary": SEED_PAGE.split("## Brief Summary\n\n", 1)[1].split("\n\n", 1)[0],
+        "eligibilityModule.eligibilityCriteria": SEED_PAGE.split("```\n", 1)[1].split("\n```", 1)[0],
+        "eligibilityModule.minimumAge": "18 Years",
+        "armsInterventionsModule.armGroups": [
+            {"label": "ABO2203", "type": "EXPERIMENTAL", "interventionNames": ["Drug: ABO2203 Injection"]}
+        ],
+        "armsInterventionsModule.interventions": [intervention],
+        "outcomesModule.primaryOutcomes": [{"measure": m, "timeFrame": frame} for m in measures],
+        "contactsLocationsModule.locations": sites,
+    }
+    return edit(load("NCT06863285"), [{"op": "set", "path": PS + k, "value": v} for k, v in values.items()])
+
+
+def test_page_is_the_seed_page_for_the_seed_data() -> None:
+    record = seed_record()
+    baseline = {c.field: c for c in diff_fields(None, extract_fields(record))}
+    seed_fields = [line.split("`")[1] for line in seed_change_lines()]
+    assert set(seed_fields) <= set(baseline)
+    changes = [(DAY, baseline[name]) for name in seed_fields]
+    text = render_trial_page(record, changes, days=30, today=DAY)
+    body, footer = text.split("\n---\n")
+    assert body.rstrip("\n") == SEED_PAGE.rstrip("\n")
+    assert footer == "\n*Source data (authoritative): https://clinicaltrials.gov/study/NCT06747156*\n"
+
+
+def test_other_real_records_share_the_seed_skeleton() -> None:
+    collaborator = {"name": "Aga Khan University", "class": "OTHER"}
+    path = PS + "sponsorCollaboratorsModule.collaborators"
+    record = edit(load("NCT06863285"), [{"op": "set", "path": path, "value": [collaborator]}])
+    changes = [(DAY, c) for c in diff_fields(None, extract_fields(record))]
+    text = render_trial_page(record, changes, days=30, today=TODAY)
+    assert skeleton(text) == skeleton(SEED_PAGE)
+    lines = text.splitlines()
+    assert lines[4] == "**NCT ID:** [NCT06863285](https://clinicaltrials.gov/study/NCT06863285)"
+    recent = text.split("## Recent Field Changes (last 30 days)\n\n", 1)[1].split("\n\n", 1)[0].splitlines()
+    assert recent[0] == "- `status.overallStatus` — added _(2026-05-12)_"
+    assert all(CHANGE_LINE.match(line) for line in recent)
+    site = "hamdard university|islamabad|punjab province|pakistan"
+    assert f"- `locations.{site}` — added _(2026-05-12)_" in recent
+
+
+def test_missing_parts_are_left_out() -> None:
+    text = render_trial_page(load("NCT06610240"), [], days=30, today=TODAY)
+    assert "## Arms" not in text
+    assert "**Phase:**" not in text
+    assert "- **Maximum age:**" not in text
+
+
+def test_site_status_and_the_window() -> None:
+    record = load("NCT04728893")
+    changes = [
+        (date(2026, 5, 19), Change("status.overallStatus", "changed", "RECRUITING", "SUSPENDED")),
+        (date(2026, 4, 1), Change("design.enrollmentCount", "changed", 450, 300)),
+    ]
+    text = render_trial_page(record, changes, days=7, today=TODAY)
+    assert "## Recent Field Changes (last 7 days)" in text
+    assert "- `status.overallStatus` — changed _(2026-05-19)_" in text
+    assert "design.enrollmentCount" not in text
+    site = "Highlands Oncology Group ( Site 2728), Springdale, Arkansas, United States"
+    assert f"- {site} — _RECRUITING_" in text
+    assert "## Locations (106)" in text
+    assert "_No field changes._" in render_trial_page(record, changes, days=7, today=date(2027, 1, 1))
+
+
+def test_format_value() -> None:
+    assert format_value(None) == "(none)"
+    assert format_value(True) == "yes"
+    assert format_value(["PHASE2", "PHASE3"]) == "PHASE2, PHASE3"
+    assert format_value("a\n\n b") == "a b"
+    site = {"facility": "Ruijin Hospital", "city": "Shanghai", "country": "China", "status": "RECRUITING"}
+    assert format_value(site) == "Ruijin Hospital, Shanghai, China (RECRUITING)"
+    assert format_value({"measure": "ORR", "timeFrame": "1 year"}) == "ORR (1 year)"
+    assert format_value({"ORR": {"measure": "ORR"}, "OS": {"measure": "OS"}}) == "2 items: ORR; OS"
+    long = format_value("word " * 100, width=40)
+    assert len(long) <= 40
+    assert long.endswith("…")
+
+
+def test_format_pair_keeps_the_difference_visible() -> None:
+    prefix = "Has an Eastern Cooperative Oncology Group (ECOG) performance status of "
+    texts = (prefix + "0 to 2 within 7 days prior to allocation", prefix + "0 to 1 within 7 days")
+    old, new = format_pair(*texts, width=50)
+    assert old != new
+    assert "0 to 2" in old
+    assert "0 to 1" in new
+    assert old.startswith("…")
+    assert len(old) <= 50
+    assert format_pair("RECRUITING", "SUSPENDED") == ("RECRUITING", "SUSPENDED")
+    assert format_pair(None, ["PHASE2"]) == ("(none)", "PHASE2")
