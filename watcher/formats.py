@@ -430,14 +430,18 @@ def _json_change(change: Mapping[str, Any]) -> dict[str, Json]:
 def _json_trial(trial: Mapping[str, Any]) -> dict[str, Json]:
     return {
         "trial": {"nct_id": trial["nct_id"], "label": trial["label"], "title": trial["title"]},
-        "version": trial["version"], "detected_at": trial["detected_at"], "severity": trial["severity"],
+        "record_version": trial["version"], "detected_at": trial["detected_at"], "severity": trial["severity"],
         "changes": [_json_change(c) for c in trial["changes"]],
         "links": {"study": trial["url"], "history": trial["history_url"]},
     }
 
 
 def document(ctx: Mapping[str, Any]) -> dict[str, Json]:
-    """The webhook's structured fields, schema `trialwatch.notification` version 1 (README)."""
+    """The webhook's structured fields, schema `trialwatch.notification` version 1 (README).
+
+    They sit beside apprise's own envelope, so no key may be one of its names (`version`,
+    `title`, `message`, `attachments`, `type`): apprise would read it as a rename.
+    """
     doc: dict[str, Json] = {
         "schema": SCHEMA, "schema_version": SCHEMA_VERSION, "kind": ctx["kind"], "test": ctx["test"],
         "message_id": ctx["message_id"], "channel": ctx["channel"], "created_at": ctx["created_at"],
