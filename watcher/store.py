@@ -534,14 +534,14 @@ class Store:
             if row is None:
                 return None
             recovered = row.status == "sending"
+            message = OutboxMessage(id=row.id, channel=row.channel, nct_id=row.nct_id, kind=row.kind,
+                                    created_at=row.created_at, payload=row.payload, attempts=row.attempts + 1,
+                                    status="sending", last_error=row.last_error)
             claimed = s.execute(update(OutboxRow).where(
                 OutboxRow.id == row.id, OutboxRow.status == row.status, OutboxRow.next_attempt_at <= now,
             ).values(status="sending", next_attempt_at=lease_until, attempts=OutboxRow.attempts + 1))
             if getattr(claimed, "rowcount", 0) != 1:
                 return None
-            message = OutboxMessage(id=row.id, channel=row.channel, nct_id=row.nct_id, kind=row.kind,
-                                    created_at=row.created_at, payload=row.payload, attempts=row.attempts + 1,
-                                    status="sending", last_error=row.last_error)
             return message, recovered
 
     def finish_sent(self, message_id: int, at: datetime, *, clear_meta: str | None = None) -> None:
