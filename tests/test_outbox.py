@@ -146,7 +146,7 @@ def test_secrets_stay_out_of_logs_errors_database_and_check_config(workspace: Wo
 
     with store.engine.connect() as conn:
         for table in ("outbox", "meta", "trials", "snapshots", "changes", "cycles"):
-            shown += repr(conn.execute(sqlalchemy.text(f"SELECT * FROM {table}")).all())  # noqa: S608
+            shown += repr(conn.execute(sqlalchemy.text(f"SELECT * FROM {table}")).all())
     result = workspace.cli("check-config")
     assert result.code == 0
     shown += result.out + result.err
@@ -169,7 +169,7 @@ def pg_url() -> Iterator[str]:
         with admin.connect() as conn:
             name = f"tw_notify_{uuid.uuid4().hex[:10]}"
             conn.execute(sqlalchemy.text(f"CREATE DATABASE {name}"))
-    except Exception as exc:  # noqa: BLE001 - no server, no test
+    except Exception as exc:  # no server, no test
         pytest.skip(f"PostgreSQL not available: {exc}")
     try:
         yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
