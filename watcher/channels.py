@@ -8,6 +8,7 @@ quote a URL: it may hold a token.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Literal
@@ -15,6 +16,12 @@ from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from watcher.secrets import redact_url
+
+# apprise reports failures through its result object, which we log once, redacted; its own
+# stdlib logger would print them again, unredacted (URLs it cannot parse, chat IDs, hosts).
+_apprise_log = logging.getLogger("apprise")
+_apprise_log.addHandler(logging.NullHandler())
+_apprise_log.propagate = False
 
 Kind = Literal["slack", "email", "telegram", "json", "text"]
 

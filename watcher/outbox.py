@@ -14,7 +14,6 @@ with backoff, until it is accepted or parked after `notify.max_attempts` tries.
 
 from __future__ import annotations
 
-import logging
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -32,12 +31,6 @@ from watcher.secrets import redact, secret_parts
 from watcher.store import OutboxMessage, Store
 
 log = structlog.get_logger("watcher.outbox")
-
-# apprise reports failures through its result object, which we log once, redacted; its own
-# stdlib logger would print the same failures again, unredacted (chat IDs, hosts).
-_apprise_log = logging.getLogger("apprise")
-_apprise_log.addHandler(logging.NullHandler())
-_apprise_log.propagate = False
 
 MAX_ROUNDS = 1000
 """Messages one tick sends at most, so a huge backlog cannot starve the poll."""
