@@ -180,37 +180,34 @@ class _Style:
 def _fit(trials: Sequence[Mapping[str, Any]], style: _Style, budget: int, *, digest: bool,
          max_changes: int | None = None) -> list[str]:
     """Lines for every trial, cut (with a link to the full history) once `budget` characters
-    or `max_changes` changes are used; trials that no longer fit get a one-line pointer."""
+    or `max_changes` changes are used; the trials after the cut each keep a one-line pointer
+    to their history, whose room is reserved from the start."""
+    def size(lines: Sequence[str]) -> int:
+        return sum(len(line) + 1 for line in lines)
+
+    pointers = [size([style.skipped_trial(t)]) for t in trials]
     out: list[str] = []
-    used = 0
-    shown = 0
+    used = shown = 0
     full = False
-
-    def take(lines: list[str]) -> bool:
-        nonlocal used
-        size = sum(len(line) + 1 for line in lines)
-        if used + size > budget:
-            return False
-        out.extend(lines)
-        used += size
-        return True
-
-    for trial in trials:
+    for position, trial in enumerate(trials):
         if full:
-            take([style.skipped_trial(trial)])
+            out.append(style.skipped_trial(trial))
             continue
-        take(style.trial_header(trial, digest))
+        header, footer = style.trial_header(trial, digest), style.trial_footer(trial)
+        out.extend(header)
+        used += size(header)
+        reserve = size([style.more(trial, trial["count"])]) + size(footer) + sum(pointers[position + 1:])
         for index, change in enumerate(trial["changes"]):
-            reserve = len(style.more(trial, trial["count"])) + 200
             block = style.change(change)
-            over_count = max_changes is not None and shown >= max_changes
-            if over_count or used + sum(len(x) + 1 for x in block) + reserve > budget:
-                take([style.more(trial, trial["count"] - index)])
+            if (max_changes is not None and shown >= max_changes) or used + size(block) + reserve > budget:
+                out.append(style.more(trial, trial["count"] - index))
                 full = True
                 break
-            take(block)
+            out.extend(block)
+            used += size(block)
             shown += 1
-        take(style.trial_footer(trial))
+        out.extend(footer)
+        used += size(footer)
     return out
 
 

@@ -1,0 +1,112 @@
+"""The pure formats: context, cutting, splitting, severity order (no I/O, no clock)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from unittest import mock
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from tests.test_channels import TELEGRAM_URL, Transport, many_sites, payload
+from watcher.config import ChannelSettings
+from watcher.formats import SLACK_LIMIT, TELEGRAM_LIMIT, Delivery, context, email, slack, split_lines, telegram
+from watcher.outbox import Sender, parts_key, render
+from watcher.store import NewMessage, Store
+
+NOW = datetime(2026, 11, 22, 9, 15, tzinfo=UTC)
+
+
+def ctx(data: dict[str, Any], *, late: timedelta = timedelta()) -> dict[str, Any]:
+    return context(data, Delivery("ch", 1, NOW, NOW + late))
+
+
+def test_changes_are_shown_most_severe_first_and_the_title_names_the_most_important() -> None:
+    data = payload()
+    data["changes"] = list(reversed(data["changes"]))
+    view = ctx(data)
+    assert [c["severity"] for c in view["changes"]] == ["critical", "major", "major"]
+    assert view["title"].startswith("NCT04728893 (Nemtabrutinib CLL): Status changed from RECRUITING to SUSPENDED")
+    assert view["title"].endswith("(+2 more)")
+
+
+def test_a_change_without_event_is_headlined_by_its_line() -> None:
+    data = payload(changes=[{"field": "conditions.keywords", "change": "added", "old": None, "new": ["CLL"],
+                             "severity": "minor", "event": None}])
+    assert ctx(data)["title"] == "NCT04728893 (Nemtabrutinib CLL): conditions.keywords: (none) → CLL"
+
+
+def test_delay_note_only_when_late() -> None:
+    assert ctx(payload(), late=timedelta(minutes=14))["delay"] is None
+    assert ctx(payload(), late=timedelta(days=1, hours=2))["delay"] == (
+        "Delayed delivery: queued 2026-11-22 09:15 UTC, sent 1 d 2 h later (the channel could not be reached "
+        "until now).")
+
+
+def test_long_slack_messages_are_cut_with_a_link_to_the_full_history() -> None:
+    rendered = slack(ctx(payload(changes=many_sites(200))))
+    (body,) = rendered.parts
+    assert len(body) <= SLACK_LIMIT
+    assert body.rstrip().endswith("[Full history](https://clinicaltrials.gov/study/NCT04728893?tab=history)")
+    assert "more: [full history](https://clinicaltrials.gov/study/NCT04728893?tab=history)" in body
+
+
+def test_a_digest_cut_still_points_to_every_trial() -> None:
+    trials = [{**payload(changes=many_sites(60)), "nct_id": f"NCT0000000{n}", "url": None, "history_url": None}
+              for n in range(3)]
+    view = ctx({"type": "digest", "since": "s", "until": "u", "trials": trials})
+    (body,) = slack(view).parts
+    for n in range(3):
+        assert f"NCT0000000{n}?tab=history" in body
+
+
+def test_email_lists_at_most_200_changes_then_links_the_history() -> None:
+    rendered = email(ctx(payload(changes=many_sites(250))))
+    assert rendered.parts[0].count("<tr>") == 1 + 200
+    assert "… and 50 more changes: <a href=\"https://clinicaltrials.gov/study/NCT04728893?tab=history\">" in (
+        rendered.parts[0])
+
+
+def test_telegram_parts_never_exceed_the_limit() -> None:
+    parts = telegram(ctx(payload(changes=many_sites(120)))).parts
+    assert len(parts) > 1 and all(len(p) <= TELEGRAM_LIMIT for p in parts)
+
+
+@given(st.lists(st.text(alphabet=st.characters(blacklist_characters="\n\r"), max_size=300), max_size=60),
+       st.integers(min_value=50, max_value=1000))
+def test_split_lines_keeps_every_line_whole_within_the_limit(lines: list[str], limit: int) -> None:
+    chunks = split_lines(lines, limit)
+    assert all(len(c) <= limit for c in chunks)
+    shortened = [line if len(line) <= limit else line[: limit - 1] + "…" for line in lines]
+    assert [x.strip() for x in "\n".join(chunks).split("\n") if x.strip()] == [
+        x.strip() for x in shortened if x.strip()]
+
+
+def test_a_split_message_that_fails_halfway_resends_only_the_rest(tmp_path: Any) -> None:
+    """Telegram parts already accepted are remembered, so a retry does not repeat them."""
+    store = Store(f"sqlite:///{tmp_path / 'tw.sqlite'}")
+    channel = ChannelSettings(name="bot", url=TELEGRAM_URL)
+    store.enqueue([NewMessage("bot", "NCT04728893", "changes", payload(changes=many_sites(40)))], NOW)
+    claim = store.claim_next(NOW, lease_until=NOW)
+    assert claim is not None
+    message = claim[0]
+    rendered = render(message.payload, channel, Delivery("bot", message.id, NOW, NOW))
+    assert len(rendered.parts) == 2
+    answers = iter([200, 500, 200])
+
+    def post(*args: Any, **kwargs: Any) -> Any:
+        return mock.Mock(status_code=next(answers), content=b'{"ok": true}')
+
+    transport = Transport(b"")
+    with mock.patch("requests.post", side_effect=lambda *a, **k: (transport(*a, **k), post())[1]):
+        sender = Sender({"bot": channel})
+        try:
+            sender.send("bot", rendered, on_part=lambda n: store.set_meta(parts_key(message.id), n))
+        except Exception:  # noqa: BLE001, S110 - the second part is refused
+            pass
+        assert store.get_meta(parts_key(message.id)) == 1
+        sender.send("bot", rendered, first_part=int(store.get_meta(parts_key(message.id))))
+    texts = [c["json"]["text"] for c in transport.calls]
+    assert [t[-5:] for t in texts] == ["(1/2)", "(2/2)", "(2/2)"]
+    store.close()
