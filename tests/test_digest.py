@@ -111,5 +111,5 @@ def test_delivery_options_are_validated_with_file_and_line(workspace: Workspace)
            "Europe/Berlin" in lines
     assert f"  {settings}:16: channels.hook.heartbeat: must be at least 1m" in lines
     assert any(line.startswith(f"  {settings}:17: channels.hook.body_template: template error") for line in lines)
-    assert f"  {settings}:19: channels.odd.url: apprise does not recognise this URL (nosuchservice://x/***)" in lines
+    assert f"  {settings}:19: channels.odd.url: apprise does not recognise this URL (nosuchservice://***)" in lines
     assert "z-secret-token" not in result.err

@@ -152,7 +152,7 @@ def test_secrets_stay_out_of_logs_errors_database_and_check_config(workspace: Wo
     shown += result.out + result.err
     for secret in secrets:
         assert secret not in shown
-    assert "tgram://" in result.out and "json://127.0.0.1/***" in result.out
+    assert "bot → tgram://***" in result.out and "hook → json://127.0.0.1/***" in result.out
 
 
 # -- PostgreSQL: two processes sharing one database ----------------------------------------------
