@@ -6,16 +6,16 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from unittest import mock
 
-import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from tests.conftest import Workspace
 from tests.test_channels import TELEGRAM_URL, Transport, many_sites, payload
-from watcher.config import ChannelSettings
-from watcher.errors import NotifyError
+from tests.test_outbox import Clock, setup
 from watcher.formats import SLACK_LIMIT, TELEGRAM_LIMIT, Delivery, context, email, slack, split_lines, telegram
-from watcher.outbox import Sender, parts_key, render
-from watcher.store import NewMessage, Store
+from watcher.notify import notify_tick
+from watcher.outbox import parts_key
+from watcher.store import NewMessage
 
 NOW = datetime(2026, 11, 22, 9, 15, tzinfo=UTC)
 
@@ -85,28 +85,27 @@ def test_split_lines_keeps_every_line_whole_within_the_limit(lines: list[str], l
         x.strip() for x in shortened if x.strip()]
 
 
-def test_a_split_message_that_fails_halfway_resends_only_the_rest(tmp_path: Any) -> None:
-    """Telegram parts already accepted are remembered, so a retry does not repeat them."""
-    store = Store(f"sqlite:///{tmp_path / 'tw.sqlite'}")
-    channel = ChannelSettings(name="bot", url=TELEGRAM_URL)
+def test_a_split_message_that_fails_halfway_resends_only_the_rest(workspace: Workspace) -> None:
+    """Accepted Telegram parts are remembered; the retry, an hour later, sends exactly the part
+    still owed, rendered as at the first attempt (no delay note shifting the split)."""
+    config, store = setup(workspace, {"bot": {"url": TELEGRAM_URL}})
     store.enqueue([NewMessage("bot", "NCT04728893", "changes", payload(changes=many_sites(40)))], NOW)
-    claim = store.claim_next(NOW, lease_until=NOW)
-    assert claim is not None
-    message = claim[0]
-    rendered = render(message.payload, channel, Delivery("bot", message.id, NOW, NOW))
-    assert len(rendered.parts) == 2
+    clock = Clock(NOW)
     answers = iter([200, 500, 200])
+    transport = Transport(b"")
 
     def post(*args: Any, **kwargs: Any) -> Any:
+        transport(*args, **kwargs)
         return mock.Mock(status_code=next(answers), content=b'{"ok": true}')
 
-    transport = Transport(b"")
-    with mock.patch("requests.post", side_effect=lambda *a, **k: (transport(*a, **k), post())[1]):
-        sender = Sender({"bot": channel})
-        with pytest.raises(NotifyError, match="error=500"):
-            sender.send("bot", rendered, on_part=lambda n: store.set_meta(parts_key(message.id), n))
-        assert store.get_meta(parts_key(message.id)) == 1
-        sender.send("bot", rendered, first_part=int(store.get_meta(parts_key(message.id))))
+    with mock.patch("requests.post", side_effect=post):
+        (first,) = notify_tick(config, store, now=clock)
+        assert not first.accepted and "error=500" in (first.error or "")
+        assert store.get_meta(parts_key(1)) == {"sent": 1, "rendered_at": NOW.isoformat()}
+        clock.advance(hours=1)
+        (second,) = notify_tick(config, store, now=clock)
+    assert second.accepted
     texts = [c["json"]["text"] for c in transport.calls]
     assert [t[-5:] for t in texts] == ["(1/2)", "(2/2)", "(2/2)"]
-    store.close()
+    assert texts[1] == texts[2]
+    assert store.get_meta(parts_key(1)) is None and store.outbox_counts() == {"sent": 1}

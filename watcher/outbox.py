@@ -213,18 +213,23 @@ def _deliver_one(store: Store, settings: Settings, sender: Sender, message: Outb
     if recovered:
         bound.warning("notify.recovered", note="claimed before a crash; it may reach the channel twice")
     channel = settings.channels.get(message.channel)
-    first_part = int(store.get_meta(parts_key(message.id), 0) or 0)
+    # A split message some of whose parts were accepted resumes after them, rendered as at its
+    # first attempt (rendering is pure), so the remaining parts are exactly the ones still owed.
+    progress = store.get_meta(parts_key(message.id))
+    first_part, rendered_at = 0, now()
+    if isinstance(progress, dict):
+        first_part, rendered_at = int(progress["sent"]), datetime.fromisoformat(progress["rendered_at"])
     try:
         if channel is None:
             raise NotifyError(f"channel {message.channel!r} is no longer configured")
         rendered = render(message.payload, channel, Delivery(
-            channel=message.channel, message_id=message.id, created_at=message.created_at, now=now(),
+            channel=message.channel, message_id=message.id, created_at=message.created_at, now=rendered_at,
             delay_note_after=settings.delay_note_after))
         multi = len(rendered.parts) > 1
 
         def part_done(count: int) -> None:
             if multi and count < len(rendered.parts):
-                store.set_meta(parts_key(message.id), count)
+                store.set_meta(parts_key(message.id), {"sent": count, "rendered_at": rendered_at.isoformat()})
 
         sender.send(message.channel, rendered, first_part=first_part, on_part=part_done)
     except NotifyError as exc:
