@@ -113,3 +113,17 @@ def test_delivery_options_are_validated_with_file_and_line(workspace: Workspace)
     assert any(line.startswith(f"  {settings}:17: channels.hook.body_template: template error") for line in lines)
     assert f"  {settings}:19: channels.odd.url: apprise does not recognise this URL (nosuchservice://***)" in lines
     assert "z-secret-token" not in result.err
+
+
+def test_heartbeats_do_not_pile_up_while_the_channel_is_down(workspace: Workspace, webhook: WebhookReceiver) -> None:
+    config, store = setup(workspace, {"hook": {"url": webhook.url(), "heartbeat": "1d"}})
+    clock = Clock(T0)
+    webhook.fail_next(10_000, 502)
+    for _ in range(4):
+        notify_tick(config, store, now=clock)
+        clock.advance(days=1)
+    assert store.outbox_counts() == {"pending": 1}
+    webhook._failures.clear()
+    clock.advance(hours=2)
+    notify_tick(config, store, now=clock)
+    assert [r.json()["kind"] for r in webhook.requests] == ["heartbeat"]

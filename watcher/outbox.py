@@ -25,7 +25,7 @@ import structlog
 
 from watcher.channels import channel_kind
 from watcher.config import ChannelSettings, Settings
-from watcher.errors import NotifyError
+from watcher.errors import NotifyError, StorageError
 from watcher.formats import FORMATS, Delivery, Rendered, context
 from watcher.secrets import redact, secret_parts
 from watcher.store import OutboxMessage, Store
@@ -198,11 +198,17 @@ def deliver_due(store: Store, settings: Settings, *, now: Callable[[], datetime]
     outcomes: list[Outcome] = []
     for _ in range(MAX_ROUNDS):
         at = now()
-        claim = store.claim_next(at, lease_until=at + settings.claim_timeout, held_channels=held)
-        if claim is None:
+        try:
+            claim = store.claim_next(at, lease_until=at + settings.claim_timeout, held_channels=held)
+            if claim is None:
+                break
+            message, recovered = claim
+            outcomes.append(_deliver_one(store, settings, sender, message, recovered=recovered, now=now))
+        except StorageError as exc:
+            # e.g. SQLite busy under another writer: whatever was claimed stays claimed and its
+            # lease brings it back; the next tick goes on.
+            log.error("notify.storage_failed", error=str(exc))  # noqa: TRY400 - known error, no trace
             break
-        message, recovered = claim
-        outcomes.append(_deliver_one(store, settings, sender, message, recovered=recovered, now=now))
     return outcomes
 
 
