@@ -121,8 +121,7 @@ def context(payload: Mapping[str, Json], delivery: Delivery) -> dict[str, Any]:
     late = delivery.now - delivery.created_at
     delay = None
     if late >= delivery.delay_note_after:
-        delay = (f"Delayed delivery: queued {_stamp(delivery.created_at)}, sent {_duration(late)} later "
-                 f"(the channel could not be reached until now).")
+        delay = f"Delayed delivery: queued {_stamp(delivery.created_at)}, sent {_duration(late)} later."
     ctx: dict[str, Any] = {
         "kind": kind, "channel": delivery.channel, "message_id": delivery.message_id,
         "created_at": delivery.created_at.isoformat(), "sent_at": delivery.now.isoformat(),
