@@ -25,7 +25,7 @@ import structlog
 
 from watcher.channels import channel_kind
 from watcher.config import ChannelSettings, Settings
-from watcher.errors import NotifyError, StorageError
+from watcher.errors import NotifyError, StorageError, TrialWatchError
 from watcher.formats import FORMATS, Delivery, Rendered, context
 from watcher.secrets import redact, secret_parts
 from watcher.store import OutboxMessage, Store
@@ -154,6 +154,8 @@ class Sender:
                     on_part(index + 1)
         except NotifyError as exc:
             raise NotifyError(redact(str(exc), secrets)) from None
+        except TrialWatchError:
+            raise  # our own storage failing while recording a part is not the channel's refusal
         except Exception as exc:  # apprise or a plugin crashed: report it, redacted, as a refusal
             detail = redact(f"{type(exc).__name__}: {exc}", secrets)
             raise NotifyError(f"channel {channel_name!r}: {detail}") from None
