@@ -39,6 +39,11 @@ class ChannelSettings:
     only: tuple[str, ...] = ()
     ignore: tuple[str, ...] = ()
     tags: tuple[str, ...] = ()
+    digest: str | None = None  # a cron expression; None sends each change set at once
+    timezone: str = "UTC"
+    heartbeat: timedelta | None = None
+    title_template: str | None = None
+    body_template: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +64,9 @@ class Settings:
     include_bookkeeping: bool = False
     severity_rules: Mapping[str, Severity] = field(default_factory=dict)
     failure_alert_after: int = 3
+    max_attempts: int = 20
+    claim_timeout: timedelta = timedelta(minutes=5)
+    delay_note_after: timedelta = timedelta(minutes=15)
 
 
 @dataclass(frozen=True, slots=True)
@@ -244,7 +252,8 @@ def substitute_env(text: str, environ: Mapping[str, str]) -> tuple[str, list[str
 # -- settings ------------------------------------------------------------------------------------
 
 _TOP_KEYS = ("api", "storage", "schedule", "channels", "notify", "severity", "watchlist", "state_dir")
-_CHANNEL_KEYS = ("url", "min_severity", "only", "ignore", "tags")
+_CHANNEL_KEYS = ("url", "min_severity", "only", "ignore", "tags", "digest", "timezone", "heartbeat",
+                 "title_template", "body_template")
 
 
 def _settings_from(doc: Any, path: Path | None, checker: _Checker, environ: Mapping[str, str]) -> Settings:
@@ -315,11 +324,13 @@ def _settings_from(doc: Any, path: Path | None, checker: _Checker, environ: Mapp
             only=checker.strings(node, "only", f"{cpath}.only"),
             ignore=checker.strings(node, "ignore", f"{cpath}.ignore"),
             tags=checker.strings(node, "tags", f"{cpath}.tags"),
+            **_delivery_options(checker, node, cpath, url),
         )
 
     notify = checker.mapping(root, "notify", "notify") or {}
     checker.unknown_keys(
-        notify, ("baseline", "min_severity", "only", "ignore", "include_bookkeeping", "failure_alert_after"),
+        notify, ("baseline", "min_severity", "only", "ignore", "include_bookkeeping", "failure_alert_after",
+                 "max_attempts", "claim_timeout", "delay_note_after"),
         "notify")
 
     rules: dict[str, Severity] = {}
@@ -347,7 +358,29 @@ def _settings_from(doc: Any, path: Path | None, checker: _Checker, environ: Mapp
         include_bookkeeping=checker.boolean(notify, "include_bookkeeping", "notify.include_bookkeeping", False),
         severity_rules=rules,
         failure_alert_after=int(checker.number(notify, "failure_alert_after", "notify.failure_alert_after", 3, 1)),
+        max_attempts=int(checker.number(notify, "max_attempts", "notify.max_attempts", 20, 1)),
+        claim_timeout=checker.duration(notify, "claim_timeout", "notify.claim_timeout", "5m"),
+        delay_note_after=checker.duration(notify, "delay_note_after", "notify.delay_note_after", "15m"),
     )
+
+
+def _delivery_options(checker: _Checker, node: Mapping[str, Any], cpath: str, url: str) -> dict[str, Any]:
+    """A channel's digest, heartbeat and template keys; the checks live with their owners."""
+    from watcher.channels import check_channel_options
+
+    options: dict[str, Any] = {
+        "digest": checker.string(node, "digest", f"{cpath}.digest"),
+        "timezone": checker.string(node, "timezone", f"{cpath}.timezone", "UTC") or "UTC",
+        "heartbeat": (checker.duration(node, "heartbeat", f"{cpath}.heartbeat", "1d")
+                      if node.get("heartbeat") is not None else None),
+        "title_template": checker.string(node, "title_template", f"{cpath}.title_template"),
+        "body_template": checker.string(node, "body_template", f"{cpath}.body_template"),
+    }
+    if options["digest"] in ("immediate", ""):
+        options["digest"] = None
+    for key, message in check_channel_options(url=url, **options):
+        checker.add(checker.line_of(node, key if key in node else None), f"{cpath}.{key}", message)
+    return options
 
 
 def _collect_settings(path: Path | None, environ: Mapping[str, str]) -> tuple[Settings, list[Problem]]:

@@ -1,30 +1,33 @@
-"""Turn change sets into messages and deliver the outbox through apprise.
+"""Notifications: the payloads the cycle stores in the outbox, and `notify_tick`.
 
-Rendering is pure (payload → title/body); `Sender` is the thin I/O edge over apprise;
-`deliver_due` walks the durable outbox, marking a message sent only after the channel
-accepted it.
+The stages live in their own modules: `routing` (who hears of what), `formats` (what a
+message looks like per channel), `templates` (user overrides), `outbox` (claim, send,
+mark; retries; parking), `digest` (digests and heartbeats). This module is the seam the
+rest of TrialWatch uses.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import structlog
 
-from watcher.config import ChannelSettings, Config
-from watcher.errors import NotifyError
-from watcher.models import Change, Json, Trial, study_url
+from watcher.config import Config
+from watcher.errors import TrialWatchError
+from watcher.formats import Delivery, context
+from watcher.models import Change, Json, Trial, history_url, study_url
+from watcher.outbox import Outcome, Sender, deliver_due, render
 from watcher.render import format_value
-from watcher.secrets import redact, secret_parts
-from watcher.store import NewMessage, OutboxMessage, Store
+from watcher.store import NewMessage, Store
 
 log = structlog.get_logger("watcher.notify")
 
 PAYLOAD_SCHEMA = 1
-MAX_ATTEMPTS = 10
+
+__all__ = ["Outcome", "Sender", "change_line", "change_messages", "changes_payload", "notify_tick",
+           "print_changes", "render_text", "sample_payload", "send_test"]
 
 
 def change_to_dict(change: Change) -> dict[str, Json]:
@@ -37,7 +40,7 @@ def change_to_dict(change: Change) -> dict[str, Json]:
 
 def changes_payload(trial: Trial, title: str | None, changes: Sequence[Change], *, version: int,
                     detected_at: datetime) -> dict[str, Json]:
-    """The versioned, plain-data description of one trial's changes, stored in the outbox."""
+    """The plain-data description of one trial's changes, stored in the outbox (no URLs of channels)."""
     return {
         "schema": PAYLOAD_SCHEMA,
         "type": "changes",
@@ -45,6 +48,7 @@ def changes_payload(trial: Trial, title: str | None, changes: Sequence[Change], 
         "label": trial.label,
         "title": title,
         "url": study_url(trial.nct_id),
+        "history_url": history_url(trial.nct_id),
         "version": version,
         "detected_at": detected_at.isoformat(),
         "changes": [change_to_dict(c) for c in changes],
@@ -65,106 +69,87 @@ def change_line(change: Mapping[str, Json]) -> str:
     return f"{change['field']}: {old} → {new}"
 
 
-def render_text(payload: Mapping[str, Json]) -> tuple[str, str]:
-    """Title and plain-text body for a message payload."""
-    kind = payload.get("type")
-    if kind != "changes":
-        return str(payload.get("subject", "TrialWatch")), str(payload.get("text", ""))
-    nct_id = payload["nct_id"]
-    label = payload.get("label")
-    changes = payload.get("changes") or []
-    head = f"{nct_id} ({label})" if label else str(nct_id)
-    count = len(changes)
-    title = f"{head}: {count} field change{'s' if count != 1 else ''}"
-    lines = []
-    if payload.get("title"):
-        lines.append(str(payload["title"]))
-        lines.append("")
-    lines.extend(change_line(c) for c in changes)
-    lines.append("")
-    lines.append(str(payload.get("url") or study_url(str(nct_id))))
-    return title, "\n".join(lines)
-
-
-@dataclass(frozen=True, slots=True)
-class Delivery:
-    channel: str
-    accepted: bool
-    error: str | None = None
-
-
-class Sender:
-    """Sends one rendered message to one channel through apprise; errors come back redacted."""
-
-    def __init__(self, channels: Mapping[str, ChannelSettings]) -> None:
-        self.channels = channels
-
-    def send(self, channel_name: str, title: str, body: str, body_format: str = "text") -> None:
-        import apprise
-
-        channel = self.channels.get(channel_name)
-        if channel is None:
-            raise NotifyError(f"channel {channel_name!r} is no longer configured")
-        secrets = secret_parts(channel.url)
-        notifier = apprise.Apprise()
-        if not notifier.add(channel.url):
-            raise NotifyError(f"channel {channel_name!r}: apprise does not understand its URL")
-        result = notifier.notify(body=body, title=title, body_format=body_format)
-        if not result:
-            messages = [entry.message for entry in result.logs() if entry.level in ("WARNING", "ERROR")]
-            detail = "; ".join(messages) or "the channel did not accept the message"
-            raise NotifyError(f"channel {channel_name!r}: {redact(detail, secrets)}")
-
-
-def retry_delay(attempts: int) -> timedelta:
-    """30 s, 1 min, 2 min, … capped at one hour."""
-    return timedelta(seconds=min(30 * 2 ** max(attempts - 1, 0), 3600))
-
-
-def deliver_due(store: Store, sender: Sender, *, now: Callable[[], datetime],
-                render: Callable[[OutboxMessage, ChannelSettings], tuple[str, str, str]] | None = None,
-                max_attempts: int = MAX_ATTEMPTS) -> list[Delivery]:
-    """Send every due message; a failing channel stops only its own queue (to keep order)."""
-    deliveries: list[Delivery] = []
-    blocked: set[str] = set()
-    for message in store.due_messages(now()):
-        if message.channel in blocked:
-            continue
-        channel = sender.channels.get(message.channel)
-        try:
-            if channel is None:
-                raise NotifyError(f"channel {message.channel!r} is no longer configured")
-            if render is not None:
-                title, body, body_format = render(message, channel)
-            else:
-                title, body = render_text(message.payload)
-                body_format = "text"
-            sender.send(message.channel, title, body, body_format)
-        except NotifyError as exc:
-            attempts = message.attempts + 1
-            park = attempts >= max_attempts or channel is None
-            store.mark_failed(message.id, str(exc), retry_at=None if park else now() + retry_delay(attempts))
-            blocked.add(message.channel)
-            log.warning("notify.parked" if park else "notify.failed", channel=message.channel,
-                        message_id=message.id, nct_id=message.nct_id, attempts=attempts, error=str(exc))
-            deliveries.append(Delivery(message.channel, False, str(exc)))
-            continue
-        store.mark_sent(message.id, now())
-        log.info("notify.sent", channel=message.channel, message_id=message.id, nct_id=message.nct_id)
-        deliveries.append(Delivery(message.channel, True))
-    return deliveries
+def render_text(payload: Mapping[str, Json], *, now: datetime | None = None) -> tuple[str, str]:
+    """Title and plain-text body of a payload, as a text-only channel gets them."""
+    at = now or datetime.now(UTC)
+    ctx = context(payload, Delivery(channel="stdout", message_id=None, created_at=at, now=at))
+    return ctx["title"], ctx["body_text"]
 
 
 def print_changes(trial: Trial, title: str | None, changes: Sequence[Change], write: Callable[[str], Any]) -> None:
     """The no-channel default: the same text a channel would get, on stdout."""
-    payload = changes_payload(trial, title, changes, version=0, detected_at=datetime.now().astimezone())
+    payload = changes_payload(trial, title, changes, version=0, detected_at=datetime.now(UTC))
     subject, body = render_text(payload)
     write(f"== {subject}\n{body}\n")
 
 
-def notify_tick(config: Config, store: Store, *, now: Callable[[], datetime]) -> list[Delivery]:
-    """Everything the notifier owes right now: the service calls this on a short timer and after
-    each cycle, so messages whose retry time has come go out without waiting for the next poll."""
-    if not config.settings.channels:
+def notify_tick(config: Config, store: Store, *, now: Callable[[], datetime],
+                next_poll: datetime | None = None, sender: Sender | None = None) -> list[Outcome]:
+    """Everything the notifier owes right now: digests whose time has come, heartbeats, and
+    every due delivery (new messages, retries, messages a crashed process had claimed).
+
+    The service calls this on a short timer and after each cycle. `next_poll`, when the
+    scheduler knows it, goes into heartbeats.
+    """
+    from watcher.digest import enqueue_heartbeats, fold_due_digests
+
+    settings = config.settings
+    if not settings.channels:
         return []
-    return deliver_due(store, Sender(config.settings.channels), now=now)
+    at = now()
+    for step, run in (("digest", lambda: fold_due_digests(store, settings, now=at)),
+                      ("heartbeat", lambda: enqueue_heartbeats(config, store, now=at, next_poll=next_poll))):
+        try:
+            run()
+        except TrialWatchError as exc:
+            log.error("notify.tick_failed", step=step, error=str(exc))  # noqa: TRY400 - a known error, no trace
+    return deliver_due(store, settings, now=now, sender=sender)
+
+
+# -- notify-test ---------------------------------------------------------------------------------
+
+
+def sample_payload(now: datetime) -> dict[str, Json]:
+    """A realistic change set for `notify-test`: a suspension, an enrollment change, a new site."""
+    changes = [
+        {"field": "status.overallStatus", "change": "changed", "old": "RECRUITING", "new": "SUSPENDED",
+         "severity": "critical", "event": {"kind": "status_transition",
+                                           "summary": "Status changed from RECRUITING to SUSPENDED: Sponsor decision",
+                                           "data": {"from": "RECRUITING", "to": "SUSPENDED",
+                                                    "whyStopped": "Sponsor decision"}}},
+        {"field": "design.enrollmentCount", "change": "changed", "old": 450, "new": 520, "severity": "major",
+         "event": {"kind": "enrollment_change", "summary": "Enrollment changed from 450 to 520 (+15.6%), ESTIMATED",
+                   "data": {"from": 450, "to": 520}}},
+        {"field": "locations.ruijin hospital|shanghai||china", "change": "added", "old": None,
+         "new": {"facility": "Ruijin Hospital", "city": "Shanghai", "country": "China", "status": "RECRUITING"},
+         "severity": "major", "event": {"kind": "site_added",
+                                        "summary": "New site: Ruijin Hospital, Shanghai, China (RECRUITING)",
+                                        "data": {}}},
+    ]
+    nct_id = "NCT04728893"
+    return {"schema": PAYLOAD_SCHEMA, "type": "changes", "test": True, "nct_id": nct_id,
+            "label": "notify-test sample", "title": "A sample trial title (this is a test message)",
+            "url": study_url(nct_id), "history_url": history_url(nct_id), "version": 2,
+            "detected_at": now.isoformat(), "changes": changes}
+
+
+def send_test(config: Config, names: Sequence[str], *, now: datetime, sender: Sender | None = None) -> list[Outcome]:
+    """Send the sample change set straight to each named channel (not through the outbox)."""
+    from watcher.errors import NotifyError
+
+    settings = config.settings
+    sender = sender or Sender(settings.channels)
+    outcomes = []
+    for name in names:
+        channel = settings.channels[name]
+        try:
+            rendered = render(sample_payload(now), channel, Delivery(channel=name, message_id=None, created_at=now,
+                                                                     now=now))
+            sender.send(name, rendered)
+        except NotifyError as exc:
+            log.warning("notify.test_failed", channel=name, error=str(exc))
+            outcomes.append(Outcome(name, False, str(exc)))
+        else:
+            log.info("notify.test_sent", channel=name)
+            outcomes.append(Outcome(name, True))
+    return outcomes

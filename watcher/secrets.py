@@ -44,7 +44,9 @@ def redact_url(url: str) -> str:
     except ValueError:
         return "***"
     host = split.hostname or ""
-    if host and not re.match(r"^[\w.-]+$", host):
-        host = "***"
+    # Many apprise services put a token where a host would be (tgram://BOTID:TOKEN, slack://T…/B…,
+    # ntfy://topic): only a name with a dot, or localhost, is shown as a host.
+    if host and not (re.match(r"^[\w-]+(\.[\w-]+)+$", host) or host == "localhost"):
+        host = ""
     tail = "/***" if (split.path.strip("/") or split.query or split.username) else ""
     return f"{split.scheme}://{host}{tail}" if host else f"{split.scheme}://***"

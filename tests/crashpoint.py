@@ -1,0 +1,57 @@
+"""Run the real `trialwatch` CLI, stopping dead at one named point of delivery.
+
+    python -m tests.crashpoint POINT MARKER -- --config trialwatch.yaml check
+
+At POINT the process writes its pid to MARKER and sleeps until the test kills it with
+SIGKILL, so the database holds exactly what a crash at that point leaves behind:
+
+- after_commit  the new version and its messages are committed; nothing is claimed yet
+- before_send   a message is claimed (`sending`) but not handed to the channel
+- before_mark   the channel accepted the message; it is not yet marked `sent`
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any, NoReturn
+
+
+def _stop(marker: Path) -> NoReturn:
+    marker.write_text(str(os.getpid()))
+    while True:
+        time.sleep(60)
+
+
+def install(point: str, marker: Path) -> None:
+    from watcher import outbox, store
+
+    if point == "after_commit":
+        def claim_next(self: Any, *args: Any, **kwargs: Any) -> Any:
+            _stop(marker)
+        store.Store.claim_next = claim_next  # type: ignore[method-assign]
+    elif point == "before_send":
+        def send_one(*args: Any, **kwargs: Any) -> None:
+            _stop(marker)
+        outbox.Sender._send_one = staticmethod(send_one)  # type: ignore[method-assign]
+    elif point == "before_mark":
+        def finish_sent(self: Any, *args: Any, **kwargs: Any) -> None:
+            _stop(marker)
+        store.Store.finish_sent = finish_sent  # type: ignore[method-assign]
+    else:
+        raise SystemExit(f"unknown crash point {point!r}")
+
+
+def main() -> None:
+    point, marker, dashdash, *args = sys.argv[1:]
+    assert dashdash == "--"
+    install(point, Path(marker))
+    from watcher.cli import main as cli
+
+    cli(args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,207 @@
+"""Each channel format as the peer receives it: real SMTP and webhook receivers; Slack and
+Telegram through apprise with its HTTP transport patched (their hosts are fixed, and the
+tests have no internet), asserting the exact request apprise would send."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from unittest import mock
+
+import pytest
+
+from tests.peers import SmtpServer, WebhookReceiver
+from watcher.channels import channel_kind
+from watcher.config import ChannelSettings
+from watcher.formats import TELEGRAM_LIMIT, Delivery
+from watcher.notify import sample_payload
+from watcher.outbox import Sender, render
+
+NOW = datetime(2026, 11, 22, 9, 15, tzinfo=UTC)
+SLACK_URL = "slack://T1JJ3T3L2/A1BRTD4JD/TIiajkdnlazkcOXrIdevi7FQ/#trials"
+TELEGRAM_URL = "tgram://123456789:AAHsecretTokenValue/-1001234567/"
+
+
+def payload(**extra: Any) -> dict[str, Any]:
+    data = sample_payload(NOW)
+    data.pop("test")
+    data["label"] = "Nemtabrutinib CLL"
+    data["title"] = "A Study of Nemtabrutinib vs Chemoimmunotherapy in CLL"
+    data.update(extra)
+    return data
+
+
+def send(url: str, data: dict[str, Any], *, created_at: datetime = NOW, now: datetime = NOW) -> None:
+    channel = ChannelSettings(name="ch", url=url)
+    rendered = render(data, channel, Delivery("ch", 42, created_at, now))
+    Sender({"ch": channel}).send("ch", rendered)
+
+
+class Transport:
+    """Stands in for `requests`: records every call and answers like the service would."""
+
+    def __init__(self, answer: bytes) -> None:
+        self.calls: list[dict[str, Any]] = []
+        self.answer = answer
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        method, url = (args[0], args[1]) if len(args) > 1 else ("post", args[0])
+        self.calls.append({"method": method.upper(), "url": url, "headers": kwargs["headers"],
+                           "json": json.loads(kwargs["data"])})
+        return mock.Mock(status_code=200, content=self.answer)
+
+
+@pytest.mark.parametrize(("url", "kind"), [
+    (SLACK_URL, "slack"), ("https://hooks.slack.com/services/T1/B2/C3", "slack"), ("mailto://a.org?to=b@c.org",
+    "email"), ("mailtos://u:p@smtp.example.org", "email"), (TELEGRAM_URL, "telegram"), ("json://h:1/x", "json"),
+    ("jsons://h/x", "json"), ("discord://1/2", "text"), ("ntfy://topic", "text"),
+])
+def test_the_format_follows_the_apprise_service(url: str, kind: str) -> None:
+    assert channel_kind(url) == kind
+
+
+def test_slack_request_is_compact_mrkdwn() -> None:
+    transport = Transport(b"ok")
+    with mock.patch("requests.request", transport), mock.patch("apprise.plugins.slack.time", return_value=1.0):
+        send(SLACK_URL, payload())
+    (call,) = transport.calls
+    assert call["method"] == "POST"
+    assert call["url"] == "https://hooks.slack.com/services/T1JJ3T3L2/A1BRTD4JD/TIiajkdnlazkcOXrIdevi7FQ"
+    assert call["headers"] == {"User-Agent": "Apprise", "Accept": "application/json",
+                               "Content-Type": "application/json; charset=utf-8"}
+    icon = "https://github.com/caronc/apprise/raw/master/apprise/assets/themes/default/apprise-info-72x72.png"
+    assert call["json"] == {
+        "mrkdwn": True,
+        "attachments": [{
+            "title": "NCT04728893 (Nemtabrutinib CLL): Status changed from RECRUITING to SUSPENDED: "
+                     "Sponsor decision (+2 more)",
+            "text": "*<https://clinicaltrials.gov/study/NCT04728893|NCT04728893>* Nemtabrutinib CLL — "
+                    "A Study of Nemtabrutinib vs Chemoimmunotherapy in CLL\n"
+                    ":red_circle: `status.overallStatus`: RECRUITING → SUSPENDED — Status changed from RECRUITING "
+                    "to SUSPENDED: Sponsor decision\n"
+                    ":large_orange_circle: `design.enrollmentCount`: 450 → 520 — Enrollment changed from 450 to "
+                    "520 (+15.6%), ESTIMATED\n"
+                    ":large_orange_circle: `locations.ruijin hospital|shanghai||china`: (none) → Ruijin Hospital, "
+                    "Shanghai, China (RECRUITING) — New site: Ruijin Hospital, Shanghai, China (RECRUITING)\n"
+                    "<https://clinicaltrials.gov/study/NCT04728893?tab=history|Full history>",
+            "color": "#3AA3E3", "footer_icon": icon, "footer": "Apprise", "ts": 1.0,
+        }],
+        "icon_url": icon,
+        "channel": "#trials",
+    }
+
+
+def test_telegram_request_is_html() -> None:
+    transport = Transport(b'{"ok": true}')
+    with mock.patch("requests.post", transport):
+        send(TELEGRAM_URL, payload())
+    (call,) = transport.calls
+    assert call["url"] == "https://api.telegram.org/bot123456789:AAHsecretTokenValue/sendMessage"
+    assert call["headers"] == {"User-Agent": "Apprise", "Content-Type": "application/json"}
+    assert call["json"] == {
+        "chat_id": -1001234567,
+        "disable_notification": False,
+        "disable_web_page_preview": True,
+        "parse_mode": "HTML",
+        "text": "<b>NCT04728893 (Nemtabrutinib CLL): Status changed from RECRUITING to SUSPENDED: Sponsor decision "
+                "(+2 more)</b>\r\n\r\n"
+                '<b><a href="https://clinicaltrials.gov/study/NCT04728893">NCT04728893</a></b> · Nemtabrutinib CLL'
+                " — 3 changes\r\n"
+                "<i>A Study of Nemtabrutinib vs Chemoimmunotherapy in CLL</i>\r\n"
+                "🔴 <code>status.overallStatus</code>: RECRUITING → SUSPENDED\r\n"
+                "<i>Status changed from RECRUITING to SUSPENDED: Sponsor decision</i>\r\n"
+                "🟠 <code>design.enrollmentCount</code>: 450 → 520\r\n"
+                "<i>Enrollment changed from 450 to 520 (+15.6%), ESTIMATED</i>\r\n"
+                "🟠 <code>locations.ruijin hospital|shanghai||china</code>: (none) → Ruijin Hospital, Shanghai, "
+                "China (RECRUITING)\r\n"
+                "<i>New site: Ruijin Hospital, Shanghai, China (RECRUITING)</i>\r\n"
+                '<a href="https://clinicaltrials.gov/study/NCT04728893?tab=history">Full history</a>',
+    }
+
+
+def many_sites(count: int) -> list[dict[str, Any]]:
+    return [{"field": f"locations.site {n}|city {n}||country", "change": "added", "old": None,
+             "new": {"facility": f"Hospital number {n} with a long name", "city": f"City {n}",
+                     "country": "Country", "status": "RECRUITING"}, "severity": "major",
+             "event": {"kind": "site_added", "summary": f"New site: Hospital number {n} with a long name",
+                       "data": {}}} for n in range(count)]
+
+
+def test_telegram_splits_long_messages_and_cuts_the_rest_with_a_history_link() -> None:
+    transport = Transport(b'{"ok": true}')
+    with mock.patch("requests.post", transport):
+        send(TELEGRAM_URL, payload(changes=many_sites(40)))
+    texts = [c["json"]["text"] for c in transport.calls]
+    assert len(texts) == 2
+    assert all(len(t) <= TELEGRAM_LIMIT for t in texts)
+    assert texts[0].endswith("(1/2)") and texts[1].endswith("(2/2)")
+    assert sum(t.count("<code>locations.") for t in texts) == 40
+    with mock.patch("requests.post", transport):
+        transport.calls.clear()
+        send(TELEGRAM_URL, payload(changes=many_sites(400)))
+    texts = [c["json"]["text"] for c in transport.calls]
+    assert len(texts) == 4
+    assert all(len(t) <= TELEGRAM_LIMIT for t in texts)
+    assert "more: <a href=\"https://clinicaltrials.gov/study/NCT04728893?tab=history\">full history</a>" in texts[-1]
+
+
+def test_email_has_subject_html_table_and_our_plain_part(smtp_server: SmtpServer) -> None:
+    send(smtp_server.url(), payload())
+    (mail,) = smtp_server.messages
+    assert mail["Subject"] == ("NCT04728893 (Nemtabrutinib CLL): Status changed from RECRUITING to SUSPENDED: "
+                               "Sponsor decision (+2 more)")
+    html_part = mail.get_body(preferencelist=("html",))
+    plain_part = mail.get_body(preferencelist=("plain",))
+    assert html_part is not None and plain_part is not None
+    html = html_part.get_content()
+    assert "<table" in html and "<th" in html
+    assert ">RECRUITING</td>" in html and ">SUSPENDED</td>" in html
+    assert 'href="https://clinicaltrials.gov/study/NCT04728893?tab=history"' in html
+    assert plain_part.get_content().replace("\r\n", "\n").strip() == PLAIN
+
+
+PLAIN = """\
+NCT04728893 (Nemtabrutinib CLL): 3 changes, version 2
+A Study of Nemtabrutinib vs Chemoimmunotherapy in CLL
+
+status.overallStatus: RECRUITING → SUSPENDED
+  ↳ critical: Status changed from RECRUITING to SUSPENDED: Sponsor decision
+design.enrollmentCount: 450 → 520
+  ↳ major: Enrollment changed from 450 to 520 (+15.6%), ESTIMATED
+locations.ruijin hospital|shanghai||china: (none) → Ruijin Hospital, Shanghai, China (RECRUITING)
+  ↳ major: New site: Ruijin Hospital, Shanghai, China (RECRUITING)
+
+Study: https://clinicaltrials.gov/study/NCT04728893
+Full history: https://clinicaltrials.gov/study/NCT04728893?tab=history"""
+
+
+def test_a_late_email_says_it_is_late(smtp_server: SmtpServer) -> None:
+    send(smtp_server.url(), payload(), created_at=NOW, now=NOW + timedelta(hours=3, minutes=12))
+    plain = smtp_server.messages[0].get_body(preferencelist=("plain",))
+    assert plain is not None
+    assert plain.get_content().startswith(
+        "Delayed delivery: queued 2026-11-22 09:15 UTC, sent 3 h 12 min later.")
+
+
+def test_webhook_gets_the_versioned_document(webhook: WebhookReceiver) -> None:
+    send(webhook.url(), payload())
+    (post,) = webhook.requests
+    body = post.json()
+    assert post.headers["Content-Type"] == "application/json"
+    assert body["schema"] == "trialwatch.notification" and body["schema_version"] == 1
+    assert body["kind"] == "changes" and body["message_id"] == 42
+    assert body["trial"] == {"nct_id": "NCT04728893", "label": "Nemtabrutinib CLL",
+                             "title": "A Study of Nemtabrutinib vs Chemoimmunotherapy in CLL"}
+    assert body["links"] == {"study": "https://clinicaltrials.gov/study/NCT04728893",
+                             "history": "https://clinicaltrials.gov/study/NCT04728893?tab=history"}
+    assert body["severity"] == "critical"
+    first = body["changes"][0]
+    assert first["field"] == "status.overallStatus" and first["change"] == "changed"
+    assert (first["old"], first["new"], first["severity"]) == ("RECRUITING", "SUSPENDED", "critical")
+    assert first["event"]["kind"] == "status_transition"
+    assert [c["severity"] for c in body["changes"]] == ["critical", "major", "major"]
+    assert body["changes"][2]["new"]["facility"] == "Ruijin Hospital"
+    # apprise's own envelope stays, so any apprise-aware receiver still shows something
+    assert body["version"] == "1.0" and body["title"].startswith("NCT04728893 (Nemtabrutinib CLL): ")
+    assert "status.overallStatus: RECRUITING → SUSPENDED" in body["message"]

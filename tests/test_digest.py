@@ -1,0 +1,129 @@
+"""Digests at cron times in a channel's timezone, and heartbeats, delivered to a real webhook."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from tests.conftest import Workspace
+from tests.peers import WebhookReceiver
+from tests.test_outbox import Clock, setup
+from watcher.channels import next_fire
+from watcher.notify import notify_tick
+from watcher.store import NewMessage
+
+# 06:30 UTC on a Monday in November is 07:30 in Berlin (UTC+1).
+T0 = datetime(2026, 11, 23, 6, 30, tzinfo=UTC)
+
+
+def change_set(nct_id: str, label: str, *changes: tuple[str, str, str, str]) -> NewMessage:
+    return NewMessage("hook", nct_id, "changes", {
+        "schema": 1, "type": "changes", "nct_id": nct_id, "label": label, "title": f"Title of {nct_id}",
+        "version": 2, "detected_at": T0.isoformat(),
+        "changes": [{"field": f, "change": "changed", "old": o, "new": n, "severity": s, "event": None}
+                    for f, o, n, s in changes]})
+
+
+def test_cron_times_are_read_in_the_channel_timezone() -> None:
+    assert next_fire("0 8 * * 1-5", "Europe/Berlin", T0) == datetime(2026, 11, 23, 7, 0, tzinfo=UTC)
+    summer = datetime(2026, 7, 6, 5, 30, tzinfo=UTC)
+    assert next_fire("0 8 * * 1-5", "Europe/Berlin", summer) == datetime(2026, 7, 6, 6, 0, tzinfo=UTC)
+    friday_evening = datetime(2026, 11, 27, 18, 0, tzinfo=UTC)
+    assert next_fire("0 8 * * 1-5", "Europe/Berlin", friday_evening) == datetime(2026, 11, 30, 7, 0, tzinfo=UTC)
+
+
+def test_a_digest_combines_all_trials_grouped_most_severe_first(workspace: Workspace, webhook: WebhookReceiver) -> None:
+    config, store = setup(workspace, {"hook": {"url": webhook.url(), "digest": "0 8 * * 1-5",
+                                               "timezone": "Europe/Berlin"}})
+    clock = Clock(T0)
+    notify_tick(config, store, now=clock)  # the first tick starts the digest clock
+    store.enqueue([change_set("NCT00000001", "quiet", ("conditions.keywords", "a", "b", "minor")),
+                   change_set("NCT00000002", "stopped", ("design.phases", "PHASE2", "PHASE3", "major"),
+                              ("status.overallStatus", "RECRUITING", "TERMINATED", "critical")),
+                   change_set("NCT00000001", "quiet", ("design.enrollmentCount", 10, 20, "major"))], T0)
+    store.enqueue([NewMessage("hook", None, "alert", {"type": "alert", "subject": "API down", "text": "x"})], T0)
+    clock.advance(minutes=20)
+    notify_tick(config, store, now=clock)
+    assert [r.json()["kind"] for r in webhook.requests] == ["alert"], "alerts never wait for the digest"
+    assert store.outbox_by_channel()["hook"] == {"pending": 3, "sent": 1}
+
+    clock.advance(minutes=10)  # 07:00 UTC = 08:00 Berlin
+    notify_tick(config, store, now=clock)
+    digest = webhook.requests[-1].json()
+    assert digest["kind"] == "digest"
+    assert digest["title"] == "TrialWatch digest: 4 changes in 2 trials"
+    assert digest["since"] == T0.isoformat() and digest["until"] == clock().isoformat()
+    assert digest["severity"] == "critical"
+    assert [t["trial"]["nct_id"] for t in digest["trials"]] == ["NCT00000002", "NCT00000001"]
+    assert [[c["field"] for c in t["changes"]] for t in digest["trials"]] == [
+        ["status.overallStatus", "design.phases"], ["design.enrollmentCount", "conditions.keywords"]]
+    message = digest["message"]
+    assert message.index("NCT00000002 (stopped)") < message.index("NCT00000001 (quiet)")
+    assert store.outbox_by_channel()["hook"] == {"digested": 3, "sent": 2}
+
+    clock.advance(hours=1)
+    notify_tick(config, store, now=clock)
+    assert len(webhook.requests) == 2, "nothing new: no empty digest"
+
+
+def test_a_service_down_over_several_digest_times_sends_one_catch_up_digest(
+    workspace: Workspace, webhook: WebhookReceiver,
+) -> None:
+    config, store = setup(workspace, {"hook": {"url": webhook.url(), "digest": "0 * * * *"}})
+    clock = Clock(T0)
+    notify_tick(config, store, now=clock)
+    store.enqueue([change_set("NCT00000001", "a", ("status.overallStatus", "A", "B", "critical"))], T0)
+    clock.advance(hours=5)
+    notify_tick(config, store, now=clock)
+    notify_tick(config, store, now=clock)
+    assert [r.json()["kind"] for r in webhook.requests] == ["digest"]
+
+
+def test_heartbeats_say_what_is_watched_and_when(workspace: Workspace, webhook: WebhookReceiver) -> None:
+    config, store = setup(workspace, {"hook": {"url": webhook.url(), "heartbeat": "1d"}})
+    store.set_meta("poll.last_success", "2026-11-23T06:00:00+00:00")
+    clock = Clock(T0)
+    notify_tick(config, store, now=clock, next_poll=datetime(2026, 11, 23, 12, 0, tzinfo=UTC))
+    (beat,) = [r.json() for r in webhook.requests]
+    assert beat["kind"] == "heartbeat"
+    assert beat["text"] == ("Watching 1 trial; last successful poll at 2026-11-23 06:00 UTC; "
+                            "next at 2026-11-23 12:00 UTC.")
+    assert (beat["trials_watched"], beat["last_poll"], beat["next_poll"]) == (
+        1, "2026-11-23T06:00:00+00:00", "2026-11-23T12:00:00+00:00")
+    clock.advance(hours=23)
+    notify_tick(config, store, now=clock)
+    assert len(webhook.requests) == 1
+    clock.advance(hours=1)
+    notify_tick(config, store, now=clock)
+    assert len(webhook.requests) == 2
+
+
+def test_delivery_options_are_validated_with_file_and_line(workspace: Workspace) -> None:
+    workspace.write(channels={"hook": {"url": "json://localhost/x", "digest": "every morning", "timezone": "Mars/Base",
+                                       "heartbeat": "10s", "body_template": "{% if %}"},
+                              "odd": {"url": "nosuchservice://x/y/z-secret-token"}})
+    result = workspace.cli("check-config")
+    assert result.code == 2
+    settings = str(workspace.settings)
+    lines = result.err.splitlines()
+    assert f"  {settings}:14: channels.hook.digest: 'every morning' is neither `immediate` nor a cron expression " \
+           "such as '0 8 * * 1-5'" in lines
+    assert f"  {settings}:15: channels.hook.timezone: 'Mars/Base' is not an IANA timezone such as UTC or " \
+           "Europe/Berlin" in lines
+    assert f"  {settings}:16: channels.hook.heartbeat: must be at least 1m" in lines
+    assert any(line.startswith(f"  {settings}:17: channels.hook.body_template: template error") for line in lines)
+    assert f"  {settings}:19: channels.odd.url: apprise does not recognise this URL (nosuchservice://***)" in lines
+    assert "z-secret-token" not in result.err
+
+
+def test_heartbeats_do_not_pile_up_while_the_channel_is_down(workspace: Workspace, webhook: WebhookReceiver) -> None:
+    config, store = setup(workspace, {"hook": {"url": webhook.url(), "heartbeat": "1d"}})
+    clock = Clock(T0)
+    webhook.fail_next(10_000, 502)
+    for _ in range(4):
+        notify_tick(config, store, now=clock)
+        clock.advance(days=1)
+    assert store.outbox_counts() == {"pending": 1}
+    webhook._failures.clear()
+    clock.advance(hours=2)
+    notify_tick(config, store, now=clock)
+    assert [r.json()["kind"] for r in webhook.requests] == ["heartbeat"]

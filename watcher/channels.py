@@ -1,0 +1,95 @@
+"""What kind of service an apprise URL is, and whether a channel's delivery options make sense.
+
+The kind picks the message format (Slack mrkdwn, HTML email, Telegram HTML, a structured
+JSON document, or plain text for every other apprise service). Checks return problems as
+(key, message) pairs so that `config` can place them at the right file line, and never
+quote a URL: it may hold a token.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from typing import Literal
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from watcher.secrets import redact_url
+
+# apprise reports failures through its result object, which we log once, redacted; its own
+# stdlib logger would print them again, unredacted (URLs it cannot parse, chat IDs, hosts).
+_apprise_log = logging.getLogger("apprise")
+_apprise_log.addHandler(logging.NullHandler())
+_apprise_log.propagate = False
+
+Kind = Literal["slack", "email", "telegram", "json", "text"]
+
+_SCHEMES: dict[str, Kind] = {
+    "slack": "slack",
+    "mailto": "email", "mailtos": "email", "email": "email", "emails": "email",
+    "tgram": "telegram", "telegram": "telegram",
+    "json": "json", "jsons": "json",
+}
+
+
+def channel_kind(url: str) -> Kind:
+    """The format family of an apprise URL; native `https://hooks.slack.com/…` counts as Slack."""
+    try:
+        split = urlsplit(url)
+    except ValueError:
+        return "text"
+    scheme = split.scheme.lower()
+    if scheme in ("http", "https"):
+        host = (split.hostname or "").lower()
+        if host.endswith("hooks.slack.com"):
+            return "slack"
+        if host == "api.telegram.org":
+            return "telegram"
+        return "text"
+    return _SCHEMES.get(scheme, "text")
+
+
+def zone(name: str) -> ZoneInfo:
+    return ZoneInfo(name)
+
+
+def next_fire(cron: str, timezone: str, after: datetime) -> datetime:
+    """The first time the cron expression fires strictly after `after`, in UTC-aware form.
+
+    The expression is read in the channel's timezone, so `0 8 * * 1-5` means 08:00 local
+    time on weekdays, summer or winter.
+    """
+    from croniter import croniter
+
+    local = after.astimezone(zone(timezone))
+    fire: datetime = croniter(cron, local).get_next(datetime)
+    return fire
+
+
+def check_channel_options(*, url: str, digest: str | None, timezone: str, heartbeat: timedelta | None,
+                          title_template: str | None, body_template: str | None) -> Iterator[tuple[str, str]]:
+    """Problems with a channel's options, as (key, message); nothing when all is well."""
+    import apprise
+
+    if url and apprise.Apprise.instantiate(url) is None:
+        yield "url", f"apprise does not recognise this URL ({redact_url(url)})"
+    try:
+        zone(timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        yield "timezone", f"{timezone!r} is not an IANA timezone such as UTC or Europe/Berlin"
+        timezone = "UTC"
+    if digest:
+        from croniter import croniter
+
+        if not croniter.is_valid(digest):
+            yield "digest", f"{digest!r} is neither `immediate` nor a cron expression such as '0 8 * * 1-5'"
+    if heartbeat is not None and heartbeat.total_seconds() < 60:
+        yield "heartbeat", "must be at least 1m"
+    from watcher.templates import template_problem
+
+    for key, source in (("title_template", title_template), ("body_template", body_template)):
+        if source:
+            problem = template_problem(source)
+            if problem:
+                yield key, problem

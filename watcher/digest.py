@@ -1,0 +1,113 @@
+"""Digests and heartbeats: the notifier's scheduled messages.
+
+A digest channel's change sets stay in the outbox as `pending` "changes" messages; when
+its cron expression fires (in the channel's timezone) they are folded into one "digest"
+message, grouped by trial, in one transaction with the channel's last-digest time, so a
+crash either folds them all or none. A service that was down over several fire times
+sends one digest covering everything since the last one.
+
+Meta keys: `digest.<channel>.last`, `heartbeat.<channel>.last` (ISO times, UTC).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import structlog
+
+from watcher.channels import next_fire
+from watcher.config import Config, Settings
+from watcher.models import Json, history_url, study_url
+from watcher.store import NewMessage, OutboxMessage, Store
+
+log = structlog.get_logger("watcher.digest")
+
+META_LAST_SUCCESS = "poll.last_success"  # written by watcher.check after every clean cycle
+
+
+def digest_key(channel: str) -> str:
+    return f"digest.{channel}.last"
+
+
+def heartbeat_key(channel: str) -> str:
+    return f"heartbeat.{channel}.last"
+
+
+def digest_payload(messages: Sequence[OutboxMessage], *, since: str, until: str) -> dict[str, Json]:
+    """Every folded change set, grouped by trial in order of first appearance."""
+    trials: dict[str, dict[str, Any]] = {}
+    for message in messages:
+        payload = message.payload
+        nct_id = str(payload.get("nct_id") or message.nct_id)
+        group = trials.setdefault(nct_id, {
+            "nct_id": nct_id, "url": study_url(nct_id), "history_url": history_url(nct_id),
+            "detected_at": payload.get("detected_at"), "changes": [],
+        })
+        group.update(label=payload.get("label"), title=payload.get("title"), version=payload.get("version"))
+        group["changes"].extend(payload.get("changes") or [])
+    return {"schema": 1, "type": "digest", "since": since, "until": until, "trials": list(trials.values())}
+
+
+def fold_due_digests(store: Store, settings: Settings, *, now: datetime) -> list[int]:
+    """Fold every digest channel whose cron time has come; returns the new digest message ids."""
+    made: list[int] = []
+    for name, channel in settings.channels.items():
+        if not channel.digest:
+            continue
+        key = digest_key(name)
+        last = store.get_meta(key)
+        if not isinstance(last, str):
+            store.set_meta(key, now.isoformat())  # the first digest covers what comes from now on
+            continue
+        if now < next_fire(channel.digest, channel.timezone, datetime.fromisoformat(last)):
+            continue
+        message_id = store.fold_digest(
+            name, at=now, meta={key: now.isoformat()},
+            build=lambda messages, since=last: digest_payload(messages, since=since, until=now.isoformat()))
+        log.info("digest.folded", channel=name, message_id=message_id, since=last)
+        if message_id is not None:
+            made.append(message_id)
+    return made
+
+
+def _stamp(value: datetime | None) -> str:
+    return value.strftime("%Y-%m-%d %H:%M UTC") if value else "never"
+
+
+def heartbeat_payload(config: Config, store: Store, *, now: datetime, next_poll: datetime | None) -> dict[str, Json]:
+    last = store.get_meta(META_LAST_SUCCESS)
+    last_poll = datetime.fromisoformat(last) if isinstance(last, str) else None
+    if next_poll is None:
+        cycle = store.last_cycle()
+        next_poll = cycle.started_at + config.settings.interval if cycle else None
+    trials = len(config.watchlist.trials)
+    failing = sum(1 for s in store.trial_states().values() if s.consecutive_failures)
+    text = (f"Watching {trials} trial{'s' if trials != 1 else ''}; last successful poll at {_stamp(last_poll)}; "
+            f"next at {_stamp(next_poll)}.")
+    if failing:
+        text += f" {failing} trial{'s are' if failing != 1 else ' is'} failing to update."
+    return {"schema": 1, "type": "heartbeat", "subject": f"TrialWatch heartbeat: watching {trials} trials",
+            "text": text, "trials_watched": trials, "last_poll": last_poll.isoformat() if last_poll else None,
+            "next_poll": next_poll.isoformat() if next_poll else None, "at": now.isoformat()}
+
+
+def enqueue_heartbeats(config: Config, store: Store, *, now: datetime, next_poll: datetime | None = None) -> int:
+    """Queue a heartbeat for every channel whose heartbeat interval has passed."""
+    queued = 0
+    waiting = {m.channel for m in store.messages(status="pending") if m.kind == "heartbeat"}
+    for name, channel in config.settings.channels.items():
+        if channel.heartbeat is None:
+            continue
+        key = heartbeat_key(name)
+        last = store.get_meta(key)
+        if isinstance(last, str) and now - datetime.fromisoformat(last) < channel.heartbeat:
+            continue
+        if name in waiting:  # the channel is down: one heartbeat waiting for it is enough
+            store.set_meta(key, now.isoformat())
+            continue
+        payload = heartbeat_payload(config, store, now=now, next_poll=next_poll)
+        store.enqueue_with_meta([NewMessage(name, None, "heartbeat", payload)], now, {key: now.isoformat()})
+        queued += 1
+    return queued
