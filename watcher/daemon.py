@@ -79,6 +79,9 @@ def due_trials(trials: Sequence[Trial], last_checked: Mapping[str, datetime | No
     return due
 
 
+_NOTHING = object()
+
+
 class FileWatch:
     """Notices that a file changed and then held still for one more look (editors write in steps).
 
@@ -89,7 +92,7 @@ class FileWatch:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.seen = self._signature()
-        self._pending: tuple[int, ...] | None = None
+        self._pending: object = _NOTHING
 
     def _signature(self) -> tuple[int, ...] | None:
         try:
@@ -101,16 +104,16 @@ class FileWatch:
     def changed(self) -> bool:
         current = self._signature()
         if current == self.seen:
-            self._pending = None
+            self._pending = _NOTHING
             return False
         if current != self._pending:
             self._pending = current
             return False
-        self.seen, self._pending = current, None
+        self.seen, self._pending = current, _NOTHING
         return True
 
     def sync(self) -> None:
-        self.seen, self._pending = self._signature(), None
+        self.seen, self._pending = self._signature(), _NOTHING
 
 
 # -- the service ---------------------------------------------------------------------------------
