@@ -1,11 +1,12 @@
 """The service: scheduling decisions (pure), and a real `trialwatch run` process under a fake systemd.
 
 The process tests start `python -m watcher … run` with a real AF_UNIX datagram socket as
-NOTIFY_SOCKET, the fake ClinicalTrials.gov API over HTTP, and 1–2 s intervals.
+NOTIFY_SOCKET, the fake ClinicalTrials.gov API over HTTP, and 1-2 s intervals.
 """
 
 from __future__ import annotations
 
+import itertools
 import signal
 import sqlite3
 import time
@@ -329,7 +330,7 @@ def test_never_two_cycles_at_once(workspace: Workspace, fake_api: FakeCtGov) -> 
         rows = db.execute("SELECT started_at, finished_at FROM cycles ORDER BY id").fetchall()
     spans = [(datetime.fromisoformat(s), datetime.fromisoformat(f)) for s, f in rows if f]
     assert len(spans) >= 4
-    for (_, end), (start, _) in zip(spans, spans[1:], strict=False):
+    for (_, end), (start, _) in itertools.pairwise(spans):
         assert start >= end, "a cycle started before the previous one finished"
 
 
