@@ -115,7 +115,7 @@ def _flow(values: Sequence[str]) -> str:
 
 
 def _item_lines(trial: NewTrial, col: int, key_col: int) -> list[str]:
-    dash = " " * col + "- "
+    dash = " " * col + "-" + " " * max(1, key_col - col - 1)
     if not (trial.label or trial.channels or trial.tags):
         return [dash + trial.nct_id]
     pad = " " * key_col
@@ -189,12 +189,22 @@ def add_trials(text: str, path: Path, trials: Sequence[NewTrial], channel_names:
         lines = text.splitlines(keepends=True)
         dash, col = _dash_line(lines, seq, len(seq) - 1)
         end = _item_end(lines, dash, col)
-        last = seq[-1]
-        key_col = last.lc.col if isinstance(last, CommentedMap) else col + 2
+        key_col = max(seq.lc.item(len(seq) - 1)[1], col + 2)  # where the last item's content starts
         if lines and not lines[end - 1].endswith("\n"):
             lines[end - 1] += "\n"
         added = [line + "\n" for trial in new for line in _item_lines(trial, col, key_col)]
         result = "".join([*lines[:end], *added, *lines[end:]])
+    elif doc is None or (isinstance(doc, CommentedMap) and doc.get("trials") is None):
+        # no list yet (an empty file, only comments, `trials:` with nothing under it): start one in place
+        lines = text.splitlines(keepends=True)
+        if lines and not lines[-1].endswith("\n"):
+            lines[-1] += "\n"
+        added = [line + "\n" for trial in new for line in _item_lines(trial, 2, 4)]
+        if isinstance(doc, CommentedMap) and "trials" in doc:
+            at = doc.lc.key("trials")[0] + 1
+            result = "".join([*lines[:at], *added, *lines[at:]])
+        else:
+            result = "".join([*lines, "trials:\n", *added])
     else:
         result = _roundtrip(text, lambda s: s.extend(_as_node(t) for t in new))
     watchlist = _checked(result, path, channel_names, [t.nct_id for t in current.trials] + [t.nct_id for t in new])
