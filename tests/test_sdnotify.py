@@ -7,8 +7,8 @@ from datetime import timedelta
 
 import pytest
 
-from tests.servicerun import NotifySocket
 from tests.peers import wait_until
+from tests.servicerun import NotifySocket
 from watcher.sdnotify import Notifier, socket_address, watchdog_period
 
 
