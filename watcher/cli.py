@@ -127,11 +127,15 @@ def check(state: State, full: bool) -> None:
 @cli.command()
 @click.pass_obj
 def run(state: State) -> None:
-    """Run the service: poll at start and then every schedule.interval."""
+    """Run the service: poll at start and every schedule.interval; TERM/INT stop, HUP reloads."""
     from watcher.daemon import serve
 
     config = state.config()
-    sys.exit(serve(config, state.path))
+    try:
+        code = serve(config, state.path)
+    except TrialWatchError as exc:  # the database cannot be opened, for one
+        fail(str(exc))
+    sys.exit(code)
 
 
 # -- reading history -------------------------------------------------------------------------------
