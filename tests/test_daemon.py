@@ -341,3 +341,52 @@ def test_run_refuses_to_start_on_a_broken_watchlist(workspace: Workspace) -> Non
     result = workspace.process("run", timeout=30)
     assert result.code == 2
     assert "watchlist.yaml:2: trials[0]: 'NCT1' is not NCT followed by 8 digits" in result.err
+
+
+@pytest.mark.slow
+def test_the_watchdog_is_withheld_while_a_cycle_is_stuck(
+    workspace: Workspace, fake_api: FakeCtGov, notify: NotifySocket,
+) -> None:
+    workspace.write(trials=[A])
+    fast_settings(workspace, FAST_SCHEDULE.replace("stop_timeout: 5s", "stop_timeout: 5s\n  cycle_timeout: 1s"))
+    fake_api.fail("timeout", path_contains="/studies", delay=4)
+    service = Service(workspace, notify=notify, env={"WATCHDOG_USEC": "500000"})
+    try:
+        notify.wait_for("WATCHDOG", "1")
+        unhealthy = service.wait_event("service.unhealthy")[0]
+        assert "has run for more than" in unhealthy["reason"]
+        stuck_at = time.monotonic()
+        notify.wait_for("STATUS")
+        assert wait_until(lambda: [m for m in notify.assignments() if m.get("STATUS", "").startswith("UNHEALTHY")])
+        service.wait_event("service.healthy", timeout=15)
+        healthy_at = time.monotonic()
+        time.sleep(1)
+        assert service.stop()[0] == 0
+    finally:
+        service.kill()
+    pings = [t for t, text in notify.messages if text == "WATCHDOG=1"]
+    assert not [t for t in pings if stuck_at < t < healthy_at - 0.3], "no ping while the cycle was stuck"
+    assert [t for t in pings if t > healthy_at], "pings resume once cycles are healthy again"
+
+
+def test_the_poll_job_coalesces_misfires_and_never_overlaps(workspace: Workspace) -> None:
+    from apscheduler.schedulers.background import BackgroundScheduler
+
+    from watcher.daemon import Service as Daemon
+
+    workspace.write(trials=[A])
+    workspace.settings.write_text(workspace.settings.read_text().replace(
+        "  interval: 1h\n", "  interval: 1h\n  jitter: 5m\n"))
+    service = Daemon(load_config(workspace.settings), workspace.settings, environ={})
+    service._scheduler = BackgroundScheduler(timezone="UTC")
+    service._scheduler.start(paused=True)
+    try:
+        service._schedule(first=True)
+        job = service._scheduler.get_job("poll")
+        assert job.coalesce is True and job.max_instances == 1 and job.misfire_grace_time is None
+        assert job.trigger.interval == H and job.trigger.jitter == 300
+        assert {j.id for j in service._scheduler.get_jobs()} == {"poll", "notify", "watch"}
+    finally:
+        service._scheduler.shutdown(wait=False)
+        service.client.close()
+        service.store.close()
