@@ -20,10 +20,10 @@ from tests.conftest import Workspace
 from tests.fakeapi import FakeCtGov
 from tests.peers import WebhookReceiver, wait_until
 from tests.servicerun import FAST_SCHEDULE, NotifySocket, Service, fast_settings
-from watcher.check import META_DATA_TIMESTAMP, Cycle
+from watcher.check import META_DATA_TIMESTAMP
 from watcher.config import load_config
 from watcher.ctgov import CtGovClient
-from watcher.daemon import FileWatch, due_trials, tick_interval
+from watcher.daemon import FileWatch, due_trials, run_cycle, tick_interval
 from watcher.models import Trial
 from watcher.store import Store
 
@@ -79,14 +79,18 @@ def test_a_partial_cycle_polls_only_due_trials_and_leaves_the_registry_gate_alon
     store = Store(config.settings.storage_url)
     client = CtGovClient(config.settings.api)
     try:
-        report = Cycle(config, store, client, write=lambda _: None).run(only=[A], deliver=False)
+        report = run_cycle(config, store, client, only=[A], write=lambda _: None)
         assert report.checked == 1
         states = store.trial_states()
         assert A in states and B not in states
         assert store.get_meta(META_DATA_TIMESTAMP) is None, "the others were not looked at"
-        full = Cycle(config, store, client, write=lambda _: None).run(only=[A, B], deliver=False)
+        full = run_cycle(config, store, client, only=[A, B], write=lambda _: None)
         assert full.checked == 2
         assert store.get_meta(META_DATA_TIMESTAMP) == fake_api.data_timestamp
+        # the gate is set now, yet a partial cycle does not trust it: B's edit is found
+        fake_api.update(B, lambda study: None)
+        again = run_cycle(config, store, client, only=[B], write=lambda _: None)
+        assert again.checked == 1 and again.strategy != "skip"
     finally:
         client.close()
         store.close()

@@ -7,8 +7,8 @@ alone: it is counted, logged and retried next cycle, and the rest of the cycle g
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Collection, Mapping
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -90,32 +90,22 @@ class Cycle:
         self.progress = progress
         self.rules = SeverityRules.from_mapping(config.settings.severity_rules)
 
-    def run(self, *, force_full: bool = False, deliver: bool = True,
-            only: Collection[str] | None = None) -> CycleReport:
-        """`only`: the IDs due this cycle (per-trial intervals, see watcher.daemon.due_trials).
-
-        A partial cycle neither trusts nor moves the registry-wide gate (data timestamp, last
-        success, last full re-fetch): those describe every watched trial, and the others were not looked at.
-        """
+    def run(self, *, force_full: bool = False, deliver: bool = True) -> CycleReport:
         trials = self.config.watchlist.trials
-        partial = only is not None and not {t.nct_id for t in trials} <= set(only)
-        if only is not None:
-            trials = tuple(t for t in trials if t.nct_id in set(only))
         started = self.now()
         clock = time.monotonic()
         report = CycleReport(started_at=started)
         cycle_id = self.store.start_cycle(started)
         requests_before = self.client.requests_made
         try:
-            state = poll_state(self.store, trials, force_full=force_full)
-            if partial:
-                state = replace(state, data_timestamp=None, last_success=None)
-            result = poll(self.client, [t.nct_id for t in trials], state, now=started, progress=self.progress)
+            result = poll(self.client, [t.nct_id for t in trials],
+                          poll_state(self.store, trials, force_full=force_full),
+                          now=started, progress=self.progress)
         except ApiError as exc:
             report.api_error = str(exc)
             self._api_failed(report)
         else:
-            self._apply(result, report, trials, partial=partial)
+            self._apply(result, report)
         report.requests = self.client.requests_made - requests_before
         report.finished_at = self.now()
         self.store.finish_cycle(
@@ -134,10 +124,9 @@ class Cycle:
 
     # -- applying a poll result ------------------------------------------------------------------
 
-    def _apply(self, result: PollResult, report: CycleReport, trials: tuple[Trial, ...], *,
-               partial: bool = False) -> None:
+    def _apply(self, result: PollResult, report: CycleReport) -> None:
         report.skipped, report.strategy = result.skipped, result.strategy
-        by_id = {t.nct_id: t for t in trials}
+        by_id = {t.nct_id: t for t in self.config.watchlist.trials}
         for nct_id, record in result.records.items():
             trial = by_id.get(nct_id)
             if trial is None:
@@ -174,12 +163,12 @@ class Cycle:
                 self._alert(nct_id=nct_id, subject=f"{nct_id} is now listed as {canonical}",
                     text=f"ClinicalTrials.gov redirects {nct_id} to {canonical}. TrialWatch follows it; "
                          f"you may replace the ID in the watchlist.")
-        unchanged = [t.nct_id for t in trials
+        unchanged = [t.nct_id for t in self.config.watchlist.trials
                      if t.nct_id not in result.records and t.nct_id not in result.failures
                      and t.nct_id not in result.not_found]
         self.store.mark_checked(unchanged, self.now())
         report.checked += len(unchanged)
-        if not report.failed and not result.failures and not partial:
+        if not report.failed and not result.failures:
             self.store.set_meta(META_DATA_TIMESTAMP, result.data_timestamp)
             self.store.set_meta(META_LAST_SUCCESS, report.started_at.isoformat())
             if result.full_refetch:

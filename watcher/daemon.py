@@ -20,15 +20,16 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import structlog
 
+from watcher.check import META_DATA_TIMESTAMP, META_LAST_FULL, META_LAST_SUCCESS
 from watcher.config import Config, load_config
 from watcher.errors import ConfigError
 from watcher.models import Trial
@@ -47,6 +48,11 @@ from watcher.service_state import (
     META_WATCHLIST_ERROR,
     summary,
 )
+
+if TYPE_CHECKING:
+    from watcher.check import CycleReport
+    from watcher.ctgov import CtGovClient
+    from watcher.store import Store
 
 log = structlog.get_logger("watcher.daemon")
 
@@ -80,6 +86,46 @@ def due_trials(trials: Sequence[Trial], last_checked: Mapping[str, datetime | No
 
 
 _NOTHING = object()
+
+
+class _PartialCycleStore:
+    """The store as a cycle over *some* trials sees it (per-trial intervals, trials just added).
+
+    The incremental poll keeps a registry-wide gate in `meta` — the data timestamp and time of the
+    last complete poll, the last full re-fetch — that speaks for every watched trial. A cycle that
+    looked at only some of them must neither skip work because of that gate nor move it; everything
+    else goes to the real store.
+    """
+
+    _HIDDEN = frozenset({META_DATA_TIMESTAMP, META_LAST_SUCCESS})
+    _KEPT = frozenset({META_DATA_TIMESTAMP, META_LAST_SUCCESS, META_LAST_FULL})
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store, name)
+
+    def get_meta(self, key: str, default: Any = None) -> Any:
+        return default if key in self._HIDDEN else self._store.get_meta(key, default)
+
+    def set_meta(self, key: str, value: Any) -> None:
+        if key not in self._KEPT:
+            self._store.set_meta(key, value)
+
+
+def run_cycle(config: Config, store: Store, client: CtGovClient, *, only: Collection[str] | None,
+              write: Callable[[str], Any] = print) -> CycleReport:
+    """One cycle over `only` (None: every trial), deliveries left to the caller."""
+    from watcher.check import Cycle
+
+    trials = config.watchlist.trials
+    if only is None or {t.nct_id for t in trials} <= set(only):
+        return Cycle(config, store, client, write=write).run(deliver=False)
+    subset = replace(config, watchlist=replace(config.watchlist, trials=tuple(
+        t for t in trials if t.nct_id in set(only))))
+    view = cast("Store", _PartialCycleStore(store))
+    return Cycle(subset, view, client, write=write).run(deliver=False)
 
 
 class FileWatch:
@@ -203,8 +249,6 @@ class Service:
             self.run_cycle(mode)
 
     def run_cycle(self, mode: str) -> None:
-        from watcher.check import Cycle
-
         config = self.config  # a reload swaps the reference; this cycle keeps the one it started with
         only = None if mode == "full" else self._due(config, mode)
         if only is not None and not only:
@@ -213,7 +257,7 @@ class Service:
         self._cycle_started = time.monotonic()
         self.store.set_meta(META_CYCLE_STARTED, self.now().isoformat())
         try:
-            report = Cycle(config, self.store, self.client, write=self.write).run(deliver=False, only=only)
+            report = run_cycle(config, self.store, self.client, only=only, write=self.write)
         except Exception as exc:  # the service outlives a broken cycle; the watchdog counts them
             self._crashes += 1
             log.exception("cycle.crashed", error=f"{type(exc).__name__}: {exc}", consecutive=self._crashes)
