@@ -52,6 +52,11 @@ class Settings:
     run_at_start: bool
     channels: Mapping[str, ChannelSettings]
     watchlist_path: Path
+    # the service (`trialwatch run`)
+    notify_interval: timedelta = timedelta(seconds=30)
+    watch_interval: timedelta = timedelta(seconds=2)
+    stop_timeout: timedelta = timedelta(seconds=30)
+    cycle_timeout: timedelta = timedelta(hours=1)
     notify_baseline: bool = False
     min_severity: Severity | None = None
     ignore: tuple[str, ...] = ()
@@ -59,11 +64,6 @@ class Settings:
     include_bookkeeping: bool = False
     severity_rules: Mapping[str, Severity] = field(default_factory=dict)
     failure_alert_after: int = 3
-    # the service (`trialwatch run`)
-    notify_interval: timedelta = timedelta(seconds=30)
-    watch_interval: timedelta = timedelta(seconds=2)
-    stop_timeout: timedelta = timedelta(seconds=30)
-    cycle_timeout: timedelta = timedelta(hours=1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -383,6 +383,10 @@ def _settings_from(doc: Any, path: Path | None, checker: _Checker, environ: Mapp
         run_at_start=run_at_start,
         channels=channels,
         watchlist_path=(base_dir / watchlist_text),
+        notify_interval=notify_interval,
+        watch_interval=watch_interval,
+        stop_timeout=stop_timeout,
+        cycle_timeout=cycle_timeout,
         notify_baseline=checker.boolean(notify, "baseline", "notify.baseline", False),
         min_severity=checker.severity(notify, "min_severity", "notify.min_severity"),
         ignore=checker.strings(notify, "ignore", "notify.ignore"),
@@ -390,10 +394,6 @@ def _settings_from(doc: Any, path: Path | None, checker: _Checker, environ: Mapp
         include_bookkeeping=checker.boolean(notify, "include_bookkeeping", "notify.include_bookkeeping", False),
         severity_rules=rules,
         failure_alert_after=int(checker.number(notify, "failure_alert_after", "notify.failure_alert_after", 3, 1)),
-        notify_interval=notify_interval,
-        watch_interval=watch_interval,
-        stop_timeout=stop_timeout,
-        cycle_timeout=cycle_timeout,
     )
 
 
