@@ -240,4 +240,3 @@ def test_config_path_resolution(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     assert resolve_config_path("x.yaml", {"TRIALWATCH_CONFIG": "/etc/tw.yaml"}) == Path("x.yaml")
     (tmp_path / "trialwatch.yaml").write_text("{}\n")
     assert resolve_config_path(None, {}) == Path("trialwatch.yaml")
-
