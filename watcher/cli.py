@@ -245,14 +245,17 @@ def _edit_watchlist(state: State, edit: Any) -> Any:
 
     config = state.config()
     path = config.watchlist.path
-    with locked(path) as real:
-        text = read_text(real)
-        try:
-            result = edit(text, path, list(config.settings.channels))
-        except ConfigError as exc:
-            fail(f"{path}: nothing changed: {exc}", EXIT_USAGE)
-        if result.done:
-            write_atomically(real, result.text)
+    try:
+        with locked(path) as real:
+            text = read_text(real)
+            try:
+                result = edit(text, path, list(config.settings.channels))
+            except ConfigError as exc:
+                fail(f"{path}: nothing changed: {exc}", EXIT_USAGE)
+            if result.done:
+                write_atomically(real, result.text)
+    except OSError as exc:
+        fail(f"{path}: cannot edit: {exc.strerror or exc}; nothing changed")
     return result
 
 
