@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import Workspace
 from watcher.config import load_config, load_settings, load_watchlist, parse_duration, resolve_config_path
 from watcher.errors import ConfigError
 
@@ -66,6 +67,90 @@ def test_missing_environment_variable_is_named_but_no_value_leaks(tmp_path: Path
         load_settings(path, environ={})
     expected = f"{path}:3: channels.ops.url: environment variable TOKEN is not set"
     assert str(info.value).splitlines()[1].strip() == expected
+
+
+# -- the service's settings and systemd credentials ------------------------------------------------
+
+
+def test_service_schedule_keys(tmp_path: Path) -> None:
+    path = write(tmp_path / "s.yaml", "schedule:\n  interval: 2s\n  notify_interval: 10s\n  watch_interval: 0s\n"
+                                      "  stop_timeout: 1m\n  cycle_timeout: 2h\n")
+    settings = load_settings(path, environ={})
+    assert settings.interval == timedelta(seconds=2)
+    assert settings.notify_interval == timedelta(seconds=10)
+    assert settings.watch_interval == timedelta(0)  # 0s: SIGHUP only
+    assert settings.stop_timeout == timedelta(minutes=1)
+    assert settings.cycle_timeout == timedelta(hours=2)
+    defaults = load_settings(None, environ={})
+    assert (defaults.notify_interval, defaults.watch_interval, defaults.stop_timeout) == (
+        timedelta(seconds=30), timedelta(seconds=2), timedelta(seconds=30))
+
+
+def test_a_zero_poll_interval_is_refused(tmp_path: Path) -> None:
+    path = write(tmp_path / "s.yaml", "schedule:\n  interval: 0s\n  stop_timeout: soon\n")
+    with pytest.raises(ConfigError) as info:
+        load_settings(path, environ={})
+    assert [str(p) for p in info.value.problems] == [
+        f"{path}:3: schedule.stop_timeout: 'soon' is not a duration such as 10s, 30m, 6h or 1d",
+        f"{path}:2: schedule.interval: must be longer than 0s",
+    ]
+
+
+def test_channel_url_from_a_systemd_credential(tmp_path: Path) -> None:
+    creds = tmp_path / "creds"
+    creds.mkdir()
+    (creds / "slack-url").write_text("slack://TokenA/TokenB/TokenC/#trials\n")
+    path = write(tmp_path / "s.yaml", "channels:\n  team:\n    url: ${credential:slack-url}\n")
+    settings = load_settings(path, environ={"CREDENTIALS_DIRECTORY": str(creds)})
+    assert settings.channels["team"].url == "slack://TokenA/TokenB/TokenC/#trials"
+    assert "TokenA" not in repr(settings)
+
+
+def test_credential_problems_name_the_credential_never_a_secret(tmp_path: Path) -> None:
+    path = write(tmp_path / "s.yaml", "channels:\n  team:\n    url: ${credential:slack-url}\n"
+                                      "  mail:\n    url: mailtos://u:${credential:smtp}@example.org\n")
+    with pytest.raises(ConfigError) as info:
+        load_settings(path, environ={})
+    assert [str(p) for p in info.value.problems] == [
+        f"{path}:3: channels.team.url: credential 'slack-url': $CREDENTIALS_DIRECTORY is not set "
+        "(run under systemd with LoadCredential=slack-url:/path/to/file)",
+        f"{path}:5: channels.mail.url: credential 'smtp': $CREDENTIALS_DIRECTORY is not set "
+        "(run under systemd with LoadCredential=smtp:/path/to/file)",
+    ]
+    with pytest.raises(ConfigError, match="credential 'slack-url': cannot read it"):
+        load_settings(path, environ={"CREDENTIALS_DIRECTORY": str(tmp_path)})
+
+
+def test_check_config_lists_every_problem_of_both_files_and_exits_2(workspace: Workspace) -> None:
+    workspace.write(trials=["NCT04728893"], channels={"ops": {"url": "json://127.0.0.1:9/x"}})
+    workspace.settings.write_text(workspace.settings.read_text().replace("interval: 1h", "interval: soon"))
+    workspace.watchlist.write_text("trials:\n  - NCT123\n  - id: NCT04728893\n    channels: [pager]\n"
+                                   "  - NCT04728893\n")
+    result = workspace.cli("check-config")
+    assert result.code == 2
+    assert "4 configuration problems:" in result.err
+    for expected in [
+        "trialwatch.yaml:10: schedule.interval: 'soon' is not a duration",
+        "watchlist.yaml:2: trials[0]: 'NCT123' is not NCT followed by 8 digits",
+        "watchlist.yaml:3: trials[1].channels: unknown channel 'pager' (known: ops)",
+        "watchlist.yaml:5: trials[2]: NCT04728893 is listed twice (first at line 3)",
+    ]:
+        assert expected in result.err
+
+
+def test_check_config_summarizes_a_good_configuration_without_secrets(workspace: Workspace, tmp_path: Path) -> None:
+    creds = tmp_path / "creds"
+    creds.mkdir()
+    (creds / "hook").write_text("json://hooks.example.org/s3cr3t-token-path\n")
+    workspace.write(trials=["NCT04728893", {"id": "NCT03418623", "interval": "1d"}],
+                    channels={"ops": {"url": "${credential:hook}"}})
+    result = workspace.cli("check-config", env={"CREDENTIALS_DIRECTORY": str(creds)})
+    assert result.code == 0, result.err
+    assert "(2 trials)" in result.out
+    assert "1 trial with their own interval: NCT03418623 every 1 day" in result.out
+    assert "channel:   ops → json://hooks.example.org/***" in result.out
+    assert "s3cr3t" not in result.out + result.err
+    assert result.out.rstrip().endswith("OK")
 
 
 def test_every_problem_is_listed_with_file_line_and_key(tmp_path: Path) -> None:

@@ -9,6 +9,7 @@ import json
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, NoReturn
@@ -126,11 +127,15 @@ def check(state: State, full: bool) -> None:
 @cli.command()
 @click.pass_obj
 def run(state: State) -> None:
-    """Run the service: poll at start and then every schedule.interval."""
+    """Run the service: poll at start and every schedule.interval; TERM/INT stop, HUP reloads."""
     from watcher.daemon import serve
 
     config = state.config()
-    sys.exit(serve(config, state.path))
+    try:
+        code = serve(config, state.path)
+    except TrialWatchError as exc:  # the database cannot be opened, for one
+        fail(str(exc))
+    sys.exit(code)
 
 
 # -- reading history -------------------------------------------------------------------------------
@@ -231,6 +236,122 @@ def _table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
         click.echo("  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=False)).rstrip())
 
 
+# -- the watchlist and the service ---------------------------------------------------------------
+
+
+def _edit_watchlist(state: State, edit: Any) -> Any:
+    """Read, edit, validate and atomically replace the watchlist, holding the edit lock throughout."""
+    from watcher.watchlist_edit import locked, read_text, write_atomically
+
+    config = state.config()
+    path = config.watchlist.path
+    try:
+        with locked(path) as real:
+            text = read_text(real)
+            try:
+                result = edit(text, path, list(config.settings.channels))
+            except ConfigError as exc:
+                fail(f"{path}: nothing changed: {exc}", EXIT_USAGE)
+            if result.done:
+                write_atomically(real, result.text)
+    except OSError as exc:
+        fail(f"{path}: cannot edit: {exc.strerror or exc}; nothing changed")
+    return result
+
+
+@cli.command()
+@click.argument("nct_ids", nargs=-1, metavar="NCT…")
+@click.option("--from", "source", type=click.File("r", encoding="utf-8"), metavar="FILE|-",
+              help="Also add every NCT ID found in this text (an article, an email, URLs); - reads stdin.")
+@click.option("--label", help="A name shown in notification titles.")
+@click.option("--channel", "channels", multiple=True, metavar="NAME",
+              help="Send this trial's changes only to these channels (repeatable; default: every channel).")
+@click.option("--tag", "tags", multiple=True, metavar="TAG", help="Tags for channel routing (repeatable).")
+@click.pass_obj
+def add(state: State, nct_ids: tuple[str, ...], source: Any, label: str | None, *, channels: tuple[str, ...],
+        tags: tuple[str, ...]) -> None:
+    """Add trials to the watchlist, keeping its comments and layout; the running service picks them up."""
+    from watcher.config import normalize_nct_id
+    from watcher.watchlist_edit import NewTrial, add_trials, extract_nct_ids, invalid_ids
+
+    bad = invalid_ids(nct_ids)
+    if bad:
+        fail(f"not an NCT ID (NCT followed by 8 digits): {', '.join(map(repr, bad))}; nothing changed", EXIT_USAGE)
+    wanted = [normalize_nct_id(i) for i in nct_ids]
+    if source is not None:
+        found = extract_nct_ids(source.read())
+        if not found:
+            fail(f"no NCT ID found in {source.name}; nothing changed", EXIT_USAGE)
+        click.echo(f"found {len(found)} NCT ID{'s' if len(found) != 1 else ''} in {source.name}: {', '.join(found)}")
+        wanted += found
+    if not wanted:
+        fail("give at least one NCT ID, or --from FILE", EXIT_USAGE)
+    known = list(state.config().settings.channels)
+    unknown = [c for c in channels if c not in known]
+    if unknown:
+        fail(f"unknown channel {', '.join(map(repr, unknown))} (known: {', '.join(known) or 'none are configured'});"
+             " nothing changed", EXIT_USAGE)
+    trials = [NewTrial(i, label=label, channels=channels, tags=tags) for i in dict.fromkeys(wanted)]
+    result = _edit_watchlist(state, lambda text, path, names: add_trials(text, path, trials, names))
+    for nct_id in result.done:
+        click.echo(f"added            {nct_id}")
+    for nct_id in result.skipped:
+        click.echo(f"already watched  {nct_id}")
+    click.echo(f"{state.config().watchlist.path}: {len(result.done)} added, {len(result.skipped)} already watched, "
+               f"{len(result.watchlist.trials)} trials in all")
+
+
+@cli.command()
+@click.argument("nct_ids", nargs=-1, required=True, metavar="NCT…")
+@click.pass_obj
+def remove(state: State, nct_ids: tuple[str, ...]) -> None:
+    """Remove trials from the watchlist (with the comment lines directly above each); history is kept."""
+    from watcher.config import normalize_nct_id
+    from watcher.watchlist_edit import invalid_ids, remove_trials
+
+    bad = invalid_ids(nct_ids)
+    if bad:
+        fail(f"not an NCT ID (NCT followed by 8 digits): {', '.join(map(repr, bad))}; nothing changed", EXIT_USAGE)
+    wanted = [normalize_nct_id(i) for i in nct_ids]
+    result = _edit_watchlist(state, lambda text, path, names: remove_trials(text, path, wanted, names))
+    for nct_id in result.done:
+        click.echo(f"removed          {nct_id}")
+    for nct_id in result.skipped:
+        click.echo(f"not watched      {nct_id}")
+    click.echo(f"{state.config().watchlist.path}: {len(result.done)} removed, "
+               f"{len(result.watchlist.trials)} trials left")
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.pass_obj
+def status(state: State, as_json: bool) -> None:
+    """The service: last and next cycle, trials watched, notifications owed, failing trials."""
+    from watcher.config import Watchlist, load_settings
+    from watcher.service_state import read_status, status_lines
+
+    problems: list[str] = []
+    try:
+        config = load_config(state.path)
+    except ConfigError as exc:  # the status of a service whose watchlist was just broken matters most
+        problems = [str(p) for p in exc.problems]
+        try:
+            settings = load_settings(state.path)
+        except ConfigError as exc2:
+            fail(str(exc2), EXIT_USAGE)
+        config = Config(settings, Watchlist(settings.watchlist_path, ()))
+    now = datetime.now(UTC)
+    with open_store(config) as store:
+        current = read_status(config, store, now=now)
+    if problems:
+        current = replace(current, watchlist_error=problems, trials=current.service_trials or 0)
+    if as_json:
+        click.echo(json.dumps(current.to_json(), indent=2, ensure_ascii=False))
+        return
+    for line in status_lines(current, now=now):
+        click.echo(line)
+
+
 # -- configuration ---------------------------------------------------------------------------------
 
 
@@ -247,7 +368,14 @@ def check_config(state: State) -> None:
     from watcher.store import redact_url as redact_db
 
     click.echo(f"storage:   {redact_db(settings.storage_url)}")
-    click.echo(f"interval:  {settings.interval}")
+    click.echo(f"interval:  {settings.interval}" + (f" (jitter {settings.jitter})" if settings.jitter else "")
+               + ("" if settings.run_at_start else ", no poll at start"))
+    own = [t for t in config.watchlist.trials if t.interval]
+    if own:
+        click.echo(f"           {len(own)} trial{'s' if len(own) != 1 else ''} with their own interval: "
+                   + ", ".join(f"{t.nct_id} every {t.interval}" for t in own))
+    click.echo(f"service:   notify every {settings.notify_interval}, watch the watchlist every "
+               f"{settings.watch_interval or 'never (SIGHUP only)'}, stop within {settings.stop_timeout}")
     if settings.channels:
         for name, channel in settings.channels.items():
             click.echo(f"channel:   {name} → {redact_url(channel.url)}")

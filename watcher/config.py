@@ -57,6 +57,11 @@ class Settings:
     run_at_start: bool
     channels: Mapping[str, ChannelSettings]
     watchlist_path: Path
+    # the service (`trialwatch run`)
+    notify_interval: timedelta = timedelta(seconds=30)
+    watch_interval: timedelta = timedelta(seconds=2)
+    stop_timeout: timedelta = timedelta(seconds=30)
+    cycle_timeout: timedelta = timedelta(hours=1)
     notify_baseline: bool = False
     min_severity: Severity | None = None
     ignore: tuple[str, ...] = ()
@@ -249,6 +254,33 @@ def substitute_env(text: str, environ: Mapping[str, str]) -> tuple[str, list[str
     return _ENV_RE.sub(repl, text), missing
 
 
+_CREDENTIAL_RE = re.compile(r"\$\{credential:([A-Za-z0-9_.@-]+)\}")
+
+
+def substitute_credentials(text: str, environ: Mapping[str, str]) -> tuple[str, list[str]]:
+    """Replace ${credential:NAME} with the file $CREDENTIALS_DIRECTORY/NAME (systemd's LoadCredential=).
+
+    Returns the text and the problems; a problem names the credential, never its content.
+    """
+    problems: list[str] = []
+    directory = environ.get("CREDENTIALS_DIRECTORY")
+
+    def repl(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if not directory:
+            problems.append(f"credential {name!r}: $CREDENTIALS_DIRECTORY is not set "
+                            f"(run under systemd with LoadCredential={name}:/path/to/file)")
+            return ""
+        try:
+            return (Path(directory) / name).read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            problems.append(f"credential {name!r}: cannot read it from $CREDENTIALS_DIRECTORY: "
+                            f"{exc.strerror or type(exc).__name__}")
+            return ""
+
+    return _CREDENTIAL_RE.sub(repl, text), problems
+
+
 # -- settings ------------------------------------------------------------------------------------
 
 _TOP_KEYS = ("api", "storage", "schedule", "channels", "notify", "severity", "watchlist", "state_dir")
@@ -297,10 +329,18 @@ def _settings_from(doc: Any, path: Path | None, checker: _Checker, environ: Mapp
                     f"{storage_url!r} is not an SQLAlchemy URL such as sqlite:///path or postgresql+psycopg://…")
 
     schedule = checker.mapping(root, "schedule", "schedule") or {}
-    checker.unknown_keys(schedule, ("interval", "jitter", "run_at_start"), "schedule")
+    checker.unknown_keys(schedule, ("interval", "jitter", "run_at_start", "notify_interval", "watch_interval",
+                                    "stop_timeout", "cycle_timeout"), "schedule")
     interval = checker.duration(schedule, "interval", "schedule.interval", "6h")
     jitter = checker.duration(schedule, "jitter", "schedule.jitter", "0s") if "jitter" in schedule else timedelta()
     run_at_start = checker.boolean(schedule, "run_at_start", "schedule.run_at_start", True)
+    notify_interval = checker.duration(schedule, "notify_interval", "schedule.notify_interval", "30s")
+    watch_interval = checker.duration(schedule, "watch_interval", "schedule.watch_interval", "2s")
+    stop_timeout = checker.duration(schedule, "stop_timeout", "schedule.stop_timeout", "30s")
+    cycle_timeout = checker.duration(schedule, "cycle_timeout", "schedule.cycle_timeout", "1h")
+    for key, value in (("interval", interval), ("notify_interval", notify_interval)):
+        if not value:
+            checker.add(checker.line_of(schedule, key), f"schedule.{key}", "must be longer than 0s")
 
     channels: dict[str, ChannelSettings] = {}
     channels_node = checker.mapping(root, "channels", "channels") or {}
@@ -317,6 +357,9 @@ def _settings_from(doc: Any, path: Path | None, checker: _Checker, environ: Mapp
         url, missing = substitute_env(raw_url, environ)
         for var in missing:
             checker.add(checker.line_of(node, "url"), f"{cpath}.url", f"environment variable {var} is not set")
+        url, credential_problems = substitute_credentials(url, environ)
+        for message in credential_problems:
+            checker.add(checker.line_of(node, "url"), f"{cpath}.url", message)
         channels[str(name)] = ChannelSettings(
             name=str(name),
             url=url,
@@ -351,6 +394,10 @@ def _settings_from(doc: Any, path: Path | None, checker: _Checker, environ: Mapp
         run_at_start=run_at_start,
         channels=channels,
         watchlist_path=(base_dir / watchlist_text),
+        notify_interval=notify_interval,
+        watch_interval=watch_interval,
+        stop_timeout=stop_timeout,
+        cycle_timeout=cycle_timeout,
         notify_baseline=checker.boolean(notify, "baseline", "notify.baseline", False),
         min_severity=checker.severity(notify, "min_severity", "notify.min_severity"),
         ignore=checker.strings(notify, "ignore", "notify.ignore"),
@@ -470,6 +517,21 @@ def load_watchlist(path: Path, channel_names: Sequence[str] = ()) -> Watchlist:
     if not path.exists():
         return Watchlist(path=path, trials=())
     doc = _read_yaml(path, checker)
+    trials = _trials_from(doc, checker, channel_names)
+    if checker.problems:
+        raise ConfigError(checker.problems)
+    return Watchlist(path=path, trials=trials)
+
+
+def parse_watchlist(text: str, path: Path, channel_names: Sequence[str] = ()) -> Watchlist:
+    """Validate watchlist text before it is written (CLI edits); raises ConfigError naming `path`."""
+    checker = _Checker(path)
+    try:
+        doc = YAML(typ="rt").load(text)
+    except MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        checker.add(mark.line + 1 if mark else None, "", f"YAML syntax error: {exc.problem or exc.context}")
+        raise ConfigError(checker.problems) from exc
     trials = _trials_from(doc, checker, channel_names)
     if checker.problems:
         raise ConfigError(checker.problems)

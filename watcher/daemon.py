@@ -1,66 +1,531 @@
-"""The long-running service: a scheduler that runs one cycle at a time until told to stop."""
+"""The long-running service: a clock, one cycle at a time, a live watchlist, systemd in the loop.
+
+Threads and who owns what:
+
+    main thread     signals (TERM/INT stop, HUP reloads), reloads, watchdog pings, heartbeat, shutdown
+    APScheduler     the clock only: poll ticks (interval + jitter, misfires coalesced), notify ticks,
+                    watchlist file checks; its jobs just raise flags, so they never overlap or block
+    cycle runner    runs cycles, one at a time; a tick during a cycle leaves one cycle pending
+    notifier        runs `notify_tick` on its timer and after each cycle, one call at a time
+
+Both workers are daemon threads so that a stop can *abandon* a cycle that does not finish within
+`schedule.stop_timeout`: every store write is its own transaction, so what is abandoned is at most
+one trial's unwritten work, which the next cycle redoes.
+"""
 
 from __future__ import annotations
 
+import os
 import signal
+import sys
 import threading
+import time
+from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import replace
+from datetime import datetime, timedelta
 from pathlib import Path
 from types import FrameType
+from typing import TYPE_CHECKING, Any, cast
 
 import structlog
 
-from watcher.config import Config
+from watcher.check import META_DATA_TIMESTAMP, META_LAST_FULL, META_LAST_SUCCESS
+from watcher.config import Config, load_config
+from watcher.errors import ConfigError
+from watcher.models import Trial
+from watcher.sdnotify import Notifier, watchdog_period
+from watcher.service_state import (
+    HEARTBEAT_EVERY,
+    META_CYCLE_STARTED,
+    META_HEALTH,
+    META_HEARTBEAT,
+    META_NEXT_CYCLE,
+    META_PID,
+    META_STARTED,
+    META_STATE,
+    META_STOPPED,
+    META_TRIALS,
+    META_WATCHLIST_ERROR,
+    summary,
+)
+
+if TYPE_CHECKING:
+    from watcher.check import CycleReport
+    from watcher.ctgov import CtGovClient
+    from watcher.store import Store
 
 log = structlog.get_logger("watcher.daemon")
 
+_MODES = ("", "new", "due", "full")
+CRASHES_BEFORE_UNHEALTHY = 3
+"""Cycles that raise in a row before the watchdog is withheld (systemd then restarts the service)."""
 
-def serve(config: Config, config_path: Path | None) -> int:
-    """Poll at start (if configured) and every interval; SIGTERM/SIGINT stop after the cycle in flight."""
-    from apscheduler.schedulers.background import BackgroundScheduler
-    from apscheduler.triggers.interval import IntervalTrigger
 
+# -- pure scheduling decisions -------------------------------------------------------------------
+
+
+def tick_interval(config: Config) -> timedelta:
+    """The clock runs at the shortest interval any trial asks for (the global one by default)."""
+    intervals = [t.interval for t in config.watchlist.trials if t.interval]
+    return min([config.settings.interval, *intervals])
+
+
+def due_trials(trials: Sequence[Trial], last_checked: Mapping[str, datetime | None], *, now: datetime,
+               default: timedelta, tick: timedelta) -> list[str]:
+    """IDs to poll this tick: never checked, or their interval ends before the next tick is half over.
+
+    The half-tick slack keeps a trial on its own interval from drifting a whole tick late because
+    the previous check finished a few seconds after the tick that started it.
+    """
+    due = []
+    for trial in trials:
+        last = last_checked.get(trial.nct_id)
+        if last is None or last + (trial.interval or default) <= now + tick / 2:
+            due.append(trial.nct_id)
+    return due
+
+
+_NOTHING = object()
+
+
+class _PartialCycleStore:
+    """The store as a cycle over *some* trials sees it (per-trial intervals, trials just added).
+
+    The incremental poll keeps a registry-wide gate in `meta` — the data timestamp and time of the
+    last complete poll, the last full re-fetch — that speaks for every watched trial. A cycle that
+    looked at only some of them must neither skip work because of that gate nor move it; everything
+    else goes to the real store.
+    """
+
+    _HIDDEN = frozenset({META_DATA_TIMESTAMP, META_LAST_SUCCESS})
+    _KEPT = frozenset({META_DATA_TIMESTAMP, META_LAST_SUCCESS, META_LAST_FULL})
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store, name)
+
+    def get_meta(self, key: str, default: Any = None) -> Any:
+        return default if key in self._HIDDEN else self._store.get_meta(key, default)
+
+    def set_meta(self, key: str, value: Any) -> None:
+        if key not in self._KEPT:
+            self._store.set_meta(key, value)
+
+
+def run_cycle(config: Config, store: Store, client: CtGovClient, *, only: Collection[str] | None,
+              write: Callable[[str], Any] = print) -> CycleReport:
+    """One cycle over `only` (None: every trial), deliveries left to the caller."""
     from watcher.check import Cycle
-    from watcher.ctgov import CtGovClient
-    from watcher.store import Store, utcnow
 
-    stop = threading.Event()
+    trials = config.watchlist.trials
+    if only is None or {t.nct_id for t in trials} <= set(only):
+        return Cycle(config, store, client, write=write).run(deliver=False)
+    subset = replace(config, watchlist=replace(config.watchlist, trials=tuple(
+        t for t in trials if t.nct_id in set(only))))
+    view = cast("Store", _PartialCycleStore(store))
+    return Cycle(subset, view, client, write=write).run(deliver=False)
 
-    def on_signal(signum: int, _frame: FrameType | None) -> None:
-        log.info("service.stopping", signal=signal.Signals(signum).name)
-        stop.set()
 
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
+class FileWatch:
+    """Notices that a file changed and then held still for one more look (editors write in steps).
 
-    settings = config.settings
-    store = Store(settings.storage_url)
-    client = CtGovClient(settings.api)
-    cycle = Cycle(config, store, client)
-    lock = threading.Lock()
+    stat() polling rather than inotify: it sees atomic-rename saves, edits through symlinks and
+    network filesystems alike, and costs one syscall per `schedule.watch_interval`.
+    """
 
-    def one_cycle() -> None:
-        if stop.is_set() or not lock.acquire(blocking=False):
-            return
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.seen = self._signature()
+        self._pending: object = _NOTHING
+
+    def _signature(self) -> tuple[int, ...] | None:
         try:
-            cycle.run()
-        except Exception:
-            log.exception("cycle.crashed")
-        finally:
-            lock.release()
+            st = os.stat(self.path)
+        except OSError:
+            return None
+        return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
 
-    scheduler = BackgroundScheduler(timezone="UTC")
-    scheduler.add_job(
-        one_cycle, IntervalTrigger(seconds=settings.interval.total_seconds(),
-                                   jitter=int(settings.jitter.total_seconds()) or None),
-        id="poll", max_instances=1, coalesce=True, misfire_grace_time=None,
-        next_run_time=utcnow() if settings.run_at_start else None)
-    scheduler.start()
-    log.info("service.started", trials=len(config.watchlist.trials), interval_s=settings.interval.total_seconds())
-    try:
-        stop.wait()
-    finally:
-        scheduler.shutdown(wait=True)
-        client.close()
-        store.close()
-        log.info("service.stopped")
-    return 0
+    def changed(self) -> bool:
+        current = self._signature()
+        if current == self.seen:
+            self._pending = _NOTHING
+            return False
+        if current != self._pending:
+            self._pending = current
+            return False
+        self.seen, self._pending = current, _NOTHING
+        return True
+
+    def sync(self) -> None:
+        self.seen, self._pending = self._signature(), _NOTHING
+
+
+# -- the service ---------------------------------------------------------------------------------
+
+
+class Service:
+    def __init__(self, config: Config, config_path: Path | None, *, environ: Mapping[str, str] = os.environ,
+                 write: Callable[[str], Any] = print) -> None:
+        from watcher.ctgov import CtGovClient
+        from watcher.store import Store, utcnow
+
+        self.config = config
+        self.config_path = config_path
+        self.environ = environ
+        self.write = write
+        self.now = utcnow
+        self.store = Store(config.settings.storage_url)
+        self.client = CtGovClient(config.settings.api)
+        self.sd = Notifier(environ)
+        self.watchdog_every = watchdog_period(environ)
+        self.watch = FileWatch(config.watchlist.path)
+
+        self.stop_requested = threading.Event()
+        self.force_stop = threading.Event()
+        self.wake = threading.Event()  # the main loop has something to do
+        self._reload_reason: str | None = None
+        self._cycle_wanted = threading.Event()
+        self._cycle_mode = ""
+        self._notify_wanted = threading.Event()
+        self._lock = threading.Lock()
+        self._cycle_started: float | None = None
+        self._crashes = 0
+        self._last_rejection: tuple[str, ...] | None = None
+        self._unhealthy: str | None = None
+        self._scheduler: Any = None
+        self._tick: timedelta | None = None
+        self._threads: list[threading.Thread] = []
+
+    # -- signals (main thread) -----------------------------------------------------------------
+
+    def install_signal_handlers(self) -> None:
+        signal.signal(signal.SIGTERM, self._on_stop)
+        signal.signal(signal.SIGINT, self._on_stop)
+        signal.signal(signal.SIGHUP, self._on_hup)
+
+    def _on_stop(self, signum: int, _frame: FrameType | None) -> None:
+        if self.stop_requested.is_set():
+            self.force_stop.set()  # a second TERM/^C: do not wait for the cycle in flight
+        self.stop_requested.set()
+        self.wake.set()
+        log.info("service.stopping", signal=signal.Signals(signum).name)
+
+    def _on_hup(self, _signum: int, _frame: FrameType | None) -> None:
+        self.request_reload("SIGHUP")
+
+    def request_reload(self, reason: str) -> None:
+        self._reload_reason = reason
+        self.wake.set()
+
+    # -- requests from the clock ---------------------------------------------------------------
+
+    def request_cycle(self, mode: str = "due") -> None:
+        """`full`: every trial (at start); `due`: trials whose interval is up (ticks); `new`: never-checked
+        trials only (after a reload added some). Requests made while a cycle runs merge into one."""
+        with self._lock:
+            self._cycle_mode = max(self._cycle_mode, mode, key=_MODES.index)
+        self._cycle_wanted.set()
+
+    def request_notify(self) -> None:
+        self._notify_wanted.set()
+
+    def _check_watchlist_file(self) -> None:
+        if self.watch.changed():
+            self.request_reload("watchlist changed")
+
+    # -- workers -------------------------------------------------------------------------------
+
+    def _cycle_worker(self) -> None:
+        while not self.stop_requested.is_set():
+            if not self._cycle_wanted.wait(timeout=0.5):
+                continue
+            if self.stop_requested.is_set():
+                return
+            self._cycle_wanted.clear()
+            with self._lock:
+                mode, self._cycle_mode = self._cycle_mode or "due", ""
+            self.run_cycle(mode)
+
+    def run_cycle(self, mode: str) -> None:
+        config = self.config  # a reload swaps the reference; this cycle keeps the one it started with
+        only = None if mode == "full" else self._due(config, mode)
+        if only is not None and not only:
+            log.debug("cycle.nothing_due", trials=len(config.watchlist.trials))
+            return
+        self._cycle_started = time.monotonic()
+        self.store.set_meta(META_CYCLE_STARTED, self.now().isoformat())
+        try:
+            report = run_cycle(config, self.store, self.client, only=only, write=self.write)
+        except Exception as exc:  # the service outlives a broken cycle; the watchdog counts them
+            self._crashes += 1
+            log.exception("cycle.crashed", error=f"{type(exc).__name__}: {exc}", consecutive=self._crashes)
+        else:
+            self._crashes = 0
+            if report.changed or report.failed:
+                log.debug("cycle.report", changed=report.changed, failed=sorted(report.failed))
+        finally:
+            self._cycle_started = None
+            self._safely(lambda: self.store.set_meta(META_CYCLE_STARTED, None))
+        self.request_notify()
+        self._record_next_cycle()
+        self._heartbeat()
+        self.wake.set()
+
+    def _due(self, config: Config, mode: str) -> list[str]:
+        last = {k: v.last_checked_at for k, v in self.store.trial_states().items()}
+        if mode == "new":
+            return [t.nct_id for t in config.watchlist.trials if last.get(t.nct_id) is None]
+        return due_trials(config.watchlist.trials, last, now=self.now(), default=config.settings.interval,
+                          tick=self._tick or config.settings.interval)
+
+    def _notify_worker(self) -> None:
+        from watcher.notify import notify_tick
+
+        while not self.stop_requested.is_set():
+            if not self._notify_wanted.wait(timeout=0.5):
+                continue
+            if self.stop_requested.is_set():
+                return
+            self._notify_wanted.clear()
+            try:
+                deliveries = notify_tick(self.config, self.store, now=self.now)
+            except Exception as exc:
+                log.exception("notify.tick_crashed", error=f"{type(exc).__name__}: {exc}")
+            else:
+                if deliveries:
+                    log.info("notify.tick", delivered=sum(1 for d in deliveries if d.accepted),
+                             failed=sum(1 for d in deliveries if not d.accepted))
+                    self.wake.set()
+
+    # -- the clock -----------------------------------------------------------------------------
+
+    def _schedule(self, *, first: bool) -> None:
+        from apscheduler.triggers.interval import IntervalTrigger
+
+        settings = self.config.settings
+        tick = tick_interval(self.config)
+        jitter = int(settings.jitter.total_seconds()) or None
+        trigger = IntervalTrigger(seconds=tick.total_seconds(), jitter=jitter, timezone="UTC")
+        if first:
+            self._scheduler.add_job(self.request_cycle, trigger, id="poll", max_instances=1, coalesce=True,
+                                    misfire_grace_time=None)
+            self._scheduler.add_job(self.request_notify, IntervalTrigger(
+                seconds=settings.notify_interval.total_seconds(), timezone="UTC"),
+                id="notify", max_instances=1, coalesce=True, misfire_grace_time=None)
+            if settings.watch_interval:
+                self._scheduler.add_job(self._check_watchlist_file, IntervalTrigger(
+                    seconds=settings.watch_interval.total_seconds(), timezone="UTC"),
+                    id="watch", max_instances=1, coalesce=True, misfire_grace_time=None)
+        elif tick != self._tick or settings.jitter != self._jitter:
+            self._scheduler.reschedule_job("poll", trigger=trigger)
+            log.info("service.rescheduled", tick_s=tick.total_seconds(), jitter_s=jitter or 0)
+        self._tick, self._jitter = tick, settings.jitter
+        self._record_next_cycle()
+
+    _jitter = timedelta()
+
+    def _next_cycle(self) -> datetime | None:
+        job = self._scheduler.get_job("poll") if self._scheduler is not None else None
+        return job.next_run_time if job is not None else None
+
+    def _record_next_cycle(self) -> None:
+        nxt = self._next_cycle()
+        self._safely(lambda: self.store.set_meta(META_NEXT_CYCLE, nxt.isoformat() if nxt else None))
+
+    # -- reload (main thread) ------------------------------------------------------------------
+
+    def reload(self, reason: str) -> bool:
+        """Swap in the new configuration, or keep the running one and say exactly what is wrong."""
+        self.sd.reloading()
+        self.watch.sync()
+        old = self.config
+        try:
+            new = load_config(self.config_path, self.environ)
+        except ConfigError as exc:
+            self._reject(exc, reason)
+            self.sd.ready(self.status_line())
+            return False
+        settings = new.settings
+        if settings.storage_url != old.settings.storage_url or settings.api != old.settings.api:
+            log.warning("config.restart_required", reason="storage.url and api.* apply after a restart")
+            settings = replace(settings, storage_url=old.settings.storage_url, api=old.settings.api)
+        if settings.notify_interval != old.settings.notify_interval or \
+                settings.watch_interval != old.settings.watch_interval:
+            log.warning("config.restart_required", reason="schedule.notify_interval and "
+                        "schedule.watch_interval apply after a restart")
+        new = replace(new, settings=settings)
+        before = {t.nct_id for t in old.watchlist.trials}
+        after = {t.nct_id for t in new.watchlist.trials}
+        self.config = new
+        if self._last_rejection is not None:
+            self._last_rejection = None
+            self._safely(lambda: self.store.set_meta(META_WATCHLIST_ERROR, None))
+        log.info("config.reloaded", reason=reason, trials=len(after), added=sorted(after - before),
+                 removed=sorted(before - after), watchlist=str(new.watchlist.path))
+        self._set_meta({META_TRIALS: len(after)})
+        self._schedule(first=False)
+        if after - before:
+            self.request_cycle("new")  # new trials get their baseline now, not at the next tick
+        self.sd.ready(self.status_line())
+        return True
+
+    def _reject(self, exc: ConfigError, reason: str) -> None:
+        from watcher.store import NewMessage
+
+        problems = tuple(str(p) for p in exc.problems)
+        kept = len(self.config.watchlist.trials)
+        log.error("watchlist.rejected", reason=reason, problems=list(problems), kept_trials=kept)
+        if problems == self._last_rejection:
+            return  # said once already; a second save of the same mistake is not news
+        self._last_rejection = problems
+        self._safely(lambda: self.store.set_meta(META_WATCHLIST_ERROR, list(problems)))
+        subject = f"TrialWatch: configuration edit rejected, still watching the previous {kept} trials"
+        text = ("\n".join(problems) + "\n\nThe service keeps running with the last good watchlist. "
+                "Fix the file: it is picked up as soon as it is saved.")
+        channels = self.config.settings.channels
+        if channels:
+            payload = {"schema": 1, "type": "alert", "subject": subject, "text": text, "nct_id": None}
+            self._safely(lambda: self.store.enqueue(
+                [NewMessage(channel=name, nct_id=None, kind="alert", payload=payload) for name in channels],
+                self.now()))
+            self.request_notify()
+        else:
+            self.write(f"!! {subject}\n{text}\n")
+            sys.stdout.flush()
+
+    # -- health and status (main thread) -------------------------------------------------------
+
+    def health(self) -> str | None:
+        """None when cycles are healthy, else why: the watchdog is withheld while this is not None."""
+        if not all(t.is_alive() for t in self._threads):
+            return "a worker thread died"
+        if self._scheduler is None or not self._scheduler.running:
+            return "the scheduler is not running"
+        started = self._cycle_started
+        limit = self.config.settings.cycle_timeout.total_seconds()
+        if started is not None and time.monotonic() - started > limit:
+            return f"the cycle in flight has run for more than {self.config.settings.cycle_timeout}"
+        if self._crashes >= CRASHES_BEFORE_UNHEALTHY:
+            return f"the last {self._crashes} cycles crashed"
+        return None
+
+    def status_line(self) -> str:
+        try:
+            return summary(len(self.config.watchlist.trials), self.store, next_cycle=self._next_cycle())
+        except Exception as exc:
+            return f"{len(self.config.watchlist.trials)} trials watched; status unavailable: {type(exc).__name__}"
+
+    def _heartbeat(self) -> None:
+        self._safely(lambda: self.store.set_meta(META_HEARTBEAT, self.now().isoformat()))
+
+    def _set_meta(self, values: Mapping[str, Any]) -> None:
+        for key, value in values.items():
+            self._safely(lambda k=key, v=value: self.store.set_meta(k, v))  # type: ignore[misc]
+
+    def _safely(self, action: Callable[[], Any]) -> None:
+        """Bookkeeping writes must never take the service down (the database may be briefly busy)."""
+        try:
+            action()
+        except Exception as exc:
+            log.warning("service.bookkeeping_failed", error=f"{type(exc).__name__}: {exc}")
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    def serve(self) -> int:
+        from apscheduler.schedulers.background import BackgroundScheduler
+
+        settings = self.config.settings
+        self._set_meta({META_STATE: "running", META_PID: os.getpid(), META_STARTED: self.now().isoformat(),
+                        META_STOPPED: None, META_CYCLE_STARTED: None, META_WATCHLIST_ERROR: None, META_HEALTH: "ok",
+                        META_TRIALS: len(self.config.watchlist.trials)})
+        self._heartbeat()
+        self._threads = [threading.Thread(target=self._cycle_worker, name="cycle-runner", daemon=True),
+                         threading.Thread(target=self._notify_worker, name="notifier", daemon=True)]
+        for thread in self._threads:
+            thread.start()
+        self._scheduler = BackgroundScheduler(timezone="UTC", daemon=True)
+        self._scheduler.start(paused=True)
+        self._schedule(first=True)
+        self._scheduler.resume()
+        if settings.run_at_start:
+            self.request_cycle("full")
+        log.info("service.started", trials=len(self.config.watchlist.trials),
+                 interval_s=settings.interval.total_seconds(), tick_s=tick_interval(self.config).total_seconds(),
+                 jitter_s=settings.jitter.total_seconds(), run_at_start=settings.run_at_start,
+                 watchlist=str(self.config.watchlist.path), watch_s=settings.watch_interval.total_seconds(),
+                 systemd=self.sd.enabled, watchdog_s=self.watchdog_every.total_seconds() if self.watchdog_every
+                 else None, pid=os.getpid())
+        self.sd.ready(self.status_line())
+        self._main_loop()
+        return self._shutdown()
+
+    def _main_loop(self) -> None:
+        period = min(self.watchdog_every or timedelta(seconds=15), timedelta(seconds=15)).total_seconds()
+        last_beat = time.monotonic()
+        last_status = ""
+        while not self.stop_requested.is_set():
+            if self.watchdog_every is not None and self._unhealthy is None:
+                self.sd.watchdog()
+            self.wake.wait(timeout=period)
+            self.wake.clear()
+            if self.stop_requested.is_set():
+                break
+            reason, self._reload_reason = self._reload_reason, None
+            if reason is not None:
+                self.reload(reason)
+            problem = self.health()
+            if problem != self._unhealthy:
+                if problem:
+                    log.error("service.unhealthy", reason=problem, watchdog=self.watchdog_every is not None)
+                else:
+                    log.info("service.healthy")
+                self._unhealthy = problem
+                self._set_meta({META_HEALTH: problem or "ok"})
+            status = f"UNHEALTHY: {problem}; " + self.status_line() if problem else self.status_line()
+            if status != last_status:
+                self.sd.status(status)
+                last_status = status
+            if time.monotonic() - last_beat >= HEARTBEAT_EVERY.total_seconds():
+                self._heartbeat()
+                last_beat = time.monotonic()
+
+    def _shutdown(self) -> int:
+        bound = self.config.settings.stop_timeout
+        in_flight = self._cycle_started is not None
+        self.sd.stopping("Stopping: finishing the cycle in flight" if in_flight else "Stopping",
+                         extend=bound + timedelta(seconds=10))
+        self._safely(lambda: self.store.set_meta(META_STATE, "stopping"))
+        if self._scheduler is not None:
+            self._scheduler.shutdown(wait=False)
+        self._cycle_wanted.set()
+        self._notify_wanted.set()
+        deadline = time.monotonic() + bound.total_seconds()
+        for thread in self._threads:
+            while thread.is_alive() and time.monotonic() < deadline and not self.force_stop.is_set():
+                thread.join(timeout=0.2)
+        stuck = [t.name for t in self._threads if t.is_alive()]
+        if stuck:
+            # Abandon: each store write is one transaction, so nothing is half-written; the cycle's
+            # unfinished trials are simply checked again next time. Do not touch the store or the
+            # client the stuck thread is using.
+            log.warning("service.abandoned", threads=stuck, after_s=bound.total_seconds(),
+                        forced=self.force_stop.is_set())
+            self.sd.close()
+            log.info("service.stopped", clean=False)
+            return 0
+        self._set_meta({META_STATE: "stopped", META_STOPPED: self.now().isoformat(), META_NEXT_CYCLE: None,
+                        META_CYCLE_STARTED: None})
+        self.client.close()
+        self.store.close()
+        self.sd.close()
+        log.info("service.stopped", clean=True)
+        return 0
+
+
+def serve(config: Config, config_path: Path | None, *, environ: Mapping[str, str] = os.environ) -> int:
+    """Run until SIGTERM/SIGINT; returns the exit code (0 also when a stuck cycle was abandoned)."""
+    service = Service(config, config_path, environ=environ)
+    service.install_signal_handlers()
+    return service.serve()

@@ -33,8 +33,25 @@ def _render_with_prefix(renderer: structlog.processors.JSONRenderer) -> Any:
     return render
 
 
+def connected_to_journal(stream: TextIO, environ: Mapping[str, str] = os.environ) -> bool:
+    """True when `stream` *is* the journal stream systemd gave us (`$JOURNAL_STREAM` is `dev:inode`).
+
+    Comparing device and inode, as systemd's documentation asks, keeps a child whose stderr was
+    redirected to a file from writing `<6>` prefixes into that file just because it inherited the variable.
+    """
+    value = environ.get("JOURNAL_STREAM", "")
+    dev, _, ino = value.partition(":")
+    if not (dev.isdigit() and ino.isdigit()):
+        return False
+    try:
+        st = os.fstat(stream.fileno())
+    except (OSError, ValueError, AttributeError):
+        return False
+    return (st.st_dev, st.st_ino) == (int(dev), int(ino))
+
+
 def choose_format(stream: TextIO, environ: Mapping[str, str] = os.environ) -> str:
-    if environ.get("JOURNAL_STREAM"):
+    if connected_to_journal(stream, environ):
         return "journald"
     return "console" if stream.isatty() else "json"
 
@@ -57,6 +74,7 @@ def configure(level: str = "info", fmt: str | None = None, stream: TextIO | None
         processors = [_journald_prefix, *shared, _render_with_prefix(structlog.processors.JSONRenderer())]
     else:
         processors = [*shared, structlog.processors.JSONRenderer()]
+    _route_stdlib_logging(level, shared, processors[-1], journald=fmt == "journald", stream=stream)
     structlog.configure(
         processors=processors,
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelNamesMapping()[level.upper()]),
@@ -64,3 +82,21 @@ def configure(level: str = "info", fmt: str | None = None, stream: TextIO | None
         cache_logger_on_first_use=False,
     )
     return fmt
+
+
+def _route_stdlib_logging(level: str, shared: list[Any], renderer: Any, *, journald: bool, stream: TextIO) -> None:
+    """Libraries log through `logging` (APScheduler's missed-run warnings, for one); give their records
+    the same format as ours so a journald line is never half JSON, half plain text."""
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=[structlog.stdlib.add_logger_name, *shared],
+        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                    *([_journald_prefix] if journald else []), renderer],
+    ))
+    root = logging.getLogger()
+    for old in [h for h in root.handlers if getattr(h, "_trialwatch", False)]:
+        root.removeHandler(old)
+    handler._trialwatch = True  # type: ignore[attr-defined]
+    root.addHandler(handler)
+    # Third-party INFO chatter (every APScheduler job run) is noise in a service log.
+    root.setLevel(max(logging.WARNING, logging.getLevelNamesMapping()[level.upper()]))

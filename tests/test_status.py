@@ -1,0 +1,88 @@
+"""`trialwatch status` and the STATUS= line, from what the service records in the store."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from tests.conftest import Workspace
+from tests.fakeapi import FakeCtGov
+from watcher.config import load_config
+from watcher.service_state import (
+    META_HEARTBEAT,
+    META_NEXT_CYCLE,
+    META_PID,
+    META_STARTED,
+    META_STATE,
+    read_status,
+    status_lines,
+    summary,
+)
+from watcher.store import Store
+
+A, B = "NCT04728893", "NCT03418623"
+
+
+def test_status_before_any_service_run(workspace: Workspace) -> None:
+    workspace.write(trials=[A, B])
+    result = workspace.cli("status")
+    assert result.code == 0
+    assert result.out.splitlines() == [
+        "service:        never started",
+        "last cycle:     none yet",
+        "next cycle:     - (the service is not running)",
+        "trials watched: 2",
+        "notifications:  0 pending, 0 parked, 0 sent",
+    ]
+
+
+def test_status_of_a_running_service_with_a_failing_trial(workspace: Workspace, fake_api: FakeCtGov) -> None:
+    workspace.write(trials=[A, {"id": B, "label": "quiet one"}])
+    assert workspace.cli("check").code == 0
+    config = load_config(workspace.settings)
+    now = datetime.now(UTC)
+    store = Store(config.settings.storage_url)
+    try:
+        store.record_failure(B, "timeout after 3 retries")
+        for key, value in {META_STATE: "running", META_PID: 4242, META_STARTED: (now - timedelta(hours=2)).isoformat(),
+                           META_HEARTBEAT: now.isoformat(),
+                           META_NEXT_CYCLE: (now + timedelta(hours=1)).isoformat()}.items():
+            store.set_meta(key, value)
+        line = summary(2, store, next_cycle=now + timedelta(hours=1))
+        status = read_status(config, store, now=now)
+    finally:
+        store.close()
+    assert line.startswith("2 trials watched; last cycle ") and " ok (2 checked, 0 changed, 0 failed)" in line
+    assert line.endswith("; 0 notifications pending")
+    text = "\n".join(status_lines(status, now=now))
+    assert "service:        running (pid 4242" in text
+    assert "ok  (2 checked, 0 changed, 0 failed" in text
+    assert "trials watched: 2 (1 failing)" in text
+    assert f"failing  {B}  1 cycles: timeout after 3 retries" in text
+    data = workspace.cli("status", "--json").json()
+    assert data["service"] == "running" and data["pid"] == 4242
+    assert data["last_cycle"]["result"] == "ok" and data["last_cycle"]["checked"] == 2
+    assert data["next_cycle"] and data["trials"] == 2
+    assert data["notifications"] == {"pending": 0, "parked": 0, "sent": 0}
+    assert data["failing"] == [{"nct_id": B, "label": "quiet one", "consecutive_failures": 1,
+                                "error": "timeout after 3 retries", "not_found": False}]
+
+
+def test_a_service_that_stopped_beating_is_not_responding(workspace: Workspace) -> None:
+    workspace.write(trials=[A])
+    config = load_config(workspace.settings)
+    store = Store(config.settings.storage_url)
+    try:
+        store.set_meta(META_STATE, "running")
+        store.set_meta(META_HEARTBEAT, (datetime.now(UTC) - timedelta(hours=1)).isoformat())
+        assert read_status(config, store, now=datetime.now(UTC)).service == "not responding"
+    finally:
+        store.close()
+
+
+def test_status_still_works_when_the_watchlist_on_disk_is_broken(workspace: Workspace) -> None:
+    workspace.write(trials=[A])
+    workspace.watchlist.write_text("trials:\n  - NCT1\n")
+    result = workspace.cli("status")
+    assert result.code == 0, result.err
+    assert "watchlist:      INVALID" in result.out
+    assert "watchlist.yaml:2: trials[0]: 'NCT1' is not NCT followed by 8 digits" in result.out

@@ -1,0 +1,188 @@
+"""What the service tells the world about itself: the `meta` keys it keeps, `trialwatch status`,
+and the one-line summary systemd shows as STATUS=.
+
+The running service writes these keys; `trialwatch status` (another process, maybe another
+user) only reads them, so it works whether the service runs, has stopped, or has crashed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from watcher.config import Config
+from watcher.store import Store
+
+META_STATE = "service.state"  # running | stopping | stopped
+META_PID = "service.pid"
+META_STARTED = "service.started_at"
+META_STOPPED = "service.stopped_at"
+META_HEARTBEAT = "service.heartbeat"
+META_NEXT_CYCLE = "service.next_cycle"
+META_CYCLE_STARTED = "service.cycle_started_at"  # set while a cycle runs
+META_HEALTH = "service.health"  # "ok" or why the watchdog is withheld
+META_WATCHLIST_ERROR = "service.watchlist_error"  # the last rejected edit, until a good one
+META_TRIALS = "service.trials"  # how many trials the running service watches
+
+HEARTBEAT_EVERY = timedelta(seconds=60)
+STALE_AFTER = 3 * HEARTBEAT_EVERY
+
+
+@dataclass(frozen=True, slots=True)
+class FailingTrial:
+    nct_id: str
+    label: str | None
+    consecutive_failures: int
+    error: str | None
+    not_found: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Status:
+    service: str  # running | stopping | stopped | not responding | never started
+    pid: int | None
+    started_at: str | None
+    heartbeat: str | None
+    health: str | None
+    last_cycle: dict[str, Any] | None
+    cycle_running_since: str | None
+    next_cycle: str | None
+    trials: int
+    notifications: dict[str, int]
+    failing: list[FailingTrial] = field(default_factory=list)
+    watchlist_error: list[str] | None = None
+    service_trials: int | None = None  # what the running service watches (differs while an edit is rejected)
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _parse(value: Any) -> datetime | None:
+    try:
+        return datetime.fromisoformat(value) if isinstance(value, str) else None
+    except ValueError:
+        return None
+
+
+def read_status(config: Config, store: Store, *, now: datetime) -> Status:
+    state = store.get_meta(META_STATE)
+    heartbeat = _parse(store.get_meta(META_HEARTBEAT))
+    if state is None:
+        service = "never started"
+    elif state in ("running", "stopping") and (heartbeat is None or now - heartbeat > STALE_AFTER):
+        service = "not responding"
+    else:
+        service = str(state)
+    last = store.last_cycle()
+    last_cycle = None
+    if last is not None:
+        duration = (last.finished_at - last.started_at).total_seconds() if last.finished_at else None
+        last_cycle = {
+            "started_at": last.started_at.isoformat(),
+            "finished_at": last.finished_at.isoformat() if last.finished_at else None,
+            "result": last.result, "checked": last.checked, "changed": last.changed, "failed": last.failed,
+            "requests": last.requests, "duration_s": round(duration, 3) if duration is not None else None,
+        }
+    counts = store.outbox_counts()
+    states = store.trial_states()
+    failing = []
+    for trial in config.watchlist.trials:
+        st = states.get(trial.nct_id)
+        if st is not None and st.consecutive_failures:
+            failing.append(FailingTrial(trial.nct_id, trial.label, st.consecutive_failures, st.last_error,
+                                        st.not_found))
+    error = store.get_meta(META_WATCHLIST_ERROR)
+    running = service in ("running", "stopping")
+    return Status(
+        service=service,
+        pid=store.get_meta(META_PID),
+        started_at=store.get_meta(META_STARTED),
+        heartbeat=heartbeat.isoformat() if heartbeat else None,
+        health=store.get_meta(META_HEALTH) if running else None,
+        last_cycle=last_cycle,
+        cycle_running_since=store.get_meta(META_CYCLE_STARTED) if running else None,
+        next_cycle=store.get_meta(META_NEXT_CYCLE) if running else None,
+        trials=len(config.watchlist.trials),
+        notifications={"pending": counts.get("pending", 0), "parked": counts.get("parked", 0),
+                       "sent": counts.get("sent", 0)},
+        failing=failing,
+        watchlist_error=list(error) if isinstance(error, list) and running else None,
+        service_trials=store.get_meta(META_TRIALS) if running else None,
+    )
+
+
+def _hm(value: str | datetime | None) -> str:
+    stamp = _parse(value) if isinstance(value, str) else value
+    return stamp.strftime("%Y-%m-%d %H:%M UTC") if stamp else "-"
+
+
+def _ago(stamp: str | None, now: datetime) -> str:
+    parsed = _parse(stamp)
+    if parsed is None:
+        return ""
+    seconds = int((now - parsed).total_seconds())
+    return _span(abs(seconds)) + (" ago" if seconds >= 0 else " from now")
+
+
+def _span(seconds: int) -> str:
+    if seconds < 90:
+        return f"{seconds}s"
+    if seconds < 5400:
+        return f"{seconds // 60}m"
+    if seconds < 172800:
+        return f"{seconds // 3600}h {seconds % 3600 // 60}m"
+    return f"{seconds // 86400}d"
+
+
+def status_lines(status: Status, *, now: datetime) -> list[str]:
+    """`trialwatch status` for people."""
+    lines = []
+    service = status.service
+    if status.service in ("running", "stopping"):
+        service += f" (pid {status.pid}, since {_hm(status.started_at)}, heartbeat {_ago(status.heartbeat, now)})"
+        if status.health and status.health != "ok":
+            service += f"; UNHEALTHY: {status.health}"
+    lines.append(f"service:        {service}")
+    cycle = status.last_cycle
+    if cycle:
+        lines.append(f"last cycle:     {_hm(cycle['finished_at'])}  {cycle['result']}  ({cycle['checked']} checked, "
+                     f"{cycle['changed']} changed, {cycle['failed']} failed, {cycle['requests']} requests, "
+                     f"{cycle['duration_s']}s)")
+    else:
+        lines.append("last cycle:     none yet")
+    if status.cycle_running_since:
+        lines.append(f"running now:    a cycle started {_ago(status.cycle_running_since, now)}")
+    nxt = status.next_cycle
+    lines.append(f"next cycle:     {_hm(nxt)} ({_ago(nxt, now).replace(' from now', '')} from now)" if nxt
+                 else "next cycle:     - (the service is not running)")
+    failing = len(status.failing)
+    lines.append(f"trials watched: {status.trials}" + (f" ({failing} failing)" if failing else ""))
+    n = status.notifications
+    lines.append(f"notifications:  {n['pending']} pending, {n['parked']} parked, {n['sent']} sent")
+    for trial in status.failing:
+        what = "not found (404)" if trial.not_found else (trial.error or "failed")
+        lines.append(f"  failing  {trial.nct_id}  {trial.consecutive_failures} cycles: {what}")
+    if status.watchlist_error:
+        kept = f" of {status.service_trials} trials" if status.service_trials is not None else ""
+        lines.append(f"watchlist:      INVALID (a running service keeps its previous list{kept}):")
+        lines.extend(f"  {problem}" for problem in status.watchlist_error)
+    return lines
+
+
+def summary(trials: int, store: Store, *, next_cycle: datetime | None) -> str:
+    """The STATUS= line: trials watched, last cycle, pending notifications."""
+    last = store.last_cycle()
+    counts = store.outbox_counts()
+    parts = [f"{trials} trial{'s' if trials != 1 else ''} watched"]
+    if last is not None and last.finished_at is not None:
+        parts.append(f"last cycle {last.finished_at:%H:%M} UTC {last.result} ({last.checked} checked, "
+                     f"{last.changed} changed, {last.failed} failed)")
+    else:
+        parts.append("no cycle yet")
+    if next_cycle is not None:
+        parts.append(f"next {next_cycle:%H:%M} UTC")
+    pending, parked = counts.get("pending", 0), counts.get("parked", 0)
+    parts.append(f"{pending} notification{'s' if pending != 1 else ''} pending"
+                 + (f", {parked} parked" if parked else ""))
+    return "; ".join(parts)
