@@ -235,6 +235,7 @@ class FakeCtGov:
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self.requests: list[tuple[str, str, dict[str, str]]] = []
+        self.headers: list[dict[str, str]] = []  # request headers, parallel to `requests`
         for study in studies:
             self.put(study)
 
@@ -244,7 +245,9 @@ class FakeCtGov:
         handler = type("Handler", (_Handler,), {"fake": self})
         self._server = _Server((self._host, self._port), handler)
         self._port = self._server.server_address[1]
-        self._thread = threading.Thread(target=self._server.serve_forever, name="fake-ctgov", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="fake-ctgov", daemon=True
+        )
         self._thread.start()
         return self
 
@@ -307,6 +310,11 @@ class FakeCtGov:
         with self._lock:
             return copy.deepcopy(self._studies[self._key(nct_id)])
 
+    def last_updates(self) -> dict[str, str]:
+        """NCT ID → lastUpdatePostDate of every study, without copying records."""
+        with self._lock:
+            return {k: _last_update(s) for k, s in self._studies.items()}
+
     def ids(self) -> list[str]:
         with self._lock:
             return list(self._studies)
@@ -321,7 +329,7 @@ class FakeCtGov:
         """
         with self._lock:
             key = self._key(nct_id)
-            study = copy.deepcopy(self._studies[key])
+            study = json.loads(json.dumps(self._studies[key]))  # a deep copy, faster for JSON data
             result = fn(study)
             if isinstance(result, dict):
                 study = result
@@ -331,7 +339,20 @@ class FakeCtGov:
                 status["lastUpdatePostDateStruct"] = {"date": day, "type": "ACTUAL"}
                 status["lastUpdateSubmitDate"] = day
             self._studies[key] = study
-            return copy.deepcopy(study)
+            return json.loads(json.dumps(study))
+
+    def touch(self, ids: Iterable[str]) -> str:
+        """Edits that change only lastUpdatePostDate: cheap enough for thousands (benchmarks, churn)."""
+        with self._lock:
+            day = self._refresh_for_change()
+            for nct_id in ids:
+                key = self._key(nct_id)
+                study = self._studies[key]
+                protocol = study["protocolSection"]
+                status = dict(protocol["statusModule"], lastUpdateSubmitDate=day,
+                              lastUpdatePostDateStruct={"date": day, "type": "ACTUAL"})
+                self._studies[key] = dict(study, protocolSection=dict(protocol, statusModule=status))
+            return day
 
     def remove(self, nct_id: str) -> None:
         with self._lock:
@@ -412,6 +433,7 @@ class FakeCtGov:
     def reset_requests(self) -> None:
         with self._lock:
             self.requests.clear()
+            self.headers.clear()
 
     def requests_to(self, path_contains: str) -> list[tuple[str, str, dict[str, str]]]:
         return [r for r in self.requests if path_contains in r[1]]
@@ -428,8 +450,7 @@ class FakeCtGov:
         """Out-of-band control for a fake in another process (POST /_fake/<command>)."""
         command = path.removeprefix("/_fake/")
         if command == "touch":  # a sponsor edit that changes only the last-update date
-            for nct_id in body["ids"]:
-                self.update(nct_id, lambda study: None)
+            self.touch(body["ids"])
             return {"dataTimestamp": self._data_timestamp}
         if command == "refresh":
             return {"dataTimestamp": self.new_refresh()}
@@ -438,6 +459,7 @@ class FakeCtGov:
                 count = len(self.requests)
                 if body.get("reset"):
                     self.requests.clear()
+                    self.headers.clear()
             return {"count": count}
         if command == "fail":
             self.fail(body.pop("kind"), **body)
@@ -446,12 +468,13 @@ class FakeCtGov:
 
     # the API ---------------------------------------------------------------------------------
 
-    def handle(self, method: str, target: str) -> _Response | Fault:
+    def handle(self, method: str, target: str, headers: Mapping[str, str] | None = None) -> _Response | Fault:
         split = urlsplit(target)
         pairs = parse_qsl(split.query, keep_blank_values=True)
         params = dict(pairs)
         with self._lock:
             self.requests.append((method, split.path, params))
+            self.headers.append(dict(headers or {}))
         fault = self._take_fault(target)
         if fault is not None and fault.kind == "reset":
             return fault
@@ -665,7 +688,7 @@ class _Handler(BaseHTTPRequestHandler):
     _dead = False
 
     def do_GET(self) -> None:
-        outcome = self.fake.handle("GET", self.path)
+        outcome = self.fake.handle("GET", self.path, dict(self.headers.items()))
         if isinstance(outcome, Fault):  # reset: RST instead of FIN, no answer at all
             self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
             self.connection.close()

@@ -215,13 +215,13 @@ class CtGovClient:
         ids: Sequence[str],
         *,
         fields: Sequence[str] | None = None,
-        on_batch: Callable[[int], None] | None = None,
+        on_batch: Callable[[BatchResult], None] | None = None,
     ) -> BatchResult:
         """Records for many IDs through `/studies?filter.ids=…`, batched and paged.
 
         IDs absent from every page are `missing` (removed, or unknown): confirm them with
         `fetch_study`. A batch that fails fails each of its IDs; one bad record fails only its ID.
-        `on_batch(n)` is told as each batch of `n` IDs is settled.
+        `on_batch(partial)` is told each batch's result as it comes in (for progress).
         """
         result = BatchResult()
         wanted: list[str] = []
@@ -242,7 +242,7 @@ class CtGovClient:
             result.errors.update(partial.errors)
             result.missing.update(partial.missing)
             if on_batch is not None:
-                on_batch(len(partial.records) + len(partial.errors) + len(partial.missing))
+                on_batch(partial)
         return result
 
     def last_updates(self, ids: Sequence[str]) -> dict[str, str]:
@@ -374,20 +374,27 @@ class CtGovClient:
         def wait(state: tenacity.RetryCallState) -> float:
             exc = state.outcome.exception() if state.outcome else None
             if isinstance(exc, _Retryable) and exc.retry_after is not None:
+                # the server asked everyone to wait: the limiter holds back every thread, this one too
                 self._limiter.defer(exc.retry_after)
-                return exc.retry_after
+                return 0.0
             return float(jitter(state))
 
         def before_sleep(state: tenacity.RetryCallState) -> None:
             exc = state.outcome.exception() if state.outcome else None
+            retry_after = exc.retry_after if isinstance(exc, _Retryable) else None
             log.warning("api.retry", url=url, nct_id=nct_id, attempt=state.attempt_number,
-                        wait=round(state.upcoming_sleep, 3), error=str(exc))
+                        wait=round(state.upcoming_sleep if retry_after is None else retry_after, 3),
+                        retry_after=retry_after, error=str(exc))
+
+        def sleep(seconds: float) -> None:
+            if seconds > 0:
+                self._sleep(seconds)
 
         retrying = tenacity.Retrying(
             stop=tenacity.stop_after_attempt(settings.max_retries + 1),
             wait=wait,
             retry=tenacity.retry_if_exception_type(TransientApiError),
-            sleep=self._sleep,
+            sleep=sleep,
             before_sleep=before_sleep,
             reraise=True,
         )

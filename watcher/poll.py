@@ -22,7 +22,7 @@ from typing import Any
 
 import structlog
 
-from watcher.ctgov import PROBE_FIELDS, CtGovClient, Fetched, normalize_id
+from watcher.ctgov import PROBE_FIELDS, BatchResult, CtGovClient, Fetched, normalize_id
 from watcher.errors import ApiError, StudyNotFound
 
 log = structlog.get_logger("watcher.poll")
@@ -70,20 +70,15 @@ class PollResult:
 
 
 class _Tracker:
-    def __init__(self, progress: Progress | None) -> None:
-        self.done = 0
-        self.total = 0
-        self._progress = progress
+    """Counts watched trials whose fate this cycle is settled, for `progress(done, total)`."""
 
-    def plan(self, count: int) -> None:
-        self.total += count
-        self._report()
+    def __init__(self, progress: Progress | None, total: int) -> None:
+        self.done = 0
+        self.total = total
+        self._progress = progress
 
     def settle(self, count: int) -> None:
         self.done = min(self.total, self.done + count)
-        self._report()
-
-    def _report(self) -> None:
         if self._progress is not None:
             self._progress(self.done, self.total)
 
@@ -109,22 +104,27 @@ class _Cycle:
         if since is not None and probe_cost >= settings.strategy_threshold:
             updates = self.client.updated_since(since, max_pages=max(1, probe_cost - 1))
             if updates is not None:
-                self.tracker.plan(len(tracked))
-                changed = [i for i in tracked if updates.get(normalize_id(i), self.state.known[i])
-                           != self.state.known[i]]
-                self.tracker.settle(len(tracked))
+                moved_on = [i for i in tracked if updates.get(normalize_id(i), self.state.known[i])
+                            != self.state.known[i]]
+                self.tracker.settle(len(tracked) - len(moved_on))
                 log.info("poll.strategy", strategy="updated-since", since=since.isoformat(),
-                         registry_updates=len(updates), probe_cost=probe_cost, changed=len(changed))
-                return "updated-since", changed
+                         registry_updates=len(updates), probe_cost=probe_cost, changed=len(moved_on))
+                return "updated-since", moved_on
 
-        self.tracker.plan(len(tracked))
-        probe = self.client.fetch_studies(tracked, fields=PROBE_FIELDS, on_batch=self.tracker.settle)
-        changed = []
-        for nct_id, item in probe.records.items():
-            if item.moved:
-                self.moved[nct_id] = item.nct_id
-            if item.last_update is None or item.last_update != self.state.known[nct_id]:
-                changed.append(nct_id)
+        changed: list[str] = []
+
+        def settle(batch: BatchResult) -> None:
+            unchanged = 0
+            for nct_id, item in batch.records.items():
+                if item.moved:
+                    self.moved[nct_id] = item.nct_id
+                if item.last_update is None or item.last_update != self.state.known[nct_id]:
+                    changed.append(nct_id)
+                else:
+                    unchanged += 1
+            self.tracker.settle(unchanged + len(batch.errors))
+
+        probe = self.client.fetch_studies(tracked, fields=PROBE_FIELDS, on_batch=settle)
         self.failures.update(probe.errors)
         self.confirm += sorted(probe.missing)
         log.info("poll.strategy", strategy="ids", probe_cost=probe_cost, changed=len(changed),
@@ -133,8 +133,9 @@ class _Cycle:
 
     def fetch(self, ids: list[str]) -> None:
         """Full records, batched; IDs the batches leave out are kept for `confirm_missing`."""
-        self.tracker.plan(len(ids))
-        fetched = self.client.fetch_studies(ids, on_batch=self.tracker.settle)
+        fetched = self.client.fetch_studies(
+            ids, on_batch=lambda batch: self.tracker.settle(len(batch.records) + len(batch.errors))
+        )
         for nct_id, item in fetched.records.items():
             self._found(nct_id, item)
         self.failures.update(fetched.errors)
@@ -142,7 +143,6 @@ class _Cycle:
 
     def confirm_missing(self) -> None:
         """One GET per ID a batch left out: 301 → moved (and its record), 404 → not found."""
-        self.tracker.plan(len(self.confirm))
         for nct_id in self.confirm:
             try:
                 item = self.client.fetch_study(nct_id)
@@ -179,7 +179,7 @@ def poll(
         or now - state.last_full_refetch >= client.settings.full_refetch_every
     )
     active = ids if full else [i for i in ids if i not in state.not_found]
-    cycle = _Cycle(client, state, _Tracker(progress))
+    cycle = _Cycle(client, state, _Tracker(progress, len(active)))
 
     def result(strategy: str, data_timestamp: str | None, **kwargs: Any) -> PollResult:
         out = PollResult(
@@ -203,7 +203,7 @@ def poll(
     never = [i for i in active if i not in state.known]
     unmoved = version.data_timestamp == state.data_timestamp
     if not full and unmoved and not never:
-        cycle.tracker.plan(0)
+        cycle.tracker.settle(len(active))
         return result("skip", version.data_timestamp)
 
     if full:
