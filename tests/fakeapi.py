@@ -227,6 +227,7 @@ class FakeCtGov:
     ) -> None:
         self._lock = threading.RLock()
         self._studies: dict[str, dict[str, Any]] = {}
+        self._encoded: dict[str, bytes] = {}
         self._aliases: dict[str, str] = {}
         self._data_timestamp = data_timestamp
         self._published = True  # the current refresh has been seen through /version
@@ -302,7 +303,7 @@ class FakeCtGov:
         if nct is None:
             raise ValueError(f"not an NCT ID: {_nct_of(study)!r}")
         with self._lock:
-            self._studies[nct] = dict(study)
+            self._store(nct, dict(study))
             for alias in _aliases_of(study):
                 self._aliases[alias] = nct
 
@@ -338,7 +339,7 @@ class FakeCtGov:
                 status = study["protocolSection"]["statusModule"]
                 status["lastUpdatePostDateStruct"] = {"date": day, "type": "ACTUAL"}
                 status["lastUpdateSubmitDate"] = day
-            self._studies[key] = study
+            self._store(key, study)
             return json.loads(json.dumps(study))
 
     def touch(self, ids: Iterable[str]) -> str:
@@ -351,13 +352,13 @@ class FakeCtGov:
                 protocol = study["protocolSection"]
                 status = dict(protocol["statusModule"], lastUpdateSubmitDate=day,
                               lastUpdatePostDateStruct={"date": day, "type": "ACTUAL"})
-                self._studies[key] = dict(study, protocolSection=dict(protocol, statusModule=status))
+                self._store(key, dict(study, protocolSection=dict(protocol, statusModule=status)))
             return day
 
     def remove(self, nct_id: str) -> None:
         with self._lock:
             key = self._key(nct_id)
-            del self._studies[key]
+            self._drop(key)
             self._aliases = {a: c for a, c in self._aliases.items() if c != key}
             self._refresh_for_change()
 
@@ -372,9 +373,10 @@ class FakeCtGov:
             raise ValueError(f"not NCT IDs: {old_id!r}, {new_id!r}")
         with self._lock:
             if new in self._studies:
-                self._studies.pop(old, None)
+                if old in self._studies:
+                    self._drop(old)
             else:
-                self._studies[new] = self._studies.pop(old)
+                self._store(new, self._drop(old))
 
             def relabel(study: dict[str, Any]) -> None:
                 ident = study["protocolSection"]["identificationModule"]
@@ -386,6 +388,21 @@ class FakeCtGov:
                     self._aliases[alias] = new
             self._aliases[old] = new
             self.update(new, relabel, bump=bump)
+
+    def _store(self, key: str, study: dict[str, Any]) -> None:
+        self._studies[key] = study
+        self._encoded.pop(key, None)
+
+    def _drop(self, key: str) -> dict[str, Any]:
+        self._encoded.pop(key, None)
+        return self._studies.pop(key)
+
+    def _encode(self, key: str) -> bytes:
+        """A study's JSON, kept until it changes: serving 10,000 big records is the fake's hot path."""
+        body = self._encoded.get(key)
+        if body is None:
+            body = self._encoded[key] = json.dumps(self._studies[key], ensure_ascii=False).encode()
+        return body
 
     def _key(self, nct_id: str) -> str:
         key = canonical_id(nct_id)
@@ -530,6 +547,8 @@ class FakeCtGov:
                 return _Response(301, b"", "text/plain", {"Location": location})
             if study is None:
                 return _Response(404, f"Study {raw_id} not found".encode(), "text/plain")
+            if paths is None and (fault is None or fault.kind not in {"wrong_id", "no_protocol"}):
+                return _Response(200, self._encode(nct))
             study = _faulty(study, fault)
             return _json(_pick(study, paths) if paths else study)
 
@@ -546,22 +565,31 @@ class FakeCtGov:
 
         with self._lock:
             if wanted is None:
-                candidates: Iterable[dict[str, Any]] = self._studies.values()
+                candidates: Iterable[str] = self._studies
             else:
                 # keep store order (the API is unsorted); aliases resolve to their study
                 keys = {self._aliases.get(i, i) for i in wanted}
-                candidates = [s for k, s in self._studies.items() if k in keys]
-            matches = [s for s in candidates if all(_in_range(_last_update(s), lo, hi) for lo, hi in ranges)]
-            page = matches[offset: offset + size]
-            page = [s for s in page if canonical_id(_nct_of(s)) not in (fault.ids if fault else ())]
-            if fault is not None and fault.kind in {"wrong_id", "no_protocol"} and page:
-                page = [_faulty(page[0], fault), *page[1:]]
-            body: dict[str, Any] = {"studies": [_pick(s, paths) if paths else s for s in page]}
+                candidates = [k for k in self._studies if k in keys]
+            matches = [k for k in candidates
+                       if all(_in_range(_last_update(self._studies[k]), lo, hi) for lo, hi in ranges)]
+            page = [k for k in matches[offset: offset + size] if k not in (fault.ids if fault else ())]
+            parts: list[bytes] = []
+            for number, key in enumerate(page):
+                study = self._studies[key]
+                if number == 0 and fault is not None and fault.kind in {"wrong_id", "no_protocol"}:
+                    study = _faulty(study, fault)
+                elif paths is None:
+                    parts.append(self._encode(key))
+                    continue
+                parts.append(json.dumps(_pick(study, paths) if paths else study, ensure_ascii=False).encode())
+            tail: dict[str, Any] = {}
             if count_total and "pageToken" not in params:
-                body["totalCount"] = len(matches)
+                tail["totalCount"] = len(matches)
             if offset + size < len(matches):
-                body["nextPageToken"] = _encode_token(offset + size, query_key)
-            return _json(body)
+                tail["nextPageToken"] = _encode_token(offset + size, query_key)
+            extra = json.dumps(tail)[1:-1].encode()
+            body = b'{"studies": [' + b", ".join(parts) + b"]" + (b", " + extra if extra else b"") + b"}"
+            return _Response(200, body)
 
 
 def _filters(params: Mapping[str, str]) -> tuple[set[str] | None, list[tuple[str, str]]]:

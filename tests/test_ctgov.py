@@ -93,9 +93,15 @@ def test_fetch_studies_batches_and_pages(fake_api: FakeCtGov, settings: ApiSetti
     assert all(f.record == load_fixture(i) for i, f in result.records.items())
     assert not result.errors
     assert not result.missing
-    lists = [r[2] for r in fake_api.requests]
-    assert sorted(len(p["filter.ids"].split(",")) for p in lists if "pageToken" not in p) == [3, 7, 7]
-    assert len(lists) == 3 + 3 + 1  # 7 ids at 3 a page take 3 pages; 3 ids take 1
+    # full records: a batch is one page of `full_page_size`, so memory per request stays bounded
+    sizes = sorted(len(r[2]["filter.ids"].split(",")) for r in fake_api.requests)
+    assert sizes == [2, 3, 3, 3, 3, 3]
+    assert all(r[2]["pageSize"] == str(len(r[2]["filter.ids"].split(","))) for r in fake_api.requests)
+    fake_api.reset_requests()
+    with CtGovClient(replace(settings, batch_size=7), sleep=sleeps) as client:
+        probe = client.fetch_studies(ids, fields=PROBE_FIELDS)
+    assert set(probe.records) == set(ids)
+    assert sorted(len(r[2]["filter.ids"].split(",")) for r in fake_api.requests) == [3, 7, 7]
 
 
 def test_probe_asks_for_two_small_fields(fake_api: FakeCtGov, client: CtGovClient) -> None:
@@ -114,7 +120,7 @@ def test_batch_url_stays_well_under_8_kb(fake_api: FakeCtGov, client: CtGovClien
     request = httpx.Request("GET", "https://clinicaltrials.gov/api/v2/studies", params={
         "filter.ids": ",".join(ids), "pageSize": "1000", "fields": ",".join(PROBE_FIELDS)})
     assert len(str(request.url)) < 6_000
-    result = client.fetch_studies(ids)
+    result = client.fetch_studies(ids, fields=PROBE_FIELDS)
     assert result.missing == set(ids)
     assert client.requests_made == 1
 

@@ -341,3 +341,12 @@ def test_cost_10000_watched_probe_strategy(big_fake: FakeCtGov) -> None:
 def test_poll_result_is_plain_data() -> None:
     assert PollResult.__dataclass_params__.frozen  # type: ignore[attr-defined]
     assert PollState.__dataclass_params__.frozen  # type: ignore[attr-defined]
+
+
+def test_sink_streams_records_instead_of_holding_them(fake_api: FakeCtGov, settings: ApiSettings) -> None:
+    got: dict[str, dict[str, Any]] = {}
+    with CtGovClient(replace(settings, full_page_size=4), sleep=Sleeps()) as client:
+        result = poll(client, fake_api.ids(), PollState(), now=NOW, sink=got.__setitem__)
+    assert result.records == {}
+    assert got == {i: load_fixture(i) for i in fake_api.ids()}
+    assert result.requests == 1 + 5

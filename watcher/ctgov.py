@@ -14,12 +14,13 @@ httpx types never leave this module; callers see `ApiVersion`, `Fetched`, `Batch
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from email.utils import parsedate_to_datetime
@@ -221,7 +222,8 @@ class CtGovClient:
 
         IDs absent from every page are `missing` (removed, or unknown): confirm them with
         `fetch_study`. A batch that fails fails each of its IDs; one bad record fails only its ID.
-        `on_batch(partial)` is told each batch's result as it comes in (for progress).
+        `on_batch(partial)` gets each batch's result as it comes in, for progress or streaming: what
+        it removes from `partial` is left out of the returned result.
         """
         result = BatchResult()
         wanted: list[str] = []
@@ -230,7 +232,10 @@ class CtGovClient:
                 wanted.append(nct_id)
             else:
                 result.errors[nct_id] = ApiError(f"{nct_id!r} is not an NCT ID")
+        # full records come a page per batch: no more than `full_page_size` in memory per request
         size = self.settings.batch_size
+        if not fields:
+            size = min(size, self.settings.full_page_size)
         batches = [wanted[i: i + size] for i in range(0, len(wanted), size)]
 
         def one(batch: list[str]) -> BatchResult:
@@ -238,11 +243,11 @@ class CtGovClient:
             return self._batch(batch, fields, max(1, page_size))
 
         for partial in self._map(one, batches):
+            if on_batch is not None:
+                on_batch(partial)  # it may take the records out, to stream them
             result.records.update(partial.records)
             result.errors.update(partial.errors)
             result.missing.update(partial.missing)
-            if on_batch is not None:
-                on_batch(partial)
         return result
 
     def last_updates(self, ids: Sequence[str]) -> dict[str, str]:
@@ -286,12 +291,21 @@ class CtGovClient:
     # batches and pages -------------------------------------------------------------------------
 
     def _map(self, fn: Callable[[list[str]], BatchResult], batches: list[list[str]]) -> Iterator[BatchResult]:
+        """`fn` over the batches, `max_concurrency` at a time, yielding results as they finish."""
         workers = min(len(batches), max(1, self.settings.max_concurrency))
         if workers <= 1:
             yield from map(fn, batches)
             return
+        todo = iter(batches)
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ctgov") as pool:
-            yield from pool.map(fn, batches)
+            pending = {pool.submit(fn, batch) for batch in itertools.islice(todo, workers)}
+            while pending:
+                done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                for future in done:
+                    yield future.result()
+                    batch = next(todo, None)
+                    if batch is not None:
+                        pending.add(pool.submit(fn, batch))
 
     def _batch(self, batch: list[str], fields: Sequence[str] | None, page_size: int) -> BatchResult:
         result = BatchResult()

@@ -28,6 +28,7 @@ from watcher.errors import ApiError, StudyNotFound
 log = structlog.get_logger("watcher.poll")
 
 Progress = Callable[[int, int], None]
+Sink = Callable[[str, dict[str, Any]], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +96,7 @@ class _Cycle:
     not_found: set[str] = field(default_factory=set)
     failures: dict[str, ApiError] = field(default_factory=dict)
     confirm: list[str] = field(default_factory=list)
+    sink: Sink | None = None
 
     def changed(self, tracked: list[str]) -> tuple[str, list[str]]:
         """(strategy, IDs whose last-update date moved), found the cheaper of the two ways."""
@@ -132,14 +134,17 @@ class _Cycle:
         return "ids", changed
 
     def fetch(self, ids: list[str]) -> None:
-        """Full records, batched; IDs the batches leave out are kept for `confirm_missing`."""
-        fetched = self.client.fetch_studies(
-            ids, on_batch=lambda batch: self.tracker.settle(len(batch.records) + len(batch.errors))
-        )
-        for nct_id, item in fetched.records.items():
-            self._found(nct_id, item)
-        self.failures.update(fetched.errors)
-        self.confirm += sorted(fetched.missing)
+        """Full records, batched and taken as each batch arrives; left-out IDs go to `confirm_missing`."""
+
+        def take(batch: BatchResult) -> None:
+            for nct_id, item in batch.records.items():
+                self._found(nct_id, item)
+            self.failures.update(batch.errors)
+            self.confirm += sorted(batch.missing)
+            self.tracker.settle(len(batch.records) + len(batch.errors))
+            batch.records.clear()
+
+        self.client.fetch_studies(ids, on_batch=take)
 
     def confirm_missing(self) -> None:
         """One GET per ID a batch left out: 301 → moved (and its record), 404 → not found."""
@@ -156,7 +161,10 @@ class _Cycle:
             self.tracker.settle(1)
 
     def _found(self, nct_id: str, item: Fetched) -> None:
-        self.records[nct_id] = item.record
+        if self.sink is not None:
+            self.sink(nct_id, item.record)
+        else:
+            self.records[nct_id] = item.record
         if item.moved:
             self.moved[nct_id] = item.nct_id
             log.info("poll.moved", nct_id=nct_id, canonical_id=item.nct_id)
@@ -169,8 +177,13 @@ def poll(
     *,
     now: datetime,
     progress: Progress | None = None,
+    sink: Sink | None = None,
 ) -> PollResult:
-    """Poll the registry once for `nct_ids`; never raises ApiError (see `PollResult`)."""
+    """Poll the registry once for `nct_ids`; never raises ApiError (see `PollResult`).
+
+    With `sink`, each full record goes to `sink(watched_id, record)` as its batch arrives instead of
+    into `PollResult.records`, so a first sync of thousands of trials need not fit in memory at once.
+    """
     start = client.requests_made
     ids = list(dict.fromkeys(nct_ids))
     full = (
@@ -179,7 +192,7 @@ def poll(
         or now - state.last_full_refetch >= client.settings.full_refetch_every
     )
     active = ids if full else [i for i in ids if i not in state.not_found]
-    cycle = _Cycle(client, state, _Tracker(progress, len(active)))
+    cycle = _Cycle(client, state, _Tracker(progress, len(active)), sink=sink)
 
     def result(strategy: str, data_timestamp: str | None, **kwargs: Any) -> PollResult:
         out = PollResult(
