@@ -227,7 +227,6 @@ class FakeCtGov:
     ) -> None:
         self._lock = threading.RLock()
         self._studies: dict[str, dict[str, Any]] = {}
-        self._encoded: dict[str, bytes] = {}
         self._aliases: dict[str, str] = {}
         self._data_timestamp = data_timestamp
         self._published = True  # the current refresh has been seen through /version
@@ -391,18 +390,13 @@ class FakeCtGov:
 
     def _store(self, key: str, study: dict[str, Any]) -> None:
         self._studies[key] = study
-        self._encoded.pop(key, None)
 
     def _drop(self, key: str) -> dict[str, Any]:
-        self._encoded.pop(key, None)
         return self._studies.pop(key)
 
     def _encode(self, key: str) -> bytes:
-        """A study's JSON, kept until it changes: serving 10,000 big records is the fake's hot path."""
-        body = self._encoded.get(key)
-        if body is None:
-            body = self._encoded[key] = json.dumps(self._studies[key], ensure_ascii=False).encode()
-        return body
+        """A study's JSON. Not cached: a benchmark's pollers should pay the same server cost."""
+        return json.dumps(self._studies[key], ensure_ascii=False).encode()
 
     def _key(self, nct_id: str) -> str:
         key = canonical_id(nct_id)
@@ -714,6 +708,11 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "FakeCtGov/1"
     _dead = False
+
+    def setup(self) -> None:
+        super().setup()
+        # headers and body go out in separate writes: without this, delayed ACKs cost 40 ms a request
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     def do_GET(self) -> None:
         outcome = self.fake.handle("GET", self.path, dict(self.headers.items()))
