@@ -303,8 +303,6 @@ class FakeCtGov:
             raise ValueError(f"not an NCT ID: {_nct_of(study)!r}")
         with self._lock:
             self._store(nct, dict(study))
-            for alias in _aliases_of(study):
-                self._aliases[alias] = nct
 
     def get(self, nct_id: str) -> dict[str, Any]:
         with self._lock:
@@ -390,6 +388,8 @@ class FakeCtGov:
 
     def _store(self, key: str, study: dict[str, Any]) -> None:
         self._studies[key] = study
+        for alias in _aliases_of(study):
+            self._aliases[alias] = key
 
     def _drop(self, key: str) -> dict[str, Any]:
         return self._studies.pop(key)
@@ -421,8 +421,9 @@ class FakeCtGov:
 
         Kinds: 500, 503 (optional `retry_after`), 429 (`retry_after`, default "1"), "timeout" (answer
         after `delay` seconds), "reset" (TCP RST, no answer), "truncated" (JSON cut in half, complete
-        HTTP), "html" (an HTML page with status 200), "wrong_id" (the study, or the first of a page,
-        carries `wrong_id`), "no_protocol" (no protocolSection), "drop_ids" (`ids` left out of pages).
+        HTTP), "html" (an HTML page with status 200), "wrong_id" (the study, or in a page those in
+        `ids` or else the first, carries `wrong_id`), "no_protocol" (likewise, no protocolSection),
+        "drop_ids" (`ids` left out of pages).
         `path_contains` is matched against the request target (path and raw query).
         """
         kind = str(kind)
@@ -562,15 +563,17 @@ class FakeCtGov:
                 candidates: Iterable[str] = self._studies
             else:
                 # keep store order (the API is unsorted); aliases resolve to their study
-                keys = {self._aliases.get(i, i) for i in wanted}
+                keys = wanted | {self._aliases[i] for i in wanted if i in self._aliases}
                 candidates = [k for k in self._studies if k in keys]
             matches = [k for k in candidates
                        if all(_in_range(_last_update(self._studies[k]), lo, hi) for lo, hi in ranges)]
-            page = [k for k in matches[offset: offset + size] if k not in (fault.ids if fault else ())]
+            dropped = fault.ids if fault is not None and fault.kind == "drop_ids" else frozenset()
+            page = [k for k in matches[offset: offset + size] if k not in dropped]
             parts: list[bytes] = []
             for number, key in enumerate(page):
                 study = self._studies[key]
-                if number == 0 and fault is not None and fault.kind in {"wrong_id", "no_protocol"}:
+                if (fault is not None and fault.kind in {"wrong_id", "no_protocol"}
+                        and (key in fault.ids or (not fault.ids and number == 0))):
                     study = _faulty(study, fault)
                 elif paths is None:
                     parts.append(self._encode(key))

@@ -379,3 +379,17 @@ def test_concurrency_is_bounded(fake_api: FakeCtGov, settings: ApiSettings) -> N
 
 def test_normalize_id() -> None:
     assert normalize_id("nct123") == normalize_id("NCT00000123") == "NCT00000123"
+
+
+def test_a_study_under_its_own_id_wins_over_one_listing_it_as_an_alias(
+    fake_api: FakeCtGov, client: CtGovClient
+) -> None:
+    """Registries have duplicates: if both answer for an ID, the record that *is* that ID is the one."""
+
+    def claim(study: dict[str, Any]) -> None:
+        study["protocolSection"]["identificationModule"]["nctIdAliases"] = [NCT]
+
+    fake_api.update(OTHER, claim)
+    result = client.fetch_studies([NCT, OTHER])
+    assert result.records[NCT].nct_id == NCT
+    assert result.records[OTHER].nct_id == OTHER

@@ -269,6 +269,24 @@ def test_unusable_full_page_fails_its_trials_without_a_retry(
     assert len([r for r in fake_api.requests if r[2].get("filter.ids") == NCT]) == 1
 
 
+def test_record_carrying_another_watched_id_fails_both_and_feeds_neither(
+    fake_api: FakeCtGov, client: CtGovClient
+) -> None:
+    """NCT's record comes back labelled as OTHER, a watched trial: two claims to OTHER, none to NCT."""
+    other = "NCT04280705"
+    state = synced(fake_api)
+    fake_api.update(NCT, set_status("COMPLETED"))
+    fake_api.fail("wrong_id", ids=[NCT], wrong_id=other, times=99)
+    with capture_logs() as logs:
+        result = poll(client, fake_api.ids(), state, now=NOW)
+    assert NCT not in result.records
+    assert other not in result.records
+    assert isinstance(result.failures[NCT], InvalidResponse)  # missing, then its own GET names OTHER
+    assert isinstance(result.failures[other], InvalidResponse)  # claimed twice
+    assert {e["nct_id"] for e in logs if e["event"] == "api.invalid_response"} == {NCT, other}
+    assert not result.complete
+
+
 @pytest.mark.parametrize("kind", ["wrong_id", "no_protocol"])
 def test_bad_record_in_a_batch_is_never_a_false_record(
     fake_api: FakeCtGov, client: CtGovClient, kind: str
@@ -276,14 +294,14 @@ def test_bad_record_in_a_batch_is_never_a_false_record(
     """The bad record is not attributed; its ID goes missing and the confirming GET (also bad) fails it."""
     state = synced(fake_api)
     fake_api.update(NCT, set_status("COMPLETED"))
-    fake_api.fail(kind, path_contains=NCT, times=2, wrong_id="NCT04280705")
-    fake_api.fail(kind, path_contains=f"/studies/{NCT}", times=1, wrong_id="NCT04280705")
+    fake_api.fail(kind, ids=[NCT], times=99)
     with capture_logs() as logs:
         result = poll(client, fake_api.ids(), state, now=NOW)
-    assert NCT not in result.records
-    assert "NCT04280705" not in result.records
+    assert result.records == {}
     assert isinstance(result.failures[NCT], InvalidResponse)
+    assert set(result.failures) == {NCT}
     assert any(e["event"] == "api.invalid_response" and e["nct_id"] == NCT for e in logs)
+    assert fake_api.requests[-1][1] == f"/api/v2/studies/{NCT}"
 
 
 def test_missing_ids_in_a_batch_are_confirmed(fake_api: FakeCtGov, client: CtGovClient) -> None:
@@ -350,3 +368,12 @@ def test_sink_streams_records_instead_of_holding_them(fake_api: FakeCtGov, setti
     assert result.records == {}
     assert got == {i: load_fixture(i) for i in fake_api.ids()}
     assert result.requests == 1 + 5
+
+
+def test_naive_datetimes_from_the_store_are_utc(fake_api: FakeCtGov, client: CtGovClient) -> None:
+    naive = NOW.replace(tzinfo=None)
+    state = synced(fake_api, last_success=naive - timedelta(hours=1),
+                   last_full_refetch=naive - timedelta(days=1))
+    assert poll(client, fake_api.ids(), state, now=NOW).skipped
+    assert poll(client, fake_api.ids(), replace(state, last_full_refetch=naive - timedelta(days=8)),
+                now=NOW).full_refetch

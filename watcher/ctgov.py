@@ -321,19 +321,20 @@ class CtGovClient:
             log.warning("api.batch_failed", ids=len(batch), first_id=batch[0], error=str(exc),
                         error_type=type(exc).__name__)
             return BatchResult(errors=dict.fromkeys(batch, exc))
+        claims: dict[str, list[tuple[bool, Any]]] = {}
         for study in studies:
             owners = _owners(study, by_id)
             if not owners:
-                nct = _peek_id(study)
-                log.warning("api.unexpected_study", nct_id=nct, reason="not among the requested IDs")
-                continue
+                log.warning("api.unexpected_study", nct_id=_peek_id(study), reason="not among the asked IDs")
+            own = normalize_id(_peek_id(study) or "")
             for owner in owners:
-                requested = by_id[owner]
-                try:
-                    result.records[requested] = _validate(study, requested)
-                except InvalidResponse as exc:
-                    log.warning("api.invalid_response", nct_id=requested, reason=str(exc))
-                    result.errors[requested] = exc
+                claims.setdefault(by_id[owner], []).append((owner == own, study))
+        for requested, found in claims.items():
+            try:
+                result.records[requested] = _choose(found, requested)
+            except InvalidResponse as exc:
+                log.warning("api.invalid_response", nct_id=requested, reason=str(exc))
+                result.errors[requested] = exc
         result.missing.update(i for i in batch if i not in result.records and i not in result.errors)
         return result
 
@@ -493,6 +494,14 @@ def _owners(study: Any, by_id: Mapping[str, str]) -> list[str]:
     candidates = [normalize_id(nct)] if nct else []
     candidates += _aliases(study)
     return [c for c in dict.fromkeys(candidates) if c in by_id]
+
+
+def _choose(found: list[tuple[bool, Any]], requested: str) -> Fetched:
+    """A study under its own ID wins over one listing the ID as an alias; two of a kind: neither."""
+    best = [study for is_own, study in found if is_own] or [study for _, study in found]
+    if len(best) > 1:
+        raise InvalidResponse(f"{len(best)} records in one answer claim to be {requested}")
+    return _validate(best[0], requested)
 
 
 def _validate(study: Any, requested: str | None, *, expected: str | None = None) -> Fetched:
