@@ -393,3 +393,20 @@ def test_a_study_under_its_own_id_wins_over_one_listing_it_as_an_alias(
     result = client.fetch_studies([NCT, OTHER])
     assert result.records[NCT].nct_id == NCT
     assert result.records[OTHER].nct_id == OTHER
+
+
+def test_429_slows_the_limiter_down_to_a_quarter() -> None:
+    limiter = RateLimiter(1.0, clock=lambda: 0.0, sleep=lambda s: None)
+    assert [limiter.slow_down() for _ in range(3)] == [0.5, 0.25, 0.25]
+    assert RateLimiter(0).slow_down() == 0
+
+
+def test_429_without_retry_after_backs_off_and_slows_down(
+    fake_api: FakeCtGov, settings: ApiSettings, sleeps: Sleeps
+) -> None:
+    fake_api.fail(429, times=1, retry_after="")
+    fast = replace(settings, requests_per_second=1000)
+    with capture_logs() as logs, CtGovClient(fast, sleep=sleeps) as client:
+        client.version()
+    assert events(logs, "api.slow_down")[0]["requests_per_second"] == 500
+    assert len(fake_api.requests) == 2

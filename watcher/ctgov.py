@@ -117,6 +117,7 @@ class RateLimiter:
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self._interval = 1.0 / rate if rate > 0 else 0.0
+        self._slowest = self._interval * 4
         self._clock, self._sleep = clock, sleep
         self._next = 0.0
         self._lock = threading.Lock()
@@ -137,10 +138,17 @@ class RateLimiter:
         with self._lock:
             self._next = max(self._next, self._clock() + seconds)
 
+    def slow_down(self) -> float:
+        """Halve the rate, down to a quarter of the configured one (after a 429); returns the new rate."""
+        with self._lock:
+            self._interval = min(self._interval * 2, self._slowest)
+            return 1.0 / self._interval if self._interval else 0.0
+
 
 class _Retryable(TransientApiError):
-    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+    def __init__(self, message: str, *, status: int | None = None, retry_after: float | None = None) -> None:
         super().__init__(message)
+        self.status = status
         self.retry_after = retry_after
 
 
@@ -388,6 +396,8 @@ class CtGovClient:
 
         def wait(state: tenacity.RetryCallState) -> float:
             exc = state.outcome.exception() if state.outcome else None
+            if isinstance(exc, _Retryable) and exc.status == 429 and settings.requests_per_second > 0:
+                log.warning("api.slow_down", requests_per_second=round(self._limiter.slow_down(), 3))
             if isinstance(exc, _Retryable) and exc.retry_after is not None:
                 # the server asked everyone to wait: the limiter holds back every thread, this one too
                 self._limiter.defer(exc.retry_after)
@@ -436,7 +446,7 @@ class CtGovClient:
             return response
         if status in RETRY_STATUSES:
             retry_after = _retry_after(response.headers.get("Retry-After"), self.settings.retry_after_max)
-            raise _Retryable(f"{url}: HTTP {status}", retry_after=retry_after)
+            raise _Retryable(f"{url}: HTTP {status}", status=status, retry_after=retry_after)
         if status == 404 and nct_id is not None:
             log.info("api.not_found", nct_id=nct_id)
             raise StudyNotFound(nct_id)
