@@ -97,6 +97,7 @@ STUDY_PARAMS = frozenset({"format", "markupFormat", "fields"})
 FAULT_KINDS = frozenset(
     {"500", "503", "429", "timeout", "reset", "truncated", "html", "wrong_id", "no_protocol", "drop_ids"}
 )
+RECORD_FAULTS = frozenset({"wrong_id", "no_protocol", "drop_ids"})
 HTML_PAGE = (
     "<!DOCTYPE html>\n<html><head><title>ClinicalTrials.gov</title></head>"
     "<body><h1>Service temporarily unavailable</h1><p>Please try again later.</p></body></html>\n"
@@ -203,6 +204,8 @@ class Fault:
     wrong_id: str = "NCT99999999"
 
     def matches(self, target: str) -> bool:
+        if self.kind in RECORD_FAULTS and not target.startswith("/api/v2/studies"):
+            return False  # a record fault waits for a request that returns records
         return self.times > 0 and (self.path_contains is None or self.path_contains in target)
 
 

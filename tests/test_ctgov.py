@@ -147,9 +147,9 @@ def test_updated_since_returns_dates_and_aliases(fake_api: FakeCtGov, client: Ct
 def test_updated_since_gives_up_after_one_page_when_too_big(settings: ApiSettings, sleeps: Sleeps) -> None:
     with FakeCtGov(synthetic_studies(2500)) as fake, \
             CtGovClient(replace(settings, base_url=fake.base_url), sleep=sleeps) as client:
-        assert client.updated_since(date(2000, 1, 1), max_pages=2) is None
+        assert client.updated_since_within(date(2000, 1, 1), max_pages=2) is None
         assert client.requests_made == 1
-        assert len(client.updated_since(date(2000, 1, 1), max_pages=3) or {}) == 2500
+        assert len(client.updated_since_within(date(2000, 1, 1), max_pages=3) or {}) == 2500
         assert client.requests_made == 1 + 3
 
 

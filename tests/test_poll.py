@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -377,3 +377,84 @@ def test_naive_datetimes_from_the_store_are_utc(fake_api: FakeCtGov, client: CtG
     assert poll(client, fake_api.ids(), state, now=NOW).skipped
     assert poll(client, fake_api.ids(), replace(state, last_full_refetch=naive - timedelta(days=8)),
                 now=NOW).full_refetch
+
+
+# the fault matrix (issue 4, item 8) -----------------------------------------------------------
+#
+# One watched trial (NCT) changed. Each row injects one fault and asserts: no crash, no false record
+# (a failing trial is in `failures`, never in `records`), how many requests for that trial followed
+# the probe (from the fake's log: batch attempts and single GETs), and the structured event.
+
+FULL_FETCH = f"filter.ids={NCT}&"  # only NCT changed, so its full-record batch holds it alone
+
+
+@dataclass(frozen=True)
+class Row:
+    kind: str
+    times: int
+    path: str | None  # where the fault strikes: the full fetch, or anywhere NCT is served
+    outcome: str  # record | failure | not_found | moved
+    attempts: int
+    event: str
+    error: type[Exception] | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+MATRIX = [
+    Row("500", 1, FULL_FETCH, "record", 2, "api.retry"),
+    Row("500", 99, FULL_FETCH, "failure", 3, "api.failed", TransientApiError),
+    Row("503", 1, FULL_FETCH, "record", 2, "api.retry", extra={"retry_after": 0}),
+    Row("503", 99, FULL_FETCH, "failure", 3, "api.failed", TransientApiError, {"retry_after": 0}),
+    Row("429", 1, FULL_FETCH, "record", 2, "api.retry", extra={"retry_after": 0}),
+    Row("429", 99, FULL_FETCH, "failure", 3, "api.failed", TransientApiError, {"retry_after": 0}),
+    Row("timeout", 1, FULL_FETCH, "record", 2, "api.retry", extra={"delay": 1.0}),
+    Row("timeout", 99, FULL_FETCH, "failure", 3, "api.failed", TransientApiError, {"delay": 1.0}),
+    Row("reset", 1, FULL_FETCH, "record", 2, "api.retry"),
+    Row("reset", 99, FULL_FETCH, "failure", 3, "api.failed", TransientApiError),
+    Row("truncated", 1, FULL_FETCH, "failure", 1, "api.batch_failed", InvalidResponse),
+    Row("html", 1, FULL_FETCH, "failure", 1, "api.batch_failed", InvalidResponse),
+    Row("no_protocol", 99, None, "failure", 1, "api.invalid_response", InvalidResponse, {"ids": [NCT]}),
+    Row("wrong_id", 99, None, "failure", 1, "api.invalid_response", InvalidResponse, {"ids": [NCT]}),
+    Row("drop_ids", 1, None, "record", 1, "poll.missing", extra={"ids": [NCT]}),
+    Row("404", 0, None, "not_found", 1, "poll.not_found"),
+    Row("301", 0, None, "moved", 2, "poll.moved"),
+]
+
+
+@pytest.mark.parametrize("row", MATRIX, ids=lambda r: f"{r.kind}x{r.times}-{r.outcome}")
+def test_fault_matrix(fake_api: FakeCtGov, client: CtGovClient, row: Row) -> None:
+    state = synced(fake_api)
+    watched = fake_api.ids()
+    fake_api.update(NCT, set_status("COMPLETED"))
+    canonical = "NCT09000001"
+    if row.kind == "404":  # removed: the probe leaves it out, its GET says 404
+        fake_api.remove(NCT)
+    elif row.kind == "301":  # renumbered, and the index does not show it yet: the GET is redirected
+        fake_api.alias(NCT, canonical)
+        fake_api.fail("drop_ids", ids=[canonical], times=99)
+    else:
+        fake_api.fail(row.kind, path_contains=row.path, times=row.times, **row.extra)
+
+    with capture_logs() as logs:
+        result = poll(client, watched, state, now=NOW)
+
+    after_probe = [r for r in fake_api.requests[2:]
+                   if NCT in r[1] or canonical in r[1] or r[2].get("filter.ids") == NCT]
+    assert len(after_probe) == row.attempts
+    assert row.event in [e["event"] for e in logs]
+    assert set(result.records) <= {NCT}  # nothing else fetched, nothing false added
+    if row.outcome == "record":
+        assert result.records[NCT]["protocolSection"]["statusModule"]["overallStatus"] == "COMPLETED"
+        assert result.complete
+    elif row.outcome == "failure":
+        assert NCT not in result.records
+        assert row.error is not None
+        assert isinstance(result.failures[NCT], row.error)
+        assert set(result.failures) == {NCT}
+        assert result.data_timestamp == state.data_timestamp  # the next cycle looks again
+        assert [e["nct_id"] for e in logs if e["event"] == "poll.trial_failed"] == [NCT]
+    elif row.outcome == "not_found":
+        assert (result.records, result.failures, result.not_found) == ({}, {}, {NCT})
+    else:
+        assert result.moved == {NCT: canonical}
+        assert result.records[NCT]["protocolSection"]["identificationModule"]["nctId"] == canonical

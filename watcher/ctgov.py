@@ -263,12 +263,19 @@ class CtGovClient:
         probe = self.fetch_studies(ids, fields=PROBE_FIELDS)
         return {i: f.last_update for i, f in probe.records.items() if f.last_update}
 
-    def updated_since(self, day: date, *, max_pages: int | None = None) -> dict[str, str] | None:
+    def updated_since(self, day: date) -> dict[str, str]:
         """Every study in the registry updated on or after `day`: NCT ID → lastUpdatePostDate.
 
         Aliases are keys too, so intersecting with a watchlist finds trials listed under a new ID.
-        Returns None, after one request, when the answer would take more than `max_pages` pages:
-        the caller is better off asking about its own IDs.
+        """
+        updates = self.updated_since_within(day, max_pages=MAX_PAGES)
+        if updates is None:
+            raise InvalidResponse(f"/studies: more than {MAX_PAGES} pages")
+        return updates
+
+    def updated_since_within(self, day: date, *, max_pages: int) -> dict[str, str] | None:
+        """`updated_since`, or None after one request when the answer would take over `max_pages` pages:
+        the caller is better off asking about its own IDs then.
         """
         params = {
             "filter.advanced": f"AREA[LastUpdatePostDate]RANGE[{day.isoformat()},MAX]",
@@ -278,7 +285,7 @@ class CtGovClient:
         }
         updates: dict[str, str] = {}
         for number, page in enumerate(self._pages(params)):
-            if number == 0 and max_pages is not None:
+            if number == 0:
                 total = page.get("totalCount")
                 if isinstance(total, int) and -(-total // 1000) > max_pages:
                     log.info("api.updated_since.too_many", since=day.isoformat(), total=total,

@@ -104,7 +104,7 @@ class _Cycle:
         probe_cost = -(-len(tracked) // settings.batch_size)
         since = _since(self.state)
         if since is not None and probe_cost >= settings.strategy_threshold:
-            updates = self.client.updated_since(since, max_pages=max(1, probe_cost - 1))
+            updates = self.client.updated_since_within(since, max_pages=max(1, probe_cost - 1))
             if updates is not None:
                 moved_on = [i for i in tracked if updates.get(normalize_id(i), self.state.known[i])
                             != self.state.known[i]]
@@ -149,6 +149,7 @@ class _Cycle:
     def confirm_missing(self) -> None:
         """One GET per ID a batch left out: 301 → moved (and its record), 404 → not found."""
         for nct_id in self.confirm:
+            log.info("poll.missing", nct_id=nct_id, reason="left out of a batch; asking for it alone")
             try:
                 item = self.client.fetch_study(nct_id)
             except StudyNotFound:
