@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import copy
+import json
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -11,6 +14,9 @@ from typing import Any
 
 import httpx
 import pytest
+from hypothesis import given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 from structlog.testing import capture_logs
 
 from tests.fakeapi import FakeCtGov, load_fixture, synthetic_studies
@@ -410,3 +416,54 @@ def test_429_without_retry_after_backs_off_and_slows_down(
         client.version()
     assert events(logs, "api.slow_down")[0]["requests_per_second"] == 500
     assert len(fake_api.requests) == 2
+
+
+# properties: whatever comes back, no record is ever attributed to the wrong trial ------------
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=5),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3),
+    max_leaves=10,
+)
+ids = st.sampled_from(["NCT00973089", "nct973089", "NCT04280705", "NCT99999999", "banana", ""])
+
+
+SMALL_RECORD = load_fixture(NCT)
+
+
+@st.composite
+def studies(draw: st.DrawFn) -> Any:
+    """Real-shaped studies with random IDs and aliases, and random JSON in their place."""
+    if draw(st.booleans()):
+        return draw(json_values)
+    study = copy.deepcopy(SMALL_RECORD)
+    ident = study["protocolSection"]["identificationModule"]
+    ident["nctId"] = draw(ids)
+    if draw(st.booleans()):
+        ident["nctIdAliases"] = draw(st.lists(ids, max_size=2))
+    if draw(st.booleans()):
+        del study["protocolSection"]
+    return study
+
+
+@hypothesis_settings(deadline=None)  # timing varies on a loaded machine; the property does not
+@given(study=studies(), requested=ids)
+def test_validate_never_attributes_a_record_to_another_trial(study: Any, requested: str) -> None:
+    from watcher.ctgov import _aliases, _validate
+
+    try:
+        fetched = _validate(study, requested)
+    except InvalidResponse:
+        return
+    wanted = normalize_id(requested)
+    assert fetched.nct_id == wanted or wanted in _aliases(study)
+    assert isinstance(fetched.record.get("protocolSection"), dict)
+
+
+@hypothesis_settings(deadline=None)
+@given(body=st.binary(max_size=200) | json_values.map(lambda v: json.dumps(v).encode()))
+def test_parse_fails_only_with_invalid_response(body: bytes) -> None:
+    from watcher.ctgov import _parse
+
+    with contextlib.suppress(InvalidResponse):
+        _parse(body, "/x")

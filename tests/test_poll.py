@@ -458,3 +458,15 @@ def test_fault_matrix(fake_api: FakeCtGov, client: CtGovClient, row: Row) -> Non
     else:
         assert result.moved == {NCT: canonical}
         assert result.records[NCT]["protocolSection"]["identificationModule"]["nctId"] == canonical
+
+
+def test_failing_registry_query_falls_back_to_the_probe(fake_api: FakeCtGov, settings: ApiSettings) -> None:
+    state = synced(fake_api)
+    fake_api.update(NCT, set_status("COMPLETED"))
+    fake_api.fail("html", path_contains="filter.advanced")
+    with capture_logs() as logs, CtGovClient(replace(settings, batch_size=5), sleep=Sleeps()) as client:
+        result = poll(client, fake_api.ids(), state, now=NOW)
+    assert result.strategy == "ids"
+    assert list(result.records) == [NCT]
+    assert result.complete
+    assert any(e["event"] == "poll.updated_since_failed" for e in logs)

@@ -247,8 +247,7 @@ class CtGovClient:
         batches = [wanted[i: i + size] for i in range(0, len(wanted), size)]
 
         def one(batch: list[str]) -> BatchResult:
-            page_size = min(1000, len(batch)) if fields else min(len(batch), self.settings.full_page_size)
-            return self._batch(batch, fields, max(1, page_size))
+            return self._batch(batch, fields, page_size=min(1000, len(batch)))
 
         for partial in self._map(one, batches):
             if on_batch is not None:
@@ -322,7 +321,7 @@ class CtGovClient:
                     if batch is not None:
                         pending.add(pool.submit(fn, batch))
 
-    def _batch(self, batch: list[str], fields: Sequence[str] | None, page_size: int) -> BatchResult:
+    def _batch(self, batch: list[str], fields: Sequence[str] | None, *, page_size: int) -> BatchResult:
         result = BatchResult()
         params = {"filter.ids": ",".join(batch), "pageSize": str(page_size)}
         if fields:
@@ -448,6 +447,10 @@ class CtGovClient:
                 raise _Retryable(f"{url}: timed out ({type(exc).__name__})") from exc
             except httpx.TransportError as exc:
                 raise _Retryable(f"{url}: {type(exc).__name__}: {exc}") from exc
+            except httpx.DecodingError as exc:
+                raise InvalidResponse(f"{url}: body could not be decoded: {exc}") from exc
+            except httpx.HTTPError as exc:
+                raise ApiError(f"{url}: {type(exc).__name__}: {exc}") from exc
         status = response.status_code
         if status in {200, 301}:
             return response

@@ -104,7 +104,11 @@ class _Cycle:
         probe_cost = -(-len(tracked) // settings.batch_size)
         since = _since(self.state)
         if since is not None and probe_cost >= settings.strategy_threshold:
-            updates = self.client.updated_since_within(since, max_pages=max(1, probe_cost - 1))
+            try:
+                updates = self.client.updated_since_within(since, max_pages=max(1, probe_cost - 1))
+            except ApiError as exc:  # the probe may still work: it asks about other URLs
+                log.warning("poll.updated_since_failed", error=str(exc), error_type=type(exc).__name__)
+                updates = None
             if updates is not None:
                 moved_on = [i for i in tracked if updates.get(normalize_id(i), self.state.known[i])
                             != self.state.known[i]]
