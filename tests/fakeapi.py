@@ -462,24 +462,38 @@ class FakeCtGov:
             return None
 
     def control(self, path: str, body: Mapping[str, Any]) -> Any:
-        """Out-of-band control for a fake in another process (POST /_fake/<command>)."""
+        """Out-of-band control for a fake in another process: `POST /_fake/<command>` with JSON.
+
+        touch {"ids": [...]}                     edits that change only the last-update date
+        update {"id": ..., "set": {"protocolSection.statusModule.overallStatus": "COMPLETED"},
+                "bump": true}                    a sponsor's edit (dotted paths; list items by index)
+        put {"study": {...}} · remove {"id": ...} · alias {"old": ..., "new": ...}
+        refresh {} · fail {"kind": ..., ...} (as `fail`) · requests {"reset": bool} → {"count": n}
+        """
         command = path.removeprefix("/_fake/")
-        if command == "touch":  # a sponsor edit that changes only the last-update date
-            self.touch(body["ids"])
-            return {"dataTimestamp": self._data_timestamp}
-        if command == "refresh":
-            return {"dataTimestamp": self.new_refresh()}
-        if command == "requests":
-            with self._lock:
-                count = len(self.requests)
-                if body.get("reset"):
-                    self.requests.clear()
-                    self.headers.clear()
+        handlers: dict[str, Callable[[], Any]] = {
+            "touch": lambda: self.touch(body["ids"]),
+            "update": lambda: self.update(body["id"], lambda study: _set_paths(study, body.get("set", {})),
+                                          bump=body.get("bump", True)),
+            "put": lambda: self.put(body["study"]),
+            "remove": lambda: self.remove(body["id"]),
+            "alias": lambda: self.alias(body["old"], body["new"], bump=body.get("bump", True)),
+            "refresh": self.new_refresh,
+            "fail": lambda: self.fail(**body),
+            "requests": lambda: self._count_requests(reset=bool(body.get("reset"))),
+        }
+        if command not in handlers:
+            raise KeyError(f"unknown command {command!r}")
+        result = handlers[command]()
+        return result if command == "requests" else {"dataTimestamp": self._data_timestamp}
+
+    def _count_requests(self, *, reset: bool) -> dict[str, int]:
+        with self._lock:
+            count = len(self.requests)
+            if reset:
+                self.requests.clear()
+                self.headers.clear()
             return {"count": count}
-        if command == "fail":
-            self.fail(body.pop("kind"), **body)
-            return {}
-        raise KeyError(f"unknown command {command!r}")
 
     # the API ---------------------------------------------------------------------------------
 
@@ -616,6 +630,18 @@ def _filters(params: Mapping[str, str]) -> tuple[set[str] | None, list[tuple[str
                     raise BadRequest(f"Error parsing query in `{key}`: bad date `{bound}`")
             ranges.append((low, high))
     return wanted, ranges
+
+
+def _set_paths(study: dict[str, Any], changes: Mapping[str, Any]) -> None:
+    for dotted, value in changes.items():
+        *parents, last = dotted.split(".")
+        node: Any = study
+        for key in parents:
+            node = node[int(key)] if isinstance(node, list) else node.setdefault(key, {})
+        if isinstance(node, list):
+            node[int(last)] = value
+        else:
+            node[last] = value
 
 
 def _faulty(study: dict[str, Any], fault: Fault | None) -> dict[str, Any]:

@@ -294,6 +294,17 @@ def test_runs_as_a_separate_process(unused_port: int) -> None:
             status = http.get("/api/v2/studies/NCT90000001").json()["protocolSection"]["statusModule"]
             assert status["lastUpdatePostDateStruct"]["date"] == "2026-09-05"
             assert http.post("/_fake/requests", json={"reset": True}).json() == {"count": 2}
+            http.post("/_fake/update", json={
+                "id": "NCT90000002", "set": {"protocolSection.statusModule.overallStatus": "COMPLETED"},
+            }).raise_for_status()
+            status = http.get("/api/v2/studies/NCT90000002").json()["protocolSection"]["statusModule"]
+            assert (status["overallStatus"], status["lastUpdatePostDateStruct"]["date"]) == (
+                "COMPLETED", "2026-09-05")  # no /version served since the touch: the same refresh
+            http.post("/_fake/fail", json={"kind": 503, "times": 1}).raise_for_status()
+            assert http.get("/api/v2/version").status_code == 503
+            http.post("/_fake/remove", json={"id": "NCT90000002"}).raise_for_status()
+            assert http.get("/api/v2/studies/NCT90000002").status_code == 404
+            assert http.post("/_fake/nonsense", json={}).status_code == 400
     finally:
         proc.terminate()
         proc.communicate(timeout=10)
