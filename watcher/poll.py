@@ -199,15 +199,16 @@ def poll(
     active = ids if full else [i for i in ids if i not in state.not_found]
     cycle = _Cycle(client, state, _Tracker(progress, len(active)), sink=sink)
 
-    def result(strategy: str, data_timestamp: str | None, **kwargs: Any) -> PollResult:
+    def result(strategy: str, data_timestamp: str | None, api_error: ApiError | None = None) -> PollResult:
         out = PollResult(
             data_timestamp=data_timestamp, skipped=strategy == "skip", records=cycle.records,
             moved=cycle.moved, not_found=cycle.not_found, failures=cycle.failures,
-            requests=client.requests_made - start, strategy=strategy, full_refetch=full, **kwargs,
+            requests=client.requests_made - start, strategy=strategy,
+            full_refetch=full and api_error is None, api_error=api_error,
         )
         log.info("poll.done", strategy=strategy, watched=len(ids), records=len(out.records),
                  moved=len(out.moved), not_found=len(out.not_found), failures=len(out.failures),
-                 requests=out.requests, full_refetch=full, data_timestamp=data_timestamp)
+                 requests=out.requests, full_refetch=out.full_refetch, data_timestamp=data_timestamp)
         return out
 
     try:
@@ -215,7 +216,6 @@ def poll(
     except ApiError as exc:
         log.error("poll.api_unavailable", error=str(exc), error_type=type(exc).__name__)  # noqa: TRY400
         cycle.failures.update(dict.fromkeys(active, exc))
-        full = False
         return result("unavailable", state.data_timestamp, api_error=exc)
 
     never = [i for i in active if i not in state.known]
