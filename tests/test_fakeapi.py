@@ -15,7 +15,7 @@ import pytest
 from tests.fakeapi import FakeCtGov, load_fixture, load_fixtures, synthetic_studies
 
 SPEC = Path(__file__).parent / "fixtures" / "ctg-oas-v2.yaml"
-FIELDS_LIMITED = Path("/work/shared/fixtures/ctgov/fields_limited")
+FIELDS_LIMITED = Path(__file__).parent / "fixtures" / "fields_limited"
 
 
 @pytest.fixture
