@@ -8,14 +8,55 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
+from ruamel.yaml import YAML
 
-from tests.fakeapi import FakeCtGov, load_fixture, load_fixtures, synthetic_studies
+from tests.fakeapi import (
+    PIECES,
+    STUDIES_PARAMS,
+    STUDY_PARAMS,
+    UNIMPLEMENTED,
+    FakeCtGov,
+    load_fixture,
+    load_fixtures,
+    synthetic_studies,
+)
 
 SPEC = Path(__file__).parent / "fixtures" / "ctg-oas-v2.yaml"
 FIELDS_LIMITED = Path(__file__).parent / "fixtures" / "fields_limited"
+
+
+def spec() -> Any:
+    return YAML(typ="safe").load(SPEC.read_text(encoding="utf-8"))
+
+
+def test_the_fake_knows_the_specs_parameters_and_no_others() -> None:
+    paths = spec()["paths"]
+    listed = {p["name"] for p in paths["/studies"]["get"]["parameters"]}
+    assert listed == STUDIES_PARAMS | UNIMPLEMENTED
+    single = {p["name"] for p in paths["/studies/{nctId}"]["get"]["parameters"] if p["in"] == "query"}
+    assert single == STUDY_PARAMS
+    assert paths["/version"]["get"]["parameters"] == []
+
+
+def test_every_piece_name_maps_to_a_path_in_the_spec_schema() -> None:
+    schemas = spec()["components"]["schemas"]
+
+    def walk(schema: Any, path: tuple[str, ...]) -> bool:
+        if "$ref" in schema:
+            schema = schemas[schema["$ref"].rsplit("/", 1)[1]]
+        if not path:
+            return True
+        if schema.get("type") == "array":
+            return walk(schema["items"], path)
+        props = schema.get("properties", {})
+        return path[0] in props and walk(props[path[0]], path[1:])
+
+    for piece, path in PIECES.items():
+        assert walk(schemas["Study"], path), piece
 
 
 @pytest.fixture
