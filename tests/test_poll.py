@@ -470,3 +470,13 @@ def test_failing_registry_query_falls_back_to_the_probe(fake_api: FakeCtGov, set
     assert list(result.records) == [NCT]
     assert result.complete
     assert any(e["event"] == "poll.updated_since_failed" for e in logs)
+
+
+def test_empty_watchlist_and_odd_id_spellings(fake_api: FakeCtGov, client: CtGovClient) -> None:
+    empty = poll(client, [], PollState(), now=NOW)
+    assert (empty.records, empty.failures, empty.requests) == ({}, {}, 1)
+    result = poll(client, ["nct973089", "NCT00973089", "banana"], PollState(), now=NOW)
+    assert set(result.records) == {"nct973089", "NCT00973089"}
+    assert result.moved == {}
+    assert set(result.failures) == {"banana"}
+    assert result.requests == 2  # one batch answers both spellings; "banana" is never sent

@@ -235,11 +235,16 @@ class CtGovClient:
         """
         result = BatchResult()
         wanted: list[str] = []
+        invalid = BatchResult()
         for nct_id in dict.fromkeys(ids):
             if valid_id(nct_id):
                 wanted.append(nct_id)
             else:
-                result.errors[nct_id] = ApiError(f"{nct_id!r} is not an NCT ID")
+                invalid.errors[nct_id] = ApiError(f"{nct_id!r} is not an NCT ID")
+        if invalid.errors:
+            if on_batch is not None:
+                on_batch(invalid)
+            result.errors.update(invalid.errors)
         # full records come a page per batch: no more than `full_page_size` in memory per request
         size = self.settings.batch_size
         if not fields:
@@ -326,7 +331,9 @@ class CtGovClient:
         params = {"filter.ids": ",".join(batch), "pageSize": str(page_size)}
         if fields:
             params["fields"] = ",".join(fields)
-        by_id = {normalize_id(i): i for i in batch}
+        by_id: dict[str, list[str]] = {}
+        for nct_id in batch:  # `nct123` and `NCT00000123` asked together both get the record
+            by_id.setdefault(normalize_id(nct_id), []).append(nct_id)
         studies: list[Any] = []
         try:
             for page in self._pages(params):
@@ -342,7 +349,8 @@ class CtGovClient:
                 log.warning("api.unexpected_study", nct_id=_peek_id(study), reason="not among the asked IDs")
             own = normalize_id(_peek_id(study) or "")
             for owner in owners:
-                claims.setdefault(by_id[owner], []).append((owner == own, study))
+                for requested in by_id[owner]:
+                    claims.setdefault(requested, []).append((owner == own, study))
         for requested, found in claims.items():
             try:
                 result.records[requested] = _choose(found, requested)
@@ -508,7 +516,7 @@ def _aliases(study: Any) -> list[str]:
     return [normalize_id(a) for a in aliases if isinstance(a, str)]
 
 
-def _owners(study: Any, by_id: Mapping[str, str]) -> list[str]:
+def _owners(study: Any, by_id: Mapping[str, Any]) -> list[str]:
     """Which requested IDs a study of a filter.ids page answers: its own ID and its aliases."""
     nct = _peek_id(study)
     candidates = [normalize_id(nct)] if nct else []
