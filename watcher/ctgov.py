@@ -14,12 +14,13 @@ httpx types never leave this module; callers see `ApiVersion`, `Fetched`, `Batch
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from email.utils import parsedate_to_datetime
@@ -116,6 +117,7 @@ class RateLimiter:
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self._interval = 1.0 / rate if rate > 0 else 0.0
+        self._slowest = self._interval * 4
         self._clock, self._sleep = clock, sleep
         self._next = 0.0
         self._lock = threading.Lock()
@@ -136,10 +138,17 @@ class RateLimiter:
         with self._lock:
             self._next = max(self._next, self._clock() + seconds)
 
+    def slow_down(self) -> float:
+        """Halve the rate, down to a quarter of the configured one (after a 429); returns the new rate."""
+        with self._lock:
+            self._interval = min(self._interval * 2, self._slowest)
+            return 1.0 / self._interval if self._interval else 0.0
+
 
 class _Retryable(TransientApiError):
-    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+    def __init__(self, message: str, *, status: int | None = None, retry_after: float | None = None) -> None:
         super().__init__(message)
+        self.status = status
         self.retry_after = retry_after
 
 
@@ -215,34 +224,42 @@ class CtGovClient:
         ids: Sequence[str],
         *,
         fields: Sequence[str] | None = None,
-        on_batch: Callable[[int], None] | None = None,
+        on_batch: Callable[[BatchResult], None] | None = None,
     ) -> BatchResult:
         """Records for many IDs through `/studies?filter.ids=…`, batched and paged.
 
         IDs absent from every page are `missing` (removed, or unknown): confirm them with
         `fetch_study`. A batch that fails fails each of its IDs; one bad record fails only its ID.
-        `on_batch(n)` is told as each batch of `n` IDs is settled.
+        `on_batch(partial)` gets each batch's result as it comes in, for progress or streaming: what
+        it removes from `partial` is left out of the returned result.
         """
         result = BatchResult()
         wanted: list[str] = []
+        invalid = BatchResult()
         for nct_id in dict.fromkeys(ids):
             if valid_id(nct_id):
                 wanted.append(nct_id)
             else:
-                result.errors[nct_id] = ApiError(f"{nct_id!r} is not an NCT ID")
+                invalid.errors[nct_id] = ApiError(f"{nct_id!r} is not an NCT ID")
+        if invalid.errors:
+            if on_batch is not None:
+                on_batch(invalid)
+            result.errors.update(invalid.errors)
+        # full records come a page per batch: no more than `full_page_size` in memory per request
         size = self.settings.batch_size
+        if not fields:
+            size = min(size, self.settings.full_page_size)
         batches = [wanted[i: i + size] for i in range(0, len(wanted), size)]
 
         def one(batch: list[str]) -> BatchResult:
-            page_size = min(1000, len(batch)) if fields else min(len(batch), self.settings.full_page_size)
-            return self._batch(batch, fields, max(1, page_size))
+            return self._batch(batch, fields, page_size=min(1000, len(batch)))
 
         for partial in self._map(one, batches):
+            if on_batch is not None:
+                on_batch(partial)  # it may take the records out, to stream them
             result.records.update(partial.records)
             result.errors.update(partial.errors)
             result.missing.update(partial.missing)
-            if on_batch is not None:
-                on_batch(len(partial.records) + len(partial.errors) + len(partial.missing))
         return result
 
     def last_updates(self, ids: Sequence[str]) -> dict[str, str]:
@@ -250,12 +267,19 @@ class CtGovClient:
         probe = self.fetch_studies(ids, fields=PROBE_FIELDS)
         return {i: f.last_update for i, f in probe.records.items() if f.last_update}
 
-    def updated_since(self, day: date, *, max_pages: int | None = None) -> dict[str, str] | None:
+    def updated_since(self, day: date) -> dict[str, str]:
         """Every study in the registry updated on or after `day`: NCT ID → lastUpdatePostDate.
 
         Aliases are keys too, so intersecting with a watchlist finds trials listed under a new ID.
-        Returns None, after one request, when the answer would take more than `max_pages` pages:
-        the caller is better off asking about its own IDs.
+        """
+        updates = self.updated_since_within(day, max_pages=MAX_PAGES)
+        if updates is None:
+            raise InvalidResponse(f"/studies: more than {MAX_PAGES} pages")
+        return updates
+
+    def updated_since_within(self, day: date, *, max_pages: int) -> dict[str, str] | None:
+        """`updated_since`, or None after one request when the answer would take over `max_pages` pages:
+        the caller is better off asking about its own IDs then.
         """
         params = {
             "filter.advanced": f"AREA[LastUpdatePostDate]RANGE[{day.isoformat()},MAX]",
@@ -265,7 +289,7 @@ class CtGovClient:
         }
         updates: dict[str, str] = {}
         for number, page in enumerate(self._pages(params)):
-            if number == 0 and max_pages is not None:
+            if number == 0:
                 total = page.get("totalCount")
                 if isinstance(total, int) and -(-total // 1000) > max_pages:
                     log.info("api.updated_since.too_many", since=day.isoformat(), total=total,
@@ -286,19 +310,30 @@ class CtGovClient:
     # batches and pages -------------------------------------------------------------------------
 
     def _map(self, fn: Callable[[list[str]], BatchResult], batches: list[list[str]]) -> Iterator[BatchResult]:
+        """`fn` over the batches, `max_concurrency` at a time, yielding results as they finish."""
         workers = min(len(batches), max(1, self.settings.max_concurrency))
         if workers <= 1:
             yield from map(fn, batches)
             return
+        todo = iter(batches)
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ctgov") as pool:
-            yield from pool.map(fn, batches)
+            pending = {pool.submit(fn, batch) for batch in itertools.islice(todo, workers)}
+            while pending:
+                done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                for future in done:
+                    yield future.result()
+                    batch = next(todo, None)
+                    if batch is not None:
+                        pending.add(pool.submit(fn, batch))
 
-    def _batch(self, batch: list[str], fields: Sequence[str] | None, page_size: int) -> BatchResult:
+    def _batch(self, batch: list[str], fields: Sequence[str] | None, *, page_size: int) -> BatchResult:
         result = BatchResult()
         params = {"filter.ids": ",".join(batch), "pageSize": str(page_size)}
         if fields:
             params["fields"] = ",".join(fields)
-        by_id = {normalize_id(i): i for i in batch}
+        by_id: dict[str, list[str]] = {}
+        for nct_id in batch:  # `nct123` and `NCT00000123` asked together both get the record
+            by_id.setdefault(normalize_id(nct_id), []).append(nct_id)
         studies: list[Any] = []
         try:
             for page in self._pages(params):
@@ -307,19 +342,21 @@ class CtGovClient:
             log.warning("api.batch_failed", ids=len(batch), first_id=batch[0], error=str(exc),
                         error_type=type(exc).__name__)
             return BatchResult(errors=dict.fromkeys(batch, exc))
+        claims: dict[str, list[tuple[bool, Any]]] = {}
         for study in studies:
             owners = _owners(study, by_id)
             if not owners:
-                nct = _peek_id(study)
-                log.warning("api.unexpected_study", nct_id=nct, reason="not among the requested IDs")
-                continue
+                log.warning("api.unexpected_study", nct_id=_peek_id(study), reason="not among the asked IDs")
+            own = normalize_id(_peek_id(study) or "")
             for owner in owners:
-                requested = by_id[owner]
-                try:
-                    result.records[requested] = _validate(study, requested)
-                except InvalidResponse as exc:
-                    log.warning("api.invalid_response", nct_id=requested, reason=str(exc))
-                    result.errors[requested] = exc
+                for requested in by_id[owner]:
+                    claims.setdefault(requested, []).append((owner == own, study))
+        for requested, found in claims.items():
+            try:
+                result.records[requested] = _choose(found, requested)
+            except InvalidResponse as exc:
+                log.warning("api.invalid_response", nct_id=requested, reason=str(exc))
+                result.errors[requested] = exc
         result.missing.update(i for i in batch if i not in result.records and i not in result.errors)
         return result
 
@@ -373,21 +410,30 @@ class CtGovClient:
 
         def wait(state: tenacity.RetryCallState) -> float:
             exc = state.outcome.exception() if state.outcome else None
+            if isinstance(exc, _Retryable) and exc.status == 429 and settings.requests_per_second > 0:
+                log.warning("api.slow_down", requests_per_second=round(self._limiter.slow_down(), 3))
             if isinstance(exc, _Retryable) and exc.retry_after is not None:
+                # the server asked everyone to wait: the limiter holds back every thread, this one too
                 self._limiter.defer(exc.retry_after)
-                return exc.retry_after
+                return 0.0
             return float(jitter(state))
 
         def before_sleep(state: tenacity.RetryCallState) -> None:
             exc = state.outcome.exception() if state.outcome else None
+            retry_after = exc.retry_after if isinstance(exc, _Retryable) else None
             log.warning("api.retry", url=url, nct_id=nct_id, attempt=state.attempt_number,
-                        wait=round(state.upcoming_sleep, 3), error=str(exc))
+                        wait=round(state.upcoming_sleep if retry_after is None else retry_after, 3),
+                        retry_after=retry_after, error=str(exc))
+
+        def sleep(seconds: float) -> None:
+            if seconds > 0:
+                self._sleep(seconds)
 
         retrying = tenacity.Retrying(
             stop=tenacity.stop_after_attempt(settings.max_retries + 1),
             wait=wait,
             retry=tenacity.retry_if_exception_type(TransientApiError),
-            sleep=self._sleep,
+            sleep=sleep,
             before_sleep=before_sleep,
             reraise=True,
         )
@@ -409,12 +455,16 @@ class CtGovClient:
                 raise _Retryable(f"{url}: timed out ({type(exc).__name__})") from exc
             except httpx.TransportError as exc:
                 raise _Retryable(f"{url}: {type(exc).__name__}: {exc}") from exc
+            except httpx.DecodingError as exc:
+                raise InvalidResponse(f"{url}: body could not be decoded: {exc}") from exc
+            except httpx.HTTPError as exc:
+                raise ApiError(f"{url}: {type(exc).__name__}: {exc}") from exc
         status = response.status_code
         if status in {200, 301}:
             return response
         if status in RETRY_STATUSES:
             retry_after = _retry_after(response.headers.get("Retry-After"), self.settings.retry_after_max)
-            raise _Retryable(f"{url}: HTTP {status}", retry_after=retry_after)
+            raise _Retryable(f"{url}: HTTP {status}", status=status, retry_after=retry_after)
         if status == 404 and nct_id is not None:
             log.info("api.not_found", nct_id=nct_id)
             raise StudyNotFound(nct_id)
@@ -466,12 +516,20 @@ def _aliases(study: Any) -> list[str]:
     return [normalize_id(a) for a in aliases if isinstance(a, str)]
 
 
-def _owners(study: Any, by_id: Mapping[str, str]) -> list[str]:
+def _owners(study: Any, by_id: Mapping[str, Any]) -> list[str]:
     """Which requested IDs a study of a filter.ids page answers: its own ID and its aliases."""
     nct = _peek_id(study)
     candidates = [normalize_id(nct)] if nct else []
     candidates += _aliases(study)
     return [c for c in dict.fromkeys(candidates) if c in by_id]
+
+
+def _choose(found: list[tuple[bool, Any]], requested: str) -> Fetched:
+    """A study under its own ID wins over one listing the ID as an alias; two of a kind: neither."""
+    best = [study for is_own, study in found if is_own] or [study for _, study in found]
+    if len(best) > 1:
+        raise InvalidResponse(f"{len(best)} records in one answer claim to be {requested}")
+    return _validate(best[0], requested)
 
 
 def _validate(study: Any, requested: str | None, *, expected: str | None = None) -> Fetched:

@@ -17,17 +17,18 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import structlog
 
-from watcher.ctgov import PROBE_FIELDS, CtGovClient, Fetched, normalize_id
+from watcher.ctgov import PROBE_FIELDS, BatchResult, CtGovClient, Fetched, normalize_id
 from watcher.errors import ApiError, StudyNotFound
 
 log = structlog.get_logger("watcher.poll")
 
 Progress = Callable[[int, int], None]
+Sink = Callable[[str, dict[str, Any]], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,20 +71,15 @@ class PollResult:
 
 
 class _Tracker:
-    def __init__(self, progress: Progress | None) -> None:
-        self.done = 0
-        self.total = 0
-        self._progress = progress
+    """Counts watched trials whose fate this cycle is settled, for `progress(done, total)`."""
 
-    def plan(self, count: int) -> None:
-        self.total += count
-        self._report()
+    def __init__(self, progress: Progress | None, total: int) -> None:
+        self.done = 0
+        self.total = total
+        self._progress = progress
 
     def settle(self, count: int) -> None:
         self.done = min(self.total, self.done + count)
-        self._report()
-
-    def _report(self) -> None:
         if self._progress is not None:
             self._progress(self.done, self.total)
 
@@ -100,6 +96,7 @@ class _Cycle:
     not_found: set[str] = field(default_factory=set)
     failures: dict[str, ApiError] = field(default_factory=dict)
     confirm: list[str] = field(default_factory=list)
+    sink: Sink | None = None
 
     def changed(self, tracked: list[str]) -> tuple[str, list[str]]:
         """(strategy, IDs whose last-update date moved), found the cheaper of the two ways."""
@@ -107,24 +104,33 @@ class _Cycle:
         probe_cost = -(-len(tracked) // settings.batch_size)
         since = _since(self.state)
         if since is not None and probe_cost >= settings.strategy_threshold:
-            updates = self.client.updated_since(since, max_pages=max(1, probe_cost - 1))
+            try:
+                updates = self.client.updated_since_within(since, max_pages=max(1, probe_cost - 1))
+            except ApiError as exc:  # the probe may still work: it asks about other URLs
+                log.warning("poll.updated_since_failed", error=str(exc), error_type=type(exc).__name__)
+                updates = None
             if updates is not None:
-                self.tracker.plan(len(tracked))
-                changed = [i for i in tracked if updates.get(normalize_id(i), self.state.known[i])
-                           != self.state.known[i]]
-                self.tracker.settle(len(tracked))
+                moved_on = [i for i in tracked if updates.get(normalize_id(i), self.state.known[i])
+                            != self.state.known[i]]
+                self.tracker.settle(len(tracked) - len(moved_on))
                 log.info("poll.strategy", strategy="updated-since", since=since.isoformat(),
-                         registry_updates=len(updates), probe_cost=probe_cost, changed=len(changed))
-                return "updated-since", changed
+                         registry_updates=len(updates), probe_cost=probe_cost, changed=len(moved_on))
+                return "updated-since", moved_on
 
-        self.tracker.plan(len(tracked))
-        probe = self.client.fetch_studies(tracked, fields=PROBE_FIELDS, on_batch=self.tracker.settle)
-        changed = []
-        for nct_id, item in probe.records.items():
-            if item.moved:
-                self.moved[nct_id] = item.nct_id
-            if item.last_update is None or item.last_update != self.state.known[nct_id]:
-                changed.append(nct_id)
+        changed: list[str] = []
+
+        def settle(batch: BatchResult) -> None:
+            unchanged = 0
+            for nct_id, item in batch.records.items():
+                if item.moved:
+                    self.moved[nct_id] = item.nct_id
+                if item.last_update is None or item.last_update != self.state.known[nct_id]:
+                    changed.append(nct_id)
+                else:
+                    unchanged += 1
+            self.tracker.settle(unchanged + len(batch.errors))
+
+        probe = self.client.fetch_studies(tracked, fields=PROBE_FIELDS, on_batch=settle)
         self.failures.update(probe.errors)
         self.confirm += sorted(probe.missing)
         log.info("poll.strategy", strategy="ids", probe_cost=probe_cost, changed=len(changed),
@@ -132,18 +138,22 @@ class _Cycle:
         return "ids", changed
 
     def fetch(self, ids: list[str]) -> None:
-        """Full records, batched; IDs the batches leave out are kept for `confirm_missing`."""
-        self.tracker.plan(len(ids))
-        fetched = self.client.fetch_studies(ids, on_batch=self.tracker.settle)
-        for nct_id, item in fetched.records.items():
-            self._found(nct_id, item)
-        self.failures.update(fetched.errors)
-        self.confirm += sorted(fetched.missing)
+        """Full records, batched and taken as each batch arrives; left-out IDs go to `confirm_missing`."""
+
+        def take(batch: BatchResult) -> None:
+            for nct_id, item in batch.records.items():
+                self._found(nct_id, item)
+            self.failures.update(batch.errors)
+            self.confirm += sorted(batch.missing)
+            self.tracker.settle(len(batch.records) + len(batch.errors))
+            batch.records.clear()
+
+        self.client.fetch_studies(ids, on_batch=take)
 
     def confirm_missing(self) -> None:
         """One GET per ID a batch left out: 301 → moved (and its record), 404 → not found."""
-        self.tracker.plan(len(self.confirm))
         for nct_id in self.confirm:
+            log.info("poll.missing", nct_id=nct_id, reason="left out of a batch; asking for it alone")
             try:
                 item = self.client.fetch_study(nct_id)
             except StudyNotFound:
@@ -156,7 +166,10 @@ class _Cycle:
             self.tracker.settle(1)
 
     def _found(self, nct_id: str, item: Fetched) -> None:
-        self.records[nct_id] = item.record
+        if self.sink is not None:
+            self.sink(nct_id, item.record)
+        else:
+            self.records[nct_id] = item.record
         if item.moved:
             self.moved[nct_id] = item.nct_id
             log.info("poll.moved", nct_id=nct_id, canonical_id=item.nct_id)
@@ -169,27 +182,33 @@ def poll(
     *,
     now: datetime,
     progress: Progress | None = None,
+    sink: Sink | None = None,
 ) -> PollResult:
-    """Poll the registry once for `nct_ids`; never raises ApiError (see `PollResult`)."""
+    """Poll the registry once for `nct_ids`; never raises ApiError (see `PollResult`).
+
+    With `sink`, each full record goes to `sink(watched_id, record)` as its batch arrives instead of
+    into `PollResult.records`, so a first sync of thousands of trials need not fit in memory at once.
+    """
     start = client.requests_made
     ids = list(dict.fromkeys(nct_ids))
     full = (
         state.force_full
         or state.last_full_refetch is None
-        or now - state.last_full_refetch >= client.settings.full_refetch_every
+        or _utc(now) - _utc(state.last_full_refetch) >= client.settings.full_refetch_every
     )
     active = ids if full else [i for i in ids if i not in state.not_found]
-    cycle = _Cycle(client, state, _Tracker(progress))
+    cycle = _Cycle(client, state, _Tracker(progress, len(active)), sink=sink)
 
-    def result(strategy: str, data_timestamp: str | None, **kwargs: Any) -> PollResult:
+    def result(strategy: str, data_timestamp: str | None, api_error: ApiError | None = None) -> PollResult:
         out = PollResult(
             data_timestamp=data_timestamp, skipped=strategy == "skip", records=cycle.records,
             moved=cycle.moved, not_found=cycle.not_found, failures=cycle.failures,
-            requests=client.requests_made - start, strategy=strategy, full_refetch=full, **kwargs,
+            requests=client.requests_made - start, strategy=strategy,
+            full_refetch=full and api_error is None, api_error=api_error,
         )
         log.info("poll.done", strategy=strategy, watched=len(ids), records=len(out.records),
                  moved=len(out.moved), not_found=len(out.not_found), failures=len(out.failures),
-                 requests=out.requests, full_refetch=full, data_timestamp=data_timestamp)
+                 requests=out.requests, full_refetch=out.full_refetch, data_timestamp=data_timestamp)
         return out
 
     try:
@@ -197,13 +216,12 @@ def poll(
     except ApiError as exc:
         log.error("poll.api_unavailable", error=str(exc), error_type=type(exc).__name__)  # noqa: TRY400
         cycle.failures.update(dict.fromkeys(active, exc))
-        full = False
         return result("unavailable", state.data_timestamp, api_error=exc)
 
     never = [i for i in active if i not in state.known]
     unmoved = version.data_timestamp == state.data_timestamp
     if not full and unmoved and not never:
-        cycle.tracker.plan(0)
+        cycle.tracker.settle(len(active))
         return result("skip", version.data_timestamp)
 
     if full:
@@ -223,11 +241,16 @@ def poll(
     return result(strategy, state.data_timestamp if cycle.failures else version.data_timestamp)
 
 
+def _utc(moment: datetime) -> datetime:
+    """Stores hand back naive datetimes (SQLite keeps no zone): ours are always UTC."""
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
 def _since(state: PollState) -> date | None:
     """The first day the registry-wide query must cover: the last complete poll's, minus a day."""
     if state.last_success is None or state.data_timestamp is None:
         return None
-    days = [state.last_success.date()]
+    days = [_utc(state.last_success).astimezone(UTC).date()]
     try:
         days.append(date.fromisoformat(state.data_timestamp[:10]))
     except ValueError:

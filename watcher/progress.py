@@ -50,7 +50,7 @@ def _rich_bar(stream: TextIO, description: str) -> Iterator[Progress]:
 
     bar = Progress(
         TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-        console=Console(file=stream), transient=True,
+        console=Console(file=stream, force_terminal=True), transient=True,
     )
     task = bar.add_task(description, total=None)
 
