@@ -54,7 +54,7 @@ class Workspace:
         return f"sqlite:///{self.root / 'state' / 'trialwatch.sqlite'}"
 
     def write(self, *, trials: Sequence[str | dict[str, Any]] = (), channels: dict[str, Any] | None = None,
-              extra: str = "") -> None:
+              extra: str = "", api: dict[str, Any] | None = None) -> None:
         lines = [
             "watchlist: watchlist.yaml",
             "state_dir: state",
@@ -62,6 +62,7 @@ class Workspace:
             f"  base_url: {self.api_url}",
             "  requests_per_second: 0",
             "  timeout: 5",
+            *(f"  {key}: {json.dumps(value)}" for key, value in (api or {}).items()),
             "storage:",
             f"  url: {self.db_url}",
             "schedule:",

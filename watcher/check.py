@@ -17,7 +17,7 @@ import structlog
 from watcher.config import Config
 from watcher.ctgov import CtGovClient
 from watcher.diff import diff_fields
-from watcher.errors import ApiError, TrialWatchError
+from watcher.errors import TrialWatchError
 from watcher.fields import extract_fields
 from watcher.meaning import SeverityRules, classify
 from watcher.models import Change, Trial
@@ -67,12 +67,14 @@ def _iso(value: Any) -> datetime | None:
 def poll_state(store: Store, trials: tuple[Trial, ...], *, force_full: bool = False) -> PollState:
     known = store.known_last_updates()
     watched = {t.nct_id for t in trials}
+    states = store.trial_states()
     return PollState(
         data_timestamp=store.get_meta(META_DATA_TIMESTAMP),
         last_success=_iso(store.get_meta(META_LAST_SUCCESS)),
         last_full_refetch=_iso(store.get_meta(META_LAST_FULL)),
         known={k: v for k, v in known.items() if k in watched},
         force_full=force_full,
+        not_found=frozenset(k for k, st in states.items() if st.not_found and k in watched),
     )
 
 
@@ -97,15 +99,36 @@ class Cycle:
         report = CycleReport(started_at=started)
         cycle_id = self.store.start_cycle(started)
         requests_before = self.client.requests_made
-        try:
-            result = poll(self.client, [t.nct_id for t in trials],
-                          poll_state(self.store, trials, force_full=force_full),
-                          now=started, progress=self.progress)
-        except ApiError as exc:
-            report.api_error = str(exc)
+        state = poll_state(self.store, trials, force_full=force_full)
+        threshold = self.config.settings.failure_alert_after
+        failing = {k: st.consecutive_failures for k, st in self.store.trial_states().items()
+                   if st.consecutive_failures >= threshold and not st.not_found}
+        by_id = {t.nct_id: t for t in trials}
+        processed: set[str] = set()
+
+        def sink(nct_id: str, record: dict[str, Any]) -> None:
+            """Records are snapshotted as their batch arrives, so a big first sync streams."""
+            trial = by_id.get(nct_id)
+            if trial is not None:
+                processed.add(nct_id)
+                self._record(trial, record, report)
+
+        result = poll(self.client, [t.nct_id for t in trials], state, now=started,
+                      progress=self.progress, sink=sink)
+        for nct_id, record in result.records.items():  # records the poller did not stream
+            if nct_id not in processed:
+                sink(nct_id, record)
+        if result.api_error is not None:
+            report.api_error = str(result.api_error)
+            report.strategy = result.strategy
             self._api_failed(report)
         else:
-            self._apply(result, report)
+            self._apply(result, state, report, processed)
+            for nct_id, count in sorted(failing.items()):
+                if nct_id in by_id and nct_id not in report.failed and nct_id not in result.failures:
+                    log.info("trial.recovered", nct_id=nct_id, after_failures=count)
+                    self._alert(nct_id=nct_id, subject=f"{by_id[nct_id].display}: checked again",
+                                text=f"{by_id[nct_id].display} could be checked again after {count} failed cycles.")
         report.requests = self.client.requests_made - requests_before
         report.finished_at = self.now()
         self.store.finish_cycle(
@@ -124,23 +147,21 @@ class Cycle:
 
     # -- applying a poll result ------------------------------------------------------------------
 
-    def _apply(self, result: PollResult, report: CycleReport) -> None:
+    def _record(self, trial: Trial, record: dict[str, Any], report: CycleReport) -> None:
+        try:
+            if self._process(trial, record):
+                report.changed.append(trial.nct_id)
+        except TrialWatchError as exc:
+            self._trial_failed(trial, str(exc), report)
+        except Exception as exc:  # one broken record must not stop the cycle
+            log.exception("trial.crashed", nct_id=trial.nct_id)
+            self._trial_failed(trial, f"internal error: {type(exc).__name__}: {exc}", report)
+        else:
+            report.checked += 1
+
+    def _apply(self, result: PollResult, state: PollState, report: CycleReport, processed: set[str]) -> None:
         report.skipped, report.strategy = result.skipped, result.strategy
         by_id = {t.nct_id: t for t in self.config.watchlist.trials}
-        for nct_id, record in result.records.items():
-            trial = by_id.get(nct_id)
-            if trial is None:
-                continue
-            try:
-                if self._process(trial, record, result):
-                    report.changed.append(nct_id)
-            except TrialWatchError as exc:
-                self._trial_failed(trial, str(exc), report)
-            except Exception as exc:  # one broken record must not stop the cycle
-                log.exception("trial.crashed", nct_id=nct_id)
-                self._trial_failed(trial, f"internal error: {type(exc).__name__}: {exc}", report)
-            else:
-                report.checked += 1
         for nct_id, error in result.failures.items():
             if nct_id in by_id:
                 self._trial_failed(by_id[nct_id], str(error), report)
@@ -163,19 +184,20 @@ class Cycle:
                 self._alert(nct_id=nct_id, subject=f"{nct_id} is now listed as {canonical}",
                     text=f"ClinicalTrials.gov redirects {nct_id} to {canonical}. TrialWatch follows it; "
                          f"you may replace the ID in the watchlist.")
+        settled = processed | set(result.failures) | result.not_found | set(report.failed)
         unchanged = [t.nct_id for t in self.config.watchlist.trials
-                     if t.nct_id not in result.records and t.nct_id not in result.failures
-                     and t.nct_id not in result.not_found]
+                     if t.nct_id not in settled and t.nct_id not in state.not_found]
         self.store.mark_checked(unchanged, self.now())
         report.checked += len(unchanged)
-        if not report.failed and not result.failures:
+        if result.data_timestamp is not None:
             self.store.set_meta(META_DATA_TIMESTAMP, result.data_timestamp)
+        if result.complete and not report.failed:
             self.store.set_meta(META_LAST_SUCCESS, report.started_at.isoformat())
-            if result.full_refetch:
-                self.store.set_meta(META_LAST_FULL, report.started_at.isoformat())
+        if result.full_refetch:
+            self.store.set_meta(META_LAST_FULL, report.started_at.isoformat())
         self._api_recovered()
 
-    def _process(self, trial: Trial, record: Mapping[str, Any], result: PollResult) -> bool:
+    def _process(self, trial: Trial, record: Mapping[str, Any]) -> bool:
         """Snapshot one fetched record; returns True when it differs from the stored version."""
         settings = self.config.settings
         digest = content_hash(record)

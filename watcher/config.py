@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -288,6 +288,33 @@ _CHANNEL_KEYS = ("url", "min_severity", "only", "ignore", "tags", "digest", "tim
                  "title_template", "body_template")
 
 
+def _api_settings(node: Mapping[str, Any], checker: _Checker) -> ApiSettings:
+    """Every ApiSettings field is a settings key `api.<field>`, typed by its default."""
+    defaults = ApiSettings()
+    names = [f.name for f in fields(ApiSettings)]
+    checker.unknown_keys(node, names, "api")
+    values: dict[str, Any] = {}
+    for name in names:
+        if name not in node:
+            continue
+        default, path = getattr(defaults, name), f"api.{name}"
+        if isinstance(default, timedelta):
+            values[name] = checker.duration(node, name, path, f"{int(default.total_seconds())}s")
+        elif isinstance(default, str):
+            text = checker.string(node, name, path, default) or default
+            if name == "base_url":
+                if not re.match(r"^https?://", text):
+                    checker.add(checker.line_of(node, name), path, f"{text!r} is not an http(s) URL")
+                text = text.rstrip("/")
+            values[name] = text
+        elif isinstance(default, int) and not isinstance(default, bool):
+            values[name] = int(checker.number(node, name, path, default, minimum=0 if name == "max_retries" else 1))
+        else:
+            values[name] = checker.number(node, name, path, default, minimum=0.1 if name == "timeout" else 0)
+    return replace(defaults, **values)
+
+
+
 def _settings_from(doc: Any, path: Path | None, checker: _Checker, environ: Mapping[str, str]) -> Settings:
     root = doc if isinstance(doc, Mapping) else {}
     if doc is not None and not isinstance(doc, Mapping):
@@ -299,27 +326,7 @@ def _settings_from(doc: Any, path: Path | None, checker: _Checker, environ: Mapp
     state_dir = (base_dir / state_text) if state_text else default_state_dir(environ)
 
     api_node = checker.mapping(root, "api", "api") or {}
-    checker.unknown_keys(
-        api_node, ("base_url", "timeout", "requests_per_second", "max_concurrency", "max_retries",
-                   "batch_size", "full_refetch_every"), "api")
-    defaults = ApiSettings()
-    base_url = checker.string(api_node, "base_url", "api.base_url", defaults.base_url) or defaults.base_url
-    if not re.match(r"^https?://", base_url):
-        checker.add(checker.line_of(api_node, "base_url"), "api.base_url", f"{base_url!r} is not an http(s) URL")
-    api = replace(
-        defaults,
-        base_url=base_url.rstrip("/"),
-        timeout=checker.number(api_node, "timeout", "api.timeout", defaults.timeout, minimum=0.1),
-        requests_per_second=checker.number(
-            api_node, "requests_per_second", "api.requests_per_second", defaults.requests_per_second),
-        max_concurrency=int(checker.number(
-            api_node, "max_concurrency", "api.max_concurrency", defaults.max_concurrency, minimum=1)),
-        max_retries=int(checker.number(api_node, "max_retries", "api.max_retries", defaults.max_retries)),
-        batch_size=int(checker.number(api_node, "batch_size", "api.batch_size", defaults.batch_size, 1)),
-        full_refetch_every=checker.duration(
-            api_node, "full_refetch_every", "api.full_refetch_every",
-            f"{int(defaults.full_refetch_every.total_seconds())}s"),
-    )
+    api = _api_settings(api_node, checker)
 
     storage = checker.mapping(root, "storage", "storage") or {}
     checker.unknown_keys(storage, ("url",), "storage")

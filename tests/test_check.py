@@ -1,0 +1,109 @@
+"""One cycle end to end: failures stay local, are alerted once after N cycles, and recover."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from tests.conftest import Workspace
+from tests.fakeapi import FakeCtGov
+from tests.peers import WebhookReceiver
+
+GOOD, BAD = "NCT04728893", "NCT03418623"
+FAST = {"max_retries": 0, "backoff_base": 0.01, "backoff_max": 0.01}
+
+
+def titles(webhook: WebhookReceiver) -> list[str]:
+    return [r.json()["title"] for r in webhook.requests]
+
+
+def complaints(err: str) -> list[str]:
+    """The CLI's own error lines (stderr also carries the JSON log)."""
+    return [line for line in err.splitlines() if line.startswith("trialwatch: ")]
+
+
+def setup(workspace: Workspace, webhook: WebhookReceiver, trials: list[str]) -> None:
+    workspace.write(trials=trials, channels={"hook": {"url": webhook.url()}}, api=FAST,
+                    extra="notify:\n  failure_alert_after: 2\n")
+
+
+def test_a_failing_trial_is_alerted_once_after_n_cycles_then_recovers(
+    workspace: Workspace, fake_api: FakeCtGov, webhook: WebhookReceiver,
+) -> None:
+    setup(workspace, webhook, [GOOD, BAD])
+    fake_api.fail("wrong_id", ids=[BAD], times=1000)
+    first = workspace.cli("check")
+    assert first.code == 1
+    assert complaints(first.err) == [f"trialwatch: {BAD}: asked for {BAD}, the record is NCT99999999"]
+    assert webhook.requests == []
+    assert workspace.cli("check").code == 1
+    assert titles(webhook) == [f"{BAD}: failing for 2 cycles"]
+    assert workspace.cli("check").code == 1
+    assert len(webhook.requests) == 1, "alerted once, not every cycle"
+    fake_api.clear_faults()
+    assert workspace.cli("check").code == 0
+    assert titles(webhook)[1:] == [f"{BAD}: checked again"]
+    good = [h for h in workspace.cli("history", GOOD, "--json").json() if not h["baseline"]]
+    assert good == [], "the healthy trial produced no false change"
+
+
+def test_api_outage_is_alerted_once_and_recovery_announced(
+    workspace: Workspace, fake_api: FakeCtGov, webhook: WebhookReceiver,
+) -> None:
+    setup(workspace, webhook, [GOOD])
+    assert workspace.cli("check").code == 0
+    fake_api.fail(500, path_contains="/version", times=1000)
+    for _ in range(3):
+        result = workspace.cli("check")
+        assert result.code == 1
+        assert [c.split(":")[1] for c in complaints(result.err)] == [" cycle failed"]
+    assert titles(webhook) == ["ClinicalTrials.gov unreachable for 2 cycles"]
+    fake_api.clear_faults()
+    assert workspace.cli("check").code == 0
+    assert titles(webhook)[1:] == ["ClinicalTrials.gov polling recovered"]
+    assert [h for h in workspace.cli("history", GOOD, "--json").json() if not h["baseline"]] == []
+
+
+def test_not_found_and_moved_are_reported_once(
+    workspace: Workspace, fake_api: FakeCtGov, webhook: WebhookReceiver,
+) -> None:
+    setup(workspace, webhook, [GOOD, "NCT09999999"])
+    assert workspace.cli("check").code == 1
+    again = workspace.cli("check")
+    assert again.code == 0, "reported once; left alone until the weekly full re-fetch"
+    assert titles(webhook) == ["NCT09999999: not found on ClinicalTrials.gov"]
+    states = workspace.cli("list", "--json").json()
+    assert next(r for r in states if r["nct_id"] == "NCT09999999")["status"] is None
+
+    fake_api.alias(GOOD, "NCT07000001")
+    workspace.cli("check", "--full")
+    workspace.cli("check", "--full")
+    moved = [t for t in titles(webhook) if "now listed as" in t]
+    assert moved == [f"{GOOD} is now listed as NCT07000001"]
+
+
+def test_one_crashing_record_does_not_stop_the_cycle(
+    workspace: Workspace, fake_api: FakeCtGov, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import watcher.check
+
+    workspace.write(trials=[GOOD, BAD], api=FAST)
+    real = watcher.check.extract_fields
+
+    def explode(study: dict[str, Any]) -> dict[str, Any]:
+        if study["protocolSection"]["identificationModule"]["nctId"] == BAD:
+            raise KeyError("boom")
+        return real(study)
+
+    monkeypatch.setattr(watcher.check, "extract_fields", explode)
+    result = workspace.cli("check")
+    logs = [json.loads(line) for line in result.err.splitlines() if line.startswith("{")]
+    assert result.code == 1
+    assert complaints(result.err) == [f"trialwatch: {BAD}: internal error: KeyError: 'boom'"]
+    crashed = [e for e in logs if e["event"] == "trial.crashed"]
+    assert [e["nct_id"] for e in crashed] == [BAD]
+    done = next(e for e in logs if e["event"] == "cycle.done")
+    assert (done["checked"], done["failed"]) == (1, 1)
+    assert [r["nct_id"] for r in workspace.cli("list", "--json").json() if r["status"]] == [GOOD]
