@@ -18,7 +18,7 @@ from click.testing import CliRunner
 if TYPE_CHECKING:
     from tests.fakeapi import FakeCtGov
 
-pytest_plugins = ["tests.fakeapi", "tests.peers"]
+pytest_plugins = ["tests.fakeapi", "tests.peers", "tests.databases"]
 
 REPO = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
