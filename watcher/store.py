@@ -32,7 +32,6 @@ from sqlalchemy import (
     event,
     func,
     select,
-    text,
     update,
 )
 from sqlalchemy.engine import Engine, make_url
