@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -93,3 +95,74 @@ def test_meta_and_cycles(store: Store) -> None:
     last = store.last_cycle()
     assert last is not None
     assert (last.result, last.checked, last.changed, last.requests) == ("ok", 3, 1, 4)
+
+
+# -- compressed, deduplicated snapshots and retention ----------------------------------------------
+
+
+def _save(store: Store, record: dict[str, Any], at: datetime, *, messages: list[NewMessage] | None = None) -> int:
+    return store.save_version("NCT04728893", record, fetched_at=at, digest=content_hash(record), changes=[],
+                              baseline=False, messages=messages or [])
+
+
+def _status(value: str) -> dict[str, Any]:
+    record = load_fixture("NCT04728893")
+    record["protocolSection"]["statusModule"]["overallStatus"] = value
+    return record
+
+
+def test_snapshots_are_compressed_and_a_to_b_to_a_stores_a_once(store: Store) -> None:
+    a, b = _status("RECRUITING"), _status("SUSPENDED")
+    raw = len(json.dumps(a).encode())
+    _save(store, a, T0)
+    first = store.storage_stats()
+    assert first.blob_bytes < raw * 0.3, "compressed: a mid-size record in 16 parts (big ones do better)"
+    _save(store, b, T0 + timedelta(hours=1))
+    second = store.storage_stats()
+    assert second.blob_bytes - first.blob_bytes < 2_000, "B differs in one module: one module and a manifest"
+    _save(store, a, T0 + timedelta(hours=2))
+    third = store.storage_stats()
+    assert (third.blobs, third.blob_bytes) == (second.blobs, second.blob_bytes), "the second A stores nothing"
+    assert [store.snapshot("NCT04728893", v).record for v in (1, 2, 3)] == [a, b, a]  # type: ignore[union-attr]
+
+
+def test_retention_keeps_the_latest_and_what_the_outbox_needs(store: Store) -> None:
+    for hour, status in enumerate(["RECRUITING", "SUSPENDED", "ACTIVE_NOT_RECRUITING", "COMPLETED", "TERMINATED"]):
+        message = [NewMessage("ops", "NCT04728893", "changes", {"version": 2})] if hour == 1 else None
+        _save(store, _status(status), T0 + timedelta(days=hour), messages=message)
+    blobs_before = store.storage_stats().blobs
+    now = T0 + timedelta(days=30)
+    result = store.apply_retention(keep_versions=1, keep_days=None, now=now)
+    assert (result.pruned, result.kept_for_outbox) == (3, 1)
+    alive = [i.version for i in store.version_infos("NCT04728893") if not i.pruned]
+    assert alive == [2, 5], "v2 waits in the outbox, v5 is the latest"
+    assert store.snapshot("NCT04728893", 1) is None
+    assert store.snapshot("NCT04728893", 2).record == _status("SUSPENDED")  # type: ignore[union-attr]
+    assert store.latest_snapshot("NCT04728893").record == _status("TERMINATED")  # type: ignore[union-attr]
+    assert result.blobs_deleted == 6 and store.storage_stats().blobs == blobs_before - 6, \
+        "three statusModules and three manifests go; the shared modules stay"
+    (message,) = store.due_messages(now)
+    store.mark_sent(message.id, now)
+    assert store.apply_retention(keep_versions=1, keep_days=None, now=now).pruned == 1
+    assert store.apply_retention(keep_versions=1, keep_days=None, now=now).pruned == 0
+    assert [i.version for i in store.version_infos("NCT04728893")] == [1, 2, 3, 4, 5], "rows and numbers stay"
+
+
+def test_retention_by_age_keeps_recent_versions(store: Store) -> None:
+    for day, status in enumerate(["RECRUITING", "SUSPENDED", "COMPLETED"]):
+        _save(store, _status(status), T0 + timedelta(days=10 * day))
+    result = store.apply_retention(keep_versions=None, keep_days=timedelta(days=15), now=T0 + timedelta(days=21))
+    assert result.pruned == 1
+    assert [i.pruned for i in store.version_infos("NCT04728893")] == [True, False, False]
+    both = store.apply_retention(keep_versions=3, keep_days=timedelta(days=1), now=T0 + timedelta(days=99))
+    assert both.pruned == 0, "a version inside either limit is kept"
+
+
+def test_garbage_collection_spares_recently_used_blobs(store: Store) -> None:
+    _save(store, _status("RECRUITING"), T0)
+    _save(store, _status("SUSPENDED"), T0 + timedelta(minutes=1))
+    store.apply_retention(keep_versions=1, keep_days=None, now=T0 + timedelta(minutes=2))
+    assert store.storage_stats().pruned == 1
+    assert store.collect_garbage(T0 + timedelta(minutes=2)) == (0, 0), "within the grace period"
+    count, freed = store.collect_garbage(T0 + timedelta(hours=2))
+    assert count == 2 and freed > 0
