@@ -204,6 +204,7 @@ class Cycle:
             return False
         if latest is not None:
             latest = self._fill_gap(trial, latest, record)
+            now = max(now, latest.fetched_at)
         old_fields = extract_fields(latest.record) if latest else None
         new_fields = extract_fields(record)
         changes: list[Change] = classify(diff_fields(old_fields, new_fields), old_fields, new_fields, self.rules)
