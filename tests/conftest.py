@@ -54,7 +54,7 @@ class Workspace:
         return f"sqlite:///{self.root / 'state' / 'trialwatch.sqlite'}"
 
     def write(self, *, trials: Sequence[str | dict[str, Any]] = (), channels: dict[str, Any] | None = None,
-              extra: str = "") -> None:
+              extra: str = "", storage_url: str | None = None, interval: str = "1h") -> None:
         lines = [
             "watchlist: watchlist.yaml",
             "state_dir: state",
@@ -63,9 +63,9 @@ class Workspace:
             "  requests_per_second: 0",
             "  timeout: 5",
             "storage:",
-            f"  url: {self.db_url}",
+            f"  url: {storage_url or self.db_url}",
             "schedule:",
-            "  interval: 1h",
+            f"  interval: {interval}",
         ]
         if channels:
             lines.append("channels:")
