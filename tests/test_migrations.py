@@ -10,7 +10,7 @@ from pathlib import Path
 
 from sqlalchemy import create_engine, text
 
-from tests.conftest import FIXTURES
+from tests.conftest import FIXTURES, Workspace
 from tests.fakeapi import load_fixture
 from watcher.migrate import current_revision, head_revision, upgrade_schema
 from watcher.store import Store, content_hash
@@ -117,3 +117,17 @@ def test_downgrade_to_the_first_schema_and_back_keeps_records(tmp_path: Path) ->
     store = Store(url)
     assert store.latest_snapshot("NCT03418623").record == record  # type: ignore[union-attr]
     store.close()
+
+
+def test_db_upgrade_command_on_a_first_schema_database(workspace: Workspace) -> None:
+    path = workspace.root / "state" / "trialwatch.sqlite"
+    path.parent.mkdir(parents=True)
+    with sqlite3.connect(path) as conn:
+        conn.executescript(FIRST_SCHEMA.read_text())
+    result = workspace.cli("db", "upgrade")
+    assert result.code == 0, result.err
+    assert result.out.strip().endswith(f"upgraded 0001 (the first schema) → {head_revision()} (applied 0002)")
+    again = workspace.cli("db", "upgrade")
+    assert again.out.strip().endswith(f"schema is current ({head_revision()})")
+    stats = workspace.cli("db", "stats", "--json").json()
+    assert stats["revision"] == head_revision() and stats["versions"] == 0

@@ -420,7 +420,8 @@ def db_upgrade(state: State) -> None:
         fail(str(exc))
     where = redact_url(config.settings.storage_url)
     if applied:
-        click.echo(f"{where}: upgraded {before or 'empty'} → {after} (applied {', '.join(applied)})")
+        label = before or ("0001 (the first schema)" if applied[0] != "0001" else "empty")
+        click.echo(f"{where}: upgraded {label} → {after} (applied {', '.join(applied)})")
     else:
         click.echo(f"{where}: schema is current ({after})")
 
