@@ -10,6 +10,7 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -111,7 +112,7 @@ def test_two_services_on_one_postgresql_notify_each_change_once(
         versions = conn.execute(text("SELECT nct_id, count(*) FROM snapshots GROUP BY nct_id ORDER BY 1")).all()
     engine.dispose()
     assert len(cycles) >= 6
-    for (_, end), (start, _) in zip(cycles, cycles[1:], strict=False):
+    for (_, end), (start, _) in pairwise(cycles):
         assert end <= start, f"cycles of the two services never overlap: {cycles}"
     assert dict(versions) == {TRIALS[0]: 3, TRIALS[1]: 2, TRIALS[2]: 2}, "each version stored once"
     logs = (workspace.root / "a.log").read_text() + (workspace.root / "b.log").read_text()
