@@ -26,6 +26,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from watcher.logs import configure  # noqa: E402
 from watcher.store import Store, content_hash  # noqa: E402
 
 FIXTURES = REPO / "tests" / "fixtures" / "studies"
@@ -131,4 +132,5 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    configure("warning", "console")
     sys.exit(main())

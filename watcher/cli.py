@@ -484,7 +484,8 @@ def backfill(state: State, nct_ids: tuple[str, ...]) -> None:
                     continue
                 capped = f", {report.skipped_over_cap} older left out (backfill.max_versions)" \
                     if report.skipped_over_cap else ""
-                click.echo(f"{nct_id}: imported {report.imported} past versions of {report.available} "
+                plural = "" if report.imported == 1 else "s"
+                click.echo(f"{nct_id}: imported {report.imported} past version{plural} of {report.available} "
                            f"on ClinicalTrials.gov ({report.requests} requests{capped})")
         finally:
             client.close()
