@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from tests.fakeapi import load_fixture
+from tests.conftest import Workspace
+from tests.fakeapi import FakeCtGov, load_fixture
 from watcher.models import Change, Event
 from watcher.store import NewMessage, Store, content_hash
 
@@ -166,3 +167,29 @@ def test_garbage_collection_spares_recently_used_blobs(store: Store) -> None:
     assert store.collect_garbage(T0 + timedelta(minutes=2)) == (0, 0), "within the grace period"
     count, freed = store.collect_garbage(T0 + timedelta(hours=2))
     assert count == 2 and freed > 0
+
+
+def test_the_service_applies_retention_after_a_cycle(workspace: Workspace, fake_api: FakeCtGov) -> None:
+    trial = "NCT04728893"
+    workspace.write(trials=[trial])
+    settings = workspace.settings.read_text().replace("storage:\n", "storage:\n  keep_versions: 1\n")
+    workspace.settings.write_text(settings)  # a second `storage:` block would be a YAML error
+    assert workspace.cli("check").code == 0
+    for count in (500, 510):
+        fake_api.update(trial, lambda s, c=count: s["protocolSection"]["designModule"]["enrollmentInfo"]
+                        .update(count=c))
+        fake_api.new_refresh()
+        assert workspace.cli("check").code == 0
+    assert workspace.cli("db", "stats", "--json").json()["pruned"] == 0, "retention runs at most daily"
+    store = Store(workspace.db_url)
+    store.set_meta("storage.last_retention", None)  # a day later
+    store.close()
+    fake_api.update(trial, lambda s: s["protocolSection"]["statusModule"].update(overallStatus="SUSPENDED"))
+    assert workspace.cli("check").code == 0
+    stats = workspace.cli("db", "stats", "--json").json()
+    assert (stats["versions"], stats["pruned"]) == (4, 3)
+    assert workspace.cli("db", "prune").out.startswith("pruned 0 versions")
+    assert len(workspace.cli("history", trial, "--field", "design.enrollmentCount", "--json").json()) == 3, \
+        "the changes of pruned versions stay"
+    pruned = workspace.cli("diff", trial, "--from", "1")
+    assert pruned.code == 2 and "version 1 of NCT04728893 was pruned by retention" in pruned.err

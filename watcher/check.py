@@ -299,12 +299,12 @@ class Cycle:
         """Backfill trials seen for the first time (`backfill.on_add`), apply retention at most
         daily, and rewrite the Atom feeds. Failures are logged: they never fail the cycle."""
         settings = self.config.settings
-        if settings.backfill.on_add and self._new_trials:
-            from watcher.backfill import try_backfill
-
-            for nct_id in self._new_trials:
-                try_backfill(self.config, self.store, self.client, nct_id, now=self.now)
         try:
+            if settings.backfill.on_add and self._new_trials:
+                from watcher.backfill import try_backfill
+
+                for nct_id in self._new_trials:
+                    try_backfill(self.config, self.store, self.client, nct_id, now=self.now)
             self._retention()
             if settings.feeds.path is not None:
                 from watcher.feeds import write_feeds
