@@ -131,3 +131,19 @@ def test_db_upgrade_command_on_a_first_schema_database(workspace: Workspace) -> 
     assert again.out.strip().endswith(f"schema is current ({head_revision()})")
     stats = workspace.cli("db", "stats", "--json").json()
     assert stats["revision"] == head_revision() and stats["versions"] == 0
+
+
+def test_processes_opening_a_new_database_at_once_take_turns(tmp_path: Path) -> None:
+    """The service and a CLI command starting together on a fresh SQLite file must not both migrate."""
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    url = f"sqlite:///{tmp_path / 'new.sqlite'}"
+    code = f"from watcher.store import Store; Store({url!r}).close()"
+    procs = [subprocess.Popen([sys.executable, "-c", code], cwd=REPO, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.PIPE) for _ in range(4)]
+    errors = [p.communicate(timeout=60)[1].decode() for p in procs]
+    assert [p.returncode for p in procs] == [0, 0, 0, 0], errors
+    assert current_revision(create_engine(url)) == head_revision()

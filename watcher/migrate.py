@@ -6,6 +6,9 @@ The revisions live in `watcher/migrations/versions/`; 0001 is the first schema e
 
 from __future__ import annotations
 
+import fcntl
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import structlog
@@ -48,6 +51,27 @@ def upgrade_schema(engine: Engine, target: str = "head") -> list[str]:
     head = head_revision() if target == "head" else target
     if current_revision(engine) == head:
         return []
+    with _sqlite_file_lock(engine):
+        return _upgrade(engine, head, target)
+
+
+@contextmanager
+def _sqlite_file_lock(engine: Engine) -> Iterator[None]:
+    """Processes opening a new SQLite database at once (the service and a CLI command) take turns;
+    the one that comes second finds the schema current. PostgreSQL uses an advisory lock instead."""
+    database = engine.url.database if engine.url.get_backend_name() == "sqlite" else None
+    if not database or database == ":memory:":
+        yield
+        return
+    with open(f"{database}.migrate-lock", "a+b") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _upgrade(engine: Engine, head: str, target: str) -> list[str]:
     with engine.connect() as conn:
         postgres = conn.dialect.name == "postgresql"
         sqlite = conn.dialect.name == "sqlite"
