@@ -193,3 +193,27 @@ def test_the_service_applies_retention_after_a_cycle(workspace: Workspace, fake_
         "the changes of pruned versions stay"
     pruned = workspace.cli("diff", trial, "--from", "1")
     assert pruned.code == 2 and "version 1 of NCT04728893 was pruned by retention" in pruned.err
+
+
+def test_prepend_versions_renumbers_in_one_transaction(store: Store) -> None:
+    from watcher.store import PastVersion
+
+    _save(store, _status("RECRUITING"), T0)
+    store.save_version("NCT04728893", _status("SUSPENDED"), fetched_at=T0 + timedelta(days=1),
+                       digest=content_hash(_status("SUSPENDED")), baseline=False,
+                       changes=[Change("status.overallStatus", "changed", "RECRUITING", "SUSPENDED", "critical")],
+                       messages=[NewMessage("ops", "NCT04728893", "changes", {"version": 2})])
+    old = T0 - timedelta(days=400)
+    past = [PastVersion(_status(s), content_hash(_status(s)), old + timedelta(days=i), i, changes=[],
+                        baseline=i == 0) for i, s in enumerate(["NOT_YET_RECRUITING", "ENROLLING_BY_INVITATION"])]
+    rebase = [Change("status.overallStatus", "changed", "ENROLLING_BY_INVITATION", "RECRUITING", "major")]
+    assert store.prepend_versions("NCT04728893", past, rebase=rebase) == 2
+    infos = store.version_infos("NCT04728893")
+    assert [(i.version, i.source, i.ctgov_version) for i in infos] == [
+        (1, "backfill", 0), (2, "backfill", 1), (3, "poll", None), (4, "poll", None)]
+    assert [store.snapshot("NCT04728893", v).record["protocolSection"]["statusModule"]["overallStatus"]  # type: ignore[union-attr]
+            for v in (1, 2, 3, 4)] == ["NOT_YET_RECRUITING", "ENROLLING_BY_INVITATION", "RECRUITING", "SUSPENDED"]
+    assert [(c.version, c.change.new) for c in store.history("NCT04728893")] == [
+        (3, "RECRUITING"), (4, "SUSPENDED")]
+    (message,) = store.messages(status="pending")
+    assert message.payload == {"version": 4}

@@ -701,6 +701,7 @@ class Store:
             first = s.scalars(select(SnapshotRow).where(SnapshotRow.nct_id == nct_id)
                               .order_by(SnapshotRow.version).limit(1)).first()
             if first is not None:
+                first_id, first_version, first_at = first.id, first.version, first.fetched_at
                 s.execute(update(SnapshotRow).where(SnapshotRow.nct_id == nct_id)
                           .values(version=-SnapshotRow.version))
                 s.execute(update(SnapshotRow).where(SnapshotRow.nct_id == nct_id)
@@ -712,11 +713,11 @@ class Store:
                     if isinstance(payload, dict) and isinstance(payload.get("version"), int):
                         row.payload = {**payload, "version": payload["version"] + shift}
                 if rebase is not None:
-                    s.execute(delete(ChangeRow).where(ChangeRow.snapshot_id == first.id,
+                    s.execute(delete(ChangeRow).where(ChangeRow.snapshot_id == first_id,
                                                       ChangeRow.baseline.is_(True)))
                     for change in rebase:
-                        s.add(ChangeRow(nct_id=nct_id, snapshot_id=first.id, version=shift + 1,
-                                        detected_at=first.fetched_at, baseline=False,
+                        s.add(ChangeRow(nct_id=nct_id, snapshot_id=first_id, version=first_version + shift,
+                                        detected_at=first_at, baseline=False,
                                         **_change_to_row_values(change)))
             for number, item in enumerate(past, start=1):
                 snap = SnapshotRow(nct_id=nct_id, version=number, fetched_at=item.posted_at,
