@@ -147,3 +147,19 @@ def test_processes_opening_a_new_database_at_once_take_turns(tmp_path: Path) -> 
     errors = [p.communicate(timeout=60)[1].decode() for p in procs]
     assert [p.returncode for p in procs] == [0, 0, 0, 0], errors
     assert current_revision(create_engine(url)) == head_revision()
+
+
+def test_the_migrations_build_exactly_the_models_schema(db_url: str) -> None:
+    """No drift: a column added to a model without a revision (or the reverse) fails here."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.runtime.migration import MigrationContext
+
+    from watcher.store import Base
+
+    store = Store(db_url)
+    try:
+        with store.engine.connect() as conn:
+            drift = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), Base.metadata)
+    finally:
+        store.close()
+    assert drift == []
