@@ -1,8 +1,11 @@
 """Snapshots, changes, the notification outbox and service state, in one SQL database.
 
 SQLite by default (WAL + busy timeout so CLI commands work while the service runs),
-PostgreSQL for shared deployments. ORM rows never leave this module: callers get the
-frozen dataclasses of `watcher.models` or plain dicts.
+PostgreSQL for shared deployments (advisory locks let several services take turns). ORM rows
+never leave this module: callers get the frozen dataclasses of `watcher.models` or plain dicts.
+
+Records are kept as compressed, content-addressed parts (`watcher.blobs`); the schema is
+Alembic's (`watcher.migrate`), upgraded in place when a Store opens the database.
 """
 
 from __future__ import annotations
