@@ -184,96 +184,6 @@ def history(state: State, nct_id: str, *, since: str | None, fields: tuple[str, 
         click.echo(f"{stamp}  v{item.version}  {item.change.severity:<8} {change_line(data)}")
 
 
-@cli.command()
-@click.argument("nct_id")
-@click.option("--days", default=30, show_default=True, type=click.IntRange(min=1),
-              help="How far back the Recent Field Changes section reaches.")
-@click.pass_obj
-def show(state: State, nct_id: str, days: int) -> None:
-    """A markdown page of the trial's latest version and its recent field changes."""
-    from watcher.render import render_trial_page
-
-    nct_id = nct_id.strip().upper()
-    config = state.config()
-    today = datetime.now(UTC).date()
-    with open_store(config) as store:
-        latest = store.latest_snapshot(nct_id)
-        if latest is None:
-            fail(f"{nct_id} has no stored snapshot yet: add it to the watchlist and run `trialwatch check`")
-        since = datetime.combine(today - timedelta(days=days), datetime.min.time(), tzinfo=UTC)
-        recent = [(i.detected_at.date(), i.change) for i in store.history(nct_id, since=since)]
-    click.echo(render_trial_page(latest.record, recent, days=days, today=today), nl=False)
-
-
-@cli.command("list")
-@click.option("--json", "as_json", is_flag=True, help="Print a JSON list instead of a table.")
-@click.pass_obj
-def list_trials(state: State, as_json: bool) -> None:
-    """The watched trials: label, status, last change, last checked."""
-    config = state.config()
-    with open_store(config) as store:
-        states = store.trial_states()
-    rows: list[dict[str, Any]] = []
-    for trial in config.watchlist.trials:
-        st = states.get(trial.nct_id)
-        rows.append({
-            "nct_id": trial.nct_id, "label": trial.label, "tags": list(trial.tags),
-            "channels": list(trial.channels) if trial.channels is not None else None,
-            "status": st.overall_status if st else None,
-            "last_change": _iso(st.last_changed_at) if st else None,
-            "last_checked": _iso(st.last_checked_at) if st else None,
-            "failing": (st.last_error if st and st.consecutive_failures else None),
-        })
-    if as_json:
-        click.echo(json.dumps(rows, indent=2, ensure_ascii=False))
-        return
-    if not rows:
-        click.echo(f"No trials in {config.watchlist.path}. Add one with: trialwatch add NCT06747156")
-        return
-    _table(["NCT ID", "LABEL", "STATUS", "LAST CHANGE", "LAST CHECKED"],
-           [[r["nct_id"], r["label"] or "", r["status"] or "-", _short(r["last_change"]),
-             _short(r["last_checked"])] for r in rows])
-
-
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value else None
-
-
-def _short(value: str | None) -> str:
-    return value[:16].replace("T", " ") if value else "-"
-
-
-def _table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
-    widths = [max(len(str(c)) for c in col) for col in zip(headers, *rows, strict=False)]
-    for row in [headers, *rows]:
-        click.echo("  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=False)).rstrip())
-
-
-# -- configuration ---------------------------------------------------------------------------------
-
-
-@cli.command("check-config")
-@click.pass_obj
-def check_config(state: State) -> None:
-    """Validate the settings file and the watchlist; list every problem (exit 2 when any)."""
-    from watcher.secrets import redact_url
-
-    config = state.config()
-    settings = config.settings
-    click.echo(f"settings:  {settings.path or '(built-in defaults)'}")
-    click.echo(f"watchlist: {config.watchlist.path} ({len(config.watchlist.trials)} trials)")
-    from watcher.store import redact_url as redact_db
-
-    click.echo(f"storage:   {redact_db(settings.storage_url)}")
-    click.echo(f"interval:  {settings.interval}")
-    if settings.channels:
-        for name, channel in settings.channels.items():
-            click.echo(f"channel:   {name} → {redact_url(channel.url)}")
-    else:
-        click.echo("channels:  none (changes are printed to stdout)")
-    click.echo("OK")
-
-
 # -- history queries, feeds, the database and backfill (storage) ----------------------------------
 
 
@@ -491,6 +401,96 @@ def backfill(state: State, nct_ids: tuple[str, ...]) -> None:
             client.close()
     if failed:
         sys.exit(EXIT_FAILED)
+
+
+@cli.command()
+@click.argument("nct_id")
+@click.option("--days", default=30, show_default=True, type=click.IntRange(min=1),
+              help="How far back the Recent Field Changes section reaches.")
+@click.pass_obj
+def show(state: State, nct_id: str, days: int) -> None:
+    """A markdown page of the trial's latest version and its recent field changes."""
+    from watcher.render import render_trial_page
+
+    nct_id = nct_id.strip().upper()
+    config = state.config()
+    today = datetime.now(UTC).date()
+    with open_store(config) as store:
+        latest = store.latest_snapshot(nct_id)
+        if latest is None:
+            fail(f"{nct_id} has no stored snapshot yet: add it to the watchlist and run `trialwatch check`")
+        since = datetime.combine(today - timedelta(days=days), datetime.min.time(), tzinfo=UTC)
+        recent = [(i.detected_at.date(), i.change) for i in store.history(nct_id, since=since)]
+    click.echo(render_trial_page(latest.record, recent, days=days, today=today), nl=False)
+
+
+@cli.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list instead of a table.")
+@click.pass_obj
+def list_trials(state: State, as_json: bool) -> None:
+    """The watched trials: label, status, last change, last checked."""
+    config = state.config()
+    with open_store(config) as store:
+        states = store.trial_states()
+    rows: list[dict[str, Any]] = []
+    for trial in config.watchlist.trials:
+        st = states.get(trial.nct_id)
+        rows.append({
+            "nct_id": trial.nct_id, "label": trial.label, "tags": list(trial.tags),
+            "channels": list(trial.channels) if trial.channels is not None else None,
+            "status": st.overall_status if st else None,
+            "last_change": _iso(st.last_changed_at) if st else None,
+            "last_checked": _iso(st.last_checked_at) if st else None,
+            "failing": (st.last_error if st and st.consecutive_failures else None),
+        })
+    if as_json:
+        click.echo(json.dumps(rows, indent=2, ensure_ascii=False))
+        return
+    if not rows:
+        click.echo(f"No trials in {config.watchlist.path}. Add one with: trialwatch add NCT06747156")
+        return
+    _table(["NCT ID", "LABEL", "STATUS", "LAST CHANGE", "LAST CHECKED"],
+           [[r["nct_id"], r["label"] or "", r["status"] or "-", _short(r["last_change"]),
+             _short(r["last_checked"])] for r in rows])
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def _short(value: str | None) -> str:
+    return value[:16].replace("T", " ") if value else "-"
+
+
+def _table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
+    widths = [max(len(str(c)) for c in col) for col in zip(headers, *rows, strict=False)]
+    for row in [headers, *rows]:
+        click.echo("  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=False)).rstrip())
+
+
+# -- configuration ---------------------------------------------------------------------------------
+
+
+@cli.command("check-config")
+@click.pass_obj
+def check_config(state: State) -> None:
+    """Validate the settings file and the watchlist; list every problem (exit 2 when any)."""
+    from watcher.secrets import redact_url
+
+    config = state.config()
+    settings = config.settings
+    click.echo(f"settings:  {settings.path or '(built-in defaults)'}")
+    click.echo(f"watchlist: {config.watchlist.path} ({len(config.watchlist.trials)} trials)")
+    from watcher.store import redact_url as redact_db
+
+    click.echo(f"storage:   {redact_db(settings.storage_url)}")
+    click.echo(f"interval:  {settings.interval}")
+    if settings.channels:
+        for name, channel in settings.channels.items():
+            click.echo(f"channel:   {name} → {redact_url(channel.url)}")
+    else:
+        click.echo("channels:  none (changes are printed to stdout)")
+    click.echo("OK")
 
 
 def main(argv: Sequence[str] | None = None) -> None:

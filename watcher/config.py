@@ -79,12 +79,13 @@ class Settings:
     ignore: tuple[str, ...] = ()
     only: tuple[str, ...] = ()
     include_bookkeeping: bool = False
-    severity_rules: Mapping[str, Severity] = field(default_factory=dict)
-    failure_alert_after: int = 3
+    # history and storage: `storage.keep_*`, `feeds.*`, `backfill.*`
     keep_versions: int | None = None
     keep_days: timedelta | None = None
     feeds: FeedSettings = field(default_factory=FeedSettings)
     backfill: BackfillSettings = field(default_factory=BackfillSettings)
+    severity_rules: Mapping[str, Severity] = field(default_factory=dict)
+    failure_alert_after: int = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -269,8 +270,7 @@ def substitute_env(text: str, environ: Mapping[str, str]) -> tuple[str, list[str
 
 # -- settings ------------------------------------------------------------------------------------
 
-_TOP_KEYS = ("api", "storage", "schedule", "channels", "notify", "severity", "watchlist", "state_dir",
-             "feeds", "backfill")
+_TOP_KEYS = ("api", "storage", "schedule", "channels", "notify", "severity", "watchlist", "state_dir")
 _CHANNEL_KEYS = ("url", "min_severity", "only", "ignore", "tags")
 
 
@@ -278,7 +278,7 @@ def _settings_from(doc: Any, path: Path | None, checker: _Checker, environ: Mapp
     root = doc if isinstance(doc, Mapping) else {}
     if doc is not None and not isinstance(doc, Mapping):
         checker.add(1, "", f"expected a mapping of settings, got {_kind(doc)}")
-    checker.unknown_keys(root, _TOP_KEYS, "")
+    checker.unknown_keys(root, (*_TOP_KEYS, *_HISTORY_KEYS), "")
     base_dir = path.parent if path else Path.cwd()
 
     state_text = checker.string(root, "state_dir", "state_dir")
@@ -378,13 +378,31 @@ def _settings_from(doc: Any, path: Path | None, checker: _Checker, environ: Mapp
         ignore=checker.strings(notify, "ignore", "notify.ignore"),
         only=checker.strings(notify, "only", "notify.only"),
         include_bookkeeping=checker.boolean(notify, "include_bookkeeping", "notify.include_bookkeeping", False),
-        severity_rules=rules,
-        failure_alert_after=int(checker.number(notify, "failure_alert_after", "notify.failure_alert_after", 3, 1)),
         keep_versions=keep_versions,
         keep_days=keep_days,
         feeds=feeds,
         backfill=backfill,
+        severity_rules=rules,
+        failure_alert_after=int(checker.number(notify, "failure_alert_after", "notify.failure_alert_after", 3, 1)),
     )
+
+
+def _collect_settings(path: Path | None, environ: Mapping[str, str]) -> tuple[Settings, list[Problem]]:
+    checker = _Checker(path or "<defaults>")
+    doc = _read_yaml(path, checker) if path else None
+    return _settings_from(doc, path, checker, environ), checker.problems
+
+
+def load_settings(path: Path | None, environ: Mapping[str, str] = os.environ) -> Settings:
+    settings, problems = _collect_settings(path, environ)
+    if problems:
+        raise ConfigError(problems)
+    return settings
+
+
+# -- history and storage settings (`feeds.*`, `backfill.*`; `storage.keep_*` are read with `storage.url`)
+
+_HISTORY_KEYS = ("feeds", "backfill")  # top-level sections beside _TOP_KEYS
 
 
 def _feeds_from(root: Mapping[str, Any], checker: _Checker, base_dir: Path) -> FeedSettings:
@@ -428,19 +446,6 @@ def _backfill_from(root: Mapping[str, Any], checker: _Checker) -> BackfillSettin
         max_bytes=int(checker.number(node, "max_bytes", "backfill.max_bytes", d.max_bytes, 1000)),
         base_url=base_url.rstrip("/") if base_url else None,
     )
-
-
-def _collect_settings(path: Path | None, environ: Mapping[str, str]) -> tuple[Settings, list[Problem]]:
-    checker = _Checker(path or "<defaults>")
-    doc = _read_yaml(path, checker) if path else None
-    return _settings_from(doc, path, checker, environ), checker.problems
-
-
-def load_settings(path: Path | None, environ: Mapping[str, str] = os.environ) -> Settings:
-    settings, problems = _collect_settings(path, environ)
-    if problems:
-        raise ConfigError(problems)
-    return settings
 
 
 # -- watchlist -----------------------------------------------------------------------------------

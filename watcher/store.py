@@ -665,6 +665,41 @@ class Store:
                 query = query.where(OutboxRow.status == status)
             return [_message(r) for r in s.scalars(query)]
 
+    # -- cycles and meta -------------------------------------------------------------------------
+
+    def start_cycle(self, at: datetime) -> int:
+        with self.session() as s:
+            row = CycleRow(started_at=at, result="running")
+            s.add(row)
+            s.flush()
+            return row.id
+
+    def finish_cycle(self, cycle_id: int, *, at: datetime, result: str, checked: int, changed: int,
+                     failed: int, requests: int, detail: Mapping[str, Any] | None = None) -> None:
+        with self.session() as s:
+            s.execute(update(CycleRow).where(CycleRow.id == cycle_id).values(
+                finished_at=at, result=result, checked=checked, changed=changed, failed=failed,
+                requests=requests, detail=dict(detail or {})))
+
+    def last_cycle(self) -> CycleInfo | None:
+        with self.session() as s:
+            row = s.scalars(select(CycleRow).where(CycleRow.finished_at.is_not(None))
+                            .order_by(CycleRow.id.desc()).limit(1)).first()
+            if row is None:
+                return None
+            return CycleInfo(id=row.id, started_at=row.started_at, finished_at=row.finished_at,
+                             result=row.result, checked=row.checked, changed=row.changed,
+                             failed=row.failed, requests=row.requests)
+
+    def get_meta(self, key: str, default: Json = None) -> Json:
+        with self.session() as s:
+            row = s.get(MetaRow, key)
+            return row.value if row else default
+
+    def set_meta(self, key: str, value: Json) -> None:
+        with self.session() as s:
+            s.merge(MetaRow(key=key, value=value))
+
     # -- history queries -------------------------------------------------------------------------
 
     def changes(self, *, since: datetime | None = None, nct_ids: Sequence[str] | None = None,
@@ -862,38 +897,3 @@ class Store:
                     conn.commit()
         finally:
             conn.close()
-
-    # -- cycles and meta -------------------------------------------------------------------------
-
-    def start_cycle(self, at: datetime) -> int:
-        with self.session() as s:
-            row = CycleRow(started_at=at, result="running")
-            s.add(row)
-            s.flush()
-            return row.id
-
-    def finish_cycle(self, cycle_id: int, *, at: datetime, result: str, checked: int, changed: int,
-                     failed: int, requests: int, detail: Mapping[str, Any] | None = None) -> None:
-        with self.session() as s:
-            s.execute(update(CycleRow).where(CycleRow.id == cycle_id).values(
-                finished_at=at, result=result, checked=checked, changed=changed, failed=failed,
-                requests=requests, detail=dict(detail or {})))
-
-    def last_cycle(self) -> CycleInfo | None:
-        with self.session() as s:
-            row = s.scalars(select(CycleRow).where(CycleRow.finished_at.is_not(None))
-                            .order_by(CycleRow.id.desc()).limit(1)).first()
-            if row is None:
-                return None
-            return CycleInfo(id=row.id, started_at=row.started_at, finished_at=row.finished_at,
-                             result=row.result, checked=row.checked, changed=row.changed,
-                             failed=row.failed, requests=row.requests)
-
-    def get_meta(self, key: str, default: Json = None) -> Json:
-        with self.session() as s:
-            row = s.get(MetaRow, key)
-            return row.value if row else default
-
-    def set_meta(self, key: str, value: Json) -> None:
-        with self.session() as s:
-            s.merge(MetaRow(key=key, value=value))
