@@ -18,7 +18,7 @@ from click.testing import CliRunner
 if TYPE_CHECKING:
     from tests.fakeapi import FakeCtGov
 
-pytest_plugins = ["tests.fakeapi", "tests.peers"]
+pytest_plugins = ["tests.fakeapi", "tests.peers", "tests.databases"]
 
 REPO = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -54,7 +54,8 @@ class Workspace:
         return f"sqlite:///{self.root / 'state' / 'trialwatch.sqlite'}"
 
     def write(self, *, trials: Sequence[str | dict[str, Any]] = (), channels: dict[str, Any] | None = None,
-              extra: str = "", api: dict[str, Any] | None = None) -> None:
+              extra: str = "", api: dict[str, Any] | None = None, storage_url: str | None = None,
+              interval: str = "1h") -> None:
         lines = [
             "watchlist: watchlist.yaml",
             "state_dir: state",
@@ -64,9 +65,9 @@ class Workspace:
             "  timeout: 5",
             *(f"  {key}: {json.dumps(value)}" for key, value in (api or {}).items()),
             "storage:",
-            f"  url: {self.db_url}",
+            f"  url: {storage_url or self.db_url}",
             "schedule:",
-            "  interval: 1h",
+            f"  interval: {interval}",
         ]
         if channels:
             lines.append("channels:")

@@ -223,7 +223,85 @@ class _Response:
     headers: dict[str, str] = field(default_factory=dict)
 
 
-class FakeCtGov:
+# -- record history: the website's undocumented /api/int endpoints (ctgov-api.md §6) -------------
+# Storage's block. Every `put`/`update` of a study records a version (0-based, as the site numbers
+# them); `GET /api/int/studies/{nct}?history=true` answers the current study with the index of
+# versions, `GET /api/int/studies/{nct}/history/{version}` one version's full record.
+
+_MODULE_LABELS: Mapping[str, str] = {
+    "statusModule": "Study Status", "identificationModule": "Study Identification",
+    "conditionsModule": "Conditions", "designModule": "Study Design",
+    "armsInterventionsModule": "Arms and Interventions", "contactsLocationsModule": "Contacts/Locations",
+    "descriptionModule": "Study Description", "outcomesModule": "Outcome Measures",
+    "eligibilityModule": "Eligibility", "oversightModule": "Oversight",
+    "sponsorCollaboratorsModule": "Sponsor/Collaborators", "referencesModule": "References",
+    "ipdSharingStatementModule": "IPD Sharing Statement",
+}
+
+
+def _module_labels(old: Mapping[str, Any] | None, new: Mapping[str, Any]) -> list[str]:
+    if old is None:
+        return []
+    before, after = old.get("protocolSection", {}), new.get("protocolSection", {})
+    labels = [label for module, label in _MODULE_LABELS.items() if before.get(module) != after.get(module)]
+    if old.get("resultsSection") != new.get("resultsSection"):
+        labels.append("Study Results")
+    return labels
+
+
+def _history_entry(number: int, study: Mapping[str, Any], previous: Mapping[str, Any] | None) -> dict[str, Any]:
+    status = study["protocolSection"]["statusModule"]
+    date = status.get("lastUpdateSubmitDate") or _last_update(study)
+    return {"version": number, "date": date, "status": status.get("overallStatus"),
+            "studyType": study["protocolSection"].get("designModule", {}).get("studyType"),
+            "moduleLabels": _module_labels(previous, study), "lastUpdateSubmitQcDate": date}
+
+
+class RecordHistory:
+    """Mixed into FakeCtGov: the record-history endpoints over the versions `put`/`update` record."""
+
+    _lock: threading.RLock
+    _studies: dict[str, dict[str, Any]]
+    _aliases: dict[str, str]
+    _history: dict[str, list[dict[str, Any]]]
+
+    def _key(self, nct_id: str) -> str:
+        raise NotImplementedError
+
+    def _record_version(self, key: str) -> None:
+        with self._lock:
+            self._history.setdefault(key, []).append(self._studies[key])
+
+    def history_versions(self, nct_id: str) -> list[dict[str, Any]]:
+        """Every recorded version of a study, oldest (version 0) first (deep copies)."""
+        with self._lock:
+            return copy.deepcopy(self._history.get(self._key(nct_id), []))
+
+    def _history_route(self, path: str, params: dict[str, str]) -> _Response:
+        parts = path.removeprefix("/api/int/studies/").split("/")
+        nct = canonical_id(parts[0]) if parts and parts[0] else None
+        if nct is None:
+            return _Response(404, b"Not Found", "text/plain")
+        with self._lock:
+            versions = self._history.get(self._aliases.get(nct, nct))
+            if not versions:
+                return _Response(404, f"Study {parts[0]} not found".encode(), "text/plain")
+            if len(parts) == 1:
+                if params != {"history": "true"}:
+                    raise BadRequest("the fake serves /api/int/studies/{nct} only with ?history=true")
+                changes = [_history_entry(i, v, versions[i - 1] if i else None) for i, v in enumerate(versions)]
+                return _json({"study": versions[-1], "topics": {},
+                              "history": {"changes": changes, "originalData": {}, "lastUpdateVersions": {},
+                                          "outcomesUpdateCount": 0}})
+            if len(parts) == 3 and parts[1] == "history" and parts[2].isdigit() and not params:
+                number = int(parts[2])
+                if number >= len(versions):
+                    return _Response(404, f"Version {number} not found".encode(), "text/plain")
+                return _json({"studyVersion": number, "study": versions[number]})
+        return _Response(404, b"Not Found", "text/plain")
+
+
+class FakeCtGov(RecordHistory):
     """ClinicalTrials.gov API v2 on 127.0.0.1 for tests and benchmarks."""
 
     def __init__(
@@ -245,6 +323,7 @@ class FakeCtGov:
         self._thread: threading.Thread | None = None
         self.requests: list[tuple[str, str, dict[str, str]]] = []
         self.headers: list[dict[str, str]] = []  # request headers, parallel to `requests`
+        self._history: dict[str, list[dict[str, Any]]] = {}  # record history (storage block below)
         for study in studies:
             self.put(study)
 
@@ -397,6 +476,7 @@ class FakeCtGov:
 
     def _store(self, key: str, study: dict[str, Any]) -> None:
         self._studies[key] = study
+        self._record_version(key)
         for alias in _aliases_of(study):
             self._aliases[alias] = key
 
@@ -533,6 +613,8 @@ class FakeCtGov:
             raise BadRequest("Parameters must not repeat")
         if method != "GET":
             raise BadRequest(f"Method {method} is not supported")
+        if path.startswith("/api/int/"):
+            return self._history_route(path, params)
         prefix = "/api/v2"
         if not path.startswith(prefix + "/"):
             return _Response(404, b"Not Found", "text/plain")

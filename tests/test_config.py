@@ -181,7 +181,7 @@ def test_every_problem_is_listed_with_file_line_and_key(tmp_path: Path) -> None:
     s, w = str(settings), str(tmp_path / "watchlist.yaml")
     assert problems == [
         f"{s}:6: colour: unknown key (expected one of: api, storage, schedule, channels, notify, severity, "
-        "watchlist, state_dir)",
+        "watchlist, state_dir, feeds, backfill)",
         f"{s}:2: api.base_url: 'ftp://nope' is not an http(s) URL",
         f"{s}:3: api.requests_per_second: expected a number, got str 'fast'",
         f"{s}:5: schedule.interval: 'soon' is not a duration such as 10s, 30m, 6h or 1d",
@@ -240,3 +240,29 @@ def test_config_path_resolution(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     assert resolve_config_path("x.yaml", {"TRIALWATCH_CONFIG": "/etc/tw.yaml"}) == Path("x.yaml")
     (tmp_path / "trialwatch.yaml").write_text("{}\n")
     assert resolve_config_path(None, {}) == Path("trialwatch.yaml")
+
+
+def test_storage_feed_and_backfill_settings(tmp_path: Path) -> None:
+
+
+    settings_file = tmp_path / "trialwatch.yaml"
+    settings_file.write_text(
+        "storage:\n  keep_versions: 10\n  keep_days: 365\n"
+        "feeds:\n  path: out/changes.atom\n  per_tag: false\n  days: 7\n"
+        "backfill:\n  on_add: true\n  fill_gaps: always\n  max_gap_requests: 5\n  max_versions: 20\n")
+    settings = load_settings(settings_file)
+    assert (settings.keep_versions, settings.keep_days) == (10, timedelta(days=365))
+    assert settings.feeds.path == tmp_path / "out" / "changes.atom"
+    assert (settings.feeds.per_tag, settings.feeds.days) == (False, timedelta(days=7))
+    assert (settings.backfill.on_add, settings.backfill.fill_gaps) == (True, "always")
+    assert (settings.backfill.max_gap_requests, settings.backfill.max_versions) == (5, 20)
+    defaults = load_settings(None)
+    assert (defaults.keep_versions, defaults.keep_days, defaults.feeds.path) == (None, None, None)
+    assert (defaults.backfill.fill_gaps, defaults.backfill.on_add) == ("auto", False)
+    settings_file.write_text("storage:\n  keep_versions: 0\nbackfill:\n  fill_gaps: sometimes\n  colour: red\n")
+    with pytest.raises(ConfigError) as info:
+        load_settings(settings_file)
+    problems = [p.message for p in info.value.problems]
+    assert "must be at least 1, got 0" in problems
+    assert "'sometimes' is not one of auto, always, never" in problems
+    assert any(p.startswith("unknown key") for p in problems)

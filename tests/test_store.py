@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
+from typing import Any
 
 import pytest
 
-from tests.fakeapi import load_fixture
+from tests.conftest import Workspace
+from tests.fakeapi import FakeCtGov, load_fixture
 from watcher.models import Change, Event
 from watcher.store import NewMessage, Store, content_hash
 
@@ -15,8 +18,10 @@ T0 = datetime(2026, 11, 1, 9, 0, tzinfo=UTC)
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Store:
-    return Store(f"sqlite:///{tmp_path / 'db' / 'tw.sqlite'}")
+def store(db_url: str) -> Iterator[Store]:
+    store = Store(db_url)
+    yield store
+    store.close()
 
 
 def test_versions_are_numbered_and_read_back(store: Store) -> None:
@@ -91,3 +96,124 @@ def test_meta_and_cycles(store: Store) -> None:
     last = store.last_cycle()
     assert last is not None
     assert (last.result, last.checked, last.changed, last.requests) == ("ok", 3, 1, 4)
+
+
+# -- compressed, deduplicated snapshots and retention ----------------------------------------------
+
+
+def _save(store: Store, record: dict[str, Any], at: datetime, *, messages: list[NewMessage] | None = None) -> int:
+    return store.save_version("NCT04728893", record, fetched_at=at, digest=content_hash(record), changes=[],
+                              baseline=False, messages=messages or [])
+
+
+def _status(value: str) -> dict[str, Any]:
+    record = load_fixture("NCT04728893")
+    record["protocolSection"]["statusModule"]["overallStatus"] = value
+    return record
+
+
+def test_snapshots_are_compressed_and_a_to_b_to_a_stores_a_once(store: Store) -> None:
+    a, b = _status("RECRUITING"), _status("SUSPENDED")
+    raw = len(json.dumps(a).encode())
+    _save(store, a, T0)
+    first = store.storage_stats()
+    assert first.blob_bytes < raw * 0.3, "compressed: a mid-size record in 16 parts (big ones do better)"
+    _save(store, b, T0 + timedelta(hours=1))
+    second = store.storage_stats()
+    assert second.blob_bytes - first.blob_bytes < 2_000, "B differs in one module: one module and a manifest"
+    _save(store, a, T0 + timedelta(hours=2))
+    third = store.storage_stats()
+    assert (third.blobs, third.blob_bytes) == (second.blobs, second.blob_bytes), "the second A stores nothing"
+    assert [store.snapshot("NCT04728893", v).record for v in (1, 2, 3)] == [a, b, a]  # type: ignore[union-attr]
+
+
+def test_retention_keeps_the_latest_and_what_the_outbox_needs(store: Store) -> None:
+    for hour, status in enumerate(["RECRUITING", "SUSPENDED", "ACTIVE_NOT_RECRUITING", "COMPLETED", "TERMINATED"]):
+        message = [NewMessage("ops", "NCT04728893", "changes", {"version": 2})] if hour == 1 else None
+        _save(store, _status(status), T0 + timedelta(days=hour), messages=message)
+    blobs_before = store.storage_stats().blobs
+    now = T0 + timedelta(days=30)
+    result = store.apply_retention(keep_versions=1, keep_days=None, now=now)
+    assert (result.pruned, result.kept_for_outbox) == (3, 1)
+    alive = [i.version for i in store.version_infos("NCT04728893") if not i.pruned]
+    assert alive == [2, 5], "v2 waits in the outbox, v5 is the latest"
+    assert store.snapshot("NCT04728893", 1) is None
+    assert store.snapshot("NCT04728893", 2).record == _status("SUSPENDED")  # type: ignore[union-attr]
+    assert store.latest_snapshot("NCT04728893").record == _status("TERMINATED")  # type: ignore[union-attr]
+    assert result.blobs_deleted == 6 and store.storage_stats().blobs == blobs_before - 6, \
+        "three statusModules and three manifests go; the shared modules stay"
+    (message,) = store.due_messages(now)
+    store.mark_sent(message.id, now)
+    assert store.apply_retention(keep_versions=1, keep_days=None, now=now).pruned == 1
+    assert store.apply_retention(keep_versions=1, keep_days=None, now=now).pruned == 0
+    assert [i.version for i in store.version_infos("NCT04728893")] == [1, 2, 3, 4, 5], "rows and numbers stay"
+
+
+def test_retention_by_age_keeps_recent_versions(store: Store) -> None:
+    for day, status in enumerate(["RECRUITING", "SUSPENDED", "COMPLETED"]):
+        _save(store, _status(status), T0 + timedelta(days=10 * day))
+    result = store.apply_retention(keep_versions=None, keep_days=timedelta(days=15), now=T0 + timedelta(days=21))
+    assert result.pruned == 1
+    assert [i.pruned for i in store.version_infos("NCT04728893")] == [True, False, False]
+    both = store.apply_retention(keep_versions=3, keep_days=timedelta(days=1), now=T0 + timedelta(days=99))
+    assert both.pruned == 0, "a version inside either limit is kept"
+
+
+def test_garbage_collection_spares_recently_used_blobs(store: Store) -> None:
+    _save(store, _status("RECRUITING"), T0)
+    _save(store, _status("SUSPENDED"), T0 + timedelta(minutes=1))
+    store.apply_retention(keep_versions=1, keep_days=None, now=T0 + timedelta(minutes=2))
+    assert store.storage_stats().pruned == 1
+    assert store.collect_garbage(T0 + timedelta(minutes=2)) == (0, 0), "within the grace period"
+    count, freed = store.collect_garbage(T0 + timedelta(hours=2))
+    assert count == 2 and freed > 0
+
+
+def test_the_service_applies_retention_after_a_cycle(workspace: Workspace, fake_api: FakeCtGov) -> None:
+    trial = "NCT04728893"
+    workspace.write(trials=[trial])
+    settings = workspace.settings.read_text().replace("storage:\n", "storage:\n  keep_versions: 1\n")
+    workspace.settings.write_text(settings)  # a second `storage:` block would be a YAML error
+    assert workspace.cli("check").code == 0
+    for count in (500, 510):
+        fake_api.update(trial, lambda s, c=count: s["protocolSection"]["designModule"]["enrollmentInfo"]
+                        .update(count=c))
+        fake_api.new_refresh()
+        assert workspace.cli("check").code == 0
+    assert workspace.cli("db", "stats", "--json").json()["pruned"] == 0, "retention runs at most daily"
+    store = Store(workspace.db_url)
+    store.set_meta("storage.last_retention", None)  # a day later
+    store.close()
+    fake_api.update(trial, lambda s: s["protocolSection"]["statusModule"].update(overallStatus="SUSPENDED"))
+    assert workspace.cli("check").code == 0
+    stats = workspace.cli("db", "stats", "--json").json()
+    assert (stats["versions"], stats["pruned"]) == (4, 3)
+    assert workspace.cli("db", "prune").out.startswith("pruned 0 versions")
+    assert len(workspace.cli("history", trial, "--field", "design.enrollmentCount", "--json").json()) == 3, \
+        "the changes of pruned versions stay"
+    pruned = workspace.cli("diff", trial, "--from", "1")
+    assert pruned.code == 2 and "version 1 of NCT04728893 was pruned by retention" in pruned.err
+
+
+def test_prepend_versions_renumbers_in_one_transaction(store: Store) -> None:
+    from watcher.store import PastVersion
+
+    _save(store, _status("RECRUITING"), T0)
+    store.save_version("NCT04728893", _status("SUSPENDED"), fetched_at=T0 + timedelta(days=1),
+                       digest=content_hash(_status("SUSPENDED")), baseline=False,
+                       changes=[Change("status.overallStatus", "changed", "RECRUITING", "SUSPENDED", "critical")],
+                       messages=[NewMessage("ops", "NCT04728893", "changes", {"version": 2})])
+    old = T0 - timedelta(days=400)
+    past = [PastVersion(_status(s), content_hash(_status(s)), old + timedelta(days=i), i, changes=[],
+                        baseline=i == 0) for i, s in enumerate(["NOT_YET_RECRUITING", "ENROLLING_BY_INVITATION"])]
+    rebase = [Change("status.overallStatus", "changed", "ENROLLING_BY_INVITATION", "RECRUITING", "major")]
+    assert store.prepend_versions("NCT04728893", past, rebase=rebase) == 2
+    infos = store.version_infos("NCT04728893")
+    assert [(i.version, i.source, i.ctgov_version) for i in infos] == [
+        (1, "backfill", 0), (2, "backfill", 1), (3, "poll", None), (4, "poll", None)]
+    assert [store.snapshot("NCT04728893", v).record["protocolSection"]["statusModule"]["overallStatus"]  # type: ignore[union-attr]
+            for v in (1, 2, 3, 4)] == ["NOT_YET_RECRUITING", "ENROLLING_BY_INVITATION", "RECRUITING", "SUSPENDED"]
+    assert [(c.version, c.change.new) for c in store.history("NCT04728893")] == [
+        (3, "RECRUITING"), (4, "SUSPENDED")]
+    (message,) = store.messages(status="pending")
+    assert message.payload == {"version": 4}

@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import structlog
@@ -17,14 +17,14 @@ import structlog
 from watcher.config import Config
 from watcher.ctgov import CtGovClient
 from watcher.diff import diff_fields
-from watcher.errors import TrialWatchError
+from watcher.errors import ApiError, TrialWatchError
 from watcher.fields import extract_fields
 from watcher.meaning import SeverityRules, classify
-from watcher.models import Change, Trial
+from watcher.models import Change, Snapshot, Trial
 from watcher.notify import change_messages, notify_tick, print_changes
 from watcher.poll import PollResult, PollState, poll
 from watcher.routing import for_stdout, route
-from watcher.store import NewMessage, Store, content_hash, utcnow
+from watcher.store import NewMessage, Store, content_hash, last_update_of, utcnow
 
 log = structlog.get_logger("watcher.check")
 
@@ -32,6 +32,7 @@ META_DATA_TIMESTAMP = "poll.data_timestamp"
 META_LAST_SUCCESS = "poll.last_success"
 META_LAST_FULL = "poll.last_full_refetch"
 META_API_FAILURES = "poll.api_failures"
+META_LAST_RETENTION = "storage.last_retention"
 
 
 @dataclass(slots=True)
@@ -92,7 +93,23 @@ class Cycle:
         self.progress = progress
         self.rules = SeverityRules.from_mapping(config.settings.severity_rules)
 
-    def run(self, *, force_full: bool = False, deliver: bool = True) -> CycleReport:
+    def run(self, *, force_full: bool = False, deliver: bool = True, wait_for_lock: bool = False) -> CycleReport:
+        """One cycle, under the database's cycle lock (PostgreSQL): when another process sharing
+        the database is in a cycle, this one is skipped (or waits, with `wait_for_lock`), so two
+        services never poll the same trial in one cycle nor deliver the same message twice."""
+        with self.store.exclusive("cycle", wait=wait_for_lock) as got:
+            if not got:
+                started = self.now()
+                log.info("cycle.locked", reason="another process is running a cycle on this database")
+                return CycleReport(started_at=started, finished_at=started, skipped=True, strategy="locked")
+            self._previous_data = self.store.get_meta(META_DATA_TIMESTAMP)
+            self._gap_requests = 0
+            self._new_trials: list[str] = []
+            report = self._run(force_full=force_full, deliver=deliver)
+            self._after_cycle()
+            return report
+
+    def _run(self, *, force_full: bool, deliver: bool) -> CycleReport:
         trials = self.config.watchlist.trials
         started = self.now()
         clock = time.monotonic()
@@ -207,6 +224,9 @@ class Cycle:
             self.store.mark_checked([trial.nct_id], now)
             log.info("trial.checked", nct_id=trial.nct_id, changed=False)
             return False
+        if latest is not None:
+            latest = self._fill_gap(trial, latest, record)
+            now = max(now, latest.fetched_at)
         old_fields = extract_fields(latest.record) if latest else None
         new_fields = extract_fields(record)
         changes: list[Change] = classify(diff_fields(old_fields, new_fields), old_fields, new_fields, self.rules)
@@ -224,7 +244,111 @@ class Cycle:
                 print_changes(trial, title, shown, self.write)
         log.info("trial.checked", nct_id=trial.nct_id, changed=True, baseline=baseline, version=version,
                  changes=len(changes), notified=sorted(routed))
+        if baseline:
+            self._new_trials.append(trial.nct_id)
         return not baseline
+
+    # -- history: gaps between polls, backfill of new trials, retention, feeds (storage's block) ---
+
+    _previous_data: Any = None
+    _gap_requests: int = 0
+    _new_trials: list[str]
+
+    def _gap_possible(self, latest: Snapshot, record: Mapping[str, Any]) -> bool:
+        """Could versions have been posted between `latest` and `record`? `auto` says yes only when
+        the new record was posted more than one daily refresh after the last complete poll's data
+        (the service was down, polls failed, or the interval is over a day): free otherwise."""
+        mode = self.config.settings.backfill.fill_gaps
+        if mode == "never" or latest.record.get("protocolSection") is None:
+            return False
+        if mode == "always":
+            return True
+        posted, seen = last_update_of(record), self._previous_data
+        if not posted or not isinstance(seen, str):
+            return False
+        try:
+            return date.fromisoformat(posted[:10]) > date.fromisoformat(seen[:10]) + timedelta(days=1)
+        except ValueError:
+            return False
+
+    def _fill_gap(self, trial: Trial, latest: Snapshot, record: Mapping[str, Any]) -> Snapshot:
+        """Store (and notify) the versions posted between `latest` and `record`; returns the newest."""
+        settings = self.config.settings
+        if not self._gap_possible(latest, record):
+            return latest
+        budget = settings.backfill.max_gap_requests - self._gap_requests
+        if budget <= 1:
+            log.info("gaps.skipped", nct_id=trial.nct_id, reason="backfill.max_gap_requests spent this cycle")
+            return latest
+        from watcher.backfill import BackfillError, History, changes_between
+
+        try:
+            history = History(self.config, self.client)
+        except BackfillError as exc:
+            log.warning("gaps.failed", nct_id=trial.nct_id, error=str(exc))
+            return latest
+        try:
+            between = history.between(trial.nct_id, latest.record, record,
+                                      limit=min(settings.backfill.max_versions, budget - 1))
+        except ApiError as exc:
+            log.warning("gaps.failed", nct_id=trial.nct_id, error=str(exc))
+            return latest
+        finally:
+            self._gap_requests += history.requests
+        for entry, past in between:
+            digest = content_hash(past)
+            if digest == latest.content_hash:
+                continue
+            changes = changes_between(latest.record, past, self.rules)
+            now = self.now()
+            title = past.get("protocolSection", {}).get("identificationModule", {}).get("briefTitle")
+            routed = route(trial, changes, settings) if settings.channels else {}
+            version = latest.version + 1
+            messages = change_messages(trial, title, routed, version=version, detected_at=now)
+            self.store.save_version(trial.nct_id, past, fetched_at=now, digest=digest, changes=changes,
+                                    baseline=False, messages=messages, source="gap",
+                                    ctgov_version=entry.version)
+            if not settings.channels:
+                shown = for_stdout(trial, changes, settings)
+                if shown:
+                    print_changes(trial, title, shown, self.write)
+            log.info("gaps.version", nct_id=trial.nct_id, version=version, ctgov_version=entry.version,
+                     changes=len(changes), notified=sorted(routed))
+            latest = Snapshot(trial.nct_id, version, now, digest, past)
+        return latest
+
+    def _after_cycle(self) -> None:
+        """Backfill trials seen for the first time (`backfill.on_add`), apply retention at most
+        daily, and rewrite the Atom feeds. Failures are logged: they never fail the cycle."""
+        settings = self.config.settings
+        try:
+            if settings.backfill.on_add and self._new_trials:
+                from watcher.backfill import try_backfill
+
+                for nct_id in self._new_trials:
+                    try_backfill(self.config, self.store, self.client, nct_id, now=self.now)
+            self._retention()
+            if settings.feeds.path is not None:
+                from watcher.feeds import write_feeds
+
+                written = write_feeds(self.config, self.store, now=self.now())
+                log.info("feeds.written", files=[str(p) for p in written])
+        except (TrialWatchError, OSError) as exc:
+            log.warning("housekeeping.failed", error=str(exc))
+
+    def _retention(self) -> None:
+        settings = self.config.settings
+        if not (settings.keep_versions or settings.keep_days):
+            return
+        now = self.now()
+        last = _iso(self.store.get_meta(META_LAST_RETENTION))
+        if last is not None and now - last < timedelta(days=1):
+            return
+        result = self.store.apply_retention(keep_versions=settings.keep_versions, keep_days=settings.keep_days,
+                                            now=now)
+        self.store.set_meta(META_LAST_RETENTION, now.isoformat())
+        log.info("retention.done", pruned=result.pruned, blobs_deleted=result.blobs_deleted,
+                 bytes_freed=result.bytes_freed, kept_for_outbox=result.kept_for_outbox)
 
     # -- failures --------------------------------------------------------------------------------
 

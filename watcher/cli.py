@@ -109,7 +109,7 @@ def check(state: State, full: bool) -> None:
     with open_store(config) as store:
         client = CtGovClient(config.settings.api)
         try:
-            report = Cycle(config, store, client, write=click.echo).run(force_full=full)
+            report = Cycle(config, store, client, write=click.echo).run(force_full=full, wait_for_lock=True)
         except TrialWatchError as exc:
             fail(str(exc))
         finally:
@@ -143,19 +143,37 @@ def run(state: State) -> None:
 
 @cli.command()
 @click.argument("nct_id")
+@click.option("--since", metavar="WHEN",
+              help="Only changes detected since WHEN: 2026-03-01, a date-time, or 7d/12h ago.")
+@click.option("--field", "fields", metavar="GLOB", multiple=True,
+              help="Only fields matching GLOB, e.g. 'status.*' or 'locations.*' (repeatable).")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list of change objects.")
+@click.option("--csv", "as_csv", is_flag=True, help="Print CSV with a header row.")
 @click.pass_obj
-def history(state: State, nct_id: str, as_json: bool) -> None:
+def history(state: State, nct_id: str, *, since: str | None, fields: tuple[str, ...], as_json: bool,
+            as_csv: bool) -> None:
     """Every recorded change of one trial, oldest first."""
+    from watcher.history import QueryError, change_row, parse_when, select_changes, to_csv
+
+    if as_json and as_csv:
+        fail("--json and --csv exclude each other", EXIT_USAGE)
     nct_id = nct_id.strip().upper()
     config = state.config()
+    try:
+        since_at = parse_when(since, now=datetime.now(UTC)) if since else None
+    except QueryError as exc:
+        fail(f"--since: {exc}", EXIT_USAGE)
     with open_store(config) as store:
-        items = store.history(nct_id)
+        items = select_changes(store.history(nct_id, since=since_at), fields=fields)
     if as_json:
-        click.echo(json.dumps([change_to_json(i) for i in items], indent=2, ensure_ascii=False))
+        click.echo(json.dumps([change_row(i) for i in items], indent=2, ensure_ascii=False))
+        return
+    if as_csv:
+        click.echo(to_csv(change_row(i) for i in items), nl=False)
         return
     if not items:
-        click.echo(f"No changes recorded for {nct_id} yet.")
+        click.echo(f"No changes recorded for {nct_id} yet." if not (since or fields)
+                   else f"No changes of {nct_id} match.")
         return
     from watcher.notify import change_line
 
@@ -169,6 +187,225 @@ def history(state: State, nct_id: str, as_json: bool) -> None:
         data = change_to_json(item)
         stamp = item.detected_at.strftime("%Y-%m-%d %H:%M")
         click.echo(f"{stamp}  v{item.version}  {item.change.severity:<8} {change_line(data)}")
+
+
+# -- history queries, feeds, the database and backfill (storage) ----------------------------------
+
+
+@cli.command()
+@click.argument("nct_id")
+@click.option("--from", "from_", metavar="VERSION|DATE", help="The older version: a number, or the version current "
+              "on a date (2026-03-01) or at an age (30d). Default: the one before --to.")
+@click.option("--to", metavar="VERSION|DATE", help="The newer version, likewise. Default: the latest.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON: both versions and the changes.")
+@click.pass_obj
+def diff(state: State, nct_id: str, from_: str | None, to: str | None, as_json: bool) -> None:
+    """The field changes between two stored versions of a trial (recomputed from the records)."""
+    from watcher.history import QueryError, diff_versions, resolve_version
+    from watcher.meaning import SeverityRules
+    from watcher.notify import change_line, change_to_dict
+
+    nct_id = nct_id.strip().upper()
+    config = state.config()
+    now = datetime.now(UTC)
+    with open_store(config) as store:
+        infos = store.version_infos(nct_id)
+        if not infos:
+            fail(f"{nct_id} has no stored versions: add it to the watchlist and run `trialwatch check`", EXIT_USAGE)
+        try:
+            new = resolve_version(infos, to, default=-1, now=now)
+            if from_ is None:
+                older = [i for i in infos if i.version < new.version]
+                if not older:
+                    fail(f"{nct_id} has no version before version {new.version}; give --from", EXIT_USAGE)
+                old = older[-1]
+            else:
+                old = resolve_version(infos, from_, default=0, now=now)
+            result = diff_versions(store, nct_id, old, new, SeverityRules.from_mapping(config.settings.severity_rules))
+        except QueryError as exc:
+            fail(f"{nct_id}: {exc}", EXIT_USAGE)
+    if as_json:
+        def info(v: Any) -> dict[str, Any]:
+            return {"version": v.version, "fetched_at": v.fetched_at.isoformat(), "source": v.source,
+                    "ctgov_version": v.ctgov_version, "last_update_post_date": v.last_update_post_date}
+
+        click.echo(json.dumps({"nct_id": nct_id, "from": info(result.old), "to": info(result.new),
+                               "changes": [change_to_dict(c) for c in result.changes]}, indent=2, ensure_ascii=False))
+        return
+
+    def head(v: Any) -> str:
+        posted = f", posted {v.last_update_post_date}" if v.last_update_post_date else ""
+        return f"v{v.version} ({v.fetched_at:%Y-%m-%d %H:%M}, {v.source}{posted})"
+
+    click.echo(f"{nct_id}: {head(result.old)} → {head(result.new)}: "
+               f"{len(result.changes)} field change{'s' if len(result.changes) != 1 else ''}")
+    for change in result.changes:
+        click.echo(f"  {change.severity:<8} {change_line(change_to_dict(change))}")
+
+
+@cli.command()
+@click.option("--since", default="7d", show_default=True, metavar="WHEN",
+              help="Changes detected since WHEN: 7d, 12h, 2026-03-01 or a date-time.")
+@click.option("--tag", "tags", metavar="TAG", multiple=True, help="Only trials with this watchlist tag (repeatable).")
+@click.option("--min-severity", type=click.Choice(["minor", "major", "critical"]), help="Leave out milder changes.")
+@click.option("--field", "fields", metavar="GLOB", multiple=True, help="Only fields matching GLOB (repeatable).")
+@click.option("--all", "include_bookkeeping", is_flag=True,
+              help="Include bookkeeping fields (last-update dates, derivedSection), left out by default.")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list of change objects.")
+@click.option("--csv", "as_csv", is_flag=True, help="Print CSV with a header row.")
+@click.pass_obj
+def changes(state: State, *, since: str, tags: tuple[str, ...], min_severity: str | None, fields: tuple[str, ...],
+            include_bookkeeping: bool, as_json: bool, as_csv: bool) -> None:
+    """Changes across every watched trial, oldest first (baselines left out)."""
+    from watcher.history import QueryError, change_row, parse_when, select_changes, to_csv
+    from watcher.notify import change_line
+
+    if as_json and as_csv:
+        fail("--json and --csv exclude each other", EXIT_USAGE)
+    config = state.config()
+    try:
+        since_at = parse_when(since, now=datetime.now(UTC))
+    except QueryError as exc:
+        fail(f"--since: {exc}", EXIT_USAGE)
+    trials = [t for t in config.watchlist.trials if not tags or set(tags) & set(t.tags)]
+    if tags and not trials:
+        fail(f"no watched trial has the tag {', '.join(tags)}", EXIT_USAGE)
+    with open_store(config) as store:
+        found = store.changes(since=since_at, nct_ids=[t.nct_id for t in trials])
+    items = select_changes(found, fields=fields, min_severity=min_severity, include_bookkeeping=include_bookkeeping)
+    if as_json:
+        click.echo(json.dumps([change_row(i) for i in items], indent=2, ensure_ascii=False))
+        return
+    if as_csv:
+        click.echo(to_csv(change_row(i) for i in items), nl=False)
+        return
+    if not items:
+        click.echo(f"No changes since {since_at:%Y-%m-%d %H:%M} UTC.")
+        return
+    labels = {t.nct_id: t.label for t in trials}
+    for item in items:
+        who = f"{item.nct_id} ({labels[item.nct_id]})" if labels.get(item.nct_id) else item.nct_id
+        click.echo(f"{item.detected_at:%Y-%m-%d %H:%M}  {who}  v{item.version}  {item.change.severity:<8} "
+                   f"{change_line(change_to_json(item))}")
+
+
+@cli.command()
+@click.option("--tag", metavar="TAG", help="Only trials with this watchlist tag.")
+@click.option("--write", "write_files", is_flag=True, help="Write the files under feeds.path instead of printing.")
+@click.pass_obj
+def feed(state: State, tag: str | None, write_files: bool) -> None:
+    """Print the Atom feed of recent changes (feeds.days), or write every feed file (--write)."""
+    from watcher.feeds import feed_for, write_feeds
+
+    config = state.config()
+    now = datetime.now(UTC)
+    if tag and not any(tag in t.tags for t in config.watchlist.trials):
+        fail(f"no watched trial has the tag {tag!r}", EXIT_USAGE)
+    with open_store(config) as store:
+        if write_files:
+            if config.settings.feeds.path is None:
+                fail("feeds.path is not set in the settings file", EXIT_USAGE)
+            for path in write_feeds(config, store, now=now):
+                click.echo(str(path))
+            return
+        click.echo(feed_for(config, store, now=now, tag=tag), nl=False)
+
+
+@cli.group()
+def db() -> None:
+    """The database: schema migrations and storage."""
+
+
+@db.command("upgrade")
+@click.pass_obj
+def db_upgrade(state: State) -> None:
+    """Upgrade the schema to the newest revision (the service also does this on start)."""
+    from watcher.store import Store, redact_url
+
+    config = state.config()
+    try:
+        store = Store(config.settings.storage_url, create=False)
+        try:
+            before = store.schema_revision()
+            applied = store.upgrade()
+            after = store.schema_revision()
+        finally:
+            store.close()
+    except StorageError as exc:
+        fail(str(exc))
+    where = redact_url(config.settings.storage_url)
+    if applied:
+        label = before or ("0001 (the first schema)" if applied[0] != "0001" else "empty")
+        click.echo(f"{where}: upgraded {label} → {after} (applied {', '.join(applied)})")
+    else:
+        click.echo(f"{where}: schema is current ({after})")
+
+
+@db.command("stats")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_obj
+def db_stats(state: State, as_json: bool) -> None:
+    """Versions stored and the bytes they take (compressed, deduplicated)."""
+    config = state.config()
+    with open_store(config) as store:
+        stats = store.storage_stats()
+        revision = store.schema_revision()
+    data = {"revision": revision, "versions": stats.versions, "pruned": stats.pruned, "blobs": stats.blobs,
+            "blob_bytes": stats.blob_bytes, "raw_bytes": stats.raw_bytes, "legacy_bytes": stats.legacy_bytes}
+    if as_json:
+        click.echo(json.dumps(data, indent=2))
+        return
+    for key, value in data.items():
+        click.echo(f"{key + ':':<14}{value}")
+
+
+@db.command("prune")
+@click.pass_obj
+def db_prune(state: State) -> None:
+    """Apply storage.keep_versions / storage.keep_days now (the service does it daily)."""
+    config = state.config()
+    settings = config.settings
+    with open_store(config) as store:
+        result = store.apply_retention(keep_versions=settings.keep_versions, keep_days=settings.keep_days,
+                                       now=datetime.now(UTC))
+    click.echo(f"pruned {result.pruned} versions, deleted {result.blobs_deleted} blobs "
+               f"({result.bytes_freed} bytes); kept {result.kept_for_outbox} for undelivered notifications")
+
+
+@cli.command()
+@click.argument("nct_ids", nargs=-1, required=True)
+@click.pass_obj
+def backfill(state: State, nct_ids: tuple[str, ...]) -> None:
+    """Import trials' past versions from ClinicalTrials.gov's record history."""
+    from watcher.backfill import BackfillError
+    from watcher.backfill import backfill as run_backfill
+    from watcher.ctgov import CtGovClient
+
+    config = state.config()
+    failed = False
+    with open_store(config) as store:
+        client = CtGovClient(config.settings.api)
+        try:
+            for raw in nct_ids:
+                nct_id = raw.strip().upper()
+                try:
+                    report = run_backfill(config, store, client, nct_id)
+                except (BackfillError, TrialWatchError) as exc:
+                    click.echo(f"trialwatch: {nct_id}: backfill failed: {exc}", err=True)
+                    failed = True
+                    continue
+                if report.note:
+                    click.echo(f"{nct_id}: {report.note}")
+                    continue
+                capped = f", {report.skipped_over_cap} older left out (backfill.max_versions)" \
+                    if report.skipped_over_cap else ""
+                plural = "" if report.imported == 1 else "s"
+                click.echo(f"{nct_id}: imported {report.imported} past version{plural} of {report.available} "
+                           f"on ClinicalTrials.gov ({report.requests} requests{capped})")
+        finally:
+            client.close()
+    if failed:
+        sys.exit(EXIT_FAILED)
 
 
 @cli.command()

@@ -47,6 +47,28 @@ class ChannelSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class FeedSettings:
+    """`feeds.*`: the Atom feeds written after each cycle (nothing is written without `path`)."""
+
+    path: Path | None = None
+    per_tag: bool = True
+    days: timedelta = timedelta(days=30)
+    max_entries: int = 200
+
+
+@dataclass(frozen=True, slots=True)
+class BackfillSettings:
+    """`backfill.*`: importing past versions from ClinicalTrials.gov's record history."""
+
+    on_add: bool = False  # backfill a trial's history when it is first seen
+    fill_gaps: str = "auto"  # auto | always | never: fetch versions posted between two polls
+    max_gap_requests: int = 50  # per cycle, across trials; the rest are polled without gap-filling
+    max_versions: int = 64  # per trial and backfill
+    max_bytes: int = 4_000_000  # per history response
+    base_url: str | None = None  # default: api.base_url with /api/v2 → /api/int
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     path: Path | None
     api: ApiSettings
@@ -67,6 +89,11 @@ class Settings:
     ignore: tuple[str, ...] = ()
     only: tuple[str, ...] = ()
     include_bookkeeping: bool = False
+    # history and storage: `storage.keep_*`, `feeds.*`, `backfill.*`
+    keep_versions: int | None = None
+    keep_days: timedelta | None = None
+    feeds: FeedSettings = field(default_factory=FeedSettings)
+    backfill: BackfillSettings = field(default_factory=BackfillSettings)
     severity_rules: Mapping[str, Severity] = field(default_factory=dict)
     failure_alert_after: int = 3
     max_attempts: int = 20
@@ -319,7 +346,7 @@ def _settings_from(doc: Any, path: Path | None, checker: _Checker, environ: Mapp
     root = doc if isinstance(doc, Mapping) else {}
     if doc is not None and not isinstance(doc, Mapping):
         checker.add(1, "", f"expected a mapping of settings, got {_kind(doc)}")
-    checker.unknown_keys(root, _TOP_KEYS, "")
+    checker.unknown_keys(root, (*_TOP_KEYS, *_HISTORY_KEYS), "")
     base_dir = path.parent if path else Path.cwd()
 
     state_text = checker.string(root, "state_dir", "state_dir")
@@ -329,7 +356,7 @@ def _settings_from(doc: Any, path: Path | None, checker: _Checker, environ: Mapp
     api = _api_settings(api_node, checker)
 
     storage = checker.mapping(root, "storage", "storage") or {}
-    checker.unknown_keys(storage, ("url",), "storage")
+    checker.unknown_keys(storage, ("url", "keep_versions", "keep_days"), "storage")
     storage_url = checker.string(storage, "url", "storage.url") or f"sqlite:///{state_dir / 'trialwatch.sqlite'}"
     if "://" not in storage_url:
         checker.add(checker.line_of(storage, "url"), "storage.url",
@@ -390,6 +417,12 @@ def _settings_from(doc: Any, path: Path | None, checker: _Checker, environ: Mapp
         if sev:
             rules[str(glob)] = sev
 
+    keep_versions = (int(checker.number(storage, "keep_versions", "storage.keep_versions", 0, minimum=1))
+                     if storage.get("keep_versions") is not None else None)
+    keep_days = (timedelta(days=checker.number(storage, "keep_days", "storage.keep_days", 0, minimum=1))
+                 if storage.get("keep_days") is not None else None)
+    feeds, backfill = _feeds_from(root, checker, base_dir), _backfill_from(root, checker)
+
     watchlist_text = checker.string(root, "watchlist", "watchlist") or "watchlist.yaml"
     return Settings(
         path=path,
@@ -410,6 +443,10 @@ def _settings_from(doc: Any, path: Path | None, checker: _Checker, environ: Mapp
         ignore=checker.strings(notify, "ignore", "notify.ignore"),
         only=checker.strings(notify, "only", "notify.only"),
         include_bookkeeping=checker.boolean(notify, "include_bookkeeping", "notify.include_bookkeeping", False),
+        keep_versions=keep_versions,
+        keep_days=keep_days,
+        feeds=feeds,
+        backfill=backfill,
         severity_rules=rules,
         failure_alert_after=int(checker.number(notify, "failure_alert_after", "notify.failure_alert_after", 3, 1)),
         max_attempts=int(checker.number(notify, "max_attempts", "notify.max_attempts", 20, 1)),
@@ -448,6 +485,54 @@ def load_settings(path: Path | None, environ: Mapping[str, str] = os.environ) ->
     if problems:
         raise ConfigError(problems)
     return settings
+
+
+# -- history and storage settings (`feeds.*`, `backfill.*`; `storage.keep_*` are read with `storage.url`)
+
+_HISTORY_KEYS = ("feeds", "backfill")  # top-level sections beside _TOP_KEYS
+
+
+def _feeds_from(root: Mapping[str, Any], checker: _Checker, base_dir: Path) -> FeedSettings:
+    node = checker.mapping(root, "feeds", "feeds") or {}
+    checker.unknown_keys(node, ("path", "per_tag", "days", "max_entries"), "feeds")
+    defaults = FeedSettings()
+    path = checker.string(node, "path", "feeds.path")
+    return FeedSettings(
+        path=(base_dir / path) if path else None,
+        per_tag=checker.boolean(node, "per_tag", "feeds.per_tag", defaults.per_tag),
+        days=timedelta(days=checker.number(node, "days", "feeds.days", defaults.days.days, minimum=1)),
+        max_entries=int(checker.number(node, "max_entries", "feeds.max_entries", defaults.max_entries, 1)),
+    )
+
+
+_FILL_GAPS = ("auto", "always", "never")
+
+
+def _backfill_from(root: Mapping[str, Any], checker: _Checker) -> BackfillSettings:
+    node = checker.mapping(root, "backfill", "backfill") or {}
+    checker.unknown_keys(node, ("on_add", "fill_gaps", "max_gap_requests", "max_versions", "max_bytes",
+                                "base_url"), "backfill")
+    d = BackfillSettings()
+    fill_gaps = node.get("fill_gaps", d.fill_gaps)
+    if isinstance(fill_gaps, bool):  # YAML reads `never`-ish words fine, but `false`/`true` as booleans
+        fill_gaps = "always" if fill_gaps else "never"
+    if fill_gaps not in _FILL_GAPS:
+        checker.add(checker.line_of(node, "fill_gaps"), "backfill.fill_gaps",
+                    f"{fill_gaps!r} is not one of {', '.join(_FILL_GAPS)}")
+        fill_gaps = d.fill_gaps
+    base_url = checker.string(node, "base_url", "backfill.base_url")
+    if base_url and not re.match(r"^https?://", base_url):
+        checker.add(checker.line_of(node, "base_url"), "backfill.base_url", f"{base_url!r} is not an http(s) URL")
+        base_url = None
+    return BackfillSettings(
+        on_add=checker.boolean(node, "on_add", "backfill.on_add", d.on_add),
+        fill_gaps=str(fill_gaps),
+        max_gap_requests=int(checker.number(node, "max_gap_requests", "backfill.max_gap_requests",
+                                            d.max_gap_requests)),
+        max_versions=int(checker.number(node, "max_versions", "backfill.max_versions", d.max_versions, 1)),
+        max_bytes=int(checker.number(node, "max_bytes", "backfill.max_bytes", d.max_bytes, 1000)),
+        base_url=base_url.rstrip("/") if base_url else None,
+    )
 
 
 # -- watchlist -----------------------------------------------------------------------------------

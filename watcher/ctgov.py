@@ -307,6 +307,19 @@ class CtGovClient:
                         updates.setdefault(alias, fetched.last_update)
         return updates
 
+    # record history (storage's block: the undocumented /api/int endpoints, parsed in watcher.backfill)
+
+    def get_raw(self, url: str, *, max_bytes: int | None = None, nct_id: str | None = None) -> bytes:
+        """The body of a GET on an absolute URL, with this client's rate limit, retries and error
+        translation (404 with `nct_id` → StudyNotFound); a body over `max_bytes` is InvalidResponse."""
+        response = self._retrying(url, None, nct_id)
+        if response.status_code != 200:
+            raise ApiError(f"{url}: HTTP {response.status_code} (redirects are not followed here)")
+        body = response.content
+        if max_bytes is not None and len(body) > max_bytes:
+            raise InvalidResponse(f"{url}: {len(body)} bytes, over the cap of {max_bytes}")
+        return body
+
     # batches and pages -------------------------------------------------------------------------
 
     def _map(self, fn: Callable[[list[str]], BatchResult], batches: list[list[str]]) -> Iterator[BatchResult]:

@@ -1,8 +1,11 @@
 """Snapshots, changes, the notification outbox and service state, in one SQL database.
 
 SQLite by default (WAL + busy timeout so CLI commands work while the service runs),
-PostgreSQL for shared deployments. ORM rows never leave this module: callers get the
-frozen dataclasses of `watcher.models` or plain dicts.
+PostgreSQL for shared deployments (advisory locks let several services take turns). ORM rows
+never leave this module: callers get the frozen dataclasses of `watcher.models` or plain dicts.
+
+Records are kept as compressed, content-addressed parts (`watcher.blobs`); the schema is
+Alembic's (`watcher.migrate`), upgraded in place when a Store opens the database.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ import json
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -23,10 +26,12 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     UniqueConstraint,
     create_engine,
+    delete,
     event,
     func,
     select,
@@ -37,6 +42,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
+from watcher import blobs
 from watcher.errors import StorageError
 from watcher.models import Change, Event, Json, Snapshot, StoredChange
 
@@ -86,7 +92,22 @@ class SnapshotRow(Base):
     fetched_at: Mapped[datetime] = mapped_column(UTCDateTime)
     content_hash: Mapped[str] = mapped_column(String(64))
     last_update_post_date: Mapped[str | None] = mapped_column(String(10))
-    record: Mapped[str] = mapped_column(Text)
+    record: Mapped[str | None] = mapped_column(Text, nullable=True)  # first schema only; now in blobs
+    manifest: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    source: Mapped[str | None] = mapped_column(String(10), nullable=True)  # poll | gap | backfill
+    ctgov_version: Mapped[int | None] = mapped_column(Integer, nullable=True)  # 0-based, when known
+    pruned_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class BlobRow(Base):
+    """A compressed, content-addressed part of a record (or a version's manifest)."""
+
+    __tablename__ = "blobs"
+    digest: Mapped[str] = mapped_column(String(64), primary_key=True)
+    codec: Mapped[str] = mapped_column(String(8))
+    size: Mapped[int] = mapped_column(Integer)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    last_used_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class ChangeRow(Base):
@@ -182,6 +203,38 @@ class TrialState:
 
 
 @dataclass(frozen=True, slots=True)
+class VersionInfo:
+    """What is known about one stored version without loading its record."""
+
+    nct_id: str
+    version: int
+    fetched_at: datetime
+    last_update_post_date: str | None
+    source: str
+    ctgov_version: int | None
+    pruned: bool
+    content_hash: str
+
+
+@dataclass(frozen=True, slots=True)
+class StorageStats:
+    versions: int
+    pruned: int
+    blobs: int
+    blob_bytes: int  # compressed bytes held in blobs
+    raw_bytes: int  # the same blobs before compression
+    legacy_bytes: int  # records still in the first schema's `snapshots.record`
+
+
+@dataclass(frozen=True, slots=True)
+class RetentionResult:
+    pruned: int
+    blobs_deleted: int
+    bytes_freed: int
+    kept_for_outbox: int
+
+
+@dataclass(frozen=True, slots=True)
 class CycleInfo:
     id: int
     started_at: datetime
@@ -193,7 +246,28 @@ class CycleInfo:
     requests: int
 
 
+@dataclass(frozen=True, slots=True)
+class PastVersion:
+    """A version from ClinicalTrials.gov's record history, for `Store.prepend_versions`."""
+
+    record: Mapping[str, Any]
+    digest: str
+    posted_at: datetime
+    ctgov_version: int | None
+    changes: Sequence[Change]
+    baseline: bool
+
+
 # -- helpers -------------------------------------------------------------------------------------
+
+UNDELIVERED = ("pending", "sending")
+LOCK_KEYS: Mapping[str, int] = {"cycle": 0x7457_0002, "backfill": 0x7457_0003}
+
+
+def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start: start + size]
+
 
 _VOLATILE = ("derivedSection", "miscInfoModule", "versionHolder")
 
@@ -302,14 +376,35 @@ class Store:
         if parsed.get_backend_name() == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self.dialect = parsed.get_backend_name()
         if create:
-            self.create_schema()
+            self.upgrade()
 
     def create_schema(self) -> None:
+        """Kept for callers of the first API: the schema is now Alembic's (see `upgrade`)."""
+        self.upgrade()
+
+    def upgrade(self) -> list[str]:
+        """Bring the schema to the newest revision in place; returns the revisions applied.
+
+        A database made by the first schema (before Alembic) is recognised by its tables and
+        stamped as revision 0001 first. On PostgreSQL an advisory lock lets one process migrate
+        while the others wait; everyone else finds the schema current and returns at once.
+        """
+        from watcher.migrate import upgrade_schema
+
         try:
-            Base.metadata.create_all(self.engine)
+            return upgrade_schema(self.engine)
         except SQLAlchemyError as exc:
-            raise StorageError(f"cannot create schema in {redact_url(self.url)}: {exc}") from exc
+            raise StorageError(f"cannot upgrade the schema of {redact_url(self.url)}: {exc}") from exc
+
+    def schema_revision(self) -> str | None:
+        from watcher.migrate import current_revision
+
+        try:
+            return current_revision(self.engine)
+        except SQLAlchemyError as exc:
+            raise StorageError(f"cannot read the schema revision of {redact_url(self.url)}: {exc}") from exc
 
     def close(self) -> None:
         self.engine.dispose()
@@ -335,13 +430,14 @@ class Store:
         with self.session() as s:
             row = s.scalars(select(SnapshotRow).where(SnapshotRow.nct_id == nct_id)
                             .order_by(SnapshotRow.version.desc()).limit(1)).first()
-            return self._snapshot(row) if row else None
+            return self._snapshot(s, row) if row else None
 
     def snapshot(self, nct_id: str, version: int) -> Snapshot | None:
+        """One stored version; None when there is no such version or retention pruned it."""
         with self.session() as s:
             row = s.scalars(select(SnapshotRow).where(SnapshotRow.nct_id == nct_id,
                                                       SnapshotRow.version == version)).first()
-            return self._snapshot(row) if row else None
+            return self._snapshot(s, row) if row else None
 
     def versions(self, nct_id: str) -> list[tuple[int, datetime, str | None]]:
         with self.session() as s:
@@ -349,10 +445,71 @@ class Store:
                              .where(SnapshotRow.nct_id == nct_id).order_by(SnapshotRow.version)).all()
             return [(r[0], r[1], r[2]) for r in rows]
 
-    @staticmethod
-    def _snapshot(row: SnapshotRow) -> Snapshot:
+    def version_infos(self, nct_id: str) -> list[VersionInfo]:
+        with self.session() as s:
+            rows = s.scalars(select(SnapshotRow).where(SnapshotRow.nct_id == nct_id).order_by(SnapshotRow.version))
+            return [VersionInfo(nct_id=r.nct_id, version=r.version, fetched_at=r.fetched_at,
+                                last_update_post_date=r.last_update_post_date, source=r.source or "poll",
+                                ctgov_version=r.ctgov_version, pruned=r.pruned_at is not None,
+                                content_hash=r.content_hash) for r in rows]
+
+    def _snapshot(self, s: Session, row: SnapshotRow) -> Snapshot | None:
+        if row.pruned_at is not None:
+            return None
+        if row.record is not None:
+            record = json.loads(row.record)
+        elif row.manifest is not None:
+            record = self._load_record(s, row.manifest)
+        else:
+            return None
         return Snapshot(nct_id=row.nct_id, version=row.version, fetched_at=row.fetched_at,
-                        content_hash=row.content_hash, record=json.loads(row.record))
+                        content_hash=row.content_hash, record=record)
+
+    @staticmethod
+    def _load_record(s: Session, manifest_digest: str) -> dict[str, Any]:
+        manifest_row = s.get(BlobRow, manifest_digest)
+        if manifest_row is None:
+            raise StorageError(f"snapshot manifest {manifest_digest[:12]}… is missing from the blob store")
+        manifest = blobs.load(manifest_row.codec, manifest_row.data)
+        wanted = blobs.manifest_digests(manifest)
+        found = {b.digest: blobs.load(b.codec, b.data)
+                 for b in s.scalars(select(BlobRow).where(BlobRow.digest.in_(wanted)))}
+        missing = set(wanted) - set(found)
+        if missing:
+            raise StorageError(f"{len(missing)} part(s) of snapshot manifest {manifest_digest[:12]}… are missing")
+        return blobs.join_record(manifest, found)
+
+    def _put_record(self, s: Session, record: Mapping[str, Any], at: datetime) -> str:
+        """Store a record's parts and manifest (each at most once); returns the manifest digest.
+
+        Every part is inserted if absent and its `last_used_at` refreshed, so a concurrent
+        retention run (which only deletes blobs unused for an hour) cannot take it away.
+        """
+        manifest, parts = blobs.split_record(record)
+        todo = {b.digest: b for b in [manifest, *parts]}
+        present = set(s.scalars(select(BlobRow.digest).where(BlobRow.digest.in_(list(todo)))))
+        if present:
+            s.execute(update(BlobRow).where(BlobRow.digest.in_(list(present))).values(last_used_at=at))
+        for digest, blob in todo.items():
+            if digest in present:
+                continue
+            values = {"digest": digest, "codec": blob.codec, "size": blob.size, "data": blob.data,
+                      "last_used_at": at}
+            s.execute(self._insert_ignore(BlobRow, values))
+        return manifest.digest
+
+    def _insert_ignore(self, model: type[Base], values: Mapping[str, Any]) -> Any:
+        if self.dialect == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+            return pg_insert(model).values(**values).on_conflict_do_nothing()
+        if self.dialect == "sqlite":
+            from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+            return sqlite_insert(model).values(**values).on_conflict_do_nothing()
+        from sqlalchemy import insert
+
+        return insert(model).values(**values)
 
     def latest_hashes(self, nct_ids: Sequence[str]) -> dict[str, str]:
         with self.session() as s:
@@ -373,6 +530,9 @@ class Store:
         changes: Sequence[Change],
         baseline: bool,
         messages: Sequence[NewMessage] = (),
+        source: str = "poll",
+        ctgov_version: int | None = None,
+        detected_at: datetime | None = None,
     ) -> int:
         """Store a new version, its changes and the messages they cause in ONE transaction.
 
@@ -383,12 +543,15 @@ class Store:
             current = s.scalar(select(func.max(SnapshotRow.version)).where(SnapshotRow.nct_id == nct_id))
             version = (current or 0) + 1
             snap = SnapshotRow(nct_id=nct_id, version=version, fetched_at=fetched_at, content_hash=digest,
-                               last_update_post_date=last_update_of(record), record=canonical_json(record))
+                               last_update_post_date=last_update_of(record),
+                               manifest=self._put_record(s, record, fetched_at), source=source,
+                               ctgov_version=ctgov_version)
             s.add(snap)
             s.flush()
             for change in changes:
-                s.add(ChangeRow(nct_id=nct_id, snapshot_id=snap.id, version=version, detected_at=fetched_at,
-                                baseline=baseline, **_change_to_row_values(change)))
+                s.add(ChangeRow(nct_id=nct_id, snapshot_id=snap.id, version=version,
+                                detected_at=detected_at or fetched_at, baseline=baseline,
+                                **_change_to_row_values(change)))
             for msg in messages:
                 s.add(OutboxRow(channel=msg.channel, nct_id=msg.nct_id, kind=msg.kind, created_at=fetched_at,
                                 payload=dict(msg.payload), status="pending", attempts=0,
@@ -656,3 +819,201 @@ class Store:
     def set_meta(self, key: str, value: Json) -> None:
         with self.session() as s:
             s.merge(MetaRow(key=key, value=value))
+
+    # -- history queries -------------------------------------------------------------------------
+
+    def changes(self, *, since: datetime | None = None, nct_ids: Sequence[str] | None = None,
+                include_baseline: bool = False) -> list[StoredChange]:
+        """Changes across trials, oldest first (the `changes` command and the Atom feed)."""
+        with self.session() as s:
+            query = select(ChangeRow)
+            if since is not None:
+                query = query.where(ChangeRow.detected_at >= since)
+            if nct_ids is not None:
+                query = query.where(ChangeRow.nct_id.in_(list(nct_ids)))
+            if not include_baseline:
+                query = query.where(ChangeRow.baseline.is_(False))
+            return [_stored(r) for r in s.scalars(query.order_by(ChangeRow.detected_at, ChangeRow.id))]
+
+    def version_at(self, nct_id: str, when: datetime) -> int | None:
+        """The version that was current at `when`: the newest stored at or before it."""
+        with self.session() as s:
+            return s.scalar(select(func.max(SnapshotRow.version)).where(
+                SnapshotRow.nct_id == nct_id, SnapshotRow.fetched_at <= when))
+
+    # -- backfill --------------------------------------------------------------------------------
+
+    def prepend_versions(self, nct_id: str, past: Sequence[PastVersion], *,
+                         rebase: Sequence[Change] | None) -> int:
+        """Insert versions older than every stored one, in ONE transaction; returns how many.
+
+        Stored versions, their changes and the version numbers in outbox payloads move up by
+        `len(past)`, so numbers keep following time. The former first version stops being a
+        baseline: its "everything added" changes are replaced by `rebase`, its real diff
+        against the newest past version.
+        """
+        if not past:
+            return 0
+        shift = len(past)
+        with self.session() as s:
+            first = s.scalars(select(SnapshotRow).where(SnapshotRow.nct_id == nct_id)
+                              .order_by(SnapshotRow.version).limit(1)).first()
+            if first is not None:
+                first_id, first_version, first_at = first.id, first.version, first.fetched_at
+                s.execute(update(SnapshotRow).where(SnapshotRow.nct_id == nct_id)
+                          .values(version=-SnapshotRow.version))
+                s.execute(update(SnapshotRow).where(SnapshotRow.nct_id == nct_id)
+                          .values(version=shift - SnapshotRow.version))
+                s.execute(update(ChangeRow).where(ChangeRow.nct_id == nct_id)
+                          .values(version=ChangeRow.version + shift))
+                for row in s.scalars(select(OutboxRow).where(OutboxRow.nct_id == nct_id)):
+                    payload = row.payload
+                    if isinstance(payload, dict) and isinstance(payload.get("version"), int):
+                        row.payload = {**payload, "version": payload["version"] + shift}
+                if rebase is not None:
+                    s.execute(delete(ChangeRow).where(ChangeRow.snapshot_id == first_id,
+                                                      ChangeRow.baseline.is_(True)))
+                    for change in rebase:
+                        s.add(ChangeRow(nct_id=nct_id, snapshot_id=first_id, version=first_version + shift,
+                                        detected_at=first_at, baseline=False,
+                                        **_change_to_row_values(change)))
+            for number, item in enumerate(past, start=1):
+                snap = SnapshotRow(nct_id=nct_id, version=number, fetched_at=item.posted_at,
+                                   content_hash=item.digest, last_update_post_date=last_update_of(item.record),
+                                   manifest=self._put_record(s, item.record, item.posted_at),
+                                   source="backfill", ctgov_version=item.ctgov_version)
+                s.add(snap)
+                s.flush()
+                for change in item.changes:
+                    s.add(ChangeRow(nct_id=nct_id, snapshot_id=snap.id, version=number,
+                                    detected_at=item.posted_at, baseline=item.baseline,
+                                    **_change_to_row_values(change)))
+            return shift
+
+    def set_ctgov_version(self, nct_id: str, version: int, ctgov_version: int) -> None:
+        with self.session() as s:
+            s.execute(update(SnapshotRow).where(SnapshotRow.nct_id == nct_id, SnapshotRow.version == version)
+                      .values(ctgov_version=ctgov_version))
+
+    # -- storage: statistics and retention -------------------------------------------------------
+
+    def storage_stats(self) -> StorageStats:
+        with self.session() as s:
+            versions = s.scalar(select(func.count()).select_from(SnapshotRow)) or 0
+            pruned = s.scalar(select(func.count()).select_from(SnapshotRow)
+                              .where(SnapshotRow.pruned_at.is_not(None))) or 0
+            count, compressed, raw = s.execute(select(
+                func.count(), func.coalesce(func.sum(func.length(BlobRow.data)), 0),
+                func.coalesce(func.sum(BlobRow.size), 0))).one()
+            legacy = s.scalar(select(func.coalesce(func.sum(func.length(SnapshotRow.record)), 0))) or 0
+            return StorageStats(versions=int(versions), pruned=int(pruned), blobs=int(count),
+                                blob_bytes=int(compressed), raw_bytes=int(raw), legacy_bytes=int(legacy))
+
+    def apply_retention(self, *, keep_versions: int | None, keep_days: timedelta | None,
+                        now: datetime) -> RetentionResult:
+        """Prune old versions' records, then delete the blobs no version uses any more.
+
+        A version is pruned only when it is outside BOTH limits that are set (older than the
+        newest `keep_versions` and fetched before `now - keep_days`). Never pruned: a trial's
+        latest version, and a version an undelivered notification (outbox status pending or
+        sending) names. A pruned version keeps its row, its number and its changes: history
+        stays whole, only the full record is gone.
+        """
+        pruned_ids: list[int] = []
+        held = 0
+        if keep_versions or keep_days:
+            cutoff = now - keep_days if keep_days else None
+            with self.session() as s:
+                needed = self._outbox_versions(s)
+                rows = s.execute(select(SnapshotRow.id, SnapshotRow.nct_id, SnapshotRow.version,
+                                        SnapshotRow.fetched_at)
+                                 .where(SnapshotRow.pruned_at.is_(None))
+                                 .order_by(SnapshotRow.nct_id, SnapshotRow.version.desc())).all()
+                latest = s.execute(select(SnapshotRow.nct_id, func.max(SnapshotRow.version))
+                                   .group_by(SnapshotRow.nct_id)).all()
+                newest = {r[0]: r[1] for r in latest}
+                rank: dict[str, int] = {}
+                for snapshot_id, nct_id, version, fetched_at in rows:
+                    position = rank.get(nct_id, 0)
+                    rank[nct_id] = position + 1
+                    if version == newest.get(nct_id):
+                        continue
+                    if keep_versions and position < keep_versions:
+                        continue
+                    if cutoff is not None and fetched_at >= cutoff:
+                        continue
+                    if (nct_id, version) in needed:
+                        held += 1
+                        continue
+                    pruned_ids.append(snapshot_id)
+                for chunk in _chunks(pruned_ids, 500):
+                    s.execute(update(SnapshotRow).where(SnapshotRow.id.in_(chunk))
+                              .values(pruned_at=now, manifest=None, record=None))
+        deleted, freed = self.collect_garbage(now)
+        return RetentionResult(pruned=len(pruned_ids), blobs_deleted=deleted, bytes_freed=freed,
+                               kept_for_outbox=held)
+
+    def collect_garbage(self, now: datetime, *, grace: timedelta = timedelta(hours=1)) -> tuple[int, int]:
+        """Delete blobs no version references and nobody used within `grace`: (count, bytes).
+
+        The grace period covers a writer that reuses an old blob in a transaction not yet
+        committed when this one looks: its `last_used_at` touch keeps the blob alive.
+        """
+        unused_since = now - grace
+        with self.session() as s:
+            manifests = set(s.scalars(select(SnapshotRow.manifest).where(SnapshotRow.manifest.is_not(None))
+                                      .distinct()))
+            referenced = set(manifests)
+            for row in s.scalars(select(BlobRow).where(BlobRow.digest.in_(list(manifests)))) if manifests else ():
+                referenced.update(blobs.manifest_digests(blobs.load(row.codec, row.data)))
+            candidates = s.execute(select(BlobRow.digest, func.length(BlobRow.data))
+                                   .where(BlobRow.last_used_at < unused_since)).all()
+            doomed = [(d, int(n)) for d, n in candidates if d not in referenced]
+            for chunk in _chunks([d for d, _ in doomed], 500):
+                s.execute(delete(BlobRow).where(BlobRow.digest.in_(chunk), BlobRow.last_used_at < unused_since))
+            return len(doomed), sum(n for _, n in doomed)
+
+    @staticmethod
+    def _outbox_versions(s: Session) -> set[tuple[str, int]]:
+        rows = s.execute(select(OutboxRow.nct_id, OutboxRow.payload)
+                         .where(OutboxRow.status.in_(UNDELIVERED), OutboxRow.nct_id.is_not(None))).all()
+        needed: set[tuple[str, int]] = set()
+        for nct_id, payload in rows:
+            version = payload.get("version") if isinstance(payload, dict) else None
+            if isinstance(version, int):
+                needed.add((nct_id, version))
+        return needed
+
+    # -- locks between processes -----------------------------------------------------------------
+
+    @contextmanager
+    def exclusive(self, name: str, *, wait: bool = False) -> Iterator[bool]:
+        """Hold a named PostgreSQL advisory lock for the block; yields whether it was got.
+
+        On PostgreSQL, processes sharing a database take turns (a cycle, a backfill); the lock
+        lives on its own connection, so it goes away with a crashed process. On SQLite this
+        is a no-op that always yields True: one machine, one service.
+        """
+        if self.dialect != "postgresql":
+            yield True
+            return
+        key = LOCK_KEYS[name]
+        try:
+            conn = self.engine.connect()
+        except SQLAlchemyError as exc:
+            raise StorageError(f"database error on {redact_url(self.url)}: {exc}") from exc
+        try:
+            if wait:
+                conn.execute(select(func.pg_advisory_lock(key)))
+                got = True
+            else:
+                got = bool(conn.execute(select(func.pg_try_advisory_lock(key))).scalar())
+            conn.commit()
+            try:
+                yield got
+            finally:
+                if got:
+                    conn.execute(select(func.pg_advisory_unlock(key)))
+                    conn.commit()
+        finally:
+            conn.close()

@@ -1,0 +1,165 @@
+"""Alembic migrations: revision 0001 is the first schema, and first-schema databases upgrade in place."""
+
+from __future__ import annotations
+
+import json
+import re
+import sqlite3
+from datetime import UTC, datetime
+from pathlib import Path
+
+from sqlalchemy import create_engine, text
+
+from tests.conftest import FIXTURES, Workspace
+from tests.fakeapi import load_fixture
+from watcher.migrate import current_revision, head_revision, upgrade_schema
+from watcher.store import Store, content_hash
+
+FIRST_SCHEMA = FIXTURES / "first_schema.sqlite.sql"
+T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
+
+
+def _schema(path: Path) -> list[str]:
+    with sqlite3.connect(path) as conn:
+        rows = conn.execute("SELECT sql FROM sqlite_master WHERE sql IS NOT NULL AND name != 'alembic_version' "
+                            "ORDER BY name").fetchall()
+    return [re.sub(r"\s+", " ", r[0]).strip() for r in rows]
+
+
+def test_revision_0001_is_the_first_schema(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'a.sqlite'}"
+    engine = create_engine(url)
+    upgrade_schema(engine, "0001")
+    engine.dispose()
+    first = tmp_path / "first.sqlite"
+    with sqlite3.connect(first) as conn:
+        conn.executescript(FIRST_SCHEMA.read_text())
+    assert _schema(tmp_path / "a.sqlite") == _schema(first)
+
+
+def _first_schema_database(db_url: str, tmp_path: Path) -> None:
+    """A database as the first release left it: first-schema tables, data, and on SQLite no Alembic stamp."""
+    engine = create_engine(db_url)
+    if db_url.startswith("sqlite"):
+        engine.dispose()
+        path = db_url.removeprefix("sqlite:///")
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        with sqlite3.connect(path) as conn:
+            conn.executescript(FIRST_SCHEMA.read_text())
+        engine = create_engine(db_url)
+    else:
+        upgrade_schema(engine, "0001")
+    record = load_fixture("NCT04728893")
+    edited = load_fixture("NCT04728893")
+    edited["protocolSection"]["statusModule"]["overallStatus"] = "SUSPENDED"
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO trials (nct_id, title, overall_status, consecutive_failures, not_found) "
+                          "VALUES ('NCT04728893', 't', 'SUSPENDED', 0, false)"))
+        for version, rec in ((1, record), (2, edited)):
+            conn.execute(text("INSERT INTO snapshots (nct_id, version, fetched_at, content_hash, record) "
+                              "VALUES ('NCT04728893', :v, :at, :h, :r)"),
+                         {"v": version, "at": T0.replace(day=version), "h": content_hash(rec),
+                          "r": json.dumps(rec)})
+        conn.execute(text(
+            "INSERT INTO changes (nct_id, snapshot_id, version, detected_at, field, change, old, new, severity, "
+            "baseline) VALUES ('NCT04728893', 2, 2, :at, 'status.overallStatus', 'changed', '\"RECRUITING\"', "
+            "'\"SUSPENDED\"', 'critical', false)"), {"at": T0.replace(day=2)})
+        conn.execute(text(
+            "INSERT INTO outbox (channel, nct_id, kind, created_at, payload, status, attempts) "
+            "VALUES ('ops', 'NCT04728893', 'changes', :at, :p, 'pending', 0)"),
+            {"at": T0, "p": json.dumps({"version": 2})})
+    engine.dispose()
+
+
+def test_a_first_schema_database_upgrades_in_place(db_url: str, tmp_path: Path) -> None:
+    _first_schema_database(db_url, tmp_path)
+    store = Store(db_url)  # upgrades on open
+    try:
+        assert store.schema_revision() == head_revision()
+        first, second = store.snapshot("NCT04728893", 1), store.snapshot("NCT04728893", 2)
+        assert first is not None and second is not None
+        assert first.record == load_fixture("NCT04728893")
+        assert second.record["protocolSection"]["statusModule"]["overallStatus"] == "SUSPENDED"
+        (change,) = store.history("NCT04728893")
+        assert (change.change.field, change.change.old, change.change.new) == (
+            "status.overallStatus", "RECRUITING", "SUSPENDED")
+        (message,) = store.messages(status="pending")
+        assert message.payload == {"version": 2}
+        stats = store.storage_stats()
+        assert stats.legacy_bytes == 0, "records moved out of snapshots.record"
+        assert stats.versions == 2 and stats.blobs > 0
+        assert store.upgrade() == [], "a current schema is left alone"
+    finally:
+        store.close()
+
+
+def test_downgrade_to_the_first_schema_and_back_keeps_records(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'tw.sqlite'}"
+    record = load_fixture("NCT03418623")
+    store = Store(url)
+    store.save_version("NCT03418623", record, fetched_at=T0, digest=content_hash(record), changes=[],
+                       baseline=True)
+    store.close()
+    from alembic import command
+
+    from watcher.migrate import alembic_config
+
+    engine = create_engine(url)
+    with engine.connect() as conn:
+        conn.exec_driver_sql("PRAGMA foreign_keys=OFF")
+        command.downgrade(alembic_config(conn), "0001")
+        conn.commit()
+    assert current_revision(engine) == "0001"
+    with engine.connect() as conn:
+        (stored,) = conn.execute(text("SELECT record FROM snapshots")).scalars()
+    assert json.loads(stored) == record
+    engine.dispose()
+    store = Store(url)
+    assert store.latest_snapshot("NCT03418623").record == record  # type: ignore[union-attr]
+    store.close()
+
+
+def test_db_upgrade_command_on_a_first_schema_database(workspace: Workspace) -> None:
+    path = workspace.root / "state" / "trialwatch.sqlite"
+    path.parent.mkdir(parents=True)
+    with sqlite3.connect(path) as conn:
+        conn.executescript(FIRST_SCHEMA.read_text())
+    result = workspace.cli("db", "upgrade")
+    assert result.code == 0, result.err
+    assert result.out.strip().endswith(f"upgraded 0001 (the first schema) → {head_revision()} (applied 0002)")
+    again = workspace.cli("db", "upgrade")
+    assert again.out.strip().endswith(f"schema is current ({head_revision()})")
+    stats = workspace.cli("db", "stats", "--json").json()
+    assert stats["revision"] == head_revision() and stats["versions"] == 0
+
+
+def test_processes_opening_a_new_database_at_once_take_turns(tmp_path: Path) -> None:
+    """The service and a CLI command starting together on a fresh SQLite file must not both migrate."""
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    url = f"sqlite:///{tmp_path / 'new.sqlite'}"
+    code = f"from watcher.store import Store; Store({url!r}).close()"
+    procs = [subprocess.Popen([sys.executable, "-c", code], cwd=REPO, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.PIPE) for _ in range(4)]
+    errors = [p.communicate(timeout=60)[1].decode() for p in procs]
+    assert [p.returncode for p in procs] == [0, 0, 0, 0], errors
+    assert current_revision(create_engine(url)) == head_revision()
+
+
+def test_the_migrations_build_exactly_the_models_schema(db_url: str) -> None:
+    """No drift: a column added to a model without a revision (or the reverse) fails here."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.runtime.migration import MigrationContext
+
+    from watcher.store import Base
+
+    store = Store(db_url)
+    try:
+        with store.engine.connect() as conn:
+            drift = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), Base.metadata)
+    finally:
+        store.close()
+    assert drift == []

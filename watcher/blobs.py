@@ -1,0 +1,102 @@
+"""Snapshot records as content-addressed, compressed parts: pure functions, no database.
+
+A study record is split into parts (each protocol module, the results, derived and document
+sections, the rest), and each part is stored once under the SHA-256 of its canonical JSON,
+compressed with zstd. A version is a small *manifest* — itself a part — naming its parts.
+An edit of one module stores one new module and one new manifest; an A→B→A edit stores
+nothing new for the second A at all, because its manifest already exists.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import zlib
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import zstandard
+
+CODEC = "zstd"
+_LEVEL = 12  # measured on the fixtures: level 19 saves ~3% more at ~6x the time
+_SPLIT = ("protocolSection",)  # sections split one level further, into modules
+MANIFEST_SCHEMA = 1
+
+
+@dataclass(frozen=True, slots=True)
+class Blob:
+    digest: str
+    codec: str
+    size: int  # bytes of canonical JSON before compression
+    data: bytes
+
+
+def canonical_bytes(value: Any) -> bytes:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+def digest_of(raw: bytes) -> str:
+    return hashlib.sha256(raw).hexdigest()
+
+
+def compress(raw: bytes) -> bytes:
+    return zstandard.ZstdCompressor(level=_LEVEL).compress(raw)
+
+
+def decompress(codec: str, data: bytes) -> bytes:
+    if codec == "zstd":
+        return zstandard.ZstdDecompressor().decompress(data)
+    if codec == "zlib":
+        return zlib.decompress(data)
+    if codec == "raw":
+        return data
+    raise ValueError(f"unknown blob codec {codec!r}")
+
+
+def make_blob(value: Any) -> Blob:
+    raw = canonical_bytes(value)
+    return Blob(digest_of(raw), CODEC, len(raw), compress(raw))
+
+
+def _parts(record: Mapping[str, Any]) -> Iterator[tuple[list[str], Any]]:
+    for key, value in record.items():
+        if key in _SPLIT and isinstance(value, Mapping) and value:
+            for sub, inner in value.items():
+                yield [key, sub], inner
+        else:
+            yield [key], value
+
+
+def split_record(record: Mapping[str, Any]) -> tuple[Blob, list[Blob]]:
+    """(manifest blob, part blobs) for one record; equal records give equal manifests."""
+    parts: list[Blob] = []
+    entries: list[list[Any]] = []
+    for path, value in _parts(record):
+        blob = make_blob(value)
+        parts.append(blob)
+        entries.append([path, blob.digest])
+    entries.sort(key=lambda e: e[0])
+    manifest = make_blob({"schema": MANIFEST_SCHEMA, "parts": entries})
+    return manifest, parts
+
+
+def manifest_digests(manifest: Mapping[str, Any]) -> list[str]:
+    return [str(entry[1]) for entry in manifest.get("parts", [])]
+
+
+def join_record(manifest: Mapping[str, Any], parts: Mapping[str, Any]) -> dict[str, Any]:
+    """The record back from its manifest and its decoded parts (digest → value)."""
+    if manifest.get("schema") != MANIFEST_SCHEMA:
+        raise ValueError(f"unknown manifest schema {manifest.get('schema')!r}")
+    record: dict[str, Any] = {}
+    for path, digest in manifest["parts"]:
+        target = record
+        for key in path[:-1]:
+            target = target.setdefault(key, {})
+        target[path[-1]] = parts[digest]
+    return record
+
+
+def load(codec: str, data: bytes) -> Any:
+    return json.loads(decompress(codec, data))

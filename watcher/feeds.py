@@ -1,0 +1,144 @@
+"""Atom feeds of recent changes: one for the whole watchlist and one per tag.
+
+Rendering is pure (entries in, XML text out); `write_feeds` is the thin I/O edge the cycle
+calls, replacing each file atomically so a feed reader never sees half a file. One entry per
+trial version, holding its changes one per line (`field: old → new`), newest first. Entry IDs
+are tag URIs built from the NCT ID and the detection time, so they survive a backfill that
+renumbers versions.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from xml.sax.saxutils import escape, quoteattr
+
+from watcher import __version__
+from watcher.config import Config
+from watcher.fields import is_bookkeeping
+from watcher.models import SEVERITY_RANK, StoredChange, history_url, study_url
+from watcher.notify import change_line
+from watcher.store import Store
+
+FEED_NS = "http://www.w3.org/2005/Atom"
+
+
+@dataclass(frozen=True, slots=True)
+class FeedEntry:
+    nct_id: str
+    version: int
+    detected_at: datetime
+    label: str | None
+    lines: tuple[str, ...]
+    severity: str
+
+
+def entries_from(changes: Iterable[StoredChange], labels: dict[str, str | None], *,
+                 include_bookkeeping: bool = False) -> list[FeedEntry]:
+    """Group changes by (trial, version) into entries, newest first; baselines are left out."""
+    groups: dict[tuple[str, int], list[StoredChange]] = {}
+    for item in changes:
+        if item.baseline or (not include_bookkeeping and is_bookkeeping(item.change.field)):
+            continue
+        groups.setdefault((item.nct_id, item.version), []).append(item)
+    entries = []
+    for (nct_id, version), items in groups.items():
+        worst = max((i.change.severity for i in items), key=lambda s: SEVERITY_RANK.get(s, 0))
+        lines = tuple(change_line({"field": i.change.field, "change": i.change.change, "old": i.change.old,
+                                   "new": i.change.new}) for i in items)
+        entries.append(FeedEntry(nct_id, version, items[0].detected_at, labels.get(nct_id), lines, worst))
+    entries.sort(key=lambda e: (e.detected_at, e.nct_id), reverse=True)
+    return entries
+
+
+def _stamp(value: datetime) -> str:
+    return value.isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def entry_id(entry: FeedEntry) -> str:
+    return f"tag:trialwatch,2026:{entry.nct_id}/{entry.detected_at.strftime('%Y%m%dT%H%M%S%fZ')}"
+
+
+def render_atom(entries: Sequence[FeedEntry], *, title: str, feed_id: str, updated: datetime,
+                self_url: str | None = None) -> str:
+    """An Atom 1.0 document (RFC 4287) of `entries`."""
+    out = [
+        '<?xml version="1.0" encoding="utf-8"?>',
+        f'<feed xmlns="{FEED_NS}">',
+        f"  <title>{escape(title)}</title>",
+        f"  <id>{escape(feed_id)}</id>",
+        f"  <updated>{_stamp(entries[0].detected_at if entries else updated)}</updated>",
+        "  <author><name>TrialWatch</name></author>",
+        f'  <generator version="{escape(__version__)}">TrialWatch</generator>',
+    ]
+    if self_url:
+        out.append(f'  <link rel="self" type="application/atom+xml" href={quoteattr(self_url)}/>')
+    for entry in entries:
+        head = f"{entry.nct_id} ({entry.label})" if entry.label else entry.nct_id
+        count = len(entry.lines)
+        out += [
+            "  <entry>",
+            f"    <title>{escape(f'{head}: {count} field change' + ('s' if count != 1 else ''))}"
+            f"{escape(f' [{entry.severity}]')}</title>",
+            f"    <id>{escape(entry_id(entry))}</id>",
+            f"    <updated>{_stamp(entry.detected_at)}</updated>",
+            f'    <link rel="alternate" type="text/html" href={quoteattr(study_url(entry.nct_id))}/>',
+            f'    <link rel="related" type="text/html" href={quoteattr(history_url(entry.nct_id))}/>',
+            f'    <category term={quoteattr(entry.severity)}/>',
+            f"    <summary>{escape(entry.lines[0])}</summary>",
+            f'    <content type="text">{escape(chr(10).join(entry.lines))}</content>',
+            "  </entry>",
+        ]
+    out.append("</feed>")
+    return "\n".join(out) + "\n"
+
+
+def feed_for(config: Config, store: Store, *, now: datetime, tag: str | None = None) -> str:
+    """The Atom document for the watchlist (or the trials with `tag`) over `feeds.days`."""
+    trials = [t for t in config.watchlist.trials if tag is None or tag in t.tags]
+    since = now - config.settings.feeds.days
+    changes = store.changes(since=since, nct_ids=[t.nct_id for t in trials])
+    entries = entries_from(changes, {t.nct_id: t.label for t in trials},
+                           include_bookkeeping=config.settings.include_bookkeeping)
+    entries = entries[: config.settings.feeds.max_entries]
+    title = "TrialWatch: recent changes" + (f" tagged {tag}" if tag else "")
+    feed_id = "tag:trialwatch,2026:feed/" + (f"tag/{tag}" if tag else "all")
+    return render_atom(entries, title=title, feed_id=feed_id, updated=now)
+
+
+def tag_path(path: Path, tag: str) -> Path:
+    safe = re.sub(r"[^A-Za-z0-9_.-]+", "-", tag).strip("-") or "tag"
+    return path.with_name(f"{path.stem}-{safe}{path.suffix or '.atom'}")
+
+
+def write_feeds(config: Config, store: Store, *, now: datetime) -> list[Path]:
+    """Write `feeds.path` (and one file per tag beside it); returns the files written."""
+    feeds = config.settings.feeds
+    if feeds.path is None:
+        return []
+    written = [_write(feeds.path, feed_for(config, store, now=now))]
+    if feeds.per_tag:
+        tags = sorted({tag for trial in config.watchlist.trials for tag in trial.tags})
+        written += [_write(tag_path(feeds.path, tag), feed_for(config, store, now=now, tag=tag)) for tag in tags]
+    return written
+
+
+def _write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
