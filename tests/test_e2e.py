@@ -6,6 +6,7 @@ webhook receiver; the CLI is driven as a user would drive it.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from tests.conftest import Workspace
@@ -145,3 +146,13 @@ def test_check_as_a_real_process(workspace: Workspace) -> None:
     assert row["nct_id"] == QUIET_1
     assert row["status"] == "COMPLETED"
     assert row["last_checked"]
+
+
+def test_check_reports_progress_as_events_when_not_on_a_terminal(workspace: Workspace) -> None:
+    workspace.write(trials=[CHANGED, QUIET_1, QUIET_2])
+    result = workspace.cli("check")
+    assert result.code == 0
+    events = [json.loads(line) for line in result.err.splitlines() if line.startswith("{")]
+    progress = [e for e in events if e["event"] == "poll.progress"]
+    assert progress, "a first sync reports its progress"
+    assert (progress[-1]["done"], progress[-1]["total"], progress[-1]["percent"]) == (3, 3, 100.0)

@@ -104,12 +104,15 @@ def check(state: State, full: bool) -> None:
     """Run one poll cycle now. Exit 0 when every trial was checked, 1 when any failed."""
     from watcher.check import Cycle
     from watcher.ctgov import CtGovClient
+    from watcher.progress import poll_progress
 
     config = state.config()
     with open_store(config) as store:
         client = CtGovClient(config.settings.api)
         try:
-            report = Cycle(config, store, client, write=click.echo).run(force_full=full, wait_for_lock=True)
+            with poll_progress() as progress:  # a bar on a terminal, poll.progress events otherwise
+                report = Cycle(config, store, client, write=click.echo, progress=progress).run(
+                    force_full=full, wait_for_lock=True)
         except TrialWatchError as exc:
             fail(str(exc))
         finally:

@@ -118,14 +118,16 @@ def run_cycle(config: Config, store: Store, client: CtGovClient, *, only: Collec
               write: Callable[[str], Any] = print) -> CycleReport:
     """One cycle over `only` (None: every trial), deliveries left to the caller."""
     from watcher.check import Cycle
+    from watcher.progress import poll_progress
 
     trials = config.watchlist.trials
-    if only is None or {t.nct_id for t in trials} <= set(only):
-        return Cycle(config, store, client, write=write).run(deliver=False)
-    subset = replace(config, watchlist=replace(config.watchlist, trials=tuple(
-        t for t in trials if t.nct_id in set(only))))
-    view = cast("Store", _PartialCycleStore(store))
-    return Cycle(subset, view, client, write=write).run(deliver=False)
+    with poll_progress(tty=False) as progress:  # a service has no terminal: periodic poll.progress events
+        if only is None or {t.nct_id for t in trials} <= set(only):
+            return Cycle(config, store, client, write=write, progress=progress).run(deliver=False)
+        subset = replace(config, watchlist=replace(config.watchlist, trials=tuple(
+            t for t in trials if t.nct_id in set(only))))
+        view = cast("Store", _PartialCycleStore(store))
+        return Cycle(subset, view, client, write=write, progress=progress).run(deliver=False)
 
 
 class FileWatch:
@@ -290,7 +292,9 @@ class Service:
                 return
             self._notify_wanted.clear()
             try:
-                deliveries = notify_tick(self.config, self.store, now=self.now)
+                next_poll = self.store.get_meta(META_NEXT_CYCLE)
+                deliveries = notify_tick(self.config, self.store, now=self.now,
+                                         next_poll=datetime.fromisoformat(next_poll) if next_poll else None)
             except Exception as exc:
                 log.exception("notify.tick_crashed", error=f"{type(exc).__name__}: {exc}")
             else:
