@@ -1,0 +1,57 @@
+"""Keep the artefacts honest: the README documents every command and settings section."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import click
+
+from watcher.cli import cli
+from watcher.config import _CHANNEL_KEYS, _HISTORY_KEYS, _TOP_KEYS
+
+README = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+
+
+def command_names(group: click.Group, prefix: str = "") -> list[str]:
+    names: list[str] = []
+    for name, command in group.commands.items():
+        if isinstance(command, click.Group):
+            names.extend(command_names(command, f"{prefix}{name} "))
+        else:
+            names.append(f"{prefix}{name}")
+    return names
+
+
+def test_every_command_is_in_the_readme_commands_table() -> None:
+    table = README[README.index("## Commands"):]
+    table = table[:table.index("\n## ", 5)]
+    names = command_names(cli)
+    assert len(names) >= 18
+    missing = [n for n in names if f"`trialwatch {n}" not in table]
+    assert missing == []
+
+
+def test_every_command_has_help_text() -> None:
+    def walk(group: click.Group) -> list[tuple[str, click.Command]]:
+        out: list[tuple[str, click.Command]] = []
+        for name, command in group.commands.items():
+            out.append((name, command))
+            if isinstance(command, click.Group):
+                out.extend(walk(command))
+        return out
+
+    assert [name for name, command in walk(cli) if not (command.help or "").strip()] == []
+
+
+def test_every_settings_section_and_channel_key_is_documented() -> None:
+    for key in (*_TOP_KEYS, *_HISTORY_KEYS):
+        assert re.search(rf"`{key}[.`]", README), key
+    for key in _CHANNEL_KEYS:
+        assert f"channels.<name>.{key}" in README or f"`{key}`" in README, key
+
+
+def test_readme_names_the_test_command_that_ci_runs() -> None:
+    ci = (Path(__file__).resolve().parents[1] / ".ci" / "run").read_text(encoding="utf-8")
+    assert "python -m pytest" in README
+    assert ci.rstrip().splitlines()[-1] == "python -m pytest"
