@@ -19,7 +19,6 @@ import click
 from watcher import __version__
 from watcher.config import Config, load_config, resolve_config_path
 from watcher.errors import ConfigError, StorageError, TrialWatchError
-from watcher.models import StoredChange
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -63,18 +62,6 @@ def open_store(config: Config) -> Iterator[Any]:
         yield store
     finally:
         store.close()
-
-
-def change_to_json(item: StoredChange) -> dict[str, Any]:
-    change = item.change
-    event = None
-    if change.event is not None:
-        event = {"kind": change.event.kind, "summary": change.event.summary, "data": dict(change.event.data)}
-    return {
-        "nct_id": item.nct_id, "version": item.version, "detected_at": item.detected_at.isoformat(),
-        "field": change.field, "change": change.change, "old": change.old, "new": change.new,
-        "severity": change.severity, "event": event, "baseline": item.baseline,
-    }
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -187,7 +174,7 @@ def history(state: State, nct_id: str, *, since: str | None, fields: tuple[str, 
     for item in items:
         if item.baseline:
             continue
-        data = change_to_json(item)
+        data = change_row(item)
         stamp = item.detected_at.strftime("%Y-%m-%d %H:%M")
         click.echo(f"{stamp}  v{item.version}  {item.change.severity:<8} {change_line(data)}")
 
@@ -206,7 +193,8 @@ def diff(state: State, nct_id: str, from_: str | None, to: str | None, as_json: 
     """The field changes between two stored versions of a trial (recomputed from the records)."""
     from watcher.history import QueryError, diff_versions, resolve_version
     from watcher.meaning import SeverityRules
-    from watcher.notify import change_line, change_to_dict
+    from watcher.models import change_to_dict
+    from watcher.notify import change_line
 
     nct_id = nct_id.strip().upper()
     config = state.config()
@@ -289,7 +277,7 @@ def changes(state: State, *, since: str, tags: tuple[str, ...], min_severity: st
     for item in items:
         who = f"{item.nct_id} ({labels[item.nct_id]})" if labels.get(item.nct_id) else item.nct_id
         click.echo(f"{item.detected_at:%Y-%m-%d %H:%M}  {who}  v{item.version}  {item.change.severity:<8} "
-                   f"{change_line(change_to_json(item))}")
+                   f"{change_line(change_row(item))}")
 
 
 @cli.command()

@@ -20,7 +20,7 @@ from typing import Any
 from watcher.diff import diff_fields
 from watcher.fields import extract_fields, is_bookkeeping
 from watcher.meaning import SeverityRules, classify
-from watcher.models import SEVERITY_RANK, Change, StoredChange
+from watcher.models import SEVERITY_RANK, Change, StoredChange, change_to_dict
 from watcher.store import Store, VersionInfo
 
 _RELATIVE = re.compile(r"^(\d+)\s*([dhwm])$")
@@ -64,15 +64,8 @@ def select_changes(items: Iterable[StoredChange], *, fields: Sequence[str] = (),
 
 def change_row(item: StoredChange) -> dict[str, Any]:
     """The JSON object of one stored change (the keys `history --json` has always had)."""
-    change = item.change
-    event = None
-    if change.event is not None:
-        event = {"kind": change.event.kind, "summary": change.event.summary, "data": dict(change.event.data)}
-    return {
-        "nct_id": item.nct_id, "version": item.version, "detected_at": item.detected_at.isoformat(),
-        "field": change.field, "change": change.change, "old": change.old, "new": change.new,
-        "severity": change.severity, "event": event, "baseline": item.baseline,
-    }
+    return {"nct_id": item.nct_id, "version": item.version, "detected_at": item.detected_at.isoformat(),
+            **change_to_dict(item.change), "baseline": item.baseline}
 
 
 def _cell(value: Any) -> str:

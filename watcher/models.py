@@ -57,6 +57,15 @@ class Change:
     event: Event | None = None
 
 
+def change_to_dict(change: Change) -> dict[str, Json]:
+    """A change as plain JSON data: the shape stored, sent to webhooks and printed by `--json`."""
+    event = None
+    if change.event is not None:
+        event = {"kind": change.event.kind, "summary": change.event.summary, "data": dict(change.event.data)}
+    return {"field": change.field, "change": change.change, "old": change.old, "new": change.new,
+            "severity": change.severity, "event": event}
+
+
 @dataclass(frozen=True, slots=True)
 class StoredChange:
     """A change as history knows it: which trial, which version, when it was seen."""

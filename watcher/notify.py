@@ -17,7 +17,7 @@ import structlog
 from watcher.config import Config
 from watcher.errors import TrialWatchError
 from watcher.formats import Delivery, context
-from watcher.models import Change, Json, Trial, history_url, study_url
+from watcher.models import Change, Json, Trial, change_to_dict, history_url, study_url
 from watcher.outbox import Outcome, Sender, deliver_due, render
 from watcher.render import format_value
 from watcher.store import NewMessage, Store
@@ -28,14 +28,6 @@ PAYLOAD_SCHEMA = 1
 
 __all__ = ["Outcome", "Sender", "change_line", "change_messages", "changes_payload", "notify_tick",
            "print_changes", "render_text", "sample_payload", "send_test"]
-
-
-def change_to_dict(change: Change) -> dict[str, Json]:
-    event = None
-    if change.event is not None:
-        event = {"kind": change.event.kind, "summary": change.event.summary, "data": dict(change.event.data)}
-    return {"field": change.field, "change": change.change, "old": change.old, "new": change.new,
-            "severity": change.severity, "event": event}
 
 
 def changes_payload(trial: Trial, title: str | None, changes: Sequence[Change], *, version: int,

@@ -44,7 +44,7 @@ from sqlalchemy.types import TypeDecorator
 
 from watcher import blobs
 from watcher.errors import StorageError
-from watcher.models import Change, Event, Json, Snapshot, StoredChange
+from watcher.models import Change, Event, Json, Snapshot, StoredChange, change_to_dict
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -298,16 +298,6 @@ def last_update_of(record: Mapping[str, Any]) -> str | None:
     return str(date)
 
 
-def _change_to_row_values(change: Change) -> dict[str, Any]:
-    event = None
-    if change.event is not None:
-        event = {"kind": change.event.kind, "summary": change.event.summary, "data": dict(change.event.data)}
-    return {
-        "field": change.field, "change": change.change, "old": change.old, "new": change.new,
-        "severity": change.severity, "event": event,
-    }
-
-
 def change_from_row(row: ChangeRow) -> Change:
     event = None
     if row.event:
@@ -551,7 +541,7 @@ class Store:
             for change in changes:
                 s.add(ChangeRow(nct_id=nct_id, snapshot_id=snap.id, version=version,
                                 detected_at=detected_at or fetched_at, baseline=baseline,
-                                **_change_to_row_values(change)))
+                                **change_to_dict(change)))
             for msg in messages:
                 s.add(OutboxRow(channel=msg.channel, nct_id=msg.nct_id, kind=msg.kind, created_at=fetched_at,
                                 payload=dict(msg.payload), status="pending", attempts=0,
@@ -876,7 +866,7 @@ class Store:
                     for change in rebase:
                         s.add(ChangeRow(nct_id=nct_id, snapshot_id=first_id, version=first_version + shift,
                                         detected_at=first_at, baseline=False,
-                                        **_change_to_row_values(change)))
+                                        **change_to_dict(change)))
             for number, item in enumerate(past, start=1):
                 snap = SnapshotRow(nct_id=nct_id, version=number, fetched_at=item.posted_at,
                                    content_hash=item.digest, last_update_post_date=last_update_of(item.record),
@@ -887,7 +877,7 @@ class Store:
                 for change in item.changes:
                     s.add(ChangeRow(nct_id=nct_id, snapshot_id=snap.id, version=number,
                                     detected_at=item.posted_at, baseline=item.baseline,
-                                    **_change_to_row_values(change)))
+                                    **change_to_dict(change)))
             return shift
 
     def set_ctgov_version(self, nct_id: str, version: int, ctgov_version: int) -> None:
