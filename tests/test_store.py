@@ -48,8 +48,10 @@ def test_versions_are_numbered_and_read_back(store: Store) -> None:
     state = store.trial_states()["NCT04728893"]
     assert state.overall_status == "SUSPENDED"
     assert state.last_changed_at == T0 + timedelta(hours=1)
-    (msg,) = store.due_messages(T0 + timedelta(hours=2))
-    assert (msg.channel, msg.payload) == ("ops", {"n": 1})
+    claimed = store.claim_next(T0 + timedelta(hours=2), lease_until=T0 + timedelta(hours=3))
+    assert claimed is not None
+    msg, recovered = claimed
+    assert (msg.channel, msg.payload, recovered) == ("ops", {"n": 1}, False)
 
 
 def test_content_hash_ignores_only_version_holder() -> None:
@@ -67,13 +69,23 @@ def test_content_hash_ignores_only_version_holder() -> None:
 def test_outbox_failure_retry_and_park(store: Store) -> None:
     store.enqueue([NewMessage("ops", None, "alert", {"subject": "s"}),
                    NewMessage("ops", None, "alert", {"subject": "t"})], T0)
-    first, second = store.due_messages(T0)
-    store.mark_failed(first.id, "503", retry_at=T0 + timedelta(minutes=1))
-    assert [m.id for m in store.due_messages(T0)] == [second.id]
-    assert [m.id for m in store.due_messages(T0 + timedelta(minutes=1))] == [first.id, second.id]
-    store.mark_failed(first.id, "revoked", retry_at=None)
-    store.mark_sent(second.id, T0)
-    assert store.outbox_counts() == {"parked": 1, "sent": 1}
+    lease = T0 + timedelta(minutes=5)
+
+    def claim(at: datetime) -> int | None:
+        got = store.claim_next(at, lease_until=lease)
+        return got[0].id if got else None
+
+    first = claim(T0)
+    assert first is not None
+    assert claim(T0) is None, "the head is claimed: its channel waits, in order"
+    store.finish_failed(first, "503", retry_at=T0 + timedelta(minutes=1))
+    assert claim(T0) is None, "the failed head holds back its own channel until its retry time"
+    assert claim(T0 + timedelta(minutes=1)) == first
+    store.finish_failed(first, "revoked", retry_at=None)
+    second = claim(T0 + timedelta(minutes=1))
+    assert second is not None and second != first, "a parked message no longer blocks the channel"
+    store.finish_sent(second, T0)
+    assert {k: v for k, v in store.outbox_counts().items() if v} == {"parked": 1, "sent": 1}
     (parked,) = store.messages(status="parked")
     assert (parked.attempts, parked.last_error) == (2, "revoked")
 
@@ -142,8 +154,9 @@ def test_retention_keeps_the_latest_and_what_the_outbox_needs(store: Store) -> N
     assert store.latest_snapshot("NCT04728893").record == _status("TERMINATED")  # type: ignore[union-attr]
     assert result.blobs_deleted == 6 and store.storage_stats().blobs == blobs_before - 6, \
         "three statusModules and three manifests go; the shared modules stay"
-    (message,) = store.due_messages(now)
-    store.mark_sent(message.id, now)
+    claimed = store.claim_next(now, lease_until=now + timedelta(minutes=5))
+    assert claimed is not None
+    store.finish_sent(claimed[0].id, now)
     assert store.apply_retention(keep_versions=1, keep_days=None, now=now).pruned == 1
     assert store.apply_retention(keep_versions=1, keep_days=None, now=now).pruned == 0
     assert [i.version for i in store.version_infos("NCT04728893")] == [1, 2, 3, 4, 5], "rows and numbers stay"

@@ -370,10 +370,6 @@ class Store:
         if create:
             self.upgrade()
 
-    def create_schema(self) -> None:
-        """Kept for callers of the first API: the schema is now Alembic's (see `upgrade`)."""
-        self.upgrade()
-
     def upgrade(self) -> list[str]:
         """Bring the schema to the newest revision in place; returns the revisions applied.
 
@@ -428,12 +424,6 @@ class Store:
             row = s.scalars(select(SnapshotRow).where(SnapshotRow.nct_id == nct_id,
                                                       SnapshotRow.version == version)).first()
             return self._snapshot(s, row) if row else None
-
-    def versions(self, nct_id: str) -> list[tuple[int, datetime, str | None]]:
-        with self.session() as s:
-            rows = s.execute(select(SnapshotRow.version, SnapshotRow.fetched_at, SnapshotRow.last_update_post_date)
-                             .where(SnapshotRow.nct_id == nct_id).order_by(SnapshotRow.version)).all()
-            return [(r[0], r[1], r[2]) for r in rows]
 
     def version_infos(self, nct_id: str) -> list[VersionInfo]:
         with self.session() as s:
@@ -500,15 +490,6 @@ class Store:
         from sqlalchemy import insert
 
         return insert(model).values(**values)
-
-    def latest_hashes(self, nct_ids: Sequence[str]) -> dict[str, str]:
-        with self.session() as s:
-            latest = (select(SnapshotRow.nct_id, func.max(SnapshotRow.version).label("v"))
-                      .group_by(SnapshotRow.nct_id).subquery())
-            rows = s.execute(select(SnapshotRow.nct_id, SnapshotRow.content_hash).join(
-                latest, (SnapshotRow.nct_id == latest.c.nct_id) & (SnapshotRow.version == latest.c.v))).all()
-            wanted = set(nct_ids)
-            return {r[0]: r[1] for r in rows if r[0] in wanted}
 
     def save_version(
         self,
@@ -610,11 +591,6 @@ class Store:
                 query = query.where(ChangeRow.baseline.is_(False))
             return [_stored(r) for r in s.scalars(query.order_by(ChangeRow.detected_at, ChangeRow.id))]
 
-    def changes_since(self, since: datetime) -> list[StoredChange]:
-        with self.session() as s:
-            query = select(ChangeRow).where(ChangeRow.detected_at >= since, ChangeRow.baseline.is_(False))
-            return [_stored(r) for r in s.scalars(query.order_by(ChangeRow.detected_at, ChangeRow.id))]
-
     # -- outbox ----------------------------------------------------------------------------------
 
     def enqueue(self, messages: Sequence[NewMessage], at: datetime) -> None:
@@ -622,26 +598,6 @@ class Store:
             for msg in messages:
                 s.add(OutboxRow(channel=msg.channel, nct_id=msg.nct_id, kind=msg.kind, created_at=at,
                                 payload=dict(msg.payload), status="pending", attempts=0, next_attempt_at=at))
-
-    def due_messages(self, now: datetime, limit: int = 500) -> list[OutboxMessage]:
-        """Pending messages whose retry time has come, oldest first per channel."""
-        with self.session() as s:
-            rows = s.scalars(select(OutboxRow).where(OutboxRow.status == "pending",
-                                                     OutboxRow.next_attempt_at <= now)
-                             .order_by(OutboxRow.channel, OutboxRow.id).limit(limit))
-            return [_message(r) for r in rows]
-
-    def mark_sent(self, message_id: int, at: datetime) -> None:
-        with self.session() as s:
-            s.execute(update(OutboxRow).where(OutboxRow.id == message_id)
-                      .values(status="sent", sent_at=at, attempts=OutboxRow.attempts + 1, last_error=None))
-
-    def mark_failed(self, message_id: int, error: str, *, retry_at: datetime | None) -> None:
-        """Record a failed attempt; `retry_at=None` parks the message for good."""
-        with self.session() as s:
-            s.execute(update(OutboxRow).where(OutboxRow.id == message_id).values(
-                status="pending" if retry_at else "parked", attempts=OutboxRow.attempts + 1,
-                last_error=error, next_attempt_at=retry_at))
 
     def outbox_counts(self) -> dict[str, int]:
         with self.session() as s:
