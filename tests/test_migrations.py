@@ -154,7 +154,7 @@ def test_the_migrations_build_exactly_the_models_schema(db_url: str) -> None:
     from alembic.autogenerate import compare_metadata
     from alembic.runtime.migration import MigrationContext
 
-    from watcher.store import Base
+    from watcher.schema import Base
 
     store = Store(db_url)
     try:

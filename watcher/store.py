@@ -1,8 +1,10 @@
-"""Snapshots, changes, the notification outbox and service state, in one SQL database.
+"""Snapshots, changes, service state and (through `OutboxStore`) the notification outbox, in one
+SQL database.
 
 SQLite by default (WAL + busy timeout so CLI commands work while the service runs),
-PostgreSQL for shared deployments (advisory locks let several services take turns). ORM rows
-never leave this module: callers get the frozen dataclasses of `watcher.models` or plain dicts.
+PostgreSQL for shared deployments (advisory locks let several services take turns). The tables
+are in `watcher.schema`; ORM rows never leave the storage modules: callers get the frozen
+dataclasses of `watcher.models` or plain dicts.
 
 Records are kept as compressed, content-addressed parts (`watcher.blobs`); the schema is
 Alembic's (`watcher.migrate`), upgraded in place when a Store opens the database.
@@ -20,16 +22,6 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import (
-    JSON,
-    Boolean,
-    DateTime,
-    ForeignKey,
-    Index,
-    Integer,
-    LargeBinary,
-    String,
-    Text,
-    UniqueConstraint,
     create_engine,
     delete,
     event,
@@ -39,153 +31,20 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
-from sqlalchemy.types import TypeDecorator
+from sqlalchemy.orm import Session, sessionmaker
 
 from watcher import blobs
 from watcher.errors import StorageError
 from watcher.models import Change, Event, Json, Snapshot, StoredChange, change_to_dict
+from watcher.outbox_store import NewMessage, OutboxMessage, OutboxStore
+from watcher.schema import Base, BlobRow, ChangeRow, CycleRow, MetaRow, OutboxRow, SnapshotRow, TrialRow
 
-
-class UTCDateTime(TypeDecorator[datetime]):
-    """Timezone-aware UTC datetimes on every backend (SQLite drops the offset)."""
-
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
-        if value is None:
-            return None
-        return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
-
-    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
-        if value is None:
-            return None
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
-class Base(DeclarativeBase):
-    pass
-
-
-class TrialRow(Base):
-    __tablename__ = "trials"
-    nct_id: Mapped[str] = mapped_column(String(16), primary_key=True)
-    canonical_id: Mapped[str | None] = mapped_column(String(16))
-    title: Mapped[str | None] = mapped_column(Text)
-    overall_status: Mapped[str | None] = mapped_column(String(40))
-    last_update_post_date: Mapped[str | None] = mapped_column(String(10))
-    first_seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    last_checked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    last_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    consecutive_failures: Mapped[int] = mapped_column(Integer, default=0)
-    last_error: Mapped[str | None] = mapped_column(Text)
-    not_found: Mapped[bool] = mapped_column(Boolean, default=False)
-
-
-class SnapshotRow(Base):
-    __tablename__ = "snapshots"
-    __table_args__ = (UniqueConstraint("nct_id", "version"),)
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    nct_id: Mapped[str] = mapped_column(String(16), index=True)
-    version: Mapped[int] = mapped_column(Integer)
-    fetched_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    content_hash: Mapped[str] = mapped_column(String(64))
-    last_update_post_date: Mapped[str | None] = mapped_column(String(10))
-    record: Mapped[str | None] = mapped_column(Text, nullable=True)  # first schema only; now in blobs
-    manifest: Mapped[str | None] = mapped_column(String(64), nullable=True)
-    source: Mapped[str | None] = mapped_column(String(10), nullable=True)  # poll | gap | backfill
-    ctgov_version: Mapped[int | None] = mapped_column(Integer, nullable=True)  # 0-based, when known
-    pruned_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
-
-
-class BlobRow(Base):
-    """A compressed, content-addressed part of a record (or a version's manifest)."""
-
-    __tablename__ = "blobs"
-    digest: Mapped[str] = mapped_column(String(64), primary_key=True)
-    codec: Mapped[str] = mapped_column(String(8))
-    size: Mapped[int] = mapped_column(Integer)
-    data: Mapped[bytes] = mapped_column(LargeBinary)
-    last_used_at: Mapped[datetime] = mapped_column(UTCDateTime)
-
-
-class ChangeRow(Base):
-    __tablename__ = "changes"
-    __table_args__ = (Index("ix_changes_nct_detected", "nct_id", "detected_at"),)
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    nct_id: Mapped[str] = mapped_column(String(16))
-    snapshot_id: Mapped[int] = mapped_column(ForeignKey("snapshots.id"))
-    version: Mapped[int] = mapped_column(Integer)
-    detected_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
-    field: Mapped[str] = mapped_column(Text)
-    change: Mapped[str] = mapped_column(String(10))
-    old: Mapped[Json] = mapped_column(JSON, nullable=True)
-    new: Mapped[Json] = mapped_column(JSON, nullable=True)
-    severity: Mapped[str] = mapped_column(String(10), default="minor")
-    event: Mapped[Json] = mapped_column(JSON, nullable=True)
-    baseline: Mapped[bool] = mapped_column(Boolean, default=False)
-
-
-class OutboxRow(Base):
-    """A message owed to a channel. Holds the channel's name, never its URL (secrets)."""
-
-    __tablename__ = "outbox"
-    __table_args__ = (Index("ix_outbox_pending", "status", "channel", "id"),)
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    channel: Mapped[str] = mapped_column(String(100))
-    nct_id: Mapped[str | None] = mapped_column(String(16))
-    kind: Mapped[str] = mapped_column(String(20))
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    payload: Mapped[Json] = mapped_column(JSON)
-    status: Mapped[str] = mapped_column(String(10), default="pending")
-    attempts: Mapped[int] = mapped_column(Integer, default=0)
-    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    last_error: Mapped[str | None] = mapped_column(Text)
-    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-
-
-class CycleRow(Base):
-    __tablename__ = "cycles"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    started_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    result: Mapped[str] = mapped_column(String(20), default="running")
-    checked: Mapped[int] = mapped_column(Integer, default=0)
-    changed: Mapped[int] = mapped_column(Integer, default=0)
-    failed: Mapped[int] = mapped_column(Integer, default=0)
-    requests: Mapped[int] = mapped_column(Integer, default=0)
-    detail: Mapped[Json] = mapped_column(JSON, nullable=True)
-
-
-class MetaRow(Base):
-    __tablename__ = "meta"
-    key: Mapped[str] = mapped_column(String(100), primary_key=True)
-    value: Mapped[Json] = mapped_column(JSON, nullable=True)
+__all__ = ["NewMessage", "OutboxMessage", "Store", "canonical_json", "content_hash", "last_update_of", "utcnow"]
 
 
 # -- plain values returned to callers ------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class OutboxMessage:
-    id: int
-    channel: str
-    nct_id: str | None
-    kind: str
-    created_at: datetime
-    payload: Mapping[str, Json]
-    attempts: int
-    status: str = "pending"
-    last_error: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class NewMessage:
-    channel: str
-    nct_id: str | None
-    kind: str
-    payload: Mapping[str, Json]
 
 
 @dataclass(frozen=True, slots=True)
@@ -311,10 +170,6 @@ def _stored(row: ChangeRow) -> StoredChange:
                         change=change_from_row(row), baseline=row.baseline)
 
 
-def _message(row: OutboxRow) -> OutboxMessage:
-    return OutboxMessage(id=row.id, channel=row.channel, nct_id=row.nct_id, kind=row.kind,
-                         created_at=row.created_at, payload=row.payload, attempts=row.attempts,
-                         status=row.status, last_error=row.last_error)
 
 
 def _trial_state(row: TrialRow) -> TrialState:
@@ -346,7 +201,7 @@ def redact_url(url: str) -> str:
         return "<invalid database URL>"
 
 
-class Store:
+class Store(OutboxStore):
     """The one gateway to the database. Methods are small transactions."""
 
     def __init__(self, url: str, *, create: bool = True) -> None:
@@ -590,146 +445,6 @@ class Store:
             if not include_baseline:
                 query = query.where(ChangeRow.baseline.is_(False))
             return [_stored(r) for r in s.scalars(query.order_by(ChangeRow.detected_at, ChangeRow.id))]
-
-    # -- outbox ----------------------------------------------------------------------------------
-
-    def enqueue(self, messages: Sequence[NewMessage], at: datetime) -> None:
-        with self.session() as s:
-            for msg in messages:
-                s.add(OutboxRow(channel=msg.channel, nct_id=msg.nct_id, kind=msg.kind, created_at=at,
-                                payload=dict(msg.payload), status="pending", attempts=0, next_attempt_at=at))
-
-    def outbox_counts(self) -> dict[str, int]:
-        with self.session() as s:
-            rows = s.execute(select(OutboxRow.status, func.count()).group_by(OutboxRow.status)).all()
-            return {r[0]: int(r[1]) for r in rows}
-
-    def messages(self, *, status: str | None = None) -> list[OutboxMessage]:
-        with self.session() as s:
-            query = select(OutboxRow).order_by(OutboxRow.id)
-            if status:
-                query = query.where(OutboxRow.status == status)
-            return [_message(r) for r in s.scalars(query)]
-
-    # The sender's side of the outbox (watcher.outbox). A message moves
-    #   pending → sending (claimed; next_attempt_at is the claim's lease) → sent
-    #                                                                   → pending (retry later) → … → parked
-    # and, on a digest channel, pending "changes" → digested (folded into one "digest" message).
-
-    def claim_next(self, now: datetime, *, lease_until: datetime, held_channels: Sequence[str] = (),
-                   skip_channels: Sequence[str] = ()) -> tuple[OutboxMessage, bool] | None:
-        """Claim the oldest message of one channel's queue, if it is due; None when none is.
-
-        Only a queue's head is ever claimed, so a channel's messages go out in order and a
-        failing head holds back its own channel only. The claim is a compare-and-set UPDATE
-        (on PostgreSQL after `SELECT … FOR UPDATE SKIP LOCKED`), so two processes sharing the
-        database never claim one message twice. A `sending` head whose lease ran out was
-        claimed by a process that died: it is claimed again, and the second value is True.
-        `held_channels` are digest channels: their "changes" messages wait to be folded.
-        """
-        with self.session() as s:
-            heads = select(func.min(OutboxRow.id)).where(OutboxRow.status.in_(("pending", "sending")))
-            if held_channels:
-                heads = heads.where(~((OutboxRow.channel.in_(list(held_channels))) & (OutboxRow.kind == "changes")))
-            if skip_channels:
-                heads = heads.where(OutboxRow.channel.not_in(list(skip_channels)))
-            heads = heads.group_by(OutboxRow.channel)
-            query = (select(OutboxRow).where(OutboxRow.id.in_(heads), OutboxRow.next_attempt_at <= now,
-                                             OutboxRow.status.in_(("pending", "sending")))
-                     .order_by(OutboxRow.next_attempt_at, OutboxRow.id).limit(1))
-            if self.engine.dialect.name == "postgresql":
-                query = query.with_for_update(skip_locked=True)
-            row = s.scalars(query).first()
-            if row is None:
-                return None
-            recovered = row.status == "sending"
-            message = OutboxMessage(id=row.id, channel=row.channel, nct_id=row.nct_id, kind=row.kind,
-                                    created_at=row.created_at, payload=row.payload, attempts=row.attempts + 1,
-                                    status="sending", last_error=row.last_error)
-            claimed = s.execute(update(OutboxRow).where(
-                OutboxRow.id == row.id, OutboxRow.status == row.status, OutboxRow.next_attempt_at <= now,
-            ).values(status="sending", next_attempt_at=lease_until, attempts=OutboxRow.attempts + 1))
-            if getattr(claimed, "rowcount", 0) != 1:
-                return None
-            return message, recovered
-
-    def finish_sent(self, message_id: int, at: datetime, *, clear_meta: str | None = None) -> None:
-        """The channel accepted the message: mark it sent (and drop its part-progress key)."""
-        from sqlalchemy import delete
-
-        with self.session() as s:
-            s.execute(update(OutboxRow).where(OutboxRow.id == message_id)
-                      .values(status="sent", sent_at=at, last_error=None, next_attempt_at=None))
-            if clear_meta:
-                s.execute(delete(MetaRow).where(MetaRow.key == clear_meta))
-
-    def finish_failed(self, message_id: int, error: str, *, retry_at: datetime | None) -> None:
-        """A claimed message was refused: back to pending until `retry_at`, or parked (None)."""
-        with self.session() as s:
-            s.execute(update(OutboxRow).where(OutboxRow.id == message_id).values(
-                status="pending" if retry_at else "parked", last_error=error, next_attempt_at=retry_at))
-
-    def fold_digest(self, channel: str, *, at: datetime, build: Any, meta: Mapping[str, Json]) -> int | None:
-        """Fold a digest channel's pending "changes" messages into one "digest" message.
-
-        `build(messages)` makes the digest payload. The new message, the folded ones turning
-        `digested` and the `meta` keys (the channel's last digest time) are one transaction;
-        a fold that races another process's fold is rolled back. Returns the new message id,
-        or None when there was nothing to fold.
-        """
-        class _Raced(Exception):
-            pass
-
-        try:
-            with self.session() as s:
-                query = (select(OutboxRow).where(OutboxRow.channel == channel, OutboxRow.kind == "changes",
-                                                 OutboxRow.status == "pending").order_by(OutboxRow.id))
-                rows = list(s.scalars(query))
-                for key, value in meta.items():
-                    s.merge(MetaRow(key=key, value=value))
-                if not rows:
-                    return None
-                ids = [r.id for r in rows]
-                folded = s.execute(update(OutboxRow).where(OutboxRow.id.in_(ids), OutboxRow.status == "pending")
-                                   .values(status="digested", sent_at=at, next_attempt_at=None))
-                if getattr(folded, "rowcount", 0) != len(ids):
-                    raise _Raced
-                digest = OutboxRow(channel=channel, nct_id=None, kind="digest", created_at=at,
-                                   payload=dict(build([_message(r) for r in rows])), status="pending",
-                                   attempts=0, next_attempt_at=at)
-                s.add(digest)
-                s.flush()
-                return digest.id
-        except _Raced:
-            return None
-
-    def enqueue_with_meta(self, messages: Sequence[NewMessage], at: datetime, meta: Mapping[str, Json]) -> None:
-        """Enqueue messages and record why (e.g. the last heartbeat time) in one transaction."""
-        with self.session() as s:
-            for msg in messages:
-                s.add(OutboxRow(channel=msg.channel, nct_id=msg.nct_id, kind=msg.kind, created_at=at,
-                                payload=dict(msg.payload), status="pending", attempts=0, next_attempt_at=at))
-            for key, value in meta.items():
-                s.merge(MetaRow(key=key, value=value))
-
-    def outbox_by_channel(self) -> dict[str, dict[str, int]]:
-        """channel → status → count: what `status` shows per channel (pending, sending, parked…)."""
-        with self.session() as s:
-            rows = s.execute(select(OutboxRow.channel, OutboxRow.status, func.count())
-                             .group_by(OutboxRow.channel, OutboxRow.status)).all()
-            result: dict[str, dict[str, int]] = {}
-            for channel, status, count in rows:
-                result.setdefault(channel, {})[status] = int(count)
-            return result
-
-    def requeue_parked(self, at: datetime, *, channel: str | None = None) -> int:
-        """Give parked messages a fresh set of attempts (after fixing a channel); returns how many."""
-        with self.session() as s:
-            query = update(OutboxRow).where(OutboxRow.status == "parked")
-            if channel:
-                query = query.where(OutboxRow.channel == channel)
-            result = s.execute(query.values(status="pending", attempts=0, next_attempt_at=at))
-            return int(getattr(result, "rowcount", 0) or 0)
 
     # -- cycles and meta -------------------------------------------------------------------------
 

@@ -1,0 +1,133 @@
+"""The tables, as SQLAlchemy ORM classes. Alembic's migrations (`watcher/migrations`) own the
+schema's history; these classes must build the same tables (a test compares them).
+
+Rows never leave the storage modules (`store.py`, `outbox_store.py`): callers get plain values.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+from watcher.models import Json
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on every backend (SQLite drops the offset)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class TrialRow(Base):
+    __tablename__ = "trials"
+    nct_id: Mapped[str] = mapped_column(String(16), primary_key=True)
+    canonical_id: Mapped[str | None] = mapped_column(String(16))
+    title: Mapped[str | None] = mapped_column(Text)
+    overall_status: Mapped[str | None] = mapped_column(String(40))
+    last_update_post_date: Mapped[str | None] = mapped_column(String(10))
+    first_seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_checked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    consecutive_failures: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    not_found: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class SnapshotRow(Base):
+    __tablename__ = "snapshots"
+    __table_args__ = (UniqueConstraint("nct_id", "version"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    nct_id: Mapped[str] = mapped_column(String(16), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    fetched_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    content_hash: Mapped[str] = mapped_column(String(64))
+    last_update_post_date: Mapped[str | None] = mapped_column(String(10))
+    record: Mapped[str | None] = mapped_column(Text, nullable=True)  # first schema only; now in blobs
+    manifest: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    source: Mapped[str | None] = mapped_column(String(10), nullable=True)  # poll | gap | backfill
+    ctgov_version: Mapped[int | None] = mapped_column(Integer, nullable=True)  # 0-based, when known
+    pruned_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class BlobRow(Base):
+    """A compressed, content-addressed part of a record (or a version's manifest)."""
+
+    __tablename__ = "blobs"
+    digest: Mapped[str] = mapped_column(String(64), primary_key=True)
+    codec: Mapped[str] = mapped_column(String(8))
+    size: Mapped[int] = mapped_column(Integer)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    last_used_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class ChangeRow(Base):
+    __tablename__ = "changes"
+    __table_args__ = (Index("ix_changes_nct_detected", "nct_id", "detected_at"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    nct_id: Mapped[str] = mapped_column(String(16))
+    snapshot_id: Mapped[int] = mapped_column(ForeignKey("snapshots.id"))
+    version: Mapped[int] = mapped_column(Integer)
+    detected_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    field: Mapped[str] = mapped_column(Text)
+    change: Mapped[str] = mapped_column(String(10))
+    old: Mapped[Json] = mapped_column(JSON, nullable=True)
+    new: Mapped[Json] = mapped_column(JSON, nullable=True)
+    severity: Mapped[str] = mapped_column(String(10), default="minor")
+    event: Mapped[Json] = mapped_column(JSON, nullable=True)
+    baseline: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class OutboxRow(Base):
+    """A message owed to a channel. Holds the channel's name, never its URL (secrets)."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_pending", "status", "channel", "id"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    channel: Mapped[str] = mapped_column(String(100))
+    nct_id: Mapped[str | None] = mapped_column(String(16))
+    kind: Mapped[str] = mapped_column(String(20))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    payload: Mapped[Json] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(10), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class CycleRow(Base):
+    __tablename__ = "cycles"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    result: Mapped[str] = mapped_column(String(20), default="running")
+    checked: Mapped[int] = mapped_column(Integer, default=0)
+    changed: Mapped[int] = mapped_column(Integer, default=0)
+    failed: Mapped[int] = mapped_column(Integer, default=0)
+    requests: Mapped[int] = mapped_column(Integer, default=0)
+    detail: Mapped[Json] = mapped_column(JSON, nullable=True)
+
+
+class MetaRow(Base):
+    __tablename__ = "meta"
+    key: Mapped[str] = mapped_column(String(100), primary_key=True)
+    value: Mapped[Json] = mapped_column(JSON, nullable=True)
