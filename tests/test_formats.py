@@ -15,7 +15,7 @@ from tests.test_outbox import Clock, setup
 from watcher.formats import SLACK_LIMIT, TELEGRAM_LIMIT, Delivery, context, email, slack, split_lines, telegram
 from watcher.notify import notify_tick
 from watcher.outbox import parts_key
-from watcher.store import NewMessage
+from watcher.outbox_store import NewMessage
 
 NOW = datetime(2026, 11, 22, 9, 15, tzinfo=UTC)
 

@@ -15,7 +15,8 @@ from tests.conftest import Workspace
 from tests.peers import SmtpServer, WebhookReceiver
 from watcher.config import Config, load_config
 from watcher.notify import notify_tick, sample_payload
-from watcher.store import NewMessage, Store
+from watcher.outbox_store import NewMessage
+from watcher.store import Store
 
 T0 = datetime(2026, 11, 22, 9, 0, tzinfo=UTC)
 

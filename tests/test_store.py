@@ -12,7 +12,8 @@ import pytest
 from tests.conftest import Workspace
 from tests.fakeapi import FakeCtGov, load_fixture
 from watcher.models import Change, Event
-from watcher.store import NewMessage, Store, content_hash
+from watcher.outbox_store import NewMessage
+from watcher.store import Store, content_hash
 
 T0 = datetime(2026, 11, 1, 9, 0, tzinfo=UTC)
 

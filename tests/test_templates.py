@@ -14,7 +14,7 @@ from watcher.config import ChannelSettings
 from watcher.formats import Delivery
 from watcher.notify import notify_tick
 from watcher.outbox import render
-from watcher.store import NewMessage
+from watcher.outbox_store import NewMessage
 
 NOW = datetime(2026, 11, 22, 9, 15, tzinfo=UTC)
 

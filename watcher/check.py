@@ -22,9 +22,10 @@ from watcher.fields import extract_fields
 from watcher.meaning import SeverityRules, classify
 from watcher.models import Change, Snapshot, Trial
 from watcher.notify import change_messages, notify_tick, print_changes
+from watcher.outbox_store import NewMessage
 from watcher.poll import PollResult, PollState, poll
 from watcher.routing import for_stdout, route
-from watcher.store import NewMessage, Store, content_hash, last_update_of, utcnow
+from watcher.store import Store, TrialState, content_hash, last_update_of, utcnow
 
 log = structlog.get_logger("watcher.check")
 
@@ -65,15 +66,16 @@ def _iso(value: Any) -> datetime | None:
     return datetime.fromisoformat(value) if isinstance(value, str) else None
 
 
-def poll_state(store: Store, trials: tuple[Trial, ...], *, force_full: bool = False) -> PollState:
-    known = store.known_last_updates()
+def poll_state(store: Store, trials: tuple[Trial, ...], states: Mapping[str, TrialState], *,
+               force_full: bool = False) -> PollState:
+    """What the poller needs from the store, from the trial states the cycle read once."""
     watched = {t.nct_id for t in trials}
-    states = store.trial_states()
     return PollState(
         data_timestamp=store.get_meta(META_DATA_TIMESTAMP),
         last_success=_iso(store.get_meta(META_LAST_SUCCESS)),
         last_full_refetch=_iso(store.get_meta(META_LAST_FULL)),
-        known={k: v for k, v in known.items() if k in watched},
+        known={k: st.last_update_post_date for k, st in states.items()
+               if k in watched and st.last_update_post_date is not None},
         force_full=force_full,
         not_found=frozenset(k for k, st in states.items() if st.not_found and k in watched),
     )
@@ -116,9 +118,10 @@ class Cycle:
         report = CycleReport(started_at=started)
         cycle_id = self.store.start_cycle(started)
         requests_before = self.client.requests_made
-        state = poll_state(self.store, trials, force_full=force_full)
+        states = self.store.trial_states()  # read once: this cycle's decisions use the states it began with
+        state = poll_state(self.store, trials, states, force_full=force_full)
         threshold = self.config.settings.failure_alert_after
-        failing = {k: st.consecutive_failures for k, st in self.store.trial_states().items()
+        failing = {k: st.consecutive_failures for k, st in states.items()
                    if st.consecutive_failures >= threshold and not st.not_found}
         by_id = {t.nct_id: t for t in trials}
         processed: set[str] = set()
@@ -140,7 +143,7 @@ class Cycle:
             report.strategy = result.strategy
             self._api_failed(report)
         else:
-            self._apply(result, state, report, processed)
+            self._apply(result, state, states, report, processed)
             for nct_id, count in sorted(failing.items()):
                 if nct_id in by_id and nct_id not in report.failed and nct_id not in result.failures:
                     log.info("trial.recovered", nct_id=nct_id, after_failures=count)
@@ -176,13 +179,13 @@ class Cycle:
         else:
             report.checked += 1
 
-    def _apply(self, result: PollResult, state: PollState, report: CycleReport, processed: set[str]) -> None:
+    def _apply(self, result: PollResult, state: PollState, states: Mapping[str, TrialState], report: CycleReport,
+               processed: set[str]) -> None:
         report.skipped, report.strategy = result.skipped, result.strategy
         by_id = {t.nct_id: t for t in self.config.watchlist.trials}
         for nct_id, error in result.failures.items():
             if nct_id in by_id:
                 self._trial_failed(by_id[nct_id], str(error), report)
-        states = self.store.trial_states()
         for nct_id in sorted(result.not_found):
             report.not_found.append(nct_id)
             already = states.get(nct_id)

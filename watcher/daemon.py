@@ -376,7 +376,7 @@ class Service:
         return True
 
     def _reject(self, exc: ConfigError, reason: str) -> None:
-        from watcher.store import NewMessage
+        from watcher.outbox_store import NewMessage
 
         problems = tuple(str(p) for p in exc.problems)
         kept = len(self.config.watchlist.trials)

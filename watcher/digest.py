@@ -20,7 +20,8 @@ import structlog
 from watcher.channels import next_fire
 from watcher.config import Config, Settings
 from watcher.models import Json, history_url, study_url
-from watcher.store import NewMessage, OutboxMessage, Store
+from watcher.outbox_store import NewMessage, OutboxMessage
+from watcher.store import Store
 
 log = structlog.get_logger("watcher.digest")
 

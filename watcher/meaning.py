@@ -244,6 +244,16 @@ def _results(change: Change, new: Mapping[str, Json]) -> Decision:
     return None, None
 
 
+def _keys(old: Mapping[str, Json], new: Mapping[str, Json], name: str) -> set[str]:
+    """The item keys of a keyed-list field on either side of a change."""
+    keys: set[str] = set()
+    for fields in (old, new):
+        value = fields.get(name)
+        if isinstance(value, dict):
+            keys.update(value)
+    return keys
+
+
 def _split_field(name: str, prefix: str, is_key: Callable[[str], bool]) -> tuple[str, str] | None:
     """Split `<prefix><key>.<sub>` where the key may itself contain dots: longest key wins."""
     rest = name.removeprefix(prefix)
@@ -328,12 +338,7 @@ def _primary_outcome(
             kind = f"primary_outcome_{change.change}"
             return Event(kind, f"Primary outcomes {change.change}", {"measures": measures}), "critical"
         return None, "critical"
-    keys: set[str] = set()
-    for fields in (old, new):
-        value = fields.get("outcomes.primary")
-        if isinstance(value, dict):
-            keys.update(value)
-    split = _split_field(change.field, "outcomes.primary.", keys.__contains__)
+    split = _split_field(change.field, "outcomes.primary.", _keys(old, new, "outcomes.primary").__contains__)
     if split is None:
         return None, "critical"
     key, part = split
@@ -352,12 +357,8 @@ def _sponsor(change: Change, old: Mapping[str, Json], new: Mapping[str, Json]) -
         summary = f"Lead sponsor changed from {change.old} to {change.new}"
         data = {"role": "lead", "change": change.change, "from": change.old, "to": change.new}
         return Event("sponsor_change", summary, data), "critical"
-    names: set[str] = set()
-    for fields in (old, new):
-        value = fields.get("sponsor.collaborators")
-        if isinstance(value, dict):
-            names.update(value)
-    split = _split_field(change.field, "sponsor.collaborators.", names.__contains__)
+    split = _split_field(change.field, "sponsor.collaborators.",
+                         _keys(old, new, "sponsor.collaborators").__contains__)
     if split is None or split[1]:
         data = {"role": "collaborator", "change": change.change, "from": change.old, "to": change.new}
         return Event("sponsor_change", "Collaborators changed", data), "major"

@@ -19,8 +19,9 @@ from watcher.errors import TrialWatchError
 from watcher.formats import Delivery, context
 from watcher.models import Change, Json, Trial, change_to_dict, history_url, study_url
 from watcher.outbox import Outcome, Sender, deliver_due, render
+from watcher.outbox_store import NewMessage
 from watcher.render import format_value
-from watcher.store import NewMessage, Store
+from watcher.store import Store
 
 log = structlog.get_logger("watcher.notify")
 

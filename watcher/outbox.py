@@ -27,8 +27,9 @@ from watcher.channels import channel_kind
 from watcher.config import ChannelSettings, Settings
 from watcher.errors import NotifyError, StorageError, TrialWatchError
 from watcher.formats import FORMATS, Delivery, Rendered, context
+from watcher.outbox_store import OutboxMessage
 from watcher.secrets import redact, secret_parts
-from watcher.store import OutboxMessage, Store
+from watcher.store import Store
 
 log = structlog.get_logger("watcher.outbox")
 

@@ -183,34 +183,27 @@ def _eligibility(ps: Mapping[str, Any]) -> list[str]:
     return out
 
 
-def _arms(ps: Mapping[str, Any]) -> list[str]:
-    arms = _get(ps, "armsInterventionsModule.armGroups") or []
-    if not arms:
+def _named_items(title: str, items: Sequence[Mapping[str, Any]], name_key: str) -> list[str]:
+    """`- **name** (TYPE) — description` per item, as the seed lists arms and interventions."""
+    if not items:
         return []
     lines = []
-    for arm in arms:
-        line = f"- **{_line(arm.get('label', ''))}**"
-        if arm.get("type"):
-            line += f" ({arm['type']})"
-        if arm.get("description"):
-            line += f" — {_line(arm['description'])}"
-        lines.append(line)
-    return ["## Arms", "", *lines, ""]
-
-
-def _interventions(ps: Mapping[str, Any]) -> list[str]:
-    interventions = _get(ps, "armsInterventionsModule.interventions") or []
-    if not interventions:
-        return []
-    lines = []
-    for item in interventions:
-        line = f"- **{_line(item.get('name', ''))}**"
+    for item in items:
+        line = f"- **{_line(item.get(name_key, ''))}**"
         if item.get("type"):
             line += f" ({item['type']})"
         if item.get("description"):
             line += f" — {_line(item['description'])}"
         lines.append(line)
-    return ["## Interventions", "", *lines, ""]
+    return [f"## {title}", "", *lines, ""]
+
+
+def _arms(ps: Mapping[str, Any]) -> list[str]:
+    return _named_items("Arms", _get(ps, "armsInterventionsModule.armGroups") or [], "label")
+
+
+def _interventions(ps: Mapping[str, Any]) -> list[str]:
+    return _named_items("Interventions", _get(ps, "armsInterventionsModule.interventions") or [], "name")
 
 
 def _outcomes(ps: Mapping[str, Any]) -> list[str]:

@@ -36,11 +36,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from watcher import blobs
 from watcher.errors import StorageError
 from watcher.models import Change, Event, Json, Snapshot, StoredChange, change_to_dict
-from watcher.outbox_store import NewMessage, OutboxMessage, OutboxStore
+from watcher.outbox_store import NewMessage, OutboxStore
 from watcher.schema import Base, BlobRow, ChangeRow, CycleRow, MetaRow, OutboxRow, SnapshotRow, TrialRow
-
-__all__ = ["NewMessage", "OutboxMessage", "Store", "canonical_json", "content_hash", "last_update_of", "utcnow"]
-
 
 # -- plain values returned to callers ------------------------------------------------------------
 
@@ -427,12 +424,6 @@ class Store(OutboxStore):
     def trial_states(self) -> dict[str, TrialState]:
         with self.session() as s:
             return {row.nct_id: _trial_state(row) for row in s.scalars(select(TrialRow))}
-
-    def known_last_updates(self) -> dict[str, str]:
-        with self.session() as s:
-            rows = s.execute(select(TrialRow.nct_id, TrialRow.last_update_post_date)
-                             .where(TrialRow.last_update_post_date.is_not(None))).all()
-            return {r[0]: r[1] for r in rows if r[1] is not None}
 
     # -- changes ---------------------------------------------------------------------------------
 
