@@ -24,9 +24,9 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from watcher.diff import diff_fields
-from watcher.fields import extract_fields
-from watcher.meaning import classify
+from watcher.detect.diff import diff_fields
+from watcher.detect.fields import extract_fields
+from watcher.detect.meaning import classify
 
 STUDIES = Path(__file__).parents[1] / "tests" / "fixtures" / "studies"
 

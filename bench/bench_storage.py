@@ -26,8 +26,8 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from watcher.logs import configure  # noqa: E402
-from watcher.store import Store, content_hash  # noqa: E402
+from watcher.service.logs import configure  # noqa: E402
+from watcher.store.versions import Store, content_hash  # noqa: E402
 
 FIXTURES = REPO / "tests" / "fixtures" / "studies"
 TARGET = 0.15

@@ -84,7 +84,7 @@ class Workspace:
     def cli(self, *args: str, env: dict[str, str] | None = None) -> Result:
         """Run the CLI in-process (fast); logs go to stderr as JSON."""
         runner = CliRunner()
-        from watcher.cli import cli
+        from watcher.cli.main import cli
 
         result = runner.invoke(cli, ["--config", str(self.settings), "--log-format", "json", *args],
                                env=env, catch_exceptions=False)

@@ -48,7 +48,7 @@ def main() -> None:
     point, marker, dashdash, *args = sys.argv[1:]
     assert dashdash == "--"
     install(point, Path(marker))
-    from watcher.cli import main as cli
+    from watcher.cli.main import main as cli
 
     cli(args)
 

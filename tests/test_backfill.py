@@ -84,7 +84,7 @@ def test_backfill_of_a_trial_never_polled_and_automatically_on_add(workspace: Wo
 
 
 def test_backfill_moves_version_numbers_in_undelivered_messages(workspace: Workspace, fake_api: FakeCtGov) -> None:
-    from watcher.store import Store
+    from watcher.store.versions import Store
 
     edits_on_separate_days(fake_api, enrollment(500))
     workspace.write(trials=[TRIAL], channels={"hook": {"url": "json://127.0.0.1:9/never"}})

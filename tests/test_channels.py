@@ -12,11 +12,11 @@ from unittest import mock
 import pytest
 
 from tests.peers import SmtpServer, WebhookReceiver
-from watcher.channels import channel_kind
-from watcher.config import ChannelSettings
-from watcher.formats import TELEGRAM_LIMIT, Delivery
-from watcher.notify import sample_payload
-from watcher.outbox import Sender, render
+from watcher.config.channels import channel_kind
+from watcher.config.settings import ChannelSettings
+from watcher.notify.delivery import Sender, render
+from watcher.notify.formats import TELEGRAM_LIMIT, Delivery
+from watcher.notify.payloads import sample_payload
 
 NOW = datetime(2026, 11, 22, 9, 15, tzinfo=UTC)
 SLACK_URL = "slack://T1JJ3T3L2/A1BRTD4JD/TIiajkdnlazkcOXrIdevi7FQ/#trials"

@@ -87,17 +87,17 @@ def test_not_found_and_moved_are_reported_once(
 def test_one_crashing_record_does_not_stop_the_cycle(
     workspace: Workspace, fake_api: FakeCtGov, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    import watcher.check
+    import watcher.cycle
 
     workspace.write(trials=[GOOD, BAD], api=FAST)
-    real = watcher.check.extract_fields
+    real = watcher.cycle.extract_fields
 
     def explode(study: dict[str, Any]) -> dict[str, Any]:
         if study["protocolSection"]["identificationModule"]["nctId"] == BAD:
             raise KeyError("boom")
         return real(study)
 
-    monkeypatch.setattr(watcher.check, "extract_fields", explode)
+    monkeypatch.setattr(watcher.cycle, "extract_fields", explode)
     result = workspace.cli("check")
     logs = [json.loads(line) for line in result.err.splitlines() if line.startswith("{")]
     assert result.code == 1

@@ -20,7 +20,8 @@ from hypothesis import strategies as st
 from structlog.testing import capture_logs
 
 from tests.fakeapi import FakeCtGov, load_fixture, synthetic_studies
-from watcher.ctgov import (
+from watcher.errors import ApiError, InvalidResponse, StudyNotFound, TransientApiError
+from watcher.registry.client import (
     PROBE_FIELDS,
     USER_AGENT,
     ApiSettings,
@@ -29,7 +30,6 @@ from watcher.ctgov import (
     RateLimiter,
     normalize_id,
 )
-from watcher.errors import ApiError, InvalidResponse, StudyNotFound, TransientApiError
 
 NCT = "NCT00973089"
 OTHER = "NCT04280705"
@@ -449,7 +449,7 @@ def studies(draw: st.DrawFn) -> Any:
 @hypothesis_settings(deadline=None)  # timing varies on a loaded machine; the property does not
 @given(study=studies(), requested=ids)
 def test_validate_never_attributes_a_record_to_another_trial(study: Any, requested: str) -> None:
-    from watcher.ctgov import _aliases, _validate
+    from watcher.registry.client import _aliases, _validate
 
     try:
         fetched = _validate(study, requested)
@@ -463,7 +463,7 @@ def test_validate_never_attributes_a_record_to_another_trial(study: Any, request
 @hypothesis_settings(deadline=None)
 @given(body=st.binary(max_size=200) | json_values.map(lambda v: json.dumps(v).encode()))
 def test_parse_fails_only_with_invalid_response(body: bytes) -> None:
-    from watcher.ctgov import _parse
+    from watcher.registry.client import _parse
 
     with contextlib.suppress(InvalidResponse):
         _parse(body, "/x")

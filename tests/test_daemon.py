@@ -20,12 +20,12 @@ from tests.conftest import Workspace
 from tests.fakeapi import FakeCtGov
 from tests.peers import WebhookReceiver, wait_until
 from tests.servicerun import FAST_SCHEDULE, NotifySocket, Service, fast_settings
-from watcher.check import META_DATA_TIMESTAMP
-from watcher.config import load_config
-from watcher.ctgov import CtGovClient
-from watcher.daemon import FileWatch, due_trials, run_cycle, tick_interval
+from watcher.config.settings import load_config
+from watcher.cycle import META_DATA_TIMESTAMP
 from watcher.models import Trial
-from watcher.store import Store
+from watcher.registry.client import CtGovClient
+from watcher.service.daemon import FileWatch, due_trials, run_cycle, tick_interval
+from watcher.store.versions import Store
 
 A, B, C = "NCT04728893", "NCT03418623", "NCT06171568"
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
@@ -379,7 +379,7 @@ def test_the_watchdog_is_withheld_while_a_cycle_is_stuck(
 def test_the_poll_job_coalesces_misfires_and_never_overlaps(workspace: Workspace) -> None:
     from apscheduler.schedulers.background import BackgroundScheduler
 
-    from watcher.daemon import Service as Daemon
+    from watcher.service.daemon import Service as Daemon
 
     workspace.write(trials=[A])
     workspace.settings.write_text(workspace.settings.read_text().replace(

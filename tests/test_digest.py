@@ -7,9 +7,9 @@ from datetime import UTC, datetime
 from tests.conftest import Workspace
 from tests.peers import WebhookReceiver
 from tests.test_outbox import Clock, setup
-from watcher.channels import next_fire
-from watcher.notify import notify_tick
-from watcher.outbox_store import NewMessage
+from watcher.config.channels import next_fire
+from watcher.notify.payloads import notify_tick
+from watcher.store.outbox import NewMessage
 
 # 06:30 UTC on a Monday in November is 07:30 in Berlin (UTC+1).
 T0 = datetime(2026, 11, 23, 6, 30, tzinfo=UTC)

@@ -9,7 +9,7 @@ import feedparser
 
 from tests.conftest import Workspace
 from tests.fakeapi import FakeCtGov
-from watcher.feeds import FeedEntry, entry_id, render_atom
+from watcher.views.feeds import FeedEntry, entry_id, render_atom
 
 TRIAL, OTHER = "NCT04728893", "NCT03418623"
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests._studies import NCT_IDS, edit, load
-from watcher.fields import (
+from watcher.detect.fields import (
     CATALOG,
     catalog_table,
     extract_fields,

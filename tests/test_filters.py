@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from watcher.filters import BOOKKEEPING, matches, notifiable
+from watcher.detect.filters import BOOKKEEPING, matches, notifiable
 from watcher.models import Change
 
 SITE = "locations.ruijin hospital|shanghai||china"

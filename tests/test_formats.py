@@ -12,10 +12,10 @@ from hypothesis import strategies as st
 from tests.conftest import Workspace
 from tests.test_channels import TELEGRAM_URL, Transport, many_sites, payload
 from tests.test_outbox import Clock, setup
-from watcher.formats import SLACK_LIMIT, TELEGRAM_LIMIT, Delivery, context, email, slack, split_lines, telegram
-from watcher.notify import notify_tick
-from watcher.outbox import parts_key
-from watcher.outbox_store import NewMessage
+from watcher.notify.delivery import parts_key
+from watcher.notify.formats import SLACK_LIMIT, TELEGRAM_LIMIT, Delivery, context, email, slack, split_lines, telegram
+from watcher.notify.payloads import notify_tick
+from watcher.store.outbox import NewMessage
 
 NOW = datetime(2026, 11, 22, 9, 15, tzinfo=UTC)
 

@@ -12,11 +12,11 @@ from pathlib import Path
 import structlog
 
 from tests.conftest import Workspace
-from watcher.check import Cycle
-from watcher.config import load_config
-from watcher.ctgov import CtGovClient
-from watcher.logs import choose_format, configure, connected_to_journal
-from watcher.store import Store
+from watcher.config.settings import load_config
+from watcher.cycle import Cycle
+from watcher.registry.client import CtGovClient
+from watcher.service.logs import choose_format, configure, connected_to_journal
+from watcher.store.versions import Store
 
 
 def _journal_stream_of(handle: io.TextIOWrapper) -> str:

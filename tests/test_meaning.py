@@ -9,9 +9,9 @@ import pytest
 
 from tests._studies import edit, load
 from tests.test_diff import CASES, case_changes
-from watcher.diff import diff_fields
-from watcher.fields import extract_fields
-from watcher.meaning import SeverityRules, classify, default_severity, parse_partial_date
+from watcher.detect.diff import diff_fields
+from watcher.detect.fields import extract_fields
+from watcher.detect.meaning import SeverityRules, classify, default_severity, parse_partial_date
 from watcher.models import Change
 
 MEANING_CASES = [c for c in CASES if any("severity" in e or "event" in e for e in c["expect"])]

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import click
 
-from watcher.cli import cli
-from watcher.config import _CHANNEL_KEYS, _HISTORY_KEYS, _TOP_KEYS
+from watcher.cli.main import cli
+from watcher.config.settings import _CHANNEL_KEYS, _HISTORY_KEYS, _TOP_KEYS
 
 README = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
 

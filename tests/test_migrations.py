@@ -12,8 +12,8 @@ from sqlalchemy import create_engine, text
 
 from tests.conftest import FIXTURES, Workspace
 from tests.fakeapi import load_fixture
-from watcher.migrate import current_revision, head_revision, upgrade_schema
-from watcher.store import Store, content_hash
+from watcher.store.migrate import current_revision, head_revision, upgrade_schema
+from watcher.store.versions import Store, content_hash
 
 FIRST_SCHEMA = FIXTURES / "first_schema.sqlite.sql"
 T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
@@ -102,7 +102,7 @@ def test_downgrade_to_the_first_schema_and_back_keeps_records(tmp_path: Path) ->
     store.close()
     from alembic import command
 
-    from watcher.migrate import alembic_config
+    from watcher.store.migrate import alembic_config
 
     engine = create_engine(url)
     with engine.connect() as conn:
@@ -141,7 +141,7 @@ def test_processes_opening_a_new_database_at_once_take_turns(tmp_path: Path) -> 
     from tests.conftest import REPO
 
     url = f"sqlite:///{tmp_path / 'new.sqlite'}"
-    code = f"from watcher.store import Store; Store({url!r}).close()"
+    code = f"from watcher.store.versions import Store; Store({url!r}).close()"
     procs = [subprocess.Popen([sys.executable, "-c", code], cwd=REPO, stdout=subprocess.DEVNULL,
                               stderr=subprocess.PIPE) for _ in range(4)]
     errors = [p.communicate(timeout=60)[1].decode() for p in procs]
@@ -154,7 +154,7 @@ def test_the_migrations_build_exactly_the_models_schema(db_url: str) -> None:
     from alembic.autogenerate import compare_metadata
     from alembic.runtime.migration import MigrationContext
 
-    from watcher.schema import Base
+    from watcher.store.schema import Base
 
     store = Store(db_url)
     try:

@@ -13,10 +13,10 @@ from structlog.testing import capture_logs
 
 from tests.conftest import Workspace
 from tests.peers import SmtpServer, WebhookReceiver
-from watcher.config import Config, load_config
-from watcher.notify import notify_tick, sample_payload
-from watcher.outbox_store import NewMessage
-from watcher.store import Store
+from watcher.config.settings import Config, load_config
+from watcher.notify.payloads import notify_tick, sample_payload
+from watcher.store.outbox import NewMessage
+from watcher.store.versions import Store
 
 T0 = datetime(2026, 11, 22, 9, 0, tzinfo=UTC)
 

@@ -11,9 +11,9 @@ import pytest
 from structlog.testing import capture_logs
 
 from tests.fakeapi import FakeCtGov, load_fixture, synthetic_studies
-from watcher.ctgov import ApiSettings, CtGovClient
 from watcher.errors import InvalidResponse, TransientApiError
-from watcher.poll import PollResult, PollState, poll
+from watcher.registry.client import ApiSettings, CtGovClient
+from watcher.registry.poll import PollResult, PollState, poll
 
 NOW = datetime(2026, 9, 5, 12, 0, tzinfo=UTC)
 NCT = "NCT00973089"

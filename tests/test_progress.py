@@ -6,7 +6,7 @@ import io
 
 from structlog.testing import capture_logs
 
-from watcher.progress import poll_progress
+from watcher.service.progress import poll_progress
 
 
 def test_events_when_not_a_terminal_are_throttled_and_end_with_the_total() -> None:

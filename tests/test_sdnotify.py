@@ -9,7 +9,7 @@ import pytest
 
 from tests.peers import wait_until
 from tests.servicerun import NotifySocket
-from watcher.sdnotify import Notifier, socket_address, watchdog_period
+from watcher.service.sdnotify import Notifier, socket_address, watchdog_period
 
 
 def test_socket_addresses() -> None:

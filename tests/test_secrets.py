@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from watcher.secrets import redact, redact_url, secret_parts
+from watcher.config.secrets import redact, redact_url, secret_parts
 
 
 @pytest.mark.parametrize(("url", "shown"), [

@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 from tests.conftest import Workspace
 from tests.fakeapi import FakeCtGov
-from watcher.config import load_config
-from watcher.service_state import (
+from watcher.config.settings import load_config
+from watcher.service.status import (
     META_HEARTBEAT,
     META_NEXT_CYCLE,
     META_PID,
@@ -17,7 +17,7 @@ from watcher.service_state import (
     status_lines,
     summary,
 )
-from watcher.store import Store
+from watcher.store.versions import Store
 
 A, B = "NCT04728893", "NCT03418623"
 

@@ -12,8 +12,8 @@ import pytest
 from tests.conftest import Workspace
 from tests.fakeapi import FakeCtGov, load_fixture
 from watcher.models import Change, Event
-from watcher.outbox_store import NewMessage
-from watcher.store import Store, content_hash
+from watcher.store.outbox import NewMessage
+from watcher.store.versions import Store, content_hash
 
 T0 = datetime(2026, 11, 1, 9, 0, tzinfo=UTC)
 
@@ -210,7 +210,7 @@ def test_the_service_applies_retention_after_a_cycle(workspace: Workspace, fake_
 
 
 def test_prepend_versions_renumbers_in_one_transaction(store: Store) -> None:
-    from watcher.store import PastVersion
+    from watcher.store.versions import PastVersion
 
     _save(store, _status("RECRUITING"), T0)
     store.save_version("NCT04728893", _status("SUSPENDED"), fetched_at=T0 + timedelta(days=1),

@@ -10,11 +10,11 @@ from tests.conftest import Workspace
 from tests.peers import SmtpServer, WebhookReceiver, free_port
 from tests.test_channels import payload, send
 from tests.test_outbox import Clock, setup
-from watcher.config import ChannelSettings
-from watcher.formats import Delivery
-from watcher.notify import notify_tick
-from watcher.outbox import render
-from watcher.outbox_store import NewMessage
+from watcher.config.settings import ChannelSettings
+from watcher.notify.delivery import render
+from watcher.notify.formats import Delivery
+from watcher.notify.payloads import notify_tick
+from watcher.store.outbox import NewMessage
 
 NOW = datetime(2026, 11, 22, 9, 15, tzinfo=UTC)
 

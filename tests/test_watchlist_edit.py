@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import FIXTURES, REPO, Workspace
-from watcher.config import parse_watchlist
+from watcher.config.edit import NewTrial, add_trials, extract_nct_ids, remove_trials
+from watcher.config.settings import parse_watchlist
 from watcher.errors import ConfigError
-from watcher.watchlist_edit import NewTrial, add_trials, extract_nct_ids, remove_trials
 
 SEED_001 = FIXTURES / "seed_001_article.txt"
 SEED_IDS = ["NCT07142161", "NCT06732492", "NCT06622694", "NCT05716113"]
@@ -122,7 +122,7 @@ def test_cli_add_from_free_text_says_what_was_new(workspace: Workspace) -> None:
 def test_cli_add_from_stdin(workspace: Workspace) -> None:
     from click.testing import CliRunner
 
-    from watcher.cli import cli
+    from watcher.cli.main import cli
 
     result = CliRunner().invoke(cli, ["--config", str(workspace.settings), "--log-format", "json", "add", "--from",
                                       "-"], input="Two trials: NCT04728893 and NCT03418623.")

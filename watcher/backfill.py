@@ -27,14 +27,14 @@ from typing import Any
 
 import structlog
 
-from watcher.config import Config
-from watcher.ctgov import CtGovClient
-from watcher.diff import diff_fields
+from watcher.config.settings import Config
+from watcher.detect.diff import diff_fields
+from watcher.detect.fields import extract_fields
+from watcher.detect.meaning import SeverityRules, classify
 from watcher.errors import ApiError, InvalidResponse, TrialWatchError
-from watcher.fields import extract_fields
-from watcher.meaning import SeverityRules, classify
 from watcher.models import Change, Snapshot
-from watcher.store import PastVersion, Store, content_hash, utcnow
+from watcher.registry.client import CtGovClient
+from watcher.store.versions import PastVersion, Store, content_hash, utcnow
 
 log = structlog.get_logger("watcher.backfill")
 

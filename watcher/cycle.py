@@ -14,20 +14,20 @@ from typing import Any
 
 import structlog
 
-from watcher.config import Config
-from watcher.ctgov import CtGovClient
-from watcher.diff import diff_fields
+from watcher.config.settings import Config
+from watcher.detect.diff import diff_fields
+from watcher.detect.fields import extract_fields
+from watcher.detect.meaning import SeverityRules, classify
 from watcher.errors import ApiError, TrialWatchError
-from watcher.fields import extract_fields
-from watcher.meaning import SeverityRules, classify
 from watcher.models import Change, Snapshot, Trial
-from watcher.notify import change_messages, notify_tick, print_changes
-from watcher.outbox_store import NewMessage
-from watcher.poll import PollResult, PollState, poll
-from watcher.routing import for_stdout, route
-from watcher.store import Store, TrialState, content_hash, last_update_of, utcnow
+from watcher.notify.payloads import change_messages, notify_tick, print_changes
+from watcher.notify.routing import for_stdout, route
+from watcher.registry.client import CtGovClient
+from watcher.registry.poll import PollResult, PollState, poll
+from watcher.store.outbox import NewMessage
+from watcher.store.versions import Store, TrialState, content_hash, last_update_of, utcnow
 
-log = structlog.get_logger("watcher.check")
+log = structlog.get_logger("watcher.cycle")
 
 META_DATA_TIMESTAMP = "poll.data_timestamp"
 META_LAST_SUCCESS = "poll.last_success"
@@ -332,7 +332,7 @@ class Cycle:
                     try_backfill(self.config, self.store, self.client, nct_id, now=self.now)
             self._retention()
             if settings.feeds.path is not None:
-                from watcher.feeds import write_feeds
+                from watcher.views.feeds import write_feeds
 
                 written = write_feeds(self.config, self.store, now=self.now())
                 log.info("feeds.written", files=[str(p) for p in written])

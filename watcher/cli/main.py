@@ -17,7 +17,7 @@ from typing import Any, NoReturn
 import click
 
 from watcher import __version__
-from watcher.config import Config, load_config, resolve_config_path
+from watcher.config.settings import Config, load_config, resolve_config_path
 from watcher.errors import ConfigError, StorageError, TrialWatchError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -52,7 +52,7 @@ def fail(message: str, code: int = EXIT_FAILED) -> NoReturn:
 
 @contextmanager
 def open_store(config: Config) -> Iterator[Any]:
-    from watcher.store import Store
+    from watcher.store.versions import Store
 
     try:
         store = Store(config.settings.storage_url)
@@ -75,7 +75,7 @@ def open_store(config: Config) -> Iterator[Any]:
 @click.pass_context
 def cli(ctx: click.Context, config_path: str | None, log_level: str, log_format: str | None) -> None:
     """Watch ClinicalTrials.gov trials and report, field by field, what changed."""
-    from watcher.logs import configure
+    from watcher.service.logs import configure
 
     configure(log_level, log_format)
     ctx.obj = State(config_path, log_level, log_format)
@@ -89,9 +89,9 @@ def cli(ctx: click.Context, config_path: str | None, log_level: str, log_format:
 @click.pass_obj
 def check(state: State, full: bool) -> None:
     """Run one poll cycle now. Exit 0 when every trial was checked, 1 when any failed."""
-    from watcher.check import Cycle
-    from watcher.ctgov import CtGovClient
-    from watcher.progress import poll_progress
+    from watcher.cycle import Cycle
+    from watcher.registry.client import CtGovClient
+    from watcher.service.progress import poll_progress
 
     config = state.config()
     with open_store(config) as store:
@@ -118,7 +118,7 @@ def check(state: State, full: bool) -> None:
 @click.pass_obj
 def run(state: State) -> None:
     """Run the service: poll at start and every schedule.interval; TERM/INT stop, HUP reloads."""
-    from watcher.daemon import serve
+    from watcher.service.daemon import serve
 
     config = state.config()
     try:
@@ -143,7 +143,7 @@ def run(state: State) -> None:
 def history(state: State, nct_id: str, *, since: str | None, fields: tuple[str, ...], as_json: bool,
             as_csv: bool) -> None:
     """Every recorded change of one trial, oldest first."""
-    from watcher.history import QueryError, change_row, parse_when, select_changes, to_csv
+    from watcher.views.changes import QueryError, change_row, parse_when, select_changes, to_csv
 
     if as_json and as_csv:
         fail("--json and --csv exclude each other", EXIT_USAGE)
@@ -165,7 +165,7 @@ def history(state: State, nct_id: str, *, since: str | None, fields: tuple[str, 
         click.echo(f"No changes recorded for {nct_id} yet." if not (since or fields)
                    else f"No changes of {nct_id} match.")
         return
-    from watcher.notify import change_line
+    from watcher.notify.payloads import change_line
 
     baseline = [i for i in items if i.baseline]
     if baseline:
@@ -191,10 +191,10 @@ def history(state: State, nct_id: str, *, since: str | None, fields: tuple[str, 
 @click.pass_obj
 def diff(state: State, nct_id: str, from_: str | None, to: str | None, as_json: bool) -> None:
     """The field changes between two stored versions of a trial (recomputed from the records)."""
-    from watcher.history import QueryError, diff_versions, resolve_version
-    from watcher.meaning import SeverityRules
+    from watcher.detect.meaning import SeverityRules
     from watcher.models import change_to_dict
-    from watcher.notify import change_line
+    from watcher.notify.payloads import change_line
+    from watcher.views.changes import QueryError, diff_versions, resolve_version
 
     nct_id = nct_id.strip().upper()
     config = state.config()
@@ -248,8 +248,8 @@ def diff(state: State, nct_id: str, from_: str | None, to: str | None, as_json: 
 def changes(state: State, *, since: str, tags: tuple[str, ...], min_severity: str | None, fields: tuple[str, ...],
             include_bookkeeping: bool, as_json: bool, as_csv: bool) -> None:
     """Changes across every watched trial, oldest first (baselines left out)."""
-    from watcher.history import QueryError, change_row, parse_when, select_changes, to_csv
-    from watcher.notify import change_line
+    from watcher.notify.payloads import change_line
+    from watcher.views.changes import QueryError, change_row, parse_when, select_changes, to_csv
 
     if as_json and as_csv:
         fail("--json and --csv exclude each other", EXIT_USAGE)
@@ -286,7 +286,7 @@ def changes(state: State, *, since: str, tags: tuple[str, ...], min_severity: st
 @click.pass_obj
 def feed(state: State, tag: str | None, write_files: bool) -> None:
     """Print the Atom feed of recent changes (feeds.days), or write every feed file (--write)."""
-    from watcher.feeds import feed_for, write_feeds
+    from watcher.views.feeds import feed_for, write_feeds
 
     config = state.config()
     now = datetime.now(UTC)
@@ -311,7 +311,7 @@ def db() -> None:
 @click.pass_obj
 def db_upgrade(state: State) -> None:
     """Upgrade the schema to the newest revision (the service also does this on start)."""
-    from watcher.store import Store, redact_url
+    from watcher.store.versions import Store, redact_url
 
     config = state.config()
     try:
@@ -370,7 +370,7 @@ def backfill(state: State, nct_ids: tuple[str, ...]) -> None:
     """Import trials' past versions from ClinicalTrials.gov's record history."""
     from watcher.backfill import BackfillError
     from watcher.backfill import backfill as run_backfill
-    from watcher.ctgov import CtGovClient
+    from watcher.registry.client import CtGovClient
 
     config = state.config()
     failed = False
@@ -406,7 +406,7 @@ def backfill(state: State, nct_ids: tuple[str, ...]) -> None:
 @click.pass_obj
 def show(state: State, nct_id: str, days: int) -> None:
     """A markdown page of the trial's latest version and its recent field changes."""
-    from watcher.render import render_trial_page
+    from watcher.views.trial_page import render_trial_page
 
     nct_id = nct_id.strip().upper()
     config = state.config()
@@ -469,7 +469,7 @@ def _table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
 
 def _edit_watchlist(state: State, edit: Any) -> Any:
     """Read, edit, validate and atomically replace the watchlist, holding the edit lock throughout."""
-    from watcher.watchlist_edit import locked, read_text, write_atomically
+    from watcher.config.edit import locked, read_text, write_atomically
 
     config = state.config()
     path = config.watchlist.path
@@ -499,8 +499,8 @@ def _edit_watchlist(state: State, edit: Any) -> Any:
 def add(state: State, nct_ids: tuple[str, ...], source: Any, label: str | None, *, channels: tuple[str, ...],
         tags: tuple[str, ...]) -> None:
     """Add trials to the watchlist, keeping its comments and layout; the running service picks them up."""
-    from watcher.config import normalize_nct_id
-    from watcher.watchlist_edit import NewTrial, add_trials, extract_nct_ids, invalid_ids
+    from watcher.config.edit import NewTrial, add_trials, extract_nct_ids, invalid_ids
+    from watcher.config.settings import normalize_nct_id
 
     bad = invalid_ids(nct_ids)
     if bad:
@@ -534,8 +534,8 @@ def add(state: State, nct_ids: tuple[str, ...], source: Any, label: str | None, 
 @click.pass_obj
 def remove(state: State, nct_ids: tuple[str, ...]) -> None:
     """Remove trials from the watchlist (with the comment lines directly above each); history is kept."""
-    from watcher.config import normalize_nct_id
-    from watcher.watchlist_edit import invalid_ids, remove_trials
+    from watcher.config.edit import invalid_ids, remove_trials
+    from watcher.config.settings import normalize_nct_id
 
     bad = invalid_ids(nct_ids)
     if bad:
@@ -555,8 +555,8 @@ def remove(state: State, nct_ids: tuple[str, ...]) -> None:
 @click.pass_obj
 def status(state: State, as_json: bool) -> None:
     """The service: last and next cycle, trials watched, notifications owed, failing trials."""
-    from watcher.config import Watchlist, load_settings
-    from watcher.service_state import read_status, status_lines
+    from watcher.config.settings import Watchlist, load_settings
+    from watcher.service.status import read_status, status_lines
 
     problems: list[str] = []
     try:
@@ -587,13 +587,13 @@ def status(state: State, as_json: bool) -> None:
 @click.pass_obj
 def check_config(state: State) -> None:
     """Validate the settings file and the watchlist; list every problem (exit 2 when any)."""
-    from watcher.secrets import redact_url
+    from watcher.config.secrets import redact_url
 
     config = state.config()
     settings = config.settings
     click.echo(f"settings:  {settings.path or '(built-in defaults)'}")
     click.echo(f"watchlist: {config.watchlist.path} ({len(config.watchlist.trials)} trials)")
-    from watcher.store import redact_url as redact_db
+    from watcher.store.versions import redact_url as redact_db
 
     click.echo(f"storage:   {redact_db(settings.storage_url)}")
     click.echo(f"interval:  {settings.interval}" + (f" (jitter {settings.jitter})" if settings.jitter else "")
@@ -621,7 +621,7 @@ def check_config(state: State) -> None:
 @click.pass_obj
 def notify_test(state: State, channel_names: tuple[str, ...]) -> None:
     """Send a sample change set through each channel; print whether each accepted it (exit 1 if any failed)."""
-    from watcher.notify import send_test
+    from watcher.notify.payloads import send_test
 
     config = state.config()
     channels = config.settings.channels

@@ -15,7 +15,7 @@ from typing import Literal
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from watcher.secrets import redact_url
+from watcher.config.secrets import redact_url
 
 # apprise reports failures through its result object, which we log once, redacted; its own
 # stdlib logger would print them again, unredacted (URLs it cannot parse, chat IDs, hosts).
@@ -86,7 +86,7 @@ def check_channel_options(*, url: str, digest: str | None, timezone: str, heartb
             yield "digest", f"{digest!r} is neither `immediate` nor a cron expression such as '0 8 * * 1-5'"
     if heartbeat is not None and heartbeat.total_seconds() < 60:
         yield "heartbeat", "must be at least 1m"
-    from watcher.templates import template_problem
+    from watcher.config.templates import template_problem
 
     for key, source in (("title_template", title_template), ("body_template", body_template)):
         if source:

@@ -27,7 +27,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import YAMLError
 
-from watcher.config import NCT_RE, Watchlist, normalize_nct_id, parse_watchlist
+from watcher.config.settings import NCT_RE, Watchlist, normalize_nct_id, parse_watchlist
 from watcher.errors import ConfigError, Problem
 
 _NCT_IN_TEXT = re.compile(r"(?<![A-Za-z0-9])NCT(\d{8})(?!\d)", re.IGNORECASE)

@@ -19,9 +19,9 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError
 
-from watcher.ctgov import ApiSettings
 from watcher.errors import ConfigError, Problem
 from watcher.models import SEVERITIES, Severity, Trial
+from watcher.registry.client import ApiSettings
 
 NCT_RE = re.compile(r"^NCT\d{8}$")
 _DURATION_RE = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
@@ -457,7 +457,7 @@ def _settings_from(doc: Any, path: Path | None, checker: _Checker, environ: Mapp
 
 def _delivery_options(checker: _Checker, node: Mapping[str, Any], cpath: str, url: str) -> dict[str, Any]:
     """A channel's digest, heartbeat and template keys; the checks live with their owners."""
-    from watcher.channels import check_channel_options
+    from watcher.config.channels import check_channel_options
 
     options: dict[str, Any] = {
         "digest": checker.string(node, "digest", f"{cpath}.digest"),

@@ -18,7 +18,7 @@ import difflib
 import re
 from collections.abc import Iterator, Mapping
 
-from watcher.fields import field_kind, field_rank, fingerprint, normalize
+from watcher.detect.fields import field_kind, field_rank, fingerprint, normalize
 from watcher.models import Change, Json
 
 

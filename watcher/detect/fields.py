@@ -9,7 +9,7 @@ identity to the item, so reordering is never a change and an edit names its item
 other values are kept as the record has them, shared rather than copied, because
 extraction runs on every poll of records up to megabytes; `normalize` gives their
 order-insensitive form (sets sorted, nested identity lists keyed), which is what
-`watcher.diff` compares and reports. Each results module is one field, reported by digest:
+`watcher.detect.diff` compares and reports. Each results module is one field, reported by digest:
 telling *that* 650 kB of adverse-event tables changed is cheap, describing *how* is not
 this stage's job.
 """
@@ -135,7 +135,7 @@ def normalize(value: Json) -> Json:
     """The order-insensitive form of a value: known nested lists keyed, other lists sorted.
 
     Extraction keeps values as the record has them (so equal parts of two versions compare
-    equal at C speed); `watcher.diff` normalizes only the values that differ, and every
+    equal at C speed); `watcher.detect.diff` normalizes only the values that differ, and every
     value it reports. Parts that need no change are shared with the input, not copied.
     """
     kind = type(value)
@@ -569,7 +569,7 @@ def extract_fields(study: Mapping[str, Any]) -> dict[str, Json]:
     Absent parts give absent fields (not None), so a module that appears or disappears
     reports its fields as added or removed. Keyed lists are keyed here; everything else is
     the record's own value, shared, not copied: treat the result as read-only, and use
-    `normalize` (as `watcher.diff` does) for the order-insensitive form of a value.
+    `normalize` (as `watcher.detect.diff` does) for the order-insensitive form of a value.
     """
     out: dict[str, Json] = {}
     _walk(study, _TREE, "record", (), out)

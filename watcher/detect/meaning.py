@@ -1,6 +1,6 @@
 """What a change means clinically: a severity and, where one applies, a typed event.
 
-`classify` reads the structural changes from `watcher.diff` together with the old and new
+`classify` reads the structural changes from `watcher.detect.diff` together with the old and new
 *extracted* fields (extract once, reuse), so that a status transition can carry the
 `whyStopped` text, an enrollment change its type, a site its address.
 
@@ -20,8 +20,8 @@ from datetime import date
 from functools import lru_cache
 from typing import Any
 
-from watcher.fields import field_kind
-from watcher.filters import matches
+from watcher.detect.fields import field_kind
+from watcher.detect.filters import matches
 from watcher.models import SEVERITIES, Change, Event, Json, Severity
 
 STOPPED_STATUSES = frozenset(

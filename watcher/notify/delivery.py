@@ -23,15 +23,15 @@ from typing import Any
 
 import structlog
 
-from watcher.channels import channel_kind
-from watcher.config import ChannelSettings, Settings
+from watcher.config.channels import channel_kind
+from watcher.config.secrets import redact, secret_parts
+from watcher.config.settings import ChannelSettings, Settings
 from watcher.errors import NotifyError, StorageError, TrialWatchError
-from watcher.formats import FORMATS, Delivery, Rendered, context
-from watcher.outbox_store import OutboxMessage
-from watcher.secrets import redact, secret_parts
-from watcher.store import Store
+from watcher.notify.formats import FORMATS, Delivery, Rendered, context
+from watcher.store.outbox import OutboxMessage
+from watcher.store.versions import Store
 
-log = structlog.get_logger("watcher.outbox")
+log = structlog.get_logger("watcher.notify.delivery")
 
 MAX_ROUNDS = 1000
 """Messages one tick sends at most, so a huge backlog cannot starve the poll."""
@@ -58,7 +58,7 @@ def retry_delay(attempts: int) -> timedelta:
 
 def render(payload: Mapping[str, Any], channel: ChannelSettings, delivery: Delivery) -> Rendered:
     """The channel's built-in format, with its title/body templates applied when it has them."""
-    from watcher.templates import TemplateError, render_template
+    from watcher.config.templates import TemplateError, render_template
 
     kind = channel_kind(channel.url)
     ctx = context(payload, delivery)
@@ -73,7 +73,7 @@ def render(payload: Mapping[str, Any], channel: ChannelSettings, delivery: Deliv
         log.warning("notify.template_failed", channel=channel.name, error=str(exc))
         return rendered
     if kind == "telegram" and body is not None:
-        from watcher.formats import TELEGRAM_LIMIT, split_lines
+        from watcher.notify.formats import TELEGRAM_LIMIT, split_lines
 
         parts = tuple(split_lines(body.splitlines(), TELEGRAM_LIMIT))
         if title:

@@ -17,15 +17,15 @@ from typing import Any
 
 import structlog
 
-from watcher.channels import next_fire
-from watcher.config import Config, Settings
+from watcher.config.channels import next_fire
+from watcher.config.settings import Config, Settings
 from watcher.models import Json, history_url, study_url
-from watcher.outbox_store import NewMessage, OutboxMessage
-from watcher.store import Store
+from watcher.store.outbox import NewMessage, OutboxMessage
+from watcher.store.versions import Store
 
-log = structlog.get_logger("watcher.digest")
+log = structlog.get_logger("watcher.notify.digest")
 
-META_LAST_SUCCESS = "poll.last_success"  # written by watcher.check after every clean cycle
+META_LAST_SUCCESS = "poll.last_success"  # written by watcher.cycle after every clean cycle
 
 
 def digest_key(channel: str) -> str:

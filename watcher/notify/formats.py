@@ -24,7 +24,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from watcher.models import SEVERITY_RANK, Json, history_url, study_url
-from watcher.render import format_value
+from watcher.views.trial_page import format_value
 
 SCHEMA = "trialwatch.notification"
 SCHEMA_VERSION = 1

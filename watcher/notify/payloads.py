@@ -14,16 +14,16 @@ from typing import Any
 
 import structlog
 
-from watcher.config import Config
+from watcher.config.settings import Config
 from watcher.errors import TrialWatchError
-from watcher.formats import Delivery, context
 from watcher.models import Change, Json, Trial, change_to_dict, history_url, study_url
-from watcher.outbox import Outcome, Sender, deliver_due, render
-from watcher.outbox_store import NewMessage
-from watcher.render import format_value
-from watcher.store import Store
+from watcher.notify.delivery import Outcome, Sender, deliver_due, render
+from watcher.notify.formats import Delivery, context
+from watcher.store.outbox import NewMessage
+from watcher.store.versions import Store
+from watcher.views.trial_page import format_value
 
-log = structlog.get_logger("watcher.notify")
+log = structlog.get_logger("watcher.notify.payloads")
 
 PAYLOAD_SCHEMA = 1
 
@@ -84,7 +84,7 @@ def notify_tick(config: Config, store: Store, *, now: Callable[[], datetime],
     The service calls this on a short timer and after each cycle. `next_poll`, when the
     scheduler knows it, goes into heartbeats.
     """
-    from watcher.digest import enqueue_heartbeats, fold_due_digests
+    from watcher.notify.digest import enqueue_heartbeats, fold_due_digests
 
     settings = config.settings
     if not settings.channels:

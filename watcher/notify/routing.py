@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from watcher.config import ChannelSettings, Settings
-from watcher.filters import notifiable
+from watcher.config.settings import ChannelSettings, Settings
+from watcher.detect.filters import notifiable
 from watcher.models import Change, Trial
 
 

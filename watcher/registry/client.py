@@ -34,7 +34,7 @@ import tenacity
 from watcher import __version__
 from watcher.errors import ApiError, InvalidResponse, StudyNotFound, TransientApiError
 
-log = structlog.get_logger("watcher.ctgov")
+log = structlog.get_logger("watcher.registry.client")
 
 USER_AGENT = f"trialwatch/{__version__} (+https://github.com/trialwatch/trialwatch)"
 NCT_PATTERN = re.compile(r"^[Nn][Cc][Tt]0*([1-9]\d{0,7})$")

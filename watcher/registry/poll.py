@@ -22,10 +22,10 @@ from typing import Any
 
 import structlog
 
-from watcher.ctgov import PROBE_FIELDS, BatchResult, CtGovClient, Fetched, normalize_id
 from watcher.errors import ApiError, StudyNotFound
+from watcher.registry.client import PROBE_FIELDS, BatchResult, CtGovClient, Fetched, normalize_id
 
-log = structlog.get_logger("watcher.poll")
+log = structlog.get_logger("watcher.registry.poll")
 
 Progress = Callable[[int, int], None]
 Sink = Callable[[str, dict[str, Any]], None]

@@ -29,12 +29,12 @@ from typing import TYPE_CHECKING, Any, cast
 
 import structlog
 
-from watcher.check import META_DATA_TIMESTAMP, META_LAST_FULL, META_LAST_SUCCESS
-from watcher.config import Config, load_config
+from watcher.config.settings import Config, load_config
+from watcher.cycle import META_DATA_TIMESTAMP, META_LAST_FULL, META_LAST_SUCCESS
 from watcher.errors import ConfigError
 from watcher.models import Trial
-from watcher.sdnotify import Notifier, watchdog_period
-from watcher.service_state import (
+from watcher.service.sdnotify import Notifier, watchdog_period
+from watcher.service.status import (
     HEARTBEAT_EVERY,
     META_CYCLE_STARTED,
     META_HEALTH,
@@ -50,11 +50,11 @@ from watcher.service_state import (
 )
 
 if TYPE_CHECKING:
-    from watcher.check import CycleReport
-    from watcher.ctgov import CtGovClient
-    from watcher.store import Store
+    from watcher.cycle import CycleReport
+    from watcher.registry.client import CtGovClient
+    from watcher.store.versions import Store
 
-log = structlog.get_logger("watcher.daemon")
+log = structlog.get_logger("watcher.service.daemon")
 
 _MODES = ("", "new", "due", "full")
 CRASHES_BEFORE_UNHEALTHY = 3
@@ -117,8 +117,8 @@ class _PartialCycleStore:
 def run_cycle(config: Config, store: Store, client: CtGovClient, *, only: Collection[str] | None,
               write: Callable[[str], Any] = print) -> CycleReport:
     """One cycle over `only` (None: every trial), deliveries left to the caller."""
-    from watcher.check import Cycle
-    from watcher.progress import poll_progress
+    from watcher.cycle import Cycle
+    from watcher.service.progress import poll_progress
 
     trials = config.watchlist.trials
     with poll_progress(tty=False) as progress:  # a service has no terminal: periodic poll.progress events
@@ -170,8 +170,8 @@ class FileWatch:
 class Service:
     def __init__(self, config: Config, config_path: Path | None, *, environ: Mapping[str, str] = os.environ,
                  write: Callable[[str], Any] = print) -> None:
-        from watcher.ctgov import CtGovClient
-        from watcher.store import Store, utcnow
+        from watcher.registry.client import CtGovClient
+        from watcher.store.versions import Store, utcnow
 
         self.config = config
         self.config_path = config_path
@@ -283,7 +283,7 @@ class Service:
                           tick=self._tick or config.settings.interval)
 
     def _notify_worker(self) -> None:
-        from watcher.notify import notify_tick
+        from watcher.notify.payloads import notify_tick
 
         while not self.stop_requested.is_set():
             if not self._notify_wanted.wait(timeout=0.5):
@@ -376,7 +376,7 @@ class Service:
         return True
 
     def _reject(self, exc: ConfigError, reason: str) -> None:
-        from watcher.outbox_store import NewMessage
+        from watcher.store.outbox import NewMessage
 
         problems = tuple(str(p) for p in exc.problems)
         kept = len(self.config.watchlist.trials)

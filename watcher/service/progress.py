@@ -18,7 +18,7 @@ from typing import TextIO
 
 import structlog
 
-log = structlog.get_logger("watcher.progress")
+log = structlog.get_logger("watcher.service.progress")
 
 Progress = Callable[[int, int], None]
 

@@ -16,7 +16,7 @@ from datetime import timedelta
 
 import structlog
 
-log = structlog.get_logger("watcher.sdnotify")
+log = structlog.get_logger("watcher.service.sdnotify")
 
 
 def socket_address(value: str | None) -> str | None:

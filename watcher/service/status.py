@@ -11,8 +11,8 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from watcher.config import Config
-from watcher.store import Store
+from watcher.config.settings import Config
+from watcher.store.versions import Store
 
 META_STATE = "service.state"  # running | stopping | stopped
 META_PID = "service.pid"

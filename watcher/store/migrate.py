@@ -19,7 +19,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, inspect, text
 from sqlalchemy.engine import Engine
 
-log = structlog.get_logger("watcher.migrate")
+log = structlog.get_logger("watcher.store.migrate")
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 FIRST = "0001"

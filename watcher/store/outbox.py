@@ -3,7 +3,7 @@
 A message moves pending → sending (claimed; `next_attempt_at` is the claim's lease) → sent,
 or back to pending (retry later) and in the end to parked; on a digest channel, pending
 "changes" messages become `digested` when folded into one "digest" message. `Store` mixes
-this in; the sender itself is `watcher.outbox`.
+this in; the sender itself is `watcher.notify.delivery`.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from watcher.models import Json
-from watcher.schema import MetaRow, OutboxRow
+from watcher.store.schema import MetaRow, OutboxRow
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,7 +76,7 @@ class OutboxStore:
                 query = query.where(OutboxRow.status == status)
             return [_message(r) for r in s.scalars(query)]
 
-    # The sender's side of the outbox (watcher.outbox). A message moves
+    # The sender's side of the outbox (watcher.notify.delivery). A message moves
     #   pending → sending (claimed; next_attempt_at is the claim's lease) → sent
     #                                                                   → pending (retry later) → … → parked
     # and, on a digest channel, pending "changes" → digested (folded into one "digest" message).

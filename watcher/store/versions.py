@@ -3,11 +3,11 @@ SQL database.
 
 SQLite by default (WAL + busy timeout so CLI commands work while the service runs),
 PostgreSQL for shared deployments (advisory locks let several services take turns). The tables
-are in `watcher.schema`; ORM rows never leave the storage modules: callers get the frozen
+are in `watcher.store.schema`; ORM rows never leave the storage modules: callers get the frozen
 dataclasses of `watcher.models` or plain dicts.
 
-Records are kept as compressed, content-addressed parts (`watcher.blobs`); the schema is
-Alembic's (`watcher.migrate`), upgraded in place when a Store opens the database.
+Records are kept as compressed, content-addressed parts (`watcher.store.blobs`); the schema is
+Alembic's (`watcher.store.migrate`), upgraded in place when a Store opens the database.
 """
 
 from __future__ import annotations
@@ -33,11 +33,11 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from watcher import blobs
 from watcher.errors import StorageError
 from watcher.models import Change, Event, Json, Snapshot, StoredChange, change_to_dict
-from watcher.outbox_store import NewMessage, OutboxStore
-from watcher.schema import Base, BlobRow, ChangeRow, CycleRow, MetaRow, OutboxRow, SnapshotRow, TrialRow
+from watcher.store import blobs
+from watcher.store.outbox import NewMessage, OutboxStore
+from watcher.store.schema import Base, BlobRow, ChangeRow, CycleRow, MetaRow, OutboxRow, SnapshotRow, TrialRow
 
 # -- plain values returned to callers ------------------------------------------------------------
 
@@ -229,7 +229,7 @@ class Store(OutboxStore):
         stamped as revision 0001 first. On PostgreSQL an advisory lock lets one process migrate
         while the others wait; everyone else finds the schema current and returns at once.
         """
-        from watcher.migrate import upgrade_schema
+        from watcher.store.migrate import upgrade_schema
 
         try:
             return upgrade_schema(self.engine)
@@ -237,7 +237,7 @@ class Store(OutboxStore):
             raise StorageError(f"cannot upgrade the schema of {redact_url(self.url)}: {exc}") from exc
 
     def schema_revision(self) -> str | None:
-        from watcher.migrate import current_revision
+        from watcher.store.migrate import current_revision
 
         try:
             return current_revision(self.engine)

@@ -17,11 +17,11 @@ from datetime import UTC, date, datetime, timedelta
 from fnmatch import fnmatchcase
 from typing import Any
 
-from watcher.diff import diff_fields
-from watcher.fields import extract_fields, is_bookkeeping
-from watcher.meaning import SeverityRules, classify
+from watcher.detect.diff import diff_fields
+from watcher.detect.fields import extract_fields, is_bookkeeping
+from watcher.detect.meaning import SeverityRules, classify
 from watcher.models import SEVERITY_RANK, Change, StoredChange, change_to_dict
-from watcher.store import Store, VersionInfo
+from watcher.store.versions import Store, VersionInfo
 
 _RELATIVE = re.compile(r"^(\d+)\s*([dhwm])$")
 _UNITS = {"h": timedelta(hours=1), "d": timedelta(days=1), "w": timedelta(weeks=1), "m": timedelta(minutes=1)}

@@ -19,11 +19,11 @@ from pathlib import Path
 from xml.sax.saxutils import escape, quoteattr
 
 from watcher import __version__
-from watcher.config import Config
-from watcher.fields import is_bookkeeping
+from watcher.config.settings import Config
+from watcher.detect.fields import is_bookkeeping
 from watcher.models import SEVERITY_RANK, StoredChange, history_url, study_url
-from watcher.notify import change_line
-from watcher.store import Store
+from watcher.notify.payloads import change_line
+from watcher.store.versions import Store
 
 FEED_NS = "http://www.w3.org/2005/Atom"
 

@@ -1,11 +1,11 @@
-"""Alembic environment: migrations run on the connection `watcher.store` hands over."""
+"""Alembic environment: migrations run on the connection `watcher.store.versions` hands over."""
 
 from __future__ import annotations
 
 from alembic import context
 from sqlalchemy import create_engine
 
-from watcher.schema import Base
+from watcher.store.schema import Base
 
 config = context.config
 target_metadata = Base.metadata

@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 from alembic import op
 
-from watcher import blobs
+from watcher.store import blobs
 
 revision = "0002"
 down_revision = "0001"
