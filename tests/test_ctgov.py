@@ -21,6 +21,7 @@ from structlog.testing import capture_logs
 
 from tests.fakeapi import FakeCtGov, load_fixture, synthetic_studies
 from watcher.errors import ApiError, InvalidResponse, StudyNotFound, TransientApiError
+from watcher.ids import normalize_nct_id
 from watcher.registry.client import (
     PROBE_FIELDS,
     USER_AGENT,
@@ -28,7 +29,6 @@ from watcher.registry.client import (
     CtGovClient,
     Fetched,
     RateLimiter,
-    normalize_id,
 )
 
 NCT = "NCT00973089"
@@ -383,8 +383,8 @@ def test_concurrency_is_bounded(fake_api: FakeCtGov, settings: ApiSettings) -> N
     assert peak == 3
 
 
-def test_normalize_id() -> None:
-    assert normalize_id("nct123") == normalize_id("NCT00000123") == "NCT00000123"
+def test_normalize_nct_id() -> None:
+    assert normalize_nct_id("nct123") == normalize_nct_id("NCT00000123") == "NCT00000123"
 
 
 def test_a_study_under_its_own_id_wins_over_one_listing_it_as_an_alias(
@@ -455,7 +455,7 @@ def test_validate_never_attributes_a_record_to_another_trial(study: Any, request
         fetched = _validate(study, requested)
     except InvalidResponse:
         return
-    wanted = normalize_id(requested)
+    wanted = normalize_nct_id(requested)
     assert fetched.nct_id == wanted or wanted in _aliases(study)
     assert isinstance(fetched.record.get("protocolSection"), dict)
 

@@ -7,9 +7,10 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import FIXTURES, REPO, Workspace
-from watcher.config.edit import NewTrial, add_trials, extract_nct_ids, remove_trials
+from watcher.config.edit import NewTrial, add_trials, remove_trials
 from watcher.config.settings import parse_watchlist
 from watcher.errors import ConfigError
+from watcher.ids import find_nct_ids
 
 SEED_001 = FIXTURES / "seed_001_article.txt"
 SEED_IDS = ["NCT07142161", "NCT06732492", "NCT06622694", "NCT05716113"]
@@ -30,10 +31,10 @@ trials:
 
 
 def test_free_text_yields_every_nct_id_once_in_order() -> None:
-    assert extract_nct_ids(SEED_001.read_text()) == SEED_IDS
+    assert find_nct_ids(SEED_001.read_text()) == SEED_IDS
     text = ("see https://clinicaltrials.gov/study/nct04728893?tab=history, NCT04728893 again,"
             " (NCT03418623); not NCT123456789 nor XNCT06171568 nor NCT0617156")
-    assert extract_nct_ids(text) == ["NCT04728893", "NCT03418623"]
+    assert find_nct_ids(text) == ["NCT04728893", "NCT03418623"]
 
 
 def test_add_appends_in_the_files_own_layout_and_keeps_every_comment() -> None:

@@ -19,6 +19,7 @@ import click
 from watcher import __version__
 from watcher.config.settings import Config, load_config, resolve_config_path
 from watcher.errors import ConfigError, StorageError, TrialWatchError
+from watcher.ids import normalize_nct_id
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -147,7 +148,7 @@ def history(state: State, nct_id: str, *, since: str | None, fields: tuple[str, 
 
     if as_json and as_csv:
         fail("--json and --csv exclude each other", EXIT_USAGE)
-    nct_id = nct_id.strip().upper()
+    nct_id = normalize_nct_id(nct_id)
     config = state.config()
     try:
         since_at = parse_when(since, now=datetime.now(UTC)) if since else None
@@ -196,7 +197,7 @@ def diff(state: State, nct_id: str, from_: str | None, to: str | None, as_json: 
     from watcher.notify.payloads import change_line
     from watcher.views.changes import QueryError, diff_versions, resolve_version
 
-    nct_id = nct_id.strip().upper()
+    nct_id = normalize_nct_id(nct_id)
     config = state.config()
     now = datetime.now(UTC)
     with open_store(config) as store:
@@ -378,7 +379,7 @@ def backfill(state: State, nct_ids: tuple[str, ...]) -> None:
         client = CtGovClient(config.settings.api)
         try:
             for raw in nct_ids:
-                nct_id = raw.strip().upper()
+                nct_id = normalize_nct_id(raw)
                 try:
                     report = run_backfill(config, store, client, nct_id)
                 except (BackfillError, TrialWatchError) as exc:
@@ -408,7 +409,7 @@ def show(state: State, nct_id: str, days: int) -> None:
     """A markdown page of the trial's latest version and its recent field changes."""
     from watcher.views.trial_page import render_trial_page
 
-    nct_id = nct_id.strip().upper()
+    nct_id = normalize_nct_id(nct_id)
     config = state.config()
     today = datetime.now(UTC).date()
     with open_store(config) as store:
@@ -487,6 +488,16 @@ def _edit_watchlist(state: State, edit: Any) -> Any:
     return result
 
 
+def _given_ids(raw: Sequence[str]) -> list[str]:
+    """The IDs typed on the command line in canonical form; any typo stops the command before it edits."""
+    from watcher.ids import FULL_FORM, is_nct_id, normalize_nct_id
+
+    bad = [r for r in raw if not is_nct_id(r)]
+    if bad:
+        fail(f"not an NCT ID ({FULL_FORM}): {', '.join(map(repr, bad))}; nothing changed", EXIT_USAGE)
+    return [normalize_nct_id(r) for r in raw]
+
+
 @cli.command()
 @click.argument("nct_ids", nargs=-1, metavar="NCT…")
 @click.option("--from", "source", type=click.File("r", encoding="utf-8"), metavar="FILE|-",
@@ -499,15 +510,12 @@ def _edit_watchlist(state: State, edit: Any) -> Any:
 def add(state: State, nct_ids: tuple[str, ...], source: Any, label: str | None, *, channels: tuple[str, ...],
         tags: tuple[str, ...]) -> None:
     """Add trials to the watchlist, keeping its comments and layout; the running service picks them up."""
-    from watcher.config.edit import NewTrial, add_trials, extract_nct_ids, invalid_ids
-    from watcher.config.settings import normalize_nct_id
+    from watcher.config.edit import NewTrial, add_trials
+    from watcher.ids import find_nct_ids
 
-    bad = invalid_ids(nct_ids)
-    if bad:
-        fail(f"not an NCT ID (NCT followed by 8 digits): {', '.join(map(repr, bad))}; nothing changed", EXIT_USAGE)
-    wanted = [normalize_nct_id(i) for i in nct_ids]
+    wanted = _given_ids(nct_ids)
     if source is not None:
-        found = extract_nct_ids(source.read())
+        found = find_nct_ids(source.read())
         if not found:
             fail(f"no NCT ID found in {source.name}; nothing changed", EXIT_USAGE)
         click.echo(f"found {len(found)} NCT ID{'s' if len(found) != 1 else ''} in {source.name}: {', '.join(found)}")
@@ -534,13 +542,9 @@ def add(state: State, nct_ids: tuple[str, ...], source: Any, label: str | None, 
 @click.pass_obj
 def remove(state: State, nct_ids: tuple[str, ...]) -> None:
     """Remove trials from the watchlist (with the comment lines directly above each); history is kept."""
-    from watcher.config.edit import invalid_ids, remove_trials
-    from watcher.config.settings import normalize_nct_id
+    from watcher.config.edit import remove_trials
 
-    bad = invalid_ids(nct_ids)
-    if bad:
-        fail(f"not an NCT ID (NCT followed by 8 digits): {', '.join(map(repr, bad))}; nothing changed", EXIT_USAGE)
-    wanted = [normalize_nct_id(i) for i in nct_ids]
+    wanted = _given_ids(nct_ids)
     result = _edit_watchlist(state, lambda text, path, names: remove_trials(text, path, wanted, names))
     for nct_id in result.done:
         click.echo(f"removed          {nct_id}")

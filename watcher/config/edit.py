@@ -16,9 +16,8 @@ import fcntl
 import io
 import json
 import os
-import re
 import tempfile
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,19 +26,9 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import YAMLError
 
-from watcher.config.settings import NCT_RE, Watchlist, normalize_nct_id, parse_watchlist
+from watcher.config.settings import Watchlist, parse_watchlist
 from watcher.errors import ConfigError, Problem
-
-_NCT_IN_TEXT = re.compile(r"(?<![A-Za-z0-9])NCT(\d{8})(?!\d)", re.IGNORECASE)
-
-
-def extract_nct_ids(text: str) -> list[str]:
-    """Every NCT ID in free text (an article, an email, URLs), normalized, first occurrence order."""
-    return list(dict.fromkeys(f"NCT{m.group(1)}" for m in _NCT_IN_TEXT.finditer(text)))
-
-
-def invalid_ids(raw: Iterable[str]) -> list[str]:
-    return [r for r in raw if not NCT_RE.match(normalize_nct_id(r))]
+from watcher.ids import normalize_nct_id
 
 
 @dataclass(frozen=True, slots=True)

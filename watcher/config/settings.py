@@ -20,10 +20,10 @@ from ruamel.yaml.comments import CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError
 
 from watcher.errors import ConfigError, Problem
+from watcher.ids import FULL_FORM, is_nct_id, normalize_nct_id
 from watcher.models import SEVERITIES, Severity, Trial
 from watcher.registry.client import ApiSettings
 
-NCT_RE = re.compile(r"^NCT\d{8}$")
 _DURATION_RE = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
 _ENV_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 DEFAULT_CONFIG_NAME = "trialwatch.yaml"
@@ -127,9 +127,6 @@ def parse_duration(text: str) -> timedelta:
     days, hours, minutes, seconds = (int(g or 0) for g in match.groups())
     return timedelta(days=days, hours=hours, minutes=minutes, seconds=seconds)
 
-
-def normalize_nct_id(text: str) -> str:
-    return text.strip().upper()
 
 
 def default_state_dir(environ: Mapping[str, str] = os.environ) -> Path:
@@ -571,10 +568,10 @@ def _trials_from(doc: Any, checker: _Checker, channel_names: Sequence[str]) -> t
         else:
             checker.add(line, path, f"expected an NCT ID or a mapping with `id`, got {_kind(item)}")
             continue
-        nct_id = normalize_nct_id(str(raw_id))
-        if not NCT_RE.match(nct_id):
-            checker.add(line, path, f"{str(raw_id)!r} is not NCT followed by 8 digits")
+        if not is_nct_id(str(raw_id)):
+            checker.add(line, path, f"{str(raw_id)!r} is not {FULL_FORM}")
             continue
+        nct_id = normalize_nct_id(str(raw_id))
         if nct_id in seen:
             checker.add(line, path, f"{nct_id} is listed twice (first at line {seen[nct_id]})")
             continue

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import re
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -33,11 +32,11 @@ import tenacity
 
 from watcher import __version__
 from watcher.errors import ApiError, InvalidResponse, StudyNotFound, TransientApiError
+from watcher.ids import is_nct_id, normalize_nct_id
 
 log = structlog.get_logger("watcher.registry.client")
 
 USER_AGENT = f"trialwatch/{__version__} (+https://github.com/trialwatch/trialwatch)"
-NCT_PATTERN = re.compile(r"^[Nn][Cc][Tt]0*([1-9]\d{0,7})$")
 PROBE_FIELDS = ("NCTId", "NCTIdAlias", "LastUpdatePostDate")
 RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 MAX_PAGES = 10_000
@@ -84,7 +83,7 @@ class Fetched:
 
     @property
     def moved(self) -> bool:
-        return self.nct_id != normalize_id(self.requested_id)
+        return self.nct_id != normalize_nct_id(self.requested_id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,15 +94,6 @@ class BatchResult:
     errors: dict[str, ApiError] = field(default_factory=dict)
     missing: set[str] = field(default_factory=set)
 
-
-def normalize_id(raw: str) -> str:
-    """`nct123`, `NCT0123` and `NCT00000123` are one study; compare IDs in this form."""
-    match = NCT_PATTERN.match(raw.strip())
-    return f"NCT{int(match.group(1)):08d}" if match else raw.strip().upper()
-
-
-def valid_id(raw: str) -> bool:
-    return NCT_PATTERN.match(raw.strip()) is not None
 
 
 class RateLimiter:
@@ -206,10 +196,10 @@ class CtGovClient:
 
     def fetch_study(self, nct_id: str) -> Fetched:
         """One full record. An alias answers 301: followed, and reported through `Fetched.nct_id`."""
-        if not valid_id(nct_id):
+        if not is_nct_id(nct_id, short_ok=True):
             raise ApiError(f"{nct_id!r} is not an NCT ID")
         url, body = self._get(f"/studies/{nct_id}", nct_id=nct_id)
-        final_id = normalize_id(urlsplit(url).path.rsplit("/", 1)[-1])
+        final_id = normalize_nct_id(urlsplit(url).path.rsplit("/", 1)[-1])
         try:
             fetched = _validate(_parse(body, f"/studies/{nct_id}"), nct_id, expected=final_id)
         except InvalidResponse as exc:
@@ -237,7 +227,7 @@ class CtGovClient:
         wanted: list[str] = []
         invalid = BatchResult()
         for nct_id in dict.fromkeys(ids):
-            if valid_id(nct_id):
+            if is_nct_id(nct_id, short_ok=True):
                 wanted.append(nct_id)
             else:
                 invalid.errors[nct_id] = ApiError(f"{nct_id!r} is not an NCT ID")
@@ -346,7 +336,7 @@ class CtGovClient:
             params["fields"] = ",".join(fields)
         by_id: dict[str, list[str]] = {}
         for nct_id in batch:  # `nct123` and `NCT00000123` asked together both get the record
-            by_id.setdefault(normalize_id(nct_id), []).append(nct_id)
+            by_id.setdefault(normalize_nct_id(nct_id), []).append(nct_id)
         studies: list[Any] = []
         try:
             for page in self._pages(params):
@@ -360,7 +350,7 @@ class CtGovClient:
             owners = _owners(study, by_id)
             if not owners:
                 log.warning("api.unexpected_study", nct_id=_peek_id(study), reason="not among the asked IDs")
-            own = normalize_id(_peek_id(study) or "")
+            own = normalize_nct_id(_peek_id(study) or "")
             for owner in owners:
                 for requested in by_id[owner]:
                     claims.setdefault(requested, []).append((owner == own, study))
@@ -526,13 +516,13 @@ def _aliases(study: Any) -> list[str]:
         aliases = study["protocolSection"]["identificationModule"].get("nctIdAliases") or []
     except (KeyError, TypeError, AttributeError):
         return []
-    return [normalize_id(a) for a in aliases if isinstance(a, str)]
+    return [normalize_nct_id(a) for a in aliases if isinstance(a, str)]
 
 
 def _owners(study: Any, by_id: Mapping[str, Any]) -> list[str]:
     """Which requested IDs a study of a filter.ids page answers: its own ID and its aliases."""
     nct = _peek_id(study)
-    candidates = [normalize_id(nct)] if nct else []
+    candidates = [normalize_nct_id(nct)] if nct else []
     candidates += _aliases(study)
     return [c for c in dict.fromkeys(candidates) if c in by_id]
 
@@ -553,13 +543,13 @@ def _validate(study: Any, requested: str | None, *, expected: str | None = None)
     if not isinstance(protocol, dict):
         raise InvalidResponse("the study has no protocolSection")
     nct = _peek_id(study)
-    if not nct or not valid_id(nct):
+    if not nct or not is_nct_id(nct, short_ok=True):
         raise InvalidResponse("the study has no valid protocolSection.identificationModule.nctId")
-    canonical = normalize_id(nct)
+    canonical = normalize_nct_id(nct)
     if expected is not None and canonical != expected:
         raise InvalidResponse(f"asked for {expected}, the record is {nct}")
     if requested is not None:
-        wanted = normalize_id(requested)
+        wanted = normalize_nct_id(requested)
         if canonical != wanted and wanted not in _aliases(study) and expected is None:
             raise InvalidResponse(f"asked for {requested}, the record is {nct}")
     return Fetched(requested or canonical, canonical, study)

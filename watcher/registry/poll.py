@@ -23,7 +23,8 @@ from typing import Any
 import structlog
 
 from watcher.errors import ApiError, StudyNotFound
-from watcher.registry.client import PROBE_FIELDS, BatchResult, CtGovClient, Fetched, normalize_id
+from watcher.ids import normalize_nct_id
+from watcher.registry.client import PROBE_FIELDS, BatchResult, CtGovClient, Fetched
 
 log = structlog.get_logger("watcher.registry.poll")
 
@@ -110,7 +111,7 @@ class _Cycle:
                 log.warning("poll.updated_since_failed", error=str(exc), error_type=type(exc).__name__)
                 updates = None
             if updates is not None:
-                moved_on = [i for i in tracked if updates.get(normalize_id(i), self.state.known[i])
+                moved_on = [i for i in tracked if updates.get(normalize_nct_id(i), self.state.known[i])
                             != self.state.known[i]]
                 self.tracker.settle(len(tracked) - len(moved_on))
                 log.info("poll.strategy", strategy="updated-since", since=since.isoformat(),
