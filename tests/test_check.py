@@ -90,14 +90,14 @@ def test_one_crashing_record_does_not_stop_the_cycle(
     import watcher.cycle
 
     workspace.write(trials=[GOOD, BAD], api=FAST)
-    real = watcher.cycle.extract_fields
+    real = watcher.cycle.changes_between
 
-    def explode(study: dict[str, Any]) -> dict[str, Any]:
-        if study["protocolSection"]["identificationModule"]["nctId"] == BAD:
+    def explode(old: dict[str, Any] | None, new: dict[str, Any], rules: Any) -> Any:
+        if new["protocolSection"]["identificationModule"]["nctId"] == BAD:
             raise KeyError("boom")
-        return real(study)
+        return real(old, new, rules)
 
-    monkeypatch.setattr(watcher.cycle, "extract_fields", explode)
+    monkeypatch.setattr(watcher.cycle, "changes_between", explode)
     result = workspace.cli("check")
     logs = [json.loads(line) for line in result.err.splitlines() if line.startswith("{")]
     assert result.code == 1

@@ -28,11 +28,11 @@ from typing import Any
 import structlog
 
 from watcher.config.settings import Config
-from watcher.detect.diff import diff_fields
-from watcher.detect.fields import extract_fields
-from watcher.detect.meaning import SeverityRules, classify
+from watcher.detect import changes_between
+from watcher.detect.meaning import SeverityRules
+from watcher.detect.record import submit_date_of
 from watcher.errors import ApiError, InvalidResponse, TrialWatchError
-from watcher.models import Change, Snapshot
+from watcher.models import Snapshot
 from watcher.registry.client import CtGovClient
 from watcher.store.versions import PastVersion, Store, content_hash, utcnow
 
@@ -174,12 +174,6 @@ def adopt_markup(reference: Any, value: Any) -> Any:
     return value
 
 
-def _submit_date(record: Mapping[str, Any]) -> str | None:
-    status = record.get("protocolSection", {}).get("statusModule", {})
-    value = status.get("lastUpdateSubmitDate")
-    return value if isinstance(value, str) else None
-
-
 # -- fetching ------------------------------------------------------------------------------------
 
 
@@ -210,7 +204,7 @@ class History:
         Versions are told apart by their submit dates: those after `old`'s and up to `new`'s,
         less the last (that one is `new`). At most `limit` are fetched, the newest ones.
         """
-        old_date, new_date = _submit_date(old), _submit_date(new)
+        old_date, new_date = submit_date_of(old), submit_date_of(new)
         if old_date is None or new_date is None:
             return []
         entries = [e for e in self.index(nct_id) if old_date < e.date <= new_date][:-1]
@@ -221,12 +215,6 @@ class History:
             out.append((entry, record))
             previous = record
         return out
-
-
-def changes_between(old: Mapping[str, Any] | None, new: Mapping[str, Any], rules: SeverityRules) -> list[Change]:
-    old_fields = extract_fields(old) if old is not None else None
-    new_fields = extract_fields(new)
-    return classify(diff_fields(old_fields, new_fields), old_fields, new_fields, rules)
 
 
 def _posted(entry: HistoryEntry) -> datetime:
@@ -265,7 +253,7 @@ def backfill(config: Config, store: Store, client: CtGovClient, nct_id: str, *,
             first = Snapshot(nct_id, 1, at, digest, fetched.record)
         entries = history.index(nct_id)
         report.available = len(entries)
-        first_date = _submit_date(first.record)
+        first_date = submit_date_of(first.record)
         older = [e for e in entries if first_date is not None and e.date < first_date]
         same_day = [e for e in entries if e.date == first_date]
         older += same_day[:-1]  # versions of the first one's day, except itself

@@ -15,17 +15,17 @@ from typing import Any
 import structlog
 
 from watcher.config.settings import Config
-from watcher.detect.diff import diff_fields
-from watcher.detect.fields import extract_fields
-from watcher.detect.meaning import SeverityRules, classify
+from watcher.detect import changes_between
+from watcher.detect.meaning import SeverityRules
+from watcher.detect.record import last_update_of, title_of
 from watcher.errors import ApiError, TrialWatchError
-from watcher.models import Change, Snapshot, Trial
+from watcher.models import Snapshot, Trial
 from watcher.notify.payloads import change_messages, notify_tick, print_changes
 from watcher.notify.routing import for_stdout, route
 from watcher.registry.client import CtGovClient
 from watcher.registry.poll import PollResult, PollState, poll
 from watcher.store.outbox import NewMessage
-from watcher.store.versions import Store, TrialState, content_hash, last_update_of, utcnow
+from watcher.store.versions import Store, TrialState, content_hash, utcnow
 
 log = structlog.get_logger("watcher.cycle")
 
@@ -230,11 +230,9 @@ class Cycle:
         if latest is not None:
             latest = self._fill_gap(trial, latest, record)
             now = max(now, latest.fetched_at)
-        old_fields = extract_fields(latest.record) if latest else None
-        new_fields = extract_fields(record)
-        changes: list[Change] = classify(diff_fields(old_fields, new_fields), old_fields, new_fields, self.rules)
+        changes = changes_between(latest.record if latest else None, record, self.rules)
         baseline = latest is None
-        title = record.get("protocolSection", {}).get("identificationModule", {}).get("briefTitle")
+        title = title_of(record)
         notify = not baseline or settings.notify_baseline
         routed = route(trial, changes, settings) if notify and settings.channels else {}
         version = (latest.version + 1) if latest else 1
@@ -283,7 +281,7 @@ class Cycle:
         if budget <= 1:
             log.info("gaps.skipped", nct_id=trial.nct_id, reason="backfill.max_gap_requests spent this cycle")
             return latest
-        from watcher.backfill import BackfillError, History, changes_between
+        from watcher.backfill import BackfillError, History
 
         try:
             history = History(self.config, self.client)
@@ -304,7 +302,7 @@ class Cycle:
                 continue
             changes = changes_between(latest.record, past, self.rules)
             now = self.now()
-            title = past.get("protocolSection", {}).get("identificationModule", {}).get("briefTitle")
+            title = title_of(past)
             routed = route(trial, changes, settings) if settings.channels else {}
             version = latest.version + 1
             messages = change_messages(trial, title, routed, version=version, detected_at=now)

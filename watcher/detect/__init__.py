@@ -1,1 +1,26 @@
-"""detect"""
+"""Detection, the pure core: record → named fields → field changes → what they mean.
+
+`changes_between` is the one way in; the modules behind it are the field catalog (`fields`),
+the structural diff (`diff`), clinical meaning (`meaning`) and notification filters (`filters`).
+Nothing here does I/O.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from watcher.detect.diff import diff_fields
+from watcher.detect.fields import extract_fields
+from watcher.detect.meaning import SeverityRules, classify
+from watcher.models import Change
+
+__all__ = ["SeverityRules", "changes_between"]
+
+
+def changes_between(old: Mapping[str, Any] | None, new: Mapping[str, Any],
+                    rules: SeverityRules | None = None) -> list[Change]:
+    """Every field change from record `old` to record `new`, classified; `old=None` is a baseline."""
+    old_fields = extract_fields(old) if old is not None else None
+    new_fields = extract_fields(new)
+    return classify(diff_fields(old_fields, new_fields), old_fields, new_fields, rules)

@@ -31,6 +31,7 @@ import structlog
 import tenacity
 
 from watcher import __version__
+from watcher.detect.record import last_update_of
 from watcher.errors import ApiError, InvalidResponse, StudyNotFound, TransientApiError
 from watcher.ids import is_nct_id, normalize_nct_id
 
@@ -77,9 +78,7 @@ class Fetched:
 
     @property
     def last_update(self) -> str | None:
-        status = self.record.get("protocolSection", {}).get("statusModule", {})
-        value = (status.get("lastUpdatePostDateStruct") or {}).get("date")
-        return value if isinstance(value, str) else None
+        return last_update_of(self.record)
 
     @property
     def moved(self) -> bool:

@@ -33,6 +33,7 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
+from watcher.detect.record import last_update_of, overall_status_of, title_of
 from watcher.errors import StorageError
 from watcher.models import Change, Event, Json, Snapshot, StoredChange, change_to_dict
 from watcher.store import blobs
@@ -144,14 +145,6 @@ def content_hash(record: Mapping[str, Any]) -> str:
         trimmed_misc = {k: v for k, v in misc.items() if k != "versionHolder"}
         record = {**record, "derivedSection": {**derived, "miscInfoModule": trimmed_misc}}  # type: ignore[dict-item]
     return hashlib.sha256(canonical_json(record).encode("utf-8")).hexdigest()
-
-
-def last_update_of(record: Mapping[str, Any]) -> str | None:
-    try:
-        date = record["protocolSection"]["statusModule"]["lastUpdatePostDateStruct"]["date"]
-    except (KeyError, TypeError):
-        return None
-    return str(date)
 
 
 def change_from_row(row: ChangeRow) -> Change:
@@ -380,10 +373,8 @@ class Store(OutboxStore):
                                 payload=dict(msg.payload), status="pending", attempts=0,
                                 next_attempt_at=fetched_at))
             trial = s.get(TrialRow, nct_id) or TrialRow(nct_id=nct_id, first_seen_at=fetched_at)
-            status = record.get("protocolSection", {}).get("statusModule", {})
-            ident = record.get("protocolSection", {}).get("identificationModule", {})
-            trial.title = ident.get("briefTitle")
-            trial.overall_status = status.get("overallStatus")
+            trial.title = title_of(record)
+            trial.overall_status = overall_status_of(record)
             trial.last_update_post_date = last_update_of(record)
             trial.last_checked_at = fetched_at
             if not baseline and changes:

@@ -17,9 +17,9 @@ from datetime import UTC, date, datetime, timedelta
 from fnmatch import fnmatchcase
 from typing import Any
 
-from watcher.detect.diff import diff_fields
-from watcher.detect.fields import extract_fields, is_bookkeeping
-from watcher.detect.meaning import SeverityRules, classify
+from watcher.detect import changes_between
+from watcher.detect.fields import is_bookkeeping
+from watcher.detect.meaning import SeverityRules
 from watcher.models import SEVERITY_RANK, Change, StoredChange, change_to_dict
 from watcher.store.versions import Store, VersionInfo
 
@@ -132,6 +132,5 @@ def diff_versions(store: Store, nct_id: str, old: VersionInfo, new: VersionInfo,
             raise QueryError(f"version {info.version} of {nct_id} was pruned by retention (storage.keep_*); "
                              "its changes are still in `trialwatch history`")
         records.append(snapshot.record)
-    old_fields, new_fields = extract_fields(records[0]), extract_fields(records[1])
-    changes = classify(diff_fields(old_fields, new_fields), old_fields, new_fields, rules)
+    changes = changes_between(records[0], records[1], rules)
     return VersionDiff(nct_id, old, new, changes)
