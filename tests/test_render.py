@@ -13,10 +13,11 @@ from pathlib import Path
 from typing import Any
 
 from tests._studies import edit, load
+from watcher.detect.describe import format_pair, format_value
 from watcher.detect.diff import diff_fields
 from watcher.detect.fields import extract_fields
 from watcher.models import Change
-from watcher.views.trial_page import format_pair, format_value, render_trial_page
+from watcher.views.trial_page import render_trial_page
 
 SEED = (Path(__file__).parent / "fixtures" / "seed_000_page.md").read_text(encoding="utf-8")
 SEED_PAGE = SEED.removeprefix("---\n").split("\n---\n")[1].strip() + "\n"

@@ -166,7 +166,7 @@ def history(state: State, nct_id: str, *, since: str | None, fields: tuple[str, 
         click.echo(f"No changes recorded for {nct_id} yet." if not (since or fields)
                    else f"No changes of {nct_id} match.")
         return
-    from watcher.notify.payloads import change_line
+    from watcher.detect.describe import change_line
 
     baseline = [i for i in items if i.baseline]
     if baseline:
@@ -192,9 +192,9 @@ def history(state: State, nct_id: str, *, since: str | None, fields: tuple[str, 
 @click.pass_obj
 def diff(state: State, nct_id: str, from_: str | None, to: str | None, as_json: bool) -> None:
     """The field changes between two stored versions of a trial (recomputed from the records)."""
+    from watcher.detect.describe import change_line
     from watcher.detect.meaning import SeverityRules
     from watcher.models import change_to_dict
-    from watcher.notify.payloads import change_line
     from watcher.views.changes import QueryError, diff_versions, resolve_version
 
     nct_id = normalize_nct_id(nct_id)
@@ -249,7 +249,7 @@ def diff(state: State, nct_id: str, from_: str | None, to: str | None, as_json: 
 def changes(state: State, *, since: str, tags: tuple[str, ...], min_severity: str | None, fields: tuple[str, ...],
             include_bookkeeping: bool, as_json: bool, as_csv: bool) -> None:
     """Changes across every watched trial, oldest first (baselines left out)."""
-    from watcher.notify.payloads import change_line
+    from watcher.detect.describe import change_line
     from watcher.views.changes import QueryError, change_row, parse_when, select_changes, to_csv
 
     if as_json and as_csv:

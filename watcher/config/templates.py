@@ -16,7 +16,7 @@ from typing import Any
 from jinja2 import StrictUndefined, TemplateError
 from jinja2.sandbox import SandboxedEnvironment
 
-from watcher.views.trial_page import format_value
+from watcher.detect.describe import format_value
 
 
 @lru_cache(maxsize=8)

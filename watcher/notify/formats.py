@@ -23,8 +23,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from watcher.detect.describe import change_line, change_texts, format_value
 from watcher.models import SEVERITY_RANK, Json, history_url, study_url
-from watcher.views.trial_page import format_value
 
 SCHEMA = "trialwatch.notification"
 SCHEMA_VERSION = 1
@@ -77,14 +77,13 @@ def _rank(severity: Any) -> int:
 
 def change_context(change: Mapping[str, Json]) -> dict[str, Any]:
     kind = change.get("change")
-    old_text = "(none)" if kind == "added" else format_value(change.get("old"))
-    new_text = "(removed)" if kind == "removed" else format_value(change.get("new"))
+    old_text, new_text = change_texts(change)
     event = change.get("event") if isinstance(change.get("event"), Mapping) else None
     summary = format_value(event.get("summary"), width=SUMMARY_WIDTH) if event and event.get("summary") else None
     return {
         "field": change.get("field"), "change": kind, "old": change.get("old"), "new": change.get("new"),
         "old_text": old_text, "new_text": new_text, "severity": change.get("severity") or "minor",
-        "event": event, "summary": summary, "line": f"{change.get('field')}: {old_text} → {new_text}",
+        "event": event, "summary": summary, "line": change_line(change),
     }
 
 

@@ -21,13 +21,12 @@ from watcher.notify.delivery import Outcome, Sender, deliver_due, render
 from watcher.notify.formats import Delivery, context
 from watcher.store.outbox import NewMessage
 from watcher.store.versions import Store
-from watcher.views.trial_page import format_value
 
 log = structlog.get_logger("watcher.notify.payloads")
 
 PAYLOAD_SCHEMA = 1
 
-__all__ = ["Outcome", "Sender", "change_line", "change_messages", "changes_payload", "notify_tick",
+__all__ = ["Outcome", "Sender", "change_messages", "changes_payload", "notify_tick",
            "print_changes", "render_text", "sample_payload", "send_test"]
 
 
@@ -53,13 +52,6 @@ def change_messages(trial: Trial, title: str | None, routed: Mapping[str, Sequen
     return [NewMessage(channel=name, nct_id=trial.nct_id, kind="changes",
                        payload=changes_payload(trial, title, changes, version=version, detected_at=detected_at))
             for name, changes in routed.items()]
-
-
-def change_line(change: Mapping[str, Json]) -> str:
-    """`field: old → new`, the one-line form used in every plain-text body."""
-    old = format_value(change.get("old")) if change.get("change") != "added" else "(none)"
-    new = format_value(change.get("new")) if change.get("change") != "removed" else "(removed)"
-    return f"{change['field']}: {old} → {new}"
 
 
 def render_text(payload: Mapping[str, Json], *, now: datetime | None = None) -> tuple[str, str]:

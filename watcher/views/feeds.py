@@ -20,9 +20,9 @@ from xml.sax.saxutils import escape, quoteattr
 
 from watcher import __version__
 from watcher.config.settings import Config
+from watcher.detect.describe import change_line
 from watcher.detect.fields import is_bookkeeping
 from watcher.models import SEVERITY_RANK, StoredChange, history_url, study_url
-from watcher.notify.payloads import change_line
 from watcher.store.versions import Store
 
 FEED_NS = "http://www.w3.org/2005/Atom"
