@@ -59,7 +59,8 @@ def last_update(record: dict[str, Any]) -> str:
 
 
 def run_trialwatch(base_url: str, watched: list[str], state_file: Path, *, probe: bool) -> dict[str, Any]:
-    from watcher.registry.client import ApiSettings, CtGovClient
+    from watcher.config import ApiSettings
+    from watcher.registry.client import CtGovClient
     from watcher.registry.poll import PollState, poll
 
     saved = json.loads(state_file.read_text()) if state_file.exists() else {}

@@ -12,8 +12,8 @@ from unittest import mock
 import pytest
 
 from tests.peers import SmtpServer, WebhookReceiver
+from watcher.config import ChannelSettings
 from watcher.config.channels import channel_kind
-from watcher.config.settings import ChannelSettings
 from watcher.notify.delivery import Sender, render
 from watcher.notify.formats import TELEGRAM_LIMIT, Delivery
 from watcher.notify.payloads import sample_payload

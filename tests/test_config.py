@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import Workspace
-from watcher.config.settings import load_config, load_settings, load_watchlist, parse_duration, resolve_config_path
+from watcher.config import load_config, load_settings, load_watchlist, parse_duration, resolve_config_path
 from watcher.errors import ConfigError
 
 REPO = Path(__file__).resolve().parent.parent

@@ -121,7 +121,7 @@ def test_probe_asks_for_two_small_fields(fake_api: FakeCtGov, client: CtGovClien
 
 
 def test_batch_url_stays_well_under_8_kb(fake_api: FakeCtGov, client: CtGovClient) -> None:
-    """The default batch of the longest IDs, as httpx encodes it: measured, see docs/polling.md."""
+    """The default batch of the longest IDs, as httpx encodes it: measured, see docs/polling-internals.md."""
     ids = [f"NCT{99_999_999 - i:08d}" for i in range(client.settings.batch_size)]
     request = httpx.Request("GET", "https://clinicaltrials.gov/api/v2/studies", params={
         "filter.ids": ",".join(ids), "pageSize": "1000", "fields": ",".join(PROBE_FIELDS)})

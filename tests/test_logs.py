@@ -12,7 +12,7 @@ from pathlib import Path
 import structlog
 
 from tests.conftest import Workspace
-from watcher.config.settings import load_config
+from watcher.config import load_config
 from watcher.cycle import Cycle
 from watcher.registry.client import CtGovClient
 from watcher.service.logs import choose_format, configure, connected_to_journal

@@ -13,7 +13,7 @@ from structlog.testing import capture_logs
 
 from tests.conftest import Workspace
 from tests.peers import SmtpServer, WebhookReceiver
-from watcher.config.settings import Config, load_config
+from watcher.config import Config, load_config
 from watcher.notify.payloads import notify_tick, sample_payload
 from watcher.store.outbox import NewMessage
 from watcher.store.versions import Store

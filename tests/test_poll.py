@@ -11,8 +11,9 @@ import pytest
 from structlog.testing import capture_logs
 
 from tests.fakeapi import FakeCtGov, load_fixture, synthetic_studies
+from watcher.config import ApiSettings
 from watcher.errors import InvalidResponse, TransientApiError
-from watcher.registry.client import ApiSettings, CtGovClient
+from watcher.registry.client import CtGovClient
 from watcher.registry.poll import PollResult, PollState, poll
 
 NOW = datetime(2026, 9, 5, 12, 0, tzinfo=UTC)

@@ -10,10 +10,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from watcher.config.settings import ChannelSettings, Settings
+from watcher.config import ApiSettings, ChannelSettings, Settings
 from watcher.models import Change, Trial
 from watcher.notify.routing import channels_for, route
-from watcher.registry.client import ApiSettings
 
 STATUS = Change("status.overallStatus", "changed", "RECRUITING", "SUSPENDED", "critical")
 ENROLLMENT = Change("design.enrollmentCount", "changed", 450, 520, "major")

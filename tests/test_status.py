@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 from tests.conftest import Workspace
 from tests.fakeapi import FakeCtGov
-from watcher.config.settings import load_config
+from watcher.config import load_config
 from watcher.service.status import (
     META_HEARTBEAT,
     META_NEXT_CYCLE,

@@ -10,7 +10,7 @@ from tests.conftest import Workspace
 from tests.peers import SmtpServer, WebhookReceiver, free_port
 from tests.test_channels import payload, send
 from tests.test_outbox import Clock, setup
-from watcher.config.settings import ChannelSettings
+from watcher.config import ChannelSettings
 from watcher.notify.delivery import render
 from watcher.notify.formats import Delivery
 from watcher.notify.payloads import notify_tick

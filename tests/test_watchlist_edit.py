@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import FIXTURES, REPO, Workspace
+from watcher.config import parse_watchlist
 from watcher.config.edit import NewTrial, add_trials, remove_trials
-from watcher.config.settings import parse_watchlist
 from watcher.errors import ConfigError
 from watcher.ids import find_nct_ids
 

@@ -27,7 +27,7 @@ from typing import Any
 
 import structlog
 
-from watcher.config.settings import Config
+from watcher.config import Config
 from watcher.detect import changes_between
 from watcher.detect.meaning import SeverityRules
 from watcher.detect.record import submit_date_of

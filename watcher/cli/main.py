@@ -17,7 +17,7 @@ from typing import Any, NoReturn
 import click
 
 from watcher import __version__
-from watcher.config.settings import Config, load_config, resolve_config_path
+from watcher.config import Config, load_config, resolve_config_path
 from watcher.errors import ConfigError, StorageError, TrialWatchError
 from watcher.ids import normalize_nct_id
 
@@ -470,7 +470,8 @@ def _table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
 
 def _edit_watchlist(state: State, edit: Any) -> Any:
     """Read, edit, validate and atomically replace the watchlist, holding the edit lock throughout."""
-    from watcher.config.edit import locked, read_text, write_atomically
+    from watcher.config.edit import locked, read_text
+    from watcher.files import write_atomically
 
     config = state.config()
     path = config.watchlist.path
@@ -559,7 +560,7 @@ def remove(state: State, nct_ids: tuple[str, ...]) -> None:
 @click.pass_obj
 def status(state: State, as_json: bool) -> None:
     """The service: last and next cycle, trials watched, notifications owed, failing trials."""
-    from watcher.config.settings import Watchlist, load_settings
+    from watcher.config import Watchlist, load_settings
     from watcher.service.status import read_status, status_lines
 
     problems: list[str] = []

@@ -1,1 +1,27 @@
-"""config"""
+"""Configuration: the settings file and the watchlist, validated whole before anything runs.
+
+Callers import from here; which module inside holds what is this package's own business.
+"""
+
+from watcher.config.settings import (
+    ApiSettings,
+    BackfillSettings,
+    ChannelSettings,
+    Config,
+    FeedSettings,
+    Settings,
+    Watchlist,
+    iter_channels,
+    load_config,
+    load_settings,
+    load_watchlist,
+    parse_duration,
+    parse_watchlist,
+    resolve_config_path,
+)
+
+__all__ = [
+    "ApiSettings", "BackfillSettings", "ChannelSettings", "Config", "FeedSettings", "Settings", "Watchlist",
+    "iter_channels", "load_config", "load_settings", "load_watchlist", "parse_duration", "parse_watchlist",
+    "resolve_config_path",
+]

@@ -22,11 +22,28 @@ from ruamel.yaml.error import MarkedYAMLError
 from watcher.errors import ConfigError, Problem
 from watcher.ids import FULL_FORM, is_nct_id, normalize_nct_id
 from watcher.models import SEVERITIES, Severity, Trial
-from watcher.registry.client import ApiSettings
 
 _DURATION_RE = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
 _ENV_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 DEFAULT_CONFIG_NAME = "trialwatch.yaml"
+
+
+@dataclass(frozen=True, slots=True)
+class ApiSettings:
+    """The `api.*` settings. Defaults are for the public API; the README's polling section gives the reasons."""
+
+    base_url: str = "https://clinicaltrials.gov/api/v2"
+    timeout: float = 30.0
+    requests_per_second: float = 1.0  # 0 = unlimited (a local mirror or test server)
+    max_concurrency: int = 4
+    max_retries: int = 5  # retries after the first attempt
+    batch_size: int = 400  # IDs per filter.ids request: about 5.7 KB of URL (measured, see the README)
+    full_page_size: int = 100  # full records per page when fetching changed studies
+    full_refetch_every: timedelta = timedelta(days=7)
+    strategy_threshold: int = 2  # try the registry-wide query once filter.ids needs this many requests
+    backoff_base: float = 1.0  # seconds; exponential backoff with full jitter from here
+    backoff_max: float = 60.0
+    retry_after_max: float = 300.0  # a Retry-After beyond this is capped
 
 
 @dataclass(frozen=True, slots=True)

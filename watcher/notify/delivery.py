@@ -23,9 +23,9 @@ from typing import Any
 
 import structlog
 
+from watcher.config import ChannelSettings, Settings
 from watcher.config.channels import channel_kind
 from watcher.config.secrets import redact, secret_parts
-from watcher.config.settings import ChannelSettings, Settings
 from watcher.errors import NotifyError, StorageError, TrialWatchError
 from watcher.notify.formats import FORMATS, Delivery, Rendered, context
 from watcher.store.outbox import OutboxMessage

@@ -17,8 +17,8 @@ from typing import Any
 
 import structlog
 
+from watcher.config import Config, Settings
 from watcher.config.channels import next_fire
-from watcher.config.settings import Config, Settings
 from watcher.models import Json, history_url, study_url
 from watcher.store.outbox import NewMessage, OutboxMessage
 from watcher.store.versions import Store

@@ -14,7 +14,7 @@ from typing import Any
 
 import structlog
 
-from watcher.config.settings import Config
+from watcher.config import Config
 from watcher.errors import TrialWatchError
 from watcher.models import Change, Json, Trial, change_to_dict, history_url, study_url
 from watcher.notify.delivery import Outcome, Sender, deliver_due, render

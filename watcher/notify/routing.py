@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from watcher.config.settings import ChannelSettings, Settings
+from watcher.config import ChannelSettings, Settings
 from watcher.detect.filters import notifiable
 from watcher.models import Change, Trial
 

@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import urlsplit
@@ -31,6 +31,7 @@ import structlog
 import tenacity
 
 from watcher import __version__
+from watcher.config import ApiSettings
 from watcher.detect.record import last_update_of
 from watcher.errors import ApiError, InvalidResponse, StudyNotFound, TransientApiError
 from watcher.ids import is_nct_id, normalize_nct_id
@@ -42,24 +43,6 @@ PROBE_FIELDS = ("NCTId", "NCTIdAlias", "LastUpdatePostDate")
 RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 MAX_PAGES = 10_000
 MAX_REDIRECTS = 3
-
-
-@dataclass(frozen=True, slots=True)
-class ApiSettings:
-    """The `api.*` settings. Defaults are for the public API; see docs/polling.md for the reasons."""
-
-    base_url: str = "https://clinicaltrials.gov/api/v2"
-    timeout: float = 30.0
-    requests_per_second: float = 1.0  # 0 = unlimited (a local mirror or test server)
-    max_concurrency: int = 4
-    max_retries: int = 5  # retries after the first attempt
-    batch_size: int = 400  # IDs per filter.ids request: about 5.7 KB of URL (measured, docs/polling.md)
-    full_page_size: int = 100  # full records per page when fetching changed studies
-    full_refetch_every: timedelta = timedelta(days=7)
-    strategy_threshold: int = 2  # try the registry-wide query once filter.ids needs this many requests
-    backoff_base: float = 1.0  # seconds; exponential backoff with full jitter from here
-    backoff_max: float = 60.0
-    retry_after_max: float = 300.0  # a Retry-After beyond this is capped
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,6 +1,7 @@
 """One poll of ClinicalTrials.gov for a cycle: which watched trials changed, and their new records.
 
-The cost model (docs/polling.md) in one paragraph: `/version` first, and nothing more when the data
+The cost model (README, "Polling ClinicalTrials.gov"; docs/polling-internals.md) in one paragraph:
+`/version` first, and nothing more when the data
 timestamp has not moved since the last complete poll. Otherwise find the changed trials the cheaper of
 two ways — (a) ask for the last-update date of every watched trial, `batch_size` IDs per request, or
 (b) ask the registry for every study updated since the last complete poll (one day of overlap) and

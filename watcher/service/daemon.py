@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 import structlog
 
-from watcher.config.settings import Config, load_config
+from watcher.config import Config, load_config
 from watcher.cycle import META_DATA_TIMESTAMP, META_LAST_FULL, META_LAST_SUCCESS
 from watcher.errors import ConfigError
 from watcher.models import Trial

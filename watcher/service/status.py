@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from watcher.config.settings import Config
+from watcher.config import Config
 from watcher.store.versions import Store
 
 META_STATE = "service.state"  # running | stopping | stopped

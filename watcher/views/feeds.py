@@ -9,9 +9,7 @@ renumbers versions.
 
 from __future__ import annotations
 
-import os
 import re
-import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -19,9 +17,10 @@ from pathlib import Path
 from xml.sax.saxutils import escape, quoteattr
 
 from watcher import __version__
-from watcher.config.settings import Config
+from watcher.config import Config
 from watcher.detect.describe import change_line
 from watcher.detect.fields import is_bookkeeping
+from watcher.files import write_atomically
 from watcher.models import SEVERITY_RANK, StoredChange, history_url, study_url
 from watcher.store.versions import Store
 
@@ -121,24 +120,11 @@ def write_feeds(config: Config, store: Store, *, now: datetime) -> list[Path]:
     feeds = config.settings.feeds
     if feeds.path is None:
         return []
-    written = [_write(feeds.path, feed_for(config, store, now=now))]
+    written = [write_atomically(feeds.path, feed_for(config, store, now=now))]
     if feeds.per_tag:
         tags = sorted({tag for trial in config.watchlist.trials for tag in trial.tags})
-        written += [_write(tag_path(feeds.path, tag), feed_for(config, store, now=now, tag=tag)) for tag in tags]
+        written += [write_atomically(tag_path(feeds.path, tag), feed_for(config, store, now=now, tag=tag))
+                    for tag in tags]
     return written
-
-
-def _write(path: Path, text: str) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
 
 
