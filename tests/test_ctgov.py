@@ -20,16 +20,12 @@ from hypothesis import strategies as st
 from structlog.testing import capture_logs
 
 from tests.fakeapi import FakeCtGov, load_fixture, synthetic_studies
+from watcher.config import ApiSettings
 from watcher.errors import ApiError, InvalidResponse, StudyNotFound, TransientApiError
 from watcher.ids import normalize_nct_id
-from watcher.registry.client import (
-    PROBE_FIELDS,
-    USER_AGENT,
-    ApiSettings,
-    CtGovClient,
-    Fetched,
-    RateLimiter,
-)
+from watcher.registry.client import PROBE_FIELDS, USER_AGENT, CtGovClient
+from watcher.registry.ratelimit import RateLimiter
+from watcher.registry.responses import Fetched
 
 NCT = "NCT00973089"
 OTHER = "NCT04280705"
@@ -449,21 +445,21 @@ def studies(draw: st.DrawFn) -> Any:
 @hypothesis_settings(deadline=None)  # timing varies on a loaded machine; the property does not
 @given(study=studies(), requested=ids)
 def test_validate_never_attributes_a_record_to_another_trial(study: Any, requested: str) -> None:
-    from watcher.registry.client import _aliases, _validate
+    from watcher.registry.responses import aliases_of, validate_study
 
     try:
-        fetched = _validate(study, requested)
+        fetched = validate_study(study, requested)
     except InvalidResponse:
         return
     wanted = normalize_nct_id(requested)
-    assert fetched.nct_id == wanted or wanted in _aliases(study)
+    assert fetched.nct_id == wanted or wanted in aliases_of(study)
     assert isinstance(fetched.record.get("protocolSection"), dict)
 
 
 @hypothesis_settings(deadline=None)
 @given(body=st.binary(max_size=200) | json_values.map(lambda v: json.dumps(v).encode()))
 def test_parse_fails_only_with_invalid_response(body: bytes) -> None:
-    from watcher.registry.client import _parse
+    from watcher.registry.responses import parse_json
 
     with contextlib.suppress(InvalidResponse):
-        _parse(body, "/x")
+        parse_json(body, "/x")

@@ -15,14 +15,12 @@ httpx types never leave this module; callers see `ApiVersion`, `Fetched`, `Batch
 from __future__ import annotations
 
 import itertools
-import json
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
-from email.utils import parsedate_to_datetime
+from dataclasses import dataclass
+from datetime import date
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -32,9 +30,19 @@ import tenacity
 
 from watcher import __version__
 from watcher.config import ApiSettings
-from watcher.detect.record import last_update_of
 from watcher.errors import ApiError, InvalidResponse, StudyNotFound, TransientApiError
 from watcher.ids import is_nct_id, normalize_nct_id
+from watcher.registry.ratelimit import RateLimiter, retry_after
+from watcher.registry.responses import (
+    BatchResult,
+    Fetched,
+    aliases_of,
+    choose,
+    owners,
+    parse_json,
+    peek_id,
+    validate_study,
+)
 
 log = structlog.get_logger("watcher.registry.client")
 
@@ -49,72 +57,6 @@ MAX_REDIRECTS = 3
 class ApiVersion:
     api_version: str
     data_timestamp: str  # UTC, yyyy-MM-ddTHH:mm:ss: changes once per data refresh
-
-
-@dataclass(frozen=True, slots=True)
-class Fetched:
-    """One study record as asked for: `nct_id` differs from `requested_id` when it is an alias."""
-
-    requested_id: str
-    nct_id: str
-    record: dict[str, Any]
-
-    @property
-    def last_update(self) -> str | None:
-        return last_update_of(self.record)
-
-    @property
-    def moved(self) -> bool:
-        return self.nct_id != normalize_nct_id(self.requested_id)
-
-
-@dataclass(frozen=True, slots=True)
-class BatchResult:
-    """Per requested ID: a record, an error, or missing (absent from every page)."""
-
-    records: dict[str, Fetched] = field(default_factory=dict)
-    errors: dict[str, ApiError] = field(default_factory=dict)
-    missing: set[str] = field(default_factory=set)
-
-
-
-class RateLimiter:
-    """Spaces requests `1/rate` seconds apart across every thread; `defer` pauses everyone."""
-
-    def __init__(
-        self,
-        rate: float,
-        *,
-        clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], None] = time.sleep,
-    ) -> None:
-        self._interval = 1.0 / rate if rate > 0 else 0.0
-        self._slowest = self._interval * 4
-        self._clock, self._sleep = clock, sleep
-        self._next = 0.0
-        self._lock = threading.Lock()
-
-    def acquire(self) -> float:
-        """Wait for this caller's slot; returns the seconds waited."""
-        with self._lock:
-            now = self._clock()
-            slot = max(now, self._next)
-            self._next = slot + self._interval
-        wait = slot - now
-        if wait > 0:
-            self._sleep(wait)
-        return wait
-
-    def defer(self, seconds: float) -> None:
-        """No request may start before `seconds` from now (a server asked us to back off)."""
-        with self._lock:
-            self._next = max(self._next, self._clock() + seconds)
-
-    def slow_down(self) -> float:
-        """Halve the rate, down to a quarter of the configured one (after a 429); returns the new rate."""
-        with self._lock:
-            self._interval = min(self._interval * 2, self._slowest)
-            return 1.0 / self._interval if self._interval else 0.0
 
 
 class _Retryable(TransientApiError):
@@ -183,7 +125,7 @@ class CtGovClient:
         url, body = self._get(f"/studies/{nct_id}", nct_id=nct_id)
         final_id = normalize_nct_id(urlsplit(url).path.rsplit("/", 1)[-1])
         try:
-            fetched = _validate(_parse(body, f"/studies/{nct_id}"), nct_id, expected=final_id)
+            fetched = validate_study(parse_json(body, f"/studies/{nct_id}"), nct_id, expected=final_id)
         except InvalidResponse as exc:
             log.warning("api.invalid_response", nct_id=nct_id, reason=str(exc))
             raise
@@ -269,13 +211,13 @@ class CtGovClient:
                     return None
             for study in page["studies"]:
                 try:
-                    fetched = _validate(study, None)
+                    fetched = validate_study(study, None)
                 except InvalidResponse as exc:
                     log.warning("api.invalid_study", reason=str(exc), endpoint="/studies")
                     continue
                 if fetched.last_update:
                     updates[fetched.nct_id] = fetched.last_update
-                    for alias in _aliases(study):
+                    for alias in aliases_of(study):
                         updates.setdefault(alias, fetched.last_update)
         return updates
 
@@ -329,16 +271,16 @@ class CtGovClient:
             return BatchResult(errors=dict.fromkeys(batch, exc))
         claims: dict[str, list[tuple[bool, Any]]] = {}
         for study in studies:
-            owners = _owners(study, by_id)
-            if not owners:
-                log.warning("api.unexpected_study", nct_id=_peek_id(study), reason="not among the asked IDs")
-            own = normalize_nct_id(_peek_id(study) or "")
-            for owner in owners:
+            claimants = owners(study, by_id)
+            if not claimants:
+                log.warning("api.unexpected_study", nct_id=peek_id(study), reason="not among the asked IDs")
+            own = normalize_nct_id(peek_id(study) or "")
+            for owner in claimants:
                 for requested in by_id[owner]:
                     claims.setdefault(requested, []).append((owner == own, study))
         for requested, found in claims.items():
             try:
-                result.records[requested] = _choose(found, requested)
+                result.records[requested] = choose(found, requested)
             except InvalidResponse as exc:
                 log.warning("api.invalid_response", nct_id=requested, reason=str(exc))
                 result.errors[requested] = exc
@@ -355,7 +297,7 @@ class CtGovClient:
                 query.pop("countTotal", None)
                 query["pageToken"] = token
             _, body = self._get("/studies", params=query)
-            page = _parse(body, "/studies")
+            page = parse_json(body, "/studies")
             if not isinstance(page, dict) or not isinstance(page.get("studies"), list):
                 raise InvalidResponse("/studies: not a page of studies")
             yield page
@@ -371,7 +313,7 @@ class CtGovClient:
 
     def _get_json(self, path: str) -> Any:
         _, body = self._get(path)
-        return _parse(body, path)
+        return parse_json(body, path)
 
     def _get(
         self, path: str, *, params: Mapping[str, str] | None = None, nct_id: str | None = None
@@ -448,90 +390,9 @@ class CtGovClient:
         if status in {200, 301}:
             return response
         if status in RETRY_STATUSES:
-            retry_after = _retry_after(response.headers.get("Retry-After"), self.settings.retry_after_max)
-            raise _Retryable(f"{url}: HTTP {status}", status=status, retry_after=retry_after)
+            pause = retry_after(response.headers.get("Retry-After"), self.settings.retry_after_max)
+            raise _Retryable(f"{url}: HTTP {status}", status=status, retry_after=pause)
         if status == 404 and nct_id is not None:
             log.info("api.not_found", nct_id=nct_id)
             raise StudyNotFound(nct_id)
         raise ApiError(f"{url}: HTTP {status}: {response.text[:200]}")
-
-
-def _retry_after(value: str | None, cap: float) -> float | None:
-    """Seconds from a Retry-After header (delta-seconds or an HTTP date); None when absent or bad."""
-    if not value:
-        return None
-    try:
-        seconds = float(value)
-    except ValueError:
-        try:
-            when = parsedate_to_datetime(value)
-        except (TypeError, ValueError):
-            return None
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=UTC)
-        seconds = (when - datetime.now(UTC)).total_seconds()
-    return min(max(seconds, 0.0), cap)
-
-
-def _parse(body: bytes, where: str) -> Any:
-    """JSON or `InvalidResponse`: HTML pages and truncated bodies are told apart in the message."""
-    head = body[:200].lstrip().lower()
-    if head.startswith((b"<!doctype", b"<html")):
-        raise InvalidResponse(f"{where}: an HTML page instead of JSON")
-    try:
-        return json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        what = "truncated JSON" if body.lstrip()[:1] in {b"{", b"["} else "not JSON"
-        raise InvalidResponse(f"{where}: {what} ({exc})") from exc
-
-
-def _peek_id(study: Any) -> str | None:
-    try:
-        nct = study["protocolSection"]["identificationModule"]["nctId"]
-    except (KeyError, TypeError):
-        return None
-    return nct if isinstance(nct, str) else None
-
-
-def _aliases(study: Any) -> list[str]:
-    try:
-        aliases = study["protocolSection"]["identificationModule"].get("nctIdAliases") or []
-    except (KeyError, TypeError, AttributeError):
-        return []
-    return [normalize_nct_id(a) for a in aliases if isinstance(a, str)]
-
-
-def _owners(study: Any, by_id: Mapping[str, Any]) -> list[str]:
-    """Which requested IDs a study of a filter.ids page answers: its own ID and its aliases."""
-    nct = _peek_id(study)
-    candidates = [normalize_nct_id(nct)] if nct else []
-    candidates += _aliases(study)
-    return [c for c in dict.fromkeys(candidates) if c in by_id]
-
-
-def _choose(found: list[tuple[bool, Any]], requested: str) -> Fetched:
-    """A study under its own ID wins over one listing the ID as an alias; two of a kind: neither."""
-    best = [study for is_own, study in found if is_own] or [study for _, study in found]
-    if len(best) > 1:
-        raise InvalidResponse(f"{len(best)} records in one answer claim to be {requested}")
-    return _validate(best[0], requested)
-
-
-def _validate(study: Any, requested: str | None, *, expected: str | None = None) -> Fetched:
-    """A usable study record for `requested` (any ID when None), or InvalidResponse."""
-    if not isinstance(study, dict):
-        raise InvalidResponse("the study is not a JSON object")
-    protocol = study.get("protocolSection")
-    if not isinstance(protocol, dict):
-        raise InvalidResponse("the study has no protocolSection")
-    nct = _peek_id(study)
-    if not nct or not is_nct_id(nct, short_ok=True):
-        raise InvalidResponse("the study has no valid protocolSection.identificationModule.nctId")
-    canonical = normalize_nct_id(nct)
-    if expected is not None and canonical != expected:
-        raise InvalidResponse(f"asked for {expected}, the record is {nct}")
-    if requested is not None:
-        wanted = normalize_nct_id(requested)
-        if canonical != wanted and wanted not in _aliases(study) and expected is None:
-            raise InvalidResponse(f"asked for {requested}, the record is {nct}")
-    return Fetched(requested or canonical, canonical, study)

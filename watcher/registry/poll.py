@@ -25,7 +25,8 @@ import structlog
 
 from watcher.errors import ApiError, StudyNotFound
 from watcher.ids import normalize_nct_id
-from watcher.registry.client import PROBE_FIELDS, BatchResult, CtGovClient, Fetched
+from watcher.registry.client import PROBE_FIELDS, CtGovClient
+from watcher.registry.responses import BatchResult, Fetched
 
 log = structlog.get_logger("watcher.registry.poll")
 

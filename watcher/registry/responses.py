@@ -1,0 +1,121 @@
+"""What the registry answers, checked before anyone trusts it.
+
+Every body goes through `parse_json` (the one JSON-or-HTML sniffer: an error page served with 200
+is named as such) and every study through `validate_study`, so a record that is cut short, is an
+HTML page, lacks `protocolSection` or names another study becomes `InvalidResponse` for that
+trial alone.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from watcher.detect.record import last_update_of
+from watcher.errors import ApiError, InvalidResponse
+from watcher.ids import is_nct_id, normalize_nct_id
+
+
+@dataclass(frozen=True, slots=True)
+class Fetched:
+    """One study record as asked for: `nct_id` differs from `requested_id` when it is an alias."""
+
+    requested_id: str
+    nct_id: str
+    record: dict[str, Any]
+
+    @property
+    def last_update(self) -> str | None:
+        return last_update_of(self.record)
+
+    @property
+    def moved(self) -> bool:
+        return self.nct_id != normalize_nct_id(self.requested_id)
+
+
+@dataclass(frozen=True, slots=True)
+class BatchResult:
+    """Per requested ID: a record, an error, or missing (absent from every page)."""
+
+    records: dict[str, Fetched] = field(default_factory=dict)
+    errors: dict[str, ApiError] = field(default_factory=dict)
+    missing: set[str] = field(default_factory=set)
+
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise ValueError(f"duplicate key {key!r}")
+        out[key] = value
+    return out
+
+
+def parse_json(body: bytes, where: str, *, error: type[InvalidResponse] = InvalidResponse,
+               unique_keys: bool = False) -> Any:
+    """JSON, or `error` naming `where` and what came instead (an HTML page, a truncated body).
+
+    `unique_keys` rejects duplicate keys, for undocumented endpoints whose answers we parse strictly.
+    """
+    if body[:200].lstrip().lower().startswith((b"<!doctype", b"<html")):
+        raise error(f"{where}: an HTML page instead of JSON")
+    try:
+        return json.loads(body, object_pairs_hook=_unique_keys if unique_keys else None)
+    except (UnicodeDecodeError, ValueError) as exc:
+        what = "truncated JSON" if body.lstrip()[:1] in {b"{", b"["} else "not JSON"
+        raise error(f"{where}: {what} ({exc})") from exc
+
+
+def peek_id(study: Any) -> str | None:
+    try:
+        nct = study["protocolSection"]["identificationModule"]["nctId"]
+    except (KeyError, TypeError):
+        return None
+    return nct if isinstance(nct, str) else None
+
+
+def aliases_of(study: Any) -> list[str]:
+    try:
+        aliases = study["protocolSection"]["identificationModule"].get("nctIdAliases") or []
+    except (KeyError, TypeError, AttributeError):
+        return []
+    return [normalize_nct_id(a) for a in aliases if isinstance(a, str)]
+
+
+def owners(study: Any, by_id: Mapping[str, Any]) -> list[str]:
+    """Which requested IDs a study of a filter.ids page answers: its own ID and its aliases."""
+    nct = peek_id(study)
+    candidates = [normalize_nct_id(nct)] if nct else []
+    candidates += aliases_of(study)
+    return [c for c in dict.fromkeys(candidates) if c in by_id]
+
+
+def choose(found: list[tuple[bool, Any]], requested: str) -> Fetched:
+    """A study under its own ID wins over one listing the ID as an alias; two of a kind: neither."""
+    best = [study for is_own, study in found if is_own] or [study for _, study in found]
+    if len(best) > 1:
+        raise InvalidResponse(f"{len(best)} records in one answer claim to be {requested}")
+    return validate_study(best[0], requested)
+
+
+def validate_study(study: Any, requested: str | None, *, expected: str | None = None) -> Fetched:
+    """A usable study record for `requested` (any ID when None), or InvalidResponse."""
+    if not isinstance(study, dict):
+        raise InvalidResponse("the study is not a JSON object")
+    protocol = study.get("protocolSection")
+    if not isinstance(protocol, dict):
+        raise InvalidResponse("the study has no protocolSection")
+    nct = peek_id(study)
+    if not nct or not is_nct_id(nct, short_ok=True):
+        raise InvalidResponse("the study has no valid protocolSection.identificationModule.nctId")
+    canonical = normalize_nct_id(nct)
+    if expected is not None and canonical != expected:
+        raise InvalidResponse(f"asked for {expected}, the record is {nct}")
+    if requested is not None:
+        wanted = normalize_nct_id(requested)
+        if canonical != wanted and wanted not in aliases_of(study) and expected is None:
+            raise InvalidResponse(f"asked for {requested}, the record is {nct}")
+    return Fetched(requested or canonical, canonical, study)
