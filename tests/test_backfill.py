@@ -9,7 +9,7 @@ import pytest
 
 from tests.conftest import Workspace
 from tests.fakeapi import FakeCtGov
-from watcher.backfill import HistoryFormatError, adopt_markup, parse_index, parse_version
+from watcher.registry.record_history import HistoryFormatError, adopt_markup, parse_index, parse_version
 
 TRIAL = "NCT04728893"
 
@@ -135,7 +135,7 @@ def test_version_parser_rejects_duplicates_and_wrong_versions() -> None:
         parse_version(json.dumps(ok).encode(), TRIAL, 3, "u")
     with pytest.raises(HistoryFormatError, match="duplicate key 'study'"):
         parse_version(b'{"study": {}, "study": {}}', TRIAL, 0, "u")
-    with pytest.raises(HistoryFormatError, match="not usable JSON"):
+    with pytest.raises(HistoryFormatError, match="truncated JSON"):
         parse_version(b'{"study": ', TRIAL, 0, "u")
 
 

@@ -18,7 +18,7 @@ from watcher.config import Config
 from watcher.detect import changes_between
 from watcher.detect.meaning import SeverityRules
 from watcher.detect.record import last_update_of, title_of
-from watcher.errors import ApiError, TrialWatchError
+from watcher.errors import ApiError, BackfillError, TrialWatchError
 from watcher.models import Snapshot, Trial
 from watcher.notify.payloads import change_messages, notify_tick, print_changes
 from watcher.notify.routing import for_stdout, route
@@ -281,10 +281,10 @@ class Cycle:
         if budget <= 1:
             log.info("gaps.skipped", nct_id=trial.nct_id, reason="backfill.max_gap_requests spent this cycle")
             return latest
-        from watcher.backfill import BackfillError, History
+        from watcher.registry.record_history import RecordHistory
 
         try:
-            history = History(self.config, self.client)
+            history = RecordHistory(self.config, self.client)
         except BackfillError as exc:
             log.warning("gaps.failed", nct_id=trial.nct_id, error=str(exc))
             return latest

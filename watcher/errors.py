@@ -7,6 +7,7 @@
     │   ├── InvalidResponse    200 but not a usable study record (HTML, truncated, wrong nctId)
     │   └── StudyNotFound      404: permanent, reported once
     ├── StorageError           the database refused or is unreachable
+    ├── BackfillError          past versions could not be placed (history unreachable, moved meanwhile)
     └── NotifyError            a channel did not accept a message
 """
 
@@ -66,3 +67,7 @@ class StorageError(TrialWatchError):
 
 class NotifyError(TrialWatchError):
     """A channel did not accept a message."""
+
+
+class BackfillError(TrialWatchError):
+    """A backfill that could not be done (the trial is unknown, the history moved meanwhile, …)."""

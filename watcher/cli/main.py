@@ -369,8 +369,8 @@ def db_prune(state: State) -> None:
 @click.pass_obj
 def backfill(state: State, nct_ids: tuple[str, ...]) -> None:
     """Import trials' past versions from ClinicalTrials.gov's record history."""
-    from watcher.backfill import BackfillError
     from watcher.backfill import backfill as run_backfill
+    from watcher.errors import BackfillError
     from watcher.registry.client import CtGovClient
 
     config = state.config()

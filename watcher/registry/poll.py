@@ -88,7 +88,7 @@ class _Tracker:
 
 
 @dataclass
-class _Cycle:
+class _PollRun:
     """What one poll has learnt so far, per watched ID."""
 
     client: CtGovClient
@@ -200,7 +200,7 @@ def poll(
         or _utc(now) - _utc(state.last_full_refetch) >= client.settings.full_refetch_every
     )
     active = ids if full else [i for i in ids if i not in state.not_found]
-    cycle = _Cycle(client, state, _Tracker(progress, len(active)), sink=sink)
+    cycle = _PollRun(client, state, _Tracker(progress, len(active)), sink=sink)
 
     def result(strategy: str, data_timestamp: str | None, api_error: ApiError | None = None) -> PollResult:
         out = PollResult(
