@@ -1,6 +1,6 @@
 """How much does telling what changed cost, compared with reading the record?
 
-For each real record in tests/fixtures/studies, build a realistic new version (a status
+For each of the 17 real records (found by tests/shared_fixtures.py), build a realistic new version (a status
 change, a site opening or closing, an enrollment update, the last-update date, a data
 refresh of the derived section), then time, on the same pair of JSON texts:
 
@@ -18,17 +18,19 @@ from __future__ import annotations
 import argparse
 import copy
 import json
+import sys
 import time
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from tests import shared_fixtures
 from watcher.detect.diff import diff_fields
 from watcher.detect.fields import extract_fields
 from watcher.detect.meaning import classify
-
-STUDIES = Path(__file__).parents[1] / "tests" / "fixtures" / "studies"
 
 
 def realistic_edit(record: dict[str, Any]) -> dict[str, Any]:
@@ -82,11 +84,15 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=7)
     args = parser.parse_args()
 
+    try:
+        shared_fixtures.study_paths()
+    except shared_fixtures.FixturesNotFound as exc:
+        raise SystemExit(f"bench_diff: {exc}") from None
     print(f"{'record':<13} {'size':>9} {'changes':>7} {'parse ms':>9} {'detect ms':>9} {'ratio':>6}"
           f" {'+classify':>9}")
     parse_total = detect_total = classify_total = 0.0
-    for path in sorted(STUDIES.glob("NCT*.json")):
-        old_text = path.read_text(encoding="utf-8")
+    for nct_id in shared_fixtures.STUDY_IDS:
+        old_text = shared_fixtures.study_text(nct_id)
         new_text = json.dumps(realistic_edit(json.loads(old_text)), indent=2, ensure_ascii=False)
         old_record, new_record = json.loads(old_text), json.loads(new_text)
         size = len(old_text.encode()) + len(new_text.encode())
@@ -102,7 +108,7 @@ def main() -> None:
         parse_total += parse_s
         detect_total += detect_s
         classify_total += classify_s
-        print(f"{path.stem:<13} {size / 1e6:>7.2f}MB {len(changes):>7} {parse_s * 1e3:>9.3f}"
+        print(f"{nct_id:<13} {size / 1e6:>7.2f}MB {len(changes):>7} {parse_s * 1e3:>9.3f}"
               f" {detect_s * 1e3:>9.3f} {detect_s / parse_s:>6.2f} {classify_s / parse_s:>9.2f}")
     print(f"{'all pairs':<13} {'':>9} {'':>7} {parse_total * 1e3:>9.3f} {detect_total * 1e3:>9.3f}"
           f" {detect_total / parse_total:>6.2f} {classify_total / parse_total:>9.2f}")

@@ -39,6 +39,8 @@ sys.path.insert(0, str(ROOT))
 
 import httpx  # noqa: E402
 
+from tests import shared_fixtures  # noqa: E402
+
 FIRST = 90_000_001
 
 
@@ -172,6 +174,10 @@ def main() -> None:
         worker(args)
         return
 
+    try:
+        shared_fixtures.study_paths()  # the fake derives its studies from them; say so here, not in the child
+    except shared_fixtures.FixturesNotFound as exc:
+        raise SystemExit(f"bench_poll: {exc}") from None
     total = args.watched + args.churn
     port = free_port()
     fake = subprocess.Popen(

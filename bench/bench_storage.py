@@ -1,6 +1,6 @@
 """Bytes stored per snapshot version, over the real fixture records, relative to their raw JSON.
 
-Each of the 17 real records in tests/fixtures/studies gets a history of the edits sponsors
+Each of the 17 real records (found by tests/shared_fixtures.py) gets a history of the edits sponsors
 make (status changes, an enrollment update, a new site, a date slip, an eligibility edit, a
 results-free revert A→B→A), and every version is stored through `Store.save_version` exactly as
 the poller stores it. Printed: raw JSON per version (as the API sends it), bytes held in
@@ -26,10 +26,10 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from tests import shared_fixtures  # noqa: E402
 from watcher.service.logs import configure  # noqa: E402
 from watcher.store.versions import Store, content_hash  # noqa: E402
 
-FIXTURES = REPO / "tests" / "fixtures" / "studies"
 TARGET = 0.15
 Edit = Callable[[dict[str, Any], int], None]
 
@@ -84,7 +84,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--versions", type=int, default=8, help="versions per trial (default 8)")
     args = parser.parse_args(argv)
-    studies = [json.loads(p.read_text(encoding="utf-8")) for p in sorted(FIXTURES.glob("*.json"))]
+    try:
+        studies = shared_fixtures.load_studies()
+    except shared_fixtures.FixturesNotFound as exc:
+        raise SystemExit(f"bench_storage: {exc}") from None
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "bench.sqlite"
         store = Store(f"sqlite:///{path}")

@@ -1,5 +1,8 @@
 """Real study records for the field, diff and meaning tests, and a small edit language.
 
+The records come from `tests/shared_fixtures.py` (never copies in the repo); a test asking for
+one that is not there is skipped.
+
 Every variant a test needs is a deep copy of a real record with a few edits, so no test
 depends on a record shape we made up. Edits (also used by `diff_cases.yaml`):
 
@@ -14,23 +17,12 @@ depends on a record shape we made up. Edits (also used by `diff_cases.yaml`):
 from __future__ import annotations
 
 import copy
-import json
-from functools import cache
-from pathlib import Path
 from typing import Any
 
-STUDIES = Path(__file__).parent / "fixtures" / "studies"
-NCT_IDS = tuple(sorted(p.stem for p in STUDIES.glob("NCT*.json")))
+from tests.shared_fixtures import STUDY_IDS as NCT_IDS
+from tests.shared_fixtures import load_study as load
 
-
-@cache
-def _raw(nct_id: str) -> str:
-    return (STUDIES / f"{nct_id}.json").read_text(encoding="utf-8")
-
-
-def load(nct_id: str) -> dict[str, Any]:
-    """A fresh parse of a real record: callers may edit it freely."""
-    return json.loads(_raw(nct_id))
+__all__ = ["NCT_IDS", "edit", "get", "load"]
 
 
 def _parent(record: Any, path: str) -> tuple[Any, str | int]:

@@ -15,13 +15,27 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from click.testing import CliRunner
 
+from tests import shared_fixtures
+
 if TYPE_CHECKING:
     from tests.fakeapi import FakeCtGov
 
 pytest_plugins = ["tests.fakeapi", "tests.peers", "tests.databases"]
 
 REPO = Path(__file__).resolve().parent.parent
+# our own texts only; third-party data (real records, the API spec) comes through tests/shared_fixtures.py
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Tests that need real ClinicalTrials.gov data it cannot find are skipped, saying where it looked."""
+    shared_fixtures.skip_when_missing()
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    found = [str(p) for p in shared_fixtures.search_path() if p.is_dir()]
+    where = ", ".join(found) or "not found (tests that need it are skipped)"
+    return f"real ClinicalTrials.gov data: {where}"
 
 
 @dataclass

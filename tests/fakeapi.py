@@ -1,11 +1,14 @@
-"""A fake ClinicalTrials.gov API v2 over real HTTP, faithful to `tests/fixtures/ctg-oas-v2.yaml`.
+"""A fake ClinicalTrials.gov API v2 over real HTTP, faithful to the official spec (`ctg-oas-v2.yaml`).
 
 It serves real study records (or synthetic copies of them under new NCT IDs), changes them between
 cycles, keeps a log of every request and injects the faults the client must survive. It runs in a
 daemon thread of the test process, or as a separate process for benchmarks and service tests:
 
-    python -m tests.fakeapi --port 8899 --studies tests/fixtures/studies
+    python -m tests.fakeapi --port 8899                       # the 17 real records
+    python -m tests.fakeapi --port 8899 --studies DIR         # every *.json in DIR
     python -m tests.fakeapi --port 8899 --synthetic 10000
+
+The real records and the spec are found by `tests/shared_fixtures.py` (not kept in the repo).
 
 Behaviour taken from the spec (and `shared/research/ctgov-api.md`):
 - `GET /studies/{nctId}`: the study object itself; 301 to the canonical study for an alias;
@@ -45,7 +48,8 @@ from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 
-FIXTURES = Path(__file__).parent / "fixtures" / "studies"
+from tests import shared_fixtures
+
 API_VERSION = "2.0.5"
 DEFAULT_DATA_TIMESTAMP = "2026-09-04T09:00:06"
 NCT_PATTERN = re.compile(r"^[Nn][Cc][Tt]0*([1-9]\d{0,7})$")
@@ -120,13 +124,14 @@ def canonical_id(raw: str) -> str | None:
     return f"NCT{int(match.group(1)):08d}" if match else None
 
 
-def load_fixture(nct_id: str) -> dict[str, Any]:
-    """A real study record from `tests/fixtures/studies/`."""
-    data: dict[str, Any] = json.loads((FIXTURES / f"{nct_id}.json").read_text(encoding="utf-8"))
-    return data
+# a real record by NCT ID (kept under this name: many tests import it from here)
+load_fixture = shared_fixtures.load_study
 
 
-def load_fixtures(directory: Path = FIXTURES) -> list[dict[str, Any]]:
+def load_fixtures(directory: Path | None = None) -> list[dict[str, Any]]:
+    """The 17 real records (`shared_fixtures.STUDY_IDS`), or every `*.json` in `directory`."""
+    if directory is None:
+        return shared_fixtures.load_studies()
     return [json.loads(p.read_text(encoding="utf-8")) for p in sorted(directory.glob("*.json"))]
 
 
@@ -165,7 +170,7 @@ def _last_update(study: Mapping[str, Any]) -> str:
 
 
 def _pick(study: Mapping[str, Any], paths: list[tuple[str, ...]]) -> dict[str, Any]:
-    """The study limited to `paths`, nested like the real API (see fixtures/fields_limited)."""
+    """The study limited to `paths`, nested like the real API (see the shared `fields_limited` captures)."""
     out: dict[str, Any] = {}
     for path in paths:
         node: Any = study
@@ -885,15 +890,19 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8899)
     source = parser.add_mutually_exclusive_group()
-    source.add_argument("--studies", type=Path, help="directory of study JSON files")
-    source.add_argument("--synthetic", type=int, metavar="N", help="N studies derived from the fixtures")
+    source.add_argument("--studies", type=Path,
+                        help="directory of study JSON files (default: the 17 real records in the shared data)")
+    source.add_argument("--synthetic", type=int, metavar="N", help="N studies derived from the real records")
     parser.add_argument("--data-timestamp", default=DEFAULT_DATA_TIMESTAMP)
     args = parser.parse_args(argv)
-    if args.synthetic:
-        studies: Iterable[dict[str, Any]] = synthetic_studies(args.synthetic)
-    else:
-        studies = load_fixtures(args.studies or FIXTURES)
-    fake = FakeCtGov(studies, data_timestamp=args.data_timestamp, host=args.host, port=args.port).start()
+    try:
+        if args.synthetic:
+            studies: Iterable[dict[str, Any]] = synthetic_studies(args.synthetic)
+        else:
+            studies = load_fixtures(args.studies)
+        fake = FakeCtGov(studies, data_timestamp=args.data_timestamp, host=args.host, port=args.port).start()
+    except shared_fixtures.FixturesNotFound as exc:
+        parser.exit(2, f"{parser.prog}: {exc}\n")
     print(f"fake ClinicalTrials.gov API at {fake.base_url} with {len(fake.ids())} studies", flush=True)
     try:
         while True:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import copy
 import json
 import threading
 import time
@@ -424,15 +423,12 @@ json_values = st.recursive(
 ids = st.sampled_from(["NCT00973089", "nct973089", "NCT04280705", "NCT99999999", "banana", ""])
 
 
-SMALL_RECORD = load_fixture(NCT)
-
-
 @st.composite
 def studies(draw: st.DrawFn) -> Any:
     """Real-shaped studies with random IDs and aliases, and random JSON in their place."""
     if draw(st.booleans()):
         return draw(json_values)
-    study = copy.deepcopy(SMALL_RECORD)
+    study = load_fixture(NCT)
     ident = study["protocolSection"]["identificationModule"]
     ident["nctId"] = draw(ids)
     if draw(st.booleans()):

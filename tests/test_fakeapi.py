@@ -12,8 +12,8 @@ from typing import Any
 
 import httpx
 import pytest
-from ruamel.yaml import YAML
 
+from tests import shared_fixtures
 from tests.fakeapi import (
     PIECES,
     STUDIES_PARAMS,
@@ -25,12 +25,9 @@ from tests.fakeapi import (
     synthetic_studies,
 )
 
-SPEC = Path(__file__).parent / "fixtures" / "ctg-oas-v2.yaml"
-FIELDS_LIMITED = Path(__file__).parent / "fixtures" / "fields_limited"
-
 
 def spec() -> Any:
-    return YAML(typ="safe").load(SPEC.read_text(encoding="utf-8"))
+    return shared_fixtures.load_spec()
 
 
 def test_the_fake_knows_the_specs_parameters_and_no_others() -> None:
@@ -140,7 +137,7 @@ def test_fields_nest_like_the_real_api(http: httpx.Client) -> None:
 
 def test_fields_shape_matches_a_real_capture(fake_api: FakeCtGov, http: httpx.Client) -> None:
     """biomcp captured `fields=…StartDate…` as statusModule.startDateStruct.date; so does the fake."""
-    real = json.loads((FIELDS_LIMITED / "biomcp_get_NCT06382129_fields_20260811.json").read_text())
+    real = shared_fixtures.load_fields_limited("biomcp_get_NCT06382129_fields_20260811.json")
     fake_api.put(real)
     body = http.get("/studies/NCT06382129", params={"fields": "NCTId|StartDate|OverallStatus"}).json()
     status = real["protocolSection"]["statusModule"]
@@ -319,6 +316,7 @@ def test_unknown_fault_kind_is_refused(fake_api: FakeCtGov) -> None:
 
 
 def test_runs_as_a_separate_process(unused_port: int) -> None:
+    shared_fixtures.study_paths()  # skip here rather than fail in the child
     proc = subprocess.Popen(
         [sys.executable, "-m", "tests.fakeapi", "--port", str(unused_port), "--synthetic", "50"],
         cwd=Path(__file__).parent.parent, stdout=subprocess.PIPE, text=True,

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import re
+import shutil
+import subprocess
 from pathlib import Path
 
 import click
+import pytest
 
 from watcher.cli.main import cli
 from watcher.config.settings import _CHANNEL_KEYS, _HISTORY_KEYS, _TOP_KEYS
@@ -55,3 +58,15 @@ def test_readme_names_the_test_command_that_ci_runs() -> None:
     ci = (Path(__file__).resolve().parents[1] / ".ci" / "run").read_text(encoding="utf-8")
     assert "python -m pytest" in README
     assert ci.rstrip().splitlines()[-1] == "python -m pytest"
+
+
+def test_no_third_party_data_is_committed() -> None:
+    """Real records, the API spec and captures come from ../shared (tests/shared_fixtures.py), never copies."""
+    repo = Path(__file__).resolve().parents[1]
+    if shutil.which("git") is None or not (repo / ".git").exists():
+        pytest.skip("not a git checkout")
+    listed = subprocess.run(["git", "ls-files", "--", "tests/fixtures"], cwd=repo, capture_output=True,
+                            text=True, check=True).stdout.split()
+    fetched = [p for p in listed if p.endswith((".json", ".yaml", ".yml")) or "ctg-oas" in p]
+    assert fetched == []
+    assert "tests/fixtures/seed_000_page.md" in listed  # the listing worked: our own texts are there

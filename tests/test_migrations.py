@@ -39,6 +39,8 @@ def test_revision_0001_is_the_first_schema(tmp_path: Path) -> None:
 
 def _first_schema_database(db_url: str, tmp_path: Path) -> None:
     """A database as the first release left it: first-schema tables, data, and on SQLite no Alembic stamp."""
+    record = load_fixture("NCT04728893")  # before the engine: a skip for missing data leaves no connection open
+    edited = load_fixture("NCT04728893")
     engine = create_engine(db_url)
     if db_url.startswith("sqlite"):
         engine.dispose()
@@ -49,8 +51,6 @@ def _first_schema_database(db_url: str, tmp_path: Path) -> None:
         engine = create_engine(db_url)
     else:
         upgrade_schema(engine, "0001")
-    record = load_fixture("NCT04728893")
-    edited = load_fixture("NCT04728893")
     edited["protocolSection"]["statusModule"]["overallStatus"] = "SUSPENDED"
     with engine.begin() as conn:
         conn.execute(text("INSERT INTO trials (nct_id, title, overall_status, consecutive_failures, not_found) "
