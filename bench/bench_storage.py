@@ -27,7 +27,8 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from watcher.service.logs import configure  # noqa: E402
-from watcher.store.versions import Store, content_hash  # noqa: E402
+from watcher.store import Store  # noqa: E402
+from watcher.store.record import content_hash  # noqa: E402
 
 FIXTURES = REPO / "tests" / "fixtures" / "studies"
 TARGET = 0.15
@@ -102,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
                 store.save_version(nct_id, record, fetched_at=at + timedelta(days=index, hours=number),
                                    digest=content_hash(record), changes=[], baseline=number == 0)
         elapsed = time.perf_counter() - started
-        stats = store.storage_stats()
+        stats = store.retention.stats()
         store.close()
         with sqlite3.connect(path) as conn:
             conn.execute("VACUUM")
@@ -113,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
         for study in studies:
             nct_id = study["protocolSection"]["identificationModule"]["nctId"]
             first.save_version(nct_id, study, fetched_at=at, digest=content_hash(study), changes=[], baseline=True)
-        first_blob_bytes = first.storage_stats().blob_bytes
+        first_blob_bytes = first.retention.stats().blob_bytes
         first.close()
 
     per_raw, per_blob, per_file = raw / versions, stats.blob_bytes / versions, file_bytes / versions

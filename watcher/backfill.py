@@ -34,7 +34,10 @@ from watcher.detect.meaning import SeverityRules, classify
 from watcher.errors import ApiError, InvalidResponse, TrialWatchError
 from watcher.models import Change, Snapshot
 from watcher.registry.client import CtGovClient
-from watcher.store.versions import PastVersion, Store, content_hash, utcnow
+from watcher.store import Store
+from watcher.store.database import utcnow
+from watcher.store.record import content_hash
+from watcher.store.values import PastVersion
 
 log = structlog.get_logger("watcher.backfill")
 

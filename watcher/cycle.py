@@ -24,8 +24,11 @@ from watcher.notify.payloads import change_messages, notify_tick, print_changes
 from watcher.notify.routing import for_stdout, route
 from watcher.registry.client import CtGovClient
 from watcher.registry.poll import PollResult, PollState, poll
+from watcher.store import Store
+from watcher.store.database import utcnow
 from watcher.store.outbox import NewMessage
-from watcher.store.versions import Store, TrialState, content_hash, last_update_of, utcnow
+from watcher.store.record import content_hash, last_update_of
+from watcher.store.values import TrialState
 
 log = structlog.get_logger("watcher.cycle")
 
@@ -347,7 +350,7 @@ class Cycle:
         last = _iso(self.store.get_meta(META_LAST_RETENTION))
         if last is not None and now - last < timedelta(days=1):
             return
-        result = self.store.apply_retention(keep_versions=settings.keep_versions, keep_days=settings.keep_days,
+        result = self.store.retention.apply(keep_versions=settings.keep_versions, keep_days=settings.keep_days,
                                             now=now)
         self.store.set_meta(META_LAST_RETENTION, now.isoformat())
         log.info("retention.done", pruned=result.pruned, blobs_deleted=result.blobs_deleted,
@@ -388,5 +391,5 @@ class Cycle:
             self.write(f"!! {subject}\n{text}\n")
             return
         payload = {"schema": 1, "type": "alert", "subject": subject, "text": text, "nct_id": nct_id}
-        self.store.enqueue([NewMessage(channel=name, nct_id=nct_id, kind="alert", payload=payload)
-                            for name in settings.channels], self.now())
+        self.store.outbox.enqueue([NewMessage(channel=name, nct_id=nct_id, kind="alert", payload=payload)
+                                   for name in settings.channels], self.now())

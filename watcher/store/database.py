@@ -1,10 +1,12 @@
-"""Snapshots, changes, service state and (through `OutboxStore`) the notification outbox, in one
-SQL database.
+"""`Store`, the one gateway to the database: snapshots and versions, changes, trial state,
+the cycle log, meta keys and locks between processes. The notification outbox is
+`store.outbox` (`watcher.store.outbox`), storage statistics and retention `store.retention`
+(`watcher.store.retention`).
 
 SQLite by default (WAL + busy timeout so CLI commands work while the service runs),
 PostgreSQL for shared deployments (advisory locks let several services take turns). The tables
 are in `watcher.store.schema`; ORM rows never leave the storage modules: callers get the frozen
-dataclasses of `watcher.models` or plain dicts.
+dataclasses of `watcher.store.values` and `watcher.models`, or plain dicts.
 
 Records are kept as compressed, content-addressed parts (`watcher.store.blobs`); the schema is
 Alembic's (`watcher.store.migrate`), upgraded in place when a Store opens the database.
@@ -12,149 +14,32 @@ Alembic's (`watcher.store.migrate`), upgraded in place when a Store opens the da
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
+from contextlib import AbstractContextManager, contextmanager
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import (
-    create_engine,
-    delete,
-    event,
-    func,
-    select,
-    update,
-)
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from watcher.errors import StorageError
 from watcher.models import Change, Event, Json, Snapshot, StoredChange, change_to_dict
-from watcher.store import blobs
-from watcher.store.outbox import NewMessage, OutboxStore
-from watcher.store.schema import Base, BlobRow, ChangeRow, CycleRow, MetaRow, OutboxRow, SnapshotRow, TrialRow
-
-# -- plain values returned to callers ------------------------------------------------------------
-
-
-
-
-@dataclass(frozen=True, slots=True)
-class TrialState:
-    nct_id: str
-    title: str | None
-    overall_status: str | None
-    last_update_post_date: str | None
-    last_checked_at: datetime | None
-    last_changed_at: datetime | None
-    consecutive_failures: int
-    last_error: str | None
-    not_found: bool
-    canonical_id: str | None
+from watcher.store.blobstore import put_record, snapshot_of
+from watcher.store.connection import advisory_lock, open_engine, redact_db_url
+from watcher.store.outbox import NewMessage, OutboxQueue
+from watcher.store.record import last_update_of
+from watcher.store.retention import Retention
+from watcher.store.schema import ChangeRow, CycleRow, MetaRow, SnapshotRow, TrialRow
+from watcher.store.values import CycleInfo, PastVersion, TrialState, VersionInfo
 
 
-@dataclass(frozen=True, slots=True)
-class VersionInfo:
-    """What is known about one stored version without loading its record."""
-
-    nct_id: str
-    version: int
-    fetched_at: datetime
-    last_update_post_date: str | None
-    source: str
-    ctgov_version: int | None
-    pruned: bool
-    content_hash: str
+def utcnow() -> datetime:
+    return datetime.now(UTC)
 
 
-@dataclass(frozen=True, slots=True)
-class StorageStats:
-    versions: int
-    pruned: int
-    blobs: int
-    blob_bytes: int  # compressed bytes held in blobs
-    raw_bytes: int  # the same blobs before compression
-    legacy_bytes: int  # records still in the first schema's `snapshots.record`
-
-
-@dataclass(frozen=True, slots=True)
-class RetentionResult:
-    pruned: int
-    blobs_deleted: int
-    bytes_freed: int
-    kept_for_outbox: int
-
-
-@dataclass(frozen=True, slots=True)
-class CycleInfo:
-    id: int
-    started_at: datetime
-    finished_at: datetime | None
-    result: str
-    checked: int
-    changed: int
-    failed: int
-    requests: int
-
-
-@dataclass(frozen=True, slots=True)
-class PastVersion:
-    """A version from ClinicalTrials.gov's record history, for `Store.prepend_versions`."""
-
-    record: Mapping[str, Any]
-    digest: str
-    posted_at: datetime
-    ctgov_version: int | None
-    changes: Sequence[Change]
-    baseline: bool
-
-
-# -- helpers -------------------------------------------------------------------------------------
-
-UNDELIVERED = ("pending", "sending")
-LOCK_KEYS: Mapping[str, int] = {"cycle": 0x7457_0002, "backfill": 0x7457_0003}
-
-
-def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
-    for start in range(0, len(items), size):
-        yield items[start: start + size]
-
-
-_VOLATILE = ("derivedSection", "miscInfoModule", "versionHolder")
-
-
-def canonical_json(record: Mapping[str, Any]) -> str:
-    return json.dumps(record, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-
-
-def content_hash(record: Mapping[str, Any]) -> str:
-    """SHA-256 of the record without `versionHolder`, the date CT.gov regenerated the record.
-
-    versionHolder moves on every data refresh without any edit, so hashing it would store a
-    new "version" of every trial on every full re-fetch.
-    """
-    derived = record.get("derivedSection")
-    misc = derived.get("miscInfoModule") if isinstance(derived, Mapping) else None
-    if isinstance(misc, Mapping) and "versionHolder" in misc:
-        trimmed_misc = {k: v for k, v in misc.items() if k != "versionHolder"}
-        record = {**record, "derivedSection": {**derived, "miscInfoModule": trimmed_misc}}  # type: ignore[dict-item]
-    return hashlib.sha256(canonical_json(record).encode("utf-8")).hexdigest()
-
-
-def last_update_of(record: Mapping[str, Any]) -> str | None:
-    try:
-        date = record["protocolSection"]["statusModule"]["lastUpdatePostDateStruct"]["date"]
-    except (KeyError, TypeError):
-        return None
-    return str(date)
-
-
-def change_from_row(row: ChangeRow) -> Change:
+def _change(row: ChangeRow) -> Change:
     event = None
     if row.event:
         event = Event(kind=row.event["kind"], summary=row.event.get("summary", ""), data=row.event.get("data", {}))
@@ -164,9 +49,7 @@ def change_from_row(row: ChangeRow) -> Change:
 
 def _stored(row: ChangeRow) -> StoredChange:
     return StoredChange(id=row.id, nct_id=row.nct_id, version=row.version, detected_at=row.detected_at,
-                        change=change_from_row(row), baseline=row.baseline)
-
-
+                        change=_change(row), baseline=row.baseline)
 
 
 def _trial_state(row: TrialRow) -> TrialState:
@@ -177,48 +60,16 @@ def _trial_state(row: TrialRow) -> TrialState:
         last_error=row.last_error, not_found=bool(row.not_found), canonical_id=row.canonical_id)
 
 
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA busy_timeout=30000")
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.close()
-
-
-def redact_url(url: str) -> str:
-    """A database URL fit for logs: the password replaced by ***."""
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except SQLAlchemyError:
-        return "<invalid database URL>"
-
-
-class Store(OutboxStore):
+class Store:
     """The one gateway to the database. Methods are small transactions."""
 
     def __init__(self, url: str, *, create: bool = True) -> None:
         self.url = url
-        parsed = make_url(url)
-        kwargs: dict[str, Any] = {"future": True}
-        if parsed.get_backend_name() == "sqlite":
-            if parsed.database and parsed.database != ":memory:":
-                Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
-            kwargs["connect_args"] = {"timeout": 30}
-        else:
-            kwargs["pool_pre_ping"] = True
-        try:
-            self.engine: Engine = create_engine(url, **kwargs)
-        except (SQLAlchemyError, ImportError) as exc:
-            raise StorageError(f"cannot open database {redact_url(url)}: {exc}") from exc
-        if parsed.get_backend_name() == "sqlite":
-            event.listen(self.engine, "connect", _sqlite_pragmas)
+        self.engine: Engine = open_engine(url)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
-        self.dialect = parsed.get_backend_name()
+        self.dialect = self.engine.url.get_backend_name()
+        self.outbox = OutboxQueue(self.session, dialect=self.dialect)
+        self.retention = Retention(self.session)
         if create:
             self.upgrade()
 
@@ -234,7 +85,7 @@ class Store(OutboxStore):
         try:
             return upgrade_schema(self.engine)
         except SQLAlchemyError as exc:
-            raise StorageError(f"cannot upgrade the schema of {redact_url(self.url)}: {exc}") from exc
+            raise StorageError(f"cannot upgrade the schema of {redact_db_url(self.url)}: {exc}") from exc
 
     def schema_revision(self) -> str | None:
         from watcher.store.migrate import current_revision
@@ -242,7 +93,7 @@ class Store(OutboxStore):
         try:
             return current_revision(self.engine)
         except SQLAlchemyError as exc:
-            raise StorageError(f"cannot read the schema revision of {redact_url(self.url)}: {exc}") from exc
+            raise StorageError(f"cannot read the schema revision of {redact_db_url(self.url)}: {exc}") from exc
 
     def close(self) -> None:
         self.engine.dispose()
@@ -255,7 +106,7 @@ class Store(OutboxStore):
             session.commit()
         except SQLAlchemyError as exc:
             session.rollback()
-            raise StorageError(f"database error on {redact_url(self.url)}: {exc}") from exc
+            raise StorageError(f"database error on {redact_db_url(self.url)}: {exc}") from exc
         except BaseException:
             session.rollback()
             raise
@@ -268,14 +119,14 @@ class Store(OutboxStore):
         with self.session() as s:
             row = s.scalars(select(SnapshotRow).where(SnapshotRow.nct_id == nct_id)
                             .order_by(SnapshotRow.version.desc()).limit(1)).first()
-            return self._snapshot(s, row) if row else None
+            return snapshot_of(s, row) if row else None
 
     def snapshot(self, nct_id: str, version: int) -> Snapshot | None:
         """One stored version; None when there is no such version or retention pruned it."""
         with self.session() as s:
             row = s.scalars(select(SnapshotRow).where(SnapshotRow.nct_id == nct_id,
                                                       SnapshotRow.version == version)).first()
-            return self._snapshot(s, row) if row else None
+            return snapshot_of(s, row) if row else None
 
     def version_infos(self, nct_id: str) -> list[VersionInfo]:
         with self.session() as s:
@@ -284,64 +135,6 @@ class Store(OutboxStore):
                                 last_update_post_date=r.last_update_post_date, source=r.source or "poll",
                                 ctgov_version=r.ctgov_version, pruned=r.pruned_at is not None,
                                 content_hash=r.content_hash) for r in rows]
-
-    def _snapshot(self, s: Session, row: SnapshotRow) -> Snapshot | None:
-        if row.pruned_at is not None:
-            return None
-        if row.record is not None:
-            record = json.loads(row.record)
-        elif row.manifest is not None:
-            record = self._load_record(s, row.manifest)
-        else:
-            return None
-        return Snapshot(nct_id=row.nct_id, version=row.version, fetched_at=row.fetched_at,
-                        content_hash=row.content_hash, record=record)
-
-    @staticmethod
-    def _load_record(s: Session, manifest_digest: str) -> dict[str, Any]:
-        manifest_row = s.get(BlobRow, manifest_digest)
-        if manifest_row is None:
-            raise StorageError(f"snapshot manifest {manifest_digest[:12]}… is missing from the blob store")
-        manifest = blobs.load(manifest_row.codec, manifest_row.data)
-        wanted = blobs.manifest_digests(manifest)
-        found = {b.digest: blobs.load(b.codec, b.data)
-                 for b in s.scalars(select(BlobRow).where(BlobRow.digest.in_(wanted)))}
-        missing = set(wanted) - set(found)
-        if missing:
-            raise StorageError(f"{len(missing)} part(s) of snapshot manifest {manifest_digest[:12]}… are missing")
-        return blobs.join_record(manifest, found)
-
-    def _put_record(self, s: Session, record: Mapping[str, Any], at: datetime) -> str:
-        """Store a record's parts and manifest (each at most once); returns the manifest digest.
-
-        Every part is inserted if absent and its `last_used_at` refreshed, so a concurrent
-        retention run (which only deletes blobs unused for an hour) cannot take it away.
-        """
-        manifest, parts = blobs.split_record(record)
-        todo = {b.digest: b for b in [manifest, *parts]}
-        present = set(s.scalars(select(BlobRow.digest).where(BlobRow.digest.in_(list(todo)))))
-        if present:
-            s.execute(update(BlobRow).where(BlobRow.digest.in_(list(present))).values(last_used_at=at))
-        for digest, blob in todo.items():
-            if digest in present:
-                continue
-            values = {"digest": digest, "codec": blob.codec, "size": blob.size, "data": blob.data,
-                      "last_used_at": at}
-            s.execute(self._insert_ignore(BlobRow, values))
-        return manifest.digest
-
-    def _insert_ignore(self, model: type[Base], values: Mapping[str, Any]) -> Any:
-        if self.dialect == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-            return pg_insert(model).values(**values).on_conflict_do_nothing()
-        if self.dialect == "sqlite":
-            from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-            return sqlite_insert(model).values(**values).on_conflict_do_nothing()
-        from sqlalchemy import insert
-
-        return insert(model).values(**values)
 
     def save_version(
         self,
@@ -367,7 +160,7 @@ class Store(OutboxStore):
             version = (current or 0) + 1
             snap = SnapshotRow(nct_id=nct_id, version=version, fetched_at=fetched_at, content_hash=digest,
                                last_update_post_date=last_update_of(record),
-                               manifest=self._put_record(s, record, fetched_at), source=source,
+                               manifest=put_record(s, record, fetched_at, dialect=self.dialect), source=source,
                                ctgov_version=ctgov_version)
             s.add(snap)
             s.flush()
@@ -375,10 +168,7 @@ class Store(OutboxStore):
                 s.add(ChangeRow(nct_id=nct_id, snapshot_id=snap.id, version=version,
                                 detected_at=detected_at or fetched_at, baseline=baseline,
                                 **change_to_dict(change)))
-            for msg in messages:
-                s.add(OutboxRow(channel=msg.channel, nct_id=msg.nct_id, kind=msg.kind, created_at=fetched_at,
-                                payload=dict(msg.payload), status="pending", attempts=0,
-                                next_attempt_at=fetched_at))
+            self.outbox.enqueue_in(s, messages, fetched_at)
             trial = s.get(TrialRow, nct_id) or TrialRow(nct_id=nct_id, first_seen_at=fetched_at)
             status = record.get("protocolSection", {}).get("statusModule", {})
             ident = record.get("protocolSection", {}).get("identificationModule", {})
@@ -427,12 +217,26 @@ class Store(OutboxStore):
 
     # -- changes ---------------------------------------------------------------------------------
 
-    def history(self, nct_id: str, *, since: datetime | None = None,
-                include_baseline: bool = True) -> list[StoredChange]:
+    def changes_of(self, nct_id: str, *, since: datetime | None = None,
+                   include_baseline: bool = True) -> list[StoredChange]:
+        """One trial's changes, oldest first (the `history` and `show` commands)."""
         with self.session() as s:
             query = select(ChangeRow).where(ChangeRow.nct_id == nct_id)
             if since is not None:
                 query = query.where(ChangeRow.detected_at >= since)
+            if not include_baseline:
+                query = query.where(ChangeRow.baseline.is_(False))
+            return [_stored(r) for r in s.scalars(query.order_by(ChangeRow.detected_at, ChangeRow.id))]
+
+    def changes(self, *, since: datetime | None = None, nct_ids: Sequence[str] | None = None,
+                include_baseline: bool = False) -> list[StoredChange]:
+        """Changes across trials, oldest first (the `changes` command and the Atom feed)."""
+        with self.session() as s:
+            query = select(ChangeRow)
+            if since is not None:
+                query = query.where(ChangeRow.detected_at >= since)
+            if nct_ids is not None:
+                query = query.where(ChangeRow.nct_id.in_(list(nct_ids)))
             if not include_baseline:
                 query = query.where(ChangeRow.baseline.is_(False))
             return [_stored(r) for r in s.scalars(query.order_by(ChangeRow.detected_at, ChangeRow.id))]
@@ -472,27 +276,6 @@ class Store(OutboxStore):
         with self.session() as s:
             s.merge(MetaRow(key=key, value=value))
 
-    # -- history queries -------------------------------------------------------------------------
-
-    def changes(self, *, since: datetime | None = None, nct_ids: Sequence[str] | None = None,
-                include_baseline: bool = False) -> list[StoredChange]:
-        """Changes across trials, oldest first (the `changes` command and the Atom feed)."""
-        with self.session() as s:
-            query = select(ChangeRow)
-            if since is not None:
-                query = query.where(ChangeRow.detected_at >= since)
-            if nct_ids is not None:
-                query = query.where(ChangeRow.nct_id.in_(list(nct_ids)))
-            if not include_baseline:
-                query = query.where(ChangeRow.baseline.is_(False))
-            return [_stored(r) for r in s.scalars(query.order_by(ChangeRow.detected_at, ChangeRow.id))]
-
-    def version_at(self, nct_id: str, when: datetime) -> int | None:
-        """The version that was current at `when`: the newest stored at or before it."""
-        with self.session() as s:
-            return s.scalar(select(func.max(SnapshotRow.version)).where(
-                SnapshotRow.nct_id == nct_id, SnapshotRow.fetched_at <= when))
-
     # -- backfill --------------------------------------------------------------------------------
 
     def prepend_versions(self, nct_id: str, past: Sequence[PastVersion], *,
@@ -518,10 +301,7 @@ class Store(OutboxStore):
                           .values(version=shift - SnapshotRow.version))
                 s.execute(update(ChangeRow).where(ChangeRow.nct_id == nct_id)
                           .values(version=ChangeRow.version + shift))
-                for row in s.scalars(select(OutboxRow).where(OutboxRow.nct_id == nct_id)):
-                    payload = row.payload
-                    if isinstance(payload, dict) and isinstance(payload.get("version"), int):
-                        row.payload = {**payload, "version": payload["version"] + shift}
+                self.outbox.shift_versions_in(s, nct_id, shift)
                 if rebase is not None:
                     s.execute(delete(ChangeRow).where(ChangeRow.snapshot_id == first_id,
                                                       ChangeRow.baseline.is_(True)))
@@ -532,7 +312,7 @@ class Store(OutboxStore):
             for number, item in enumerate(past, start=1):
                 snap = SnapshotRow(nct_id=nct_id, version=number, fetched_at=item.posted_at,
                                    content_hash=item.digest, last_update_post_date=last_update_of(item.record),
-                                   manifest=self._put_record(s, item.record, item.posted_at),
+                                   manifest=put_record(s, item.record, item.posted_at, dialect=self.dialect),
                                    source="backfill", ctgov_version=item.ctgov_version)
                 s.add(snap)
                 s.flush()
@@ -547,125 +327,8 @@ class Store(OutboxStore):
             s.execute(update(SnapshotRow).where(SnapshotRow.nct_id == nct_id, SnapshotRow.version == version)
                       .values(ctgov_version=ctgov_version))
 
-    # -- storage: statistics and retention -------------------------------------------------------
-
-    def storage_stats(self) -> StorageStats:
-        with self.session() as s:
-            versions = s.scalar(select(func.count()).select_from(SnapshotRow)) or 0
-            pruned = s.scalar(select(func.count()).select_from(SnapshotRow)
-                              .where(SnapshotRow.pruned_at.is_not(None))) or 0
-            count, compressed, raw = s.execute(select(
-                func.count(), func.coalesce(func.sum(func.length(BlobRow.data)), 0),
-                func.coalesce(func.sum(BlobRow.size), 0))).one()
-            legacy = s.scalar(select(func.coalesce(func.sum(func.length(SnapshotRow.record)), 0))) or 0
-            return StorageStats(versions=int(versions), pruned=int(pruned), blobs=int(count),
-                                blob_bytes=int(compressed), raw_bytes=int(raw), legacy_bytes=int(legacy))
-
-    def apply_retention(self, *, keep_versions: int | None, keep_days: timedelta | None,
-                        now: datetime) -> RetentionResult:
-        """Prune old versions' records, then delete the blobs no version uses any more.
-
-        A version is pruned only when it is outside BOTH limits that are set (older than the
-        newest `keep_versions` and fetched before `now - keep_days`). Never pruned: a trial's
-        latest version, and a version an undelivered notification (outbox status pending or
-        sending) names. A pruned version keeps its row, its number and its changes: history
-        stays whole, only the full record is gone.
-        """
-        pruned_ids: list[int] = []
-        held = 0
-        if keep_versions or keep_days:
-            cutoff = now - keep_days if keep_days else None
-            with self.session() as s:
-                needed = self._outbox_versions(s)
-                rows = s.execute(select(SnapshotRow.id, SnapshotRow.nct_id, SnapshotRow.version,
-                                        SnapshotRow.fetched_at)
-                                 .where(SnapshotRow.pruned_at.is_(None))
-                                 .order_by(SnapshotRow.nct_id, SnapshotRow.version.desc())).all()
-                latest = s.execute(select(SnapshotRow.nct_id, func.max(SnapshotRow.version))
-                                   .group_by(SnapshotRow.nct_id)).all()
-                newest = {r[0]: r[1] for r in latest}
-                rank: dict[str, int] = {}
-                for snapshot_id, nct_id, version, fetched_at in rows:
-                    position = rank.get(nct_id, 0)
-                    rank[nct_id] = position + 1
-                    if version == newest.get(nct_id):
-                        continue
-                    if keep_versions and position < keep_versions:
-                        continue
-                    if cutoff is not None and fetched_at >= cutoff:
-                        continue
-                    if (nct_id, version) in needed:
-                        held += 1
-                        continue
-                    pruned_ids.append(snapshot_id)
-                for chunk in _chunks(pruned_ids, 500):
-                    s.execute(update(SnapshotRow).where(SnapshotRow.id.in_(chunk))
-                              .values(pruned_at=now, manifest=None, record=None))
-        deleted, freed = self.collect_garbage(now)
-        return RetentionResult(pruned=len(pruned_ids), blobs_deleted=deleted, bytes_freed=freed,
-                               kept_for_outbox=held)
-
-    def collect_garbage(self, now: datetime, *, grace: timedelta = timedelta(hours=1)) -> tuple[int, int]:
-        """Delete blobs no version references and nobody used within `grace`: (count, bytes).
-
-        The grace period covers a writer that reuses an old blob in a transaction not yet
-        committed when this one looks: its `last_used_at` touch keeps the blob alive.
-        """
-        unused_since = now - grace
-        with self.session() as s:
-            manifests = set(s.scalars(select(SnapshotRow.manifest).where(SnapshotRow.manifest.is_not(None))
-                                      .distinct()))
-            referenced = set(manifests)
-            for row in s.scalars(select(BlobRow).where(BlobRow.digest.in_(list(manifests)))) if manifests else ():
-                referenced.update(blobs.manifest_digests(blobs.load(row.codec, row.data)))
-            candidates = s.execute(select(BlobRow.digest, func.length(BlobRow.data))
-                                   .where(BlobRow.last_used_at < unused_since)).all()
-            doomed = [(d, int(n)) for d, n in candidates if d not in referenced]
-            for chunk in _chunks([d for d, _ in doomed], 500):
-                s.execute(delete(BlobRow).where(BlobRow.digest.in_(chunk), BlobRow.last_used_at < unused_since))
-            return len(doomed), sum(n for _, n in doomed)
-
-    @staticmethod
-    def _outbox_versions(s: Session) -> set[tuple[str, int]]:
-        rows = s.execute(select(OutboxRow.nct_id, OutboxRow.payload)
-                         .where(OutboxRow.status.in_(UNDELIVERED), OutboxRow.nct_id.is_not(None))).all()
-        needed: set[tuple[str, int]] = set()
-        for nct_id, payload in rows:
-            version = payload.get("version") if isinstance(payload, dict) else None
-            if isinstance(version, int):
-                needed.add((nct_id, version))
-        return needed
-
     # -- locks between processes -----------------------------------------------------------------
 
-    @contextmanager
-    def exclusive(self, name: str, *, wait: bool = False) -> Iterator[bool]:
-        """Hold a named PostgreSQL advisory lock for the block; yields whether it was got.
-
-        On PostgreSQL, processes sharing a database take turns (a cycle, a backfill); the lock
-        lives on its own connection, so it goes away with a crashed process. On SQLite this
-        is a no-op that always yields True: one machine, one service.
-        """
-        if self.dialect != "postgresql":
-            yield True
-            return
-        key = LOCK_KEYS[name]
-        try:
-            conn = self.engine.connect()
-        except SQLAlchemyError as exc:
-            raise StorageError(f"database error on {redact_url(self.url)}: {exc}") from exc
-        try:
-            if wait:
-                conn.execute(select(func.pg_advisory_lock(key)))
-                got = True
-            else:
-                got = bool(conn.execute(select(func.pg_try_advisory_lock(key))).scalar())
-            conn.commit()
-            try:
-                yield got
-            finally:
-                if got:
-                    conn.execute(select(func.pg_advisory_unlock(key)))
-                    conn.commit()
-        finally:
-            conn.close()
+    def exclusive(self, name: str, *, wait: bool = False) -> AbstractContextManager[bool]:
+        """Hold the named lock between processes for the block (see `advisory_lock`)."""
+        return advisory_lock(self.engine, name, wait=wait)

@@ -23,7 +23,7 @@ from watcher.config.settings import Config
 from watcher.detect.fields import is_bookkeeping
 from watcher.models import SEVERITY_RANK, StoredChange, history_url, study_url
 from watcher.notify.payloads import change_line
-from watcher.store.versions import Store
+from watcher.store import Store
 
 FEED_NS = "http://www.w3.org/2005/Atom"
 
