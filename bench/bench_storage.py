@@ -27,8 +27,9 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from tests import shared_fixtures  # noqa: E402
+from watcher.detect.record import content_hash  # noqa: E402
 from watcher.service.logs import configure  # noqa: E402
-from watcher.store.versions import Store, content_hash  # noqa: E402
+from watcher.store import Store  # noqa: E402
 
 TARGET = 0.15
 Edit = Callable[[dict[str, Any], int], None]
@@ -105,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
                 store.save_version(nct_id, record, fetched_at=at + timedelta(days=index, hours=number),
                                    digest=content_hash(record), changes=[], baseline=number == 0)
         elapsed = time.perf_counter() - started
-        stats = store.storage_stats()
+        stats = store.retention.stats()
         store.close()
         with sqlite3.connect(path) as conn:
             conn.execute("VACUUM")
@@ -116,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
         for study in studies:
             nct_id = study["protocolSection"]["identificationModule"]["nctId"]
             first.save_version(nct_id, study, fetched_at=at, digest=content_hash(study), changes=[], baseline=True)
-        first_blob_bytes = first.storage_stats().blob_bytes
+        first_blob_bytes = first.retention.stats().blob_bytes
         first.close()
 
     per_raw, per_blob, per_file = raw / versions, stats.blob_bytes / versions, file_bytes / versions

@@ -26,20 +26,21 @@ def _stop(marker: Path) -> NoReturn:
 
 
 def install(point: str, marker: Path) -> None:
-    from watcher import outbox, store
+    from watcher.notify import delivery
+    from watcher.store.outbox import OutboxQueue
 
     if point == "after_commit":
         def claim_next(self: Any, *args: Any, **kwargs: Any) -> Any:
             _stop(marker)
-        store.Store.claim_next = claim_next  # type: ignore[method-assign]
+        OutboxQueue.claim_next = claim_next  # type: ignore[method-assign]
     elif point == "before_send":
         def send_one(*args: Any, **kwargs: Any) -> None:
             _stop(marker)
-        outbox.Sender._send_one = staticmethod(send_one)  # type: ignore[method-assign]
+        delivery.Sender._send_one = staticmethod(send_one)  # type: ignore[method-assign]
     elif point == "before_mark":
         def finish_sent(self: Any, *args: Any, **kwargs: Any) -> None:
             _stop(marker)
-        store.Store.finish_sent = finish_sent  # type: ignore[method-assign]
+        OutboxQueue.finish_sent = finish_sent  # type: ignore[method-assign]
     else:
         raise SystemExit(f"unknown crash point {point!r}")
 

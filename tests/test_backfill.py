@@ -84,7 +84,7 @@ def test_backfill_of_a_trial_never_polled_and_automatically_on_add(workspace: Wo
 
 
 def test_backfill_moves_version_numbers_in_undelivered_messages(workspace: Workspace, fake_api: FakeCtGov) -> None:
-    from watcher.store.versions import Store
+    from watcher.store import Store
 
     edits_on_separate_days(fake_api, enrollment(500))
     workspace.write(trials=[TRIAL], channels={"hook": {"url": "json://127.0.0.1:9/never"}})
@@ -94,7 +94,7 @@ def test_backfill_moves_version_numbers_in_undelivered_messages(workspace: Works
     assert workspace.cli("backfill", TRIAL).code == 0
     store = Store(workspace.db_url)
     try:
-        (message,) = store.messages(status="pending")
+        (message,) = store.outbox.messages(status="pending")
         assert message.payload["version"] == 3
         assert store.snapshot(TRIAL, 3).record["protocolSection"]["statusModule"]["overallStatus"] == "SUSPENDED"  # type: ignore[union-attr]
     finally:

@@ -20,7 +20,7 @@ from sqlalchemy import create_engine, text
 from tests.conftest import REPO, Workspace
 from tests.fakeapi import FakeCtGov
 from tests.peers import WebhookReceiver, wait_until
-from watcher.store.versions import Store
+from watcher.store import Store
 
 TRIALS = ("NCT04728893", "NCT03418623", "NCT06171568")
 

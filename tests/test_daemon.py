@@ -25,7 +25,7 @@ from watcher.cycle import META_DATA_TIMESTAMP
 from watcher.models import Trial
 from watcher.registry.client import CtGovClient
 from watcher.service.daemon import FileWatch, due_trials, run_cycle, tick_interval
-from watcher.store.versions import Store
+from watcher.store import Store
 
 A, B, C = "NCT04728893", "NCT03418623", "NCT06171568"
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)

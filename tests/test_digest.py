@@ -36,15 +36,15 @@ def test_a_digest_combines_all_trials_grouped_most_severe_first(workspace: Works
                                                "timezone": "Europe/Berlin"}})
     clock = Clock(T0)
     notify_tick(config, store, now=clock)  # the first tick starts the digest clock
-    store.enqueue([change_set("NCT00000001", "quiet", ("conditions.keywords", "a", "b", "minor")),
-                   change_set("NCT00000002", "stopped", ("design.phases", "PHASE2", "PHASE3", "major"),
-                              ("status.overallStatus", "RECRUITING", "TERMINATED", "critical")),
-                   change_set("NCT00000001", "quiet", ("design.enrollmentCount", 10, 20, "major"))], T0)
-    store.enqueue([NewMessage("hook", None, "alert", {"type": "alert", "subject": "API down", "text": "x"})], T0)
+    store.outbox.enqueue([change_set("NCT00000001", "quiet", ("conditions.keywords", "a", "b", "minor")),
+                          change_set("NCT00000002", "stopped", ("design.phases", "PHASE2", "PHASE3", "major"),
+                                     ("status.overallStatus", "RECRUITING", "TERMINATED", "critical")),
+                          change_set("NCT00000001", "quiet", ("design.enrollmentCount", 10, 20, "major"))], T0)
+    store.outbox.enqueue([NewMessage("hook", None, "alert", {"type": "alert", "subject": "API down", "text": "x"})], T0)
     clock.advance(minutes=20)
     notify_tick(config, store, now=clock)
     assert [r.json()["kind"] for r in webhook.requests] == ["alert"], "alerts never wait for the digest"
-    assert store.outbox_by_channel()["hook"] == {"pending": 3, "sent": 1}
+    assert store.outbox.counts_by_channel()["hook"] == {"pending": 3, "sent": 1}
 
     clock.advance(minutes=10)  # 07:00 UTC = 08:00 Berlin
     notify_tick(config, store, now=clock)
@@ -58,7 +58,7 @@ def test_a_digest_combines_all_trials_grouped_most_severe_first(workspace: Works
         ["status.overallStatus", "design.phases"], ["design.enrollmentCount", "conditions.keywords"]]
     message = digest["message"]
     assert message.index("NCT00000002 (stopped)") < message.index("NCT00000001 (quiet)")
-    assert store.outbox_by_channel()["hook"] == {"digested": 3, "sent": 2}
+    assert store.outbox.counts_by_channel()["hook"] == {"digested": 3, "sent": 2}
 
     clock.advance(hours=1)
     notify_tick(config, store, now=clock)
@@ -71,7 +71,7 @@ def test_a_service_down_over_several_digest_times_sends_one_catch_up_digest(
     config, store = setup(workspace, {"hook": {"url": webhook.url(), "digest": "0 * * * *"}})
     clock = Clock(T0)
     notify_tick(config, store, now=clock)
-    store.enqueue([change_set("NCT00000001", "a", ("status.overallStatus", "A", "B", "critical"))], T0)
+    store.outbox.enqueue([change_set("NCT00000001", "a", ("status.overallStatus", "A", "B", "critical"))], T0)
     clock.advance(hours=5)
     notify_tick(config, store, now=clock)
     notify_tick(config, store, now=clock)
@@ -122,7 +122,7 @@ def test_heartbeats_do_not_pile_up_while_the_channel_is_down(workspace: Workspac
     for _ in range(4):
         notify_tick(config, store, now=clock)
         clock.advance(days=1)
-    assert store.outbox_counts() == {"pending": 1}
+    assert store.outbox.counts() == {"pending": 1}
     webhook._failures.clear()
     clock.advance(hours=2)
     notify_tick(config, store, now=clock)

@@ -88,7 +88,7 @@ def test_a_split_message_that_fails_halfway_resends_only_the_rest(workspace: Wor
     """Accepted Telegram parts are remembered; the retry, an hour later, sends exactly the part
     still owed, rendered as at the first attempt (no delay note shifting the split)."""
     config, store = setup(workspace, {"bot": {"url": TELEGRAM_URL}})
-    store.enqueue([NewMessage("bot", "NCT04728893", "changes", payload(changes=many_sites(40)))], NOW)
+    store.outbox.enqueue([NewMessage("bot", "NCT04728893", "changes", payload(changes=many_sites(40)))], NOW)
     clock = Clock(NOW)
     answers = iter([200, 500, 200])
     transport = Transport(b"")
@@ -107,4 +107,4 @@ def test_a_split_message_that_fails_halfway_resends_only_the_rest(workspace: Wor
     texts = [c["json"]["text"] for c in transport.calls]
     assert [t[-5:] for t in texts] == ["(1/2)", "(2/2)", "(2/2)"]
     assert texts[1] == texts[2]
-    assert store.get_meta(parts_key(1)) is None and store.outbox_counts() == {"sent": 1}
+    assert store.get_meta(parts_key(1)) is None and store.outbox.counts() == {"sent": 1}

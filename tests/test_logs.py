@@ -16,7 +16,7 @@ from watcher.config import load_config
 from watcher.cycle import Cycle
 from watcher.registry.client import CtGovClient
 from watcher.service.logs import choose_format, configure, connected_to_journal
-from watcher.store.versions import Store
+from watcher.store import Store
 
 
 def _journal_stream_of(handle: io.TextIOWrapper) -> str:

@@ -12,8 +12,9 @@ from sqlalchemy import create_engine, text
 
 from tests.conftest import FIXTURES, Workspace
 from tests.fakeapi import load_fixture
+from watcher.detect.record import content_hash
+from watcher.store import Store
 from watcher.store.migrate import current_revision, head_revision, upgrade_schema
-from watcher.store.versions import Store, content_hash
 
 FIRST_SCHEMA = FIXTURES / "first_schema.sqlite.sql"
 T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
@@ -80,12 +81,12 @@ def test_a_first_schema_database_upgrades_in_place(db_url: str, tmp_path: Path) 
         assert first is not None and second is not None
         assert first.record == load_fixture("NCT04728893")
         assert second.record["protocolSection"]["statusModule"]["overallStatus"] == "SUSPENDED"
-        (change,) = store.history("NCT04728893")
+        (change,) = store.changes_of("NCT04728893")
         assert (change.change.field, change.change.old, change.change.new) == (
             "status.overallStatus", "RECRUITING", "SUSPENDED")
-        (message,) = store.messages(status="pending")
+        (message,) = store.outbox.messages(status="pending")
         assert message.payload == {"version": 2}
-        stats = store.storage_stats()
+        stats = store.retention.stats()
         assert stats.legacy_bytes == 0, "records moved out of snapshots.record"
         assert stats.versions == 2 and stats.blobs > 0
         assert store.upgrade() == [], "a current schema is left alone"
@@ -141,7 +142,7 @@ def test_processes_opening_a_new_database_at_once_take_turns(tmp_path: Path) -> 
     from tests.conftest import REPO
 
     url = f"sqlite:///{tmp_path / 'new.sqlite'}"
-    code = f"from watcher.store.versions import Store; Store({url!r}).close()"
+    code = f"from watcher.store import Store; Store({url!r}).close()"
     procs = [subprocess.Popen([sys.executable, "-c", code], cwd=REPO, stdout=subprocess.DEVNULL,
                               stderr=subprocess.PIPE) for _ in range(4)]
     errors = [p.communicate(timeout=60)[1].decode() for p in procs]

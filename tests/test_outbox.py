@@ -15,8 +15,8 @@ from tests.conftest import Workspace
 from tests.peers import SmtpServer, WebhookReceiver
 from watcher.config import Config, load_config
 from watcher.notify.payloads import notify_tick, sample_payload
+from watcher.store import Store
 from watcher.store.outbox import NewMessage
-from watcher.store.versions import Store
 
 T0 = datetime(2026, 11, 22, 9, 0, tzinfo=UTC)
 
@@ -50,9 +50,9 @@ def test_a_channel_down_for_hours_gets_everything_in_order_with_a_delay_note(
 ) -> None:
     config, store = setup(workspace, {"hook": {"url": webhook.url()}, "mail": {"url": smtp_server.url()}})
     clock = Clock()
-    store.enqueue([changes("NCT04728893", 1), changes("NCT03418623", 2), changes("NCT06171568", 3)], T0)
-    store.enqueue([NewMessage("mail", None, "alert", {"schema": 1, "type": "alert", "subject": "s", "text": "t"})],
-                  T0)
+    store.outbox.enqueue([changes("NCT04728893", 1), changes("NCT03418623", 2), changes("NCT06171568", 3)], T0)
+    alert = {"schema": 1, "type": "alert", "subject": "s", "text": "t"}
+    store.outbox.enqueue([NewMessage("mail", None, "alert", alert)], T0)
     webhook.fail_next(10_000, 503)
     with capture_logs() as logs:
         while clock.at < T0 + timedelta(hours=3):
@@ -60,20 +60,20 @@ def test_a_channel_down_for_hours_gets_everything_in_order_with_a_delay_note(
             clock.advance(minutes=10)
     assert webhook.requests == []
     assert len(smtp_server.messages) == 1, "the dead webhook never held back the email channel"
-    assert store.outbox_counts() == {"pending": 3, "sent": 1}
+    assert store.outbox.counts() == {"pending": 3, "sent": 1}
     failed = [e for e in logs if e["event"] == "notify.failed"]
     assert failed and all(e["channel"] == "hook" for e in failed)
     assert {e["message_id"] for e in failed} == {1}, "only the head of the queue is tried during an outage"
 
     webhook._failures.clear()
-    while store.outbox_counts().get("pending"):
+    while store.outbox.counts().get("pending"):
         notify_tick(config, store, now=clock)
         clock.advance(minutes=10)
     bodies = [r.json() for r in webhook.requests]
     assert [b["trial"]["label"] for b in bodies] == ["message 1", "message 2", "message 3"]
     assert all(b["delayed_seconds"] >= 3 * 3600 for b in bodies)
     assert bodies[0]["message"].startswith("Delayed delivery: queued 2026-11-22 09:00 UTC, sent 3 h")
-    assert store.outbox_counts() == {"sent": 4}
+    assert store.outbox.counts() == {"sent": 4}
 
 
 def test_a_message_that_keeps_failing_is_parked_logged_and_stops_blocking(
@@ -81,30 +81,30 @@ def test_a_message_that_keeps_failing_is_parked_logged_and_stops_blocking(
 ) -> None:
     config, store = setup(workspace, {"hook": {"url": webhook.url()}}, "notify:\n  max_attempts: 3\n")
     clock = Clock()
-    store.enqueue([changes("NCT04728893", 1), changes("NCT03418623", 2)], T0)
+    store.outbox.enqueue([changes("NCT04728893", 1), changes("NCT03418623", 2)], T0)
     webhook.fail_next(3, 401)
     with capture_logs() as logs:
         for _ in range(6):
             notify_tick(config, store, now=clock)
             clock.advance(hours=1)
-    (parked,) = store.messages(status="parked")
+    (parked,) = store.outbox.messages(status="parked")
     assert (parked.id, parked.attempts) == (1, 3)
     assert "error=401" in (parked.last_error or "")
     assert [e for e in logs if e["event"] == "notify.parked"] == [{
         "event": "notify.parked", "log_level": "error", "channel": "hook", "message_id": 1,
         "nct_id": "NCT04728893", "kind": "changes", "attempt": 3, "attempts": 3, "error": parked.last_error}]
     assert [r.json()["trial"]["label"] for r in webhook.requests] == ["message 2"]
-    assert store.outbox_counts() == {"parked": 1, "sent": 1}
-    assert store.outbox_by_channel() == {"hook": {"parked": 1, "sent": 1}}
+    assert store.outbox.counts() == {"parked": 1, "sent": 1}
+    assert store.outbox.counts_by_channel() == {"hook": {"parked": 1, "sent": 1}}
 
-    assert store.requeue_parked(clock()) == 1
+    assert store.outbox.requeue_parked(clock()) == 1
     notify_tick(config, store, now=clock)
     assert [r.json()["trial"]["label"] for r in webhook.requests] == ["message 2", "message 1"]
 
 
 def test_a_removed_channel_parks_its_messages_at_once(workspace: Workspace, webhook: WebhookReceiver) -> None:
     config, store = setup(workspace, {"hook": {"url": webhook.url()}})
-    store.enqueue([NewMessage("gone", None, "alert", {"type": "alert", "subject": "s", "text": "t"})], T0)
+    store.outbox.enqueue([NewMessage("gone", None, "alert", {"type": "alert", "subject": "s", "text": "t"})], T0)
     (outcome,) = notify_tick(config, store, now=Clock())
     assert outcome.parked and outcome.error == "channel 'gone' is no longer configured"
 
@@ -112,18 +112,18 @@ def test_a_removed_channel_parks_its_messages_at_once(workspace: Workspace, webh
 def test_claims_are_exclusive_and_a_dead_claim_is_taken_over_after_its_lease(tmp_path: Any) -> None:
     url = f"sqlite:///{tmp_path / 'tw.sqlite'}"
     one, two = Store(url), Store(url)
-    one.enqueue([changes("NCT04728893", 1), changes("NCT03418623", 2),
-                 NewMessage("other", None, "alert", {"type": "alert"})], T0)
+    one.outbox.enqueue([changes("NCT04728893", 1), changes("NCT03418623", 2),
+                        NewMessage("other", None, "alert", {"type": "alert"})], T0)
     lease = T0 + timedelta(minutes=5)
-    first = one.claim_next(T0, lease_until=lease)
-    second = two.claim_next(T0, lease_until=lease)
+    first = one.outbox.claim_next(T0, lease_until=lease)
+    second = two.outbox.claim_next(T0, lease_until=lease)
     assert first is not None and second is not None
     assert {first[0].channel, second[0].channel} == {"hook", "other"}
-    assert two.claim_next(T0, lease_until=lease) is None, "the hook queue's head is claimed: its second waits"
-    assert one.claim_next(lease - timedelta(seconds=1), lease_until=lease) is None
+    assert two.outbox.claim_next(T0, lease_until=lease) is None, "the hook queue's head is claimed: its second waits"
+    assert one.outbox.claim_next(lease - timedelta(seconds=1), lease_until=lease) is None
     hook = first if first[0].channel == "hook" else second
     # the claiming process died; once its lease is over another takes the message over
-    taken = two.claim_next(lease, lease_until=lease + timedelta(minutes=5))
+    taken = two.outbox.claim_next(lease, lease_until=lease + timedelta(minutes=5))
     assert taken is not None
     assert (taken[0].id, taken[1], taken[0].attempts) == (hook[0].id, True, 2)
 
@@ -134,8 +134,8 @@ def test_secrets_stay_out_of_logs_errors_database_and_check_config(workspace: Wo
     token, chat = "123456789:AAHsuperSecretBotToken", "-1009876543210"
     config, store = setup(workspace, {"bot": {"url": f"tgram://{token}/{chat}/"},
                                       "hook": {"url": "json://trial:Pa55word-xyz@127.0.0.1:9/hook-key-abcdef"}})
-    store.enqueue([NewMessage("bot", "NCT04728893", "changes", sample_payload(T0)),
-                   NewMessage("hook", "NCT04728893", "changes", sample_payload(T0))], T0)
+    store.outbox.enqueue([NewMessage("bot", "NCT04728893", "changes", sample_payload(T0)),
+                          NewMessage("hook", "NCT04728893", "changes", sample_payload(T0))], T0)
     answer = mock.Mock(status_code=401, content=b'{"ok": false, "description": "Unauthorized"}')
     with capture_logs() as logs, mock.patch("requests.post", return_value=answer):
         outcomes = notify_tick(config, store, now=Clock())
@@ -183,7 +183,7 @@ def pg_url() -> Iterator[str]:
 @pytest.mark.postgres
 def test_two_senders_on_postgresql_never_send_a_message_twice(pg_url: str) -> None:
     seed = Store(pg_url)
-    seed.enqueue([NewMessage(f"ch{n % 3}", None, "alert", {"n": n}) for n in range(60)], T0)
+    seed.outbox.enqueue([NewMessage(f"ch{n % 3}", None, "alert", {"n": n}) for n in range(60)], T0)
     seed.close()
     sent: list[tuple[str, int]] = []
     lock = threading.Lock()
@@ -192,7 +192,7 @@ def test_two_senders_on_postgresql_never_send_a_message_twice(pg_url: str) -> No
         store = Store(pg_url)
         idle = 0
         while idle < 20:
-            claim = store.claim_next(T0, lease_until=T0 + timedelta(minutes=5))
+            claim = store.outbox.claim_next(T0, lease_until=T0 + timedelta(minutes=5))
             if claim is None:
                 idle += 1
                 threading.Event().wait(0.01)
@@ -200,7 +200,7 @@ def test_two_senders_on_postgresql_never_send_a_message_twice(pg_url: str) -> No
             idle = 0
             with lock:
                 sent.append((claim[0].channel, claim[0].payload["n"]))
-            store.finish_sent(claim[0].id, T0)
+            store.outbox.finish_sent(claim[0].id, T0)
         store.close()
 
     threads = [threading.Thread(target=sender) for _ in range(4)]

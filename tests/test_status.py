@@ -17,7 +17,7 @@ from watcher.service.status import (
     status_lines,
     summary,
 )
-from watcher.store.versions import Store
+from watcher.store import Store
 
 A, B = "NCT04728893", "NCT03418623"
 

@@ -11,9 +11,10 @@ import pytest
 
 from tests.conftest import Workspace
 from tests.fakeapi import FakeCtGov, load_fixture
+from watcher.detect.record import content_hash
 from watcher.models import Change, Event
+from watcher.store import Store
 from watcher.store.outbox import NewMessage
-from watcher.store.versions import Store, content_hash
 
 T0 = datetime(2026, 11, 1, 9, 0, tzinfo=UTC)
 
@@ -43,13 +44,13 @@ def test_versions_are_numbered_and_read_back(store: Store) -> None:
     assert latest.record == edited
     assert latest.fetched_at == T0 + timedelta(hours=1)
     assert store.snapshot("NCT04728893", 1).record == record  # type: ignore[union-attr]
-    (stored,) = store.history("NCT04728893")
+    (stored,) = store.changes_of("NCT04728893")
     assert stored.change == change
     assert stored.version == 2
     state = store.trial_states()["NCT04728893"]
     assert state.overall_status == "SUSPENDED"
     assert state.last_changed_at == T0 + timedelta(hours=1)
-    claimed = store.claim_next(T0 + timedelta(hours=2), lease_until=T0 + timedelta(hours=3))
+    claimed = store.outbox.claim_next(T0 + timedelta(hours=2), lease_until=T0 + timedelta(hours=3))
     assert claimed is not None
     msg, recovered = claimed
     assert (msg.channel, msg.payload, recovered) == ("ops", {"n": 1}, False)
@@ -68,26 +69,26 @@ def test_content_hash_ignores_only_version_holder() -> None:
 
 
 def test_outbox_failure_retry_and_park(store: Store) -> None:
-    store.enqueue([NewMessage("ops", None, "alert", {"subject": "s"}),
-                   NewMessage("ops", None, "alert", {"subject": "t"})], T0)
+    store.outbox.enqueue([NewMessage("ops", None, "alert", {"subject": "s"}),
+                          NewMessage("ops", None, "alert", {"subject": "t"})], T0)
     lease = T0 + timedelta(minutes=5)
 
     def claim(at: datetime) -> int | None:
-        got = store.claim_next(at, lease_until=lease)
+        got = store.outbox.claim_next(at, lease_until=lease)
         return got[0].id if got else None
 
     first = claim(T0)
     assert first is not None
     assert claim(T0) is None, "the head is claimed: its channel waits, in order"
-    store.finish_failed(first, "503", retry_at=T0 + timedelta(minutes=1))
+    store.outbox.finish_failed(first, "503", retry_at=T0 + timedelta(minutes=1))
     assert claim(T0) is None, "the failed head holds back its own channel until its retry time"
     assert claim(T0 + timedelta(minutes=1)) == first
-    store.finish_failed(first, "revoked", retry_at=None)
+    store.outbox.finish_failed(first, "revoked", retry_at=None)
     second = claim(T0 + timedelta(minutes=1))
     assert second is not None and second != first, "a parked message no longer blocks the channel"
-    store.finish_sent(second, T0)
-    assert {k: v for k, v in store.outbox_counts().items() if v} == {"parked": 1, "sent": 1}
-    (parked,) = store.messages(status="parked")
+    store.outbox.finish_sent(second, T0)
+    assert {k: v for k, v in store.outbox.counts().items() if v} == {"parked": 1, "sent": 1}
+    (parked,) = store.outbox.messages(status="parked")
     assert (parked.attempts, parked.last_error) == (2, "revoked")
 
 
@@ -129,13 +130,13 @@ def test_snapshots_are_compressed_and_a_to_b_to_a_stores_a_once(store: Store) ->
     a, b = _status("RECRUITING"), _status("SUSPENDED")
     raw = len(json.dumps(a).encode())
     _save(store, a, T0)
-    first = store.storage_stats()
+    first = store.retention.stats()
     assert first.blob_bytes < raw * 0.3, "compressed: a mid-size record in 16 parts (big ones do better)"
     _save(store, b, T0 + timedelta(hours=1))
-    second = store.storage_stats()
+    second = store.retention.stats()
     assert second.blob_bytes - first.blob_bytes < 2_000, "B differs in one module: one module and a manifest"
     _save(store, a, T0 + timedelta(hours=2))
-    third = store.storage_stats()
+    third = store.retention.stats()
     assert (third.blobs, third.blob_bytes) == (second.blobs, second.blob_bytes), "the second A stores nothing"
     assert [store.snapshot("NCT04728893", v).record for v in (1, 2, 3)] == [a, b, a]  # type: ignore[union-attr]
 
@@ -144,42 +145,42 @@ def test_retention_keeps_the_latest_and_what_the_outbox_needs(store: Store) -> N
     for hour, status in enumerate(["RECRUITING", "SUSPENDED", "ACTIVE_NOT_RECRUITING", "COMPLETED", "TERMINATED"]):
         message = [NewMessage("ops", "NCT04728893", "changes", {"version": 2})] if hour == 1 else None
         _save(store, _status(status), T0 + timedelta(days=hour), messages=message)
-    blobs_before = store.storage_stats().blobs
+    blobs_before = store.retention.stats().blobs
     now = T0 + timedelta(days=30)
-    result = store.apply_retention(keep_versions=1, keep_days=None, now=now)
+    result = store.retention.apply(keep_versions=1, keep_days=None, now=now)
     assert (result.pruned, result.kept_for_outbox) == (3, 1)
     alive = [i.version for i in store.version_infos("NCT04728893") if not i.pruned]
     assert alive == [2, 5], "v2 waits in the outbox, v5 is the latest"
     assert store.snapshot("NCT04728893", 1) is None
     assert store.snapshot("NCT04728893", 2).record == _status("SUSPENDED")  # type: ignore[union-attr]
     assert store.latest_snapshot("NCT04728893").record == _status("TERMINATED")  # type: ignore[union-attr]
-    assert result.blobs_deleted == 6 and store.storage_stats().blobs == blobs_before - 6, \
+    assert result.blobs_deleted == 6 and store.retention.stats().blobs == blobs_before - 6, \
         "three statusModules and three manifests go; the shared modules stay"
-    claimed = store.claim_next(now, lease_until=now + timedelta(minutes=5))
+    claimed = store.outbox.claim_next(now, lease_until=now + timedelta(minutes=5))
     assert claimed is not None
-    store.finish_sent(claimed[0].id, now)
-    assert store.apply_retention(keep_versions=1, keep_days=None, now=now).pruned == 1
-    assert store.apply_retention(keep_versions=1, keep_days=None, now=now).pruned == 0
+    store.outbox.finish_sent(claimed[0].id, now)
+    assert store.retention.apply(keep_versions=1, keep_days=None, now=now).pruned == 1
+    assert store.retention.apply(keep_versions=1, keep_days=None, now=now).pruned == 0
     assert [i.version for i in store.version_infos("NCT04728893")] == [1, 2, 3, 4, 5], "rows and numbers stay"
 
 
 def test_retention_by_age_keeps_recent_versions(store: Store) -> None:
     for day, status in enumerate(["RECRUITING", "SUSPENDED", "COMPLETED"]):
         _save(store, _status(status), T0 + timedelta(days=10 * day))
-    result = store.apply_retention(keep_versions=None, keep_days=timedelta(days=15), now=T0 + timedelta(days=21))
+    result = store.retention.apply(keep_versions=None, keep_days=timedelta(days=15), now=T0 + timedelta(days=21))
     assert result.pruned == 1
     assert [i.pruned for i in store.version_infos("NCT04728893")] == [True, False, False]
-    both = store.apply_retention(keep_versions=3, keep_days=timedelta(days=1), now=T0 + timedelta(days=99))
+    both = store.retention.apply(keep_versions=3, keep_days=timedelta(days=1), now=T0 + timedelta(days=99))
     assert both.pruned == 0, "a version inside either limit is kept"
 
 
 def test_garbage_collection_spares_recently_used_blobs(store: Store) -> None:
     _save(store, _status("RECRUITING"), T0)
     _save(store, _status("SUSPENDED"), T0 + timedelta(minutes=1))
-    store.apply_retention(keep_versions=1, keep_days=None, now=T0 + timedelta(minutes=2))
-    assert store.storage_stats().pruned == 1
-    assert store.collect_garbage(T0 + timedelta(minutes=2)) == (0, 0), "within the grace period"
-    count, freed = store.collect_garbage(T0 + timedelta(hours=2))
+    store.retention.apply(keep_versions=1, keep_days=None, now=T0 + timedelta(minutes=2))
+    assert store.retention.stats().pruned == 1
+    assert store.retention.collect_garbage(T0 + timedelta(minutes=2)) == (0, 0), "within the grace period"
+    count, freed = store.retention.collect_garbage(T0 + timedelta(hours=2))
     assert count == 2 and freed > 0
 
 
@@ -210,7 +211,7 @@ def test_the_service_applies_retention_after_a_cycle(workspace: Workspace, fake_
 
 
 def test_prepend_versions_renumbers_in_one_transaction(store: Store) -> None:
-    from watcher.store.versions import PastVersion
+    from watcher.store.values import PastVersion
 
     _save(store, _status("RECRUITING"), T0)
     store.save_version("NCT04728893", _status("SUSPENDED"), fetched_at=T0 + timedelta(days=1),
@@ -227,7 +228,7 @@ def test_prepend_versions_renumbers_in_one_transaction(store: Store) -> None:
         (1, "backfill", 0), (2, "backfill", 1), (3, "poll", None), (4, "poll", None)]
     assert [store.snapshot("NCT04728893", v).record["protocolSection"]["statusModule"]["overallStatus"]  # type: ignore[union-attr]
             for v in (1, 2, 3, 4)] == ["NOT_YET_RECRUITING", "ENROLLING_BY_INVITATION", "RECRUITING", "SUSPENDED"]
-    assert [(c.version, c.change.new) for c in store.history("NCT04728893")] == [
+    assert [(c.version, c.change.new) for c in store.changes_of("NCT04728893")] == [
         (3, "RECRUITING"), (4, "SUSPENDED")]
-    (message,) = store.messages(status="pending")
+    (message,) = store.outbox.messages(status="pending")
     assert message.payload == {"version": 4}

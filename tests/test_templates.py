@@ -49,7 +49,7 @@ def test_html_channels_escape_template_values(smtp_server: SmtpServer) -> None:
 def test_a_template_that_fails_falls_back_to_the_built_in_format(workspace: Workspace,
                                                                  webhook: WebhookReceiver) -> None:
     config, store = setup(workspace, {"hook": {"url": webhook.url(), "title_template": "{{ no_such_variable }}"}})
-    store.enqueue([NewMessage("hook", "NCT04728893", "changes", payload())], NOW)
+    store.outbox.enqueue([NewMessage("hook", "NCT04728893", "changes", payload())], NOW)
     with capture_logs() as logs:
         notify_result = notify_tick(config, store, now=Clock(NOW))
     assert [o.accepted for o in notify_result] == [True]
@@ -99,10 +99,10 @@ def test_notify_test_without_channels_is_a_usage_error(workspace: Workspace) -> 
 
 def test_notify_retry_requeues_parked_messages(workspace: Workspace, webhook: WebhookReceiver) -> None:
     _config, store = setup(workspace, {"hook": {"url": webhook.url()}})
-    store.enqueue([NewMessage("hook", None, "alert", {"type": "alert"})], NOW)
-    claim = store.claim_next(NOW, lease_until=NOW)
+    store.outbox.enqueue([NewMessage("hook", None, "alert", {"type": "alert"})], NOW)
+    claim = store.outbox.claim_next(NOW, lease_until=NOW)
     assert claim is not None
-    store.finish_failed(claim[0].id, "revoked", retry_at=None)
+    store.outbox.finish_failed(claim[0].id, "revoked", retry_at=None)
     result = workspace.cli("notify-retry", "--channel", "hook")
     assert result.code == 0 and result.out.startswith("1 parked message queued again")
-    assert store.outbox_counts() == {"pending": 1}
+    assert store.outbox.counts() == {"pending": 1}

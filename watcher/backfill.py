@@ -16,12 +16,14 @@ import structlog
 from watcher.config import Config
 from watcher.detect import changes_between
 from watcher.detect.meaning import SeverityRules
-from watcher.detect.record import submit_date_of
+from watcher.detect.record import content_hash, submit_date_of
 from watcher.errors import ApiError, BackfillError
 from watcher.models import Snapshot
 from watcher.registry.client import CtGovClient
 from watcher.registry.record_history import HistoryEntry, RecordHistory, adopt_markup
-from watcher.store.versions import PastVersion, Store, content_hash, utcnow
+from watcher.store import Store
+from watcher.store.database import utcnow
+from watcher.store.values import PastVersion
 
 log = structlog.get_logger("watcher.backfill")
 

@@ -17,15 +17,17 @@ import structlog
 from watcher.config import Config
 from watcher.detect import changes_between
 from watcher.detect.meaning import SeverityRules
-from watcher.detect.record import last_update_of, title_of
+from watcher.detect.record import content_hash, last_update_of, title_of
 from watcher.errors import ApiError, BackfillError, TrialWatchError
 from watcher.models import Snapshot, Trial
 from watcher.notify.payloads import change_messages, notify_tick, print_changes
 from watcher.notify.routing import for_stdout, route
 from watcher.registry.client import CtGovClient
 from watcher.registry.poll import PollResult, PollState, poll
+from watcher.store import Store
+from watcher.store.database import utcnow
 from watcher.store.outbox import NewMessage
-from watcher.store.versions import Store, TrialState, content_hash, utcnow
+from watcher.store.values import TrialState
 
 log = structlog.get_logger("watcher.cycle")
 
@@ -345,7 +347,7 @@ class Cycle:
         last = _iso(self.store.get_meta(META_LAST_RETENTION))
         if last is not None and now - last < timedelta(days=1):
             return
-        result = self.store.apply_retention(keep_versions=settings.keep_versions, keep_days=settings.keep_days,
+        result = self.store.retention.apply(keep_versions=settings.keep_versions, keep_days=settings.keep_days,
                                             now=now)
         self.store.set_meta(META_LAST_RETENTION, now.isoformat())
         log.info("retention.done", pruned=result.pruned, blobs_deleted=result.blobs_deleted,
@@ -386,5 +388,5 @@ class Cycle:
             self.write(f"!! {subject}\n{text}\n")
             return
         payload = {"schema": 1, "type": "alert", "subject": subject, "text": text, "nct_id": nct_id}
-        self.store.enqueue([NewMessage(channel=name, nct_id=nct_id, kind="alert", payload=payload)
-                            for name in settings.channels], self.now())
+        self.store.outbox.enqueue([NewMessage(channel=name, nct_id=nct_id, kind="alert", payload=payload)
+                                   for name in settings.channels], self.now())

@@ -53,7 +53,7 @@ def fail(message: str, code: int = EXIT_FAILED) -> NoReturn:
 
 @contextmanager
 def open_store(config: Config) -> Iterator[Any]:
-    from watcher.store.versions import Store
+    from watcher.store import Store
 
     try:
         store = Store(config.settings.storage_url)
@@ -155,7 +155,7 @@ def history(state: State, nct_id: str, *, since: str | None, fields: tuple[str, 
     except QueryError as exc:
         fail(f"--since: {exc}", EXIT_USAGE)
     with open_store(config) as store:
-        items = select_changes(store.history(nct_id, since=since_at), fields=fields)
+        items = select_changes(store.changes_of(nct_id, since=since_at), fields=fields)
     if as_json:
         click.echo(json.dumps([change_row(i) for i in items], indent=2, ensure_ascii=False))
         return
@@ -312,7 +312,8 @@ def db() -> None:
 @click.pass_obj
 def db_upgrade(state: State) -> None:
     """Upgrade the schema to the newest revision (the service also does this on start)."""
-    from watcher.store.versions import Store, redact_url
+    from watcher.store import Store
+    from watcher.store.connection import redact_db_url
 
     config = state.config()
     try:
@@ -325,7 +326,7 @@ def db_upgrade(state: State) -> None:
             store.close()
     except StorageError as exc:
         fail(str(exc))
-    where = redact_url(config.settings.storage_url)
+    where = redact_db_url(config.settings.storage_url)
     if applied:
         label = before or ("0001 (the first schema)" if applied[0] != "0001" else "empty")
         click.echo(f"{where}: upgraded {label} → {after} (applied {', '.join(applied)})")
@@ -340,7 +341,7 @@ def db_stats(state: State, as_json: bool) -> None:
     """Versions stored and the bytes they take (compressed, deduplicated)."""
     config = state.config()
     with open_store(config) as store:
-        stats = store.storage_stats()
+        stats = store.retention.stats()
         revision = store.schema_revision()
     data = {"revision": revision, "versions": stats.versions, "pruned": stats.pruned, "blobs": stats.blobs,
             "blob_bytes": stats.blob_bytes, "raw_bytes": stats.raw_bytes, "legacy_bytes": stats.legacy_bytes}
@@ -358,7 +359,7 @@ def db_prune(state: State) -> None:
     config = state.config()
     settings = config.settings
     with open_store(config) as store:
-        result = store.apply_retention(keep_versions=settings.keep_versions, keep_days=settings.keep_days,
+        result = store.retention.apply(keep_versions=settings.keep_versions, keep_days=settings.keep_days,
                                        now=datetime.now(UTC))
     click.echo(f"pruned {result.pruned} versions, deleted {result.blobs_deleted} blobs "
                f"({result.bytes_freed} bytes); kept {result.kept_for_outbox} for undelivered notifications")
@@ -417,7 +418,7 @@ def show(state: State, nct_id: str, days: int) -> None:
         if latest is None:
             fail(f"{nct_id} has no stored snapshot yet: add it to the watchlist and run `trialwatch check`")
         since = datetime.combine(today - timedelta(days=days), datetime.min.time(), tzinfo=UTC)
-        recent = [(i.detected_at.date(), i.change) for i in store.history(nct_id, since=since)]
+        recent = [(i.detected_at.date(), i.change) for i in store.changes_of(nct_id, since=since)]
     click.echo(render_trial_page(latest.record, recent, days=days, today=today), nl=False)
 
 
@@ -598,9 +599,9 @@ def check_config(state: State) -> None:
     settings = config.settings
     click.echo(f"settings:  {settings.path or '(built-in defaults)'}")
     click.echo(f"watchlist: {config.watchlist.path} ({len(config.watchlist.trials)} trials)")
-    from watcher.store.versions import redact_url as redact_db
+    from watcher.store.connection import redact_db_url
 
-    click.echo(f"storage:   {redact_db(settings.storage_url)}")
+    click.echo(f"storage:   {redact_db_url(settings.storage_url)}")
     click.echo(f"interval:  {settings.interval}" + (f" (jitter {settings.jitter})" if settings.jitter else "")
                + ("" if settings.run_at_start else ", no poll at start"))
     own = [t for t in config.watchlist.trials if t.interval]
@@ -649,7 +650,7 @@ def notify_retry(state: State, channel: str | None) -> None:
     """Give parked messages (those that failed notify.max_attempts times) a fresh set of attempts."""
     config = state.config()
     with open_store(config) as store:
-        count = store.requeue_parked(datetime.now(UTC), channel=channel)
+        count = store.outbox.requeue_parked(datetime.now(UTC), channel=channel)
     click.echo(f"{count} parked message{'s' if count != 1 else ''} queued again; "
                f"the service sends them on its next notification tick.")
 

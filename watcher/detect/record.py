@@ -1,11 +1,14 @@
 """What a study record says about itself, read in one place.
 
 Records are foreign payloads (dicts as the registry sent them) and any level may be missing in a
-partial or odd response, so each reader answers None rather than raising.
+partial or odd response, so each reader answers None rather than raising. `content_hash` says
+whether two records are the same version.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -33,3 +36,21 @@ def last_update_of(record: Mapping[str, Any]) -> str | None:
 def submit_date_of(record: Mapping[str, Any]) -> str | None:
     """The sponsor's last-update *submit* date: what the record-history pages are dated by."""
     return _text(record, "statusModule", "lastUpdateSubmitDate")
+
+
+def canonical_json(record: Mapping[str, Any]) -> str:
+    return json.dumps(record, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def content_hash(record: Mapping[str, Any]) -> str:
+    """SHA-256 of the record without `versionHolder`, the date CT.gov regenerated the record.
+
+    versionHolder moves on every data refresh without any edit, so hashing it would store a
+    new "version" of every trial on every full re-fetch.
+    """
+    derived = record.get("derivedSection")
+    misc = derived.get("miscInfoModule") if isinstance(derived, Mapping) else None
+    if isinstance(misc, Mapping) and "versionHolder" in misc:
+        trimmed_misc = {k: v for k, v in misc.items() if k != "versionHolder"}
+        record = {**record, "derivedSection": {**derived, "miscInfoModule": trimmed_misc}}  # type: ignore[dict-item]
+    return hashlib.sha256(canonical_json(record).encode("utf-8")).hexdigest()

@@ -28,8 +28,8 @@ from watcher.config.channels import channel_kind
 from watcher.config.secrets import redact, secret_parts
 from watcher.errors import NotifyError, StorageError, TrialWatchError
 from watcher.notify.formats import FORMATS, Delivery, Rendered, context
+from watcher.store import Store
 from watcher.store.outbox import OutboxMessage
-from watcher.store.versions import Store
 
 log = structlog.get_logger("watcher.notify.delivery")
 
@@ -202,7 +202,7 @@ def deliver_due(store: Store, settings: Settings, *, now: Callable[[], datetime]
     for _ in range(MAX_ROUNDS):
         at = now()
         try:
-            claim = store.claim_next(at, lease_until=at + settings.claim_timeout, held_channels=held)
+            claim = store.outbox.claim_next(at, lease_until=at + settings.claim_timeout, held_channels=held)
             if claim is None:
                 break
             message, recovered = claim
@@ -245,14 +245,14 @@ def _deliver_one(store: Store, settings: Settings, sender: Sender, message: Outb
         error = str(exc)
         park = channel is None or message.attempts >= settings.max_attempts
         retry_at = None if park else now() + retry_delay(message.attempts)
-        store.finish_failed(message.id, error, retry_at=retry_at)
+        store.outbox.finish_failed(message.id, error, retry_at=retry_at)
         if park:
             bound.error("notify.parked", error=error, attempts=message.attempts)
         else:
             bound.warning("notify.failed", error=error, retry_at=retry_at.isoformat() if retry_at else None)
         return Outcome(message.channel, False, error, message.id, parked=park)
     sent_at = now()
-    store.finish_sent(message.id, sent_at, clear_meta=parts_key(message.id) if first_part or multi else None)
+    store.outbox.finish_sent(message.id, sent_at, clear_meta=parts_key(message.id) if first_part or multi else None)
     delay = (sent_at - message.created_at).total_seconds()
     bound.info("notify.sent", parts=len(rendered.parts), delay_s=round(delay, 1))
     return Outcome(message.channel, True, None, message.id)

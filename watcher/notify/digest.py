@@ -20,8 +20,8 @@ import structlog
 from watcher.config import Config, Settings
 from watcher.config.channels import next_fire
 from watcher.models import Json, history_url, study_url
+from watcher.store import Store
 from watcher.store.outbox import NewMessage, OutboxMessage
-from watcher.store.versions import Store
 
 log = structlog.get_logger("watcher.notify.digest")
 
@@ -64,7 +64,7 @@ def fold_due_digests(store: Store, settings: Settings, *, now: datetime) -> list
             continue
         if now < next_fire(channel.digest, channel.timezone, datetime.fromisoformat(last)):
             continue
-        message_id = store.fold_digest(
+        message_id = store.outbox.fold_digest(
             name, at=now, meta={key: now.isoformat()},
             build=lambda messages, since=last: digest_payload(messages, since=since, until=now.isoformat()))
         log.info("digest.folded", channel=name, message_id=message_id, since=last)
@@ -97,7 +97,7 @@ def heartbeat_payload(config: Config, store: Store, *, now: datetime, next_poll:
 def enqueue_heartbeats(config: Config, store: Store, *, now: datetime, next_poll: datetime | None = None) -> int:
     """Queue a heartbeat for every channel whose heartbeat interval has passed."""
     queued = 0
-    waiting = {m.channel for m in store.messages(status="pending") if m.kind == "heartbeat"}
+    waiting = {m.channel for m in store.outbox.messages(status="pending") if m.kind == "heartbeat"}
     for name, channel in config.settings.channels.items():
         if channel.heartbeat is None:
             continue
@@ -109,6 +109,6 @@ def enqueue_heartbeats(config: Config, store: Store, *, now: datetime, next_poll
             store.set_meta(key, now.isoformat())
             continue
         payload = heartbeat_payload(config, store, now=now, next_poll=next_poll)
-        store.enqueue_with_meta([NewMessage(name, None, "heartbeat", payload)], now, {key: now.isoformat()})
+        store.outbox.enqueue_with_meta([NewMessage(name, None, "heartbeat", payload)], now, {key: now.isoformat()})
         queued += 1
     return queued

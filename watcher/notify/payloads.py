@@ -19,8 +19,8 @@ from watcher.errors import TrialWatchError
 from watcher.models import Change, Json, Trial, change_to_dict, history_url, study_url
 from watcher.notify.delivery import Outcome, Sender, deliver_due, render
 from watcher.notify.formats import Delivery, context
+from watcher.store import Store
 from watcher.store.outbox import NewMessage
-from watcher.store.versions import Store
 
 log = structlog.get_logger("watcher.notify.payloads")
 

@@ -52,7 +52,7 @@ from watcher.service.status import (
 if TYPE_CHECKING:
     from watcher.cycle import CycleReport
     from watcher.registry.client import CtGovClient
-    from watcher.store.versions import Store
+    from watcher.store import Store
 
 log = structlog.get_logger("watcher.service.daemon")
 
@@ -171,7 +171,8 @@ class Service:
     def __init__(self, config: Config, config_path: Path | None, *, environ: Mapping[str, str] = os.environ,
                  write: Callable[[str], Any] = print) -> None:
         from watcher.registry.client import CtGovClient
-        from watcher.store.versions import Store, utcnow
+        from watcher.store import Store
+        from watcher.store.database import utcnow
 
         self.config = config
         self.config_path = config_path
@@ -391,7 +392,7 @@ class Service:
         channels = self.config.settings.channels
         if channels:
             payload = {"schema": 1, "type": "alert", "subject": subject, "text": text, "nct_id": None}
-            self._safely(lambda: self.store.enqueue(
+            self._safely(lambda: self.store.outbox.enqueue(
                 [NewMessage(channel=name, nct_id=None, kind="alert", payload=payload) for name in channels],
                 self.now()))
             self.request_notify()

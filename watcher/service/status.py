@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from watcher.config import Config
-from watcher.store.versions import Store
+from watcher.store import Store
 
 META_STATE = "service.state"  # running | stopping | stopped
 META_PID = "service.pid"
@@ -84,7 +84,7 @@ def read_status(config: Config, store: Store, *, now: datetime) -> Status:
             "result": last.result, "checked": last.checked, "changed": last.changed, "failed": last.failed,
             "requests": last.requests, "duration_s": round(duration, 3) if duration is not None else None,
         }
-    counts = store.outbox_counts()
+    counts = store.outbox.counts()
     states = store.trial_states()
     failing = []
     for trial in config.watchlist.trials:
@@ -173,7 +173,7 @@ def status_lines(status: Status, *, now: datetime) -> list[str]:
 def summary(trials: int, store: Store, *, next_cycle: datetime | None) -> str:
     """The STATUS= line: trials watched, last cycle, pending notifications."""
     last = store.last_cycle()
-    counts = store.outbox_counts()
+    counts = store.outbox.counts()
     parts = [f"{trials} trial{'s' if trials != 1 else ''} watched"]
     if last is not None and last.finished_at is not None:
         parts.append(f"last cycle {last.finished_at:%H:%M} UTC {last.result} ({last.checked} checked, "

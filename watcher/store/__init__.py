@@ -1,1 +1,13 @@
-"""store"""
+"""Storage: everything the watcher keeps in its SQL database.
+
+`Store` (`database.py`) is the gateway; it holds the notification queue as `store.outbox`
+(`outbox.py`) and storage statistics and retention as `store.retention` (`retention.py`).
+Values returned to callers are in `values.py` (and `outbox.py` for messages); what a record
+says about itself (content hash, dates, title) is read by `watcher.detect.record`. The rest
+are internals: `connection.py` (engine, locks), `blobstore.py` and `blobs.py` (records kept
+as compressed parts), `schema.py` (tables), `migrate.py` and `migrations/` (Alembic).
+"""
+
+from watcher.store.database import Store
+
+__all__ = ["Store"]

@@ -1,25 +1,29 @@
-"""The outbox's side of the database: messages owed to channels, claimed, sent, retried, parked.
+"""The outbox queue: messages owed to channels, claimed, sent, retried, parked.
 
 A message moves pending → sending (claimed; `next_attempt_at` is the claim's lease) → sent,
 or back to pending (retry later) and in the end to parked; on a digest channel, pending
-"changes" messages become `digested` when folded into one "digest" message. `Store` mixes
-this in; the sender itself is `watcher.notify.delivery`.
+"changes" messages become `digested` when folded into one "digest" message. A `Store` holds
+one `OutboxQueue` as `store.outbox`; the sender itself is `watcher.notify.delivery`.
+
+Methods ending in `_in` take a session the caller has open, so that outbox rows commit in the
+caller's transaction (a new version and the messages it causes commit together or not at all).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
-from sqlalchemy.engine import Engine
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from watcher.models import Json
 from watcher.store.schema import MetaRow, OutboxRow
+
+UNDELIVERED = ("pending", "sending")
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,28 +53,55 @@ def _message(row: OutboxRow) -> OutboxMessage:
                          status=row.status, last_error=row.last_error)
 
 
-class OutboxStore:
-    """Outbox queries for `Store`, which provides `engine` and `session()`."""
+class OutboxQueue:
+    """The outbox's queries. Each public method is one transaction of its own."""
 
-    engine: Engine
+    def __init__(self, session: Callable[[], AbstractContextManager[Session]], *, dialect: str) -> None:
+        self._session = session
+        self._dialect = dialect
 
-    def session(self) -> AbstractContextManager[Session]:
-        raise NotImplementedError
+    # -- inside a caller's transaction -------------------------------------------------------------
 
+    @staticmethod
+    def enqueue_in(s: Session, messages: Sequence[NewMessage], at: datetime) -> None:
+        """Add pending messages in the caller's open session: they commit with its transaction."""
+        for msg in messages:
+            s.add(OutboxRow(channel=msg.channel, nct_id=msg.nct_id, kind=msg.kind, created_at=at,
+                            payload=dict(msg.payload), status="pending", attempts=0, next_attempt_at=at))
+
+    @staticmethod
+    def held_versions_in(s: Session) -> set[tuple[str, int]]:
+        """(nct_id, version) pairs an undelivered message names: retention must keep their records."""
+        rows = s.execute(select(OutboxRow.nct_id, OutboxRow.payload)
+                         .where(OutboxRow.status.in_(UNDELIVERED), OutboxRow.nct_id.is_not(None))).all()
+        needed: set[tuple[str, int]] = set()
+        for nct_id, payload in rows:
+            version = payload.get("version") if isinstance(payload, dict) else None
+            if isinstance(version, int):
+                needed.add((nct_id, version))
+        return needed
+
+    @staticmethod
+    def shift_versions_in(s: Session, nct_id: str, shift: int) -> None:
+        """Add `shift` to the version number in a trial's message payloads (older versions were prepended)."""
+        for row in s.scalars(select(OutboxRow).where(OutboxRow.nct_id == nct_id)):
+            payload = row.payload
+            if isinstance(payload, dict) and isinstance(payload.get("version"), int):
+                row.payload = {**payload, "version": payload["version"] + shift}
+
+    # -- transactions of their own -----------------------------------------------------------------
 
     def enqueue(self, messages: Sequence[NewMessage], at: datetime) -> None:
-        with self.session() as s:
-            for msg in messages:
-                s.add(OutboxRow(channel=msg.channel, nct_id=msg.nct_id, kind=msg.kind, created_at=at,
-                                payload=dict(msg.payload), status="pending", attempts=0, next_attempt_at=at))
+        with self._session() as s:
+            self.enqueue_in(s, messages, at)
 
-    def outbox_counts(self) -> dict[str, int]:
-        with self.session() as s:
+    def counts(self) -> dict[str, int]:
+        with self._session() as s:
             rows = s.execute(select(OutboxRow.status, func.count()).group_by(OutboxRow.status)).all()
             return {r[0]: int(r[1]) for r in rows}
 
     def messages(self, *, status: str | None = None) -> list[OutboxMessage]:
-        with self.session() as s:
+        with self._session() as s:
             query = select(OutboxRow).order_by(OutboxRow.id)
             if status:
                 query = query.where(OutboxRow.status == status)
@@ -92,17 +123,17 @@ class OutboxStore:
         claimed by a process that died: it is claimed again, and the second value is True.
         `held_channels` are digest channels: their "changes" messages wait to be folded.
         """
-        with self.session() as s:
-            heads = select(func.min(OutboxRow.id)).where(OutboxRow.status.in_(("pending", "sending")))
+        with self._session() as s:
+            heads = select(func.min(OutboxRow.id)).where(OutboxRow.status.in_(UNDELIVERED))
             if held_channels:
                 heads = heads.where(~((OutboxRow.channel.in_(list(held_channels))) & (OutboxRow.kind == "changes")))
             if skip_channels:
                 heads = heads.where(OutboxRow.channel.not_in(list(skip_channels)))
             heads = heads.group_by(OutboxRow.channel)
             query = (select(OutboxRow).where(OutboxRow.id.in_(heads), OutboxRow.next_attempt_at <= now,
-                                             OutboxRow.status.in_(("pending", "sending")))
+                                             OutboxRow.status.in_(UNDELIVERED))
                      .order_by(OutboxRow.next_attempt_at, OutboxRow.id).limit(1))
-            if self.engine.dialect.name == "postgresql":
+            if self._dialect == "postgresql":
                 query = query.with_for_update(skip_locked=True)
             row = s.scalars(query).first()
             if row is None:
@@ -120,9 +151,7 @@ class OutboxStore:
 
     def finish_sent(self, message_id: int, at: datetime, *, clear_meta: str | None = None) -> None:
         """The channel accepted the message: mark it sent (and drop its part-progress key)."""
-        from sqlalchemy import delete
-
-        with self.session() as s:
+        with self._session() as s:
             s.execute(update(OutboxRow).where(OutboxRow.id == message_id)
                       .values(status="sent", sent_at=at, last_error=None, next_attempt_at=None))
             if clear_meta:
@@ -130,7 +159,7 @@ class OutboxStore:
 
     def finish_failed(self, message_id: int, error: str, *, retry_at: datetime | None) -> None:
         """A claimed message was refused: back to pending until `retry_at`, or parked (None)."""
-        with self.session() as s:
+        with self._session() as s:
             s.execute(update(OutboxRow).where(OutboxRow.id == message_id).values(
                 status="pending" if retry_at else "parked", last_error=error, next_attempt_at=retry_at))
 
@@ -146,7 +175,7 @@ class OutboxStore:
             pass
 
         try:
-            with self.session() as s:
+            with self._session() as s:
                 query = (select(OutboxRow).where(OutboxRow.channel == channel, OutboxRow.kind == "changes",
                                                  OutboxRow.status == "pending").order_by(OutboxRow.id))
                 rows = list(s.scalars(query))
@@ -170,16 +199,14 @@ class OutboxStore:
 
     def enqueue_with_meta(self, messages: Sequence[NewMessage], at: datetime, meta: Mapping[str, Json]) -> None:
         """Enqueue messages and record why (e.g. the last heartbeat time) in one transaction."""
-        with self.session() as s:
-            for msg in messages:
-                s.add(OutboxRow(channel=msg.channel, nct_id=msg.nct_id, kind=msg.kind, created_at=at,
-                                payload=dict(msg.payload), status="pending", attempts=0, next_attempt_at=at))
+        with self._session() as s:
+            self.enqueue_in(s, messages, at)
             for key, value in meta.items():
                 s.merge(MetaRow(key=key, value=value))
 
-    def outbox_by_channel(self) -> dict[str, dict[str, int]]:
+    def counts_by_channel(self) -> dict[str, dict[str, int]]:
         """channel → status → count: what `status` shows per channel (pending, sending, parked…)."""
-        with self.session() as s:
+        with self._session() as s:
             rows = s.execute(select(OutboxRow.channel, OutboxRow.status, func.count())
                              .group_by(OutboxRow.channel, OutboxRow.status)).all()
             result: dict[str, dict[str, int]] = {}
@@ -189,7 +216,7 @@ class OutboxStore:
 
     def requeue_parked(self, at: datetime, *, channel: str | None = None) -> int:
         """Give parked messages a fresh set of attempts (after fixing a channel); returns how many."""
-        with self.session() as s:
+        with self._session() as s:
             query = update(OutboxRow).where(OutboxRow.status == "parked")
             if channel:
                 query = query.where(OutboxRow.channel == channel)

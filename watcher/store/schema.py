@@ -1,7 +1,7 @@
-"""The tables, as SQLAlchemy ORM classes. Alembic's migrations (`watcher/migrations`) own the
+"""The tables, as SQLAlchemy ORM classes. Alembic's migrations (`watcher/store/migrations`) own the
 schema's history; these classes must build the same tables (a test compares them).
 
-Rows never leave the storage modules (`store.py`, `outbox_store.py`): callers get plain values.
+Rows never leave `watcher.store`: callers get the values of `watcher.store.values` and `outbox.py`.
 """
 
 from __future__ import annotations

@@ -21,7 +21,8 @@ from watcher.detect import changes_between
 from watcher.detect.fields import is_bookkeeping
 from watcher.detect.meaning import SeverityRules
 from watcher.models import SEVERITY_RANK, Change, StoredChange, change_to_dict
-from watcher.store.versions import Store, VersionInfo
+from watcher.store import Store
+from watcher.store.values import VersionInfo
 
 _RELATIVE = re.compile(r"^(\d+)\s*([dhwm])$")
 _UNITS = {"h": timedelta(hours=1), "d": timedelta(days=1), "w": timedelta(weeks=1), "m": timedelta(minutes=1)}

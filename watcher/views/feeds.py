@@ -22,7 +22,7 @@ from watcher.detect.describe import change_line
 from watcher.detect.fields import is_bookkeeping
 from watcher.files import write_atomically
 from watcher.models import SEVERITY_RANK, StoredChange, history_url, study_url
-from watcher.store.versions import Store
+from watcher.store import Store
 
 FEED_NS = "http://www.w3.org/2005/Atom"
 

@@ -1,4 +1,4 @@
-"""Alembic environment: migrations run on the connection `watcher.store.versions` hands over."""
+"""Alembic environment: migrations run on the connection `watcher.store.migrate` hands over."""
 
 from __future__ import annotations
 

@@ -1,0 +1,332 @@
+"""`Store`, the one gateway to the database: snapshots and versions, changes, trial state,
+the cycle log, meta keys and locks between processes. The notification outbox is
+`store.outbox` (`watcher.store.outbox`), storage statistics and retention `store.retention`
+(`watcher.store.retention`).
+
+SQLite by default (WAL + busy timeout so CLI commands work while the service runs),
+PostgreSQL for shared deployments (advisory locks let several services take turns). The tables
+are in `watcher.store.schema`; ORM rows never leave the storage modules: callers get the frozen
+dataclasses of `watcher.store.values` and `watcher.models`, or plain dicts.
+
+Records are kept as compressed, content-addressed parts (`watcher.store.blobs`); the schema is
+Alembic's (`watcher.store.migrate`), upgraded in place when a Store opens the database.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, contextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+
+from watcher.detect.record import last_update_of, overall_status_of, title_of
+from watcher.errors import StorageError
+from watcher.models import Change, Event, Json, Snapshot, StoredChange, change_to_dict
+from watcher.store.blobstore import put_record, snapshot_of
+from watcher.store.connection import advisory_lock, open_engine, redact_db_url
+from watcher.store.outbox import NewMessage, OutboxQueue
+from watcher.store.retention import Retention
+from watcher.store.schema import ChangeRow, CycleRow, MetaRow, SnapshotRow, TrialRow
+from watcher.store.values import CycleInfo, PastVersion, TrialState, VersionInfo
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _change(row: ChangeRow) -> Change:
+    event = None
+    if row.event:
+        event = Event(kind=row.event["kind"], summary=row.event.get("summary", ""), data=row.event.get("data", {}))
+    return Change(field=row.field, change=row.change, old=row.old, new=row.new,  # type: ignore[arg-type]
+                  severity=row.severity, event=event)  # type: ignore[arg-type]
+
+
+def _stored(row: ChangeRow) -> StoredChange:
+    return StoredChange(id=row.id, nct_id=row.nct_id, version=row.version, detected_at=row.detected_at,
+                        change=_change(row), baseline=row.baseline)
+
+
+def _trial_state(row: TrialRow) -> TrialState:
+    return TrialState(
+        nct_id=row.nct_id, title=row.title, overall_status=row.overall_status,
+        last_update_post_date=row.last_update_post_date, last_checked_at=row.last_checked_at,
+        last_changed_at=row.last_changed_at, consecutive_failures=row.consecutive_failures or 0,
+        last_error=row.last_error, not_found=bool(row.not_found), canonical_id=row.canonical_id)
+
+
+class Store:
+    """The one gateway to the database. Methods are small transactions."""
+
+    def __init__(self, url: str, *, create: bool = True) -> None:
+        self.url = url
+        self.engine: Engine = open_engine(url)
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self.dialect = self.engine.url.get_backend_name()
+        self.outbox = OutboxQueue(self.session, dialect=self.dialect)
+        self.retention = Retention(self.session)
+        if create:
+            self.upgrade()
+
+    def upgrade(self) -> list[str]:
+        """Bring the schema to the newest revision in place; returns the revisions applied.
+
+        A database made by the first schema (before Alembic) is recognised by its tables and
+        stamped as revision 0001 first. On PostgreSQL an advisory lock lets one process migrate
+        while the others wait; everyone else finds the schema current and returns at once.
+        """
+        from watcher.store.migrate import upgrade_schema
+
+        try:
+            return upgrade_schema(self.engine)
+        except SQLAlchemyError as exc:
+            raise StorageError(f"cannot upgrade the schema of {redact_db_url(self.url)}: {exc}") from exc
+
+    def schema_revision(self) -> str | None:
+        from watcher.store.migrate import current_revision
+
+        try:
+            return current_revision(self.engine)
+        except SQLAlchemyError as exc:
+            raise StorageError(f"cannot read the schema revision of {redact_db_url(self.url)}: {exc}") from exc
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        session = self._sessions()
+        try:
+            yield session
+            session.commit()
+        except SQLAlchemyError as exc:
+            session.rollback()
+            raise StorageError(f"database error on {redact_db_url(self.url)}: {exc}") from exc
+        except BaseException:
+            session.rollback()
+            raise
+        finally:
+            session.close()
+
+    # -- snapshots -------------------------------------------------------------------------------
+
+    def latest_snapshot(self, nct_id: str) -> Snapshot | None:
+        with self.session() as s:
+            row = s.scalars(select(SnapshotRow).where(SnapshotRow.nct_id == nct_id)
+                            .order_by(SnapshotRow.version.desc()).limit(1)).first()
+            return snapshot_of(s, row) if row else None
+
+    def snapshot(self, nct_id: str, version: int) -> Snapshot | None:
+        """One stored version; None when there is no such version or retention pruned it."""
+        with self.session() as s:
+            row = s.scalars(select(SnapshotRow).where(SnapshotRow.nct_id == nct_id,
+                                                      SnapshotRow.version == version)).first()
+            return snapshot_of(s, row) if row else None
+
+    def version_infos(self, nct_id: str) -> list[VersionInfo]:
+        with self.session() as s:
+            rows = s.scalars(select(SnapshotRow).where(SnapshotRow.nct_id == nct_id).order_by(SnapshotRow.version))
+            return [VersionInfo(nct_id=r.nct_id, version=r.version, fetched_at=r.fetched_at,
+                                last_update_post_date=r.last_update_post_date, source=r.source or "poll",
+                                ctgov_version=r.ctgov_version, pruned=r.pruned_at is not None,
+                                content_hash=r.content_hash) for r in rows]
+
+    def save_version(
+        self,
+        nct_id: str,
+        record: Mapping[str, Any],
+        *,
+        fetched_at: datetime,
+        digest: str,
+        changes: Sequence[Change],
+        baseline: bool,
+        messages: Sequence[NewMessage] = (),
+        source: str = "poll",
+        ctgov_version: int | None = None,
+        detected_at: datetime | None = None,
+    ) -> int:
+        """Store a new version, its changes and the messages they cause in ONE transaction.
+
+        Either all of it is there after a crash or none of it, so a change is never
+        recorded without its notification, nor notified without being recorded.
+        """
+        with self.session() as s:
+            current = s.scalar(select(func.max(SnapshotRow.version)).where(SnapshotRow.nct_id == nct_id))
+            version = (current or 0) + 1
+            snap = SnapshotRow(nct_id=nct_id, version=version, fetched_at=fetched_at, content_hash=digest,
+                               last_update_post_date=last_update_of(record),
+                               manifest=put_record(s, record, fetched_at, dialect=self.dialect), source=source,
+                               ctgov_version=ctgov_version)
+            s.add(snap)
+            s.flush()
+            for change in changes:
+                s.add(ChangeRow(nct_id=nct_id, snapshot_id=snap.id, version=version,
+                                detected_at=detected_at or fetched_at, baseline=baseline,
+                                **change_to_dict(change)))
+            self.outbox.enqueue_in(s, messages, fetched_at)
+            trial = s.get(TrialRow, nct_id) or TrialRow(nct_id=nct_id, first_seen_at=fetched_at)
+            trial.title = title_of(record)
+            trial.overall_status = overall_status_of(record)
+            trial.last_update_post_date = last_update_of(record)
+            trial.last_checked_at = fetched_at
+            if not baseline and changes:
+                trial.last_changed_at = fetched_at
+            trial.consecutive_failures = 0
+            trial.last_error = None
+            trial.not_found = False
+            s.merge(trial)
+            return version
+
+    # -- trials ----------------------------------------------------------------------------------
+
+    def mark_checked(self, nct_ids: Sequence[str], at: datetime) -> None:
+        if not nct_ids:
+            return
+        with self.session() as s:
+            s.execute(update(TrialRow).where(TrialRow.nct_id.in_(list(nct_ids)))
+                      .values(last_checked_at=at, consecutive_failures=0, last_error=None))
+
+    def record_failure(self, nct_id: str, error: str, *, not_found: bool = False) -> int:
+        """Count a failed fetch; returns the number of consecutive failures."""
+        with self.session() as s:
+            trial = s.get(TrialRow, nct_id)
+            if trial is None:
+                trial = TrialRow(nct_id=nct_id, consecutive_failures=0)
+                s.add(trial)
+            trial.consecutive_failures = (trial.consecutive_failures or 0) + 1
+            trial.last_error = error
+            trial.not_found = not_found
+            return trial.consecutive_failures
+
+    def set_canonical(self, nct_id: str, canonical_id: str) -> None:
+        with self.session() as s:
+            trial = s.get(TrialRow, nct_id) or TrialRow(nct_id=nct_id)
+            trial.canonical_id = canonical_id
+            s.merge(trial)
+
+    def trial_states(self) -> dict[str, TrialState]:
+        with self.session() as s:
+            return {row.nct_id: _trial_state(row) for row in s.scalars(select(TrialRow))}
+
+    # -- changes ---------------------------------------------------------------------------------
+
+    def changes_of(self, nct_id: str, *, since: datetime | None = None,
+                   include_baseline: bool = True) -> list[StoredChange]:
+        """One trial's changes, oldest first (the `history` and `show` commands)."""
+        with self.session() as s:
+            query = select(ChangeRow).where(ChangeRow.nct_id == nct_id)
+            if since is not None:
+                query = query.where(ChangeRow.detected_at >= since)
+            if not include_baseline:
+                query = query.where(ChangeRow.baseline.is_(False))
+            return [_stored(r) for r in s.scalars(query.order_by(ChangeRow.detected_at, ChangeRow.id))]
+
+    def changes(self, *, since: datetime | None = None, nct_ids: Sequence[str] | None = None,
+                include_baseline: bool = False) -> list[StoredChange]:
+        """Changes across trials, oldest first (the `changes` command and the Atom feed)."""
+        with self.session() as s:
+            query = select(ChangeRow)
+            if since is not None:
+                query = query.where(ChangeRow.detected_at >= since)
+            if nct_ids is not None:
+                query = query.where(ChangeRow.nct_id.in_(list(nct_ids)))
+            if not include_baseline:
+                query = query.where(ChangeRow.baseline.is_(False))
+            return [_stored(r) for r in s.scalars(query.order_by(ChangeRow.detected_at, ChangeRow.id))]
+
+    # -- cycles and meta -------------------------------------------------------------------------
+
+    def start_cycle(self, at: datetime) -> int:
+        with self.session() as s:
+            row = CycleRow(started_at=at, result="running")
+            s.add(row)
+            s.flush()
+            return row.id
+
+    def finish_cycle(self, cycle_id: int, *, at: datetime, result: str, checked: int, changed: int,
+                     failed: int, requests: int, detail: Mapping[str, Any] | None = None) -> None:
+        with self.session() as s:
+            s.execute(update(CycleRow).where(CycleRow.id == cycle_id).values(
+                finished_at=at, result=result, checked=checked, changed=changed, failed=failed,
+                requests=requests, detail=dict(detail or {})))
+
+    def last_cycle(self) -> CycleInfo | None:
+        with self.session() as s:
+            row = s.scalars(select(CycleRow).where(CycleRow.finished_at.is_not(None))
+                            .order_by(CycleRow.id.desc()).limit(1)).first()
+            if row is None:
+                return None
+            return CycleInfo(id=row.id, started_at=row.started_at, finished_at=row.finished_at,
+                             result=row.result, checked=row.checked, changed=row.changed,
+                             failed=row.failed, requests=row.requests)
+
+    def get_meta(self, key: str, default: Json = None) -> Json:
+        with self.session() as s:
+            row = s.get(MetaRow, key)
+            return row.value if row else default
+
+    def set_meta(self, key: str, value: Json) -> None:
+        with self.session() as s:
+            s.merge(MetaRow(key=key, value=value))
+
+    # -- backfill --------------------------------------------------------------------------------
+
+    def prepend_versions(self, nct_id: str, past: Sequence[PastVersion], *,
+                         rebase: Sequence[Change] | None) -> int:
+        """Insert versions older than every stored one, in ONE transaction; returns how many.
+
+        Stored versions, their changes and the version numbers in outbox payloads move up by
+        `len(past)`, so numbers keep following time. The former first version stops being a
+        baseline: its "everything added" changes are replaced by `rebase`, its real diff
+        against the newest past version.
+        """
+        if not past:
+            return 0
+        shift = len(past)
+        with self.session() as s:
+            first = s.scalars(select(SnapshotRow).where(SnapshotRow.nct_id == nct_id)
+                              .order_by(SnapshotRow.version).limit(1)).first()
+            if first is not None:
+                first_id, first_version, first_at = first.id, first.version, first.fetched_at
+                s.execute(update(SnapshotRow).where(SnapshotRow.nct_id == nct_id)
+                          .values(version=-SnapshotRow.version))
+                s.execute(update(SnapshotRow).where(SnapshotRow.nct_id == nct_id)
+                          .values(version=shift - SnapshotRow.version))
+                s.execute(update(ChangeRow).where(ChangeRow.nct_id == nct_id)
+                          .values(version=ChangeRow.version + shift))
+                self.outbox.shift_versions_in(s, nct_id, shift)
+                if rebase is not None:
+                    s.execute(delete(ChangeRow).where(ChangeRow.snapshot_id == first_id,
+                                                      ChangeRow.baseline.is_(True)))
+                    for change in rebase:
+                        s.add(ChangeRow(nct_id=nct_id, snapshot_id=first_id, version=first_version + shift,
+                                        detected_at=first_at, baseline=False,
+                                        **change_to_dict(change)))
+            for number, item in enumerate(past, start=1):
+                snap = SnapshotRow(nct_id=nct_id, version=number, fetched_at=item.posted_at,
+                                   content_hash=item.digest, last_update_post_date=last_update_of(item.record),
+                                   manifest=put_record(s, item.record, item.posted_at, dialect=self.dialect),
+                                   source="backfill", ctgov_version=item.ctgov_version)
+                s.add(snap)
+                s.flush()
+                for change in item.changes:
+                    s.add(ChangeRow(nct_id=nct_id, snapshot_id=snap.id, version=number,
+                                    detected_at=item.posted_at, baseline=item.baseline,
+                                    **change_to_dict(change)))
+            return shift
+
+    def set_ctgov_version(self, nct_id: str, version: int, ctgov_version: int) -> None:
+        with self.session() as s:
+            s.execute(update(SnapshotRow).where(SnapshotRow.nct_id == nct_id, SnapshotRow.version == version)
+                      .values(ctgov_version=ctgov_version))
+
+    # -- locks between processes -----------------------------------------------------------------
+
+    def exclusive(self, name: str, *, wait: bool = False) -> AbstractContextManager[bool]:
+        """Hold the named lock between processes for the block (see `advisory_lock`)."""
+        return advisory_lock(self.engine, name, wait=wait)
