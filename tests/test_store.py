@@ -232,3 +232,15 @@ def test_prepend_versions_renumbers_in_one_transaction(store: Store) -> None:
         (3, "RECRUITING"), (4, "SUSPENDED")]
     (message,) = store.outbox.messages(status="pending")
     assert message.payload == {"version": 4}
+
+
+def test_postgresql_without_its_driver_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    """psycopg is the `postgres` extra: a plain install that points at PostgreSQL is told what to install."""
+    import sys
+
+    from watcher.errors import StorageError
+
+    monkeypatch.setitem(sys.modules, "psycopg", None)  # as if not installed: importing it raises ImportError
+    with pytest.raises(StorageError, match=r"pip install 'trialwatch\[postgres\]'") as caught:
+        Store("postgresql+psycopg://tw:hunter2@127.0.0.1:5432/test")
+    assert "hunter2" not in str(caught.value)

@@ -40,7 +40,11 @@ def open_engine(url: str) -> Engine:
         kwargs["pool_pre_ping"] = True
     try:
         engine = create_engine(url, **kwargs)
-    except (SQLAlchemyError, ImportError) as exc:
+    except ImportError as exc:
+        hint = (" (PostgreSQL needs the driver: pip install 'trialwatch[postgres]')"
+                if parsed.get_backend_name() == "postgresql" else "")
+        raise StorageError(f"cannot open database {redact_db_url(url)}: {exc}{hint}") from exc
+    except SQLAlchemyError as exc:
         raise StorageError(f"cannot open database {redact_db_url(url)}: {exc}") from exc
     if parsed.get_backend_name() == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
