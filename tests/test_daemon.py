@@ -24,7 +24,9 @@ from watcher.config import load_config
 from watcher.cycle import META_DATA_TIMESTAMP
 from watcher.models import Trial
 from watcher.registry.client import CtGovClient
-from watcher.service.daemon import FileWatch, due_trials, run_cycle, tick_interval
+from watcher.service.daemon import poll_trials
+from watcher.service.reload import FileWatch
+from watcher.service.schedule import due_trials, tick_interval
 from watcher.store import Store
 
 A, B, C = "NCT04728893", "NCT03418623", "NCT06171568"
@@ -79,17 +81,17 @@ def test_a_partial_cycle_polls_only_due_trials_and_leaves_the_registry_gate_alon
     store = Store(config.settings.storage_url)
     client = CtGovClient(config.settings.api)
     try:
-        report = run_cycle(config, store, client, only=[A], write=lambda _: None)
+        report = poll_trials(config, store, client, only=[A], write=lambda _: None)
         assert report.checked == 1
         states = store.trial_states()
         assert A in states and B not in states
         assert store.get_meta(META_DATA_TIMESTAMP) is None, "the others were not looked at"
-        full = run_cycle(config, store, client, only=[A, B], write=lambda _: None)
+        full = poll_trials(config, store, client, only=[A, B], write=lambda _: None)
         assert full.checked == 2
         assert store.get_meta(META_DATA_TIMESTAMP) == fake_api.data_timestamp
         # the gate is set now, yet a partial cycle does not trust it: B's edit is found
         fake_api.update(B, lambda study: None)
-        again = run_cycle(config, store, client, only=[B], write=lambda _: None)
+        again = poll_trials(config, store, client, only=[B], write=lambda _: None)
         assert again.checked == 1 and again.strategy != "skip"
     finally:
         client.close()
@@ -385,15 +387,15 @@ def test_the_poll_job_coalesces_misfires_and_never_overlaps(workspace: Workspace
     workspace.settings.write_text(workspace.settings.read_text().replace(
         "  interval: 1h\n", "  interval: 1h\n  jitter: 5m\n"))
     service = Daemon(load_config(workspace.settings), workspace.settings, environ={})
-    service._scheduler = BackgroundScheduler(timezone="UTC")
-    service._scheduler.start(paused=True)
+    service.clock.scheduler = BackgroundScheduler(timezone="UTC")
+    service.clock.scheduler.start(paused=True)
     try:
         service._schedule(first=True)
-        job = service._scheduler.get_job("poll")
+        job = service.clock.scheduler.get_job("poll")
         assert job.coalesce is True and job.max_instances == 1 and job.misfire_grace_time is None
         assert job.trigger.interval == H and job.trigger.jitter == 300
-        assert {j.id for j in service._scheduler.get_jobs()} == {"poll", "notify", "watch"}
+        assert {j.id for j in service.clock.scheduler.get_jobs()} == {"poll", "notify", "watch"}
     finally:
-        service._scheduler.shutdown(wait=False)
+        service.clock.scheduler.shutdown(wait=False)
         service.client.close()
         service.store.close()

@@ -69,12 +69,16 @@ def _iso(value: Any) -> datetime | None:
 
 
 def poll_state(store: Store, trials: tuple[Trial, ...], states: Mapping[str, TrialState], *,
-               force_full: bool = False) -> PollState:
-    """What the poller needs from the store, from the trial states the cycle read once."""
+               force_full: bool = False, partial: bool = False) -> PollState:
+    """What the poller needs from the store, from the trial states the cycle read once.
+
+    `partial`: `trials` are only some of the watched trials, so the registry-wide gate (the data
+    timestamp and time of the last complete poll) does not speak for them and is read as absent.
+    """
     watched = {t.nct_id for t in trials}
     return PollState(
-        data_timestamp=store.get_meta(META_DATA_TIMESTAMP),
-        last_success=_iso(store.get_meta(META_LAST_SUCCESS)),
+        data_timestamp=None if partial else store.get_meta(META_DATA_TIMESTAMP),
+        last_success=None if partial else _iso(store.get_meta(META_LAST_SUCCESS)),
         last_full_refetch=_iso(store.get_meta(META_LAST_FULL)),
         known={k: st.last_update_post_date for k, st in states.items()
                if k in watched and st.last_update_post_date is not None},
@@ -97,16 +101,24 @@ class Cycle:
         self.progress = progress
         self.rules = SeverityRules.from_mapping(config.settings.severity_rules)
 
-    def run(self, *, force_full: bool = False, deliver: bool = True, wait_for_lock: bool = False) -> CycleReport:
+    def run(self, *, force_full: bool = False, deliver: bool = True, wait_for_lock: bool = False,
+            partial: bool = False) -> CycleReport:
         """One cycle, under the database's cycle lock (PostgreSQL): when another process sharing
         the database is in a cycle, this one is skipped (or waits, with `wait_for_lock`), so two
-        services never poll the same trial in one cycle nor deliver the same message twice."""
+        services never poll the same trial in one cycle nor deliver the same message twice.
+
+        `partial`: the configuration's watchlist holds only some of the watched trials (the service's
+        per-trial intervals, trials just added). The incremental poll keeps a registry-wide gate in
+        `meta` (the data timestamp and time of the last complete poll, the last full re-fetch) that
+        speaks for every watched trial; a partial cycle neither skips work because of it (it reads
+        the data timestamp and last success as absent) nor moves it (it writes none of the three)."""
         with self.store.exclusive("cycle", wait=wait_for_lock) as got:
             if not got:
                 started = self.now()
                 log.info("cycle.locked", reason="another process is running a cycle on this database")
                 return CycleReport(started_at=started, finished_at=started, skipped=True, strategy="locked")
-            self._previous_data = self.store.get_meta(META_DATA_TIMESTAMP)
+            self._partial = partial
+            self._previous_data = None if partial else self.store.get_meta(META_DATA_TIMESTAMP)
             self._gap_requests = 0
             self._new_trials: list[str] = []
             report = self._run(force_full=force_full, deliver=deliver)
@@ -121,7 +133,7 @@ class Cycle:
         cycle_id = self.store.start_cycle(started)
         requests_before = self.client.requests_made
         states = self.store.trial_states()  # read once: this cycle's decisions use the states it began with
-        state = poll_state(self.store, trials, states, force_full=force_full)
+        state = poll_state(self.store, trials, states, force_full=force_full, partial=self._partial)
         threshold = self.config.settings.failure_alert_after
         failing = {k: st.consecutive_failures for k, st in states.items()
                    if st.consecutive_failures >= threshold and not st.not_found}
@@ -211,12 +223,13 @@ class Cycle:
                      if t.nct_id not in settled and t.nct_id not in state.not_found]
         self.store.mark_checked(unchanged, self.now())
         report.checked += len(unchanged)
-        if result.data_timestamp is not None:
-            self.store.set_meta(META_DATA_TIMESTAMP, result.data_timestamp)
-        if result.complete and not report.failed:
-            self.store.set_meta(META_LAST_SUCCESS, report.started_at.isoformat())
-        if result.full_refetch:
-            self.store.set_meta(META_LAST_FULL, report.started_at.isoformat())
+        if not self._partial:  # the registry-wide gate moves only when every watched trial was polled
+            if result.data_timestamp is not None:
+                self.store.set_meta(META_DATA_TIMESTAMP, result.data_timestamp)
+            if result.complete and not report.failed:
+                self.store.set_meta(META_LAST_SUCCESS, report.started_at.isoformat())
+            if result.full_refetch:
+                self.store.set_meta(META_LAST_FULL, report.started_at.isoformat())
         self._api_recovered()
 
     def _process(self, trial: Trial, record: Mapping[str, Any]) -> bool:
@@ -253,6 +266,7 @@ class Cycle:
 
     # -- history: gaps between polls, backfill of new trials, retention, feeds (storage's block) ---
 
+    _partial: bool = False
     _previous_data: Any = None
     _gap_requests: int = 0
     _new_trials: list[str]

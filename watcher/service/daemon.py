@@ -11,6 +11,9 @@ Threads and who owns what:
 Both workers are daemon threads so that a stop can *abandon* a cycle that does not finish within
 `schedule.stop_timeout`: every store write is its own transaction, so what is abandoned is at most
 one trial's unwritten work, which the next cycle redoes.
+
+The clock and which trials a tick polls live in `schedule`, noticing a changed watchlist and what a
+reload keeps in `reload`; the cycle itself is `watcher.cycle.Cycle`.
 """
 
 from __future__ import annotations
@@ -20,19 +23,19 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 import structlog
 
-from watcher.config import Config, load_config
-from watcher.cycle import META_DATA_TIMESTAMP, META_LAST_FULL, META_LAST_SUCCESS
+from watcher.config import Config
 from watcher.errors import ConfigError
-from watcher.models import Trial
+from watcher.service.reload import FileWatch, rejection_alert, reloaded_config
+from watcher.service.schedule import Clock, due_trials, merge_modes, tick_interval
 from watcher.service.sdnotify import Notifier, watchdog_period
 from watcher.service.status import (
     HEARTBEAT_EVERY,
@@ -56,67 +59,15 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger("watcher.service.daemon")
 
-_MODES = ("", "new", "due", "full")
 CRASHES_BEFORE_UNHEALTHY = 3
 """Cycles that raise in a row before the watchdog is withheld (systemd then restarts the service)."""
 
 
-# -- pure scheduling decisions -------------------------------------------------------------------
-
-
-def tick_interval(config: Config) -> timedelta:
-    """The clock runs at the shortest interval any trial asks for (the global one by default)."""
-    intervals = [t.interval for t in config.watchlist.trials if t.interval]
-    return min([config.settings.interval, *intervals])
-
-
-def due_trials(trials: Sequence[Trial], last_checked: Mapping[str, datetime | None], *, now: datetime,
-               default: timedelta, tick: timedelta) -> list[str]:
-    """IDs to poll this tick: never checked, or their interval ends before the next tick is half over.
-
-    The half-tick slack keeps a trial on its own interval from drifting a whole tick late because
-    the previous check finished a few seconds after the tick that started it.
-    """
-    due = []
-    for trial in trials:
-        last = last_checked.get(trial.nct_id)
-        if last is None or last + (trial.interval or default) <= now + tick / 2:
-            due.append(trial.nct_id)
-    return due
-
-
-_NOTHING = object()
-
-
-class _PartialCycleStore:
-    """The store as a cycle over *some* trials sees it (per-trial intervals, trials just added).
-
-    The incremental poll keeps a registry-wide gate in `meta` — the data timestamp and time of the
-    last complete poll, the last full re-fetch — that speaks for every watched trial. A cycle that
-    looked at only some of them must neither skip work because of that gate nor move it; everything
-    else goes to the real store.
-    """
-
-    _HIDDEN = frozenset({META_DATA_TIMESTAMP, META_LAST_SUCCESS})
-    _KEPT = frozenset({META_DATA_TIMESTAMP, META_LAST_SUCCESS, META_LAST_FULL})
-
-    def __init__(self, store: Store) -> None:
-        self._store = store
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._store, name)
-
-    def get_meta(self, key: str, default: Any = None) -> Any:
-        return default if key in self._HIDDEN else self._store.get_meta(key, default)
-
-    def set_meta(self, key: str, value: Any) -> None:
-        if key not in self._KEPT:
-            self._store.set_meta(key, value)
-
-
-def run_cycle(config: Config, store: Store, client: CtGovClient, *, only: Collection[str] | None,
-              write: Callable[[str], Any] = print) -> CycleReport:
-    """One cycle over `only` (None: every trial), deliveries left to the caller."""
+def poll_trials(config: Config, store: Store, client: CtGovClient, *, only: Collection[str] | None,
+                write: Callable[[str], Any] = print) -> CycleReport:
+    """One `Cycle` over `only` (None: every trial), deliveries left to the caller. A cycle over only
+    some of the watched trials runs with `partial=True`: it neither trusts nor moves the registry-wide
+    poll gate, which speaks for every watched trial."""
     from watcher.cycle import Cycle
     from watcher.service.progress import poll_progress
 
@@ -126,42 +77,7 @@ def run_cycle(config: Config, store: Store, client: CtGovClient, *, only: Collec
             return Cycle(config, store, client, write=write, progress=progress).run(deliver=False)
         subset = replace(config, watchlist=replace(config.watchlist, trials=tuple(
             t for t in trials if t.nct_id in set(only))))
-        view = cast("Store", _PartialCycleStore(store))
-        return Cycle(subset, view, client, write=write, progress=progress).run(deliver=False)
-
-
-class FileWatch:
-    """Notices that a file changed and then held still for one more look (editors write in steps).
-
-    stat() polling rather than inotify: it sees atomic-rename saves, edits through symlinks and
-    network filesystems alike, and costs one syscall per `schedule.watch_interval`.
-    """
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.seen = self._signature()
-        self._pending: object = _NOTHING
-
-    def _signature(self) -> tuple[int, ...] | None:
-        try:
-            st = os.stat(self.path)
-        except OSError:
-            return None
-        return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
-
-    def changed(self) -> bool:
-        current = self._signature()
-        if current == self.seen:
-            self._pending = _NOTHING
-            return False
-        if current != self._pending:
-            self._pending = current
-            return False
-        self.seen, self._pending = current, _NOTHING
-        return True
-
-    def sync(self) -> None:
-        self.seen, self._pending = self._signature(), _NOTHING
+        return Cycle(subset, store, client, write=write, progress=progress).run(deliver=False, partial=True)
 
 
 # -- the service ---------------------------------------------------------------------------------
@@ -197,8 +113,7 @@ class Service:
         self._crashes = 0
         self._last_rejection: tuple[str, ...] | None = None
         self._unhealthy: str | None = None
-        self._scheduler: Any = None
-        self._tick: timedelta | None = None
+        self.clock = Clock(poll=self.request_cycle, notify=self.request_notify, watch=self._check_watchlist_file)
         self._threads: list[threading.Thread] = []
 
     # -- signals (main thread) -----------------------------------------------------------------
@@ -228,7 +143,7 @@ class Service:
         """`full`: every trial (at start); `due`: trials whose interval is up (ticks); `new`: never-checked
         trials only (after a reload added some). Requests made while a cycle runs merge into one."""
         with self._lock:
-            self._cycle_mode = max(self._cycle_mode, mode, key=_MODES.index)
+            self._cycle_mode = merge_modes(self._cycle_mode, mode)
         self._cycle_wanted.set()
 
     def request_notify(self) -> None:
@@ -249,9 +164,10 @@ class Service:
             self._cycle_wanted.clear()
             with self._lock:
                 mode, self._cycle_mode = self._cycle_mode or "due", ""
-            self.run_cycle(mode)
+            self.run_due(mode)
 
-    def run_cycle(self, mode: str) -> None:
+    def run_due(self, mode: str) -> None:
+        """Poll the trials `mode` asks for (see `request_cycle`), if any, in one cycle."""
         config = self.config  # a reload swaps the reference; this cycle keeps the one it started with
         only = None if mode == "full" else self._due(config, mode)
         if only is not None and not only:
@@ -260,7 +176,7 @@ class Service:
         self._cycle_started = time.monotonic()
         self.store.set_meta(META_CYCLE_STARTED, self.now().isoformat())
         try:
-            report = run_cycle(config, self.store, self.client, only=only, write=self.write)
+            report = poll_trials(config, self.store, self.client, only=only, write=self.write)
         except Exception as exc:  # the service outlives a broken cycle; the watchdog counts them
             self._crashes += 1
             log.exception("cycle.crashed", error=f"{type(exc).__name__}: {exc}", consecutive=self._crashes)
@@ -281,7 +197,7 @@ class Service:
         if mode == "new":
             return [t.nct_id for t in config.watchlist.trials if last.get(t.nct_id) is None]
         return due_trials(config.watchlist.trials, last, now=self.now(), default=config.settings.interval,
-                          tick=self._tick or config.settings.interval)
+                          tick=self.clock.tick or config.settings.interval)
 
     def _notify_worker(self) -> None:
         from watcher.notify.payloads import notify_tick
@@ -307,33 +223,13 @@ class Service:
     # -- the clock -----------------------------------------------------------------------------
 
     def _schedule(self, *, first: bool) -> None:
-        from apscheduler.triggers.interval import IntervalTrigger
-
-        settings = self.config.settings
-        tick = tick_interval(self.config)
-        jitter = int(settings.jitter.total_seconds()) or None
-        trigger = IntervalTrigger(seconds=tick.total_seconds(), jitter=jitter, timezone="UTC")
-        if first:
-            self._scheduler.add_job(self.request_cycle, trigger, id="poll", max_instances=1, coalesce=True,
-                                    misfire_grace_time=None)
-            self._scheduler.add_job(self.request_notify, IntervalTrigger(
-                seconds=settings.notify_interval.total_seconds(), timezone="UTC"),
-                id="notify", max_instances=1, coalesce=True, misfire_grace_time=None)
-            if settings.watch_interval:
-                self._scheduler.add_job(self._check_watchlist_file, IntervalTrigger(
-                    seconds=settings.watch_interval.total_seconds(), timezone="UTC"),
-                    id="watch", max_instances=1, coalesce=True, misfire_grace_time=None)
-        elif tick != self._tick or settings.jitter != self._jitter:
-            self._scheduler.reschedule_job("poll", trigger=trigger)
-            log.info("service.rescheduled", tick_s=tick.total_seconds(), jitter_s=jitter or 0)
-        self._tick, self._jitter = tick, settings.jitter
+        if self.clock.schedule(self.config, first=first):
+            log.info("service.rescheduled", tick_s=tick_interval(self.config).total_seconds(),
+                     jitter_s=int(self.config.settings.jitter.total_seconds()))
         self._record_next_cycle()
 
-    _jitter = timedelta()
-
     def _next_cycle(self) -> datetime | None:
-        job = self._scheduler.get_job("poll") if self._scheduler is not None else None
-        return job.next_run_time if job is not None else None
+        return self.clock.next_poll()
 
     def _record_next_cycle(self) -> None:
         nxt = self._next_cycle()
@@ -347,20 +243,13 @@ class Service:
         self.watch.sync()
         old = self.config
         try:
-            new = load_config(self.config_path, self.environ)
+            new, later = reloaded_config(old, self.config_path, self.environ)
         except ConfigError as exc:
             self._reject(exc, reason)
             self.sd.ready(self.status_line())
             return False
-        settings = new.settings
-        if settings.storage_url != old.settings.storage_url or settings.api != old.settings.api:
-            log.warning("config.restart_required", reason="storage.url and api.* apply after a restart")
-            settings = replace(settings, storage_url=old.settings.storage_url, api=old.settings.api)
-        if settings.notify_interval != old.settings.notify_interval or \
-                settings.watch_interval != old.settings.watch_interval:
-            log.warning("config.restart_required", reason="schedule.notify_interval and "
-                        "schedule.watch_interval apply after a restart")
-        new = replace(new, settings=settings)
+        for what in later:
+            log.warning("config.restart_required", reason=what)
         before = {t.nct_id for t in old.watchlist.trials}
         after = {t.nct_id for t in new.watchlist.trials}
         self.config = new
@@ -377,8 +266,6 @@ class Service:
         return True
 
     def _reject(self, exc: ConfigError, reason: str) -> None:
-        from watcher.store.outbox import NewMessage
-
         problems = tuple(str(p) for p in exc.problems)
         kept = len(self.config.watchlist.trials)
         log.error("watchlist.rejected", reason=reason, problems=list(problems), kept_trials=kept)
@@ -386,18 +273,12 @@ class Service:
             return  # said once already; a second save of the same mistake is not news
         self._last_rejection = problems
         self._safely(lambda: self.store.set_meta(META_WATCHLIST_ERROR, list(problems)))
-        subject = f"TrialWatch: configuration edit rejected, still watching the previous {kept} trials"
-        text = ("\n".join(problems) + "\n\nThe service keeps running with the last good watchlist. "
-                "Fix the file: it is picked up as soon as it is saved.")
-        channels = self.config.settings.channels
-        if channels:
-            payload = {"schema": 1, "type": "alert", "subject": subject, "text": text, "nct_id": None}
-            self._safely(lambda: self.store.outbox.enqueue(
-                [NewMessage(channel=name, nct_id=None, kind="alert", payload=payload) for name in channels],
-                self.now()))
+        text, messages = rejection_alert(self.config, problems)
+        if messages:
+            self._safely(lambda: self.store.outbox.enqueue(messages, self.now()))
             self.request_notify()
         else:
-            self.write(f"!! {subject}\n{text}\n")
+            self.write(text)
             sys.stdout.flush()
 
     # -- health and status (main thread) -------------------------------------------------------
@@ -406,7 +287,7 @@ class Service:
         """None when cycles are healthy, else why: the watchdog is withheld while this is not None."""
         if not all(t.is_alive() for t in self._threads):
             return "a worker thread died"
-        if self._scheduler is None or not self._scheduler.running:
+        if not self.clock.running:
             return "the scheduler is not running"
         started = self._cycle_started
         limit = self.config.settings.cycle_timeout.total_seconds()
@@ -439,8 +320,6 @@ class Service:
     # -- lifecycle -----------------------------------------------------------------------------
 
     def serve(self) -> int:
-        from apscheduler.schedulers.background import BackgroundScheduler
-
         settings = self.config.settings
         self._set_meta({META_STATE: "running", META_PID: os.getpid(), META_STARTED: self.now().isoformat(),
                         META_STOPPED: None, META_CYCLE_STARTED: None, META_WATCHLIST_ERROR: None, META_HEALTH: "ok",
@@ -450,10 +329,9 @@ class Service:
                          threading.Thread(target=self._notify_worker, name="notifier", daemon=True)]
         for thread in self._threads:
             thread.start()
-        self._scheduler = BackgroundScheduler(timezone="UTC", daemon=True)
-        self._scheduler.start(paused=True)
+        self.clock.start_paused()
         self._schedule(first=True)
-        self._scheduler.resume()
+        self.clock.resume()
         if settings.run_at_start:
             self.request_cycle("full")
         log.info("service.started", trials=len(self.config.watchlist.trials),
@@ -502,8 +380,7 @@ class Service:
         self.sd.stopping("Stopping: finishing the cycle in flight" if in_flight else "Stopping",
                          extend=bound + timedelta(seconds=10))
         self._safely(lambda: self.store.set_meta(META_STATE, "stopping"))
-        if self._scheduler is not None:
-            self._scheduler.shutdown(wait=False)
+        self.clock.stop()
         self._cycle_wanted.set()
         self._notify_wanted.set()
         deadline = time.monotonic() + bound.total_seconds()

@@ -1,0 +1,73 @@
+"""The database: `db upgrade`, `db stats`, `db prune`."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+import click
+
+from watcher.cli.main import State, cli, fail, open_store
+from watcher.errors import StorageError
+
+
+@cli.group()
+def db() -> None:
+    """The database: schema migrations and storage."""
+
+
+@db.command("upgrade")
+@click.pass_obj
+def db_upgrade(state: State) -> None:
+    """Upgrade the schema to the newest revision (the service also does this on start)."""
+    from watcher.store import Store
+    from watcher.store.connection import redact_db_url
+
+    config = state.config()
+    try:
+        store = Store(config.settings.storage_url, create=False)
+        try:
+            before = store.schema_revision()
+            applied = store.upgrade()
+            after = store.schema_revision()
+        finally:
+            store.close()
+    except StorageError as exc:
+        fail(str(exc))
+    where = redact_db_url(config.settings.storage_url)
+    if applied:
+        label = before or ("0001 (the first schema)" if applied[0] != "0001" else "empty")
+        click.echo(f"{where}: upgraded {label} → {after} (applied {', '.join(applied)})")
+    else:
+        click.echo(f"{where}: schema is current ({after})")
+
+
+@db.command("stats")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_obj
+def db_stats(state: State, as_json: bool) -> None:
+    """Versions stored and the bytes they take (compressed, deduplicated)."""
+    config = state.config()
+    with open_store(config) as store:
+        stats = store.retention.stats()
+        revision = store.schema_revision()
+    data = {"revision": revision, "versions": stats.versions, "pruned": stats.pruned, "blobs": stats.blobs,
+            "blob_bytes": stats.blob_bytes, "raw_bytes": stats.raw_bytes, "legacy_bytes": stats.legacy_bytes}
+    if as_json:
+        click.echo(json.dumps(data, indent=2))
+        return
+    for key, value in data.items():
+        click.echo(f"{key + ':':<14}{value}")
+
+
+@db.command("prune")
+@click.pass_obj
+def db_prune(state: State) -> None:
+    """Apply storage.keep_versions / storage.keep_days now (the service does it daily)."""
+    config = state.config()
+    settings = config.settings
+    with open_store(config) as store:
+        result = store.retention.apply(keep_versions=settings.keep_versions, keep_days=settings.keep_days,
+                                       now=datetime.now(UTC))
+    click.echo(f"pruned {result.pruned} versions, deleted {result.blobs_deleted} blobs "
+               f"({result.bytes_freed} bytes); kept {result.kept_for_outbox} for undelivered notifications")

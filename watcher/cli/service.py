@@ -1,0 +1,117 @@
+"""Polling and the service: `check`, `run`, `status`, `check-config`."""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import replace
+from datetime import UTC, datetime
+
+import click
+
+from watcher.cli.main import EXIT_FAILED, EXIT_USAGE, State, cli, fail, open_store
+from watcher.config import Config, load_config
+from watcher.errors import ConfigError, TrialWatchError
+
+
+@cli.command()
+@click.option("--full", is_flag=True, help="Re-fetch every trial's full record, whatever changed.")
+@click.pass_obj
+def check(state: State, full: bool) -> None:
+    """Run one poll cycle now. Exit 0 when every trial was checked, 1 when any failed."""
+    from watcher.cycle import Cycle
+    from watcher.registry.client import CtGovClient
+    from watcher.service.progress import poll_progress
+
+    config = state.config()
+    with open_store(config) as store:
+        client = CtGovClient(config.settings.api)
+        try:
+            with poll_progress() as progress:  # a bar on a terminal, poll.progress events otherwise
+                report = Cycle(config, store, client, write=click.echo, progress=progress).run(
+                    force_full=full, wait_for_lock=True)
+        except TrialWatchError as exc:
+            fail(str(exc))
+        finally:
+            client.close()
+    if report.api_error:
+        fail(f"cycle failed: {report.api_error}")
+    for nct_id, error in sorted(report.failed.items()):
+        click.echo(f"trialwatch: {nct_id}: {error}", err=True)
+    for nct_id in report.not_found:
+        click.echo(f"trialwatch: {nct_id}: not found on ClinicalTrials.gov (404); check the watchlist", err=True)
+    if report.failed or report.not_found:
+        sys.exit(EXIT_FAILED)
+
+
+@cli.command()
+@click.pass_obj
+def run(state: State) -> None:
+    """Run the service: poll at start and every schedule.interval; TERM/INT stop, HUP reloads."""
+    from watcher.service.daemon import serve
+
+    config = state.config()
+    try:
+        code = serve(config, state.path)
+    except TrialWatchError as exc:  # the database cannot be opened, for one
+        fail(str(exc))
+    sys.exit(code)
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.pass_obj
+def status(state: State, as_json: bool) -> None:
+    """The service: last and next cycle, trials watched, notifications owed, failing trials."""
+    from watcher.config import Watchlist, load_settings
+    from watcher.service.status import read_status, status_lines
+
+    problems: list[str] = []
+    try:
+        config = load_config(state.path)
+    except ConfigError as exc:  # the status of a service whose watchlist was just broken matters most
+        problems = [str(p) for p in exc.problems]
+        try:
+            settings = load_settings(state.path)
+        except ConfigError as exc2:
+            fail(str(exc2), EXIT_USAGE)
+        config = Config(settings, Watchlist(settings.watchlist_path, ()))
+    now = datetime.now(UTC)
+    with open_store(config) as store:
+        current = read_status(config, store, now=now)
+    if problems:
+        current = replace(current, watchlist_error=problems, trials=current.service_trials or 0)
+    if as_json:
+        click.echo(json.dumps(current.to_json(), indent=2, ensure_ascii=False))
+        return
+    for line in status_lines(current, now=now):
+        click.echo(line)
+
+
+@cli.command("check-config")
+@click.pass_obj
+def check_config(state: State) -> None:
+    """Validate the settings file and the watchlist; list every problem (exit 2 when any)."""
+    from watcher.config.secrets import redact_url
+
+    config = state.config()
+    settings = config.settings
+    click.echo(f"settings:  {settings.path or '(built-in defaults)'}")
+    click.echo(f"watchlist: {config.watchlist.path} ({len(config.watchlist.trials)} trials)")
+    from watcher.store.connection import redact_db_url
+
+    click.echo(f"storage:   {redact_db_url(settings.storage_url)}")
+    click.echo(f"interval:  {settings.interval}" + (f" (jitter {settings.jitter})" if settings.jitter else "")
+               + ("" if settings.run_at_start else ", no poll at start"))
+    own = [t for t in config.watchlist.trials if t.interval]
+    if own:
+        click.echo(f"           {len(own)} trial{'s' if len(own) != 1 else ''} with their own interval: "
+                   + ", ".join(f"{t.nct_id} every {t.interval}" for t in own))
+    click.echo(f"service:   notify every {settings.notify_interval}, watch the watchlist every "
+               f"{settings.watch_interval or 'never (SIGHUP only)'}, stop within {settings.stop_timeout}")
+    if settings.channels:
+        for name, channel in settings.channels.items():
+            click.echo(f"channel:   {name} → {redact_url(channel.url)}")
+    else:
+        click.echo("channels:  none (changes are printed to stdout)")
+    click.echo("OK")

@@ -1,0 +1,78 @@
+"""Live reload: noticing that the watchlist file changed, and what a reload takes from the new files."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from pathlib import Path
+
+from watcher.config import Config, load_config
+from watcher.store.outbox import NewMessage
+
+_NOTHING = object()
+
+
+class FileWatch:
+    """Notices that a file changed and then held still for one more look (editors write in steps).
+
+    stat() polling rather than inotify: it sees atomic-rename saves, edits through symlinks and
+    network filesystems alike, and costs one syscall per `schedule.watch_interval`.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.seen = self._signature()
+        self._pending: object = _NOTHING
+
+    def _signature(self) -> tuple[int, ...] | None:
+        try:
+            st = os.stat(self.path)
+        except OSError:
+            return None
+        return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+
+    def changed(self) -> bool:
+        current = self._signature()
+        if current == self.seen:
+            self._pending = _NOTHING
+            return False
+        if current != self._pending:
+            self._pending = current
+            return False
+        self.seen, self._pending = current, _NOTHING
+        return True
+
+    def sync(self) -> None:
+        self.seen, self._pending = self._signature(), _NOTHING
+
+
+def reloaded_config(old: Config, config_path: Path | None, environ: Mapping[str, str]) -> tuple[Config, list[str]]:
+    """The configuration to run with now, and which changes wait for a restart (to log).
+
+    Raises ConfigError, with every problem, when the files are invalid. The database and the API
+    client stay as they were opened; the notify and watch timers keep their period.
+    """
+    new = load_config(config_path, environ)
+    settings = new.settings
+    later = []
+    if settings.storage_url != old.settings.storage_url or settings.api != old.settings.api:
+        later.append("storage.url and api.* apply after a restart")
+        settings = replace(settings, storage_url=old.settings.storage_url, api=old.settings.api)
+    if settings.notify_interval != old.settings.notify_interval or \
+            settings.watch_interval != old.settings.watch_interval:
+        later.append("schedule.notify_interval and schedule.watch_interval apply after a restart")
+    return replace(new, settings=settings), later
+
+
+def rejection_alert(config: Config, problems: Sequence[str]) -> tuple[str, list[NewMessage]]:
+    """What a rejected edit tells the user: an alert for every channel of the running `config`, or,
+    with no channel configured, no messages and the text to print (returned in both cases)."""
+    kept = len(config.watchlist.trials)
+    subject = f"TrialWatch: configuration edit rejected, still watching the previous {kept} trials"
+    text = ("\n".join(problems) + "\n\nThe service keeps running with the last good watchlist. "
+            "Fix the file: it is picked up as soon as it is saved.")
+    payload = {"schema": 1, "type": "alert", "subject": subject, "text": text, "nct_id": None}
+    messages = [NewMessage(channel=name, nct_id=None, kind="alert", payload=payload)
+                for name in config.settings.channels]
+    return f"!! {subject}\n{text}\n", messages
