@@ -1,18 +1,7 @@
-"""Per-channel message formats: pure functions from an outbox payload to what apprise sends.
+"""What every format shares: the message context built from an outbox payload, the fitting of
+long change lists into a budget, and the plain-text body (which is also the `text` format).
 
-One plain `context` (a dict) is built from the payload first; every built-in format and
-every user template reads that same context, so a Slack line, an email row and a webhook
-change object always agree. Nothing here does I/O or reads the clock: the delivery time
-comes in as an argument.
-
-Formats by channel kind (see `watcher.channels.channel_kind`):
-- slack     compact Markdown (apprise turns it into Slack mrkdwn), one line per change
-- email     subject with NCT ID, label and the most important change; an HTML table of
-            old/new values plus our own plain-text alternative
-- telegram  HTML within Telegram's 4,096-character limit, split into numbered parts
-- json      a structured, versioned document (SCHEMA below) next to apprise's title/message
-- text      every other apprise service: the plain-text body
-Long messages are cut with a link to the trial's full history on ClinicalTrials.gov.
+Nothing here does I/O or reads the clock: the delivery time comes in as an argument.
 """
 
 from __future__ import annotations
@@ -26,20 +15,8 @@ from typing import Any
 from watcher.detect.describe import change_line, change_texts, format_value
 from watcher.models import SEVERITY_RANK, Json, history_url, study_url
 
-SCHEMA = "trialwatch.notification"
-SCHEMA_VERSION = 1
-
-TELEGRAM_LIMIT = 4096
-TELEGRAM_MAX_PARTS = 4
-SLACK_LIMIT = 3500
-EMAIL_MAX_CHANGES = 200
 TEXT_LIMIT = 30000
 SUMMARY_WIDTH = 300
-
-_SEVERITY_ORDER = ("critical", "major", "minor")
-_SLACK_MARK = {"critical": ":red_circle:", "major": ":large_orange_circle:", "minor": ":white_circle:"}
-_TELEGRAM_MARK = {"critical": "🔴", "major": "🟠", "minor": "⚪"}
-_EMAIL_COLOR = {"critical": "#b3261e", "major": "#b26a00", "minor": "#5f6368"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,11 +138,17 @@ def default_title(ctx: Mapping[str, Any]) -> str:
     return format_value(prefix + title, width=200)
 
 
+
+def escape(value: Any) -> str:
+    """A value as HTML text (email and Telegram)."""
+    return html.escape(str(value), quote=True)
+
+
 # -- fitting long messages -----------------------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)
-class _Style:
+class Style:
     """How one format writes the pieces of a change list."""
 
     trial_header: Callable[[Mapping[str, Any], bool], list[str]]
@@ -175,8 +158,8 @@ class _Style:
     trial_footer: Callable[[Mapping[str, Any]], list[str]]
 
 
-def _fit(trials: Sequence[Mapping[str, Any]], style: _Style, budget: int, *, digest: bool,
-         max_changes: int | None = None) -> list[str]:
+def fit(trials: Sequence[Mapping[str, Any]], style: Style, budget: int, *, digest: bool,
+        max_changes: int | None = None) -> list[str]:
     """Lines for every trial, cut (with a link to the full history) once `budget` characters
     or `max_changes` changes are used; the trials after the cut each keep a one-line pointer
     to their history, whose room is reserved from the start."""
@@ -226,7 +209,7 @@ def _text_change(change: Mapping[str, Any]) -> list[str]:
     return [change["line"], f"  ↳ {change['severity']}{note}"]
 
 
-_TEXT = _Style(
+_TEXT = Style(
     trial_header=_text_header,
     change=_text_change,
     more=lambda t, n: f"… and {n} more change{'s' if n != 1 else ''}: full history at {t['history_url']}",
@@ -244,225 +227,11 @@ def plain_text(ctx: Mapping[str, Any], budget: int = TEXT_LIMIT) -> str:
     if ctx["kind"] in ("changes", "digest"):
         if ctx["kind"] == "digest":
             lines += [f"Changes since {ctx['since']}, most severe first.", ""]
-        lines += _fit(ctx["trials"], _TEXT, budget, digest=ctx["kind"] == "digest")
+        lines += fit(ctx["trials"], _TEXT, budget, digest=ctx["kind"] == "digest")
     else:
         lines += [str(ctx.get("text") or "")]
     return "\n".join(lines).strip()
 
 
-# -- Slack ---------------------------------------------------------------------------------------
-
-_SLACK_UNSAFE = str.maketrans({"<": "‹", ">": "›", "*": "∗", "`": "ʹ", "[": "(", "]": ")"})
-
-
-def _slack(text: Any) -> str:
-    """A value made inert for Markdown → mrkdwn (apprise escapes `&` itself)."""
-    return str(text).translate(_SLACK_UNSAFE)
-
-
-def _slack_header(trial: Mapping[str, Any], digest: bool) -> list[str]:
-    label = f" {_slack(trial['label'])}" if trial.get("label") else ""
-    title = f" — {_slack(format_value(trial['title'], width=90))}" if trial.get("title") else ""
-    return [f"**[{trial['nct_id']}]({trial['url']})**{label}{title}"]
-
-
-def _slack_change(change: Mapping[str, Any]) -> list[str]:
-    mark = _SLACK_MARK.get(change["severity"], "")
-    summary = f" — {_slack(change['summary'])}" if change["summary"] else ""
-    return [f"{mark} `{_slack(change['field'])}`: {_slack(change['old_text'])} → {_slack(change['new_text'])}"
-            f"{summary}"]
-
-
-_SLACK = _Style(
-    trial_header=_slack_header,
-    change=_slack_change,
-    more=lambda t, n: f"… {n} more: [full history]({t['history_url']})",
-    skipped_trial=lambda t: f"[{t['nct_id']}]({t['history_url']}): {t['count']} more changes",
-    trial_footer=lambda t: [f"[Full history]({t['history_url']})"],
-)
-
-
-def slack(ctx: Mapping[str, Any]) -> Rendered:
-    lines: list[str] = []
-    if ctx["delay"]:
-        lines.append(f"_{_slack(ctx['delay'])}_")
-    if ctx["kind"] in ("changes", "digest"):
-        lines += _fit(ctx["trials"], _SLACK, SLACK_LIMIT, digest=ctx["kind"] == "digest")
-    else:
-        lines.append(_slack(ctx.get("text") or ""))
-    return Rendered(title=ctx["title"], parts=("\n".join(lines),), body_format="markdown")
-
-
-# -- email ---------------------------------------------------------------------------------------
-
-
-def _e(value: Any) -> str:
-    return html.escape(str(value), quote=True)
-
-
-def _email_trial(trial: Mapping[str, Any], changes: Sequence[Mapping[str, Any]], omitted: int) -> str:
-    cell = "padding:6px 10px;border-bottom:1px solid #e0e0e0;vertical-align:top;text-align:left"
-    head = "".join(f'<th style="{cell};background:#f5f5f5">{h}</th>' for h in ("Severity", "Field", "Old", "New"))
-    rows = []
-    for change in changes:
-        color = _EMAIL_COLOR.get(change["severity"], "#5f6368")
-        summary = f'<br><span style="color:#5f6368">{_e(change["summary"])}</span>' if change["summary"] else ""
-        rows.append(
-            f'<tr><td style="{cell};color:{color};font-weight:bold">{_e(change["severity"])}</td>'
-            f'<td style="{cell}"><code>{_e(change["field"])}</code>{summary}</td>'
-            f'<td style="{cell}">{_e(change["old_text"])}</td><td style="{cell}">{_e(change["new_text"])}</td></tr>')
-    more = (f'<p>… and {omitted} more change{"s" if omitted != 1 else ""}: '
-            f'<a href="{_e(trial["history_url"])}">full history</a></p>') if omitted else ""
-    title = f'<p style="margin:0 0 8px">{_e(trial["title"])}</p>' if trial.get("title") else ""
-    count = trial["count"]
-    version = f", version {_e(trial['version'])}" if trial.get("version") else ""
-    return (f'<h3 style="margin:16px 0 4px"><a href="{_e(trial["url"])}">{_e(trial["nct_id"])}</a>'
-            f'{" · " + _e(trial["label"]) if trial.get("label") else ""}</h3>{title}'
-            f'<p style="margin:0 0 8px;color:#5f6368">{count} change{"s" if count != 1 else ""}{version}</p>'
-            f'<table style="border-collapse:collapse;font-size:14px"><thead><tr>{head}</tr></thead>'
-            f'<tbody>{"".join(rows)}</tbody></table>{more}'
-            f'<p><a href="{_e(trial["url"])}">Study on ClinicalTrials.gov</a> · '
-            f'<a href="{_e(trial["history_url"])}">Full history</a></p>')
-
-
-def email(ctx: Mapping[str, Any]) -> Rendered:
-    blocks: list[str] = []
-    if ctx["test"]:
-        blocks.append("<p><em>A test message from <code>trialwatch notify-test</code>; the changes are samples."
-                      "</em></p>")
-    if ctx["delay"]:
-        blocks.append(f'<p style="color:#b26a00">{_e(ctx["delay"])}</p>')
-    if ctx["kind"] in ("changes", "digest"):
-        if ctx["kind"] == "digest":
-            blocks.append(f"<p>Changes since {_e(ctx['since'])}, most severe first.</p>")
-        budget = EMAIL_MAX_CHANGES
-        for trial in ctx["trials"]:
-            shown = trial["changes"][:max(budget, 0)]
-            budget -= len(shown)
-            blocks.append(_email_trial(trial, shown, trial["count"] - len(shown)))
-    else:
-        blocks.append("".join(f"<p>{_e(p)}</p>" for p in str(ctx.get("text") or "").split("\n\n")))
-    body = '<div style="font-family:Arial,Helvetica,sans-serif;color:#202124">' + "".join(blocks) + "</div>"
-    plain = plain_text(ctx)
-    if ctx["kind"] in ("changes", "digest") and ctx["count"] > EMAIL_MAX_CHANGES:
-        plain = plain_text(ctx, budget=EMAIL_MAX_CHANGES * 120)
-    return Rendered(title=ctx["title"], parts=(body,), body_format="html", plain=plain)
-
-
-# -- Telegram ------------------------------------------------------------------------------------
-
-
-def _telegram_header(trial: Mapping[str, Any], digest: bool) -> list[str]:
-    label = f" · {_e(trial['label'])}" if trial.get("label") else ""
-    count = trial["count"]
-    lines = [f'<b><a href="{_e(trial["url"])}">{_e(trial["nct_id"])}</a></b>{label} — '
-             f'{count} change{"s" if count != 1 else ""}']
-    if trial.get("title"):
-        lines.append(f"<i>{_e(format_value(trial['title'], width=200))}</i>")
-    return lines
-
-
-def _telegram_change(change: Mapping[str, Any]) -> list[str]:
-    mark = _TELEGRAM_MARK.get(change["severity"], "")
-    line = [f"{mark} <code>{_e(change['field'])}</code>: {_e(change['old_text'])} → {_e(change['new_text'])}"]
-    if change["summary"]:
-        line.append(f"    <i>{_e(change['summary'])}</i>")
-    return line
-
-
-_TELEGRAM = _Style(
-    trial_header=_telegram_header,
-    change=_telegram_change,
-    more=lambda t, n: f'… {n} more: <a href="{_e(t["history_url"])}">full history</a>',
-    skipped_trial=lambda t: f'<a href="{_e(t["history_url"])}">{_e(t["nct_id"])}</a>: {t["count"]} more changes',
-    trial_footer=lambda t: [f'<a href="{_e(t["history_url"])}">Full history</a>', ""],
-)
-
-
-def split_lines(lines: Sequence[str], limit: int) -> list[str]:
-    """Join lines into chunks of at most `limit` characters, breaking only between lines
-    (each line is balanced HTML, so no chunk ever cuts a tag in half)."""
-    chunks: list[str] = []
-    current: list[str] = []
-    size = 0
-    for raw in lines:
-        line = raw if len(raw) <= limit else raw[: limit - 1] + "…"
-        if current and size + len(line) + 1 > limit:
-            chunks.append("\n".join(current).strip())
-            current, size = [], 0
-        current.append(line)
-        size += len(line) + 1
-    if current:
-        chunks.append("\n".join(current).strip())
-    return [c for c in chunks if c]
-
-
-def telegram(ctx: Mapping[str, Any]) -> Rendered:
-    lines = [f"<b>{_e(ctx['title'])}</b>"]
-    if ctx["delay"]:
-        lines.append(f"<i>{_e(ctx['delay'])}</i>")
-    lines.append("")
-    if ctx["kind"] in ("changes", "digest"):
-        budget = TELEGRAM_LIMIT * TELEGRAM_MAX_PARTS - 400
-        lines += _fit(ctx["trials"], _TELEGRAM, budget, digest=ctx["kind"] == "digest")
-    else:
-        lines.append(_e(ctx.get("text") or ""))
-    marker = len(" (9/9)")
-    parts = split_lines(lines, TELEGRAM_LIMIT - marker)
-    if len(parts) > 1:
-        parts = [f"{part}\n({n}/{len(parts)})" for n, part in enumerate(parts, start=1)]
-    return Rendered(title="", parts=tuple(parts), body_format="html")
-
-
-# -- JSON webhook --------------------------------------------------------------------------------
-
-
-def _json_change(change: Mapping[str, Any]) -> dict[str, Json]:
-    return {key: change[key] for key in ("field", "change", "old", "new", "old_text", "new_text", "severity",
-                                         "event")}
-
-
-def _json_trial(trial: Mapping[str, Any]) -> dict[str, Json]:
-    return {
-        "trial": {"nct_id": trial["nct_id"], "label": trial["label"], "title": trial["title"]},
-        "record_version": trial["version"], "detected_at": trial["detected_at"], "severity": trial["severity"],
-        "changes": [_json_change(c) for c in trial["changes"]],
-        "links": {"study": trial["url"], "history": trial["history_url"]},
-    }
-
-
-def document(ctx: Mapping[str, Any]) -> dict[str, Json]:
-    """The webhook's structured fields, schema `trialwatch.notification` version 1 (README).
-
-    They sit beside apprise's own envelope, so no key may be one of its names (`version`,
-    `title`, `message`, `attachments`, `type`): apprise would read it as a rename.
-    """
-    doc: dict[str, Json] = {
-        "schema": SCHEMA, "schema_version": SCHEMA_VERSION, "kind": ctx["kind"], "test": ctx["test"],
-        "message_id": ctx["message_id"], "channel": ctx["channel"], "created_at": ctx["created_at"],
-        "sent_at": ctx["sent_at"], "delayed_seconds": ctx["delay_seconds"] if ctx["delay"] else 0,
-    }
-    if ctx["kind"] == "changes" and ctx["trial"]:
-        doc.update(_json_trial(ctx["trial"]))
-    elif ctx["kind"] == "digest":
-        doc.update(since=ctx["since"], until=ctx["until"], severity=ctx["severity"],
-                   trials=[_json_trial(t) for t in ctx["trials"]])
-    else:
-        doc.update(subject=ctx.get("subject"), text=ctx.get("text"))
-        for key in ("nct_id", "trials_watched", "last_poll", "next_poll"):
-            if key in ctx:
-                doc[key] = ctx[key]
-    return doc
-
-
-def json_webhook(ctx: Mapping[str, Any]) -> Rendered:
-    return Rendered(title=ctx["title"], parts=(ctx["body_text"],), body_format="text", document=document(ctx))
-
-
 def text(ctx: Mapping[str, Any]) -> Rendered:
     return Rendered(title=ctx["title"], parts=(ctx["body_text"],), body_format="text")
-
-
-FORMATS: Mapping[str, Callable[[Mapping[str, Any]], Rendered]] = {
-    "slack": slack, "email": email, "telegram": telegram, "json": json_webhook, "text": text,
-}
