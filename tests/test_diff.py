@@ -15,8 +15,10 @@ from hypothesis import strategies as st
 from ruamel.yaml import YAML
 
 from tests._studies import NCT_IDS, edit, load
+from watcher.detect.catalog import field_kind, field_rank
 from watcher.detect.diff import criteria_sections, diff_criteria, diff_fields
-from watcher.detect.fields import extract_fields, field_kind, field_rank, fingerprint, normalize
+from watcher.detect.fields import extract_fields
+from watcher.detect.keys import fingerprint, normalize
 from watcher.models import Change
 
 CASES: list[dict[str, Any]] = YAML(typ="safe").load(Path(__file__).with_name("diff_cases.yaml"))

@@ -8,15 +8,9 @@ from pathlib import Path
 import pytest
 
 from tests._studies import NCT_IDS, edit, load
-from watcher.detect.fields import (
-    CATALOG,
-    catalog_table,
-    extract_fields,
-    field_rank,
-    is_bookkeeping,
-    normalize,
-    spec_for,
-)
+from watcher.detect.catalog import CATALOG, catalog_table, field_rank, is_bookkeeping, spec_for
+from watcher.detect.fields import extract_fields
+from watcher.detect.keys import normalize
 
 BASELINE_NAMES = (  # issue 2 item 5, in the seed's order
     "status.overallStatus", "status.primaryCompletionDate", "status.completionDate",

@@ -1,7 +1,8 @@
 """Detection, the pure core: record → named fields → field changes → what they mean.
 
-`changes_between` is the one way in; the modules behind it are the field catalog (`fields`),
-the structural diff (`diff`), clinical meaning (`meaning`) and notification filters (`filters`).
+`changes_between` is the one way in; the modules behind it are the field catalog (`catalog`),
+record → named fields (`fields`, with identity keys and normal forms from `keys`), the structural
+diff (`diff`), clinical meaning (`meaning`) and notification filters (`filters`).
 Nothing here does I/O.
 """
 

@@ -1,6 +1,6 @@
 """Old fields, new fields → the list of changes, each named so a person knows what moved.
 
-Fields come from `watcher.fields.extract_fields`, so lists are already keyed by identity
+Fields come from `watcher.detect.fields.extract_fields`, so lists are already keyed by identity
 and order-insensitive; this stage only walks two plain mappings. A whole field that
 appears or disappears is one change; inside a mapping (a keyed list, a location, a small
 object) the change names the item and sub-field, e.g. `locations.<key>.status`.
@@ -18,7 +18,8 @@ import difflib
 import re
 from collections.abc import Iterator, Mapping
 
-from watcher.detect.fields import field_kind, field_rank, fingerprint, normalize
+from watcher.detect.catalog import field_kind, field_rank
+from watcher.detect.keys import fingerprint, normalize
 from watcher.models import Change, Json
 
 

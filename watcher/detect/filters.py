@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from fnmatch import fnmatchcase
 
-from watcher.detect.fields import CATALOG
+from watcher.detect.catalog import CATALOG
 from watcher.models import SEVERITY_RANK, Change, Severity
 
 BOOKKEEPING: tuple[str, ...] = (

@@ -20,7 +20,7 @@ from datetime import date
 from functools import lru_cache
 from typing import Any
 
-from watcher.detect.fields import field_kind
+from watcher.detect.catalog import field_kind
 from watcher.detect.filters import matches
 from watcher.models import SEVERITIES, Change, Event, Json, Severity
 

@@ -18,7 +18,7 @@ from fnmatch import fnmatchcase
 from typing import Any
 
 from watcher.detect import changes_between
-from watcher.detect.fields import is_bookkeeping
+from watcher.detect.catalog import is_bookkeeping
 from watcher.detect.meaning import SeverityRules
 from watcher.models import SEVERITY_RANK, Change, StoredChange, change_to_dict
 from watcher.store import Store

@@ -18,8 +18,8 @@ from xml.sax.saxutils import escape, quoteattr
 
 from watcher import __version__
 from watcher.config import Config
+from watcher.detect.catalog import is_bookkeeping
 from watcher.detect.describe import change_line
-from watcher.detect.fields import is_bookkeeping
 from watcher.files import write_atomically
 from watcher.models import SEVERITY_RANK, StoredChange, history_url, study_url
 from watcher.store import Store

@@ -1,0 +1,126 @@
+"""Chat formats: Slack (compact Markdown that apprise turns into mrkdwn) and Telegram (HTML,
+split into numbered parts within Telegram's 4,096-character limit)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from watcher.detect.describe import format_value
+from watcher.notify.formats.common import Rendered, Style, fit
+from watcher.notify.formats.common import escape as _e
+
+TELEGRAM_LIMIT = 4096
+TELEGRAM_MAX_PARTS = 4
+SLACK_LIMIT = 3500
+
+_SLACK_MARK = {"critical": ":red_circle:", "major": ":large_orange_circle:", "minor": ":white_circle:"}
+_TELEGRAM_MARK = {"critical": "🔴", "major": "🟠", "minor": "⚪"}
+
+
+# -- Slack ---------------------------------------------------------------------------------------
+
+_SLACK_UNSAFE = str.maketrans({"<": "‹", ">": "›", "*": "∗", "`": "ʹ", "[": "(", "]": ")"})
+
+
+def _slack(text: Any) -> str:
+    """A value made inert for Markdown → mrkdwn (apprise escapes `&` itself)."""
+    return str(text).translate(_SLACK_UNSAFE)
+
+
+def _slack_header(trial: Mapping[str, Any], digest: bool) -> list[str]:
+    label = f" {_slack(trial['label'])}" if trial.get("label") else ""
+    title = f" — {_slack(format_value(trial['title'], width=90))}" if trial.get("title") else ""
+    return [f"**[{trial['nct_id']}]({trial['url']})**{label}{title}"]
+
+
+def _slack_change(change: Mapping[str, Any]) -> list[str]:
+    mark = _SLACK_MARK.get(change["severity"], "")
+    summary = f" — {_slack(change['summary'])}" if change["summary"] else ""
+    return [f"{mark} `{_slack(change['field'])}`: {_slack(change['old_text'])} → {_slack(change['new_text'])}"
+            f"{summary}"]
+
+
+_SLACK = Style(
+    trial_header=_slack_header,
+    change=_slack_change,
+    more=lambda t, n: f"… {n} more: [full history]({t['history_url']})",
+    skipped_trial=lambda t: f"[{t['nct_id']}]({t['history_url']}): {t['count']} more changes",
+    trial_footer=lambda t: [f"[Full history]({t['history_url']})"],
+)
+
+
+def slack(ctx: Mapping[str, Any]) -> Rendered:
+    lines: list[str] = []
+    if ctx["delay"]:
+        lines.append(f"_{_slack(ctx['delay'])}_")
+    if ctx["kind"] in ("changes", "digest"):
+        lines += fit(ctx["trials"], _SLACK, SLACK_LIMIT, digest=ctx["kind"] == "digest")
+    else:
+        lines.append(_slack(ctx.get("text") or ""))
+    return Rendered(title=ctx["title"], parts=("\n".join(lines),), body_format="markdown")
+
+
+# -- Telegram ------------------------------------------------------------------------------------
+
+
+def _telegram_header(trial: Mapping[str, Any], digest: bool) -> list[str]:
+    label = f" · {_e(trial['label'])}" if trial.get("label") else ""
+    count = trial["count"]
+    lines = [f'<b><a href="{_e(trial["url"])}">{_e(trial["nct_id"])}</a></b>{label} — '
+             f'{count} change{"s" if count != 1 else ""}']
+    if trial.get("title"):
+        lines.append(f"<i>{_e(format_value(trial['title'], width=200))}</i>")
+    return lines
+
+
+def _telegram_change(change: Mapping[str, Any]) -> list[str]:
+    mark = _TELEGRAM_MARK.get(change["severity"], "")
+    line = [f"{mark} <code>{_e(change['field'])}</code>: {_e(change['old_text'])} → {_e(change['new_text'])}"]
+    if change["summary"]:
+        line.append(f"    <i>{_e(change['summary'])}</i>")
+    return line
+
+
+_TELEGRAM = Style(
+    trial_header=_telegram_header,
+    change=_telegram_change,
+    more=lambda t, n: f'… {n} more: <a href="{_e(t["history_url"])}">full history</a>',
+    skipped_trial=lambda t: f'<a href="{_e(t["history_url"])}">{_e(t["nct_id"])}</a>: {t["count"]} more changes',
+    trial_footer=lambda t: [f'<a href="{_e(t["history_url"])}">Full history</a>', ""],
+)
+
+
+def split_lines(lines: Sequence[str], limit: int) -> list[str]:
+    """Join lines into chunks of at most `limit` characters, breaking only between lines
+    (each line is balanced HTML, so no chunk ever cuts a tag in half)."""
+    chunks: list[str] = []
+    current: list[str] = []
+    size = 0
+    for raw in lines:
+        line = raw if len(raw) <= limit else raw[: limit - 1] + "…"
+        if current and size + len(line) + 1 > limit:
+            chunks.append("\n".join(current).strip())
+            current, size = [], 0
+        current.append(line)
+        size += len(line) + 1
+    if current:
+        chunks.append("\n".join(current).strip())
+    return [c for c in chunks if c]
+
+
+def telegram(ctx: Mapping[str, Any]) -> Rendered:
+    lines = [f"<b>{_e(ctx['title'])}</b>"]
+    if ctx["delay"]:
+        lines.append(f"<i>{_e(ctx['delay'])}</i>")
+    lines.append("")
+    if ctx["kind"] in ("changes", "digest"):
+        budget = TELEGRAM_LIMIT * TELEGRAM_MAX_PARTS - 400
+        lines += fit(ctx["trials"], _TELEGRAM, budget, digest=ctx["kind"] == "digest")
+    else:
+        lines.append(_e(ctx.get("text") or ""))
+    marker = len(" (9/9)")
+    parts = split_lines(lines, TELEGRAM_LIMIT - marker)
+    if len(parts) > 1:
+        parts = [f"{part}\n({n}/{len(parts)})" for n, part in enumerate(parts, start=1)]
+    return Rendered(title="", parts=tuple(parts), body_format="html")

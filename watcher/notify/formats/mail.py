@@ -1,0 +1,63 @@
+"""The email format: subject with NCT ID, label and the most important change; an HTML table of
+old/new values plus our own plain-text alternative (not guessed from the HTML)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from watcher.notify.formats.common import Rendered, plain_text
+from watcher.notify.formats.common import escape as _e
+
+EMAIL_MAX_CHANGES = 200
+
+_EMAIL_COLOR = {"critical": "#b3261e", "major": "#b26a00", "minor": "#5f6368"}
+
+
+def _email_trial(trial: Mapping[str, Any], changes: Sequence[Mapping[str, Any]], omitted: int) -> str:
+    cell = "padding:6px 10px;border-bottom:1px solid #e0e0e0;vertical-align:top;text-align:left"
+    head = "".join(f'<th style="{cell};background:#f5f5f5">{h}</th>' for h in ("Severity", "Field", "Old", "New"))
+    rows = []
+    for change in changes:
+        color = _EMAIL_COLOR.get(change["severity"], "#5f6368")
+        summary = f'<br><span style="color:#5f6368">{_e(change["summary"])}</span>' if change["summary"] else ""
+        rows.append(
+            f'<tr><td style="{cell};color:{color};font-weight:bold">{_e(change["severity"])}</td>'
+            f'<td style="{cell}"><code>{_e(change["field"])}</code>{summary}</td>'
+            f'<td style="{cell}">{_e(change["old_text"])}</td><td style="{cell}">{_e(change["new_text"])}</td></tr>')
+    more = (f'<p>… and {omitted} more change{"s" if omitted != 1 else ""}: '
+            f'<a href="{_e(trial["history_url"])}">full history</a></p>') if omitted else ""
+    title = f'<p style="margin:0 0 8px">{_e(trial["title"])}</p>' if trial.get("title") else ""
+    count = trial["count"]
+    version = f", version {_e(trial['version'])}" if trial.get("version") else ""
+    return (f'<h3 style="margin:16px 0 4px"><a href="{_e(trial["url"])}">{_e(trial["nct_id"])}</a>'
+            f'{" · " + _e(trial["label"]) if trial.get("label") else ""}</h3>{title}'
+            f'<p style="margin:0 0 8px;color:#5f6368">{count} change{"s" if count != 1 else ""}{version}</p>'
+            f'<table style="border-collapse:collapse;font-size:14px"><thead><tr>{head}</tr></thead>'
+            f'<tbody>{"".join(rows)}</tbody></table>{more}'
+            f'<p><a href="{_e(trial["url"])}">Study on ClinicalTrials.gov</a> · '
+            f'<a href="{_e(trial["history_url"])}">Full history</a></p>')
+
+
+def email(ctx: Mapping[str, Any]) -> Rendered:
+    blocks: list[str] = []
+    if ctx["test"]:
+        blocks.append("<p><em>A test message from <code>trialwatch notify-test</code>; the changes are samples."
+                      "</em></p>")
+    if ctx["delay"]:
+        blocks.append(f'<p style="color:#b26a00">{_e(ctx["delay"])}</p>')
+    if ctx["kind"] in ("changes", "digest"):
+        if ctx["kind"] == "digest":
+            blocks.append(f"<p>Changes since {_e(ctx['since'])}, most severe first.</p>")
+        budget = EMAIL_MAX_CHANGES
+        for trial in ctx["trials"]:
+            shown = trial["changes"][:max(budget, 0)]
+            budget -= len(shown)
+            blocks.append(_email_trial(trial, shown, trial["count"] - len(shown)))
+    else:
+        blocks.append("".join(f"<p>{_e(p)}</p>" for p in str(ctx.get("text") or "").split("\n\n")))
+    body = '<div style="font-family:Arial,Helvetica,sans-serif;color:#202124">' + "".join(blocks) + "</div>"
+    plain = plain_text(ctx)
+    if ctx["kind"] in ("changes", "digest") and ctx["count"] > EMAIL_MAX_CHANGES:
+        plain = plain_text(ctx, budget=EMAIL_MAX_CHANGES * 120)
+    return Rendered(title=ctx["title"], parts=(body,), body_format="html", plain=plain)
