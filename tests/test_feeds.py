@@ -59,3 +59,32 @@ def test_feed_command_and_files_written_by_the_cycle(workspace: Workspace, fake_
     tagged = feedparser.parse(workspace.cli("feed", "--tag", "oncology").out)
     assert not tagged.bozo and [e.id for e in tagged.entries] == [entry.id]
     assert workspace.cli("feed", "--tag", "nope").code == 2
+
+
+def test_a_cycle_over_some_trials_keeps_the_other_trials_in_the_feeds(
+    workspace: Workspace, fake_api: FakeCtGov,
+) -> None:
+    """The service polls trials on their own intervals; the feeds it rewrites after such a cycle
+    still hold every watched trial's changes and every tag's file."""
+    from watcher.config import load_config
+    from watcher.registry.client import CtGovClient
+    from watcher.service.daemon import poll_trials
+    from watcher.store import Store
+
+    workspace.write(trials=[{"id": TRIAL, "tags": ["cll"]}, OTHER], extra="feeds:\n  path: feeds/trialwatch.atom\n")
+    config = load_config(workspace.settings)
+    store = Store(config.settings.storage_url)
+    client = CtGovClient(config.settings.api)
+    try:
+        poll_trials(config, store, client, only=None, write=lambda _: None)
+        fake_api.update(TRIAL, suspend)
+        poll_trials(config, store, client, only=[TRIAL], write=lambda _: None)
+        poll_trials(config, store, client, only=[OTHER], write=lambda _: None)
+    finally:
+        client.close()
+        store.close()
+    files = workspace.root / "feeds"
+    assert sorted(p.name for p in files.iterdir()) == ["trialwatch-cll.atom", "trialwatch.atom"]
+    for name in ("trialwatch.atom", "trialwatch-cll.atom"):
+        entries = feedparser.parse((files / name).read_bytes()).entries
+        assert [e.title.split(":")[0] for e in entries] == [TRIAL], name

@@ -7,7 +7,7 @@ alone: it is counted, logged and retried next cycle, and the rest of the cycle g
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -102,16 +102,20 @@ class Cycle:
         self.rules = SeverityRules.from_mapping(config.settings.severity_rules)
 
     def run(self, *, force_full: bool = False, deliver: bool = True, wait_for_lock: bool = False,
-            partial: bool = False) -> CycleReport:
+            only: Collection[str] | None = None) -> CycleReport:
         """One cycle, under the database's cycle lock (PostgreSQL): when another process sharing
         the database is in a cycle, this one is skipped (or waits, with `wait_for_lock`), so two
         services never poll the same trial in one cycle nor deliver the same message twice.
 
-        `partial`: the configuration's watchlist holds only some of the watched trials (the service's
-        per-trial intervals, trials just added). The incremental poll keeps a registry-wide gate in
-        `meta` (the data timestamp and time of the last complete poll, the last full re-fetch) that
-        speaks for every watched trial; a partial cycle neither skips work because of it (it reads
-        the data timestamp and last success as absent) nor moves it (it writes none of the three)."""
+        `only`: poll just these of the watched trials (the service's per-trial intervals, trials
+        just added); None polls all. The incremental poll keeps a registry-wide gate in `meta` (the
+        data timestamp and time of the last complete poll, the last full re-fetch) that speaks for
+        every watched trial; a partial cycle neither skips work because of it (it reads the data
+        timestamp and last success as absent) nor moves it (it writes none of the three). What
+        follows a cycle (feeds, backfill of new trials) still sees the whole watchlist."""
+        watched = self.config.watchlist.trials
+        self._trials = watched if only is None else tuple(t for t in watched if t.nct_id in set(only))
+        partial = len(self._trials) < len(watched)
         with self.store.exclusive("cycle", wait=wait_for_lock) as got:
             if not got:
                 started = self.now()
@@ -126,7 +130,7 @@ class Cycle:
             return report
 
     def _run(self, *, force_full: bool, deliver: bool) -> CycleReport:
-        trials = self.config.watchlist.trials
+        trials = self._trials
         started = self.now()
         clock = time.monotonic()
         report = CycleReport(started_at=started)
@@ -196,7 +200,7 @@ class Cycle:
     def _apply(self, result: PollResult, state: PollState, states: Mapping[str, TrialState], report: CycleReport,
                processed: set[str]) -> None:
         report.skipped, report.strategy = result.skipped, result.strategy
-        by_id = {t.nct_id: t for t in self.config.watchlist.trials}
+        by_id = {t.nct_id: t for t in self._trials}
         for nct_id, error in result.failures.items():
             if nct_id in by_id:
                 self._trial_failed(by_id[nct_id], str(error), report)
@@ -219,7 +223,7 @@ class Cycle:
                     text=f"ClinicalTrials.gov redirects {nct_id} to {canonical}. TrialWatch follows it; "
                          f"you may replace the ID in the watchlist.")
         settled = processed | set(result.failures) | result.not_found | set(report.failed)
-        unchanged = [t.nct_id for t in self.config.watchlist.trials
+        unchanged = [t.nct_id for t in self._trials
                      if t.nct_id not in settled and t.nct_id not in state.not_found]
         self.store.mark_checked(unchanged, self.now())
         report.checked += len(unchanged)
@@ -266,6 +270,7 @@ class Cycle:
 
     # -- history: gaps between polls, backfill of new trials, retention, feeds (storage's block) ---
 
+    _trials: tuple[Trial, ...] = ()
     _partial: bool = False
     _previous_data: Any = None
     _gap_requests: int = 0

@@ -24,7 +24,6 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Collection, Mapping
-from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from types import FrameType
@@ -65,19 +64,12 @@ CRASHES_BEFORE_UNHEALTHY = 3
 
 def poll_trials(config: Config, store: Store, client: CtGovClient, *, only: Collection[str] | None,
                 write: Callable[[str], Any] = print) -> CycleReport:
-    """One `Cycle` over `only` (None: every trial), deliveries left to the caller. A cycle over only
-    some of the watched trials runs with `partial=True`: it neither trusts nor moves the registry-wide
-    poll gate, which speaks for every watched trial."""
+    """One `Cycle` over `only` (None: every trial), deliveries left to the caller."""
     from watcher.cycle import Cycle
     from watcher.service.progress import poll_progress
 
-    trials = config.watchlist.trials
     with poll_progress(tty=False) as progress:  # a service has no terminal: periodic poll.progress events
-        if only is None or {t.nct_id for t in trials} <= set(only):
-            return Cycle(config, store, client, write=write, progress=progress).run(deliver=False)
-        subset = replace(config, watchlist=replace(config.watchlist, trials=tuple(
-            t for t in trials if t.nct_id in set(only))))
-        return Cycle(subset, store, client, write=write, progress=progress).run(deliver=False, partial=True)
+        return Cycle(config, store, client, write=write, progress=progress).run(deliver=False, only=only)
 
 
 # -- the service ---------------------------------------------------------------------------------
