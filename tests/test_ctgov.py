@@ -111,7 +111,9 @@ def test_probe_asks_for_two_small_fields(fake_api: FakeCtGov, client: CtGovClien
         "identificationModule": {"nctId": NCT},
         "statusModule": {"lastUpdatePostDateStruct": {"date": "2015-08-19"}},
     }}
-    assert client.last_updates([NCT, OTHER, "NCT00000002"]) == {NCT: "2015-08-19", OTHER: "2022-03-14"}
+    probe = client.fetch_studies([NCT, OTHER, "NCT00000002"], fields=PROBE_FIELDS)
+    assert {i: f.last_update for i, f in probe.records.items()} == {NCT: "2015-08-19", OTHER: "2022-03-14"}
+    assert probe.missing == {"NCT00000002"}
     assert fake_api.requests[-1][2]["fields"] == "NCTId,NCTIdAlias,LastUpdatePostDate"
 
 

@@ -54,10 +54,6 @@ class CycleReport:
     deliveries_failed: int = 0
 
     @property
-    def ok(self) -> bool:
-        return not self.failed and self.api_error is None
-
-    @property
     def result(self) -> str:
         if self.api_error:
             return "api_failed"
@@ -180,7 +176,7 @@ class Cycle:
         log.info("cycle.done", result=report.result, trials=len(trials), checked=report.checked,
                  changed=len(report.changed), failed=len(report.failed), not_found=len(report.not_found),
                  requests=report.requests, skipped=report.skipped, strategy=report.strategy,
-                 duration_s=round(time.monotonic() - clock, 3))
+                 deliveries_failed=report.deliveries_failed, duration_s=round(time.monotonic() - clock, 3))
         return report
 
     # -- applying a poll result ------------------------------------------------------------------

@@ -176,11 +176,6 @@ class CtGovClient:
             result.missing.update(partial.missing)
         return result
 
-    def last_updates(self, ids: Sequence[str]) -> dict[str, str]:
-        """Requested ID → lastUpdatePostDate, two small fields per study; absent IDs are left out."""
-        probe = self.fetch_studies(ids, fields=PROBE_FIELDS)
-        return {i: f.last_update for i, f in probe.records.items() if f.last_update}
-
     def updated_since(self, day: date) -> dict[str, str]:
         """Every study in the registry updated on or after `day`: NCT ID → lastUpdatePostDate.
 
