@@ -11,7 +11,7 @@ import click
 import pytest
 
 from watcher.cli.main import cli
-from watcher.config.settings import _CHANNEL_KEYS, _HISTORY_KEYS, _TOP_KEYS
+from watcher.config.settings import CHANNEL_KEYS, HISTORY_KEYS, TOP_KEYS
 
 README = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
 
@@ -48,9 +48,9 @@ def test_every_command_has_help_text() -> None:
 
 
 def test_every_settings_section_and_channel_key_is_documented() -> None:
-    for key in (*_TOP_KEYS, *_HISTORY_KEYS):
+    for key in (*TOP_KEYS, *HISTORY_KEYS):
         assert re.search(rf"`{key}[.`]", README), key
-    for key in _CHANNEL_KEYS:
+    for key in CHANNEL_KEYS:
         assert f"channels.<name>.{key}" in README or f"`{key}`" in README, key
 
 

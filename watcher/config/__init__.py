@@ -3,6 +3,8 @@
 Callers import from here; which module inside holds what is this package's own business.
 """
 
+from watcher.config.load import load_config, load_settings
+from watcher.config.paths import resolve_config_path
 from watcher.config.settings import (
     ApiSettings,
     BackfillSettings,
@@ -12,13 +14,9 @@ from watcher.config.settings import (
     Settings,
     Watchlist,
     iter_channels,
-    load_config,
-    load_settings,
-    load_watchlist,
-    parse_duration,
-    parse_watchlist,
-    resolve_config_path,
 )
+from watcher.config.watchlist import load_watchlist, parse_watchlist
+from watcher.config.yamlcheck import parse_duration
 
 __all__ = [
     "ApiSettings", "BackfillSettings", "ChannelSettings", "Config", "FeedSettings", "Settings", "Watchlist",

@@ -25,7 +25,8 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import YAMLError
 
-from watcher.config.settings import Watchlist, parse_watchlist
+from watcher.config.settings import Watchlist
+from watcher.config.watchlist import parse_watchlist
 from watcher.errors import ConfigError, Problem
 from watcher.ids import normalize_nct_id
 

@@ -1,31 +1,24 @@
-"""Load and validate the settings file and the watchlist into frozen dataclasses.
+"""The settings file as frozen dataclasses, and the parsing of the file into them.
 
 Everything is validated up front and every problem is reported at once, with file, line
-and key path, because a user fixing a config one error per run gives up. ruamel.yaml is
-used (not PyYAML) because it keeps line numbers for every key and list item.
+and key path, because a user fixing a config one error per run gives up. The watchlist is
+read by `watchlist.py`; `load.py` loads both together.
 """
 
 from __future__ import annotations
 
-import os
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, fields, replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from ruamel.yaml import YAML
-from ruamel.yaml.comments import CommentedSeq
-from ruamel.yaml.error import MarkedYAMLError
-
-from watcher.errors import ConfigError, Problem
-from watcher.ids import FULL_FORM, is_nct_id, normalize_nct_id
-from watcher.models import SEVERITIES, Severity, Trial
-
-_DURATION_RE = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
-_ENV_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
-DEFAULT_CONFIG_NAME = "trialwatch.yaml"
+from watcher.config.paths import default_state_dir
+from watcher.config.substitute import substitute_credentials, substitute_env
+from watcher.config.yamlcheck import Checker, kind, read_yaml
+from watcher.errors import Problem
+from watcher.models import Severity, Trial
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,203 +126,15 @@ class Config:
     watchlist: Watchlist
 
 
-# -- helpers -------------------------------------------------------------------------------------
-
-
-def parse_duration(text: str) -> timedelta:
-    """`10s`, `30m`, `6h`, `1d`, or combinations such as `1h30m`."""
-    match = _DURATION_RE.match(text.strip()) if text else None
-    if not match or not any(match.groups()):
-        raise ValueError(f"{text!r} is not a duration such as 10s, 30m, 6h or 1d")
-    days, hours, minutes, seconds = (int(g or 0) for g in match.groups())
-    return timedelta(days=days, hours=hours, minutes=minutes, seconds=seconds)
-
-
-
-def default_state_dir(environ: Mapping[str, str] = os.environ) -> Path:
-    """systemd's StateDirectory first, then the XDG state directory."""
-    if environ.get("STATE_DIRECTORY"):
-        return Path(environ["STATE_DIRECTORY"].split(":")[0])
-    base = environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-    return Path(base) / "trialwatch"
-
-
-def resolve_config_path(cli_path: str | None, environ: Mapping[str, str] = os.environ) -> Path | None:
-    """--config, then $TRIALWATCH_CONFIG, then ./trialwatch.yaml; None means built-in defaults."""
-    if cli_path:
-        return Path(cli_path)
-    if environ.get("TRIALWATCH_CONFIG"):
-        return Path(environ["TRIALWATCH_CONFIG"])
-    local = Path(DEFAULT_CONFIG_NAME)
-    return local if local.exists() else None
-
-
-class _Checker:
-    """Collects problems for one file while reading typed values out of its YAML tree."""
-
-    def __init__(self, file: Path | str) -> None:
-        self.file = str(file)
-        self.problems: list[Problem] = []
-
-    def add(self, line: int | None, key: str, message: str) -> None:
-        self.problems.append(Problem(self.file, line, key, message))
-
-    @staticmethod
-    def line_of(node: Any, key: Any = None) -> int | None:
-        try:
-            if key is None:
-                return int(node.lc.line) + 1
-            if isinstance(node, CommentedSeq):
-                return int(node.lc.item(key)[0]) + 1
-            return int(node.lc.key(key)[0]) + 1
-        except (AttributeError, KeyError, IndexError, TypeError):
-            return None
-
-    def mapping(self, parent: Any, key: str, path: str) -> Mapping[str, Any] | None:
-        value = parent.get(key) if isinstance(parent, Mapping) else None
-        if value is None:
-            return None
-        if not isinstance(value, Mapping):
-            self.add(self.line_of(parent, key), path, f"expected a mapping, got {_kind(value)}")
-            return None
-        return value
-
-    def unknown_keys(self, node: Any, allowed: Sequence[str], path: str) -> None:
-        if not isinstance(node, Mapping):
-            return
-        for key in node:
-            if key not in allowed:
-                where = f"{path}.{key}" if path else str(key)
-                self.add(self.line_of(node, key), where, f"unknown key (expected one of: {', '.join(allowed)})")
-
-    def string(self, node: Any, key: str, path: str, default: str | None = None) -> str | None:
-        value = node.get(key, default) if isinstance(node, Mapping) else default
-        if value is None or isinstance(value, str):
-            return value
-        self.add(self.line_of(node, key), path, f"expected a string, got {_kind(value)}")
-        return default
-
-    def number(self, node: Any, key: str, path: str, default: float, minimum: float = 0) -> float:
-        value = node.get(key, default) if isinstance(node, Mapping) else default
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            self.add(self.line_of(node, key), path, f"expected a number, got {_kind(value)}")
-            return default
-        if value < minimum:
-            self.add(self.line_of(node, key), path, f"must be at least {minimum}, got {value}")
-            return default
-        return float(value)
-
-    def boolean(self, node: Any, key: str, path: str, default: bool) -> bool:
-        value = node.get(key, default) if isinstance(node, Mapping) else default
-        if isinstance(value, bool):
-            return value
-        self.add(self.line_of(node, key), path, f"expected true or false, got {_kind(value)}")
-        return default
-
-    def duration(self, node: Any, key: str, path: str, default: str) -> timedelta:
-        value = node.get(key, default) if isinstance(node, Mapping) else default
-        try:
-            return parse_duration(str(value))
-        except ValueError as exc:
-            self.add(self.line_of(node, key), path, str(exc))
-            return parse_duration(default)
-
-    def strings(self, node: Any, key: str, path: str) -> tuple[str, ...]:
-        value = node.get(key) if isinstance(node, Mapping) else None
-        if value is None:
-            return ()
-        if isinstance(value, str):
-            return (value,)
-        if isinstance(value, Sequence) and all(isinstance(v, str) for v in value):
-            return tuple(value)
-        self.add(self.line_of(node, key), path, "expected a string or a list of strings")
-        return ()
-
-    def severity(self, node: Any, key: str, path: str) -> Severity | None:
-        value = node.get(key) if isinstance(node, Mapping) else None
-        if value is None:
-            return None
-        if value in SEVERITIES:
-            return value  # type: ignore[no-any-return]
-        self.add(self.line_of(node, key), path, f"{value!r} is not one of {', '.join(SEVERITIES)}")
-        return None
-
-
-def _kind(value: Any) -> str:
-    if isinstance(value, Mapping):
-        return "a mapping"
-    if isinstance(value, list):
-        return "a list"
-    return f"{type(value).__name__} {value!r}"
-
-
-def _read_yaml(path: Path, checker: _Checker) -> Any:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        checker.add(None, "", "file not found")
-        return None
-    except OSError as exc:
-        checker.add(None, "", f"cannot read: {exc.strerror}")
-        return None
-    try:
-        return YAML(typ="rt").load(text)
-    except MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark else None
-        checker.add(line, "", f"YAML syntax error: {exc.problem or exc.context}")
-        return None
-
-
-def substitute_env(text: str, environ: Mapping[str, str]) -> tuple[str, list[str]]:
-    """Replace ${VAR}; return the text and the names that were not set (never their values)."""
-    missing: list[str] = []
-
-    def repl(match: re.Match[str]) -> str:
-        name = match.group(1)
-        if name not in environ:
-            missing.append(name)
-            return ""
-        return environ[name]
-
-    return _ENV_RE.sub(repl, text), missing
-
-
-_CREDENTIAL_RE = re.compile(r"\$\{credential:([A-Za-z0-9_.@-]+)\}")
-
-
-def substitute_credentials(text: str, environ: Mapping[str, str]) -> tuple[str, list[str]]:
-    """Replace ${credential:NAME} with the file $CREDENTIALS_DIRECTORY/NAME (systemd's LoadCredential=).
-
-    Returns the text and the problems; a problem names the credential, never its content.
-    """
-    problems: list[str] = []
-    directory = environ.get("CREDENTIALS_DIRECTORY")
-
-    def repl(match: re.Match[str]) -> str:
-        name = match.group(1)
-        if not directory:
-            problems.append(f"credential {name!r}: $CREDENTIALS_DIRECTORY is not set "
-                            f"(run under systemd with LoadCredential={name}:/path/to/file)")
-            return ""
-        try:
-            return (Path(directory) / name).read_text(encoding="utf-8").strip()
-        except OSError as exc:
-            problems.append(f"credential {name!r}: cannot read it from $CREDENTIALS_DIRECTORY: "
-                            f"{exc.strerror or type(exc).__name__}")
-            return ""
-
-    return _CREDENTIAL_RE.sub(repl, text), problems
-
 
 # -- settings ------------------------------------------------------------------------------------
 
-_TOP_KEYS = ("api", "storage", "schedule", "channels", "notify", "severity", "watchlist", "state_dir")
-_CHANNEL_KEYS = ("url", "min_severity", "only", "ignore", "tags", "digest", "timezone", "heartbeat",
+TOP_KEYS = ("api", "storage", "schedule", "channels", "notify", "severity", "watchlist", "state_dir")
+CHANNEL_KEYS = ("url", "min_severity", "only", "ignore", "tags", "digest", "timezone", "heartbeat",
                  "title_template", "body_template")
 
 
-def _api_settings(node: Mapping[str, Any], checker: _Checker) -> ApiSettings:
+def _api_settings(node: Mapping[str, Any], checker: Checker) -> ApiSettings:
     """Every ApiSettings field is a settings key `api.<field>`, typed by its default."""
     defaults = ApiSettings()
     names = [f.name for f in fields(ApiSettings)]
@@ -356,11 +161,11 @@ def _api_settings(node: Mapping[str, Any], checker: _Checker) -> ApiSettings:
 
 
 
-def _settings_from(doc: Any, path: Path | None, checker: _Checker, environ: Mapping[str, str]) -> Settings:
+def _settings_from(doc: Any, path: Path | None, checker: Checker, environ: Mapping[str, str]) -> Settings:
     root = doc if isinstance(doc, Mapping) else {}
     if doc is not None and not isinstance(doc, Mapping):
-        checker.add(1, "", f"expected a mapping of settings, got {_kind(doc)}")
-    checker.unknown_keys(root, (*_TOP_KEYS, *_HISTORY_KEYS), "")
+        checker.add(1, "", f"expected a mapping of settings, got {kind(doc)}")
+    checker.unknown_keys(root, (*TOP_KEYS, *HISTORY_KEYS), "")
     base_dir = path.parent if path else Path.cwd()
 
     state_text = checker.string(root, "state_dir", "state_dir")
@@ -397,7 +202,7 @@ def _settings_from(doc: Any, path: Path | None, checker: _Checker, environ: Mapp
         if not isinstance(node, Mapping):
             checker.add(checker.line_of(channels_node, name), cpath, "expected a mapping with at least `url`")
             continue
-        checker.unknown_keys(node, _CHANNEL_KEYS, cpath)
+        checker.unknown_keys(node, CHANNEL_KEYS, cpath)
         raw_url = checker.string(node, "url", f"{cpath}.url")
         if not raw_url:
             checker.add(checker.line_of(channels_node, name), f"{cpath}.url", "missing: an apprise URL is required")
@@ -469,7 +274,7 @@ def _settings_from(doc: Any, path: Path | None, checker: _Checker, environ: Mapp
     )
 
 
-def _delivery_options(checker: _Checker, node: Mapping[str, Any], cpath: str, url: str) -> dict[str, Any]:
+def _delivery_options(checker: Checker, node: Mapping[str, Any], cpath: str, url: str) -> dict[str, Any]:
     """A channel's digest, heartbeat and template keys; the checks live with their owners."""
     from watcher.config.channels import check_channel_options
 
@@ -488,25 +293,20 @@ def _delivery_options(checker: _Checker, node: Mapping[str, Any], cpath: str, ur
     return options
 
 
-def _collect_settings(path: Path | None, environ: Mapping[str, str]) -> tuple[Settings, list[Problem]]:
-    checker = _Checker(path or "<defaults>")
-    doc = _read_yaml(path, checker) if path else None
+def collect_settings(path: Path | None, environ: Mapping[str, str]) -> tuple[Settings, list[Problem]]:
+    """The settings and every problem found; `load.load_settings` raises them."""
+    checker = Checker(path or "<defaults>")
+    doc = read_yaml(path, checker) if path else None
     return _settings_from(doc, path, checker, environ), checker.problems
 
-
-def load_settings(path: Path | None, environ: Mapping[str, str] = os.environ) -> Settings:
-    settings, problems = _collect_settings(path, environ)
-    if problems:
-        raise ConfigError(problems)
-    return settings
 
 
 # -- history and storage settings (`feeds.*`, `backfill.*`; `storage.keep_*` are read with `storage.url`)
 
-_HISTORY_KEYS = ("feeds", "backfill")  # top-level sections beside _TOP_KEYS
+HISTORY_KEYS = ("feeds", "backfill")  # top-level sections beside TOP_KEYS
 
 
-def _feeds_from(root: Mapping[str, Any], checker: _Checker, base_dir: Path) -> FeedSettings:
+def _feeds_from(root: Mapping[str, Any], checker: Checker, base_dir: Path) -> FeedSettings:
     node = checker.mapping(root, "feeds", "feeds") or {}
     checker.unknown_keys(node, ("path", "per_tag", "days", "max_entries"), "feeds")
     defaults = FeedSettings()
@@ -522,7 +322,7 @@ def _feeds_from(root: Mapping[str, Any], checker: _Checker, base_dir: Path) -> F
 _FILL_GAPS = ("auto", "always", "never")
 
 
-def _backfill_from(root: Mapping[str, Any], checker: _Checker) -> BackfillSettings:
+def _backfill_from(root: Mapping[str, Any], checker: Checker) -> BackfillSettings:
     node = checker.mapping(root, "backfill", "backfill") or {}
     checker.unknown_keys(node, ("on_add", "fill_gaps", "max_gap_requests", "max_versions", "max_bytes",
                                 "base_url"), "backfill")
@@ -548,113 +348,6 @@ def _backfill_from(root: Mapping[str, Any], checker: _Checker) -> BackfillSettin
         base_url=base_url.rstrip("/") if base_url else None,
     )
 
-
-# -- watchlist -----------------------------------------------------------------------------------
-
-_TRIAL_KEYS = ("id", "label", "channels", "tags", "ignore", "only", "min_severity", "interval")
-
-
-def _trials_from(doc: Any, checker: _Checker, channel_names: Sequence[str]) -> tuple[Trial, ...]:
-    if doc is None:
-        return ()
-    if not isinstance(doc, Mapping):
-        checker.add(1, "", f"expected a mapping with a `trials:` list, got {_kind(doc)}")
-        return ()
-    checker.unknown_keys(doc, ("trials",), "")
-    items = doc.get("trials")
-    if items is None:
-        return ()
-    if not isinstance(items, list):
-        checker.add(checker.line_of(doc, "trials"), "trials", f"expected a list, got {_kind(items)}")
-        return ()
-    trials: list[Trial] = []
-    seen: dict[str, int | None] = {}
-    for index, item in enumerate(items):
-        path = f"trials[{index}]"
-        line = checker.line_of(items, index)
-        node: Mapping[str, Any] = item if isinstance(item, Mapping) else {}
-        if isinstance(item, str):
-            raw_id: Any = item
-        elif isinstance(item, Mapping):
-            checker.unknown_keys(item, _TRIAL_KEYS, path)
-            raw_id = item.get("id")
-            if raw_id is None:
-                checker.add(line, f"{path}.id", "missing: each trial needs an NCT ID")
-                continue
-            path = f"{path}.id"
-        else:
-            checker.add(line, path, f"expected an NCT ID or a mapping with `id`, got {_kind(item)}")
-            continue
-        if not is_nct_id(str(raw_id)):
-            checker.add(line, path, f"{str(raw_id)!r} is not {FULL_FORM}")
-            continue
-        nct_id = normalize_nct_id(str(raw_id))
-        if nct_id in seen:
-            checker.add(line, path, f"{nct_id} is listed twice (first at line {seen[nct_id]})")
-            continue
-        seen[nct_id] = line
-        channels = checker.strings(node, "channels", f"trials[{index}].channels") if node.get("channels") else None
-        for name in channels or ():
-            if name not in channel_names:
-                known = ", ".join(channel_names) or "none are configured"
-                checker.add(line, f"trials[{index}].channels", f"unknown channel {name!r} (known: {known})")
-        interval = (checker.duration(node, "interval", f"trials[{index}].interval", "6h")
-                    if node.get("interval") is not None else None)
-        label = node.get("label")
-        if label is not None and not isinstance(label, str | int | float):
-            checker.add(line, f"trials[{index}].label", f"expected text, got {_kind(label)}")
-            label = None
-        trials.append(Trial(
-            nct_id=nct_id,
-            label=str(label) if label is not None else None,
-            channels=channels,
-            tags=checker.strings(node, "tags", f"trials[{index}].tags"),
-            ignore=checker.strings(node, "ignore", f"trials[{index}].ignore"),
-            only=checker.strings(node, "only", f"trials[{index}].only"),
-            min_severity=checker.severity(node, "min_severity", f"trials[{index}].min_severity"),
-            interval=interval,
-            line=line,
-        ))
-    return tuple(trials)
-
-
-def load_watchlist(path: Path, channel_names: Sequence[str] = ()) -> Watchlist:
-    checker = _Checker(path)
-    if not path.exists():
-        return Watchlist(path=path, trials=())
-    doc = _read_yaml(path, checker)
-    trials = _trials_from(doc, checker, channel_names)
-    if checker.problems:
-        raise ConfigError(checker.problems)
-    return Watchlist(path=path, trials=trials)
-
-
-def parse_watchlist(text: str, path: Path, channel_names: Sequence[str] = ()) -> Watchlist:
-    """Validate watchlist text before it is written (CLI edits); raises ConfigError naming `path`."""
-    checker = _Checker(path)
-    try:
-        doc = YAML(typ="rt").load(text)
-    except MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        checker.add(mark.line + 1 if mark else None, "", f"YAML syntax error: {exc.problem or exc.context}")
-        raise ConfigError(checker.problems) from exc
-    trials = _trials_from(doc, checker, channel_names)
-    if checker.problems:
-        raise ConfigError(checker.problems)
-    return Watchlist(path=path, trials=trials)
-
-
-def load_config(path: Path | None, environ: Mapping[str, str] = os.environ) -> Config:
-    """Settings and watchlist together; problems of both files are reported in one error."""
-    settings, problems = _collect_settings(path, environ)
-    try:
-        watchlist = load_watchlist(settings.watchlist_path, list(settings.channels))
-    except ConfigError as exc:
-        problems.extend(exc.problems)
-        watchlist = Watchlist(settings.watchlist_path, ())
-    if problems:
-        raise ConfigError(problems)
-    return Config(settings=settings, watchlist=watchlist)
 
 
 def iter_channels(settings: Settings) -> Iterator[ChannelSettings]:

@@ -1,0 +1,108 @@
+"""The watchlist file: which trials are watched, and how, validated whole with file and line."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from ruamel.yaml import YAML
+from ruamel.yaml.error import MarkedYAMLError
+
+from watcher.config.settings import Watchlist
+from watcher.config.yamlcheck import Checker, kind, read_yaml
+from watcher.errors import ConfigError
+from watcher.ids import FULL_FORM, is_nct_id, normalize_nct_id
+from watcher.models import Trial
+
+_TRIAL_KEYS = ("id", "label", "channels", "tags", "ignore", "only", "min_severity", "interval")
+
+
+def _trials_from(doc: Any, checker: Checker, channel_names: Sequence[str]) -> tuple[Trial, ...]:
+    if doc is None:
+        return ()
+    if not isinstance(doc, Mapping):
+        checker.add(1, "", f"expected a mapping with a `trials:` list, got {kind(doc)}")
+        return ()
+    checker.unknown_keys(doc, ("trials",), "")
+    items = doc.get("trials")
+    if items is None:
+        return ()
+    if not isinstance(items, list):
+        checker.add(checker.line_of(doc, "trials"), "trials", f"expected a list, got {kind(items)}")
+        return ()
+    trials: list[Trial] = []
+    seen: dict[str, int | None] = {}
+    for index, item in enumerate(items):
+        path = f"trials[{index}]"
+        line = checker.line_of(items, index)
+        node: Mapping[str, Any] = item if isinstance(item, Mapping) else {}
+        if isinstance(item, str):
+            raw_id: Any = item
+        elif isinstance(item, Mapping):
+            checker.unknown_keys(item, _TRIAL_KEYS, path)
+            raw_id = item.get("id")
+            if raw_id is None:
+                checker.add(line, f"{path}.id", "missing: each trial needs an NCT ID")
+                continue
+            path = f"{path}.id"
+        else:
+            checker.add(line, path, f"expected an NCT ID or a mapping with `id`, got {kind(item)}")
+            continue
+        if not is_nct_id(str(raw_id)):
+            checker.add(line, path, f"{str(raw_id)!r} is not {FULL_FORM}")
+            continue
+        nct_id = normalize_nct_id(str(raw_id))
+        if nct_id in seen:
+            checker.add(line, path, f"{nct_id} is listed twice (first at line {seen[nct_id]})")
+            continue
+        seen[nct_id] = line
+        channels = checker.strings(node, "channels", f"trials[{index}].channels") if node.get("channels") else None
+        for name in channels or ():
+            if name not in channel_names:
+                known = ", ".join(channel_names) or "none are configured"
+                checker.add(line, f"trials[{index}].channels", f"unknown channel {name!r} (known: {known})")
+        interval = (checker.duration(node, "interval", f"trials[{index}].interval", "6h")
+                    if node.get("interval") is not None else None)
+        label = node.get("label")
+        if label is not None and not isinstance(label, str | int | float):
+            checker.add(line, f"trials[{index}].label", f"expected text, got {kind(label)}")
+            label = None
+        trials.append(Trial(
+            nct_id=nct_id,
+            label=str(label) if label is not None else None,
+            channels=channels,
+            tags=checker.strings(node, "tags", f"trials[{index}].tags"),
+            ignore=checker.strings(node, "ignore", f"trials[{index}].ignore"),
+            only=checker.strings(node, "only", f"trials[{index}].only"),
+            min_severity=checker.severity(node, "min_severity", f"trials[{index}].min_severity"),
+            interval=interval,
+            line=line,
+        ))
+    return tuple(trials)
+
+
+def load_watchlist(path: Path, channel_names: Sequence[str] = ()) -> Watchlist:
+    checker = Checker(path)
+    if not path.exists():
+        return Watchlist(path=path, trials=())
+    doc = read_yaml(path, checker)
+    trials = _trials_from(doc, checker, channel_names)
+    if checker.problems:
+        raise ConfigError(checker.problems)
+    return Watchlist(path=path, trials=trials)
+
+
+def parse_watchlist(text: str, path: Path, channel_names: Sequence[str] = ()) -> Watchlist:
+    """Validate watchlist text before it is written (CLI edits); raises ConfigError naming `path`."""
+    checker = Checker(path)
+    try:
+        doc = YAML(typ="rt").load(text)
+    except MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        checker.add(mark.line + 1 if mark else None, "", f"YAML syntax error: {exc.problem or exc.context}")
+        raise ConfigError(checker.problems) from exc
+    trials = _trials_from(doc, checker, channel_names)
+    if checker.problems:
+        raise ConfigError(checker.problems)
+    return Watchlist(path=path, trials=trials)

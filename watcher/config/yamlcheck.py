@@ -1,0 +1,147 @@
+"""Reading YAML with line numbers, and collecting every problem with its file, line and key path.
+
+ruamel.yaml is used (not PyYAML) because it keeps line numbers for every key and list item.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedSeq
+from ruamel.yaml.error import MarkedYAMLError
+
+from watcher.errors import Problem
+from watcher.models import SEVERITIES, Severity
+
+_DURATION_RE = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
+
+
+def parse_duration(text: str) -> timedelta:
+    """`10s`, `30m`, `6h`, `1d`, or combinations such as `1h30m`."""
+    match = _DURATION_RE.match(text.strip()) if text else None
+    if not match or not any(match.groups()):
+        raise ValueError(f"{text!r} is not a duration such as 10s, 30m, 6h or 1d")
+    days, hours, minutes, seconds = (int(g or 0) for g in match.groups())
+    return timedelta(days=days, hours=hours, minutes=minutes, seconds=seconds)
+
+
+class Checker:
+    """Collects problems for one file while reading typed values out of its YAML tree."""
+
+    def __init__(self, file: Path | str) -> None:
+        self.file = str(file)
+        self.problems: list[Problem] = []
+
+    def add(self, line: int | None, key: str, message: str) -> None:
+        self.problems.append(Problem(self.file, line, key, message))
+
+    @staticmethod
+    def line_of(node: Any, key: Any = None) -> int | None:
+        try:
+            if key is None:
+                return int(node.lc.line) + 1
+            if isinstance(node, CommentedSeq):
+                return int(node.lc.item(key)[0]) + 1
+            return int(node.lc.key(key)[0]) + 1
+        except (AttributeError, KeyError, IndexError, TypeError):
+            return None
+
+    def mapping(self, parent: Any, key: str, path: str) -> Mapping[str, Any] | None:
+        value = parent.get(key) if isinstance(parent, Mapping) else None
+        if value is None:
+            return None
+        if not isinstance(value, Mapping):
+            self.add(self.line_of(parent, key), path, f"expected a mapping, got {kind(value)}")
+            return None
+        return value
+
+    def unknown_keys(self, node: Any, allowed: Sequence[str], path: str) -> None:
+        if not isinstance(node, Mapping):
+            return
+        for key in node:
+            if key not in allowed:
+                where = f"{path}.{key}" if path else str(key)
+                self.add(self.line_of(node, key), where, f"unknown key (expected one of: {', '.join(allowed)})")
+
+    def string(self, node: Any, key: str, path: str, default: str | None = None) -> str | None:
+        value = node.get(key, default) if isinstance(node, Mapping) else default
+        if value is None or isinstance(value, str):
+            return value
+        self.add(self.line_of(node, key), path, f"expected a string, got {kind(value)}")
+        return default
+
+    def number(self, node: Any, key: str, path: str, default: float, minimum: float = 0) -> float:
+        value = node.get(key, default) if isinstance(node, Mapping) else default
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            self.add(self.line_of(node, key), path, f"expected a number, got {kind(value)}")
+            return default
+        if value < minimum:
+            self.add(self.line_of(node, key), path, f"must be at least {minimum}, got {value}")
+            return default
+        return float(value)
+
+    def boolean(self, node: Any, key: str, path: str, default: bool) -> bool:
+        value = node.get(key, default) if isinstance(node, Mapping) else default
+        if isinstance(value, bool):
+            return value
+        self.add(self.line_of(node, key), path, f"expected true or false, got {kind(value)}")
+        return default
+
+    def duration(self, node: Any, key: str, path: str, default: str) -> timedelta:
+        value = node.get(key, default) if isinstance(node, Mapping) else default
+        try:
+            return parse_duration(str(value))
+        except ValueError as exc:
+            self.add(self.line_of(node, key), path, str(exc))
+            return parse_duration(default)
+
+    def strings(self, node: Any, key: str, path: str) -> tuple[str, ...]:
+        value = node.get(key) if isinstance(node, Mapping) else None
+        if value is None:
+            return ()
+        if isinstance(value, str):
+            return (value,)
+        if isinstance(value, Sequence) and all(isinstance(v, str) for v in value):
+            return tuple(value)
+        self.add(self.line_of(node, key), path, "expected a string or a list of strings")
+        return ()
+
+    def severity(self, node: Any, key: str, path: str) -> Severity | None:
+        value = node.get(key) if isinstance(node, Mapping) else None
+        if value is None:
+            return None
+        if value in SEVERITIES:
+            return value  # type: ignore[no-any-return]
+        self.add(self.line_of(node, key), path, f"{value!r} is not one of {', '.join(SEVERITIES)}")
+        return None
+
+
+def kind(value: Any) -> str:
+    if isinstance(value, Mapping):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    return f"{type(value).__name__} {value!r}"
+
+
+def read_yaml(path: Path, checker: Checker) -> Any:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        checker.add(None, "", "file not found")
+        return None
+    except OSError as exc:
+        checker.add(None, "", f"cannot read: {exc.strerror}")
+        return None
+    try:
+        return YAML(typ="rt").load(text)
+    except MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark else None
+        checker.add(line, "", f"YAML syntax error: {exc.problem or exc.context}")
+        return None
