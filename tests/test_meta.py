@@ -70,3 +70,14 @@ def test_no_third_party_data_is_committed() -> None:
     fetched = [p for p in listed if p.endswith((".json", ".yaml", ".yml")) or "ctg-oas" in p]
     assert fetched == []
     assert "tests/fixtures/seed_000_page.md" in listed  # the listing worked: our own texts are there
+
+
+def test_the_readme_module_map_names_every_module() -> None:
+    """The table under "How it works" is how a newcomer finds code: it must follow the package."""
+    section = README[README.index("## How it works"):README.index("## Notifications")]
+    package = Path(__file__).resolve().parents[1] / "watcher"
+    modules = sorted(p.relative_to(package).as_posix() for p in package.rglob("*.py")
+                     if "migrations" not in p.parts and p.name not in {"__init__.py", "__main__.py"})
+    missing = [m for m in modules
+               if f"`{m}`" not in section and f"`{m.rsplit('/', 1)[-1]}`" not in section]
+    assert not missing, f"modules missing from README's module map: {missing}"
