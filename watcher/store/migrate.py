@@ -1,6 +1,6 @@
 """Schema migrations: Alembic, driven in-process from `Store` and `trialwatch db upgrade`.
 
-The revisions live in `watcher/migrations/versions/`; 0001 is the first schema exactly as
+The revisions live in `watcher/store/migrations/versions/`; 0001 is the first schema exactly as
 `create_all` made it, so databases created before Alembic upgrade like any other.
 """
 
