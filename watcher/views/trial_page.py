@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from datetime import date, timedelta
 from typing import Any
 
+from watcher.detect.record import last_update_of, overall_status_of, title_of
 from watcher.models import Change, study_url
 
 _SPACE = re.compile(r"\s+")
@@ -52,13 +53,13 @@ def render_trial_page(
     ps = study.get("protocolSection") or {}
     nct_id = _get(ps, "identificationModule.nctId") or ""
     url = study_url(nct_id)
-    title = _line(_get(ps, "identificationModule.briefTitle") or nct_id)
+    title = _line(title_of(study) or nct_id)
     out: list[str] = [f"# {title}", ""]
     official = _get(ps, "identificationModule.officialTitle")
     if official:
         out += [f"**Official Title:** {_line(official)}", ""]
     out += [f"**NCT ID:** [{nct_id}]({url})", ""]
-    out += _key_facts(ps)
+    out += _key_facts(study, ps)
     summary = _get(ps, "descriptionModule.briefSummary")
     if summary:
         out += ["## Brief Summary", "", str(summary).strip(), ""]
@@ -72,12 +73,12 @@ def render_trial_page(
     return "\n".join(out)
 
 
-def _key_facts(ps: Mapping[str, Any]) -> list[str]:
+def _key_facts(study: Mapping[str, Any], ps: Mapping[str, Any]) -> list[str]:
     enrollment = _get(ps, "designModule.enrollmentInfo") or {}
     enrollment_label = "Actual Enrollment" if enrollment.get("type") == "ACTUAL" else "Target Enrollment"
     collaborators = [c.get("name") for c in _get(ps, "sponsorCollaboratorsModule.collaborators") or []]
     facts = (
-        ("Status", _get(ps, "statusModule.overallStatus")),
+        ("Status", overall_status_of(study)),
         ("Phase", ", ".join(_get(ps, "designModule.phases") or [])),
         ("Study Type", _get(ps, "designModule.studyType")),
         (enrollment_label, enrollment.get("count")),
@@ -86,7 +87,7 @@ def _key_facts(ps: Mapping[str, Any]) -> list[str]:
         ("Conditions", ", ".join(_get(ps, "conditionsModule.conditions") or [])),
         ("Start Date", _get(ps, "statusModule.startDateStruct.date")),
         ("Completion Date", _get(ps, "statusModule.completionDateStruct.date")),
-        ("CT.gov Last Update", _get(ps, "statusModule.lastUpdatePostDateStruct.date")),
+        ("CT.gov Last Update", last_update_of(study)),
     )
     lines = [f"- **{label}:** {_line(value)}" for label, value in facts if value not in (None, "")]
     return ["## Key Facts", "", *lines, ""]
