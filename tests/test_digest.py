@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from tests.conftest import Workspace
 from tests.peers import WebhookReceiver
 from tests.test_outbox import Clock, setup
-from watcher.config.channels import next_fire
+from watcher.config.channels import check_channel_options, next_fire
 from watcher.notify.payloads import notify_tick
 from watcher.store.outbox import NewMessage
 
@@ -29,6 +29,50 @@ def test_cron_times_are_read_in_the_channel_timezone() -> None:
     assert next_fire("0 8 * * 1-5", "Europe/Berlin", summer) == datetime(2026, 7, 6, 6, 0, tzinfo=UTC)
     friday_evening = datetime(2026, 11, 27, 18, 0, tzinfo=UTC)
     assert next_fire("0 8 * * 1-5", "Europe/Berlin", friday_evening) == datetime(2026, 11, 30, 7, 0, tzinfo=UTC)
+
+
+def test_cron_times_on_dst_days_fire_once_after_a_gap_and_twice_in_a_fold() -> None:
+    # Berlin springs forward 02:00 → 03:00 on 2026-03-29: 02:30 does not exist and fires at 03:00 (01:00 UTC) once.
+    spring = datetime(2026, 3, 28, 20, 0, tzinfo=UTC)
+    assert next_fire("30 2 * * *", "Europe/Berlin", spring) == datetime(2026, 3, 29, 1, 0, tzinfo=UTC)
+    assert next_fire("*/20 2 * * *", "Europe/Berlin", datetime(2026, 3, 29, 1, 0, tzinfo=UTC)) == \
+        datetime(2026, 3, 30, 0, 0, tzinfo=UTC)
+    assert next_fire("0 0 * * *", "Europe/Berlin", datetime(2026, 3, 28, 23, 0, tzinfo=UTC)) == \
+        datetime(2026, 3, 29, 22, 0, tzinfo=UTC)
+    # It falls back 03:00 → 02:00 on 2026-10-25: 02:30 happens twice, and fires both times.
+    fall = datetime(2026, 10, 24, 20, 0, tzinfo=UTC)
+    first = next_fire("30 2 * * *", "Europe/Berlin", fall)
+    second = next_fire("30 2 * * *", "Europe/Berlin", first)
+    assert (first, second) == (datetime(2026, 10, 25, 0, 30, tzinfo=UTC), datetime(2026, 10, 25, 1, 30, tzinfo=UTC))
+    assert next_fire("30 2 * * *", "Europe/Berlin", second) == datetime(2026, 10, 26, 1, 30, tzinfo=UTC)
+
+
+def test_cron_fields_mean_what_they_mean_in_crontab() -> None:
+    saturday = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
+    sunday_noon = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
+    assert next_fire("0 12 * * 0", "UTC", saturday) == sunday_noon  # 0 is Sunday, not Monday
+    assert next_fire("0 12 * * 7", "UTC", saturday) == sunday_noon
+    assert next_fire("0 12 * * sun", "UTC", saturday) == sunday_noon
+    assert next_fire("0 12 * * fri-mon", "UTC", saturday) == sunday_noon
+    # A restricted day of month and weekday: either one (the 1st, or any Monday).
+    assert next_fire("0 12 1 * 1", "UTC", saturday) == datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
+    assert next_fire("0 12 1 * 1", "UTC", datetime(2026, 11, 30, 13, 0, tzinfo=UTC)) == \
+        datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
+    assert next_fire("@daily", "UTC", saturday) == datetime(2026, 11, 29, 0, 0, tzinfo=UTC)
+    assert next_fire("0 12 L * *", "UTC", saturday) == datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
+
+
+def test_invalid_cron_expressions_are_named_in_one_message() -> None:
+    def problems(digest: str) -> list[tuple[str, str]]:
+        return list(check_channel_options(url="", digest=digest, timezone="Europe/Berlin", heartbeat=None,
+                                          title_template=None, body_template=None))
+
+    for good in ("0 8 * * 1-5", "*/15 * * * *", "0 8 1,15 * mon-fri", "@weekly", "0 22-2 * * *", "0 8 ? * *"):
+        assert problems(good) == [], good
+    for bad in ("every morning", "0 8 * *", "60 8 * * *", "0 24 * * *", "0 8 0 * *", "0 8 * 13 *",
+                "0 8 * * 8", "*/0 * * * *", "0 8 * * funday", "@reboot", "0 8-* * * *"):
+        assert problems(bad) == [("digest", f"{bad!r} is neither `immediate` nor a cron expression such as "
+                                            "'0 8 * * 1-5'")], bad
 
 
 def test_a_digest_combines_all_trials_grouped_most_severe_first(workspace: Workspace, webhook: WebhookReceiver) -> None:

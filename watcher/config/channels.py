@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Literal
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -64,7 +64,7 @@ def next_fire(cron: str, timezone: str, after: datetime) -> datetime:
 
     local = after.astimezone(zone(timezone))
     fire: datetime = croniter(cron, local).get_next(datetime)
-    return fire
+    return fire.astimezone(UTC)  # a local time in a DST fold would not compare equal across zones
 
 
 def check_channel_options(*, url: str, digest: str | None, timezone: str, heartbeat: timedelta | None,
