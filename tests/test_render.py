@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from tests._studies import edit, load
-from watcher.detect.describe import format_pair, format_value
+from watcher.detect.describe import change_line, format_pair, format_value, render_diff, word_diff
 from watcher.detect.diff import diff_fields
 from watcher.detect.fields import extract_fields
 from watcher.models import Change
@@ -176,3 +176,25 @@ def test_format_pair_keeps_the_difference_visible() -> None:
     assert len(old) <= 50
     assert format_pair("RECRUITING", "SUSPENDED") == ("RECRUITING", "SUSPENDED")
     assert format_pair(None, ["PHASE2"]) == ("(none)", "PHASE2")
+
+
+def test_word_diff_marks_words_and_elides_unchanged_runs() -> None:
+    old = "Part 1 consists of three arms " + "with many unchanged words " * 10 + "and a closing note."
+    new = old.replace("three", "four").replace("closing", "final")
+    segments = word_diff(old, new)
+    assert segments is not None
+    line = render_diff(segments)
+    assert "[-three-] {+four+} arms" in line
+    assert "[-closing-] {+final+} note." in line
+    assert " … " in line
+    assert len(line) < len(old)
+    assert word_diff("short", "shorter") is None
+    assert word_diff(old, old.replace(" ", "\n  ")) == []
+    assert word_diff({"measure": old}, {"measure": new}) is None
+
+
+def test_change_line_never_shows_two_sides_that_read_the_same() -> None:
+    change = {"field": "description.briefSummary", "change": "changed", "old": "A  b", "new": "A b"}
+    assert change_line(change) == "description.briefSummary: only spacing or line breaks changed"
+    long = {"field": "f", "change": "changed", "old": ["x" * 130, "y"], "new": ["x" * 130, "y", "z"]}
+    assert change_line(long).endswith(", [-y-] {+y, z+}")

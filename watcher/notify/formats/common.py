@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from watcher.detect.describe import change_line, change_texts, format_value
+from watcher.detect.describe import change_diff, change_line, change_texts, format_value
 from watcher.models import SEVERITY_RANK, Json, history_url, study_url
 
 TEXT_LIMIT = 30000
@@ -59,8 +59,9 @@ def change_context(change: Mapping[str, Json]) -> dict[str, Any]:
     summary = format_value(event.get("summary"), width=SUMMARY_WIDTH) if event and event.get("summary") else None
     return {
         "field": change.get("field"), "change": kind, "old": change.get("old"), "new": change.get("new"),
-        "old_text": old_text, "new_text": new_text, "severity": change.get("severity") or "minor",
-        "event": event, "summary": summary, "line": change_line(change),
+        "old_text": old_text, "new_text": new_text, "diff": change_diff(change),
+        "severity": change.get("severity") or "minor", "event": event, "summary": summary,
+        "line": change_line(change),
     }
 
 

@@ -6,12 +6,28 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from watcher.detect.describe import SPACING_ONLY, Segment, render_diff
 from watcher.notify.formats.common import Rendered, plain_text
 from watcher.notify.formats.common import escape as _e
 
 EMAIL_MAX_CHANGES = 200
 
 _EMAIL_COLOR = {"critical": "#b3261e", "major": "#b26a00", "minor": "#5f6368"}
+
+
+def _cells(change: Mapping[str, Any]) -> tuple[str, str]:
+    """The Old and New cells: a long text as its word diff, removed words in <del> on the old
+    side and added words in <ins> on the new side; two sides that read the same say so once."""
+    diff: list[Segment] | None = change.get("diff")
+    if diff is not None:
+        if not diff:
+            return "", _e(SPACING_ONLY)
+        old = render_diff([s for s in diff if s[0] != "+"], ("<del>", "</del>", "", ""), _e)
+        new = render_diff([s for s in diff if s[0] != "-"], ("", "", "<ins>", "</ins>"), _e)
+        return old, new
+    if change["old_text"] == change["new_text"]:
+        return "", _e(SPACING_ONLY)
+    return _e(change["old_text"]), _e(change["new_text"])
 
 
 def _email_trial(trial: Mapping[str, Any], changes: Sequence[Mapping[str, Any]], omitted: int) -> str:
@@ -21,10 +37,11 @@ def _email_trial(trial: Mapping[str, Any], changes: Sequence[Mapping[str, Any]],
     for change in changes:
         color = _EMAIL_COLOR.get(change["severity"], "#5f6368")
         summary = f'<br><span style="color:#5f6368">{_e(change["summary"])}</span>' if change["summary"] else ""
+        old, new = _cells(change)
         rows.append(
             f'<tr><td style="{cell};color:{color};font-weight:bold">{_e(change["severity"])}</td>'
             f'<td style="{cell}"><code>{_e(change["field"])}</code>{summary}</td>'
-            f'<td style="{cell}">{_e(change["old_text"])}</td><td style="{cell}">{_e(change["new_text"])}</td></tr>')
+            f'<td style="{cell}">{old}</td><td style="{cell}">{new}</td></tr>')
     more = (f'<p>… and {omitted} more change{"s" if omitted != 1 else ""}: '
             f'<a href="{_e(trial["history_url"])}">full history</a></p>') if omitted else ""
     title = f'<p style="margin:0 0 8px">{_e(trial["title"])}</p>' if trial.get("title") else ""

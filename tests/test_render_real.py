@@ -1,0 +1,119 @@
+"""Human formats on real successive versions (`shared/fixtures/ctgov/pairs/`): the difference
+is visible, the headline is the change that matters most, bulk changes are summarised.
+
+Each pair goes the way a poll cycle takes it: old record → new record → classified changes
+(bookkeeping left out) → outbox payload → every channel format.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import re
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.shared_fixtures import pairs_dir
+from watcher.detect import changes_between
+from watcher.detect.catalog import is_bookkeeping
+from watcher.models import Change, Trial
+from watcher.notify.formats import FORMATS, Delivery, context
+from watcher.notify.payloads import changes_payload
+
+AT = datetime(2026, 3, 1, tzinfo=UTC)
+
+
+def _versions(study: Path) -> list[Path]:
+    """A study's files in version order (the part after `_` is the versionHolder date)."""
+    return sorted(study.glob("*.json"), key=lambda f: (f.stem.split("_")[1], f.stem))
+
+
+def pairs() -> Iterator[tuple[str, Path, Path]]:
+    for study in sorted(p for p in pairs_dir().iterdir() if p.is_dir()):
+        files = _versions(study)
+        for old, new in itertools.pairwise(files):
+            yield study.name, old, new
+
+
+@cache
+def changes_of(old: Path, new: Path) -> tuple[Change, ...]:
+    before, after = (json.loads(p.read_text(encoding="utf-8")) for p in (old, new))
+    return tuple(c for c in changes_between(before, after) if not is_bookkeeping(c.field))
+
+
+def pair(nct_id: str, new_stem: str) -> tuple[Path, Path]:
+    for study, old, new in pairs():
+        if study == nct_id and new.stem == new_stem:
+            return old, new
+    pytest.skip(f"pair {nct_id} → {new_stem} not in the shared fixtures")
+
+
+def payload_of(nct_id: str, old: Path, new: Path) -> dict[str, Any]:
+    record = json.loads(new.read_text(encoding="utf-8"))
+    title = record["protocolSection"]["identificationModule"].get("briefTitle")
+    return changes_payload(Trial(nct_id), title, changes_of(old, new), version=2, detected_at=AT)
+
+
+def ctx_of(nct_id: str, old: Path, new: Path) -> dict[str, Any]:
+    return context(payload_of(nct_id, old, new), Delivery(channel="stdout", message_id=None, created_at=AT, now=AT))
+
+
+_ARROW = re.compile(r": (?P<old>.+) → (?P<new>.+?)(?: — .*)?$")
+
+
+def test_no_line_shows_old_and_new_that_read_the_same_in_any_format() -> None:
+    seen = 0
+    for nct_id, old, new in pairs():
+        if not changes_of(old, new):
+            continue
+        ctx = ctx_of(nct_id, old, new)
+        for change in ctx["changes"]:
+            seen += 1
+            if change["diff"] is None:
+                assert change["old_text"] != change["new_text"] or "→" not in change["line"], change["line"]
+        for render in FORMATS.values():
+            rendered = render(ctx)
+            for text in (*rendered.parts, rendered.plain or ""):
+                for line in text.splitlines():
+                    match = _ARROW.search(line)
+                    if match and "`" not in match["old"] and "<" not in match["old"]:
+                        assert match["old"].strip() != match["new"].strip(), (nct_id, line)
+    assert seen > 100
+
+
+def test_a_late_difference_in_a_long_text_is_shown_as_a_word_diff() -> None:
+    old, new = pair("NCT06780137", "2026-03-06_2026-03-09")
+    ctx = ctx_of("NCT06780137", old, new)
+    change = next(c for c in ctx["changes"] if c["field"] == "design.interventionModelDescription")
+    assert "[-three-] {+four+} arms" in change["line"]
+    assert "[-three-] {+four+} arms" in ctx["body_text"]
+    payload = payload_of("NCT06780137", old, new)
+    payload["changes"] = [c for c in payload["changes"] if c["field"] == "design.interventionModelDescription"]
+    ctx = context(payload, Delivery(channel="x", message_id=None, created_at=AT, now=AT))
+    html = FORMATS["email"](ctx).parts[0]
+    assert "<del>three</del>" in html
+    assert "<ins>four</ins>" in html
+    slack = FORMATS["slack"](ctx).parts[0]
+    assert "~three~ *four* arms" in slack
+    telegram = "\n".join(FORMATS["telegram"](ctx).parts)
+    assert "<del>three</del> <ins>four</ins> arms" in telegram
+
+
+def test_a_number_changed_at_the_end_of_a_summary_is_visible() -> None:
+    old, new = pair("NCT05414032", "2026-02-25_2026-02-25")
+    lines = ctx_of("NCT05414032", old, new)["body_text"].splitlines()
+    summary = next(line for line in lines if line.startswith("description.briefSummary:"))
+    assert summary.endswith("Approximately [-200-] {+100+} patients are expected to be enrolled.")
+    assert len(summary) < 200
+
+
+def test_an_item_added_at_the_end_of_a_long_list_is_visible() -> None:
+    old, new = pair("NCT07098338", "2026-02-05_2026-02-09")
+    line = next(c["line"] for c in ctx_of("NCT07098338", old, new)["changes"]
+                if c["field"] == "armsInterventions.interventions.DRUG|Ramucirumab.armGroupLabels")
+    assert "[-2L-] {+2/3L+}" in line
