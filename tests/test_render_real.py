@@ -117,3 +117,28 @@ def test_an_item_added_at_the_end_of_a_long_list_is_visible() -> None:
     line = next(c["line"] for c in ctx_of("NCT07098338", old, new)["changes"]
                 if c["field"] == "armsInterventions.interventions.DRUG|Ramucirumab.armGroupLabels")
     assert "[-2L-] {+2/3L+}" in line
+
+
+@pytest.mark.parametrize(("nct_id", "new_stem", "headline"), [
+    ("NCT07227597", "2026-02-20_2026-03-09", "Status changed from NOT_YET_RECRUITING to RECRUITING"),
+    ("NCT05414032", "2026-02-25_2026-02-25", "Enrollment changed from 200 to 102 (-49.0%), ESTIMATED"),
+    ("NCT07011550", "2026-02-19_2026-02-19", "Status changed from RECRUITING to SUSPENDED: FDA"),
+    ("NCT07098338", "2026-02-05_2026-02-09", "Primary completion date slipped 747 days later"),
+    ("NCT06362252", "2026-02-06_2026-02-09", "Site Centre Léon Bérard, Lyon, France: NOT_YET_RECRUITING → RECRUITING"),
+])
+def test_the_headline_is_the_change_of_highest_clinical_priority(nct_id: str, new_stem: str, headline: str) -> None:
+    old, new = pair(nct_id, new_stem)
+    ctx = ctx_of(nct_id, old, new)
+    assert ctx["headline"].startswith(headline)
+    assert ctx["title"].startswith(f"{nct_id}: {headline}")
+    assert ctx["trial"]["changes"][0]["summary"].startswith(headline)
+
+
+def test_a_reworded_time_frame_never_outranks_a_status_transition_on_any_real_pair() -> None:
+    checked = 0
+    for nct_id, old, new in pairs():
+        kinds = [c.event.kind for c in changes_of(old, new) if c.event]
+        if "status_transition" in kinds:
+            checked += 1
+            assert ctx_of(nct_id, old, new)["trial"]["changes"][0]["event"]["kind"] == "status_transition"
+    assert checked >= 8

@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from watcher.detect.describe import change_diff, change_line, change_texts, format_value
+from watcher.detect.priority import order_key
 from watcher.models import SEVERITY_RANK, Json, history_url, study_url
 
 TEXT_LIMIT = 30000
@@ -66,16 +67,18 @@ def change_context(change: Mapping[str, Json]) -> dict[str, Any]:
 
 
 def trial_context(item: Mapping[str, Json]) -> dict[str, Any]:
-    """One trial's part of a message, its changes most severe first (stable within a severity)."""
+    """One trial's part of a message, its changes in clinical priority order (`detect.priority`),
+    severity breaking ties; the trial's severity is that of its most severe change."""
     nct_id = str(item.get("nct_id"))
-    changes = sorted((change_context(c) for c in item.get("changes") or []), key=lambda c: -_rank(c["severity"]))
+    changes = sorted((change_context(c) for c in item.get("changes") or []), key=order_key)
     label = item.get("label")
     return {
         "nct_id": nct_id, "label": label, "title": item.get("title"),
         "display": f"{nct_id} ({label})" if label else nct_id,
         "url": item.get("url") or study_url(nct_id), "history_url": item.get("history_url") or history_url(nct_id),
         "version": item.get("version"), "detected_at": item.get("detected_at"),
-        "severity": changes[0]["severity"] if changes else None, "count": len(changes), "changes": changes,
+        "severity": max((c["severity"] for c in changes), key=_rank, default=None), "count": len(changes),
+        "changes": changes,
     }
 
 
@@ -116,9 +119,9 @@ def context(payload: Mapping[str, Json], delivery: Delivery) -> dict[str, Any]:
         if kind == "digest":
             trials.sort(key=lambda t: (-_rank(t["severity"]), t["nct_id"]))
         flat = [c for t in trials for c in t["changes"]]
-        top = max(flat, key=lambda c: _rank(c["severity"]), default=None)
+        top = min(flat, key=order_key, default=None)
         ctx.update(trials=trials, trial=trials[0] if trials else None, changes=flat, count=len(flat),
-                   severity=top["severity"] if top else None,
+                   severity=max((c["severity"] for c in flat), key=_rank, default=None),
                    headline=(top["summary"] or top["line"]) if top else "")
     ctx["title"] = default_title(ctx)
     ctx["body_text"] = plain_text(ctx)
