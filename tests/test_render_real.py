@@ -124,14 +124,14 @@ def test_an_item_added_at_the_end_of_a_long_list_is_visible() -> None:
     ("NCT05414032", "2026-02-25_2026-02-25", "Enrollment changed from 200 to 102 (-49.0%), ESTIMATED"),
     ("NCT07011550", "2026-02-19_2026-02-19", "Status changed from RECRUITING to SUSPENDED: FDA"),
     ("NCT07098338", "2026-02-05_2026-02-09", "Primary completion date slipped 747 days later"),
-    ("NCT06362252", "2026-02-06_2026-02-09", "Site Centre Léon Bérard, Lyon, France: NOT_YET_RECRUITING → RECRUITING"),
+    ("NCT06362252", "2026-02-06_2026-02-09", "Sites: 3 added, 3 removed, 17 now RECRUITING"),
 ])
 def test_the_headline_is_the_change_of_highest_clinical_priority(nct_id: str, new_stem: str, headline: str) -> None:
     old, new = pair(nct_id, new_stem)
     ctx = ctx_of(nct_id, old, new)
     assert ctx["headline"].startswith(headline)
     assert ctx["title"].startswith(f"{nct_id}: {headline}")
-    assert ctx["trial"]["changes"][0]["summary"].startswith(headline)
+    assert ctx["trial"]["entries"][0]["summary"].startswith(headline)
 
 
 def test_a_reworded_time_frame_never_outranks_a_status_transition_on_any_real_pair() -> None:
@@ -142,3 +142,37 @@ def test_a_reworded_time_frame_never_outranks_a_status_transition_on_any_real_pa
             checked += 1
             assert ctx_of(nct_id, old, new)["trial"]["changes"][0]["event"]["kind"] == "status_transition"
     assert checked >= 8
+
+
+def test_a_reopening_with_hundreds_of_site_lines_reads_as_one_summary_line() -> None:
+    old, new = pair("NCT06203210", "2026-02-09_2026-02-09")
+    ctx = ctx_of("NCT06203210", old, new)
+    assert ctx["count"] > 400
+    sites = [e for e in ctx["trial"]["entries"] if e.get("family") == "locations"]
+    assert len(sites) == 1
+    assert sites[0]["summary"].startswith(
+        "Sites: 9 added, 9 removed, 170 now RECRUITING, 51 now NOT_YET_RECRUITING — ")
+    assert sites[0]["summary"].endswith("…and 236 more")
+    plain = FORMATS["email"](ctx).plain or ""
+    assert len(plain.splitlines()) < 30
+    assert plain.count("Sites:") == 1
+    assert ctx["title"].startswith("NCT06203210: Status changed from ACTIVE_NOT_RECRUITING to RECRUITING")
+    document = FORMATS["json"](ctx).document or {}
+    assert len(document["changes"]) == ctx["count"], "the webhook keeps every change"
+    marked = [c for c in document["changes"] if c["summarised"] == "locations"]
+    assert len(marked) == sites[0]["count"] == ctx["count"] - 4
+    assert document["summaries"] == [{"family": "locations", "summary": sites[0]["summary"],
+                                      "changes": sites[0]["count"]}]
+
+
+def test_every_real_change_set_fits_an_email_and_telegram_splits_are_rare() -> None:
+    largest, split = 0, []
+    for nct_id, old, new in pairs():
+        if not changes_of(old, new):
+            continue
+        ctx = ctx_of(nct_id, old, new)
+        largest = max(largest, len((FORMATS["email"](ctx).plain or "").splitlines()))
+        if len(FORMATS["telegram"](ctx).parts) > 1:
+            split.append(nct_id)
+    assert largest <= 60
+    assert len(split) <= 1, split

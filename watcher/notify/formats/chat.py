@@ -49,6 +49,8 @@ _HTML_DIFF = ("<del>", "</del>", "<ins>", "</ins>")
 
 def _slack_change(change: Mapping[str, Any]) -> list[str]:
     mark = _SLACK_MARK.get(change["severity"], "")
+    if change.get("family"):
+        return [f"{mark} {_slack(change['summary'])}"]
     summary = f" — {_slack(change['summary'])}" if change["summary"] else ""
     return [f"{mark} `{_slack(change['field'])}`: {_values(change, _SLACK_DIFF, _slack)}{summary}"]
 
@@ -88,6 +90,8 @@ def _telegram_header(trial: Mapping[str, Any], digest: bool) -> list[str]:
 
 def _telegram_change(change: Mapping[str, Any]) -> list[str]:
     mark = _TELEGRAM_MARK.get(change["severity"], "")
+    if change.get("family"):
+        return [f"{mark} {_e(change['summary'])}"]
     line = [f"{mark} <code>{_e(change['field'])}</code>: {_values(change, _HTML_DIFF, _e)}"]
     if change["summary"]:
         line.append(f"    <i>{_e(change['summary'])}</i>")
