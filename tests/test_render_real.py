@@ -176,3 +176,27 @@ def test_every_real_change_set_fits_an_email_and_telegram_splits_are_rare() -> N
             split.append(nct_id)
     assert largest <= 60
     assert len(split) <= 1, split
+
+
+def test_a_results_submission_reads_as_one_minor_sentence_in_every_format() -> None:
+    old, new = _annotation_pair()
+    (change,) = changes_of(old, new)
+    sentence = "Results submitted to ClinicalTrials.gov on 2026-01-23, returned for corrections on 2026-02-09"
+    assert change.severity == "minor"
+    assert change.event is not None and change.event.kind == "results_submission"
+    assert change.event.summary == sentence
+    ctx = ctx_of("NCT04457778", old, new)
+    assert ctx["title"] == f"NCT04457778: {sentence}"
+    assert f"annotation.unpostedAnnotation.unpostedEvents: {sentence}" in ctx["body_text"]
+    assert "type: RELEASE" not in ctx["body_text"]
+    for name in ("slack", "telegram", "email"):
+        rendered = FORMATS[name](ctx)
+        text = "\n".join(rendered.parts)
+        assert sentence in text and "RELEASE" not in text, name
+
+
+def _annotation_pair() -> tuple[Path, Path]:
+    for study, old, new in pairs():
+        if study == "NCT04457778" and changes_of(old, new):
+            return old, new
+    pytest.skip("NCT04457778's annotation pair is not in the shared fixtures")

@@ -199,11 +199,26 @@ def change_diff(change: Mapping[str, Json]) -> list[Segment] | None:
 
 SPACING_ONLY = "only spacing or line breaks changed"
 
+SENTENCE_EVENTS = frozenset({"results_submission"})
+"""Events whose one-sentence summary replaces `old → new`: their values are raw structs
+(`type: RELEASE; date: 2026-01-23`) that say less than the sentence."""
+
+
+def event_sentence(change: Mapping[str, Json]) -> str | None:
+    """The event's sentence when it stands in for the values (see `SENTENCE_EVENTS`)."""
+    event = change.get("event")
+    if isinstance(event, Mapping) and event.get("kind") in SENTENCE_EVENTS and isinstance(event.get("summary"), str):
+        return str(event["summary"])
+    return None
+
 
 def change_line(change: Mapping[str, Json]) -> str:
     """`field: old → new`, the one-line form used in every plain-text body; a long text shows
     its word diff instead (`field: … [-three-] {+four+} arms …`), and a change whose two
     sides read the same says so rather than showing them twice."""
+    sentence = event_sentence(change)
+    if sentence:
+        return f"{change['field']}: {sentence}"
     diff = change_diff(change)
     if diff is not None:
         return f"{change['field']}: {render_diff(diff) if diff else SPACING_ONLY}"

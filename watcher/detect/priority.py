@@ -35,6 +35,7 @@ PRIORITY: tuple[tuple[str, Condition, str], ...] = (
     ("event:primary_outcome_removed", "", "a primary outcome removed"),
     ("event:date_actual", "", "a date became actual"),
     ("event:results_updated", "", "posted results changed"),
+    ("event:results_submission", "", "results submitted, returned for corrections or withdrawn before posting"),
     ("event:enrollment_change", "", "enrollment rose or its type changed"),
     ("event:date_slip", "", "a date moved earlier"),
     ("event:site_status", "", "a site's recruitment status changed otherwise"),

@@ -36,6 +36,8 @@ def _slack_header(trial: Mapping[str, Any], digest: bool) -> list[str]:
 
 def _values(change: Mapping[str, Any], marks: tuple[str, str, str, str], escape: Any) -> str:
     """`old → new`, or the word diff of a long text with removed and added words between `marks`."""
+    if change.get("sentence"):
+        return str(escape(change["new_text"]))
     if change.get("diff") is not None:
         return render_diff(change["diff"], marks, escape) if change["diff"] else SPACING_ONLY
     if change["old_text"] == change["new_text"]:

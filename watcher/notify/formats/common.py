@@ -12,13 +12,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from watcher.detect.describe import change_diff, change_line, change_texts, format_value
+from watcher.detect.describe import change_diff, change_line, change_texts, event_sentence, format_value
 from watcher.detect.priority import order_key
 from watcher.models import SEVERITY_RANK, Json, history_url, study_url
 from watcher.notify.formats.bulk import summarise
 
 TEXT_LIMIT = 30000
 SUMMARY_WIDTH = 300
+
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,11 +71,13 @@ def change_context(change: Mapping[str, Json]) -> dict[str, Any]:
         value = change.get("new") if kind != "removed" else change.get("old")
         if isinstance(value, str) and len(value) > 40 and format_value(value, width=40)[:30] == tail[:30]:
             summary = head  # "Exclusion criterion reworded", not the criterion a second time
+    line, diff, sentence = change_line(change), change_diff(change), False
+    if event_sentence(change) and summary:
+        old_text, new_text, diff, sentence, summary = "", summary, None, True, None
     return {
         "field": change.get("field"), "change": kind, "old": change.get("old"), "new": change.get("new"),
-        "old_text": old_text, "new_text": new_text, "diff": change_diff(change),
-        "severity": change.get("severity") or "minor", "event": event, "summary": summary,
-        "line": change_line(change),
+        "old_text": old_text, "new_text": new_text, "diff": diff, "sentence": sentence,
+        "severity": change.get("severity") or "minor", "event": event, "summary": summary, "line": line,
     }
 
 
@@ -136,7 +139,8 @@ def context(payload: Mapping[str, Json], delivery: Delivery) -> dict[str, Any]:
         top = min((e for t in trials for e in t["entries"][:1]), key=entry_key, default=None)
         ctx.update(trials=trials, trial=trials[0] if trials else None, changes=flat, count=len(flat),
                    severity=max((c["severity"] for c in flat), key=_rank, default=None),
-                   headline=(top["summary"] or top["line"]) if top else "")
+                   headline=(top["summary"] or (top["new_text"] if top.get("sentence") else top["line"]))
+                   if top else "")
     ctx["title"] = default_title(ctx)
     ctx["body_text"] = plain_text(ctx)
     return ctx

@@ -23,6 +23,8 @@ def _cells(change: Mapping[str, Any]) -> tuple[str, str]:
     """The Old and New cells: a long text as its word diff, removed words in <del> on the old
     side and added words in <ins> on the new side; two sides that read the same say so once."""
     diff: list[Segment] | None = change.get("diff")
+    if change.get("sentence"):
+        return "", _e(change["new_text"])
     if diff is not None:
         if not diff:
             return "", _e(SPACING_ONLY)
