@@ -149,10 +149,12 @@ def _table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
 @click.argument("nct_id")
 @click.option("--days", default=30, show_default=True, type=click.IntRange(min=1),
               help="How far back the Recent Field Changes section reaches.")
+@click.option("--front-matter", is_flag=True,
+              help="Start with the seed's YAML front matter (title, status, sponsor, …) for a mirror site.")
 @click.pass_obj
-def show(state: State, nct_id: str, days: int) -> None:
+def show(state: State, nct_id: str, days: int, front_matter: bool) -> None:
     """A markdown page of the trial's latest version and its recent field changes."""
-    from watcher.views.trial_page import render_trial_page
+    from watcher.views.trial_page import Baseline, render_trial_page
 
     nct_id = normalize_nct_id(nct_id)
     config = state.config()
@@ -162,5 +164,9 @@ def show(state: State, nct_id: str, days: int) -> None:
         if latest is None:
             fail(f"{nct_id} has no stored snapshot yet: add it to the watchlist and run `trialwatch check`")
         since = datetime.combine(today - timedelta(days=days), datetime.min.time(), tzinfo=UTC)
-        recent = [(i.detected_at.date(), i.change) for i in store.changes_of(nct_id, since=since)]
-    click.echo(render_trial_page(latest.record, recent, days=days, today=today), nl=False)
+        items = store.changes_of(nct_id, since=since)
+    first = [i for i in items if i.baseline]
+    baseline = Baseline(first[0].detected_at, len(first)) if first else None
+    recent = [(i.detected_at, i.change) for i in items if not i.baseline]
+    click.echo(render_trial_page(latest.record, recent, days=days, today=today, baseline=baseline,
+                                 front_matter=front_matter, last_seen=latest.fetched_at), nl=False)

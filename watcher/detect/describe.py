@@ -212,17 +212,20 @@ def event_sentence(change: Mapping[str, Json]) -> str | None:
     return None
 
 
+def change_values(change: Mapping[str, Json]) -> str:
+    """What a `field: …` line says after the field: `old → new`, a word diff, or a sentence."""
+    sentence = event_sentence(change)
+    if sentence:
+        return sentence
+    diff = change_diff(change)
+    if diff is not None:
+        return render_diff(diff) if diff else SPACING_ONLY
+    old, new = change_texts(change)
+    return SPACING_ONLY if old == new else f"{old} → {new}"
+
+
 def change_line(change: Mapping[str, Json]) -> str:
     """`field: old → new`, the one-line form used in every plain-text body; a long text shows
     its word diff instead (`field: … [-three-] {+four+} arms …`), and a change whose two
     sides read the same says so rather than showing them twice."""
-    sentence = event_sentence(change)
-    if sentence:
-        return f"{change['field']}: {sentence}"
-    diff = change_diff(change)
-    if diff is not None:
-        return f"{change['field']}: {render_diff(diff) if diff else SPACING_ONLY}"
-    old, new = change_texts(change)
-    if old == new:
-        return f"{change['field']}: {SPACING_ONLY}"
-    return f"{change['field']}: {old} → {new}"
+    return f"{change['field']}: {change_values(change)}"
