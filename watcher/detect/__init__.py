@@ -9,11 +9,13 @@ Nothing here does I/O.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 from watcher.detect.diff import diff_fields
 from watcher.detect.fields import extract_fields
 from watcher.detect.meaning import SeverityRules, classify
+from watcher.detect.results import COVERED, results_changes
 from watcher.models import Change
 
 __all__ = ["SeverityRules", "changes_between"]
@@ -22,6 +24,13 @@ __all__ = ["SeverityRules", "changes_between"]
 def changes_between(old: Mapping[str, Any] | None, new: Mapping[str, Any],
                     rules: SeverityRules | None = None) -> list[Change]:
     """Every field change from record `old` to record `new`, classified; `old=None` is a baseline."""
+    rules = rules or SeverityRules()
     old_fields = extract_fields(old) if old is not None else None
     new_fields = extract_fields(new)
-    return classify(diff_fields(old_fields, new_fields), old_fields, new_fields, rules)
+    changes = classify(diff_fields(old_fields, new_fields), old_fields, new_fields, rules)
+    digests = {c.field for c in changes if c.field in COVERED}
+    if old is None or not digests:
+        return changes
+    worded = [replace(c, severity=rules.override(c.field) or c.severity)
+              for c in results_changes(old.get("resultsSection"), new.get("resultsSection"))]
+    return [c for c in changes if c.field not in digests] + worded
