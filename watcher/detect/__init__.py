@@ -1,8 +1,9 @@
 """Detection, the pure core: record → named fields → field changes → what they mean.
 
 `changes_between` is the one way in; the modules behind it are the field catalog (`catalog`),
-record → named fields (`fields`, with identity keys and normal forms from `keys`), the structural
-diff (`diff`), clinical meaning (`meaning`) and notification filters (`filters`).
+record → named fields (`fields`, with identity keys and normal forms from `keys`), the matching of
+list items between versions (`match`), the structural diff (`diff`), clinical meaning (`meaning`)
+and notification filters (`filters`).
 Nothing here does I/O.
 """
 
@@ -11,8 +12,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from watcher.detect.diff import diff_fields
+from watcher.detect.diff import diff_aligned
 from watcher.detect.fields import extract_fields
+from watcher.detect.match import align
 from watcher.detect.meaning import SeverityRules, classify
 from watcher.models import Change
 
@@ -23,5 +25,5 @@ def changes_between(old: Mapping[str, Any] | None, new: Mapping[str, Any],
                     rules: SeverityRules | None = None) -> list[Change]:
     """Every field change from record `old` to record `new`, classified; `old=None` is a baseline."""
     old_fields = extract_fields(old) if old is not None else None
-    new_fields = extract_fields(new)
-    return classify(diff_fields(old_fields, new_fields), old_fields, new_fields, rules)
+    new_fields = align(old_fields, extract_fields(new))
+    return classify(diff_aligned(old_fields, new_fields), old_fields, new_fields, rules)
