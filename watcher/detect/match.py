@@ -28,8 +28,9 @@ from __future__ import annotations
 
 import json
 import unicodedata
-from collections.abc import Callable, Hashable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from difflib import SequenceMatcher
+from functools import lru_cache
 
 from watcher.detect.catalog import field_kind
 from watcher.detect.fields import KEYS
@@ -46,25 +47,28 @@ def align(old: Mapping[str, Json] | None, new: Mapping[str, Json]) -> Mapping[st
     """`new` with the items of its keyed lists renamed after the old items they match.
 
     Only names change: every value of `new` is there, under the same or another name. Returns
-    `new` itself when nothing needs renaming.
+    `new` itself when nothing needs renaming, which is when no list both lost and gained a name.
     """
     if old is None:
         return new
     out: dict[str, Json] | None = None
-    for name, after in new.items():
-        before = old.get(name)
-        if (type(after) is dict and type(before) is dict and before is not after and before != after
-                and name in KEYS and field_kind(name) == "keyed"):
-            renamed = _rename(before, after, KEYS[name])
-            if renamed is not None:
-                if out is None:
-                    out = dict(new)
-                out[name] = renamed
-    sites = _sites(old, new)
-    if sites is not None:
-        old_sites, new_sites = sites
-        renamed = _rename(old_sites, new_sites, _LOCATION_KEYS)
-        if renamed is not None:
+    for name, keys in KEYS.items():
+        after, before = new.get(name), old.get(name)
+        if type(after) is not dict or type(before) is not dict or before is after or field_kind(name) != "keyed":
+            continue
+        subsets = _unsettled(before, after, before.keys() - after.keys(), after.keys() - before.keys(), "")
+        if subsets is not None:
+            renamed = _rename(*subsets, keys, _taken(before, after, subsets[1]))
+            if out is None:
+                out = dict(new)
+            out[name] = {**{k: v for k, v in after.items() if k not in subsets[1]}, **renamed}
+    gone = [k for k in old.keys() - new.keys() if k.startswith(LOCATIONS)]
+    added = [k for k in new.keys() - old.keys() if k.startswith(LOCATIONS)]
+    if gone and added:
+        subsets = _unsettled(old, new, gone, added, LOCATIONS)
+        if subsets is not None:
+            old_sites, new_sites = subsets
+            renamed = _rename(old_sites, new_sites, _LOCATION_KEYS, _taken(old, new, new_sites, LOCATIONS))
             if out is None:
                 out = dict(new)
             for key in new_sites:
@@ -74,24 +78,38 @@ def align(old: Mapping[str, Json] | None, new: Mapping[str, Json]) -> Mapping[st
     return new if out is None else out
 
 
-def _sites(old: Mapping[str, Json], new: Mapping[str, Json]) -> tuple[dict[str, Json], dict[str, Json]] | None:
-    """The sites of each version by key, when any name or content differs."""
-    old_sites = {k[len(LOCATIONS):]: v for k, v in old.items() if k.startswith(LOCATIONS) and type(v) is dict}
-    new_sites = {k[len(LOCATIONS):]: v for k, v in new.items() if k.startswith(LOCATIONS) and type(v) is dict}
-    if old_sites.keys() == new_sites.keys():
+def _unsettled(old: Mapping[str, Json], new: Mapping[str, Json], gone: Iterable[str], added: Iterable[str],
+               prefix: str) -> tuple[dict[str, Json], dict[str, Json]] | None:
+    """The items (by name without `prefix`) that matching must place: names lost or gained, and names
+    kept with other content; None when no name was both lost and gained (names then already align)."""
+    cut = len(prefix)
+    old_items = {k[cut:]: old[k] for k in gone if type(old[k]) is dict or not prefix}
+    new_items = {k[cut:]: new[k] for k in added if type(new[k]) is dict or not prefix}
+    if not old_items or not new_items:
         return None
-    return old_sites, new_sites
+    for k, after in new.items():
+        if k.startswith(prefix) and k in old:
+            before = old[k]
+            if before is not after and before != after and (type(after) is dict or not prefix):
+                old_items[k[cut:]] = before
+                new_items[k[cut:]] = after
+    return old_items, new_items
 
 
-def _rename(old: dict[str, Json], new: dict[str, Json], keys: Sequence[KeyFunc]) -> dict[str, Json] | None:
-    """The new items by their aligned names, or None when their own names already align."""
+def _taken(old: Mapping[str, Json], new: Mapping[str, Json], moving: Mapping[str, Json],
+           prefix: str = "") -> Callable[[str], bool]:
+    """Whether a name belongs to an old item or to a new one that keeps its name."""
+    def taken(name: str) -> bool:
+        full = prefix + name
+        return full in old or (full in new and name not in moving)
+    return taken
+
+
+def _rename(old: dict[str, Json], new: dict[str, Json], keys: Sequence[KeyFunc],
+            taken: Callable[[str], bool]) -> dict[str, Json]:
+    """The new items by their aligned names; `taken` says which names others have (old items or kept new ones)."""
     pairs = match_items(old, new, keys)
-    if all(o == n for o, n in pairs.items()):
-        taken = set(old)
-        if all(n in pairs.values() or n not in taken for n in new):
-            return None
     matched_new = {n: o for o, n in pairs.items()}
-    used = set(old)
     out: dict[str, Json] = {}
     for name, item in new.items():
         if name in matched_new:
@@ -100,11 +118,12 @@ def _rename(old: dict[str, Json], new: dict[str, Json], keys: Sequence[KeyFunc])
         if name in matched_new:
             continue
         candidates = [name] + ([k(item) for k in keys] if type(item) is dict else [])
-        chosen = next((c for c in candidates if c not in used and c not in out), None)
+        chosen = next((c for c in candidates if c not in out and not taken(c) and c not in old), None)
         n = 1
         while chosen is None:
             n += 1
-            chosen = f"{name}#{n}" if f"{name}#{n}" not in used and f"{name}#{n}" not in out else None
+            c = f"{name}#{n}"
+            chosen = c if c not in out and not taken(c) else None
         out[chosen] = item
     return out
 
@@ -132,22 +151,30 @@ def match_items(old: Mapping[str, Json], new: Mapping[str, Json], keys: Sequence
     if not rest_new:
         return pairs
     is_site = keys is _LOCATION_KEYS
-    stages: list[Stage] = [_canonical_form, _key_stage(keys[0])]
+    # Whole-item equality, among the items whose name is on one side only (the others have a different
+    # counterpart under their own name: canonical forms of hundreds of edited sites are not free).
+    _pair_unique(rest_old, rest_new, _canonical_form, pairs, old_only=lambda n: n not in new,
+                 new_only=lambda n: n not in old)
+    stages: list[Stage] = [_key_stage(keys[0])]
     if is_site:
         stages += [_key_stage(location_zip_key), _site_geo_key]
     for stage in stages:
         _pair_unique(rest_old, rest_new, stage, pairs)
         if not rest_old or not rest_new:
             return pairs
-    _pair_similar(rest_old, rest_new, _same_site if is_site else _same_item, pairs)
+    if is_site:
+        _pair_similar(rest_old, rest_new, _same_site, pairs, _country)
+    else:
+        _pair_similar(rest_old, rest_new, _same_item, pairs, _no_block)
     if rest_old and rest_new:
         _pair_groups(rest_old, rest_new, keys[0], pairs)
     return pairs
 
 
-def _pair_unique(old: dict[str, Json], new: dict[str, Json], stage: Stage, pairs: dict[str, str]) -> None:
-    by_old = _groups(old, stage)
-    by_new = _groups(new, stage)
+def _pair_unique(old: dict[str, Json], new: dict[str, Json], stage: Stage, pairs: dict[str, str], *,
+                 old_only: Callable[[str], bool] | None = None, new_only: Callable[[str], bool] | None = None) -> None:
+    by_old = _groups(old, stage, old_only)
+    by_new = _groups(new, stage, new_only)
     for value, olds in by_old.items():
         news = by_new.get(value)
         if news is not None and len(olds) == 1 and len(news) == 1:
@@ -155,9 +182,11 @@ def _pair_unique(old: dict[str, Json], new: dict[str, Json], stage: Stage, pairs
             del old[olds[0]], new[news[0]]
 
 
-def _groups(items: Mapping[str, Json], stage: Stage) -> dict[Hashable, list[str]]:
+def _groups(items: Mapping[str, Json], stage: Stage, only: Callable[[str], bool] | None) -> dict[Hashable, list[str]]:
     out: dict[Hashable, list[str]] = {}
     for name, item in items.items():
+        if only is not None and not only(name):
+            continue
         value = stage(item)
         if value is not None:
             out.setdefault(value, []).append(name)
@@ -165,10 +194,14 @@ def _groups(items: Mapping[str, Json], stage: Stage) -> dict[Hashable, list[str]
 
 
 def _pair_similar(old: dict[str, Json], new: dict[str, Json], same: Callable[[Json, Json], bool],
-                  pairs: dict[str, str]) -> None:
-    if len(old) * len(new) > 250_000:
+                  pairs: dict[str, str], block: Stage) -> None:
+    """Pairs items that `same` finds in each other only, comparing within a `block` (a site's country)."""
+    blocks: dict[Hashable, list[tuple[str, Json]]] = {}
+    for n, nv in new.items():
+        blocks.setdefault(block(nv), []).append((n, nv))
+    if sum(len(blocks.get(block(ov), ())) for ov in old.values()) > 250_000:
         return
-    candidates = {o: [n for n, nv in new.items() if same(ov, nv)] for o, ov in old.items()}
+    candidates = {o: [n for n, nv in blocks.get(block(ov), ()) if same(ov, nv)] for o, ov in old.items()}
     wanted: dict[str, int] = {}
     for found in candidates.values():
         for n in found:
@@ -228,10 +261,21 @@ def _site_geo_key(item: Json) -> Hashable | None:
 
 def _fold(value: Json) -> str:
     """A facility or place name as read, not as encoded: accents, case, punctuation and spacing dropped."""
-    if not isinstance(value, str):
-        return ""
+    return _fold_text(value) if isinstance(value, str) else ""
+
+
+@lru_cache(maxsize=8192)
+def _fold_text(value: str) -> str:
     text = unicodedata.normalize("NFKD", value)
     return "".join(ch for ch in text.casefold() if ch.isalnum())
+
+
+def _country(item: Json) -> Hashable:
+    return _fold(item.get("country")) if type(item) is dict else None
+
+
+def _no_block(item: Json) -> Hashable:
+    return None
 
 
 def _compatible(a: Json, b: Json) -> bool:
