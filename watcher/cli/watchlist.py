@@ -9,9 +9,8 @@ from typing import Any
 
 import click
 
-from watcher.cli.main import EXIT_USAGE, State, cli, fail, open_store
+from watcher.cli.main import EXIT_USAGE, State, cli, fail, nct_id_argument, open_store
 from watcher.errors import ConfigError
-from watcher.ids import normalize_nct_id
 
 
 def _edit_watchlist(state: State, edit: Any) -> Any:
@@ -146,7 +145,7 @@ def _table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
 
 
 @cli.command()
-@click.argument("nct_id")
+@click.argument("nct_id", callback=nct_id_argument)
 @click.option("--days", default=30, show_default=True, type=click.IntRange(min=1),
               help="How far back the Recent Field Changes section reaches.")
 @click.option("--front-matter", is_flag=True,
@@ -156,7 +155,6 @@ def show(state: State, nct_id: str, days: int, front_matter: bool) -> None:
     """A markdown page of the trial's latest version and its recent field changes."""
     from watcher.views.trial_page import Baseline, render_trial_page
 
-    nct_id = normalize_nct_id(nct_id)
     config = state.config()
     today = datetime.now(UTC).date()
     with open_store(config) as store:
