@@ -83,15 +83,11 @@ def test_every_notified_pair_renders(outcomes: dict[str, tuple[Pair, Outcome]]) 
             assert outcome.body.strip(), pair.id
 
 
-@pytest.mark.xfail(strict=True, reason="rendering (issue 11 item 2): values are cut at 120 characters before "
-                   "the first difference; messages must use format_pair / word diffs")
 def test_no_line_shows_old_and_new_that_read_the_same(outcomes: dict[str, tuple[Pair, Outcome]]) -> None:
     same = {p.id: real_pairs.same_reading_lines(o.body) for p, o in each(outcomes)}
     assert {k: v for k, v in same.items() if v} == {}
 
 
-@pytest.mark.xfail(strict=True, reason="rendering (issue 11 item 3): bulk site changes are not summarised; "
-                   "NCT06203210's reopening renders to ~300 lines")
 def test_every_message_is_within_the_line_budget(outcomes: dict[str, tuple[Pair, Outcome]]) -> None:
     over = {p.id: o.lines for p, o in each(outcomes) if o.lines > LINE_BUDGET}
     assert over == {}

@@ -24,6 +24,7 @@ PRIORITY: tuple[tuple[str, Condition, str], ...] = (
     ("field:status.overallStatus", "", "overall status changed (recruiting opened or closed, suspended, "
                                     "terminated, withdrawn — with the reason)"),
     ("field:results.hasResults", "", "results posted or withdrawn"),
+    ("event:results_item_posted", "", "results of an outcome measure, the participant flow or adverse events posted"),
     ("event:enrollment_change", "drop", "enrollment dropped"),
     ("event:date_slip", "later", "a start or completion date slipped later"),
     ("field:eligibility.*", "", "eligibility changed (criteria, ages, sex, healthy volunteers)"),
@@ -35,6 +36,7 @@ PRIORITY: tuple[tuple[str, Condition, str], ...] = (
     ("event:primary_outcome_removed", "", "a primary outcome removed"),
     ("event:date_actual", "", "a date became actual"),
     ("event:results_updated", "", "posted results changed"),
+    ("field:results.*", "", "other changes to posted results"),
     ("event:results_submission", "", "results submitted, returned for corrections or withdrawn before posting"),
     ("event:enrollment_change", "", "enrollment rose or its type changed"),
     ("event:date_slip", "", "a date moved earlier"),
