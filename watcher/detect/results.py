@@ -200,6 +200,21 @@ def results_items(section: Mapping[str, Any] | None) -> dict[str, _Item]:
     return out
 
 
+_LABELS = {"participantFlow": "Participant flow", "adverseEvents.serious": "Serious adverse events",
+           "adverseEvents.other": "Other adverse events", "adverseEvents.deaths": "Deaths",
+           "baseline.participants": "Baseline participants", "moreInfo.limitations": "Limitations",
+           "moreInfo.agreement": "PI/sponsor agreement", "moreInfo.contact": "Results point of contact"}
+
+
+def _label(name: str) -> str:
+    """`results.outcomes.primary.BMI` → "Primary outcome BMI": the words of an event summary."""
+    part = name.removeprefix("results.")
+    if part.startswith("outcomes."):
+        _, kind, title = part.split(".", 2)
+        return f"{kind.capitalize()} outcome {title}"
+    return next((label for key, label in _LABELS.items() if part.startswith(key)), part)
+
+
 def _detail_name(name: str, path: list[Any]) -> str:
     return ".".join([name, *(str(p) for p in path)])
 
@@ -245,13 +260,13 @@ def results_changes(old: Mapping[str, Any] | None, new: Mapping[str, Any] | None
     for name in [*after, *(n for n in before if n not in after)]:
         o, n = before.get(name), after.get(name)
         if o is None and n is not None:
-            event = Event("results_item_posted", f"Results posted: {name.removeprefix('results.')}", {})
+            event = Event("results_item_posted", f"{_label(name)}: results posted", {"item": name})
             changes.append(Change(name, "added", None, n.text, n.severity, event))
         elif n is None and o is not None:
             changes.append(Change(name, "removed", o.text, None, o.severity))
         elif o is not None and n is not None and o.data != n.data:
             if o.text != n.text:
-                event = Event("results_updated", f"Posted results changed: {name.removeprefix('results.')}", {})
+                event = Event("results_updated", f"{_label(name)}: posted results changed", {"item": name})
                 changes.append(Change(name, "changed", o.text, n.text, n.severity, event))
             else:
                 changes += _details(name, _json(o.data), _json(n.data))
