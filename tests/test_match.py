@@ -106,3 +106,23 @@ def test_baseline_and_identity_are_untouched() -> None:
     record = load(STUDY)
     assert changes_between(record, copy.deepcopy(record)) == []
     assert all(isinstance(c, Change) and c.change == "added" for c in changes_between(None, record))
+
+
+def test_an_arm_whose_label_and_description_were_both_touched_up_is_one_changed_arm() -> None:
+    """The real NCT07098338 edit of 2026-02-09: "… in 2L AGA+ NSCLC" → "… in 2/3L AGA+ NSCLC", and its
+    description lost "as assessed by the investigator"."""
+    from tests.real_pairs import pairs
+
+    (pair,) = [p for p in pairs() if p.nct_id == "NCT07098338" and p.new_name.startswith("2026-02-05")]
+    arms = [c for c in changes_between(pair.old, pair.new) if c.field.startswith("armsInterventions.arms.")]
+    assert not [c for c in arms if c.change in ("added", "removed")]
+    label = "armsInterventions.arms.Sub-study 3, investigate Dato-DXd + ramucirumab ± rilvegostomig in 2L AGA+ NSCLC"
+    assert {c.field for c in arms if c.field.startswith(label)} == {f"{label}.label", f"{label}.description"}
+
+
+def test_two_different_arms_with_one_field_in_common_stay_removed_and_added() -> None:
+    old = {"armsInterventions.arms": {"A": {"label": "Cohort A: low dose", "type": "EXPERIMENTAL",
+                                            "description": "Drug X 10 mg daily for 12 weeks"}}}
+    new = {"armsInterventions.arms": {"B": {"label": "Placebo run-in", "type": "EXPERIMENTAL",
+                                            "description": "Matching placebo twice a day"}}}
+    assert match_items(old["armsInterventions.arms"], new["armsInterventions.arms"], [lambda i: i["label"]]) == {}

@@ -302,11 +302,21 @@ def _same_site(a: Json, b: Json) -> bool:
     return SequenceMatcher(None, facility_a, facility_b, autojunk=False).ratio() >= 0.8
 
 
+CLOSE_EDIT = 0.85
+"""Two texts this similar (difflib ratio) are one text edited, e.g. "in 2L" → "in 2/3L"."""
+
+
 def _same_item(a: Json, b: Json) -> bool:
-    """One field differs, at least two non-empty ones agree (a reworded outcome, a renamed arm)."""
+    """One field differs and at least two non-empty ones agree (a reworded outcome, a renamed arm);
+    or every differing field is a text edited only slightly and at least one other field agrees
+    (an arm whose label and description were both touched up)."""
     if type(a) is not dict or type(b) is not dict or a.keys() != b.keys():
         return False
     differing = [k for k in a if a[k] != b[k] and normalize(a[k]) != normalize(b[k])]
     agreeing = [k for k in a if k not in differing and a[k] not in (None, "", [], {})]
-    return len(differing) <= 1 and len(agreeing) >= 2
+    if len(differing) <= 1:
+        return len(agreeing) >= 2
+    return bool(agreeing) and all(
+        isinstance(a[k], str) and isinstance(b[k], str)
+        and SequenceMatcher(None, a[k], b[k], autojunk=False).ratio() >= CLOSE_EDIT for k in differing)
 
