@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -107,3 +108,36 @@ def test_one_crashing_record_does_not_stop_the_cycle(
     done = next(e for e in logs if e["event"] == "cycle.done")
     assert (done["checked"], done["failed"]) == (1, 1)
     assert [r["nct_id"] for r in workspace.cli("list", "--json").json() if r["status"]] == [GOOD]
+
+
+def test_403_is_reported_once_naming_the_cause_and_backed_off_at_the_cycle_level(
+    workspace: Workspace, fake_api: FakeCtGov, webhook: WebhookReceiver,
+) -> None:
+    setup(workspace, webhook, [GOOD])
+    assert workspace.cli("check").code == 0
+    fake_api.fail(403, path_contains="/version", times=1000)
+    fake_api.reset_requests()
+    assert workspace.cli("check").code == 1
+    assert titles(webhook) == ["ClinicalTrials.gov refuses TrialWatch's requests (HTTP 403)"]
+    assert "compares the User-Agent with the TLS client" in json.dumps(webhook.requests[0].json())
+    assert len(fake_api.requests) == 1, "not retried at once"
+    again = workspace.cli("check")
+    assert again.code == 1
+    assert len(fake_api.requests) == 1, "the next cycle backs off: no request"
+    assert len(webhook.requests) == 1
+
+
+def test_403_recovery_is_announced_once(
+    workspace: Workspace, fake_api: FakeCtGov, webhook: WebhookReceiver, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import watcher.cycle
+
+    monkeypatch.setattr(watcher.cycle, "DENIED_BACKOFF_FIRST", timedelta(0))
+    setup(workspace, webhook, [GOOD])
+    fake_api.fail(403, path_contains="/version", times=1000)
+    for _ in range(3):
+        assert workspace.cli("check").code == 1
+    assert titles(webhook) == ["ClinicalTrials.gov refuses TrialWatch's requests (HTTP 403)"]
+    fake_api.clear_faults()
+    assert workspace.cli("check").code == 0
+    assert titles(webhook)[1:] == ["ClinicalTrials.gov polling recovered"]

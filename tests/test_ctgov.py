@@ -20,7 +20,7 @@ from structlog.testing import capture_logs
 
 from tests.fakeapi import FakeCtGov, load_fixture, synthetic_studies
 from watcher.config import ApiSettings
-from watcher.errors import ApiError, InvalidResponse, StudyNotFound, TransientApiError
+from watcher.errors import AccessDenied, ApiError, InvalidResponse, StudyNotFound, TransientApiError
 from watcher.ids import normalize_nct_id
 from watcher.registry.client import PROBE_FIELDS, USER_AGENT, CtGovClient
 from watcher.registry.ratelimit import RateLimiter
@@ -82,7 +82,7 @@ def test_descriptive_user_agent_and_explicit_timeout(fake_api: FakeCtGov, client
     client.version()
     headers = {k.lower(): v for k, v in fake_api.headers[-1].items()}
     assert headers["user-agent"] == USER_AGENT
-    assert USER_AGENT.startswith("trialwatch/0.1.0 (+https://")
+    assert USER_AGENT.startswith(f"trialwatch/0.1.0 python-httpx/{httpx.__version__} (+https://")
     assert client._http.timeout == httpx.Timeout(0.5, connect=0.5)
 
 
@@ -461,3 +461,26 @@ def test_parse_fails_only_with_invalid_response(body: bytes) -> None:
 
     with contextlib.suppress(InvalidResponse):
         parse_json(body, "/x")
+
+
+def test_edge_that_checks_the_user_agent_accepts_ours_and_refuses_a_bare_one(
+    fake_api: FakeCtGov, client: CtGovClient,
+) -> None:
+    fake_api.check_user_agent = True
+    assert client.version().api_version == "2.0.5"
+    assert client.fetch_study(NCT).record == load_fixture(NCT)
+    bare = httpx.get(f"{fake_api.base_url}/version", headers={"User-Agent": "trialwatch/0.1.0 (+https://x)"})
+    assert bare.status_code == 403
+
+
+def test_403_is_access_denied_naming_the_cause_and_not_retried(
+    fake_api: FakeCtGov, settings: ApiSettings, sleeps: Sleeps,
+) -> None:
+    fake_api.check_user_agent = True
+    http = httpx.Client(headers={"User-Agent": "trialwatch/0.1.0 (+https://github.com/trialwatch/trialwatch)"})
+    with CtGovClient(settings, http=http, sleep=sleeps) as client, pytest.raises(AccessDenied) as caught:
+        client.version()
+    http.close()
+    assert "User-Agent" in str(caught.value)
+    assert "TLS client" in str(caught.value)
+    assert hits(fake_api, "/version") == 1, "a 403 is not hammered"

@@ -50,6 +50,7 @@ class Sleeps(list[float]):
 
 @pytest.fixture
 def settings(fake_api: FakeCtGov) -> ApiSettings:
+    fake_api.check_user_agent = True  # the fault matrix runs against an edge that checks it, as the live one does
     return ApiSettings(base_url=fake_api.base_url, timeout=0.5, requests_per_second=0, max_retries=2,
                        backoff_base=0.001, backoff_max=0.01)
 

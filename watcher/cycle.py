@@ -18,7 +18,7 @@ from watcher.config import Config
 from watcher.detect import changes_between
 from watcher.detect.meaning import SeverityRules
 from watcher.detect.record import content_hash, last_update_of, title_of
-from watcher.errors import ApiError, BackfillError, TrialWatchError
+from watcher.errors import AccessDenied, ApiError, BackfillError, TrialWatchError
 from watcher.models import Snapshot, Trial
 from watcher.notify.payloads import change_messages, notify_tick, print_changes
 from watcher.notify.routing import for_stdout, route
@@ -36,6 +36,10 @@ META_LAST_SUCCESS = "poll.last_success"
 META_LAST_FULL = "poll.last_full_refetch"
 META_API_FAILURES = "poll.api_failures"
 META_LAST_RETENTION = "storage.last_retention"
+META_API_DENIED = "poll.api_denied"  # a 403 was reported to the operator; cleared (and said so) on recovery
+META_API_RETRY_AT = "poll.api_retry_at"  # after a 403, no request before this time
+DENIED_BACKOFF_FIRST = timedelta(minutes=15)
+DENIED_BACKOFF_MAX = timedelta(hours=6)
 
 
 @dataclass(slots=True)
@@ -147,22 +151,15 @@ class Cycle:
                 processed.add(nct_id)
                 self._record(trial, record, report)
 
-        result = poll(self.client, [t.nct_id for t in trials], state, now=started,
-                      progress=self.progress, sink=sink)
-        for nct_id, record in result.records.items():  # records the poller did not stream
-            if nct_id not in processed:
-                sink(nct_id, record)
-        if result.api_error is not None:
-            report.api_error = str(result.api_error)
-            report.strategy = result.strategy
-            self._api_failed(report)
+        retry_at = _iso(self.store.get_meta(META_API_RETRY_AT))
+        if retry_at is not None and started < retry_at:
+            # the registry refused us (403): hammering it would not help, so this cycle sends nothing
+            report.api_error = f"backing off after HTTP 403 until {retry_at.isoformat()}"
+            report.strategy, report.skipped = "backoff", True
+            log.info("cycle.backoff", until=retry_at.isoformat(), reason="HTTP 403")
         else:
-            self._apply(result, state, states, report, processed)
-            for nct_id, count in sorted(failing.items()):
-                if nct_id in by_id and nct_id not in report.failed and nct_id not in result.failures:
-                    log.info("trial.recovered", nct_id=nct_id, after_failures=count)
-                    self._alert(nct_id=nct_id, subject=f"{by_id[nct_id].display}: checked again",
-                                text=f"{by_id[nct_id].display} could be checked again after {count} failed cycles.")
+            self._poll_and_apply(state, states, report, failing=failing, by_id=by_id, processed=processed,
+                                 sink=sink)
         report.requests = self.client.requests_made - requests_before
         report.finished_at = self.now()
         self.store.finish_cycle(
@@ -178,6 +175,26 @@ class Cycle:
                  requests=report.requests, skipped=report.skipped, strategy=report.strategy,
                  deliveries_failed=report.deliveries_failed, duration_s=round(time.monotonic() - clock, 3))
         return report
+
+    def _poll_and_apply(self, state: PollState, states: Mapping[str, TrialState], report: CycleReport, *,
+                        failing: Mapping[str, int], by_id: Mapping[str, Trial], processed: set[str],
+                        sink: Callable[[str, dict[str, Any]], None]) -> None:
+        result = poll(self.client, [t.nct_id for t in self._trials], state, now=report.started_at,
+                      progress=self.progress, sink=sink)
+        for nct_id, record in result.records.items():  # records the poller did not stream
+            if nct_id not in processed:
+                sink(nct_id, record)
+        if result.api_error is not None:
+            report.api_error = str(result.api_error)
+            report.strategy = result.strategy
+            self._api_failed(report, result.api_error)
+            return
+        self._apply(result, state, states, report, processed)
+        for nct_id, count in sorted(failing.items()):
+            if nct_id in by_id and nct_id not in report.failed and nct_id not in result.failures:
+                log.info("trial.recovered", nct_id=nct_id, after_failures=count)
+                self._alert(nct_id=nct_id, subject=f"{by_id[nct_id].display}: checked again",
+                            text=f"{by_id[nct_id].display} could be checked again after {count} failed cycles.")
 
     # -- applying a poll result ------------------------------------------------------------------
 
@@ -380,16 +397,35 @@ class Cycle:
                 text=f"TrialWatch could not check {trial.display} for {count} consecutive cycles. "
                      f"Last error: {error}")
 
-    def _api_failed(self, report: CycleReport) -> None:
+    def _api_failed(self, report: CycleReport, error: ApiError) -> None:
         count = int(self.store.get_meta(META_API_FAILURES, 0)) + 1
         self.store.set_meta(META_API_FAILURES, count)
-        log.error("cycle.api_failed", error=report.api_error, consecutive=count)
-        if count == self.config.settings.failure_alert_after:
+        log.error("cycle.api_failed", error=report.api_error, consecutive=count, error_type=type(error).__name__)
+        if isinstance(error, AccessDenied):
+            self._access_denied(report, error, count)
+        elif count == self.config.settings.failure_alert_after:
             self._alert(nct_id=None, subject=f"ClinicalTrials.gov unreachable for {count} cycles",
                 text=f"The last {count} poll cycles failed. Last error: {report.api_error}")
 
+    def _access_denied(self, report: CycleReport, error: AccessDenied, count: int) -> None:
+        """A 403 is reported once (its message says what to check) and retried with a growing pause."""
+        pause = min(DENIED_BACKOFF_FIRST * 2 ** min(count - 1, 16), DENIED_BACKOFF_MAX)
+        retry_at = report.started_at + pause
+        self.store.set_meta(META_API_RETRY_AT, retry_at.isoformat())
+        log.warning("cycle.access_denied", consecutive=count, retry_at=retry_at.isoformat())
+        if not self.store.get_meta(META_API_DENIED):
+            self.store.set_meta(META_API_DENIED, 1)
+            self._alert(nct_id=None, subject="ClinicalTrials.gov refuses TrialWatch's requests (HTTP 403)",
+                        text=f"{error}\nNext attempt after {retry_at.isoformat()}, then with a growing pause "
+                             f"(at most {DENIED_BACKOFF_MAX}) until it answers.")
+
     def _api_recovered(self) -> None:
         count = int(self.store.get_meta(META_API_FAILURES, 0))
+        if self.store.get_meta(META_API_RETRY_AT):
+            self.store.set_meta(META_API_RETRY_AT, None)
+        if self.store.get_meta(META_API_DENIED):
+            self.store.set_meta(META_API_DENIED, 0)
+            count = max(count, self.config.settings.failure_alert_after)  # the 403 was reported: say it is over
         if count:
             self.store.set_meta(META_API_FAILURES, 0)
             if count >= self.config.settings.failure_alert_after:

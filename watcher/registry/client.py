@@ -30,7 +30,7 @@ import tenacity
 
 from watcher import __version__
 from watcher.config import ApiSettings
-from watcher.errors import ApiError, InvalidResponse, StudyNotFound, TransientApiError
+from watcher.errors import AccessDenied, ApiError, InvalidResponse, StudyNotFound, TransientApiError
 from watcher.ids import is_nct_id, normalize_nct_id
 from watcher.registry.ratelimit import RateLimiter, retry_after
 from watcher.registry.responses import (
@@ -46,7 +46,8 @@ from watcher.registry.responses import (
 
 log = structlog.get_logger("watcher.registry.client")
 
-USER_AGENT = f"trialwatch/{__version__} (+https://github.com/trialwatch/trialwatch)"
+# the live edge compares the User-Agent with the TLS client: an httpx client must say it is one (403 otherwise)
+USER_AGENT = f"trialwatch/{__version__} python-httpx/{httpx.__version__} (+https://github.com/trialwatch/trialwatch)"
 PROBE_FIELDS = ("NCTId", "NCTIdAlias", "LastUpdatePostDate")
 RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 MAX_PAGES = 10_000
@@ -387,6 +388,14 @@ class CtGovClient:
         if status in RETRY_STATUSES:
             pause = retry_after(response.headers.get("Retry-After"), self.settings.retry_after_max)
             raise _Retryable(f"{url}: HTTP {status}", status=status, retry_after=pause)
+        if status == 403:
+            agent = response.request.headers.get("User-Agent", "")
+            raise AccessDenied(
+                f"{url}: HTTP 403 Forbidden. Likely cause: ClinicalTrials.gov's edge compares the User-Agent "
+                f"with the TLS client and refuses one that does not name the HTTP library (sent: {agent!r}). "
+                "Check that no proxy rewrites the User-Agent or terminates TLS, that api.base_url is the real "
+                "API, and whether this IP is blocked (curl https://clinicaltrials.gov/api/v2/version from "
+                "this machine). TrialWatch backs off and tries again in a later cycle.")
         if status == 404 and nct_id is not None:
             log.info("api.not_found", nct_id=nct_id)
             raise StudyNotFound(nct_id)
