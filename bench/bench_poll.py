@@ -165,6 +165,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--watched", type=int, default=10_000)
     parser.add_argument("--churn", type=int, default=3_000, help="other studies updated per refresh")
+    parser.add_argument("--trialwatch-only", action="store_true", help="skip the naive poll (it is slow)")
     parser.add_argument("--worker", choices=["trialwatch", "naive"], help=argparse.SUPPRESS)
     parser.add_argument("--base-url", help=argparse.SUPPRESS)
     parser.add_argument("--state", help=argparse.SUPPRESS)
@@ -207,7 +208,7 @@ def main() -> None:
                     others = [nct(args.watched + i) for i in range(args.churn - len(watched_ids))]
                     control.post("/_fake/touch", json={"ids": watched_ids + others}).raise_for_status()
                     touched += 1
-                for impl in ("trialwatch", "naive"):
+                for impl in ("trialwatch",) if args.trialwatch_only else ("trialwatch", "naive"):
                     control.post("/_fake/requests", json={"reset": True}).raise_for_status()
                     cmd = [sys.executable, __file__, "--worker", impl, "--base-url", base_url,
                            "--watched", str(args.watched), "--state", f"{tmp}/{impl}.json"]

@@ -15,7 +15,9 @@ Behaviour taken from the spec (and `shared/research/ctgov-api.md`):
   404 and 400 (malformed ID) as text/plain.
 - `GET /studies`: `filter.ids` (comma or pipe; matches NCTId and NCTIdAlias), `filter.advanced`
   (only `AREA[LastUpdatePostDate]RANGE[a,b]`), `fields`, `pageSize` (default 10, 0 = default, above
-  1000 coerced to 1000), `pageToken`/`nextPageToken` (later pages must repeat the parameters),
+  1000 coerced to 1000), `pageToken`/`nextPageToken` (later pages must repeat the parameters; like
+  the live service, an exactly full page carries a token even when nothing is left, whose page is empty;
+  `full_page_tokens=False` turns that off),
   `countTotal` (first page only). Unknown IDs are simply absent. Results are unsorted (store order).
 - `GET /version`: `{"apiVersion": "2.0.5", "dataTimestamp": "yyyy-MM-ddTHH:mm:ss"}`.
 - Anything else, unknown parameters and bad values: 400 text/plain.
@@ -321,10 +323,13 @@ class FakeCtGov(RecordHistory):
         host: str = "127.0.0.1",
         port: int = 0,
         check_user_agent: bool = False,
+        full_page_tokens: bool = True,
     ) -> None:
         self._lock = threading.RLock()
         # the live edge answers 403 to an httpx client whose User-Agent does not name an HTTP library
         self.check_user_agent = check_user_agent
+        # the live service sends a nextPageToken with every exactly full page, even the last one
+        self.full_page_tokens = full_page_tokens
         self._studies: dict[str, dict[str, Any]] = {}
         self._aliases: dict[str, str] = {}
         self._data_timestamp = data_timestamp
@@ -703,7 +708,8 @@ class FakeCtGov(RecordHistory):
             tail: dict[str, Any] = {}
             if count_total and "pageToken" not in params:
                 tail["totalCount"] = len(matches)
-            if offset + size < len(matches):
+            more = offset + size < len(matches)
+            if more or (self.full_page_tokens and len(matches[offset: offset + size]) == size):
                 tail["nextPageToken"] = _encode_token(offset + size, query_key)
             extra = json.dumps(tail)[1:-1].encode()
             body = b'{"studies": [' + b", ".join(parts) + b"]" + (b", " + extra if extra else b"") + b"}"
@@ -907,6 +913,8 @@ def main(argv: list[str] | None = None) -> None:
                         help="directory of study JSON files (default: the 17 real records in the shared data)")
     source.add_argument("--synthetic", type=int, metavar="N", help="N studies derived from the real records")
     parser.add_argument("--data-timestamp", default=DEFAULT_DATA_TIMESTAMP)
+    parser.add_argument("--no-full-page-tokens", action="store_true",
+                        help="no nextPageToken on an exactly full last page (the live service sends one)")
     parser.add_argument("--check-user-agent", action="store_true",
                         help="403 to User-Agents that name no HTTP library, as the live edge does")
     args = parser.parse_args(argv)
@@ -916,7 +924,8 @@ def main(argv: list[str] | None = None) -> None:
         else:
             studies = load_fixtures(args.studies)
         fake = FakeCtGov(studies, data_timestamp=args.data_timestamp, host=args.host, port=args.port,
-                          check_user_agent=args.check_user_agent).start()
+                          check_user_agent=args.check_user_agent,
+                          full_page_tokens=not args.no_full_page_tokens).start()
     except shared_fixtures.FixturesNotFound as exc:
         parser.exit(2, f"{parser.prog}: {exc}\n")
     print(f"fake ClinicalTrials.gov API at {fake.base_url} with {len(fake.ids())} studies", flush=True)

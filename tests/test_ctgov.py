@@ -97,7 +97,8 @@ def test_fetch_studies_batches_and_pages(fake_api: FakeCtGov, settings: ApiSetti
     # full records: a batch is one page of `full_page_size`, so memory per request stays bounded
     sizes = sorted(len(r[2]["filter.ids"].split(",")) for r in fake_api.requests)
     assert sizes == [2, 3, 3, 3, 3, 3]
-    assert all(r[2]["pageSize"] == str(len(r[2]["filter.ids"].split(","))) for r in fake_api.requests)
+    # pageSize 1000, never len(batch): an exactly full page would carry a token to an empty page
+    assert all(r[2]["pageSize"] == "1000" for r in fake_api.requests)
     fake_api.reset_requests()
     with CtGovClient(replace(settings, batch_size=7), sleep=sleeps) as client:
         probe = client.fetch_studies(ids, fields=PROBE_FIELDS)
@@ -484,3 +485,32 @@ def test_403_is_access_denied_naming_the_cause_and_not_retried(
     assert "User-Agent" in str(caught.value)
     assert "TLS client" in str(caught.value)
     assert hits(fake_api, "/version") == 1, "a 403 is not hammered"
+
+
+def test_pagers_never_pay_for_the_trailing_empty_page(fake_api: FakeCtGov, client: CtGovClient) -> None:
+    """The live service (and the fake) send a nextPageToken with every exactly full page."""
+    assert fake_api.full_page_tokens
+    ids = ",".join(fake_api.ids()[:10])
+    # filter.ids: no more studies than IDs asked
+    assert [len(p["studies"]) for p in client._pages({"filter.ids": ids, "pageSize": "5"}, expect=10)] == [5, 5]
+    assert hits(fake_api, "/studies") == 2
+    fake_api.reset_requests()
+    # a registry-wide walk: the first page's totalCount
+    pages = list(client._pages({"fields": "NCTId", "pageSize": "17", "countTotal": "true"}))
+    assert [len(p["studies"]) for p in pages] == [17]
+    assert "nextPageToken" in pages[0]
+    assert hits(fake_api, "/studies") == 1
+    fake_api.reset_requests()
+    # nothing to tell: the empty page is paid for, and ends the walk
+    pages = list(client._pages({"filter.ids": ids, "pageSize": "5"}))
+    assert [len(p["studies"]) for p in pages] == [5, 5, 0]
+
+
+def test_full_batches_cost_one_request_each_with_full_page_tokens(
+    fake_api: FakeCtGov, settings: ApiSettings, sleeps: Sleeps,
+) -> None:
+    ids = fake_api.ids()
+    with CtGovClient(replace(settings, batch_size=5, full_page_size=5), sleep=sleeps) as client:
+        assert set(client.fetch_studies(ids).records) == set(ids)
+        assert set(client.fetch_studies(ids, fields=PROBE_FIELDS).records) == set(ids)
+    assert hits(fake_api, "/studies") == 2 * 4, "17 IDs in batches of 5: 4 requests each way, no empty page"

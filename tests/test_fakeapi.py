@@ -166,6 +166,17 @@ def test_paging_repeats_parameters_and_counts_on_the_first_page_only(http: httpx
     assert sorted(seen) == sorted(FakeCtGov(load_fixtures()).ids())
 
 
+def test_an_exactly_full_last_page_carries_a_token_to_an_empty_page(fake_api: FakeCtGov, http: httpx.Client) -> None:
+    """As the live service does (live-api.md §1d): the token does not look ahead."""
+    params = {"filter.ids": ",".join(fake_api.ids()[:3]), "pageSize": "3"}
+    first = http.get("/studies", params=params).json()
+    assert len(first["studies"]) == 3
+    last = http.get("/studies", params={**params, "pageToken": first["nextPageToken"]}).json()
+    assert last == {"studies": []}
+    fake_api.full_page_tokens = False
+    assert "nextPageToken" not in http.get("/studies", params=params).json()
+
+
 def test_page_token_with_other_parameters_is_rejected(http: httpx.Client) -> None:
     token = http.get("/studies", params={"fields": "NCTId", "pageSize": "5"}).json()["nextPageToken"]
     response = http.get("/studies", params={"fields": "NCTId,LastUpdatePostDate", "pageToken": token})
