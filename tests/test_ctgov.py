@@ -514,3 +514,8 @@ def test_full_batches_cost_one_request_each_with_full_page_tokens(
         assert set(client.fetch_studies(ids).records) == set(ids)
         assert set(client.fetch_studies(ids, fields=PROBE_FIELDS).records) == set(ids)
     assert hits(fake_api, "/studies") == 2 * 4, "17 IDs in batches of 5: 4 requests each way, no empty page"
+
+
+def test_default_rate_stays_under_the_reported_50_a_minute() -> None:
+    """No documented limit; third parties report about 50 requests a minute per IP (live-api.md §5a)."""
+    assert 0 < ApiSettings().requests_per_second * 60 <= 50
