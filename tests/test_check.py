@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import Workspace
-from tests.fakeapi import FakeCtGov
+from tests.fakeapi import FakeCtGov, synthetic_studies
 from tests.peers import WebhookReceiver
 
 GOOD, BAD = "NCT04728893", "NCT03418623"
@@ -141,3 +141,42 @@ def test_403_recovery_is_announced_once(
     fake_api.clear_faults()
     assert workspace.cli("check").code == 0
     assert titles(webhook)[1:] == ["ClinicalTrials.gov polling recovered"]
+
+
+def test_registry_wide_outage_is_one_alert_and_one_recovery_not_one_per_trial(
+    workspace: Workspace, fake_api: FakeCtGov, webhook: WebhookReceiver,
+) -> None:
+    """300 trials; /studies serves an HTML page with 200 while /version answers, for 3 cycles."""
+    studies = list(synthetic_studies(300))
+    for study in studies:
+        fake_api.put(study)
+    ids = [s["protocolSection"]["identificationModule"]["nctId"] for s in studies]
+    setup(workspace, webhook, ids)
+    assert workspace.cli("check").code == 0
+    fake_api.fail("html", path_contains="filter.ids", times=10_000)
+    for _ in range(3):
+        fake_api.new_refresh()
+        result = workspace.cli("check")
+        assert result.code == 1
+    assert titles(webhook) == ["ClinicalTrials.gov failing for most trials for 2 cycles"]
+    states = workspace.cli("list", "--json").json()
+    assert all(r["failing"] is None for r in states), "no per-trial failure was counted"
+    fake_api.clear_faults()
+    fake_api.new_refresh()
+    assert workspace.cli("check").code == 0
+    assert titles(webhook) == ["ClinicalTrials.gov failing for most trials for 2 cycles",
+                               "ClinicalTrials.gov polling recovered"]
+
+
+def test_a_trial_failing_alone_among_many_keeps_its_own_alert(
+    workspace: Workspace, fake_api: FakeCtGov, webhook: WebhookReceiver,
+) -> None:
+    studies = list(synthetic_studies(20))
+    for study in studies:
+        fake_api.put(study)
+    ids = [s["protocolSection"]["identificationModule"]["nctId"] for s in studies]
+    setup(workspace, webhook, [*ids, BAD])
+    fake_api.fail("wrong_id", ids=[BAD], times=1000)
+    workspace.cli("check")
+    workspace.cli("check", "--full")
+    assert titles(webhook) == [f"{BAD}: failing for 2 cycles"]

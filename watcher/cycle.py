@@ -6,6 +6,7 @@ alone: it is counted, logged and retried next cycle, and the rest of the cycle g
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
@@ -40,6 +41,7 @@ META_API_DENIED = "poll.api_denied"  # a 403 was reported to the operator; clear
 META_API_RETRY_AT = "poll.api_retry_at"  # after a 403, no request before this time
 DENIED_BACKOFF_FIRST = timedelta(minutes=15)
 DENIED_BACKOFF_MAX = timedelta(hours=6)
+REGISTRY_WIDE_MIN = 3  # fewer trials failing alike are alerted one by one
 
 
 @dataclass(slots=True)
@@ -62,6 +64,24 @@ class CycleReport:
         if self.api_error:
             return "api_failed"
         return "partial" if self.failed else "ok"
+
+
+def _reason(error: ApiError) -> str:
+    """An error's kind and message without the trial IDs and query strings that vary between trials."""
+    return f"{type(error).__name__}: " + re.sub(r"\?\S*|NCT\d{8}", "…", str(error))
+
+
+def registry_wide(failures: Mapping[str, ApiError], polled: int) -> tuple[ApiError, frozenset[str]] | None:
+    """(an example error, the trials) when most of the `polled` trials failed for one reason."""
+    groups: dict[str, list[str]] = {}
+    for nct_id, error in failures.items():
+        groups.setdefault(_reason(error), []).append(nct_id)
+    if not groups:
+        return None
+    ids = max(groups.values(), key=len)
+    if len(ids) < REGISTRY_WIDE_MIN or 2 * len(ids) <= polled:
+        return None
+    return failures[ids[0]], frozenset(ids)
 
 
 def _iso(value: Any) -> datetime | None:
@@ -189,7 +209,15 @@ class Cycle:
             report.strategy = result.strategy
             self._api_failed(report, result.api_error)
             return
-        self._apply(result, state, states, report, processed)
+        wide = registry_wide(result.failures, len(self._trials))
+        self._apply(result, state, states, report, processed, grouped=wide[1] if wide else frozenset())
+        if wide is not None:
+            error, ids = wide
+            report.api_error = (f"{len(ids)} of {len(self._trials)} trials failed the same way "
+                                f"(ClinicalTrials.gov answered /version): {error}")
+            self._api_failed(report, error)
+            return
+        self._api_recovered()
         for nct_id, count in sorted(failing.items()):
             if nct_id in by_id and nct_id not in report.failed and nct_id not in result.failures:
                 log.info("trial.recovered", nct_id=nct_id, after_failures=count)
@@ -211,11 +239,15 @@ class Cycle:
             report.checked += 1
 
     def _apply(self, result: PollResult, state: PollState, states: Mapping[str, TrialState], report: CycleReport,
-               processed: set[str]) -> None:
+               processed: set[str], *, grouped: frozenset[str] = frozenset()) -> None:
+        """`grouped`: trials that failed with most others for one reason: one API-level problem, so
+        they are reported failed in this cycle but count no per-trial failure (no per-trial alert)."""
         report.skipped, report.strategy = result.skipped, result.strategy
         by_id = {t.nct_id: t for t in self._trials}
         for nct_id, error in result.failures.items():
-            if nct_id in by_id:
+            if nct_id in grouped:
+                report.failed[nct_id] = str(error)
+            elif nct_id in by_id:
                 self._trial_failed(by_id[nct_id], str(error), report)
         for nct_id in sorted(result.not_found):
             report.not_found.append(nct_id)
@@ -247,7 +279,6 @@ class Cycle:
                 self.store.set_meta(META_LAST_SUCCESS, report.started_at.isoformat())
             if result.full_refetch:
                 self.store.set_meta(META_LAST_FULL, report.started_at.isoformat())
-        self._api_recovered()
 
     def _process(self, trial: Trial, record: Mapping[str, Any]) -> bool:
         """Snapshot one fetched record; returns True when it differs from the stored version."""
@@ -403,6 +434,11 @@ class Cycle:
         log.error("cycle.api_failed", error=report.api_error, consecutive=count, error_type=type(error).__name__)
         if isinstance(error, AccessDenied):
             self._access_denied(report, error, count)
+        elif count == self.config.settings.failure_alert_after and report.failed:
+            self._alert(nct_id=None, subject=f"ClinicalTrials.gov failing for most trials for {count} cycles",
+                text=f"The last {count} poll cycles failed for most watched trials at once: one problem at "
+                     f"ClinicalTrials.gov (or between it and us), not {len(report.failed)} separate ones. "
+                     f"Last cycle: {report.api_error}")
         elif count == self.config.settings.failure_alert_after:
             self._alert(nct_id=None, subject=f"ClinicalTrials.gov unreachable for {count} cycles",
                 text=f"The last {count} poll cycles failed. Last error: {report.api_error}")

@@ -267,6 +267,14 @@ class CtGovClient:
             log.warning("api.batch_failed", ids=len(batch), first_id=batch[0], error=str(exc),
                         error_type=type(exc).__name__)
             return BatchResult(errors=dict.fromkeys(batch, exc))
+        unexpected = [study for study in studies if not owners(study, by_id)]
+        if len(unexpected) >= 2 and 2 * len(unexpected) > len(studies):
+            # a reply about other studies is a bad reply, not hundreds of removed trials to confirm one by one
+            error = InvalidResponse(f"/studies: {len(unexpected)} of the {len(studies)} studies answered were "
+                                    f"not asked for; the batch is retried next cycle")
+            log.warning("api.batch_failed", ids=len(batch), first_id=batch[0], error=str(error),
+                        error_type="InvalidResponse", reason="wrong studies")
+            return BatchResult(errors=dict.fromkeys(batch, error))
         claims: dict[str, list[tuple[bool, Any]]] = {}
         for study in studies:
             claimants = owners(study, by_id)
