@@ -111,9 +111,10 @@ UNIMPLEMENTED = frozenset(
      "postFilter.overallStatus", "postFilter.geo", "postFilter.synonyms", "aggFilters", "geoDecay", "sort"}
 )
 FAULT_KINDS = frozenset(
-    {"403", "500", "503", "429", "timeout", "reset", "truncated", "html", "wrong_id", "no_protocol", "drop_ids"}
+    {"403", "500", "503", "429", "timeout", "reset", "truncated", "html", "wrong_id", "no_protocol", "drop_ids",
+     "partial"}
 )
-RECORD_FAULTS = frozenset({"wrong_id", "no_protocol", "drop_ids"})
+RECORD_FAULTS = frozenset({"wrong_id", "no_protocol", "drop_ids", "partial"})
 HTML_PAGE = (
     "<!DOCTYPE html>\n<html><head><title>ClinicalTrials.gov</title></head>"
     "<body><h1>Service temporarily unavailable</h1><p>Please try again later.</p></body></html>\n"
@@ -529,7 +530,8 @@ class FakeCtGov(RecordHistory):
         default "1"), "timeout" (answer after `delay` seconds), "reset" (TCP RST, no answer),
         "truncated" (JSON cut in half, complete HTTP), "html" (an HTML page with status 200), "wrong_id"
         (the study, or in a page those in `ids` or else the first, carries `wrong_id`), "no_protocol"
-        (likewise, no protocolSection), "drop_ids" (`ids` left out of pages).
+        (likewise, no protocolSection), "partial" (likewise, no locations module and no hasResults),
+        "drop_ids" (`ids` left out of pages).
         `path_contains` is matched against the request target (path and raw query).
         """
         kind = str(kind)
@@ -668,7 +670,7 @@ class FakeCtGov(RecordHistory):
                 return _Response(301, b"", "text/plain", {"Location": location})
             if study is None:
                 return _Response(404, f"Study {raw_id} not found".encode(), "text/plain")
-            if paths is None and (fault is None or fault.kind not in {"wrong_id", "no_protocol"}):
+            if paths is None and (fault is None or fault.kind not in {"wrong_id", "no_protocol", "partial"}):
                 return _Response(200, self._encode(nct))
             study = _faulty(study, fault)
             return _json(_pick(study, paths) if paths else study)
@@ -698,7 +700,7 @@ class FakeCtGov(RecordHistory):
             parts: list[bytes] = []
             for number, key in enumerate(page):
                 study = self._studies[key]
-                if (fault is not None and fault.kind in {"wrong_id", "no_protocol"}
+                if (fault is not None and fault.kind in {"wrong_id", "no_protocol", "partial"}
                         and (key in fault.ids or (not fault.ids and number == 0))):
                     study = _faulty(study, fault)
                 elif paths is None:
@@ -759,6 +761,9 @@ def _faulty(study: dict[str, Any], fault: Fault | None) -> dict[str, Any]:
         return study
     if fault.kind == "no_protocol":
         return {k: v for k, v in study.items() if k != "protocolSection"}
+    if fault.kind == "partial":  # valid, but cut: no locations module, no hasResults
+        protocol = {k: v for k, v in study["protocolSection"].items() if k != "contactsLocationsModule"}
+        return dict({k: v for k, v in study.items() if k != "hasResults"}, protocolSection=protocol)
     if fault.kind == "wrong_id":
         protocol = study["protocolSection"]
         ident = dict(protocol["identificationModule"], nctId=fault.wrong_id)

@@ -180,3 +180,49 @@ def test_a_trial_failing_alone_among_many_keeps_its_own_alert(
     workspace.cli("check")
     workspace.cli("check", "--full")
     assert titles(webhook) == [f"{BAD}: failing for 2 cycles"]
+
+
+SITES = "NCT04267848"  # 1,148 locations
+
+
+def complete(fake_api: FakeCtGov) -> None:
+    fake_api.update(SITES, lambda s: s["protocolSection"]["statusModule"].update(overallStatus="COMPLETED"))
+
+
+def versions(workspace: Workspace) -> list[dict[str, Any]]:
+    return [h for h in workspace.cli("history", SITES, "--json").json() if not h["baseline"]]
+
+
+def test_partial_record_in_a_batch_is_refetched_alone_and_the_whole_one_is_diffed(
+    workspace: Workspace, fake_api: FakeCtGov, webhook: WebhookReceiver,
+) -> None:
+    setup(workspace, webhook, [SITES])
+    assert workspace.cli("check").code == 0
+    complete(fake_api)
+    fake_api.fail("partial", ids=[SITES], path_contains="filter.ids", times=99)
+    fake_api.reset_requests()
+    assert workspace.cli("check").code == 0
+    assert [r[1] for r in fake_api.requests].count(f"/api/v2/studies/{SITES}") == 1, "re-fetched once alone"
+    text = json.dumps(versions(workspace))
+    assert "COMPLETED" in text
+    assert "locations." not in text, "no false site removals"
+
+
+def test_partial_record_twice_is_held_back_reported_once_and_never_removes_anything(
+    workspace: Workspace, fake_api: FakeCtGov, webhook: WebhookReceiver,
+) -> None:
+    setup(workspace, webhook, [SITES])
+    assert workspace.cli("check").code == 0
+    complete(fake_api)
+    fake_api.fail("partial", ids=[SITES], times=999)
+    assert workspace.cli("check").code == 1
+    fake_api.new_refresh()
+    assert workspace.cli("check").code == 1
+    assert titles(webhook) == [f"{SITES}: partial record held back"], "reported once"
+    assert versions(workspace) == [], "not diffed, nothing stored"
+    fake_api.clear_faults()
+    fake_api.new_refresh()
+    assert workspace.cli("check").code == 0
+    text = json.dumps(versions(workspace))
+    assert "COMPLETED" in text
+    assert "locations." not in text, "the whole record after a partial one: no false new sites either"

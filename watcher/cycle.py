@@ -24,6 +24,7 @@ from watcher.models import Snapshot, Trial
 from watcher.notify.payloads import change_messages, notify_tick, print_changes
 from watcher.notify.routing import for_stdout, route
 from watcher.registry.client import CtGovClient
+from watcher.registry.completeness import missing_parts
 from watcher.registry.poll import PollResult, PollState, poll
 from watcher.store import Store
 from watcher.store.database import utcnow
@@ -42,6 +43,12 @@ META_API_RETRY_AT = "poll.api_retry_at"  # after a 403, no request before this t
 DENIED_BACKOFF_FIRST = timedelta(minutes=15)
 DENIED_BACKOFF_MAX = timedelta(hours=6)
 REGISTRY_WIDE_MIN = 3  # fewer trials failing alike are alerted one by one
+META_SUSPECT = "poll.suspect."  # + NCT ID: the partial record held back (its hash, reason, sightings)
+SUSPECT_BELIEVE_AFTER = 3  # the same partial record in this many cycles is a real edit after all
+
+
+class _Suspect(Exception):
+    """A record still partial after a re-fetch alone: held back, not diffed."""
 
 
 @dataclass(slots=True)
@@ -230,6 +237,8 @@ class Cycle:
         try:
             if self._process(trial, record):
                 report.changed.append(trial.nct_id)
+        except _Suspect as exc:
+            report.failed[trial.nct_id] = f"suspect: {exc}"
         except TrialWatchError as exc:
             self._trial_failed(trial, str(exc), report)
         except Exception as exc:  # one broken record must not stop the cycle
@@ -291,6 +300,11 @@ class Cycle:
             log.info("trial.checked", nct_id=trial.nct_id, changed=False)
             return False
         if latest is not None:
+            record = self._whole(trial, latest, record)
+            digest = content_hash(record)
+            if latest.content_hash == digest:
+                self.store.mark_checked([trial.nct_id], now)
+                return False
             latest = self._fill_gap(trial, latest, record)
             now = max(now, latest.fetched_at)
         changes = changes_between(latest.record if latest else None, record, self.rules)
@@ -311,6 +325,39 @@ class Cycle:
         if baseline:
             self._new_trials.append(trial.nct_id)
         return not baseline
+
+    def _whole(self, trial: Trial, latest: Snapshot, record: Mapping[str, Any]) -> Mapping[str, Any]:
+        """`record`, or its re-fetch alone when it lacks what the stored version had; raises _Suspect
+        when that is partial too (reported once, believed only when the same record comes back in
+        `SUSPECT_BELIEVE_AFTER` cycles: then it is a real edit, e.g. a module the sponsor removed)."""
+        key = META_SUSPECT + trial.nct_id
+        gaps = missing_parts(latest.record, record)
+        if not gaps:
+            if self.store.get_meta(key):
+                self.store.set_meta(key, None)
+            return record
+        log.warning("trial.partial", nct_id=trial.nct_id, missing=gaps, action="re-fetching it alone")
+        again = self.client.fetch_study(trial.nct_id).record
+        gaps = missing_parts(latest.record, again)
+        if not gaps:
+            log.info("trial.partial_recovered", nct_id=trial.nct_id)
+            return again
+        digest = content_hash(again)
+        held = self.store.get_meta(key)
+        seen = held["seen"] + 1 if isinstance(held, dict) and held.get("hash") == digest else 1
+        if seen >= SUSPECT_BELIEVE_AFTER:
+            log.warning("trial.partial_believed", nct_id=trial.nct_id, missing=gaps, cycles=seen)
+            self.store.set_meta(key, None)
+            return again
+        self.store.set_meta(key, {"hash": digest, "seen": seen, "missing": gaps})
+        log.warning("trial.suspect", nct_id=trial.nct_id, missing=gaps, cycles=seen)
+        if not held:
+            self._alert(nct_id=trial.nct_id, subject=f"{trial.display}: partial record held back",
+                text=f"ClinicalTrials.gov answered {trial.display} twice with a record lacking what the stored "
+                     f"version has ({'; '.join(gaps)}). It is not compared, so no false \"removed\" alerts; "
+                     f"it is asked for again whenever it is next fetched, and believed if it comes back the "
+                     f"same {SUSPECT_BELIEVE_AFTER} times.")
+        raise _Suspect("; ".join(gaps))
 
     # -- history: gaps between polls, backfill of new trials, retention, feeds (storage's block) ---
 
