@@ -12,7 +12,8 @@ The real records and the spec are found by `tests/shared_fixtures.py` (not kept 
 
 Behaviour taken from the spec (and `shared/research/ctgov-api.md`):
 - `GET /studies/{nctId}`: the study object itself; 301 to the canonical study for an alias;
-  404 and 400 (malformed ID) as text/plain.
+  404 and 400 (malformed ID) as text/plain, worded as the live service words them
+  (``NCT number NCT99999999 not found``, ``Parameter `nctId` has incorrect format``).
 - `GET /studies`: `filter.ids` (comma or pipe; matches NCTId and NCTIdAlias), `filter.advanced`
   (only `AREA[LastUpdatePostDate]RANGE[a,b]`), `fields`, `pageSize` (default 10, 0 = default, above
   1000 coerced to 1000), `pageToken`/`nextPageToken` (later pages must repeat the parameters; like
@@ -660,7 +661,7 @@ class FakeCtGov(RecordHistory):
         _check_format(params, {"json"})
         nct = canonical_id(raw_id)
         if nct is None:
-            raise BadRequest(f"The NCT number `{raw_id}` has incorrect format")
+            raise BadRequest("Parameter `nctId` has incorrect format")  # the live wording (live-api.md §7)
         paths = _field_paths(params["fields"]) if "fields" in params else None
         with self._lock:
             study = self._studies.get(nct)
@@ -669,7 +670,7 @@ class FakeCtGov(RecordHistory):
                 location = f"/api/v2/studies/{self._aliases[nct]}" + (f"?{query}" if query else "")
                 return _Response(301, b"", "text/plain", {"Location": location})
             if study is None:
-                return _Response(404, f"Study {raw_id} not found".encode(), "text/plain")
+                return _Response(404, f"NCT number {raw_id} not found".encode(), "text/plain")
             if paths is None and (fault is None or fault.kind not in {"wrong_id", "no_protocol", "partial"}):
                 return _Response(200, self._encode(nct))
             study = _faulty(study, fault)

@@ -85,6 +85,7 @@ def test_unknown_study_is_404_text(http: httpx.Client) -> None:
     response = http.get("/studies/NCT00000002")
     assert response.status_code == 404
     assert response.headers["content-type"].startswith("text/plain")
+    assert response.text == "NCT number NCT00000002 not found"  # as the live service words it
 
 
 @pytest.mark.parametrize("bad", ["NCT0", "XYZ00000001", "NCT123456789", "NCT0012345A"])
@@ -92,7 +93,7 @@ def test_malformed_id_is_400_text(http: httpx.Client, bad: str) -> None:
     response = http.get(f"/studies/{bad}")
     assert response.status_code == 400
     assert response.headers["content-type"].startswith("text/plain")
-    assert "incorrect format" in response.text
+    assert response.text == "Parameter `nctId` has incorrect format"  # as the live service words it
 
 
 def test_alias_answers_301_to_the_canonical_study(fake_api: FakeCtGov, http: httpx.Client) -> None:
