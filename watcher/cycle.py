@@ -10,7 +10,7 @@ import re
 import time
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import structlog
@@ -89,6 +89,11 @@ def registry_wide(failures: Mapping[str, ApiError], polled: int) -> tuple[ApiErr
     if len(ids) < REGISTRY_WIDE_MIN or 2 * len(ids) <= polled:
         return None
     return failures[ids[0]], frozenset(ids)
+
+
+def _aware(moment: datetime) -> datetime:
+    """Ours are UTC; a naive one (SQLite, an injected clock) is read as such."""
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def _iso(value: Any) -> datetime | None:
@@ -179,7 +184,7 @@ class Cycle:
                 self._record(trial, record, report)
 
         retry_at = _iso(self.store.get_meta(META_API_RETRY_AT))
-        if retry_at is not None and started < retry_at:
+        if retry_at is not None and _aware(started) < _aware(retry_at):
             # the registry refused us (403): hammering it would not help, so this cycle sends nothing
             report.api_error = f"backing off after HTTP 403 until {retry_at.isoformat()}"
             report.strategy, report.skipped = "backoff", True
