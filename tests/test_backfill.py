@@ -192,3 +192,13 @@ def test_fill_gaps_always_asks_even_on_an_ordinary_day(workspace: Workspace, fak
     fake_api.update(TRIAL, enrollment(470))
     assert workspace.cli("check").code == 0
     assert len(fake_api.requests_to("/api/int/")) == 1, "one index request; nothing in between to fetch"
+
+
+def test_a_missing_history_page_is_not_called_a_missing_trial(workspace: Workspace, fake_api: FakeCtGov) -> None:
+    """The study answers on API v2; only its record-history page is 404: the watchlist is fine."""
+    gone = workspace.api_url.replace("/api/v2", "/api/gone")  # the fake answers 404 to paths it does not serve
+    workspace.write(trials=[TRIAL], extra=f"backfill:\n  base_url: {gone}\n")
+    result = workspace.cli("backfill", TRIAL)
+    assert result.code == 1
+    assert f"no record history (404) for {TRIAL}; the study itself is still polled" in result.err
+    assert "check the watchlist" not in result.err

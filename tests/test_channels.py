@@ -120,6 +120,15 @@ def test_telegram_request_is_html() -> None:
     }
 
 
+def many_changes(count: int) -> list[dict[str, Any]]:
+    """Changes of as many separate fields (a list's items would be summarised in one line)."""
+    return [{"field": f"custom.field{n}", "change": "added", "old": None,
+             "new": {"facility": f"Hospital number {n} with a long name", "city": f"City {n}",
+                     "country": "Country", "status": "RECRUITING"}, "severity": "major",
+             "event": {"kind": "site_added", "summary": f"New site: Hospital number {n} with a long name",
+                       "data": {}}} for n in range(count)]
+
+
 def many_sites(count: int) -> list[dict[str, Any]]:
     return [{"field": f"locations.site {n}|city {n}||country", "change": "added", "old": None,
              "new": {"facility": f"Hospital number {n} with a long name", "city": f"City {n}",
@@ -131,15 +140,15 @@ def many_sites(count: int) -> list[dict[str, Any]]:
 def test_telegram_splits_long_messages_and_cuts_the_rest_with_a_history_link() -> None:
     transport = Transport(b'{"ok": true}')
     with mock.patch("requests.post", transport):
-        send(TELEGRAM_URL, payload(changes=many_sites(40)))
+        send(TELEGRAM_URL, payload(changes=many_changes(40)))
     texts = [c["json"]["text"] for c in transport.calls]
     assert len(texts) == 2
     assert all(len(t) <= TELEGRAM_LIMIT for t in texts)
     assert texts[0].endswith("(1/2)") and texts[1].endswith("(2/2)")
-    assert sum(t.count("<code>locations.") for t in texts) == 40
+    assert sum(t.count("<code>custom.") for t in texts) == 40
     with mock.patch("requests.post", transport):
         transport.calls.clear()
-        send(TELEGRAM_URL, payload(changes=many_sites(400)))
+        send(TELEGRAM_URL, payload(changes=many_changes(400)))
     texts = [c["json"]["text"] for c in transport.calls]
     assert len(texts) == 4
     assert all(len(t) <= TELEGRAM_LIMIT for t in texts)
@@ -205,3 +214,13 @@ def test_webhook_gets_the_versioned_document(webhook: WebhookReceiver) -> None:
     # apprise's own envelope stays, so any apprise-aware receiver still shows something
     assert body["version"] == "1.0" and body["title"].startswith("NCT04728893 (Nemtabrutinib CLL): ")
     assert "status.overallStatus: RECRUITING → SUSPENDED" in body["message"]
+
+
+def test_many_sites_in_one_version_read_as_one_line_in_every_human_format() -> None:
+    transport = Transport(b'{"ok": true}')
+    with mock.patch("requests.post", transport):
+        send(TELEGRAM_URL, payload(changes=many_sites(400)))
+    (text,) = [c["json"]["text"] for c in transport.calls]
+    assert "Sites: 400 added — Hospital number 0 with a long name, City 0; " in text
+    assert "…and 397 more" in text
+    assert len(text.splitlines()) < 10

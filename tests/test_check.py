@@ -73,8 +73,11 @@ def test_not_found_and_moved_are_reported_once(
     setup(workspace, webhook, [GOOD, "NCT09999999"])
     assert workspace.cli("check").code == 1
     again = workspace.cli("check")
-    assert again.code == 0, "reported once; left alone until the weekly full re-fetch"
-    assert titles(webhook) == ["NCT09999999: not found on ClinicalTrials.gov"]
+    assert again.code == 1, "the exit code stays 1 until the watchlist is fixed: cron monitoring does not flap"
+    assert "NCT09999999: not found on ClinicalTrials.gov (404); check the watchlist" in again.err
+    assert len(fake_api.requests_to("/studies/NCT09999999")) == 1, \
+        "asked once; left alone until the weekly full re-fetch"
+    assert titles(webhook) == ["NCT09999999: not found on ClinicalTrials.gov"], "alerted once"
     states = workspace.cli("list", "--json").json()
     assert next(r for r in states if r["nct_id"] == "NCT09999999")["status"] is None
 

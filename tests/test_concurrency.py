@@ -121,3 +121,36 @@ def test_two_services_on_one_postgresql_notify_each_change_once(
     print(f"\ntwo services on one PostgreSQL: {len(edits)} edits → {len(bodies)} webhook POSTs; "
           f"{len(cycles)} cycles (a: {per_service['a']}, b: {per_service['b']}), none overlapping; "
           f"{skipped} cycle starts skipped while the other held the lock; versions {dict(versions)}")
+
+
+WRITER = """
+import sys
+from datetime import UTC, datetime
+from watcher.detect.record import content_hash
+from watcher.store import Store
+
+url, tag = sys.argv[1], sys.argv[2]
+store = Store(url, create=False)
+for n in range(40):
+    record = {"protocolSection": {"identificationModule": {"nctId": "NCT04728893", "briefTitle": f"{tag} {n}"}}}
+    store.save_version("NCT04728893", record, fetched_at=datetime.now(UTC), digest=content_hash(record),
+                       changes=(), baseline=False)
+store.close()
+"""
+
+
+def test_two_processes_saving_versions_of_one_trial_never_collide(db_url: str) -> None:
+    """A hand-run `check` or `backfill` beside the service: both allocate version numbers of the
+    same trial. Each save must succeed and the numbers stay unique and gap-free."""
+    Store(db_url).close()
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    procs = [subprocess.Popen([sys.executable, "-c", WRITER, db_url, tag], env=env, stderr=subprocess.PIPE)
+             for tag in ("service", "cli")]
+    errors = [p.communicate(timeout=120)[1].decode() for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], errors
+    store = Store(db_url)
+    try:
+        versions = [info.version for info in store.version_infos("NCT04728893")]
+    finally:
+        store.close()
+    assert versions == list(range(1, 81))

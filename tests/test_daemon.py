@@ -320,8 +320,55 @@ def test_sigterm_abandons_a_stuck_cycle_within_the_bound_and_exits_0(
     with sqlite3.connect(workspace.root / "state" / "trialwatch.sqlite") as db:
         assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
         assert db.execute("SELECT count(*) FROM snapshots").fetchone() == (0,)
+        cycles = db.execute("SELECT result, finished_at IS NOT NULL FROM cycles").fetchall()
+    assert cycles == [("abandoned", 1)], "the abandoned cycle is closed in the log, not left running"
     after = workspace.cli("status", "--json").json()
-    assert after["service"] in ("stopping", "running", "not responding")  # no clean stop was recorded
+    assert after["service"] == "stopped", "status tells the truth after an abandoned stop"
+
+
+@pytest.mark.slow
+def test_a_killed_cycle_is_closed_as_interrupted_when_the_service_starts_again(
+    workspace: Workspace, fake_api: FakeCtGov,
+) -> None:
+    workspace.write(trials=[A, B])
+    fast_settings(workspace)
+    fake_api.fail("timeout", path_contains="/studies", delay=4, times=3)
+    first = Service(workspace)
+    try:
+        wait_until(lambda: fake_api.requests_to("/studies"), timeout=15)
+    finally:
+        first.kill()  # kill -9 in the middle of a cycle
+    with sqlite3.connect(workspace.root / "state" / "trialwatch.sqlite") as db:
+        assert db.execute("SELECT result FROM cycles").fetchall() == [("running",)]
+    second = Service(workspace)
+    try:
+        [event] = second.wait_event("service.interrupted_cycles")
+        assert event["count"] == 1
+    finally:
+        second.stop()
+    with sqlite3.connect(workspace.root / "state" / "trialwatch.sqlite") as db:
+        results = [r for (r,) in db.execute("SELECT result FROM cycles ORDER BY id")]
+    assert results[0] == "interrupted" and "running" not in results
+
+
+@pytest.mark.slow
+def test_a_second_service_of_one_sqlite_database_is_refused_naming_the_first(
+    workspace: Workspace, fake_api: FakeCtGov,
+) -> None:
+    workspace.write(trials=[A])
+    fast_settings(workspace)
+    first = Service(workspace)
+    try:
+        first.wait_event("service.started")
+        second = workspace.cli("run")
+        assert second.code == 1
+        assert f"another `trialwatch run` (pid {first.proc.pid}, since " in second.err
+        assert "is already the service of" in second.err
+        assert workspace.cli("status", "--json").json()["service"] == "running"
+    finally:
+        code, _ = first.stop()
+    assert code == 0
+    assert workspace.cli("status", "--json").json()["service"] == "stopped"
 
 
 @pytest.mark.slow

@@ -19,6 +19,7 @@ from watcher.detect.catalog import field_kind, field_rank
 from watcher.detect.diff import criteria_sections, diff_criteria, diff_fields
 from watcher.detect.fields import extract_fields
 from watcher.detect.keys import fingerprint, normalize
+from watcher.detect.match import align
 from watcher.models import Change
 
 CASES: list[dict[str, Any]] = YAML(typ="safe").load(Path(__file__).with_name("diff_cases.yaml"))
@@ -175,7 +176,7 @@ def test_every_edit_is_reported_once_and_only_where_it_happened(nct_id: str, dat
         {"op": "set", "path": path, "value": mutate(_get(record, path))}
         for path in data.draw(st.lists(st.sampled_from(paths), min_size=1, max_size=4, unique=True))
     ]
-    old, new = fields_of(nct_id), extract_fields(edit(record, edits))
+    old, new = fields_of(nct_id), aligned(fields_of(nct_id), extract_fields(edit(record, edits)))
     changes = diff_fields(old, new)
     assert changes, "an edit of a leaf went unreported"
     pairs = Counter((c.field, c.change) for c in changes)
@@ -233,6 +234,24 @@ def apply_changes(old: dict[str, Any], new: dict[str, Any], changes: list[Change
     return state
 
 
+def aligned(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    """`new` named as the diff names it: items matched to old ones take their names (`match.align`).
+
+    Alignment only renames: every keyed list (and the set of sites) holds the same values as before.
+    """
+    out = dict(align(old, new))
+    assert _values(out) == _values(new)
+    assert {n for n in out if not n.startswith("locations.")} == {n for n in new if not n.startswith("locations.")}
+    for name, value in new.items():
+        if isinstance(value, dict) and field_kind(name) == "keyed":
+            assert sorted(map(repr, value.values())) == sorted(map(repr, out[name].values()))
+    return out
+
+
+def _values(fields: dict[str, Any]) -> list[str]:
+    return sorted(repr(v) for n, v in fields.items() if n.startswith("locations."))
+
+
 def comparable(name: str, value: Any) -> Any:
     return fingerprint(value) if field_kind(name) == "digest" else copy.deepcopy(normalize(value))
 
@@ -245,7 +264,7 @@ def test_applying_the_changes_to_old_yields_new(nct_id: str, data: st.DataObject
     edits = [{"op": "set", "path": path, "value": mutate(_get(record, path))} for path in paths]
     if data.draw(st.booleans()):
         edits.append({"op": "delete", "path": data.draw(st.sampled_from(paths_of(nct_id)))})
-    old, new = fields_of(nct_id), extract_fields(edit(record, edits))
+    old, new = fields_of(nct_id), aligned(fields_of(nct_id), extract_fields(edit(record, edits)))
     replayed = apply_changes(old, new, diff_fields(old, new))
     assert replayed == {name: comparable(name, value) for name, value in new.items()}
 

@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tests.conftest import Workspace
-from tests.test_channels import TELEGRAM_URL, Transport, many_sites, payload
+from tests.test_channels import TELEGRAM_URL, Transport, many_changes, payload
 from tests.test_outbox import Clock, setup
 from watcher.notify.delivery import parts_key
 from watcher.notify.formats import SLACK_LIMIT, TELEGRAM_LIMIT, Delivery, context, email, slack, split_lines, telegram
@@ -46,7 +46,7 @@ def test_delay_note_only_when_late() -> None:
 
 
 def test_long_slack_messages_are_cut_with_a_link_to_the_full_history() -> None:
-    rendered = slack(ctx(payload(changes=many_sites(200))))
+    rendered = slack(ctx(payload(changes=many_changes(200))))
     (body,) = rendered.parts
     assert len(body) <= SLACK_LIMIT
     assert body.rstrip().endswith("[Full history](https://clinicaltrials.gov/study/NCT04728893?tab=history)")
@@ -54,7 +54,7 @@ def test_long_slack_messages_are_cut_with_a_link_to_the_full_history() -> None:
 
 
 def test_a_digest_cut_still_points_to_every_trial() -> None:
-    trials = [{**payload(changes=many_sites(60)), "nct_id": f"NCT0000000{n}", "url": None, "history_url": None}
+    trials = [{**payload(changes=many_changes(60)), "nct_id": f"NCT0000000{n}", "url": None, "history_url": None}
               for n in range(3)]
     view = ctx({"type": "digest", "since": "s", "until": "u", "trials": trials})
     (body,) = slack(view).parts
@@ -63,14 +63,14 @@ def test_a_digest_cut_still_points_to_every_trial() -> None:
 
 
 def test_email_lists_at_most_200_changes_then_links_the_history() -> None:
-    rendered = email(ctx(payload(changes=many_sites(250))))
+    rendered = email(ctx(payload(changes=many_changes(250))))
     assert rendered.parts[0].count("<tr>") == 1 + 200
     assert "… and 50 more changes: <a href=\"https://clinicaltrials.gov/study/NCT04728893?tab=history\">" in (
         rendered.parts[0])
 
 
 def test_telegram_parts_never_exceed_the_limit() -> None:
-    parts = telegram(ctx(payload(changes=many_sites(120)))).parts
+    parts = telegram(ctx(payload(changes=many_changes(120)))).parts
     assert len(parts) > 1 and all(len(p) <= TELEGRAM_LIMIT for p in parts)
 
 
@@ -88,7 +88,7 @@ def test_a_split_message_that_fails_halfway_resends_only_the_rest(workspace: Wor
     """Accepted Telegram parts are remembered; the retry, an hour later, sends exactly the part
     still owed, rendered as at the first attempt (no delay note shifting the split)."""
     config, store = setup(workspace, {"bot": {"url": TELEGRAM_URL}})
-    store.outbox.enqueue([NewMessage("bot", "NCT04728893", "changes", payload(changes=many_sites(40)))], NOW)
+    store.outbox.enqueue([NewMessage("bot", "NCT04728893", "changes", payload(changes=many_changes(40)))], NOW)
     clock = Clock(NOW)
     answers = iter([200, 500, 200])
     transport = Transport(b"")

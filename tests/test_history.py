@@ -6,6 +6,8 @@ import csv
 import io
 from typing import Any
 
+import pytest
+
 from tests.conftest import Workspace
 from tests.fakeapi import FakeCtGov
 
@@ -81,3 +83,19 @@ def test_changes_across_trials_by_tag_and_severity(workspace: Workspace, fake_ap
     assert f"{TRIAL} (CLL)  v2  critical status.overallStatus: RECRUITING → SUSPENDED" in text
     assert workspace.cli("changes", "--since", "2099-01-01").out.startswith("No changes since")
     assert workspace.cli("changes", "--tag", "nope").code == 2
+
+
+@pytest.mark.parametrize("command", [["history", "NCT123"], ["diff", "NCT123"], ["show", "NCT123"],
+                                     ["backfill", "NCT04728893", "nct1"]])
+def test_every_command_taking_an_nct_id_rejects_a_malformed_one(workspace: Workspace, command: list[str]) -> None:
+    workspace.write(trials=["NCT04728893"])
+    result = workspace.cli(*command)
+    assert result.code == 2
+    assert f"{command[-1]!r} is not an NCT ID (NCT followed by 8 digits)" in result.err
+
+
+def test_notify_retry_rejects_an_unknown_channel(workspace: Workspace) -> None:
+    workspace.write(trials=["NCT04728893"], channels={"hook": {"url": "json://127.0.0.1:9/x"}})
+    result = workspace.cli("notify-retry", "--channel", "nosuch")
+    assert result.code == 2
+    assert "unknown channel 'nosuch' (known: hook)" in result.err

@@ -133,3 +133,26 @@ def test_results_bookkeeping_in_the_status_module_is_not_a_results_update() -> N
         ("results.firstSubmitDate", None),
         ("results.adverseEvents", "results_updated"),
     ]
+
+
+def test_the_priority_table_puts_clinical_events_before_rewordings() -> None:
+    from watcher.detect.priority import PRIORITY, priority
+
+    targets = [target for target, _, _ in PRIORITY]
+    assert targets.index("field:status.overallStatus") == 0
+    reworded = targets.index("event:primary_outcome_reworded")
+    for first in ("field:results.hasResults", "event:enrollment_change", "event:date_slip", "field:eligibility.*",
+                  "event:site_status", "event:site_added"):
+        assert targets.index(first) < reworded
+    timeframe = {"field": "outcomes.primary.ORR.timeFrame", "severity": "critical",
+                 "event": {"kind": "primary_outcome_reworded", "data": {"part": "timeFrame"}}}
+    opening = {"field": "locations.x|y||z.status", "severity": "major",
+               "event": {"kind": "site_status", "data": {"from": "NOT_YET_RECRUITING", "to": "RECRUITING"}}}
+    closing = {"field": "locations.x|y||z.status", "severity": "major",
+               "event": {"kind": "site_status", "data": {"from": "RECRUITING", "to": "COMPLETED"}}}
+    rise = {"field": "design.enrollmentCount", "severity": "minor",
+            "event": {"kind": "enrollment_change", "data": {"delta": 10}}}
+    drop = {**rise, "event": {"kind": "enrollment_change", "data": {"delta": -10}}}
+    assert priority(opening) < priority(closing) < priority(timeframe)
+    assert priority(drop) < priority(rise)
+    assert priority({"field": "something.unknown"}) == len(PRIORITY)

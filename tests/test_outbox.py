@@ -109,6 +109,22 @@ def test_a_removed_channel_parks_its_messages_at_once(workspace: Workspace, webh
     assert outcome.parked and outcome.error == "channel 'gone' is no longer configured"
 
 
+def test_a_message_that_cannot_be_rendered_is_parked_at_once_and_its_channel_moves_on(
+    workspace: Workspace, webhook: WebhookReceiver,
+) -> None:
+    config, store = setup(workspace, {"hook": {"url": webhook.url()}})
+    poison = changes("NCT04728893", 1)
+    poison.payload["changes"] = "not a list of changes"  # type: ignore[index]
+    store.outbox.enqueue([poison, changes("NCT03418623", 2)], T0)
+    with capture_logs() as logs:
+        outcomes = notify_tick(config, store, now=Clock())
+    assert [(o.accepted, o.parked) for o in outcomes] == [(False, True), (True, False)]
+    (parked,) = store.outbox.messages(status="parked")
+    assert parked.attempts == 1 and (parked.last_error or "").startswith("cannot be rendered: ")
+    assert [e["reason"] for e in logs if e["event"] == "notify.parked"] == ["unrenderable"]
+    assert [r.json()["trial"]["label"] for r in webhook.requests] == ["message 2"]
+
+
 def test_claims_are_exclusive_and_a_dead_claim_is_taken_over_after_its_lease(tmp_path: Any) -> None:
     url = f"sqlite:///{tmp_path / 'tw.sqlite'}"
     one, two = Store(url), Store(url)

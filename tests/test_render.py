@@ -8,16 +8,16 @@ render to the seed page line for line; other real records must share its skeleto
 from __future__ import annotations
 
 import re
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
 from tests._studies import edit, load
-from watcher.detect.describe import format_pair, format_value
+from watcher.detect.describe import change_line, format_pair, format_value, render_diff, word_diff
 from watcher.detect.diff import diff_fields
 from watcher.detect.fields import extract_fields
 from watcher.models import Change
-from watcher.views.trial_page import render_trial_page
+from watcher.views.trial_page import Baseline, render_trial_page
 
 SEED = (Path(__file__).parent / "fixtures" / "seed_000_page.md").read_text(encoding="utf-8")
 SEED_PAGE = SEED.removeprefix("---\n").split("\n---\n")[1].strip() + "\n"
@@ -42,12 +42,23 @@ def seed_change_lines() -> list[str]:
     return [line for line in SEED_PAGE.splitlines() if line.startswith("- `")]
 
 
-CHANGE_LINE = re.compile(r"^- `[^`]+` — (added|removed|changed) _\(\d{4}-\d{2}-\d{2}\)_$")
+CHANGE_LINE = re.compile(r"^- `[^`]+` — (added|removed|changed)(: .+)? _\(\d{4}-\d{2}-\d{2}\)_$")
 
 
 def test_change_line_pattern_matches_the_seed() -> None:
     assert len(seed_change_lines()) == 18
     assert all(CHANGE_LINE.match(line) for line in seed_change_lines())
+
+
+SEED_RECENT = "## Recent Field Changes (last 30 days)\n\n"
+
+
+def seed_page_with_a_collapsed_baseline(fields: int) -> str:
+    """The seed page with its 18 baseline lines collapsed to one (issue 11: the baseline of 167
+    fields listed as "added" buried the real changes)."""
+    head, rest = SEED_PAGE.split(SEED_RECENT)
+    tail = rest.split("\n\n", 1)[1] if "\n\n" in rest else ""
+    return head + SEED_RECENT + f"- First recorded on 2026-05-12 with {fields} fields\n\n" + tail
 
 
 def seed_record() -> dict[str, Any]:
@@ -105,27 +116,42 @@ def test_page_is_the_seed_page_for_the_seed_data() -> None:
     baseline = {c.field: c for c in diff_fields(None, extract_fields(record))}
     seed_fields = [line.split("`")[1] for line in seed_change_lines()]
     assert set(seed_fields) <= set(baseline)
-    changes = [(DAY, baseline[name]) for name in seed_fields]
-    text = render_trial_page(record, changes, days=30, today=DAY)
+    text = render_trial_page(record, [], days=30, today=DAY, baseline=Baseline(DAY, len(baseline)))
     body, footer = text.split("\n---\n")
-    assert body.rstrip("\n") == SEED_PAGE.rstrip("\n")
+    assert body.rstrip("\n") == seed_page_with_a_collapsed_baseline(len(baseline)).rstrip("\n")
     assert footer == "\n*Source data (authoritative): https://clinicaltrials.gov/study/NCT06747156*\n"
+
+
+def test_front_matter_is_the_seeds() -> None:
+    seen = datetime(2026, 5, 12, 7, 8, 52, 385000, tzinfo=UTC)
+    text = render_trial_page(seed_record(), [], days=30, today=DAY, front_matter=True, last_seen=seen)
+    seed = SEED.split("\n---\n", 1)[0] + "\n---\n"
+    expected = "".join(line + "\n" for line in seed.splitlines() if not line.startswith("canonical_url:"))
+    assert text.startswith(expected)
+    assert text[len(expected):].startswith("# A Study of mRNA Encoding CD19/CD3 T Cell Engager")
+    assert not render_trial_page(seed_record(), [], days=30, today=DAY).startswith("---")
 
 
 def test_other_real_records_share_the_seed_skeleton() -> None:
     collaborator = {"name": "Aga Khan University", "class": "OTHER"}
     path = PS + "sponsorCollaboratorsModule.collaborators"
     record = edit(load("NCT06863285"), [{"op": "set", "path": path, "value": [collaborator]}])
-    changes = [(DAY, c) for c in diff_fields(None, extract_fields(record))]
-    text = render_trial_page(record, changes, days=30, today=TODAY)
+    fields = len(diff_fields(None, extract_fields(record)))
+    site = {"facility": "Ruijin Hospital", "city": "Shanghai", "country": "China", "status": "RECRUITING"}
+    changes = [(DAY, Change("status.overallStatus", "changed", "NOT_YET_RECRUITING", "RECRUITING")),
+               (DAY, Change("locations.ruijin hospital|shanghai||china", "added", None, site))]
+    text = render_trial_page(record, changes, days=30, today=TODAY, baseline=Baseline(DAY, fields))
     assert skeleton(text) == skeleton(SEED_PAGE)
     lines = text.splitlines()
     assert lines[4] == "**NCT ID:** [NCT06863285](https://clinicaltrials.gov/study/NCT06863285)"
     recent = text.split("## Recent Field Changes (last 30 days)\n\n", 1)[1].split("\n\n", 1)[0].splitlines()
-    assert recent[0] == "- `status.overallStatus` — added _(2026-05-12)_"
-    assert all(CHANGE_LINE.match(line) for line in recent)
-    site = "hamdard university|islamabad|punjab province|pakistan"
-    assert f"- `locations.{site}` — added _(2026-05-12)_" in recent
+    assert recent == [
+        "- `status.overallStatus` — changed: NOT_YET_RECRUITING → RECRUITING _(2026-05-12)_",
+        "- `locations.ruijin hospital|shanghai||china` — added: Ruijin Hospital, Shanghai, China (RECRUITING)"
+        " _(2026-05-12)_",
+        f"- First recorded on 2026-05-12 with {fields} fields",
+    ]
+    assert all(CHANGE_LINE.match(line) for line in recent[:-1])
 
 
 def test_missing_parts_are_left_out() -> None:
@@ -143,7 +169,7 @@ def test_site_status_and_the_window() -> None:
     ]
     text = render_trial_page(record, changes, days=7, today=TODAY)
     assert "## Recent Field Changes (last 7 days)" in text
-    assert "- `status.overallStatus` — changed _(2026-05-19)_" in text
+    assert "- `status.overallStatus` — changed: RECRUITING → SUSPENDED _(2026-05-19)_" in text
     assert "design.enrollmentCount" not in text
     site = "Highlands Oncology Group ( Site 2728), Springdale, Arkansas, United States"
     assert f"- {site} — _RECRUITING_" in text
@@ -176,3 +202,25 @@ def test_format_pair_keeps_the_difference_visible() -> None:
     assert len(old) <= 50
     assert format_pair("RECRUITING", "SUSPENDED") == ("RECRUITING", "SUSPENDED")
     assert format_pair(None, ["PHASE2"]) == ("(none)", "PHASE2")
+
+
+def test_word_diff_marks_words_and_elides_unchanged_runs() -> None:
+    old = "Part 1 consists of three arms " + "with many unchanged words " * 10 + "and a closing note."
+    new = old.replace("three", "four").replace("closing", "final")
+    segments = word_diff(old, new)
+    assert segments is not None
+    line = render_diff(segments)
+    assert "[-three-] {+four+} arms" in line
+    assert "[-closing-] {+final+} note." in line
+    assert " … " in line
+    assert len(line) < len(old)
+    assert word_diff("short", "shorter") is None
+    assert word_diff(old, old.replace(" ", "\n  ")) == []
+    assert word_diff({"measure": old}, {"measure": new}) is None
+
+
+def test_change_line_never_shows_two_sides_that_read_the_same() -> None:
+    change = {"field": "description.briefSummary", "change": "changed", "old": "A  b", "new": "A b"}
+    assert change_line(change) == "description.briefSummary: only spacing or line breaks changed"
+    long = {"field": "f", "change": "changed", "old": ["x" * 130, "y"], "new": ["x" * 130, "y", "z"]}
+    assert change_line(long).endswith(", [-y-] {+y, z+}")

@@ -27,10 +27,16 @@ def test_show_renders_the_latest_version_with_recent_changes(workspace: Workspac
     assert f"**NCT ID:** [{NCT}](https://clinicaltrials.gov/study/{NCT})" in page.out
     assert "- **Status:** SUSPENDED" in page.out
     assert "## Recent Field Changes (last 30 days)" in page.out
-    assert f"- `status.overallStatus` — changed _({today})_" in page.out
-    assert f"- `status.overallStatus` — added _({today})_" in page.out
-    lines = [ln for ln in page.out.splitlines() if ln.startswith("- `")]
-    assert all(re.fullmatch(r"- `[^`]+` — (added|removed|changed) _\(\d{4}-\d{2}-\d{2}\)_", ln) for ln in lines)
+    recent = page.out.split("## Recent Field Changes (last 30 days)\n\n", 1)[1].split("\n\n", 1)[0].splitlines()
+    assert recent[0] == f"- `status.overallStatus` — changed: RECRUITING → SUSPENDED _({today})_"
+    assert re.fullmatch(rf"- First recorded on {today} with \d{{3}} fields", recent[-1])
+    assert all(re.fullmatch(r"- `[^`]+` — (added|removed|changed): .+ _\(\d{4}-\d{2}-\d{2}\)_", ln)
+               for ln in recent[:-1])
+    assert not page.out.startswith("---")
+    mirrored = workspace.cli("show", NCT, "--front-matter")
+    assert mirrored.out.startswith("---\ntitle: Efficacy and Safety of Nemtabrutinib")
+    assert f"\nnct_id: {NCT}\noverall_status: SUSPENDED\n" in mirrored.out
+    assert "\nsource: ClinicalTrials.gov (mirrored, no enrichment)\n---\n# Efficacy" in mirrored.out
 
     narrow = workspace.cli("show", NCT, "--days", "7")
     assert "## Recent Field Changes (last 7 days)" in narrow.out

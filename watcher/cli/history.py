@@ -9,13 +9,12 @@ from typing import Any
 
 import click
 
-from watcher.cli.main import EXIT_FAILED, EXIT_USAGE, State, cli, fail, open_store
+from watcher.cli.main import EXIT_FAILED, EXIT_USAGE, State, cli, fail, nct_id_argument, open_store
 from watcher.errors import TrialWatchError
-from watcher.ids import normalize_nct_id
 
 
 @cli.command()
-@click.argument("nct_id")
+@click.argument("nct_id", callback=nct_id_argument)
 @click.option("--since", metavar="WHEN",
               help="Only changes detected since WHEN: 2026-03-01, a date-time, or 7d/12h ago.")
 @click.option("--field", "fields", metavar="GLOB", multiple=True,
@@ -30,7 +29,6 @@ def history(state: State, nct_id: str, *, since: str | None, fields: tuple[str, 
 
     if as_json and as_csv:
         fail("--json and --csv exclude each other", EXIT_USAGE)
-    nct_id = normalize_nct_id(nct_id)
     config = state.config()
     try:
         since_at = parse_when(since, now=datetime.now(UTC)) if since else None
@@ -63,7 +61,7 @@ def history(state: State, nct_id: str, *, since: str | None, fields: tuple[str, 
 
 
 @cli.command()
-@click.argument("nct_id")
+@click.argument("nct_id", callback=nct_id_argument)
 @click.option("--from", "from_", metavar="VERSION|DATE", help="The older version: a number, or the version current "
               "on a date (2026-03-01) or at an age (30d). Default: the one before --to.")
 @click.option("--to", metavar="VERSION|DATE", help="The newer version, likewise. Default: the latest.")
@@ -76,7 +74,6 @@ def diff(state: State, nct_id: str, from_: str | None, to: str | None, as_json: 
     from watcher.models import change_to_dict
     from watcher.views.changes import QueryError, diff_versions, resolve_version
 
-    nct_id = normalize_nct_id(nct_id)
     config = state.config()
     now = datetime.now(UTC)
     with open_store(config) as store:
@@ -183,7 +180,7 @@ def feed(state: State, tag: str | None, write_files: bool) -> None:
 
 
 @cli.command()
-@click.argument("nct_ids", nargs=-1, required=True)
+@click.argument("nct_ids", nargs=-1, required=True, callback=nct_id_argument)
 @click.pass_obj
 def backfill(state: State, nct_ids: tuple[str, ...]) -> None:
     """Import trials' past versions from ClinicalTrials.gov's record history."""
@@ -196,8 +193,7 @@ def backfill(state: State, nct_ids: tuple[str, ...]) -> None:
     with open_store(config) as store:
         client = CtGovClient(config.settings.api)
         try:
-            for raw in nct_ids:
-                nct_id = normalize_nct_id(raw)
+            for nct_id in nct_ids:
                 try:
                     report = run_backfill(config, store, client, nct_id)
                 except (BackfillError, TrialWatchError) as exc:

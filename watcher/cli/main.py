@@ -20,6 +20,19 @@ from watcher.errors import ConfigError, StorageError
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 
+def nct_id_argument(_ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+    """Callback of an NCT ID argument (one or several): the full form in any case, given back
+    canonical; a typo is a usage error (exit 2) that names it."""
+    from watcher.ids import FULL_FORM, is_nct_id, normalize_nct_id
+
+    values = value if isinstance(value, tuple) else (value,)
+    for raw in values:
+        if not is_nct_id(str(raw)):
+            raise click.BadParameter(f"{raw!r} is not an NCT ID ({FULL_FORM})", param=param)
+    canonical = tuple(normalize_nct_id(str(raw)) for raw in values)
+    return canonical if isinstance(value, tuple) else canonical[0]
+
+
 class State:
     """What the group options decided, handed to every command."""
 

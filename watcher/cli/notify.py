@@ -38,6 +38,9 @@ def notify_test(state: State, channel_names: tuple[str, ...]) -> None:
 def notify_retry(state: State, channel: str | None) -> None:
     """Give parked messages (those that failed notify.max_attempts times) a fresh set of attempts."""
     config = state.config()
+    known = list(config.settings.channels)
+    if channel is not None and channel not in known:
+        fail(f"unknown channel {channel!r} (known: {', '.join(known) or 'none are configured'})", EXIT_USAGE)
     with open_store(config) as store:
         count = store.outbox.requeue_parked(datetime.now(UTC), channel=channel)
     click.echo(f"{count} parked message{'s' if count != 1 else ''} queued again; "

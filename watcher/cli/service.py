@@ -18,7 +18,8 @@ from watcher.errors import ConfigError, TrialWatchError
 @click.option("--full", is_flag=True, help="Re-fetch every trial's full record, whatever changed.")
 @click.pass_obj
 def check(state: State, full: bool) -> None:
-    """Run one poll cycle now. Exit 0 when every trial was checked, 1 when any failed."""
+    """Run one poll cycle now. Exit 0 when every trial was checked; 1 when any failed, or is not found
+    on ClinicalTrials.gov (on every run until the watchlist is fixed, so monitoring does not flap)."""
     from watcher.cycle import Cycle
     from watcher.registry.client import CtGovClient
     from watcher.service.progress import poll_progress
@@ -30,6 +31,7 @@ def check(state: State, full: bool) -> None:
             with poll_progress() as progress:  # a bar on a terminal, poll.progress events otherwise
                 report = Cycle(config, store, client, write=click.echo, progress=progress).run(
                     force_full=full, wait_for_lock=True)
+            states = store.trial_states()
         except TrialWatchError as exc:
             fail(str(exc))
         finally:
@@ -38,9 +40,12 @@ def check(state: State, full: bool) -> None:
         fail(f"cycle failed: {report.api_error}")
     for nct_id, error in sorted(report.failed.items()):
         click.echo(f"trialwatch: {nct_id}: {error}", err=True)
-    for nct_id in report.not_found:
+    # A 404 is looked at again only at the weekly full re-fetch; until then every run says so again.
+    missing = sorted(set(report.not_found) | {t.nct_id for t in config.watchlist.trials
+                                              if t.nct_id in states and states[t.nct_id].not_found})
+    for nct_id in missing:
         click.echo(f"trialwatch: {nct_id}: not found on ClinicalTrials.gov (404); check the watchlist", err=True)
-    if report.failed or report.not_found:
+    if report.failed or missing:
         sys.exit(EXIT_FAILED)
 
 

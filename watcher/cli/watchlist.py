@@ -9,9 +9,8 @@ from typing import Any
 
 import click
 
-from watcher.cli.main import EXIT_USAGE, State, cli, fail, open_store
+from watcher.cli.main import EXIT_USAGE, State, cli, fail, nct_id_argument, open_store
 from watcher.errors import ConfigError
-from watcher.ids import normalize_nct_id
 
 
 def _edit_watchlist(state: State, edit: Any) -> Any:
@@ -146,15 +145,16 @@ def _table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
 
 
 @cli.command()
-@click.argument("nct_id")
+@click.argument("nct_id", callback=nct_id_argument)
 @click.option("--days", default=30, show_default=True, type=click.IntRange(min=1),
               help="How far back the Recent Field Changes section reaches.")
+@click.option("--front-matter", is_flag=True,
+              help="Start with the seed's YAML front matter (title, status, sponsor, …) for a mirror site.")
 @click.pass_obj
-def show(state: State, nct_id: str, days: int) -> None:
+def show(state: State, nct_id: str, days: int, front_matter: bool) -> None:
     """A markdown page of the trial's latest version and its recent field changes."""
-    from watcher.views.trial_page import render_trial_page
+    from watcher.views.trial_page import Baseline, render_trial_page
 
-    nct_id = normalize_nct_id(nct_id)
     config = state.config()
     today = datetime.now(UTC).date()
     with open_store(config) as store:
@@ -162,5 +162,9 @@ def show(state: State, nct_id: str, days: int) -> None:
         if latest is None:
             fail(f"{nct_id} has no stored snapshot yet: add it to the watchlist and run `trialwatch check`")
         since = datetime.combine(today - timedelta(days=days), datetime.min.time(), tzinfo=UTC)
-        recent = [(i.detected_at.date(), i.change) for i in store.changes_of(nct_id, since=since)]
-    click.echo(render_trial_page(latest.record, recent, days=days, today=today), nl=False)
+        items = store.changes_of(nct_id, since=since)
+    first = [i for i in items if i.baseline]
+    baseline = Baseline(first[0].detected_at, len(first)) if first else None
+    recent = [(i.detected_at, i.change) for i in items if not i.baseline]
+    click.echo(render_trial_page(latest.record, recent, days=days, today=today, baseline=baseline,
+                                 front_matter=front_matter, last_seen=latest.fetched_at), nl=False)

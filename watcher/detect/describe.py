@@ -6,9 +6,10 @@ value reads the same wherever it appears.
 
 from __future__ import annotations
 
+import difflib
 import re
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal
 
 from watcher.models import Json
 
@@ -29,11 +30,12 @@ def format_value(value: Json, *, width: int = 120) -> str:
 def format_pair(old: Json, new: Json, *, width: int = 120) -> tuple[str, str]:
     """`format_value` of an old and a new value, cut so that the difference stays visible.
 
-    Two long texts that share a beginning (a reworded criterion, a longer summary) are both
-    shown from a little before the first character where they differ.
+    Two long values that share a beginning (a reworded criterion, a longer summary, a list
+    that gained an item at its end) are both shown from a little before the first character
+    where they differ.
     """
     before, after = _one_line(old), _one_line(new)
-    if isinstance(old, str) and isinstance(new, str) and max(len(before), len(after)) > width:
+    if old is not None and new is not None and max(len(before), len(after)) > width:
         same = next((i for i, (a, b) in enumerate(zip(before, after, strict=False)) if a != b),
                     min(len(before), len(after)))
         start = max(0, same - width // 3)
@@ -42,6 +44,98 @@ def format_pair(old: Json, new: Json, *, width: int = 120) -> tuple[str, str]:
             start = space + 1 if space > 0 and start - space < width // 3 else start
             before, after = "…" + before[start:], "…" + after[start:]
     return _truncate(before, width), _truncate(after, width)
+
+
+Op = Literal["=", "-", "+"]
+Segment = tuple[Op, str]
+"""A run of words of a word-level diff: kept (`=`), removed (`-`) or added (`+`)."""
+
+WORD_DIFF_MIN = 120
+"""Texts at least this long (on either side) are shown as a word-level diff, not as old → new."""
+
+WORD_DIFF_CONTEXT = 6
+"""Unchanged words kept on each side of an edit; longer unchanged runs are elided with `…`."""
+
+WORD_DIFF_MAX = 600
+"""Characters of a word diff shown at most; the rest is cut with `…`."""
+
+PLAIN_MARKS = ("[-", "-]", "{+", "+}")
+"""How plain text marks removed and added words (the `git diff --word-diff=plain` convention)."""
+
+
+def _words(value: Json) -> list[str] | None:
+    if isinstance(value, str):
+        return value.split()
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return ", ".join(_SPACE.sub(" ", v).strip() for v in value).split()
+    return None
+
+
+def word_diff(old: Json, new: Json, *, min_length: int = WORD_DIFF_MIN,
+              context: int = WORD_DIFF_CONTEXT) -> list[Segment] | None:
+    """The words that changed between two long texts, with a little unchanged context.
+
+    None when a word diff does not apply: a value is not text (or a list of texts), or both are
+    shorter than `min_length` (old → new reads better). An empty list: the same words, only
+    spacing or line breaks differ.
+    """
+    a, b = _words(old), _words(new)
+    if a is None or b is None or max(len(" ".join(a)), len(" ".join(b))) < min_length:
+        return None
+    segments: list[Segment] = []
+    opcodes = difflib.SequenceMatcher(None, a, b, autojunk=False).get_opcodes()
+    if all(tag == "equal" for tag, *_ in opcodes):
+        return []
+    last = len(opcodes) - 1
+    for index, (tag, i1, i2, j1, j2) in enumerate(opcodes):
+        if tag == "equal":
+            run = a[i1:i2]
+            head = run[:context] if index else []
+            tail = run[-context:] if index < last else []
+            if len(run) <= len(head) + len(tail):
+                segments.append(("=", " ".join(run)))
+            else:
+                kept = [" ".join(head)] if head else []
+                kept.append("…")
+                if tail:
+                    kept.append(" ".join(tail))
+                segments.append(("=", " ".join(kept)))
+            continue
+        if tag in ("delete", "replace"):
+            segments.append(("-", " ".join(a[i1:i2])))
+        if tag in ("insert", "replace"):
+            segments.append(("+", " ".join(b[j1:j2])))
+    return _cap(segments, WORD_DIFF_MAX)
+
+
+def _cap(segments: list[Segment], limit: int) -> list[Segment]:
+    out: list[Segment] = []
+    used = 0
+    for op, text in segments:
+        if used + len(text) > limit:
+            room = max(limit - used, 20)
+            out.append((op, _truncate(text, room)))
+            if len(out) < len(segments):
+                out.append(("=", "…"))
+            break
+        out.append((op, text))
+        used += len(text) + 1
+    return out
+
+
+def render_diff(segments: Sequence[Segment], marks: tuple[str, str, str, str] = PLAIN_MARKS,
+                escape: Any = str) -> str:
+    """A word diff in one line: kept words as they are, removed and added ones between `marks`
+    (open-removed, close-removed, open-added, close-added); `escape` makes each run safe first."""
+    parts = []
+    for op, text in segments:
+        if op == "-":
+            parts.append(f"{marks[0]}{escape(text)}{marks[1]}")
+        elif op == "+":
+            parts.append(f"{marks[2]}{escape(text)}{marks[3]}")
+        else:
+            parts.append(escape(text))
+    return " ".join(parts)
 
 
 def _one_line(value: Json) -> str:
@@ -86,14 +180,52 @@ def _truncate(text: str, width: int) -> str:
 
 
 def change_texts(change: Mapping[str, Json]) -> tuple[str, str]:
-    """The old and new value of a stored change as shown to people; an addition has no old value."""
+    """The old and new value of a stored change as shown to people, cut around their first
+    difference; an addition has no old value."""
     kind = change.get("change")
-    old = "(none)" if kind == "added" else format_value(change.get("old"))
-    new = "(removed)" if kind == "removed" else format_value(change.get("new"))
-    return old, new
+    if kind == "added":
+        return "(none)", format_value(change.get("new"))
+    if kind == "removed":
+        return format_value(change.get("old")), "(removed)"
+    return format_pair(change.get("old"), change.get("new"))
+
+
+def change_diff(change: Mapping[str, Json]) -> list[Segment] | None:
+    """The word diff of a changed long text (see `word_diff`), None for every other change."""
+    if change.get("change") != "changed":
+        return None
+    return word_diff(change.get("old"), change.get("new"))
+
+
+SPACING_ONLY = "only spacing or line breaks changed"
+
+SENTENCE_EVENTS = frozenset({"results_submission"})
+"""Events whose one-sentence summary replaces `old → new`: their values are raw structs
+(`type: RELEASE; date: 2026-01-23`) that say less than the sentence."""
+
+
+def event_sentence(change: Mapping[str, Json]) -> str | None:
+    """The event's sentence when it stands in for the values (see `SENTENCE_EVENTS`)."""
+    event = change.get("event")
+    if isinstance(event, Mapping) and event.get("kind") in SENTENCE_EVENTS and isinstance(event.get("summary"), str):
+        return str(event["summary"])
+    return None
+
+
+def change_values(change: Mapping[str, Json]) -> str:
+    """What a `field: …` line says after the field: `old → new`, a word diff, or a sentence."""
+    sentence = event_sentence(change)
+    if sentence:
+        return sentence
+    diff = change_diff(change)
+    if diff is not None:
+        return render_diff(diff) if diff else SPACING_ONLY
+    old, new = change_texts(change)
+    return SPACING_ONLY if old == new else f"{old} → {new}"
 
 
 def change_line(change: Mapping[str, Json]) -> str:
-    """`field: old → new`, the one-line form used in every plain-text body."""
-    old, new = change_texts(change)
-    return f"{change['field']}: {old} → {new}"
+    """`field: old → new`, the one-line form used in every plain-text body; a long text shows
+    its word diff instead (`field: … [-three-] {+four+} arms …`), and a change whose two
+    sides read the same says so rather than showing them twice."""
+    return f"{change['field']}: {change_values(change)}"

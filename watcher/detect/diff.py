@@ -20,11 +20,21 @@ from collections.abc import Iterator, Mapping
 
 from watcher.detect.catalog import field_kind, field_rank
 from watcher.detect.keys import fingerprint, normalize
+from watcher.detect.match import align
 from watcher.models import Change, Json
 
 
 def diff_fields(old: Mapping[str, Json] | None, new: Mapping[str, Json]) -> list[Change]:
     """The changes from `old` to `new`, in catalog order; `old=None` is a baseline.
+
+    The items of keyed lists are first matched to the old ones (`watcher.detect.match.align`),
+    so an item keeps its old name and an edit in place is a change, not removed + added.
+    """
+    return diff_aligned(old, align(old, new))
+
+
+def diff_aligned(old: Mapping[str, Json] | None, new: Mapping[str, Json]) -> list[Change]:
+    """`diff_fields` of fields already aligned: a change is named as the field is.
 
     A baseline reports every field of `new` as added. Results modules are reported by
     their digest, never by their (possibly megabyte) content.

@@ -43,7 +43,7 @@ from watcher.models import Json
 _CATALOG_NAMES = frozenset(spec.name for spec in CATALOG)
 
 # How the items of each keyed field are named, first key first (each FieldSpec's `key` says it in words).
-_KEYS: Mapping[str, tuple[KeyFunc, ...]] = {
+KEYS: Mapping[str, tuple[KeyFunc, ...]] = {
     "outcomes.primary": (measure_key, measure_time_key),
     "outcomes.secondary": (measure_key, measure_time_key),
     "outcomes.other": (measure_key, measure_time_key),
@@ -145,11 +145,11 @@ def _generic(prefix: str, path: tuple[str, ...], value: Json, out: dict[str, Jso
 def _emit(spec: FieldSpec, value: Json, out: dict[str, Json]) -> None:
     if spec.kind == "family":
         if type(value) is list:
-            for key, item in keyed(value, _KEYS[spec.name]).items():
+            for key, item in keyed(value, KEYS[spec.name]).items():
                 out["locations." + key] = item
         else:
             out[spec.name.replace("<key>", "?")] = value
     elif spec.kind == "keyed" and type(value) is list:
-        out[spec.name] = keyed(value, _KEYS[spec.name])
+        out[spec.name] = keyed(value, KEYS[spec.name])
     else:
         out[spec.name] = value

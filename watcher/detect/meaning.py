@@ -52,7 +52,8 @@ DEFAULT_SEVERITY: tuple[tuple[str, Severity], ...] = (
     ("design.enrollmentCount", "minor"),
     ("eligibility.*", "major"),
     ("armsInterventions.*", "major"),
-    ("annotation.*", "major"),
+    ("annotation.violationAnnotation*", "major"),
+    ("annotation.*", "minor"),
     ("oversight.fdaaa801Violation", "major"),
     ("status.startDate", "major"),
     ("status.primaryCompletionDate", "major"),
@@ -389,6 +390,7 @@ _RULES: tuple[tuple[Callable[[str], bool], Rule], ...] = (
     ),
     (lambda f: f == "design.phases", lambda c, o, n, r: _phase(c)),
     (lambda f: f.startswith("eligibility.criteria."), lambda c, o, n, r: _criterion(c)),
+    (lambda f: f.startswith("annotation.unpostedAnnotation"), lambda c, o, n, r: _unposted(c, n)),
 )
 """Field predicate → event rule; the first predicate that holds decides."""
 
@@ -408,3 +410,35 @@ def _phases(value: Json) -> str:
     if isinstance(value, list):
         return "/".join(str(v) for v in value)
     return "" if value is None else str(value)
+
+
+UNPOSTED_EVENTS = {
+    "RELEASE": "submitted to ClinicalTrials.gov",
+    "UNRELEASE": "withdrawn from review by the sponsor",
+    "RESET": "returned for corrections",
+}
+"""Results-submission events (`annotationSection…unpostedEvents[].type`) in words."""
+
+
+def _unposted_events(value: Json) -> list[Json]:
+    if isinstance(value, dict):
+        value = value.get("unpostedEvents")
+    return list(value) if isinstance(value, list) else []
+
+
+def _unposted(change: Change, new: Mapping[str, Json]) -> Decision:
+    """Results submitted, returned, withdrawn before posting: one sentence for what is new."""
+    before = _unposted_events(change.old)
+    fresh = [e for e in _unposted_events(change.new) if e not in before]
+    steps = []
+    for item in fresh:
+        if isinstance(item, dict):
+            what = UNPOSTED_EVENTS.get(str(item.get("type")), f"{item.get('type')}")
+            steps.append(f"{what} on {item.get('date')}" if item.get("date") else what)
+    if not steps:
+        return None, None
+    summary = "Results " + ", ".join(steps)
+    annotation = new.get("annotation.unpostedAnnotation")
+    party = annotation.get("unpostedResponsibleParty") if isinstance(annotation, dict) else None
+    data = {"events": fresh, "responsibleParty": party}
+    return Event("results_submission", summary, data), None

@@ -231,9 +231,15 @@ def _deliver_one(store: Store, settings: Settings, sender: Sender, message: Outb
     try:
         if channel is None:
             raise NotifyError(f"channel {message.channel!r} is no longer configured")
-        rendered = render(message.payload, channel, Delivery(
-            channel=message.channel, message_id=message.id, created_at=message.created_at, now=rendered_at,
-            delay_note_after=settings.delay_note_after))
+        try:
+            rendered = render(message.payload, channel, Delivery(
+                channel=message.channel, message_id=message.id, created_at=message.created_at, now=rendered_at,
+                delay_note_after=settings.delay_note_after))
+        except Exception as exc:  # a payload no format can render would block its channel forever
+            error = f"cannot be rendered: {type(exc).__name__}: {exc}"
+            store.outbox.finish_failed(message.id, error, retry_at=None)
+            bound.error("notify.parked", error=error, attempts=message.attempts, reason="unrenderable")
+            return Outcome(message.channel, False, error, message.id, parked=True)
         multi = len(rendered.parts) > 1
 
         def part_done(count: int) -> None:

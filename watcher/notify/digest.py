@@ -84,7 +84,8 @@ def heartbeat_payload(config: Config, store: Store, *, now: datetime, next_poll:
         cycle = store.last_cycle()
         next_poll = cycle.started_at + config.settings.interval if cycle else None
     trials = len(config.watchlist.trials)
-    failing = sum(1 for s in store.trial_states().values() if s.consecutive_failures)
+    watched = {t.nct_id for t in config.watchlist.trials}  # trials removed from the watchlist keep their state
+    failing = sum(1 for nct_id, s in store.trial_states().items() if s.consecutive_failures and nct_id in watched)
     text = (f"Watching {trials} trial{'s' if trials != 1 else ''}; last successful poll at {_stamp(last_poll)}; "
             f"next at {_stamp(next_poll)}.")
     if failing:

@@ -27,7 +27,7 @@ from typing import Any
 
 from watcher.config import Config
 from watcher.detect.record import submit_date_of
-from watcher.errors import BackfillError, InvalidResponse
+from watcher.errors import ApiError, BackfillError, InvalidResponse, StudyNotFound
 from watcher.registry.client import CtGovClient
 from watcher.registry.responses import parse_json
 
@@ -36,6 +36,10 @@ _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 class HistoryFormatError(InvalidResponse):
     """A record-history answer we cannot trust; the message says which URL and why."""
+
+
+class HistoryUnavailable(ApiError):
+    """The record-history endpoint answered 404 for a study that exists (not a watchlist problem)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,14 +152,19 @@ class RecordHistory:
 
     def index(self, nct_id: str) -> list[HistoryEntry]:
         url = f"{self.base}/studies/{nct_id}?history=true"
-        self.requests += 1
-        return parse_index(self.client.get_raw(url, max_bytes=self.max_bytes, nct_id=nct_id), nct_id, url)
+        return parse_index(self._get(url, nct_id), nct_id, url)
 
     def version(self, nct_id: str, version: int) -> dict[str, Any]:
         url = f"{self.base}/studies/{nct_id}/history/{version}"
+        return parse_version(self._get(url, nct_id), nct_id, version, url)
+
+    def _get(self, url: str, nct_id: str) -> bytes:
         self.requests += 1
-        return parse_version(self.client.get_raw(url, max_bytes=self.max_bytes, nct_id=nct_id),
-                             nct_id, version, url)
+        try:
+            return self.client.get_raw(url, max_bytes=self.max_bytes, nct_id=nct_id)
+        except StudyNotFound as exc:  # the study is watched and exists: it is the history page that is missing
+            raise HistoryUnavailable(f"{url}: no record history (404) for {nct_id}; the study itself is "
+                                     "still polled — the history endpoint may have moved (backfill.base_url)") from exc
 
     def between(self, nct_id: str, old: Mapping[str, Any], new: Mapping[str, Any],
                 limit: int) -> list[tuple[HistoryEntry, dict[str, Any]]]:

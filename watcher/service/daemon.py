@@ -36,6 +36,7 @@ from watcher.errors import ConfigError
 from watcher.service.reload import FileWatch, rejection_alert, reloaded_config
 from watcher.service.schedule import Clock, due_trials, merge_modes, tick_interval
 from watcher.service.sdnotify import Notifier, watchdog_period
+from watcher.service.signals import StopSignals, Wakeup
 from watcher.service.status import (
     HEARTBEAT_EVERY,
     META_CYCLE_STARTED,
@@ -93,15 +94,16 @@ class Service:
         self.watchdog_every = watchdog_period(environ)
         self.watch = FileWatch(config.watchlist.path)
 
-        self.stop_requested = threading.Event()
-        self.force_stop = threading.Event()
-        self.wake = threading.Event()  # the main loop has something to do
+        self.stop_requested = threading.Event()  # set by the main loop once a stop signal arrived
+        self.wake = Wakeup()  # the main loop has something to do
+        self.signals = StopSignals(self.wake)
         self._reload_reason: str | None = None
         self._cycle_wanted = threading.Event()
         self._cycle_mode = ""
         self._notify_wanted = threading.Event()
         self._lock = threading.Lock()
         self._cycle_started: float | None = None
+        self._cycle_started_at: datetime | None = None
         self._crashes = 0
         self._last_rejection: tuple[str, ...] | None = None
         self._unhealthy: str | None = None
@@ -111,19 +113,21 @@ class Service:
     # -- signals (main thread) -----------------------------------------------------------------
 
     def install_signal_handlers(self) -> None:
-        signal.signal(signal.SIGTERM, self._on_stop)
-        signal.signal(signal.SIGINT, self._on_stop)
+        """Handlers that only record and wake (see `watcher.service.signals`): no logging, no lock."""
+        signal.signal(signal.SIGTERM, self.signals.handler)
+        signal.signal(signal.SIGINT, self.signals.handler)
         signal.signal(signal.SIGHUP, self._on_hup)
 
-    def _on_stop(self, signum: int, _frame: FrameType | None) -> None:
-        if self.stop_requested.is_set():
-            self.force_stop.set()  # a second TERM/^C: do not wait for the cycle in flight
-        self.stop_requested.set()
-        self.wake.set()
-        log.info("service.stopping", signal=signal.Signals(signum).name)
-
     def _on_hup(self, _signum: int, _frame: FrameType | None) -> None:
-        self.request_reload("SIGHUP")
+        self._reload_reason = "SIGHUP"  # a plain assignment: the main loop reloads and logs
+        self.wake.set()
+
+    def _take_stop_signal(self) -> bool:
+        """In the main loop, after a wake-up: turn a recorded stop signal into the stop, and say so."""
+        if self.signals.requested and not self.stop_requested.is_set():
+            self.stop_requested.set()
+            log.info("service.stopping", signal=self.signals.first)
+        return self.stop_requested.is_set()
 
     def request_reload(self, reason: str) -> None:
         self._reload_reason = reason
@@ -166,7 +170,8 @@ class Service:
             log.debug("cycle.nothing_due", trials=len(config.watchlist.trials))
             return
         self._cycle_started = time.monotonic()
-        self.store.set_meta(META_CYCLE_STARTED, self.now().isoformat())
+        self._cycle_started_at = self.now()
+        self.store.set_meta(META_CYCLE_STARTED, self._cycle_started_at.isoformat())
         try:
             report = poll_trials(config, self.store, self.client, only=only, write=self.write)
         except Exception as exc:  # the service outlives a broken cycle; the watchdog counts them
@@ -313,6 +318,7 @@ class Service:
 
     def serve(self) -> int:
         settings = self.config.settings
+        self._close_interrupted_cycles()
         self._set_meta({META_STATE: "running", META_PID: os.getpid(), META_STARTED: self.now().isoformat(),
                         META_STOPPED: None, META_CYCLE_STARTED: None, META_WATCHLIST_ERROR: None, META_HEALTH: "ok",
                         META_TRIALS: len(self.config.watchlist.trials)})
@@ -336,6 +342,33 @@ class Service:
         self._main_loop()
         return self._shutdown()
 
+    def _close_interrupted_cycles(self) -> None:
+        """A cycle log row still "running" at start belongs to a killed process, unless another
+        service (PostgreSQL) is in a cycle right now: then its lock is taken and nothing is closed."""
+        def close() -> None:
+            with self.store.exclusive("cycle") as free:
+                closed = self.store.close_open_cycles(self.now(), result="interrupted") if free else 0
+            if closed:
+                log.warning("service.interrupted_cycles", count=closed)
+        self._safely(close)
+
+    def _record_abandoned_stop(self) -> None:
+        """After abandoning a stuck cycle, tell the truth in `status` without touching the store
+        the stuck thread still uses: a connection of our own marks the cycle and the service."""
+        from watcher.store import Store
+
+        def record() -> None:
+            fresh = Store(self.config.settings.storage_url, create=False)
+            try:
+                now = self.now()
+                fresh.close_open_cycles(now, result="abandoned", since=self._cycle_started_at)
+                for key, value in {META_STATE: "stopped", META_STOPPED: now.isoformat(), META_NEXT_CYCLE: None,
+                                   META_CYCLE_STARTED: None}.items():
+                    fresh.set_meta(key, value)
+            finally:
+                fresh.close()
+        self._safely(record)
+
     def _main_loop(self) -> None:
         period = min(self.watchdog_every or timedelta(seconds=15), timedelta(seconds=15)).total_seconds()
         last_beat = time.monotonic()
@@ -344,8 +377,7 @@ class Service:
             if self.watchdog_every is not None and self._unhealthy is None:
                 self.sd.watchdog()
             self.wake.wait(timeout=period)
-            self.wake.clear()
-            if self.stop_requested.is_set():
+            if self._take_stop_signal():
                 break
             reason, self._reload_reason = self._reload_reason, None
             if reason is not None:
@@ -377,7 +409,7 @@ class Service:
         self._notify_wanted.set()
         deadline = time.monotonic() + bound.total_seconds()
         for thread in self._threads:
-            while thread.is_alive() and time.monotonic() < deadline and not self.force_stop.is_set():
+            while thread.is_alive() and time.monotonic() < deadline and not self.signals.forced:
                 thread.join(timeout=0.2)
         stuck = [t.name for t in self._threads if t.is_alive()]
         if stuck:
@@ -385,7 +417,8 @@ class Service:
             # unfinished trials are simply checked again next time. Do not touch the store or the
             # client the stuck thread is using.
             log.warning("service.abandoned", threads=stuck, after_s=bound.total_seconds(),
-                        forced=self.force_stop.is_set())
+                        forced=self.signals.forced)
+            self._record_abandoned_stop()
             self.sd.close()
             log.info("service.stopped", clean=False)
             return 0
@@ -399,7 +432,12 @@ class Service:
 
 
 def serve(config: Config, config_path: Path | None, *, environ: Mapping[str, str] = os.environ) -> int:
-    """Run until SIGTERM/SIGINT; returns the exit code (0 also when a stuck cycle was abandoned)."""
-    service = Service(config, config_path, environ=environ)
-    service.install_signal_handlers()
-    return service.serve()
+    """Run until SIGTERM/SIGINT; returns the exit code (0 also when a stuck cycle was abandoned).
+
+    On SQLite a second service of the same database is refused (StorageError names the first)."""
+    from watcher.store.connection import service_lock
+
+    with service_lock(config.settings.storage_url):
+        service = Service(config, config_path, environ=environ)
+        service.install_signal_handlers()
+        return service.serve()

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import fcntl
+import json
+import os
+import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -91,3 +96,104 @@ def advisory_lock(engine: Engine, name: str, *, wait: bool = False) -> Iterator[
                 conn.commit()
     finally:
         conn.close()
+
+
+def sqlite_path(url: str) -> Path | None:
+    """The file of a SQLite URL; None for other databases and in-memory SQLite."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or not parsed.database or parsed.database == ":memory:":
+        return None
+    return Path(parsed.database).expanduser()
+
+
+def _open_lock_file(path: Path) -> int:
+    try:
+        return os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    except OSError as exc:
+        raise StorageError(f"cannot create the lock file {path}: {exc.strerror}; the state directory "
+                           f"{path.parent} must be writable by the user running trialwatch "
+                           f"(uid {os.getuid()})") from exc
+
+
+class WriterLock:
+    """One writer of version numbers at a time on a SQLite file, across processes and threads.
+
+    SQLite has no row locks; two processes (the service and a hand-run `check`, `backfill` or
+    `db prune`) that both read a trial's newest version and insert the next would collide. The
+    writer lock is an flock on `<database>.writer.lock` held for the whole transaction, re-entrant
+    within a thread. PostgreSQL needs none of this: it locks per trial inside the transaction.
+    """
+
+    def __init__(self, database: Path | None) -> None:
+        self._path = database.with_name(database.name + ".writer.lock") if database else None
+        self._lock = threading.RLock()
+        self._depth = 0
+        self._fd = -1
+
+    @contextmanager
+    def held(self) -> Iterator[None]:
+        if self._path is None:
+            yield
+            return
+        with self._lock:
+            if self._depth == 0:
+                self._fd = _open_lock_file(self._path)
+                fcntl.flock(self._fd, fcntl.LOCK_EX)
+            self._depth += 1
+            try:
+                yield
+            finally:
+                self._depth -= 1
+                if self._depth == 0:
+                    fcntl.flock(self._fd, fcntl.LOCK_UN)
+                    os.close(self._fd)
+                    self._fd = -1
+
+
+@contextmanager
+def service_lock(url: str) -> Iterator[None]:
+    """Hold the right to run *the* service of a SQLite database; StorageError names the holder.
+
+    Two `trialwatch run` on one SQLite file would each believe they are the service (and `status`
+    would say "stopped" when either stops). PostgreSQL deployments may run several services on
+    purpose (they take turns per cycle), so this applies to SQLite only.
+    """
+    database = sqlite_path(url)
+    if database is None:
+        yield
+        return
+    database.parent.mkdir(parents=True, exist_ok=True)
+    path = database.with_name(database.name + ".service.lock")
+    fd = _open_lock_file(path)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = _holder(path)
+            raise StorageError(
+                f"another `trialwatch run` ({holder}) is already the service of {database}; stop it first "
+                "(e.g. `systemctl stop trialwatch`) or give this one another storage.url") from None
+        os.ftruncate(fd, 0)
+        os.write(fd, json.dumps({"pid": os.getpid(), "since": datetime.now(UTC).isoformat(timespec="seconds")})
+                 .encode())
+        try:
+            yield
+        finally:
+            os.ftruncate(fd, 0)
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
+
+
+def _holder(path: Path) -> str:
+    try:
+        found = json.loads(path.read_text(encoding="utf-8"))
+        return f"pid {found['pid']}, since {found['since']}"
+    except (OSError, ValueError, KeyError, TypeError):
+        return "pid unknown"
+
+
+def trial_lock_key(nct_id: str) -> int:
+    """A PostgreSQL advisory-lock key of one trial: 'tW' in the high bits, the NCT number below."""
+    digits = "".join(ch for ch in nct_id if ch.isdigit())[:8] or "0"
+    return (0x7457 << 32) | int(digits)

@@ -28,7 +28,14 @@ from watcher.detect.record import last_update_of, overall_status_of, title_of
 from watcher.errors import StorageError
 from watcher.models import Change, Event, Json, Snapshot, StoredChange, change_to_dict
 from watcher.store.blobstore import put_record, snapshot_of
-from watcher.store.connection import advisory_lock, open_engine, redact_db_url
+from watcher.store.connection import (
+    WriterLock,
+    advisory_lock,
+    open_engine,
+    redact_db_url,
+    sqlite_path,
+    trial_lock_key,
+)
 from watcher.store.outbox import NewMessage, OutboxQueue
 from watcher.store.retention import Retention
 from watcher.store.schema import ChangeRow, CycleRow, MetaRow, SnapshotRow, TrialRow
@@ -68,6 +75,7 @@ class Store:
         self.engine: Engine = open_engine(url)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         self.dialect = self.engine.url.get_backend_name()
+        self._writer = WriterLock(sqlite_path(url))
         self.outbox = OutboxQueue(self.session, dialect=self.dialect)
         self.retention = Retention(self.session)
         if create:
@@ -113,6 +121,20 @@ class Store:
         finally:
             session.close()
 
+    @contextmanager
+    def versions_session(self, nct_id: str) -> Iterator[Session]:
+        """A transaction that allocates or shifts `nct_id`'s version numbers: one writer at a time.
+
+        Another process may be writing the same trial (a hand-run `check` or `backfill` beside the
+        service): on PostgreSQL a transaction-scoped advisory lock per trial serialises them, on
+        SQLite the database's `WriterLock`. Either way the newest version read is still the newest
+        at commit, so version numbers cannot collide.
+        """
+        with self._writer.held(), self.session() as s:
+            if self.dialect == "postgresql":
+                s.execute(select(func.pg_advisory_xact_lock(trial_lock_key(nct_id))))
+            yield s
+
     # -- snapshots -------------------------------------------------------------------------------
 
     def latest_snapshot(self, nct_id: str) -> Snapshot | None:
@@ -153,11 +175,19 @@ class Store:
         """Store a new version, its changes and the messages they cause in ONE transaction.
 
         Either all of it is there after a crash or none of it, so a change is never
-        recorded without its notification, nor notified without being recorded.
+        recorded without its notification, nor notified without being recorded. A polled record
+        identical to the newest stored version (another process stored it meanwhile) is not a new
+        version: that version's number is returned and nothing is written.
         """
-        with self.session() as s:
-            current = s.scalar(select(func.max(SnapshotRow.version)).where(SnapshotRow.nct_id == nct_id))
-            version = (current or 0) + 1
+        with self.versions_session(nct_id) as s:
+            newest = s.execute(select(SnapshotRow.version, SnapshotRow.content_hash)
+                               .where(SnapshotRow.nct_id == nct_id)
+                               .order_by(SnapshotRow.version.desc()).limit(1)).first()
+            if newest is not None and newest.content_hash == digest and source == "poll":
+                # Another process (a hand-run `check` beside the service) stored this very record
+                # while we compared: it is not a new version, and its messages are already queued.
+                return int(newest.version)
+            version = (newest.version if newest is not None else 0) + 1
             snap = SnapshotRow(nct_id=nct_id, version=version, fetched_at=fetched_at, content_hash=digest,
                                last_update_post_date=last_update_of(record),
                                manifest=put_record(s, record, fetched_at, dialect=self.dialect), source=source,
@@ -255,6 +285,15 @@ class Store:
                 finished_at=at, result=result, checked=checked, changed=changed, failed=failed,
                 requests=requests, detail=dict(detail or {})))
 
+    def close_open_cycles(self, at: datetime, *, result: str, since: datetime | None = None) -> int:
+        """Close cycle-log rows still "running" (started at or after `since`): their process died
+        or gave up on them. Returns how many; the caller must know no live cycle owns them."""
+        query = update(CycleRow).where(CycleRow.finished_at.is_(None))
+        if since is not None:
+            query = query.where(CycleRow.started_at >= since)
+        with self.session() as s:
+            return int(s.execute(query.values(finished_at=at, result=result)).rowcount or 0)  # type: ignore[attr-defined]
+
     def last_cycle(self) -> CycleInfo | None:
         with self.session() as s:
             row = s.scalars(select(CycleRow).where(CycleRow.finished_at.is_not(None))
@@ -288,7 +327,7 @@ class Store:
         if not past:
             return 0
         shift = len(past)
-        with self.session() as s:
+        with self.versions_session(nct_id) as s:
             first = s.scalars(select(SnapshotRow).where(SnapshotRow.nct_id == nct_id)
                               .order_by(SnapshotRow.version).limit(1)).first()
             if first is not None:

@@ -21,7 +21,7 @@ from watcher.config import Config
 from watcher.detect.catalog import is_bookkeeping
 from watcher.detect.describe import change_line
 from watcher.files import write_atomically
-from watcher.models import SEVERITY_RANK, StoredChange, history_url, study_url
+from watcher.models import SEVERITY_RANK, StoredChange, change_to_dict, history_url, study_url
 from watcher.store import Store
 
 FEED_NS = "http://www.w3.org/2005/Atom"
@@ -48,8 +48,7 @@ def entries_from(changes: Iterable[StoredChange], labels: dict[str, str | None],
     entries = []
     for (nct_id, version), items in groups.items():
         worst = max((i.change.severity for i in items), key=lambda s: SEVERITY_RANK.get(s, 0))
-        lines = tuple(change_line({"field": i.change.field, "change": i.change.change, "old": i.change.old,
-                                   "new": i.change.new}) for i in items)
+        lines = tuple(change_line(change_to_dict(i.change)) for i in items)
         entries.append(FeedEntry(nct_id, version, items[0].detected_at, labels.get(nct_id), lines, worst))
     entries.sort(key=lambda e: (e.detected_at, e.nct_id), reverse=True)
     return entries

@@ -8,13 +8,17 @@ record lacks are left out rather than shown empty.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping, Sequence
-from datetime import date, timedelta
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
 from typing import Any
 
+from watcher.detect.describe import change_texts, change_values, event_sentence
+from watcher.detect.priority import order_key
 from watcher.detect.record import last_update_of, overall_status_of, title_of
-from watcher.models import Change, study_url
+from watcher.models import Change, change_to_dict, study_url
 
 _SPACE = re.compile(r"\s+")
 
@@ -42,19 +46,32 @@ def _fence(text: str) -> str:
     return "`" * max(3, longest + 1)
 
 
+@dataclass(frozen=True, slots=True)
+class Baseline:
+    """The first stored version of a trial: when it was recorded and how many fields it had."""
+
+    recorded: date | datetime
+    fields: int
+
+
 def render_trial_page(
-    study: Mapping[str, Any], changes: Sequence[tuple[date, Change]], *, days: int, today: date
+    study: Mapping[str, Any], changes: Sequence[tuple[date | datetime, Change]], *, days: int, today: date,
+    baseline: Baseline | None = None, front_matter: bool = False, last_seen: datetime | None = None,
 ) -> str:
     """The markdown page of one trial, ending with its field changes of the last `days` days.
 
-    `changes` pairs each change with the day it was detected; changes within the window
-    are listed newest day first, in their given order within a day.
+    `changes` pairs each change with when it was detected; changes within the window are
+    listed newest first (clinical priority within one detection), each with old → new. The
+    baseline, when in the window, is one line at the end: "First recorded on … with N fields".
+    `front_matter` starts the page with the seed's YAML front matter (`last_seen` its
+    `last_seen_at`), so a mirror site can publish the page as it is.
     """
     ps = study.get("protocolSection") or {}
     nct_id = _get(ps, "identificationModule.nctId") or ""
     url = study_url(nct_id)
     title = _line(title_of(study) or nct_id)
-    out: list[str] = [f"# {title}", ""]
+    out: list[str] = _front_matter(study, ps, last_seen) if front_matter else []
+    out += [f"# {title}", ""]
     official = _get(ps, "identificationModule.officialTitle")
     if official:
         out += [f"**Official Title:** {_line(official)}", ""]
@@ -68,7 +85,7 @@ def render_trial_page(
     out += _interventions(ps)
     out += _outcomes(ps)
     out += _locations(ps)
-    out += _recent(changes, days=days, today=today)
+    out += _recent(changes, days=days, today=today, baseline=baseline)
     out += ["---", "", f"*Source data (authoritative): {url}*", ""]
     return "\n".join(out)
 
@@ -161,9 +178,61 @@ def _locations(ps: Mapping[str, Any]) -> list[str]:
     return [f"## Locations ({len(sites)})", "", *lines, ""]
 
 
-def _recent(changes: Sequence[tuple[date, Change]], *, days: int, today: date) -> list[str]:
+def _day(when: date | datetime) -> date:
+    return when.date() if isinstance(when, datetime) else when
+
+
+def _recent(changes: Sequence[tuple[date | datetime, Change]], *, days: int, today: date,
+            baseline: Baseline | None) -> list[str]:
     since = today - timedelta(days=days)
-    window = [(day, change) for day, change in changes if since <= day <= today]
+    window = [(when, change) for when, change in changes if since <= _day(when) <= today]
+    window.sort(key=lambda item: order_key(change_to_dict(item[1])))
     window.sort(key=lambda item: item[0], reverse=True)
-    lines = [f"- `{change.field}` — {change.change} _({day.isoformat()})_" for day, change in window]
+    lines = [_change_item(_day(when), change) for when, change in window]
+    if baseline is not None and since <= _day(baseline.recorded) <= today:
+        lines.append(f"- First recorded on {_day(baseline.recorded).isoformat()} with {baseline.fields} fields")
     return [f"## Recent Field Changes (last {days} days)", "", *(lines or ["_No field changes._"]), ""]
+
+
+def _change_item(day: date, change: Change) -> str:
+    """`- `field` — changed: old → new _(day)_`; an addition or removal shows its one value."""
+    data = change_to_dict(change)
+    if change.change == "changed" or event_sentence(data):
+        values = change_values(data)
+    else:
+        values = change_texts(data)[0 if change.change == "removed" else 1]
+    return f"- `{change.field}` — {change.change}: {values} _({day.isoformat()})_"
+
+
+def _yaml(value: Any) -> str:
+    """A YAML scalar: plain when that reads back as the same string, else double-quoted (JSON)."""
+    text = _line(value)
+    plain = re.fullmatch(r"[A-Za-z0-9(][^:#\n\"']*", text) and not re.fullmatch(r"[-+.\d]+|true|false|null|yes|no",
+                                                                            text, re.IGNORECASE)
+    return text if plain else json.dumps(text, ensure_ascii=False)
+
+
+def _front_matter(study: Mapping[str, Any], ps: Mapping[str, Any], last_seen: datetime | None) -> list[str]:
+    """The seed's YAML front matter, from the record (no `canonical_url`: that is the mirror's own)."""
+    nct_id = _get(ps, "identificationModule.nctId") or ""
+    sites = _get(ps, "contactsLocationsModule.locations") or []
+    countries = list(dict.fromkeys(str(s["country"]) for s in sites if s.get("country")))
+    conditions = _get(ps, "conditionsModule.conditions") or []
+    fields = (
+        ("title", title_of(study) or nct_id),
+        ("nct_id", nct_id),
+        ("overall_status", overall_status_of(study)),
+        ("phase", ", ".join(_get(ps, "designModule.phases") or [])),
+        ("sponsor", _get(ps, "sponsorCollaboratorsModule.leadSponsor.name")),
+        ("study_type", _get(ps, "designModule.studyType")),
+        ("primary_condition", conditions[0] if conditions else None),
+        ("countries", ", ".join(countries)),
+    )
+    lines = ["---", *(f"{key}: {_yaml(value)}" for key, value in fields if value not in (None, ""))]
+    lines.append(f"clinicaltrials_gov: {json.dumps(study_url(nct_id))}")
+    if last_update_of(study):
+        lines.append(f"ct_last_update_post_date: {last_update_of(study)}")
+    if last_seen is not None:
+        stamp = last_seen.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        lines.append(f"last_seen_at: {json.dumps(stamp)}")
+    return [*lines, "source: ClinicalTrials.gov (mirrored, no enrichment)", "---"]

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from watcher.detect.describe import format_value
+from watcher.detect.describe import SPACING_ONLY, format_value, render_diff
 from watcher.notify.formats.common import Rendered, Style, fit
 from watcher.notify.formats.common import escape as _e
 
@@ -34,11 +34,27 @@ def _slack_header(trial: Mapping[str, Any], digest: bool) -> list[str]:
     return [f"**[{trial['nct_id']}]({trial['url']})**{label}{title}"]
 
 
+def _values(change: Mapping[str, Any], marks: tuple[str, str, str, str], escape: Any) -> str:
+    """`old → new`, or the word diff of a long text with removed and added words between `marks`."""
+    if change.get("sentence"):
+        return str(escape(change["new_text"]))
+    if change.get("diff") is not None:
+        return render_diff(change["diff"], marks, escape) if change["diff"] else SPACING_ONLY
+    if change["old_text"] == change["new_text"]:
+        return SPACING_ONLY
+    return f"{escape(change['old_text'])} → {escape(change['new_text'])}"
+
+
+_SLACK_DIFF = ("~", "~", "*", "*")
+_HTML_DIFF = ("<del>", "</del>", "<ins>", "</ins>")
+
+
 def _slack_change(change: Mapping[str, Any]) -> list[str]:
     mark = _SLACK_MARK.get(change["severity"], "")
+    if change.get("family"):
+        return [f"{mark} {_slack(change['summary'])}"]
     summary = f" — {_slack(change['summary'])}" if change["summary"] else ""
-    return [f"{mark} `{_slack(change['field'])}`: {_slack(change['old_text'])} → {_slack(change['new_text'])}"
-            f"{summary}"]
+    return [f"{mark} `{_slack(change['field'])}`: {_values(change, _SLACK_DIFF, _slack)}{summary}"]
 
 
 _SLACK = Style(
@@ -76,7 +92,9 @@ def _telegram_header(trial: Mapping[str, Any], digest: bool) -> list[str]:
 
 def _telegram_change(change: Mapping[str, Any]) -> list[str]:
     mark = _TELEGRAM_MARK.get(change["severity"], "")
-    line = [f"{mark} <code>{_e(change['field'])}</code>: {_e(change['old_text'])} → {_e(change['new_text'])}"]
+    if change.get("family"):
+        return [f"{mark} {_e(change['summary'])}"]
+    line = [f"{mark} <code>{_e(change['field'])}</code>: {_values(change, _HTML_DIFF, _e)}"]
     if change["summary"]:
         line.append(f"    <i>{_e(change['summary'])}</i>")
     return line

@@ -12,11 +12,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from watcher.detect.describe import change_line, change_texts, format_value
+from watcher.detect.describe import change_diff, change_line, change_texts, event_sentence, format_value
+from watcher.detect.priority import order_key
 from watcher.models import SEVERITY_RANK, Json, history_url, study_url
+from watcher.notify.formats.bulk import summarise
 
 TEXT_LIMIT = 30000
 SUMMARY_WIDTH = 300
+
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +51,12 @@ class Rendered:
 # -- the context ---------------------------------------------------------------------------------
 
 
+def entry_key(entry: Mapping[str, Any]) -> tuple[int, int]:
+    """Priority order of a message entry: a change, or a bulk summary ranked as its first change."""
+    rank: tuple[int, int] | None = entry.get("rank")
+    return rank if rank is not None else order_key(entry)
+
+
 def _rank(severity: Any) -> int:
     return SEVERITY_RANK.get(str(severity), 0)
 
@@ -57,24 +66,36 @@ def change_context(change: Mapping[str, Json]) -> dict[str, Any]:
     old_text, new_text = change_texts(change)
     event = change.get("event") if isinstance(change.get("event"), Mapping) else None
     summary = format_value(event.get("summary"), width=SUMMARY_WIDTH) if event and event.get("summary") else None
+    if summary and ": " in summary:
+        head, _, tail = summary.partition(": ")
+        value = change.get("new") if kind != "removed" else change.get("old")
+        if isinstance(value, str) and len(value) > 40 and format_value(value, width=40)[:30] == tail[:30]:
+            summary = head  # "Exclusion criterion reworded", not the criterion a second time
+    line, diff, sentence = change_line(change), change_diff(change), False
+    if event_sentence(change) and summary:
+        old_text, new_text, diff, sentence, summary = "", summary, None, True, None
     return {
         "field": change.get("field"), "change": kind, "old": change.get("old"), "new": change.get("new"),
-        "old_text": old_text, "new_text": new_text, "severity": change.get("severity") or "minor",
-        "event": event, "summary": summary, "line": change_line(change),
+        "old_text": old_text, "new_text": new_text, "diff": diff, "sentence": sentence,
+        "severity": change.get("severity") or "minor", "event": event, "summary": summary, "line": line,
     }
 
 
 def trial_context(item: Mapping[str, Json]) -> dict[str, Any]:
-    """One trial's part of a message, its changes most severe first (stable within a severity)."""
+    """One trial's part of a message, its changes in clinical priority order (`detect.priority`),
+    severity breaking ties; the trial's severity is that of its most severe change."""
     nct_id = str(item.get("nct_id"))
-    changes = sorted((change_context(c) for c in item.get("changes") or []), key=lambda c: -_rank(c["severity"]))
+    changes = sorted((change_context(c) for c in item.get("changes") or []), key=order_key)
+    entries = summarise(changes)
+    summarised = {f: e["family"] for e in entries if e.get("family") for f in e["fields"]}
     label = item.get("label")
     return {
         "nct_id": nct_id, "label": label, "title": item.get("title"),
         "display": f"{nct_id} ({label})" if label else nct_id,
         "url": item.get("url") or study_url(nct_id), "history_url": item.get("history_url") or history_url(nct_id),
         "version": item.get("version"), "detected_at": item.get("detected_at"),
-        "severity": changes[0]["severity"] if changes else None, "count": len(changes), "changes": changes,
+        "severity": max((c["severity"] for c in changes), key=_rank, default=None), "count": len(changes),
+        "changes": changes, "entries": entries, "summarised": summarised,
     }
 
 
@@ -115,10 +136,11 @@ def context(payload: Mapping[str, Json], delivery: Delivery) -> dict[str, Any]:
         if kind == "digest":
             trials.sort(key=lambda t: (-_rank(t["severity"]), t["nct_id"]))
         flat = [c for t in trials for c in t["changes"]]
-        top = max(flat, key=lambda c: _rank(c["severity"]), default=None)
+        top = min((e for t in trials for e in t["entries"][:1]), key=entry_key, default=None)
         ctx.update(trials=trials, trial=trials[0] if trials else None, changes=flat, count=len(flat),
-                   severity=top["severity"] if top else None,
-                   headline=(top["summary"] or top["line"]) if top else "")
+                   severity=max((c["severity"] for c in flat), key=_rank, default=None),
+                   headline=(top["summary"] or (top["new_text"] if top.get("sentence") else top["line"]))
+                   if top else "")
     ctx["title"] = default_title(ctx)
     ctx["body_text"] = plain_text(ctx)
     return ctx
@@ -161,8 +183,8 @@ class Style:
 def fit(trials: Sequence[Mapping[str, Any]], style: Style, budget: int, *, digest: bool,
         max_changes: int | None = None) -> list[str]:
     """Lines for every trial, cut (with a link to the full history) once `budget` characters
-    or `max_changes` changes are used; the trials after the cut each keep a one-line pointer
-    to their history, whose room is reserved from the start."""
+    or `max_changes` entries (a change, or a bulk summary) are used; the trials after the cut
+    each keep a one-line pointer to their history, whose room is reserved from the start."""
     def size(lines: Sequence[str]) -> int:
         return sum(len(line) + 1 for line in lines)
 
@@ -178,15 +200,17 @@ def fit(trials: Sequence[Mapping[str, Any]], style: Style, budget: int, *, diges
         out.extend(header)
         used += size(header)
         reserve = size([style.more(trial, trial["count"])]) + size(footer) + sum(pointers[position + 1:])
-        for index, change in enumerate(trial["changes"]):
+        left = trial["count"]
+        for change in trial["entries"]:
             block = style.change(change)
             if (max_changes is not None and shown >= max_changes) or used + size(block) + reserve > budget:
-                out.append(style.more(trial, trial["count"] - index))
+                out.append(style.more(trial, left))
                 full = True
                 break
             out.extend(block)
             used += size(block)
             shown += 1
+            left -= change["count"]
         out.extend(footer)
         used += size(footer)
     return out
@@ -205,6 +229,8 @@ def _text_header(trial: Mapping[str, Any], digest: bool) -> list[str]:
 
 
 def _text_change(change: Mapping[str, Any]) -> list[str]:
+    if change.get("family"):
+        return [change["line"], f"  ↳ {change['severity']}: {change['count']} changes in one line"]
     note = f": {change['summary']}" if change["summary"] else ""
     return [change["line"], f"  ↳ {change['severity']}{note}"]
 
@@ -218,7 +244,7 @@ _TEXT = Style(
 )
 
 
-def plain_text(ctx: Mapping[str, Any], budget: int = TEXT_LIMIT) -> str:
+def plain_text(ctx: Mapping[str, Any], budget: int = TEXT_LIMIT, max_changes: int | None = None) -> str:
     lines: list[str] = []
     if ctx["test"]:
         lines += ["This is a test message from `trialwatch notify-test`; the changes below are samples.", ""]
@@ -227,7 +253,7 @@ def plain_text(ctx: Mapping[str, Any], budget: int = TEXT_LIMIT) -> str:
     if ctx["kind"] in ("changes", "digest"):
         if ctx["kind"] == "digest":
             lines += [f"Changes since {ctx['since']}, most severe first.", ""]
-        lines += fit(ctx["trials"], _TEXT, budget, digest=ctx["kind"] == "digest")
+        lines += fit(ctx["trials"], _TEXT, budget, digest=ctx["kind"] == "digest", max_changes=max_changes)
     else:
         lines += [str(ctx.get("text") or "")]
     return "\n".join(lines).strip()

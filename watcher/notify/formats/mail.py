@@ -6,12 +6,34 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from watcher.detect.describe import SPACING_ONLY, Segment, render_diff
 from watcher.notify.formats.common import Rendered, plain_text
 from watcher.notify.formats.common import escape as _e
 
 EMAIL_MAX_CHANGES = 200
 
+EMAIL_PLAIN_MAX_ENTRIES = 25
+"""Entries (changes or bulk summaries, two lines each) in the plain-text part before it links the
+full history: with the header and footer the part stays under ~60 lines."""
+
 _EMAIL_COLOR = {"critical": "#b3261e", "major": "#b26a00", "minor": "#5f6368"}
+
+
+def _cells(change: Mapping[str, Any]) -> tuple[str, str]:
+    """The Old and New cells: a long text as its word diff, removed words in <del> on the old
+    side and added words in <ins> on the new side; two sides that read the same say so once."""
+    diff: list[Segment] | None = change.get("diff")
+    if change.get("sentence"):
+        return "", _e(change["new_text"])
+    if diff is not None:
+        if not diff:
+            return "", _e(SPACING_ONLY)
+        old = render_diff([s for s in diff if s[0] != "+"], ("<del>", "</del>", "", ""), _e)
+        new = render_diff([s for s in diff if s[0] != "-"], ("", "", "<ins>", "</ins>"), _e)
+        return old, new
+    if change["old_text"] == change["new_text"]:
+        return "", _e(SPACING_ONLY)
+    return _e(change["old_text"]), _e(change["new_text"])
 
 
 def _email_trial(trial: Mapping[str, Any], changes: Sequence[Mapping[str, Any]], omitted: int) -> str:
@@ -19,12 +41,18 @@ def _email_trial(trial: Mapping[str, Any], changes: Sequence[Mapping[str, Any]],
     head = "".join(f'<th style="{cell};background:#f5f5f5">{h}</th>' for h in ("Severity", "Field", "Old", "New"))
     rows = []
     for change in changes:
+        if change.get("family"):
+            rows.append(f'<tr><td style="{cell};color:{_EMAIL_COLOR.get(change["severity"], "#5f6368")};'
+                        f'font-weight:bold">{_e(change["severity"])}</td><td style="{cell}" colspan="3">'
+                        f'{_e(change["summary"])}</td></tr>')
+            continue
         color = _EMAIL_COLOR.get(change["severity"], "#5f6368")
         summary = f'<br><span style="color:#5f6368">{_e(change["summary"])}</span>' if change["summary"] else ""
+        old, new = _cells(change)
         rows.append(
             f'<tr><td style="{cell};color:{color};font-weight:bold">{_e(change["severity"])}</td>'
             f'<td style="{cell}"><code>{_e(change["field"])}</code>{summary}</td>'
-            f'<td style="{cell}">{_e(change["old_text"])}</td><td style="{cell}">{_e(change["new_text"])}</td></tr>')
+            f'<td style="{cell}">{old}</td><td style="{cell}">{new}</td></tr>')
     more = (f'<p>… and {omitted} more change{"s" if omitted != 1 else ""}: '
             f'<a href="{_e(trial["history_url"])}">full history</a></p>') if omitted else ""
     title = f'<p style="margin:0 0 8px">{_e(trial["title"])}</p>' if trial.get("title") else ""
@@ -51,13 +79,11 @@ def email(ctx: Mapping[str, Any]) -> Rendered:
             blocks.append(f"<p>Changes since {_e(ctx['since'])}, most severe first.</p>")
         budget = EMAIL_MAX_CHANGES
         for trial in ctx["trials"]:
-            shown = trial["changes"][:max(budget, 0)]
+            shown = trial["entries"][:max(budget, 0)]
             budget -= len(shown)
-            blocks.append(_email_trial(trial, shown, trial["count"] - len(shown)))
+            blocks.append(_email_trial(trial, shown, trial["count"] - sum(e["count"] for e in shown)))
     else:
         blocks.append("".join(f"<p>{_e(p)}</p>" for p in str(ctx.get("text") or "").split("\n\n")))
     body = '<div style="font-family:Arial,Helvetica,sans-serif;color:#202124">' + "".join(blocks) + "</div>"
-    plain = plain_text(ctx)
-    if ctx["kind"] in ("changes", "digest") and ctx["count"] > EMAIL_MAX_CHANGES:
-        plain = plain_text(ctx, budget=EMAIL_MAX_CHANGES * 120)
+    plain = plain_text(ctx, max_changes=EMAIL_PLAIN_MAX_ENTRIES)
     return Rendered(title=ctx["title"], parts=(body,), body_format="html", plain=plain)

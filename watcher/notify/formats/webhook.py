@@ -13,16 +13,21 @@ SCHEMA = "trialwatch.notification"
 SCHEMA_VERSION = 1
 
 
-def _json_change(change: Mapping[str, Any]) -> dict[str, Json]:
-    return {key: change[key] for key in ("field", "change", "old", "new", "old_text", "new_text", "severity",
-                                         "event")}
+def _json_change(change: Mapping[str, Any], summarised: Mapping[str, str]) -> dict[str, Json]:
+    doc: dict[str, Json] = {key: change[key] for key in ("field", "change", "old", "new", "old_text", "new_text",
+                                                         "severity", "event")}
+    doc["summarised"] = summarised.get(change["field"])
+    return doc
 
 
 def _json_trial(trial: Mapping[str, Any]) -> dict[str, Json]:
+    summarised = trial.get("summarised") or {}
     return {
         "trial": {"nct_id": trial["nct_id"], "label": trial["label"], "title": trial["title"]},
         "record_version": trial["version"], "detected_at": trial["detected_at"], "severity": trial["severity"],
-        "changes": [_json_change(c) for c in trial["changes"]],
+        "changes": [_json_change(c, summarised) for c in trial["changes"]],
+        "summaries": [{"family": e["family"], "summary": e["summary"], "changes": e["count"]}
+                      for e in trial["entries"] if e.get("family")],
         "links": {"study": trial["url"], "history": trial["history_url"]},
     }
 

@@ -1,0 +1,108 @@
+"""Matching list items between versions (`detect.match`): edits in place are changes, names are stable."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from tests._studies import edit, load
+from watcher.detect import changes_between
+from watcher.detect.keys import location_key
+from watcher.detect.match import match_items
+from watcher.models import Change
+
+SITES = "protocolSection.contactsLocationsModule.locations"
+STUDY = "NCT04728893"  # 106 sites with zip codes and geoPoints
+
+
+def site(record: dict[str, Any], index: int = 0) -> dict[str, Any]:
+    item: dict[str, Any] = record["protocolSection"]["contactsLocationsModule"]["locations"][index]
+    return item
+
+
+def changed(old: dict[str, Any], new: dict[str, Any]) -> list[tuple[str, str, Any, Any]]:
+    return [(c.field, c.change, c.old, c.new) for c in changes_between(old, new)
+            if c.field.startswith("locations.") or c.field.startswith("outcomes.")]
+
+
+def test_a_second_site_of_the_same_name_leaves_the_first_one_alone() -> None:
+    record = load(STUDY)
+    first = site(record)
+    generic = {"facility": "Research Site", "city": "Haifa", "state": None, "country": "Israel"}
+    old = edit(record, [{"op": "set", "path": f"{SITES}.0", "value": {**first, **generic, "zip": "3436212"}}])
+    newcomer = {**first, **generic, "zip": "3109601", "status": "NOT_YET_RECRUITING"}
+    new = edit(old, [{"op": "append", "path": SITES, "value": newcomer}])
+    found = changed(old, new)
+    assert [(f, c) for f, c, _, _ in found] == [("locations.research site|haifa||3109601|israel", "added")]
+
+
+def test_the_old_name_is_kept_when_the_matched_site_also_changed() -> None:
+    record = load(STUDY)
+    generic = {"facility": "Research Site", "city": "Haifa", "state": None, "country": "Israel"}
+    old = edit(record, [{"op": "set", "path": f"{SITES}.0", "value": {**site(record), **generic, "zip": "1"}}])
+    new = edit(old, [{"op": "set", "path": f"{SITES}.0.status", "value": "COMPLETED"},
+                     {"op": "append", "path": SITES, "value": {**site(old), "zip": "2"}}])
+    assert sorted((f, c) for f, c, _, _ in changed(old, new)) == [
+        ("locations.research site|haifa||2|israel", "added"),
+        ("locations.research site|haifa||israel.status", "changed"),
+    ]
+
+
+def test_a_site_edited_in_place_is_changed_not_removed_and_added() -> None:
+    old = load(STUDY)
+    key = "locations." + location_key(site(old))
+    new = edit(old, [
+        {"op": "set", "path": f"{SITES}.0.facility", "value": "Highlands Oncology Group (Site 2728)"},
+        {"op": "set", "path": f"{SITES}.0.status", "value": "NOT_YET_RECRUITING"},
+        {"op": "delete", "path": f"{SITES}.1.state"},  # filled in again: see below
+    ])
+    found = changed(old, new)
+    assert (f"{key}.facility", "changed", "Highlands Oncology Group ( Site 2728)",
+            "Highlands Oncology Group (Site 2728)") in found
+    assert (f"{key}.status", "changed", "RECRUITING", "NOT_YET_RECRUITING") in found
+    assert not [f for f, c, _, _ in found if c in ("added", "removed") and f.count(".") <= 1]
+    back = changed(new, old)
+    assert [c for _, c, _, _ in back if c != "changed"] == ["added"]  # the state, under the old name
+    assert all(f.startswith("locations.") and "|" in f for f, _, _, _ in back)
+
+
+def test_re_encoded_facility_at_the_same_geopoint_is_the_same_site() -> None:
+    old = load(STUDY)
+    renamed = {**site(old), "facility": "H\u0103\"pital Highlands Oncology Group ( Site 2728)"}
+    a = {**site(old), "facility": "Hôpital Highlands Oncology Group ( Site 2728)"}
+    old = edit(old, [{"op": "set", "path": f"{SITES}.0", "value": a}])
+    new = edit(old, [{"op": "set", "path": f"{SITES}.0", "value": renamed}])
+    assert [(f, c) for f, c, _, _ in changed(old, new)] == [
+        ("locations." + location_key(a) + ".facility", "changed")]
+
+
+def test_different_sites_stay_removed_and_added() -> None:
+    old = load(STUDY)
+    other = {**copy.deepcopy(site(old, 5)), "facility": "Another Hospital", "geoPoint": {"lat": 1.0, "lon": 2.0}}
+    new = edit(old, [{"op": "set", "path": f"{SITES}.0", "value": other}])
+    assert sorted(c for f, c, _, _ in changed(old, new) if f.count("|") == 3 and f.count(".") <= 2) == [
+        "added", "removed"]
+
+
+def test_a_reworded_outcome_with_the_same_time_frame_and_description_is_changed() -> None:
+    old = load(STUDY)
+    measure = old["protocolSection"]["outcomesModule"]["primaryOutcomes"][0]["measure"]
+    new = edit(old, [{"op": "set", "path": "protocolSection.outcomesModule.primaryOutcomes.0.measure",
+                      "value": measure + " (reworded)"}])
+    assert changed(old, new) == [(f"outcomes.primary.{measure}.measure", "changed", measure, measure + " (reworded)")]
+
+
+def test_stages_pair_only_unambiguous_items() -> None:
+    a = {"facility": "Research Site", "city": "Rome", "country": "Italy", "status": "RECRUITING"}
+    b = {**a, "zip": "00100"}
+    old = {"research site|rome||italy": a}
+    new = {"research site|rome||italy|": {**a, "status": "COMPLETED"}, "research site|rome||00100|italy": b}
+    from watcher.detect.fields import KEYS
+
+    assert match_items(old, new, KEYS["locations.<key>"]) == {"research site|rome||italy": "research site|rome||italy|"}
+
+
+def test_baseline_and_identity_are_untouched() -> None:
+    record = load(STUDY)
+    assert changes_between(record, copy.deepcopy(record)) == []
+    assert all(isinstance(c, Change) and c.change == "added" for c in changes_between(None, record))
