@@ -12,13 +12,18 @@ The real records and the spec are found by `tests/shared_fixtures.py` (not kept 
 
 Behaviour taken from the spec (and `shared/research/ctgov-api.md`):
 - `GET /studies/{nctId}`: the study object itself; 301 to the canonical study for an alias;
-  404 and 400 (malformed ID) as text/plain.
+  404 and 400 (malformed ID) as text/plain, worded as the live service words them
+  (``NCT number NCT99999999 not found``, ``Parameter `nctId` has incorrect format``).
 - `GET /studies`: `filter.ids` (comma or pipe; matches NCTId and NCTIdAlias), `filter.advanced`
   (only `AREA[LastUpdatePostDate]RANGE[a,b]`), `fields`, `pageSize` (default 10, 0 = default, above
-  1000 coerced to 1000), `pageToken`/`nextPageToken` (later pages must repeat the parameters),
+  1000 coerced to 1000), `pageToken`/`nextPageToken` (later pages must repeat the parameters; like
+  the live service, an exactly full page carries a token even when nothing is left, whose page is empty;
+  `full_page_tokens=False` turns that off),
   `countTotal` (first page only). Unknown IDs are simply absent. Results are unsorted (store order).
 - `GET /version`: `{"apiVersion": "2.0.5", "dataTimestamp": "yyyy-MM-ddTHH:mm:ss"}`.
 - Anything else, unknown parameters and bad values: 400 text/plain.
+- `check_user_agent=True` (`--check-user-agent`): like the live edge, 403 to a User-Agent that names no
+  HTTP library (the edge compares it with the TLS client; `shared/research/live-api.md` §5c).
 
 Data refreshes are modelled the way ClinicalTrials.gov publishes them, once a day: the first change
 after `/version` was last served opens a new refresh (dataTimestamp moves one day on) and every change
@@ -56,6 +61,8 @@ NCT_PATTERN = re.compile(r"^[Nn][Cc][Tt]0*([1-9]\d{0,7})$")
 FIELD_ITEM = re.compile(r"^[a-zA-Z][a-zA-Z0-9\-. ]*$")
 ADVANCED = re.compile(r"^\s*AREA\[LastUpdatePostDate\]\s*RANGE\[\s*([^,\]]+?)\s*,\s*([^\]]+?)\s*\]\s*$")
 DATE = re.compile(r"^\d{4}-\d{2}(-\d{2})?$")
+HTTP_LIBRARY = re.compile(r"python-httpx|python-requests|python-urllib|aiohttp|curl|okhttp", re.IGNORECASE)
+FORBIDDEN_PAGE = "<html><head><title>403 Forbidden</title></head><body><h1>403 Forbidden</h1></body></html>\n"
 MAX_PAGE_SIZE = 1000
 DEFAULT_PAGE_SIZE = 10
 
@@ -105,9 +112,10 @@ UNIMPLEMENTED = frozenset(
      "postFilter.overallStatus", "postFilter.geo", "postFilter.synonyms", "aggFilters", "geoDecay", "sort"}
 )
 FAULT_KINDS = frozenset(
-    {"500", "503", "429", "timeout", "reset", "truncated", "html", "wrong_id", "no_protocol", "drop_ids"}
+    {"403", "500", "503", "429", "timeout", "reset", "truncated", "html", "wrong_id", "no_protocol", "drop_ids",
+     "partial"}
 )
-RECORD_FAULTS = frozenset({"wrong_id", "no_protocol", "drop_ids"})
+RECORD_FAULTS = frozenset({"wrong_id", "no_protocol", "drop_ids", "partial"})
 HTML_PAGE = (
     "<!DOCTYPE html>\n<html><head><title>ClinicalTrials.gov</title></head>"
     "<body><h1>Service temporarily unavailable</h1><p>Please try again later.</p></body></html>\n"
@@ -316,8 +324,14 @@ class FakeCtGov(RecordHistory):
         data_timestamp: str = DEFAULT_DATA_TIMESTAMP,
         host: str = "127.0.0.1",
         port: int = 0,
+        check_user_agent: bool = False,
+        full_page_tokens: bool = True,
     ) -> None:
         self._lock = threading.RLock()
+        # the live edge answers 403 to an httpx client whose User-Agent does not name an HTTP library
+        self.check_user_agent = check_user_agent
+        # the live service sends a nextPageToken with every exactly full page, even the last one
+        self.full_page_tokens = full_page_tokens
         self._studies: dict[str, dict[str, Any]] = {}
         self._aliases: dict[str, str] = {}
         self._data_timestamp = data_timestamp
@@ -513,10 +527,11 @@ class FakeCtGov(RecordHistory):
     ) -> None:
         """Make the next `times` matching requests fail in the way `kind` names.
 
-        Kinds: 500, 503 (optional `retry_after`), 429 (`retry_after`, default "1"), "timeout" (answer
-        after `delay` seconds), "reset" (TCP RST, no answer), "truncated" (JSON cut in half, complete
-        HTTP), "html" (an HTML page with status 200), "wrong_id" (the study, or in a page those in
-        `ids` or else the first, carries `wrong_id`), "no_protocol" (likewise, no protocolSection),
+        Kinds: 403 (the edge's refusal page), 500, 503 (optional `retry_after`), 429 (`retry_after`,
+        default "1"), "timeout" (answer after `delay` seconds), "reset" (TCP RST, no answer),
+        "truncated" (JSON cut in half, complete HTTP), "html" (an HTML page with status 200), "wrong_id"
+        (the study, or in a page those in `ids` or else the first, carries `wrong_id`), "no_protocol"
+        (likewise, no protocolSection), "partial" (likewise, no locations module and no hasResults),
         "drop_ids" (`ids` left out of pages).
         `path_contains` is matched against the request target (path and raw query).
         """
@@ -595,13 +610,17 @@ class FakeCtGov(RecordHistory):
         with self._lock:
             self.requests.append((method, split.path, params))
             self.headers.append(dict(headers or {}))
+        if self.check_user_agent and not split.path.startswith("/_fake/"):
+            agent = {k.lower(): v for k, v in (headers or {}).items()}.get("user-agent", "")
+            if not HTTP_LIBRARY.search(agent):
+                return _Response(403, FORBIDDEN_PAGE.encode(), "text/html")
         fault = self._take_fault(target)
         if fault is not None and fault.kind == "reset":
             return fault
         if fault is not None and fault.kind == "timeout":
             time.sleep(fault.delay)  # the client has given up by now; answer anyway, late
             fault = None
-        if fault is not None and fault.kind in {"500", "503", "429", "html"}:
+        if fault is not None and fault.kind in {"403", "500", "503", "429", "html"}:
             return _fault_response(fault)
         try:
             response = self._route(method, split.path, params, fault, repeated=len(params) != len(pairs))
@@ -642,7 +661,7 @@ class FakeCtGov(RecordHistory):
         _check_format(params, {"json"})
         nct = canonical_id(raw_id)
         if nct is None:
-            raise BadRequest(f"The NCT number `{raw_id}` has incorrect format")
+            raise BadRequest("Parameter `nctId` has incorrect format")  # the live wording (live-api.md §7)
         paths = _field_paths(params["fields"]) if "fields" in params else None
         with self._lock:
             study = self._studies.get(nct)
@@ -651,8 +670,8 @@ class FakeCtGov(RecordHistory):
                 location = f"/api/v2/studies/{self._aliases[nct]}" + (f"?{query}" if query else "")
                 return _Response(301, b"", "text/plain", {"Location": location})
             if study is None:
-                return _Response(404, f"Study {raw_id} not found".encode(), "text/plain")
-            if paths is None and (fault is None or fault.kind not in {"wrong_id", "no_protocol"}):
+                return _Response(404, f"NCT number {raw_id} not found".encode(), "text/plain")
+            if paths is None and (fault is None or fault.kind not in {"wrong_id", "no_protocol", "partial"}):
                 return _Response(200, self._encode(nct))
             study = _faulty(study, fault)
             return _json(_pick(study, paths) if paths else study)
@@ -682,7 +701,7 @@ class FakeCtGov(RecordHistory):
             parts: list[bytes] = []
             for number, key in enumerate(page):
                 study = self._studies[key]
-                if (fault is not None and fault.kind in {"wrong_id", "no_protocol"}
+                if (fault is not None and fault.kind in {"wrong_id", "no_protocol", "partial"}
                         and (key in fault.ids or (not fault.ids and number == 0))):
                     study = _faulty(study, fault)
                 elif paths is None:
@@ -692,7 +711,8 @@ class FakeCtGov(RecordHistory):
             tail: dict[str, Any] = {}
             if count_total and "pageToken" not in params:
                 tail["totalCount"] = len(matches)
-            if offset + size < len(matches):
+            more = offset + size < len(matches)
+            if more or (self.full_page_tokens and len(matches[offset: offset + size]) == size):
                 tail["nextPageToken"] = _encode_token(offset + size, query_key)
             extra = json.dumps(tail)[1:-1].encode()
             body = b'{"studies": [' + b", ".join(parts) + b"]" + (b", " + extra if extra else b"") + b"}"
@@ -742,6 +762,9 @@ def _faulty(study: dict[str, Any], fault: Fault | None) -> dict[str, Any]:
         return study
     if fault.kind == "no_protocol":
         return {k: v for k, v in study.items() if k != "protocolSection"}
+    if fault.kind == "partial":  # valid, but cut: no locations module, no hasResults
+        protocol = {k: v for k, v in study["protocolSection"].items() if k != "contactsLocationsModule"}
+        return dict({k: v for k, v in study.items() if k != "hasResults"}, protocolSection=protocol)
     if fault.kind == "wrong_id":
         protocol = study["protocolSection"]
         ident = dict(protocol["identificationModule"], nctId=fault.wrong_id)
@@ -752,6 +775,8 @@ def _faulty(study: dict[str, Any], fault: Fault | None) -> dict[str, Any]:
 def _fault_response(fault: Fault) -> _Response:
     if fault.kind == "html":
         return _Response(200, HTML_PAGE.encode(), "text/html; charset=utf-8")
+    if fault.kind == "403":
+        return _Response(403, FORBIDDEN_PAGE.encode(), "text/html")
     headers = {"Retry-After": fault.retry_after} if fault.retry_after is not None else {}
     text = {"500": "Internal Server Error", "503": "Service Unavailable", "429": "Too Many Requests"}
     return _Response(int(fault.kind), text[fault.kind].encode(), "text/plain", headers)
@@ -894,13 +919,19 @@ def main(argv: list[str] | None = None) -> None:
                         help="directory of study JSON files (default: the 17 real records in the shared data)")
     source.add_argument("--synthetic", type=int, metavar="N", help="N studies derived from the real records")
     parser.add_argument("--data-timestamp", default=DEFAULT_DATA_TIMESTAMP)
+    parser.add_argument("--no-full-page-tokens", action="store_true",
+                        help="no nextPageToken on an exactly full last page (the live service sends one)")
+    parser.add_argument("--check-user-agent", action="store_true",
+                        help="403 to User-Agents that name no HTTP library, as the live edge does")
     args = parser.parse_args(argv)
     try:
         if args.synthetic:
             studies: Iterable[dict[str, Any]] = synthetic_studies(args.synthetic)
         else:
             studies = load_fixtures(args.studies)
-        fake = FakeCtGov(studies, data_timestamp=args.data_timestamp, host=args.host, port=args.port).start()
+        fake = FakeCtGov(studies, data_timestamp=args.data_timestamp, host=args.host, port=args.port,
+                          check_user_agent=args.check_user_agent,
+                          full_page_tokens=not args.no_full_page_tokens).start()
     except shared_fixtures.FixturesNotFound as exc:
         parser.exit(2, f"{parser.prog}: {exc}\n")
     print(f"fake ClinicalTrials.gov API at {fake.base_url} with {len(fake.ids())} studies", flush=True)

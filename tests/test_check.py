@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from typing import Any
 
 import pytest
 
 from tests.conftest import Workspace
-from tests.fakeapi import FakeCtGov
+from tests.fakeapi import FakeCtGov, synthetic_studies
 from tests.peers import WebhookReceiver
 
 GOOD, BAD = "NCT04728893", "NCT03418623"
@@ -110,3 +111,121 @@ def test_one_crashing_record_does_not_stop_the_cycle(
     done = next(e for e in logs if e["event"] == "cycle.done")
     assert (done["checked"], done["failed"]) == (1, 1)
     assert [r["nct_id"] for r in workspace.cli("list", "--json").json() if r["status"]] == [GOOD]
+
+
+def test_403_is_reported_once_naming_the_cause_and_backed_off_at_the_cycle_level(
+    workspace: Workspace, fake_api: FakeCtGov, webhook: WebhookReceiver,
+) -> None:
+    setup(workspace, webhook, [GOOD])
+    assert workspace.cli("check").code == 0
+    fake_api.fail(403, path_contains="/version", times=1000)
+    fake_api.reset_requests()
+    assert workspace.cli("check").code == 1
+    assert titles(webhook) == ["ClinicalTrials.gov refuses TrialWatch's requests (HTTP 403)"]
+    assert "compares the User-Agent with the TLS client" in json.dumps(webhook.requests[0].json())
+    assert len(fake_api.requests) == 1, "not retried at once"
+    again = workspace.cli("check")
+    assert again.code == 1
+    assert len(fake_api.requests) == 1, "the next cycle backs off: no request"
+    assert len(webhook.requests) == 1
+
+
+def test_403_recovery_is_announced_once(
+    workspace: Workspace, fake_api: FakeCtGov, webhook: WebhookReceiver, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import watcher.cycle
+
+    monkeypatch.setattr(watcher.cycle, "DENIED_BACKOFF_FIRST", timedelta(0))
+    setup(workspace, webhook, [GOOD])
+    fake_api.fail(403, path_contains="/version", times=1000)
+    for _ in range(3):
+        assert workspace.cli("check").code == 1
+    assert titles(webhook) == ["ClinicalTrials.gov refuses TrialWatch's requests (HTTP 403)"]
+    fake_api.clear_faults()
+    assert workspace.cli("check").code == 0
+    assert titles(webhook)[1:] == ["ClinicalTrials.gov polling recovered"]
+
+
+def test_registry_wide_outage_is_one_alert_and_one_recovery_not_one_per_trial(
+    workspace: Workspace, fake_api: FakeCtGov, webhook: WebhookReceiver,
+) -> None:
+    """300 trials; /studies serves an HTML page with 200 while /version answers, for 3 cycles."""
+    studies = list(synthetic_studies(300))
+    for study in studies:
+        fake_api.put(study)
+    ids = [s["protocolSection"]["identificationModule"]["nctId"] for s in studies]
+    setup(workspace, webhook, ids)
+    assert workspace.cli("check").code == 0
+    fake_api.fail("html", path_contains="filter.ids", times=10_000)
+    for _ in range(3):
+        fake_api.new_refresh()
+        result = workspace.cli("check")
+        assert result.code == 1
+    assert titles(webhook) == ["ClinicalTrials.gov failing for most trials for 2 cycles"]
+    states = workspace.cli("list", "--json").json()
+    assert all(r["failing"] is None for r in states), "no per-trial failure was counted"
+    fake_api.clear_faults()
+    fake_api.new_refresh()
+    assert workspace.cli("check").code == 0
+    assert titles(webhook) == ["ClinicalTrials.gov failing for most trials for 2 cycles",
+                               "ClinicalTrials.gov polling recovered"]
+
+
+def test_a_trial_failing_alone_among_many_keeps_its_own_alert(
+    workspace: Workspace, fake_api: FakeCtGov, webhook: WebhookReceiver,
+) -> None:
+    studies = list(synthetic_studies(20))
+    for study in studies:
+        fake_api.put(study)
+    ids = [s["protocolSection"]["identificationModule"]["nctId"] for s in studies]
+    setup(workspace, webhook, [*ids, BAD])
+    fake_api.fail("wrong_id", ids=[BAD], times=1000)
+    workspace.cli("check")
+    workspace.cli("check", "--full")
+    assert titles(webhook) == [f"{BAD}: failing for 2 cycles"]
+
+
+SITES = "NCT04267848"  # 1,148 locations
+
+
+def complete(fake_api: FakeCtGov) -> None:
+    fake_api.update(SITES, lambda s: s["protocolSection"]["statusModule"].update(overallStatus="COMPLETED"))
+
+
+def versions(workspace: Workspace) -> list[dict[str, Any]]:
+    return [h for h in workspace.cli("history", SITES, "--json").json() if not h["baseline"]]
+
+
+def test_partial_record_in_a_batch_is_refetched_alone_and_the_whole_one_is_diffed(
+    workspace: Workspace, fake_api: FakeCtGov, webhook: WebhookReceiver,
+) -> None:
+    setup(workspace, webhook, [SITES])
+    assert workspace.cli("check").code == 0
+    complete(fake_api)
+    fake_api.fail("partial", ids=[SITES], path_contains="filter.ids", times=99)
+    fake_api.reset_requests()
+    assert workspace.cli("check").code == 0
+    assert [r[1] for r in fake_api.requests].count(f"/api/v2/studies/{SITES}") == 1, "re-fetched once alone"
+    text = json.dumps(versions(workspace))
+    assert "COMPLETED" in text
+    assert "locations." not in text, "no false site removals"
+
+
+def test_partial_record_twice_is_held_back_reported_once_and_never_removes_anything(
+    workspace: Workspace, fake_api: FakeCtGov, webhook: WebhookReceiver,
+) -> None:
+    setup(workspace, webhook, [SITES])
+    assert workspace.cli("check").code == 0
+    complete(fake_api)
+    fake_api.fail("partial", ids=[SITES], times=999)
+    assert workspace.cli("check").code == 1
+    fake_api.new_refresh()
+    assert workspace.cli("check").code == 1
+    assert titles(webhook) == [f"{SITES}: partial record held back"], "reported once"
+    assert versions(workspace) == [], "not diffed, nothing stored"
+    fake_api.clear_faults()
+    fake_api.new_refresh()
+    assert workspace.cli("check").code == 0
+    text = json.dumps(versions(workspace))
+    assert "COMPLETED" in text
+    assert "locations." not in text, "the whole record after a partial one: no false new sites either"

@@ -20,7 +20,7 @@ from structlog.testing import capture_logs
 
 from tests.fakeapi import FakeCtGov, load_fixture, synthetic_studies
 from watcher.config import ApiSettings
-from watcher.errors import ApiError, InvalidResponse, StudyNotFound, TransientApiError
+from watcher.errors import AccessDenied, ApiError, InvalidResponse, StudyNotFound, TransientApiError
 from watcher.ids import normalize_nct_id
 from watcher.registry.client import PROBE_FIELDS, USER_AGENT, CtGovClient
 from watcher.registry.ratelimit import RateLimiter
@@ -82,7 +82,7 @@ def test_descriptive_user_agent_and_explicit_timeout(fake_api: FakeCtGov, client
     client.version()
     headers = {k.lower(): v for k, v in fake_api.headers[-1].items()}
     assert headers["user-agent"] == USER_AGENT
-    assert USER_AGENT.startswith("trialwatch/0.1.0 (+https://")
+    assert USER_AGENT.startswith(f"trialwatch/0.1.0 python-httpx/{httpx.__version__} (+https://")
     assert client._http.timeout == httpx.Timeout(0.5, connect=0.5)
 
 
@@ -97,7 +97,8 @@ def test_fetch_studies_batches_and_pages(fake_api: FakeCtGov, settings: ApiSetti
     # full records: a batch is one page of `full_page_size`, so memory per request stays bounded
     sizes = sorted(len(r[2]["filter.ids"].split(",")) for r in fake_api.requests)
     assert sizes == [2, 3, 3, 3, 3, 3]
-    assert all(r[2]["pageSize"] == str(len(r[2]["filter.ids"].split(","))) for r in fake_api.requests)
+    # pageSize 1000, never len(batch): an exactly full page would carry a token to an empty page
+    assert all(r[2]["pageSize"] == "1000" for r in fake_api.requests)
     fake_api.reset_requests()
     with CtGovClient(replace(settings, batch_size=7), sleep=sleeps) as client:
         probe = client.fetch_studies(ids, fields=PROBE_FIELDS)
@@ -461,3 +462,60 @@ def test_parse_fails_only_with_invalid_response(body: bytes) -> None:
 
     with contextlib.suppress(InvalidResponse):
         parse_json(body, "/x")
+
+
+def test_edge_that_checks_the_user_agent_accepts_ours_and_refuses_a_bare_one(
+    fake_api: FakeCtGov, client: CtGovClient,
+) -> None:
+    fake_api.check_user_agent = True
+    assert client.version().api_version == "2.0.5"
+    assert client.fetch_study(NCT).record == load_fixture(NCT)
+    bare = httpx.get(f"{fake_api.base_url}/version", headers={"User-Agent": "trialwatch/0.1.0 (+https://x)"})
+    assert bare.status_code == 403
+
+
+def test_403_is_access_denied_naming_the_cause_and_not_retried(
+    fake_api: FakeCtGov, settings: ApiSettings, sleeps: Sleeps,
+) -> None:
+    fake_api.check_user_agent = True
+    http = httpx.Client(headers={"User-Agent": "trialwatch/0.1.0 (+https://github.com/trialwatch/trialwatch)"})
+    with CtGovClient(settings, http=http, sleep=sleeps) as client, pytest.raises(AccessDenied) as caught:
+        client.version()
+    http.close()
+    assert "User-Agent" in str(caught.value)
+    assert "TLS client" in str(caught.value)
+    assert hits(fake_api, "/version") == 1, "a 403 is not hammered"
+
+
+def test_pagers_never_pay_for_the_trailing_empty_page(fake_api: FakeCtGov, client: CtGovClient) -> None:
+    """The live service (and the fake) send a nextPageToken with every exactly full page."""
+    assert fake_api.full_page_tokens
+    ids = ",".join(fake_api.ids()[:10])
+    # filter.ids: no more studies than IDs asked
+    assert [len(p["studies"]) for p in client._pages({"filter.ids": ids, "pageSize": "5"}, expect=10)] == [5, 5]
+    assert hits(fake_api, "/studies") == 2
+    fake_api.reset_requests()
+    # a registry-wide walk: the first page's totalCount
+    pages = list(client._pages({"fields": "NCTId", "pageSize": "17", "countTotal": "true"}))
+    assert [len(p["studies"]) for p in pages] == [17]
+    assert "nextPageToken" in pages[0]
+    assert hits(fake_api, "/studies") == 1
+    fake_api.reset_requests()
+    # nothing to tell: the empty page is paid for, and ends the walk
+    pages = list(client._pages({"filter.ids": ids, "pageSize": "5"}))
+    assert [len(p["studies"]) for p in pages] == [5, 5, 0]
+
+
+def test_full_batches_cost_one_request_each_with_full_page_tokens(
+    fake_api: FakeCtGov, settings: ApiSettings, sleeps: Sleeps,
+) -> None:
+    ids = fake_api.ids()
+    with CtGovClient(replace(settings, batch_size=5, full_page_size=5), sleep=sleeps) as client:
+        assert set(client.fetch_studies(ids).records) == set(ids)
+        assert set(client.fetch_studies(ids, fields=PROBE_FIELDS).records) == set(ids)
+    assert hits(fake_api, "/studies") == 2 * 4, "17 IDs in batches of 5: 4 requests each way, no empty page"
+
+
+def test_default_rate_stays_under_the_reported_50_a_minute() -> None:
+    """No documented limit; third parties report about 50 requests a minute per IP (live-api.md §5a)."""
+    assert 0 < ApiSettings().requests_per_second * 60 <= 50

@@ -85,6 +85,7 @@ def test_unknown_study_is_404_text(http: httpx.Client) -> None:
     response = http.get("/studies/NCT00000002")
     assert response.status_code == 404
     assert response.headers["content-type"].startswith("text/plain")
+    assert response.text == "NCT number NCT00000002 not found"  # as the live service words it
 
 
 @pytest.mark.parametrize("bad", ["NCT0", "XYZ00000001", "NCT123456789", "NCT0012345A"])
@@ -92,7 +93,7 @@ def test_malformed_id_is_400_text(http: httpx.Client, bad: str) -> None:
     response = http.get(f"/studies/{bad}")
     assert response.status_code == 400
     assert response.headers["content-type"].startswith("text/plain")
-    assert "incorrect format" in response.text
+    assert response.text == "Parameter `nctId` has incorrect format"  # as the live service words it
 
 
 def test_alias_answers_301_to_the_canonical_study(fake_api: FakeCtGov, http: httpx.Client) -> None:
@@ -164,6 +165,17 @@ def test_paging_repeats_parameters_and_counts_on_the_first_page_only(http: httpx
         pages += 1
     assert pages == 4
     assert sorted(seen) == sorted(FakeCtGov(load_fixtures()).ids())
+
+
+def test_an_exactly_full_last_page_carries_a_token_to_an_empty_page(fake_api: FakeCtGov, http: httpx.Client) -> None:
+    """As the live service does (live-api.md §1d): the token does not look ahead."""
+    params = {"filter.ids": ",".join(fake_api.ids()[:3]), "pageSize": "3"}
+    first = http.get("/studies", params=params).json()
+    assert len(first["studies"]) == 3
+    last = http.get("/studies", params={**params, "pageToken": first["nextPageToken"]}).json()
+    assert last == {"studies": []}
+    fake_api.full_page_tokens = False
+    assert "nextPageToken" not in http.get("/studies", params=params).json()
 
 
 def test_page_token_with_other_parameters_is_rejected(http: httpx.Client) -> None:

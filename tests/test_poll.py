@@ -50,6 +50,7 @@ class Sleeps(list[float]):
 
 @pytest.fixture
 def settings(fake_api: FakeCtGov) -> ApiSettings:
+    fake_api.check_user_agent = True  # the fault matrix runs against an edge that checks it, as the live one does
     return ApiSettings(base_url=fake_api.base_url, timeout=0.5, requests_per_second=0, max_retries=2,
                        backoff_base=0.001, backoff_max=0.01)
 
@@ -481,3 +482,20 @@ def test_empty_watchlist_and_odd_id_spellings(fake_api: FakeCtGov, client: CtGov
     assert result.moved == {}
     assert set(result.failures) == {"banana"}
     assert result.requests == 2  # one batch answers both spellings; "banana" is never sent
+
+
+def test_a_batch_answered_with_the_wrong_studies_fails_as_a_batch_without_confirming_each(
+    fake_api: FakeCtGov, client: CtGovClient,
+) -> None:
+    """Every study under a wrong ID: a bad reply, retried next cycle, not 17 trials to confirm one by one."""
+    state = synced(fake_api)
+    fake_api.update(NCT, set_status("COMPLETED"))
+    fake_api.fail("wrong_id", ids=fake_api.ids(), path_contains="filter.ids", times=99)
+    with capture_logs() as logs:
+        result = poll(client, fake_api.ids(), state, now=NOW)
+    assert result.records == {}
+    assert set(result.failures) == set(fake_api.ids())
+    assert all(isinstance(e, InvalidResponse) for e in result.failures.values())
+    assert paths(fake_api) == ["/version", "/studies"], "no confirming GET per trial"
+    assert any(e["event"] == "api.batch_failed" and e.get("reason") == "wrong studies" for e in logs)
+    assert result.data_timestamp == state.data_timestamp

@@ -6,10 +6,11 @@ alone: it is counted, logged and retried next cycle, and the rest of the cycle g
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import structlog
@@ -18,11 +19,12 @@ from watcher.config import Config
 from watcher.detect import changes_between
 from watcher.detect.meaning import SeverityRules
 from watcher.detect.record import content_hash, last_update_of, title_of
-from watcher.errors import ApiError, BackfillError, TrialWatchError
+from watcher.errors import AccessDenied, ApiError, BackfillError, TrialWatchError
 from watcher.models import Snapshot, Trial
 from watcher.notify.payloads import change_messages, notify_tick, print_changes
 from watcher.notify.routing import for_stdout, route
 from watcher.registry.client import CtGovClient
+from watcher.registry.completeness import missing_parts
 from watcher.registry.poll import PollResult, PollState, poll
 from watcher.store import Store
 from watcher.store.database import utcnow
@@ -36,6 +38,17 @@ META_LAST_SUCCESS = "poll.last_success"
 META_LAST_FULL = "poll.last_full_refetch"
 META_API_FAILURES = "poll.api_failures"
 META_LAST_RETENTION = "storage.last_retention"
+META_API_DENIED = "poll.api_denied"  # a 403 was reported to the operator; cleared (and said so) on recovery
+META_API_RETRY_AT = "poll.api_retry_at"  # after a 403, no request before this time
+DENIED_BACKOFF_FIRST = timedelta(minutes=15)
+DENIED_BACKOFF_MAX = timedelta(hours=6)
+REGISTRY_WIDE_MIN = 3  # fewer trials failing alike are alerted one by one
+META_SUSPECT = "poll.suspect."  # + NCT ID: the partial record held back (its hash, reason, sightings)
+SUSPECT_BELIEVE_AFTER = 3  # the same partial record in this many cycles is a real edit after all
+
+
+class _Suspect(Exception):
+    """A record still partial after a re-fetch alone: held back, not diffed."""
 
 
 @dataclass(slots=True)
@@ -58,6 +71,29 @@ class CycleReport:
         if self.api_error:
             return "api_failed"
         return "partial" if self.failed else "ok"
+
+
+def _reason(error: ApiError) -> str:
+    """An error's kind and message without the trial IDs and query strings that vary between trials."""
+    return f"{type(error).__name__}: " + re.sub(r"\?\S*|NCT\d{8}", "…", str(error))
+
+
+def registry_wide(failures: Mapping[str, ApiError], polled: int) -> tuple[ApiError, frozenset[str]] | None:
+    """(an example error, the trials) when most of the `polled` trials failed for one reason."""
+    groups: dict[str, list[str]] = {}
+    for nct_id, error in failures.items():
+        groups.setdefault(_reason(error), []).append(nct_id)
+    if not groups:
+        return None
+    ids = max(groups.values(), key=len)
+    if len(ids) < REGISTRY_WIDE_MIN or 2 * len(ids) <= polled:
+        return None
+    return failures[ids[0]], frozenset(ids)
+
+
+def _aware(moment: datetime) -> datetime:
+    """Ours are UTC; a naive one (SQLite, an injected clock) is read as such."""
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def _iso(value: Any) -> datetime | None:
@@ -147,22 +183,15 @@ class Cycle:
                 processed.add(nct_id)
                 self._record(trial, record, report)
 
-        result = poll(self.client, [t.nct_id for t in trials], state, now=started,
-                      progress=self.progress, sink=sink)
-        for nct_id, record in result.records.items():  # records the poller did not stream
-            if nct_id not in processed:
-                sink(nct_id, record)
-        if result.api_error is not None:
-            report.api_error = str(result.api_error)
-            report.strategy = result.strategy
-            self._api_failed(report)
+        retry_at = _iso(self.store.get_meta(META_API_RETRY_AT))
+        if retry_at is not None and _aware(started) < _aware(retry_at):
+            # the registry refused us (403): hammering it would not help, so this cycle sends nothing
+            report.api_error = f"backing off after HTTP 403 until {retry_at.isoformat()}"
+            report.strategy, report.skipped = "backoff", True
+            log.info("cycle.backoff", until=retry_at.isoformat(), reason="HTTP 403")
         else:
-            self._apply(result, state, states, report, processed)
-            for nct_id, count in sorted(failing.items()):
-                if nct_id in by_id and nct_id not in report.failed and nct_id not in result.failures:
-                    log.info("trial.recovered", nct_id=nct_id, after_failures=count)
-                    self._alert(nct_id=nct_id, subject=f"{by_id[nct_id].display}: checked again",
-                                text=f"{by_id[nct_id].display} could be checked again after {count} failed cycles.")
+            self._poll_and_apply(state, states, report, failing=failing, by_id=by_id, processed=processed,
+                                 sink=sink)
         report.requests = self.client.requests_made - requests_before
         report.finished_at = self.now()
         self.store.finish_cycle(
@@ -179,12 +208,42 @@ class Cycle:
                  deliveries_failed=report.deliveries_failed, duration_s=round(time.monotonic() - clock, 3))
         return report
 
+    def _poll_and_apply(self, state: PollState, states: Mapping[str, TrialState], report: CycleReport, *,
+                        failing: Mapping[str, int], by_id: Mapping[str, Trial], processed: set[str],
+                        sink: Callable[[str, dict[str, Any]], None]) -> None:
+        result = poll(self.client, [t.nct_id for t in self._trials], state, now=report.started_at,
+                      progress=self.progress, sink=sink)
+        for nct_id, record in result.records.items():  # records the poller did not stream
+            if nct_id not in processed:
+                sink(nct_id, record)
+        if result.api_error is not None:
+            report.api_error = str(result.api_error)
+            report.strategy = result.strategy
+            self._api_failed(report, result.api_error)
+            return
+        wide = registry_wide(result.failures, len(self._trials))
+        self._apply(result, state, states, report, processed, grouped=wide[1] if wide else frozenset())
+        if wide is not None:
+            error, ids = wide
+            report.api_error = (f"{len(ids)} of {len(self._trials)} trials failed the same way "
+                                f"(ClinicalTrials.gov answered /version): {error}")
+            self._api_failed(report, error)
+            return
+        self._api_recovered()
+        for nct_id, count in sorted(failing.items()):
+            if nct_id in by_id and nct_id not in report.failed and nct_id not in result.failures:
+                log.info("trial.recovered", nct_id=nct_id, after_failures=count)
+                self._alert(nct_id=nct_id, subject=f"{by_id[nct_id].display}: checked again",
+                            text=f"{by_id[nct_id].display} could be checked again after {count} failed cycles.")
+
     # -- applying a poll result ------------------------------------------------------------------
 
     def _record(self, trial: Trial, record: dict[str, Any], report: CycleReport) -> None:
         try:
             if self._process(trial, record):
                 report.changed.append(trial.nct_id)
+        except _Suspect as exc:
+            report.failed[trial.nct_id] = f"suspect: {exc}"
         except TrialWatchError as exc:
             self._trial_failed(trial, str(exc), report)
         except Exception as exc:  # one broken record must not stop the cycle
@@ -194,11 +253,15 @@ class Cycle:
             report.checked += 1
 
     def _apply(self, result: PollResult, state: PollState, states: Mapping[str, TrialState], report: CycleReport,
-               processed: set[str]) -> None:
+               processed: set[str], *, grouped: frozenset[str] = frozenset()) -> None:
+        """`grouped`: trials that failed with most others for one reason: one API-level problem, so
+        they are reported failed in this cycle but count no per-trial failure (no per-trial alert)."""
         report.skipped, report.strategy = result.skipped, result.strategy
         by_id = {t.nct_id: t for t in self._trials}
         for nct_id, error in result.failures.items():
-            if nct_id in by_id:
+            if nct_id in grouped:
+                report.failed[nct_id] = str(error)
+            elif nct_id in by_id:
                 self._trial_failed(by_id[nct_id], str(error), report)
         for nct_id in sorted(result.not_found):
             report.not_found.append(nct_id)
@@ -230,7 +293,6 @@ class Cycle:
                 self.store.set_meta(META_LAST_SUCCESS, report.started_at.isoformat())
             if result.full_refetch:
                 self.store.set_meta(META_LAST_FULL, report.started_at.isoformat())
-        self._api_recovered()
 
     def _process(self, trial: Trial, record: Mapping[str, Any]) -> bool:
         """Snapshot one fetched record; returns True when it differs from the stored version."""
@@ -243,6 +305,11 @@ class Cycle:
             log.info("trial.checked", nct_id=trial.nct_id, changed=False)
             return False
         if latest is not None:
+            record = self._whole(trial, latest, record)
+            digest = content_hash(record)
+            if latest.content_hash == digest:
+                self.store.mark_checked([trial.nct_id], now)
+                return False
             latest = self._fill_gap(trial, latest, record)
             now = max(now, latest.fetched_at)
         changes = changes_between(latest.record if latest else None, record, self.rules)
@@ -263,6 +330,39 @@ class Cycle:
         if baseline:
             self._new_trials.append(trial.nct_id)
         return not baseline
+
+    def _whole(self, trial: Trial, latest: Snapshot, record: Mapping[str, Any]) -> Mapping[str, Any]:
+        """`record`, or its re-fetch alone when it lacks what the stored version had; raises _Suspect
+        when that is partial too (reported once, believed only when the same record comes back in
+        `SUSPECT_BELIEVE_AFTER` cycles: then it is a real edit, e.g. a module the sponsor removed)."""
+        key = META_SUSPECT + trial.nct_id
+        gaps = missing_parts(latest.record, record)
+        if not gaps:
+            if self.store.get_meta(key):
+                self.store.set_meta(key, None)
+            return record
+        log.warning("trial.partial", nct_id=trial.nct_id, missing=gaps, action="re-fetching it alone")
+        again = self.client.fetch_study(trial.nct_id).record
+        gaps = missing_parts(latest.record, again)
+        if not gaps:
+            log.info("trial.partial_recovered", nct_id=trial.nct_id)
+            return again
+        digest = content_hash(again)
+        held = self.store.get_meta(key)
+        seen = held["seen"] + 1 if isinstance(held, dict) and held.get("hash") == digest else 1
+        if seen >= SUSPECT_BELIEVE_AFTER:
+            log.warning("trial.partial_believed", nct_id=trial.nct_id, missing=gaps, cycles=seen)
+            self.store.set_meta(key, None)
+            return again
+        self.store.set_meta(key, {"hash": digest, "seen": seen, "missing": gaps})
+        log.warning("trial.suspect", nct_id=trial.nct_id, missing=gaps, cycles=seen)
+        if not held:
+            self._alert(nct_id=trial.nct_id, subject=f"{trial.display}: partial record held back",
+                text=f"ClinicalTrials.gov answered {trial.display} twice with a record lacking what the stored "
+                     f"version has ({'; '.join(gaps)}). It is not compared, so no false \"removed\" alerts; "
+                     f"it is asked for again whenever it is next fetched, and believed if it comes back the "
+                     f"same {SUSPECT_BELIEVE_AFTER} times.")
+        raise _Suspect("; ".join(gaps))
 
     # -- history: gaps between polls, backfill of new trials, retention, feeds (storage's block) ---
 
@@ -380,16 +480,40 @@ class Cycle:
                 text=f"TrialWatch could not check {trial.display} for {count} consecutive cycles. "
                      f"Last error: {error}")
 
-    def _api_failed(self, report: CycleReport) -> None:
+    def _api_failed(self, report: CycleReport, error: ApiError) -> None:
         count = int(self.store.get_meta(META_API_FAILURES, 0)) + 1
         self.store.set_meta(META_API_FAILURES, count)
-        log.error("cycle.api_failed", error=report.api_error, consecutive=count)
-        if count == self.config.settings.failure_alert_after:
+        log.error("cycle.api_failed", error=report.api_error, consecutive=count, error_type=type(error).__name__)
+        if isinstance(error, AccessDenied):
+            self._access_denied(report, error, count)
+        elif count == self.config.settings.failure_alert_after and report.failed:
+            self._alert(nct_id=None, subject=f"ClinicalTrials.gov failing for most trials for {count} cycles",
+                text=f"The last {count} poll cycles failed for most watched trials at once: one problem at "
+                     f"ClinicalTrials.gov (or between it and us), not {len(report.failed)} separate ones. "
+                     f"Last cycle: {report.api_error}")
+        elif count == self.config.settings.failure_alert_after:
             self._alert(nct_id=None, subject=f"ClinicalTrials.gov unreachable for {count} cycles",
                 text=f"The last {count} poll cycles failed. Last error: {report.api_error}")
 
+    def _access_denied(self, report: CycleReport, error: AccessDenied, count: int) -> None:
+        """A 403 is reported once (its message says what to check) and retried with a growing pause."""
+        pause = min(DENIED_BACKOFF_FIRST * 2 ** min(count - 1, 16), DENIED_BACKOFF_MAX)
+        retry_at = report.started_at + pause
+        self.store.set_meta(META_API_RETRY_AT, retry_at.isoformat())
+        log.warning("cycle.access_denied", consecutive=count, retry_at=retry_at.isoformat())
+        if not self.store.get_meta(META_API_DENIED):
+            self.store.set_meta(META_API_DENIED, 1)
+            self._alert(nct_id=None, subject="ClinicalTrials.gov refuses TrialWatch's requests (HTTP 403)",
+                        text=f"{error}\nNext attempt after {retry_at.isoformat()}, then with a growing pause "
+                             f"(at most {DENIED_BACKOFF_MAX}) until it answers.")
+
     def _api_recovered(self) -> None:
         count = int(self.store.get_meta(META_API_FAILURES, 0))
+        if self.store.get_meta(META_API_RETRY_AT):
+            self.store.set_meta(META_API_RETRY_AT, None)
+        if self.store.get_meta(META_API_DENIED):
+            self.store.set_meta(META_API_DENIED, 0)
+            count = max(count, self.config.settings.failure_alert_after)  # the 403 was reported: say it is over
         if count:
             self.store.set_meta(META_API_FAILURES, 0)
             if count >= self.config.settings.failure_alert_after:

@@ -5,6 +5,7 @@
     ├── ApiError               ClinicalTrials.gov could not give us a usable answer
     │   ├── TransientApiError  timeout, connection error, 429, 5xx: retried, then this cycle fails
     │   ├── InvalidResponse    200 but not a usable study record (HTML, truncated, wrong nctId)
+    │   ├── AccessDenied       403: the edge refused us; not hammered, the cycle backs off
     │   └── StudyNotFound      404: permanent, reported once
     ├── StorageError           the database refused or is unreachable
     ├── BackfillError          past versions could not be placed (history unreachable, moved meanwhile)
@@ -53,6 +54,10 @@ class TransientApiError(ApiError):
 
 class InvalidResponse(ApiError):
     """A response that must not become a snapshot (not JSON, truncated, wrong study)."""
+
+
+class AccessDenied(ApiError):
+    """403 from ClinicalTrials.gov: retrying at once would not help, and would look like abuse."""
 
 
 class StudyNotFound(ApiError):

@@ -27,7 +27,7 @@ class ApiSettings:
 
     base_url: str = "https://clinicaltrials.gov/api/v2"
     timeout: float = 30.0
-    requests_per_second: float = 1.0  # 0 = unlimited (a local mirror or test server)
+    requests_per_second: float = 0.8  # 48/min, under the reported 50/min per IP; 0 = unlimited (a local mirror)
     max_concurrency: int = 4
     max_retries: int = 5  # retries after the first attempt
     batch_size: int = 400  # IDs per filter.ids request: about 5.7 KB of URL (measured, see the README)

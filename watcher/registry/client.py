@@ -30,7 +30,7 @@ import tenacity
 
 from watcher import __version__
 from watcher.config import ApiSettings
-from watcher.errors import ApiError, InvalidResponse, StudyNotFound, TransientApiError
+from watcher.errors import AccessDenied, ApiError, InvalidResponse, StudyNotFound, TransientApiError
 from watcher.ids import is_nct_id, normalize_nct_id
 from watcher.registry.ratelimit import RateLimiter, retry_after
 from watcher.registry.responses import (
@@ -46,10 +46,12 @@ from watcher.registry.responses import (
 
 log = structlog.get_logger("watcher.registry.client")
 
-USER_AGENT = f"trialwatch/{__version__} (+https://github.com/trialwatch/trialwatch)"
+# the live edge compares the User-Agent with the TLS client: an httpx client must say it is one (403 otherwise)
+USER_AGENT = f"trialwatch/{__version__} python-httpx/{httpx.__version__} (+https://github.com/trialwatch/trialwatch)"
 PROBE_FIELDS = ("NCTId", "NCTIdAlias", "LastUpdatePostDate")
 RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 MAX_PAGES = 10_000
+MAX_PAGE_SIZE = 1000  # the API coerces anything above down to this
 MAX_REDIRECTS = 3
 
 
@@ -166,7 +168,8 @@ class CtGovClient:
         batches = [wanted[i: i + size] for i in range(0, len(wanted), size)]
 
         def one(batch: list[str]) -> BatchResult:
-            return self._batch(batch, fields, page_size=min(1000, len(batch)))
+            # never `len(batch)`: an exactly full page carries a token to an empty page (live-api.md §1d)
+            return self._batch(batch, fields, page_size=MAX_PAGE_SIZE)
 
         for partial in self._map(one, batches):
             if on_batch is not None:
@@ -193,14 +196,14 @@ class CtGovClient:
         params = {
             "filter.advanced": f"AREA[LastUpdatePostDate]RANGE[{day.isoformat()},MAX]",
             "fields": ",".join(PROBE_FIELDS),
-            "pageSize": "1000",
+            "pageSize": str(MAX_PAGE_SIZE),
             "countTotal": "true",
         }
         updates: dict[str, str] = {}
         for number, page in enumerate(self._pages(params)):
             if number == 0:
                 total = page.get("totalCount")
-                if isinstance(total, int) and -(-total // 1000) > max_pages:
+                if isinstance(total, int) and -(-total // MAX_PAGE_SIZE) > max_pages:
                     log.info("api.updated_since.too_many", since=day.isoformat(), total=total,
                              max_pages=max_pages)
                     return None
@@ -258,12 +261,20 @@ class CtGovClient:
             by_id.setdefault(normalize_nct_id(nct_id), []).append(nct_id)
         studies: list[Any] = []
         try:
-            for page in self._pages(params):
+            for page in self._pages(params, expect=len(batch)):
                 studies.extend(page["studies"])
         except ApiError as exc:
             log.warning("api.batch_failed", ids=len(batch), first_id=batch[0], error=str(exc),
                         error_type=type(exc).__name__)
             return BatchResult(errors=dict.fromkeys(batch, exc))
+        unexpected = [study for study in studies if not owners(study, by_id)]
+        if len(unexpected) >= 2 and 2 * len(unexpected) > len(studies):
+            # a reply about other studies is a bad reply, not hundreds of removed trials to confirm one by one
+            error = InvalidResponse(f"/studies: {len(unexpected)} of the {len(studies)} studies answered were "
+                                    f"not asked for; the batch is retried next cycle")
+            log.warning("api.batch_failed", ids=len(batch), first_id=batch[0], error=str(error),
+                        error_type="InvalidResponse", reason="wrong studies")
+            return BatchResult(errors=dict.fromkeys(batch, error))
         claims: dict[str, list[tuple[bool, Any]]] = {}
         for study in studies:
             claimants = owners(study, by_id)
@@ -282,10 +293,18 @@ class CtGovClient:
         result.missing.update(i for i in batch if i not in result.records and i not in result.errors)
         return result
 
-    def _pages(self, params: Mapping[str, str]) -> Iterator[dict[str, Any]]:
-        """Every page of a `/studies` query; later pages repeat the parameters, as the spec asks."""
+    def _pages(self, params: Mapping[str, str], *, expect: int | None = None) -> Iterator[dict[str, Any]]:
+        """Every page of a `/studies` query; later pages repeat the parameters, as the spec asks.
+
+        The live service hands out a `nextPageToken` with every exactly full page, even when nothing
+        is left, so a token is followed only when more studies can exist: not after a page shorter than
+        `pageSize`, nor once `expect` studies (at most one per ID asked) or the first page's
+        `totalCount` have arrived. An empty page is paid for only when neither can tell.
+        """
+        size = min(int(params.get("pageSize", "0")) or 10, MAX_PAGE_SIZE)
         token: str | None = None
         seen: set[str] = set()
+        got = 0
         for _ in range(MAX_PAGES):
             query = dict(params)
             if token is not None:
@@ -295,9 +314,12 @@ class CtGovClient:
             page = parse_json(body, "/studies")
             if not isinstance(page, dict) or not isinstance(page.get("studies"), list):
                 raise InvalidResponse("/studies: not a page of studies")
+            if token is None and isinstance(page.get("totalCount"), int):
+                expect = page["totalCount"]
+            got += len(page["studies"])
             yield page
             token = page.get("nextPageToken")
-            if not token:
+            if not token or len(page["studies"]) < size or (expect is not None and got >= expect):
                 return
             if not isinstance(token, str) or token in seen:
                 raise InvalidResponse("/studies: nextPageToken repeats or is not a string")
@@ -387,6 +409,14 @@ class CtGovClient:
         if status in RETRY_STATUSES:
             pause = retry_after(response.headers.get("Retry-After"), self.settings.retry_after_max)
             raise _Retryable(f"{url}: HTTP {status}", status=status, retry_after=pause)
+        if status == 403:
+            agent = response.request.headers.get("User-Agent", "")
+            raise AccessDenied(
+                f"{url}: HTTP 403 Forbidden. Likely cause: ClinicalTrials.gov's edge compares the User-Agent "
+                f"with the TLS client and refuses one that does not name the HTTP library (sent: {agent!r}). "
+                "Check that no proxy rewrites the User-Agent or terminates TLS, that api.base_url is the real "
+                "API, and whether this IP is blocked (curl https://clinicaltrials.gov/api/v2/version from "
+                "this machine). TrialWatch backs off and tries again in a later cycle.")
         if status == 404 and nct_id is not None:
             log.info("api.not_found", nct_id=nct_id)
             raise StudyNotFound(nct_id)
