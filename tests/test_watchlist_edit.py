@@ -174,3 +174,16 @@ def test_list_shows_label_status_and_check_times(workspace: Workspace) -> None:
     assert second.startswith("NCT03418623")
     rows = workspace.cli("list", "--json").json()
     assert rows[0]["status"] == "RECRUITING" and rows[0]["last_checked"] and rows[0]["last_change"] is None
+
+
+def test_add_says_which_file_it_edited_and_warns_when_it_created_one(workspace: Workspace) -> None:
+    """Run from the wrong folder without --config, `add` would quietly start a watchlist no service reads."""
+    workspace.write(trials=["NCT06622694"])
+    result = workspace.cli("add", "NCT04728893")
+    assert f"{workspace.watchlist.resolve()}: 1 added" in result.out
+    assert "created a new watchlist" not in result.err
+    workspace.watchlist.unlink()
+    fresh = workspace.cli("add", "NCT04728893")
+    assert fresh.code == 0
+    assert f"trialwatch: created a new watchlist {workspace.watchlist.resolve()} (settings file: " in fresh.err
+    assert "pass --config or set TRIALWATCH_CONFIG" in fresh.err

@@ -22,6 +22,7 @@ def _edit_watchlist(state: State, edit: Any) -> Any:
     path = config.watchlist.path
     try:
         with locked(path) as real:
+            existed = real.exists()
             text = read_text(real)
             try:
                 result = edit(text, path, list(config.settings.channels))
@@ -31,6 +32,11 @@ def _edit_watchlist(state: State, edit: Any) -> Any:
                 write_atomically(real, result.text)
     except OSError as exc:
         fail(f"{path}: cannot edit: {exc.strerror or exc}; nothing changed")
+    if result.done and not existed:
+        settings = config.settings.path or "none found: built-in defaults"
+        click.echo(f"trialwatch: created a new watchlist {real} (settings file: {settings}); a running service "
+                   "reads the watchlist its own settings file names: pass --config or set TRIALWATCH_CONFIG to edit "
+                   "that one", err=True)
     return result
 
 
@@ -79,7 +85,8 @@ def add(state: State, nct_ids: tuple[str, ...], source: Any, label: str | None, 
         click.echo(f"added            {nct_id}")
     for nct_id in result.skipped:
         click.echo(f"already watched  {nct_id}")
-    click.echo(f"{state.config().watchlist.path}: {len(result.done)} added, {len(result.skipped)} already watched, "
+    where = state.config().watchlist.path.resolve()
+    click.echo(f"{where}: {len(result.done)} added, {len(result.skipped)} already watched, "
                f"{len(result.watchlist.trials)} trials in all")
 
 
@@ -96,7 +103,7 @@ def remove(state: State, nct_ids: tuple[str, ...]) -> None:
         click.echo(f"removed          {nct_id}")
     for nct_id in result.skipped:
         click.echo(f"not watched      {nct_id}")
-    click.echo(f"{state.config().watchlist.path}: {len(result.done)} removed, "
+    click.echo(f"{state.config().watchlist.path.resolve()}: {len(result.done)} removed, "
                f"{len(result.watchlist.trials)} trials left")
 
 
