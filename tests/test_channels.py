@@ -80,8 +80,8 @@ def test_slack_request_is_compact_mrkdwn() -> None:
                     "A Study of Nemtabrutinib vs Chemoimmunotherapy in CLL\n"
                     ":red_circle: `status.overallStatus`: RECRUITING → SUSPENDED — Status changed from RECRUITING "
                     "to SUSPENDED: Sponsor decision\n"
-                    ":large_orange_circle: `design.enrollmentCount`: 450 → 520 — Enrollment changed from 450 to "
-                    "520 (+15.6%), ESTIMATED\n"
+                    ":large_orange_circle: `design.enrollmentCount`: 450 → 560 — Enrollment changed from 450 to "
+                    "560 (+24.4%), ESTIMATED\n"
                     ":large_orange_circle: `locations.ruijin hospital|shanghai||china`: (none) → Ruijin Hospital, "
                     "Shanghai, China (RECRUITING) — New site: Ruijin Hospital, Shanghai, China (RECRUITING)\n"
                     "<https://clinicaltrials.gov/study/NCT04728893?tab=history|Full history>",
@@ -111,8 +111,8 @@ def test_telegram_request_is_html() -> None:
                 "<i>A Study of Nemtabrutinib vs Chemoimmunotherapy in CLL</i>\r\n"
                 "🔴 <code>status.overallStatus</code>: RECRUITING → SUSPENDED\r\n"
                 "<i>Status changed from RECRUITING to SUSPENDED: Sponsor decision</i>\r\n"
-                "🟠 <code>design.enrollmentCount</code>: 450 → 520\r\n"
-                "<i>Enrollment changed from 450 to 520 (+15.6%), ESTIMATED</i>\r\n"
+                "🟠 <code>design.enrollmentCount</code>: 450 → 560\r\n"
+                "<i>Enrollment changed from 450 to 560 (+24.4%), ESTIMATED</i>\r\n"
                 "🟠 <code>locations.ruijin hospital|shanghai||china</code>: (none) → Ruijin Hospital, Shanghai, "
                 "China (RECRUITING)\r\n"
                 "<i>New site: Ruijin Hospital, Shanghai, China (RECRUITING)</i>\r\n"
@@ -176,8 +176,8 @@ A Study of Nemtabrutinib vs Chemoimmunotherapy in CLL
 
 status.overallStatus: RECRUITING → SUSPENDED
   ↳ critical: Status changed from RECRUITING to SUSPENDED: Sponsor decision
-design.enrollmentCount: 450 → 520
-  ↳ major: Enrollment changed from 450 to 520 (+15.6%), ESTIMATED
+design.enrollmentCount: 450 → 560
+  ↳ major: Enrollment changed from 450 to 560 (+24.4%), ESTIMATED
 locations.ruijin hospital|shanghai||china: (none) → Ruijin Hospital, Shanghai, China (RECRUITING)
   ↳ major: New site: Ruijin Hospital, Shanghai, China (RECRUITING)
 

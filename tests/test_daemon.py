@@ -446,3 +446,15 @@ def test_the_poll_job_coalesces_misfires_and_never_overlaps(workspace: Workspace
         service.clock.scheduler.shutdown(wait=False)
         service.client.close()
         service.store.close()
+
+
+def test_a_rejected_settings_edit_says_to_reload_not_that_saving_is_enough(workspace: Workspace) -> None:
+    from watcher.service.reload import rejection_alert
+
+    workspace.write(trials=[A])
+    config = load_config(workspace.settings)
+    watchlist_text, _ = rejection_alert(config, [f"{config.watchlist.path}:2: trials[0]: 'NCT1' is not …"])
+    assert "Fix the watchlist: it is picked up as soon as it is saved." in watchlist_text
+    settings_text, _ = rejection_alert(config, [f"{workspace.settings}:3: schedule.interval: 'soon' is not …"])
+    assert "reload the service (`systemctl reload trialwatch` or SIGHUP)" in settings_text
+    assert "picked up as soon as it is saved" not in settings_text

@@ -33,7 +33,7 @@ def test_templates_override_title_and_body(webhook: WebhookReceiver) -> None:
     assert rendered.parts == ("""\
 critical | status.overallStatus | RECRUITING => SUSPENDED (Status changed from RECRUITING to SUSPENDED: \
 Sponsor decision)
-major | design.enrollmentCount | 450 => 520 (Enrollment changed from 450 to 520 (+15.6%), ESTIMATED)
+major | design.enrollmentCount | 450 => 560 (Enrollment changed from 450 to 560 (+24.4%), ESTIMATED)
 major | locations.ruijin hospital|shanghai||china | (none) => Ruijin Hospital, Shanghai, China (RECRUITING) (New site: \
 Ruijin Hospital, Shanghai, China (RECRUITING))
 3 change(s); history: https://clinicaltrials.gov/study/NCT04728893?tab=history""",)

@@ -153,8 +153,8 @@ class Sender:
                 self._send_one(channel, rendered, rendered.parts[index])
                 if on_part is not None:
                     on_part(index + 1)
-        except NotifyError as exc:
-            raise NotifyError(redact(str(exc), secrets)) from None
+        except NotifyError as exc:  # only the detail is redacted: a channel's name is never a secret
+            raise NotifyError(f"channel {channel_name!r}: {redact(str(exc), secrets)}") from None
         except TrialWatchError:
             raise  # our own storage failing while recording a part is not the channel's refusal
         except Exception as exc:  # apprise or a plugin crashed: report it, redacted, as a refusal
@@ -167,7 +167,7 @@ class Sender:
 
         notifier = apprise.Apprise()
         if not notifier.add(channel.url):
-            raise NotifyError(f"channel {channel.name!r}: apprise does not understand its URL")
+            raise NotifyError("apprise does not understand its URL")
         if rendered.document is not None:
             for service in notifier:
                 extras = getattr(service, "payload_extras", None)
@@ -179,7 +179,7 @@ class Sender:
         if not result:
             messages = [entry.message for entry in result.logs() if entry.level in ("WARNING", "ERROR")]
             detail = "; ".join(dict.fromkeys(messages)) or "the channel did not accept the message"
-            raise NotifyError(f"channel {channel.name!r}: {detail}")
+            raise NotifyError(detail)
 
 
 # -- walking the outbox --------------------------------------------------------------------------

@@ -70,8 +70,13 @@ def rejection_alert(config: Config, problems: Sequence[str]) -> tuple[str, list[
     with no channel configured, no messages and the text to print (returned in both cases)."""
     kept = len(config.watchlist.trials)
     subject = f"TrialWatch: configuration edit rejected, still watching the previous {kept} trials"
-    text = ("\n".join(problems) + "\n\nThe service keeps running with the last good watchlist. "
-            "Fix the file: it is picked up as soon as it is saved.")
+    watchlist = str(config.watchlist.path)
+    if all(p.startswith(watchlist) for p in problems):
+        advice = "Fix the watchlist: it is picked up as soon as it is saved."
+    else:  # the settings file is read on reload only (SIGHUP, `systemctl reload trialwatch`)
+        advice = ("Fix the file, then reload the service (`systemctl reload trialwatch` or SIGHUP): "
+                  "edits of the settings file are not picked up on save.")
+    text = "\n".join(problems) + "\n\nThe service keeps running with the last good configuration. " + advice
     payload = {"schema": 1, "type": "alert", "subject": subject, "text": text, "nct_id": None}
     messages = [NewMessage(channel=name, nct_id=None, kind="alert", payload=payload)
                 for name in config.settings.channels]
