@@ -229,3 +229,25 @@ def test_partial_record_twice_is_held_back_reported_once_and_never_removes_anyth
     text = json.dumps(versions(workspace))
     assert "COMPLETED" in text
     assert "locations." not in text, "the whole record after a partial one: no false new sites either"
+
+
+def test_an_unchanged_record_is_recognised_by_its_hash_without_loading_the_stored_one(
+    workspace: Workspace, fake_api: FakeCtGov, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from watcher.store import Store
+
+    workspace.write(trials=[GOOD, BAD], api=FAST)
+    assert workspace.cli("check").code == 0
+    loads: list[str] = []
+    real = Store.latest_snapshot
+
+    def counting(self: Store, nct_id: str) -> Any:
+        loads.append(nct_id)
+        return real(self, nct_id)
+
+    monkeypatch.setattr(Store, "latest_snapshot", counting)
+    assert workspace.cli("check", "--full").code == 0, "both records fetched again, both unchanged"
+    assert loads == [], "no stored record was loaded and decompressed to compare a hash"
+    fake_api.update(GOOD, lambda study: study["protocolSection"]["statusModule"].update(overallStatus="SUSPENDED"))
+    assert workspace.cli("check", "--full").code == 0
+    assert loads == [GOOD], "only the changed trial's stored record is loaded, to diff it"

@@ -298,12 +298,12 @@ class Cycle:
         """Snapshot one fetched record; returns True when it differs from the stored version."""
         settings = self.config.settings
         digest = content_hash(record)
-        latest = self.store.latest_snapshot(trial.nct_id)
         now = self.now()
-        if latest is not None and latest.content_hash == digest:
+        if self.store.latest_hash(trial.nct_id) == digest:  # unchanged: no stored record is loaded
             self.store.mark_checked([trial.nct_id], now)
             log.info("trial.checked", nct_id=trial.nct_id, changed=False)
             return False
+        latest = self.store.latest_snapshot(trial.nct_id)
         if latest is not None:
             record = self._whole(trial, latest, record)
             digest = content_hash(record)

@@ -143,6 +143,13 @@ class Store:
                             .order_by(SnapshotRow.version.desc()).limit(1)).first()
             return snapshot_of(s, row) if row else None
 
+    def latest_hash(self, nct_id: str) -> str | None:
+        """The content hash of a trial's newest version, read from its column: comparing a fetched
+        record with it needs no record loaded and decompressed (the common case: nothing changed)."""
+        with self.session() as s:
+            return s.scalar(select(SnapshotRow.content_hash).where(SnapshotRow.nct_id == nct_id)
+                            .order_by(SnapshotRow.version.desc()).limit(1))
+
     def snapshot(self, nct_id: str, version: int) -> Snapshot | None:
         """One stored version; None when there is no such version or retention pruned it."""
         with self.session() as s:
