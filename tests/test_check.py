@@ -251,3 +251,21 @@ def test_an_unchanged_record_is_recognised_by_its_hash_without_loading_the_store
     fake_api.update(GOOD, lambda study: study["protocolSection"]["statusModule"].update(overallStatus="SUSPENDED"))
     assert workspace.cli("check", "--full").code == 0
     assert loads == [GOOD], "only the changed trial's stored record is loaded, to diff it"
+
+
+def test_a_status_set_by_the_registry_without_a_new_posting_is_noticed_within_one_poll(
+    workspace: Workspace, fake_api: FakeCtGov,
+) -> None:
+    """9 of the 92 real pairs changed protocolSection while lastUpdatePostDate stayed, e.g. the
+    registry setting a status to UNKNOWN. The probe asks for OverallStatus, so that is seen at once."""
+    workspace.write(trials=[GOOD, BAD], api=FAST)
+    assert workspace.cli("check").code == 0
+    fake_api.update(GOOD, _unknown_status, bump=False)  # the data timestamp moves, the posting date does not
+    result = workspace.cli("check")
+    assert result.code == 0
+    changes = [h for h in workspace.cli("history", GOOD, "--json").json() if not h["baseline"]]
+    assert [(c["field"], c["new"]) for c in changes] == [("status.overallStatus", "UNKNOWN")]
+
+
+def _unknown_status(study: dict[str, Any]) -> None:
+    study["protocolSection"]["statusModule"]["overallStatus"] = "UNKNOWN"

@@ -106,16 +106,16 @@ def test_fetch_studies_batches_and_pages(fake_api: FakeCtGov, settings: ApiSetti
     assert sorted(len(r[2]["filter.ids"].split(",")) for r in fake_api.requests) == [3, 7, 7]
 
 
-def test_probe_asks_for_two_small_fields(fake_api: FakeCtGov, client: CtGovClient) -> None:
+def test_probe_asks_for_a_few_small_fields(fake_api: FakeCtGov, client: CtGovClient) -> None:
     result = client.fetch_studies([NCT, OTHER], fields=PROBE_FIELDS)
     assert result.records[NCT].record == {"protocolSection": {
         "identificationModule": {"nctId": NCT},
-        "statusModule": {"lastUpdatePostDateStruct": {"date": "2015-08-19"}},
+        "statusModule": {"overallStatus": "WITHDRAWN", "lastUpdatePostDateStruct": {"date": "2015-08-19"}},
     }}
     probe = client.fetch_studies([NCT, OTHER, "NCT00000002"], fields=PROBE_FIELDS)
     assert {i: f.last_update for i, f in probe.records.items()} == {NCT: "2015-08-19", OTHER: "2022-03-14"}
     assert probe.missing == {"NCT00000002"}
-    assert fake_api.requests[-1][2]["fields"] == "NCTId,NCTIdAlias,LastUpdatePostDate"
+    assert fake_api.requests[-1][2]["fields"] == "NCTId,NCTIdAlias,LastUpdatePostDate,OverallStatus"
 
 
 def test_batch_url_stays_well_under_8_kb(fake_api: FakeCtGov, client: CtGovClient) -> None:

@@ -110,7 +110,7 @@ def test_probe_strategy_fetches_only_the_changed(fake_api: FakeCtGov, client: Ct
     assert result.data_timestamp == "2026-09-05T09:00:06"
     assert result.requests == 3  # version, one probe page, one full page
     probe = fake_api.requests[1][2]
-    assert probe["fields"] == "NCTId,NCTIdAlias,LastUpdatePostDate"
+    assert probe["fields"] == "NCTId,NCTIdAlias,LastUpdatePostDate,OverallStatus"
 
 
 def test_registry_wide_strategy_when_the_probe_would_cost_more(

@@ -116,6 +116,8 @@ def poll_state(store: Store, trials: tuple[Trial, ...], states: Mapping[str, Tri
                if k in watched and st.last_update_post_date is not None},
         force_full=force_full,
         not_found=frozenset(k for k, st in states.items() if st.not_found and k in watched),
+        statuses={k: st.overall_status for k, st in states.items()
+                  if k in watched and st.overall_status is not None},
     )
 
 

@@ -48,7 +48,9 @@ log = structlog.get_logger("watcher.registry.client")
 
 # the live edge compares the User-Agent with the TLS client: an httpx client must say it is one (403 otherwise)
 USER_AGENT = f"trialwatch/{__version__} python-httpx/{httpx.__version__} (+https://github.com/trialwatch/trialwatch)"
-PROBE_FIELDS = ("NCTId", "NCTIdAlias", "LastUpdatePostDate")
+PROBE_FIELDS = ("NCTId", "NCTIdAlias", "LastUpdatePostDate", "OverallStatus")
+"""What the cheap probe asks per study: identity, the last posting, and the status, which the registry
+also changes without a new posting (e.g. to UNKNOWN when a record is not verified for two years)."""
 RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 MAX_PAGES = 10_000
 MAX_PAGE_SIZE = 1000  # the API coerces anything above down to this

@@ -23,6 +23,7 @@ from typing import Any
 
 import structlog
 
+from watcher.detect.record import overall_status_of
 from watcher.errors import ApiError, StudyNotFound
 from watcher.ids import normalize_nct_id
 from watcher.registry.client import PROBE_FIELDS, CtGovClient
@@ -51,6 +52,7 @@ class PollState:
     known: Mapping[str, str] = field(default_factory=dict)
     force_full: bool = False
     not_found: frozenset[str] = frozenset()
+    statuses: Mapping[str, str] = field(default_factory=dict)  # watched ID → overallStatus of its stored record
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,7 +129,11 @@ class _PollRun:
             for nct_id, item in batch.records.items():
                 if item.moved:
                     self.moved[nct_id] = item.nct_id
-                if item.last_update is None or item.last_update != self.state.known[nct_id]:
+                status = overall_status_of(item.record)
+                moved_status = status is not None and self.state.statuses.get(nct_id, status) != status
+                if item.last_update is None or item.last_update != self.state.known[nct_id] or moved_status:
+                    if moved_status and item.last_update == self.state.known[nct_id]:
+                        log.info("poll.status_without_posting", nct_id=nct_id, status=status)
                     changed.append(nct_id)
                 else:
                     unchanged += 1
