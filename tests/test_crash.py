@@ -119,3 +119,28 @@ def test_a_crash_report_never_shows_a_channel_secret(workspace: Workspace, fake_
     assert any(e["event"] == "notify.failed" for e in events(result.err))
     assert "TopSecretPw" not in result.err + result.out and "key-123456" not in result.err + result.out
     assert all(line.startswith("{") for line in result.err.splitlines() if line.strip()), result.err
+
+
+def test_ctrl_c_during_check_keeps_what_was_saved_says_so_and_exits_130(
+    workspace: Workspace, fake_api: FakeCtGov,
+) -> None:
+    workspace.write(trials=["NCT04728893", "NCT03418623"])
+    fake_api.fail("timeout", path_contains="/studies", delay=4, times=3)
+    proc = subprocess.Popen([sys.executable, "-m", "watcher", "--config", str(workspace.settings), "check"],
+                            cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)},
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        wait_until(lambda: fake_api.requests_to("/studies"), timeout=20)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, err.decode()
+    assert "trialwatch: interrupted; 0 trials checked and saved before the stop" in err.decode()
+    assert "Aborted!" not in err.decode()
+    import sqlite3
+
+    with sqlite3.connect(workspace.root / "state" / "trialwatch.sqlite") as db:
+        assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        assert db.execute("SELECT result FROM cycles").fetchall() == [("interrupted",)]

@@ -6,6 +6,7 @@ import json
 import sys
 from dataclasses import replace
 from datetime import UTC, datetime
+from typing import Any, NoReturn
 
 import click
 
@@ -27,6 +28,7 @@ def check(state: State, full: bool) -> None:
     config = state.config()
     with open_store(config) as store:
         client = CtGovClient(config.settings.api)
+        started = datetime.now(UTC)
         try:
             with poll_progress() as progress:  # a bar on a terminal, poll.progress events otherwise
                 report = Cycle(config, store, client, write=click.echo, progress=progress).run(
@@ -34,6 +36,8 @@ def check(state: State, full: bool) -> None:
             states = store.trial_states()
         except TrialWatchError as exc:
             fail(str(exc))
+        except KeyboardInterrupt:
+            _interrupted(store, started)
         finally:
             client.close()
     if report.api_error:
@@ -47,6 +51,17 @@ def check(state: State, full: bool) -> None:
         click.echo(f"trialwatch: {nct_id}: not found on ClinicalTrials.gov (404); check the watchlist", err=True)
     if report.failed or missing:
         sys.exit(EXIT_FAILED)
+
+
+def _interrupted(store: Any, started: datetime) -> NoReturn:
+    """Ctrl-C during `check`: every trial is its own transaction, so what was saved stays saved and
+    the trial in hand is rolled back whole; say so, close the cycle in the log, exit 130 (128 + SIGINT)."""
+    saved = sorted(nct_id for nct_id, st in store.trial_states().items()
+                   if st.last_checked_at is not None and st.last_checked_at >= started)
+    store.close_open_cycles(datetime.now(UTC), result="interrupted", since=started)
+    click.echo(f"trialwatch: interrupted; {len(saved)} trial{'s' if len(saved) != 1 else ''} checked and saved "
+               "before the stop, the one in hand was rolled back; run `trialwatch check` again to finish", err=True)
+    sys.exit(130)
 
 
 @cli.command()
