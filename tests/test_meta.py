@@ -81,3 +81,13 @@ def test_the_readme_module_map_names_every_module() -> None:
     missing = [m for m in modules
                if f"`{m}`" not in section and f"`{m.rsplit('/', 1)[-1]}`" not in section]
     assert not missing, f"modules missing from README's module map: {missing}"
+
+
+def test_the_package_stays_a_map_of_the_data_flow() -> None:
+    """At most 8 modules loose at the top of `watcher/`, and no module over 450 lines (issue 10)."""
+    package = Path(__file__).resolve().parents[1] / "watcher"
+    loose = sorted(p.name for p in package.glob("*.py"))
+    assert len(loose) <= 8, loose
+    long = {p.relative_to(package).as_posix(): n for p in package.rglob("*.py")
+            if (n := len(p.read_text(encoding="utf-8").splitlines())) > 450}
+    assert not long, f"split these modules: {long}"

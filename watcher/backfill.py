@@ -1,14 +1,15 @@
-"""Backfill: a trial's past versions from the record history, stored before the first one we hold.
+"""Past versions from the record history: backfill (before the first version we hold) and gap-filling
+(the versions posted between two polls).
 
 Reading and checking the history is `watcher.registry.record_history`; this module places what it
-reads in the store, with the changes between versions, once per trial.
+reads in the store, with the changes between versions (and, for gaps, their notifications).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import structlog
@@ -16,9 +17,11 @@ import structlog
 from watcher.config import Config
 from watcher.detect import changes_between
 from watcher.detect.meaning import SeverityRules
-from watcher.detect.record import content_hash, submit_date_of
+from watcher.detect.record import content_hash, last_update_of, submit_date_of, title_of
 from watcher.errors import ApiError, BackfillError
-from watcher.models import Snapshot
+from watcher.models import Snapshot, Trial
+from watcher.notify.payloads import change_messages, print_changes
+from watcher.notify.routing import for_stdout, route
 from watcher.registry.client import CtGovClient
 from watcher.registry.record_history import HistoryEntry, RecordHistory, adopt_markup
 from watcher.store import Store
@@ -119,3 +122,64 @@ def try_backfill(config: Config, store: Store, client: CtGovClient, nct_id: str,
         log.warning("backfill.failed", nct_id=nct_id, error=str(exc))
         return None
 
+
+def gap_possible(config: Config, latest: Snapshot, record: Mapping[str, Any], previous_data: Any) -> bool:
+    """Could versions have been posted between `latest` and `record`? `auto` says yes only when
+    the new record was posted more than one daily refresh after the last complete poll's data
+    (the service was down, polls failed, or the interval is over a day): free otherwise."""
+    mode = config.settings.backfill.fill_gaps
+    if mode == "never" or latest.record.get("protocolSection") is None:
+        return False
+    if mode == "always":
+        return True
+    posted = last_update_of(record)
+    if not posted or not isinstance(previous_data, str):
+        return False
+    try:
+        return date.fromisoformat(posted[:10]) > date.fromisoformat(previous_data[:10]) + timedelta(days=1)
+    except ValueError:
+        return False
+
+
+def fill_gap(config: Config, store: Store, client: CtGovClient, *, trial: Trial, latest: Snapshot,
+             record: Mapping[str, Any], rules: SeverityRules, budget: int, previous_data: Any,
+             now: Callable[[], datetime], write: Callable[[str], Any]) -> tuple[Snapshot, int]:
+    """Store (and notify) the versions posted between `latest` and `record`, within `budget`
+    requests; returns the newest version now stored and the requests spent."""
+    settings = config.settings
+    if not gap_possible(config, latest, record, previous_data):
+        return latest, 0
+    if budget <= 1:
+        log.info("gaps.skipped", nct_id=trial.nct_id, reason="backfill.max_gap_requests spent this cycle")
+        return latest, 0
+    try:
+        history = RecordHistory(config, client)
+    except BackfillError as exc:
+        log.warning("gaps.failed", nct_id=trial.nct_id, error=str(exc))
+        return latest, 0
+    try:
+        between = history.between(trial.nct_id, latest.record, record,
+                                  limit=min(settings.backfill.max_versions, budget - 1))
+    except ApiError as exc:
+        log.warning("gaps.failed", nct_id=trial.nct_id, error=str(exc))
+        return latest, history.requests
+    for entry, past in between:
+        digest = content_hash(past)
+        if digest == latest.content_hash:
+            continue
+        changes = changes_between(latest.record, past, rules)
+        at = now()
+        title = title_of(past)
+        routed = route(trial, changes, settings) if settings.channels else {}
+        version = latest.version + 1
+        messages = change_messages(trial, title, routed, version=version, detected_at=at)
+        store.save_version(trial.nct_id, past, fetched_at=at, digest=digest, changes=changes,
+                           baseline=False, messages=messages, source="gap", ctgov_version=entry.version)
+        if not settings.channels:
+            shown = for_stdout(trial, changes, settings)
+            if shown:
+                print_changes(trial, title, shown, write)
+        log.info("gaps.version", nct_id=trial.nct_id, version=version, ctgov_version=entry.version,
+                 changes=len(changes), notified=sorted(routed))
+        latest = Snapshot(trial.nct_id, version, at, digest, past)
+    return latest, history.requests

@@ -6,25 +6,26 @@ alone: it is counted, logged and retried next cycle, and the rest of the cycle g
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import structlog
 
+from watcher.backfill import fill_gap, try_backfill
 from watcher.config import Config
 from watcher.detect import changes_between
 from watcher.detect.meaning import SeverityRules
-from watcher.detect.record import content_hash, last_update_of, title_of
-from watcher.errors import AccessDenied, ApiError, BackfillError, TrialWatchError
+from watcher.detect.record import content_hash, title_of
+from watcher.errors import AccessDenied, ApiError, TrialWatchError
 from watcher.models import Snapshot, Trial
 from watcher.notify.payloads import change_messages, notify_tick, print_changes
 from watcher.notify.routing import for_stdout, route
 from watcher.registry.client import CtGovClient
 from watcher.registry.completeness import missing_parts
+from watcher.registry.outage import registry_wide
 from watcher.registry.poll import PollResult, PollState, poll
 from watcher.store import Store
 from watcher.store.database import utcnow
@@ -37,12 +38,10 @@ META_DATA_TIMESTAMP = "poll.data_timestamp"
 META_LAST_SUCCESS = "poll.last_success"
 META_LAST_FULL = "poll.last_full_refetch"
 META_API_FAILURES = "poll.api_failures"
-META_LAST_RETENTION = "storage.last_retention"
 META_API_DENIED = "poll.api_denied"  # a 403 was reported to the operator; cleared (and said so) on recovery
 META_API_RETRY_AT = "poll.api_retry_at"  # after a 403, no request before this time
 DENIED_BACKOFF_FIRST = timedelta(minutes=15)
 DENIED_BACKOFF_MAX = timedelta(hours=6)
-REGISTRY_WIDE_MIN = 3  # fewer trials failing alike are alerted one by one
 META_SUSPECT = "poll.suspect."  # + NCT ID: the partial record held back (its hash, reason, sightings)
 SUSPECT_BELIEVE_AFTER = 3  # the same partial record in this many cycles is a real edit after all
 
@@ -71,24 +70,6 @@ class CycleReport:
         if self.api_error:
             return "api_failed"
         return "partial" if self.failed else "ok"
-
-
-def _reason(error: ApiError) -> str:
-    """An error's kind and message without the trial IDs and query strings that vary between trials."""
-    return f"{type(error).__name__}: " + re.sub(r"\?\S*|NCT\d{8}", "…", str(error))
-
-
-def registry_wide(failures: Mapping[str, ApiError], polled: int) -> tuple[ApiError, frozenset[str]] | None:
-    """(an example error, the trials) when most of the `polled` trials failed for one reason."""
-    groups: dict[str, list[str]] = {}
-    for nct_id, error in failures.items():
-        groups.setdefault(_reason(error), []).append(nct_id)
-    if not groups:
-        return None
-    ids = max(groups.values(), key=len)
-    if len(ids) < REGISTRY_WIDE_MIN or 2 * len(ids) <= polled:
-        return None
-    return failures[ids[0]], frozenset(ids)
 
 
 def _aware(moment: datetime) -> datetime:
@@ -312,7 +293,11 @@ class Cycle:
             if latest.content_hash == digest:
                 self.store.mark_checked([trial.nct_id], now)
                 return False
-            latest = self._fill_gap(trial, latest, record)
+            latest, spent = fill_gap(self.config, self.store, self.client, trial=trial, latest=latest, record=record,
+                                     rules=self.rules,
+                                     budget=self.config.settings.backfill.max_gap_requests - self._gap_requests,
+                                     previous_data=self._previous_data, now=self.now, write=self.write)
+            self._gap_requests += spent
             now = max(now, latest.fetched_at)
         changes = changes_between(latest.record if latest else None, record, self.rules)
         baseline = latest is None
@@ -374,77 +359,12 @@ class Cycle:
     _gap_requests: int = 0
     _new_trials: list[str]
 
-    def _gap_possible(self, latest: Snapshot, record: Mapping[str, Any]) -> bool:
-        """Could versions have been posted between `latest` and `record`? `auto` says yes only when
-        the new record was posted more than one daily refresh after the last complete poll's data
-        (the service was down, polls failed, or the interval is over a day): free otherwise."""
-        mode = self.config.settings.backfill.fill_gaps
-        if mode == "never" or latest.record.get("protocolSection") is None:
-            return False
-        if mode == "always":
-            return True
-        posted, seen = last_update_of(record), self._previous_data
-        if not posted or not isinstance(seen, str):
-            return False
-        try:
-            return date.fromisoformat(posted[:10]) > date.fromisoformat(seen[:10]) + timedelta(days=1)
-        except ValueError:
-            return False
-
-    def _fill_gap(self, trial: Trial, latest: Snapshot, record: Mapping[str, Any]) -> Snapshot:
-        """Store (and notify) the versions posted between `latest` and `record`; returns the newest."""
-        settings = self.config.settings
-        if not self._gap_possible(latest, record):
-            return latest
-        budget = settings.backfill.max_gap_requests - self._gap_requests
-        if budget <= 1:
-            log.info("gaps.skipped", nct_id=trial.nct_id, reason="backfill.max_gap_requests spent this cycle")
-            return latest
-        from watcher.registry.record_history import RecordHistory
-
-        try:
-            history = RecordHistory(self.config, self.client)
-        except BackfillError as exc:
-            log.warning("gaps.failed", nct_id=trial.nct_id, error=str(exc))
-            return latest
-        try:
-            between = history.between(trial.nct_id, latest.record, record,
-                                      limit=min(settings.backfill.max_versions, budget - 1))
-        except ApiError as exc:
-            log.warning("gaps.failed", nct_id=trial.nct_id, error=str(exc))
-            return latest
-        finally:
-            self._gap_requests += history.requests
-        for entry, past in between:
-            digest = content_hash(past)
-            if digest == latest.content_hash:
-                continue
-            changes = changes_between(latest.record, past, self.rules)
-            now = self.now()
-            title = title_of(past)
-            routed = route(trial, changes, settings) if settings.channels else {}
-            version = latest.version + 1
-            messages = change_messages(trial, title, routed, version=version, detected_at=now)
-            self.store.save_version(trial.nct_id, past, fetched_at=now, digest=digest, changes=changes,
-                                    baseline=False, messages=messages, source="gap",
-                                    ctgov_version=entry.version)
-            if not settings.channels:
-                shown = for_stdout(trial, changes, settings)
-                if shown:
-                    print_changes(trial, title, shown, self.write)
-            log.info("gaps.version", nct_id=trial.nct_id, version=version, ctgov_version=entry.version,
-                     changes=len(changes), notified=sorted(routed))
-            latest = Snapshot(trial.nct_id, version, now, digest, past)
-        return latest
-
     def _after_cycle(self) -> None:
         """Backfill trials seen for the first time (`backfill.on_add`), apply retention at most
         daily, and rewrite the Atom feeds. Failures are logged: they never fail the cycle."""
         settings = self.config.settings
         try:
             if settings.backfill.on_add and self._new_trials:
-                from watcher.backfill import try_backfill
-
                 for nct_id in self._new_trials:
                     try_backfill(self.config, self.store, self.client, nct_id, now=self.now)
             self._retention()
@@ -458,17 +378,11 @@ class Cycle:
 
     def _retention(self) -> None:
         settings = self.config.settings
-        if not (settings.keep_versions or settings.keep_days):
-            return
-        now = self.now()
-        last = _iso(self.store.get_meta(META_LAST_RETENTION))
-        if last is not None and now - last < timedelta(days=1):
-            return
-        result = self.store.retention.apply(keep_versions=settings.keep_versions, keep_days=settings.keep_days,
-                                            now=now)
-        self.store.set_meta(META_LAST_RETENTION, now.isoformat())
-        log.info("retention.done", pruned=result.pruned, blobs_deleted=result.blobs_deleted,
-                 bytes_freed=result.bytes_freed, kept_for_outbox=result.kept_for_outbox)
+        result = self.store.apply_retention_daily(keep_versions=settings.keep_versions, keep_days=settings.keep_days,
+                                                  now=self.now())
+        if result is not None:
+            log.info("retention.done", pruned=result.pruned, blobs_deleted=result.blobs_deleted,
+                     bytes_freed=result.bytes_freed, kept_for_outbox=result.kept_for_outbox)
 
     # -- failures --------------------------------------------------------------------------------
 

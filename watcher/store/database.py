@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, func, select, update
@@ -39,7 +39,7 @@ from watcher.store.connection import (
 from watcher.store.outbox import NewMessage, OutboxQueue
 from watcher.store.retention import Retention
 from watcher.store.schema import ChangeRow, CycleRow, MetaRow, SnapshotRow, TrialRow
-from watcher.store.values import CycleInfo, PastVersion, TrialState, VersionInfo
+from watcher.store.values import CycleInfo, PastVersion, RetentionResult, TrialState, VersionInfo
 
 
 def utcnow() -> datetime:
@@ -65,6 +65,9 @@ def _trial_state(row: TrialRow) -> TrialState:
         last_update_post_date=row.last_update_post_date, last_checked_at=row.last_checked_at,
         last_changed_at=row.last_changed_at, consecutive_failures=row.consecutive_failures or 0,
         last_error=row.last_error, not_found=bool(row.not_found), canonical_id=row.canonical_id)
+
+
+META_LAST_RETENTION = "storage.last_retention"
 
 
 class Store:
@@ -370,6 +373,18 @@ class Store:
         with self.session() as s:
             s.execute(update(SnapshotRow).where(SnapshotRow.nct_id == nct_id, SnapshotRow.version == version)
                       .values(ctgov_version=ctgov_version))
+
+    def apply_retention_daily(self, *, keep_versions: int | None, keep_days: timedelta | None,
+                              now: datetime) -> RetentionResult | None:
+        """Retention at most once a day (it scans every version); None when not set or not due."""
+        if not (keep_versions or keep_days):
+            return None
+        last = self.get_meta(META_LAST_RETENTION)
+        if isinstance(last, str) and now - datetime.fromisoformat(last) < timedelta(days=1):
+            return None
+        result = self.retention.apply(keep_versions=keep_versions, keep_days=keep_days, now=now)
+        self.set_meta(META_LAST_RETENTION, now.isoformat())
+        return result
 
     # -- locks between processes -----------------------------------------------------------------
 
