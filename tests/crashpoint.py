@@ -2,7 +2,7 @@
 
     python -m tests.crashpoint POINT MARKER -- --config trialwatch.yaml check
 
-At POINT the process writes its pid to MARKER and sleeps until the test kills it with
+At POINT the process writes its pid to MARKER and stops (SIGSTOP) until the test kills it with
 SIGKILL, so the database holds exactly what a crash at that point leaves behind:
 
 - after_commit  the new version and its messages are committed; nothing is claimed yet
@@ -13,6 +13,7 @@ SIGKILL, so the database holds exactly what a crash at that point leaves behind:
 from __future__ import annotations
 
 import os
+import signal
 import sys
 import time
 from pathlib import Path
@@ -20,7 +21,9 @@ from typing import Any, NoReturn
 
 
 def _stop(marker: Path) -> NoReturn:
+    """Freeze the whole process (every thread: delivery runs in per-channel workers) until killed."""
     marker.write_text(str(os.getpid()))
+    os.kill(os.getpid(), signal.SIGSTOP)
     while True:
         time.sleep(60)
 
@@ -37,9 +40,13 @@ def install(point: str, marker: Path) -> None:
         def send_one(*args: Any, **kwargs: Any) -> None:
             _stop(marker)
         delivery.Sender._send_one = staticmethod(send_one)  # type: ignore[method-assign]
-    elif point == "before_mark":
-        def finish_sent(self: Any, *args: Any, **kwargs: Any) -> None:
-            _stop(marker)
+    elif point == "before_mark":  # the first message (the email) only: channels are delivered in parallel
+        real = OutboxQueue.finish_sent
+
+        def finish_sent(self: Any, message_id: int, *args: Any, **kwargs: Any) -> None:
+            if message_id == 1:
+                _stop(marker)
+            real(self, message_id, *args, **kwargs)
         OutboxQueue.finish_sent = finish_sent  # type: ignore[method-assign]
     else:
         raise SystemExit(f"unknown crash point {point!r}")

@@ -93,8 +93,8 @@ def test_killed_between_acceptance_and_mark_sends_that_one_message_once_more(
     prepare(workspace, fake_api, smtp_server, webhook)
     crash_at(workspace, "before_mark")
     assert len(smtp_server.messages) == 1, "the email was accepted just before the kill"
-    assert webhook.requests == []
-    assert [r[2] for r in outbox_rows(workspace)] == ["sending", "pending"]
+    # The webhook has its own worker: it may or may not have been delivered (and marked) by then.
+    assert outbox_rows(workspace)[0][2] == "sending"
     time.sleep(1.2)
 
     restart = workspace.process("--log-format", "json", "check")

@@ -12,7 +12,7 @@ import pytest
 from structlog.testing import capture_logs
 
 from tests.conftest import Workspace
-from tests.peers import SmtpServer, WebhookReceiver
+from tests.peers import SmtpServer, WebhookReceiver, wait_until
 from watcher.config import Config, load_config
 from watcher.notify.payloads import notify_tick, sample_payload
 from watcher.store import Store
@@ -228,3 +228,47 @@ def test_two_senders_on_postgresql_never_send_a_message_twice(pg_url: str) -> No
     for channel in ("ch0", "ch1", "ch2"):
         order = [n for c, n in sent if c == channel]
         assert order == sorted(order), "each channel's messages in order"
+
+
+@pytest.fixture
+def hanging_smtp() -> Iterator[str]:
+    """An SMTP server that accepts the connection and never says a word (no greeting, ever)."""
+    import socket
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(16)
+    try:
+        yield f"mailto://127.0.0.1:{server.getsockname()[1]}?to=a@example.org&from=b@example.org"
+    finally:
+        server.close()
+
+
+def test_a_hanging_channel_never_holds_back_another(
+    workspace: Workspace, webhook: WebhookReceiver, hanging_smtp: str,
+) -> None:
+    import time
+
+    from watcher.notify import delivery
+
+    config, store = setup(workspace, {"hung-mail": {"url": hanging_smtp}, "hook": {"url": webhook.url()}})
+    mail = [NewMessage("hung-mail", "NCT04728893", "alert", {"type": "alert", "subject": "s", "text": "t"})]
+    store.outbox.enqueue(mail + [changes("NCT04728893", n) for n in (1, 2, 3)], T0)
+    result: list[Any] = []
+    started = time.monotonic()
+    tick = threading.Thread(target=lambda: result.append(notify_tick(config, store, now=Clock())))
+    tick.start()
+    wait_until(lambda: len(webhook.requests) == 3, timeout=10)
+    arrived = time.monotonic() - started
+    tick.join(timeout=30)
+    took = time.monotonic() - started
+    assert arrived < 1.5, f"the webhook's messages waited {arrived:.1f} s for the hung SMTP server"
+    assert [r.json()["trial"]["label"] for r in webhook.requests] == ["message 1", "message 2", "message 3"]
+    assert [o.channel for o in result[0]] == ["hook"] * 3, "the hung channel's outcome is not waited for"
+    assert took < delivery.TICK_WAIT + 2, f"the tick took {took:.1f} s"
+    # The next tick leaves the hung channel alone (its worker is still waiting) and sends the new one.
+    store.outbox.enqueue([changes("NCT04728893", 4)], T0)
+    again = notify_tick(config, store, now=Clock())
+    assert [o.channel for o in again] == ["hook"]
+    assert [r.json()["trial"]["label"] for r in webhook.requests][-1] == "message 4"
+    assert "hung-mail" in delivery._busy

@@ -8,13 +8,15 @@ the mark is the one window in which a message can arrive twice, and then only on
 apprise cannot ask Slack or an SMTP server whether a message arrived. Webhook receivers
 can close even that window: every JSON document carries its `message_id`.
 
-A channel's messages go out in order; a failing one holds back its own channel only,
-with backoff, until it is accepted or parked after `notify.max_attempts` tries.
+A channel's messages go out in order, each channel in its own worker thread: a failing or hanging
+channel holds back its own messages only (a failing one with backoff, until it is accepted or
+parked after `notify.max_attempts` tries).
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -189,30 +191,68 @@ def parts_key(message_id: int) -> str:
     return f"outbox.parts.{message_id}"
 
 
+TICK_WAIT = 5.0
+"""Seconds a notify tick waits for its channels' workers; a channel still sending after that (a hung
+SMTP server, say) goes on in its own thread and is left alone by later ticks until it returns."""
+
+_busy: set[str] = set()  # channels whose worker (in this process) is still sending
+_busy_lock = threading.Lock()
+
+
 def deliver_due(store: Store, settings: Settings, *, now: Callable[[], datetime],
                 sender: Sender | None = None) -> list[Outcome]:
-    """Send every message that is due, channel queues in order, until none is left.
+    """Send every message that is due: one worker thread per channel, each channel's queue in order.
 
-    Each message is claimed before it is sent and marked after, so a process killed at
-    any point leaves nothing lost and at most this one message possibly sent twice.
+    Channels never wait for each other: a channel that hangs holds back only its own messages.
+    Each message is claimed before it is sent and marked after, so a process killed at any point
+    leaves nothing lost and at most this one message possibly sent twice. Returns the outcomes of
+    the workers that finished within `TICK_WAIT`.
     """
     sender = sender or Sender(settings.channels)
     held = [name for name, c in settings.channels.items() if c.digest]
+    try:
+        due = store.outbox.due_channels(now(), held_channels=held)
+    except StorageError as exc:
+        log.error("notify.storage_failed", error=str(exc))  # noqa: TRY400 - known error, no trace
+        return []
     outcomes: list[Outcome] = []
-    for _ in range(MAX_ROUNDS):
-        at = now()
-        try:
-            claim = store.outbox.claim_next(at, lease_until=at + settings.claim_timeout, held_channels=held)
+    workers: list[threading.Thread] = []
+    for channel in due:
+        with _busy_lock:
+            if channel in _busy:
+                log.info("notify.channel_busy", channel=channel, note="its previous send has not returned yet")
+                continue
+            _busy.add(channel)
+        worker = threading.Thread(target=_drain, name=f"notify-{channel}", daemon=True,
+                                  args=(store, settings, sender, channel),
+                                  kwargs={"held": held, "now": now, "outcomes": outcomes})
+        worker.start()
+        workers.append(worker)
+    deadline = time.monotonic() + TICK_WAIT
+    for worker in workers:
+        worker.join(timeout=max(0.0, deadline - time.monotonic()))
+    return list(outcomes)
+
+
+def _drain(store: Store, settings: Settings, sender: Sender, channel: str, *, held: list[str],
+           now: Callable[[], datetime], outcomes: list[Outcome]) -> None:
+    """One channel's worker: its due messages in order, until none is left (or MAX_ROUNDS)."""
+    try:
+        for _ in range(MAX_ROUNDS):
+            at = now()
+            claim = store.outbox.claim_next(at, lease_until=at + settings.claim_timeout, held_channels=held,
+                                            channel=channel)
             if claim is None:
                 break
             message, recovered = claim
             outcomes.append(_deliver_one(store, settings, sender, message, recovered=recovered, now=now))
-        except StorageError as exc:
-            # e.g. SQLite busy under another writer: whatever was claimed stays claimed and its
-            # lease brings it back; the next tick goes on.
-            log.error("notify.storage_failed", error=str(exc))  # noqa: TRY400 - known error, no trace
-            break
-    return outcomes
+    except StorageError as exc:
+        # e.g. SQLite busy under another writer: whatever was claimed stays claimed and its
+        # lease brings it back; the next tick goes on.
+        log.error("notify.storage_failed", channel=channel, error=str(exc))  # noqa: TRY400 - no trace
+    finally:
+        with _busy_lock:
+            _busy.discard(channel)
 
 
 def _deliver_one(store: Store, settings: Settings, sender: Sender, message: OutboxMessage, *,

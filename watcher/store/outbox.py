@@ -112,8 +112,18 @@ class OutboxQueue:
     #                                                                   → pending (retry later) → … → parked
     # and, on a digest channel, pending "changes" → digested (folded into one "digest" message).
 
+    def due_channels(self, now: datetime, *, held_channels: Sequence[str] = ()) -> list[str]:
+        """Channels whose queue head is due now (what a notify tick has work for)."""
+        with self._session() as s:
+            heads = select(func.min(OutboxRow.id)).where(OutboxRow.status.in_(UNDELIVERED))
+            if held_channels:
+                heads = heads.where(~((OutboxRow.channel.in_(list(held_channels))) & (OutboxRow.kind == "changes")))
+            query = select(OutboxRow.channel).where(OutboxRow.id.in_(heads.group_by(OutboxRow.channel)),
+                                                    OutboxRow.next_attempt_at <= now).distinct()
+            return sorted(s.scalars(query))
+
     def claim_next(self, now: datetime, *, lease_until: datetime, held_channels: Sequence[str] = (),
-                   skip_channels: Sequence[str] = ()) -> tuple[OutboxMessage, bool] | None:
+                   skip_channels: Sequence[str] = (), channel: str | None = None) -> tuple[OutboxMessage, bool] | None:
         """Claim the oldest message of one channel's queue, if it is due; None when none is.
 
         Only a queue's head is ever claimed, so a channel's messages go out in order and a
@@ -129,6 +139,8 @@ class OutboxQueue:
                 heads = heads.where(~((OutboxRow.channel.in_(list(held_channels))) & (OutboxRow.kind == "changes")))
             if skip_channels:
                 heads = heads.where(OutboxRow.channel.not_in(list(skip_channels)))
+            if channel is not None:
+                heads = heads.where(OutboxRow.channel == channel)
             heads = heads.group_by(OutboxRow.channel)
             query = (select(OutboxRow).where(OutboxRow.id.in_(heads), OutboxRow.next_attempt_at <= now,
                                              OutboxRow.status.in_(UNDELIVERED))
