@@ -15,15 +15,24 @@ from __future__ import annotations
 import os
 import signal
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any, NoReturn
 
+_first = threading.Lock()
+
 
 def _stop(marker: Path) -> NoReturn:
-    """Freeze the whole process (every thread: delivery runs in per-channel workers) until killed."""
-    marker.write_text(str(os.getpid()))
-    os.kill(os.getpid(), signal.SIGSTOP)
+    """Freeze the whole process (every thread: delivery runs in per-channel workers) until killed.
+
+    Two workers may reach the point at once: the first writes the marker (atomically), and the
+    process stops before the other goes any further."""
+    if _first.acquire(blocking=False):
+        temporary = marker.with_suffix(".tmp")
+        temporary.write_text(str(os.getpid()))
+        os.replace(temporary, marker)
+        os.kill(os.getpid(), signal.SIGSTOP)
     while True:
         time.sleep(60)
 
