@@ -198,6 +198,7 @@ def test_webhook_gets_the_versioned_document(webhook: WebhookReceiver) -> None:
     (post,) = webhook.requests
     body = post.json()
     assert post.headers["Content-Type"] == "application/json"
+    assert post.headers["Idempotency-Key"] == "trialwatch-42", "a retried message carries the same key"
     assert body["schema"] == "trialwatch.notification" and body["schema_version"] == 1
     assert body["kind"] == "changes" and body["message_id"] == 42
     assert body["trial"] == {"nct_id": "NCT04728893", "label": "Nemtabrutinib CLL",

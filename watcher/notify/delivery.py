@@ -137,6 +137,16 @@ def _plain_part(html: str, plain: str | None) -> Iterator[None]:
             _plain_parts.pop(html, None)
 
 
+def _with_idempotency_key(url: str, rendered: Rendered) -> str:
+    """A JSON webhook's URL with an `Idempotency-Key: trialwatch-<message id>` header (apprise's
+    documented `+Header=value` URL syntax): the same message retried after a crash carries the same
+    key, so a receiver can drop the duplicate of the crash window."""
+    message_id = (rendered.document or {}).get("message_id")
+    if message_id is None or channel_kind(url) != "json":
+        return url
+    return f"{url}{'&' if '?' in url else '?'}+Idempotency-Key=trialwatch-{message_id}"
+
+
 class Sender:
     """Sends rendered messages to channels through apprise; every error comes back redacted."""
 
@@ -168,7 +178,7 @@ class Sender:
         import apprise
 
         notifier = apprise.Apprise()
-        if not notifier.add(channel.url):
+        if not notifier.add(_with_idempotency_key(channel.url, rendered)):
             raise NotifyError("apprise does not understand its URL")
         if rendered.document is not None:
             for service in notifier:
