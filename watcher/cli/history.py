@@ -13,6 +13,17 @@ from watcher.cli.main import EXIT_FAILED, EXIT_USAGE, State, cli, fail, nct_id_a
 from watcher.errors import TrialWatchError
 
 
+def _printed_as_data(items: Any, *, as_json: bool, as_csv: bool) -> bool:
+    """`--json` / `--csv` output of stored changes (one row per change); False when neither was asked."""
+    from watcher.views.changes import change_row, to_csv
+
+    if as_json:
+        click.echo(json.dumps([change_row(i) for i in items], indent=2, ensure_ascii=False))
+    elif as_csv:
+        click.echo(to_csv(change_row(i) for i in items), nl=False)
+    return as_json or as_csv
+
+
 @cli.command()
 @click.argument("nct_id", callback=nct_id_argument)
 @click.option("--since", metavar="WHEN",
@@ -25,7 +36,7 @@ from watcher.errors import TrialWatchError
 def history(state: State, nct_id: str, *, since: str | None, fields: tuple[str, ...], as_json: bool,
             as_csv: bool) -> None:
     """Every recorded change of one trial, oldest first."""
-    from watcher.views.changes import QueryError, change_row, parse_when, select_changes, to_csv
+    from watcher.views.changes import QueryError, change_row, parse_when, select_changes
 
     if as_json and as_csv:
         fail("--json and --csv exclude each other", EXIT_USAGE)
@@ -36,11 +47,7 @@ def history(state: State, nct_id: str, *, since: str | None, fields: tuple[str, 
         fail(f"--since: {exc}", EXIT_USAGE)
     with open_store(config) as store:
         items = select_changes(store.changes_of(nct_id, since=since_at), fields=fields)
-    if as_json:
-        click.echo(json.dumps([change_row(i) for i in items], indent=2, ensure_ascii=False))
-        return
-    if as_csv:
-        click.echo(to_csv(change_row(i) for i in items), nl=False)
+    if _printed_as_data(items, as_json=as_json, as_csv=as_csv):
         return
     if not items:
         click.echo(f"No changes recorded for {nct_id} yet." if not (since or fields)
@@ -126,7 +133,7 @@ def changes(state: State, *, since: str, tags: tuple[str, ...], min_severity: st
             include_bookkeeping: bool, as_json: bool, as_csv: bool) -> None:
     """Changes across every watched trial, oldest first (baselines left out)."""
     from watcher.detect.describe import change_line
-    from watcher.views.changes import QueryError, change_row, parse_when, select_changes, to_csv
+    from watcher.views.changes import QueryError, change_row, parse_when, select_changes
 
     if as_json and as_csv:
         fail("--json and --csv exclude each other", EXIT_USAGE)
@@ -141,11 +148,7 @@ def changes(state: State, *, since: str, tags: tuple[str, ...], min_severity: st
     with open_store(config) as store:
         found = store.changes(since=since_at, nct_ids=[t.nct_id for t in trials])
     items = select_changes(found, fields=fields, min_severity=min_severity, include_bookkeeping=include_bookkeeping)
-    if as_json:
-        click.echo(json.dumps([change_row(i) for i in items], indent=2, ensure_ascii=False))
-        return
-    if as_csv:
-        click.echo(to_csv(change_row(i) for i in items), nl=False)
+    if _printed_as_data(items, as_json=as_json, as_csv=as_csv):
         return
     if not items:
         click.echo(f"No changes since {since_at:%Y-%m-%d %H:%M} UTC.")

@@ -269,7 +269,7 @@ def results_changes(old: Mapping[str, Any] | None, new: Mapping[str, Any] | None
                 event = Event("results_updated", f"{_label(name)}: posted results changed", {"item": name})
                 changes.append(Change(name, "changed", o.text, n.text, n.severity, event))
             else:
-                changes += _details(name, _json(o.data), _json(n.data))
+                changes += _details(name, o.data, n.data)
     for field, prefix in COVERED.items():
         if any(c.field.startswith(prefix) for c in changes):
             continue

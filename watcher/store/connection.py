@@ -7,7 +7,7 @@ import json
 import os
 import threading
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -115,20 +115,31 @@ def _open_lock_file(path: Path) -> int:
                            f"(uid {os.getuid()})") from exc
 
 
+@contextmanager
+def file_lock(path: Path) -> Iterator[None]:
+    """An exclusive flock on `path` (created if needed) for the block: processes take turns."""
+    fd = _open_lock_file(path)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing the last descriptor releases the lock
+
+
 class WriterLock:
     """One writer of version numbers at a time on a SQLite file, across processes and threads.
 
     SQLite has no row locks; two processes (the service and a hand-run `check`, `backfill` or
     `db prune`) that both read a trial's newest version and insert the next would collide. The
-    writer lock is an flock on `<database>.writer.lock` held for the whole transaction, re-entrant
-    within a thread. PostgreSQL needs none of this: it locks per trial inside the transaction.
+    writer lock is a `file_lock` on `<database>.writer.lock` held for the whole transaction,
+    re-entrant within a thread. PostgreSQL needs none of this: it locks per trial inside the transaction.
     """
 
     def __init__(self, database: Path | None) -> None:
         self._path = database.with_name(database.name + ".writer.lock") if database else None
         self._lock = threading.RLock()
         self._depth = 0
-        self._fd = -1
+        self._held = ExitStack()
 
     @contextmanager
     def held(self) -> Iterator[None]:
@@ -137,17 +148,14 @@ class WriterLock:
             return
         with self._lock:
             if self._depth == 0:
-                self._fd = _open_lock_file(self._path)
-                fcntl.flock(self._fd, fcntl.LOCK_EX)
+                self._held.enter_context(file_lock(self._path))
             self._depth += 1
             try:
                 yield
             finally:
                 self._depth -= 1
                 if self._depth == 0:
-                    fcntl.flock(self._fd, fcntl.LOCK_UN)
-                    os.close(self._fd)
-                    self._fd = -1
+                    self._held.close()
 
 
 @contextmanager

@@ -6,7 +6,6 @@ The revisions live in `watcher/store/migrations/versions/`; 0001 is the first sc
 
 from __future__ import annotations
 
-import fcntl
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,6 +17,8 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, inspect, text
 from sqlalchemy.engine import Engine
+
+from watcher.store.connection import file_lock, sqlite_path
 
 log = structlog.get_logger("watcher.store.migrate")
 
@@ -59,16 +60,12 @@ def upgrade_schema(engine: Engine, target: str = "head") -> list[str]:
 def _sqlite_file_lock(engine: Engine) -> Iterator[None]:
     """Processes opening a new SQLite database at once (the service and a CLI command) take turns;
     the one that comes second finds the schema current. PostgreSQL uses an advisory lock instead."""
-    database = engine.url.database if engine.url.get_backend_name() == "sqlite" else None
-    if not database or database == ":memory:":
+    database = sqlite_path(engine.url.render_as_string(hide_password=False))
+    if database is None:
         yield
         return
-    with open(f"{database}.migrate-lock", "a+b") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    with file_lock(database.with_name(database.name + ".migrate-lock")):
+        yield
 
 
 def _upgrade(engine: Engine, head: str, target: str) -> list[str]:
