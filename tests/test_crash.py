@@ -68,8 +68,11 @@ def test_killed_before_the_channel_accepted_every_message_arrives_exactly_once(
     prepare(workspace, fake_api, smtp_server, webhook)
     crash_at(workspace, point)
     assert smtp_server.messages == [] and webhook.requests == []
-    left = outbox_rows(workspace)
-    assert [r[2] for r in left] == (["pending", "pending"] if point == "after_commit" else ["sending", "pending"])
+    left = [r[2] for r in outbox_rows(workspace)]
+    if point == "after_commit":
+        assert left == ["pending", "pending"]
+    else:  # each channel has its own worker: the webhook's may have claimed its message too
+        assert left[0] == "sending" and left[1] in ("pending", "sending")
     time.sleep(1.2)  # the dead process's claim (notify.claim_timeout: 1s) runs out
 
     restart = workspace.process("--log-format", "json", "check")
@@ -81,7 +84,7 @@ def test_killed_before_the_channel_accepted_every_message_arrives_exactly_once(
     assert webhook.requests[0].json()["trial"]["nct_id"] == CHANGED
     assert [r[2] for r in outbox_rows(workspace)] == ["sent", "sent"]
     recovered = [e for e in events(restart.err) if e["event"] == "notify.recovered"]
-    assert len(recovered) == (1 if point == "before_send" else 0)
+    assert len(recovered) == left.count("sending"), "every claim the dead process held is recovered, once"
     again = workspace.process("check")
     assert again.code == 0
     assert (len(smtp_server.messages), len(webhook.requests)) == (1, 1)
