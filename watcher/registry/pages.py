@@ -140,8 +140,8 @@ class PageReader:
                         else "not JSON"
                     raise self._bad(f"{what} ({exc.msg})") from exc
                 continue
-            if end == len(self._text) and not isinstance(value, dict | list | str) and self._read(CHUNK):
-                continue  # a number or literal at the window's edge may go on in the next chunk
+            if len(self._text) - end < 4 and not isinstance(value, dict | list | str) and self._read(CHUNK):
+                continue  # a number at the window's edge may go on in the next chunk (`7` of `7.5e3`)
             self._pos = end
             return value
 
