@@ -54,14 +54,16 @@ def _config(base_url: str, db_url: str, trials: int, mode: str) -> Any:
     from watcher.models import Trial
 
     settings, _ = collect_settings(None, {})
-    settings = replace(
-        settings, api=ApiSettings(base_url=base_url, requests_per_second=0), storage_url=db_url,
-        channels={"bench": ChannelSettings(name="bench", url="json://127.0.0.1:9/bench")},
-    )
+    channel = ChannelSettings(name="bench", url="json://127.0.0.1:9/bench")
+    settings = replace(settings, api=ApiSettings(base_url=base_url, requests_per_second=0), storage_url=db_url,
+                       channels={"bench": channel})
     if mode == "registry":
         from watcher.config.registry import RegistrySettings
+        from watcher.detect.studies import STATUSES, StudyFilter
 
-        settings = replace(settings, registry=RegistrySettings(all=True))
+        # every study matches the channel's filter, so every change after the first sync is routed
+        channel = replace(channel, studies=StudyFilter(statuses=STATUSES))
+        settings = replace(settings, registry=RegistrySettings(all=True), channels={"bench": channel})
         watched: tuple[Trial, ...] = ()
     else:
         watched = tuple(Trial(nct_id=nct(i)) for i in range(trials))
@@ -110,12 +112,13 @@ def loads_seconds(trials: int, pick: list[int] | None = None, *, status: str | N
 
     wanted = None if pick is None else set(pick)
     total = 0.0
-    for index, study in enumerate(synthetic_studies(trials)):
+    for index, served in enumerate(synthetic_studies(trials)):
         if wanted is not None and index not in wanted:
             continue
+        study = served
         if status is not None:
-            protocol = study["protocolSection"]
-            study = dict(study, protocolSection=dict(
+            protocol = served["protocolSection"]
+            study = dict(served, protocolSection=dict(
                 protocol, statusModule=dict(protocol["statusModule"], overallStatus=status)))
         body = json.dumps(study, ensure_ascii=False).encode()
         started = time.perf_counter()

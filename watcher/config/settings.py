@@ -15,8 +15,10 @@ from pathlib import Path
 from typing import Any
 
 from watcher.config.paths import default_state_dir
+from watcher.config.registry import RegistrySettings, registry_from, study_filter_from
 from watcher.config.substitute import substitute_credentials, substitute_env
 from watcher.config.yamlcheck import Checker, kind, read_yaml
+from watcher.detect.studies import StudyFilter
 from watcher.errors import Problem
 from watcher.models import Severity, Trial
 
@@ -54,6 +56,7 @@ class ChannelSettings:
     heartbeat: timedelta | None = None
     title_template: str | None = None
     body_template: str | None = None
+    studies: StudyFilter | None = None  # whole-registry mode: which unlisted studies this channel hears of
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +112,7 @@ class Settings:
     max_attempts: int = 20
     claim_timeout: timedelta = timedelta(minutes=5)
     delay_note_after: timedelta = timedelta(minutes=15)
+    registry: RegistrySettings = field(default_factory=RegistrySettings)
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,9 +133,9 @@ class Config:
 
 # -- settings ------------------------------------------------------------------------------------
 
-TOP_KEYS = ("api", "storage", "schedule", "channels", "notify", "severity", "watchlist", "state_dir")
+TOP_KEYS = ("api", "storage", "schedule", "channels", "notify", "severity", "watchlist", "state_dir", "registry")
 CHANNEL_KEYS = ("url", "min_severity", "only", "ignore", "tags", "digest", "timezone", "heartbeat",
-                 "title_template", "body_template")
+                 "title_template", "body_template", "studies")
 
 
 def _api_settings(node: Mapping[str, Any], checker: Checker) -> ApiSettings:
@@ -220,6 +224,7 @@ def _settings_from(doc: Any, path: Path | None, checker: Checker, environ: Mappi
             only=checker.strings(node, "only", f"{cpath}.only"),
             ignore=checker.strings(node, "ignore", f"{cpath}.ignore"),
             tags=checker.strings(node, "tags", f"{cpath}.tags"),
+            studies=study_filter_from(node, checker, cpath),
             **_delivery_options(checker, node, cpath, url),
         )
 
@@ -243,6 +248,11 @@ def _settings_from(doc: Any, path: Path | None, checker: Checker, environ: Mappi
     feeds, backfill = _feeds_from(root, checker, base_dir), _backfill_from(root, checker)
 
     watchlist_text = checker.string(root, "watchlist", "watchlist") or "watchlist.yaml"
+    registry = registry_from(root, checker)
+    for name, channel in channels.items():
+        if channel.studies is not None and not registry.all:
+            checker.add(checker.line_of(channels_node[name], "studies"), f"channels.{name}.studies",
+                        "only used when the whole registry is watched: set `registry: {all: true}`")
     return Settings(
         path=path,
         api=api,
@@ -271,6 +281,7 @@ def _settings_from(doc: Any, path: Path | None, checker: Checker, environ: Mappi
         max_attempts=int(checker.number(notify, "max_attempts", "notify.max_attempts", 20, 1)),
         claim_timeout=checker.duration(notify, "claim_timeout", "notify.claim_timeout", "5m"),
         delay_note_after=checker.duration(notify, "delay_note_after", "notify.delay_note_after", "15m"),
+        registry=registry,
     )
 
 
