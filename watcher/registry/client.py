@@ -161,7 +161,7 @@ class CtGovClient:
             if on_batch is not None:
                 on_batch(invalid)
             result.errors.update(invalid.errors)
-        # full records come a page per batch: no more than `full_page_size` in memory per request
+        # each page is parsed whole here: the poll's full records go through `stream.stream_studies` instead
         size = self.settings.batch_size
         if not fields:
             size = min(size, self.settings.full_page_size)
