@@ -148,9 +148,12 @@ def adopt_markup(reference: Any, value: Any) -> Any:
     return value
 
 
+_HTML_HINT = re.compile(r"<[a-zA-Z/]|&(?:#\d+|#[xX][0-9a-fA-F]+|[a-zA-Z]+);")
+
+
 def _has_markup(value: Any) -> bool:
     if isinstance(value, str):
-        return "<" in value or "&" in value
+        return _HTML_HINT.search(value) is not None
     if isinstance(value, dict):
         return any(_has_markup(v) for v in value.values())
     return isinstance(value, list) and any(_has_markup(v) for v in value)
