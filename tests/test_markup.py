@@ -67,6 +67,8 @@ def test_lt_gt_and_amp_in_real_text_survive(sentence: str) -> None:
     for entity in ("&lt;", "&gt;", "&amp;"):
         if entity in html:
             assert not same_text(markdown, html.replace(entity, "", 1)), f"dropping one {entity} is an edit"
+    assert as_markdown(None, render_html(sentence)) == sentence, "an edited history text keeps them too"
+    assert as_markdown(base, html).split("\n")[-1] == sentence
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
