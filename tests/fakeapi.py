@@ -271,8 +271,14 @@ def _history_entry(number: int, study: Mapping[str, Any], previous: Mapping[str,
 
 
 class RecordHistory:
-    """Mixed into FakeCtGov: the record-history endpoints over the versions `put`/`update` record."""
+    """Mixed into FakeCtGov: the record-history endpoints over the versions `put`/`update` record.
 
+    Like the live site, they give markup fields as HTML (`tests/fake_history.py`); `history_html = False`
+    serves API v2's markdown instead, `history_line_breaks = False` the HTML of before 2025.
+    """
+
+    history_html: bool = True
+    history_line_breaks: bool = True
     _lock: threading.RLock
     _studies: dict[str, dict[str, Any]]
     _aliases: dict[str, str]
@@ -303,15 +309,20 @@ class RecordHistory:
                 if params != {"history": "true"}:
                     raise BadRequest("the fake serves /api/int/studies/{nct} only with ?history=true")
                 changes = [_history_entry(i, v, versions[i - 1] if i else None) for i, v in enumerate(versions)]
-                return _json({"study": versions[-1], "topics": {},
+                return _json({"study": self._as_served(versions[-1]), "topics": {},
                               "history": {"changes": changes, "originalData": {}, "lastUpdateVersions": {},
                                           "outcomesUpdateCount": 0}})
             if len(parts) == 3 and parts[1] == "history" and parts[2].isdigit() and not params:
                 number = int(parts[2])
                 if number >= len(versions):
                     return _Response(404, f"Version {number} not found".encode(), "text/plain")
-                return _json({"studyVersion": number, "study": versions[number]})
+                return _json({"studyVersion": number, "study": self._as_served(versions[number])})
         return _Response(404, b"Not Found", "text/plain")
+
+    def _as_served(self, study: dict[str, Any]) -> dict[str, Any]:
+        from tests.fake_history import as_history
+
+        return as_history(study, line_breaks=self.history_line_breaks) if self.history_html else study
 
 
 class FakeCtGov(RecordHistory):

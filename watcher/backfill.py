@@ -42,8 +42,15 @@ class BackfillReport:
     versions: list[int] = field(default_factory=list)
 
 
-def _posted(entry: HistoryEntry) -> datetime:
-    return datetime.combine(date.fromisoformat(entry.date), datetime.min.time(), tzinfo=UTC)
+def _posted(entry: HistoryEntry, record: Mapping[str, Any]) -> datetime:
+    """When the version was posted: its own `lastUpdatePostDateStruct.date`. The history entry's date
+    is the QC date, days (p50 2, p99 25) before the posting; it is used only when the version has none."""
+    day = last_update_of(record) or entry.date
+    try:
+        posted = date.fromisoformat(day[:10])
+    except ValueError:
+        posted = date.fromisoformat(entry.date)
+    return datetime.combine(posted, datetime.min.time(), tzinfo=UTC)
 
 
 def backfill(config: Config, store: Store, client: CtGovClient, nct_id: str, *,
@@ -79,9 +86,16 @@ def backfill(config: Config, store: Store, client: CtGovClient, nct_id: str, *,
         entries = history.index(nct_id)
         report.available = len(entries)
         first_date = submit_date_of(first.record)
-        older = [e for e in entries if first_date is not None and e.date < first_date]
-        same_day = [e for e in entries if e.date == first_date]
-        older += same_day[:-1]  # versions of the first one's day, except itself
+        own = history.locate(nct_id, first.record, entries)  # by content: QC dates can tie or lag
+        if own is None:  # a registry-side edit since its posting: its day's last version is taken to be it
+            same_day = [e for e in entries if e.date == first_date]
+            own = same_day[-1] if same_day else None
+            log.info("backfill.version_by_date", nct_id=nct_id, date=first_date,
+                     ctgov_version=own.version if own else None)
+        if own is not None:
+            older = [e for e in entries if e.version < own.version]
+        else:
+            older = [e for e in entries if first_date is not None and e.date < first_date]
         if len(older) > settings.max_versions:
             report.skipped_over_cap = len(older) - settings.max_versions
             older = older[-settings.max_versions:]
@@ -89,7 +103,7 @@ def backfill(config: Config, store: Store, client: CtGovClient, nct_id: str, *,
         previous: Mapping[str, Any] | None = None
         for entry in reversed(older):  # newest first, so markup is adopted from the stored record down
             record = adopt_markup(previous or first.record, history.version(nct_id, entry.version))
-            past.append(PastVersion(record=record, digest=content_hash(record), posted_at=_posted(entry),
+            past.append(PastVersion(record=record, digest=content_hash(record), posted_at=_posted(entry, record),
                                     ctgov_version=entry.version, changes=(), baseline=False))
             previous = record
         past.reverse()
@@ -106,8 +120,8 @@ def backfill(config: Config, store: Store, client: CtGovClient, nct_id: str, *,
         report.imported = store.prepend_versions(nct_id, prepared, rebase=rebase)
         report.versions = [e.version for e in older]
         report.requests += history.requests
-        if report.imported and same_day:
-            store.set_ctgov_version(nct_id, report.imported + 1, same_day[-1].version)
+        if report.imported and own is not None:
+            store.set_ctgov_version(nct_id, report.imported + 1, own.version)
     log.info("backfill.done", nct_id=nct_id, available=report.available, imported=report.imported,
              skipped_over_cap=report.skipped_over_cap, requests=report.requests, note=report.note)
     return report

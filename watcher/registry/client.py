@@ -36,6 +36,7 @@ from watcher.registry.ratelimit import RateLimiter, retry_after
 from watcher.registry.responses import (
     BatchResult,
     Fetched,
+    Reply,
     aliases_of,
     choose,
     owners,
@@ -233,6 +234,21 @@ class CtGovClient:
         if max_bytes is not None and len(body) > max_bytes:
             raise InvalidResponse(f"{url}: {len(body)} bytes, over the cap of {max_bytes}")
         return body
+
+    def exchange(self, url: str, params: Mapping[str, str] | None = None) -> Reply:
+        """One GET as it comes (no retry, redirect or translation) with this client's headers and rate
+        limit: what `trialwatch doctor` inspects. A `url` starting with `/` is under `api.base_url`."""
+        full = f"{self._base}{url}" if url.startswith("/") else url
+        self._limiter.acquire()
+        with self._count_lock:
+            self._requests += 1
+        agent = self._http.headers.get("User-Agent", "")
+        try:
+            response = self._http.get(full, params=params)
+        except httpx.HTTPError as exc:
+            return Reply(full, 0, f"{type(exc).__name__}: {exc}".encode(), {}, agent)
+        headers = {k.lower(): v for k, v in response.headers.items()}
+        return Reply(str(response.url), response.status_code, response.content, headers, agent)
 
     # batches and pages -------------------------------------------------------------------------
 
