@@ -166,7 +166,7 @@ class Service:
         """Poll the trials `mode` asks for (see `request_cycle`), if any, in one cycle."""
         config = self.config  # a reload swaps the reference; this cycle keeps the one it started with
         only = None if mode == "full" else self._due(config, mode)
-        if only is not None and not only:
+        if only is not None and not only and not config.watchlist.searches:
             log.debug("cycle.nothing_due", trials=len(config.watchlist.trials))
             return
         self._cycle_started = time.monotonic()
