@@ -11,7 +11,8 @@ from typing import Any
 from watcher.detect.nearby import sites
 
 SEARCH_FIELDS = (
-    "NCTId", "BriefTitle", "OverallStatus", "Phase", "LeadSponsorName", "StudyFirstPostDate", "Condition",
+    "NCTId", "BriefTitle", "OverallStatus", "Phase", "LeadSponsorName", "Condition",
+    "protocolSection.statusModule.studyFirstPostDateStruct",
     "protocolSection.contactsLocationsModule.locations",
 )
 """What a search asks per study: enough for the message, and the sites with their geoPoints."""

@@ -1,11 +1,13 @@
 """Running the saved searches of a cycle, and the trials their `watch: true` matches add.
 
-Each search keeps, in `meta` (`search.<name>`), a hash of its query and the day of its last
-complete run. A search whose hash is new (just added, or its query edited) runs whole as a
-baseline: its matches are recorded and not announced (unless `announce_first` or
-`notify.baseline`). Later runs ask only for studies first posted (or, `since: matching`,
-updated) since the day before the last run; what the store has not seen is announced once.
-A search that fails is retried next cycle from the same day, so nothing is skipped.
+Each search keeps, in `meta` (`search.<name>`), a hash of its query and the registry's data
+timestamp (GET /version, one request per cycle for all searches) at its last complete run. A
+search whose hash is new (just added, or its query edited) runs whole as a baseline: its matches
+are recorded and not announced (unless `announce_first` or `notify.baseline`). Later runs are
+skipped while the data timestamp has not moved (no refresh: nothing can be new), and otherwise ask
+only for studies first posted (or, `since: matching`, updated) since the day before the last run;
+what the store has not seen is announced once. A search that fails is retried next cycle from
+the same day, so nothing is skipped.
 """
 
 from __future__ import annotations
@@ -33,8 +35,8 @@ from watcher.store.outbox import NewMessage
 
 log = structlog.get_logger("watcher.discovery")
 
-META_SEARCH = "search."  # + name: {"hash": …, "day": "yyyy-mm-dd"} of the last complete run
-OVERLAP = timedelta(days=1)  # posting dates are the registry's (US Eastern) day: ask from the day before
+META_SEARCH = "search."  # + name: {"hash", "day", "stamp"}: the registry's data timestamp at the last complete run
+OVERLAP = timedelta(days=1)  # a refresh may carry the previous day's postings: ask from the day before
 
 
 @dataclass(slots=True)
@@ -81,9 +83,15 @@ def discover(config: Config, store: Store, client: CtGovClient, *, partial: bool
     result = Discovered()
     if not partial and config.watchlist.searches:
         before = client.requests_made
-        for search in config.watchlist.searches:
+        stamp = ""
+        try:
+            stamp = client.version().data_timestamp
+        except TrialWatchError as exc:
+            result.failed = {s.name: str(exc) for s in config.watchlist.searches}
+            log.warning("search.failed", searches=len(result.failed), error=str(exc), error_type=type(exc).__name__)
+        for search in config.watchlist.searches if stamp else ():
             try:
-                _run_one(config, store, client, search, result, now=now, write=write)
+                _run_one(config, store, client, search, result, stamp=stamp, now=now, write=write)
             except TrialWatchError as exc:
                 result.failed[search.name] = str(exc)
                 log.warning("search.failed", search=search.name, error=str(exc), error_type=type(exc).__name__)
@@ -93,11 +101,15 @@ def discover(config: Config, store: Store, client: CtGovClient, *, partial: bool
 
 
 def _run_one(config: Config, store: Store, client: CtGovClient, search: Search, result: Discovered, *,
-             now: Callable[[], datetime], write: Callable[[str], Any]) -> None:
+             stamp: str, now: Callable[[], datetime], write: Callable[[str], Any]) -> None:
+    """One search; `stamp` is the registry's data timestamp now: days are the registry's, not our clock's."""
     at = now()
     digest = query_hash(search)
     state = store.get_meta(META_SEARCH + search.name)
     first = not isinstance(state, dict) or state.get("hash") != digest
+    if not first and state.get("stamp") == stamp:
+        log.info("search.unchanged", search=search.name, data_timestamp=stamp)  # no refresh since: nothing new
+        return
     since = None if first else date.fromisoformat(str(state["day"])) - OVERLAP
     studies = run_search(client, search_params(search, since))
     known = store.discovery.matched(search.name)
@@ -114,7 +126,7 @@ def _run_one(config: Config, store: Store, client: CtGovClient, search: Search, 
     found = {str(nct_of(s)): summary(s)["title"] for s in everything if nct_of(s)}
     store.discovery.record_matches(search.name, found, at=at, baseline=first and not announce, messages=messages,
                                    keep_only=first and isinstance(state, dict))
-    store.set_meta(META_SEARCH + search.name, {"hash": digest, "day": at.date().isoformat()})
+    store.set_meta(META_SEARCH + search.name, {"hash": digest, "day": stamp[:10], "stamp": stamp})
     log.info("search.done", search=search.name, baseline=first, since=since.isoformat() if since else None,
              matched=len(studies), new=len(fresh), announced=len(fresh) if announce else 0)
 
