@@ -183,6 +183,7 @@ class Cycle:
             changed=len(report.changed), failed=len(report.failed), requests=report.requests,
             detail={"failed": report.failed, "not_found": report.not_found, "moved": report.moved,
                     "skipped": report.skipped, "strategy": report.strategy, "api_error": report.api_error})
+        run_daily_checks(self.config, self.store, self._trials, now=self.now, partial=self._partial)
         if deliver:
             deliveries = notify_tick(self.config, self.store, now=self.now)
             report.deliveries_failed = sum(1 for d in deliveries if not d.accepted)
@@ -370,7 +371,6 @@ class Cycle:
                 for nct_id in self._new_trials:
                     try_backfill(self.config, self.store, self.client, nct_id, now=self.now)
             self._retention()
-            run_daily_checks(self.config, self.store, self._trials, now=self.now, partial=self._partial)
             if settings.feeds.path is not None:
                 from watcher.views.feeds import write_feeds
 

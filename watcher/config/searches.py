@@ -128,7 +128,7 @@ def _params(node: Any, allowed: Sequence[str], prefix: str, checker: Checker, *,
         if prefix == "filter" and key == "overallStatus":
             bad = [s for s in re.split(r"[,|]", text) if s.strip() not in STATUSES]
             if bad:
-                checker.add(line, f"{path}.{key}", f"{', '.join(map(repr, bad))} not a status "
+                checker.add(line, f"{path}.{key}", f"{', '.join(map(repr, bad))}: not a status "
                             f"(expected: {', '.join(STATUSES)})")
                 continue
         if prefix == "filter" and key == "geo" and not GEO.match(text):

@@ -6,7 +6,9 @@ Pure: a record and today's date in, events out. The rules (README, "Alerts that 
   applicable clinical trial no later than one year after its primary completion date. We read a
   record as "applicable" as ClinicalTrials.gov itself marks it: an interventional study with
   `oversightModule.isFdaRegulatedDrug` or `isFdaRegulatedDevice` true. It is overdue when the
-  primary completion date is more than 12 months before today, `hasResults` is false, and no
+  primary completion date is ACTUAL (an estimated date that passed says the record is stale, the
+  other two alerts' business, not that the trial completed) and more than 12 months before today,
+  the study was not withdrawn nor is it still "not yet recruiting", `hasResults` is false, and no
   results were submitted (`resultsFirstSubmitDate`, under QC) nor a certification/extension
   request filed (`dispFirstSubmitDate`, 42 CFR 11.44(b)-(e)). We cannot see pre-2017 "pACT" status
   or other legal exceptions: the alert says "may be overdue" and names the rule.
@@ -65,14 +67,13 @@ def conditions(record: Mapping[str, Any], today: date) -> list[Event]:
     primary = status.get("primaryCompletionDateStruct") or {}
     primary_day = last_day(primary.get("date"))
     regulated = [k for k in ("isFdaRegulatedDrug", "isFdaRegulatedDevice") if oversight.get(k) is True]
-    if (primary_day is not None and regulated and design.get("studyType") == "INTERVENTIONAL"
+    if (primary_day is not None and primary.get("type") != "ESTIMATED" and regulated
+            and design.get("studyType") == "INTERVENTIONAL" and overall not in ("WITHDRAWN", "NOT_YET_RECRUITING")
             and not record.get("hasResults") and not status.get("resultsFirstSubmitDate")
-            and not status.get("dispFirstSubmitDate") and overall not in ("WITHDRAWN",)
-            and primary_day < _years_before(today, 1)):
+            and not status.get("dispFirstSubmitDate") and primary_day < _years_before(today, 1)):
         months = (today.year - primary_day.year) * 12 + today.month - primary_day.month
-        estimated = " (estimated)" if primary.get("type") == "ESTIMATED" else ""
         events.append(Event("results_overdue",
-            f"Results may be overdue: primary completion {primary.get('date')}{estimated}, {months} months ago; "
+            f"Results may be overdue: primary completion {primary.get('date')}, {months} months ago; "
             f"no results posted and no certification or extension filed "
             f"(FDA-regulated {'drug' if 'isFdaRegulatedDrug' in regulated else 'device'}; FDAAA 801, "
             f"42 CFR 11.44: due within 1 year)",

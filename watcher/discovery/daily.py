@@ -16,6 +16,7 @@ import structlog
 from watcher.config import Config
 from watcher.detect.noedit import conditions
 from watcher.detect.record import title_of
+from watcher.errors import TrialWatchError
 from watcher.models import Json, Trial
 from watcher.notify.discovery import noedit_messages
 from watcher.store import Store
@@ -27,6 +28,16 @@ META_LAST_DAY = "noedit.last_day"
 
 
 def run_daily_checks(config: Config, store: Store, trials: Sequence[Trial], *, now: Callable[[], datetime],
+                     partial: bool = False, force: bool = False) -> int:
+    """`check_no_edit_conditions`, whose failure is logged and retried next cycle: it never fails one."""
+    try:
+        return check_no_edit_conditions(config, store, trials, now=now, partial=partial, force=force)
+    except TrialWatchError as exc:
+        log.warning("noedit.failed", error=str(exc), error_type=type(exc).__name__)
+        return 0
+
+
+def check_no_edit_conditions(config: Config, store: Store, trials: Sequence[Trial], *, now: Callable[[], datetime],
                      partial: bool = False, force: bool = False) -> int:
     """Evaluate the no-edit conditions when today's check has not run; returns the events raised.
 
