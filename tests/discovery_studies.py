@@ -85,3 +85,61 @@ def post_three(fake: FakeCtGov) -> list[str]:
 
 def add_boston_site(study: dict[str, Any]) -> None:
     study["protocolSection"]["contactsLocationsModule"]["locations"].append(dict(BOSTON_CHILDRENS))
+
+
+def demo() -> None:
+    """`python -m tests.discovery_studies`: the README's discovery examples, produced for real
+    (fake API over HTTP, a webhook receiver, the CLI in-process): what the channel received."""
+    import json
+    import tempfile
+    from pathlib import Path
+
+    from click.testing import CliRunner
+
+    from tests.fakeapi import load_fixtures
+    from tests.peers import WebhookReceiver
+    from watcher.cli.main import cli
+
+    def run(settings: Path, *args: str) -> str:
+        result = CliRunner().invoke(cli, ["--config", str(settings), "--log-level", "error", *args],
+                                    catch_exceptions=False)
+        return str(result.stdout)
+
+    def show(receiver: WebhookReceiver, start: int) -> None:
+        for request in receiver.requests[start:]:
+            post = request.json()
+            print(f"--- {post['kind']}\n{post['title']}\n{post['message']}\n")
+
+    studies = [*load_fixtures(), shared_fixtures.load_study("NCT05915728")]
+    with FakeCtGov(studies) as fake, tempfile.TemporaryDirectory() as tmp:
+        hook = WebhookReceiver().start()
+        try:
+            root = Path(tmp)
+            settings = root / "trialwatch.yaml"
+            settings.write_text(f"watchlist: watchlist.yaml\nstate_dir: state\napi:\n  base_url: {fake.base_url}\n"
+                                f"  requests_per_second: 0\nchannels:\n  team:\n    url: {hook.url()}\n"
+                                f"    no_edit: true\n")
+            watchlist = WATCHLIST.replace("searches:\n", "  - NCT03418623      # real records, as they are\n"
+                                                         "  - NCT05915728\nsearches:\n")
+            (root / "watchlist.yaml").write_text(watchlist)
+            print("== watchlist.yaml\n" + watchlist)
+            run(settings, "check")
+            print(f"== first check (searches' baseline; no-edit alerts on real records): {len(hook.requests)} "
+                  "messages\n")
+            show(hook, 0)
+            seen = len(hook.requests)
+            post_three(fake)
+            fake.update("NCT04728893", add_boston_site)
+            run(settings, "check")
+            print(f"== after three new studies (two matching) and a new site in Boston: "
+                  f"{len(hook.requests) - seen} messages\n")
+            show(hook, seen)
+            print("== trialwatch list\n" + run(settings, "list"))
+            print("== trialwatch search list --json\n" + json.dumps(json.loads(run(settings, "search", "list",
+                                                                                     "--json")), indent=1))
+        finally:
+            hook.stop()
+
+
+if __name__ == "__main__":
+    demo()
