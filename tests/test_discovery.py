@@ -219,7 +219,6 @@ searches:
     assert found == [
         "watchlist.yaml:3: searches[0].query.condition: `query.condition` is not a ClinicalTrials.gov API "
         "parameter (expected one of: cond, term, locn, titles, intr, outc, spons, lead, id, patient)",
-        "watchlist.yaml:2: searches[0]: a search needs `query:` or `filter:` (else it matches every study)",
         "watchlist.yaml:4: searches[1].name: 'a' is used twice (first at line 2)",
         "watchlist.yaml:6: searches[2]: a search needs `query:` or `filter:` (else it matches every study)",
         "watchlist.yaml:9: searches[3].filter.geo: 'near(1,2)' is not distance(lat,lon,50km) (the spec's pattern)",

@@ -5,11 +5,14 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from tests import shared_fixtures
 from tests.conftest import Workspace
 from tests.discovery_studies import WATCHLIST, add_boston_site, post_three
 from tests.fakeapi import FakeCtGov
-from tests.peers import WebhookReceiver
+from tests.peers import WebhookReceiver, wait_until
+from tests.servicerun import Service
 
 
 def received(webhook: WebhookReceiver, start: int = 0) -> list[dict[str, Any]]:
@@ -157,7 +160,7 @@ def test_search_cli_add_preview_list_remove(workspace: Workspace, fake_api: Fake
     assert preview.out.splitlines() == [
         "NCT04728893  RECRUITING  Phase 2  Merck Sharp & Dohme LLC: Efficacy and Safety of Nemtabrutinib (MK-1026) "
         "in Participants With Hematologic Malignancies (MK-1026-003) (106 sites)",
-        "1 studies match 'lymphoma' now (nothing saved)"]
+        "1 study matches 'lymphoma' now (nothing saved)"]
     adhoc = workspace.cli("search", "preview", "-q", "cond=type 1 diabetes")
     assert adhoc.out.splitlines()[-1] == "0 studies match 'preview' now (nothing saved)"
     bad = workspace.cli("search", "preview", "-q", "condition=x")
@@ -168,3 +171,23 @@ def test_search_cli_add_preview_list_remove(workspace: Workspace, fake_api: Fake
     removed = workspace.cli("search", "remove", "lymphoma")
     assert removed.code == 0 and "searches" not in workspace.watchlist.read_text()
     assert workspace.cli("search", "remove", "lymphoma").code == 2
+
+
+@pytest.mark.slow
+def test_a_search_added_while_the_service_runs_is_run_at_once(workspace: Workspace, fake_api: FakeCtGov) -> None:
+    """Live reload: `search add` edits the watchlist; the service reloads and runs the new search's
+    baseline in a full cycle at once (the listed trial costs only the /version gate)."""
+    workspace.write(trials=["NCT04728893"], interval="1h")
+    service = Service(workspace)
+    try:
+        service.wait_event("cycle.done")
+        assert workspace.cli("search", "add", "covid", "-q", "cond=covid-19", "--watch").code == 0
+        reloaded = service.wait_event("config.reloaded")[0]
+        assert reloaded["searches_changed"] == ["covid"]
+        done = service.wait_event("search.done")[0]
+        assert done["search"] == "covid" and done["baseline"] is True and done["matched"] == 2
+        wait_until(lambda: {r["nct_id"] for r in workspace.cli("list", "--json").json()}
+                   == {"NCT04728893", "NCT04280705", "NCT04431453"})
+        assert service.stop()[0] == 0
+    finally:
+        service.kill()

@@ -169,4 +169,5 @@ def search_preview(state: State, name: str | None, query: tuple[str, ...], filte
         click.echo(f"{facts['nct_id']}  {facts['status']}  {facts['phase']}  {facts['sponsor']}: "
                    f"{facts['title']} ({facts['sites']} sites){near_text}")
     more = f", {limit} shown" if len(matches) > limit else ""
-    click.echo(f"{len(matches)} studies match {chosen.name!r} now{more} (nothing saved)")
+    count = "1 study matches" if len(matches) == 1 else f"{len(matches)} studies match"
+    click.echo(f"{count} {chosen.name!r} now{more} (nothing saved)")

@@ -165,7 +165,7 @@ def parse_searches(doc: Mapping[str, Any], checker: Checker, channel_names: Sequ
         query = _params(item.get("query"), QUERY_PARAMS, "query", checker, parent=item, path=f"{path}.query")
         filters = _params(item.get("filter"), FILTER_PARAMS, "filter", checker, parent=item,
                           path=f"{path}.filter")
-        if not query and not filters:
+        if not item.get("query") and not item.get("filter"):
             checker.add(line, path, "a search needs `query:` or `filter:` (else it matches every study)")
         channels = checker.strings(item, "channels", f"{path}.channels") if item.get("channels") else None
         for channel in channels or ():
