@@ -88,6 +88,9 @@ def test_two_searches_announce_the_two_matching_of_three_new_studies_once(
     later = received(webhook, 4)
     assert kinds(later) == [("changes", "NCT07200001")]
     assert "RECRUITING → ACTIVE_NOT_RECRUITING" in later[0]["message"]
+    by_tag = workspace.cli("changes", "--tag", "t1d-cell-therapy", "--json").json()
+    assert {c["nct_id"] for c in by_tag} == {"NCT07200001"}
+    assert any(c["field"] == "status.overallStatus" for c in by_tag)
 
 
 def test_a_search_edited_starts_a_new_baseline_and_announce_first_speaks(
