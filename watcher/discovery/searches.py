@@ -78,8 +78,8 @@ def search_trials(config: Config, store: Store) -> tuple[Trial, ...]:
 
 def discover(config: Config, store: Store, client: CtGovClient, *, partial: bool, now: Callable[[], datetime],
              write: Callable[[str], Any] = print) -> Discovered:
-    """Run the searches (complete cycles only: a partial one polls some trials early) and return
-    the trials they add to the poll."""
+    """Run the searches and return the trials their `watch: true` matches add to the poll; both on
+    complete cycles only (a partial one polls some listed trials early, or just the new ones)."""
     result = Discovered()
     if not partial and config.watchlist.searches:
         before = client.requests_made
@@ -96,7 +96,7 @@ def discover(config: Config, store: Store, client: CtGovClient, *, partial: bool
                 result.failed[search.name] = str(exc)
                 log.warning("search.failed", search=search.name, error=str(exc), error_type=type(exc).__name__)
         result.requests = client.requests_made - before
-    result.trials = search_trials(config, store)
+    result.trials = () if partial else search_trials(config, store)  # matches ride with complete cycles
     return result
 
 
