@@ -3,6 +3,7 @@ watchlist to a real webhook receiver, against the fake API serving real records 
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -91,6 +92,25 @@ def test_two_searches_announce_the_two_matching_of_three_new_studies_once(
     by_tag = workspace.cli("changes", "--tag", "t1d-cell-therapy", "--json").json()
     assert {c["nct_id"] for c in by_tag} == {"NCT07200001"}
     assert any(c["field"] == "status.overallStatus" for c in by_tag)
+
+
+def test_a_failed_search_is_asked_again_from_the_same_day_and_misses_nothing(
+        workspace: Workspace, fake_api: FakeCtGov, webhook: WebhookReceiver) -> None:
+    workspace.write(channels={"team": {"url": webhook.url()}}, api={"max_retries": 0})
+    workspace.watchlist.write_text(WATCHLIST)
+    assert workspace.cli("check").code == 0
+    post_three(fake_api)
+    fake_api.fail(500, path_contains="query.cond", times=10)
+    failed = workspace.cli("check")
+    assert failed.code == 0, "a search failing is logged, not a failed trial"
+    assert [json.loads(line)["search"] for line in failed.err.splitlines()
+            if '"search.failed"' in line] == ["t1d-cell-therapy", "nsclc-boston"]
+    assert [p for p in received(webhook) if p["kind"] == "new_trial"] == []
+    fake_api.clear_faults()
+    fake_api.touch(["NCT03418623"])  # a later refresh: the window still starts before the missed day
+    assert workspace.cli("check").code == 0
+    assert sorted(p["nct_id"] for p in received(webhook) if p["kind"] == "new_trial") == ["NCT07200001",
+                                                                                          "NCT07200003"]
 
 
 def test_a_search_edited_starts_a_new_baseline_and_announce_first_speaks(
