@@ -9,12 +9,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tests import shared_fixtures
 from tests.discovery_studies import BOSTON_CHILDRENS
 from watcher.config import parse_watchlist
 from watcher.config.searches import FILTER_PARAMS, GEO, QUERY_PARAMS, STATUSES, Search
-from watcher.detect.nearby import centre, haversine_km, nearby_events, within
+from watcher.detect.nearby import EARTH_RADIUS_KM, centre, haversine_km, nearby_events, within
 from watcher.detect.newstudies import new_matches, sentence, summary
 from watcher.detect.noedit import conditions, last_day
 from watcher.errors import ConfigError
@@ -51,6 +53,23 @@ def test_search_keys_are_the_specs_query_and_filter_parameters() -> None:
 def test_haversine_boston_to_new_york_is_about_306_km() -> None:
     assert haversine_km(42.3601, -71.0589, 40.7128, -74.0060) == pytest.approx(306.1, abs=0.5)
     assert haversine_km(10, 20, 10, 20) == 0
+
+
+LAT, LON = st.floats(-90, 90), st.floats(-180, 180)
+
+
+@given(LAT, LON, LAT, LON)
+def test_haversine_is_symmetric_and_never_beyond_half_the_globe(a: float, b: float, c: float, d: float) -> None:
+    there = haversine_km(a, b, c, d)
+    assert there == pytest.approx(haversine_km(c, d, a, b), abs=1e-6)
+    assert 0 <= there <= 3.1416 * EARTH_RADIUS_KM
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.sampled_from(shared_fixtures.STUDY_IDS), LAT, LON, st.floats(1, 20000))
+def test_a_version_compared_with_itself_has_no_nearby_news(nct_id: str, lat: float, lon: float, km: float) -> None:
+    record = study(nct_id)
+    assert nearby_events(record, record, Near(km=km, lat=lat, lon=lon)) == []
 
 
 def test_a_new_recruiting_site_within_reach_is_one_event_and_a_far_one_none() -> None:
