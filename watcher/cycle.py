@@ -19,6 +19,7 @@ from watcher.config import Config
 from watcher.detect import changes_between
 from watcher.detect.meaning import SeverityRules
 from watcher.detect.record import content_hash, title_of
+from watcher.discovery import discover, run_daily_checks, site_messages
 from watcher.errors import AccessDenied, ApiError, TrialWatchError
 from watcher.models import Snapshot, Trial
 from watcher.notify.payloads import change_messages, notify_tick, print_changes
@@ -129,17 +130,18 @@ class Cycle:
         timestamp and last success as absent) nor moves it (it writes none of the three). What
         follows a cycle (feeds, backfill of new trials) still sees the whole watchlist."""
         watched = self.config.watchlist.trials
-        self._trials = watched if only is None else tuple(t for t in watched if t.nct_id in set(only))
-        partial = len(self._trials) < len(watched)
+        chosen = watched if only is None else tuple(t for t in watched if t.nct_id in set(only))
+        partial = len(chosen) < len(watched)
         with self.store.exclusive("cycle", wait=wait_for_lock) as got:
             if not got:
                 started = self.now()
                 log.info("cycle.locked", reason="another process is running a cycle on this database")
                 return CycleReport(started_at=started, finished_at=started, skipped=True, strategy="locked")
-            self._partial = partial
+            self._found = discover(self.config, self.store, self.client, partial=partial, now=self.now,
+                                   write=self.write)  # saved searches; `watch: true` matches are polled too
+            self._trials, self._partial = (*chosen, *self._found.trials), partial
             self._previous_data = None if partial else self.store.get_meta(META_DATA_TIMESTAMP)
-            self._gap_requests = 0
-            self._new_trials: list[str] = []
+            self._gap_requests, self._new_trials = 0, []
             report = self._run(force_full=force_full, deliver=deliver)
             self._after_cycle()
             return report
@@ -173,15 +175,15 @@ class Cycle:
             report.strategy, report.skipped = "backoff", True
             log.info("cycle.backoff", until=retry_at.isoformat(), reason="HTTP 403")
         else:
-            self._poll_and_apply(state, states, report, failing=failing, by_id=by_id, processed=processed,
-                                 sink=sink)
-        report.requests = self.client.requests_made - requests_before
+            self._poll_and_apply(state, states, report, failing=failing, by_id=by_id, processed=processed, sink=sink)
+        report.requests = self.client.requests_made - requests_before + self._found.requests
         report.finished_at = self.now()
         self.store.finish_cycle(
             cycle_id, at=report.finished_at, result=report.result, checked=report.checked,
             changed=len(report.changed), failed=len(report.failed), requests=report.requests,
             detail={"failed": report.failed, "not_found": report.not_found, "moved": report.moved,
                     "skipped": report.skipped, "strategy": report.strategy, "api_error": report.api_error})
+        run_daily_checks(self.config, self.store, self._trials, now=self.now, partial=self._partial)
         if deliver:
             deliveries = notify_tick(self.config, self.store, now=self.now)
             report.deliveries_failed = sum(1 for d in deliveries if not d.accepted)
@@ -306,6 +308,7 @@ class Cycle:
         routed = route(trial, changes, settings) if notify and settings.channels else {}
         version = (latest.version + 1) if latest else 1
         messages = change_messages(trial, title, routed, version=version, detected_at=now)
+        messages += site_messages(self.config, trial, title, latest, record, notify=notify, at=now, write=self.write)
         self.store.save_version(trial.nct_id, record, fetched_at=now, digest=digest, changes=changes,
                                 baseline=baseline, messages=messages)
         if notify and not settings.channels:

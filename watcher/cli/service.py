@@ -118,6 +118,9 @@ def check_config(state: State) -> None:
     settings = config.settings
     click.echo(f"settings:  {settings.path or '(built-in defaults)'}")
     click.echo(f"watchlist: {config.watchlist.path} ({len(config.watchlist.trials)} trials)")
+    for found in config.watchlist.searches:
+        click.echo(f"search:    {found.name}: " + " ".join(f"{k}={v}" for k, v in found.params().items())
+                   + (", matches watched" if found.watch else ", matches announced"))
     from watcher.store.connection import redact_db_url
 
     click.echo(f"storage:   {redact_db_url(settings.storage_url)}")

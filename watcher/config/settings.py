@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from watcher.config.paths import default_state_dir
+from watcher.config.searches import Search
 from watcher.config.substitute import substitute_credentials, substitute_env
 from watcher.config.yamlcheck import Checker, kind, read_yaml
 from watcher.errors import Problem
@@ -54,6 +55,7 @@ class ChannelSettings:
     heartbeat: timedelta | None = None
     title_template: str | None = None
     body_template: str | None = None
+    no_edit: tuple[str, ...] = ()  # no-edit alert kinds this channel wants (watcher/detect/noedit.py); off by default
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +117,7 @@ class Settings:
 class Watchlist:
     path: Path
     trials: tuple[Trial, ...]
+    searches: tuple[Search, ...] = ()  # `searches:` (watcher/config/searches.py)
 
     def get(self, nct_id: str) -> Trial | None:
         return next((t for t in self.trials if t.nct_id == nct_id), None)
@@ -131,7 +134,7 @@ class Config:
 
 TOP_KEYS = ("api", "storage", "schedule", "channels", "notify", "severity", "watchlist", "state_dir")
 CHANNEL_KEYS = ("url", "min_severity", "only", "ignore", "tags", "digest", "timezone", "heartbeat",
-                 "title_template", "body_template")
+                 "title_template", "body_template", "no_edit")
 
 
 def _api_settings(node: Mapping[str, Any], checker: Checker) -> ApiSettings:
@@ -220,6 +223,7 @@ def _settings_from(doc: Any, path: Path | None, checker: Checker, environ: Mappi
             only=checker.strings(node, "only", f"{cpath}.only"),
             ignore=checker.strings(node, "ignore", f"{cpath}.ignore"),
             tags=checker.strings(node, "tags", f"{cpath}.tags"),
+            no_edit=_no_edit_kinds(checker, node, cpath),
             **_delivery_options(checker, node, cpath, url),
         )
 
@@ -272,6 +276,22 @@ def _settings_from(doc: Any, path: Path | None, checker: Checker, environ: Mappi
         claim_timeout=checker.duration(notify, "claim_timeout", "notify.claim_timeout", "5m"),
         delay_note_after=checker.duration(notify, "delay_note_after", "notify.delay_note_after", "15m"),
     )
+
+
+def _no_edit_kinds(checker: Checker, node: Mapping[str, Any], cpath: str) -> tuple[str, ...]:
+    """`no_edit: true` (every kind) or a list of kinds; absent or false: none (they are off by default)."""
+    from watcher.detect.noedit import NOEDIT_KINDS
+
+    value = node.get("no_edit")
+    if value is None or value is False:
+        return ()
+    if value is True:
+        return NOEDIT_KINDS
+    kinds = checker.strings(node, "no_edit", f"{cpath}.no_edit")
+    for bad in (k for k in kinds if k not in NOEDIT_KINDS):
+        checker.add(checker.line_of(node, "no_edit"), f"{cpath}.no_edit",
+                    f"{bad!r} is not one of {', '.join(NOEDIT_KINDS)} (or true for all)")
+    return tuple(k for k in kinds if k in NOEDIT_KINDS)
 
 
 def _delivery_options(checker: Checker, node: Mapping[str, Any], cpath: str, url: str) -> dict[str, Any]:

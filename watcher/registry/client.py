@@ -222,6 +222,10 @@ class CtGovClient:
                         updates.setdefault(alias, fetched.last_update)
         return updates
 
+    def search_pages(self, params: Mapping[str, str]) -> Iterator[dict[str, Any]]:
+        """Every page of a `/studies` query of our own (a saved search: watcher/registry/search.py)."""
+        return self._pages(params)
+
     # record history (storage's block: the undocumented /api/int endpoints, parsed in watcher.backfill)
 
     def get_raw(self, url: str, *, max_bytes: int | None = None, nct_id: str | None = None) -> bytes:

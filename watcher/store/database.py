@@ -36,6 +36,7 @@ from watcher.store.connection import (
     sqlite_path,
     trial_lock_key,
 )
+from watcher.store.discovery import DiscoveryStore
 from watcher.store.outbox import NewMessage, OutboxQueue
 from watcher.store.retention import Retention
 from watcher.store.schema import ChangeRow, CycleRow, MetaRow, SnapshotRow, TrialRow
@@ -81,6 +82,7 @@ class Store:
         self._writer = WriterLock(sqlite_path(url))
         self.outbox = OutboxQueue(self.session, dialect=self.dialect)
         self.retention = Retention(self.session)
+        self.discovery = DiscoveryStore(self.session)
         if create:
             self.upgrade()
 

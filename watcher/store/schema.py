@@ -127,6 +127,27 @@ class CycleRow(Base):
     detail: Mapped[Json] = mapped_column(JSON, nullable=True)
 
 
+class SearchMatchRow(Base):
+    """A study a saved search has matched (so it is announced once): issue 15, revision 0003_discovery."""
+
+    __tablename__ = "search_matches"
+    search: Mapped[str] = mapped_column(String(64), primary_key=True)
+    nct_id: Mapped[str] = mapped_column(String(16), primary_key=True)
+    first_seen_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    baseline: Mapped[bool] = mapped_column(Boolean, default=False)  # found by the search's first run
+    title: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+class NoEditEventRow(Base):
+    """A no-edit condition (watcher/detect/noedit.py) already announced for a trial, so it is sent once."""
+
+    __tablename__ = "noedit_events"
+    nct_id: Mapped[str] = mapped_column(String(16), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(40), primary_key=True)
+    sent_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    detail: Mapped[Json] = mapped_column(JSON, nullable=True)
+
+
 class MetaRow(Base):
     __tablename__ = "meta"
     key: Mapped[str] = mapped_column(String(100), primary_key=True)
