@@ -14,7 +14,8 @@ import pytest
 from tests.peers import SmtpServer, WebhookReceiver
 from watcher.config import ChannelSettings
 from watcher.config.channels import channel_kind
-from watcher.notify.delivery import Sender, render
+from watcher.notify.delivery import render
+from watcher.notify.send import Sender
 from watcher.notify.formats import TELEGRAM_LIMIT, Delivery
 from watcher.notify.payloads import sample_payload
 

@@ -68,7 +68,8 @@ def next_fire(cron: str, timezone: str, after: datetime) -> datetime:
 
 
 def check_channel_options(*, url: str, digest: str | None, timezone: str, heartbeat: timedelta | None,
-                          title_template: str | None, body_template: str | None) -> Iterator[tuple[str, str]]:
+                          title_template: str | None, body_template: str | None,
+                          timeout: timedelta = timedelta(seconds=30)) -> Iterator[tuple[str, str]]:
     """Problems with a channel's options, as (key, message); nothing when all is well."""
     import apprise
 
@@ -86,6 +87,8 @@ def check_channel_options(*, url: str, digest: str | None, timezone: str, heartb
             yield "digest", f"{digest!r} is neither `immediate` nor a cron expression such as '0 8 * * 1-5'"
     if heartbeat is not None and heartbeat.total_seconds() < 60:
         yield "heartbeat", "must be at least 1m"
+    if not timedelta(seconds=1) <= timeout <= timedelta(minutes=10):
+        yield "timeout", "must be between 1s and 10m (it bounds each network wait of one send)"
     from watcher.config.templates import template_problem
 
     for key, source in (("title_template", title_template), ("body_template", body_template)):

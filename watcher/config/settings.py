@@ -54,6 +54,7 @@ class ChannelSettings:
     heartbeat: timedelta | None = None
     title_template: str | None = None
     body_template: str | None = None
+    timeout: timedelta = timedelta(seconds=30)  # bounds each network wait of one send (watcher.notify.send)
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,7 +132,7 @@ class Config:
 
 TOP_KEYS = ("api", "storage", "schedule", "channels", "notify", "severity", "watchlist", "state_dir")
 CHANNEL_KEYS = ("url", "min_severity", "only", "ignore", "tags", "digest", "timezone", "heartbeat",
-                 "title_template", "body_template")
+                 "title_template", "body_template", "timeout")
 
 
 def _api_settings(node: Mapping[str, Any], checker: Checker) -> ApiSettings:
@@ -285,6 +286,7 @@ def _delivery_options(checker: Checker, node: Mapping[str, Any], cpath: str, url
                       if node.get("heartbeat") is not None else None),
         "title_template": checker.string(node, "title_template", f"{cpath}.title_template"),
         "body_template": checker.string(node, "body_template", f"{cpath}.body_template"),
+        "timeout": checker.duration(node, "timeout", f"{cpath}.timeout", "30s"),
     }
     if options["digest"] in ("immediate", ""):
         options["digest"] = None
