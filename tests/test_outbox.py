@@ -272,3 +272,61 @@ def test_a_hanging_channel_never_holds_back_another(
     assert [o.channel for o in again] == ["hook"]
     assert [r.json()["trial"]["label"] for r in webhook.requests][-1] == "message 4"
     assert "hung-mail" in delivery._busy
+
+
+@pytest.fixture
+def hanging_http() -> Iterator[str]:
+    """A webhook that accepts the connection and never answers the request."""
+    import socket
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(16)
+    try:
+        yield f"json://127.0.0.1:{server.getsockname()[1]}/never"
+    finally:
+        server.close()
+
+
+@pytest.mark.parametrize("hung", ["smtp", "webhook"])
+def test_a_hung_send_ends_at_the_channel_timeout_and_is_retried_with_backoff(
+    hung: str, workspace: Workspace, webhook: WebhookReceiver, hanging_smtp: str, hanging_http: str,
+) -> None:
+    import time
+
+    url = hanging_smtp if hung == "smtp" else hanging_http
+    config, store = setup(workspace, {"hung": {"url": url, "timeout": "1s"}, "hook": {"url": webhook.url()}})
+    assert config.settings.channels["hung"].timeout == timedelta(seconds=1)
+    store.outbox.enqueue([NewMessage("hung", "NCT04728893", "alert", {"type": "alert", "subject": "s", "text": "t"})]
+                         + [changes("NCT04728893", n) for n in (1, 2, 3)], T0)
+    clock = Clock()
+    started = time.monotonic()
+    arrivals: list[float] = []
+
+    def watch() -> None:
+        while len(arrivals) < 3 and time.monotonic() - started < 10:
+            arrivals.extend([time.monotonic() - started] * (len(webhook.requests) - len(arrivals)))
+            time.sleep(0.005)
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    with capture_logs() as logs:
+        outcomes = notify_tick(config, store, now=clock)
+    took = time.monotonic() - started
+    watcher.join()
+    print(f"\n[timings, hung {hung}] webhook messages arrived at "
+          f"{', '.join(f'{a:.3f}' for a in arrivals)} s; the hung send gave up and the tick returned at {took:.3f} s")
+    assert len(arrivals) == 3 and max(arrivals) < 1.0, f"the webhook waited for the hung {hung}: {arrivals}"
+    (failed,) = [o for o in outcomes if o.channel == "hung"]
+    assert not failed.accepted and not failed.parked
+    assert took < 5, "the hung send itself is bounded by the channel's timeout (1 s), not apprise's or the OS's"
+    if hung == "smtp":
+        assert "did not answer within 1 s" in (failed.error or "")
+    (message,) = [m for m in store.outbox.messages() if m.channel == "hung"]
+    assert (message.status, message.attempts) == ("pending", 1), "a timed-out send is retried, not dropped"
+    (event,) = [e for e in logs if e["event"] == "notify.failed"]
+    assert event["retry_at"] == (T0 + timedelta(seconds=30)).isoformat()
+    clock.advance(seconds=30)
+    notify_tick(config, store, now=clock)
+    (message,) = [m for m in store.outbox.messages() if m.channel == "hung"]
+    assert (message.status, message.attempts) == ("pending", 2)

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import formatdate
-from typing import Any, Literal
+from typing import Any, Literal, NoReturn
 
 from watcher.errors import NotifyError
 
@@ -130,15 +130,20 @@ def send_message(target: SmtpTarget, message: EmailMessage, *, timeout: float) -
             if target.user and target.password:
                 smtp.login(target.user, target.password)
             refused = smtp.send_message(message, from_addr=target.sender.addr_spec, to_addrs=recipients)
-    except TimeoutError:
-        raise NotifyError(f"the SMTP server {target.host}:{target.port} did not answer within {timeout:g} s") from None
-    except smtplib.SMTPAuthenticationError as exc:
-        raise NotifyError(f"the SMTP server refused the login ({exc.smtp_code})") from None
-    except smtplib.SMTPResponseException as exc:
-        reply = exc.smtp_error.decode(errors="replace") if isinstance(exc.smtp_error, bytes) else str(exc.smtp_error)
-        raise NotifyError(f"the SMTP server refused the message: {exc.smtp_code} {reply[:200]}") from None
     except (OSError, smtplib.SMTPException) as exc:
-        raise NotifyError(f"cannot deliver to the SMTP server {target.host}:{target.port}: "
-                          f"{type(exc).__name__}") from None
+        # smtplib turns a timed-out reply into SMTPServerDisconnected("… timed out")
+        if not isinstance(exc, TimeoutError) and not isinstance(exc.__context__, TimeoutError):
+            _refused(exc, target)
+        raise NotifyError(f"the SMTP server {target.host}:{target.port} did not answer within {timeout:g} s") from None
     if refused:
         raise NotifyError(f"the SMTP server refused {len(refused)} recipient(s)")
+
+
+def _refused(exc: Exception, target: SmtpTarget) -> NoReturn:
+    """A refusal or a connection failure; a login refusal without the server's text."""
+    if isinstance(exc, smtplib.SMTPAuthenticationError):
+        raise NotifyError(f"the SMTP server refused the login ({exc.smtp_code})") from None
+    if isinstance(exc, smtplib.SMTPResponseException):
+        reply = exc.smtp_error.decode(errors="replace") if isinstance(exc.smtp_error, bytes) else str(exc.smtp_error)
+        raise NotifyError(f"the SMTP server refused the message: {exc.smtp_code} {reply[:200]}") from None
+    raise NotifyError(f"cannot deliver to the SMTP server {target.host}:{target.port}: {type(exc).__name__}") from None
