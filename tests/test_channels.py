@@ -15,9 +15,9 @@ from tests.peers import SmtpServer, WebhookReceiver
 from watcher.config import ChannelSettings
 from watcher.config.channels import channel_kind
 from watcher.notify.delivery import render
-from watcher.notify.send import Sender
 from watcher.notify.formats import TELEGRAM_LIMIT, Delivery
 from watcher.notify.payloads import sample_payload
+from watcher.notify.send import Sender
 
 NOW = datetime(2026, 11, 22, 9, 15, tzinfo=UTC)
 SLACK_URL = "slack://T1JJ3T3L2/A1BRTD4JD/TIiajkdnlazkcOXrIdevi7FQ/#trials"

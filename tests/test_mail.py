@@ -44,7 +44,8 @@ def test_the_apprise_api_we_call_exists_with_the_arguments_we_pass() -> None:
 @pytest.mark.parametrize(("url", "expected"), [
     ("mailto://127.0.0.1:2525?to=a@example.org&from=b@example.org",
      ("127.0.0.1", 2525, "plain", "b@example.org", ("a@example.org",), (), None)),
-    ("mailtos://me:pw@gmail.com", ("smtp.gmail.com", 587, "starttls", "me@gmail.com", ("me@gmail.com",), (), "me@gmail.com")),
+    ("mailtos://me:pw@gmail.com",
+     ("smtp.gmail.com", 587, "starttls", "me@gmail.com", ("me@gmail.com",), (), "me@gmail.com")),
     ("mailtos://u:pw@mail.example.org:465?mode=ssl&to=x@y.org,z@w.org&cc=c@d.org&from=Alerts<al@example.org>",
      ("mail.example.org", 465, "ssl", "al@example.org", ("x@y.org", "z@w.org"), ("c@d.org",), "u")),
 ])

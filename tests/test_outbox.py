@@ -141,7 +141,50 @@ def test_claims_are_exclusive_and_a_dead_claim_is_taken_over_after_its_lease(tmp
     # the claiming process died; once its lease is over another takes the message over
     taken = two.outbox.claim_next(lease, lease_until=lease + timedelta(minutes=5))
     assert taken is not None
-    assert (taken[0].id, taken[1], taken[0].attempts) == (hook[0].id, True, 2)
+    assert (taken[0].id, taken[1], taken[0].attempts) == (hook[0].id, True, 1), \
+        "the interrupted send is not counted as an attempt (the channel never refused it)"
+
+
+def dead_process_identity() -> str:
+    """The claim identity of a real process that has exited."""
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    done = subprocess.run([sys.executable, "-c", "from watcher.notify.claims import me; print(me())"],
+                          cwd=REPO, capture_output=True, text=True, check=True)
+    return done.stdout.strip()
+
+
+def test_a_claim_of_a_process_that_died_is_taken_over_at_once_and_a_live_one_never(tmp_path: Any) -> None:
+    from watcher.notify import claims
+
+    dead = dead_process_identity()
+    assert claims.is_dead(dead) and not claims.is_dead(claims.me())
+    assert not claims.is_dead("another-host/boot/1/1"), "a process we cannot see keeps its claim until its lease ends"
+    url = f"sqlite:///{tmp_path / 'tw.sqlite'}"
+    store = Store(url)
+    store.outbox.enqueue([changes("NCT04728893", 1), changes("NCT03418623", 2)], T0)
+    lease = T0 + timedelta(minutes=5)
+    first = store.outbox.claim_next(T0, lease_until=lease, channel="hook", claimer=dead)
+    assert first is not None and first[0].attempts == 1
+    (head,) = store.outbox.heads()
+    assert (head.status, head.claimed_by) == ("sending", dead)
+    live = store.outbox.claim_next(T0, lease_until=lease, channel="hook", is_dead=lambda c: c != dead)
+    assert live is None, "a claim whose process may be alive waits for its lease"
+    at = T0 + timedelta(seconds=5)
+    assert store.outbox.due_channels(at, is_dead=claims.is_dead) == ["hook"]
+    taken = store.outbox.claim_next(at, lease_until=at + timedelta(minutes=5), channel="hook",
+                                    claimer=claims.me(), is_dead=claims.is_dead)
+    assert taken is not None
+    assert (taken[0].id, taken[1], taken[0].attempts) == (first[0].id, True, 1)
+    (head,) = store.outbox.heads()
+    assert head.claimed_by == claims.me()
+    store.outbox.finish_sent(taken[0].id, at)
+    (head,) = store.outbox.heads()
+    assert (head.id, head.status, head.claimed_by) == (2, "pending", None)
+    assert store.get_meta(f"outbox.claim.{taken[0].id}") is None, "a finished claim leaves nothing behind"
 
 
 def test_secrets_stay_out_of_logs_errors_database_and_check_config(workspace: Workspace) -> None:

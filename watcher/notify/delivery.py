@@ -27,6 +27,7 @@ import structlog
 from watcher.config import ChannelSettings, Settings
 from watcher.config.channels import channel_kind
 from watcher.errors import NotifyError, StorageError
+from watcher.notify import claims
 from watcher.notify.formats import FORMATS, Delivery, Rendered, context
 from watcher.notify.send import Sender
 from watcher.store import Store
@@ -114,7 +115,7 @@ def deliver_due(store: Store, settings: Settings, *, now: Callable[[], datetime]
     sender = sender or Sender(settings.channels)
     held = [name for name, c in settings.channels.items() if c.digest]
     try:
-        due = store.outbox.due_channels(now(), held_channels=held)
+        due = store.outbox.due_channels(now(), held_channels=held, is_dead=claims.is_dead)
     except StorageError as exc:
         log.error("notify.storage_failed", error=str(exc))  # noqa: TRY400 - known error, no trace
         return []
@@ -144,7 +145,7 @@ def _drain(store: Store, settings: Settings, sender: Sender, channel: str, *, he
         for _ in range(MAX_ROUNDS):
             at = now()
             claim = store.outbox.claim_next(at, lease_until=at + settings.claim_timeout, held_channels=held,
-                                            channel=channel)
+                                            channel=channel, claimer=claims.me(), is_dead=claims.is_dead)
             if claim is None:
                 break
             message, recovered = claim

@@ -18,6 +18,7 @@ from watcher.config.secrets import redact, secret_parts
 from watcher.errors import NotifyError, TrialWatchError
 from watcher.notify.formats import Rendered
 
+
 def _join(url: str, arguments: Mapping[str, str]) -> str:
     if not arguments:
         return url
