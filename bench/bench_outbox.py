@@ -89,9 +89,10 @@ def run(url: str, root: Path, pending: int, ticks: int) -> dict[str, float]:
     batch = 500
     store.outbox.enqueue([NewMessage("back", "NCT04728893", "changes", payload) for _ in range(batch)], T0)
     started = time.perf_counter()
-    outcomes = notify_tick(config, store, now=lambda: now, sender=sender)
+    notify_tick(config, store, now=lambda: now, sender=sender)  # a tick waits 5 s at most; its worker goes on
+    while store.outbox.counts_by_channel()["back"] != {"sent": batch}:
+        time.sleep(0.005)
     send_s = (time.perf_counter() - started) / batch
-    assert len(outcomes) == batch and all(o.accepted for o in outcomes)
     store.close()
 
     text = json.dumps(payload)
