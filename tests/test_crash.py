@@ -70,8 +70,8 @@ def test_killed_before_the_channel_accepted_every_message_arrives_exactly_once(
     left = [r[2] for r in outbox_rows(workspace)]
     if point == "after_commit":
         assert left == ["pending", "pending"]
-    else:  # each channel has its own worker: the webhook's may have claimed its message too
-        assert left[0] == "sending" and left[1] in ("pending", "sending")
+    else:  # each channel has its own worker: either (or both) may have claimed its message first
+        assert "sending" in left and set(left) <= {"pending", "sending"}
     # No wait for the claim's lease (notify.claim_timeout, 5 min): the claim names a process that is
     # gone, so the restart takes it over at once.
     restart = workspace.process("--log-format", "json", "check")
