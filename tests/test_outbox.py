@@ -187,6 +187,22 @@ def test_a_claim_of_a_process_that_died_is_taken_over_at_once_and_a_live_one_nev
     assert store.get_meta(f"outbox.claim.{taken[0].id}") is None, "a finished claim leaves nothing behind"
 
 
+def test_a_message_that_kills_its_sender_every_time_still_counts_towards_parking(tmp_path: Any) -> None:
+    from watcher.store.outbox import FREE_RECOVERIES
+
+    store = Store(f"sqlite:///{tmp_path / 'tw.sqlite'}")
+    store.outbox.enqueue([changes("NCT04728893", 1)], T0)
+    dead = dead_process_identity()
+    attempts = []
+    for n in range(FREE_RECOVERIES + 3):
+        at = T0 + timedelta(seconds=n)
+        claim = store.outbox.claim_next(at, lease_until=at + timedelta(minutes=5), channel="hook", claimer=dead,
+                                        is_dead=lambda c: c == dead)
+        assert claim is not None
+        attempts.append(claim[0].attempts)
+    assert attempts == [1, 1, 1, 2, 3], "the first cut-off sends are free; a crash loop then counts"
+
+
 def test_secrets_stay_out_of_logs_errors_database_and_check_config(workspace: Workspace) -> None:
     from unittest import mock
 

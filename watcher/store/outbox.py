@@ -25,6 +25,9 @@ from watcher.store.schema import MetaRow, OutboxRow
 
 UNDELIVERED = ("pending", "sending")
 
+FREE_RECOVERIES = 2
+"""Claims of dead processes taken over in a row before a takeover counts as an attempt."""
+
 
 @dataclass(frozen=True, slots=True)
 class OutboxMessage:
@@ -202,10 +205,10 @@ class OutboxQueue:
         head holds back its own channel only. A head can be claimed when it is due, or when it is
         `sending` for a process that died: its lease ran out, or `is_dead(claimer)` says the
         process that claimed it is gone (then at once; `watcher.notify.claims`). Such a recovered
-        claim returns True as its second value, and does not count as an attempt: the interrupted
-        send was no refusal by the channel. The claim is a compare-and-set UPDATE (on PostgreSQL
-        after `SELECT … FOR UPDATE SKIP LOCKED`), so two processes sharing the database never
-        claim one message twice. `claimer` (who claims) is kept beside the claim until it ends.
+        claim returns True as its second value, and does not count as an attempt (up to
+        FREE_RECOVERIES in a row): the interrupted send was no refusal by the channel. The claim is
+        a compare-and-set UPDATE (on PostgreSQL after `SELECT … FOR UPDATE SKIP LOCKED`), so two
+        processes sharing the database never claim one message twice. `claimer` (who claims) is kept beside the claim until it ends.
         """
         with self._session() as s:
             channels = [channel] if channel is not None else self._channels_in(s)
@@ -227,7 +230,12 @@ class OutboxQueue:
             else:
                 return None
             recovered = row.status == "sending"
-            attempts = row.attempts if recovered else row.attempts + 1
+            previous = claims.get(claim_key(row.id))
+            before = int(previous.get("recoveries") or 0) if isinstance(previous, dict) else 0
+            recoveries = before + 1 if recovered else 0
+            # A cut-off send is no refusal, but a message that kills its sender every time must still
+            # reach parking: past FREE_RECOVERIES recoveries in a row, each counts as an attempt.
+            attempts = row.attempts if 0 < recoveries <= FREE_RECOVERIES else row.attempts + 1
             condition = [OutboxRow.id == row.id, OutboxRow.status == row.status]
             if row.next_attempt_at is not None:
                 condition.append(OutboxRow.next_attempt_at == row.next_attempt_at)
@@ -236,7 +244,8 @@ class OutboxQueue:
             if getattr(claimed, "rowcount", 0) != 1:
                 return None
             if claimer is not None:
-                s.merge(MetaRow(key=claim_key(row.id), value={"by": claimer, "at": now.isoformat()}))
+                s.merge(MetaRow(key=claim_key(row.id),
+                                value={"by": claimer, "at": now.isoformat(), "recoveries": recoveries}))
             elif recovered:
                 s.execute(delete(MetaRow).where(MetaRow.key == claim_key(row.id)))
             message = OutboxMessage(id=row.id, channel=row.channel, nct_id=row.nct_id, kind=row.kind,
