@@ -208,7 +208,8 @@ class OutboxQueue:
         claim returns True as its second value, and does not count as an attempt (up to
         FREE_RECOVERIES in a row): the interrupted send was no refusal by the channel. The claim is
         a compare-and-set UPDATE (on PostgreSQL after `SELECT … FOR UPDATE SKIP LOCKED`), so two
-        processes sharing the database never claim one message twice. `claimer` (who claims) is kept beside the claim until it ends.
+        processes sharing the database never claim one message twice. `claimer` (who claims) is
+        kept beside the claim until it ends.
         """
         with self._session() as s:
             channels = [channel] if channel is not None else self._channels_in(s)
