@@ -71,13 +71,6 @@ def test_apprise_still_reads_its_documented_timeout_arguments() -> None:
     assert with_timeout("json://h/p?rto=9", 2) == "json://h/p?rto=9&cto=2", "a timeout in the URL wins"
 
 
-def test_apprise_json_plugin_still_has_payload_extras() -> None:
-    """The webhook document still joins apprise's envelope through `payload_extras`."""
-    import apprise
-
-    assert isinstance(getattr(apprise.Apprise.instantiate("json://127.0.0.1:9/hook"), "payload_extras", None), dict)
-
-
 def test_nothing_in_apprise_is_replaced(smtp_server: SmtpServer) -> None:
     from apprise import conversion
     from apprise.plugins.email import base

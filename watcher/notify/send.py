@@ -1,6 +1,7 @@
 """The channel edge: hand one rendered message to its channel, within the channel's timeout.
 
-Email channels go through `watcher.notify.mail` (our own multipart/alternative over smtplib);
+Email channels go through `watcher.notify.mail` (our own multipart/alternative over smtplib),
+JSON webhooks through `watcher.notify.hook` (apprise's envelope plus our document, over httpx),
 every other channel through apprise's public API (`Apprise.add`, `Apprise.notify`). A send is
 bounded: every network wait ends after the channel's `timeout` (apprise's documented `cto`/`rto`
 URL arguments; `smtplib`'s socket timeout), and a timed-out send is a refusal like any other,
@@ -35,16 +36,6 @@ def with_timeout(url: str, seconds: float) -> str:
     return _join(url, {k: f"{seconds:g}" for k in ("cto", "rto") if k not in given})
 
 
-def with_idempotency_key(url: str, rendered: Rendered) -> str:
-    """A JSON webhook's URL with an `Idempotency-Key: trialwatch-<message id>` header (apprise's
-    documented `+Header=value` URL syntax): the same message retried after a crash carries the same
-    key, so a receiver can drop the duplicate of the crash window."""
-    message_id = (rendered.document or {}).get("message_id")
-    if message_id is None or channel_kind(url) != "json":
-        return url
-    return _join(url, {"+Idempotency-Key": f"trialwatch-{message_id}"})
-
-
 class Sender:
     """Sends rendered messages to channels; every error comes back redacted."""
 
@@ -75,7 +66,16 @@ class Sender:
     @staticmethod
     def _send_one(channel: ChannelSettings, rendered: Rendered, body: str, message_id: int | None = None) -> None:
         timeout = channel.timeout.total_seconds()
-        if channel_kind(channel.url) == "email" and rendered.body_format == "html" and rendered.plain is not None:
+        kind = channel_kind(channel.url)
+        if kind == "json":
+            from watcher.notify.hook import envelope, hook_target, post
+
+            hook = hook_target(channel.url)
+            document = rendered.document or {}
+            post(hook, envelope(rendered.title, body, document, hook.extras), timeout=timeout,
+                 message_id=document.get("message_id", message_id))
+            return
+        if kind == "email" and rendered.body_format == "html" and rendered.plain is not None:
             from watcher.notify.mail import build_message, send_message, smtp_target
 
             target = smtp_target(channel.url)
@@ -91,14 +91,8 @@ def _send_apprise(channel: ChannelSettings, rendered: Rendered, body: str, timeo
     import apprise
 
     notifier = apprise.Apprise()
-    if not notifier.add(with_timeout(with_idempotency_key(channel.url, rendered), timeout)):
+    if not notifier.add(with_timeout(channel.url, timeout)):
         raise NotifyError("apprise does not understand its URL")
-    if rendered.document is not None:
-        for service in notifier:
-            extras = getattr(service, "payload_extras", None)
-            if isinstance(extras, dict):
-                # json:// posts {version,title,message,attachments,type}; our fields join them.
-                extras.update({k: v for k, v in rendered.document.items() if k not in extras})
     result = notifier.notify(body=body, title=rendered.title, body_format=rendered.body_format)
     if not result:
         messages = [entry.message for entry in result.logs() if entry.level in ("WARNING", "ERROR")]
