@@ -56,6 +56,7 @@ class ChannelSettings:
     title_template: str | None = None
     body_template: str | None = None
     no_edit: tuple[str, ...] = ()  # no-edit alert kinds this channel wants (watcher/detect/noedit.py); off by default
+    timeout: timedelta = timedelta(seconds=30)  # bounds each network wait of one send (watcher.notify.send)
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,7 +135,7 @@ class Config:
 
 TOP_KEYS = ("api", "storage", "schedule", "channels", "notify", "severity", "watchlist", "state_dir")
 CHANNEL_KEYS = ("url", "min_severity", "only", "ignore", "tags", "digest", "timezone", "heartbeat",
-                 "title_template", "body_template", "no_edit")
+                 "title_template", "body_template", "no_edit", "timeout")
 
 
 def _api_settings(node: Mapping[str, Any], checker: Checker) -> ApiSettings:
@@ -305,6 +306,7 @@ def _delivery_options(checker: Checker, node: Mapping[str, Any], cpath: str, url
                       if node.get("heartbeat") is not None else None),
         "title_template": checker.string(node, "title_template", f"{cpath}.title_template"),
         "body_template": checker.string(node, "body_template", f"{cpath}.body_template"),
+        "timeout": checker.duration(node, "timeout", f"{cpath}.timeout", "30s"),
     }
     if options["digest"] in ("immediate", ""):
         options["digest"] = None
