@@ -9,7 +9,19 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+    false,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
@@ -66,6 +78,8 @@ class SnapshotRow(Base):
     source: Mapped[str | None] = mapped_column(String(10), nullable=True)  # poll | gap | backfill
     ctgov_version: Mapped[int | None] = mapped_column(Integer, nullable=True)  # 0-based, when known
     pruned_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # a trial's first version: its "added" changes are derived from the record when read, not stored
+    baseline: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class BlobRow(Base):
@@ -77,6 +91,14 @@ class BlobRow(Base):
     size: Mapped[int] = mapped_column(Integer)
     data: Mapped[bytes] = mapped_column(LargeBinary)
     last_used_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class BlobRefRow(Base):
+    """A manifest names a part: lets retention find unused blobs in SQL, without decompressing."""
+
+    __tablename__ = "blob_refs"
+    manifest: Mapped[str] = mapped_column(String(64), primary_key=True)
+    part: Mapped[str] = mapped_column(String(64), primary_key=True, index=True)
 
 
 class ChangeRow(Base):
