@@ -55,8 +55,8 @@ def upgrade() -> None:
         "blob_refs",
         sa.Column("manifest", sa.String(64), primary_key=True),
         sa.Column("part", sa.String(64), primary_key=True),
+        sqlite_with_rowid=False,
     )
-    op.create_index("ix_blob_refs_part", "blob_refs", ["part"])
     conn = op.get_bind()
     _list_manifest_parts(conn)
     _derive_baselines(conn)
@@ -130,7 +130,6 @@ def downgrade() -> None:
                    for c in changes_between(None, record)]
         if changes:
             conn.execute(_changes.insert(), changes)
-    op.drop_index("ix_blob_refs_part", table_name="blob_refs")
     op.drop_table("blob_refs")
     with op.batch_alter_table("snapshots") as batch:
         batch.drop_column("baseline")
