@@ -32,8 +32,8 @@ def _tables(engine: sa.Engine) -> Mapping[str, sa.Table]:
     return meta.tables
 
 
-def _save_as_0002(conn: sa.Connection, t: Mapping[str, sa.Table], nct_id: str, version: int, record: dict[str, Any],
-                  at: datetime, changes: list[Change], *, baseline: bool, pruned: bool = False) -> None:
+def _save_as_0002(conn: sa.Connection, t: Mapping[str, sa.Table], nct_id: str, record: dict[str, Any], *,
+                  version: int, at: datetime, changes: list[Change], baseline: bool, pruned: bool = False) -> None:
     """Revision 0002's `Store.save_version`: the record's parts as blobs, then one change row per change
     (for a baseline: every field of the record, "added")."""
     manifest, parts = blobs.split_record(record)
@@ -62,12 +62,15 @@ def _database_of_today(url: str) -> None:
     status = Change("status.overallStatus", "changed", "RECRUITING", "SUSPENDED", "critical",
                     Event("status_transition", "RECRUITING → SUSPENDED", {"from": "RECRUITING"}))
     with engine.begin() as conn:
-        _save_as_0002(conn, t, A, 1, first, T0, changes_between(None, first), baseline=True)
-        _save_as_0002(conn, t, A, 2, edited, T0 + timedelta(days=1), [status], baseline=False)
-        _save_as_0002(conn, t, B, 1, other, T0 + timedelta(hours=1), changes_between(None, other), baseline=True)
+        _save_as_0002(conn, t, A, first, version=1, at=T0, changes=changes_between(None, first), baseline=True)
+        _save_as_0002(conn, t, A, edited, version=2, at=T0 + timedelta(days=1), changes=[status], baseline=False)
+        _save_as_0002(conn, t, B, other, version=1, at=T0 + timedelta(hours=1),
+                      changes=changes_between(None, other), baseline=True)
         # retention pruned C's first version: its stored rows are all that is left of its baseline
-        _save_as_0002(conn, t, C, 1, third, T0, changes_between(None, third), baseline=True, pruned=True)
-        _save_as_0002(conn, t, C, 2, third | {"hasResults": True}, T0 + timedelta(days=2), [], baseline=False)
+        _save_as_0002(conn, t, C, third, version=1, at=T0, changes=changes_between(None, third), baseline=True,
+                      pruned=True)
+        _save_as_0002(conn, t, C, third | {"hasResults": True}, version=2, at=T0 + timedelta(days=2), changes=[],
+                      baseline=False)
     engine.dispose()
 
 

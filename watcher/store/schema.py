@@ -97,7 +97,7 @@ class BlobRefRow(Base):
     """A manifest names a part: lets retention find unused blobs in SQL, without decompressing."""
 
     __tablename__ = "blob_refs"
-    __table_args__ = {"sqlite_with_rowid": False}  # the key is the row: one copy of each digest pair
+    __table_args__ = ({"sqlite_with_rowid": False},)  # the key is the row: one copy of each digest pair
     manifest: Mapped[str] = mapped_column(String(64), primary_key=True)
     part: Mapped[str] = mapped_column(String(64), primary_key=True)
 

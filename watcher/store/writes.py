@@ -56,21 +56,32 @@ def write_versions(s: Session, items: Sequence[NewVersion], *, dialect: str) -> 
     if not todo:
         return numbers
     manifests = put_records(s, [(item.record, item.fetched_at) for item, _ in todo], dialect=dialect)
-    snapshot_ids = s.execute(
-        insert(_table(SnapshotRow)).returning(_table(SnapshotRow).c.id, sort_by_parameter_order=True),
-        [{"nct_id": item.nct_id, "version": version, "fetched_at": item.fetched_at, "content_hash": item.digest,
-          "last_update_post_date": last_update_of(item.record), "manifest": manifest, "source": item.source,
-          "ctgov_version": item.ctgov_version, "baseline": item.baseline}
-         for (item, version), manifest in zip(todo, manifests, strict=True)]).scalars().all()
-    changes = [{"nct_id": item.nct_id, "snapshot_id": snapshot_id, "version": version,
+    s.execute(insert(_table(SnapshotRow)), [
+        {"nct_id": item.nct_id, "version": version, "fetched_at": item.fetched_at, "content_hash": item.digest,
+         "last_update_post_date": last_update_of(item.record), "manifest": manifest, "source": item.source,
+         "ctgov_version": item.ctgov_version, "baseline": item.baseline and version == 1}
+        for (item, version), manifest in zip(todo, manifests, strict=True)])
+    snapshot_ids = _snapshot_ids(s, [(item.nct_id, version) for item, version in todo if item.changes])
+    changes = [{"nct_id": item.nct_id, "snapshot_id": snapshot_ids[item.nct_id, version], "version": version,
                 "detected_at": item.detected_at or item.fetched_at, "baseline": False, **change_to_dict(change)}
-               for (item, version), snapshot_id in zip(todo, snapshot_ids, strict=True) if not item.baseline
-               for change in item.changes]
+               for item, version in todo if not item.baseline for change in item.changes]
     if changes:
         s.execute(insert(_table(ChangeRow)), changes)
     OutboxQueue.insert_many_in(s, [(msg, item.fetched_at) for item, _ in todo for msg in item.messages])
     _upsert_trials(s, [item for item, _ in todo], dialect)
     return numbers
+
+
+def _snapshot_ids(s: Session, keys: Sequence[tuple[str, int]]) -> dict[tuple[str, int], int]:
+    """The ids of versions just inserted (an executemany with RETURNING goes row by row on SQLite)."""
+    ids: dict[tuple[str, int], int] = {}
+    wanted = set(keys)
+    for chunk in chunks(sorted({nct_id for nct_id, _ in keys}), 500):
+        rows = s.execute(select(SnapshotRow.id, SnapshotRow.nct_id, SnapshotRow.version)
+                         .where(SnapshotRow.nct_id.in_(chunk),
+                                SnapshotRow.version >= min(v for n, v in keys if n in set(chunk))))
+        ids.update({(r.nct_id, r.version): r.id for r in rows if (r.nct_id, r.version) in wanted})
+    return ids
 
 
 def _table(model: Any) -> Table:
