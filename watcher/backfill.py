@@ -117,8 +117,7 @@ def backfill(config: Config, store: Store, client: CtGovClient, nct_id: str, *,
             report.requests += 1
             at = now()
             digest = content_hash(fetched.record)
-            store.save_version(nct_id, fetched.record, fetched_at=at, digest=digest,
-                               changes=changes_between(None, fetched.record, rules), baseline=True)
+            store.save_version(nct_id, fetched.record, fetched_at=at, digest=digest, changes=(), baseline=True)
             first = Snapshot(nct_id, 1, at, digest, fetched.record)
         entries = history.index(nct_id)
         report.available = len(entries)
@@ -144,7 +143,7 @@ def backfill(config: Config, store: Store, client: CtGovClient, nct_id: str, *,
         for item in past:
             prepared.append(PastVersion(record=item.record, digest=item.digest, posted_at=item.posted_at,
                                         ctgov_version=item.ctgov_version, baseline=before is None,
-                                        changes=changes_between(before, item.record, rules)))
+                                        changes=changes_between(before, item.record, rules) if before else ()))
             before = item.record
         rebase = changes_between(before, first.record, rules) if before is not None else None
         report.imported = store.prepend_versions(nct_id, prepared, rebase=rebase)
