@@ -39,6 +39,13 @@ def canonical_bytes(value: Any) -> bytes:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
 
+REF_CHARS = 16  # `blob_refs` keys: a digest's first 64 bits (a clash only keeps a blob longer, never loses one)
+
+
+def ref_key(digest: str) -> str:
+    return digest[:REF_CHARS]
+
+
 def digest_of(raw: bytes) -> str:
     return hashlib.sha256(raw).hexdigest()
 

@@ -73,7 +73,7 @@ def put_records(s: Session, records: Sequence[tuple[Mapping[str, Any], datetime]
         digests.append(manifest.digest)
         for blob in (manifest, *parts):
             todo.setdefault(blob.digest, blob)
-        refs[manifest.digest] = sorted({p.digest for p in parts})
+        refs[blobs.ref_key(manifest.digest)] = sorted({blobs.ref_key(p.digest) for p in parts})
     present: set[str] = set()
     for chunk in chunks(list(todo), 500):
         present.update(s.scalars(select(BlobRow.digest).where(BlobRow.digest.in_(chunk))))

@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import Integer, and_, cast, delete, exists, func, select, update
 from sqlalchemy.orm import Session
 
+from watcher.store.blobs import REF_CHARS
 from watcher.store.outbox import UNDELIVERED
 from watcher.store.schema import BlobRefRow, BlobRow, ChangeRow, OutboxRow, SnapshotRow, TrialRow
 from watcher.store.values import RetentionResult, StorageStats
@@ -85,13 +86,19 @@ class Retention:
         committed when this one looks: its `last_used_at` touch keeps the blob alive.
         """
         manifests = select(SnapshotRow.manifest).where(SnapshotRow.manifest.is_not(None))
-        parts = select(BlobRefRow.part).where(BlobRefRow.manifest.in_(manifests))
+        parts = select(BlobRefRow.part).where(BlobRefRow.manifest.in_(
+            select(_key(SnapshotRow.manifest)).where(SnapshotRow.manifest.is_not(None))))
         unused = and_(BlobRow.last_used_at < now - grace, BlobRow.digest.not_in(manifests),
-                      BlobRow.digest.not_in(parts))
+                      _key(BlobRow.digest).not_in(parts))
         with self._session() as s:
             count, freed = s.execute(select(func.count(), func.coalesce(func.sum(func.length(BlobRow.data)), 0))
                                      .where(unused)).one()
             s.execute(delete(BlobRow).where(unused))
-            s.execute(delete(BlobRefRow).where(BlobRefRow.manifest.not_in(select(BlobRow.digest))))
+            s.execute(delete(BlobRefRow).where(BlobRefRow.manifest.not_in(select(_key(BlobRow.digest)))))
             return int(count), int(freed)
+
+
+def _key(column: Any) -> Any:
+    """A digest column's `blob_refs` key (`blobs.ref_key`), in SQL."""
+    return func.substr(column, 1, REF_CHARS)
 

@@ -94,12 +94,16 @@ class BlobRow(Base):
 
 
 class BlobRefRow(Base):
-    """A manifest names a part: lets retention find unused blobs in SQL, without decompressing."""
+    """A manifest names a part: lets retention find unused blobs in SQL, without decompressing.
+
+    Both are digest prefixes (`blobs.ref_key`): 32 characters a row instead of 128. Two digests
+    sharing a prefix can only make retention keep a blob it could have deleted.
+    """
 
     __tablename__ = "blob_refs"
-    __table_args__ = ({"sqlite_with_rowid": False},)  # the key is the row: one copy of each digest pair
-    manifest: Mapped[str] = mapped_column(String(64), primary_key=True)
-    part: Mapped[str] = mapped_column(String(64), primary_key=True)
+    __table_args__ = ({"sqlite_with_rowid": False},)  # the key is the row: one copy of each pair
+    manifest: Mapped[str] = mapped_column(String(16), primary_key=True)
+    part: Mapped[str] = mapped_column(String(16), primary_key=True)
 
 
 class ChangeRow(Base):

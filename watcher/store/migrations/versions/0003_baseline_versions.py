@@ -7,8 +7,8 @@ version's record is still there (not pruned) and deriving gives the very rows st
 kinds, values and events; severities follow the rules of the day when read). Otherwise they stay,
 and are read as before.
 
-`blob_refs` lists the parts each manifest names, so retention finds unused blobs with one query
-instead of decompressing every manifest.
+`blob_refs` lists the parts each manifest names (by digest prefix), so retention finds unused blobs
+with one query instead of decompressing every manifest.
 
 Revision ID: 0003
 Revises: 0002
@@ -53,8 +53,8 @@ def upgrade() -> None:
         batch.add_column(sa.Column("baseline", sa.Boolean(), nullable=False, server_default=sa.false()))
     op.create_table(
         "blob_refs",
-        sa.Column("manifest", sa.String(64), primary_key=True),
-        sa.Column("part", sa.String(64), primary_key=True),
+        sa.Column("manifest", sa.String(16), primary_key=True),
+        sa.Column("part", sa.String(16), primary_key=True),
         sqlite_with_rowid=False,
     )
     conn = op.get_bind()
@@ -74,9 +74,11 @@ def _list_manifest_parts(conn: sa.Connection) -> None:
         manifest = _load(conn, digest)
         if manifest is None:
             continue
-        parts = sorted(set(blobs.manifest_digests(manifest)))
-        if parts:
-            conn.execute(_refs.insert(), [{"manifest": digest, "part": p} for p in parts])
+        key = blobs.ref_key(digest)
+        listed = set(conn.execute(sa.select(_refs.c.part).where(_refs.c.manifest == key)).scalars())
+        parts = sorted({blobs.ref_key(d) for d in blobs.manifest_digests(manifest)} - listed)
+        if parts:  # another manifest with the same key prefix may have listed some already
+            conn.execute(_refs.insert(), [{"manifest": key, "part": p} for p in parts])
 
 
 def _record(conn: sa.Connection, row: Any) -> Mapping[str, Any] | None:
