@@ -46,7 +46,10 @@ def history(state: State, nct_id: str, *, since: str | None, fields: tuple[str, 
     except QueryError as exc:
         fail(f"--since: {exc}", EXIT_USAGE)
     with open_store(config) as store:
-        items = select_changes(store.changes_of(nct_id, since=since_at), fields=fields)
+        from watcher.detect.meaning import SeverityRules
+
+        rules = SeverityRules.from_mapping(config.settings.severity_rules)  # the baseline's, derived when read
+        items = select_changes(store.changes_of(nct_id, since=since_at, rules=rules), fields=fields)
     if _printed_as_data(items, as_json=as_json, as_csv=as_csv):
         return
     if not items:

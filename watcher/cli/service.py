@@ -54,13 +54,13 @@ def check(state: State, full: bool) -> None:
 
 
 def _interrupted(store: Any, started: datetime) -> NoReturn:
-    """Ctrl-C during `check`: every trial is its own transaction, so what was saved stays saved and
-    the trial in hand is rolled back whole; say so, close the cycle in the log, exit 130 (128 + SIGINT)."""
+    """Ctrl-C during `check`: every page of trials is its own transaction, so what was saved stays saved
+    and the page in hand is rolled back whole; say so, close the cycle in the log, exit 130 (128 + SIGINT)."""
     saved = sorted(nct_id for nct_id, st in store.trial_states().items()
                    if st.last_checked_at is not None and st.last_checked_at >= started)
     store.close_open_cycles(datetime.now(UTC), result="interrupted", since=started)
     click.echo(f"trialwatch: interrupted; {len(saved)} trial{'s' if len(saved) != 1 else ''} checked and saved "
-               "before the stop, the one in hand was rolled back; run `trialwatch check` again to finish", err=True)
+               "before the stop, those in hand were rolled back; run `trialwatch check` again to finish", err=True)
     sys.exit(130)
 
 

@@ -1,7 +1,7 @@
 """Discovery (issue 15): the studies each saved search has matched, and the no-edit alerts sent.
 
-Revision ID: 0003_discovery
-Revises: 0002
+Revision ID: 0004
+Revises: 0003
 Create Date: 2026-11-30
 """
 
@@ -10,8 +10,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0003_discovery"
-down_revision = "0002"
+revision = "0004"
+down_revision = "0003"
 branch_labels = None
 depends_on = None
 
