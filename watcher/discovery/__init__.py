@@ -1,6 +1,6 @@
 """Discovery (issue 15): saved searches for new trials, nearby sites, and alerts that need no edit.
 
-The cycle calls three things here, each a few lines in `watcher/cycle.py`:
+The cycle calls three things here, each a few lines in `watcher/cycle/`:
 - `searches.discover` before polling: runs the saved searches (on complete cycles), announces
   new matches once, and hands back the `watch: true` matches to poll with the listed trials;
 - `sites.site_messages` for each new version of a trial with `near:`: new or newly recruiting

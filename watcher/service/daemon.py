@@ -53,7 +53,7 @@ from watcher.service.status import (
 )
 
 if TYPE_CHECKING:
-    from watcher.cycle import CycleReport
+    from watcher.cycle.report import CycleReport
     from watcher.registry.client import CtGovClient
     from watcher.store import Store
 

@@ -8,14 +8,29 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Collection, Mapping
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import structlog
 
 from watcher.backfill import Suspect, fill_gap, try_backfill, whole_record
 from watcher.config import Config
+from watcher.cycle.report import (
+    DENIED_BACKOFF_FIRST,
+    DENIED_BACKOFF_MAX,
+    META_API_DENIED,
+    META_API_FAILURES,
+    META_API_RETRY_AT,
+    META_DATA_TIMESTAMP,
+    META_LAST_FULL,
+    META_LAST_SUCCESS,
+    PAGE,
+    CycleReport,
+    Pending,
+    aware,
+    iso,
+    poll_state,
+)
 from watcher.detect import changes_between
 from watcher.detect.meaning import SeverityRules
 from watcher.detect.record import content_hash, title_of
@@ -33,80 +48,6 @@ from watcher.store.outbox import NewMessage
 from watcher.store.values import NewVersion, TrialState
 
 log = structlog.get_logger("watcher.cycle")
-
-META_DATA_TIMESTAMP = "poll.data_timestamp"
-META_LAST_SUCCESS = "poll.last_success"
-META_LAST_FULL = "poll.last_full_refetch"
-META_API_FAILURES = "poll.api_failures"
-META_API_DENIED = "poll.api_denied"  # a 403 was reported to the operator; cleared (and said so) on recovery
-META_API_RETRY_AT = "poll.api_retry_at"  # after a 403, no request before this time
-DENIED_BACKOFF_FIRST = timedelta(minutes=15)
-DENIED_BACKOFF_MAX = timedelta(hours=6)
-PAGE = 100  # fetched records stored per transaction (`Store.save_versions`)
-
-
-@dataclass(frozen=True, slots=True)
-class _Pending:
-    """A changed or new trial's next version, diffed and routed, waiting for its page's write."""
-
-    trial: Trial
-    title: str | None
-    notify: bool
-    routed: Mapping[str, Any]
-    version: NewVersion
-
-
-@dataclass(slots=True)
-class CycleReport:
-    started_at: datetime
-    finished_at: datetime | None = None
-    checked: int = 0
-    changed: list[str] = field(default_factory=list)
-    failed: dict[str, str] = field(default_factory=dict)
-    not_found: list[str] = field(default_factory=list)
-    moved: dict[str, str] = field(default_factory=dict)
-    requests: int = 0
-    skipped: bool = False
-    strategy: str = ""
-    api_error: str | None = None
-    deliveries_failed: int = 0
-
-    @property
-    def result(self) -> str:
-        if self.api_error:
-            return "api_failed"
-        return "partial" if self.failed else "ok"
-
-
-def _aware(moment: datetime) -> datetime:
-    """Ours are UTC; a naive one (SQLite, an injected clock) is read as such."""
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
-
-
-def _iso(value: Any) -> datetime | None:
-    return datetime.fromisoformat(value) if isinstance(value, str) else None
-
-
-def poll_state(store: Store, trials: tuple[Trial, ...], states: Mapping[str, TrialState], *,
-               force_full: bool = False, partial: bool = False) -> PollState:
-    """What the poller needs from the store, from the trial states the cycle read once.
-
-    `partial`: `trials` are only some of the watched trials, so the registry-wide gate (the data
-    timestamp and time of the last complete poll) does not speak for them and is read as absent.
-    """
-    watched = {t.nct_id for t in trials}
-    return PollState(
-        data_timestamp=None if partial else store.get_meta(META_DATA_TIMESTAMP),
-        last_success=None if partial else _iso(store.get_meta(META_LAST_SUCCESS)),
-        last_full_refetch=_iso(store.get_meta(META_LAST_FULL)),
-        known={k: st.last_update_post_date for k, st in states.items()
-               if k in watched and st.last_update_post_date is not None},
-        force_full=force_full,
-        not_found=frozenset(k for k, st in states.items() if st.not_found and k in watched),
-        statuses={k: st.overall_status for k, st in states.items()
-                  if k in watched and st.overall_status is not None},
-    )
-
 
 class Cycle:
     """Runs cycles for one configuration against one store and API client."""
@@ -175,8 +116,8 @@ class Cycle:
                 if len(self._page) >= PAGE:
                     self._store_page(report)
 
-        retry_at = _iso(self.store.get_meta(META_API_RETRY_AT))
-        if retry_at is not None and _aware(started) < _aware(retry_at):
+        retry_at = iso(self.store.get_meta(META_API_RETRY_AT))
+        if retry_at is not None and aware(started) < aware(retry_at):
             # the registry refused us (403): hammering it would not help, so this cycle sends nothing
             report.api_error = f"backing off after HTTP 403 until {retry_at.isoformat()}"
             report.strategy, report.skipped = "backoff", True
@@ -240,7 +181,7 @@ class Cycle:
             return
         known = self.store.latest_hashes([trial.nct_id for trial, _ in page])
         unchanged: list[str] = []
-        todo: list[_Pending] = []
+        todo: list[Pending] = []
         for trial, record in page:
             try:
                 pending = self._prepare(trial, record, known.get(trial.nct_id))
@@ -307,7 +248,7 @@ class Cycle:
             if result.full_refetch:
                 self.store.set_meta(META_LAST_FULL, report.started_at.isoformat())
 
-    def _prepare(self, trial: Trial, record: Mapping[str, Any], stored_hash: str | None) -> _Pending | None:
+    def _prepare(self, trial: Trial, record: Mapping[str, Any], stored_hash: str | None) -> Pending | None:
         """The new version a fetched record makes, or None when it is the stored one. The stored
         record is loaded (and decompressed) only when the hashes differ; a baseline is not diffed
         at all unless it is notified (`notify.baseline`): its changes are derived when read."""
@@ -337,11 +278,11 @@ class Cycle:
         messages = change_messages(trial, title, routed, version=(latest.version + 1) if latest else 1,
                                    detected_at=now)
         messages += site_messages(self.config, trial, title, latest, record, notify=notify, at=now, write=self.write)
-        return _Pending(trial, title, notify, routed, NewVersion(
+        return Pending(trial, title, notify, routed, NewVersion(
             nct_id=trial.nct_id, record=record, digest=digest, fetched_at=now, changes=changes, baseline=baseline,
             messages=messages))
 
-    def _saved(self, pending: _Pending, version: int, report: CycleReport) -> None:
+    def _saved(self, pending: Pending, version: int, report: CycleReport) -> None:
         trial, new = pending.trial, pending.version
         if pending.notify and not self.config.settings.channels:
             shown = for_stdout(trial, new.changes, self.config.settings)
