@@ -11,11 +11,11 @@ configured (never delivered to) so changes become outbox rows. Cycles, in order:
   N% changed     a new refresh in which `changed` of the studies have a new status (a notified change)
 
 Printed per cycle: requests (the client's count, checked against the fake's log), wall time, CPU time
-of the cycle process (on PostgreSQL the server's own is not in it), both as a multiple of `json.loads` of the same records (timed in this run, in
-this process, one record at a time from the bytes the fake serves: all records for the first sync,
-the changed ones for the second), peak RSS, database bytes per trial, and the first sync's CPU time
-extrapolated linearly to 560,000 studies. `--mode registry` watches the whole (fake) registry
-(`registry: {all: true}`) instead of listing the trials.
+of the cycle process (on PostgreSQL the server's own is not in it), both as a multiple of `json.loads`
+of the same records (timed in this run, in this process, one record at a time from the bytes the fake
+serves: all records for the first sync, the changed ones for the second), peak RSS, database bytes
+per trial, and the first sync's CPU time extrapolated linearly to 560,000 studies. `--mode registry`
+watches the whole (fake) registry (`registry: {all: true}`) instead of listing the trials.
 """
 
 from __future__ import annotations

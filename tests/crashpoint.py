@@ -38,7 +38,7 @@ def _stop(marker: Path) -> NoReturn:
 
 
 def install(point: str, marker: Path) -> None:
-    from watcher.notify import delivery
+    from watcher.notify import send
     from watcher.store.outbox import OutboxQueue
 
     if point == "after_commit":
@@ -48,7 +48,7 @@ def install(point: str, marker: Path) -> None:
     elif point == "before_send":
         def send_one(*args: Any, **kwargs: Any) -> None:
             _stop(marker)
-        delivery.Sender._send_one = staticmethod(send_one)  # type: ignore[method-assign]
+        send.Sender._send_one = staticmethod(send_one)  # type: ignore[method-assign]
     elif point == "before_mark":  # the first message (the email) only: channels are delivered in parallel
         real = OutboxQueue.finish_sent
 

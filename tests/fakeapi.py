@@ -14,8 +14,9 @@ Behaviour taken from the spec (and `shared/research/ctgov-api.md`):
 - `GET /studies/{nctId}`: the study object itself; 301 to the canonical study for an alias;
   404 and 400 (malformed ID) as text/plain, worded as the live service words them
   (``NCT number NCT99999999 not found``, ``Parameter `nctId` has incorrect format``).
-- `GET /studies`: `filter.ids` (comma or pipe; matches NCTId and NCTIdAlias), `filter.advanced`
-  (only `AREA[LastUpdatePostDate]RANGE[a,b]`), `fields`, `pageSize` (default 10, 0 = default, above
+- `GET /studies`: `filter.ids` (comma or pipe; matches NCTId and NCTIdAlias), `query.*`,
+  `filter.overallStatus`, `filter.geo` and `filter.advanced` date ranges (simplified Essie:
+  `tests/fake_search.py`), `fields`, `pageSize` (default 10, 0 = default, above
   1000 coerced to 1000), `pageToken`/`nextPageToken` (later pages must repeat the parameters; like
   the live service, an exactly full page carries a token even when nothing is left, whose page is empty;
   `full_page_tokens=False` turns that off),
@@ -53,7 +54,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 
-from tests import shared_fixtures
+from tests import fake_search, shared_fixtures
 
 API_VERSION = "2.0.5"
 DEFAULT_DATA_TIMESTAMP = "2026-09-04T09:00:06"
@@ -103,14 +104,14 @@ PIECES: Mapping[str, tuple[str, ...]] = {
 STUDIES_PARAMS = frozenset(
     {"format", "markupFormat", "filter.ids", "postFilter.ids", "filter.advanced", "postFilter.advanced",
      "fields", "pageSize", "pageToken", "countTotal"}
-)
+) | fake_search.PARAMS  # query.*, filter.overallStatus/geo/advanced: tests/fake_search.py
 STUDY_PARAMS = frozenset({"format", "markupFormat", "fields"})
 # in the spec, but not implemented here: a test asking for one learns so instead of being ignored
 UNIMPLEMENTED = frozenset(
     {"query.cond", "query.term", "query.locn", "query.titles", "query.intr", "query.outc", "query.spons",
      "query.lead", "query.id", "query.patient", "filter.overallStatus", "filter.geo", "filter.synonyms",
      "postFilter.overallStatus", "postFilter.geo", "postFilter.synonyms", "aggFilters", "geoDecay", "sort"}
-)
+) - fake_search.PARAMS
 FAULT_KINDS = frozenset(
     {"403", "500", "503", "429", "timeout", "reset", "truncated", "html", "wrong_id", "no_protocol", "drop_ids",
      "partial"}
@@ -271,8 +272,14 @@ def _history_entry(number: int, study: Mapping[str, Any], previous: Mapping[str,
 
 
 class RecordHistory:
-    """Mixed into FakeCtGov: the record-history endpoints over the versions `put`/`update` record."""
+    """Mixed into FakeCtGov: the record-history endpoints over the versions `put`/`update` record.
 
+    Like the live site, they give markup fields as HTML (`tests/fake_history.py`); `history_html = False`
+    serves API v2's markdown instead, `history_line_breaks = False` the HTML of before 2025.
+    """
+
+    history_html: bool = True
+    history_line_breaks: bool = True
     _lock: threading.RLock
     _studies: dict[str, dict[str, Any]]
     _aliases: dict[str, str]
@@ -303,15 +310,20 @@ class RecordHistory:
                 if params != {"history": "true"}:
                     raise BadRequest("the fake serves /api/int/studies/{nct} only with ?history=true")
                 changes = [_history_entry(i, v, versions[i - 1] if i else None) for i, v in enumerate(versions)]
-                return _json({"study": versions[-1], "topics": {},
+                return _json({"study": self._as_served(versions[-1]), "topics": {},
                               "history": {"changes": changes, "originalData": {}, "lastUpdateVersions": {},
                                           "outcomesUpdateCount": 0}})
             if len(parts) == 3 and parts[1] == "history" and parts[2].isdigit() and not params:
                 number = int(parts[2])
                 if number >= len(versions):
                     return _Response(404, f"Version {number} not found".encode(), "text/plain")
-                return _json({"studyVersion": number, "study": versions[number]})
+                return _json({"studyVersion": number, "study": self._as_served(versions[number])})
         return _Response(404, b"Not Found", "text/plain")
+
+    def _as_served(self, study: dict[str, Any]) -> dict[str, Any]:
+        from tests.fake_history import as_history
+
+        return as_history(study, line_breaks=self.history_line_breaks) if self.history_html else study
 
 
 class FakeCtGov(RecordHistory):
@@ -679,7 +691,11 @@ class FakeCtGov(RecordHistory):
     def _list(self, params: dict[str, str], fault: Fault | None) -> _Response:
         _check_params(params, STUDIES_PARAMS)
         _check_format(params, {"json"})
-        wanted, ranges = _filters(params)
+        try:
+            search = fake_search.parse(params)
+        except fake_search.BadQuery as exc:
+            raise BadRequest(str(exc)) from exc
+        wanted, ranges = _filters({k: v for k, v in params.items() if k not in fake_search.PARAMS})
         paths = _field_paths(params["fields"]) if "fields" in params else None
         size = _int_param(params, "pageSize", DEFAULT_PAGE_SIZE) or DEFAULT_PAGE_SIZE
         size = min(size, MAX_PAGE_SIZE)
@@ -695,7 +711,8 @@ class FakeCtGov(RecordHistory):
                 keys = wanted | {self._aliases[i] for i in wanted if i in self._aliases}
                 candidates = [k for k in self._studies if k in keys]
             matches = [k for k in candidates
-                       if all(_in_range(_last_update(self._studies[k]), lo, hi) for lo, hi in ranges)]
+                       if all(_in_range(_last_update(self._studies[k]), lo, hi) for lo, hi in ranges)
+                       and search.matches(self._studies[k])]
             dropped = fault.ids if fault is not None and fault.kind == "drop_ids" else frozenset()
             page = [k for k in matches[offset: offset + size] if k not in dropped]
             parts: list[bytes] = []

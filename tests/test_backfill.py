@@ -143,7 +143,7 @@ def test_markup_only_differences_take_the_stored_text() -> None:
     stored = {"briefSummary": "The **main** aim: A/B testing.", "n": 1, "other": "old words"}
     past = {"briefSummary": "<p>The <b>main</b> aim: A&#x2F;B testing.</p>", "n": 2, "other": "<p>new words</p>"}
     assert adopt_markup(stored, past) == {"briefSummary": stored["briefSummary"], "n": 2,
-                                          "other": "<p>new words</p>"}
+                                          "other": "new words"}, "a real edit is kept, as markdown"
 
 
 # -- gaps between polls ----------------------------------------------------------------------------

@@ -14,9 +14,10 @@ import pytest
 from tests.peers import SmtpServer, WebhookReceiver
 from watcher.config import ChannelSettings
 from watcher.config.channels import channel_kind
-from watcher.notify.delivery import Sender, render
+from watcher.notify.delivery import render
 from watcher.notify.formats import TELEGRAM_LIMIT, Delivery
 from watcher.notify.payloads import sample_payload
+from watcher.notify.send import Sender
 
 NOW = datetime(2026, 11, 22, 9, 15, tzinfo=UTC)
 SLACK_URL = "slack://T1JJ3T3L2/A1BRTD4JD/TIiajkdnlazkcOXrIdevi7FQ/#trials"
@@ -225,3 +226,39 @@ def test_many_sites_in_one_version_read_as_one_line_in_every_human_format() -> N
     assert "Sites: 400 added — Hospital number 0 with a long name, City 0; " in text
     assert "…and 397 more" in text
     assert len(text.splitlines()) < 10
+
+
+# -- apprise URLs with a typo --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("url", "expected"), [
+    ("mailtoo://me:Pa55word@example.org", "apprise knows no scheme 'mailtoo'; close ones it knows: mailto:// (E-Mail), "
+                                          "mailtos:// (E-Mail)"),
+    ("jsons//hooks.example.org/path", "the URL does not start with scheme://; did you mean jsons://… or json://…"),
+    ("hooks.example.org/path", "the URL does not start with scheme:// (such as mailto://, slack:// or json://)"),
+    ("htps://hooks.slack.com/services/T1/B1/secretTokenValue", "apprise knows no scheme 'htps'; close ones it knows: "
+                                                               "https://, http://"),
+    ("tgram://secretTokenValue", "tgram:// is Telegram, but the rest of the URL (tgram://***) does not fit it: "
+                                 "expected tgram://{bot_token}, tgram://{bot_token}/{targets}; "
+                                 "see https://appriseit.com/services/telegram/"),
+    ("xyzzyq://secretTokenValue", "apprise knows no scheme 'xyzzyq'; the services and their schemes: "
+                                  "https://appriseit.com/services/"),
+])
+def test_a_url_typo_names_the_wrong_part_and_the_close_schemes(url: str, expected: str) -> None:
+    from watcher.config.channels import check_channel_options
+
+    problems = dict(check_channel_options(url=url, digest=None, timezone="UTC", heartbeat=None,
+                                          title_template=None, body_template=None))
+    assert problems["url"].startswith(expected), problems["url"]
+    assert "Pa55word" not in problems["url"] and "secretTokenValue" not in problems["url"]
+
+
+def test_the_schemes_come_from_apprises_public_details() -> None:
+    import apprise
+
+    from watcher.config.channels import apprise_schemes
+
+    schemes = apprise_schemes()
+    assert {"mailto", "mailtos", "slack", "json", "jsons", "tgram"} <= set(schemes)
+    assert len(schemes) >= len(apprise.Apprise().details()["schemas"])
+    assert schemes["slack"].name == "Slack" and schemes["slack"].templates

@@ -190,7 +190,7 @@ def test_every_problem_is_listed_with_file_line_and_key(tmp_path: Path) -> None:
         f"{w}:4: trials[2].id: NCT06747156 is listed twice (first at line 2)",
         f"{w}:5: trials[3].id: missing: each trial needs an NCT ID",
         f"{w}:8: trials[4].colour: unknown key (expected one of: id, label, channels, tags, ignore, only, "
-        "min_severity, interval)",
+        "min_severity, interval, near)",
         f"{w}:6: trials[4].channels: unknown channel 'pager' (known: none are configured)",
     ]
     assert str(info.value).startswith("10 configuration problems:")

@@ -21,7 +21,7 @@ from tests.fakeapi import FakeCtGov
 from tests.peers import WebhookReceiver, wait_until
 from tests.servicerun import FAST_SCHEDULE, NotifySocket, Service, fast_settings
 from watcher.config import load_config
-from watcher.cycle import META_DATA_TIMESTAMP
+from watcher.cycle.report import META_DATA_TIMESTAMP
 from watcher.models import Trial
 from watcher.registry.client import CtGovClient
 from watcher.service.daemon import poll_trials

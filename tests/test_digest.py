@@ -144,7 +144,8 @@ def test_heartbeats_say_what_is_watched_and_when(workspace: Workspace, webhook: 
 def test_delivery_options_are_validated_with_file_and_line(workspace: Workspace) -> None:
     workspace.write(channels={"hook": {"url": "json://localhost/x", "digest": "every morning", "timezone": "Mars/Base",
                                        "heartbeat": "10s", "body_template": "{% if %}"},
-                              "odd": {"url": "nosuchservice://x/y/z-secret-token"}})
+                              "odd": {"url": "nosuchservice://x/y/z-secret-token"},
+                              "typo": {"url": "slak://T1JJ3T3L2/A1BRTD4JD/secretTokenValue", "timeout": "0s"}})
     result = workspace.cli("check-config")
     assert result.code == 2
     settings = str(workspace.settings)
@@ -155,8 +156,13 @@ def test_delivery_options_are_validated_with_file_and_line(workspace: Workspace)
            "Europe/Berlin" in lines
     assert f"  {settings}:16: channels.hook.heartbeat: must be at least 1m" in lines
     assert any(line.startswith(f"  {settings}:17: channels.hook.body_template: template error") for line in lines)
-    assert f"  {settings}:19: channels.odd.url: apprise does not recognise this URL (nosuchservice://***)" in lines
-    assert "z-secret-token" not in result.err
+    assert f"  {settings}:19: channels.odd.url: apprise knows no scheme 'nosuchservice'; the services and their " \
+           "schemes: https://appriseit.com/services/" in lines
+    assert f"  {settings}:21: channels.typo.url: apprise knows no scheme 'slak'; close ones it knows: slack:// " \
+           "(Slack)" in " ".join(lines)
+    assert f"  {settings}:22: channels.typo.timeout: must be between 1s and 10m (it bounds each network wait of " \
+           "one send)" in lines
+    assert "z-secret-token" not in result.err and "secretTokenValue" not in result.err
 
 
 def test_heartbeats_do_not_pile_up_while_the_channel_is_down(workspace: Workspace, webhook: WebhookReceiver) -> None:

@@ -141,7 +141,66 @@ def test_claims_are_exclusive_and_a_dead_claim_is_taken_over_after_its_lease(tmp
     # the claiming process died; once its lease is over another takes the message over
     taken = two.outbox.claim_next(lease, lease_until=lease + timedelta(minutes=5))
     assert taken is not None
-    assert (taken[0].id, taken[1], taken[0].attempts) == (hook[0].id, True, 2)
+    assert (taken[0].id, taken[1], taken[0].attempts) == (hook[0].id, True, 1), \
+        "the interrupted send is not counted as an attempt (the channel never refused it)"
+
+
+def dead_process_identity() -> str:
+    """The claim identity of a real process that has exited."""
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    done = subprocess.run([sys.executable, "-c", "from watcher.notify.claims import me; print(me())"],
+                          cwd=REPO, capture_output=True, text=True, check=True)
+    return done.stdout.strip()
+
+
+def test_a_claim_of_a_process_that_died_is_taken_over_at_once_and_a_live_one_never(tmp_path: Any) -> None:
+    from watcher.notify import claims
+
+    dead = dead_process_identity()
+    assert claims.is_dead(dead) and not claims.is_dead(claims.me())
+    assert not claims.is_dead("another-host/boot/1/1"), "a process we cannot see keeps its claim until its lease ends"
+    url = f"sqlite:///{tmp_path / 'tw.sqlite'}"
+    store = Store(url)
+    store.outbox.enqueue([changes("NCT04728893", 1), changes("NCT03418623", 2)], T0)
+    lease = T0 + timedelta(minutes=5)
+    first = store.outbox.claim_next(T0, lease_until=lease, channel="hook", claimer=dead)
+    assert first is not None and first[0].attempts == 1
+    (head,) = store.outbox.heads()
+    assert (head.status, head.claimed_by) == ("sending", dead)
+    live = store.outbox.claim_next(T0, lease_until=lease, channel="hook", is_dead=lambda c: c != dead)
+    assert live is None, "a claim whose process may be alive waits for its lease"
+    at = T0 + timedelta(seconds=5)
+    assert store.outbox.due_channels(at, is_dead=claims.is_dead) == ["hook"]
+    taken = store.outbox.claim_next(at, lease_until=at + timedelta(minutes=5), channel="hook",
+                                    claimer=claims.me(), is_dead=claims.is_dead)
+    assert taken is not None
+    assert (taken[0].id, taken[1], taken[0].attempts) == (first[0].id, True, 1)
+    (head,) = store.outbox.heads()
+    assert head.claimed_by == claims.me()
+    store.outbox.finish_sent(taken[0].id, at)
+    (head,) = store.outbox.heads()
+    assert (head.id, head.status, head.claimed_by) == (2, "pending", None)
+    assert store.get_meta(f"outbox.claim.{taken[0].id}") is None, "a finished claim leaves nothing behind"
+
+
+def test_a_message_that_kills_its_sender_every_time_still_counts_towards_parking(tmp_path: Any) -> None:
+    from watcher.store.outbox import FREE_RECOVERIES
+
+    store = Store(f"sqlite:///{tmp_path / 'tw.sqlite'}")
+    store.outbox.enqueue([changes("NCT04728893", 1)], T0)
+    dead = dead_process_identity()
+    attempts = []
+    for n in range(FREE_RECOVERIES + 3):
+        at = T0 + timedelta(seconds=n)
+        claim = store.outbox.claim_next(at, lease_until=at + timedelta(minutes=5), channel="hook", claimer=dead,
+                                        is_dead=lambda c: c == dead)
+        assert claim is not None
+        attempts.append(claim[0].attempts)
+    assert attempts == [1, 1, 1, 2, 3], "the first cut-off sends are free; a crash loop then counts"
 
 
 def test_secrets_stay_out_of_logs_errors_database_and_check_config(workspace: Workspace) -> None:
@@ -272,3 +331,61 @@ def test_a_hanging_channel_never_holds_back_another(
     assert [o.channel for o in again] == ["hook"]
     assert [r.json()["trial"]["label"] for r in webhook.requests][-1] == "message 4"
     assert "hung-mail" in delivery._busy
+
+
+@pytest.fixture
+def hanging_http() -> Iterator[str]:
+    """A webhook that accepts the connection and never answers the request."""
+    import socket
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(16)
+    try:
+        yield f"json://127.0.0.1:{server.getsockname()[1]}/never"
+    finally:
+        server.close()
+
+
+@pytest.mark.parametrize("hung", ["smtp", "webhook"])
+def test_a_hung_send_ends_at_the_channel_timeout_and_is_retried_with_backoff(
+    hung: str, workspace: Workspace, webhook: WebhookReceiver, hanging_smtp: str, hanging_http: str,
+) -> None:
+    import time
+
+    url = hanging_smtp if hung == "smtp" else hanging_http
+    config, store = setup(workspace, {"hung": {"url": url, "timeout": "1s"}, "hook": {"url": webhook.url()}})
+    assert config.settings.channels["hung"].timeout == timedelta(seconds=1)
+    store.outbox.enqueue([NewMessage("hung", "NCT04728893", "alert", {"type": "alert", "subject": "s", "text": "t"})]
+                         + [changes("NCT04728893", n) for n in (1, 2, 3)], T0)
+    clock = Clock()
+    started = time.monotonic()
+    arrivals: list[float] = []
+
+    def watch() -> None:
+        while len(arrivals) < 3 and time.monotonic() - started < 10:
+            arrivals.extend([time.monotonic() - started] * (len(webhook.requests) - len(arrivals)))
+            time.sleep(0.005)
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    with capture_logs() as logs:
+        outcomes = notify_tick(config, store, now=clock)
+    took = time.monotonic() - started
+    watcher.join()
+    print(f"\n[timings, hung {hung}] webhook messages arrived at "
+          f"{', '.join(f'{a:.3f}' for a in arrivals)} s; the hung send gave up and the tick returned at {took:.3f} s")
+    assert len(arrivals) == 3 and max(arrivals) < 1.0, f"the webhook waited for the hung {hung}: {arrivals}"
+    (failed,) = [o for o in outcomes if o.channel == "hung"]
+    assert not failed.accepted and not failed.parked
+    assert took < 5, "the hung send itself is bounded by the channel's timeout (1 s), not apprise's or the OS's"
+    if hung == "smtp":
+        assert "did not answer within 1 s" in (failed.error or "")
+    (message,) = [m for m in store.outbox.messages() if m.channel == "hung"]
+    assert (message.status, message.attempts) == ("pending", 1), "a timed-out send is retried, not dropped"
+    (event,) = [e for e in logs if e["event"] == "notify.failed"]
+    assert event["retry_at"] == (T0 + timedelta(seconds=30)).isoformat()
+    clock.advance(seconds=30)
+    notify_tick(config, store, now=clock)
+    (message,) = [m for m in store.outbox.messages() if m.channel == "hung"]
+    assert (message.status, message.attempts) == ("pending", 2)

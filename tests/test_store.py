@@ -11,6 +11,7 @@ import pytest
 
 from tests.conftest import Workspace
 from tests.fakeapi import FakeCtGov, load_fixture
+from watcher.detect import changes_between
 from watcher.detect.record import content_hash
 from watcher.models import Change, Event
 from watcher.store import Store
@@ -44,9 +45,13 @@ def test_versions_are_numbered_and_read_back(store: Store) -> None:
     assert latest.record == edited
     assert latest.fetched_at == T0 + timedelta(hours=1)
     assert store.snapshot("NCT04728893", 1).record == record  # type: ignore[union-attr]
-    (stored,) = store.changes_of("NCT04728893")
+    (stored,) = store.changes_of("NCT04728893", include_baseline=False)
     assert stored.change == change
     assert stored.version == 2
+    baseline = [c for c in store.changes_of("NCT04728893") if c.baseline]
+    assert baseline == [c for c in store.changes_of("NCT04728893") if c.version == 1], "derived from version 1"
+    assert [c.change for c in baseline] == changes_between(None, record), "the baseline, derived when read"
+    assert store.retention.stats().change_rows == 1, "a baseline stores no change rows"
     state = store.trial_states()["NCT04728893"]
     assert state.overall_status == "SUSPENDED"
     assert state.last_changed_at == T0 + timedelta(hours=1)
@@ -202,12 +207,12 @@ def test_the_service_applies_retention_after_a_cycle(workspace: Workspace, fake_
     fake_api.update(trial, lambda s: s["protocolSection"]["statusModule"].update(overallStatus="SUSPENDED"))
     assert workspace.cli("check").code == 0
     stats = workspace.cli("db", "stats", "--json").json()
-    assert (stats["versions"], stats["pruned"]) == (4, 3)
+    assert (stats["versions"], stats["pruned"]) == (4, 2), "the baseline (version 1) and the latest are kept"
     assert workspace.cli("db", "prune").out.startswith("pruned 0 versions")
     assert len(workspace.cli("history", trial, "--field", "design.enrollmentCount", "--json").json()) == 3, \
         "the changes of pruned versions stay"
-    pruned = workspace.cli("diff", trial, "--from", "1")
-    assert pruned.code == 2 and "version 1 of NCT04728893 was pruned by retention" in pruned.err
+    pruned = workspace.cli("diff", trial, "--from", "2")
+    assert pruned.code == 2 and "version 2 of NCT04728893 was pruned by retention" in pruned.err
 
 
 def test_prepend_versions_renumbers_in_one_transaction(store: Store) -> None:
@@ -228,8 +233,10 @@ def test_prepend_versions_renumbers_in_one_transaction(store: Store) -> None:
         (1, "backfill", 0), (2, "backfill", 1), (3, "poll", None), (4, "poll", None)]
     assert [store.snapshot("NCT04728893", v).record["protocolSection"]["statusModule"]["overallStatus"]  # type: ignore[union-attr]
             for v in (1, 2, 3, 4)] == ["NOT_YET_RECRUITING", "ENROLLING_BY_INVITATION", "RECRUITING", "SUSPENDED"]
-    assert [(c.version, c.change.new) for c in store.changes_of("NCT04728893")] == [
+    assert [(c.version, c.change.new) for c in store.changes_of("NCT04728893", include_baseline=False)] == [
         (3, "RECRUITING"), (4, "SUSPENDED")]
+    assert {c.version for c in store.changes_of("NCT04728893") if c.baseline} == {1}, \
+        "the oldest version is the baseline now; the former one has its real diff"
     (message,) = store.outbox.messages(status="pending")
     assert message.payload == {"version": 4}
 

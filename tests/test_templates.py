@@ -76,7 +76,7 @@ def test_notify_test_reports_each_channel(workspace: Workspace, smtp_server: Smt
     assert result.out.splitlines() == [
         "mail: accepted",
         "hook: accepted",
-        "dead: FAILED: channel 'dead': A Connection error occurred sending JSON notification to 127.0.0.1.",
+        "dead: FAILED: channel 'dead': cannot reach the webhook at 127.0.0.1: ConnectError",
     ]
     assert "hook-secret-path" not in result.out + result.err
     (mail,) = smtp_server.messages

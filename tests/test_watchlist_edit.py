@@ -169,8 +169,8 @@ def test_list_shows_label_status_and_check_times(workspace: Workspace) -> None:
     table = workspace.cli("list")
     assert table.code == 0
     header, first, second = table.out.splitlines()
-    assert header.split() == ["NCT", "ID", "LABEL", "STATUS", "LAST", "CHANGE", "LAST", "CHECKED"]
-    assert first.startswith("NCT04728893  Keytruda combo") and "RECRUITING" in first
+    assert header.split() == ["NCT", "ID", "LABEL", "SOURCE", "STATUS", "LAST", "CHANGE", "LAST", "CHECKED"]
+    assert first.startswith("NCT04728893  Keytruda combo") and "watchlist" in first and "RECRUITING" in first
     assert second.startswith("NCT03418623")
     rows = workspace.cli("list", "--json").json()
     assert rows[0]["status"] == "RECRUITING" and rows[0]["last_checked"] and rows[0]["last_change"] is None

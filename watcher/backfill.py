@@ -2,7 +2,8 @@
 (the versions posted between two polls).
 
 Reading and checking the history is `watcher.registry.record_history`; this module places what it
-reads in the store, with the changes between versions (and, for gaps, their notifications).
+reads in the store, with the changes between versions (and, for gaps, their notifications). A
+fetched record that lacks what the stored version has is held back here too (`whole_record`).
 """
 
 from __future__ import annotations
@@ -23,12 +24,55 @@ from watcher.models import Snapshot, Trial
 from watcher.notify.payloads import change_messages, print_changes
 from watcher.notify.routing import for_stdout, route
 from watcher.registry.client import CtGovClient
+from watcher.registry.completeness import missing_parts
 from watcher.registry.record_history import HistoryEntry, RecordHistory, adopt_markup
 from watcher.store import Store
 from watcher.store.database import utcnow
 from watcher.store.values import PastVersion
 
 log = structlog.get_logger("watcher.backfill")
+
+META_SUSPECT = "poll.suspect."  # + NCT ID: the partial record held back (its hash, reason, sightings)
+SUSPECT_BELIEVE_AFTER = 3  # the same partial record in this many cycles is a real edit after all
+
+
+class Suspect(Exception):
+    """A record still partial after a re-fetch alone: held back, not diffed."""
+
+
+def whole_record(store: Store, client: CtGovClient, trial: Trial, latest: Snapshot, record: Mapping[str, Any], *,
+                 alert: Callable[..., None]) -> Mapping[str, Any]:
+    """`record`, or its re-fetch alone when it lacks what the stored version had; raises Suspect
+    when that is partial too (reported once, believed only when the same record comes back in
+    `SUSPECT_BELIEVE_AFTER` cycles: then it is a real edit, e.g. a module the sponsor removed)."""
+    key = META_SUSPECT + trial.nct_id
+    gaps = missing_parts(latest.record, record)
+    if not gaps:
+        if store.get_meta(key):
+            store.set_meta(key, None)
+        return record
+    log.warning("trial.partial", nct_id=trial.nct_id, missing=gaps, action="re-fetching it alone")
+    again = client.fetch_study(trial.nct_id).record
+    gaps = missing_parts(latest.record, again)
+    if not gaps:
+        log.info("trial.partial_recovered", nct_id=trial.nct_id)
+        return again
+    digest = content_hash(again)
+    held = store.get_meta(key)
+    seen = held["seen"] + 1 if isinstance(held, dict) and held.get("hash") == digest else 1
+    if seen >= SUSPECT_BELIEVE_AFTER:
+        log.warning("trial.partial_believed", nct_id=trial.nct_id, missing=gaps, cycles=seen)
+        store.set_meta(key, None)
+        return again
+    store.set_meta(key, {"hash": digest, "seen": seen, "missing": gaps})
+    log.warning("trial.suspect", nct_id=trial.nct_id, missing=gaps, cycles=seen)
+    if not held:
+        alert(nct_id=trial.nct_id, subject=f"{trial.display}: partial record held back",
+              text=f"ClinicalTrials.gov answered {trial.display} twice with a record lacking what the stored "
+                   f"version has ({'; '.join(gaps)}). It is not compared, so no false \"removed\" alerts; "
+                   f"it is asked for again whenever it is next fetched, and believed if it comes back the "
+                   f"same {SUSPECT_BELIEVE_AFTER} times.")
+    raise Suspect("; ".join(gaps))
 
 
 @dataclass(slots=True)
@@ -42,8 +86,15 @@ class BackfillReport:
     versions: list[int] = field(default_factory=list)
 
 
-def _posted(entry: HistoryEntry) -> datetime:
-    return datetime.combine(date.fromisoformat(entry.date), datetime.min.time(), tzinfo=UTC)
+def _posted(entry: HistoryEntry, record: Mapping[str, Any]) -> datetime:
+    """When the version was posted: its own `lastUpdatePostDateStruct.date`. The history entry's date
+    is the QC date, days (p50 2, p99 25) before the posting; it is used only when the version has none."""
+    day = last_update_of(record) or entry.date
+    try:
+        posted = date.fromisoformat(day[:10])
+    except ValueError:
+        posted = date.fromisoformat(entry.date)
+    return datetime.combine(posted, datetime.min.time(), tzinfo=UTC)
 
 
 def backfill(config: Config, store: Store, client: CtGovClient, nct_id: str, *,
@@ -73,15 +124,21 @@ def backfill(config: Config, store: Store, client: CtGovClient, nct_id: str, *,
             report.requests += 1
             at = now()
             digest = content_hash(fetched.record)
-            store.save_version(nct_id, fetched.record, fetched_at=at, digest=digest,
-                               changes=changes_between(None, fetched.record, rules), baseline=True)
+            store.save_version(nct_id, fetched.record, fetched_at=at, digest=digest, changes=(), baseline=True)
             first = Snapshot(nct_id, 1, at, digest, fetched.record)
         entries = history.index(nct_id)
         report.available = len(entries)
         first_date = submit_date_of(first.record)
-        older = [e for e in entries if first_date is not None and e.date < first_date]
-        same_day = [e for e in entries if e.date == first_date]
-        older += same_day[:-1]  # versions of the first one's day, except itself
+        own = history.locate(nct_id, first.record, entries)  # by content: QC dates can tie or lag
+        if own is None:  # a registry-side edit since its posting: its day's last version is taken to be it
+            same_day = [e for e in entries if e.date == first_date]
+            own = same_day[-1] if same_day else None
+            log.info("backfill.version_by_date", nct_id=nct_id, date=first_date,
+                     ctgov_version=own.version if own else None)
+        if own is not None:
+            older = [e for e in entries if e.version < own.version]
+        else:
+            older = [e for e in entries if first_date is not None and e.date < first_date]
         if len(older) > settings.max_versions:
             report.skipped_over_cap = len(older) - settings.max_versions
             older = older[-settings.max_versions:]
@@ -89,7 +146,7 @@ def backfill(config: Config, store: Store, client: CtGovClient, nct_id: str, *,
         previous: Mapping[str, Any] | None = None
         for entry in reversed(older):  # newest first, so markup is adopted from the stored record down
             record = adopt_markup(previous or first.record, history.version(nct_id, entry.version))
-            past.append(PastVersion(record=record, digest=content_hash(record), posted_at=_posted(entry),
+            past.append(PastVersion(record=record, digest=content_hash(record), posted_at=_posted(entry, record),
                                     ctgov_version=entry.version, changes=(), baseline=False))
             previous = record
         past.reverse()
@@ -100,14 +157,14 @@ def backfill(config: Config, store: Store, client: CtGovClient, nct_id: str, *,
         for item in past:
             prepared.append(PastVersion(record=item.record, digest=item.digest, posted_at=item.posted_at,
                                         ctgov_version=item.ctgov_version, baseline=before is None,
-                                        changes=changes_between(before, item.record, rules)))
+                                        changes=changes_between(before, item.record, rules) if before else ()))
             before = item.record
         rebase = changes_between(before, first.record, rules) if before is not None else None
         report.imported = store.prepend_versions(nct_id, prepared, rebase=rebase)
         report.versions = [e.version for e in older]
         report.requests += history.requests
-        if report.imported and same_day:
-            store.set_ctgov_version(nct_id, report.imported + 1, same_day[-1].version)
+        if report.imported and own is not None:
+            store.set_ctgov_version(nct_id, report.imported + 1, own.version)
     log.info("backfill.done", nct_id=nct_id, available=report.available, imported=report.imported,
              skipped_over_cap=report.skipped_over_cap, requests=report.requests, note=report.note)
     return report

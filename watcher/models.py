@@ -79,6 +79,18 @@ class StoredChange:
 
 
 @dataclass(frozen=True, slots=True)
+class Near:
+    """`near:` of a trial, tag or search: a point (or a place name resolved from the record's own
+    site geoPoints, since the registry geocodes every site) and a radius in km."""
+
+    km: float
+    lat: float | None = None
+    lon: float | None = None
+    place: str | None = None
+    channels: tuple[str, ...] | None = None  # None: the trial's own channels
+
+
+@dataclass(frozen=True, slots=True)
 class Trial:
     """One watched trial, as the watchlist describes it."""
 
@@ -91,6 +103,8 @@ class Trial:
     min_severity: Severity | None = None
     interval: timedelta | None = None
     line: int | None = None  # where the watchlist declares it, for error messages
+    near: Near | None = None  # new or newly recruiting sites within this distance are their own event
+    source: str | None = None  # None: listed in the watchlist; "search:<name>": found by that search
 
     @property
     def display(self) -> str:

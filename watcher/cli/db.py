@@ -46,18 +46,23 @@ def db_upgrade(state: State) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_obj
 def db_stats(state: State, as_json: bool) -> None:
-    """Versions stored and the bytes they take (compressed, deduplicated)."""
+    """Versions stored and the bytes they take (compressed, deduplicated), per trial and in all."""
     config = state.config()
     with open_store(config) as store:
         stats = store.retention.stats()
         revision = store.schema_revision()
-    data = {"revision": revision, "versions": stats.versions, "pruned": stats.pruned, "blobs": stats.blobs,
-            "blob_bytes": stats.blob_bytes, "raw_bytes": stats.raw_bytes, "legacy_bytes": stats.legacy_bytes}
+    data = {"revision": revision, "trials": stats.trials, "versions": stats.versions, "pruned": stats.pruned,
+            "baselines": stats.baselines, "change_rows": stats.change_rows, "blobs": stats.blobs,
+            "blob_bytes": stats.blob_bytes, "raw_bytes": stats.raw_bytes, "legacy_bytes": stats.legacy_bytes,
+            "bytes_per_trial": stats.bytes_per_trial,
+            "bytes_per_version": (stats.blob_bytes + stats.legacy_bytes) // stats.versions if stats.versions else 0,
+            "stored_of_raw": round(stats.blob_bytes / stats.raw_bytes, 4) if stats.raw_bytes else None,
+            "database_bytes": stats.database_bytes}
     if as_json:
         click.echo(json.dumps(data, indent=2))
         return
     for key, value in data.items():
-        click.echo(f"{key + ':':<14}{value}")
+        click.echo(f"{key + ':':<19}{value}")
 
 
 @db.command("prune")

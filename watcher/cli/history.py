@@ -46,7 +46,10 @@ def history(state: State, nct_id: str, *, since: str | None, fields: tuple[str, 
     except QueryError as exc:
         fail(f"--since: {exc}", EXIT_USAGE)
     with open_store(config) as store:
-        items = select_changes(store.changes_of(nct_id, since=since_at), fields=fields)
+        from watcher.detect.meaning import SeverityRules
+
+        rules = SeverityRules.from_mapping(config.settings.severity_rules)  # the baseline's, derived when read
+        items = select_changes(store.changes_of(nct_id, since=since_at, rules=rules), fields=fields)
     if _printed_as_data(items, as_json=as_json, as_csv=as_csv):
         return
     if not items:
@@ -142,10 +145,13 @@ def changes(state: State, *, since: str, tags: tuple[str, ...], min_severity: st
         since_at = parse_when(since, now=datetime.now(UTC))
     except QueryError as exc:
         fail(f"--since: {exc}", EXIT_USAGE)
-    trials = [t for t in config.watchlist.trials if not tags or set(tags) & set(t.tags)]
-    if tags and not trials:
-        fail(f"no watched trial has the tag {', '.join(tags)}", EXIT_USAGE)
+    from watcher.discovery import search_trials
+
     with open_store(config) as store:
+        watched = (*config.watchlist.trials, *search_trials(config, store))  # with `watch: true` search matches
+        trials = [t for t in watched if not tags or set(tags) & set(t.tags)]
+        if tags and not trials:
+            fail(f"no watched trial has the tag {', '.join(tags)}", EXIT_USAGE)
         found = store.changes(since=since_at, nct_ids=[t.nct_id for t in trials])
     items = select_changes(found, fields=fields, min_severity=min_severity, include_bookkeeping=include_bookkeeping)
     if _printed_as_data(items, as_json=as_json, as_csv=as_csv):

@@ -54,13 +54,13 @@ def check(state: State, full: bool) -> None:
 
 
 def _interrupted(store: Any, started: datetime) -> NoReturn:
-    """Ctrl-C during `check`: every trial is its own transaction, so what was saved stays saved and
-    the trial in hand is rolled back whole; say so, close the cycle in the log, exit 130 (128 + SIGINT)."""
+    """Ctrl-C during `check`: every page of trials is its own transaction, so what was saved stays saved
+    and the page in hand is rolled back whole; say so, close the cycle in the log, exit 130 (128 + SIGINT)."""
     saved = sorted(nct_id for nct_id, st in store.trial_states().items()
                    if st.last_checked_at is not None and st.last_checked_at >= started)
     store.close_open_cycles(datetime.now(UTC), result="interrupted", since=started)
     click.echo(f"trialwatch: interrupted; {len(saved)} trial{'s' if len(saved) != 1 else ''} checked and saved "
-               "before the stop, the one in hand was rolled back; run `trialwatch check` again to finish", err=True)
+               "before the stop, those in hand were rolled back; run `trialwatch check` again to finish", err=True)
     sys.exit(130)
 
 
@@ -118,6 +118,9 @@ def check_config(state: State) -> None:
     settings = config.settings
     click.echo(f"settings:  {settings.path or '(built-in defaults)'}")
     click.echo(f"watchlist: {config.watchlist.path} ({len(config.watchlist.trials)} trials)")
+    for found in config.watchlist.searches:
+        click.echo(f"search:    {found.name}: " + " ".join(f"{k}={v}" for k, v in found.params().items())
+                   + (", matches watched" if found.watch else ", matches announced"))
     from watcher.store.connection import redact_db_url
 
     click.echo(f"storage:   {redact_db_url(settings.storage_url)}")

@@ -111,15 +111,19 @@ def remove(state: State, nct_ids: tuple[str, ...]) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list instead of a table.")
 @click.pass_obj
 def list_trials(state: State, as_json: bool) -> None:
-    """The watched trials: label, status, last change, last checked."""
+    """The watched trials: label, source (the watchlist, or the search that found it), status, last change, checks."""
+    from watcher.discovery import search_trials
+
     config = state.config()
     with open_store(config) as store:
         states = store.trial_states()
+        found = search_trials(config, store)
     rows: list[dict[str, Any]] = []
-    for trial in config.watchlist.trials:
+    for trial in (*config.watchlist.trials, *found):
         st = states.get(trial.nct_id)
         rows.append({
             "nct_id": trial.nct_id, "label": trial.label, "tags": list(trial.tags),
+            "source": trial.source or "watchlist",
             "channels": list(trial.channels) if trial.channels is not None else None,
             "status": st.overall_status if st else None,
             "last_change": _iso(st.last_changed_at) if st else None,
@@ -132,8 +136,8 @@ def list_trials(state: State, as_json: bool) -> None:
     if not rows:
         click.echo(f"No trials in {config.watchlist.path}. Add one with: trialwatch add NCT06747156")
         return
-    _table(["NCT ID", "LABEL", "STATUS", "LAST CHANGE", "LAST CHECKED"],
-           [[r["nct_id"], r["label"] or "", r["status"] or "-", _short(r["last_change"]),
+    _table(["NCT ID", "LABEL", "SOURCE", "STATUS", "LAST CHANGE", "LAST CHECKED"],
+           [[r["nct_id"], r["label"] or "", r["source"], r["status"] or "-", _short(r["last_change"]),
              _short(r["last_checked"])] for r in rows])
 
 

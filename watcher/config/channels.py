@@ -8,9 +8,13 @@ quote a URL: it may hold a token.
 
 from __future__ import annotations
 
+import difflib
 import logging
+import re
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import cache
 from typing import Literal
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -50,6 +54,61 @@ def channel_kind(url: str) -> Kind:
     return _SCHEMES.get(scheme, "text")
 
 
+@dataclass(frozen=True, slots=True)
+class Service:
+    name: str
+    templates: tuple[str, ...]
+    setup_url: str | None
+
+
+@cache
+def apprise_schemes() -> dict[str, Service]:
+    """scheme → service, from apprise's public `Apprise().details()` (the plugins this install has)."""
+    import apprise
+
+    schemes: dict[str, Service] = {}
+    for entry in apprise.Apprise().details().get("schemas", []):
+        details = entry.get("details") or {}
+        service = Service(name=str(entry.get("service_name") or "?"),
+                          templates=tuple(str(t) for t in details.get("templates") or ()),
+                          setup_url=entry.get("setup_url"))
+        for key in ("protocols", "secure_protocols"):
+            found = entry.get(key) or ()
+            for scheme in (found,) if isinstance(found, str) else found:
+                schemes.setdefault(str(scheme).lower(), service)
+    return schemes
+
+
+def url_problem(url: str) -> str:
+    """Why apprise rejects a URL: a missing or unknown scheme (with the close ones it knows), or a
+    known scheme whose rest does not fit (with the shapes it expects). Never quotes the URL's secrets."""
+    schemes = apprise_schemes()
+    scheme, sep, _ = url.partition("://")
+    if not sep:
+        head = re.split(r"[:/]", url, maxsplit=1)[0].lower()
+        close = _close(head, schemes) if head else []
+        hint = f"; did you mean {' or '.join(f'{c}://…' for c in close)}?" if close else \
+            " (such as mailto://, slack:// or json://)"
+        return f"the URL does not start with scheme://{hint}"
+    scheme = scheme.lower()
+    service = schemes.get(scheme)
+    if service is None:
+        close = _close(scheme, schemes)
+        named = [f"{c}:// ({schemes[c].name})" if c in schemes else f"{c}://" for c in close]
+        hint = (f"; close ones it knows: {', '.join(named)}" if close
+                else "; the services and their schemes: https://appriseit.com/services/")
+        return f"apprise knows no scheme {scheme!r}{hint}"
+    shapes = ", ".join(t.replace("{schema}", scheme) for t in service.templates[:3])
+    more = f"; see {service.setup_url}" if service.setup_url else ""
+    return (f"{scheme}:// is {service.name}, but the rest of the URL ({redact_url(url)}) does not fit it: "
+            f"expected {shapes or 'another form'}{more}")
+
+
+def _close(word: str, schemes: dict[str, Service]) -> list[str]:
+    """The closest known schemes; http(s) too, for a service's own address (https://hooks.slack.com/…)."""
+    return difflib.get_close_matches(word, [*schemes, "http", "https"], n=3, cutoff=0.6)
+
+
 def zone(name: str) -> ZoneInfo:
     return ZoneInfo(name)
 
@@ -68,12 +127,13 @@ def next_fire(cron: str, timezone: str, after: datetime) -> datetime:
 
 
 def check_channel_options(*, url: str, digest: str | None, timezone: str, heartbeat: timedelta | None,
-                          title_template: str | None, body_template: str | None) -> Iterator[tuple[str, str]]:
+                          title_template: str | None, body_template: str | None,
+                          timeout: timedelta = timedelta(seconds=30)) -> Iterator[tuple[str, str]]:
     """Problems with a channel's options, as (key, message); nothing when all is well."""
     import apprise
 
     if url and apprise.Apprise.instantiate(url) is None:
-        yield "url", f"apprise does not recognise this URL ({redact_url(url)})"
+        yield "url", url_problem(url)
     try:
         zone(timezone)
     except (ZoneInfoNotFoundError, ValueError):
@@ -86,6 +146,8 @@ def check_channel_options(*, url: str, digest: str | None, timezone: str, heartb
             yield "digest", f"{digest!r} is neither `immediate` nor a cron expression such as '0 8 * * 1-5'"
     if heartbeat is not None and heartbeat.total_seconds() < 60:
         yield "heartbeat", "must be at least 1m"
+    if not timedelta(seconds=1) <= timeout <= timedelta(minutes=10):
+        yield "timeout", "must be between 1s and 10m (it bounds each network wait of one send)"
     from watcher.config.templates import template_problem
 
     for key, source in (("title_template", title_template), ("body_template", body_template)):

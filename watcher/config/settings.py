@@ -16,6 +16,7 @@ from typing import Any
 
 from watcher.config.paths import default_state_dir
 from watcher.config.registry import RegistrySettings, registry_from, study_filter_from
+from watcher.config.searches import Search
 from watcher.config.substitute import substitute_credentials, substitute_env
 from watcher.config.yamlcheck import Checker, kind, read_yaml
 from watcher.detect.studies import StudyFilter
@@ -56,6 +57,8 @@ class ChannelSettings:
     heartbeat: timedelta | None = None
     title_template: str | None = None
     body_template: str | None = None
+    no_edit: tuple[str, ...] = ()  # no-edit alert kinds this channel wants (watcher/detect/noedit.py); off by default
+    timeout: timedelta = timedelta(seconds=30)  # bounds each network wait of one send (watcher.notify.send)
     studies: StudyFilter | None = None  # whole-registry mode: which unlisted studies this channel hears of
 
 
@@ -119,6 +122,7 @@ class Settings:
 class Watchlist:
     path: Path
     trials: tuple[Trial, ...]
+    searches: tuple[Search, ...] = ()  # `searches:` (watcher/config/searches.py)
 
     def get(self, nct_id: str) -> Trial | None:
         return next((t for t in self.trials if t.nct_id == nct_id), None)
@@ -135,7 +139,7 @@ class Config:
 
 TOP_KEYS = ("api", "storage", "schedule", "channels", "notify", "severity", "watchlist", "state_dir", "registry")
 CHANNEL_KEYS = ("url", "min_severity", "only", "ignore", "tags", "digest", "timezone", "heartbeat",
-                 "title_template", "body_template", "studies")
+                 "title_template", "body_template", "no_edit", "timeout", "studies")
 
 
 def _api_settings(node: Mapping[str, Any], checker: Checker) -> ApiSettings:
@@ -224,6 +228,7 @@ def _settings_from(doc: Any, path: Path | None, checker: Checker, environ: Mappi
             only=checker.strings(node, "only", f"{cpath}.only"),
             ignore=checker.strings(node, "ignore", f"{cpath}.ignore"),
             tags=checker.strings(node, "tags", f"{cpath}.tags"),
+            no_edit=_no_edit_kinds(checker, node, cpath),
             studies=study_filter_from(node, checker, cpath),
             **_delivery_options(checker, node, cpath, url),
         )
@@ -285,6 +290,22 @@ def _settings_from(doc: Any, path: Path | None, checker: Checker, environ: Mappi
     )
 
 
+def _no_edit_kinds(checker: Checker, node: Mapping[str, Any], cpath: str) -> tuple[str, ...]:
+    """`no_edit: true` (every kind) or a list of kinds; absent or false: none (they are off by default)."""
+    from watcher.detect.noedit import NOEDIT_KINDS
+
+    value = node.get("no_edit")
+    if value is None or value is False:
+        return ()
+    if value is True:
+        return NOEDIT_KINDS
+    kinds = checker.strings(node, "no_edit", f"{cpath}.no_edit")
+    for bad in (k for k in kinds if k not in NOEDIT_KINDS):
+        checker.add(checker.line_of(node, "no_edit"), f"{cpath}.no_edit",
+                    f"{bad!r} is not one of {', '.join(NOEDIT_KINDS)} (or true for all)")
+    return tuple(k for k in kinds if k in NOEDIT_KINDS)
+
+
 def _delivery_options(checker: Checker, node: Mapping[str, Any], cpath: str, url: str) -> dict[str, Any]:
     """A channel's digest, heartbeat and template keys; the checks live with their owners."""
     from watcher.config.channels import check_channel_options
@@ -296,6 +317,7 @@ def _delivery_options(checker: Checker, node: Mapping[str, Any], cpath: str, url
                       if node.get("heartbeat") is not None else None),
         "title_template": checker.string(node, "title_template", f"{cpath}.title_template"),
         "body_template": checker.string(node, "body_template", f"{cpath}.body_template"),
+        "timeout": checker.duration(node, "timeout", f"{cpath}.timeout", "30s"),
     }
     if options["digest"] in ("immediate", ""):
         options["digest"] = None

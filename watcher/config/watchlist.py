@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from ruamel.yaml import YAML
 from ruamel.yaml.error import MarkedYAMLError
 
+from watcher.config.searches import Search, parse_near, parse_searches, parse_tag_options
 from watcher.config.settings import Watchlist
 from watcher.config.yamlcheck import Checker, kind, read_yaml
 from watcher.errors import ConfigError
 from watcher.ids import FULL_FORM, is_nct_id, normalize_nct_id
 from watcher.models import Trial
 
-_TRIAL_KEYS = ("id", "label", "channels", "tags", "ignore", "only", "min_severity", "interval")
+_TRIAL_KEYS = ("id", "label", "channels", "tags", "ignore", "only", "min_severity", "interval", "near")
+_TOP_KEYS = ("trials", "searches", "tags")
 
 
 def _trials_from(doc: Any, checker: Checker, channel_names: Sequence[str]) -> tuple[Trial, ...]:
@@ -24,7 +27,7 @@ def _trials_from(doc: Any, checker: Checker, channel_names: Sequence[str]) -> tu
     if not isinstance(doc, Mapping):
         checker.add(1, "", f"expected a mapping with a `trials:` list, got {kind(doc)}")
         return ()
-    checker.unknown_keys(doc, ("trials",), "")
+    checker.unknown_keys(doc, _TOP_KEYS, "")
     items = doc.get("trials")
     if items is None:
         return ()
@@ -78,8 +81,21 @@ def _trials_from(doc: Any, checker: Checker, channel_names: Sequence[str]) -> tu
             min_severity=checker.severity(node, "min_severity", f"trials[{index}].min_severity"),
             interval=interval,
             line=line,
+            near=parse_near(node.get("near"), checker, node, f"trials[{index}].near", channel_names),
         ))
     return tuple(trials)
+
+
+def _discovery_from(doc: Any, trials: tuple[Trial, ...], checker: Checker,
+                    channel_names: Sequence[str]) -> tuple[tuple[Trial, ...], tuple[Search, ...]]:
+    """`searches:`, and `tags: {<tag>: {near: …}}` given to the trials of that tag that have none."""
+    if not isinstance(doc, Mapping):
+        return trials, ()
+    by_tag = parse_tag_options(doc, checker, channel_names)
+    if by_tag:
+        trials = tuple(t if t.near is not None else
+                       replace(t, near=next((by_tag[g] for g in t.tags if g in by_tag), None)) for t in trials)
+    return trials, parse_searches(doc, checker, channel_names)
 
 
 def load_watchlist(path: Path, channel_names: Sequence[str] = ()) -> Watchlist:
@@ -88,9 +104,10 @@ def load_watchlist(path: Path, channel_names: Sequence[str] = ()) -> Watchlist:
         return Watchlist(path=path, trials=())
     doc = read_yaml(path, checker)
     trials = _trials_from(doc, checker, channel_names)
+    trials, searches = _discovery_from(doc, trials, checker, channel_names)
     if checker.problems:
         raise ConfigError(checker.problems)
-    return Watchlist(path=path, trials=trials)
+    return Watchlist(path=path, trials=trials, searches=searches)
 
 
 def parse_watchlist(text: str, path: Path, channel_names: Sequence[str] = ()) -> Watchlist:
@@ -103,6 +120,7 @@ def parse_watchlist(text: str, path: Path, channel_names: Sequence[str] = ()) ->
         checker.add(mark.line + 1 if mark else None, "", f"YAML syntax error: {exc.problem or exc.context}")
         raise ConfigError(checker.problems) from exc
     trials = _trials_from(doc, checker, channel_names)
+    trials, searches = _discovery_from(doc, trials, checker, channel_names)
     if checker.problems:
         raise ConfigError(checker.problems)
-    return Watchlist(path=path, trials=trials)
+    return Watchlist(path=path, trials=trials, searches=searches)

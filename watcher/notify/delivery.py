@@ -1,4 +1,4 @@
-"""Deliver the durable outbox through apprise: claim, send, mark — in that order.
+"""Deliver the durable outbox: claim, send (`watcher.notify.send`), mark — in that order.
 
 Delivery guarantee (README, "Delivery guarantees"): a message is claimed (`sending`, with
 a lease) in one transaction, sent, and marked `sent` in another only after the channel
@@ -17,8 +17,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -27,9 +26,10 @@ import structlog
 
 from watcher.config import ChannelSettings, Settings
 from watcher.config.channels import channel_kind
-from watcher.config.secrets import redact, secret_parts
-from watcher.errors import NotifyError, StorageError, TrialWatchError
+from watcher.errors import NotifyError, StorageError
+from watcher.notify import claims
 from watcher.notify.formats import FORMATS, Delivery, Rendered, context
+from watcher.notify.send import Sender
 from watcher.store import Store
 from watcher.store.outbox import OutboxMessage
 
@@ -88,112 +88,6 @@ def render(payload: Mapping[str, Any], channel: ChannelSettings, delivery: Deliv
                     document=rendered.document)
 
 
-# -- the apprise edge ----------------------------------------------------------------------------
-
-_plain_lock = threading.Lock()
-_plain_parts: dict[str, str] = {}
-_plain_installed = False
-
-
-def _install_plain_part_hook() -> None:
-    """Let an email carry our own text/plain part instead of apprise's HTML-to-text guess.
-
-    apprise builds an HTML email's plain alternative by converting the HTML; a table turns
-    into one cell per line. The hook answers that one conversion with the text we wrote
-    for exactly that HTML body, and leaves every other conversion to apprise.
-    """
-    global _plain_installed  # noqa: PLW0603 - installed once per process
-    if _plain_installed:
-        return
-    from apprise.common import NotifyFormat
-    from apprise.plugins.email import base
-
-    original: Callable[[Any, Any, Any], Any] = getattr(base, "convert_between")  # noqa: B009 - not exported
-
-    def convert_between(from_format: Any, to_format: Any, content: Any) -> Any:
-        if from_format == NotifyFormat.HTML and to_format == NotifyFormat.TEXT:
-            with _plain_lock:
-                plain = _plain_parts.get(content)
-            if plain is not None:
-                return plain
-        return original(from_format, to_format, content)
-
-    setattr(base, "convert_between", convert_between)  # noqa: B010 - not exported
-    _plain_installed = True
-
-
-@contextmanager
-def _plain_part(html: str, plain: str | None) -> Iterator[None]:
-    if plain is None:
-        yield
-        return
-    _install_plain_part_hook()
-    with _plain_lock:
-        _plain_parts[html] = plain
-    try:
-        yield
-    finally:
-        with _plain_lock:
-            _plain_parts.pop(html, None)
-
-
-def _with_idempotency_key(url: str, rendered: Rendered) -> str:
-    """A JSON webhook's URL with an `Idempotency-Key: trialwatch-<message id>` header (apprise's
-    documented `+Header=value` URL syntax): the same message retried after a crash carries the same
-    key, so a receiver can drop the duplicate of the crash window."""
-    message_id = (rendered.document or {}).get("message_id")
-    if message_id is None or channel_kind(url) != "json":
-        return url
-    return f"{url}{'&' if '?' in url else '?'}+Idempotency-Key=trialwatch-{message_id}"
-
-
-class Sender:
-    """Sends rendered messages to channels through apprise; every error comes back redacted."""
-
-    def __init__(self, channels: Mapping[str, ChannelSettings]) -> None:
-        self.channels = channels
-
-    def send(self, channel_name: str, rendered: Rendered, *, first_part: int = 0,
-             on_part: Callable[[int], None] | None = None) -> None:
-        """Send each part from `first_part` on; `on_part(n)` runs after part n was accepted."""
-        channel = self.channels.get(channel_name)
-        if channel is None:
-            raise NotifyError(f"channel {channel_name!r} is not configured")
-        secrets = secret_parts(channel.url)
-        try:
-            for index in range(first_part, len(rendered.parts)):
-                self._send_one(channel, rendered, rendered.parts[index])
-                if on_part is not None:
-                    on_part(index + 1)
-        except NotifyError as exc:  # only the detail is redacted: a channel's name is never a secret
-            raise NotifyError(f"channel {channel_name!r}: {redact(str(exc), secrets)}") from None
-        except TrialWatchError:
-            raise  # our own storage failing while recording a part is not the channel's refusal
-        except Exception as exc:  # apprise or a plugin crashed: report it, redacted, as a refusal
-            detail = redact(f"{type(exc).__name__}: {exc}", secrets)
-            raise NotifyError(f"channel {channel_name!r}: {detail}") from None
-
-    @staticmethod
-    def _send_one(channel: ChannelSettings, rendered: Rendered, body: str) -> None:
-        import apprise
-
-        notifier = apprise.Apprise()
-        if not notifier.add(_with_idempotency_key(channel.url, rendered)):
-            raise NotifyError("apprise does not understand its URL")
-        if rendered.document is not None:
-            for service in notifier:
-                extras = getattr(service, "payload_extras", None)
-                if isinstance(extras, dict):
-                    # json:// posts {version,title,message,attachments,type}; our fields join them.
-                    extras.update({k: v for k, v in rendered.document.items() if k not in extras})
-        with _plain_part(body, rendered.plain):
-            result = notifier.notify(body=body, title=rendered.title, body_format=rendered.body_format)
-        if not result:
-            messages = [entry.message for entry in result.logs() if entry.level in ("WARNING", "ERROR")]
-            detail = "; ".join(dict.fromkeys(messages)) or "the channel did not accept the message"
-            raise NotifyError(detail)
-
-
 # -- walking the outbox --------------------------------------------------------------------------
 
 
@@ -221,7 +115,7 @@ def deliver_due(store: Store, settings: Settings, *, now: Callable[[], datetime]
     sender = sender or Sender(settings.channels)
     held = [name for name, c in settings.channels.items() if c.digest]
     try:
-        due = store.outbox.due_channels(now(), held_channels=held)
+        due = store.outbox.due_channels(now(), held_channels=held, is_dead=claims.is_dead)
     except StorageError as exc:
         log.error("notify.storage_failed", error=str(exc))  # noqa: TRY400 - known error, no trace
         return []
@@ -251,7 +145,7 @@ def _drain(store: Store, settings: Settings, sender: Sender, channel: str, *, he
         for _ in range(MAX_ROUNDS):
             at = now()
             claim = store.outbox.claim_next(at, lease_until=at + settings.claim_timeout, held_channels=held,
-                                            channel=channel)
+                                            channel=channel, claimer=claims.me(), is_dead=claims.is_dead)
             if claim is None:
                 break
             message, recovered = claim
@@ -296,7 +190,7 @@ def _deliver_one(store: Store, settings: Settings, sender: Sender, message: Outb
             if multi and count < len(rendered.parts):
                 store.set_meta(parts_key(message.id), {"sent": count, "rendered_at": rendered_at.isoformat()})
 
-        sender.send(message.channel, rendered, first_part=first_part, on_part=part_done)
+        sender.send(message.channel, rendered, first_part=first_part, on_part=part_done, message_id=message.id)
     except NotifyError as exc:
         error = str(exc)
         park = channel is None or message.attempts >= settings.max_attempts

@@ -98,7 +98,6 @@ def heartbeat_payload(config: Config, store: Store, *, now: datetime, next_poll:
 def enqueue_heartbeats(config: Config, store: Store, *, now: datetime, next_poll: datetime | None = None) -> int:
     """Queue a heartbeat for every channel whose heartbeat interval has passed."""
     queued = 0
-    waiting = {m.channel for m in store.outbox.messages(status="pending") if m.kind == "heartbeat"}
     for name, channel in config.settings.channels.items():
         if channel.heartbeat is None:
             continue
@@ -106,7 +105,7 @@ def enqueue_heartbeats(config: Config, store: Store, *, now: datetime, next_poll
         last = store.get_meta(key)
         if isinstance(last, str) and now - datetime.fromisoformat(last) < channel.heartbeat:
             continue
-        if name in waiting:  # the channel is down: one heartbeat waiting for it is enough
+        if store.outbox.is_waiting(name, "heartbeat"):  # the channel is down: one heartbeat waiting is enough
             store.set_meta(key, now.isoformat())
             continue
         payload = heartbeat_payload(config, store, now=now, next_poll=next_poll)

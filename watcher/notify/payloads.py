@@ -17,8 +17,9 @@ import structlog
 from watcher.config import Config
 from watcher.errors import TrialWatchError
 from watcher.models import Change, Json, Trial, change_to_dict, history_url, study_url
-from watcher.notify.delivery import Outcome, Sender, deliver_due, render
+from watcher.notify.delivery import Outcome, deliver_due, render
 from watcher.notify.formats import Delivery, context
+from watcher.notify.send import Sender
 from watcher.store import Store
 from watcher.store.outbox import NewMessage
 

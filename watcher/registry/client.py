@@ -33,11 +33,13 @@ from watcher import __version__
 from watcher.config import ApiSettings
 from watcher.errors import AccessDenied, ApiError, InvalidResponse, StudyNotFound, TransientApiError
 from watcher.ids import is_nct_id, normalize_nct_id
-from watcher.registry.pages import MAX_PAGE_SIZE, MAX_PAGES, Pager, PageReader, spool
+from watcher.registry import pages
+from watcher.registry.pages import Pager, PageReader, spool
 from watcher.registry.ratelimit import RateLimiter, retry_after
 from watcher.registry.responses import (
     BatchResult,
     Fetched,
+    Reply,
     aliases_of,
     attribute,
     parse_json,
@@ -52,6 +54,7 @@ PROBE_FIELDS = ("NCTId", "NCTIdAlias", "LastUpdatePostDate", "OverallStatus")
 """What the cheap probe asks per study: identity, the last posting, and the status, which the registry
 also changes without a new posting (e.g. to UNKNOWN when a record is not verified for two years)."""
 RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
+MAX_PAGES, MAX_PAGE_SIZE = pages.MAX_PAGES, pages.MAX_PAGE_SIZE  # callers import them from here
 MAX_REDIRECTS = 3
 
 
@@ -219,6 +222,10 @@ class CtGovClient:
                         updates.setdefault(alias, fetched.last_update)
         return updates
 
+    def search_pages(self, params: Mapping[str, str]) -> Iterator[dict[str, Any]]:
+        """Every page of a `/studies` query of our own (a saved search: watcher/registry/search.py)."""
+        return self._pages(params)
+
     # record history (storage's block: the undocumented /api/int endpoints, parsed in watcher.backfill)
 
     def get_raw(self, url: str, *, max_bytes: int | None = None, nct_id: str | None = None) -> bytes:
@@ -231,6 +238,22 @@ class CtGovClient:
         if max_bytes is not None and len(body) > max_bytes:
             raise InvalidResponse(f"{url}: {len(body)} bytes, over the cap of {max_bytes}")
         return body
+
+    def exchange(self, url: str, params: Mapping[str, str] | None = None) -> Reply:
+        """One GET as it comes (no retry, redirect or translation) with this client's headers and rate
+        limit: what `trialwatch doctor` inspects. A `url` starting with `/` is under `api.base_url`."""
+        full = f"{self._base}{url}" if url.startswith("/") else url
+        full += f"?{urlencode(params, safe=',')}" if params else ""  # as the poll sends it (`_sending`)
+        self._limiter.acquire()
+        with self._count_lock:
+            self._requests += 1
+        agent = self._http.headers.get("User-Agent", "")
+        try:
+            response = self._http.get(full)
+        except httpx.HTTPError as exc:
+            return Reply(full, 0, f"{type(exc).__name__}: {exc}".encode(), {}, agent)
+        headers = {k.lower(): v for k, v in response.headers.items()}
+        return Reply(str(response.url), response.status_code, response.content, headers, agent)
 
     # batches and pages -------------------------------------------------------------------------
 
@@ -279,12 +302,10 @@ class CtGovClient:
             yield page
             pager.turn(page, len(page["studies"]))
 
-    def walk(self, params: Mapping[str, str], on_study: Callable[[Any], None], *,
-             expect: int | None = None) -> int:
-        """Every study of a `/studies` query handed to `on_study` one at a time, a page's body spooled
-        (memory or a temporary file) and read a study at a time: big pages (`pageSize=1000` full
-        records) take no more memory than small ones. Returns the number of studies; raises ApiError
-        where a page fails (the studies before it were handed on, whole)."""
+    def walk(self, params: Mapping[str, str], on_study: Callable[[Any], None], *, expect: int | None = None) -> int:
+        """Every study of a `/studies` query to `on_study` one at a time, each page spooled and read a study
+        at a time (`pages.py`): a page of 1,000 full records takes no more memory than a small one.
+        Returns the number of studies; raises ApiError where a page fails (those before it were whole)."""
         pager = Pager(params, expect)
         while (query := pager.next_query()) is not None:
             with self._get_spooled("/studies", query) as body:
@@ -377,8 +398,7 @@ class CtGovClient:
                         body.write(chunk)
                 else:
                     response.read()
-            self._usable(response, url, nct_id)
-            if response.status_code != 200:
+            if self._usable(response, url, nct_id).status_code != 200:
                 raise ApiError(f"{url}: HTTP {response.status_code} where a page of studies was expected")
         except BaseException:
             body.close()
@@ -388,10 +408,8 @@ class CtGovClient:
 
     @contextlib.contextmanager
     def _sending(self, url: str, params: Mapping[str, str] | None) -> Iterator[httpx.Response]:
-        """A streamed GET under the rate limit and the concurrency bound, httpx's errors translated.
-
-        The query is encoded here, keeping `,` as it is (RFC 3986 allows it in a query): httpx would
-        send `%2C`, 3 bytes instead of 1 for every ID of a `filter.ids` batch."""
+        """A streamed GET under the rate limit and the concurrency bound, httpx's errors translated. The query
+        keeps `,` as it is (RFC 3986 allows it): httpx would send `%2C`, 3 bytes for each ID of a batch."""
         self._limiter.acquire()
         if params:
             url = f"{url}?{urlencode(params, safe=',')}"

@@ -12,16 +12,21 @@ parser that fails with a message naming the URL and what was wrong (`HistoryForm
 duplicate JSON keys, versions not contiguous from 0, a date not `yyyy-MM-dd`, a study for
 another NCT ID, a body over the size cap. Versions are 0-based; the website shows `version+1`.
 
-Their text fields may be HTML where API v2 gives markdown. A past version's string that says
-the same thing as the stored record's string at the same place once markup is stripped takes
-the stored string (`adopt_markup`), so a backfilled history does not report markup as edits.
+Their markup fields are HTML where API v2 gives markdown. A past version's string that shows a
+reader the same text as the stored record's string at the same place takes the stored string
+(`adopt_markup`, comparing through `watcher.registry.markup`), so a backfilled history does not
+report markup as edits, and loses no character of a real one.
+
+Dates: an entry's `date` is the version's QC date (`lastUpdateSubmitQcDate`, what API v2 calls
+`lastUpdateSubmitDate`), not the day it was posted; the posting day is in each version's own
+`lastUpdatePostDateStruct`. Which entry is a record we already hold is decided by content
+(`RecordHistory.locate`), not by assuming it is the last of its day.
 """
 
 from __future__ import annotations
 
-import html
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,6 +34,7 @@ from watcher.config import Config
 from watcher.detect.record import submit_date_of
 from watcher.errors import ApiError, BackfillError, InvalidResponse, StudyNotFound
 from watcher.registry.client import CtGovClient
+from watcher.registry.markup import as_markdown, is_html, same_text
 from watcher.registry.responses import parse_json
 
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -45,7 +51,7 @@ class HistoryUnavailable(ApiError):
 @dataclass(frozen=True, slots=True)
 class HistoryEntry:
     version: int  # 0-based
-    date: str  # yyyy-MM-dd: the version's submit date, as the site lists it
+    date: str  # yyyy-MM-dd: the version's QC date (lastUpdateSubmitQcDate), not its post date
     status: str | None
     module_labels: tuple[str, ...] = ()
 
@@ -67,6 +73,11 @@ def history_base(config: Config) -> str:
 
 def parse_index(body: bytes, nct_id: str, where: str) -> list[HistoryEntry]:
     """The version list of `?history=true`; strict, because everything after trusts it."""
+    return parse_index_and_study(body, nct_id, where)[0]
+
+
+def parse_index_and_study(body: bytes, nct_id: str, where: str) -> tuple[list[HistoryEntry], dict[str, Any] | None]:
+    """`parse_index`, and the current version's record the same answer carries (None if absent)."""
     doc = parse_json(body, where, error=HistoryFormatError, unique_keys=True)
     history = doc.get("history") if isinstance(doc, dict) else None
     if not isinstance(history, dict):
@@ -91,7 +102,8 @@ def parse_index(body: bytes, nct_id: str, where: str) -> list[HistoryEntry]:
     study = doc.get("study")
     if isinstance(study, dict):
         _check_study(study, nct_id, where)
-    return entries
+        return entries, study
+    return entries, None
 
 
 def parse_version(body: bytes, nct_id: str, version: int, where: str) -> dict[str, Any]:
@@ -115,27 +127,61 @@ def _check_study(study: Mapping[str, Any], nct_id: str, where: str) -> None:
         raise HistoryFormatError(f"{where}: the record is {found!r}, not {nct_id}")
 
 
-# -- markup --------------------------------------------------------------------------------------
-
-_TAG = re.compile(r"<[^>]+>")
-_MARKDOWN = re.compile(r"[\\*_#`>\-]+")
-_SPACES = re.compile(r"\s+")
-
-
-def _plain(text: str) -> str:
-    return _SPACES.sub(" ", _MARKDOWN.sub(" ", html.unescape(_TAG.sub(" ", text)))).strip().lower()
+# -- markup and identity ------------------------------------------------------------------------
 
 
 def adopt_markup(reference: Any, value: Any) -> Any:
     """`value` with each string replaced by `reference`'s string at the same place when the two
-    differ only in markup (HTML from the history endpoints vs markdown from API v2)."""
-    if isinstance(value, str) and isinstance(reference, str):
-        return reference if value != reference and _plain(value) == _plain(reference) else value
+    differ only in markup (HTML from the history endpoints vs markdown from API v2), and every other
+    HTML string turned back into markdown, so versions are diffed in one form."""
+    if isinstance(value, str):
+        if isinstance(reference, str) and same_text(reference, value):
+            return reference
+        return as_markdown(reference if isinstance(reference, str) else None, value) if is_html(value) else value
     if isinstance(value, dict) and isinstance(reference, Mapping):
         return {k: adopt_markup(reference.get(k), v) for k, v in value.items()}
     if isinstance(value, list) and isinstance(reference, list) and len(value) == len(reference):
         return [adopt_markup(r, v) for r, v in zip(reference, value, strict=True)]
+    if isinstance(value, list) and _has_markup(value):  # an item added or removed: pair by likeliness
+        refs = reference if isinstance(reference, list) else []
+        return [adopt_markup(_counterpart(v, refs), v) for v in value]
     return value
+
+
+_HTML_HINT = re.compile(r"<[a-zA-Z/]|&(?:#\d+|#[xX][0-9a-fA-F]+|[a-zA-Z]+);")
+
+
+def _has_markup(value: Any) -> bool:
+    if isinstance(value, str):
+        return _HTML_HINT.search(value) is not None
+    if isinstance(value, dict):
+        return any(_has_markup(v) for v in value.values())
+    return isinstance(value, list) and any(_has_markup(v) for v in value)
+
+
+def _counterpart(item: Any, candidates: Sequence[Any]) -> Any:
+    """The candidate dict sharing the most equal values with `item` (an arm keeps its label, an
+    outcome its measure), or None; only for lists whose lengths differ, which are short."""
+    if not isinstance(item, dict):
+        return None
+    best, score = None, 0
+    for candidate in candidates:
+        if isinstance(candidate, Mapping):
+            shared = sum(1 for key, val in item.items() if candidate.get(key) == val)
+            if shared > score:
+                best, score = candidate, shared
+    return best
+
+
+_CONTENT = ("protocolSection", "resultsSection", "hasResults")
+
+
+def same_version(record: Mapping[str, Any], past: Mapping[str, Any]) -> bool:
+    """Is the history's `past` the version `record` (from API v2) was read from? What the sponsor
+    posted must match, markup aside; derived sections are regenerated daily, and a section the history
+    leaves out is not evidence either way."""
+    adopted = adopt_markup(record, past)
+    return all(adopted.get(key) == record.get(key) for key in _CONTENT if key == "protocolSection" or key in past)
 
 
 # -- fetching ------------------------------------------------------------------------------------
@@ -149,14 +195,37 @@ class RecordHistory:
         self.base = history_base(config)
         self.max_bytes = config.settings.backfill.max_bytes
         self.requests = 0
+        self._versions: dict[tuple[str, int], dict[str, Any]] = {}
+        self._current: dict[str, tuple[int, dict[str, Any]]] = {}
 
     def index(self, nct_id: str) -> list[HistoryEntry]:
+        """The version list; the current version's record it carries is kept for `version`."""
         url = f"{self.base}/studies/{nct_id}?history=true"
-        return parse_index(self._get(url, nct_id), nct_id, url)
+        entries, study = parse_index_and_study(self._get(url, nct_id), nct_id, url)
+        if study is not None:
+            self._current[nct_id] = (entries[-1].version, study)
+        return entries
 
     def version(self, nct_id: str, version: int) -> dict[str, Any]:
-        url = f"{self.base}/studies/{nct_id}/history/{version}"
-        return parse_version(self._get(url, nct_id), nct_id, version, url)
+        """One version's record, fetched once per instance (the index's own study is the newest)."""
+        current = self._current.get(nct_id)
+        if current is not None and current[0] == version:
+            return current[1]
+        if (nct_id, version) not in self._versions:
+            url = f"{self.base}/studies/{nct_id}/history/{version}"
+            self._versions[nct_id, version] = parse_version(self._get(url, nct_id), nct_id, version, url)
+        return self._versions[nct_id, version]
+
+    def locate(self, nct_id: str, record: Mapping[str, Any], entries: Sequence[HistoryEntry]) -> HistoryEntry | None:
+        """The entry that is `record`'s own version, by content, among `entries` dated on its submit date
+        (its QC date), newest first; None when none matches (a registry-side edit without a posting)."""
+        day = submit_date_of(record)
+        for entry in reversed(entries):
+            if entry.date != day:
+                continue
+            if same_version(record, self.version(nct_id, entry.version)):
+                return entry
+        return None
 
     def _get(self, url: str, nct_id: str) -> bytes:
         self.requests += 1
@@ -170,13 +239,17 @@ class RecordHistory:
                 limit: int) -> list[tuple[HistoryEntry, dict[str, Any]]]:
         """Versions posted after `old` and before `new` (both records we hold), oldest first.
 
-        Versions are told apart by their submit dates: those after `old`'s and up to `new`'s,
-        less the last (that one is `new`). At most `limit` are fetched, the newest ones.
+        Candidates are dated after `old`'s submit date and up to `new`'s; `new`'s own version is found
+        by content (`locate`; the index answer carries the newest one, so usually no request), and only
+        what precedes it is kept. When no version matches `new`, the last candidate is taken to be it.
+        At most `limit` are fetched, the newest ones.
         """
         old_date, new_date = submit_date_of(old), submit_date_of(new)
         if old_date is None or new_date is None:
             return []
-        entries = [e for e in self.index(nct_id) if old_date < e.date <= new_date][:-1]
+        window = [e for e in self.index(nct_id) if old_date < e.date <= new_date]
+        own = self.locate(nct_id, new, window)
+        entries = [e for e in window if e.version < own.version] if own is not None else window[:-1]
         out: list[tuple[HistoryEntry, dict[str, Any]]] = []
         previous: Any = old
         for entry in entries[-limit:] if limit > 0 else []:

@@ -40,6 +40,19 @@ class Fetched:
 
 
 @dataclass(frozen=True, slots=True)
+class Reply:
+    """One HTTP exchange as it came, for `trialwatch doctor` to judge (`watcher.registry.doctor`).
+
+    `status` 0 means no answer at all; `body` then holds the transport error."""
+
+    url: str
+    status: int
+    body: bytes = b""
+    headers: Mapping[str, str] = field(default_factory=dict)  # names lower-case
+    user_agent: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class BatchResult:
     """Per requested ID: a record, an error, or missing (absent from every page)."""
 

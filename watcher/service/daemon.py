@@ -53,7 +53,7 @@ from watcher.service.status import (
 )
 
 if TYPE_CHECKING:
-    from watcher.cycle import CycleReport
+    from watcher.cycle.report import CycleReport
     from watcher.registry.client import CtGovClient
     from watcher.store import Store
 
@@ -166,7 +166,7 @@ class Service:
         """Poll the trials `mode` asks for (see `request_cycle`), if any, in one cycle."""
         config = self.config  # a reload swaps the reference; this cycle keeps the one it started with
         only = None if mode == "full" else self._due(config, mode)
-        if only is not None and not only:
+        if only is not None and not only and (config.watchlist.trials or not config.watchlist.searches):
             log.debug("cycle.nothing_due", trials=len(config.watchlist.trials))
             return
         self._cycle_started = time.monotonic()
@@ -253,11 +253,15 @@ class Service:
         if self._last_rejection is not None:
             self._last_rejection = None
             self._safely(lambda: self.store.set_meta(META_WATCHLIST_ERROR, None))
+        searches = set(new.watchlist.searches) - set(old.watchlist.searches)  # added or edited
         log.info("config.reloaded", reason=reason, trials=len(after), added=sorted(after - before),
-                 removed=sorted(before - after), watchlist=str(new.watchlist.path))
+                 removed=sorted(before - after), watchlist=str(new.watchlist.path),
+                 searches_changed=sorted(s.name for s in searches))
         self._set_meta({META_TRIALS: len(after)})
         self._schedule(first=False)
-        if after - before:
+        if searches:
+            self.request_cycle("full")  # a new search's baseline now; unchanged trials cost only the /version gate
+        elif after - before:
             self.request_cycle("new")  # new trials get their baseline now, not at the next tick
         self.sd.ready(self.status_line())
         return True

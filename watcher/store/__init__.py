@@ -5,7 +5,9 @@
 Values returned to callers are in `values.py` (and `outbox.py` for messages); what a record
 says about itself (content hash, dates, title) is read by `watcher.detect.record`. The rest
 are internals: `connection.py` (engine, locks), `blobstore.py` and `blobs.py` (records kept
-as compressed parts), `schema.py` (tables), `migrate.py` and `migrations/` (Alembic).
+as compressed parts), `writes.py` (a page of new versions in bulk), `baselines.py` (a trial's
+first version's "added" changes, derived when read), `schema.py` (tables), `migrate.py` and
+`migrations/` (Alembic).
 """
 
 from watcher.store.database import Store

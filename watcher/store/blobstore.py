@@ -7,17 +7,17 @@ inside a session the caller (`Store`) has open, so a version and its parts commi
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import Table, insert, select, update
 from sqlalchemy.orm import Session
 
 from watcher.errors import StorageError
 from watcher.models import Snapshot
 from watcher.store import blobs
-from watcher.store.schema import BlobRow, SnapshotRow
+from watcher.store.schema import BlobRefRow, BlobRow, SnapshotRow
 
 
 def snapshot_of(s: Session, row: SnapshotRow) -> Snapshot | None:
@@ -49,32 +49,64 @@ def load_record(s: Session, manifest_digest: str) -> dict[str, Any]:
 
 
 def put_record(s: Session, record: Mapping[str, Any], at: datetime, *, dialect: str) -> str:
-    """Store a record's parts and manifest (each at most once); returns the manifest digest.
+    """Store one record's parts and manifest (each at most once); returns the manifest digest."""
+    return put_records(s, [(record, at)], dialect=dialect)[0]
 
-    Every part is inserted if absent and its `last_used_at` refreshed, so a concurrent
-    retention run (which only deletes blobs unused for an hour) cannot take it away.
+
+def put_records(s: Session, records: Sequence[tuple[Mapping[str, Any], datetime]], *, dialect: str) -> list[str]:
+    """Store a page of records' parts and manifests; returns their manifest digests, in order.
+
+    One query learns which blobs exist; those have their `last_used_at` refreshed (so a concurrent
+    retention run, which only deletes blobs unused for an hour, cannot take them away) and the rest
+    are inserted with one executemany `INSERT … ON CONFLICT DO NOTHING` (another writer may insert
+    the same part meanwhile). Each manifest's parts are listed in `blob_refs` likewise (an old
+    manifest reused may predate the list).
     """
-    manifest, parts = blobs.split_record(record)
-    todo = {b.digest: b for b in [manifest, *parts]}
-    present = set(s.scalars(select(BlobRow.digest).where(BlobRow.digest.in_(list(todo)))))
-    if present:
-        s.execute(update(BlobRow).where(BlobRow.digest.in_(list(present))).values(last_used_at=at))
-    for digest, blob in todo.items():
-        if digest in present:
-            continue
-        values = {"digest": digest, "codec": blob.codec, "size": blob.size, "data": blob.data,
-                  "last_used_at": at}
-        s.execute(_insert_blob_if_absent(values, dialect))
-    return manifest.digest
+    if not records:
+        return []
+    at = max(when for _, when in records)
+    todo: dict[str, blobs.Blob] = {}
+    refs: dict[str, list[str]] = {}
+    digests: list[str] = []
+    for record, _ in records:
+        manifest, parts = blobs.split_record(record)
+        digests.append(manifest.digest)
+        for blob in (manifest, *parts):
+            todo.setdefault(blob.digest, blob)
+        refs[blobs.ref_key(manifest.digest)] = sorted({blobs.ref_key(p.digest) for p in parts})
+    present: set[str] = set()
+    for chunk in chunks(list(todo), 500):
+        present.update(s.scalars(select(BlobRow.digest).where(BlobRow.digest.in_(chunk))))
+    for chunk in chunks(sorted(present), 500):
+        s.execute(update(BlobRow).where(BlobRow.digest.in_(chunk)).values(last_used_at=at))
+    new = [{"digest": b.digest, "codec": b.codec, "size": b.size, "data": b.data, "last_used_at": at}
+           for d, b in todo.items() if d not in present]
+    if new:
+        s.execute(insert_if_absent(_table(BlobRow), dialect), new)
+    listed = [{"manifest": m, "part": p} for m, parts in refs.items() for p in parts]
+    if listed:
+        s.execute(insert_if_absent(_table(BlobRefRow), dialect), listed)
+    return digests
 
 
-def _insert_blob_if_absent(values: Mapping[str, Any], dialect: str) -> Any:
+def chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
+    """`items` in slices of at most `size`: IN lists stay under every backend's parameter limit."""
+    for start in range(0, len(items), size):
+        yield items[start: start + size]
+
+
+def _table(model: Any) -> Table:
+    return cast(Table, model.__table__)
+
+
+def insert_if_absent(table: Table, dialect: str) -> Any:
+    """`INSERT … ON CONFLICT DO NOTHING` on SQLite and PostgreSQL, for executemany."""
     if dialect == "postgresql":
         from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-        return pg_insert(BlobRow).values(**values).on_conflict_do_nothing()
+        return pg_insert(table).on_conflict_do_nothing()
     if dialect == "sqlite":
         from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-        return sqlite_insert(BlobRow).values(**values).on_conflict_do_nothing()
-    return insert(BlobRow).values(**values)
+        return sqlite_insert(table).on_conflict_do_nothing()
+    return insert(table)

@@ -19,14 +19,17 @@ from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+import structlog
+from sqlalchemy import delete, select, text, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from watcher.detect.record import last_update_of, overall_status_of, title_of
+from watcher.detect import SeverityRules
+from watcher.detect.record import last_update_of
 from watcher.errors import StorageError
 from watcher.models import Change, Event, Json, Snapshot, StoredChange, change_to_dict
+from watcher.store.baselines import baseline_changes, merged
 from watcher.store.blobstore import put_record, snapshot_of
 from watcher.store.connection import (
     WriterLock,
@@ -36,10 +39,14 @@ from watcher.store.connection import (
     sqlite_path,
     trial_lock_key,
 )
+from watcher.store.discovery import DiscoveryStore
 from watcher.store.outbox import NewMessage, OutboxQueue
 from watcher.store.retention import Retention
 from watcher.store.schema import ChangeRow, CycleRow, MetaRow, SnapshotRow, TrialRow
-from watcher.store.values import CycleInfo, PastVersion, RetentionResult, TrialState, VersionInfo
+from watcher.store.values import CycleInfo, NewVersion, PastVersion, RetentionResult, TrialState, VersionInfo
+from watcher.store.writes import newest_versions, write_versions
+
+log = structlog.get_logger("watcher.store")
 
 
 def utcnow() -> datetime:
@@ -57,6 +64,12 @@ def _change(row: ChangeRow) -> Change:
 def _stored(row: ChangeRow) -> StoredChange:
     return StoredChange(id=row.id, nct_id=row.nct_id, version=row.version, detected_at=row.detected_at,
                         change=_change(row), baseline=row.baseline)
+
+
+def _storage_error(item: NewVersion, exc: Exception) -> StorageError:
+    if isinstance(exc, StorageError):
+        return exc
+    return StorageError(f"cannot store {item.nct_id}: {type(exc).__name__}: {exc}")
 
 
 def _trial_state(row: TrialRow) -> TrialState:
@@ -80,7 +93,8 @@ class Store:
         self.dialect = self.engine.url.get_backend_name()
         self._writer = WriterLock(sqlite_path(url))
         self.outbox = OutboxQueue(self.session, dialect=self.dialect)
-        self.retention = Retention(self.session)
+        self.retention = Retention(self.session, database_bytes=self._database_bytes)
+        self.discovery = DiscoveryStore(self.session)
         if create:
             self.upgrade()
 
@@ -106,6 +120,14 @@ class Store:
         except SQLAlchemyError as exc:
             raise StorageError(f"cannot read the schema revision of {redact_db_url(self.url)}: {exc}") from exc
 
+    def _database_bytes(self, s: Session) -> int | None:
+        if self.dialect == "sqlite":
+            return int(s.execute(text("SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()"))
+                       .scalar_one())
+        if self.dialect == "postgresql":
+            return int(s.execute(text("SELECT pg_database_size(current_database())")).scalar_one())
+        return None
+
     def close(self) -> None:
         self.engine.dispose()
 
@@ -125,8 +147,8 @@ class Store:
             session.close()
 
     @contextmanager
-    def versions_session(self, nct_id: str) -> Iterator[Session]:
-        """A transaction that allocates or shifts `nct_id`'s version numbers: one writer at a time.
+    def versions_session(self, *nct_ids: str) -> Iterator[Session]:
+        """A transaction that allocates or shifts these trials' version numbers: one writer at a time.
 
         Another process may be writing the same trial (a hand-run `check` or `backfill` beside the
         service): on PostgreSQL a transaction-scoped advisory lock per trial serialises them, on
@@ -134,8 +156,10 @@ class Store:
         at commit, so version numbers cannot collide.
         """
         with self._writer.held(), self.session() as s:
-            if self.dialect == "postgresql":
-                s.execute(select(func.pg_advisory_xact_lock(trial_lock_key(nct_id))))
+            if self.dialect == "postgresql":  # in key order: two writers of overlapping pages cannot deadlock
+                s.execute(text("SELECT pg_advisory_xact_lock(k) FROM "
+                               "(SELECT unnest(CAST(:keys AS bigint[])) AS k ORDER BY 1) AS held"),
+                          {"keys": sorted({trial_lock_key(n) for n in nct_ids})})
             yield s
 
     # -- snapshots -------------------------------------------------------------------------------
@@ -187,40 +211,47 @@ class Store:
         Either all of it is there after a crash or none of it, so a change is never
         recorded without its notification, nor notified without being recorded. A polled record
         identical to the newest stored version (another process stored it meanwhile) is not a new
-        version: that version's number is returned and nothing is written.
+        version: that version's number is returned and nothing is written. A baseline stores no
+        change rows: they are derived from the record when read (`watcher.store.baselines`).
         """
-        with self.versions_session(nct_id) as s:
-            newest = s.execute(select(SnapshotRow.version, SnapshotRow.content_hash)
-                               .where(SnapshotRow.nct_id == nct_id)
-                               .order_by(SnapshotRow.version.desc()).limit(1)).first()
-            if newest is not None and newest.content_hash == digest and source == "poll":
-                # Another process (a hand-run `check` beside the service) stored this very record
-                # while we compared: it is not a new version, and its messages are already queued.
-                return int(newest.version)
-            version = (newest.version if newest is not None else 0) + 1
-            snap = SnapshotRow(nct_id=nct_id, version=version, fetched_at=fetched_at, content_hash=digest,
-                               last_update_post_date=last_update_of(record),
-                               manifest=put_record(s, record, fetched_at, dialect=self.dialect), source=source,
-                               ctgov_version=ctgov_version)
-            s.add(snap)
-            s.flush()
-            for change in changes:
-                s.add(ChangeRow(nct_id=nct_id, snapshot_id=snap.id, version=version,
-                                detected_at=detected_at or fetched_at, baseline=baseline,
-                                **change_to_dict(change)))
-            self.outbox.enqueue_in(s, messages, fetched_at)
-            trial = s.get(TrialRow, nct_id) or TrialRow(nct_id=nct_id, first_seen_at=fetched_at)
-            trial.title = title_of(record)
-            trial.overall_status = overall_status_of(record)
-            trial.last_update_post_date = last_update_of(record)
-            trial.last_checked_at = fetched_at
-            if not baseline and changes:
-                trial.last_changed_at = fetched_at
-            trial.consecutive_failures = 0
-            trial.last_error = None
-            trial.not_found = False
-            s.merge(trial)
-            return version
+        item = NewVersion(nct_id=nct_id, record=record, digest=digest, fetched_at=fetched_at, changes=changes,
+                          baseline=baseline, messages=messages, source=source, ctgov_version=ctgov_version,
+                          detected_at=detected_at)
+        return self._write([item])[0]
+
+    def save_versions(self, items: Sequence[NewVersion]) -> list[int | StorageError]:
+        """Store a page of new versions in one transaction of a few bulk statements; returns, per
+        item, its version number or the error that kept it out.
+
+        Each item's version, changes and messages still commit together or not at all: when any
+        item spoils the page's transaction, the page is written again one item per transaction, so
+        one bad record never loses the others.
+        """
+        if not items:
+            return []
+        try:
+            return list(self._write(items))
+        except Exception as exc:
+            if len(items) == 1:
+                return [_storage_error(items[0], exc)]
+            log.warning("store.page_failed", items=len(items), error=str(exc), action="one item at a time")
+        results: list[int | StorageError] = []
+        for item in items:
+            try:
+                results.append(self._write([item])[0])
+            except Exception as exc:
+                results.append(_storage_error(item, exc))
+        return results
+
+    def _write(self, items: Sequence[NewVersion]) -> list[int]:
+        with self.versions_session(*(i.nct_id for i in items)) as s:
+            return write_versions(s, items, dialect=self.dialect)
+
+    def latest_hashes(self, nct_ids: Sequence[str]) -> dict[str, str]:
+        """The content hash of each trial's newest version, in one query per page: a fetched record
+        equal to it is unchanged, and nothing is loaded or decompressed to know it."""
+        with self.session() as s:
+            return {k: digest for k, (_, digest) in newest_versions(s, nct_ids).items()}
 
     # -- trials ----------------------------------------------------------------------------------
 
@@ -255,19 +286,14 @@ class Store:
 
     # -- changes ---------------------------------------------------------------------------------
 
-    def changes_of(self, nct_id: str, *, since: datetime | None = None,
-                   include_baseline: bool = True) -> list[StoredChange]:
-        """One trial's changes, oldest first (the `history` and `show` commands)."""
-        with self.session() as s:
-            query = select(ChangeRow).where(ChangeRow.nct_id == nct_id)
-            if since is not None:
-                query = query.where(ChangeRow.detected_at >= since)
-            if not include_baseline:
-                query = query.where(ChangeRow.baseline.is_(False))
-            return [_stored(r) for r in s.scalars(query.order_by(ChangeRow.detected_at, ChangeRow.id))]
+    def changes_of(self, nct_id: str, *, since: datetime | None = None, include_baseline: bool = True,
+                   rules: SeverityRules | None = None) -> list[StoredChange]:
+        """One trial's changes, oldest first (the `history` and `show` commands). The baseline's
+        "added" changes are derived from its version's record, classified by `rules`."""
+        return self.changes(since=since, nct_ids=[nct_id], include_baseline=include_baseline, rules=rules)
 
     def changes(self, *, since: datetime | None = None, nct_ids: Sequence[str] | None = None,
-                include_baseline: bool = False) -> list[StoredChange]:
+                include_baseline: bool = False, rules: SeverityRules | None = None) -> list[StoredChange]:
         """Changes across trials, oldest first (the `changes` command and the Atom feed)."""
         with self.session() as s:
             query = select(ChangeRow)
@@ -277,7 +303,10 @@ class Store:
                 query = query.where(ChangeRow.nct_id.in_(list(nct_ids)))
             if not include_baseline:
                 query = query.where(ChangeRow.baseline.is_(False))
-            return [_stored(r) for r in s.scalars(query.order_by(ChangeRow.detected_at, ChangeRow.id))]
+            stored = [_stored(r) for r in s.scalars(query.order_by(ChangeRow.detected_at, ChangeRow.id))]
+            if not include_baseline:
+                return stored
+            return merged(stored, baseline_changes(s, nct_ids=nct_ids, since=since, rules=rules))
 
     # -- cycles and meta -------------------------------------------------------------------------
 
@@ -349,9 +378,10 @@ class Store:
                 s.execute(update(ChangeRow).where(ChangeRow.nct_id == nct_id)
                           .values(version=ChangeRow.version + shift))
                 self.outbox.shift_versions_in(s, nct_id, shift)
-                if rebase is not None:
+                if rebase is not None:  # the former first version is a baseline no more
                     s.execute(delete(ChangeRow).where(ChangeRow.snapshot_id == first_id,
                                                       ChangeRow.baseline.is_(True)))
+                    s.execute(update(SnapshotRow).where(SnapshotRow.id == first_id).values(baseline=False))
                     for change in rebase:
                         s.add(ChangeRow(nct_id=nct_id, snapshot_id=first_id, version=first_version + shift,
                                         detected_at=first_at, baseline=False,
@@ -360,10 +390,10 @@ class Store:
                 snap = SnapshotRow(nct_id=nct_id, version=number, fetched_at=item.posted_at,
                                    content_hash=item.digest, last_update_post_date=last_update_of(item.record),
                                    manifest=put_record(s, item.record, item.posted_at, dialect=self.dialect),
-                                   source="backfill", ctgov_version=item.ctgov_version)
+                                   source="backfill", ctgov_version=item.ctgov_version, baseline=item.baseline)
                 s.add(snap)
                 s.flush()
-                for change in item.changes:
+                for change in () if item.baseline else item.changes:
                     s.add(ChangeRow(nct_id=nct_id, snapshot_id=snap.id, version=number,
                                     detected_at=item.posted_at, baseline=item.baseline,
                                     **change_to_dict(change)))

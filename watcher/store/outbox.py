@@ -17,13 +17,16 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from watcher.models import Json
 from watcher.store.schema import MetaRow, OutboxRow
 
 UNDELIVERED = ("pending", "sending")
+
+FREE_RECOVERIES = 2
+"""Claims of dead processes taken over in a row before a takeover counts as an attempt."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +50,35 @@ class NewMessage:
     payload: Mapping[str, Json]
 
 
+@dataclass(frozen=True, slots=True)
+class Head:
+    """A channel's oldest undelivered message, as a notify tick sees it."""
+
+    id: int
+    channel: str
+    status: str
+    next_attempt_at: datetime | None
+    claimed_by: str | None = None
+
+
+def claim_key(message_id: int) -> str:
+    """Meta key naming the process that holds a message's claim (removed when the claim ends)."""
+    return f"outbox.claim.{message_id}"
+
+
+def _claimer(value: Json | None) -> str | None:
+    by = value.get("by") if isinstance(value, dict) else None
+    return by if isinstance(by, str) else None
+
+
+def _claimable(head: Head, now: datetime, is_dead: Callable[[str], bool] | None) -> bool:
+    """Due, or claimed by a process that is gone: its lease ran out, or it is known dead."""
+    if head.next_attempt_at is None or head.next_attempt_at <= now:
+        return True
+    return (head.status == "sending" and head.claimed_by is not None and is_dead is not None
+            and is_dead(head.claimed_by))
+
+
 def _message(row: OutboxRow) -> OutboxMessage:
     return OutboxMessage(id=row.id, channel=row.channel, nct_id=row.nct_id, kind=row.kind,
                          created_at=row.created_at, payload=row.payload, attempts=row.attempts,
@@ -65,9 +97,18 @@ class OutboxQueue:
     @staticmethod
     def enqueue_in(s: Session, messages: Sequence[NewMessage], at: datetime) -> None:
         """Add pending messages in the caller's open session: they commit with its transaction."""
-        for msg in messages:
-            s.add(OutboxRow(channel=msg.channel, nct_id=msg.nct_id, kind=msg.kind, created_at=at,
-                            payload=dict(msg.payload), status="pending", attempts=0, next_attempt_at=at))
+        OutboxQueue.insert_many_in(s, [(msg, at) for msg in messages])
+
+    @staticmethod
+    def insert_many_in(s: Session, messages: Sequence[tuple[NewMessage, datetime]]) -> None:
+        """Add pending messages (each with its creation time) in ONE executemany statement, in the
+        caller's open session: a page of new versions queues its messages in one round trip."""
+        if not messages:
+            return
+        s.execute(insert(OutboxRow), [
+            {"channel": msg.channel, "nct_id": msg.nct_id, "kind": msg.kind, "created_at": at,
+             "payload": dict(msg.payload), "status": "pending", "attempts": 0, "next_attempt_at": at}
+            for msg, at in messages])
 
     @staticmethod
     def held_versions_in(s: Session) -> set[tuple[str, int]]:
@@ -100,6 +141,12 @@ class OutboxQueue:
             rows = s.execute(select(OutboxRow.status, func.count()).group_by(OutboxRow.status)).all()
             return {r[0]: int(r[1]) for r in rows}
 
+    def is_waiting(self, channel: str, kind: str) -> bool:
+        """Whether a message of this kind waits (pending) for the channel: one index range, no payloads."""
+        with self._session() as s:
+            return s.scalar(select(OutboxRow.id).where(OutboxRow.status == "pending", OutboxRow.channel == channel,
+                                                       OutboxRow.kind == kind).limit(1)) is not None
+
     def messages(self, *, status: str | None = None) -> list[OutboxMessage]:
         with self._session() as s:
             query = select(OutboxRow).order_by(OutboxRow.id)
@@ -112,53 +159,108 @@ class OutboxQueue:
     #                                                                   → pending (retry later) → … → parked
     # and, on a digest channel, pending "changes" → digested (folded into one "digest" message).
 
-    def due_channels(self, now: datetime, *, held_channels: Sequence[str] = ()) -> list[str]:
-        """Channels whose queue head is due now (what a notify tick has work for)."""
+    def _head_in(self, s: Session, channel: str, held: bool) -> int | None:
+        """The id of a channel's oldest undelivered message: one index seek per status on
+        (status, channel, id), however long the queue. A held (digest) channel's "changes" wait
+        to be folded and are skipped."""
+        ids = []
+        for status in UNDELIVERED:
+            query = select(func.min(OutboxRow.id)).where(OutboxRow.status == status, OutboxRow.channel == channel)
+            if held:
+                query = query.where(OutboxRow.kind != "changes")
+            ids.append(s.scalar(query))
+        return min((i for i in ids if i is not None), default=None)
+
+    @staticmethod
+    def _channels_in(s: Session) -> list[str]:
+        """Channels with undelivered messages: a skip scan over the (status, channel, id) index, a
+        few seeks per channel instead of reading every pending row."""
+        found: set[str] = set()
+        for status in UNDELIVERED:
+            last: str | None = None
+            while True:
+                query = select(func.min(OutboxRow.channel)).where(OutboxRow.status == status)
+                if last is not None:
+                    query = query.where(OutboxRow.channel > last)
+                last = s.scalar(query)
+                if last is None:
+                    break
+                found.add(last)
+        return sorted(found)
+
+    def heads(self, *, held_channels: Sequence[str] = ()) -> list[Head]:
+        """Each channel's queue head (what a notify tick may have work for), with who claimed it."""
         with self._session() as s:
-            heads = select(func.min(OutboxRow.id)).where(OutboxRow.status.in_(UNDELIVERED))
-            if held_channels:
-                heads = heads.where(~((OutboxRow.channel.in_(list(held_channels))) & (OutboxRow.kind == "changes")))
-            query = select(OutboxRow.channel).where(OutboxRow.id.in_(heads.group_by(OutboxRow.channel)),
-                                                    OutboxRow.next_attempt_at <= now).distinct()
-            return sorted(s.scalars(query))
+            ids = [self._head_in(s, channel, channel in held_channels) for channel in self._channels_in(s)]
+            rows = s.execute(select(OutboxRow.id, OutboxRow.channel, OutboxRow.status, OutboxRow.next_attempt_at)
+                             .where(OutboxRow.id.in_([i for i in ids if i is not None])).order_by(OutboxRow.id)).all()
+            claims = {row.key: row.value for row in s.scalars(
+                select(MetaRow).where(MetaRow.key.in_([claim_key(r.id) for r in rows if r.status == "sending"])))}
+            return [Head(id=r.id, channel=r.channel, status=r.status, next_attempt_at=r.next_attempt_at,
+                         claimed_by=_claimer(claims.get(claim_key(r.id)))) for r in rows]
+
+    def due_channels(self, now: datetime, *, held_channels: Sequence[str] = (),
+                     is_dead: Callable[[str], bool] | None = None) -> list[str]:
+        """Channels whose queue head can be claimed now (see `claim_next`)."""
+        return [h.channel for h in self.heads(held_channels=held_channels) if _claimable(h, now, is_dead)]
 
     def claim_next(self, now: datetime, *, lease_until: datetime, held_channels: Sequence[str] = (),
-                   skip_channels: Sequence[str] = (), channel: str | None = None) -> tuple[OutboxMessage, bool] | None:
-        """Claim the oldest message of one channel's queue, if it is due; None when none is.
+                   channel: str | None = None, claimer: str | None = None,
+                   is_dead: Callable[[str], bool] | None = None) -> tuple[OutboxMessage, bool] | None:
+        """Claim the head of one channel's queue (of any channel when `channel` is None), if it
+        can be claimed now; None when none can.
 
-        Only a queue's head is ever claimed, so a channel's messages go out in order and a
-        failing head holds back its own channel only. The claim is a compare-and-set UPDATE
-        (on PostgreSQL after `SELECT … FOR UPDATE SKIP LOCKED`), so two processes sharing the
-        database never claim one message twice. A `sending` head whose lease ran out was
-        claimed by a process that died: it is claimed again, and the second value is True.
-        `held_channels` are digest channels: their "changes" messages wait to be folded.
+        Only a queue's head is ever claimed, so a channel's messages go out in order and a failing
+        head holds back its own channel only. A head can be claimed when it is due, or when it is
+        `sending` for a process that died: its lease ran out, or `is_dead(claimer)` says the
+        process that claimed it is gone (then at once; `watcher.notify.claims`). Such a recovered
+        claim returns True as its second value, and does not count as an attempt (up to
+        FREE_RECOVERIES in a row): the interrupted send was no refusal by the channel. The claim is
+        a compare-and-set UPDATE (on PostgreSQL after `SELECT … FOR UPDATE SKIP LOCKED`), so two
+        processes sharing the database never claim one message twice. `claimer` (who claims) is
+        kept beside the claim until it ends.
         """
         with self._session() as s:
-            heads = select(func.min(OutboxRow.id)).where(OutboxRow.status.in_(UNDELIVERED))
-            if held_channels:
-                heads = heads.where(~((OutboxRow.channel.in_(list(held_channels))) & (OutboxRow.kind == "changes")))
-            if skip_channels:
-                heads = heads.where(OutboxRow.channel.not_in(list(skip_channels)))
-            if channel is not None:
-                heads = heads.where(OutboxRow.channel == channel)
-            heads = heads.group_by(OutboxRow.channel)
-            query = (select(OutboxRow).where(OutboxRow.id.in_(heads), OutboxRow.next_attempt_at <= now,
-                                             OutboxRow.status.in_(UNDELIVERED))
-                     .order_by(OutboxRow.next_attempt_at, OutboxRow.id).limit(1))
+            channels = [channel] if channel is not None else self._channels_in(s)
+            ids = [i for i in (self._head_in(s, c, c in held_channels) for c in channels) if i is not None]
+            if not ids:
+                return None
+            query = (select(OutboxRow).where(OutboxRow.id.in_(ids), OutboxRow.status.in_(UNDELIVERED))
+                     .order_by(OutboxRow.next_attempt_at, OutboxRow.id))
             if self._dialect == "postgresql":
                 query = query.with_for_update(skip_locked=True)
-            row = s.scalars(query).first()
-            if row is None:
+            rows = list(s.scalars(query))
+            claims = {m.key: m.value for m in s.scalars(
+                select(MetaRow).where(MetaRow.key.in_([claim_key(r.id) for r in rows if r.status == "sending"])))}
+            for row in rows:
+                head = Head(id=row.id, channel=row.channel, status=row.status, next_attempt_at=row.next_attempt_at,
+                            claimed_by=_claimer(claims.get(claim_key(row.id))))
+                if _claimable(head, now, is_dead):
+                    break
+            else:
                 return None
             recovered = row.status == "sending"
-            message = OutboxMessage(id=row.id, channel=row.channel, nct_id=row.nct_id, kind=row.kind,
-                                    created_at=row.created_at, payload=row.payload, attempts=row.attempts + 1,
-                                    status="sending", last_error=row.last_error)
-            claimed = s.execute(update(OutboxRow).where(
-                OutboxRow.id == row.id, OutboxRow.status == row.status, OutboxRow.next_attempt_at <= now,
-            ).values(status="sending", next_attempt_at=lease_until, attempts=OutboxRow.attempts + 1))
+            previous = claims.get(claim_key(row.id))
+            before = int(previous.get("recoveries") or 0) if isinstance(previous, dict) else 0
+            recoveries = before + 1 if recovered else 0
+            # A cut-off send is no refusal, but a message that kills its sender every time must still
+            # reach parking: past FREE_RECOVERIES recoveries in a row, each counts as an attempt.
+            attempts = row.attempts if 0 < recoveries <= FREE_RECOVERIES else row.attempts + 1
+            condition = [OutboxRow.id == row.id, OutboxRow.status == row.status]
+            if row.next_attempt_at is not None:
+                condition.append(OutboxRow.next_attempt_at == row.next_attempt_at)
+            claimed = s.execute(update(OutboxRow).where(*condition).values(
+                status="sending", next_attempt_at=lease_until, attempts=attempts))
             if getattr(claimed, "rowcount", 0) != 1:
                 return None
+            if claimer is not None:
+                s.merge(MetaRow(key=claim_key(row.id),
+                                value={"by": claimer, "at": now.isoformat(), "recoveries": recoveries}))
+            elif recovered:
+                s.execute(delete(MetaRow).where(MetaRow.key == claim_key(row.id)))
+            message = OutboxMessage(id=row.id, channel=row.channel, nct_id=row.nct_id, kind=row.kind,
+                                    created_at=row.created_at, payload=row.payload, attempts=attempts,
+                                    status="sending", last_error=row.last_error)
             return message, recovered
 
     def finish_sent(self, message_id: int, at: datetime, *, clear_meta: str | None = None) -> None:
@@ -166,14 +268,15 @@ class OutboxQueue:
         with self._session() as s:
             s.execute(update(OutboxRow).where(OutboxRow.id == message_id)
                       .values(status="sent", sent_at=at, last_error=None, next_attempt_at=None))
-            if clear_meta:
-                s.execute(delete(MetaRow).where(MetaRow.key == clear_meta))
+            keys = [claim_key(message_id), *([clear_meta] if clear_meta else [])]
+            s.execute(delete(MetaRow).where(MetaRow.key.in_(keys)))
 
     def finish_failed(self, message_id: int, error: str, *, retry_at: datetime | None) -> None:
         """A claimed message was refused: back to pending until `retry_at`, or parked (None)."""
         with self._session() as s:
             s.execute(update(OutboxRow).where(OutboxRow.id == message_id).values(
                 status="pending" if retry_at else "parked", last_error=error, next_attempt_at=retry_at))
+            s.execute(delete(MetaRow).where(MetaRow.key == claim_key(message_id)))
 
     def fold_digest(self, channel: str, *, at: datetime, build: Any, meta: Mapping[str, Json]) -> int | None:
         """Fold a digest channel's pending "changes" messages into one "digest" message.

@@ -1,89 +1,83 @@
 """What the stored versions take, and retention: pruning old records, deleting unused blobs.
 
-A `Store` holds one `Retention` as `store.retention`.
+A `Store` holds one `Retention` as `store.retention`. Both are set-based SQL: versions are ranked
+with a window function, and a blob's users are found through `blob_refs` (the parts each manifest
+names), so nothing is loaded into Python or decompressed however large the database.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import Integer, and_, cast, delete, exists, func, select, update
 from sqlalchemy.orm import Session
 
-from watcher.store import blobs
-from watcher.store.outbox import OutboxQueue
-from watcher.store.schema import BlobRow, SnapshotRow
+from watcher.store.blobs import REF_CHARS
+from watcher.store.outbox import UNDELIVERED
+from watcher.store.schema import BlobRefRow, BlobRow, ChangeRow, OutboxRow, SnapshotRow, TrialRow
 from watcher.store.values import RetentionResult, StorageStats
-
-
-def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
-    for start in range(0, len(items), size):
-        yield items[start: start + size]
 
 
 class Retention:
     """Storage statistics and retention queries. Each method is one transaction (`apply`: two)."""
 
-    def __init__(self, session: Callable[[], AbstractContextManager[Session]]) -> None:
+    def __init__(self, session: Callable[[], AbstractContextManager[Session]], *,
+                 database_bytes: Callable[[Session], int | None] | None = None) -> None:
         self._session = session
+        self._database_bytes = database_bytes
 
     def stats(self) -> StorageStats:
         with self._session() as s:
-            versions = s.scalar(select(func.count()).select_from(SnapshotRow)) or 0
-            pruned = s.scalar(select(func.count()).select_from(SnapshotRow)
-                              .where(SnapshotRow.pruned_at.is_not(None))) or 0
+            versions, pruned, baselines, trials = s.execute(select(
+                func.count(), func.count(SnapshotRow.pruned_at),
+                func.coalesce(func.sum(cast(SnapshotRow.baseline, Integer)), 0),
+                func.count(func.distinct(SnapshotRow.nct_id)))).one()
             count, compressed, raw = s.execute(select(
                 func.count(), func.coalesce(func.sum(func.length(BlobRow.data)), 0),
                 func.coalesce(func.sum(BlobRow.size), 0))).one()
             legacy = s.scalar(select(func.coalesce(func.sum(func.length(SnapshotRow.record)), 0))) or 0
+            changes = s.scalar(select(func.count()).select_from(ChangeRow)) or 0
+            watched = s.scalar(select(func.count()).select_from(TrialRow)) or 0
+            database = self._database_bytes(s) if self._database_bytes else None
             return StorageStats(versions=int(versions), pruned=int(pruned), blobs=int(count),
-                                blob_bytes=int(compressed), raw_bytes=int(raw), legacy_bytes=int(legacy))
+                                blob_bytes=int(compressed), raw_bytes=int(raw), legacy_bytes=int(legacy),
+                                trials=max(int(trials), int(watched)), baselines=int(baselines),
+                                change_rows=int(changes), database_bytes=database)
 
     def apply(self, *, keep_versions: int | None, keep_days: timedelta | None, now: datetime) -> RetentionResult:
         """Prune old versions' records, then delete the blobs no version uses any more.
 
         A version is pruned only when it is outside BOTH limits that are set (older than the
         newest `keep_versions` and fetched before `now - keep_days`). Never pruned: a trial's
-        latest version, and a version an undelivered notification (outbox status pending or
+        latest version, its baseline (the first version: its "added" changes are derived from
+        that record), and a version an undelivered notification (outbox status pending or
         sending) names. A pruned version keeps its row, its number and its changes: the trial's
         change log stays whole, only the full record is gone.
         """
-        pruned_ids: list[int] = []
-        held = 0
+        pruned = held = 0
         if keep_versions or keep_days:
-            cutoff = now - keep_days if keep_days else None
+            ranked = select(
+                SnapshotRow.id, SnapshotRow.nct_id, SnapshotRow.version, SnapshotRow.fetched_at,
+                SnapshotRow.baseline,
+                func.row_number().over(partition_by=SnapshotRow.nct_id,
+                                       order_by=SnapshotRow.version.desc()).label("position"),
+            ).where(SnapshotRow.pruned_at.is_(None)).subquery()
+            conditions = [ranked.c.position > max(keep_versions or 0, 1), ranked.c.baseline.is_not(True)]
+            if keep_days:
+                conditions.append(ranked.c.fetched_at < now - keep_days)
+            named = exists().where(OutboxRow.nct_id == ranked.c.nct_id, OutboxRow.status.in_(UNDELIVERED),
+                                   OutboxRow.payload["version"].as_integer() == ranked.c.version)
             with self._session() as s:
-                needed = OutboxQueue.held_versions_in(s)
-                rows = s.execute(select(SnapshotRow.id, SnapshotRow.nct_id, SnapshotRow.version,
-                                        SnapshotRow.fetched_at)
-                                 .where(SnapshotRow.pruned_at.is_(None))
-                                 .order_by(SnapshotRow.nct_id, SnapshotRow.version.desc())).all()
-                latest = s.execute(select(SnapshotRow.nct_id, func.max(SnapshotRow.version))
-                                   .group_by(SnapshotRow.nct_id)).all()
-                newest = {r[0]: r[1] for r in latest}
-                rank: dict[str, int] = {}
-                for snapshot_id, nct_id, version, fetched_at in rows:
-                    position = rank.get(nct_id, 0)
-                    rank[nct_id] = position + 1
-                    if version == newest.get(nct_id):
-                        continue
-                    if keep_versions and position < keep_versions:
-                        continue
-                    if cutoff is not None and fetched_at >= cutoff:
-                        continue
-                    if (nct_id, version) in needed:
-                        held += 1
-                        continue
-                    pruned_ids.append(snapshot_id)
-                for chunk in _chunks(pruned_ids, 500):
-                    s.execute(update(SnapshotRow).where(SnapshotRow.id.in_(chunk))
-                              .values(pruned_at=now, manifest=None, record=None))
+                held = int(s.scalar(select(func.count()).select_from(ranked).where(*conditions, named)) or 0)
+                doomed = select(ranked.c.id).where(*conditions, ~named)
+                result: Any = s.execute(update(SnapshotRow).where(SnapshotRow.id.in_(doomed))
+                                        .values(pruned_at=now, manifest=None, record=None))
+                pruned = int(result.rowcount or 0)
         deleted, freed = self.collect_garbage(now)
-        return RetentionResult(pruned=len(pruned_ids), blobs_deleted=deleted, bytes_freed=freed,
-                               kept_for_outbox=held)
+        return RetentionResult(pruned=pruned, blobs_deleted=deleted, bytes_freed=freed, kept_for_outbox=held)
 
     def collect_garbage(self, now: datetime, *, grace: timedelta = timedelta(hours=1)) -> tuple[int, int]:
         """Delete blobs no version references and nobody used within `grace`: (count, bytes).
@@ -91,16 +85,20 @@ class Retention:
         The grace period covers a writer that reuses an old blob in a transaction not yet
         committed when this one looks: its `last_used_at` touch keeps the blob alive.
         """
-        unused_since = now - grace
+        manifests = select(SnapshotRow.manifest).where(SnapshotRow.manifest.is_not(None))
+        parts = select(BlobRefRow.part).where(BlobRefRow.manifest.in_(
+            select(_key(SnapshotRow.manifest)).where(SnapshotRow.manifest.is_not(None))))
+        unused = and_(BlobRow.last_used_at < now - grace, BlobRow.digest.not_in(manifests),
+                      _key(BlobRow.digest).not_in(parts))
         with self._session() as s:
-            manifests = set(s.scalars(select(SnapshotRow.manifest).where(SnapshotRow.manifest.is_not(None))
-                                      .distinct()))
-            referenced = set(manifests)
-            for row in s.scalars(select(BlobRow).where(BlobRow.digest.in_(list(manifests)))) if manifests else ():
-                referenced.update(blobs.manifest_digests(blobs.load(row.codec, row.data)))
-            candidates = s.execute(select(BlobRow.digest, func.length(BlobRow.data))
-                                   .where(BlobRow.last_used_at < unused_since)).all()
-            doomed = [(d, int(n)) for d, n in candidates if d not in referenced]
-            for chunk in _chunks([d for d, _ in doomed], 500):
-                s.execute(delete(BlobRow).where(BlobRow.digest.in_(chunk), BlobRow.last_used_at < unused_since))
-            return len(doomed), sum(n for _, n in doomed)
+            count, freed = s.execute(select(func.count(), func.coalesce(func.sum(func.length(BlobRow.data)), 0))
+                                     .where(unused)).one()
+            s.execute(delete(BlobRow).where(unused))
+            s.execute(delete(BlobRefRow).where(BlobRefRow.manifest.not_in(select(_key(BlobRow.digest)))))
+            return int(count), int(freed)
+
+
+def _key(column: Any) -> Any:
+    """A digest column's `blob_refs` key (`blobs.ref_key`), in SQL."""
+    return func.substr(column, 1, REF_CHARS)
+

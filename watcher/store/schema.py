@@ -9,7 +9,19 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+    false,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
@@ -66,6 +78,8 @@ class SnapshotRow(Base):
     source: Mapped[str | None] = mapped_column(String(10), nullable=True)  # poll | gap | backfill
     ctgov_version: Mapped[int | None] = mapped_column(Integer, nullable=True)  # 0-based, when known
     pruned_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # a trial's first version: its "added" changes are derived from the record when read, not stored
+    baseline: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class BlobRow(Base):
@@ -77,6 +91,19 @@ class BlobRow(Base):
     size: Mapped[int] = mapped_column(Integer)
     data: Mapped[bytes] = mapped_column(LargeBinary)
     last_used_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class BlobRefRow(Base):
+    """A manifest names a part: lets retention find unused blobs in SQL, without decompressing.
+
+    Both are digest prefixes (`blobs.ref_key`): 32 characters a row instead of 128. Two digests
+    sharing a prefix can only make retention keep a blob it could have deleted.
+    """
+
+    __tablename__ = "blob_refs"
+    __table_args__ = ({"sqlite_with_rowid": False},)  # the key is the row: one copy of each pair
+    manifest: Mapped[str] = mapped_column(String(16), primary_key=True)
+    part: Mapped[str] = mapped_column(String(16), primary_key=True)
 
 
 class ChangeRow(Base):
@@ -124,6 +151,27 @@ class CycleRow(Base):
     changed: Mapped[int] = mapped_column(Integer, default=0)
     failed: Mapped[int] = mapped_column(Integer, default=0)
     requests: Mapped[int] = mapped_column(Integer, default=0)
+    detail: Mapped[Json] = mapped_column(JSON, nullable=True)
+
+
+class SearchMatchRow(Base):
+    """A study a saved search has matched (so it is announced once): issue 15, revision 0004."""
+
+    __tablename__ = "search_matches"
+    search: Mapped[str] = mapped_column(String(64), primary_key=True)
+    nct_id: Mapped[str] = mapped_column(String(16), primary_key=True)
+    first_seen_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    baseline: Mapped[bool] = mapped_column(Boolean, default=False)  # found by the search's first run
+    title: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+class NoEditEventRow(Base):
+    """A no-edit condition (watcher/detect/noedit.py) already announced for a trial, so it is sent once."""
+
+    __tablename__ = "noedit_events"
+    nct_id: Mapped[str] = mapped_column(String(16), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(40), primary_key=True)
+    sent_at: Mapped[datetime] = mapped_column(UTCDateTime)
     detail: Mapped[Json] = mapped_column(JSON, nullable=True)
 
 

@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from watcher.models import Change
+from watcher.store.outbox import NewMessage
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +50,15 @@ class StorageStats:
     blob_bytes: int  # compressed bytes held in blobs
     raw_bytes: int  # the same blobs before compression
     legacy_bytes: int  # records still in the first schema's `snapshots.record`
+    trials: int = 0  # trials with a stored version (or a row: watched, never stored)
+    baselines: int = 0  # versions whose "added" changes are derived when read
+    change_rows: int = 0
+    database_bytes: int | None = None  # the whole database (file or pg_database_size), when known
+
+    @property
+    def bytes_per_trial(self) -> int:
+        """Compressed record bytes (blobs and first-schema records) per trial."""
+        return (self.blob_bytes + self.legacy_bytes) // self.trials if self.trials else 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,3 +91,23 @@ class PastVersion:
     ctgov_version: int | None
     changes: Sequence[Change]
     baseline: bool
+
+
+@dataclass(frozen=True, slots=True)
+class NewVersion:
+    """A fetched record to store as a trial's next version, for `Store.save_versions`.
+
+    `changes` and `messages` are the version's field changes and the notifications they cause; a
+    `baseline` (the trial's first version) stores no changes: they are derived from its record when read.
+    """
+
+    nct_id: str
+    record: Mapping[str, Any]
+    digest: str
+    fetched_at: datetime
+    changes: Sequence[Change] = ()
+    baseline: bool = False
+    messages: Sequence[NewMessage] = ()
+    source: str = "poll"
+    ctgov_version: int | None = None
+    detected_at: datetime | None = None

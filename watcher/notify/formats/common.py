@@ -127,7 +127,7 @@ def context(payload: Mapping[str, Json], delivery: Delivery) -> dict[str, Any]:
         "subject": payload.get("subject"), "text": payload.get("text"),
         "since": payload.get("since"), "until": payload.get("until"),
     }
-    for key in ("nct_id", "trials_watched", "last_poll", "next_poll"):
+    for key in ("nct_id", "trials_watched", "last_poll", "next_poll", "event", "search"):
         if key in payload:
             ctx[key] = payload[key]
     if kind in ("changes", "digest"):

@@ -50,7 +50,7 @@ def document(ctx: Mapping[str, Any]) -> dict[str, Json]:
                    trials=[_json_trial(t) for t in ctx["trials"]])
     else:
         doc.update(subject=ctx.get("subject"), text=ctx.get("text"))
-        for key in ("nct_id", "trials_watched", "last_poll", "next_poll"):
+        for key in ("nct_id", "trials_watched", "last_poll", "next_poll", "event", "search"):
             if key in ctx:
                 doc[key] = ctx[key]
     return doc

@@ -8,100 +8,47 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Collection, Mapping
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import structlog
 
-from watcher.backfill import fill_gap, try_backfill
+from watcher.backfill import Suspect, fill_gap, try_backfill, whole_record
 from watcher.config import Config
+from watcher.cycle.report import (
+    DENIED_BACKOFF_FIRST,
+    DENIED_BACKOFF_MAX,
+    META_API_DENIED,
+    META_API_FAILURES,
+    META_API_RETRY_AT,
+    META_DATA_TIMESTAMP,
+    META_LAST_FULL,
+    META_LAST_SUCCESS,
+    PAGE,
+    CycleReport,
+    Pending,
+    aware,
+    iso,
+    poll_state,
+)
 from watcher.detect import changes_between
 from watcher.detect.meaning import SeverityRules
 from watcher.detect.record import content_hash, title_of
+from watcher.discovery import discover, run_daily_checks, site_messages
 from watcher.errors import AccessDenied, ApiError, TrialWatchError
-from watcher.models import Snapshot, Trial
+from watcher.models import Trial
 from watcher.notify.payloads import change_messages, notify_tick, print_changes
 from watcher.notify.routing import for_stdout, registry_trial, route
 from watcher.registry.client import CtGovClient
-from watcher.registry.completeness import missing_parts
 from watcher.registry.outage import registry_wide
 from watcher.registry.poll import PollResult, PollState, poll
 from watcher.registry.whole import poll_registry
 from watcher.store import Store
 from watcher.store.database import utcnow
 from watcher.store.outbox import NewMessage
-from watcher.store.values import TrialState
+from watcher.store.values import NewVersion, TrialState
 
 log = structlog.get_logger("watcher.cycle")
-
-META_DATA_TIMESTAMP = "poll.data_timestamp"
-META_LAST_SUCCESS = "poll.last_success"
-META_LAST_FULL = "poll.last_full_refetch"
-META_API_FAILURES = "poll.api_failures"
-META_API_DENIED = "poll.api_denied"  # a 403 was reported to the operator; cleared (and said so) on recovery
-META_API_RETRY_AT = "poll.api_retry_at"  # after a 403, no request before this time
-DENIED_BACKOFF_FIRST = timedelta(minutes=15)
-DENIED_BACKOFF_MAX = timedelta(hours=6)
-META_SUSPECT = "poll.suspect."  # + NCT ID: the partial record held back (its hash, reason, sightings)
-SUSPECT_BELIEVE_AFTER = 3  # the same partial record in this many cycles is a real edit after all
-
-
-class _Suspect(Exception):
-    """A record still partial after a re-fetch alone: held back, not diffed."""
-
-
-@dataclass(slots=True)
-class CycleReport:
-    started_at: datetime
-    finished_at: datetime | None = None
-    checked: int = 0
-    changed: list[str] = field(default_factory=list)
-    failed: dict[str, str] = field(default_factory=dict)
-    not_found: list[str] = field(default_factory=list)
-    moved: dict[str, str] = field(default_factory=dict)
-    requests: int = 0
-    skipped: bool = False
-    strategy: str = ""
-    api_error: str | None = None
-    deliveries_failed: int = 0
-
-    @property
-    def result(self) -> str:
-        if self.api_error:
-            return "api_failed"
-        return "partial" if self.failed else "ok"
-
-
-def _aware(moment: datetime) -> datetime:
-    """Ours are UTC; a naive one (SQLite, an injected clock) is read as such."""
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
-
-
-def _iso(value: Any) -> datetime | None:
-    return datetime.fromisoformat(value) if isinstance(value, str) else None
-
-
-def poll_state(store: Store, trials: tuple[Trial, ...], states: Mapping[str, TrialState], *,
-               force_full: bool = False, partial: bool = False) -> PollState:
-    """What the poller needs from the store, from the trial states the cycle read once.
-
-    `partial`: `trials` are only some of the watched trials, so the registry-wide gate (the data
-    timestamp and time of the last complete poll) does not speak for them and is read as absent.
-    """
-    watched = {t.nct_id for t in trials}
-    return PollState(
-        data_timestamp=None if partial else store.get_meta(META_DATA_TIMESTAMP),
-        last_success=None if partial else _iso(store.get_meta(META_LAST_SUCCESS)),
-        last_full_refetch=_iso(store.get_meta(META_LAST_FULL)),
-        known={k: st.last_update_post_date for k, st in states.items()
-               if k in watched and st.last_update_post_date is not None},
-        force_full=force_full,
-        not_found=frozenset(k for k, st in states.items() if st.not_found and k in watched),
-        statuses={k: st.overall_status for k, st in states.items()
-                  if k in watched and st.overall_status is not None},
-    )
-
 
 class Cycle:
     """Runs cycles for one configuration against one store and API client."""
@@ -130,17 +77,18 @@ class Cycle:
         timestamp and last success as absent) nor moves it (it writes none of the three). What
         follows a cycle (feeds, backfill of new trials) still sees the whole watchlist."""
         watched = self.config.watchlist.trials
-        self._trials = watched if only is None else tuple(t for t in watched if t.nct_id in set(only))
-        partial = len(self._trials) < len(watched)
+        chosen = watched if only is None else tuple(t for t in watched if t.nct_id in set(only))
+        partial = len(chosen) < len(watched)
         with self.store.exclusive("cycle", wait=wait_for_lock) as got:
             if not got:
                 started = self.now()
                 log.info("cycle.locked", reason="another process is running a cycle on this database")
                 return CycleReport(started_at=started, finished_at=started, skipped=True, strategy="locked")
-            self._partial = partial
+            self._found = discover(self.config, self.store, self.client, partial=partial, now=self.now,
+                                   write=self.write)  # saved searches; `watch: true` matches are polled too
+            self._trials, self._partial = (*chosen, *self._found.trials), partial
             self._previous_data = None if partial else self.store.get_meta(META_DATA_TIMESTAMP)
-            self._gap_requests = 0
-            self._new_trials: list[str] = []
+            self._gap_requests, self._new_trials, self._page = 0, [], []
             report = self._run(force_full=force_full, deliver=deliver)
             self._after_cycle()
             return report
@@ -161,29 +109,31 @@ class Cycle:
         processed: set[str] = set()
 
         def sink(nct_id: str, record: dict[str, Any]) -> None:
-            """Records are snapshotted as their batch arrives, so a big first sync streams."""
+            """Records are stored a page at a time as they arrive, so a big first sync streams."""
             trial = by_id.get(nct_id) or registry_trial(nct_id, record, self.config.settings,
                                                         quiet=state.last_full_refetch is None)
             if trial is not None:
                 processed.add(nct_id)
-                self._record(trial, record, report)
+                self._page.append((trial, record))
+                if len(self._page) >= PAGE:
+                    self._store_page(report)
 
-        retry_at = _iso(self.store.get_meta(META_API_RETRY_AT))
-        if retry_at is not None and _aware(started) < _aware(retry_at):
+        retry_at = iso(self.store.get_meta(META_API_RETRY_AT))
+        if retry_at is not None and aware(started) < aware(retry_at):
             # the registry refused us (403): hammering it would not help, so this cycle sends nothing
             report.api_error = f"backing off after HTTP 403 until {retry_at.isoformat()}"
             report.strategy, report.skipped = "backoff", True
             log.info("cycle.backoff", until=retry_at.isoformat(), reason="HTTP 403")
         else:
-            self._poll_and_apply(state, states, report, failing=failing, by_id=by_id, processed=processed,
-                                 sink=sink)
-        report.requests = self.client.requests_made - requests_before
+            self._poll_and_apply(state, states, report, failing=failing, by_id=by_id, processed=processed, sink=sink)
+        report.requests = self.client.requests_made - requests_before + self._found.requests
         report.finished_at = self.now()
         self.store.finish_cycle(
             cycle_id, at=report.finished_at, result=report.result, checked=report.checked,
             changed=len(report.changed), failed=len(report.failed), requests=report.requests,
             detail={"failed": report.failed, "not_found": report.not_found, "moved": report.moved,
                     "skipped": report.skipped, "strategy": report.strategy, "api_error": report.api_error})
+        run_daily_checks(self.config, self.store, self._trials, now=self.now, partial=self._partial)
         if deliver:
             deliveries = notify_tick(self.config, self.store, now=self.now)
             report.deliveries_failed = sum(1 for d in deliveries if not d.accepted)
@@ -202,6 +152,7 @@ class Cycle:
         for nct_id, record in result.records.items():  # records the poller did not stream
             if nct_id not in processed:
                 sink(nct_id, record)
+        self._store_page(report)
         if result.api_error is not None:
             report.api_error = str(result.api_error)
             report.strategy = result.strategy
@@ -224,19 +175,39 @@ class Cycle:
 
     # -- applying a poll result ------------------------------------------------------------------
 
-    def _record(self, trial: Trial, record: dict[str, Any], report: CycleReport) -> None:
-        try:
-            if self._process(trial, record):
-                report.changed.append(trial.nct_id)
-        except _Suspect as exc:
-            report.failed[trial.nct_id] = f"suspect: {exc}"
-        except TrialWatchError as exc:
-            self._trial_failed(trial, str(exc), report)
-        except Exception as exc:  # one broken record must not stop the cycle
-            log.exception("trial.crashed", nct_id=trial.nct_id)
-            self._trial_failed(trial, f"internal error: {type(exc).__name__}: {exc}", report)
-        else:
-            report.checked += 1
+    def _store_page(self, report: CycleReport) -> None:
+        """Store the page of records in hand: one query finds the unchanged ones by their stored
+        content hash (nothing loaded), the changed and new ones are diffed one by one and written
+        in one transaction (`Store.save_versions`). A record that fails fails alone."""
+        page, self._page = self._page, []
+        if not page:
+            return
+        known = self.store.latest_hashes([trial.nct_id for trial, _ in page])
+        unchanged: list[str] = []
+        todo: list[Pending] = []
+        for trial, record in page:
+            try:
+                pending = self._prepare(trial, record, known.get(trial.nct_id))
+            except Suspect as exc:
+                report.failed[trial.nct_id] = f"suspect: {exc}"
+            except TrialWatchError as exc:
+                self._trial_failed(trial, str(exc), report)
+            except Exception as exc:  # one broken record must not stop the cycle
+                log.exception("trial.crashed", nct_id=trial.nct_id)
+                self._trial_failed(trial, f"internal error: {type(exc).__name__}: {exc}", report)
+            else:
+                if pending is None:
+                    unchanged.append(trial.nct_id)
+                else:
+                    todo.append(pending)
+        if unchanged:
+            self.store.mark_checked(unchanged, self.now())
+            report.checked += len(unchanged)
+        for pending, saved in zip(todo, self.store.save_versions([p.version for p in todo]), strict=True):
+            if isinstance(saved, TrialWatchError):
+                self._trial_failed(pending.trial, str(saved), report)
+            else:
+                self._saved(pending, saved, report)
 
     def _apply(self, result: PollResult, state: PollState, states: Mapping[str, TrialState], report: CycleReport,
                processed: set[str], *, grouped: frozenset[str] = frozenset()) -> None:
@@ -280,79 +251,53 @@ class Cycle:
             if result.full_refetch:
                 self.store.set_meta(META_LAST_FULL, report.started_at.isoformat())
 
-    def _process(self, trial: Trial, record: Mapping[str, Any]) -> bool:
-        """Snapshot one fetched record; returns True when it differs from the stored version."""
+    def _prepare(self, trial: Trial, record: Mapping[str, Any], stored_hash: str | None) -> Pending | None:
+        """The new version a fetched record makes, or None when it is the stored one. The stored
+        record is loaded (and decompressed) only when the hashes differ; a baseline is not diffed
+        at all unless it is notified (`notify.baseline`): its changes are derived when read."""
         settings = self.config.settings
         digest = content_hash(record)
-        now = self.now()
-        if self.store.latest_hash(trial.nct_id) == digest:  # unchanged: no stored record is loaded
-            self.store.mark_checked([trial.nct_id], now)
+        if stored_hash == digest:
             log.info("trial.checked", nct_id=trial.nct_id, changed=False)
-            return False
-        latest = self.store.latest_snapshot(trial.nct_id)
+            return None
+        now = self.now()
+        latest = self.store.latest_snapshot(trial.nct_id) if stored_hash is not None else None
         if latest is not None:
-            record = self._whole(trial, latest, record)
+            record = whole_record(self.store, self.client, trial, latest, record, alert=self._alert)
             digest = content_hash(record)
             if latest.content_hash == digest:
-                self.store.mark_checked([trial.nct_id], now)
-                return False
+                return None
+            budget = settings.backfill.max_gap_requests - self._gap_requests
             latest, spent = fill_gap(self.config, self.store, self.client, trial=trial, latest=latest, record=record,
-                                     rules=self.rules,
-                                     budget=self.config.settings.backfill.max_gap_requests - self._gap_requests,
-                                     previous_data=self._previous_data, now=self.now, write=self.write)
+                                     rules=self.rules, budget=budget, previous_data=self._previous_data,
+                                     now=self.now, write=self.write)
             self._gap_requests += spent
             now = max(now, latest.fetched_at)
-        changes = changes_between(latest.record if latest else None, record, self.rules)
         baseline = latest is None
-        title = title_of(record)
         notify = not baseline or settings.notify_baseline
+        changes = changes_between(latest.record if latest else None, record, self.rules) if notify else []
+        title = title_of(record)
         routed = route(trial, changes, settings) if notify and settings.channels else {}
-        version = (latest.version + 1) if latest else 1
-        messages = change_messages(trial, title, routed, version=version, detected_at=now)
-        self.store.save_version(trial.nct_id, record, fetched_at=now, digest=digest, changes=changes,
-                                baseline=baseline, messages=messages)
-        if notify and not settings.channels:
-            shown = for_stdout(trial, changes, settings)
-            if shown:
-                print_changes(trial, title, shown, self.write)
-        log.info("trial.checked", nct_id=trial.nct_id, changed=True, baseline=baseline, version=version,
-                 changes=len(changes), notified=sorted(routed))
-        if baseline:
-            self._new_trials.append(trial.nct_id)
-        return not baseline
+        messages = change_messages(trial, title, routed, version=(latest.version + 1) if latest else 1,
+                                   detected_at=now)
+        messages += site_messages(self.config, trial, title, latest, record, notify=notify, at=now, write=self.write)
+        return Pending(trial, title, notify, routed, NewVersion(
+            nct_id=trial.nct_id, record=record, digest=digest, fetched_at=now, changes=changes, baseline=baseline,
+            messages=messages))
 
-    def _whole(self, trial: Trial, latest: Snapshot, record: Mapping[str, Any]) -> Mapping[str, Any]:
-        """`record`, or its re-fetch alone when it lacks what the stored version had; raises _Suspect
-        when that is partial too (reported once, believed only when the same record comes back in
-        `SUSPECT_BELIEVE_AFTER` cycles: then it is a real edit, e.g. a module the sponsor removed)."""
-        key = META_SUSPECT + trial.nct_id
-        gaps = missing_parts(latest.record, record)
-        if not gaps:
-            if self.store.get_meta(key):
-                self.store.set_meta(key, None)
-            return record
-        log.warning("trial.partial", nct_id=trial.nct_id, missing=gaps, action="re-fetching it alone")
-        again = self.client.fetch_study(trial.nct_id).record
-        gaps = missing_parts(latest.record, again)
-        if not gaps:
-            log.info("trial.partial_recovered", nct_id=trial.nct_id)
-            return again
-        digest = content_hash(again)
-        held = self.store.get_meta(key)
-        seen = held["seen"] + 1 if isinstance(held, dict) and held.get("hash") == digest else 1
-        if seen >= SUSPECT_BELIEVE_AFTER:
-            log.warning("trial.partial_believed", nct_id=trial.nct_id, missing=gaps, cycles=seen)
-            self.store.set_meta(key, None)
-            return again
-        self.store.set_meta(key, {"hash": digest, "seen": seen, "missing": gaps})
-        log.warning("trial.suspect", nct_id=trial.nct_id, missing=gaps, cycles=seen)
-        if not held:
-            self._alert(nct_id=trial.nct_id, subject=f"{trial.display}: partial record held back",
-                text=f"ClinicalTrials.gov answered {trial.display} twice with a record lacking what the stored "
-                     f"version has ({'; '.join(gaps)}). It is not compared, so no false \"removed\" alerts; "
-                     f"it is asked for again whenever it is next fetched, and believed if it comes back the "
-                     f"same {SUSPECT_BELIEVE_AFTER} times.")
-        raise _Suspect("; ".join(gaps))
+    def _saved(self, pending: Pending, version: int, report: CycleReport) -> None:
+        trial, new = pending.trial, pending.version
+        if pending.notify and not self.config.settings.channels:
+            shown = for_stdout(trial, new.changes, self.config.settings)
+            if shown:
+                print_changes(trial, pending.title, shown, self.write)
+        log.info("trial.checked", nct_id=trial.nct_id, changed=True, baseline=new.baseline, version=version,
+                 changes=len(new.changes), notified=sorted(pending.routed))
+        if new.baseline:
+            self._new_trials.append(trial.nct_id)
+        else:
+            report.changed.append(trial.nct_id)
+        report.checked += 1
 
     # -- history: gaps between polls, backfill of new trials, retention, feeds (storage's block) ---
 
@@ -361,6 +306,7 @@ class Cycle:
     _previous_data: Any = None
     _gap_requests: int = 0
     _new_trials: list[str]
+    _page: list[tuple[Trial, dict[str, Any]]]
 
     def _after_cycle(self) -> None:
         """Backfill trials seen for the first time (`backfill.on_add`), apply retention at most

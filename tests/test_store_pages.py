@@ -1,0 +1,164 @@
+"""Pages of versions written in bulk (`Store.save_versions`), compared by their stored hash, and the
+set-based retention and `db stats` that go with them. On SQLite and PostgreSQL (`store` fixture)."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import event
+
+from tests.conftest import Workspace
+from tests.fakeapi import FakeCtGov, load_fixture
+from watcher.detect.record import content_hash
+from watcher.errors import StorageError
+from watcher.models import Change
+from watcher.store import Store
+from watcher.store.outbox import NewMessage
+from watcher.store.values import NewVersion
+
+T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def store(db_url: str) -> Iterator[Store]:
+    store = Store(db_url)
+    yield store
+    store.close()
+
+
+def _studies(count: int, *, tag: str = "") -> list[tuple[str, dict[str, Any]]]:
+    base = load_fixture("NCT04728893")
+    out = []
+    for n in range(count):
+        study = copy.deepcopy(base)
+        nct_id = f"NCT9{n:07d}"
+        study["protocolSection"]["identificationModule"]["nctId"] = nct_id
+        study["protocolSection"]["identificationModule"]["briefTitle"] = f"Trial {n}{tag}"
+        out.append((nct_id, study))
+    return out
+
+
+def _new(nct_id: str, record: dict[str, Any], *, at: datetime = T0, **kw: Any) -> NewVersion:
+    return NewVersion(nct_id=nct_id, record=record, digest=content_hash(record), fetched_at=at, **kw)
+
+
+@contextmanager
+def _statements(store: Store) -> Iterator[list[str]]:
+    seen: list[str] = []
+
+    def count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        seen.append(statement)
+
+    event.listen(store.engine, "before_cursor_execute", count)
+    try:
+        yield seen
+    finally:
+        event.remove(store.engine, "before_cursor_execute", count)
+
+
+def test_a_page_is_written_in_a_fixed_number_of_statements(store: Store) -> None:
+    """Round trips do not grow with the page: executemany for versions, changes, blobs and messages."""
+    small, big = _studies(3), _studies(30, tag=" b")
+    with _statements(store) as few:
+        store.save_versions([_new(n, r, baseline=True, messages=[NewMessage("ops", n, "changes", {"v": 1})])
+                             for n, r in small])
+    with _statements(store) as many:
+        store.save_versions([_new(n, r, baseline=True) for n, r in big[3:]])
+    assert len(many) <= len(few), (few, many)
+    assert sum("FROM blobs" in s for s in few) == 1, \
+        "one query learns which blobs exist"
+    assert len(store.version_infos("NCT90000029")) == 1
+    assert store.outbox.counts().get("pending") == 3
+    assert store.retention.stats().change_rows == 0, "baselines store no change rows"
+
+
+def test_one_bad_record_never_loses_the_others_of_its_page(store: Store) -> None:
+    page = _studies(4)
+    broken = Change("status.overallStatus", "changed", "A", object(), "major")  # type: ignore[arg-type]
+    items = [_new(n, r, baseline=True) for n, r in page]
+    items[2] = _new(page[2][0], page[2][1], changes=[broken],
+                    messages=[NewMessage("ops", page[2][0], "changes", {"v": 1})])
+    results = store.save_versions(items)
+    assert [r for i, r in enumerate(results) if i != 2] == [1, 1, 1]
+    assert isinstance(results[2], StorageError)
+    assert store.version_infos(page[2][0]) == [], "the bad record's version, changes and messages: none of them"
+    assert store.outbox.counts().get("pending") is None
+    assert [len(store.version_infos(n)) for i, (n, _) in enumerate(page) if i != 2] == [1, 1, 1]
+
+
+def test_a_record_stored_meanwhile_by_another_writer_is_not_a_new_version(store: Store) -> None:
+    (nct_id, record), = _studies(1)
+    assert store.save_versions([_new(nct_id, record, baseline=True)]) == [1]
+    again = _new(nct_id, record, at=T0 + timedelta(hours=1), messages=[NewMessage("ops", nct_id, "changes", {})])
+    assert store.save_versions([again]) == [1]
+    assert store.outbox.counts().get("pending") is None
+
+
+def test_unchanged_records_are_known_by_their_stored_hash(store: Store) -> None:
+    page = _studies(5)
+    store.save_versions([_new(n, r, baseline=True) for n, r in page])
+    with _statements(store) as seen:
+        known = store.latest_hashes([n for n, _ in page] + ["NCT00000000"])
+    assert known == {n: content_hash(r) for n, r in page}
+    assert len(seen) == 1 and "blobs" not in seen[0], "one query, no record loaded"
+
+
+def test_an_unchanged_cycle_loads_no_record(workspace: Workspace, fake_api: FakeCtGov) -> None:
+    trials = ["NCT04728893", "NCT03064438", "NCT06610240"]
+    workspace.write(trials=trials)
+    assert workspace.cli("check").code == 0
+    fake_api.new_refresh()
+    seen: list[str] = []
+
+    def count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        seen.append(statement)
+
+    from sqlalchemy.engine import Engine
+
+    event.listen(Engine, "before_cursor_execute", count)
+    try:
+        assert workspace.cli("check", "--full").code == 0
+    finally:
+        event.remove(Engine, "before_cursor_execute", count)
+    assert not [s for s in seen if "FROM blobs" in s], "no stored record read when hashes match"
+
+
+def test_retention_is_set_based_and_keeps_what_it_must(store: Store) -> None:
+    (nct_id, record), = _studies(1)
+    store.save_versions([_new(nct_id, record, baseline=True)])
+    for n in range(2, 6):
+        edited = copy.deepcopy(record)
+        edited["protocolSection"]["statusModule"]["overallStatus"] = f"S{n}"
+        store.save_version(nct_id, edited, fetched_at=T0 + timedelta(days=n), digest=content_hash(edited),
+                           changes=[], baseline=False,
+                           messages=[NewMessage("ops", nct_id, "changes", {"version": n})] if n == 3 else ())
+    with _statements(store) as seen:
+        result = store.retention.apply(keep_versions=1, keep_days=None, now=T0 + timedelta(days=30))
+    assert (result.pruned, result.kept_for_outbox) == (2, 1), "v1 is the baseline, v3 is owed a message, v5 newest"
+    assert [i.version for i in store.version_infos(nct_id) if i.pruned] == [2, 4]
+    assert len(seen) <= 8, "a few statements, whatever the number of versions"
+    assert result.blobs_deleted == 4 and result.bytes_freed > 0, \
+        "the pruned versions' manifests and their own status modules"
+    assert store.retention.collect_garbage(T0 + timedelta(days=31)) == (0, 0)
+    for version in (1, 3, 5):
+        assert store.snapshot(nct_id, version) is not None, "every part of a kept version survives"
+
+
+@pytest.mark.parametrize("as_json", [True, False])
+def test_db_stats_reports_size_per_trial(workspace: Workspace, fake_api: FakeCtGov, as_json: bool) -> None:
+    workspace.write(trials=["NCT04728893", "NCT03064438"])
+    assert workspace.cli("check").code == 0
+    result = workspace.cli("db", "stats", *(["--json"] if as_json else []))
+    assert result.code == 0
+    if as_json:
+        data = result.json()
+        assert (data["trials"], data["versions"], data["baselines"], data["change_rows"]) == (2, 2, 2, 0)
+        assert data["bytes_per_trial"] == data["blob_bytes"] // 2 > 0
+        assert data["database_bytes"] >= data["blob_bytes"]
+    else:
+        assert "bytes_per_trial:" in result.out and "trials:" in result.out

@@ -1,0 +1,205 @@
+"""The watchlist's `searches:` and `near:` options, validated with file and line.
+
+A search is a saved ClinicalTrials.gov query: its `query:` and `filter:` keys are the API's own
+`query.*` and `filter.*` parameter names (the spec `ctg-oas-v2.yaml`; tests/test_discovery.py
+compares these lists with it), so a misspelt key is a configuration error here, not a 400 from
+the registry in the middle of the night.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from watcher.config.yamlcheck import Checker, kind
+from watcher.models import Near, Severity
+
+QUERY_PARAMS = ("cond", "term", "locn", "titles", "intr", "outc", "spons", "lead", "id", "patient")
+"""`query.*` of GET /studies (Essie expressions; they rank as well as select)."""
+FILTER_PARAMS = ("overallStatus", "geo", "ids", "advanced", "synonyms")
+"""`filter.*` of GET /studies."""
+STATUSES = ("ACTIVE_NOT_RECRUITING", "COMPLETED", "ENROLLING_BY_INVITATION", "NOT_YET_RECRUITING", "RECRUITING",
+            "SUSPENDED", "TERMINATED", "WITHDRAWN", "AVAILABLE", "NO_LONGER_AVAILABLE", "TEMPORARILY_NOT_AVAILABLE",
+            "APPROVED_FOR_MARKETING", "WITHHELD", "UNKNOWN")
+"""The spec's `Status` enum, the values `filter.overallStatus` accepts."""
+GEO = re.compile(r"^distance\(-?\d+(\.\d+)?,-?\d+(\.\d+)?,\d+(\.\d+)?(km|mi)?\)$")  # the spec's pattern
+SINCE = ("posted", "matching")
+"""`since: posted` asks only for studies first posted since the last run; `matching` for studies
+updated since then, so an older study that newly matches (a new site, a new status) is found too."""
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+SEARCH_KEYS = ("name", "query", "filter", "watch", "channels", "min_severity", "near", "since", "announce_first")
+NEAR_KEYS = ("lat", "lon", "km", "place", "channels")
+
+
+@dataclass(frozen=True, slots=True)
+class Search:
+    """One saved search of the watchlist."""
+
+    name: str
+    query: tuple[tuple[str, str], ...]  # (parameter without `query.`, value)
+    filter: tuple[tuple[str, str], ...]  # (parameter without `filter.`, value)
+    watch: bool = False
+    channels: tuple[str, ...] | None = None
+    min_severity: Severity | None = None
+    near: Near | None = None
+    since: str = "posted"
+    announce_first: bool = False  # the first run is a silent baseline unless this is set
+    line: int | None = None
+
+    @property
+    def tag(self) -> str:
+        return self.name
+
+    @property
+    def source(self) -> str:
+        return f"search:{self.name}"
+
+    def params(self) -> dict[str, str]:
+        """The API parameters of this search (without the date range a cycle adds)."""
+        out = {f"query.{k}": v for k, v in self.query}
+        out.update({f"filter.{k}": v for k, v in self.filter})
+        if self.near is not None and self.near.lat is not None and self.near.lon is not None:
+            out.setdefault("filter.geo", f"distance({self.near.lat:g},{self.near.lon:g},{self.near.km:g}km)")
+        return out
+
+
+def parse_near(node: Any, checker: Checker, parent: Any, path: str, channel_names: Sequence[str],
+               *, place_allowed: bool = True) -> Near | None:
+    """`near: {lat: 42.36, lon: -71.06, km: 100}` or `near: {place: Boston, km: 50}`."""
+    if node is None:
+        return None
+    line = checker.line_of(parent, "near")
+    if not isinstance(node, Mapping):
+        checker.add(line, path, f"expected a mapping such as {{lat: 42.36, lon: -71.06, km: 100}}, got {kind(node)}")
+        return None
+    checker.unknown_keys(node, NEAR_KEYS, path)
+    km = checker.number(node, "km", f"{path}.km", 0, minimum=0)
+    if "km" not in node or km <= 0:
+        checker.add(line, f"{path}.km", "missing: a distance in km greater than 0")
+    lat = _coordinate(node, "lat", 90, checker, path)
+    lon = _coordinate(node, "lon", 180, checker, path)
+    place = checker.string(node, "place", f"{path}.place")
+    if place is not None and not place_allowed:
+        checker.add(checker.line_of(node, "place"), f"{path}.place",
+                    "a search needs lat and lon: a place name is resolved from a trial's own sites")
+    if (lat is None) != (lon is None) or (lat is None and not place):
+        checker.add(line, path, "give both lat and lon, or a place name (a city among the trial's sites)")
+    channels = checker.strings(node, "channels", f"{path}.channels") if node.get("channels") else None
+    for name in channels or ():
+        if name not in channel_names:
+            checker.add(checker.line_of(node, "channels"), f"{path}.channels", f"unknown channel {name!r}")
+    return Near(km=km, lat=lat, lon=lon, place=place or None, channels=channels)
+
+
+def _coordinate(node: Mapping[str, Any], key: str, limit: float, checker: Checker, path: str) -> float | None:
+    if node.get(key) is None:
+        return None
+    value = checker.number(node, key, f"{path}.{key}", 0, minimum=-limit)
+    if value > limit:
+        checker.add(checker.line_of(node, key), f"{path}.{key}", f"must be between {-limit:g} and {limit:g}")
+    return value
+
+
+def _params(node: Any, allowed: Sequence[str], prefix: str, checker: Checker, *, parent: Any,
+            path: str) -> tuple[tuple[str, str], ...]:
+    if node is None:
+        return ()
+    if not isinstance(node, Mapping):
+        checker.add(checker.line_of(parent, prefix), path, f"expected a mapping of {prefix}.* parameters, "
+                    f"got {kind(node)}")
+        return ()
+    out: list[tuple[str, str]] = []
+    for key, value in node.items():
+        line = checker.line_of(node, key)
+        if key not in allowed:
+            checker.add(line, f"{path}.{key}", f"`{prefix}.{key}` is not a ClinicalTrials.gov API parameter "
+                        f"(expected one of: {', '.join(allowed)})")
+            continue
+        if isinstance(value, list) and all(isinstance(v, str) for v in value) and value:
+            text = ",".join(value)
+        elif isinstance(value, str | int | float) and not isinstance(value, bool) and str(value).strip():
+            text = str(value)
+        else:
+            checker.add(line, f"{path}.{key}", f"expected text or a list of texts, got {kind(value)}")
+            continue
+        if prefix == "filter" and key == "overallStatus":
+            bad = [s for s in re.split(r"[,|]", text) if s.strip() not in STATUSES]
+            if bad:
+                checker.add(line, f"{path}.{key}", f"{', '.join(map(repr, bad))}: not a status "
+                            f"(expected: {', '.join(STATUSES)})")
+                continue
+        if prefix == "filter" and key == "geo" and not GEO.match(text):
+            checker.add(line, f"{path}.{key}", f"{text!r} is not distance(lat,lon,50km) (the spec's pattern)")
+            continue
+        out.append((str(key), text))
+    return tuple(out)
+
+
+def parse_searches(doc: Mapping[str, Any], checker: Checker, channel_names: Sequence[str]) -> tuple[Search, ...]:
+    items = doc.get("searches")
+    if items is None:
+        return ()
+    if not isinstance(items, list):
+        checker.add(checker.line_of(doc, "searches"), "searches", f"expected a list, got {kind(items)}")
+        return ()
+    searches: list[Search] = []
+    seen: dict[str, int | None] = {}
+    for index, item in enumerate(items):
+        path, line = f"searches[{index}]", checker.line_of(items, index)
+        if not isinstance(item, Mapping):
+            checker.add(line, path, f"expected a mapping with `name` and `query`, got {kind(item)}")
+            continue
+        checker.unknown_keys(item, SEARCH_KEYS, path)
+        name = checker.string(item, "name", f"{path}.name")
+        if not name or not _NAME.match(name):
+            checker.add(line, f"{path}.name", f"{name!r} is not a name (letters, digits, . _ -; it becomes a tag)"
+                        if name else "missing: each search needs a name (it tags what it finds)")
+            continue
+        if name in seen:
+            checker.add(line, f"{path}.name", f"{name!r} is used twice (first at line {seen[name]})")
+            continue
+        seen[name] = line
+        query = _params(item.get("query"), QUERY_PARAMS, "query", checker, parent=item, path=f"{path}.query")
+        filters = _params(item.get("filter"), FILTER_PARAMS, "filter", checker, parent=item,
+                          path=f"{path}.filter")
+        if not item.get("query") and not item.get("filter"):
+            checker.add(line, path, "a search needs `query:` or `filter:` (else it matches every study)")
+        channels = checker.strings(item, "channels", f"{path}.channels") if item.get("channels") else None
+        for channel in channels or ():
+            if channel not in channel_names:
+                known = ", ".join(channel_names) or "none are configured"
+                checker.add(checker.line_of(item, "channels"), f"{path}.channels",
+                            f"unknown channel {channel!r} (known: {known})")
+        since = checker.string(item, "since", f"{path}.since", "posted") or "posted"
+        if since not in SINCE:
+            checker.add(checker.line_of(item, "since"), f"{path}.since", f"{since!r} is not one of {', '.join(SINCE)}")
+        near = parse_near(item.get("near"), checker, item, f"{path}.near", channel_names, place_allowed=False)
+        if near is not None and dict(filters).get("geo"):
+            checker.add(checker.line_of(item, "near"), f"{path}.near", "give `near:` or `filter.geo`, not both")
+        searches.append(Search(
+            name=name, query=query, filter=filters,
+            watch=checker.boolean(item, "watch", f"{path}.watch", False),
+            channels=channels, min_severity=checker.severity(item, "min_severity", f"{path}.min_severity"),
+            near=near, since=since, announce_first=checker.boolean(item, "announce_first",
+                                                                    f"{path}.announce_first", False),
+            line=line))
+    return tuple(searches)
+
+
+def parse_tag_options(doc: Mapping[str, Any], checker: Checker, channel_names: Sequence[str]) -> dict[str, Near]:
+    """`tags: {oncology: {near: {...}}}`: options every trial with that tag inherits."""
+    node = checker.mapping(doc, "tags", "tags")
+    out: dict[str, Near] = {}
+    for tag, options in (node or {}).items():
+        path = f"tags.{tag}"
+        if not isinstance(options, Mapping):
+            checker.add(checker.line_of(node, tag), path, f"expected a mapping with `near:`, got {kind(options)}")
+            continue
+        checker.unknown_keys(options, ("near",), path)
+        near = parse_near(options.get("near"), checker, options, f"{path}.near", channel_names)
+        if near is not None:
+            out[str(tag)] = near
+    return out

@@ -1,0 +1,131 @@
+"""JSON webhooks (`json://`, `jsons://`): apprise's envelope plus our document, POSTed with httpx.
+
+apprise's JSON plugin can only add strings to its envelope (the documented `:key=value` URL
+arguments); our document is nested, and joining it meant writing into a plugin object's
+`payload_extras`. So these channels are sent here, reading apprise's documented json:// URL
+syntax ourselves — `json://[user:password@]host[:port]/path` with `+Header=value` (a request
+header), `-name=value` (a query parameter), `:key=value` (add an envelope key, or rename one of
+apprise's keys to `value`; `:key=` drops it), `method=` and `verify=` — and POSTing the same body
+apprise would: `{version: "1.0", title, message, attachments: [], type: "info"}` plus our fields.
+Every request carries `Idempotency-Key: trialwatch-<message id>`, the same on each retry.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+from watcher import __version__
+from watcher.errors import NotifyError
+from watcher.models import Json
+
+USER_AGENT = f"trialwatch/{__version__}"
+METHODS = ("POST", "PUT", "PATCH", "GET", "DELETE", "HEAD")
+
+
+@dataclass(frozen=True, slots=True)
+class HookTarget:
+    """Where one JSON channel posts. `auth` and `headers` may hold secrets: repr shows neither."""
+
+    url: str = field(repr=False)  # http(s)://host[:port]/path, no credentials
+    method: str = "POST"
+    auth: tuple[str, str] | None = field(default=None, repr=False)
+    headers: Mapping[str, str] = field(default_factory=dict, repr=False)
+    params: Mapping[str, str] = field(default_factory=dict, repr=False)
+    extras: Mapping[str, str] = field(default_factory=dict, repr=False)
+    verify: bool = True
+    connect_timeout: float | None = None
+    read_timeout: float | None = None
+
+
+def _arguments(query: str) -> list[tuple[str, str]]:
+    """Query pairs decoded without turning `+` into a space: `+Header=…` keeps its plus."""
+    pairs = []
+    for piece in query.split("&"):
+        if piece:
+            key, _, value = piece.partition("=")
+            pairs.append((unquote(key), unquote(value)))
+    return pairs
+
+
+def _seconds(value: str) -> float | None:
+    try:
+        return float(value) if float(value) > 0 else None
+    except ValueError:
+        return None
+
+
+def hook_target(url: str) -> HookTarget:
+    """Read a json(s):// URL; NotifyError (naming no secret) when it cannot be one."""
+    try:
+        split = urlsplit(url)
+        port = split.port
+    except ValueError:
+        raise NotifyError("the webhook URL cannot be read (check its host and port)") from None
+    if split.scheme.lower() not in ("json", "jsons") or not split.hostname:
+        raise NotifyError("a webhook URL is json://host/path or jsons://host/path")
+    headers: dict[str, str] = {}
+    params: dict[str, str] = {}
+    extras: dict[str, str] = {}
+    method, verify = "POST", True
+    timeouts: dict[str, float | None] = {"cto": None, "rto": None}
+    for key, value in _arguments(split.query):
+        if key.startswith("+") and len(key) > 1:
+            headers[key[1:]] = value
+        elif key.startswith("-") and len(key) > 1:
+            params[key[1:]] = value
+        elif key.startswith(":") and len(key) > 1:
+            extras[key[1:]] = value
+        elif key == "method":
+            method = value.upper()
+            if method not in METHODS:
+                raise NotifyError(f"method={value!r} is not one of {', '.join(METHODS)}")
+        elif key == "verify":
+            verify = value.lower() not in ("no", "false", "0", "off")
+        elif key in timeouts:
+            timeouts[key] = _seconds(value)
+    host = f"[{split.hostname}]" if ":" in split.hostname else split.hostname
+    base = f"{'https' if split.scheme.lower() == 'jsons' else 'http'}://{host}{f':{port}' if port else ''}"
+    auth = (unquote(split.username), unquote(split.password or "")) if split.username else None
+    return HookTarget(url=base + (split.path or "/"), method=method, auth=auth, headers=headers, params=params,
+                      extras=extras, verify=verify, connect_timeout=timeouts["cto"], read_timeout=timeouts["rto"])
+
+
+def envelope(title: str, message: str, document: Mapping[str, Json], extras: Mapping[str, str]) -> dict[str, Any]:
+    """apprise's JSON body (with its `:key` renames, drops and additions), then our document's fields."""
+    payload: dict[str, Any] = {"version": "1.0", "title": title, "message": message, "attachments": [],
+                               "type": "info"}
+    for key, value in extras.items():
+        if key in payload:
+            moved = payload.pop(key)
+            if value:
+                payload[value] = moved
+        else:
+            payload[key] = value
+    payload.update({k: v for k, v in document.items() if k not in payload})
+    return payload
+
+
+def post(target: HookTarget, payload: Mapping[str, Any], *, timeout: float, message_id: Json = None) -> None:
+    """Send one request; a 2xx answer is acceptance. Errors name no URL, header or credential."""
+    import httpx
+
+    headers = {"User-Agent": USER_AGENT, "Content-Type": "application/json", **target.headers}
+    if message_id is not None:
+        headers.setdefault("Idempotency-Key", f"trialwatch-{message_id}")
+    limits = httpx.Timeout(timeout, connect=target.connect_timeout or timeout, read=target.read_timeout or timeout)
+    try:
+        with httpx.Client(timeout=limits, verify=target.verify, follow_redirects=True) as client:
+            answer = client.request(target.method, target.url, content=json.dumps(payload).encode(),
+                                    params=dict(target.params), headers=headers, auth=target.auth)
+    except httpx.TimeoutException:
+        raise NotifyError(f"the webhook did not answer within {timeout:g} s") from None
+    except httpx.HTTPError as exc:
+        host = urlsplit(target.url).hostname
+        raise NotifyError(f"cannot reach the webhook at {host}: {type(exc).__name__}") from None
+    if not 200 <= answer.status_code < 300:
+        raise NotifyError(f"the webhook answered HTTP {answer.status_code} {answer.reason_phrase} "
+                          f"(error={answer.status_code})")
