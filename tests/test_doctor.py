@@ -16,7 +16,7 @@ from tests.fakeapi import FORBIDDEN_PAGE, HTML_PAGE, FakeCtGov
 from tests.shared_fixtures import load_studies, load_study
 from watcher.registry import doctor
 from watcher.registry.client import PROBE_FIELDS, USER_AGENT
-from watcher.registry.doctor_run import _pad
+from watcher.registry.doctor_run import BATCH, _pad
 from watcher.registry.responses import Reply
 
 BASE = "https://clinicaltrials.gov/api/v2"
@@ -267,7 +267,7 @@ def test_doctor_passes_against_the_fake(workspace: Workspace, doctor_fake: FakeC
          "history index", "history version", "history markup"], "ok")
     assert result.out.rstrip().endswith("all ok")
     batch = [p for _, path, p in doctor_fake.requests if path.endswith("/studies") and "filter.ids" in p
-             and p["filter.ids"].count(",") == 399]
+             and p["filter.ids"].count(",") == BATCH - 1]  # api.batch_size (480)
     assert batch and batch[0]["fields"] == ",".join(PROBE_FIELDS)
 
 

@@ -346,7 +346,8 @@ def test_cost_10000_watched_nothing_and_one_percent_changed(big_fake: FakeCtGov)
 
 
 def test_cost_10000_watched_probe_strategy(big_fake: FakeCtGov) -> None:
-    """Without a last complete poll to date the registry query from, the probe does it: 1 + 25 + 1."""
+    """Without a last complete poll to date the registry query from, the probe does it: 1 + 21 + 1
+    (480 IDs a batch, `,` sent unescaped; it was 1 + 25 + 1 with 400)."""
     ids = big_fake.ids()
     state = replace(synced(big_fake), last_success=None, data_timestamp="2026-01-01T09:00:00")
     for nct in ids[5::100]:
@@ -355,7 +356,7 @@ def test_cost_10000_watched_probe_strategy(big_fake: FakeCtGov) -> None:
         result = poll(client, ids, state, now=NOW)
     assert result.strategy == "ids"
     assert set(result.records) == set(ids[5::100])
-    assert result.requests == 1 + 25 + 1
+    assert result.requests == 1 + -(-10_000 // ApiSettings().batch_size) + 1 == 1 + 21 + 1
 
 
 def test_poll_result_is_plain_data() -> None:

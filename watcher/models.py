@@ -96,7 +96,7 @@ class Trial:
 
     nct_id: str
     label: str | None = None
-    channels: tuple[str, ...] | None = None  # None: every channel
+    channels: tuple[str, ...] | None = None  # None: every channel; (): none (an unlisted registry study)
     tags: tuple[str, ...] = ()
     ignore: tuple[str, ...] = ()
     only: tuple[str, ...] = ()

@@ -15,9 +15,11 @@ from pathlib import Path
 from typing import Any
 
 from watcher.config.paths import default_state_dir
+from watcher.config.registry import RegistrySettings, registry_from, study_filter_from
 from watcher.config.searches import Search
 from watcher.config.substitute import substitute_credentials, substitute_env
 from watcher.config.yamlcheck import Checker, kind, read_yaml
+from watcher.detect.studies import StudyFilter
 from watcher.errors import Problem
 from watcher.models import Severity, Trial
 
@@ -31,8 +33,8 @@ class ApiSettings:
     requests_per_second: float = 0.8  # 48/min, under the reported 50/min per IP; 0 = unlimited (a local mirror)
     max_concurrency: int = 4
     max_retries: int = 5  # retries after the first attempt
-    batch_size: int = 400  # IDs per filter.ids request: about 5.7 KB of URL (measured, see the README)
-    full_page_size: int = 100  # full records per page when fetching changed studies
+    batch_size: int = 480  # IDs per filter.ids request: under 6 KB of URL with `,` unescaped (README)
+    full_page_size: int = 1000  # full records per page (the API's maximum), read one at a time
     full_refetch_every: timedelta = timedelta(days=7)
     strategy_threshold: int = 2  # try the registry-wide query once filter.ids needs this many requests
     backoff_base: float = 1.0  # seconds; exponential backoff with full jitter from here
@@ -57,6 +59,7 @@ class ChannelSettings:
     body_template: str | None = None
     no_edit: tuple[str, ...] = ()  # no-edit alert kinds this channel wants (watcher/detect/noedit.py); off by default
     timeout: timedelta = timedelta(seconds=30)  # bounds each network wait of one send (watcher.notify.send)
+    studies: StudyFilter | None = None  # whole-registry mode: which unlisted studies this channel hears of
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +115,7 @@ class Settings:
     max_attempts: int = 20
     claim_timeout: timedelta = timedelta(minutes=5)
     delay_note_after: timedelta = timedelta(minutes=15)
+    registry: RegistrySettings = field(default_factory=RegistrySettings)
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,9 +137,9 @@ class Config:
 
 # -- settings ------------------------------------------------------------------------------------
 
-TOP_KEYS = ("api", "storage", "schedule", "channels", "notify", "severity", "watchlist", "state_dir")
+TOP_KEYS = ("api", "storage", "schedule", "channels", "notify", "severity", "watchlist", "state_dir", "registry")
 CHANNEL_KEYS = ("url", "min_severity", "only", "ignore", "tags", "digest", "timezone", "heartbeat",
-                 "title_template", "body_template", "no_edit", "timeout")
+                 "title_template", "body_template", "no_edit", "timeout", "studies")
 
 
 def _api_settings(node: Mapping[str, Any], checker: Checker) -> ApiSettings:
@@ -225,6 +229,7 @@ def _settings_from(doc: Any, path: Path | None, checker: Checker, environ: Mappi
             ignore=checker.strings(node, "ignore", f"{cpath}.ignore"),
             tags=checker.strings(node, "tags", f"{cpath}.tags"),
             no_edit=_no_edit_kinds(checker, node, cpath),
+            studies=study_filter_from(node, checker, cpath),
             **_delivery_options(checker, node, cpath, url),
         )
 
@@ -248,6 +253,11 @@ def _settings_from(doc: Any, path: Path | None, checker: Checker, environ: Mappi
     feeds, backfill = _feeds_from(root, checker, base_dir), _backfill_from(root, checker)
 
     watchlist_text = checker.string(root, "watchlist", "watchlist") or "watchlist.yaml"
+    registry = registry_from(root, checker)
+    for name, channel in channels.items():
+        if channel.studies is not None and not registry.all:
+            checker.add(checker.line_of(channels_node[name], "studies"), f"channels.{name}.studies",
+                        "only used when the whole registry is watched: set `registry: {all: true}`")
     return Settings(
         path=path,
         api=api,
@@ -276,6 +286,7 @@ def _settings_from(doc: Any, path: Path | None, checker: Checker, environ: Mappi
         max_attempts=int(checker.number(notify, "max_attempts", "notify.max_attempts", 20, 1)),
         claim_timeout=checker.duration(notify, "claim_timeout", "notify.claim_timeout", "5m"),
         delay_note_after=checker.duration(notify, "delay_note_after", "notify.delay_note_after", "15m"),
+        registry=registry,
     )
 
 

@@ -38,10 +38,11 @@ from watcher.discovery import discover, run_daily_checks, site_messages
 from watcher.errors import AccessDenied, ApiError, TrialWatchError
 from watcher.models import Trial
 from watcher.notify.payloads import change_messages, notify_tick, print_changes
-from watcher.notify.routing import for_stdout, route
+from watcher.notify.routing import for_stdout, registry_trial, route
 from watcher.registry.client import CtGovClient
 from watcher.registry.outage import registry_wide
 from watcher.registry.poll import PollResult, PollState, poll
+from watcher.registry.whole import poll_registry
 from watcher.store import Store
 from watcher.store.database import utcnow
 from watcher.store.outbox import NewMessage
@@ -109,7 +110,8 @@ class Cycle:
 
         def sink(nct_id: str, record: dict[str, Any]) -> None:
             """Records are stored a page at a time as they arrive, so a big first sync streams."""
-            trial = by_id.get(nct_id)
+            trial = by_id.get(nct_id) or registry_trial(nct_id, record, self.config.settings,
+                                                        quiet=state.last_full_refetch is None)
             if trial is not None:
                 processed.add(nct_id)
                 self._page.append((trial, record))
@@ -144,8 +146,9 @@ class Cycle:
     def _poll_and_apply(self, state: PollState, states: Mapping[str, TrialState], report: CycleReport, *,
                         failing: Mapping[str, int], by_id: Mapping[str, Trial], processed: set[str],
                         sink: Callable[[str, dict[str, Any]], None]) -> None:
-        result = poll(self.client, [t.nct_id for t in self._trials], state, now=report.started_at,
-                      progress=self.progress, sink=sink)
+        result = (poll_registry if self.config.settings.registry.all else poll)(
+            self.client, [t.nct_id for t in self._trials], state, now=report.started_at, progress=self.progress,
+            sink=sink)
         for nct_id, record in result.records.items():  # records the poller did not stream
             if nct_id not in processed:
                 sink(nct_id, record)
@@ -311,7 +314,7 @@ class Cycle:
         settings = self.config.settings
         try:
             if settings.backfill.on_add and self._new_trials:
-                for nct_id in self._new_trials:
+                for nct_id in (n for n in self._new_trials if self.config.watchlist.get(n) is not None):
                     try_backfill(self.config, self.store, self.client, nct_id, now=self.now)
             self._retention()
             if settings.feeds.path is not None:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 from watcher.config import ChannelSettings, Settings
 from watcher.detect.filters import notifiable
+from watcher.detect.studies import study_matches
 from watcher.models import Change, Trial
 
 
@@ -40,8 +42,23 @@ def route(trial: Trial, changes: Sequence[Change], settings: Settings) -> dict[s
     return routed
 
 
+def registry_trial(nct_id: str, record: Mapping[str, Any], settings: Settings, *, quiet: bool) -> Trial | None:
+    """A study that is not on the watchlist, in whole-registry mode (None otherwise): it reaches only
+    the channels whose `studies:` filter it matches, and none at all while `quiet` (the registry's
+    first sync: nobody wants 560,000 baselines). `channels=()` also keeps it off stdout."""
+    if not settings.registry.all:
+        return None
+    matched = () if quiet else tuple(
+        name for name, channel in settings.channels.items()
+        if channel.studies is not None and study_matches(channel.studies, record))
+    return Trial(nct_id=nct_id, channels=matched)
+
+
 def for_stdout(trial: Trial, changes: Sequence[Change], settings: Settings) -> list[Change]:
-    """What a user without channels sees printed: the same filters as a channel without options."""
+    """What a user without channels sees printed: the same filters as a channel without options.
+    A study only the whole-registry mode watches (`channels=()`) is never printed."""
+    if trial.channels == ():
+        return []
     return [c for c in changes if notifiable(
         c, ignore=(*settings.ignore, *trial.ignore), only=trial.only or settings.only,
         min_severity=trial.min_severity or settings.min_severity,

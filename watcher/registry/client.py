@@ -14,6 +14,7 @@ httpx types never leave this module; callers see `ApiVersion`, `Fetched`, `Batch
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import threading
 import time
@@ -21,8 +22,8 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
-from urllib.parse import urlsplit
+from typing import IO, Any
+from urllib.parse import urlencode, urlsplit
 
 import httpx
 import structlog
@@ -32,16 +33,16 @@ from watcher import __version__
 from watcher.config import ApiSettings
 from watcher.errors import AccessDenied, ApiError, InvalidResponse, StudyNotFound, TransientApiError
 from watcher.ids import is_nct_id, normalize_nct_id
+from watcher.registry import pages
+from watcher.registry.pages import Pager, PageReader, spool
 from watcher.registry.ratelimit import RateLimiter, retry_after
 from watcher.registry.responses import (
     BatchResult,
     Fetched,
     Reply,
     aliases_of,
-    choose,
-    owners,
+    attribute,
     parse_json,
-    peek_id,
     validate_study,
 )
 
@@ -53,8 +54,7 @@ PROBE_FIELDS = ("NCTId", "NCTIdAlias", "LastUpdatePostDate", "OverallStatus")
 """What the cheap probe asks per study: identity, the last posting, and the status, which the registry
 also changes without a new posting (e.g. to UNKNOWN when a record is not verified for two years)."""
 RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
-MAX_PAGES = 10_000
-MAX_PAGE_SIZE = 1000  # the API coerces anything above down to this
+MAX_PAGES, MAX_PAGE_SIZE = pages.MAX_PAGES, pages.MAX_PAGE_SIZE  # callers import them from here
 MAX_REDIRECTS = 3
 
 
@@ -164,7 +164,7 @@ class CtGovClient:
             if on_batch is not None:
                 on_batch(invalid)
             result.errors.update(invalid.errors)
-        # full records come a page per batch: no more than `full_page_size` in memory per request
+        # each page is parsed whole here: the poll's full records go through `stream.stream_studies` instead
         size = self.settings.batch_size
         if not fields:
             size = min(size, self.settings.full_page_size)
@@ -231,7 +231,7 @@ class CtGovClient:
     def get_raw(self, url: str, *, max_bytes: int | None = None, nct_id: str | None = None) -> bytes:
         """The body of a GET on an absolute URL, with this client's rate limit, retries and error
         translation (404 with `nct_id` → StudyNotFound); a body over `max_bytes` is InvalidResponse."""
-        response = self._retrying(url, None, nct_id)
+        response: httpx.Response = self._retrying(url, None, nct_id)
         if response.status_code != 200:
             raise ApiError(f"{url}: HTTP {response.status_code} (redirects are not followed here)")
         body = response.content
@@ -243,12 +243,13 @@ class CtGovClient:
         """One GET as it comes (no retry, redirect or translation) with this client's headers and rate
         limit: what `trialwatch doctor` inspects. A `url` starting with `/` is under `api.base_url`."""
         full = f"{self._base}{url}" if url.startswith("/") else url
+        full += f"?{urlencode(params, safe=',')}" if params else ""  # as the poll sends it (`_sending`)
         self._limiter.acquire()
         with self._count_lock:
             self._requests += 1
         agent = self._http.headers.get("User-Agent", "")
         try:
-            response = self._http.get(full, params=params)
+            response = self._http.get(full)
         except httpx.HTTPError as exc:
             return Reply(full, 0, f"{type(exc).__name__}: {exc}".encode(), {}, agent)
         headers = {k.lower(): v for k, v in response.headers.items()}
@@ -274,7 +275,6 @@ class CtGovClient:
                         pending.add(pool.submit(fn, batch))
 
     def _batch(self, batch: list[str], fields: Sequence[str] | None, *, page_size: int) -> BatchResult:
-        result = BatchResult()
         params = {"filter.ids": ",".join(batch), "pageSize": str(page_size)}
         if fields:
             params["fields"] = ",".join(fields)
@@ -289,64 +289,31 @@ class CtGovClient:
             log.warning("api.batch_failed", ids=len(batch), first_id=batch[0], error=str(exc),
                         error_type=type(exc).__name__)
             return BatchResult(errors=dict.fromkeys(batch, exc))
-        unexpected = [study for study in studies if not owners(study, by_id)]
-        if len(unexpected) >= 2 and 2 * len(unexpected) > len(studies):
-            # a reply about other studies is a bad reply, not hundreds of removed trials to confirm one by one
-            error = InvalidResponse(f"/studies: {len(unexpected)} of the {len(studies)} studies answered were "
-                                    f"not asked for; the batch is retried next cycle")
-            log.warning("api.batch_failed", ids=len(batch), first_id=batch[0], error=str(error),
-                        error_type="InvalidResponse", reason="wrong studies")
-            return BatchResult(errors=dict.fromkeys(batch, error))
-        claims: dict[str, list[tuple[bool, Any]]] = {}
-        for study in studies:
-            claimants = owners(study, by_id)
-            if not claimants:
-                log.warning("api.unexpected_study", nct_id=peek_id(study), reason="not among the asked IDs")
-            own = normalize_nct_id(peek_id(study) or "")
-            for owner in claimants:
-                for requested in by_id[owner]:
-                    claims.setdefault(requested, []).append((owner == own, study))
-        for requested, found in claims.items():
-            try:
-                result.records[requested] = choose(found, requested)
-            except InvalidResponse as exc:
-                log.warning("api.invalid_response", nct_id=requested, reason=str(exc))
-                result.errors[requested] = exc
-        result.missing.update(i for i in batch if i not in result.records and i not in result.errors)
-        return result
+        return attribute(batch, by_id, studies)
 
     def _pages(self, params: Mapping[str, str], *, expect: int | None = None) -> Iterator[dict[str, Any]]:
-        """Every page of a `/studies` query; later pages repeat the parameters, as the spec asks.
-
-        The live service hands out a `nextPageToken` with every exactly full page, even when nothing
-        is left, so a token is followed only when more studies can exist: not after a page shorter than
-        `pageSize`, nor once `expect` studies (at most one per ID asked) or the first page's
-        `totalCount` have arrived. An empty page is paid for only when neither can tell.
-        """
-        size = min(int(params.get("pageSize", "0")) or 10, MAX_PAGE_SIZE)
-        token: str | None = None
-        seen: set[str] = set()
-        got = 0
-        for _ in range(MAX_PAGES):
-            query = dict(params)
-            if token is not None:
-                query.pop("countTotal", None)
-                query["pageToken"] = token
+        """Every page of a `/studies` query, each parsed whole (small pages: probes, the delta query)."""
+        pager = Pager(params, expect)
+        while (query := pager.next_query()) is not None:
             _, body = self._get("/studies", params=query)
             page = parse_json(body, "/studies")
             if not isinstance(page, dict) or not isinstance(page.get("studies"), list):
                 raise InvalidResponse("/studies: not a page of studies")
-            if token is None and isinstance(page.get("totalCount"), int):
-                expect = page["totalCount"]
-            got += len(page["studies"])
             yield page
-            token = page.get("nextPageToken")
-            if not token or len(page["studies"]) < size or (expect is not None and got >= expect):
-                return
-            if not isinstance(token, str) or token in seen:
-                raise InvalidResponse("/studies: nextPageToken repeats or is not a string")
-            seen.add(token)
-        raise InvalidResponse(f"/studies: more than {MAX_PAGES} pages")
+            pager.turn(page, len(page["studies"]))
+
+    def walk(self, params: Mapping[str, str], on_study: Callable[[Any], None], *, expect: int | None = None) -> int:
+        """Every study of a `/studies` query to `on_study` one at a time, each page spooled and read a study
+        at a time (`pages.py`): a page of 1,000 full records takes no more memory than a small one.
+        Returns the number of studies; raises ApiError where a page fails (those before it were whole)."""
+        pager = Pager(params, expect)
+        while (query := pager.next_query()) is not None:
+            with self._get_spooled("/studies", query) as body:
+                reader = PageReader(body, "/studies")
+                for study in reader.studies():
+                    on_study(study)
+            pager.turn(reader.meta, reader.count)
+        return pager.got
 
     # HTTP --------------------------------------------------------------------------------------
 
@@ -370,7 +337,13 @@ class CtGovClient:
             url, params = str(target.copy_with(query=None)), dict(target.params) or None
         raise ApiError(f"{path}: too many redirects")
 
-    def _retrying(self, url: str, params: Mapping[str, str] | None, nct_id: str | None) -> httpx.Response:
+    def _get_spooled(self, path: str, params: Mapping[str, str]) -> IO[bytes]:
+        """The body of a 200 copied to a spool as it arrives; the whole exchange is retried as one."""
+        body: IO[bytes] = self._retrying(f"{self._base}{path}", params, None, spooled=True)
+        return body
+
+    def _retrying(self, url: str, params: Mapping[str, str] | None, nct_id: str | None, *,
+                  spooled: bool = False) -> Any:
         settings = self.settings
         jitter = tenacity.wait_random_exponential(multiplier=settings.backoff_base, max=settings.backoff_max)
 
@@ -404,19 +377,48 @@ class CtGovClient:
             reraise=True,
         )
         try:
-            return retrying(self._send, url, params, nct_id)
+            return retrying(self._send_spooled if spooled else self._send, url, params, nct_id)
         except TransientApiError as exc:
             log.error("api.failed", url=url, nct_id=nct_id, error=str(exc))  # noqa: TRY400 - expected, no traceback
             raise
 
     def _send(self, url: str, params: Mapping[str, str] | None, nct_id: str | None) -> httpx.Response:
         """One request, with httpx's errors and unusable statuses translated into ours."""
+        with self._sending(url, params) as response:
+            response.read()
+        return self._usable(response, url, nct_id)
+
+    def _send_spooled(self, url: str, params: Mapping[str, str] | None, nct_id: str | None) -> IO[bytes]:
+        """`_send` for a big body: a 200's body goes to a spool as it arrives, never whole in memory."""
+        body = spool()
+        try:
+            with self._sending(url, params) as response:
+                if response.status_code == 200:
+                    for chunk in response.iter_bytes():
+                        body.write(chunk)
+                else:
+                    response.read()
+            if self._usable(response, url, nct_id).status_code != 200:
+                raise ApiError(f"{url}: HTTP {response.status_code} where a page of studies was expected")
+        except BaseException:
+            body.close()
+            raise
+        body.seek(0)
+        return body
+
+    @contextlib.contextmanager
+    def _sending(self, url: str, params: Mapping[str, str] | None) -> Iterator[httpx.Response]:
+        """A streamed GET under the rate limit and the concurrency bound, httpx's errors translated. The query
+        keeps `,` as it is (RFC 3986 allows it): httpx would send `%2C`, 3 bytes for each ID of a batch."""
         self._limiter.acquire()
+        if params:
+            url = f"{url}?{urlencode(params, safe=',')}"
         with self._slots:
             with self._count_lock:
                 self._requests += 1
             try:
-                response = self._http.get(url, params=params)
+                with self._http.stream("GET", url) as response:
+                    yield response
             except httpx.TimeoutException as exc:
                 raise _Retryable(f"{url}: timed out ({type(exc).__name__})") from exc
             except httpx.TransportError as exc:
@@ -425,6 +427,8 @@ class CtGovClient:
                 raise InvalidResponse(f"{url}: body could not be decoded: {exc}") from exc
             except httpx.HTTPError as exc:
                 raise ApiError(f"{url}: {type(exc).__name__}: {exc}") from exc
+
+    def _usable(self, response: httpx.Response, url: str, nct_id: str | None) -> httpx.Response:
         status = response.status_code
         if status in {200, 301}:
             return response

@@ -10,7 +10,7 @@ The assumptions, and where the poller relies on them:
 - `/version` is `{"apiVersion", "dataTimestamp": "yyyy-MM-ddTHH:mm:ss"}` (the poll's gate);
 - `filter.advanced=AREA[LastUpdatePostDate]RANGE[day,MAX]` answers studies posted since `day`, with
   `totalCount` (strategy (b));
-- `filter.ids` takes a batch of 400 IDs with `fields=` and answers only the asked studies with only
+- `filter.ids` takes a batch of 480 IDs with `fields=` and answers only the asked studies with only
   the asked fields (the probe);
 - a page with more to come carries `nextPageToken`, and so does an exactly full last page, whose
   token leads to an empty page (the pagers stop before asking it);

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from urllib.parse import urljoin
 
+from watcher.config import ApiSettings
 from watcher.errors import BackfillError
 from watcher.registry import doctor
 from watcher.registry.client import PROBE_FIELDS, CtGovClient
@@ -19,7 +20,7 @@ from watcher.registry.responses import Reply
 
 UNKNOWN_ID = "NCT99999999"  # well-formed, never registered: 404 on the live service (2026-10-14)
 DEFAULT_ALIAS = "NCT00009113"  # an old alias: 301 to NCT00010647 on the live service (2026-10-14)
-BATCH = 400  # api.batch_size's default: the probe's batch
+BATCH = ApiSettings().batch_size  # the probe's batch, as the poll sends it
 SINCE_DAYS = 7
 
 

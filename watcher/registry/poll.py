@@ -28,6 +28,7 @@ from watcher.errors import ApiError, StudyNotFound
 from watcher.ids import normalize_nct_id
 from watcher.registry.client import PROBE_FIELDS, CtGovClient
 from watcher.registry.responses import BatchResult, Fetched
+from watcher.registry.stream import stream_studies
 
 log = structlog.get_logger("watcher.registry.poll")
 
@@ -147,7 +148,8 @@ class _PollRun:
         return "ids", changed
 
     def fetch(self, ids: list[str]) -> None:
-        """Full records, batched and taken as each batch arrives; left-out IDs go to `confirm_missing`."""
+        """Full records, 1,000 a page at most, taken one at a time as they are read (`stream.py`);
+        left-out IDs go to `confirm_missing`."""
 
         def take(batch: BatchResult) -> None:
             for nct_id, item in batch.records.items():
@@ -157,7 +159,7 @@ class _PollRun:
             self.tracker.settle(len(batch.records) + len(batch.errors))
             batch.records.clear()
 
-        self.client.fetch_studies(ids, on_batch=take)
+        stream_studies(self.client, ids, take)
 
     def confirm_missing(self) -> None:
         """One GET per ID a batch left out: 301 → moved (and its record), 404 → not found."""

@@ -13,9 +13,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import structlog
+
 from watcher.detect.record import last_update_of
 from watcher.errors import ApiError, InvalidResponse
 from watcher.ids import is_nct_id, normalize_nct_id
+
+log = structlog.get_logger("watcher.registry.responses")
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +108,37 @@ def owners(study: Any, by_id: Mapping[str, Any]) -> list[str]:
     candidates = [normalize_nct_id(nct)] if nct else []
     candidates += aliases_of(study)
     return [c for c in dict.fromkeys(candidates) if c in by_id]
+
+
+def attribute(batch: list[str], by_id: Mapping[str, list[str]], studies: list[Any]) -> BatchResult:
+    """The studies of a whole `filter.ids` batch, attributed to the IDs asked (`by_id`: normalized ID →
+    the spellings asked)."""
+    unexpected = [study for study in studies if not owners(study, by_id)]
+    if len(unexpected) >= 2 and 2 * len(unexpected) > len(studies):
+        # a reply about other studies is a bad reply, not hundreds of removed trials to confirm one by one
+        error = InvalidResponse(f"/studies: {len(unexpected)} of the {len(studies)} studies answered were "
+                                f"not asked for; the batch is retried next cycle")
+        log.warning("api.batch_failed", ids=len(batch), first_id=batch[0], error=str(error),
+                    error_type="InvalidResponse", reason="wrong studies")
+        return BatchResult(errors=dict.fromkeys(batch, error))
+    result = BatchResult()
+    claims: dict[str, list[tuple[bool, Any]]] = {}
+    for study in studies:
+        claimants = owners(study, by_id)
+        if not claimants:
+            log.warning("api.unexpected_study", nct_id=peek_id(study), reason="not among the asked IDs")
+        own = normalize_nct_id(peek_id(study) or "")
+        for owner in claimants:
+            for requested in by_id[owner]:
+                claims.setdefault(requested, []).append((owner == own, study))
+    for requested, found in claims.items():
+        try:
+            result.records[requested] = choose(found, requested)
+        except InvalidResponse as exc:
+            log.warning("api.invalid_response", nct_id=requested, reason=str(exc))
+            result.errors[requested] = exc
+    result.missing.update(i for i in batch if i not in result.records and i not in result.errors)
+    return result
 
 
 def choose(found: list[tuple[bool, Any]], requested: str) -> Fetched:

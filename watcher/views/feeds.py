@@ -97,10 +97,12 @@ def render_atom(entries: Sequence[FeedEntry], *, title: str, feed_id: str, updat
 
 
 def feed_for(config: Config, store: Store, *, now: datetime, tag: str | None = None) -> str:
-    """The Atom document for the watchlist (or the trials with `tag`) over `feeds.days`."""
+    """The Atom document for the watchlist (or the trials with `tag`; or, watching the whole registry,
+    every study) over `feeds.days`."""
     trials = [t for t in config.watchlist.trials if tag is None or tag in t.tags]
     since = now - config.settings.feeds.days
-    changes = store.changes(since=since, nct_ids=[t.nct_id for t in trials])
+    everything = tag is None and config.settings.registry.all  # whole-registry mode: every stored study
+    changes = store.changes(since=since, nct_ids=None if everything else [t.nct_id for t in trials])
     entries = entries_from(changes, {t.nct_id: t.label for t in trials},
                            include_bookkeeping=config.settings.include_bookkeeping)
     entries = entries[: config.settings.feeds.max_entries]
