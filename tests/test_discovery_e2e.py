@@ -4,6 +4,7 @@ watchlist to a real webhook receiver, against the fake API serving real records 
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -92,6 +93,22 @@ def test_two_searches_announce_the_two_matching_of_three_new_studies_once(
     by_tag = workspace.cli("changes", "--tag", "t1d-cell-therapy", "--json").json()
     assert {c["nct_id"] for c in by_tag} == {"NCT07200001"}
     assert any(c["field"] == "status.overallStatus" for c in by_tag)
+    # a trial a search added counts and shows wherever watched trials do: status, heartbeat, feeds
+    assert workspace.cli("status", "--json").json()["trials"] == 2  # NCT04728893 listed + NCT07200001 found
+    feed = workspace.cli("feed", "--tag", "t1d-cell-therapy")
+    assert feed.code == 0, feed.err
+    assert "NCT07200001" in feed.out and "NCT04728893" not in feed.out
+    from watcher.config import load_config
+    from watcher.notify.digest import heartbeat_payload
+    from watcher.store import Store
+
+    config = load_config(workspace.settings)
+    store = Store(config.settings.storage_url)
+    try:
+        beat = heartbeat_payload(config, store, now=datetime.now(UTC), next_poll=None)
+    finally:
+        store.close()
+    assert beat["trials_watched"] == 2 and str(beat["text"]).startswith("Watching 2 trials")
 
 
 def test_a_failed_search_is_asked_again_from_the_same_day_and_misses_nothing(

@@ -172,13 +172,14 @@ def changes(state: State, *, since: str, tags: tuple[str, ...], min_severity: st
 @click.pass_obj
 def feed(state: State, tag: str | None, write_files: bool) -> None:
     """Print the Atom feed of recent changes (feeds.days), or write every feed file (--write)."""
+    from watcher.store.discovery import watched_trials
     from watcher.views.feeds import feed_for, write_feeds
 
     config = state.config()
     now = datetime.now(UTC)
-    if tag and not any(tag in t.tags for t in config.watchlist.trials):
-        fail(f"no watched trial has the tag {tag!r}", EXIT_USAGE)
     with open_store(config) as store:
+        if tag and not any(tag in t.tags for t in watched_trials(config, store.discovery)):
+            fail(f"no watched trial has the tag {tag!r}", EXIT_USAGE)
         if write_files:
             if config.settings.feeds.path is None:
                 fail("feeds.path is not set in the settings file", EXIT_USAGE)

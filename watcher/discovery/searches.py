@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -31,6 +31,7 @@ from watcher.notify.discovery import new_trial_messages
 from watcher.registry.client import CtGovClient
 from watcher.registry.search import run_search, search_params
 from watcher.store import Store
+from watcher.store.discovery import found_trials
 from watcher.store.outbox import NewMessage
 
 log = structlog.get_logger("watcher.discovery")
@@ -56,24 +57,8 @@ def query_hash(search: Search) -> str:
 
 
 def search_trials(config: Config, store: Store) -> tuple[Trial, ...]:
-    """The matches of `watch: true` searches not listed in the watchlist, as trials tagged with the
-    search's name (a trial two searches found carries both tags; the first search's options)."""
-    watching = {s.name: s for s in config.watchlist.searches if s.watch}
-    if not watching:
-        return ()
-    listed = {t.nct_id for t in config.watchlist.trials}
-    found: dict[str, Trial] = {}
-    for match in store.discovery.matches(list(watching)):
-        if match.nct_id in listed:
-            continue
-        search = watching[match.search]
-        if match.nct_id in found:
-            first = found[match.nct_id]
-            found[match.nct_id] = replace(first, tags=(*first.tags, search.tag))
-            continue
-        found[match.nct_id] = Trial(nct_id=match.nct_id, channels=search.channels, tags=(search.tag,),
-                                    min_severity=search.min_severity, near=search.near, source=search.source)
-    return tuple(found.values())
+    """The matches of `watch: true` searches not listed in the watchlist (`store.discovery.found_trials`)."""
+    return found_trials(config, store.discovery)
 
 
 def discover(config: Config, store: Store, client: CtGovClient, *, partial: bool, now: Callable[[], datetime],

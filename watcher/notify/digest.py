@@ -21,6 +21,7 @@ from watcher.config import Config, Settings
 from watcher.config.channels import next_fire
 from watcher.models import Json, history_url, study_url
 from watcher.store import Store
+from watcher.store.discovery import watched_trials
 from watcher.store.outbox import NewMessage, OutboxMessage
 
 log = structlog.get_logger("watcher.notify.digest")
@@ -83,8 +84,9 @@ def heartbeat_payload(config: Config, store: Store, *, now: datetime, next_poll:
     if next_poll is None:
         cycle = store.last_cycle()
         next_poll = cycle.started_at + config.settings.interval if cycle else None
-    trials = len(config.watchlist.trials)
-    watched = {t.nct_id for t in config.watchlist.trials}  # trials removed from the watchlist keep their state
+    polled = watched_trials(config, store.discovery)  # the watchlist's and those its searches added
+    trials = len(polled)
+    watched = {t.nct_id for t in polled}  # trials removed from the watchlist keep their state
     failing = sum(1 for nct_id, s in store.trial_states().items() if s.consecutive_failures and nct_id in watched)
     text = (f"Watching {trials} trial{'s' if trials != 1 else ''}; last successful poll at {_stamp(last_poll)}; "
             f"next at {_stamp(next_poll)}.")

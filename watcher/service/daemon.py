@@ -50,6 +50,7 @@ from watcher.service.status import (
     META_TRIALS,
     META_WATCHLIST_ERROR,
     summary,
+    watched_count,
 )
 
 if TYPE_CHECKING:
@@ -257,7 +258,7 @@ class Service:
         log.info("config.reloaded", reason=reason, trials=len(after), added=sorted(after - before),
                  removed=sorted(before - after), watchlist=str(new.watchlist.path),
                  searches_changed=sorted(s.name for s in searches))
-        self._set_meta({META_TRIALS: len(after)})
+        self._set_meta({META_TRIALS: watched_count(self.config, self.store)})
         self._schedule(first=False)
         if searches:
             self.request_cycle("full")  # a new search's baseline now; unchanged trials cost only the /version gate
@@ -300,7 +301,7 @@ class Service:
 
     def status_line(self) -> str:
         try:
-            return summary(len(self.config.watchlist.trials), self.store, next_cycle=self._next_cycle())
+            return summary(watched_count(self.config, self.store), self.store, next_cycle=self._next_cycle())
         except Exception as exc:
             return f"{len(self.config.watchlist.trials)} trials watched; status unavailable: {type(exc).__name__}"
 
@@ -325,7 +326,7 @@ class Service:
         self._close_interrupted_cycles()
         self._set_meta({META_STATE: "running", META_PID: os.getpid(), META_STARTED: self.now().isoformat(),
                         META_STOPPED: None, META_CYCLE_STARTED: None, META_WATCHLIST_ERROR: None, META_HEALTH: "ok",
-                        META_TRIALS: len(self.config.watchlist.trials)})
+                        META_TRIALS: watched_count(self.config, self.store)})
         self._heartbeat()
         self._threads = [threading.Thread(target=self._cycle_worker, name="cycle-runner", daemon=True),
                          threading.Thread(target=self._notify_worker, name="notifier", daemon=True)]

@@ -13,6 +13,7 @@ from typing import Any
 
 from watcher.config import Config
 from watcher.store import Store
+from watcher.store.discovery import watched_trials
 
 META_STATE = "service.state"  # running | stopping | stopped
 META_PID = "service.pid"
@@ -103,7 +104,7 @@ def read_status(config: Config, store: Store, *, now: datetime) -> Status:
         last_cycle=last_cycle,
         cycle_running_since=store.get_meta(META_CYCLE_STARTED) if running else None,
         next_cycle=store.get_meta(META_NEXT_CYCLE) if running else None,
-        trials=len(config.watchlist.trials),
+        trials=watched_count(config, store),
         notifications={"pending": counts.get("pending", 0), "parked": counts.get("parked", 0),
                        "sent": counts.get("sent", 0)},
         failing=failing,
@@ -168,6 +169,14 @@ def status_lines(status: Status, *, now: datetime) -> list[str]:
         lines.append(f"watchlist:      INVALID (a running service keeps its previous list{kept}):")
         lines.extend(f"  {problem}" for problem in status.watchlist_error)
     return lines
+
+
+def watched_count(config: Config, store: Store) -> int:
+    """Listed trials plus those `watch: true` searches added (the listed alone if the store cannot say)."""
+    try:
+        return len(watched_trials(config, store.discovery))
+    except Exception:
+        return len(config.watchlist.trials)
 
 
 def summary(trials: int, store: Store, *, next_cycle: datetime | None) -> str:

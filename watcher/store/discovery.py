@@ -9,13 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterable, Mapping
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from watcher.models import Json
+from watcher.config import Config
+from watcher.models import Json, Trial
 from watcher.store.outbox import NewMessage, OutboxQueue
 from watcher.store.schema import NoEditEventRow, SearchMatchRow
 
@@ -88,3 +89,30 @@ class DiscoveryStore:
             for (nct_id, kind), detail in raised.items():
                 s.merge(NoEditEventRow(nct_id=nct_id, kind=kind, sent_at=at, detail=detail))
             OutboxQueue.enqueue_in(s, list(messages), at)
+
+
+def found_trials(config: Config, discovery: DiscoveryStore) -> tuple[Trial, ...]:
+    """The matches of `watch: true` searches not listed in the watchlist, as trials tagged with the
+    search's name (a trial two searches found carries both tags; the first search's options)."""
+    watching = {s.name: s for s in config.watchlist.searches if s.watch}
+    if not watching:
+        return ()
+    listed = {t.nct_id for t in config.watchlist.trials}
+    found: dict[str, Trial] = {}
+    for match in discovery.matches(list(watching)):
+        if match.nct_id in listed:
+            continue
+        search = watching[match.search]
+        if match.nct_id in found:
+            first = found[match.nct_id]
+            found[match.nct_id] = replace(first, tags=(*first.tags, search.tag))
+            continue
+        found[match.nct_id] = Trial(nct_id=match.nct_id, channels=search.channels, tags=(search.tag,),
+                                    min_severity=search.min_severity, near=search.near, source=search.source)
+    return tuple(found.values())
+
+
+def watched_trials(config: Config, discovery: DiscoveryStore) -> tuple[Trial, ...]:
+    """Every trial polled: the watchlist's and those its `watch: true` searches added. What `status`,
+    heartbeats and feeds count and show, so a trial a search found is not invisible there."""
+    return (*config.watchlist.trials, *found_trials(config, discovery))

@@ -23,6 +23,7 @@ from watcher.detect.describe import change_line
 from watcher.files import write_atomically
 from watcher.models import SEVERITY_RANK, StoredChange, change_to_dict, history_url, study_url
 from watcher.store import Store
+from watcher.store.discovery import watched_trials
 
 FEED_NS = "http://www.w3.org/2005/Atom"
 
@@ -99,7 +100,7 @@ def render_atom(entries: Sequence[FeedEntry], *, title: str, feed_id: str, updat
 def feed_for(config: Config, store: Store, *, now: datetime, tag: str | None = None) -> str:
     """The Atom document for the watchlist (or the trials with `tag`; or, watching the whole registry,
     every study) over `feeds.days`."""
-    trials = [t for t in config.watchlist.trials if tag is None or tag in t.tags]
+    trials = [t for t in watched_trials(config, store.discovery) if tag is None or tag in t.tags]
     since = now - config.settings.feeds.days
     everything = tag is None and config.settings.registry.all  # whole-registry mode: every stored study
     changes = store.changes(since=since, nct_ids=None if everything else [t.nct_id for t in trials])
@@ -123,7 +124,7 @@ def write_feeds(config: Config, store: Store, *, now: datetime) -> list[Path]:
         return []
     written = [write_atomically(feeds.path, feed_for(config, store, now=now))]
     if feeds.per_tag:
-        tags = sorted({tag for trial in config.watchlist.trials for tag in trial.tags})
+        tags = sorted({tag for trial in watched_trials(config, store.discovery) for tag in trial.tags})
         written += [write_atomically(tag_path(feeds.path, tag), feed_for(config, store, now=now, tag=tag))
                     for tag in tags]
     return written
