@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -40,6 +41,7 @@ sys.path.insert(0, str(ROOT))
 import httpx  # noqa: E402
 
 from tests import shared_fixtures  # noqa: E402
+from watcher.config.settings import ApiSettings  # noqa: E402
 
 FIRST = 90_000_001
 DEFAULT_RATE = 0.8  # api.requests_per_second's default, requests per second
@@ -144,13 +146,13 @@ def free_port() -> int:
 
 
 def url_lengths() -> list[tuple[int, int]]:
-    """URL length of a filter.ids probe as httpx encodes it, worst case (8-digit IDs, `,` → %2C)."""
+    """URL length of a filter.ids probe as the poll sends it (8-digit IDs, `,` unescaped)."""
     rows = []
-    for size in (100, 200, 300, 400, 500, 550, 600):
+    for size in (100, 200, 300, 400, 480, 500, 600):
         ids = ",".join(f"NCT{99_999_999 - i:08d}" for i in range(size))
-        request = httpx.Request("GET", "https://clinicaltrials.gov/api/v2/studies", params={
-            "filter.ids": ids, "pageSize": "1000", "fields": "NCTId,NCTIdAlias,LastUpdatePostDate"})
-        rows.append((size, len(str(request.url))))
+        query = urlencode({"filter.ids": ids, "pageSize": "1000",
+                           "fields": "NCTId,NCTIdAlias,LastUpdatePostDate,OverallStatus"}, safe=",")
+        rows.append((size, len(f"https://clinicaltrials.gov/api/v2/studies?{query}")))
     return rows
 
 
@@ -236,9 +238,10 @@ def main() -> None:
         paced = _duration(max(0, r["requests"] - 1) / DEFAULT_RATE + r["wall"])
         print(f"{name:<40} {impl:<11} {r['strategy']:<14} {r['requests']:>8,} {r['wall']:>8.2f} "
               f"{paced:>12} {r['rss']:>11.0f} {r['changed']:>8,}")
-    print("\nfilter.ids batch size vs URL length (8-digit IDs, as httpx encodes them):")
+    print("\nfilter.ids batch size vs URL length (8-digit IDs, as the poll sends them):")
     for size, length in url_lengths():
-        print(f"  {size:>4} IDs → {length:>5} bytes{'  (default batch_size)' if size == 400 else ''}")
+        mark = "  (default batch_size)" if size == ApiSettings().batch_size else ""
+        print(f"  {size:>4} IDs → {length:>5} bytes{mark}")
 
 
 if __name__ == "__main__":
