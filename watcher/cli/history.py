@@ -45,7 +45,7 @@ def history(state: State, nct_id: str, *, since: str | None, fields: tuple[str, 
         since_at = parse_when(since, now=datetime.now(UTC)) if since else None
     except QueryError as exc:
         fail(f"--since: {exc}", EXIT_USAGE)
-    with open_store(config) as store:
+    with open_store(config, read_only=True) as store:
         items = select_changes(store.changes_of(nct_id, since=since_at), fields=fields)
     if _printed_as_data(items, as_json=as_json, as_csv=as_csv):
         return
@@ -83,7 +83,7 @@ def diff(state: State, nct_id: str, from_: str | None, to: str | None, as_json: 
 
     config = state.config()
     now = datetime.now(UTC)
-    with open_store(config) as store:
+    with open_store(config, read_only=True) as store:
         infos = store.version_infos(nct_id)
         if not infos:
             fail(f"{nct_id} has no stored versions: add it to the watchlist and run `trialwatch check`", EXIT_USAGE)
@@ -145,7 +145,7 @@ def changes(state: State, *, since: str, tags: tuple[str, ...], min_severity: st
     trials = [t for t in config.watchlist.trials if not tags or set(tags) & set(t.tags)]
     if tags and not trials:
         fail(f"no watched trial has the tag {', '.join(tags)}", EXIT_USAGE)
-    with open_store(config) as store:
+    with open_store(config, read_only=True) as store:
         found = store.changes(since=since_at, nct_ids=[t.nct_id for t in trials])
     items = select_changes(found, fields=fields, min_severity=min_severity, include_bookkeeping=include_bookkeeping)
     if _printed_as_data(items, as_json=as_json, as_csv=as_csv):
@@ -172,7 +172,7 @@ def feed(state: State, tag: str | None, write_files: bool) -> None:
     now = datetime.now(UTC)
     if tag and not any(tag in t.tags for t in config.watchlist.trials):
         fail(f"no watched trial has the tag {tag!r}", EXIT_USAGE)
-    with open_store(config) as store:
+    with open_store(config, read_only=True) as store:
         if write_files:
             if config.settings.feeds.path is None:
                 fail("feeds.path is not set in the settings file", EXIT_USAGE)

@@ -113,7 +113,7 @@ def remove(state: State, nct_ids: tuple[str, ...]) -> None:
 def list_trials(state: State, as_json: bool) -> None:
     """The watched trials: label, status, last change, last checked."""
     config = state.config()
-    with open_store(config) as store:
+    with open_store(config, read_only=True) as store:
         states = store.trial_states()
     rows: list[dict[str, Any]] = []
     for trial in config.watchlist.trials:
@@ -164,7 +164,7 @@ def show(state: State, nct_id: str, days: int, front_matter: bool) -> None:
 
     config = state.config()
     today = datetime.now(UTC).date()
-    with open_store(config) as store:
+    with open_store(config, read_only=True) as store:
         latest = store.latest_snapshot(nct_id)
         if latest is None:
             fail(f"{nct_id} has no stored snapshot yet: add it to the watchlist and run `trialwatch check`")
