@@ -73,6 +73,7 @@ class Message:
     at: float
     message_id: int | None
     idempotency_ok: bool = True
+    title: str = ""
 
 
 def parse(delivered: Delivered) -> Message:
@@ -84,10 +85,12 @@ def parse(delivered: Delivered) -> Message:
         trial = body.get("trial") or {}
         changes = tuple((str(c["field"]), json.dumps(c["new"]) if not isinstance(c["new"], str) else c["new"])
                         for c in body.get("changes", []))
-        return Message(kind, ("id", message_id), trial.get("nct_id"), changes, delivered.at, message_id, key_ok)
+        return Message(kind, ("id", message_id), trial.get("nct_id"), changes, delivered.at, message_id, key_ok,
+                       str(body.get("title", "")))
     match = FIRST_LINE.search(delivered.text)
     if match is None:  # an alert or a heartbeat
-        return Message("other", ("subject", delivered.subject), None, (), delivered.at, None)
+        return Message("other", ("subject", delivered.subject), None, (), delivered.at, None,
+                       title=delivered.subject)
     changes = []
     for line in delivered.text.splitlines():
         if line[:1].strip() and ": " in line and " → " in line and not line.startswith("NCT"):
@@ -115,6 +118,7 @@ class ChannelResult:
     duplicates_outside: list[str] = field(default_factory=list)
     latencies: list[float] = field(default_factory=list)
     idempotency_missing: int = 0
+    others: dict[str, int] = field(default_factory=dict)  # alerts and heartbeats by title, IDs and counts masked
 
 
 @dataclass
@@ -170,6 +174,8 @@ def _channel(name: str, items: Sequence[Delivered], made: Sequence[Made],
     for message in sorted(map(parse, items), key=lambda m: m.at):
         if message.kind != "changes":
             result.other_messages += 1
+            title = re.sub(r"NCT\d{8}", "NCT…", re.sub(r"\b\d+\b", "N", message.title))[:90]
+            result.others[title] = result.others.get(title, 0) + 1
             continue
         result.change_messages += 1
         copies[message.key].append(message)
@@ -268,7 +274,9 @@ def print_report(report: Report, plan: Plan) -> None:
     kills = sum(1 for i in incs if i.stopped_by == "kill")
     terms = sum(1 for i in incs if i.stopped_by == "term")
     print(f"\nsoak: {plan.seconds / 60:g} min on {plan.db}, {plan.trials} trials, seed {plan.seed}")
-    print(f"service runs: {len(incs)} (SIGKILL {kills}, SIGTERM {terms}); API faults injected: "
+    stops = [i.ended_at - i.signal_at for i in incs if i.stopped_by == "term" and i.ended_at and i.signal_at]
+    print(f"service runs: {len(incs)} (SIGKILL {kills}, SIGTERM {terms}: stopped in at most "
+          f"{max(stops, default=0):.1f} s); API faults injected: "
           + ", ".join(f"{k} {v}" for k, v in sorted(report.faults.items())))
     print("channel trouble: " + "; ".join(f"{c}: " + ", ".join(f"{m} {n}" for m, n in sorted(d.items()))
                                           for c, d in sorted(report.moods.items())))
@@ -310,4 +318,7 @@ def print_report(report: Report, plan: Plan) -> None:
     for label, items in details:
         for item in items[:20]:
             print(f"  {label}: {item}")
+    for name in names:
+        for title, count in sorted(report.channels[name].others.items(), key=lambda kv: -kv[1]):
+            print(f"  {name} also got {count}× {title!r}")
     print("\nverdict: " + ("clean" if report.clean else "PROBLEMS (see above)"))
