@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import logging
 import os
 import random
@@ -195,6 +196,12 @@ channels:
                         if line.startswith("VmRSS:"):
                             self.rss.append((time.time(), int(line.split()[1])))
             time.sleep(1.0)
+
+    def save_truth(self, delivered: dict[str, list[Any]]) -> None:
+        """The ground truth and what arrived, as JSON beside the logs, to look into a verdict later."""
+        (self.workdir / "made.json").write_text(json.dumps([vars(m) for m in self.made], indent=1))
+        (self.workdir / "delivered.json").write_text(json.dumps(
+            {name: [vars(d) for d in items] for name, items in delivered.items()}, indent=1, default=str))
 
     # -- chaos ---------------------------------------------------------------------------------
 
@@ -366,6 +373,7 @@ def soak(plan: Plan, workdir: Path) -> Report:
                 runner._sampling = False
             report = analyse(runner, {"mail": smtp.delivered, "hook": hook.delivered}, url,
                              [runner.password, runner.token])
+            runner.save_truth({"mail": smtp.delivered, "hook": hook.delivered})
     finally:
         hook.stop()
         smtp.stop()

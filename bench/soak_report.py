@@ -133,6 +133,7 @@ class Report:
     moods: dict[str, dict[str, int]]
     notes: list[str]
     watchlist_rejected: bool
+    cycles: dict[str, int] = field(default_factory=dict)  # cycle.done results: ok, api_failed, partial
     auth_failures: int = 0
 
     @property
@@ -252,14 +253,19 @@ def analyse(runner: Soak, delivered: Mapping[str, Sequence[Delivered]], url: str
     for _, channel, mood in runner.moods:
         if mood != "ok":
             moods[channel][mood] += 1
-    rejected = any(e.get("event") == "watchlist.rejected" for inc in runner.incarnations for e in inc.events())
+    events = [e for inc in runner.incarnations for e in inc.events()]
+    rejected = any(e.get("event") == "watchlist.rejected" for e in events)
+    cycles: dict[str, int] = defaultdict(int)
+    for event in events:
+        if event.get("event") == "cycle.done":
+            cycles[str(event.get("result"))] += 1
     return Report(
         made=len(runner.made),
         channels={name: _channel(name, items, runner.made, runner.incarnations) for name, items in delivered.items()},
         incarnations=runner.incarnations, crashes=_crashes(runner.incarnations),
         secret_hits=_secret_hits(runner, url, planted), rss_kb=[kb for _, kb in runner.rss],
         faults=dict(runner.faults), moods={k: dict(v) for k, v in moods.items()}, notes=runner.notes,
-        watchlist_rejected=rejected or not any("watchlist broken" in n for n in runner.notes))
+        watchlist_rejected=rejected or not any("watchlist broken" in n for n in runner.notes), cycles=dict(cycles))
 
 
 def _pct(values: Sequence[float], q: float) -> str:
@@ -280,6 +286,8 @@ def print_report(report: Report, plan: Plan) -> None:
           + ", ".join(f"{k} {v}" for k, v in sorted(report.faults.items())))
     print("channel trouble: " + "; ".join(f"{c}: " + ", ".join(f"{m} {n}" for m, n in sorted(d.items()))
                                           for c, d in sorted(report.moods.items())))
+    print("poll cycles: " + ", ".join(f"{k} {v}" for k, v in sorted(report.cycles.items(), key=lambda kv: -kv[1]))
+          + " (api_failed: the cycle's /version request met a fault, or most trials failed alike)")
     for note in report.notes:
         print(note)
     names = sorted(report.channels)
