@@ -279,8 +279,12 @@ channels:
             "mail": started + self.rng.uniform(*self.plan.mood_every),
             "hook": started + self.rng.uniform(*self.plan.mood_every),
         }
-        while (now := time.time()) < end:
+        # past the end only to let the watchlist edit happen (it waits for a serving service), 60 s at most
+        while (now := time.time()) < end or ((not broken_done or self._broken) and now < end + 60):
             self.keep_alive()
+            if not broken_done and now >= broken_from and not self._serving():
+                # the edit must meet a running service: one still starting would read it and refuse to start
+                broken_from, broken_until = now + 0.2, now + 0.2 + self.plan.broken_for
             broken = broken_from <= now < broken_until
             if broken and not broken_done:
                 self.write_watchlist(broken=True)
@@ -298,7 +302,8 @@ channels:
                 due["mail"] = now + mail_turn()
             if now >= due["hook"]:
                 due["hook"] = now + hook_turn()
-            if now >= due["signal"] and not broken:  # a restart with a broken watchlist would not start
+            waiting = now >= broken_from and not broken_done  # for the service to serve, to meet the edit
+            if now >= due["signal"] and not broken and not waiting:  # started on a broken watchlist, it would exit
                 self.stop_service(self.rng.choice(("kill", "term")))
                 self.start_service()
                 due["signal"] = time.time() + self.rng.uniform(*self.plan.signal_every)
@@ -307,11 +312,15 @@ channels:
             self.write_watchlist(broken=False)
         self._drain(fake, smtp, hook)
 
+    def _serving(self) -> bool:
+        """The current service has loaded its configuration and finished a cycle."""
+        return '"event": "cycle.done"' in self.incarnations[-1].err.read_text(errors="replace")
+
     def _wait_first_cycle(self, timeout: float) -> None:
         deadline = time.time() + timeout
         while time.time() < deadline:
             self.keep_alive()
-            if '"event": "cycle.done"' in self.incarnations[-1].err.read_text(errors="replace"):
+            if self._serving():
                 return
             time.sleep(0.2)
         raise SystemExit(f"soak: the service did not finish its first cycle in {timeout:.0f}s; "
@@ -393,6 +402,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="seconds to wait, at most, for the last deliveries (default 240: retries back off)")
     parser.add_argument("--workdir", type=Path, help="keep logs and the database here (default: a temp dir, removed)")
     args = parser.parse_args(argv)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)  # a stopped soak still stops its service
     plan = Plan(seconds=args.minutes * 60, trials=args.trials, seed=args.seed, db=args.db, drain=args.drain)
     if args.workdir:
         args.workdir.mkdir(parents=True, exist_ok=True)

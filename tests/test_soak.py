@@ -16,8 +16,8 @@ from bench.soak_report import Incarnation, Made, _channel, parse
 def test_a_short_soak_runs_the_service_through_kills_faults_and_a_broken_watchlist(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     # channel outages are left out here: one refusal costs a 30 s retry, too slow for the suite
-    plan = Plan(seconds=18, trials=12, seed=7, drain=60, signal_every=(5.0, 7.0), change_every=(0.4, 0.8),
-                fault_every=(1.0, 2.0), mood_every=(1e9, 1e9), broken_at=0.55, broken_for=4.0, interval="2s")
+    plan = Plan(seconds=18, trials=12, seed=7, drain=60, signal_every=(3.0, 5.0), change_every=(0.4, 0.8),
+                fault_every=(1.0, 2.0), mood_every=(1e9, 1e9), broken_at=0.7, broken_for=4.0, interval="2s")
 
     report = soak(plan, tmp_path)
 
@@ -25,7 +25,7 @@ def test_a_short_soak_runs_the_service_through_kills_faults_and_a_broken_watchli
     assert report.clean, out
     assert "verdict: clean" in out
     stopped = [i.stopped_by for i in report.incarnations]
-    assert len(stopped) >= 3 and set(stopped[:-1]) <= {"kill", "term"}, out  # signals, each with a restart
+    assert len(stopped) >= 3 and set(stopped) <= {"kill", "term"}, out  # two signals (and restarts), the last stop
     assert report.watchlist_rejected and any("watchlist broken" in n for n in report.notes), out
     assert report.made >= 10, out
     assert {n: r.delivered for n, r in report.channels.items()} == {"hook": report.made, "mail": report.made}
