@@ -81,6 +81,18 @@ def test_a_duplicate_is_in_the_window_only_when_the_process_died_between_accepta
     assert len(_channel("hook", delivered, made, [clean_stop]).duplicates_outside) == 1
 
 
+def test_an_exit_nobody_asked_for_is_a_crash_but_a_term_before_the_service_started_is_not(tmp_path: Path) -> None:
+    from bench.soak_report import _crashes
+
+    early_term = _incarnation(tmp_path, 1, stopped_by="term", code=-15, events=[])
+    late_term = _incarnation(tmp_path, 2, stopped_by="term", code=-15, events=[{"event": "service.started"}])
+    by_itself = _incarnation(tmp_path, 3, stopped_by="itself", code=2, events=[{"event": "service.started"}])
+
+    assert _crashes([early_term]) == []
+    assert _crashes([late_term, by_itself]) == ["run 2: exit -15 (stopped by term)",
+                                                "run 3: exit 2 (stopped by itself)"]
+
+
 def test_an_email_is_read_back_from_its_text_part() -> None:
     text = ("NCT90000001: 2 changes, version 3\nA title\n\nstatus.overallStatus: RECRUITING → SUSPENDED\n"
             "  ↳ critical: Status changed from RECRUITING to SUSPENDED\ndesign.enrollmentCount: 40 → 90\n")
