@@ -48,7 +48,7 @@ def db_upgrade(state: State) -> None:
 def db_stats(state: State, as_json: bool) -> None:
     """Versions stored and the bytes they take (compressed, deduplicated), per trial and in all."""
     config = state.config()
-    with open_store(config) as store:
+    with open_store(config, read_only=True) as store:
         stats = store.retention.stats()
         revision = store.schema_revision()
     data = {"revision": revision, "trials": stats.trials, "versions": stats.versions, "pruned": stats.pruned,

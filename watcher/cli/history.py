@@ -45,7 +45,7 @@ def history(state: State, nct_id: str, *, since: str | None, fields: tuple[str, 
         since_at = parse_when(since, now=datetime.now(UTC)) if since else None
     except QueryError as exc:
         fail(f"--since: {exc}", EXIT_USAGE)
-    with open_store(config) as store:
+    with open_store(config, read_only=True) as store:
         from watcher.detect.meaning import SeverityRules
 
         rules = SeverityRules.from_mapping(config.settings.severity_rules)  # the baseline's, derived when read
@@ -86,7 +86,7 @@ def diff(state: State, nct_id: str, from_: str | None, to: str | None, as_json: 
 
     config = state.config()
     now = datetime.now(UTC)
-    with open_store(config) as store:
+    with open_store(config, read_only=True) as store:
         infos = store.version_infos(nct_id)
         if not infos:
             fail(f"{nct_id} has no stored versions: add it to the watchlist and run `trialwatch check`", EXIT_USAGE)
@@ -147,7 +147,7 @@ def changes(state: State, *, since: str, tags: tuple[str, ...], min_severity: st
         fail(f"--since: {exc}", EXIT_USAGE)
     from watcher.discovery import search_trials
 
-    with open_store(config) as store:
+    with open_store(config, read_only=True) as store:
         watched = (*config.watchlist.trials, *search_trials(config, store))  # with `watch: true` search matches
         trials = [t for t in watched if not tags or set(tags) & set(t.tags)]
         if tags and not trials:
@@ -177,7 +177,7 @@ def feed(state: State, tag: str | None, write_files: bool) -> None:
 
     config = state.config()
     now = datetime.now(UTC)
-    with open_store(config) as store:
+    with open_store(config, read_only=True) as store:
         if tag and not any(tag in t.tags for t in watched_trials(config, store.discovery)):
             fail(f"no watched trial has the tag {tag!r}", EXIT_USAGE)
         if write_files:

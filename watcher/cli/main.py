@@ -61,11 +61,16 @@ def fail(message: str, code: int = EXIT_FAILED) -> NoReturn:
 
 
 @contextmanager
-def open_store(config: Config) -> Iterator[Any]:
+def open_store(config: Config, *, read_only: bool = False) -> Iterator[Any]:
+    """The store, opened for writing; `read_only` commands read a SQLite file this user cannot write
+    (a state directory owned by the service's user) as it is, without upgrading it."""
     from watcher.store import Store
+    from watcher.store.connection import sqlite_path, unwritable
 
+    url = config.settings.storage_url
+    database = sqlite_path(url)
     try:
-        store = Store(config.settings.storage_url)
+        store = Store(url, read_only=read_only and database is not None and unwritable(database) is not None)
     except StorageError as exc:
         fail(str(exc))
     try:

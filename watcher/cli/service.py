@@ -97,7 +97,7 @@ def status(state: State, as_json: bool) -> None:
             fail(str(exc2), EXIT_USAGE)
         config = Config(settings, Watchlist(settings.watchlist_path, ()))
     now = datetime.now(UTC)
-    with open_store(config) as store:
+    with open_store(config, read_only=True) as store:
         current = read_status(config, store, now=now)
     if problems:
         current = replace(current, watchlist_error=problems, trials=current.service_trials or 0)

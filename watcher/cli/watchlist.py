@@ -115,7 +115,7 @@ def list_trials(state: State, as_json: bool) -> None:
     from watcher.discovery import search_trials
 
     config = state.config()
-    with open_store(config) as store:
+    with open_store(config, read_only=True) as store:
         states = store.trial_states()
         found = search_trials(config, store)
     rows: list[dict[str, Any]] = []
@@ -168,7 +168,7 @@ def show(state: State, nct_id: str, days: int, front_matter: bool) -> None:
 
     config = state.config()
     today = datetime.now(UTC).date()
-    with open_store(config) as store:
+    with open_store(config, read_only=True) as store:
         latest = store.latest_snapshot(nct_id)
         if latest is None:
             fail(f"{nct_id} has no stored snapshot yet: add it to the watchlist and run `trialwatch check`")

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import fcntl
+import getpass
 import json
 import os
+import sqlite3
 import threading
 from collections.abc import Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from sqlalchemy import create_engine, event, func, select
 from sqlalchemy.engine import Engine, make_url
@@ -33,11 +36,18 @@ def redact_db_url(url: str) -> str:
         return "<invalid database URL>"
 
 
-def open_engine(url: str) -> Engine:
-    """An engine for `url`; a SQLite file's folder is created, and WAL and a busy timeout set."""
+def open_engine(url: str, *, read_only: bool = False) -> Engine:
+    """An engine for `url`; a SQLite file's folder is created, and WAL and a busy timeout set.
+
+    `read_only` (SQLite only) opens an existing file with `mode=ro`, for reading a state
+    directory the user cannot write (see `read_only_creator`).
+    """
     parsed = make_url(url)
     kwargs: dict[str, Any] = {"future": True}
-    if parsed.get_backend_name() == "sqlite":
+    database = sqlite_path(url)
+    if read_only and database is not None:
+        kwargs["creator"] = read_only_creator(database)
+    elif parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
         kwargs["connect_args"] = {"timeout": 30}
@@ -52,8 +62,76 @@ def open_engine(url: str) -> Engine:
     except SQLAlchemyError as exc:
         raise StorageError(f"cannot open database {redact_db_url(url)}: {exc}") from exc
     if parsed.get_backend_name() == "sqlite":
-        event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "connect", _sqlite_read_only_pragmas if read_only else _sqlite_pragmas)
     return engine
+
+
+def read_only_creator(database: Path) -> Any:
+    """Connections to a SQLite file this process may only read.
+
+    A WAL database is read through its `-wal` and `-shm` files. While a writer (the service) has
+    them open they exist and `mode=ro` reads the newest commit. When none exists (no writer since
+    the last clean close) and the folder is not writable, SQLite cannot create them and refuses
+    `mode=ro`; then the file holds every commit, and `immutable=1` reads it without them.
+    """
+    if not database.is_file():
+        problem = unwritable(database) or "this command only reads"
+        raise StorageError(f"there is no database at {database} yet, and {problem}; "
+                           "run `trialwatch check` (or the service) once as a user who can write there")
+    uri = f"file:{quote(str(database.resolve()))}?mode=ro"
+    wal = database.with_name(database.name + "-wal")
+    if not wal.exists() and not os.access(database.parent, os.W_OK | os.X_OK):
+        uri += "&immutable=1"
+
+    def connect() -> sqlite3.Connection:
+        return sqlite3.connect(uri, uri=True, timeout=30, check_same_thread=False)
+
+    return connect
+
+
+def _sqlite_read_only_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute("PRAGMA query_only=ON")
+    cursor.close()
+
+
+def current_user() -> str:
+    """`name (uid N)` of the user this process runs as, for errors about permissions."""
+    uid = os.geteuid()
+    try:
+        import pwd
+
+        name = pwd.getpwuid(uid).pw_name
+    except (ImportError, KeyError):
+        try:
+            name = getpass.getuser()
+        except (OSError, KeyError):
+            name = "?"
+    return f"{name} (uid {uid})"
+
+
+def unwritable(database: Path, *, what: str = "database file") -> str | None:
+    """What stops this process writing the SQLite file `database` (its folder, or the file), or None.
+
+    SQLite writes beside the file too (`-wal`, `-shm`, our lock files), so the folder must be
+    writable as well. `os.access` asks the kernel, so read-only mounts and immutable files count
+    even for root.
+    """
+    folder = database.parent
+    existing = folder
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if existing != folder:
+        if not os.access(existing, os.W_OK | os.X_OK):
+            return (f"the state directory {folder} cannot be created: {existing} is not writable by user "
+                    f"{current_user()}")
+        return None
+    if not os.access(folder, os.W_OK | os.X_OK):
+        return f"the state directory {folder} is not writable by user {current_user()}"
+    if database.exists() and not os.access(database, os.W_OK):
+        return f"the {what} {database} is not writable by user {current_user()}"
+    return None
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -110,9 +188,8 @@ def _open_lock_file(path: Path) -> int:
     try:
         return os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
     except OSError as exc:
-        raise StorageError(f"cannot create the lock file {path}: {exc.strerror}; the state directory "
-                           f"{path.parent} must be writable by the user running trialwatch "
-                           f"(uid {os.getuid()})") from exc
+        problem = unwritable(path, what="lock file") or f"the state directory {path.parent} must be writable"
+        raise StorageError(f"{problem}; cannot open the lock file {path}: {exc.strerror}") from exc
 
 
 @contextmanager

@@ -38,6 +38,7 @@ from watcher.store.connection import (
     redact_db_url,
     sqlite_path,
     trial_lock_key,
+    unwritable,
 )
 from watcher.store.discovery import DiscoveryStore
 from watcher.store.outbox import NewMessage, OutboxQueue
@@ -86,16 +87,27 @@ META_LAST_RETENTION = "storage.last_retention"
 class Store:
     """The one gateway to the database. Methods are small transactions."""
 
-    def __init__(self, url: str, *, create: bool = True) -> None:
+    def __init__(self, url: str, *, create: bool = True, read_only: bool = False) -> None:
+        """`read_only` reads a SQLite file this process cannot write: no upgrade, and an error if one
+        is due. Otherwise a SQLite file this process cannot write is refused at once, naming why."""
         self.url = url
-        self.engine: Engine = open_engine(url)
+        database = sqlite_path(url)
+        if database is not None and not read_only:
+            problem = unwritable(database)
+            if problem is not None:
+                raise StorageError(f"{problem}; trialwatch writes the database {database} and files beside it "
+                                   "(fix the ownership, or run as the service's user). Commands that only read "
+                                   "(status, list, show, history, diff, changes, feed, db stats) work without it.")
+        self.engine: Engine = open_engine(url, read_only=read_only)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         self.dialect = self.engine.url.get_backend_name()
         self._writer = WriterLock(sqlite_path(url))
         self.outbox = OutboxQueue(self.session, dialect=self.dialect)
         self.retention = Retention(self.session, database_bytes=self._database_bytes)
         self.discovery = DiscoveryStore(self.session)
-        if create:
+        if read_only:
+            self._require_current_schema()
+        elif create:
             self.upgrade()
 
     def upgrade(self) -> list[str]:
@@ -111,6 +123,21 @@ class Store:
             return upgrade_schema(self.engine)
         except SQLAlchemyError as exc:
             raise StorageError(f"cannot upgrade the schema of {redact_db_url(self.url)}: {exc}") from exc
+
+    def _require_current_schema(self) -> None:
+        from watcher.store.migrate import schema_behind
+
+        try:
+            behind = schema_behind(self.engine)
+        except SQLAlchemyError as exc:
+            self.close()
+            raise StorageError(f"cannot read {redact_db_url(self.url)}: {exc}") from exc
+        if behind is not None:
+            self.close()
+            database = sqlite_path(self.url)
+            why = (unwritable(database) if database else None) or "it was opened read-only"
+            raise StorageError(f"{redact_db_url(self.url)} needs a schema upgrade ({behind}), but {why}: run "
+                               "`trialwatch db upgrade` (or start the service) as a user who can write it")
 
     def schema_revision(self) -> str | None:
         from watcher.store.migrate import current_revision

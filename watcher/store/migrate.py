@@ -47,6 +47,21 @@ def current_revision(engine: Engine) -> str | None:
         return MigrationContext.configure(conn).get_current_revision()
 
 
+def schema_behind(engine: Engine) -> str | None:
+    """None when the schema is the newest; else what an upgrade would do, e.g. `0004 → 0006`.
+
+    For a database that may only be read: it is read as it is, never upgraded in passing.
+    """
+    head = head_revision()
+    with engine.connect() as conn:
+        current = MigrationContext.configure(conn).get_current_revision()
+        if current is None and not inspect(conn).get_table_names():
+            return f"empty → {head}"
+    if current == head:
+        return None
+    return f"{current or 'the first schema'} → {head}"
+
+
 def upgrade_schema(engine: Engine, target: str = "head") -> list[str]:
     """Upgrade to `target` (default: the newest revision); returns the revisions applied."""
     head = head_revision() if target == "head" else target

@@ -1,0 +1,418 @@
+"""Soak: the real service, for N minutes, against everything that goes wrong at once.
+
+    python -m bench.soak --minutes 10 [--db sqlite|postgresql] [--seed 1] [--trials 300]
+
+`trialwatch run` runs as a subprocess (as systemd would start it) against the fake ClinicalTrials.gov
+API (tests/fakeapi.py, in a thread here) holding `--trials` studies derived from the real records,
+an SMTP server that wants the password planted in the settings, and a webhook receiver whose path
+carries the planted token (bench/soak_peers.py). While it runs:
+
+- the soak edits trials on the fake (status, enrollment, acronym; each trial field at most once, so
+  every edit is a change the service must report) and keeps the ground truth of what it changed, when;
+- the API fails at random: 500, 503, 429, timeouts, resets, truncated JSON, HTML with status 200,
+  partial records (no locations module, no hasResults) for trials just edited;
+- each channel goes through outages (refuses at once) and hangs (accepts the connection, answers
+  nothing until the hang ends, then refuses);
+- the service is stopped every 20 to 60 s, by SIGKILL or SIGTERM, and started again at once;
+- once, the watchlist is broken by a hand edit (an NCT ID one digit short), then fixed.
+
+Then the chaos stops, and the soak waits (`--drain`, at most) until every change has reached both
+channels, stops the service and prints what happened: changes made vs delivered per channel, lost,
+duplicates (and whether each lay in the README's duplicate window: the process was killed after the
+channel accepted the message and before the `sent` mark, i.e. the `notify.sent` log line), false
+alerts, crashes, secrets in the logs and the database, the service's RSS and the delivery latency.
+Everything binds to 127.0.0.1. Exit status 1 when anything was lost, invented, leaked or crashed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import logging
+import os
+import random
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import warnings
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from bench.soak_peers import SmtpPeer, WebhookPeer  # noqa: E402
+from bench.soak_report import Incarnation, Made, Report, analyse, print_report  # noqa: E402
+from tests import shared_fixtures  # noqa: E402
+from tests.fakeapi import FakeCtGov, synthetic_studies  # noqa: E402
+from tests.peers import free_port  # noqa: E402
+
+STATUSES = ("RECRUITING", "ACTIVE_NOT_RECRUITING", "COMPLETED", "SUSPENDED", "TERMINATED", "ENROLLING_BY_INVITATION")
+API_FAULTS = ("500", "503", "429", "timeout", "reset", "truncated", "html", "partial")
+API_TIMEOUT = 3.0
+STOP_TIMEOUT = 5.0
+
+
+@dataclass
+class Plan:
+    """The run's knobs; the defaults are the issue's soak, `smoke` shrinks it for the test suite."""
+
+    seconds: float
+    trials: int = 300
+    seed: int = 1
+    db: str = "sqlite"
+    drain: float = 240.0
+    signal_every: tuple[float, float] = (20.0, 60.0)
+    change_every: tuple[float, float] = (1.0, 3.0)
+    fault_every: tuple[float, float] = (2.0, 6.0)
+    mood_every: tuple[float, float] = (20.0, 50.0)
+    broken_at: float = 0.35  # of the run
+    broken_for: float = 15.0
+    interval: str = "4s"
+
+
+@dataclass
+class Soak:
+    plan: Plan
+    workdir: Path
+    rng: random.Random = field(init=False)
+    made: list[Made] = field(default_factory=list)
+    incarnations: list[Incarnation] = field(default_factory=list)
+    rss: list[tuple[float, int]] = field(default_factory=list)
+    faults: dict[str, int] = field(default_factory=dict)
+    moods: list[tuple[float, str, str]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    _proc: subprocess.Popen[bytes] | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _sampling: bool = True
+    _broken: bool = False
+
+    def __post_init__(self) -> None:
+        self.rng = random.Random(self.plan.seed)
+        self.password = "pw-" + secrets.token_hex(12)
+        self.token = "tok-" + secrets.token_hex(12)
+        self.ids = [f"NCT{90_000_001 + i:08d}" for i in range(self.plan.trials)]
+        self.settings = self.workdir / "trialwatch.yaml"
+        self.watchlist = self.workdir / "watchlist.yaml"
+        self.logs = self.workdir / "logs"
+        self.logs.mkdir(parents=True, exist_ok=True)
+
+    # -- set-up --------------------------------------------------------------------------------
+
+    def write_config(self, api_url: str, smtp_port: int, hook_port: int, storage_url: str) -> None:
+        self.settings.write_text(f"""\
+watchlist: watchlist.yaml
+state_dir: state
+api:
+  base_url: {api_url}
+  requests_per_second: 0
+  timeout: {API_TIMEOUT}
+  backoff_base: 0.2
+  backoff_max: 2
+  retry_after_max: 2
+storage:
+  url: {storage_url}
+schedule:
+  interval: {self.plan.interval}
+  watch_interval: 1s
+  notify_interval: 1s
+  stop_timeout: {STOP_TIMEOUT:.0f}s
+notify:
+  claim_timeout: 30s
+channels:
+  mail:
+    url: mailto://soak:{self.password}@127.0.0.1:{smtp_port}?to=soak@example.org&from=trialwatch@example.org
+  hook:
+    url: json://127.0.0.1:{hook_port}/hook/{self.token}
+""")
+        self.write_watchlist(broken=False)
+
+    def write_watchlist(self, *, broken: bool) -> None:
+        lines = ["trials:", *(f"  - {nct}" for nct in self.ids)]
+        if broken:  # a hand edit: one ID a digit short
+            lines.append("  - NCT9000001")
+        self._broken = broken
+        tmp = self.watchlist.with_suffix(".tmp")
+        tmp.write_text("\n".join(lines) + "\n")
+        tmp.replace(self.watchlist)
+
+    # -- the service -------------------------------------------------------------------------
+
+    def start_service(self) -> None:
+        number = len(self.incarnations) + 1
+        err = self.logs / f"service-{number}.err"
+        out = self.logs / f"service-{number}.out"
+        env = {**os.environ, "PYTHONPATH": str(ROOT)}
+        env.pop("JOURNAL_STREAM", None)
+        env.pop("NOTIFY_SOCKET", None)
+        with err.open("wb") as e, out.open("wb") as o:
+            proc = subprocess.Popen([sys.executable, "-m", "watcher", "--config", str(self.settings),
+                                     "--log-format", "json", "run"], stdout=o, stderr=e, env=env, cwd=self.workdir)
+        with self._lock:
+            self._proc = proc
+            self.incarnations.append(Incarnation(number, proc.pid, time.time(), err, out))
+
+    def stop_service(self, how: str) -> None:
+        """Stop by `kill` (SIGKILL) or `term` (SIGTERM, SIGKILL if it has not stopped in time)."""
+        with self._lock:
+            proc, inc = self._proc, self.incarnations[-1]
+        assert proc is not None
+        inc.stopped_by = how
+        inc.signal_at = time.time()
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGKILL if how == "kill" else signal.SIGTERM)
+        try:
+            inc.exit_code = proc.wait(timeout=STOP_TIMEOUT + 15)
+        except subprocess.TimeoutExpired:
+            inc.stop_hung = True
+            proc.kill()
+            inc.exit_code = proc.wait()
+        inc.ended_at = time.time()
+
+    def keep_alive(self) -> None:
+        """A service that exited by itself is a crash: note it and start another (systemd would)."""
+        with self._lock:
+            proc, inc = self._proc, self.incarnations[-1]
+        if proc is not None and proc.poll() is not None and inc.ended_at is None:
+            inc.exit_code, inc.ended_at, inc.stopped_by = proc.returncode, time.time(), "itself"
+            self.start_service()
+
+    def sample_rss(self) -> None:
+        while self._sampling:
+            with self._lock:
+                pid = self._proc.pid if self._proc is not None and self._proc.poll() is None else None
+            if pid is not None:
+                with contextlib.suppress(OSError, ValueError):
+                    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                        if line.startswith("VmRSS:"):
+                            self.rss.append((time.time(), int(line.split()[1])))
+            time.sleep(1.0)
+
+    def save_truth(self, delivered: dict[str, list[Any]]) -> None:
+        """The ground truth and what arrived, as JSON beside the logs, to look into a verdict later."""
+        (self.workdir / "made.json").write_text(json.dumps([vars(m) for m in self.made], indent=1))
+        (self.workdir / "delivered.json").write_text(json.dumps(
+            {name: [vars(d) for d in items] for name, items in delivered.items()}, indent=1, default=str))
+
+    # -- chaos ---------------------------------------------------------------------------------
+
+    def change_one(self, fake: FakeCtGov) -> None:
+        used = {(m.nct_id, m.field) for m in self.made}
+        for _ in range(50):
+            nct = self.rng.choice(self.ids)
+            name = self.rng.choice(("status.overallStatus", "design.enrollmentCount", "identification.acronym"))
+            if (nct, name) not in used:
+                break
+        else:
+            return
+        serial = len(self.made) + 1
+        chosen: dict[str, Any] = {}
+
+        def edit(study: dict[str, Any]) -> None:
+            protocol = study["protocolSection"]
+            if name == "status.overallStatus":
+                status = protocol["statusModule"]
+                chosen["old"] = status.get("overallStatus")
+                status["overallStatus"] = self.rng.choice([s for s in STATUSES if s != chosen["old"]])
+                chosen["new"] = status["overallStatus"]
+            elif name == "design.enrollmentCount":
+                info = protocol.setdefault("designModule", {}).setdefault("enrollmentInfo", {})
+                chosen["old"] = info.get("count")
+                info["count"] = int(info.get("count") or 0) + self.rng.randint(1, 999)
+                chosen["new"] = info["count"]
+            else:
+                ident = protocol["identificationModule"]
+                chosen["old"] = ident.get("acronym")
+                ident["acronym"] = chosen["new"] = f"SOAK{serial}"
+
+        fake.update(nct, edit)
+        self.made.append(Made(nct, name, chosen["old"], chosen["new"], time.time()))
+        if self.rng.random() < 0.15:  # the next full fetch of this trial may come back partial
+            fake.fail("partial", ids=[nct], times=2)
+            self.faults["partial (edited trial)"] = self.faults.get("partial (edited trial)", 0) + 1
+
+    def api_fault(self, fake: FakeCtGov) -> None:
+        kind = self.rng.choice(API_FAULTS)
+        fake.fail(kind, times=self.rng.randint(1, 3), delay=API_TIMEOUT + 1)
+        self.faults[kind] = self.faults.get(kind, 0) + 1
+
+    def channel_mood(self, peer: SmtpPeer | WebhookPeer, name: str) -> Callable[[], float]:
+        def turn() -> float:
+            if peer.mood.value != "ok":
+                peer.mood.set("ok")
+                self.moods.append((time.time(), name, "ok"))
+                return self.rng.uniform(*self.plan.mood_every)
+            mood = self.rng.choice(("refuse", "refuse", "hang"))
+            peer.mood.set(mood)
+            self.moods.append((time.time(), name, mood))
+            return self.rng.uniform(3.0, 15.0)  # how long the outage or hang lasts
+
+        return turn
+
+    # -- the run -------------------------------------------------------------------------------
+
+    def run(self, fake: FakeCtGov, smtp: SmtpPeer, hook: WebhookPeer) -> None:
+        self.start_service()
+        sampler = threading.Thread(target=self.sample_rss, daemon=True)
+        sampler.start()
+        self._wait_first_cycle(timeout=120)
+        self.rss.clear()  # from here on: a process past its imports and first (initial-sync) cycle
+        started = time.time()
+        end = started + self.plan.seconds
+        broken_from = started + self.plan.seconds * self.plan.broken_at
+        broken_until = broken_from + self.plan.broken_for
+        broken_done = False
+        mail_turn, hook_turn = self.channel_mood(smtp, "mail"), self.channel_mood(hook, "hook")
+        due = {
+            "change": started + self.rng.uniform(*self.plan.change_every),
+            "fault": started + self.rng.uniform(*self.plan.fault_every),
+            "signal": started + self.rng.uniform(*self.plan.signal_every),
+            "mail": started + self.rng.uniform(*self.plan.mood_every),
+            "hook": started + self.rng.uniform(*self.plan.mood_every),
+        }
+        # past the end only to let the watchlist edit happen (it waits for a serving service), 60 s at most
+        while (now := time.time()) < end or ((not broken_done or self._broken) and now < end + 60):
+            self.keep_alive()
+            if not broken_done and now >= broken_from and not self._serving():
+                # the edit must meet a running service: one still starting would read it and refuse to start
+                broken_from, broken_until = now + 0.2, now + 0.2 + self.plan.broken_for
+            broken = broken_from <= now < broken_until
+            if broken and not broken_done:
+                self.write_watchlist(broken=True)
+                self.notes.append(f"watchlist broken at +{now - started:.0f}s for {self.plan.broken_for:.0f}s")
+                broken_done = True
+            elif broken_done and not broken and self._broken:
+                self.write_watchlist(broken=False)
+            if now >= due["change"]:
+                self.change_one(fake)
+                due["change"] = now + self.rng.uniform(*self.plan.change_every)
+            if now >= due["fault"]:
+                self.api_fault(fake)
+                due["fault"] = now + self.rng.uniform(*self.plan.fault_every)
+            if now >= due["mail"]:
+                due["mail"] = now + mail_turn()
+            if now >= due["hook"]:
+                due["hook"] = now + hook_turn()
+            waiting = now >= broken_from and not broken_done  # for the service to serve, to meet the edit
+            if now >= due["signal"] and not broken and not waiting:  # started on a broken watchlist, it would exit
+                self.stop_service(self.rng.choice(("kill", "term")))
+                self.start_service()
+                due["signal"] = time.time() + self.rng.uniform(*self.plan.signal_every)
+            time.sleep(0.1)
+        if self._broken:
+            self.write_watchlist(broken=False)
+        self._drain(fake, smtp, hook)
+
+    def _serving(self) -> bool:
+        """The current service has loaded its configuration and finished a cycle."""
+        return '"event": "cycle.done"' in self.incarnations[-1].err.read_text(errors="replace")
+
+    def _wait_first_cycle(self, timeout: float) -> None:
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            self.keep_alive()
+            if self._serving():
+                return
+            time.sleep(0.2)
+        raise SystemExit(f"soak: the service did not finish its first cycle in {timeout:.0f}s; "
+                         f"see {self.incarnations[-1].err}")
+
+    def _drain(self, fake: FakeCtGov, smtp: SmtpPeer, hook: WebhookPeer) -> None:
+        fake.clear_faults()
+        smtp.mood.set("ok")
+        hook.mood.set("ok")
+        drain_start = time.time()
+        wanted = {(m.nct_id, m.field) for m in self.made}
+        while time.time() - drain_start < self.plan.drain:
+            self.keep_alive()
+            from bench.soak_report import delivered_keys
+
+            if wanted <= delivered_keys(smtp.delivered) and wanted <= delivered_keys(hook.delivered):
+                break
+            time.sleep(1.0)
+        self.notes.append(f"drain took {time.time() - drain_start:.0f}s (at most {self.plan.drain:.0f}s)")
+        time.sleep(2.0)  # a duplicate in flight has time to land
+        self.stop_service("term")
+        self._sampling = False
+
+
+@contextlib.contextmanager
+def database(kind: str, workdir: Path) -> Iterator[str]:
+    if kind == "sqlite":
+        yield f"sqlite:///{workdir / 'state' / 'trialwatch.sqlite'}"
+        return
+    from tests.databases import postgres_database
+
+    gen = postgres_database()
+    try:
+        yield next(gen)
+    finally:
+        gen.close()
+
+
+def soak(plan: Plan, workdir: Path) -> Report:
+    """Run the soak in `workdir` and print its report."""
+    shared_fixtures.study_paths()  # FixturesNotFound says where it looked
+    logging.getLogger("mail.log").setLevel(logging.ERROR)  # aiosmtpd's per-session chatter
+    warnings.filterwarnings("ignore", message="Requiring AUTH while not requiring TLS")
+    runner = Soak(plan, workdir)
+    fake = FakeCtGov(synthetic_studies(plan.trials)).start()
+    smtp = SmtpPeer(free_port(), "soak", runner.password, hang_limit=60).start()
+    hook = WebhookPeer(runner.token, hang_limit=60).start()
+    try:
+        with database(plan.db, workdir) as url:
+            runner.write_config(fake.base_url, smtp.port, hook.port, url)
+            try:
+                runner.run(fake, smtp, hook)
+            finally:
+                with runner._lock:
+                    proc = runner._proc
+                if proc is not None and proc.poll() is None:
+                    proc.kill()
+                    proc.wait()
+                runner._sampling = False
+            report = analyse(runner, {"mail": smtp.delivered, "hook": hook.delivered}, url,
+                             [runner.password, runner.token])
+            runner.save_truth({"mail": smtp.delivered, "hook": hook.delivered})
+    finally:
+        hook.stop()
+        smtp.stop()
+        fake.stop()
+    report.auth_failures = smtp.auth_failures + hook.wrong_path
+    print_report(report, plan)
+    return report
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.soak", description=__doc__.splitlines()[0])
+    parser.add_argument("--minutes", type=float, default=10.0, help="how long the chaos lasts (default 10)")
+    parser.add_argument("--db", choices=("sqlite", "postgresql"), default="sqlite")
+    parser.add_argument("--seed", type=int, default=1, help="seed of every random choice (default 1)")
+    parser.add_argument("--trials", type=int, default=300, help="watched trials (default 300)")
+    parser.add_argument("--drain", type=float, default=240.0,
+                        help="seconds to wait, at most, for the last deliveries (default 240: retries back off)")
+    parser.add_argument("--workdir", type=Path, help="keep logs and the database here (default: a temp dir, removed)")
+    args = parser.parse_args(argv)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)  # a stopped soak still stops its service
+    plan = Plan(seconds=args.minutes * 60, trials=args.trials, seed=args.seed, db=args.db, drain=args.drain)
+    if args.workdir:
+        args.workdir.mkdir(parents=True, exist_ok=True)
+        return 0 if soak(plan, args.workdir).clean else 1
+    workdir = Path(tempfile.mkdtemp(prefix="trialwatch-soak-"))
+    try:
+        return 0 if soak(plan, workdir).clean else 1
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
