@@ -185,7 +185,7 @@ class Service:
             log.exception("cycle.crashed", error=f"{type(exc).__name__}: {exc}", consecutive=self._crashes)
         else:
             self._crashes = 0
-            self._retry_after(report)
+            self._safely(lambda: self._retry_after(report))
             if report.changed or report.failed:
                 log.debug("cycle.report", changed=report.changed, failed=sorted(report.failed))
         finally:
