@@ -156,6 +156,12 @@ def test_a_restart_on_the_same_broken_watchlist_does_not_alert_again(
         finally:
             service.kill()
     assert len(webhook.requests) == 1
+    store = Store(workspace.db_url, create=False)
+    try:  # the restart's alert would have been queued before its first cycle: none was
+        assert [m.payload["subject"] for m in store.outbox.messages() if m.kind == "alert"] == [
+            "TrialWatch: configuration edit rejected, still watching the previous 1 trials"]
+    finally:
+        store.close()
 
 
 @pytest.mark.slow
