@@ -16,9 +16,10 @@ from tests.conftest import Workspace
 from tests.fakeapi import FakeCtGov
 from tests.peers import WebhookReceiver, wait_until
 from tests.servicerun import Service, fast_settings
-from watcher.config import load_settings
+from watcher.config import load_config, load_settings
 from watcher.service.lastgood import last_good_path
 from watcher.service.retry import ApiRetry
+from watcher.service.schedule import Clock
 from watcher.service.status import META_WATCHLIST_ERROR
 from watcher.store import Store
 
@@ -58,6 +59,29 @@ def test_the_retry_never_comes_before_the_403_back_off() -> None:
     assert ApiRetry(M).after(True, now=NOW, tick=6 * H, next_tick=NOW + 6 * H, not_before=retry_at) == retry_at
     assert ApiRetry(M).after(True, now=NOW, tick=H, next_tick=NOW + 10 * M, not_before=retry_at) is None
     assert ApiRetry(M).after(True, now=NOW, tick=H, next_tick=NOW + H, not_before=NOW - M) == NOW + M
+
+
+def test_the_clock_shows_a_pending_retry_as_the_next_poll_and_drops_one_asked_for_while_stopping(
+    workspace: Workspace,
+) -> None:
+    workspace.write(trials=[A])
+    clock = Clock(poll=lambda: None, notify=lambda: None, watch=lambda: None)
+    clock.start_paused()
+    clock.schedule(load_config(workspace.settings), first=True)
+    clock.resume()
+    try:
+        tick = clock.next_tick()
+        assert tick is not None and clock.next_poll() == tick
+        soon = datetime.now(UTC) + M
+        clock.retry_at(soon)
+        assert clock.next_poll() == soon and clock.next_tick() == tick
+        clock.retry_at(None)
+        clock.retry_at(None)  # cancelling twice is harmless
+        assert clock.next_poll() == tick
+    finally:
+        clock.stop()
+    clock.retry_at(soon)  # a cycle that failed while the service stops: no retry, and no crash
+    assert clock.next_poll() in (None, tick)
 
 
 def _meta(workspace: Workspace, key: str) -> Any:

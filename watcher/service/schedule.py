@@ -90,14 +90,17 @@ class Clock:
         self.tick, self.jitter = tick, settings.jitter
         return moved
 
+    def _next_run(self, job_id: str) -> datetime | None:
+        # a job added after shutdown waits as "pending", without a next_run_time
+        job = self.scheduler.get_job(job_id) if self.scheduler is not None else None
+        return getattr(job, "next_run_time", None)
+
     def next_tick(self) -> datetime | None:
-        job = self.scheduler.get_job("poll") if self.scheduler is not None else None
-        return job.next_run_time if job is not None else None
+        return self._next_run("poll")
 
     def next_poll(self) -> datetime | None:
         """The next tick, or the retry (`retry_at`) when that comes first."""
-        job = self.scheduler.get_job("retry") if self.scheduler is not None else None
-        times = [t for t in (self.next_tick(), job.next_run_time if job is not None else None) if t is not None]
+        times = [t for t in (self._next_run("poll"), self._next_run("retry")) if t is not None]
         return min(times) if times else None
 
     def retry_at(self, when: datetime | None) -> None:
@@ -106,6 +109,8 @@ class Clock:
         from apscheduler.jobstores.base import JobLookupError
         from apscheduler.triggers.date import DateTrigger
 
+        if not self.running:
+            return  # stopping: no more polls
         if when is not None:
             self.scheduler.add_job(self._poll, DateTrigger(run_date=when, timezone="UTC"), id="retry",
                                    replace_existing=True, misfire_grace_time=None)
