@@ -67,12 +67,17 @@ def _interrupted(store: Any, started: datetime) -> NoReturn:
 @cli.command()
 @click.pass_obj
 def run(state: State) -> None:
-    """Run the service: poll at start and every schedule.interval; TERM/INT stop, HUP reloads."""
+    """Run the service: poll at start and every schedule.interval; TERM/INT stop, HUP reloads.
+    On a broken watchlist it starts with the last good one it ran with (and alerts); else exit 2."""
     from watcher.service.daemon import serve
+    from watcher.service.lastgood import startup_config
 
-    config = state.config()
     try:
-        code = serve(config, state.path)
+        config, rejected = startup_config(state.path)
+    except ConfigError as exc:
+        fail(str(exc), EXIT_USAGE)
+    try:
+        code = serve(config, state.path, rejected=rejected)
     except TrialWatchError as exc:  # the database cannot be opened, for one
         fail(str(exc))
     sys.exit(code)

@@ -100,6 +100,7 @@ class Settings:
     watch_interval: timedelta = timedelta(seconds=2)
     stop_timeout: timedelta = timedelta(seconds=30)
     cycle_timeout: timedelta = timedelta(hours=1)
+    api_retry: timedelta = timedelta(minutes=1)  # first retry after an API-level failed cycle; 0: none
     notify_baseline: bool = False
     min_severity: Severity | None = None
     ignore: tuple[str, ...] = ()
@@ -191,7 +192,7 @@ def _settings_from(doc: Any, path: Path | None, checker: Checker, environ: Mappi
 
     schedule = checker.mapping(root, "schedule", "schedule") or {}
     checker.unknown_keys(schedule, ("interval", "jitter", "run_at_start", "notify_interval", "watch_interval",
-                                    "stop_timeout", "cycle_timeout"), "schedule")
+                                    "stop_timeout", "cycle_timeout", "api_retry"), "schedule")
     interval = checker.duration(schedule, "interval", "schedule.interval", "6h")
     jitter = checker.duration(schedule, "jitter", "schedule.jitter", "0s") if "jitter" in schedule else timedelta()
     run_at_start = checker.boolean(schedule, "run_at_start", "schedule.run_at_start", True)
@@ -199,6 +200,7 @@ def _settings_from(doc: Any, path: Path | None, checker: Checker, environ: Mappi
     watch_interval = checker.duration(schedule, "watch_interval", "schedule.watch_interval", "2s")
     stop_timeout = checker.duration(schedule, "stop_timeout", "schedule.stop_timeout", "30s")
     cycle_timeout = checker.duration(schedule, "cycle_timeout", "schedule.cycle_timeout", "1h")
+    api_retry = checker.duration(schedule, "api_retry", "schedule.api_retry", "1m")
     for key, value in (("interval", interval), ("notify_interval", notify_interval)):
         if not value:
             checker.add(checker.line_of(schedule, key), f"schedule.{key}", "must be longer than 0s")
@@ -272,6 +274,7 @@ def _settings_from(doc: Any, path: Path | None, checker: Checker, environ: Mappi
         watch_interval=watch_interval,
         stop_timeout=stop_timeout,
         cycle_timeout=cycle_timeout,
+        api_retry=api_retry,
         notify_baseline=checker.boolean(notify, "baseline", "notify.baseline", False),
         min_severity=checker.severity(notify, "min_severity", "notify.min_severity"),
         ignore=checker.strings(notify, "ignore", "notify.ignore"),

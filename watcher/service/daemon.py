@@ -33,7 +33,10 @@ import structlog
 
 from watcher.config import Config
 from watcher.errors import ConfigError
+from watcher.service.lastgood import remember
+from watcher.service.recovery import close_interrupted_cycles, record_abandoned_stop
 from watcher.service.reload import FileWatch, rejection_alert, reloaded_config
+from watcher.service.retry import ApiRetry
 from watcher.service.schedule import Clock, due_trials, merge_modes, tick_interval
 from watcher.service.sdnotify import Notifier, watchdog_period
 from watcher.service.signals import StopSignals, Wakeup
@@ -79,7 +82,7 @@ def poll_trials(config: Config, store: Store, client: CtGovClient, *, only: Coll
 
 class Service:
     def __init__(self, config: Config, config_path: Path | None, *, environ: Mapping[str, str] = os.environ,
-                 write: Callable[[str], Any] = print) -> None:
+                 write: Callable[[str], Any] = print, rejected: tuple[str, ...] = ()) -> None:
         from watcher.registry.client import CtGovClient
         from watcher.store import Store
         from watcher.store.database import utcnow
@@ -94,6 +97,8 @@ class Service:
         self.sd = Notifier(environ)
         self.watchdog_every = watchdog_period(environ)
         self.watch = FileWatch(config.watchlist.path)
+        self.rejected = rejected  # the broken watchlist's problems when started on the last good copy
+        self.retry = ApiRetry(config.settings.api_retry)
 
         self.stop_requested = threading.Event()  # set by the main loop once a stop signal arrived
         self.wake = Wakeup()  # the main loop has something to do
@@ -180,6 +185,7 @@ class Service:
             log.exception("cycle.crashed", error=f"{type(exc).__name__}: {exc}", consecutive=self._crashes)
         else:
             self._crashes = 0
+            self._safely(lambda: self._retry_after(report))
             if report.changed or report.failed:
                 log.debug("cycle.report", changed=report.changed, failed=sorted(report.failed))
         finally:
@@ -189,6 +195,17 @@ class Service:
         self._record_next_cycle()
         self._heartbeat()
         self.wake.set()
+
+    def _retry_after(self, report: CycleReport) -> None:
+        from watcher.cycle.report import META_API_RETRY_AT, iso
+
+        when = self.retry.after(report.api_error is not None, now=self.now(), tick=self.clock.tick or
+                                self.config.settings.interval, next_tick=self.clock.next_tick(),
+                                not_before=iso(self.store.get_meta(META_API_RETRY_AT)))
+        if when is not None:
+            log.info("cycle.retry_scheduled", at=when.isoformat(), failures=self.retry.failures,
+                     delay_s=round((when - self.now()).total_seconds()))
+        self.clock.retry_at(when)
 
     def _due(self, config: Config, mode: str) -> list[str]:
         last = {k: v.last_checked_at for k, v in self.store.trial_states().items()}
@@ -243,7 +260,7 @@ class Service:
         try:
             new, later = reloaded_config(old, self.config_path, self.environ)
         except ConfigError as exc:
-            self._reject(exc, reason)
+            self._reject(tuple(str(p) for p in exc.problems), reason)
             self.sd.ready(self.status_line())
             return False
         for what in later:
@@ -251,6 +268,7 @@ class Service:
         before = {t.nct_id for t in old.watchlist.trials}
         after = {t.nct_id for t in new.watchlist.trials}
         self.config = new
+        self._safely(lambda: remember(new))
         if self._last_rejection is not None:
             self._last_rejection = None
             self._safely(lambda: self.store.set_meta(META_WATCHLIST_ERROR, None))
@@ -267,8 +285,7 @@ class Service:
         self.sd.ready(self.status_line())
         return True
 
-    def _reject(self, exc: ConfigError, reason: str) -> None:
-        problems = tuple(str(p) for p in exc.problems)
+    def _reject(self, problems: tuple[str, ...], reason: str) -> None:
         kept = len(self.config.watchlist.trials)
         log.error("watchlist.rejected", reason=reason, problems=list(problems), kept_trials=kept)
         if problems == self._last_rejection:
@@ -323,10 +340,17 @@ class Service:
 
     def serve(self) -> int:
         settings = self.config.settings
-        self._close_interrupted_cycles()
+        self._safely(lambda: close_interrupted_cycles(self.store, self.now()))
+        if self.store.get_meta(META_WATCHLIST_ERROR) == list(self.rejected):
+            self._last_rejection = self.rejected  # alerted before the restart: not news
         self._set_meta({META_STATE: "running", META_PID: os.getpid(), META_STARTED: self.now().isoformat(),
-                        META_STOPPED: None, META_CYCLE_STARTED: None, META_WATCHLIST_ERROR: None, META_HEALTH: "ok",
+                        META_STOPPED: None, META_CYCLE_STARTED: None, META_HEALTH: "ok",
+                        META_WATCHLIST_ERROR: list(self.rejected) or None,
                         META_TRIALS: watched_count(self.config, self.store)})
+        if self.rejected:
+            self._reject(self.rejected, "start")
+        else:
+            self._safely(lambda: remember(self.config))
         self._heartbeat()
         self._threads = [threading.Thread(target=self._cycle_worker, name="cycle-runner", daemon=True),
                          threading.Thread(target=self._notify_worker, name="notifier", daemon=True)]
@@ -346,33 +370,6 @@ class Service:
         self.sd.ready(self.status_line())
         self._main_loop()
         return self._shutdown()
-
-    def _close_interrupted_cycles(self) -> None:
-        """A cycle log row still "running" at start belongs to a killed process, unless another
-        service (PostgreSQL) is in a cycle right now: then its lock is taken and nothing is closed."""
-        def close() -> None:
-            with self.store.exclusive("cycle") as free:
-                closed = self.store.close_open_cycles(self.now(), result="interrupted") if free else 0
-            if closed:
-                log.warning("service.interrupted_cycles", count=closed)
-        self._safely(close)
-
-    def _record_abandoned_stop(self) -> None:
-        """After abandoning a stuck cycle, tell the truth in `status` without touching the store
-        the stuck thread still uses: a connection of our own marks the cycle and the service."""
-        from watcher.store import Store
-
-        def record() -> None:
-            fresh = Store(self.config.settings.storage_url, create=False)
-            try:
-                now = self.now()
-                fresh.close_open_cycles(now, result="abandoned", since=self._cycle_started_at)
-                for key, value in {META_STATE: "stopped", META_STOPPED: now.isoformat(), META_NEXT_CYCLE: None,
-                                   META_CYCLE_STARTED: None}.items():
-                    fresh.set_meta(key, value)
-            finally:
-                fresh.close()
-        self._safely(record)
 
     def _main_loop(self) -> None:
         period = min(self.watchdog_every or timedelta(seconds=15), timedelta(seconds=15)).total_seconds()
@@ -423,7 +420,8 @@ class Service:
             # client the stuck thread is using.
             log.warning("service.abandoned", threads=stuck, after_s=bound.total_seconds(),
                         forced=self.signals.forced)
-            self._record_abandoned_stop()
+            self._safely(lambda: record_abandoned_stop(self.config.settings.storage_url, self.now(),
+                                                       self._cycle_started_at))
             self.sd.close()
             log.info("service.stopped", clean=False)
             return 0
@@ -436,13 +434,14 @@ class Service:
         return 0
 
 
-def serve(config: Config, config_path: Path | None, *, environ: Mapping[str, str] = os.environ) -> int:
+def serve(config: Config, config_path: Path | None, *, environ: Mapping[str, str] = os.environ,
+          rejected: tuple[str, ...] = ()) -> int:
     """Run until SIGTERM/SIGINT; returns the exit code (0 also when a stuck cycle was abandoned).
 
     On SQLite a second service of the same database is refused (StorageError names the first)."""
     from watcher.store.connection import service_lock
 
     with service_lock(config.settings.storage_url):
-        service = Service(config, config_path, environ=environ)
+        service = Service(config, config_path, environ=environ, rejected=rejected)
         service.install_signal_handlers()
         return service.serve()

@@ -3,6 +3,7 @@ trials a tick polls."""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -89,9 +90,33 @@ class Clock:
         self.tick, self.jitter = tick, settings.jitter
         return moved
 
+    def _next_run(self, job_id: str) -> datetime | None:
+        # a job added after shutdown waits as "pending", without a next_run_time
+        job = self.scheduler.get_job(job_id) if self.scheduler is not None else None
+        return getattr(job, "next_run_time", None)
+
+    def next_tick(self) -> datetime | None:
+        return self._next_run("poll")
+
     def next_poll(self) -> datetime | None:
-        job = self.scheduler.get_job("poll") if self.scheduler is not None else None
-        return job.next_run_time if job is not None else None
+        """The next tick, or the retry (`retry_at`) when that comes first."""
+        times = [t for t in (self._next_run("poll"), self._next_run("retry")) if t is not None]
+        return min(times) if times else None
+
+    def retry_at(self, when: datetime | None) -> None:
+        """One extra poll request at `when` (replacing any pending one); None cancels it. It only raises the
+        poll flag, as a tick does, so a retry never overlaps a cycle."""
+        from apscheduler.jobstores.base import JobLookupError
+        from apscheduler.triggers.date import DateTrigger
+
+        if not self.running:
+            return  # stopping: no more polls
+        if when is not None:
+            self.scheduler.add_job(self._poll, DateTrigger(run_date=when, timezone="UTC"), id="retry",
+                                   replace_existing=True, misfire_grace_time=None)
+            return
+        with contextlib.suppress(JobLookupError):  # none pending, or it fired just now
+            self.scheduler.remove_job("retry")
 
     def stop(self) -> None:
         if self.scheduler is not None:
