@@ -33,7 +33,8 @@ from watcher.cycle.report import (
 )
 from watcher.detect import changes_between
 from watcher.detect.meaning import SeverityRules
-from watcher.detect.record import content_hash, title_of
+from watcher.detect.canonical import encode_record
+from watcher.detect.record import title_of
 from watcher.discovery import discover, run_daily_checks, site_messages
 from watcher.errors import AccessDenied, ApiError, TrialWatchError
 from watcher.models import Trial
@@ -256,16 +257,17 @@ class Cycle:
         record is loaded (and decompressed) only when the hashes differ; a baseline is not diffed
         at all unless it is notified (`notify.baseline`): its changes are derived when read."""
         settings = self.config.settings
-        digest = content_hash(record)
-        if stored_hash == digest:
+        encoded = encode_record(record)
+        if stored_hash == encoded.digest:
             log.info("trial.checked", nct_id=trial.nct_id, changed=False)
             return None
         now = self.now()
         latest = self.store.latest_snapshot(trial.nct_id) if stored_hash is not None else None
         if latest is not None:
-            record = whole_record(self.store, self.client, trial, latest, record, alert=self._alert)
-            digest = content_hash(record)
-            if latest.content_hash == digest:
+            fetched, record = record, whole_record(self.store, self.client, trial, latest, record, alert=self._alert)
+            if record is not fetched:
+                encoded = encode_record(record)
+            if latest.content_hash == encoded.digest:
                 return None
             budget = settings.backfill.max_gap_requests - self._gap_requests
             latest, spent = fill_gap(self.config, self.store, self.client, trial=trial, latest=latest, record=record,
@@ -282,8 +284,8 @@ class Cycle:
                                    detected_at=now)
         messages += site_messages(self.config, trial, title, latest, record, notify=notify, at=now, write=self.write)
         return Pending(trial, title, notify, routed, NewVersion(
-            nct_id=trial.nct_id, record=record, digest=digest, fetched_at=now, changes=changes, baseline=baseline,
-            messages=messages))
+            nct_id=trial.nct_id, record=record, digest=encoded.digest, fetched_at=now, changes=changes,
+            baseline=baseline, messages=messages, encoded=encoded))
 
     def _saved(self, pending: Pending, version: int, report: CycleReport) -> None:
         trial, new = pending.trial, pending.version
