@@ -15,6 +15,7 @@ import structlog
 
 from watcher.backfill import Suspect, fill_gap, try_backfill, whole_record
 from watcher.config import Config
+from watcher.cycle.collector import fewer_collections
 from watcher.cycle.report import (
     DENIED_BACKOFF_FIRST,
     DENIED_BACKOFF_MAX,
@@ -80,7 +81,7 @@ class Cycle:
         watched = self.config.watchlist.trials
         chosen = watched if only is None else tuple(t for t in watched if t.nct_id in set(only))
         partial = len(chosen) < len(watched)
-        with self.store.exclusive("cycle", wait=wait_for_lock) as got:
+        with self.store.exclusive("cycle", wait=wait_for_lock) as got, fewer_collections():
             if not got:
                 started = self.now()
                 log.info("cycle.locked", reason="another process is running a cycle on this database")

@@ -6,7 +6,9 @@ standard library that costs more than parsing the record; orjson writes the same
 times faster, except where the two disagree, and those cases are sent to the standard library:
 
 - floats Python writes with an exponent (`1e-05`, `1e+16`): orjson writes `0.00001` or `1e16`, so an
-  output with a digit before `e` or with `0.0000` (a false alarm in text only costs time) is redone;
+  output with a digit before `e` or a number starting `0.0000` (a false alarm in text only costs
+  time) is redone. The first is looked for with `bytes.translate` and a plain search, several times
+  faster over a record than any regular expression;
 - what orjson refuses (integers beyond 64 bits, keys that are not strings, mappings that are not
   dicts, strings with lone surrogates) is redone, and fails or not exactly as before;
 - NaN and infinities (orjson writes `null`) are not JSON and cannot come from the registry: the page
@@ -29,7 +31,8 @@ from typing import Any
 import orjson
 
 SPLIT = ("protocolSection",)  # sections stored one level further down, one part per module
-_REDO = re.compile(rb"[0-9][eE]|0\.0000")
+_DIGITS = bytes.maketrans(b"123456789", b"000000000")
+_SMALL = re.compile(rb"(?:^|[:,\[])-?0\.0000")
 _SORTED = orjson.OPT_SORT_KEYS
 
 
@@ -39,7 +42,7 @@ def canonical_bytes(value: Any) -> bytes:
         raw = orjson.dumps(value, option=_SORTED)
     except TypeError:  # orjson.JSONEncodeError is one
         return _standard(value)
-    if _REDO.search(raw) is not None:
+    if b"0e" in raw.translate(_DIGITS) or (b"0.0000" in raw and _SMALL.search(raw) is not None):
         return _standard(value)
     return raw
 
