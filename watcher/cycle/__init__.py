@@ -33,8 +33,8 @@ from watcher.cycle.report import (
     poll_state,
 )
 from watcher.detect import changes_between
-from watcher.detect.meaning import SeverityRules
 from watcher.detect.canonical import encode_record
+from watcher.detect.meaning import SeverityRules
 from watcher.detect.record import title_of
 from watcher.discovery import discover, run_daily_checks, site_messages
 from watcher.errors import AccessDenied, ApiError, TrialWatchError

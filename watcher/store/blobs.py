@@ -92,8 +92,9 @@ def record_parts(record: Mapping[str, Any], encoded: Encoded | None = None) -> t
     each record once, for its content hash and for these)."""
     encoded = encoded or encode_record(record)
     parts = [Part(digest_of(raw), raw) for _, raw in encoded.parts]
-    entries = sorted(([list(path), part.digest] for (path, _), part in zip(encoded.parts, parts, strict=True)),
-                     key=lambda e: e[0])
+    entries: list[list[Any]] = sorted(
+        ([list(path), part.digest] for (path, _), part in zip(encoded.parts, parts, strict=True)),
+        key=lambda e: list(e[0]))
     raw = canonical_bytes({"schema": MANIFEST_SCHEMA, "parts": entries})
     return Part(digest_of(raw), raw), parts
 
