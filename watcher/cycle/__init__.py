@@ -15,7 +15,7 @@ import structlog
 
 from watcher.backfill import Suspect, fill_gap, try_backfill, whole_record
 from watcher.config import Config
-from watcher.cycle.collector import fewer_collections
+from watcher.cycle.collector import collections_per_page, page_stored
 from watcher.cycle.report import (
     DENIED_BACKOFF_FIRST,
     DENIED_BACKOFF_MAX,
@@ -81,7 +81,7 @@ class Cycle:
         watched = self.config.watchlist.trials
         chosen = watched if only is None else tuple(t for t in watched if t.nct_id in set(only))
         partial = len(chosen) < len(watched)
-        with self.store.exclusive("cycle", wait=wait_for_lock) as got, fewer_collections():
+        with self.store.exclusive("cycle", wait=wait_for_lock) as got, collections_per_page():
             if not got:
                 started = self.now()
                 log.info("cycle.locked", reason="another process is running a cycle on this database")
@@ -184,6 +184,11 @@ class Cycle:
         page, self._page = self._page, []
         if not page:
             return
+        self._store_records(page, report)
+        del page
+        page_stored()
+
+    def _store_records(self, page: list[tuple[Trial, dict[str, Any]]], report: CycleReport) -> None:
         known = self.store.latest_hashes([trial.nct_id for trial, _ in page])
         unchanged: list[str] = []
         todo: list[Pending] = []

@@ -21,6 +21,7 @@ whole record's canonical JSON would be: a record is serialised once for its hash
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
@@ -90,7 +91,9 @@ def encode_record(record: Mapping[str, Any]) -> Encoded:
     return Encoded(hashlib.sha256(whole).hexdigest(), tuple(parts))
 
 
+@functools.lru_cache(maxsize=4096)
 def _key(key: str) -> bytes:
+    """`"key":` — records repeat a few hundred keys, so each is written once."""
     return canonical_bytes(key) + b":"
 
 
