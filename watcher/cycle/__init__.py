@@ -81,7 +81,7 @@ class Cycle:
         watched = self.config.watchlist.trials
         chosen = watched if only is None else tuple(t for t in watched if t.nct_id in set(only))
         partial = len(chosen) < len(watched)
-        with self.store.exclusive("cycle", wait=wait_for_lock) as got, collections_per_page():
+        with self.store.exclusive("cycle", wait=wait_for_lock) as got:
             if not got:
                 started = self.now()
                 log.info("cycle.locked", reason="another process is running a cycle on this database")
@@ -127,7 +127,9 @@ class Cycle:
             report.strategy, report.skipped = "backoff", True
             log.info("cycle.backoff", until=retry_at.isoformat(), reason="HTTP 403")
         else:
-            self._poll_and_apply(state, states, report, failing=failing, by_id=by_id, processed=processed, sink=sink)
+            with collections_per_page():  # the records' trees: see `watcher.cycle.collector`
+                self._poll_and_apply(state, states, report, failing=failing, by_id=by_id, processed=processed,
+                                     sink=sink)
         report.requests = self.client.requests_made - requests_before + self._found.requests
         report.finished_at = self.now()
         self.store.finish_cycle(

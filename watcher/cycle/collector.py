@@ -1,4 +1,4 @@
-"""The garbage collector paused while a cycle reads and stores records, and run once per page.
+"""The garbage collector paused while a cycle polls and stores records, and run once per page.
 
 A parsed study is a tree of tens of thousands of dicts and lists, and a page of them is held until
 it is stored. With the interpreter's default thresholds (a young pass every 700 new containers, full
