@@ -1,6 +1,7 @@
 """Benchmark: whole cycles (poll + store + diff + outbox) against the fake API, first sync and 10% changed.
 
     python -m bench.bench_cycle --trials 10000 [--db sqlite|postgresql] [--changed 0.1] [--mode watchlist|registry]
+                                [--profile first.prof]
 
 The fake API runs as a separate process holding `trials` studies derived from the real records
 (`tests/fakeapi.py --synthetic`, no rate limit). Each cycle runs `watcher.cycle.Cycle.run` in its own
@@ -16,6 +17,8 @@ of the same records (timed in this run, in this process, one record at a time fr
 serves: all records for the first sync, the changed ones for the second), peak RSS, database bytes
 per trial, and the first sync's CPU time extrapolated linearly to 560,000 studies. `--mode registry`
 watches the whole (fake) registry (`registry: {all: true}`) instead of listing the trials.
+`--profile FILE` runs each cycle under cProfile (slower) and writes its statistics to FILE.first and
+FILE.changed.
 """
 
 from __future__ import annotations
@@ -83,9 +86,18 @@ def worker(args: argparse.Namespace) -> None:
     rss_before = before.ru_maxrss / 1024
     with CtGovClient(config.settings.api) as client:
         cycle = Cycle(config, store, client, write=lambda _: None)
+        profiler = None
+        if args.profile:
+            import cProfile
+
+            profiler = cProfile.Profile()
+            profiler.enable()
         started = time.perf_counter()
         report = cycle.run(deliver=False)
         wall = time.perf_counter() - started
+        if profiler is not None:
+            profiler.disable()
+            profiler.dump_stats(args.profile)
     after = resource.getrusage(resource.RUSAGE_SELF)
     store.close()
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
@@ -181,6 +193,8 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
                 cmd = [sys.executable, "-m", "bench.bench_cycle", "--worker", "--base-url",
                        f"http://127.0.0.1:{port}/api/v2", "--db-url", db_url, "--trials", str(args.trials),
                        "--mode", args.mode]
+                if args.profile:
+                    cmd += ["--profile", f"{args.profile}.{'first' if name == 'first sync' else 'changed'}"]
                 out = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, check=False,
                                      env={**os.environ, "PYTHONPATH": str(ROOT)})
                 if out.returncode != 0:
@@ -234,6 +248,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--db", choices=["sqlite", "postgresql"], default="sqlite")
     parser.add_argument("--changed", type=float, default=0.1, help="share of studies changed in the second cycle")
     parser.add_argument("--mode", choices=["watchlist", "registry"], default="watchlist")
+    parser.add_argument("--profile", metavar="FILE",
+                        help="cProfile each cycle into FILE.first and FILE.changed (read with `python -m pstats`)")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--base-url", help=argparse.SUPPRESS)
     parser.add_argument("--db-url", help=argparse.SUPPRESS)

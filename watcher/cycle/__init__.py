@@ -15,6 +15,7 @@ import structlog
 
 from watcher.backfill import Suspect, fill_gap, try_backfill, whole_record
 from watcher.config import Config
+from watcher.cycle.collector import collections_per_page, page_stored
 from watcher.cycle.report import (
     DENIED_BACKOFF_FIRST,
     DENIED_BACKOFF_MAX,
@@ -32,8 +33,9 @@ from watcher.cycle.report import (
     poll_state,
 )
 from watcher.detect import changes_between
+from watcher.detect.canonical import encode_record
 from watcher.detect.meaning import SeverityRules
-from watcher.detect.record import content_hash, title_of
+from watcher.detect.record import title_of
 from watcher.discovery import discover, run_daily_checks, site_messages
 from watcher.errors import AccessDenied, ApiError, TrialWatchError
 from watcher.models import Trial
@@ -125,7 +127,9 @@ class Cycle:
             report.strategy, report.skipped = "backoff", True
             log.info("cycle.backoff", until=retry_at.isoformat(), reason="HTTP 403")
         else:
-            self._poll_and_apply(state, states, report, failing=failing, by_id=by_id, processed=processed, sink=sink)
+            with collections_per_page():  # the records' trees: see `watcher.cycle.collector`
+                self._poll_and_apply(state, states, report, failing=failing, by_id=by_id, processed=processed,
+                                     sink=sink)
         report.requests = self.client.requests_made - requests_before + self._found.requests
         report.finished_at = self.now()
         self.store.finish_cycle(
@@ -182,6 +186,11 @@ class Cycle:
         page, self._page = self._page, []
         if not page:
             return
+        self._store_records(page, report)
+        del page
+        page_stored()
+
+    def _store_records(self, page: list[tuple[Trial, dict[str, Any]]], report: CycleReport) -> None:
         known = self.store.latest_hashes([trial.nct_id for trial, _ in page])
         unchanged: list[str] = []
         todo: list[Pending] = []
@@ -256,16 +265,17 @@ class Cycle:
         record is loaded (and decompressed) only when the hashes differ; a baseline is not diffed
         at all unless it is notified (`notify.baseline`): its changes are derived when read."""
         settings = self.config.settings
-        digest = content_hash(record)
-        if stored_hash == digest:
+        encoded = encode_record(record)
+        if stored_hash == encoded.digest:
             log.info("trial.checked", nct_id=trial.nct_id, changed=False)
             return None
         now = self.now()
         latest = self.store.latest_snapshot(trial.nct_id) if stored_hash is not None else None
         if latest is not None:
-            record = whole_record(self.store, self.client, trial, latest, record, alert=self._alert)
-            digest = content_hash(record)
-            if latest.content_hash == digest:
+            fetched, record = record, whole_record(self.store, self.client, trial, latest, record, alert=self._alert)
+            if record is not fetched:
+                encoded = encode_record(record)
+            if latest.content_hash == encoded.digest:
                 return None
             budget = settings.backfill.max_gap_requests - self._gap_requests
             latest, spent = fill_gap(self.config, self.store, self.client, trial=trial, latest=latest, record=record,
@@ -282,8 +292,8 @@ class Cycle:
                                    detected_at=now)
         messages += site_messages(self.config, trial, title, latest, record, notify=notify, at=now, write=self.write)
         return Pending(trial, title, notify, routed, NewVersion(
-            nct_id=trial.nct_id, record=record, digest=digest, fetched_at=now, changes=changes, baseline=baseline,
-            messages=messages))
+            nct_id=trial.nct_id, record=record, digest=encoded.digest, fetched_at=now, changes=changes,
+            baseline=baseline, messages=messages, encoded=encoded))
 
     def _saved(self, pending: Pending, version: int, report: CycleReport) -> None:
         trial, new = pending.trial, pending.version

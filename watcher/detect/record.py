@@ -7,10 +7,10 @@ whether two records are the same version.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Mapping
 from typing import Any
+
+from watcher.detect.canonical import encode_record
 
 
 def _text(record: Mapping[str, Any], module: str, *path: str) -> str | None:
@@ -38,19 +38,11 @@ def submit_date_of(record: Mapping[str, Any]) -> str | None:
     return _text(record, "statusModule", "lastUpdateSubmitDate")
 
 
-def canonical_json(record: Mapping[str, Any]) -> str:
-    return json.dumps(record, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-
-
 def content_hash(record: Mapping[str, Any]) -> str:
-    """SHA-256 of the record without `versionHolder`, the date CT.gov regenerated the record.
+    """SHA-256 of the record's canonical JSON without `versionHolder`, the date CT.gov regenerated
+    the record (`watcher.detect.canonical`).
 
     versionHolder moves on every data refresh without any edit, so hashing it would store a
     new "version" of every trial on every full re-fetch.
     """
-    derived = record.get("derivedSection")
-    misc = derived.get("miscInfoModule") if isinstance(derived, Mapping) else None
-    if isinstance(misc, Mapping) and "versionHolder" in misc:
-        trimmed_misc = {k: v for k, v in misc.items() if k != "versionHolder"}
-        record = {**record, "derivedSection": {**derived, "miscInfoModule": trimmed_misc}}  # type: ignore[dict-item]
-    return hashlib.sha256(canonical_json(record).encode("utf-8")).hexdigest()
+    return encode_record(record).digest

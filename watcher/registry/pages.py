@@ -47,7 +47,7 @@ class PageReader:
         self._pos = 0
         self._eof = False
         self._utf8 = codecs.getincrementaldecoder("utf-8")()
-        self._decoder = json.JSONDecoder()
+        self._decoder = json.JSONDecoder(parse_constant=self._constant)
         self.meta: dict[str, Any] = {}
         self.count = 0
 
@@ -144,6 +144,9 @@ class PageReader:
                 continue  # a number at the window's edge may go on in the next chunk (`7` of `7.5e3`)
             self._pos = end
             return value
+
+    def _constant(self, name: str) -> Any:
+        raise self._bad(f"not JSON ({name} is not a JSON number)")
 
     def _bad(self, what: str) -> InvalidResponse:
         return InvalidResponse(f"{self._where}: {what}, after {self.count} studies")

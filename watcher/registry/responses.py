@@ -80,10 +80,17 @@ def parse_json(body: bytes, where: str, *, error: type[InvalidResponse] = Invali
     if body[:200].lstrip().lower().startswith((b"<!doctype", b"<html")):
         raise error(f"{where}: an HTML page instead of JSON")
     try:
-        return json.loads(body, object_pairs_hook=_unique_keys if unique_keys else None)
+        return json.loads(body, object_pairs_hook=_unique_keys if unique_keys else None,
+                          parse_constant=refuse_constant)
     except (UnicodeDecodeError, ValueError) as exc:
         what = "truncated JSON" if body.lstrip()[:1] in {b"{", b"["} else "not JSON"
         raise error(f"{where}: {what} ({exc})") from exc
+
+
+def refuse_constant(name: str) -> Any:
+    """NaN and infinities are not JSON (RFC 8259); records never hold them, which lets
+    `watcher.detect.canonical` hash with orjson (it would write them as null)."""
+    raise ValueError(f"{name} is not a JSON number")
 
 
 def peek_id(study: Any) -> str | None:

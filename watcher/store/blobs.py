@@ -13,17 +13,19 @@ import hashlib
 import json
 import threading
 import zlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 import zstandard
+
+from watcher.detect.canonical import Encoded, canonical_bytes, encode_record
 
 CODEC = "zstd"
 # measured on the 17 fixture records' parts: level 3 takes 0.65 ms per record and leaves 13.97% of the
 # raw bytes, level 12 5.5 ms for 12.59%; a first sync of thousands of records wants the speed
 _LEVEL = 3
-_SPLIT = ("protocolSection",)  # sections split one level further, into modules
 MANIFEST_SCHEMA = 1
 
 
@@ -33,10 +35,6 @@ class Blob:
     codec: str
     size: int  # bytes of canonical JSON before compression
     data: bytes
-
-
-def canonical_bytes(value: Any) -> bytes:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
 
 REF_CHARS = 16  # `blob_refs` keys: a digest's first 64 bits (a clash only keeps a blob longer, never loses one)
@@ -71,31 +69,40 @@ def decompress(codec: str, data: bytes) -> bytes:
     raise ValueError(f"unknown blob codec {codec!r}")
 
 
+@dataclass(frozen=True, slots=True)
+class Part:
+    """A part's digest and canonical JSON, compressed (`blob()`) only if the store lacks it."""
+
+    digest: str
+    raw: bytes
+
+    def blob(self) -> Blob:
+        return Blob(self.digest, CODEC, len(self.raw), compress(self.raw))
+
+
 def make_blob(value: Any) -> Blob:
     raw = canonical_bytes(value)
     return Blob(digest_of(raw), CODEC, len(raw), compress(raw))
 
 
-def _parts(record: Mapping[str, Any]) -> Iterator[tuple[list[str], Any]]:
-    for key, value in record.items():
-        if key in _SPLIT and isinstance(value, Mapping) and value:
-            for sub, inner in value.items():
-                yield [key, sub], inner
-        else:
-            yield [key], value
+def record_parts(record: Mapping[str, Any], encoded: Encoded | None = None) -> tuple[Part, list[Part]]:
+    """(manifest, parts) of one record, uncompressed; equal records give equal manifests.
+
+    `encoded`: the record's canonical parts when the caller has them already (the cycle encodes
+    each record once, for its content hash and for these)."""
+    encoded = encoded or encode_record(record)
+    parts = [Part(digest_of(raw), raw) for _, raw in encoded.parts]
+    entries: list[list[Any]] = sorted(
+        ([list(path), part.digest] for (path, _), part in zip(encoded.parts, parts, strict=True)),
+        key=lambda e: list(e[0]))
+    raw = canonical_bytes({"schema": MANIFEST_SCHEMA, "parts": entries})
+    return Part(digest_of(raw), raw), parts
 
 
 def split_record(record: Mapping[str, Any]) -> tuple[Blob, list[Blob]]:
-    """(manifest blob, part blobs) for one record; equal records give equal manifests."""
-    parts: list[Blob] = []
-    entries: list[list[Any]] = []
-    for path, value in _parts(record):
-        blob = make_blob(value)
-        parts.append(blob)
-        entries.append([path, blob.digest])
-    entries.sort(key=lambda e: e[0])
-    manifest = make_blob({"schema": MANIFEST_SCHEMA, "parts": entries})
-    return manifest, parts
+    """(manifest blob, part blobs) for one record, compressed; equal records give equal manifests."""
+    manifest, parts = record_parts(record)
+    return manifest.blob(), [p.blob() for p in parts]
 
 
 def manifest_digests(manifest: Mapping[str, Any]) -> list[str]:
@@ -116,4 +123,8 @@ def join_record(manifest: Mapping[str, Any], parts: Mapping[str, Any]) -> dict[s
 
 
 def load(codec: str, data: bytes) -> Any:
-    return json.loads(decompress(codec, data))
+    raw = decompress(codec, data)
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:  # what orjson refuses and json reads (NaN, integers beyond 64 bits)
+        return json.loads(raw)

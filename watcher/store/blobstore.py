@@ -14,6 +14,7 @@ from typing import Any, cast
 from sqlalchemy import Table, insert, select, update
 from sqlalchemy.orm import Session
 
+from watcher.detect.canonical import Encoded
 from watcher.errors import StorageError
 from watcher.models import Snapshot
 from watcher.store import blobs
@@ -50,29 +51,32 @@ def load_record(s: Session, manifest_digest: str) -> dict[str, Any]:
 
 def put_record(s: Session, record: Mapping[str, Any], at: datetime, *, dialect: str) -> str:
     """Store one record's parts and manifest (each at most once); returns the manifest digest."""
-    return put_records(s, [(record, at)], dialect=dialect)[0]
+    return put_records(s, [(record, at, None)], dialect=dialect)[0]
 
 
-def put_records(s: Session, records: Sequence[tuple[Mapping[str, Any], datetime]], *, dialect: str) -> list[str]:
+def put_records(s: Session, records: Sequence[tuple[Mapping[str, Any], datetime, Encoded | None]], *,
+                dialect: str) -> list[str]:
     """Store a page of records' parts and manifests; returns their manifest digests, in order.
 
     One query learns which blobs exist; those have their `last_used_at` refreshed (so a concurrent
     retention run, which only deletes blobs unused for an hour, cannot take them away) and the rest
-    are inserted with one executemany `INSERT … ON CONFLICT DO NOTHING` (another writer may insert
-    the same part meanwhile). Each manifest's parts are listed in `blob_refs` likewise (an old
-    manifest reused may predate the list).
+    are compressed and inserted with one executemany `INSERT … ON CONFLICT DO NOTHING` (another
+    writer may insert the same part meanwhile). Each manifest's parts are listed in `blob_refs`
+    likewise (an old manifest reused may predate the list). A record's `Encoded` parts, when given,
+    are not serialised again.
     """
     if not records:
         return []
-    at = max(when for _, when in records)
-    todo: dict[str, blobs.Blob] = {}
+    at = max(when for _, when, _ in records)
+    todo: dict[str, blobs.Part] = {}
     refs: dict[str, list[str]] = {}
     digests: list[str] = []
-    for record, _ in records:
-        manifest, parts = blobs.split_record(record)
+    for record, _, encoded in records:
+        manifest, parts = blobs.record_parts(record, encoded)
         digests.append(manifest.digest)
-        for blob in (manifest, *parts):
-            todo.setdefault(blob.digest, blob)
+        todo.setdefault(manifest.digest, manifest)
+        for part in parts:
+            todo.setdefault(part.digest, part)
         refs[blobs.ref_key(manifest.digest)] = sorted({blobs.ref_key(p.digest) for p in parts})
     present: set[str] = set()
     for chunk in chunks(list(todo), 500):
@@ -80,7 +84,7 @@ def put_records(s: Session, records: Sequence[tuple[Mapping[str, Any], datetime]
     for chunk in chunks(sorted(present), 500):
         s.execute(update(BlobRow).where(BlobRow.digest.in_(chunk)).values(last_used_at=at))
     new = [{"digest": b.digest, "codec": b.codec, "size": b.size, "data": b.data, "last_used_at": at}
-           for d, b in todo.items() if d not in present]
+           for b in (part.blob() for d, part in todo.items() if d not in present)]
     if new:
         s.execute(insert_if_absent(_table(BlobRow), dialect), new)
     listed = [{"manifest": m, "part": p} for m, parts in refs.items() for p in parts]

@@ -30,7 +30,7 @@ from watcher.detect.record import last_update_of
 from watcher.errors import StorageError
 from watcher.models import Change, Event, Json, Snapshot, StoredChange, change_to_dict
 from watcher.store.baselines import baseline_changes, merged
-from watcher.store.blobstore import put_record, snapshot_of
+from watcher.store.blobstore import chunks, put_record, snapshot_of
 from watcher.store.connection import (
     WriterLock,
     advisory_lock,
@@ -285,9 +285,10 @@ class Store:
     def mark_checked(self, nct_ids: Sequence[str], at: datetime) -> None:
         if not nct_ids:
             return
-        with self.session() as s:
-            s.execute(update(TrialRow).where(TrialRow.nct_id.in_(list(nct_ids)))
-                      .values(last_checked_at=at, consecutive_failures=0, last_error=None))
+        with self.session() as s:  # IN lists of 500: a cycle may mark 100,000 trials at once
+            for chunk in chunks(list(nct_ids), 500):
+                s.execute(update(TrialRow).where(TrialRow.nct_id.in_(chunk))
+                          .values(last_checked_at=at, consecutive_failures=0, last_error=None))
 
     def record_failure(self, nct_id: str, error: str, *, not_found: bool = False) -> int:
         """Count a failed fetch; returns the number of consecutive failures."""

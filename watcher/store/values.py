@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from watcher.detect.canonical import Encoded
 from watcher.models import Change
 from watcher.store.outbox import NewMessage
 
@@ -99,6 +100,7 @@ class NewVersion:
 
     `changes` and `messages` are the version's field changes and the notifications they cause; a
     `baseline` (the trial's first version) stores no changes: they are derived from its record when read.
+    `encoded`: the record's canonical parts, when the caller made them for `digest` (not made again).
     """
 
     nct_id: str
@@ -111,3 +113,4 @@ class NewVersion:
     source: str = "poll"
     ctgov_version: int | None = None
     detected_at: datetime | None = None
+    encoded: Encoded | None = None

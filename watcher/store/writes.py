@@ -55,7 +55,8 @@ def write_versions(s: Session, items: Sequence[NewVersion], *, dialect: str) -> 
         todo.append((item, version))
     if not todo:
         return numbers
-    manifests = put_records(s, [(item.record, item.fetched_at) for item, _ in todo], dialect=dialect)
+    manifests = put_records(s, [(item.record, item.fetched_at, item.encoded) for item, _ in todo],
+                            dialect=dialect)
     s.execute(insert(_table(SnapshotRow)), [
         {"nct_id": item.nct_id, "version": version, "fetched_at": item.fetched_at, "content_hash": item.digest,
          "last_update_post_date": last_update_of(item.record), "manifest": manifest, "source": item.source,
