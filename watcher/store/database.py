@@ -283,8 +283,6 @@ class Store:
     # -- trials ----------------------------------------------------------------------------------
 
     def mark_checked(self, nct_ids: Sequence[str], at: datetime) -> None:
-        if not nct_ids:
-            return
         with self.session() as s:  # IN lists of 500: a cycle may mark 100,000 trials at once
             for chunk in chunks(list(nct_ids), 500):
                 s.execute(update(TrialRow).where(TrialRow.nct_id.in_(chunk))
