@@ -136,6 +136,7 @@ def changes(state: State, *, since: str, tags: tuple[str, ...], min_severity: st
             include_bookkeeping: bool, as_json: bool, as_csv: bool) -> None:
     """Changes across every watched trial, oldest first (baselines left out)."""
     from watcher.detect.describe import change_line
+    from watcher.store.discovery import watched_trials
     from watcher.views.changes import QueryError, change_row, parse_when, select_changes
 
     if as_json and as_csv:
@@ -145,10 +146,8 @@ def changes(state: State, *, since: str, tags: tuple[str, ...], min_severity: st
         since_at = parse_when(since, now=datetime.now(UTC))
     except QueryError as exc:
         fail(f"--since: {exc}", EXIT_USAGE)
-    from watcher.discovery import search_trials
-
     with open_store(config, read_only=True) as store:
-        watched = (*config.watchlist.trials, *search_trials(config, store))  # with `watch: true` search matches
+        watched = watched_trials(config, store.discovery)  # with `watch: true` search matches
         trials = [t for t in watched if not tags or set(tags) & set(t.tags)]
         if tags and not trials:
             fail(f"no watched trial has the tag {', '.join(tags)}", EXIT_USAGE)

@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from watcher.cli.main import EXIT_USAGE, State, cli, fail, open_store
+from watcher.discovery.searches import META_SEARCH
 from watcher.errors import ConfigError, TrialWatchError
 
 
@@ -93,7 +94,7 @@ def search_remove(state: State, name: str, forget: bool) -> None:
     if forget:
         with open_store(state.config()) as store:
             note = f", {store.discovery.forget_search(name)} recorded matches forgotten"
-            store.set_meta(f"search.{name}", None)
+            store.set_meta(META_SEARCH + name, None)
     click.echo(f"{state.config().watchlist.path.resolve()}: search {name!r} removed{note}")
 
 
@@ -106,7 +107,7 @@ def search_list(state: State, as_json: bool) -> None:
     rows: list[dict[str, Any]] = []
     with open_store(config) as store:
         for s in config.watchlist.searches:
-            run = store.get_meta(f"search.{s.name}")
+            run = store.get_meta(META_SEARCH + s.name)
             rows.append({"name": s.name, "params": s.params(), "watch": s.watch,
                          "channels": list(s.channels) if s.channels is not None else None,
                          "matches": len(store.discovery.matched(s.name)),

@@ -112,12 +112,12 @@ def remove(state: State, nct_ids: tuple[str, ...]) -> None:
 @click.pass_obj
 def list_trials(state: State, as_json: bool) -> None:
     """The watched trials: label, source (the watchlist, or the search that found it), status, last change, checks."""
-    from watcher.discovery import search_trials
+    from watcher.store.discovery import found_trials
 
     config = state.config()
     with open_store(config, read_only=True) as store:
         states = store.trial_states()
-        found = search_trials(config, store)
+        found = found_trials(config, store.discovery)
     rows: list[dict[str, Any]] = []
     for trial in (*config.watchlist.trials, *found):
         st = states.get(trial.nct_id)

@@ -13,7 +13,7 @@ The pure parts are in `watcher.detect` (`newstudies`, `nearby`, `noedit`), the q
 """
 
 from watcher.discovery.daily import run_daily_checks
-from watcher.discovery.searches import Discovered, discover, preview, search_trials
+from watcher.discovery.searches import Discovered, discover, preview
 from watcher.discovery.sites import site_messages
 
-__all__ = ["Discovered", "discover", "preview", "run_daily_checks", "search_trials", "site_messages"]
+__all__ = ["Discovered", "discover", "preview", "run_daily_checks", "site_messages"]

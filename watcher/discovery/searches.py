@@ -56,11 +56,6 @@ def query_hash(search: Search) -> str:
     return hashlib.sha256(key.encode()).hexdigest()[:16]
 
 
-def search_trials(config: Config, store: Store) -> tuple[Trial, ...]:
-    """The matches of `watch: true` searches not listed in the watchlist (`store.discovery.found_trials`)."""
-    return found_trials(config, store.discovery)
-
-
 def discover(config: Config, store: Store, client: CtGovClient, *, partial: bool, now: Callable[[], datetime],
              write: Callable[[str], Any] = print) -> Discovered:
     """Run the searches and return the trials their `watch: true` matches add to the poll; both on
@@ -81,7 +76,7 @@ def discover(config: Config, store: Store, client: CtGovClient, *, partial: bool
                 result.failed[search.name] = str(exc)
                 log.warning("search.failed", search=search.name, error=str(exc), error_type=type(exc).__name__)
         result.requests = client.requests_made - before
-    result.trials = () if partial else search_trials(config, store)  # matches ride with complete cycles
+    result.trials = () if partial else found_trials(config, store.discovery)  # matches ride with complete cycles
     return result
 
 
