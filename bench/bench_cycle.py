@@ -58,8 +58,12 @@ def _config(base_url: str, db_url: str, trials: int, mode: str) -> Any:
 
     settings, _ = collect_settings(None, {})
     channel = ChannelSettings(name="bench", url="json://127.0.0.1:9/bench")
-    settings = replace(settings, api=ApiSettings(base_url=base_url, requests_per_second=0), storage_url=db_url,
-                       channels={"bench": channel})
+    settings = replace(
+        settings,
+        api=ApiSettings(base_url=base_url, requests_per_second=0),
+        storage_url=db_url,
+        channels={"bench": channel},
+    )
     if mode == "registry":
         from watcher.config.registry import RegistrySettings
         from watcher.detect.studies import STATUSES, StudyFilter
@@ -101,11 +105,22 @@ def worker(args: argparse.Namespace) -> None:
     after = resource.getrusage(resource.RUSAGE_SELF)
     store.close()
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    print(json.dumps({
-        "requests": report.requests, "wall": wall, "cpu": cpu, "rss": after.ru_maxrss / 1024,
-        "rss_before": rss_before, "result": report.result, "strategy": report.strategy,
-        "changed": len(report.changed), "failed": len(report.failed), "checked": report.checked,
-    }))
+    print(
+        json.dumps(
+            {
+                "requests": report.requests,
+                "wall": wall,
+                "cpu": cpu,
+                "rss": after.ru_maxrss / 1024,
+                "rss_before": rss_before,
+                "result": report.result,
+                "strategy": report.strategy,
+                "changed": len(report.changed),
+                "failed": len(report.failed),
+                "checked": report.checked,
+            }
+        )
+    )
 
 
 # the orchestrator ------------------------------------------------------------------------------
@@ -130,8 +145,10 @@ def loads_seconds(trials: int, pick: list[int] | None = None, *, status: str | N
         study = served
         if status is not None:
             protocol = served["protocolSection"]
-            study = dict(served, protocolSection=dict(
-                protocol, statusModule=dict(protocol["statusModule"], overallStatus=status)))
+            study = dict(
+                served,
+                protocolSection=dict(protocol, statusModule=dict(protocol["statusModule"], overallStatus=status)),
+            )
         body = json.dumps(study, ensure_ascii=False).encode()
         started = time.perf_counter()
         json.loads(body)
@@ -165,7 +182,10 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
     port = free_port()
     fake = subprocess.Popen(
         [sys.executable, "-m", "tests.fakeapi", "--port", str(port), "--synthetic", str(args.trials)],
-        cwd=ROOT, stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)},
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
     )
     rows: list[dict[str, Any]] = []
     cleanup: Any = None
@@ -186,17 +206,35 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
             for name in ("first sync", f"{args.changed:.0%} changed"):
                 if name != "first sync":
                     for i in picks:
-                        control.post("/_fake/update", json={
-                            "id": nct(i), "set": {"protocolSection.statusModule.overallStatus": "COMPLETED"}},
+                        control.post(
+                            "/_fake/update",
+                            json={"id": nct(i), "set": {"protocolSection.statusModule.overallStatus": "COMPLETED"}},
                         ).raise_for_status()
                 control.post("/_fake/requests", json={"reset": True}).raise_for_status()
-                cmd = [sys.executable, "-m", "bench.bench_cycle", "--worker", "--base-url",
-                       f"http://127.0.0.1:{port}/api/v2", "--db-url", db_url, "--trials", str(args.trials),
-                       "--mode", args.mode]
+                cmd = [
+                    sys.executable,
+                    "-m",
+                    "bench.bench_cycle",
+                    "--worker",
+                    "--base-url",
+                    f"http://127.0.0.1:{port}/api/v2",
+                    "--db-url",
+                    db_url,
+                    "--trials",
+                    str(args.trials),
+                    "--mode",
+                    args.mode,
+                ]
                 if args.profile:
                     cmd += ["--profile", f"{args.profile}.{'first' if name == 'first sync' else 'changed'}"]
-                out = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, check=False,
-                                     env={**os.environ, "PYTHONPATH": str(ROOT)})
+                out = subprocess.run(
+                    cmd,
+                    cwd=ROOT,
+                    capture_output=True,
+                    text=True,
+                    check=False,
+                    env={**os.environ, "PYTHONPATH": str(ROOT)},
+                )
                 if out.returncode != 0:
                     raise SystemExit(f"bench_cycle: the {name} cycle failed:\n{out.stderr[-3000:]}")
                 result = json.loads(out.stdout.strip().splitlines()[-1])
@@ -205,13 +243,18 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
                 first = name == "first sync"
                 result["name"] = name
                 result["records"] = args.trials if first else len(picks)
-                result["loads"] = (loads_seconds(args.trials) if first
-                                   else loads_seconds(args.trials, picks, status="COMPLETED"))
+                result["loads"] = (
+                    loads_seconds(args.trials) if first else loads_seconds(args.trials, picks, status="COMPLETED")
+                )
                 result["bytes"] = db_bytes(db_url) - (empty if first else rows[-1]["bytes_total"])
                 result["bytes_total"] = db_bytes(db_url)
                 rows.append(result)
-                print(f"  {name:<14} {result['requests']:>5} requests {result['wall']:>8.2f} s  "
-                      f"{result['rss']:>6.0f} MB  {result['result']}", file=sys.stderr, flush=True)
+                print(
+                    f"  {name:<14} {result['requests']:>5} requests {result['wall']:>8.2f} s  "
+                    f"{result['rss']:>6.0f} MB  {result['result']}",
+                    file=sys.stderr,
+                    flush=True,
+                )
     finally:
         fake.terminate()
         fake.communicate(timeout=10)
@@ -221,25 +264,35 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
 
 
 def report(args: argparse.Namespace, rows: list[dict[str, Any]]) -> None:
-    print(f"\n{args.trials:,} synthetic studies from the real records; database {args.db}; mode {args.mode}; "
-          f"fake API without rate limit; python {sys.version.split()[0]}")
-    print(f"\n{'cycle':<14} {'requests':>8} {'wall s':>8} {'CPU s':>8} {'loads s':>8} {'wall/loads':>10} "
-          f"{'CPU/loads':>9} {'peak RSS MB':>11} {'bytes/trial':>11} {'result':>8}")
+    print(
+        f"\n{args.trials:,} synthetic studies from the real records; database {args.db}; mode {args.mode}; "
+        f"fake API without rate limit; python {sys.version.split()[0]}"
+    )
+    print(
+        f"\n{'cycle':<14} {'requests':>8} {'wall s':>8} {'CPU s':>8} {'loads s':>8} {'wall/loads':>10} "
+        f"{'CPU/loads':>9} {'peak RSS MB':>11} {'bytes/trial':>11} {'result':>8}"
+    )
     for r in rows:
         per_trial = r["bytes"] / max(1, r["records"] if r["name"] != "first sync" else args.trials)
-        print(f"{r['name']:<14} {r['requests']:>8,} {r['wall']:>8.2f} {r['cpu']:>8.2f} {r['loads']:>8.3f} "
-              f"{r['wall'] / r['loads']:>9.1f}× {r['cpu'] / r['loads']:>8.1f}× {r['rss']:>11.0f} "
-              f"{per_trial:>11,.0f} {r['result']:>8}")
+        print(
+            f"{r['name']:<14} {r['requests']:>8,} {r['wall']:>8.2f} {r['cpu']:>8.2f} {r['loads']:>8.3f} "
+            f"{r['wall'] / r['loads']:>9.1f}× {r['cpu'] / r['loads']:>8.1f}× {r['rss']:>11.0f} "
+            f"{per_trial:>11,.0f} {r['result']:>8}"
+        )
     first = rows[0]
     print(f"\npeak RSS before the cycle (interpreter, imports, store): {first['rss_before']:.0f} MB")
-    print("bytes/trial: database growth over the cycle per record stored (first sync: per study; "
-          "later: per changed study)")
+    print(
+        "bytes/trial: database growth over the cycle per record stored (first sync: per study; "
+        "later: per changed study)"
+    )
     cpu_hours = first["cpu"] * REGISTRY / args.trials / 3600
     wall_hours = first["wall"] * REGISTRY / args.trials / 3600
     disk = first["bytes"] * REGISTRY / args.trials / 1e9
-    print(f"extrapolated to {REGISTRY:,} studies (linear in studies, from the first sync): "
-          f"CPU {cpu_hours:.2f} h, wall {wall_hours:.2f} h, database {disk:.1f} GB, "
-          f"requests ≥ {1 + -(-REGISTRY // 1000):,} (1,000 records a page)")
+    print(
+        f"extrapolated to {REGISTRY:,} studies (linear in studies, from the first sync): "
+        f"CPU {cpu_hours:.2f} h, wall {wall_hours:.2f} h, database {disk:.1f} GB, "
+        f"requests ≥ {1 + -(-REGISTRY // 1000):,} (1,000 records a page)"
+    )
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -248,8 +301,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--db", choices=["sqlite", "postgresql"], default="sqlite")
     parser.add_argument("--changed", type=float, default=0.1, help="share of studies changed in the second cycle")
     parser.add_argument("--mode", choices=["watchlist", "registry"], default="watchlist")
-    parser.add_argument("--profile", metavar="FILE",
-                        help="cProfile each cycle into FILE.first and FILE.changed (read with `python -m pstats`)")
+    parser.add_argument(
+        "--profile",
+        metavar="FILE",
+        help="cProfile each cycle into FILE.first and FILE.changed (read with `python -m pstats`)",
+    )
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--base-url", help=argparse.SUPPRESS)
     parser.add_argument("--db-url", help=argparse.SUPPRESS)

@@ -88,8 +88,7 @@ def main() -> None:
         shared_fixtures.study_paths()
     except shared_fixtures.FixturesNotFound as exc:
         raise SystemExit(f"bench_diff: {exc}") from None
-    print(f"{'record':<13} {'size':>9} {'changes':>7} {'parse ms':>9} {'detect ms':>9} {'ratio':>6}"
-          f" {'+classify':>9}")
+    print(f"{'record':<13} {'size':>9} {'changes':>7} {'parse ms':>9} {'detect ms':>9} {'ratio':>6} {'+classify':>9}")
     parse_total = detect_total = classify_total = 0.0
     for nct_id in shared_fixtures.STUDY_IDS:
         old_text = shared_fixtures.study_text(nct_id)
@@ -108,10 +107,14 @@ def main() -> None:
         parse_total += parse_s
         detect_total += detect_s
         classify_total += classify_s
-        print(f"{nct_id:<13} {size / 1e6:>7.2f}MB {len(changes):>7} {parse_s * 1e3:>9.3f}"
-              f" {detect_s * 1e3:>9.3f} {detect_s / parse_s:>6.2f} {classify_s / parse_s:>9.2f}")
-    print(f"{'all pairs':<13} {'':>9} {'':>7} {parse_total * 1e3:>9.3f} {detect_total * 1e3:>9.3f}"
-          f" {detect_total / parse_total:>6.2f} {classify_total / parse_total:>9.2f}")
+        print(
+            f"{nct_id:<13} {size / 1e6:>7.2f}MB {len(changes):>7} {parse_s * 1e3:>9.3f}"
+            f" {detect_s * 1e3:>9.3f} {detect_s / parse_s:>6.2f} {classify_s / parse_s:>9.2f}"
+        )
+    print(
+        f"{'all pairs':<13} {'':>9} {'':>7} {parse_total * 1e3:>9.3f} {detect_total * 1e3:>9.3f}"
+        f" {detect_total / parse_total:>6.2f} {classify_total / parse_total:>9.2f}"
+    )
     print(f"ratio (extract + diff) / json.loads = {detect_total / parse_total:.2f}  (target <= 1.0)")
 
 

@@ -83,15 +83,21 @@ def main() -> None:
         root = Path(tmp)
         (root / "trialwatch.yaml").write_text(
             f"watchlist: watchlist.yaml\nstate_dir: state\napi:\n  base_url: {fake.base_url}\n"
-            "  requests_per_second: 0\n")
+            "  requests_per_second: 0\n"
+        )
         (root / "watchlist.yaml").write_text(
-            "trials:\n" + "".join(f"  - {n}\n" for n in watched) + "searches:\n"
-            + "\n".join(SEARCHES[: args.searches]) + "\n")
+            "trials:\n"
+            + "".join(f"  - {n}\n" for n in watched)
+            + "searches:\n"
+            + "\n".join(SEARCHES[: args.searches])
+            + "\n"
+        )
         config = load_config(root / "trialwatch.yaml")
         store = Store(config.settings.storage_url)
         out: list[str] = []
         rows: list[tuple[str, Counter[str], Any]] = []
         with CtGovClient(config.settings.api) as client:
+
             def cycle(name: str) -> None:
                 fake.reset_requests()
                 report = Cycle(config, store, client, write=out.append).run(deliver=False)
@@ -99,18 +105,23 @@ def main() -> None:
 
             cycle("initial")
             cycle("no refresh")
-            fake.touch(watched[:: 100])  # 1% of the watched trials updated in a new refresh
+            fake.touch(watched[::100])  # 1% of the watched trials updated in a new refresh
             post_three(fake)
             cycle("refresh")
         store.close()
 
-    print(f"{args.watched:,} watched trials, {args.searches} saved searches "
-          f"({len(fake.ids()):,} studies in the fake registry)\n")
+    print(
+        f"{args.watched:,} watched trials, {args.searches} saved searches "
+        f"({len(fake.ids()):,} studies in the fake registry)\n"
+    )
     kinds = sorted({k for _, tally, _ in rows for k in tally})
     print(f"{'cycle':<12} {'requests':>8}  " + "  ".join(f"{k}" for k in kinds))
     for name, tally, report in rows:
-        print(f"{name:<12} {sum(tally.values()):>8}  " + "  ".join(f"{tally.get(k, 0):>{len(k)}}" for k in kinds)
-              + f"   (report.requests={report.requests}, strategy={report.strategy})")
+        print(
+            f"{name:<12} {sum(tally.values()):>8}  "
+            + "  ".join(f"{tally.get(k, 0):>{len(k)}}" for k in kinds)
+            + f"   (report.requests={report.requests}, strategy={report.strategy})"
+        )
     print("\nannounced (no channels: printed):")
     for line in out:
         if line.startswith("== New trial"):

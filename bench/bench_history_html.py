@@ -35,15 +35,21 @@ def main(argv: list[str] | None = None) -> None:
     for nct_id in studies:
         with tempfile.TemporaryDirectory() as root:
             r = replay(nct_id, Path(root), line_breaks=not args.no_line_breaks)
-        print(f"backfill of {nct_id} rendered as HTML history: {r.versions} versions, {len(r.false_edits)} false edits "
-              f"({r.html_texts} HTML texts, {r.expected} real changes, {len(r.missed)} missed, "
-              f"{len(r.inexact)} with other values, {r.requests} requests, post dates "
-              f"{'right' if r.posted_dates_right else 'WRONG'})", flush=True)
-        for i, value in enumerate((r.versions, r.html_texts, r.expected, len(r.false_edits), len(r.missed),
-                                   len(r.inexact))):
+        print(
+            f"backfill of {nct_id} rendered as HTML history: {r.versions} versions, {len(r.false_edits)} false edits "
+            f"({r.html_texts} HTML texts, {r.expected} real changes, {len(r.missed)} missed, "
+            f"{len(r.inexact)} with other values, {r.requests} requests, post dates "
+            f"{'right' if r.posted_dates_right else 'WRONG'})",
+            flush=True,
+        )
+        for i, value in enumerate(
+            (r.versions, r.html_texts, r.expected, len(r.false_edits), len(r.missed), len(r.inexact))
+        ):
             totals[i] += value
-    print(f"{len(studies)} studies, {totals[0]} versions, {totals[1]} HTML texts, {totals[2]} real changes: "
-          f"{totals[3]} false edits, {totals[4]} missed, {totals[5]} with other values")
+    print(
+        f"{len(studies)} studies, {totals[0]} versions, {totals[1]} HTML texts, {totals[2]} real changes: "
+        f"{totals[3]} false edits, {totals[4]} missed, {totals[5]} with other values"
+    )
 
 
 if __name__ == "__main__":

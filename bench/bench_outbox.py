@@ -54,7 +54,8 @@ def _config(root: Path, url: str) -> Config:
         f"watchlist: watchlist.yaml\nstorage:\n  url: {url}\nchannels:\n"
         "  down-a:\n    url: json://127.0.0.1:9/a\n    heartbeat: 1d\n"
         "  down-b:\n    url: json://127.0.0.1:9/b\n"
-        "  back:\n    url: json://127.0.0.1:9/c\n")
+        "  back:\n    url: json://127.0.0.1:9/c\n"
+    )
     return load_config(settings)
 
 

@@ -85,15 +85,19 @@ def main() -> None:
         detect_total += detect_s
         per_pair.append(cycle_s)
         if args.verbose:
-            print(f"{pair.id:<58} {len(outcome.changes):>5} changes {outcome.lines:>4} lines"
-                  f" {cycle_s * 1e3:>8.2f} ms {detect_s / parse_s:>5.2f}x")
+            print(
+                f"{pair.id:<58} {len(outcome.changes):>5} changes {outcome.lines:>4} lines"
+                f" {cycle_s * 1e3:>8.2f} ms {detect_s / parse_s:>5.2f}x"
+            )
 
     print(f"pairs                                      {pairs}")
     print(f"bookkeeping-only pairs notified            {bookkeeping_notified} of {bookkeeping}  (target 0)")
     print(f"annotation-only pairs notified             {annotation_notified} of {annotation}  (allowed)")
     print(f"substantive pairs notified                 {substantive_notified} of {substantive}")
-    print(f"removed+added lines of the same item       {2 * same_seed} in {len(seed_pairs)} pairs with the seed's "
-          f"naming -> {2 * same_matched} with items matched")
+    print(
+        f"removed+added lines of the same item       {2 * same_seed} in {len(seed_pairs)} pairs with the seed's "
+        f"naming -> {2 * same_matched} with items matched"
+    )
     print(f"lines whose old and new read the same      {same_reading}")
     print(f"largest rendered message                   {largest} lines ({largest_id})")
     print(f"median time per pair (detect..render)      {statistics.median(per_pair) * 1e3:.2f} ms")

@@ -83,8 +83,9 @@ def run_trialwatch(base_url: str, watched: list[str], state_file: Path, *, probe
     now = datetime.now(UTC)
     with CtGovClient(ApiSettings(base_url=base_url, requests_per_second=0)) as client:
         started = time.perf_counter()
-        result = poll(client, watched, state, now=now,
-                      sink=lambda nct_id, record: dates.__setitem__(nct_id, last_update(record)))
+        result = poll(
+            client, watched, state, now=now, sink=lambda nct_id, record: dates.__setitem__(nct_id, last_update(record))
+        )
         wall = time.perf_counter() - started
     changed = sum(1 for k, v in dates.items() if state.known.get(k) != v)
     saved = {
@@ -94,8 +95,15 @@ def run_trialwatch(base_url: str, watched: list[str], state_file: Path, *, probe
         "known": {**state.known, **dates},
     }
     state_file.write_text(json.dumps(saved))
-    return {"requests": result.requests, "wall": wall, "rss": peak_rss_mb(), "changed": changed,
-            "fetched": len(dates), "strategy": result.strategy, "failures": len(result.failures)}
+    return {
+        "requests": result.requests,
+        "wall": wall,
+        "rss": peak_rss_mb(),
+        "changed": changed,
+        "fetched": len(dates),
+        "strategy": result.strategy,
+        "failures": len(result.failures),
+    }
 
 
 def run_naive(base_url: str, watched: list[str], state_file: Path) -> dict[str, Any]:
@@ -113,8 +121,15 @@ def run_naive(base_url: str, watched: list[str], state_file: Path) -> dict[str, 
                 known[nct_id] = date
     wall = time.perf_counter() - started
     state_file.write_text(json.dumps(known))
-    return {"requests": requests, "wall": wall, "rss": peak_rss_mb(), "changed": changed,
-            "fetched": requests, "strategy": "per-trial GET", "failures": 0}
+    return {
+        "requests": requests,
+        "wall": wall,
+        "rss": peak_rss_mb(),
+        "changed": changed,
+        "fetched": requests,
+        "strategy": "per-trial GET",
+        "failures": 0,
+    }
 
 
 def worker(args: argparse.Namespace) -> None:
@@ -150,8 +165,10 @@ def url_lengths() -> list[tuple[int, int]]:
     rows = []
     for size in (100, 200, 300, 400, 480, 500, 600):
         ids = ",".join(f"NCT{99_999_999 - i:08d}" for i in range(size))
-        query = urlencode({"filter.ids": ids, "pageSize": "1000",
-                           "fields": "NCTId,NCTIdAlias,LastUpdatePostDate,OverallStatus"}, safe=",")
+        query = urlencode(
+            {"filter.ids": ids, "pageSize": "1000", "fields": "NCTId,NCTIdAlias,LastUpdatePostDate,OverallStatus"},
+            safe=",",
+        )
         rows.append((size, len(f"https://clinicaltrials.gov/api/v2/studies?{query}")))
     return rows
 
@@ -186,7 +203,9 @@ def main() -> None:
     port = free_port()
     fake = subprocess.Popen(
         [sys.executable, "-m", "tests.fakeapi", "--port", str(port), "--synthetic", str(total)],
-        cwd=ROOT, stdout=subprocess.PIPE, text=True,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
     )
     base_url = f"http://127.0.0.1:{port}/api/v2"
     one_percent = max(1, args.watched // 100)
@@ -213,31 +232,56 @@ def main() -> None:
                     touched += 1
                 for impl in ("trialwatch",) if args.trialwatch_only else ("trialwatch", "naive"):
                     control.post("/_fake/requests", json={"reset": True}).raise_for_status()
-                    cmd = [sys.executable, __file__, "--worker", impl, "--base-url", base_url,
-                           "--watched", str(args.watched), "--state", f"{tmp}/{impl}.json"]
+                    cmd = [
+                        sys.executable,
+                        __file__,
+                        "--worker",
+                        impl,
+                        "--base-url",
+                        base_url,
+                        "--watched",
+                        str(args.watched),
+                        "--state",
+                        f"{tmp}/{impl}.json",
+                    ]
                     if cycle.probe and impl == "trialwatch":
                         cmd.append("--probe")
-                    out = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, check=True,
-                                         env={**os.environ, "PYTHONPATH": str(ROOT)})
+                    out = subprocess.run(
+                        cmd,
+                        cwd=ROOT,
+                        capture_output=True,
+                        text=True,
+                        check=True,
+                        env={**os.environ, "PYTHONPATH": str(ROOT)},
+                    )
                     result = json.loads(out.stdout.strip().splitlines()[-1])
                     served = control.post("/_fake/requests", json={}).json()["count"]
                     assert served == result["requests"], (impl, cycle.name, served, result["requests"])
                     rows.append((cycle.name, impl, result))
-                    print(f"  {cycle.name:<40} {impl:<10} {result['requests']:>6} requests "
-                          f"{result['wall']:>7.2f} s  {result['rss']:>6.0f} MB  changed {result['changed']}",
-                          file=sys.stderr, flush=True)
+                    print(
+                        f"  {cycle.name:<40} {impl:<10} {result['requests']:>6} requests "
+                        f"{result['wall']:>7.2f} s  {result['rss']:>6.0f} MB  changed {result['changed']}",
+                        file=sys.stderr,
+                        flush=True,
+                    )
     finally:
         fake.terminate()
         fake.communicate(timeout=10)
 
-    print(f"\nwatched {args.watched:,} trials; registry {total:,} studies, "
-          f"{args.churn:,} updated per refresh; requests_per_second=0 for both")
-    print(f"\n{'cycle':<40} {'poll':<11} {'strategy':<14} {'requests':>8} {'wall s':>8} "
-          f"{'at 0.8 req/s':>12} {'peak RSS MB':>11} {'changed':>8}")
+    print(
+        f"\nwatched {args.watched:,} trials; registry {total:,} studies, "
+        f"{args.churn:,} updated per refresh; requests_per_second=0 for both"
+    )
+    print(
+        f"\n{'cycle':<40} {'poll':<11} {'strategy':<14} {'requests':>8} {'wall s':>8} "
+        f"{'at 0.8 req/s':>12} {'peak RSS MB':>11} {'changed':>8}"
+    )
     for name, impl, r in rows:
         paced = _duration(max(0, r["requests"] - 1) / DEFAULT_RATE + r["wall"])
-        print(f"{name:<40} {impl:<11} {r['strategy']:<14} {r['requests']:>8,} {r['wall']:>8.2f} "
-              f"{paced:>12} {r['rss']:>11.0f} {r['changed']:>8,}")
+        print(
+            f"{name:<40} {impl:<11} {r['strategy']:<14} {r['requests']:>8,} {r['wall']:>8.2f} "
+            f"{paced:>12} {r['rss']:>11.0f} {r['changed']:>8,}"
+        )
     print("\nfilter.ids batch size vs URL length (8-digit IDs, as the poll sends them):")
     for size, length in url_lengths():
         mark = "  (default batch_size)" if size == ApiSettings().batch_size else ""

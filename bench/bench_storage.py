@@ -38,6 +38,7 @@ Edit = Callable[[dict[str, Any], int], None]
 def _status(value: str) -> Edit:
     def edit(study: dict[str, Any], _n: int) -> None:
         study["protocolSection"]["statusModule"]["overallStatus"] = value
+
     return edit
 
 
@@ -49,7 +50,8 @@ def _enrollment(study: dict[str, Any], n: int) -> None:
 def _site(study: dict[str, Any], n: int) -> None:
     module = study["protocolSection"].setdefault("contactsLocationsModule", {})
     module.setdefault("locations", []).append(
-        {"facility": f"Bench Hospital {n}", "city": "Lyon", "country": "France", "status": "RECRUITING"})
+        {"facility": f"Bench Hospital {n}", "city": "Lyon", "country": "France", "status": "RECRUITING"}
+    )
 
 
 def _date_slip(study: dict[str, Any], n: int) -> None:
@@ -62,8 +64,15 @@ def _eligibility(study: dict[str, Any], n: int) -> None:
     module["eligibilityCriteria"] = str(module.get("eligibilityCriteria", "")) + f"\n* Exclusion {n}: prior therapy"
 
 
-EDITS: tuple[Edit, ...] = (_status("SUSPENDED"), _enrollment, _status("RECRUITING"), _site, _date_slip,
-                           _eligibility, _status("ACTIVE_NOT_RECRUITING"))
+EDITS: tuple[Edit, ...] = (
+    _status("SUSPENDED"),
+    _enrollment,
+    _status("RECRUITING"),
+    _site,
+    _date_slip,
+    _eligibility,
+    _status("ACTIVE_NOT_RECRUITING"),
+)
 
 
 def history(study: dict[str, Any], count: int) -> Iterator[dict[str, Any]]:
@@ -103,8 +112,14 @@ def main(argv: list[str] | None = None) -> int:
                 versions += 1
                 if number == 0:
                     first_raw += size
-                store.save_version(nct_id, record, fetched_at=at + timedelta(days=index, hours=number),
-                                   digest=content_hash(record), changes=[], baseline=number == 0)
+                store.save_version(
+                    nct_id,
+                    record,
+                    fetched_at=at + timedelta(days=index, hours=number),
+                    digest=content_hash(record),
+                    changes=[],
+                    baseline=number == 0,
+                )
         elapsed = time.perf_counter() - started
         stats = store.retention.stats()
         store.close()
@@ -123,12 +138,18 @@ def main(argv: list[str] | None = None) -> int:
     per_raw, per_blob, per_file = raw / versions, stats.blob_bytes / versions, file_bytes / versions
     print(f"fixtures:        {len(studies)} real records, {args.versions} versions each = {versions} versions")
     print(f"raw JSON:        {raw:>11,} bytes  ({per_raw:>9,.0f} per version)")
-    print(f"stored (blobs):  {stats.blob_bytes:>11,} bytes  ({per_blob:>9,.0f} per version) = "
-          f"{per_blob / per_raw:6.2%} of raw  [{stats.blobs} blobs, zstd, content-addressed]")
-    print(f"SQLite file:     {file_bytes:>11,} bytes  ({per_file:>9,.0f} per version) = "
-          f"{per_file / per_raw:6.2%} of raw  [after VACUUM; rows and indexes included]")
-    print(f"first versions:  {first_blob_bytes:>11,} bytes of {first_raw:,} raw = "
-          f"{first_blob_bytes / first_raw:6.2%} (compression alone, no history to share)")
+    print(
+        f"stored (blobs):  {stats.blob_bytes:>11,} bytes  ({per_blob:>9,.0f} per version) = "
+        f"{per_blob / per_raw:6.2%} of raw  [{stats.blobs} blobs, zstd, content-addressed]"
+    )
+    print(
+        f"SQLite file:     {file_bytes:>11,} bytes  ({per_file:>9,.0f} per version) = "
+        f"{per_file / per_raw:6.2%} of raw  [after VACUUM; rows and indexes included]"
+    )
+    print(
+        f"first versions:  {first_blob_bytes:>11,} bytes of {first_raw:,} raw = "
+        f"{first_blob_bytes / first_raw:6.2%} (compression alone, no history to share)"
+    )
     print(f"save_version:    {elapsed / versions * 1000:.1f} ms per version")
     ok = per_file / per_raw <= TARGET
     print(f"target:          ≤ {TARGET:.0%} of raw JSON per version: {'met' if ok else 'NOT met'}")

@@ -78,21 +78,24 @@ def _store_pages(store: Store, items: list[tuple[str, dict[str, Any]]]) -> None:
     """The cycle's path for trials seen for the first time, a page at a time."""
     batched = hasattr(store, "save_versions")
     for start in range(0, len(items), PAGE):
-        page = items[start: start + PAGE]
+        page = items[start : start + PAGE]
         if batched:
             from watcher.store.values import NewVersion
 
             known = store.latest_hashes([n for n, _ in page])
-            todo = [NewVersion(nct_id=n, record=r, digest=content_hash(r), fetched_at=T0, changes=(), baseline=True)
-                    for n, r in page]
+            todo = [
+                NewVersion(nct_id=n, record=r, digest=content_hash(r), fetched_at=T0, changes=(), baseline=True)
+                for n, r in page
+            ]
             store.save_versions([v for v in todo if known.get(v.nct_id) != v.digest])
         else:  # the store before issue 14: one transaction per trial, every baseline field a row
             for nct_id, record in page:
                 digest = content_hash(record)
                 if store.latest_hash(nct_id) == digest:
                     continue
-                store.save_version(nct_id, record, fetched_at=T0, digest=digest,
-                                   changes=changes_between(None, record), baseline=True)
+                store.save_version(
+                    nct_id, record, fetched_at=T0, digest=digest, changes=changes_between(None, record), baseline=True
+                )
 
 
 def _timed(run: Callable[[], Any]) -> float:
@@ -106,12 +109,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--trials", type=int, default=1000)
     parser.add_argument("--db", help="database URL (default: a temporary SQLite file)")
     parser.add_argument("--profile", action="store_true", help="print a cProfile of the store (top 25)")
-    parser.add_argument("--warmup", type=int, default=0,
-                        help="store this many other trials first, unmeasured (SQL compiled, caches warm)")
+    parser.add_argument(
+        "--warmup",
+        type=int,
+        default=0,
+        help="store this many other trials first, unmeasured (SQL compiled, caches warm)",
+    )
     args = parser.parse_args(argv)
     configure(level="WARNING")
     both = synthetic(args.warmup + args.trials)
-    warmup, items = both[:args.warmup], both[args.warmup:]
+    warmup, items = both[: args.warmup], both[args.warmup :]
     texts = [json.dumps(r, separators=(",", ":"), ensure_ascii=False) for _, r in items]
     loads = min(_timed(lambda: [json.loads(t) for t in texts]) for _ in range(3))
     with tempfile.TemporaryDirectory() as tmp:
@@ -132,8 +139,10 @@ def main(argv: list[str] | None = None) -> int:
     n = len(items)
     mode = "batched" if hasattr(Store, "save_versions") else "per trial"
     print(f"database:        {url.split('://')[0]}  ({mode})")
-    print(f"first versions:  {n} synthetic studies from {len(shared_fixtures.load_studies())} real records, "
-          f"{sum(map(len, texts)) / n:,.0f} bytes of JSON each")
+    print(
+        f"first versions:  {n} synthetic studies from {len(shared_fixtures.load_studies())} real records, "
+        f"{sum(map(len, texts)) / n:,.0f} bytes of JSON each"
+    )
     print(f"json.loads:      {1000 * loads / n:8.3f} ms per trial")
     print(f"store:           {1000 * spent / n:8.3f} ms per trial = {spent / loads:6.1f}x json.loads")
     per_version = rows.blob_bytes / max(rows.versions, 1)

@@ -155,8 +155,13 @@ channels:
         env.pop("JOURNAL_STREAM", None)
         env.pop("NOTIFY_SOCKET", None)
         with err.open("wb") as e, out.open("wb") as o:
-            proc = subprocess.Popen([sys.executable, "-m", "watcher", "--config", str(self.settings),
-                                     "--log-format", "json", "run"], stdout=o, stderr=e, env=env, cwd=self.workdir)
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "watcher", "--config", str(self.settings), "--log-format", "json", "run"],
+                stdout=o,
+                stderr=e,
+                env=env,
+                cwd=self.workdir,
+            )
         with self._lock:
             self._proc = proc
             self.incarnations.append(Incarnation(number, proc.pid, time.time(), err, out))
@@ -200,8 +205,9 @@ channels:
     def save_truth(self, delivered: dict[str, list[Any]]) -> None:
         """The ground truth and what arrived, as JSON beside the logs, to look into a verdict later."""
         (self.workdir / "made.json").write_text(json.dumps([vars(m) for m in self.made], indent=1))
-        (self.workdir / "delivered.json").write_text(json.dumps(
-            {name: [vars(d) for d in items] for name, items in delivered.items()}, indent=1, default=str))
+        (self.workdir / "delivered.json").write_text(
+            json.dumps({name: [vars(d) for d in items] for name, items in delivered.items()}, indent=1, default=str)
+        )
 
     # -- chaos ---------------------------------------------------------------------------------
 
@@ -323,8 +329,9 @@ channels:
             if self._serving():
                 return
             time.sleep(0.2)
-        raise SystemExit(f"soak: the service did not finish its first cycle in {timeout:.0f}s; "
-                         f"see {self.incarnations[-1].err}")
+        raise SystemExit(
+            f"soak: the service did not finish its first cycle in {timeout:.0f}s; see {self.incarnations[-1].err}"
+        )
 
     def _drain(self, fake: FakeCtGov, smtp: SmtpPeer, hook: WebhookPeer) -> None:
         fake.clear_faults()
@@ -380,8 +387,9 @@ def soak(plan: Plan, workdir: Path) -> Report:
                     proc.kill()
                     proc.wait()
                 runner._sampling = False
-            report = analyse(runner, {"mail": smtp.delivered, "hook": hook.delivered}, url,
-                             [runner.password, runner.token])
+            report = analyse(
+                runner, {"mail": smtp.delivered, "hook": hook.delivered}, url, [runner.password, runner.token]
+            )
             runner.save_truth({"mail": smtp.delivered, "hook": hook.delivered})
     finally:
         hook.stop()
@@ -398,8 +406,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--db", choices=("sqlite", "postgresql"), default="sqlite")
     parser.add_argument("--seed", type=int, default=1, help="seed of every random choice (default 1)")
     parser.add_argument("--trials", type=int, default=300, help="watched trials (default 300)")
-    parser.add_argument("--drain", type=float, default=240.0,
-                        help="seconds to wait, at most, for the last deliveries (default 240: retries back off)")
+    parser.add_argument(
+        "--drain",
+        type=float,
+        default=240.0,
+        help="seconds to wait, at most, for the last deliveries (default 240: retries back off)",
+    )
     parser.add_argument("--workdir", type=Path, help="keep logs and the database here (default: a temp dir, removed)")
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, signal.default_int_handler)  # a stopped soak still stops its service

@@ -70,12 +70,21 @@ class SmtpPeer:
         self.auth_failures = 0
         self._lock = threading.Lock()
         self.port = port
-        self._controller = Controller(self, hostname="127.0.0.1", port=port, authenticator=self._authenticate,
-                                      auth_require_tls=False, auth_required=True)
+        self._controller = Controller(
+            self,
+            hostname="127.0.0.1",
+            port=port,
+            authenticator=self._authenticate,
+            auth_require_tls=False,
+            auth_required=True,
+        )
 
     def _authenticate(self, _server: Any, _session: Any, _envelope: Any, _mechanism: str, data: Any) -> AuthResult:
-        ok = (isinstance(data, LoginPassword) and data.login.decode() == self.user
-              and data.password.decode() == self.password)
+        ok = (
+            isinstance(data, LoginPassword)
+            and data.login.decode() == self.user
+            and data.password.decode() == self.password
+        )
         if not ok:
             self.auth_failures += 1
         return AuthResult(success=ok)
@@ -122,8 +131,9 @@ class WebhookPeer:
                 elif peer.mood.meet() == "ok":
                     status = 200
                     with peer._lock:
-                        peer.delivered.append(Delivered(time.time(), body=json.loads(body),
-                                                        headers=dict(self.headers.items())))
+                        peer.delivered.append(
+                            Delivered(time.time(), body=json.loads(body), headers=dict(self.headers.items()))
+                        )
                 try:
                     self.send_response(status)
                     self.send_header("Content-Type", "application/json")

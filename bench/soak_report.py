@@ -83,26 +83,40 @@ def parse(delivered: Delivered) -> Message:
         message_id = body.get("message_id")
         key_ok = delivered.headers.get("Idempotency-Key") == f"trialwatch-{message_id}"
         trial = body.get("trial") or {}
-        changes = tuple((str(c["field"]), json.dumps(c["new"]) if not isinstance(c["new"], str) else c["new"])
-                        for c in body.get("changes", []))
-        return Message(kind, ("id", message_id), trial.get("nct_id"), changes, delivered.at, message_id, key_ok,
-                       str(body.get("title", "")))
+        changes = tuple(
+            (str(c["field"]), json.dumps(c["new"]) if not isinstance(c["new"], str) else c["new"])
+            for c in body.get("changes", [])
+        )
+        return Message(
+            kind,
+            ("id", message_id),
+            trial.get("nct_id"),
+            changes,
+            delivered.at,
+            message_id,
+            key_ok,
+            str(body.get("title", "")),
+        )
     match = FIRST_LINE.search(delivered.text)
     if match is None:  # an alert or a heartbeat
-        return Message("other", ("subject", delivered.subject), None, (), delivered.at, None,
-                       title=delivered.subject)
+        return Message("other", ("subject", delivered.subject), None, (), delivered.at, None, title=delivered.subject)
     changes = []
     for line in delivered.text.splitlines():
         if line[:1].strip() and ": " in line and " → " in line and not line.startswith("NCT"):
             name, rest = line.split(": ", 1)
             changes.append((name, rest.split(" → ", 1)[1]))
-    return Message("changes", ("version", match.group(1), int(match.group(2))), match.group(1), tuple(changes),
-                   delivered.at, None)
+    return Message(
+        "changes", ("version", match.group(1), int(match.group(2))), match.group(1), tuple(changes), delivered.at, None
+    )
 
 
 def delivered_keys(delivered: Iterable[Delivered]) -> set[tuple[str, str]]:
-    return {(m.nct_id, name) for m in map(parse, list(delivered)) if m.kind == "changes" and m.nct_id
-            for name, _ in m.changes}
+    return {
+        (m.nct_id, name)
+        for m in map(parse, list(delivered))
+        if m.kind == "changes" and m.nct_id
+        for name, _ in m.changes
+    }
 
 
 @dataclass
@@ -138,8 +152,10 @@ class Report:
 
     @property
     def clean(self) -> bool:
-        bad = [r.lost or r.false_alerts or r.wrong_value or r.duplicates_outside or r.idempotency_missing
-               for r in self.channels.values()]
+        bad = [
+            r.lost or r.false_alerts or r.wrong_value or r.duplicates_outside or r.idempotency_missing
+            for r in self.channels.values()
+        ]
         return not (any(bad) or self.crashes or self.secret_hits or not self.watchlist_rejected)
 
 
@@ -157,8 +173,11 @@ def _in_window(channel: str, first: Message, incarnations: Sequence[Incarnation]
         for event in inc.events():
             if event.get("event") != "notify.sent" or event.get("channel") != channel:
                 continue
-            same = (event.get("message_id") == first.message_id if first.message_id is not None
-                    else event.get("nct_id") == first.nct_id)
+            same = (
+                event.get("message_id") == first.message_id
+                if first.message_id is not None
+                else event.get("nct_id") == first.nct_id
+            )
             if same and _when(event) >= first.at - 1.0:
                 break
         else:
@@ -166,8 +185,9 @@ def _in_window(channel: str, first: Message, incarnations: Sequence[Incarnation]
     return False
 
 
-def _channel(name: str, items: Sequence[Delivered], made: Sequence[Made],
-             incarnations: Sequence[Incarnation]) -> ChannelResult:
+def _channel(
+    name: str, items: Sequence[Delivered], made: Sequence[Made], incarnations: Sequence[Incarnation]
+) -> ChannelResult:
     result = ChannelResult(accepted=len(items))
     truth = {(m.nct_id, m.field): m for m in made}
     first_seen: dict[tuple[str, str], float] = {}
@@ -203,8 +223,9 @@ def _channel(name: str, items: Sequence[Delivered], made: Sequence[Made],
     for key, found in copies.items():
         for extra in found[1:]:
             label = f"{key} again after {extra.at - found[0].at:.1f}s"
-            (result.duplicates_in_window if _in_window(name, found[0], incarnations)
-             else result.duplicates_outside).append(label)
+            (
+                result.duplicates_in_window if _in_window(name, found[0], incarnations) else result.duplicates_outside
+            ).append(label)
     return result
 
 
@@ -219,8 +240,11 @@ def _crashes(incarnations: Sequence[Incarnation]) -> list[str]:
         if inc.stop_hung:
             found.append(f"run {inc.number}: SIGTERM did not stop it within the stop timeout + 15 s")
         text = inc.err.read_text(errors="replace") + inc.out.read_text(errors="replace")
-        tracebacks = sum(1 for line in text.splitlines() if line.startswith("Traceback") or
-                         ('"exception"' in line and line.startswith("{")))
+        tracebacks = sum(
+            1
+            for line in text.splitlines()
+            if line.startswith("Traceback") or ('"exception"' in line and line.startswith("{"))
+        )
         named = [e["event"] for e in inc.events() if e.get("event") in CRASH_EVENTS]
         if tracebacks or named:
             found.append(f"run {inc.number}: {tracebacks} traceback(s) {sorted(set(named))}")
@@ -264,10 +288,16 @@ def analyse(runner: Soak, delivered: Mapping[str, Sequence[Delivered]], url: str
     return Report(
         made=len(runner.made),
         channels={name: _channel(name, items, runner.made, runner.incarnations) for name, items in delivered.items()},
-        incarnations=runner.incarnations, crashes=_crashes(runner.incarnations),
-        secret_hits=_secret_hits(runner, url, planted), rss_kb=[kb for _, kb in runner.rss],
-        faults=dict(runner.faults), moods={k: dict(v) for k, v in moods.items()}, notes=runner.notes,
-        watchlist_rejected=rejected or not any("watchlist broken" in n for n in runner.notes), cycles=dict(cycles))
+        incarnations=runner.incarnations,
+        crashes=_crashes(runner.incarnations),
+        secret_hits=_secret_hits(runner, url, planted),
+        rss_kb=[kb for _, kb in runner.rss],
+        faults=dict(runner.faults),
+        moods={k: dict(v) for k, v in moods.items()},
+        notes=runner.notes,
+        watchlist_rejected=rejected or not any("watchlist broken" in n for n in runner.notes),
+        cycles=dict(cycles),
+    )
 
 
 def _pct(values: Sequence[float], q: float) -> str:
@@ -283,13 +313,22 @@ def print_report(report: Report, plan: Plan) -> None:
     terms = sum(1 for i in incs if i.stopped_by == "term")
     print(f"\nsoak: {plan.seconds / 60:g} min on {plan.db}, {plan.trials} trials, seed {plan.seed}")
     stops = [i.ended_at - i.signal_at for i in incs if i.stopped_by == "term" and i.ended_at and i.signal_at]
-    print(f"service runs: {len(incs)} (SIGKILL {kills}, SIGTERM {terms}: stopped in at most "
-          f"{max(stops, default=0):.1f} s); API faults injected: "
-          + ", ".join(f"{k} {v}" for k, v in sorted(report.faults.items())))
-    print("channel trouble: " + "; ".join(f"{c}: " + ", ".join(f"{m} {n}" for m, n in sorted(d.items()))
-                                          for c, d in sorted(report.moods.items())))
-    print("poll cycles: " + ", ".join(f"{k} {v}" for k, v in sorted(report.cycles.items(), key=lambda kv: -kv[1]))
-          + " (api_failed: the cycle's /version request met a fault, or most trials failed alike)")
+    print(
+        f"service runs: {len(incs)} (SIGKILL {kills}, SIGTERM {terms}: stopped in at most "
+        f"{max(stops, default=0):.1f} s); API faults injected: "
+        + ", ".join(f"{k} {v}" for k, v in sorted(report.faults.items()))
+    )
+    print(
+        "channel trouble: "
+        + "; ".join(
+            f"{c}: " + ", ".join(f"{m} {n}" for m, n in sorted(d.items())) for c, d in sorted(report.moods.items())
+        )
+    )
+    print(
+        "poll cycles: "
+        + ", ".join(f"{k} {v}" for k, v in sorted(report.cycles.items(), key=lambda kv: -kv[1]))
+        + " (api_failed: the cycle's /version request met a fault, or most trials failed alike)"
+    )
     for note in report.notes:
         print(note)
     names = sorted(report.channels)
@@ -299,8 +338,10 @@ def print_report(report: Report, plan: Plan) -> None:
         ("lost", [str(len(report.channels[n].lost)) for n in names]),
         ("wrong value", [str(len(report.channels[n].wrong_value)) for n in names]),
         ("false alerts", [str(len(report.channels[n].false_alerts)) for n in names]),
-        ("messages accepted (changes/other)",
-         [f"{report.channels[n].change_messages}/{report.channels[n].other_messages}" for n in names]),
+        (
+            "messages accepted (changes/other)",
+            [f"{report.channels[n].change_messages}/{report.channels[n].other_messages}" for n in names],
+        ),
         ("duplicates in the window", [str(len(report.channels[n].duplicates_in_window)) for n in names]),
         ("duplicates outside it", [str(len(report.channels[n].duplicates_outside)) for n in names]),
         ("without Idempotency-Key", [str(report.channels[n].idempotency_missing) for n in names]),
@@ -318,13 +359,17 @@ def print_report(report: Report, plan: Plan) -> None:
     print(f"{'secret hits (logs, DB)'.ljust(width)}{len(report.secret_hits)}")
     print(f"{'broken watchlist rejected'.ljust(width)}{'yes' if report.watchlist_rejected else 'NO'}")
     if rss:
-        print(f"{'RSS first/last/max'.ljust(width)}{rss[0] / 1024:.0f} / {rss[-1] / 1024:.0f} / "
-              f"{max(rss) / 1024:.0f} MB")
-    details = [("lost", [f"{m.nct_id} {m.field} → {m.new}" for r in report.channels.values() for m in r.lost]),
-               ("wrong value", [x for r in report.channels.values() for x in r.wrong_value]),
-               ("false alert", [x for r in report.channels.values() for x in r.false_alerts]),
-               ("duplicate outside the window", [x for r in report.channels.values() for x in r.duplicates_outside]),
-               ("crash", report.crashes), ("secret", report.secret_hits)]
+        print(
+            f"{'RSS first/last/max'.ljust(width)}{rss[0] / 1024:.0f} / {rss[-1] / 1024:.0f} / {max(rss) / 1024:.0f} MB"
+        )
+    details = [
+        ("lost", [f"{m.nct_id} {m.field} → {m.new}" for r in report.channels.values() for m in r.lost]),
+        ("wrong value", [x for r in report.channels.values() for x in r.wrong_value]),
+        ("false alert", [x for r in report.channels.values() for x in r.false_alerts]),
+        ("duplicate outside the window", [x for r in report.channels.values() for x in r.duplicates_outside]),
+        ("crash", report.crashes),
+        ("secret", report.secret_hits),
+    ]
     for label, items in details:
         for item in items[:20]:
             print(f"  {label}: {item}")

@@ -67,9 +67,16 @@ class Workspace:
     def db_url(self) -> str:
         return f"sqlite:///{self.root / 'state' / 'trialwatch.sqlite'}"
 
-    def write(self, *, trials: Sequence[str | dict[str, Any]] = (), channels: dict[str, Any] | None = None,
-              extra: str = "", api: dict[str, Any] | None = None, storage_url: str | None = None,
-              interval: str = "1h") -> None:
+    def write(
+        self,
+        *,
+        trials: Sequence[str | dict[str, Any]] = (),
+        channels: dict[str, Any] | None = None,
+        extra: str = "",
+        api: dict[str, Any] | None = None,
+        storage_url: str | None = None,
+        interval: str = "1h",
+    ) -> None:
         lines = [
             "watchlist: watchlist.yaml",
             "state_dir: state",
@@ -100,15 +107,22 @@ class Workspace:
         runner = CliRunner()
         from watcher.cli.main import cli
 
-        result = runner.invoke(cli, ["--config", str(self.settings), "--log-format", "json", *args],
-                               env=env, catch_exceptions=False)
+        result = runner.invoke(
+            cli, ["--config", str(self.settings), "--log-format", "json", *args], env=env, catch_exceptions=False
+        )
         return Result(result.exit_code, result.stdout, result.stderr)
 
     def process(self, *args: str, env: dict[str, str] | None = None, timeout: float = 120) -> Result:
         """Run `python -m watcher` as a real process, as a user or systemd would."""
         full_env = {**os.environ, "PYTHONPATH": str(REPO), **(env or {})}
-        proc = subprocess.run([sys.executable, "-m", "watcher", "--config", str(self.settings), *args],
-                              capture_output=True, text=True, env=full_env, timeout=timeout, check=False)
+        proc = subprocess.run(
+            [sys.executable, "-m", "watcher", "--config", str(self.settings), *args],
+            capture_output=True,
+            text=True,
+            env=full_env,
+            timeout=timeout,
+            check=False,
+        )
         return Result(proc.returncode, proc.stdout, proc.stderr)
 
 

@@ -42,12 +42,16 @@ def install(point: str, marker: Path) -> None:
     from watcher.store.outbox import OutboxQueue
 
     if point == "after_commit":
+
         def claim_next(self: Any, *args: Any, **kwargs: Any) -> Any:
             _stop(marker)
+
         OutboxQueue.claim_next = claim_next  # type: ignore[method-assign]
     elif point == "before_send":
+
         def send_one(*args: Any, **kwargs: Any) -> None:
             _stop(marker)
+
         send.Sender._send_one = staticmethod(send_one)  # type: ignore[method-assign]
     elif point == "before_mark":  # the first message (the email) only: channels are delivered in parallel
         real = OutboxQueue.finish_sent
@@ -56,6 +60,7 @@ def install(point: str, marker: Path) -> None:
             if message_id == 1:
                 _stop(marker)
             real(self, message_id, *args, **kwargs)
+
         OutboxQueue.finish_sent = finish_sent  # type: ignore[method-assign]
     else:
         raise SystemExit(f"unknown crash point {point!r}")

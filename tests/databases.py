@@ -37,9 +37,11 @@ def postgres_database() -> Iterator[str]:
             conn.execute(text(f'CREATE DATABASE "{name}"'))
     except OperationalError as exc:
         engine.dispose()
-        pytest.skip(f"PostgreSQL at {make_url(PG_ADMIN_URL).render_as_string(hide_password=True)} "
-                    f"cannot be reached ({type(exc.orig).__name__}); start it with "
-                    "`pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start`")
+        pytest.skip(
+            f"PostgreSQL at {make_url(PG_ADMIN_URL).render_as_string(hide_password=True)} "
+            f"cannot be reached ({type(exc.orig).__name__}); start it with "
+            "`pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start`"
+        )
     try:
         yield make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
     finally:

@@ -30,11 +30,27 @@ from typing import Any
 
 QUERY_AREAS = ("cond", "term", "locn", "titles", "intr", "outc", "spons", "lead", "id", "patient")
 FILTERS = ("overallStatus", "geo", "advanced")
-PARAMS = frozenset({f"query.{a}" for a in QUERY_AREAS}
-                   | {f"{p}.{f}" for p in ("filter", "postFilter") for f in FILTERS})
-STATUSES = frozenset({"ACTIVE_NOT_RECRUITING", "COMPLETED", "ENROLLING_BY_INVITATION", "NOT_YET_RECRUITING",
-                      "RECRUITING", "SUSPENDED", "TERMINATED", "WITHDRAWN", "AVAILABLE", "NO_LONGER_AVAILABLE",
-                      "TEMPORARILY_NOT_AVAILABLE", "APPROVED_FOR_MARKETING", "WITHHELD", "UNKNOWN"})
+PARAMS = frozenset(
+    {f"query.{a}" for a in QUERY_AREAS} | {f"{p}.{f}" for p in ("filter", "postFilter") for f in FILTERS}
+)
+STATUSES = frozenset(
+    {
+        "ACTIVE_NOT_RECRUITING",
+        "COMPLETED",
+        "ENROLLING_BY_INVITATION",
+        "NOT_YET_RECRUITING",
+        "RECRUITING",
+        "SUSPENDED",
+        "TERMINATED",
+        "WITHDRAWN",
+        "AVAILABLE",
+        "NO_LONGER_AVAILABLE",
+        "TEMPORARILY_NOT_AVAILABLE",
+        "APPROVED_FOR_MARKETING",
+        "WITHHELD",
+        "UNKNOWN",
+    }
+)
 GEO = re.compile(r"^distance\((-?\d+(?:\.\d+)?),(-?\d+(?:\.\d+)?),(\d+(?:\.\d+)?)(km|mi)?\)$")
 RANGE = re.compile(r"^AREA\[(StudyFirstPostDate|LastUpdatePostDate)\]\s*RANGE\[\s*([^,\]]+?)\s*,\s*([^\]]+?)\s*\]$")
 DATE = re.compile(r"^\d{4}(-\d{2}(-\d{2})?)?$")
@@ -70,25 +86,36 @@ def _area_text(study: Mapping[str, Any], area: str) -> str:
         parts = [_get(p, "conditionsModule", "conditions"), _get(p, "conditionsModule", "keywords")]
     elif area == "intr":
         arms = _get(p, "armsInterventionsModule") or {}
-        parts = [[{k: i.get(k) for k in ("name", "otherNames", "description")}
-                  for i in arms.get("interventions") or []],
-                 [g.get("interventionNames") for g in arms.get("armGroups") or []]]
+        parts = [
+            [{k: i.get(k) for k in ("name", "otherNames", "description")} for i in arms.get("interventions") or []],
+            [g.get("interventionNames") for g in arms.get("armGroups") or []],
+        ]
     elif area == "titles":
         parts = [_get(p, "identificationModule", k) for k in ("briefTitle", "officialTitle", "acronym")]
     elif area == "outc":
         parts = [_get(p, "outcomesModule")]
     elif area == "spons":
-        parts = [_get(p, "sponsorCollaboratorsModule", "leadSponsor", "name"),
-                 [c.get("name") for c in _get(p, "sponsorCollaboratorsModule", "collaborators") or []]]
+        parts = [
+            _get(p, "sponsorCollaboratorsModule", "leadSponsor", "name"),
+            [c.get("name") for c in _get(p, "sponsorCollaboratorsModule", "collaborators") or []],
+        ]
     elif area == "lead":
         parts = [_get(p, "sponsorCollaboratorsModule", "leadSponsor", "name")]
     elif area == "id":
         ident = _get(p, "identificationModule") or {}
-        parts = [ident.get("nctId"), ident.get("nctIdAliases"), _get(ident, "orgStudyIdInfo", "id"),
-                 [s.get("id") for s in ident.get("secondaryIdInfos") or []]]
+        parts = [
+            ident.get("nctId"),
+            ident.get("nctIdAliases"),
+            _get(ident, "orgStudyIdInfo", "id"),
+            [s.get("id") for s in ident.get("secondaryIdInfos") or []],
+        ]
     elif area == "locn":
-        parts = [[{k: loc.get(k) for k in ("facility", "city", "state", "country")}
-                  for loc in _get(p, "contactsLocationsModule", "locations") or []]]
+        parts = [
+            [
+                {k: loc.get(k) for k in ("facility", "city", "state", "country")}
+                for loc in _get(p, "contactsLocationsModule", "locations") or []
+            ]
+        ]
     else:  # term, patient: the whole record
         return json.dumps(study, ensure_ascii=False).lower()
     return " ".join(_texts(parts)).lower()
@@ -106,8 +133,10 @@ def _alternatives(expression: str) -> list[list[str]]:
 
 def haversine_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
     phi1, phi2 = math.radians(lat1), math.radians(lat2)
-    a = (math.sin((phi2 - phi1) / 2) ** 2
-         + math.cos(phi1) * math.cos(phi2) * math.sin(math.radians(lon2 - lon1) / 2) ** 2)
+    a = (
+        math.sin((phi2 - phi1) / 2) ** 2
+        + math.cos(phi1) * math.cos(phi2) * math.sin(math.radians(lon2 - lon1) / 2) ** 2
+    )
     return 2 * 6371.0088 * math.asin(min(1.0, math.sqrt(a)))
 
 
@@ -129,6 +158,7 @@ def _query_test(area: str, expression: str) -> Callable[[Mapping[str, Any]], boo
     def test(study: Mapping[str, Any]) -> bool:
         text = _area_text(study, area)
         return any(all(word in text for word in words) for words in alternatives)
+
     return test
 
 
@@ -136,8 +166,10 @@ def _status_test(name: str, raw: str) -> Callable[[Mapping[str, Any]], bool]:
     wanted = [s.strip() for s in re.split(r"[,|]", raw)]
     bad = [s for s in wanted if s not in STATUSES]
     if bad:
-        raise BadQuery(f"Invalid value in parameter `{name}`: `{bad[0]}`. Allowed values for enum Status are: "
-                       + ", ".join(sorted(STATUSES)))
+        raise BadQuery(
+            f"Invalid value in parameter `{name}`: `{bad[0]}`. Allowed values for enum Status are: "
+            + ", ".join(sorted(STATUSES))
+        )
     return lambda study: _get(study, "protocolSection", "statusModule", "overallStatus") in wanted
 
 
@@ -151,10 +183,14 @@ def _geo_test(name: str, raw: str) -> Callable[[Mapping[str, Any]], bool]:
     def test(study: Mapping[str, Any]) -> bool:
         for loc in _get(study, "protocolSection", "contactsLocationsModule", "locations") or []:
             point = loc.get("geoPoint") or {}
-            if isinstance(point.get("lat"), int | float) and isinstance(point.get("lon"), int | float) \
-                    and haversine_km(lat, lon, point["lat"], point["lon"]) <= km:
+            if (
+                isinstance(point.get("lat"), int | float)
+                and isinstance(point.get("lon"), int | float)
+                and haversine_km(lat, lon, point["lat"], point["lon"]) <= km
+            ):
                 return True
         return False
+
     return test
 
 
@@ -166,8 +202,10 @@ def _advanced_test(name: str, raw: str) -> Callable[[Mapping[str, Any]], bool]:
             term = term[1:-1].strip()
         match = RANGE.match(term)
         if not match:
-            raise BadQuery(f"Error parsing query in `{name}`: the fake knows only "
-                           "AREA[StudyFirstPostDate|LastUpdatePostDate]RANGE[from,to] joined by AND")
+            raise BadQuery(
+                f"Error parsing query in `{name}`: the fake knows only "
+                "AREA[StudyFirstPostDate|LastUpdatePostDate]RANGE[from,to] joined by AND"
+            )
         area, low, high = match.groups()
         for bound in (low, high):
             if bound not in {"MIN", "MAX"} and not DATE.match(bound):
@@ -180,6 +218,7 @@ def _advanced_test(name: str, raw: str) -> Callable[[Mapping[str, Any]], bool]:
             if not date or (low != "MIN" and date < low) or (high != "MAX" and date[: len(high)] > high):
                 return False
         return True
+
     return test
 
 

@@ -101,20 +101,66 @@ PIECES: Mapping[str, tuple[str, ...]] = {
     "EligibilityModule": ("protocolSection", "eligibilityModule"),
     "ContactsLocationsModule": ("protocolSection", "contactsLocationsModule"),
 }
-STUDIES_PARAMS = frozenset(
-    {"format", "markupFormat", "filter.ids", "postFilter.ids", "filter.advanced", "postFilter.advanced",
-     "fields", "pageSize", "pageToken", "countTotal"}
-) | fake_search.PARAMS  # query.*, filter.overallStatus/geo/advanced: tests/fake_search.py
+STUDIES_PARAMS = (
+    frozenset(
+        {
+            "format",
+            "markupFormat",
+            "filter.ids",
+            "postFilter.ids",
+            "filter.advanced",
+            "postFilter.advanced",
+            "fields",
+            "pageSize",
+            "pageToken",
+            "countTotal",
+        }
+    )
+    | fake_search.PARAMS
+)  # query.*, filter.overallStatus/geo/advanced: tests/fake_search.py
 STUDY_PARAMS = frozenset({"format", "markupFormat", "fields"})
 # in the spec, but not implemented here: a test asking for one learns so instead of being ignored
-UNIMPLEMENTED = frozenset(
-    {"query.cond", "query.term", "query.locn", "query.titles", "query.intr", "query.outc", "query.spons",
-     "query.lead", "query.id", "query.patient", "filter.overallStatus", "filter.geo", "filter.synonyms",
-     "postFilter.overallStatus", "postFilter.geo", "postFilter.synonyms", "aggFilters", "geoDecay", "sort"}
-) - fake_search.PARAMS
+UNIMPLEMENTED = (
+    frozenset(
+        {
+            "query.cond",
+            "query.term",
+            "query.locn",
+            "query.titles",
+            "query.intr",
+            "query.outc",
+            "query.spons",
+            "query.lead",
+            "query.id",
+            "query.patient",
+            "filter.overallStatus",
+            "filter.geo",
+            "filter.synonyms",
+            "postFilter.overallStatus",
+            "postFilter.geo",
+            "postFilter.synonyms",
+            "aggFilters",
+            "geoDecay",
+            "sort",
+        }
+    )
+    - fake_search.PARAMS
+)
 FAULT_KINDS = frozenset(
-    {"403", "500", "503", "429", "timeout", "reset", "truncated", "html", "wrong_id", "no_protocol", "drop_ids",
-     "partial"}
+    {
+        "403",
+        "500",
+        "503",
+        "429",
+        "timeout",
+        "reset",
+        "truncated",
+        "html",
+        "wrong_id",
+        "no_protocol",
+        "drop_ids",
+        "partial",
+    }
 )
 RECORD_FAULTS = frozenset({"wrong_id", "no_protocol", "drop_ids", "partial"})
 HTML_PAGE = (
@@ -157,8 +203,9 @@ def synthetic_studies(count: int, *, first: int = 90_000_001) -> Iterator[dict[s
         ident = dict(protocol["identificationModule"], nctId=f"NCT{first + i:08d}")
         ident.pop("nctIdAliases", None)
         study = dict(base)
-        study["protocolSection"] = dict(protocol, identificationModule=ident,
-                                        statusModule=dict(protocol["statusModule"]))
+        study["protocolSection"] = dict(
+            protocol, identificationModule=ident, statusModule=dict(protocol["statusModule"])
+        )
         yield study
 
 
@@ -205,8 +252,14 @@ def _field_paths(raw: str) -> list[tuple[str, ...]]:
             raise BadRequest(f"Parameter `fields` has incorrect format: '{item}'")
         if item in PIECES:
             paths.append(PIECES[item])
-        elif "." in item and item.split(".")[0] in {"protocolSection", "resultsSection", "derivedSection",
-                                                     "documentSection", "annotationSection", "hasResults"}:
+        elif "." in item and item.split(".")[0] in {
+            "protocolSection",
+            "resultsSection",
+            "derivedSection",
+            "documentSection",
+            "annotationSection",
+            "hasResults",
+        }:
             paths.append(tuple(item.split(".")))
         else:
             raise BadRequest(f"Parameter `fields` contains invalid field name: '{item}'")
@@ -243,12 +296,18 @@ class _Response:
 # versions, `GET /api/int/studies/{nct}/history/{version}` one version's full record.
 
 _MODULE_LABELS: Mapping[str, str] = {
-    "statusModule": "Study Status", "identificationModule": "Study Identification",
-    "conditionsModule": "Conditions", "designModule": "Study Design",
-    "armsInterventionsModule": "Arms and Interventions", "contactsLocationsModule": "Contacts/Locations",
-    "descriptionModule": "Study Description", "outcomesModule": "Outcome Measures",
-    "eligibilityModule": "Eligibility", "oversightModule": "Oversight",
-    "sponsorCollaboratorsModule": "Sponsor/Collaborators", "referencesModule": "References",
+    "statusModule": "Study Status",
+    "identificationModule": "Study Identification",
+    "conditionsModule": "Conditions",
+    "designModule": "Study Design",
+    "armsInterventionsModule": "Arms and Interventions",
+    "contactsLocationsModule": "Contacts/Locations",
+    "descriptionModule": "Study Description",
+    "outcomesModule": "Outcome Measures",
+    "eligibilityModule": "Eligibility",
+    "oversightModule": "Oversight",
+    "sponsorCollaboratorsModule": "Sponsor/Collaborators",
+    "referencesModule": "References",
     "ipdSharingStatementModule": "IPD Sharing Statement",
 }
 
@@ -266,9 +325,14 @@ def _module_labels(old: Mapping[str, Any] | None, new: Mapping[str, Any]) -> lis
 def _history_entry(number: int, study: Mapping[str, Any], previous: Mapping[str, Any] | None) -> dict[str, Any]:
     status = study["protocolSection"]["statusModule"]
     date = status.get("lastUpdateSubmitDate") or _last_update(study)
-    return {"version": number, "date": date, "status": status.get("overallStatus"),
-            "studyType": study["protocolSection"].get("designModule", {}).get("studyType"),
-            "moduleLabels": _module_labels(previous, study), "lastUpdateSubmitQcDate": date}
+    return {
+        "version": number,
+        "date": date,
+        "status": status.get("overallStatus"),
+        "studyType": study["protocolSection"].get("designModule", {}).get("studyType"),
+        "moduleLabels": _module_labels(previous, study),
+        "lastUpdateSubmitQcDate": date,
+    }
 
 
 class RecordHistory:
@@ -310,9 +374,18 @@ class RecordHistory:
                 if params != {"history": "true"}:
                     raise BadRequest("the fake serves /api/int/studies/{nct} only with ?history=true")
                 changes = [_history_entry(i, v, versions[i - 1] if i else None) for i, v in enumerate(versions)]
-                return _json({"study": self._as_served(versions[-1]), "topics": {},
-                              "history": {"changes": changes, "originalData": {}, "lastUpdateVersions": {},
-                                          "outcomesUpdateCount": 0}})
+                return _json(
+                    {
+                        "study": self._as_served(versions[-1]),
+                        "topics": {},
+                        "history": {
+                            "changes": changes,
+                            "originalData": {},
+                            "lastUpdateVersions": {},
+                            "outcomesUpdateCount": 0,
+                        },
+                    }
+                )
             if len(parts) == 3 and parts[1] == "history" and parts[2].isdigit() and not params:
                 number = int(parts[2])
                 if number >= len(versions):
@@ -436,9 +509,7 @@ class FakeCtGov(RecordHistory):
         with self._lock:
             return list(self._studies)
 
-    def update(
-        self, nct_id: str, fn: Callable[[dict[str, Any]], Any], *, bump: bool = True
-    ) -> dict[str, Any]:
+    def update(self, nct_id: str, fn: Callable[[dict[str, Any]], Any], *, bump: bool = True) -> dict[str, Any]:
         """Change a study through `fn` (which mutates a deep copy), as a sponsor's edit would.
 
         With `bump`, lastUpdatePostDate becomes the date of the refresh that publishes the change.
@@ -466,8 +537,11 @@ class FakeCtGov(RecordHistory):
                 key = self._key(nct_id)
                 study = self._studies[key]
                 protocol = study["protocolSection"]
-                status = dict(protocol["statusModule"], lastUpdateSubmitDate=day,
-                              lastUpdatePostDateStruct={"date": day, "type": "ACTUAL"})
+                status = dict(
+                    protocol["statusModule"],
+                    lastUpdateSubmitDate=day,
+                    lastUpdatePostDateStruct={"date": day, "type": "ACTUAL"},
+                )
                 self._store(key, dict(study, protocolSection=dict(protocol, statusModule=status)))
             return day
 
@@ -553,11 +627,17 @@ class FakeCtGov(RecordHistory):
         if kind == "429" and retry_after is None:
             retry_after = "1"
         with self._lock:
-            self._faults.append(Fault(
-                kind, path_contains, times,
-                retry_after=None if retry_after is None else str(retry_after),
-                delay=delay, ids=frozenset(filter(None, map(canonical_id, ids))), wrong_id=wrong_id,
-            ))
+            self._faults.append(
+                Fault(
+                    kind,
+                    path_contains,
+                    times,
+                    retry_after=None if retry_after is None else str(retry_after),
+                    delay=delay,
+                    ids=frozenset(filter(None, map(canonical_id, ids))),
+                    wrong_id=wrong_id,
+                )
+            )
 
     def clear_faults(self) -> None:
         with self._lock:
@@ -591,8 +671,9 @@ class FakeCtGov(RecordHistory):
         command = path.removeprefix("/_fake/")
         handlers: dict[str, Callable[[], Any]] = {
             "touch": lambda: self.touch(body["ids"]),
-            "update": lambda: self.update(body["id"], lambda study: _set_paths(study, body.get("set", {})),
-                                          bump=body.get("bump", True)),
+            "update": lambda: self.update(
+                body["id"], lambda study: _set_paths(study, body.get("set", {})), bump=body.get("bump", True)
+            ),
             "put": lambda: self.put(body["study"]),
             "remove": lambda: self.remove(body["id"]),
             "alias": lambda: self.alias(body["old"], body["new"], bump=body.get("bump", True)),
@@ -654,7 +735,7 @@ class FakeCtGov(RecordHistory):
         prefix = "/api/v2"
         if not path.startswith(prefix + "/"):
             return _Response(404, b"Not Found", "text/plain")
-        path = path[len(prefix):]
+        path = path[len(prefix) :]
         if path == "/version":
             if params:
                 raise BadRequest(f"Unknown parameter `{next(iter(params))}`")
@@ -710,16 +791,22 @@ class FakeCtGov(RecordHistory):
                 # keep store order (the API is unsorted); aliases resolve to their study
                 keys = wanted | {self._aliases[i] for i in wanted if i in self._aliases}
                 candidates = [k for k in self._studies if k in keys]
-            matches = [k for k in candidates
-                       if all(_in_range(_last_update(self._studies[k]), lo, hi) for lo, hi in ranges)
-                       and search.matches(self._studies[k])]
+            matches = [
+                k
+                for k in candidates
+                if all(_in_range(_last_update(self._studies[k]), lo, hi) for lo, hi in ranges)
+                and search.matches(self._studies[k])
+            ]
             dropped = fault.ids if fault is not None and fault.kind == "drop_ids" else frozenset()
-            page = [k for k in matches[offset: offset + size] if k not in dropped]
+            page = [k for k in matches[offset : offset + size] if k not in dropped]
             parts: list[bytes] = []
             for number, key in enumerate(page):
                 study = self._studies[key]
-                if (fault is not None and fault.kind in {"wrong_id", "no_protocol", "partial"}
-                        and (key in fault.ids or (not fault.ids and number == 0))):
+                if (
+                    fault is not None
+                    and fault.kind in {"wrong_id", "no_protocol", "partial"}
+                    and (key in fault.ids or (not fault.ids and number == 0))
+                ):
                     study = _faulty(study, fault)
                 elif paths is None:
                     parts.append(self._encode(key))
@@ -729,7 +816,7 @@ class FakeCtGov(RecordHistory):
             if count_total and "pageToken" not in params:
                 tail["totalCount"] = len(matches)
             more = offset + size < len(matches)
-            if more or (self.full_page_tokens and len(matches[offset: offset + size]) == size):
+            if more or (self.full_page_tokens and len(matches[offset : offset + size]) == size):
                 tail["nextPageToken"] = _encode_token(offset + size, query_key)
             extra = json.dumps(tail)[1:-1].encode()
             body = b'{"studies": [' + b", ".join(parts) + b"]" + (b", " + extra if extra else b"") + b"}"
@@ -752,8 +839,9 @@ def _filters(params: Mapping[str, str]) -> tuple[set[str] | None, list[tuple[str
         if key in params:
             match = ADVANCED.match(params[key])
             if not match:
-                raise BadRequest(f"Error parsing query in `{key}`: the fake knows only "
-                                 "AREA[LastUpdatePostDate]RANGE[from,to]")
+                raise BadRequest(
+                    f"Error parsing query in `{key}`: the fake knows only AREA[LastUpdatePostDate]RANGE[from,to]"
+                )
             low, high = match.groups()
             for bound in (low, high):
                 if bound not in {"MIN", "MAX"} and not DATE.match(bound):
@@ -932,23 +1020,35 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8899)
     source = parser.add_mutually_exclusive_group()
-    source.add_argument("--studies", type=Path,
-                        help="directory of study JSON files (default: the 17 real records in the shared data)")
+    source.add_argument(
+        "--studies", type=Path, help="directory of study JSON files (default: the 17 real records in the shared data)"
+    )
     source.add_argument("--synthetic", type=int, metavar="N", help="N studies derived from the real records")
     parser.add_argument("--data-timestamp", default=DEFAULT_DATA_TIMESTAMP)
-    parser.add_argument("--no-full-page-tokens", action="store_true",
-                        help="no nextPageToken on an exactly full last page (the live service sends one)")
-    parser.add_argument("--check-user-agent", action="store_true",
-                        help="403 to User-Agents that name no HTTP library, as the live edge does")
+    parser.add_argument(
+        "--no-full-page-tokens",
+        action="store_true",
+        help="no nextPageToken on an exactly full last page (the live service sends one)",
+    )
+    parser.add_argument(
+        "--check-user-agent",
+        action="store_true",
+        help="403 to User-Agents that name no HTTP library, as the live edge does",
+    )
     args = parser.parse_args(argv)
     try:
         if args.synthetic:
             studies: Iterable[dict[str, Any]] = synthetic_studies(args.synthetic)
         else:
             studies = load_fixtures(args.studies)
-        fake = FakeCtGov(studies, data_timestamp=args.data_timestamp, host=args.host, port=args.port,
-                          check_user_agent=args.check_user_agent,
-                          full_page_tokens=not args.no_full_page_tokens).start()
+        fake = FakeCtGov(
+            studies,
+            data_timestamp=args.data_timestamp,
+            host=args.host,
+            port=args.port,
+            check_user_agent=args.check_user_agent,
+            full_page_tokens=not args.no_full_page_tokens,
+        ).start()
     except shared_fixtures.FixturesNotFound as exc:
         parser.exit(2, f"{parser.prog}: {exc}\n")
     print(f"fake ClinicalTrials.gov API at {fake.base_url} with {len(fake.ids())} studies", flush=True)

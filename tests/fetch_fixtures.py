@@ -86,14 +86,22 @@ def fetch_spec(http: httpx.Client, url: str) -> bytes:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tests.fetch_fixtures", description=__doc__.splitlines()[0])
-    parser.add_argument("--dest", type=Path, default=shared_fixtures.fetch_destination(),
-                        help="directory to fill (default: %(default)s)")
+    parser.add_argument(
+        "--dest",
+        type=Path,
+        default=shared_fixtures.fetch_destination(),
+        help="directory to fill (default: %(default)s)",
+    )
     parser.add_argument("--base-url", default=BASE_URL, help="API v2 base URL (default: %(default)s)")
     spec = parser.add_mutually_exclusive_group()
     spec.add_argument("--spec-url", default=SPEC_URL, help="OpenAPI document URL (default: %(default)s)")
     spec.add_argument("--no-spec", action="store_true", help="records only")
-    parser.add_argument("--delay", type=float, default=1.0,
-                        help="seconds between requests (default: %(default)s, the API's Crawl-delay)")
+    parser.add_argument(
+        "--delay",
+        type=float,
+        default=1.0,
+        help="seconds between requests (default: %(default)s, the API's Crawl-delay)",
+    )
     parser.add_argument("--timeout", type=float, default=30.0, help="seconds per request (default: %(default)s)")
     args = parser.parse_args(argv)
     base_url = args.base_url.rstrip("/")

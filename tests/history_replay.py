@@ -61,27 +61,42 @@ def replay(nct_id: str, root: Path, *, line_breaks: bool = True) -> Replay:
         fake.history_line_breaks = line_breaks
         (root / "trialwatch.yaml").write_text(
             f"watchlist: watchlist.yaml\nstate_dir: state\napi:\n  base_url: {fake.base_url}\n"
-            f"  requests_per_second: 0\n  timeout: 10\nstorage:\n  url: sqlite:///{root / 'state.sqlite'}\n")
+            f"  requests_per_second: 0\n  timeout: 10\nstorage:\n  url: sqlite:///{root / 'state.sqlite'}\n"
+        )
         config = load_config(root / "trialwatch.yaml")
         store = Store(config.settings.storage_url)
         try:
             with CtGovClient(config.settings.api) as client:
                 report = backfill(config, store, client, nct_id)
             stored = [store.snapshot(nct_id, info.version) for info in store.version_infos(nct_id)]
-            stored_changes = [(c.version, change_to_dict(c.change)) for c in store.changes_of(nct_id)
-                              if not c.baseline]
+            stored_changes = [(c.version, change_to_dict(c.change)) for c in store.changes_of(nct_id) if not c.baseline]
         finally:
             store.close()
     rules = SeverityRules.from_mapping(config.settings.severity_rules)
-    real = [(number + 1, change_to_dict(change)) for number in range(1, len(versions))
-            for change in changes_between(versions[number - 1], versions[number], rules)]
-    reported, expected = Counter(_key(*c, values=False) for c in stored_changes), Counter(_key(*c, values=False)
-                                                                                         for c in real)
+    real = [
+        (number + 1, change_to_dict(change))
+        for number in range(1, len(versions))
+        for change in changes_between(versions[number - 1], versions[number], rules)
+    ]
+    reported, expected = (
+        Counter(_key(*c, values=False) for c in stored_changes),
+        Counter(_key(*c, values=False) for c in real),
+    )
     exact_reported, exact_expected = Counter(_key(*c) for c in stored_changes), Counter(_key(*c) for c in real)
     posted = [s.fetched_at.date().isoformat() for s in stored[:-1] if s is not None]
     real_posted = [v["protocolSection"]["statusModule"]["lastUpdatePostDateStruct"]["date"] for v in versions[:-1]]
-    html_texts = sum(1 for v in versions for _, text in markup_values(v)
-                     if render_html(text, line_breaks=line_breaks) != text)
-    return Replay(nct_id, len(versions), report.imported, report.requests, html_texts, sum(expected.values()),
-                  tuple(sorted((reported - expected).elements())), tuple(sorted((expected - reported).elements())),
-                  tuple(sorted((exact_reported - exact_expected).elements())), posted == real_posted)
+    html_texts = sum(
+        1 for v in versions for _, text in markup_values(v) if render_html(text, line_breaks=line_breaks) != text
+    )
+    return Replay(
+        nct_id,
+        len(versions),
+        report.imported,
+        report.requests,
+        html_texts,
+        sum(expected.values()),
+        tuple(sorted((reported - expected).elements())),
+        tuple(sorted((expected - reported).elements())),
+        tuple(sorted((exact_reported - exact_expected).elements())),
+        posted == real_posted,
+    )

@@ -55,8 +55,12 @@ class Pair:
     @property
     def changed_leaves(self) -> list[str]:
         """Protocol and results leaves that differ (truth.json), list indices kept."""
-        return [path for section in ("protocolSection", "resultsSection")
-                for kind in ("changed", "added", "removed") for path in self.truth[section][kind]]
+        return [
+            path
+            for section in ("protocolSection", "resultsSection")
+            for kind in ("changed", "added", "removed")
+            for path in self.truth[section][kind]
+        ]
 
     @property
     def bookkeeping_only(self) -> bool:
@@ -79,13 +83,24 @@ def pairs() -> Iterator[Pair]:
         for entry in study["pairs"]:
             old_text = _read(root / nct_id / entry["from"])
             new_text = _read(root / nct_id / entry["to"])
-            yield Pair(nct_id, entry["from"], entry["to"], entry, json.loads(old_text), json.loads(new_text),
-                       old_text, new_text)
+            yield Pair(
+                nct_id,
+                entry["from"],
+                entry["to"],
+                entry,
+                json.loads(old_text),
+                json.loads(new_text),
+                old_text,
+                new_text,
+            )
 
 
 def pair_ids() -> list[str]:
-    return [f"{nct_id}:{e['from'][:-5]}->{e['to'][:-5]}"
-            for nct_id, study in sorted(truth()["studies"].items()) for e in study["pairs"]]
+    return [
+        f"{nct_id}:{e['from'][:-5]}->{e['to'][:-5]}"
+        for nct_id, study in sorted(truth()["studies"].items())
+        for e in study["pairs"]
+    ]
 
 
 @cache
@@ -167,8 +182,10 @@ def same_site(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
     if {k: v for k, v in a.items() if k not in strip} == {k: v for k, v in b.items() if k not in strip}:
         return True
     fa, fb = _fold(a.get("facility")), _fold(b.get("facility"))
-    same_place = all(_fold(a.get(f)) == _fold(b.get(f)) or not _fold(a.get(f)) or not _fold(b.get(f))
-                     for f in ("city", "state", "zip"))
+    same_place = all(
+        _fold(a.get(f)) == _fold(b.get(f)) or not _fold(a.get(f)) or not _fold(b.get(f))
+        for f in ("city", "state", "zip")
+    )
     if fa and fa == fb and (same_place or (_geo(a) is not None and _geo(a) == _geo(b))):
         return True
     if fa and fb and _geo(a) is not None and _geo(a) == _geo(b):

@@ -91,8 +91,9 @@ class NotifySocket:
 class Service:
     """`python -m watcher --config … run` as systemd would start it."""
 
-    def __init__(self, workspace: Workspace, *, notify: NotifySocket | None = None,
-                 env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, workspace: Workspace, *, notify: NotifySocket | None = None, env: dict[str, str] | None = None
+    ) -> None:
         self.workspace = workspace
         self.notify = notify
         full_env = {**os.environ, "PYTHONPATH": str(REPO), **(env or {})}
@@ -104,7 +105,10 @@ class Service:
         with self.stdout_path.open("w") as out, self.stderr_path.open("w") as err:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "watcher", "--config", str(workspace.settings), "--log-format", "json", "run"],
-                stdout=out, stderr=err, env=full_env)
+                stdout=out,
+                stderr=err,
+                env=full_env,
+            )
 
     @property
     def stdout(self) -> str:

@@ -31,9 +31,23 @@ CACHE = REPO / ".fixtures-cache" / "ctgov"
 # The records the tests were written against; the shared directory holds more. Counts in tests
 # (17 studies, pages of 5, ...) depend on this exact list.
 STUDY_IDS: tuple[str, ...] = (
-    "NCT00763412", "NCT00973089", "NCT02513394", "NCT02856893", "NCT03064438", "NCT03318939",
-    "NCT03418623", "NCT03630471", "NCT04207047", "NCT04267848", "NCT04280705", "NCT04431453",
-    "NCT04728893", "NCT04764188", "NCT06171568", "NCT06610240", "NCT06863285",
+    "NCT00763412",
+    "NCT00973089",
+    "NCT02513394",
+    "NCT02856893",
+    "NCT03064438",
+    "NCT03318939",
+    "NCT03418623",
+    "NCT03630471",
+    "NCT04207047",
+    "NCT04267848",
+    "NCT04280705",
+    "NCT04431453",
+    "NCT04728893",
+    "NCT04764188",
+    "NCT06171568",
+    "NCT06610240",
+    "NCT06863285",
 )
 SPEC = "ctg-oas-v2.yaml"
 STUDIES = "studies"
@@ -71,8 +85,10 @@ def _missing(what: str) -> NoReturn:
     if os.environ.get(ENV):
         hint = f"not in ${ENV}={search_path()[0]}, the only place searched while it is set"
     else:
-        hint = (f"expected {SHARED} (../shared/fixtures/ctgov beside the clone), "
-                f"or run `python -m tests.fetch_fixtures` to fill {CACHE}")
+        hint = (
+            f"expected {SHARED} (../shared/fixtures/ctgov beside the clone), "
+            f"or run `python -m tests.fetch_fixtures` to fill {CACHE}"
+        )
     message = f"real ClinicalTrials.gov data not found ({what}): {hint}"
     if _skip:
         import pytest

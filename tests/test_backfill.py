@@ -17,12 +17,14 @@ TRIAL = "NCT04728893"
 def status(value: str) -> Any:
     def edit(study: dict[str, Any]) -> None:
         study["protocolSection"]["statusModule"]["overallStatus"] = value
+
     return edit
 
 
 def enrollment(count: int) -> Any:
     def edit(study: dict[str, Any]) -> None:
         study["protocolSection"]["designModule"]["enrollmentInfo"]["count"] = count
+
     return edit
 
 
@@ -46,10 +48,15 @@ def test_backfill_puts_past_versions_before_the_watched_ones(workspace: Workspac
 
     history = workspace.cli("history", TRIAL, "--json").json()
     assert {h["version"] for h in history if h["baseline"]} == {1}, "the oldest version is the baseline now"
-    changes = [(h["version"], h["field"], h["old"], h["new"]) for h in history
-               if not h["baseline"] and not h["field"].startswith(("status.lastUpdate", "derived."))]
-    assert changes == [(2, "design.enrollmentCount", 450, 500),
-                       (3, "status.overallStatus", "RECRUITING", "ACTIVE_NOT_RECRUITING")]
+    changes = [
+        (h["version"], h["field"], h["old"], h["new"])
+        for h in history
+        if not h["baseline"] and not h["field"].startswith(("status.lastUpdate", "derived."))
+    ]
+    assert changes == [
+        (2, "design.enrollmentCount", 450, 500),
+        (3, "status.overallStatus", "RECRUITING", "ACTIVE_NOT_RECRUITING"),
+    ]
     shown = workspace.cli("history", TRIAL).out
     assert "v3  major    status.overallStatus: RECRUITING → ACTIVE_NOT_RECRUITING" in shown
 
@@ -65,8 +72,7 @@ def test_backfill_puts_past_versions_before_the_watched_ones(workspace: Workspac
     assert "status.overallStatus: RECRUITING → COMPLETED" in diff
 
 
-def test_backfill_of_a_trial_never_polled_and_automatically_on_add(workspace: Workspace,
-                                                                   fake_api: FakeCtGov) -> None:
+def test_backfill_of_a_trial_never_polled_and_automatically_on_add(workspace: Workspace, fake_api: FakeCtGov) -> None:
     edits_on_separate_days(fake_api, enrollment(500))
     workspace.write(trials=[TRIAL])
     assert workspace.cli("backfill", TRIAL).code == 0
@@ -78,8 +84,11 @@ def test_backfill_of_a_trial_never_polled_and_automatically_on_add(workspace: Wo
     fake_api.update(other, lambda s: s["protocolSection"]["statusModule"].update(overallStatus="TERMINATED"))
     workspace.write(trials=[TRIAL, other], extra="backfill:\n  on_add: true\n")
     assert workspace.cli("check").code == 0
-    statuses = [(h["version"], h["old"], h["new"]) for h in workspace.cli("history", other, "--json").json()
-                if h["field"] == "status.overallStatus" and not h["baseline"]]
+    statuses = [
+        (h["version"], h["old"], h["new"])
+        for h in workspace.cli("history", other, "--json").json()
+        if h["field"] == "status.overallStatus" and not h["baseline"]
+    ]
     assert statuses == [(2, "COMPLETED", "TERMINATED")]
 
 
@@ -114,17 +123,28 @@ def test_backfill_fails_clearly_on_a_bad_answer(workspace: Workspace, fake_api: 
     assert capped.code == 1 and "over the cap of 1000" in capped.err
 
 
-@pytest.mark.parametrize(("body", "message"), [
-    ({"history": {"changes": []}}, "`history.changes` is missing or empty"),
-    ({"study": {}}, "no `history` object"),
-    ({"history": {"changes": [{"version": 1, "date": "2020-01-01"}]}}, "expected versions numbered 0, 1, 2"),
-    ({"history": {"changes": [{"version": 0, "date": "01/02/2020"}]}}, "is '01/02/2020', not yyyy-MM-dd"),
-    ({"history": {"changes": [{"version": 0, "date": "2020-01-01"}]},
-      "study": {"protocolSection": {"identificationModule": {"nctId": "NCT00000001"}}}}, "not NCT04728893"),
-])
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ({"history": {"changes": []}}, "`history.changes` is missing or empty"),
+        ({"study": {}}, "no `history` object"),
+        ({"history": {"changes": [{"version": 1, "date": "2020-01-01"}]}}, "expected versions numbered 0, 1, 2"),
+        ({"history": {"changes": [{"version": 0, "date": "01/02/2020"}]}}, "is '01/02/2020', not yyyy-MM-dd"),
+        (
+            {
+                "history": {"changes": [{"version": 0, "date": "2020-01-01"}]},
+                "study": {"protocolSection": {"identificationModule": {"nctId": "NCT00000001"}}},
+            },
+            "not NCT04728893",
+        ),
+    ],
+)
 def test_history_index_parser_rejects_what_it_cannot_trust(body: dict[str, Any], message: str) -> None:
-    with pytest.raises(HistoryFormatError, match="^u: .*" + message.replace("(", r"\(").replace(")", r"\)")
-                       .replace("`", "`").replace(".", r"\.").replace("*", r"\*")):
+    with pytest.raises(
+        HistoryFormatError,
+        match="^u: .*"
+        + message.replace("(", r"\(").replace(")", r"\)").replace("`", "`").replace(".", r"\.").replace("*", r"\*"),
+    ):
         parse_index(json.dumps(body).encode(), TRIAL, "u")
 
 
@@ -142,8 +162,9 @@ def test_version_parser_rejects_duplicates_and_wrong_versions() -> None:
 def test_markup_only_differences_take_the_stored_text() -> None:
     stored = {"briefSummary": "The **main** aim: A/B testing.", "n": 1, "other": "old words"}
     past = {"briefSummary": "<p>The <b>main</b> aim: A&#x2F;B testing.</p>", "n": 2, "other": "<p>new words</p>"}
-    assert adopt_markup(stored, past) == {"briefSummary": stored["briefSummary"], "n": 2,
-                                          "other": "new words"}, "a real edit is kept, as markdown"
+    assert adopt_markup(stored, past) == {"briefSummary": stored["briefSummary"], "n": 2, "other": "new words"}, (
+        "a real edit is kept, as markdown"
+    )
 
 
 # -- gaps between polls ----------------------------------------------------------------------------
@@ -171,8 +192,9 @@ def test_an_edit_undone_between_two_polls_is_still_reported(workspace: Workspace
     assert "status.overallStatus: RECRUITING → SUSPENDED" in result.out
     assert "status.overallStatus: SUSPENDED → RECRUITING" in result.out
     assert len(fake_api.requests_to("/api/int/")) == 2, "the index and the one version in between"
-    statuses = [(h["version"], h["old"], h["new"]) for h in non_baseline(workspace)
-                if h["field"] == "status.overallStatus"]
+    statuses = [
+        (h["version"], h["old"], h["new"]) for h in non_baseline(workspace) if h["field"] == "status.overallStatus"
+    ]
     assert statuses == [(3, "RECRUITING", "SUSPENDED"), (4, "SUSPENDED", "RECRUITING")]
 
 

@@ -11,12 +11,19 @@ from bench.bench_cycle import main
 
 @pytest.mark.parametrize("mode", ["watchlist", "registry"])
 def test_cycle_benchmark_runs_both_cycles_and_prints_every_figure(
-    capsys: pytest.CaptureFixture[str], mode: str,
+    capsys: pytest.CaptureFixture[str],
+    mode: str,
 ) -> None:
     main(["--trials", "40", "--changed", "0.25", "--mode", mode])
     out = capsys.readouterr().out
-    rows = {m.group(1): m.groups()[1:] for m in re.finditer(
-        r"^(first sync|25% changed) +(\d+) +[\d.]+ +[\d.]+ +[\d.]+ +[\d.]+× +[\d.]+× +\d+ +[\d,]+ +(\w+)$", out, re.M)}
+    rows = {
+        m.group(1): m.groups()[1:]
+        for m in re.finditer(
+            r"^(first sync|25% changed) +(\d+) +[\d.]+ +[\d.]+ +[\d.]+ +[\d.]+× +[\d.]+× +\d+ +[\d,]+ +(\w+)$",
+            out,
+            re.M,
+        )
+    }
     assert set(rows) == {"first sync", "25% changed"}, out
     assert rows["first sync"] == ("2", "ok")  # /version and one page of 40 full records
     # watchlist: /version, the updated-since probe, one page of the 10 changed records;

@@ -80,19 +80,41 @@ def _at(record: Mapping[str, Any], path: tuple[str, ...]) -> Any:
     return node
 
 
-@pytest.mark.parametrize("number", [1e-05, 0.00001234, 1.5e-07, 5e-324, 1e16, 1.2345678901234568e+17, 1e22,
-                                    1.7976931348623157e308, 0.0001, 1e15, -0.0, 42.36008, 2**63, -(2**63) - 1,
-                                    2**64, 10**30])
+@pytest.mark.parametrize(
+    "number",
+    [
+        1e-05,
+        0.00001234,
+        1.5e-07,
+        5e-324,
+        1e16,
+        1.2345678901234568e17,
+        1e22,
+        1.7976931348623157e308,
+        0.0001,
+        1e15,
+        -0.0,
+        42.36008,
+        2**63,
+        -(2**63) - 1,
+        2**64,
+        10**30,
+    ],
+)
 def test_numbers_orjson_writes_otherwise_are_written_as_before(number: float) -> None:
     value = {"geoPoint": {"lat": number, "lon": -71.05977}, "n": [number]}
     assert canonical_bytes(value) == standard(value)
 
 
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False)
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False, allow_infinity=False)
     | st.text(st.characters(blacklist_categories=("Cs",))),
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
-    max_leaves=20)
+    max_leaves=20,
+)
 
 
 @settings(max_examples=400, deadline=None)
@@ -102,8 +124,13 @@ def test_any_json_value_is_written_as_the_standard_library_writes_it(value: Any)
 
 
 @settings(max_examples=100, deadline=None)
-@given(st.dictionaries(st.sampled_from(["protocolSection", "derivedSection", "resultsSection", "hasResults"]),
-                       json_values | st.dictionaries(st.text(max_size=5), json_values, max_size=3), max_size=4))
+@given(
+    st.dictionaries(
+        st.sampled_from(["protocolSection", "derivedSection", "resultsSection", "hasResults"]),
+        json_values | st.dictionaries(st.text(max_size=5), json_values, max_size=3),
+        max_size=4,
+    )
+)
 def test_any_record_hashes_as_before(record: dict[str, Any]) -> None:
     assert content_hash(record) == standard_hash(record)
     assert blobs.record_parts(record)[0].digest == standard_manifest(record)
@@ -119,8 +146,7 @@ def test_nan_is_refused_where_records_are_read() -> None:
         parse_json(b'{"lat": -Infinity}', "/studies/NCT04728893")
 
 
-def test_a_database_hashed_by_the_standard_library_sees_no_change(workspace: Workspace,
-                                                                  fake_api: FakeCtGov) -> None:
+def test_a_database_hashed_by_the_standard_library_sees_no_change(workspace: Workspace, fake_api: FakeCtGov) -> None:
     """Versions whose `content_hash` the previous release computed (json.dumps), including a float
     written with an exponent and non-ASCII text, are recognised unchanged by a full re-fetch."""
     trials = ["NCT04728893", "NCT03064438", "NCT06610240"]
@@ -128,7 +154,8 @@ def test_a_database_hashed_by_the_standard_library_sees_no_change(workspace: Wor
     def tricky(study: dict[str, Any]) -> None:
         study["protocolSection"]["identificationModule"]["briefTitle"] += " — étude ü 😀 \x1f"
         study["protocolSection"].setdefault("contactsLocationsModule", {}).setdefault("locations", []).append(
-            {"facility": "Null Island", "geoPoint": {"lat": 1e-05, "lon": 1.5e-07}})
+            {"facility": "Null Island", "geoPoint": {"lat": 1e-05, "lon": 1.5e-07}}
+        )
 
     fake_api.update(trials[0], tricky)
     workspace.write(trials=trials)
@@ -140,8 +167,11 @@ def test_a_database_hashed_by_the_standard_library_sees_no_change(workspace: Wor
             assert len(rows) == 3
             for row in rows:
                 record = load_record(s, row.manifest)
-                s.execute(update(SnapshotRow).where(SnapshotRow.id == row.id)
-                          .values(content_hash=standard_hash(copy.deepcopy(record))))
+                s.execute(
+                    update(SnapshotRow)
+                    .where(SnapshotRow.id == row.id)
+                    .values(content_hash=standard_hash(copy.deepcopy(record)))
+                )
         before = {n: [v.content_hash for v in store.version_infos(n)] for n in trials}
         fake_api.new_refresh()
         result = workspace.cli("check", "--full")

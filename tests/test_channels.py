@@ -48,16 +48,26 @@ class Transport:
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         method, url = (args[0], args[1]) if len(args) > 1 else ("post", args[0])
-        self.calls.append({"method": method.upper(), "url": url, "headers": kwargs["headers"],
-                           "json": json.loads(kwargs["data"])})
+        self.calls.append(
+            {"method": method.upper(), "url": url, "headers": kwargs["headers"], "json": json.loads(kwargs["data"])}
+        )
         return mock.Mock(status_code=200, content=self.answer)
 
 
-@pytest.mark.parametrize(("url", "kind"), [
-    (SLACK_URL, "slack"), ("https://hooks.slack.com/services/T1/B2/C3", "slack"), ("mailto://a.org?to=b@c.org",
-    "email"), ("mailtos://u:p@smtp.example.org", "email"), (TELEGRAM_URL, "telegram"), ("json://h:1/x", "json"),
-    ("jsons://h/x", "json"), ("discord://1/2", "text"), ("ntfy://topic", "text"),
-])
+@pytest.mark.parametrize(
+    ("url", "kind"),
+    [
+        (SLACK_URL, "slack"),
+        ("https://hooks.slack.com/services/T1/B2/C3", "slack"),
+        ("mailto://a.org?to=b@c.org", "email"),
+        ("mailtos://u:p@smtp.example.org", "email"),
+        (TELEGRAM_URL, "telegram"),
+        ("json://h:1/x", "json"),
+        ("jsons://h/x", "json"),
+        ("discord://1/2", "text"),
+        ("ntfy://topic", "text"),
+    ],
+)
 def test_the_format_follows_the_apprise_service(url: str, kind: str) -> None:
     assert channel_kind(url) == kind
 
@@ -69,25 +79,33 @@ def test_slack_request_is_compact_mrkdwn() -> None:
     (call,) = transport.calls
     assert call["method"] == "POST"
     assert call["url"] == "https://hooks.slack.com/services/T1JJ3T3L2/A1BRTD4JD/TIiajkdnlazkcOXrIdevi7FQ"
-    assert call["headers"] == {"User-Agent": "Apprise", "Accept": "application/json",
-                               "Content-Type": "application/json; charset=utf-8"}
+    assert call["headers"] == {
+        "User-Agent": "Apprise",
+        "Accept": "application/json",
+        "Content-Type": "application/json; charset=utf-8",
+    }
     icon = "https://github.com/caronc/apprise/raw/master/apprise/assets/themes/default/apprise-info-72x72.png"
     assert call["json"] == {
         "mrkdwn": True,
-        "attachments": [{
-            "title": "NCT04728893 (Nemtabrutinib CLL): Status changed from RECRUITING to SUSPENDED: "
-                     "Sponsor decision (+2 more)",
-            "text": "*<https://clinicaltrials.gov/study/NCT04728893|NCT04728893>* Nemtabrutinib CLL — "
-                    "A Study of Nemtabrutinib vs Chemoimmunotherapy in CLL\n"
-                    ":red_circle: `status.overallStatus`: RECRUITING → SUSPENDED — Status changed from RECRUITING "
-                    "to SUSPENDED: Sponsor decision\n"
-                    ":large_orange_circle: `design.enrollmentCount`: 450 → 560 — Enrollment changed from 450 to "
-                    "560 (+24.4%), ESTIMATED\n"
-                    ":large_orange_circle: `locations.ruijin hospital|shanghai||china`: (none) → Ruijin Hospital, "
-                    "Shanghai, China (RECRUITING) — New site: Ruijin Hospital, Shanghai, China (RECRUITING)\n"
-                    "<https://clinicaltrials.gov/study/NCT04728893?tab=history|Full history>",
-            "color": "#3AA3E3", "footer_icon": icon, "footer": "Apprise", "ts": 1.0,
-        }],
+        "attachments": [
+            {
+                "title": "NCT04728893 (Nemtabrutinib CLL): Status changed from RECRUITING to SUSPENDED: "
+                "Sponsor decision (+2 more)",
+                "text": "*<https://clinicaltrials.gov/study/NCT04728893|NCT04728893>* Nemtabrutinib CLL — "
+                "A Study of Nemtabrutinib vs Chemoimmunotherapy in CLL\n"
+                ":red_circle: `status.overallStatus`: RECRUITING → SUSPENDED — Status changed from RECRUITING "
+                "to SUSPENDED: Sponsor decision\n"
+                ":large_orange_circle: `design.enrollmentCount`: 450 → 560 — Enrollment changed from 450 to "
+                "560 (+24.4%), ESTIMATED\n"
+                ":large_orange_circle: `locations.ruijin hospital|shanghai||china`: (none) → Ruijin Hospital, "
+                "Shanghai, China (RECRUITING) — New site: Ruijin Hospital, Shanghai, China (RECRUITING)\n"
+                "<https://clinicaltrials.gov/study/NCT04728893?tab=history|Full history>",
+                "color": "#3AA3E3",
+                "footer_icon": icon,
+                "footer": "Apprise",
+                "ts": 1.0,
+            }
+        ],
         "icon_url": icon,
         "channel": "#trials",
     }
@@ -106,36 +124,58 @@ def test_telegram_request_is_html() -> None:
         "disable_web_page_preview": True,
         "parse_mode": "HTML",
         "text": "<b>NCT04728893 (Nemtabrutinib CLL): Status changed from RECRUITING to SUSPENDED: Sponsor decision "
-                "(+2 more)</b>\r\n\r\n"
-                '<b><a href="https://clinicaltrials.gov/study/NCT04728893">NCT04728893</a></b> · Nemtabrutinib CLL'
-                " — 3 changes\r\n"
-                "<i>A Study of Nemtabrutinib vs Chemoimmunotherapy in CLL</i>\r\n"
-                "🔴 <code>status.overallStatus</code>: RECRUITING → SUSPENDED\r\n"
-                "<i>Status changed from RECRUITING to SUSPENDED: Sponsor decision</i>\r\n"
-                "🟠 <code>design.enrollmentCount</code>: 450 → 560\r\n"
-                "<i>Enrollment changed from 450 to 560 (+24.4%), ESTIMATED</i>\r\n"
-                "🟠 <code>locations.ruijin hospital|shanghai||china</code>: (none) → Ruijin Hospital, Shanghai, "
-                "China (RECRUITING)\r\n"
-                "<i>New site: Ruijin Hospital, Shanghai, China (RECRUITING)</i>\r\n"
-                '<a href="https://clinicaltrials.gov/study/NCT04728893?tab=history">Full history</a>',
+        "(+2 more)</b>\r\n\r\n"
+        '<b><a href="https://clinicaltrials.gov/study/NCT04728893">NCT04728893</a></b> · Nemtabrutinib CLL'
+        " — 3 changes\r\n"
+        "<i>A Study of Nemtabrutinib vs Chemoimmunotherapy in CLL</i>\r\n"
+        "🔴 <code>status.overallStatus</code>: RECRUITING → SUSPENDED\r\n"
+        "<i>Status changed from RECRUITING to SUSPENDED: Sponsor decision</i>\r\n"
+        "🟠 <code>design.enrollmentCount</code>: 450 → 560\r\n"
+        "<i>Enrollment changed from 450 to 560 (+24.4%), ESTIMATED</i>\r\n"
+        "🟠 <code>locations.ruijin hospital|shanghai||china</code>: (none) → Ruijin Hospital, Shanghai, "
+        "China (RECRUITING)\r\n"
+        "<i>New site: Ruijin Hospital, Shanghai, China (RECRUITING)</i>\r\n"
+        '<a href="https://clinicaltrials.gov/study/NCT04728893?tab=history">Full history</a>',
     }
 
 
 def many_changes(count: int) -> list[dict[str, Any]]:
     """Changes of as many separate fields (a list's items would be summarised in one line)."""
-    return [{"field": f"custom.field{n}", "change": "added", "old": None,
-             "new": {"facility": f"Hospital number {n} with a long name", "city": f"City {n}",
-                     "country": "Country", "status": "RECRUITING"}, "severity": "major",
-             "event": {"kind": "site_added", "summary": f"New site: Hospital number {n} with a long name",
-                       "data": {}}} for n in range(count)]
+    return [
+        {
+            "field": f"custom.field{n}",
+            "change": "added",
+            "old": None,
+            "new": {
+                "facility": f"Hospital number {n} with a long name",
+                "city": f"City {n}",
+                "country": "Country",
+                "status": "RECRUITING",
+            },
+            "severity": "major",
+            "event": {"kind": "site_added", "summary": f"New site: Hospital number {n} with a long name", "data": {}},
+        }
+        for n in range(count)
+    ]
 
 
 def many_sites(count: int) -> list[dict[str, Any]]:
-    return [{"field": f"locations.site {n}|city {n}||country", "change": "added", "old": None,
-             "new": {"facility": f"Hospital number {n} with a long name", "city": f"City {n}",
-                     "country": "Country", "status": "RECRUITING"}, "severity": "major",
-             "event": {"kind": "site_added", "summary": f"New site: Hospital number {n} with a long name",
-                       "data": {}}} for n in range(count)]
+    return [
+        {
+            "field": f"locations.site {n}|city {n}||country",
+            "change": "added",
+            "old": None,
+            "new": {
+                "facility": f"Hospital number {n} with a long name",
+                "city": f"City {n}",
+                "country": "Country",
+                "status": "RECRUITING",
+            },
+            "severity": "major",
+            "event": {"kind": "site_added", "summary": f"New site: Hospital number {n} with a long name", "data": {}},
+        }
+        for n in range(count)
+    ]
 
 
 def test_telegram_splits_long_messages_and_cuts_the_rest_with_a_history_link() -> None:
@@ -153,14 +193,15 @@ def test_telegram_splits_long_messages_and_cuts_the_rest_with_a_history_link() -
     texts = [c["json"]["text"] for c in transport.calls]
     assert len(texts) == 4
     assert all(len(t) <= TELEGRAM_LIMIT for t in texts)
-    assert "more: <a href=\"https://clinicaltrials.gov/study/NCT04728893?tab=history\">full history</a>" in texts[-1]
+    assert 'more: <a href="https://clinicaltrials.gov/study/NCT04728893?tab=history">full history</a>' in texts[-1]
 
 
 def test_email_has_subject_html_table_and_our_plain_part(smtp_server: SmtpServer) -> None:
     send(smtp_server.url(), payload())
     (mail,) = smtp_server.messages
-    assert mail["Subject"] == ("NCT04728893 (Nemtabrutinib CLL): Status changed from RECRUITING to SUSPENDED: "
-                               "Sponsor decision (+2 more)")
+    assert mail["Subject"] == (
+        "NCT04728893 (Nemtabrutinib CLL): Status changed from RECRUITING to SUSPENDED: Sponsor decision (+2 more)"
+    )
     html_part = mail.get_body(preferencelist=("html",))
     plain_part = mail.get_body(preferencelist=("plain",))
     assert html_part is not None and plain_part is not None
@@ -190,8 +231,7 @@ def test_a_late_email_says_it_is_late(smtp_server: SmtpServer) -> None:
     send(smtp_server.url(), payload(), created_at=NOW, now=NOW + timedelta(hours=3, minutes=12))
     plain = smtp_server.messages[0].get_body(preferencelist=("plain",))
     assert plain is not None
-    assert plain.get_content().startswith(
-        "Delayed delivery: queued 2026-11-22 09:15 UTC, sent 3 h 12 min later.")
+    assert plain.get_content().startswith("Delayed delivery: queued 2026-11-22 09:15 UTC, sent 3 h 12 min later.")
 
 
 def test_webhook_gets_the_versioned_document(webhook: WebhookReceiver) -> None:
@@ -202,10 +242,15 @@ def test_webhook_gets_the_versioned_document(webhook: WebhookReceiver) -> None:
     assert post.headers["Idempotency-Key"] == "trialwatch-42", "a retried message carries the same key"
     assert body["schema"] == "trialwatch.notification" and body["schema_version"] == 1
     assert body["kind"] == "changes" and body["message_id"] == 42
-    assert body["trial"] == {"nct_id": "NCT04728893", "label": "Nemtabrutinib CLL",
-                             "title": "A Study of Nemtabrutinib vs Chemoimmunotherapy in CLL"}
-    assert body["links"] == {"study": "https://clinicaltrials.gov/study/NCT04728893",
-                             "history": "https://clinicaltrials.gov/study/NCT04728893?tab=history"}
+    assert body["trial"] == {
+        "nct_id": "NCT04728893",
+        "label": "Nemtabrutinib CLL",
+        "title": "A Study of Nemtabrutinib vs Chemoimmunotherapy in CLL",
+    }
+    assert body["links"] == {
+        "study": "https://clinicaltrials.gov/study/NCT04728893",
+        "history": "https://clinicaltrials.gov/study/NCT04728893?tab=history",
+    }
     assert body["severity"] == "critical"
     first = body["changes"][0]
     assert first["field"] == "status.overallStatus" and first["change"] == "changed"
@@ -231,24 +276,39 @@ def test_many_sites_in_one_version_read_as_one_line_in_every_human_format() -> N
 # -- apprise URLs with a typo --------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("url", "expected"), [
-    ("mailtoo://me:Pa55word@example.org", "apprise knows no scheme 'mailtoo'; close ones it knows: mailto:// (E-Mail), "
-                                          "mailtos:// (E-Mail)"),
-    ("jsons//hooks.example.org/path", "the URL does not start with scheme://; did you mean jsons://… or json://…"),
-    ("hooks.example.org/path", "the URL does not start with scheme:// (such as mailto://, slack:// or json://)"),
-    ("htps://hooks.slack.com/services/T1/B1/secretTokenValue", "apprise knows no scheme 'htps'; close ones it knows: "
-                                                               "https://, http://"),
-    ("tgram://secretTokenValue", "tgram:// is Telegram, but the rest of the URL (tgram://***) does not fit it: "
-                                 "expected tgram://{bot_token}, tgram://{bot_token}/{targets}; "
-                                 "see https://appriseit.com/services/telegram/"),
-    ("xyzzyq://secretTokenValue", "apprise knows no scheme 'xyzzyq'; the services and their schemes: "
-                                  "https://appriseit.com/services/"),
-])
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        (
+            "mailtoo://me:Pa55word@example.org",
+            "apprise knows no scheme 'mailtoo'; close ones it knows: mailto:// (E-Mail), mailtos:// (E-Mail)",
+        ),
+        ("jsons//hooks.example.org/path", "the URL does not start with scheme://; did you mean jsons://… or json://…"),
+        ("hooks.example.org/path", "the URL does not start with scheme:// (such as mailto://, slack:// or json://)"),
+        (
+            "htps://hooks.slack.com/services/T1/B1/secretTokenValue",
+            "apprise knows no scheme 'htps'; close ones it knows: https://, http://",
+        ),
+        (
+            "tgram://secretTokenValue",
+            "tgram:// is Telegram, but the rest of the URL (tgram://***) does not fit it: "
+            "expected tgram://{bot_token}, tgram://{bot_token}/{targets}; "
+            "see https://appriseit.com/services/telegram/",
+        ),
+        (
+            "xyzzyq://secretTokenValue",
+            "apprise knows no scheme 'xyzzyq'; the services and their schemes: https://appriseit.com/services/",
+        ),
+    ],
+)
 def test_a_url_typo_names_the_wrong_part_and_the_close_schemes(url: str, expected: str) -> None:
     from watcher.config.channels import check_channel_options
 
-    problems = dict(check_channel_options(url=url, digest=None, timezone="UTC", heartbeat=None,
-                                          title_template=None, body_template=None))
+    problems = dict(
+        check_channel_options(
+            url=url, digest=None, timezone="UTC", heartbeat=None, title_template=None, body_template=None
+        )
+    )
     assert problems["url"].startswith(expected), problems["url"]
     assert "Pa55word" not in problems["url"] and "secretTokenValue" not in problems["url"]
 

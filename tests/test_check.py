@@ -26,12 +26,15 @@ def complaints(err: str) -> list[str]:
 
 
 def setup(workspace: Workspace, webhook: WebhookReceiver, trials: list[str]) -> None:
-    workspace.write(trials=trials, channels={"hook": {"url": webhook.url()}}, api=FAST,
-                    extra="notify:\n  failure_alert_after: 2\n")
+    workspace.write(
+        trials=trials, channels={"hook": {"url": webhook.url()}}, api=FAST, extra="notify:\n  failure_alert_after: 2\n"
+    )
 
 
 def test_a_failing_trial_is_alerted_once_after_n_cycles_then_recovers(
-    workspace: Workspace, fake_api: FakeCtGov, webhook: WebhookReceiver,
+    workspace: Workspace,
+    fake_api: FakeCtGov,
+    webhook: WebhookReceiver,
 ) -> None:
     setup(workspace, webhook, [GOOD, BAD])
     fake_api.fail("wrong_id", ids=[BAD], times=1000)
@@ -51,7 +54,9 @@ def test_a_failing_trial_is_alerted_once_after_n_cycles_then_recovers(
 
 
 def test_api_outage_is_alerted_once_and_recovery_announced(
-    workspace: Workspace, fake_api: FakeCtGov, webhook: WebhookReceiver,
+    workspace: Workspace,
+    fake_api: FakeCtGov,
+    webhook: WebhookReceiver,
 ) -> None:
     setup(workspace, webhook, [GOOD])
     assert workspace.cli("check").code == 0
@@ -68,15 +73,18 @@ def test_api_outage_is_alerted_once_and_recovery_announced(
 
 
 def test_not_found_and_moved_are_reported_once(
-    workspace: Workspace, fake_api: FakeCtGov, webhook: WebhookReceiver,
+    workspace: Workspace,
+    fake_api: FakeCtGov,
+    webhook: WebhookReceiver,
 ) -> None:
     setup(workspace, webhook, [GOOD, "NCT09999999"])
     assert workspace.cli("check").code == 1
     again = workspace.cli("check")
     assert again.code == 1, "the exit code stays 1 until the watchlist is fixed: cron monitoring does not flap"
     assert "NCT09999999: not found on ClinicalTrials.gov (404); check the watchlist" in again.err
-    assert len(fake_api.requests_to("/studies/NCT09999999")) == 1, \
+    assert len(fake_api.requests_to("/studies/NCT09999999")) == 1, (
         "asked once; left alone until the weekly full re-fetch"
+    )
     assert titles(webhook) == ["NCT09999999: not found on ClinicalTrials.gov"], "alerted once"
     states = workspace.cli("list", "--json").json()
     assert next(r for r in states if r["nct_id"] == "NCT09999999")["status"] is None
@@ -89,7 +97,9 @@ def test_not_found_and_moved_are_reported_once(
 
 
 def test_one_crashing_record_does_not_stop_the_cycle(
-    workspace: Workspace, fake_api: FakeCtGov, monkeypatch: pytest.MonkeyPatch,
+    workspace: Workspace,
+    fake_api: FakeCtGov,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     import watcher.cycle
 
@@ -114,7 +124,9 @@ def test_one_crashing_record_does_not_stop_the_cycle(
 
 
 def test_403_is_reported_once_naming_the_cause_and_backed_off_at_the_cycle_level(
-    workspace: Workspace, fake_api: FakeCtGov, webhook: WebhookReceiver,
+    workspace: Workspace,
+    fake_api: FakeCtGov,
+    webhook: WebhookReceiver,
 ) -> None:
     setup(workspace, webhook, [GOOD])
     assert workspace.cli("check").code == 0
@@ -131,7 +143,10 @@ def test_403_is_reported_once_naming_the_cause_and_backed_off_at_the_cycle_level
 
 
 def test_403_recovery_is_announced_once(
-    workspace: Workspace, fake_api: FakeCtGov, webhook: WebhookReceiver, monkeypatch: pytest.MonkeyPatch,
+    workspace: Workspace,
+    fake_api: FakeCtGov,
+    webhook: WebhookReceiver,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     import watcher.cycle
 
@@ -147,7 +162,9 @@ def test_403_recovery_is_announced_once(
 
 
 def test_registry_wide_outage_is_one_alert_and_one_recovery_not_one_per_trial(
-    workspace: Workspace, fake_api: FakeCtGov, webhook: WebhookReceiver,
+    workspace: Workspace,
+    fake_api: FakeCtGov,
+    webhook: WebhookReceiver,
 ) -> None:
     """300 trials; /studies serves an HTML page with 200 while /version answers, for 3 cycles."""
     studies = list(synthetic_studies(300))
@@ -167,12 +184,16 @@ def test_registry_wide_outage_is_one_alert_and_one_recovery_not_one_per_trial(
     fake_api.clear_faults()
     fake_api.new_refresh()
     assert workspace.cli("check").code == 0
-    assert titles(webhook) == ["ClinicalTrials.gov failing for most trials for 2 cycles",
-                               "ClinicalTrials.gov polling recovered"]
+    assert titles(webhook) == [
+        "ClinicalTrials.gov failing for most trials for 2 cycles",
+        "ClinicalTrials.gov polling recovered",
+    ]
 
 
 def test_a_trial_failing_alone_among_many_keeps_its_own_alert(
-    workspace: Workspace, fake_api: FakeCtGov, webhook: WebhookReceiver,
+    workspace: Workspace,
+    fake_api: FakeCtGov,
+    webhook: WebhookReceiver,
 ) -> None:
     studies = list(synthetic_studies(20))
     for study in studies:
@@ -197,7 +218,9 @@ def versions(workspace: Workspace) -> list[dict[str, Any]]:
 
 
 def test_partial_record_in_a_batch_is_refetched_alone_and_the_whole_one_is_diffed(
-    workspace: Workspace, fake_api: FakeCtGov, webhook: WebhookReceiver,
+    workspace: Workspace,
+    fake_api: FakeCtGov,
+    webhook: WebhookReceiver,
 ) -> None:
     setup(workspace, webhook, [SITES])
     assert workspace.cli("check").code == 0
@@ -212,7 +235,9 @@ def test_partial_record_in_a_batch_is_refetched_alone_and_the_whole_one_is_diffe
 
 
 def test_partial_record_twice_is_held_back_reported_once_and_never_removes_anything(
-    workspace: Workspace, fake_api: FakeCtGov, webhook: WebhookReceiver,
+    workspace: Workspace,
+    fake_api: FakeCtGov,
+    webhook: WebhookReceiver,
 ) -> None:
     setup(workspace, webhook, [SITES])
     assert workspace.cli("check").code == 0
@@ -232,7 +257,9 @@ def test_partial_record_twice_is_held_back_reported_once_and_never_removes_anyth
 
 
 def test_an_unchanged_record_is_recognised_by_its_hash_without_loading_the_stored_one(
-    workspace: Workspace, fake_api: FakeCtGov, monkeypatch: pytest.MonkeyPatch,
+    workspace: Workspace,
+    fake_api: FakeCtGov,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     from watcher.store import Store
 
@@ -254,7 +281,8 @@ def test_an_unchanged_record_is_recognised_by_its_hash_without_loading_the_store
 
 
 def test_a_status_set_by_the_registry_without_a_new_posting_is_noticed_within_one_poll(
-    workspace: Workspace, fake_api: FakeCtGov,
+    workspace: Workspace,
+    fake_api: FakeCtGov,
 ) -> None:
     """9 of the 92 real pairs changed protocolSection while lastUpdatePostDate stayed, e.g. the
     registry setting a status to UNKNOWN. The probe asks for OverallStatus, so that is seen at once."""

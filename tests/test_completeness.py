@@ -37,17 +37,23 @@ def with_empty_eligibility(study: dict[str, Any]) -> dict[str, Any]:
 
 def with_truncated_locations(study: dict[str, Any]) -> dict[str, Any]:
     locations = study["protocolSection"]["contactsLocationsModule"]["locations"]
-    del locations[len(locations) // 3:]
+    del locations[len(locations) // 3 :]
     return study
 
 
-@pytest.mark.parametrize(("nct_id", "cut", "expected"), [
-    (MANY_SITES, without_locations_module, "protocolSection.contactsLocationsModule: missing"),
-    (WITH_RESULTS, without_has_results, "hasResults: missing"),
-    (MANY_SITES, with_empty_eligibility, "protocolSection.eligibilityModule.eligibilityCriteria: empty"),
-    (MANY_SITES, with_truncated_locations,
-     "protocolSection.contactsLocationsModule.locations: 1148 items before, 382 now"),
-])
+@pytest.mark.parametrize(
+    ("nct_id", "cut", "expected"),
+    [
+        (MANY_SITES, without_locations_module, "protocolSection.contactsLocationsModule: missing"),
+        (WITH_RESULTS, without_has_results, "hasResults: missing"),
+        (MANY_SITES, with_empty_eligibility, "protocolSection.eligibilityModule.eligibilityCriteria: empty"),
+        (
+            MANY_SITES,
+            with_truncated_locations,
+            "protocolSection.contactsLocationsModule.locations: 1148 items before, 382 now",
+        ),
+    ],
+)
 def test_partial_records_derived_from_real_ones_are_caught(nct_id: str, cut: Any, expected: str) -> None:
     study = real(nct_id)
     assert expected in missing_parts(study, cut(copy.deepcopy(study)))
@@ -65,8 +71,10 @@ def test_no_real_successive_versions_look_partial() -> None:
     """The regression corpus: every real pair of versions passes (no false suspect)."""
     checked = 0
     for folder in sorted(p for p in shared_fixtures.pairs_dir().iterdir() if p.is_dir()):
-        versions = sorted((json.loads(f.read_text()) for f in folder.glob("*.json")),
-                          key=lambda v: v["derivedSection"]["miscInfoModule"]["versionHolder"])  # as truth.json
+        versions = sorted(
+            (json.loads(f.read_text()) for f in folder.glob("*.json")),
+            key=lambda v: v["derivedSection"]["miscInfoModule"]["versionHolder"],
+        )  # as truth.json
         for old, new in itertools.pairwise(versions):
             assert missing_parts(old, new) == [], folder.name
             checked += 1

@@ -32,8 +32,12 @@ def service(workspace: Workspace, name: str) -> Iterator[subprocess.Popen[bytes]
     """`trialwatch run` as a real process; stopped with SIGTERM (its logs are in <root>/<name>.log)."""
     log = (workspace.root / f"{name}.log").open("wb")
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    proc = subprocess.Popen([sys.executable, "-m", "watcher", "--config", str(workspace.settings),
-                             "--log-format", "json", "run"], stdout=log, stderr=subprocess.STDOUT, env=env)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "watcher", "--config", str(workspace.settings), "--log-format", "json", "run"],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env=env,
+    )
     try:
         yield proc
     finally:
@@ -53,6 +57,7 @@ def suspend(study: dict[str, Any]) -> None:
 def enroll(count: int) -> Any:
     def edit(study: dict[str, Any]) -> None:
         study["protocolSection"]["designModule"]["enrollmentInfo"]["count"] = count
+
     return edit
 
 
@@ -67,14 +72,23 @@ def checked(url: str) -> int:
 def test_cli_commands_work_while_the_service_writes_sqlite(workspace: Workspace, fake_api: FakeCtGov) -> None:
     workspace.write(trials=list(TRIALS), interval="1s")
     with service(workspace, "run") as proc:
-        wait_until(lambda: Path(workspace.db_url.removeprefix("sqlite:///")).exists()
-                   and checked(workspace.db_url) == len(TRIALS), timeout=60)
+        wait_until(
+            lambda: (
+                Path(workspace.db_url.removeprefix("sqlite:///")).exists() and checked(workspace.db_url) == len(TRIALS)
+            ),
+            timeout=60,
+        )
         deadline = time.monotonic() + 8
         rounds = 0
         while time.monotonic() < deadline:
             fake_api.update(TRIALS[0], enroll(500 + rounds))  # the service stores a version every cycle or so
-            for args in (("history", TRIALS[0], "--json"), ("changes", "--json"), ("list", "--json"),
-                         ("diff", TRIALS[0], "--from", "1", "--to", "2099-01-01"), ("db", "stats")):
+            for args in (
+                ("history", TRIALS[0], "--json"),
+                ("changes", "--json"),
+                ("list", "--json"),
+                ("diff", TRIALS[0], "--from", "1", "--to", "2099-01-01"),
+                ("db", "stats"),
+            ):
                 result = workspace.cli(*args)
                 assert result.code == 0, (args, result.err)
             rounds += 1
@@ -87,10 +101,12 @@ def test_cli_commands_work_while_the_service_writes_sqlite(workspace: Workspace,
 
 @pytest.mark.postgres
 def test_two_services_on_one_postgresql_notify_each_change_once(
-    workspace: Workspace, fake_api: FakeCtGov, webhook: WebhookReceiver, pg_url: str,
+    workspace: Workspace,
+    fake_api: FakeCtGov,
+    webhook: WebhookReceiver,
+    pg_url: str,
 ) -> None:
-    workspace.write(trials=list(TRIALS), channels={"hook": {"url": webhook.url()}}, storage_url=pg_url,
-                    interval="1s")
+    workspace.write(trials=list(TRIALS), channels={"hook": {"url": webhook.url()}}, storage_url=pg_url, interval="1s")
     Store(pg_url).close()  # schema first, so both services start on a current database
     with service(workspace, "a") as first, service(workspace, "b") as second:
         wait_until(lambda: checked(pg_url) == len(TRIALS), timeout=60)
@@ -103,12 +119,14 @@ def test_two_services_on_one_postgresql_notify_each_change_once(
     bodies = [r.json() for r in webhook.requests]
     assert len(bodies) == len(edits), [b.get("title") for b in bodies]
     assert [TRIALS[0], TRIALS[1], TRIALS[2], TRIALS[0]] == [
-        next(t for t in TRIALS if t in b.get("title", "") + b.get("message", "")) for b in bodies]
+        next(t for t in TRIALS if t in b.get("title", "") + b.get("message", "")) for b in bodies
+    ]
 
     engine = create_engine(pg_url)
     with engine.connect() as conn:
-        cycles = conn.execute(text("SELECT started_at, finished_at FROM cycles WHERE finished_at IS NOT NULL "
-                                   "ORDER BY started_at")).all()
+        cycles = conn.execute(
+            text("SELECT started_at, finished_at FROM cycles WHERE finished_at IS NOT NULL ORDER BY started_at")
+        ).all()
         versions = conn.execute(text("SELECT nct_id, count(*) FROM snapshots GROUP BY nct_id ORDER BY 1")).all()
     engine.dispose()
     assert len(cycles) > len(edits), "a baseline cycle and at least one cycle per edit"
@@ -118,9 +136,11 @@ def test_two_services_on_one_postgresql_notify_each_change_once(
     logs = (workspace.root / "a.log").read_text() + (workspace.root / "b.log").read_text()
     per_service = {name: (workspace.root / f"{name}.log").read_text().count('"cycle.done"') for name in "ab"}
     skipped = logs.count('"cycle.locked"')
-    print(f"\ntwo services on one PostgreSQL: {len(edits)} edits → {len(bodies)} webhook POSTs; "
-          f"{len(cycles)} cycles (a: {per_service['a']}, b: {per_service['b']}), none overlapping; "
-          f"{skipped} cycle starts skipped while the other held the lock; versions {dict(versions)}")
+    print(
+        f"\ntwo services on one PostgreSQL: {len(edits)} edits → {len(bodies)} webhook POSTs; "
+        f"{len(cycles)} cycles (a: {per_service['a']}, b: {per_service['b']}), none overlapping; "
+        f"{skipped} cycle starts skipped while the other held the lock; versions {dict(versions)}"
+    )
 
 
 WRITER = """
@@ -144,8 +164,10 @@ def test_two_processes_saving_versions_of_one_trial_never_collide(db_url: str) -
     same trial. Each save must succeed and the numbers stay unique and gap-free."""
     Store(db_url).close()
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    procs = [subprocess.Popen([sys.executable, "-c", WRITER, db_url, tag], env=env, stderr=subprocess.PIPE)
-             for tag in ("service", "cli")]
+    procs = [
+        subprocess.Popen([sys.executable, "-c", WRITER, db_url, tag], env=env, stderr=subprocess.PIPE)
+        for tag in ("service", "cli")
+    ]
     errors = [p.communicate(timeout=120)[1].decode() for p in procs]
     assert [p.returncode for p in procs] == [0, 0], errors
     store = Store(db_url)

@@ -40,10 +40,16 @@ def test_state_directory_from_systemd(tmp_path: Path) -> None:
     assert settings.storage_url.endswith(f"{tmp_path / 'tw' / 'trialwatch.sqlite'}")
 
 
-@pytest.mark.parametrize(("text", "expected"), [
-    ("10s", timedelta(seconds=10)), ("30m", timedelta(minutes=30)), ("6h", timedelta(hours=6)),
-    ("1d", timedelta(days=1)), ("1h30m", timedelta(hours=1, minutes=30)),
-])
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("10s", timedelta(seconds=10)),
+        ("30m", timedelta(minutes=30)),
+        ("6h", timedelta(hours=6)),
+        ("1d", timedelta(days=1)),
+        ("1h30m", timedelta(hours=1, minutes=30)),
+    ],
+)
 def test_durations(text: str, expected: timedelta) -> None:
     assert parse_duration(text) == expected
 
@@ -73,8 +79,11 @@ def test_missing_environment_variable_is_named_but_no_value_leaks(tmp_path: Path
 
 
 def test_service_schedule_keys(tmp_path: Path) -> None:
-    path = write(tmp_path / "s.yaml", "schedule:\n  interval: 2s\n  notify_interval: 10s\n  watch_interval: 0s\n"
-                                      "  stop_timeout: 1m\n  cycle_timeout: 2h\n")
+    path = write(
+        tmp_path / "s.yaml",
+        "schedule:\n  interval: 2s\n  notify_interval: 10s\n  watch_interval: 0s\n"
+        "  stop_timeout: 1m\n  cycle_timeout: 2h\n",
+    )
     settings = load_settings(path, environ={})
     assert settings.interval == timedelta(seconds=2)
     assert settings.notify_interval == timedelta(seconds=10)
@@ -83,7 +92,10 @@ def test_service_schedule_keys(tmp_path: Path) -> None:
     assert settings.cycle_timeout == timedelta(hours=2)
     defaults = load_settings(None, environ={})
     assert (defaults.notify_interval, defaults.watch_interval, defaults.stop_timeout) == (
-        timedelta(seconds=30), timedelta(seconds=2), timedelta(seconds=30))
+        timedelta(seconds=30),
+        timedelta(seconds=2),
+        timedelta(seconds=30),
+    )
 
 
 def test_a_zero_poll_interval_is_refused(tmp_path: Path) -> None:
@@ -107,8 +119,11 @@ def test_channel_url_from_a_systemd_credential(tmp_path: Path) -> None:
 
 
 def test_credential_problems_name_the_credential_never_a_secret(tmp_path: Path) -> None:
-    path = write(tmp_path / "s.yaml", "channels:\n  team:\n    url: ${credential:slack-url}\n"
-                                      "  mail:\n    url: mailtos://u:${credential:smtp}@example.org\n")
+    path = write(
+        tmp_path / "s.yaml",
+        "channels:\n  team:\n    url: ${credential:slack-url}\n"
+        "  mail:\n    url: mailtos://u:${credential:smtp}@example.org\n",
+    )
     with pytest.raises(ConfigError) as info:
         load_settings(path, environ={})
     assert [str(p) for p in info.value.problems] == [
@@ -124,8 +139,7 @@ def test_credential_problems_name_the_credential_never_a_secret(tmp_path: Path) 
 def test_check_config_lists_every_problem_of_both_files_and_exits_2(workspace: Workspace) -> None:
     workspace.write(trials=["NCT04728893"], channels={"ops": {"url": "json://127.0.0.1:9/x"}})
     workspace.settings.write_text(workspace.settings.read_text().replace("interval: 1h", "interval: soon"))
-    workspace.watchlist.write_text("trials:\n  - NCT123\n  - id: NCT04728893\n    channels: [pager]\n"
-                                   "  - NCT04728893\n")
+    workspace.watchlist.write_text("trials:\n  - NCT123\n  - id: NCT04728893\n    channels: [pager]\n  - NCT04728893\n")
     result = workspace.cli("check-config")
     assert result.code == 2
     assert "4 configuration problems:" in result.err
@@ -142,8 +156,9 @@ def test_check_config_summarizes_a_good_configuration_without_secrets(workspace:
     creds = tmp_path / "creds"
     creds.mkdir()
     (creds / "hook").write_text("json://hooks.example.org/s3cr3t-token-path\n")
-    workspace.write(trials=["NCT04728893", {"id": "NCT03418623", "interval": "1d"}],
-                    channels={"ops": {"url": "${credential:hook}"}})
+    workspace.write(
+        trials=["NCT04728893", {"id": "NCT03418623", "interval": "1d"}], channels={"ops": {"url": "${credential:hook}"}}
+    )
     result = workspace.cli("check-config", env={"CREDENTIALS_DIRECTORY": str(creds)})
     assert result.code == 0, result.err
     assert "(2 trials)" in result.out
@@ -154,27 +169,33 @@ def test_check_config_summarizes_a_good_configuration_without_secrets(workspace:
 
 
 def test_every_problem_is_listed_with_file_line_and_key(tmp_path: Path) -> None:
-    settings = write(tmp_path / "trialwatch.yaml", (
-        "api:\n"
-        "  base_url: ftp://nope\n"
-        "  requests_per_second: fast\n"
-        "schedule:\n"
-        "  interval: soon\n"
-        "colour: blue\n"
-        "channels:\n"
-        "  ops:\n"
-        "    min_severity: urgent\n"
-    ))
-    write(tmp_path / "watchlist.yaml", (
-        "trials:\n"
-        "  - NCT06747156\n"
-        "  - NCT123\n"
-        "  - id: nct06747156\n"
-        "  - label: no id here\n"
-        "  - id: NCT07198867\n"
-        "    channels: [pager]\n"
-        "    colour: red\n"
-    ))
+    settings = write(
+        tmp_path / "trialwatch.yaml",
+        (
+            "api:\n"
+            "  base_url: ftp://nope\n"
+            "  requests_per_second: fast\n"
+            "schedule:\n"
+            "  interval: soon\n"
+            "colour: blue\n"
+            "channels:\n"
+            "  ops:\n"
+            "    min_severity: urgent\n"
+        ),
+    )
+    write(
+        tmp_path / "watchlist.yaml",
+        (
+            "trials:\n"
+            "  - NCT06747156\n"
+            "  - NCT123\n"
+            "  - id: nct06747156\n"
+            "  - label: no id here\n"
+            "  - id: NCT07198867\n"
+            "    channels: [pager]\n"
+            "    colour: red\n"
+        ),
+    )
     with pytest.raises(ConfigError) as info:
         load_config(settings, environ={})
     problems = [str(p) for p in info.value.problems]
@@ -207,16 +228,19 @@ def test_yaml_syntax_error_names_the_line(tmp_path: Path) -> None:
 
 
 def test_watchlist_items_bare_and_mapping(tmp_path: Path) -> None:
-    path = write(tmp_path / "w.yaml", (
-        "trials:\n"
-        "  - NCT06747156\n"
-        "  - id: NCT07198867\n"
-        "    label: Second\n"
-        "    channels: [ops]\n"
-        "    tags: [oncology, phase3]\n"
-        "    min_severity: major\n"
-        "    ignore: ['locations.*']\n"
-    ))
+    path = write(
+        tmp_path / "w.yaml",
+        (
+            "trials:\n"
+            "  - NCT06747156\n"
+            "  - id: NCT07198867\n"
+            "    label: Second\n"
+            "    channels: [ops]\n"
+            "    tags: [oncology, phase3]\n"
+            "    min_severity: major\n"
+            "    ignore: ['locations.*']\n"
+        ),
+    )
     wl = load_watchlist(path, ["ops"])
     first, second = wl.trials
     assert (first.nct_id, first.label, first.channels, first.tags) == ("NCT06747156", None, None, ())
@@ -244,12 +268,12 @@ def test_config_path_resolution(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
 
 def test_storage_feed_and_backfill_settings(tmp_path: Path) -> None:
 
-
     settings_file = tmp_path / "trialwatch.yaml"
     settings_file.write_text(
         "storage:\n  keep_versions: 10\n  keep_days: 365\n"
         "feeds:\n  path: out/changes.atom\n  per_tag: false\n  days: 7\n"
-        "backfill:\n  on_add: true\n  fill_gaps: always\n  max_gap_requests: 5\n  max_versions: 20\n")
+        "backfill:\n  on_add: true\n  fill_gaps: always\n  max_gap_requests: 5\n  max_versions: 20\n"
+    )
     settings = load_settings(settings_file)
     assert (settings.keep_versions, settings.keep_days) == (10, timedelta(days=365))
     assert settings.feeds.path == tmp_path / "out" / "changes.atom"

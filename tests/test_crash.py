@@ -24,10 +24,25 @@ def crash_at(workspace: Workspace, point: str) -> str:
     """Run `check` as a real process, kill -9 it at `point`; returns its log output."""
     marker = workspace.root / f"{point}.pid"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "tests.crashpoint", point, str(marker), "--", "--config", str(workspace.settings),
-         "--log-format", "json", "check"],
-        cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)}, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        text=True)
+        [
+            sys.executable,
+            "-m",
+            "tests.crashpoint",
+            point,
+            str(marker),
+            "--",
+            "--config",
+            str(workspace.settings),
+            "--log-format",
+            "json",
+            "check",
+        ],
+        cwd=REPO,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         wait_until(marker.exists, timeout=60)
         assert int(marker.read_text()) == proc.pid
@@ -42,8 +57,10 @@ def crash_at(workspace: Workspace, point: str) -> str:
 
 
 def prepare(workspace: Workspace, fake_api: FakeCtGov, smtp: SmtpServer, webhook: WebhookReceiver) -> None:
-    workspace.write(trials=[{"id": CHANGED, "label": "Nemtabrutinib CLL"}],
-                    channels={"email": {"url": smtp.url()}, "hook": {"url": webhook.url()}})
+    workspace.write(
+        trials=[{"id": CHANGED, "label": "Nemtabrutinib CLL"}],
+        channels={"email": {"url": smtp.url()}, "hook": {"url": webhook.url()}},
+    )
     baseline = workspace.process("check")
     assert baseline.code == 0, baseline.err
     fake_api.update(CHANGED, edit_trial)
@@ -62,7 +79,11 @@ def events(stderr: str) -> list[dict[str, object]]:
 
 @pytest.mark.parametrize("point", ["after_commit", "before_send"])
 def test_killed_before_the_channel_accepted_every_message_arrives_exactly_once(
-    point: str, workspace: Workspace, fake_api: FakeCtGov, smtp_server: SmtpServer, webhook: WebhookReceiver,
+    point: str,
+    workspace: Workspace,
+    fake_api: FakeCtGov,
+    smtp_server: SmtpServer,
+    webhook: WebhookReceiver,
 ) -> None:
     prepare(workspace, fake_api, smtp_server, webhook)
     crash_at(workspace, point)
@@ -78,8 +99,10 @@ def test_killed_before_the_channel_accepted_every_message_arrives_exactly_once(
     assert restart.code == 0, restart.err
     assert len(smtp_server.messages) == 1
     assert len(webhook.requests) == 1
-    assert "status.overallStatus: RECRUITING → SUSPENDED" in smtp_server.messages[0].get_body(
-        preferencelist=("plain",)).get_content()  # type: ignore[union-attr]
+    assert (
+        "status.overallStatus: RECRUITING → SUSPENDED"
+        in smtp_server.messages[0].get_body(preferencelist=("plain",)).get_content()
+    )  # type: ignore[union-attr]
     assert webhook.requests[0].json()["trial"]["nct_id"] == CHANGED
     assert [r[2] for r in outbox_rows(workspace)] == ["sent", "sent"]
     recovered = [e for e in events(restart.err) if e["event"] == "notify.recovered"]
@@ -92,7 +115,10 @@ def test_killed_before_the_channel_accepted_every_message_arrives_exactly_once(
 
 
 def test_after_a_kill_mid_send_the_channel_queue_goes_out_at_once_on_restart(
-    workspace: Workspace, fake_api: FakeCtGov, smtp_server: SmtpServer, webhook: WebhookReceiver,
+    workspace: Workspace,
+    fake_api: FakeCtGov,
+    smtp_server: SmtpServer,
+    webhook: WebhookReceiver,
 ) -> None:
     """The claim's lease is 5 minutes; the restart neither waits for it nor counts the cut-off send."""
     from datetime import UTC, datetime
@@ -103,8 +129,9 @@ def test_after_a_kill_mid_send_the_channel_queue_goes_out_at_once_on_restart(
     prepare(workspace, fake_api, smtp_server, webhook)
     crash_at(workspace, "before_send")
     store = Store(f"sqlite:///{workspace.root / 'state' / 'trialwatch.sqlite'}")
-    store.outbox.enqueue([NewMessage("email", None, "alert", {"type": "alert", "subject": "behind it", "text": "t"})],
-                         datetime.now(UTC))
+    store.outbox.enqueue(
+        [NewMessage("email", None, "alert", {"type": "alert", "subject": "behind it", "text": "t"})], datetime.now(UTC)
+    )
     store.close()
     started = time.monotonic()
     restart = workspace.process("--log-format", "json", "check")
@@ -114,12 +141,17 @@ def test_after_a_kill_mid_send_the_channel_queue_goes_out_at_once_on_restart(
     assert [r[2:] for r in outbox_rows(workspace) if r[1] == "email"] == [("sent", 1), ("sent", 1)]
     failed = [e for e in events(restart.err) if e["event"] in ("notify.failed", "notify.channel_busy")]
     assert failed == []
-    print(f"\n[timings] restart after a kill mid-send: the email queue (2 messages) delivered by a check taking "
-          f"{took:.2f} s (the dead claim's lease had 5 min to run)")
+    print(
+        f"\n[timings] restart after a kill mid-send: the email queue (2 messages) delivered by a check taking "
+        f"{took:.2f} s (the dead claim's lease had 5 min to run)"
+    )
 
 
 def test_killed_between_acceptance_and_mark_sends_that_one_message_once_more(
-    workspace: Workspace, fake_api: FakeCtGov, smtp_server: SmtpServer, webhook: WebhookReceiver,
+    workspace: Workspace,
+    fake_api: FakeCtGov,
+    smtp_server: SmtpServer,
+    webhook: WebhookReceiver,
 ) -> None:
     prepare(workspace, fake_api, smtp_server, webhook)
     crash_at(workspace, "before_mark")
@@ -148,8 +180,11 @@ def test_killed_between_acceptance_and_mark_sends_that_one_message_once_more(
 
 def test_a_crash_report_never_shows_a_channel_secret(workspace: Workspace, fake_api: FakeCtGov) -> None:
     """apprise's own logger must not print (unredacted) to stderr beside our structured logs."""
-    workspace.write(trials=[CHANGED], channels={"hook": {"url": "json://user:TopSecretPw@127.0.0.1:9/key-123456"}},
-                    extra="notify:\n  claim_timeout: 1s\n")
+    workspace.write(
+        trials=[CHANGED],
+        channels={"hook": {"url": "json://user:TopSecretPw@127.0.0.1:9/key-123456"}},
+        extra="notify:\n  claim_timeout: 1s\n",
+    )
     assert workspace.process("check").code == 0
     fake_api.update(CHANGED, edit_trial)
     result = workspace.process("--log-format", "json", "check")
@@ -159,13 +194,18 @@ def test_a_crash_report_never_shows_a_channel_secret(workspace: Workspace, fake_
 
 
 def test_ctrl_c_during_check_keeps_what_was_saved_says_so_and_exits_130(
-    workspace: Workspace, fake_api: FakeCtGov,
+    workspace: Workspace,
+    fake_api: FakeCtGov,
 ) -> None:
     workspace.write(trials=["NCT04728893", "NCT03418623"])
     fake_api.fail("timeout", path_contains="/studies", delay=4, times=3)
-    proc = subprocess.Popen([sys.executable, "-m", "watcher", "--config", str(workspace.settings), "check"],
-                            cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)},
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "watcher", "--config", str(workspace.settings), "check"],
+        cwd=REPO,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     try:
         wait_until(lambda: fake_api.requests_to("/studies"), timeout=20)
         proc.send_signal(signal.SIGINT)

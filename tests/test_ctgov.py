@@ -44,8 +44,14 @@ def sleeps() -> Sleeps:
 
 @pytest.fixture
 def settings(fake_api: FakeCtGov) -> ApiSettings:
-    return ApiSettings(base_url=fake_api.base_url, timeout=0.5, requests_per_second=0, max_retries=3,
-                       backoff_base=0.01, backoff_max=0.05)
+    return ApiSettings(
+        base_url=fake_api.base_url,
+        timeout=0.5,
+        requests_per_second=0,
+        max_retries=3,
+        backoff_base=0.01,
+        backoff_max=0.05,
+    )
 
 
 @pytest.fixture
@@ -108,10 +114,12 @@ def test_fetch_studies_batches_and_pages(fake_api: FakeCtGov, settings: ApiSetti
 
 def test_probe_asks_for_a_few_small_fields(fake_api: FakeCtGov, client: CtGovClient) -> None:
     result = client.fetch_studies([NCT, OTHER], fields=PROBE_FIELDS)
-    assert result.records[NCT].record == {"protocolSection": {
-        "identificationModule": {"nctId": NCT},
-        "statusModule": {"overallStatus": "WITHDRAWN", "lastUpdatePostDateStruct": {"date": "2015-08-19"}},
-    }}
+    assert result.records[NCT].record == {
+        "protocolSection": {
+            "identificationModule": {"nctId": NCT},
+            "statusModule": {"overallStatus": "WITHDRAWN", "lastUpdatePostDateStruct": {"date": "2015-08-19"}},
+        }
+    }
     probe = client.fetch_studies([NCT, OTHER, "NCT00000002"], fields=PROBE_FIELDS)
     assert {i: f.last_update for i, f in probe.records.items()} == {NCT: "2015-08-19", OTHER: "2022-03-14"}
     assert probe.missing == {"NCT00000002"}
@@ -150,16 +158,22 @@ def test_invalid_ids_fail_alone_without_a_request(client: CtGovClient) -> None:
 def test_updated_since_returns_dates_and_aliases(fake_api: FakeCtGov, client: CtGovClient) -> None:
     fake_api.alias(NCT, "NCT09000001")
     updates = client.updated_since(date(2025, 10, 1))
-    assert updates == {"NCT02856893": "2025-10-31", "NCT04764188": "2025-10-16",
-                       "NCT09000001": "2026-09-05", NCT: "2026-09-05"}
+    assert updates == {
+        "NCT02856893": "2025-10-31",
+        "NCT04764188": "2025-10-16",
+        "NCT09000001": "2026-09-05",
+        NCT: "2026-09-05",
+    }
     params = fake_api.requests[-1][2]
     assert params["filter.advanced"] == "AREA[LastUpdatePostDate]RANGE[2025-10-01,MAX]"
     assert params["pageSize"] == "1000"
 
 
 def test_updated_since_gives_up_after_one_page_when_too_big(settings: ApiSettings, sleeps: Sleeps) -> None:
-    with FakeCtGov(synthetic_studies(2500)) as fake, \
-            CtGovClient(replace(settings, base_url=fake.base_url), sleep=sleeps) as client:
+    with (
+        FakeCtGov(synthetic_studies(2500)) as fake,
+        CtGovClient(replace(settings, base_url=fake.base_url), sleep=sleeps) as client,
+    ):
         assert client.updated_since_within(date(2000, 1, 1), max_pages=2) is None
         assert client.requests_made == 1
         assert len(client.updated_since_within(date(2000, 1, 1), max_pages=3) or {}) == 2500
@@ -207,9 +221,7 @@ def test_retry_after_is_honoured(fake_api: FakeCtGov, client: CtGovClient, sleep
     assert events(logs, "api.retry")[0]["wait"] == 7.0
 
 
-def test_retry_after_as_an_http_date_and_capped(
-    fake_api: FakeCtGov, settings: ApiSettings, sleeps: Sleeps
-) -> None:
+def test_retry_after_as_an_http_date_and_capped(fake_api: FakeCtGov, settings: ApiSettings, sleeps: Sleeps) -> None:
     fake_api.fail(429, times=1, retry_after="Fri, 31 Dec 2099 23:59:59 GMT")
     with CtGovClient(replace(settings, retry_after_max=42), sleep=sleeps) as client:
         client.version()
@@ -228,8 +240,12 @@ def test_retry_after_holds_back_every_thread() -> None:
 
 @pytest.mark.parametrize(
     ("kind", "reason"),
-    [("truncated", "truncated JSON"), ("html", "HTML page"), ("wrong_id", "asked for"),
-     ("no_protocol", "no protocolSection")],
+    [
+        ("truncated", "truncated JSON"),
+        ("html", "HTML page"),
+        ("wrong_id", "asked for"),
+        ("no_protocol", "no protocolSection"),
+    ],
 )
 def test_unusable_body_is_invalid_for_that_trial_and_not_retried(
     fake_api: FakeCtGov, client: CtGovClient, kind: str, reason: str
@@ -268,7 +284,11 @@ def test_301_alias_is_followed_and_reported(fake_api: FakeCtGov, client: CtGovCl
     assert [r[1] for r in fake_api.requests] == [f"/api/v2/studies/{NCT}", "/api/v2/studies/NCT09000001"]
     assert client.requests_made == 2
     assert events(logs, "api.moved")[0] == {
-        "event": "api.moved", "nct_id": NCT, "canonical_id": "NCT09000001", "log_level": "info"}
+        "event": "api.moved",
+        "nct_id": NCT,
+        "canonical_id": "NCT09000001",
+        "log_level": "info",
+    }
 
 
 def test_301_target_that_is_another_study_is_invalid(fake_api: FakeCtGov, client: CtGovClient) -> None:
@@ -301,9 +321,7 @@ def test_batch_study_with_a_wrong_id_is_never_attributed(fake_api: FakeCtGov, cl
     assert events(logs, "api.unexpected_study")[0]["nct_id"] == "NCT99999999"
 
 
-def test_batch_without_protocol_section_is_missing_not_a_record(
-    fake_api: FakeCtGov, client: CtGovClient
-) -> None:
+def test_batch_without_protocol_section_is_missing_not_a_record(fake_api: FakeCtGov, client: CtGovClient) -> None:
     fake_api.fail("no_protocol", path_contains="filter.ids")
     result = client.fetch_studies([fake_api.ids()[0], OTHER])
     assert set(result.records) == {OTHER}
@@ -474,7 +492,8 @@ def test_parse_fails_only_with_invalid_response(body: bytes) -> None:
 
 
 def test_edge_that_checks_the_user_agent_accepts_ours_and_refuses_a_bare_one(
-    fake_api: FakeCtGov, client: CtGovClient,
+    fake_api: FakeCtGov,
+    client: CtGovClient,
 ) -> None:
     fake_api.check_user_agent = True
     assert client.version().api_version == "2.0.5"
@@ -484,7 +503,9 @@ def test_edge_that_checks_the_user_agent_accepts_ours_and_refuses_a_bare_one(
 
 
 def test_403_is_access_denied_naming_the_cause_and_not_retried(
-    fake_api: FakeCtGov, settings: ApiSettings, sleeps: Sleeps,
+    fake_api: FakeCtGov,
+    settings: ApiSettings,
+    sleeps: Sleeps,
 ) -> None:
     fake_api.check_user_agent = True
     http = httpx.Client(headers={"User-Agent": "trialwatch/0.1.0 (+https://github.com/trialwatch/trialwatch)"})
@@ -516,7 +537,9 @@ def test_pagers_never_pay_for_the_trailing_empty_page(fake_api: FakeCtGov, clien
 
 
 def test_full_batches_cost_one_request_each_with_full_page_tokens(
-    fake_api: FakeCtGov, settings: ApiSettings, sleeps: Sleeps,
+    fake_api: FakeCtGov,
+    settings: ApiSettings,
+    sleeps: Sleeps,
 ) -> None:
     ids = fake_api.ids()
     with CtGovClient(replace(settings, batch_size=5, full_page_size=5), sleep=sleeps) as client:

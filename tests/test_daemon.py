@@ -74,7 +74,8 @@ def test_file_watch_waits_until_the_file_holds_still(tmp_path: Path) -> None:
 
 
 def test_a_partial_cycle_polls_only_due_trials_and_leaves_the_registry_gate_alone(
-    workspace: Workspace, fake_api: FakeCtGov,
+    workspace: Workspace,
+    fake_api: FakeCtGov,
 ) -> None:
     workspace.write(trials=[A, B])
     config = load_config(workspace.settings)
@@ -112,8 +113,7 @@ def notify() -> Iterator[NotifySocket]:
 
 def _polled(fake_api: FakeCtGov, nct_id: str) -> bool:
     """The fake's request log holds (method, path, query parameters)."""
-    return any(nct_id in path or nct_id in params.get("filter.ids", "")
-               for _, path, params in list(fake_api.requests))
+    return any(nct_id in path or nct_id in params.get("filter.ids", "") for _, path, params in list(fake_api.requests))
 
 
 def _versions(fake_api: FakeCtGov) -> int:
@@ -122,7 +122,9 @@ def _versions(fake_api: FakeCtGov) -> int:
 
 @pytest.mark.slow
 def test_service_tells_systemd_ready_status_watchdog_and_stopping(
-    workspace: Workspace, fake_api: FakeCtGov, notify: NotifySocket,
+    workspace: Workspace,
+    fake_api: FakeCtGov,
+    notify: NotifySocket,
 ) -> None:
     workspace.write(trials=[A, B])
     fast_settings(workspace)
@@ -131,8 +133,9 @@ def test_service_tells_systemd_ready_status_watchdog_and_stopping(
         ready = notify.wait_for("READY", "1")
         assert "2 trials watched" in ready["STATUS"]
         notify.wait_for("WATCHDOG", "1")
-        after_cycle = wait_until(lambda: [m for m in notify.assignments()
-                                          if "last cycle" in m.get("STATUS", "") and "ok" in m["STATUS"]])
+        after_cycle = wait_until(
+            lambda: [m for m in notify.assignments() if "last cycle" in m.get("STATUS", "") and "ok" in m["STATUS"]]
+        )
         assert "2 checked" in after_cycle[0]["STATUS"] and "notifications pending" in after_cycle[0]["STATUS"]
         wait_until(lambda: sum(1 for m in notify.assignments() if "WATCHDOG" in m) >= 5, timeout=10)
         running = workspace.cli("status", "--json").json()
@@ -147,14 +150,14 @@ def test_service_tells_systemd_ready_status_watchdog_and_stopping(
     keys = [next(iter(m)) for m in notify.assignments()]
     assert keys[0] == "READY" and keys[-1] == "STOPPING"
     pings = [t for t, text in notify.messages if text == "WATCHDOG=1"]
-    assert len(pings) >= 5 and max(b - a for a, b in itertools.pairwise(pings)) < 0.5 + 0.3, \
+    assert len(pings) >= 5 and max(b - a for a, b in itertools.pairwise(pings)) < 0.5 + 0.3, (
         "pinged at least every WATCHDOG_USEC/2 while healthy"
+    )
     cycle = service.named("cycle.done")[0]
     assert {"checked", "changed", "failed", "requests", "duration_s"} <= set(cycle)
     stopped = workspace.cli("status", "--json").json()
     assert stopped["service"] == "stopped" and stopped["next_cycle"] is None
-    (workspace.root / "notify-exchange.txt").write_text(
-        "\n".join(f"{t:.3f} {text!r}" for t, text in notify.messages))
+    (workspace.root / "notify-exchange.txt").write_text("\n".join(f"{t:.3f} {text!r}" for t, text in notify.messages))
 
 
 @pytest.mark.slow
@@ -195,14 +198,23 @@ def test_a_good_watchlist_edit_is_picked_up_while_running(workspace: Workspace, 
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(("broken", "expected"), [
-    ("trials:\n  - NCT04728893\n  - {id: NCT0342\n", "YAML syntax error"),
-    ("trials:\n  - NCT04728893\n  - NCT123\n", "watchlist.yaml:3: trials[1]: 'NCT123' is not NCT followed by 8 digits"),
-    ("trials:\n  - NCT04728893\n  - nct04728893\n", "NCT04728893 is listed twice (first at line 2)"),
-    ("trials:\n  - id: NCT04728893\n    channels: [pager]\n", "unknown channel 'pager'"),
-])
+@pytest.mark.parametrize(
+    ("broken", "expected"),
+    [
+        ("trials:\n  - NCT04728893\n  - {id: NCT0342\n", "YAML syntax error"),
+        (
+            "trials:\n  - NCT04728893\n  - NCT123\n",
+            "watchlist.yaml:3: trials[1]: 'NCT123' is not NCT followed by 8 digits",
+        ),
+        ("trials:\n  - NCT04728893\n  - nct04728893\n", "NCT04728893 is listed twice (first at line 2)"),
+        ("trials:\n  - id: NCT04728893\n    channels: [pager]\n", "unknown channel 'pager'"),
+    ],
+)
 def test_a_broken_edit_is_rejected_once_and_polling_goes_on(
-    workspace: Workspace, fake_api: FakeCtGov, broken: str, expected: str,
+    workspace: Workspace,
+    fake_api: FakeCtGov,
+    broken: str,
+    expected: str,
 ) -> None:
     workspace.write(trials=[A])
     fast_settings(workspace)
@@ -232,7 +244,9 @@ def test_a_broken_edit_is_rejected_once_and_polling_goes_on(
 
 @pytest.mark.slow
 def test_a_rejected_edit_is_notified_through_the_channels(
-    workspace: Workspace, fake_api: FakeCtGov, webhook: WebhookReceiver,
+    workspace: Workspace,
+    fake_api: FakeCtGov,
+    webhook: WebhookReceiver,
 ) -> None:
     workspace.write(trials=[A], channels={"hook": {"url": webhook.url()}})
     fast_settings(workspace)
@@ -251,7 +265,9 @@ def test_a_rejected_edit_is_notified_through_the_channels(
 
 @pytest.mark.slow
 def test_sighup_reloads_settings_and_watchlist(
-    workspace: Workspace, fake_api: FakeCtGov, notify: NotifySocket,
+    workspace: Workspace,
+    fake_api: FakeCtGov,
+    notify: NotifySocket,
 ) -> None:
     workspace.write(trials=[A])
     fast_settings(workspace, FAST_NO_WATCH)
@@ -301,7 +317,8 @@ def test_sigterm_lets_the_cycle_in_flight_finish(workspace: Workspace, fake_api:
 
 @pytest.mark.slow
 def test_sigterm_abandons_a_stuck_cycle_within_the_bound_and_exits_0(
-    workspace: Workspace, fake_api: FakeCtGov,
+    workspace: Workspace,
+    fake_api: FakeCtGov,
 ) -> None:
     workspace.write(trials=[A, B])
     fast_settings(workspace, FAST_SCHEDULE.replace("stop_timeout: 5s", "stop_timeout: 2s"))
@@ -328,7 +345,8 @@ def test_sigterm_abandons_a_stuck_cycle_within_the_bound_and_exits_0(
 
 @pytest.mark.slow
 def test_a_killed_cycle_is_closed_as_interrupted_when_the_service_starts_again(
-    workspace: Workspace, fake_api: FakeCtGov,
+    workspace: Workspace,
+    fake_api: FakeCtGov,
 ) -> None:
     workspace.write(trials=[A, B])
     fast_settings(workspace)
@@ -353,7 +371,8 @@ def test_a_killed_cycle_is_closed_as_interrupted_when_the_service_starts_again(
 
 @pytest.mark.slow
 def test_a_second_service_of_one_sqlite_database_is_refused_naming_the_first(
-    workspace: Workspace, fake_api: FakeCtGov,
+    workspace: Workspace,
+    fake_api: FakeCtGov,
 ) -> None:
     workspace.write(trials=[A])
     fast_settings(workspace)
@@ -401,7 +420,9 @@ def test_run_refuses_to_start_on_a_broken_watchlist(workspace: Workspace) -> Non
 
 @pytest.mark.slow
 def test_the_watchdog_is_withheld_while_a_cycle_is_stuck(
-    workspace: Workspace, fake_api: FakeCtGov, notify: NotifySocket,
+    workspace: Workspace,
+    fake_api: FakeCtGov,
+    notify: NotifySocket,
 ) -> None:
     workspace.write(trials=[A])
     fast_settings(workspace, FAST_SCHEDULE.replace("stop_timeout: 5s", "stop_timeout: 5s\n  cycle_timeout: 1s"))
@@ -431,8 +452,9 @@ def test_the_poll_job_coalesces_misfires_and_never_overlaps(workspace: Workspace
     from watcher.service.daemon import Service as Daemon
 
     workspace.write(trials=[A])
-    workspace.settings.write_text(workspace.settings.read_text().replace(
-        "  interval: 1h\n", "  interval: 1h\n  jitter: 5m\n"))
+    workspace.settings.write_text(
+        workspace.settings.read_text().replace("  interval: 1h\n", "  interval: 1h\n  jitter: 5m\n")
+    )
     service = Daemon(load_config(workspace.settings), workspace.settings, environ={})
     service.clock.scheduler = BackgroundScheduler(timezone="UTC")
     service.clock.scheduler.start(paused=True)

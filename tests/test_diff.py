@@ -75,10 +75,21 @@ def test_baseline_reports_every_field_as_added_in_catalog_order() -> None:
 
 def test_baseline_starts_like_the_seed() -> None:
     seed = [
-        "status.overallStatus", "status.primaryCompletionDate", "status.completionDate",
-        "status.lastUpdatePostDate", "design.phases", "design.enrollmentCount", "eligibility.criteria",
-        "eligibility.minAge", "eligibility.sex", "outcomes.primary", "armsInterventions.arms",
-        "armsInterventions.interventions", "sponsor.lead", "sponsor.collaborators", "results.hasResults",
+        "status.overallStatus",
+        "status.primaryCompletionDate",
+        "status.completionDate",
+        "status.lastUpdatePostDate",
+        "design.phases",
+        "design.enrollmentCount",
+        "eligibility.criteria",
+        "eligibility.minAge",
+        "eligibility.sex",
+        "outcomes.primary",
+        "armsInterventions.arms",
+        "armsInterventions.interventions",
+        "sponsor.lead",
+        "sponsor.collaborators",
+        "results.hasResults",
     ]
     fields = fields_of("NCT00763412")
     names = [c.field for c in diff_fields(None, fields)]
@@ -276,15 +287,18 @@ def with_repeated_keys() -> dict[str, Any]:
     outcomes = "protocolSection.outcomesModule.primaryOutcomes"
     interventions = "protocolSection.armsInterventionsModule.interventions"
     generic = {"facility": "Research Site", "city": "Springdale", "state": "Arkansas"}
-    return edit(load("NCT04728893"), [
-        {"op": "copy", "from": f"{sites}.0", "to": sites, "with": generic},
-        {"op": "copy", "from": f"{sites}.0", "to": sites, "with": generic},
-        {"op": "copy", "from": f"{sites}.0", "to": sites, "with": {**generic, "status": "COMPLETED"}},
-        {"op": "copy", "from": f"{sites}.0", "to": sites, "with": {**generic, "zip": "72764"}},
-        {"op": "copy", "from": f"{outcomes}.0", "to": outcomes, "with": {"description": "second reading"}},
-        {"op": "copy", "from": f"{outcomes}.0", "to": outcomes, "with": {"timeFrame": "Up to 2 years"}},
-        {"op": "copy", "from": f"{interventions}.0", "to": interventions, "with": {"description": "other"}},
-    ])
+    return edit(
+        load("NCT04728893"),
+        [
+            {"op": "copy", "from": f"{sites}.0", "to": sites, "with": generic},
+            {"op": "copy", "from": f"{sites}.0", "to": sites, "with": generic},
+            {"op": "copy", "from": f"{sites}.0", "to": sites, "with": {**generic, "status": "COMPLETED"}},
+            {"op": "copy", "from": f"{sites}.0", "to": sites, "with": {**generic, "zip": "72764"}},
+            {"op": "copy", "from": f"{outcomes}.0", "to": outcomes, "with": {"description": "second reading"}},
+            {"op": "copy", "from": f"{outcomes}.0", "to": outcomes, "with": {"timeFrame": "Up to 2 years"}},
+            {"op": "copy", "from": f"{interventions}.0", "to": interventions, "with": {"description": "other"}},
+        ],
+    )
 
 
 def test_repeated_keys_are_disambiguated() -> None:

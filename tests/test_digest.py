@@ -16,11 +16,24 @@ T0 = datetime(2026, 11, 23, 6, 30, tzinfo=UTC)
 
 
 def change_set(nct_id: str, label: str, *changes: tuple[str, str, str, str]) -> NewMessage:
-    return NewMessage("hook", nct_id, "changes", {
-        "schema": 1, "type": "changes", "nct_id": nct_id, "label": label, "title": f"Title of {nct_id}",
-        "version": 2, "detected_at": T0.isoformat(),
-        "changes": [{"field": f, "change": "changed", "old": o, "new": n, "severity": s, "event": None}
-                    for f, o, n, s in changes]})
+    return NewMessage(
+        "hook",
+        nct_id,
+        "changes",
+        {
+            "schema": 1,
+            "type": "changes",
+            "nct_id": nct_id,
+            "label": label,
+            "title": f"Title of {nct_id}",
+            "version": 2,
+            "detected_at": T0.isoformat(),
+            "changes": [
+                {"field": f, "change": "changed", "old": o, "new": n, "severity": s, "event": None}
+                for f, o, n, s in changes
+            ],
+        },
+    )
 
 
 def test_cron_times_are_read_in_the_channel_timezone() -> None:
@@ -35,10 +48,12 @@ def test_cron_times_on_dst_days_fire_once_after_a_gap_and_twice_in_a_fold() -> N
     # Berlin springs forward 02:00 → 03:00 on 2026-03-29: 02:30 does not exist and fires at 03:00 (01:00 UTC) once.
     spring = datetime(2026, 3, 28, 20, 0, tzinfo=UTC)
     assert next_fire("30 2 * * *", "Europe/Berlin", spring) == datetime(2026, 3, 29, 1, 0, tzinfo=UTC)
-    assert next_fire("*/20 2 * * *", "Europe/Berlin", datetime(2026, 3, 29, 1, 0, tzinfo=UTC)) == \
-        datetime(2026, 3, 30, 0, 0, tzinfo=UTC)
-    assert next_fire("0 0 * * *", "Europe/Berlin", datetime(2026, 3, 28, 23, 0, tzinfo=UTC)) == \
-        datetime(2026, 3, 29, 22, 0, tzinfo=UTC)
+    assert next_fire("*/20 2 * * *", "Europe/Berlin", datetime(2026, 3, 29, 1, 0, tzinfo=UTC)) == datetime(
+        2026, 3, 30, 0, 0, tzinfo=UTC
+    )
+    assert next_fire("0 0 * * *", "Europe/Berlin", datetime(2026, 3, 28, 23, 0, tzinfo=UTC)) == datetime(
+        2026, 3, 29, 22, 0, tzinfo=UTC
+    )
     # It falls back 03:00 → 02:00 on 2026-10-25: 02:30 happens twice, and fires both times.
     fall = datetime(2026, 10, 24, 20, 0, tzinfo=UTC)
     first = next_fire("30 2 * * *", "Europe/Berlin", fall)
@@ -56,34 +71,60 @@ def test_cron_fields_mean_what_they_mean_in_crontab() -> None:
     assert next_fire("0 12 * * fri-mon", "UTC", saturday) == sunday_noon
     # A restricted day of month and weekday: either one (the 1st, or any Monday).
     assert next_fire("0 12 1 * 1", "UTC", saturday) == datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
-    assert next_fire("0 12 1 * 1", "UTC", datetime(2026, 11, 30, 13, 0, tzinfo=UTC)) == \
-        datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
+    assert next_fire("0 12 1 * 1", "UTC", datetime(2026, 11, 30, 13, 0, tzinfo=UTC)) == datetime(
+        2026, 12, 1, 12, 0, tzinfo=UTC
+    )
     assert next_fire("@daily", "UTC", saturday) == datetime(2026, 11, 29, 0, 0, tzinfo=UTC)
     assert next_fire("0 12 L * *", "UTC", saturday) == datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
 
 
 def test_invalid_cron_expressions_are_named_in_one_message() -> None:
     def problems(digest: str) -> list[tuple[str, str]]:
-        return list(check_channel_options(url="", digest=digest, timezone="Europe/Berlin", heartbeat=None,
-                                          title_template=None, body_template=None))
+        return list(
+            check_channel_options(
+                url="", digest=digest, timezone="Europe/Berlin", heartbeat=None, title_template=None, body_template=None
+            )
+        )
 
     for good in ("0 8 * * 1-5", "*/15 * * * *", "0 8 1,15 * mon-fri", "@weekly", "0 22-2 * * *", "0 8 ? * *"):
         assert problems(good) == [], good
-    for bad in ("every morning", "0 8 * *", "60 8 * * *", "0 24 * * *", "0 8 0 * *", "0 8 * 13 *",
-                "0 8 * * 8", "*/0 * * * *", "0 8 * * funday", "@reboot", "0 8-* * * *"):
-        assert problems(bad) == [("digest", f"{bad!r} is neither `immediate` nor a cron expression such as "
-                                            "'0 8 * * 1-5'")], bad
+    for bad in (
+        "every morning",
+        "0 8 * *",
+        "60 8 * * *",
+        "0 24 * * *",
+        "0 8 0 * *",
+        "0 8 * 13 *",
+        "0 8 * * 8",
+        "*/0 * * * *",
+        "0 8 * * funday",
+        "@reboot",
+        "0 8-* * * *",
+    ):
+        assert problems(bad) == [
+            ("digest", f"{bad!r} is neither `immediate` nor a cron expression such as '0 8 * * 1-5'")
+        ], bad
 
 
 def test_a_digest_combines_all_trials_grouped_most_severe_first(workspace: Workspace, webhook: WebhookReceiver) -> None:
-    config, store = setup(workspace, {"hook": {"url": webhook.url(), "digest": "0 8 * * 1-5",
-                                               "timezone": "Europe/Berlin"}})
+    config, store = setup(
+        workspace, {"hook": {"url": webhook.url(), "digest": "0 8 * * 1-5", "timezone": "Europe/Berlin"}}
+    )
     clock = Clock(T0)
     notify_tick(config, store, now=clock)  # the first tick starts the digest clock
-    store.outbox.enqueue([change_set("NCT00000001", "quiet", ("conditions.keywords", "a", "b", "minor")),
-                          change_set("NCT00000002", "stopped", ("design.phases", "PHASE2", "PHASE3", "major"),
-                                     ("status.overallStatus", "RECRUITING", "TERMINATED", "critical")),
-                          change_set("NCT00000001", "quiet", ("design.enrollmentCount", 10, 20, "major"))], T0)
+    store.outbox.enqueue(
+        [
+            change_set("NCT00000001", "quiet", ("conditions.keywords", "a", "b", "minor")),
+            change_set(
+                "NCT00000002",
+                "stopped",
+                ("design.phases", "PHASE2", "PHASE3", "major"),
+                ("status.overallStatus", "RECRUITING", "TERMINATED", "critical"),
+            ),
+            change_set("NCT00000001", "quiet", ("design.enrollmentCount", 10, 20, "major")),
+        ],
+        T0,
+    )
     store.outbox.enqueue([NewMessage("hook", None, "alert", {"type": "alert", "subject": "API down", "text": "x"})], T0)
     clock.advance(minutes=20)
     notify_tick(config, store, now=clock)
@@ -99,7 +140,9 @@ def test_a_digest_combines_all_trials_grouped_most_severe_first(workspace: Works
     assert digest["severity"] == "critical"
     assert [t["trial"]["nct_id"] for t in digest["trials"]] == ["NCT00000002", "NCT00000001"]
     assert [[c["field"] for c in t["changes"]] for t in digest["trials"]] == [
-        ["status.overallStatus", "design.phases"], ["design.enrollmentCount", "conditions.keywords"]]
+        ["status.overallStatus", "design.phases"],
+        ["design.enrollmentCount", "conditions.keywords"],
+    ]
     message = digest["message"]
     assert message.index("NCT00000002 (stopped)") < message.index("NCT00000001 (quiet)")
     assert store.outbox.counts_by_channel()["hook"] == {"digested": 3, "sent": 2}
@@ -110,7 +153,8 @@ def test_a_digest_combines_all_trials_grouped_most_severe_first(workspace: Works
 
 
 def test_a_service_down_over_several_digest_times_sends_one_catch_up_digest(
-    workspace: Workspace, webhook: WebhookReceiver,
+    workspace: Workspace,
+    webhook: WebhookReceiver,
 ) -> None:
     config, store = setup(workspace, {"hook": {"url": webhook.url(), "digest": "0 * * * *"}})
     clock = Clock(T0)
@@ -129,10 +173,14 @@ def test_heartbeats_say_what_is_watched_and_when(workspace: Workspace, webhook: 
     notify_tick(config, store, now=clock, next_poll=datetime(2026, 11, 23, 12, 0, tzinfo=UTC))
     (beat,) = [r.json() for r in webhook.requests]
     assert beat["kind"] == "heartbeat"
-    assert beat["text"] == ("Watching 1 trial; last successful poll at 2026-11-23 06:00 UTC; "
-                            "next at 2026-11-23 12:00 UTC.")
+    assert beat["text"] == (
+        "Watching 1 trial; last successful poll at 2026-11-23 06:00 UTC; next at 2026-11-23 12:00 UTC."
+    )
     assert (beat["trials_watched"], beat["last_poll"], beat["next_poll"]) == (
-        1, "2026-11-23T06:00:00+00:00", "2026-11-23T12:00:00+00:00")
+        1,
+        "2026-11-23T06:00:00+00:00",
+        "2026-11-23T12:00:00+00:00",
+    )
     clock.advance(hours=23)
     notify_tick(config, store, now=clock)
     assert len(webhook.requests) == 1
@@ -142,26 +190,45 @@ def test_heartbeats_say_what_is_watched_and_when(workspace: Workspace, webhook: 
 
 
 def test_delivery_options_are_validated_with_file_and_line(workspace: Workspace) -> None:
-    workspace.write(channels={"hook": {"url": "json://localhost/x", "digest": "every morning", "timezone": "Mars/Base",
-                                       "heartbeat": "10s", "body_template": "{% if %}"},
-                              "odd": {"url": "nosuchservice://x/y/z-secret-token"},
-                              "typo": {"url": "slak://T1JJ3T3L2/A1BRTD4JD/secretTokenValue", "timeout": "0s"}})
+    workspace.write(
+        channels={
+            "hook": {
+                "url": "json://localhost/x",
+                "digest": "every morning",
+                "timezone": "Mars/Base",
+                "heartbeat": "10s",
+                "body_template": "{% if %}",
+            },
+            "odd": {"url": "nosuchservice://x/y/z-secret-token"},
+            "typo": {"url": "slak://T1JJ3T3L2/A1BRTD4JD/secretTokenValue", "timeout": "0s"},
+        }
+    )
     result = workspace.cli("check-config")
     assert result.code == 2
     settings = str(workspace.settings)
     lines = result.err.splitlines()
-    assert f"  {settings}:14: channels.hook.digest: 'every morning' is neither `immediate` nor a cron expression " \
-           "such as '0 8 * * 1-5'" in lines
-    assert f"  {settings}:15: channels.hook.timezone: 'Mars/Base' is not an IANA timezone such as UTC or " \
-           "Europe/Berlin" in lines
+    assert (
+        f"  {settings}:14: channels.hook.digest: 'every morning' is neither `immediate` nor a cron expression "
+        "such as '0 8 * * 1-5'" in lines
+    )
+    assert (
+        f"  {settings}:15: channels.hook.timezone: 'Mars/Base' is not an IANA timezone such as UTC or "
+        "Europe/Berlin" in lines
+    )
     assert f"  {settings}:16: channels.hook.heartbeat: must be at least 1m" in lines
     assert any(line.startswith(f"  {settings}:17: channels.hook.body_template: template error") for line in lines)
-    assert f"  {settings}:19: channels.odd.url: apprise knows no scheme 'nosuchservice'; the services and their " \
-           "schemes: https://appriseit.com/services/" in lines
-    assert f"  {settings}:21: channels.typo.url: apprise knows no scheme 'slak'; close ones it knows: slack:// " \
-           "(Slack)" in " ".join(lines)
-    assert f"  {settings}:22: channels.typo.timeout: must be between 1s and 10m (it bounds each network wait of " \
-           "one send)" in lines
+    assert (
+        f"  {settings}:19: channels.odd.url: apprise knows no scheme 'nosuchservice'; the services and their "
+        "schemes: https://appriseit.com/services/" in lines
+    )
+    assert (
+        f"  {settings}:21: channels.typo.url: apprise knows no scheme 'slak'; close ones it knows: slack:// "
+        "(Slack)" in " ".join(lines)
+    )
+    assert (
+        f"  {settings}:22: channels.typo.timeout: must be between 1s and 10m (it bounds each network wait of "
+        "one send)" in lines
+    )
     assert "z-secret-token" not in result.err and "secretTokenValue" not in result.err
 
 

@@ -77,11 +77,19 @@ def test_a_new_recruiting_site_within_reach_is_one_event_and_a_far_one_none() ->
     new = copy.deepcopy(old)
     locations = new["protocolSection"]["contactsLocationsModule"]["locations"]
     locations.append(dict(BOSTON_CHILDRENS))
-    locations.append({"facility": "Far Away Clinic", "status": "RECRUITING", "city": "Denver",
-                      "country": "United States", "geoPoint": {"lat": 39.74, "lon": -104.99}})
+    locations.append(
+        {
+            "facility": "Far Away Clinic",
+            "status": "RECRUITING",
+            "city": "Denver",
+            "country": "United States",
+            "geoPoint": {"lat": 39.74, "lon": -104.99},
+        }
+    )
     events = nearby_events(old, new, BOSTON)
     assert [e.summary for e in events] == [
-        "New recruiting site 4 km away: Boston Children's Hospital (Boston, Massachusetts, United States)"]
+        "New recruiting site 4 km away: Boston Children's Hospital (Boston, Massachusetts, United States)"
+    ]
     assert events[0].kind == "nearby_site" and events[0].data["km"] == 4.5
     assert nearby_events(new, new, BOSTON) == [], "nothing new, nothing said"
 
@@ -120,13 +128,16 @@ def test_results_overdue_on_a_real_fda_regulated_trial_without_results() -> None
     assert [e.kind for e in events] == ["results_overdue"]
     assert events[0].summary == (
         "Results may be overdue: primary completion 2020-03-13, 80 months ago; no results posted and no "
-        "certification or extension filed (FDA-regulated drug; FDAAA 801, 42 CFR 11.44: due within 1 year)")
+        "certification or extension filed (FDA-regulated drug; FDAAA 801, 42 CFR 11.44: due within 1 year)"
+    )
     assert kinds(record, date(2021, 3, 13)) == [], "exactly 12 months later is not yet overdue"
     assert kinds(record, date(2021, 3, 14)) == ["results_overdue"]
-    for clear in (lambda r: r.update(hasResults=True),
-                  lambda r: r["protocolSection"]["statusModule"].update(resultsFirstSubmitDate="2021-02-01"),
-                  lambda r: r["protocolSection"]["statusModule"].update(dispFirstSubmitDate="2021-02-01"),
-                  lambda r: r["protocolSection"]["oversightModule"].update(isFdaRegulatedDrug=False)):
+    for clear in (
+        lambda r: r.update(hasResults=True),
+        lambda r: r["protocolSection"]["statusModule"].update(resultsFirstSubmitDate="2021-02-01"),
+        lambda r: r["protocolSection"]["statusModule"].update(dispFirstSubmitDate="2021-02-01"),
+        lambda r: r["protocolSection"]["oversightModule"].update(isFdaRegulatedDrug=False),
+    ):
         variant = copy.deepcopy(record)
         clear(variant)
         assert kinds(variant) == []
@@ -177,7 +188,8 @@ def test_the_new_trial_sentence_names_title_phase_sponsor_status_and_sites() -> 
         "New trial matching cll: NCT04728893 — Efficacy and Safety of Nemtabrutinib (MK-1026) in Participants With "
         "Hematologic Malignancies (MK-1026-003), Phase 2, Merck Sharp & Dohme LLC, RECRUITING, 106 sites "
         "(Springdale, Arkansas, United States; Torrance, California, United States; Denver, Colorado, "
-        "United States, …)")
+        "United States, …)"
+    )
 
 
 # -- configuration ----------------------------------------------------------------------------------
@@ -214,9 +226,12 @@ searches:
     assert first.near == Near(km=100, lat=42.36, lon=-71.06)
     assert second.near == Near(km=30, place="Boston", channels=("team",))
     (search,) = watchlist.searches
-    assert search.params() == {"query.cond": "type 1 diabetes", "query.intr": "CAR-T",
-                               "filter.overallStatus": "RECRUITING,NOT_YET_RECRUITING",
-                               "filter.geo": "distance(42.36,-71.06,100km)"}
+    assert search.params() == {
+        "query.cond": "type 1 diabetes",
+        "query.intr": "CAR-T",
+        "filter.overallStatus": "RECRUITING,NOT_YET_RECRUITING",
+        "filter.geo": "distance(42.36,-71.06,100km)",
+    }
     assert search.watch and search.since == "matching" and search.line == 9
 
 
@@ -262,5 +277,6 @@ def test_a_later_run_asks_only_for_studies_posted_since_and_keeps_its_own_advanc
     assert params["pageSize"] == "1000" and params["countTotal"] == "true"
     assert "filter.advanced" not in search_params(Search(name="s", query=(("cond", "x"),), filter=()), None)
     matching = Search(name="s", query=(("cond", "x"),), filter=(), since="matching")
-    assert search_params(matching, date(2026, 9, 3))["filter.advanced"] == \
-        "AREA[LastUpdatePostDate]RANGE[2026-09-03,MAX]"
+    assert (
+        search_params(matching, date(2026, 9, 3))["filter.advanced"] == "AREA[LastUpdatePostDate]RANGE[2026-09-03,MAX]"
+    )

@@ -31,7 +31,8 @@ def setup(workspace: Workspace, webhook: WebhookReceiver, **channel: Any) -> Non
 
 
 def test_two_searches_announce_the_two_matching_of_three_new_studies_once(
-        workspace: Workspace, fake_api: FakeCtGov, webhook: WebhookReceiver) -> None:
+    workspace: Workspace, fake_api: FakeCtGov, webhook: WebhookReceiver
+) -> None:
     setup(workspace, webhook)
     first = workspace.cli("check")
     assert first.code == 0, first.err
@@ -45,21 +46,28 @@ def test_two_searches_announce_the_two_matching_of_three_new_studies_once(
     second = workspace.cli("check")
     assert second.code == 0, second.err
     posts = received(webhook)
-    assert kinds(posts) == [("changes", "NCT04728893"), ("nearby_site", "NCT04728893"),
-                            ("new_trial", "NCT07200001"), ("new_trial", "NCT07200003")]
+    assert kinds(posts) == [
+        ("changes", "NCT04728893"),
+        ("nearby_site", "NCT04728893"),
+        ("new_trial", "NCT07200001"),
+        ("new_trial", "NCT07200003"),
+    ]
     by_id = {(p["kind"], p.get("nct_id")): p for p in posts}
     t1d = by_id[("new_trial", "NCT07200001")]
     assert t1d["title"] == "New trial matching t1d-cell-therapy: NCT07200001"
     assert t1d["message"].startswith(
         "New trial matching t1d-cell-therapy: NCT07200001 — Autologous CAR-T Regulatory Cells in New-onset "
         "Type 1 Diabetes, Phase 1/Phase 2, Sonoma Biotherapeutics, RECRUITING, 1 site (Aurora, Colorado, "
-        "United States)")
+        "United States)"
+    )
     assert t1d["event"]["data"]["search"] == "t1d-cell-therapy"
     nsclc = by_id[("new_trial", "NCT07200003")]
     assert "Nearest site: 1 km away: Massachusetts General Hospital" in nsclc["message"]
     near = by_id[("nearby_site", "NCT04728893")]
-    assert near["title"] == ("NCT04728893 (Nemtabrutinib): New recruiting site 4 km away: Boston Children's "
-                             "Hospital (Boston, Massachusetts, United States)")
+    assert near["title"] == (
+        "NCT04728893 (Nemtabrutinib): New recruiting site 4 km away: Boston Children's "
+        "Hospital (Boston, Massachusetts, United States)"
+    )
     assert near["event"]["data"]["km"] == 4.5
 
     searches = [p for _, path, p in fake_api.requests if path.endswith("/studies") and "query.cond" in p]
@@ -84,8 +92,9 @@ def test_two_searches_announce_the_two_matching_of_three_new_studies_once(
     assert len(webhook.requests) == 4
 
     # the watched match's own changes are notified like any trial's (min_severity major)
-    fake_api.update("NCT07200001", lambda s: s["protocolSection"]["statusModule"].update(
-        overallStatus="ACTIVE_NOT_RECRUITING"))
+    fake_api.update(
+        "NCT07200001", lambda s: s["protocolSection"]["statusModule"].update(overallStatus="ACTIVE_NOT_RECRUITING")
+    )
     assert workspace.cli("check").code == 0
     later = received(webhook, 4)
     assert kinds(later) == [("changes", "NCT07200001")]
@@ -112,7 +121,8 @@ def test_two_searches_announce_the_two_matching_of_three_new_studies_once(
 
 
 def test_a_failed_search_is_asked_again_from_the_same_day_and_misses_nothing(
-        workspace: Workspace, fake_api: FakeCtGov, webhook: WebhookReceiver) -> None:
+    workspace: Workspace, fake_api: FakeCtGov, webhook: WebhookReceiver
+) -> None:
     workspace.write(channels={"team": {"url": webhook.url()}}, api={"max_retries": 0})
     workspace.watchlist.write_text(WATCHLIST)
     assert workspace.cli("check").code == 0
@@ -120,25 +130,30 @@ def test_a_failed_search_is_asked_again_from_the_same_day_and_misses_nothing(
     fake_api.fail(500, path_contains="query.cond", times=10)
     failed = workspace.cli("check")
     assert failed.code == 0, "a search failing is logged, not a failed trial"
-    assert [json.loads(line)["search"] for line in failed.err.splitlines()
-            if '"search.failed"' in line] == ["t1d-cell-therapy", "nsclc-boston"]
+    assert [json.loads(line)["search"] for line in failed.err.splitlines() if '"search.failed"' in line] == [
+        "t1d-cell-therapy",
+        "nsclc-boston",
+    ]
     assert [p for p in received(webhook) if p["kind"] == "new_trial"] == []
     fake_api.clear_faults()
     fake_api.touch(["NCT03418623"])  # a later refresh: the window still starts before the missed day
     assert workspace.cli("check").code == 0
-    assert sorted(p["nct_id"] for p in received(webhook) if p["kind"] == "new_trial") == ["NCT07200001",
-                                                                                          "NCT07200003"]
+    assert sorted(p["nct_id"] for p in received(webhook) if p["kind"] == "new_trial") == ["NCT07200001", "NCT07200003"]
 
 
 def test_a_search_edited_starts_a_new_baseline_and_announce_first_speaks(
-        workspace: Workspace, fake_api: FakeCtGov, webhook: WebhookReceiver) -> None:
+    workspace: Workspace, fake_api: FakeCtGov, webhook: WebhookReceiver
+) -> None:
     setup(workspace, webhook)
     assert workspace.cli("check").code == 0
-    edited = WATCHLIST.replace("""    query: {cond: non-small cell lung}
+    edited = WATCHLIST.replace(
+        """    query: {cond: non-small cell lung}
     filter: {overallStatus: RECRUITING}
-    near: {lat: 42.36, lon: -71.06, km: 50}""", """    query: {cond: NSCLC}
+    near: {lat: 42.36, lon: -71.06, km: 50}""",
+        """    query: {cond: NSCLC}
     filter: {overallStatus: ACTIVE_NOT_RECRUITING}
-    announce_first: true""")
+    announce_first: true""",
+    )
     assert edited != WATCHLIST
     workspace.watchlist.write_text(edited)
     assert workspace.cli("check").code == 0, "no new refresh: an edited query runs all the same"
@@ -149,13 +164,15 @@ def test_a_search_edited_starts_a_new_baseline_and_announce_first_speaks(
 
 
 def test_no_edit_alerts_from_real_records_once_and_only_where_enabled(
-        workspace: Workspace, fake_api: FakeCtGov, webhook: WebhookReceiver) -> None:
+    workspace: Workspace, fake_api: FakeCtGov, webhook: WebhookReceiver
+) -> None:
     fake_api.put(shared_fixtures.load_study("NCT05915728"))
     quiet = WebhookReceiver().start()
     try:
-        workspace.write(channels={"team": {"url": webhook.url(), "no_edit": True},
-                                  "quiet": {"url": quiet.url()}},
-                        trials=["NCT03418623", "NCT04728893", "NCT05915728", "NCT04280705"])
+        workspace.write(
+            channels={"team": {"url": webhook.url(), "no_edit": True}, "quiet": {"url": quiet.url()}},
+            trials=["NCT03418623", "NCT04728893", "NCT05915728", "NCT04280705"],
+        )
         assert workspace.cli("check").code == 0
         posts = [p for p in received(webhook) if p["kind"] == "no_edit"]
         assert sorted((p["nct_id"], p["event"]["kind"]) for p in posts) == [
@@ -178,19 +195,32 @@ def test_no_edit_alerts_from_real_records_once_and_only_where_enabled(
 
 def test_check_config_reports_a_misspelt_search_parameter_with_file_and_line(workspace: Workspace) -> None:
     workspace.write(channels={"team": {"url": "json://127.0.0.1:9/hook"}})
-    workspace.watchlist.write_text(WATCHLIST.replace("intr: CAR-T", "intervention: CAR-T")
-                                   .replace("overallStatus: RECRUITING}", "overallStatus: OPEN}"))
+    workspace.watchlist.write_text(
+        WATCHLIST.replace("intr: CAR-T", "intervention: CAR-T").replace(
+            "overallStatus: RECRUITING}", "overallStatus: OPEN}"
+        )
+    )
     result = workspace.cli("check-config")
     assert result.code == 2
-    assert (f"{workspace.watchlist}:7: searches[0].query.intervention: `query.intervention` is not a "
-            "ClinicalTrials.gov API parameter") in result.err
+    assert (
+        f"{workspace.watchlist}:7: searches[0].query.intervention: `query.intervention` is not a "
+        "ClinicalTrials.gov API parameter"
+    ) in result.err
     assert f"{workspace.watchlist}:14: searches[1].filter.overallStatus: 'OPEN': not a status" in result.err
 
 
 def test_search_cli_add_preview_list_remove(workspace: Workspace, fake_api: FakeCtGov) -> None:
     workspace.write(trials=["NCT04728893"])
-    added = workspace.cli("search", "add", "lymphoma", "-q", "cond=lymphoma",
-                          "-f", "overallStatus=RECRUITING,NOT_YET_RECRUITING", "--watch")
+    added = workspace.cli(
+        "search",
+        "add",
+        "lymphoma",
+        "-q",
+        "cond=lymphoma",
+        "-f",
+        "overallStatus=RECRUITING,NOT_YET_RECRUITING",
+        "--watch",
+    )
     assert added.code == 0, added.err
     text = workspace.watchlist.read_text()
     assert "trials:\n  - NCT04728893\n" in text
@@ -200,7 +230,8 @@ def test_search_cli_add_preview_list_remove(workspace: Workspace, fake_api: Fake
     assert preview.out.splitlines() == [
         "NCT04728893  RECRUITING  Phase 2  Merck Sharp & Dohme LLC: Efficacy and Safety of Nemtabrutinib (MK-1026) "
         "in Participants With Hematologic Malignancies (MK-1026-003) (106 sites)",
-        "1 study matches 'lymphoma' now (nothing saved)"]
+        "1 study matches 'lymphoma' now (nothing saved)",
+    ]
     adhoc = workspace.cli("search", "preview", "-q", "cond=type 1 diabetes")
     assert adhoc.out.splitlines()[-1] == "0 studies match 'preview' now (nothing saved)"
     bad = workspace.cli("search", "preview", "-q", "condition=x")
@@ -226,8 +257,12 @@ def test_a_search_added_while_the_service_runs_is_run_at_once(workspace: Workspa
         assert reloaded["searches_changed"] == ["covid"]
         done = service.wait_event("search.done")[0]
         assert done["search"] == "covid" and done["baseline"] is True and done["matched"] == 2
-        wait_until(lambda: {r["nct_id"] for r in workspace.cli("list", "--json").json()}
-                   == {"NCT04728893", "NCT04280705", "NCT04431453"})
+        wait_until(
+            lambda: (
+                {r["nct_id"] for r in workspace.cli("list", "--json").json()}
+                == {"NCT04728893", "NCT04280705", "NCT04431453"}
+            )
+        )
         assert service.stop()[0] == 0
     finally:
         service.kill()

@@ -23,8 +23,14 @@ BASE = "https://clinicaltrials.gov/api/v2"
 INT = "https://clinicaltrials.gov/api/int"
 
 
-def reply(body: Any, status: int = 200, *, url: str = f"{BASE}/studies", headers: dict[str, str] | None = None,
-          agent: str = USER_AGENT) -> Reply:
+def reply(
+    body: Any,
+    status: int = 200,
+    *,
+    url: str = f"{BASE}/studies",
+    headers: dict[str, str] | None = None,
+    agent: str = USER_AGENT,
+) -> Reply:
     raw = body if isinstance(body, bytes) else (body.encode() if isinstance(body, str) else json.dumps(body).encode())
     return Reply(url, status, raw, headers or {"content-type": "application/json"}, agent)
 
@@ -42,9 +48,15 @@ def probe_view(study: dict[str, Any]) -> dict[str, Any]:
     """A real record as `fields=NCTId,NCTIdAlias,LastUpdatePostDate,OverallStatus` returns it."""
     ident, status = study["protocolSection"]["identificationModule"], study["protocolSection"]["statusModule"]
     out_ident = {key: ident[key] for key in ("nctId", "nctIdAliases") if key in ident}
-    return {"protocolSection": {"identificationModule": out_ident, "statusModule": {
-        "lastUpdatePostDateStruct": {"date": status["lastUpdatePostDateStruct"]["date"]},
-        "overallStatus": status["overallStatus"]}}}
+    return {
+        "protocolSection": {
+            "identificationModule": out_ident,
+            "statusModule": {
+                "lastUpdatePostDateStruct": {"date": status["lastUpdatePostDateStruct"]["date"]},
+                "overallStatus": status["overallStatus"],
+            },
+        }
+    }
 
 
 def real_page() -> list[dict[str, Any]]:
@@ -60,7 +72,8 @@ def test_user_agent_and_version_on_the_live_shape() -> None:
     good = reply(LIVE_VERSION, url=f"{BASE}/version")
     assert doctor.check_user_agent(good).ok
     assert doctor.check_version(good) == doctor.Check(
-        "version", True, "apiVersion 2.0.5, dataTimestamp 2026-09-04T09:00:06 (the poll's gate)")
+        "version", True, "apiVersion 2.0.5, dataTimestamp 2026-09-04T09:00:06 (the poll's gate)"
+    )
     assert doctor.data_day(good).isoformat() == "2026-09-04"  # type: ignore[union-attr]
 
 
@@ -73,12 +86,15 @@ def test_a_403_fails_the_user_agent_and_says_why() -> None:
     assert "names no HTTP library" in doctor.check_user_agent(bare).evidence
 
 
-@pytest.mark.parametrize(("body", "words"), [
-    (HTML_PAGE, "HTML page"),
-    ({"apiVersion": "2.0.5"}, "dataTimestamp None"),
-    ({"apiVersion": "2.0.5", "dataTimestamp": "04/09/2026"}, "yyyy-MM-ddTHH:mm:ss"),
-    ('{"apiVersion": "2.0', "truncated"),
-])
+@pytest.mark.parametrize(
+    ("body", "words"),
+    [
+        (HTML_PAGE, "HTML page"),
+        ({"apiVersion": "2.0.5"}, "dataTimestamp None"),
+        ({"apiVersion": "2.0.5", "dataTimestamp": "04/09/2026"}, "yyyy-MM-ddTHH:mm:ss"),
+        ('{"apiVersion": "2.0', "truncated"),
+    ],
+)
 def test_version_shapes_the_gate_cannot_use(body: Any, words: str) -> None:
     check = doctor.check_version(reply(body, url=f"{BASE}/version"))
     assert not check.ok and words in check.evidence, check.evidence
@@ -108,13 +124,18 @@ def test_updated_since_failures(variant: str) -> None:
     elif variant == "missing token":
         page["totalCount"] = 5000  # more than the page, and no nextPageToken to reach them
     elif variant == "all fields":
-        page = {"studies": [load_study(newest[0]["protocolSection"]["identificationModule"]["nctId"])],
-                "totalCount": 1}
+        page = {"studies": [load_study(newest[0]["protocolSection"]["identificationModule"]["nctId"])], "totalCount": 1}
     answer = html_200() if variant == "html" else forbidden(f"{BASE}/studies") if variant == "403" else reply(page)
     check = doctor.check_updated_since(answer, day)
     assert not check.ok, check.evidence
-    expected = {"older": "dated before", "no total": "no totalCount", "missing token": "no nextPageToken",
-                "html": "HTML page", "403": "403 Forbidden", "all fields": "fields beyond"}[variant]
+    expected = {
+        "older": "dated before",
+        "no total": "no totalCount",
+        "missing token": "no nextPageToken",
+        "html": "HTML page",
+        "403": "403 Forbidden",
+        "all fields": "fields beyond",
+    }[variant]
     assert expected in check.evidence
 
 
@@ -122,13 +143,14 @@ def test_batch_of_400_on_real_records() -> None:
     studies = real_page()
     known = [s["protocolSection"]["identificationModule"]["nctId"] for s in studies]
     asked = _pad(known, 400)
-    assert len(asked) == 400 and asked[:len(known)] == known
+    assert len(asked) == 400 and asked[: len(known)] == known
     url = f"{BASE}/studies?filter.ids={'%2C'.join(asked)}&fields={'%2C'.join(PROBE_FIELDS)}&pageSize=1000"
     check = doctor.check_batch(reply({"studies": studies}, url=url), asked, known, PROBE_FIELDS)
     assert check.ok, check.evidence
     assert check.evidence.startswith("400 IDs in filter.ids (5,7")
-    stranger = dict(studies[0], protocolSection={**studies[0]["protocolSection"], "identificationModule": {
-        "nctId": "NCT99999998"}})
+    stranger = dict(
+        studies[0], protocolSection={**studies[0]["protocolSection"], "identificationModule": {"nctId": "NCT99999998"}}
+    )
     assert "not asked for" in doctor.check_batch(reply({"studies": [stranger]}), asked, known, PROBE_FIELDS).evidence
     whole = reply({"studies": load_studies()[:1]})
     assert "fields beyond" in doctor.check_batch(whole, asked, known, PROBE_FIELDS).evidence
@@ -156,11 +178,14 @@ def test_the_full_page_token_as_the_live_service_sends_it() -> None:
     assert check.ok, check.evidence
 
 
-@pytest.mark.parametrize(("kwargs", "words"), [
-    ({"first_token": False}, "page 1 of 2 studies asked with pageSize=1 carries no nextPageToken"),
-    ({"last_token": False}, "page 2 was exactly full (the last study) and carried no nextPageToken"),
-    ({"tail": 1}, "each study once"),
-])
+@pytest.mark.parametrize(
+    ("kwargs", "words"),
+    [
+        ({"first_token": False}, "page 1 of 2 studies asked with pageSize=1 carries no nextPageToken"),
+        ({"last_token": False}, "page 2 was exactly full (the last study) and carried no nextPageToken"),
+        ({"tail": 1}, "each study once"),
+    ],
+)
 def test_paging_failures(kwargs: dict[str, Any], words: str) -> None:
     check = doctor.check_paging(paging_replies(**kwargs), ["NCT04280705", "NCT04728893"])
     assert not check.ok and words in check.evidence, check.evidence
@@ -176,8 +201,12 @@ def test_alias_301_as_captured_live() -> None:
     check = doctor.check_alias(moved, reply(canonical, url=f"{BASE}/studies/NCT00010647"), "NCT00009113")
     assert check.ok, check.evidence
     assert not doctor.check_alias(reply(canonical, url=f"{BASE}/studies/NCT00009113"), None, "NCT00009113").ok
-    elsewhere = reply(b"", 301, url=f"{BASE}/studies/NCT00009113",
-                      headers={"location": "https://example.org/api/v2/studies/NCT00010647"})
+    elsewhere = reply(
+        b"",
+        301,
+        url=f"{BASE}/studies/NCT00009113",
+        headers={"location": "https://example.org/api/v2/studies/NCT00010647"},
+    )
     assert "not a study on the same host" in doctor.check_alias(elsewhere, None, "NCT00009113").evidence
     gone = reply(b"NCT number NCT00009113 not found", 404, url=f"{BASE}/studies/NCT00009113")
     assert "--alias" in doctor.check_alias(gone, None, "NCT00009113").evidence
@@ -185,8 +214,12 @@ def test_alias_301_as_captured_live() -> None:
 
 def test_404_body_as_captured_live() -> None:
     """live-api.md §7: `NCT number NCT99999999 not found`, text/plain."""
-    found = reply(b"NCT number NCT99999999 not found", 404, url=f"{BASE}/studies/NCT99999999",
-                  headers={"content-type": "text/plain"})
+    found = reply(
+        b"NCT number NCT99999999 not found",
+        404,
+        url=f"{BASE}/studies/NCT99999999",
+        headers={"content-type": "text/plain"},
+    )
     check = doctor.check_not_found(found, "NCT99999999")
     assert check.ok and "404 text/plain 'NCT number NCT99999999 not found'" in check.evidence
     assert not doctor.check_not_found(html_200(f"{BASE}/studies/NCT99999999"), "NCT99999999").ok
@@ -198,11 +231,23 @@ def test_404_body_as_captured_live() -> None:
 def history_index(study: dict[str, Any], versions: int = 3) -> dict[str, Any]:
     """The 2026 entry shape (live-api.md §6b), over a real record."""
     nct = study["protocolSection"]["identificationModule"]["nctId"]
-    changes = [{"version": v, "date": f"2024-0{v + 1}-15", "status": "RECRUITING", "studyType": "INTERVENTIONAL",
-                "moduleLabels": [], "lastUpdateSubmitQcDate": f"2024-0{v + 1}-15"} for v in range(versions)]
+    changes = [
+        {
+            "version": v,
+            "date": f"2024-0{v + 1}-15",
+            "status": "RECRUITING",
+            "studyType": "INTERVENTIONAL",
+            "moduleLabels": [],
+            "lastUpdateSubmitQcDate": f"2024-0{v + 1}-15",
+        }
+        for v in range(versions)
+    ]
     assert nct
-    return {"study": as_history(study), "topics": {}, "history": {
-        "changes": changes, "originalData": {}, "lastUpdateVersions": {}, "outcomesUpdateCount": 0}}
+    return {
+        "study": as_history(study),
+        "topics": {},
+        "history": {"changes": changes, "originalData": {}, "lastUpdateVersions": {}, "outcomesUpdateCount": 0},
+    }
 
 
 def test_history_shape_and_markup_on_a_real_record() -> None:
@@ -210,8 +255,9 @@ def test_history_shape_and_markup_on_a_real_record() -> None:
     index, entries = doctor.check_history_index(reply(history_index(study)), "NCT04207047")
     assert index.ok and "3 versions numbered 0–2" in index.evidence
     assert [e.version for e in entries] == [0, 1, 2]
-    version, past = doctor.check_history_version(reply({"studyVersion": 2, "study": as_history(study)}),
-                                                 "NCT04207047", 2)
+    version, past = doctor.check_history_version(
+        reply({"studyVersion": 2, "study": as_history(study)}), "NCT04207047", 2
+    )
     assert version.ok and past is not None
     markup = doctor.check_history_markup(past, reply(study), "NCT04207047")
     assert markup.ok, markup.evidence
@@ -263,16 +309,32 @@ def test_doctor_passes_against_the_fake(workspace: Workspace, doctor_fake: FakeC
     result = workspace.cli("doctor")
     assert result.code == 0, result.out + result.err
     assert lines_of(result.out) == dict.fromkeys(
-        ["user-agent", "version", "updated-since", "filter.ids batch", "full-page token", "alias 301", "404 body",
-         "history index", "history version", "history markup"], "ok")
+        [
+            "user-agent",
+            "version",
+            "updated-since",
+            "filter.ids batch",
+            "full-page token",
+            "alias 301",
+            "404 body",
+            "history index",
+            "history version",
+            "history markup",
+        ],
+        "ok",
+    )
     assert result.out.rstrip().endswith("all ok")
-    batch = [p for _, path, p in doctor_fake.requests if path.endswith("/studies") and "filter.ids" in p
-             and p["filter.ids"].count(",") == BATCH - 1]  # api.batch_size (480)
+    batch = [
+        p
+        for _, path, p in doctor_fake.requests
+        if path.endswith("/studies") and "filter.ids" in p and p["filter.ids"].count(",") == BATCH - 1
+    ]  # api.batch_size (480)
     assert batch and batch[0]["fields"] == ",".join(PROBE_FIELDS)
 
 
-def test_doctor_fails_when_the_edge_refuses_the_user_agent(workspace: Workspace, doctor_fake: FakeCtGov,
-                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+def test_doctor_fails_when_the_edge_refuses_the_user_agent(
+    workspace: Workspace, doctor_fake: FakeCtGov, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(fakeapi, "HTTP_LIBRARY", re.compile(r"^curl/"))  # an edge that wants curl only
     result = workspace.cli("doctor")
     assert result.code == 1
@@ -282,13 +344,17 @@ def test_doctor_fails_when_the_edge_refuses_the_user_agent(workspace: Workspace,
     assert set(lines.values()) == {"FAILED"}
 
 
-@pytest.mark.parametrize(("fault", "failed"), [
-    ("html-updated-since", "updated-since"),
-    ("markdown-history", "history markup"),
-    ("403-history", "history index"),
-])
-def test_doctor_names_the_check_a_fault_breaks(workspace: Workspace, doctor_fake: FakeCtGov, fault: str,
-                                               failed: str) -> None:
+@pytest.mark.parametrize(
+    ("fault", "failed"),
+    [
+        ("html-updated-since", "updated-since"),
+        ("markdown-history", "history markup"),
+        ("403-history", "history index"),
+    ],
+)
+def test_doctor_names_the_check_a_fault_breaks(
+    workspace: Workspace, doctor_fake: FakeCtGov, fault: str, failed: str
+) -> None:
     if fault == "html-updated-since":
         doctor_fake.fail("html", path_contains="filter.advanced")
     elif fault == "markdown-history":

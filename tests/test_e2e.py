@@ -38,7 +38,10 @@ def body_lines(text: str) -> set[str]:
 
 
 def test_baseline_then_one_changed_trial_is_notified_everywhere(
-    workspace: Workspace, fake_api: FakeCtGov, smtp_server: SmtpServer, webhook: WebhookReceiver,
+    workspace: Workspace,
+    fake_api: FakeCtGov,
+    smtp_server: SmtpServer,
+    webhook: WebhookReceiver,
 ) -> None:
     workspace.write(
         trials=[{"id": CHANGED, "label": "Nemtabrutinib CLL"}, QUIET_1, QUIET_2],
@@ -53,7 +56,8 @@ def test_baseline_then_one_changed_trial_is_notified_everywhere(
     assert baseline, "the baseline is recorded"
     assert all(item["change"] == "added" and item["baseline"] for item in baseline)
     assert {"status.overallStatus", "design.enrollmentCount", "results.hasResults"} <= {
-        item["field"] for item in baseline}
+        item["field"] for item in baseline
+    }
 
     fake_api.update(CHANGED, edit_trial)
     second = workspace.cli("check")

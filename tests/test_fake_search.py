@@ -54,8 +54,12 @@ def test_advanced_date_ranges_on_first_posting_and_last_update(fake_api: FakeCtG
 
 
 def test_search_results_page_with_count_total(fake_api: FakeCtGov, http: httpx.Client) -> None:
-    params: dict[str, Any] = {"filter.geo": "distance(42.36,-71.06,5km)", "pageSize": "2", "countTotal": "true",
-                              "fields": "NCTId"}
+    params: dict[str, Any] = {
+        "filter.geo": "distance(42.36,-71.06,5km)",
+        "pageSize": "2",
+        "countTotal": "true",
+        "fields": "NCTId",
+    }
     first = http.get("/studies", params=params).json()
     assert first["totalCount"] == 5 and len(first["studies"]) == 2
     second = http.get("/studies", params={**params, "pageToken": first["nextPageToken"]}).json()
@@ -64,14 +68,17 @@ def test_search_results_page_with_count_total(fake_api: FakeCtGov, http: httpx.C
     assert wrong.status_code == 400, "later pages must repeat the parameters"
 
 
-@pytest.mark.parametrize("params", [
-    {"query.condition": "x"},
-    {"filter.overallStatus": "OPEN"},
-    {"filter.geo": "distance(42.36,-71.06)"},
-    {"filter.advanced": "AREA[StartDate]2022"},
-    {"filter.advanced": "AREA[StudyFirstPostDate]RANGE[yesterday,MAX]"},
-    {"query.cond": "  "},
-])
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"query.condition": "x"},
+        {"filter.overallStatus": "OPEN"},
+        {"filter.geo": "distance(42.36,-71.06)"},
+        {"filter.advanced": "AREA[StartDate]2022"},
+        {"filter.advanced": "AREA[StudyFirstPostDate]RANGE[yesterday,MAX]"},
+        {"query.cond": "  "},
+    ],
+)
 def test_bad_search_values_are_400_text(http: httpx.Client, params: dict[str, str]) -> None:
     response = http.get("/studies", params=params)
     assert response.status_code == 400

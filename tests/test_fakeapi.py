@@ -130,10 +130,12 @@ def test_filter_ids_matches_aliases(fake_api: FakeCtGov, http: httpx.Client) -> 
 
 def test_fields_nest_like_the_real_api(http: httpx.Client) -> None:
     body = http.get("/studies/NCT02856893", params={"fields": "NCTId,LastUpdatePostDate"}).json()
-    assert body == {"protocolSection": {
-        "identificationModule": {"nctId": "NCT02856893"},
-        "statusModule": {"lastUpdatePostDateStruct": {"date": "2025-10-31"}},
-    }}
+    assert body == {
+        "protocolSection": {
+            "identificationModule": {"nctId": "NCT02856893"},
+            "statusModule": {"lastUpdatePostDateStruct": {"date": "2025-10-31"}},
+        }
+    }
 
 
 def test_fields_shape_matches_a_real_capture(fake_api: FakeCtGov, http: httpx.Client) -> None:
@@ -142,11 +144,12 @@ def test_fields_shape_matches_a_real_capture(fake_api: FakeCtGov, http: httpx.Cl
     fake_api.put(real)
     body = http.get("/studies/NCT06382129", params={"fields": "NCTId|StartDate|OverallStatus"}).json()
     status = real["protocolSection"]["statusModule"]
-    assert body == {"protocolSection": {
-        "identificationModule": {"nctId": "NCT06382129"},
-        "statusModule": {"overallStatus": status["overallStatus"],
-                         "startDateStruct": status["startDateStruct"]},
-    }}
+    assert body == {
+        "protocolSection": {
+            "identificationModule": {"nctId": "NCT06382129"},
+            "statusModule": {"overallStatus": status["overallStatus"], "startDateStruct": status["startDateStruct"]},
+        }
+    }
 
 
 def test_paging_repeats_parameters_and_counts_on_the_first_page_only(http: httpx.Client) -> None:
@@ -194,16 +197,24 @@ def test_page_size_defaults_to_10_and_is_coerced_to_1000() -> None:
 
 
 def test_advanced_filter_selects_by_last_update_date(http: httpx.Client) -> None:
-    params = {"filter.advanced": "AREA[LastUpdatePostDate]RANGE[2025-03-11,MAX]",
-              "fields": "NCTId,LastUpdatePostDate", "pageSize": "1000"}
+    params = {
+        "filter.advanced": "AREA[LastUpdatePostDate]RANGE[2025-03-11,MAX]",
+        "fields": "NCTId,LastUpdatePostDate",
+        "pageSize": "1000",
+    }
     body = http.get("/studies", params=params).json()
     dates = {
-        s["protocolSection"]["identificationModule"]["nctId"]:
-        s["protocolSection"]["statusModule"]["lastUpdatePostDateStruct"]["date"]
+        s["protocolSection"]["identificationModule"]["nctId"]: s["protocolSection"]["statusModule"][
+            "lastUpdatePostDateStruct"
+        ]["date"]
         for s in body["studies"]
     }
-    assert dates == {"NCT02856893": "2025-10-31", "NCT04267848": "2025-09-10", "NCT04764188": "2025-10-16",
-                     "NCT06863285": "2025-03-11"}
+    assert dates == {
+        "NCT02856893": "2025-10-31",
+        "NCT04267848": "2025-09-10",
+        "NCT04764188": "2025-10-16",
+        "NCT06863285": "2025-03-11",
+    }
 
 
 @pytest.mark.parametrize(
@@ -222,9 +233,7 @@ def test_advanced_filter_selects_by_last_update_date(http: httpx.Client) -> None
         ("/version", {"x": "1"}),
     ],
 )
-def test_unknown_parameters_and_bad_values_are_400_text(
-    http: httpx.Client, path: str, params: dict[str, str]
-) -> None:
+def test_unknown_parameters_and_bad_values_are_400_text(http: httpx.Client, path: str, params: dict[str, str]) -> None:
     response = http.get(path, params=params)
     assert response.status_code == 400
     assert response.headers["content-type"].startswith("text/plain")
@@ -270,9 +279,7 @@ def test_request_log_records_path_and_params(fake_api: FakeCtGov, http: httpx.Cl
 
 
 @pytest.mark.parametrize(("kind", "status"), [(500, 500), (503, 503), (429, 429)])
-def test_status_faults_happen_times_then_stop(
-    fake_api: FakeCtGov, http: httpx.Client, kind: int, status: int
-) -> None:
+def test_status_faults_happen_times_then_stop(fake_api: FakeCtGov, http: httpx.Client, kind: int, status: int) -> None:
     fake_api.fail(kind, path_contains="NCT00973089", times=2, retry_after=7 if kind != 500 else None)
     assert http.get("/studies/NCT04280705").status_code == 200  # path_contains does not match
     first = http.get("/studies/NCT00973089")
@@ -313,8 +320,7 @@ def test_timeout_fault_answers_too_late(fake_api: FakeCtGov, http: httpx.Client)
 
 def test_record_faults(fake_api: FakeCtGov, http: httpx.Client) -> None:
     fake_api.fail("wrong_id", wrong_id="NCT04280705")
-    assert http.get("/studies/NCT00973089").json()["protocolSection"]["identificationModule"]["nctId"] \
-        == "NCT04280705"
+    assert http.get("/studies/NCT00973089").json()["protocolSection"]["identificationModule"]["nctId"] == "NCT04280705"
     fake_api.fail("no_protocol")
     assert "protocolSection" not in http.get("/studies/NCT00973089").json()
     fake_api.fail("drop_ids", ids=["NCT00973089"])
@@ -331,7 +337,9 @@ def test_runs_as_a_separate_process(unused_port: int) -> None:
     shared_fixtures.study_paths()  # skip here rather than fail in the child
     proc = subprocess.Popen(
         [sys.executable, "-m", "tests.fakeapi", "--port", str(unused_port), "--synthetic", "50"],
-        cwd=Path(__file__).parent.parent, stdout=subprocess.PIPE, text=True,
+        cwd=Path(__file__).parent.parent,
+        stdout=subprocess.PIPE,
+        text=True,
     )
     try:
         assert proc.stdout is not None
@@ -341,16 +349,23 @@ def test_runs_as_a_separate_process(unused_port: int) -> None:
             body = http.get("/api/v2/studies", params={"fields": "NCTId", "pageSize": "100"}).json()
             assert len(body["studies"]) == 50
             assert http.post("/_fake/touch", json={"ids": ["NCT90000001"]}).json() == {
-                "dataTimestamp": "2026-09-05T09:00:06"}
+                "dataTimestamp": "2026-09-05T09:00:06"
+            }
             status = http.get("/api/v2/studies/NCT90000001").json()["protocolSection"]["statusModule"]
             assert status["lastUpdatePostDateStruct"]["date"] == "2026-09-05"
             assert http.post("/_fake/requests", json={"reset": True}).json() == {"count": 2}
-            http.post("/_fake/update", json={
-                "id": "NCT90000002", "set": {"protocolSection.statusModule.overallStatus": "COMPLETED"},
-            }).raise_for_status()
+            http.post(
+                "/_fake/update",
+                json={
+                    "id": "NCT90000002",
+                    "set": {"protocolSection.statusModule.overallStatus": "COMPLETED"},
+                },
+            ).raise_for_status()
             status = http.get("/api/v2/studies/NCT90000002").json()["protocolSection"]["statusModule"]
             assert (status["overallStatus"], status["lastUpdatePostDateStruct"]["date"]) == (
-                "COMPLETED", "2026-09-05")  # no /version served since the touch: the same refresh
+                "COMPLETED",
+                "2026-09-05",
+            )  # no /version served since the touch: the same refresh
             http.post("/_fake/fail", json={"kind": 503, "times": 1}).raise_for_status()
             assert http.get("/api/v2/version").status_code == 503
             http.post("/_fake/remove", json={"id": "NCT90000002"}).raise_for_status()

@@ -34,8 +34,10 @@ def test_render_is_valid_atom_even_with_markup_in_values() -> None:
 
 
 def test_feed_command_and_files_written_by_the_cycle(workspace: Workspace, fake_api: FakeCtGov) -> None:
-    workspace.write(trials=[{"id": TRIAL, "label": "CLL", "tags": ["oncology", "cll"]}, OTHER],
-                    extra="feeds:\n  path: feeds/trialwatch.atom\n")
+    workspace.write(
+        trials=[{"id": TRIAL, "label": "CLL", "tags": ["oncology", "cll"]}, OTHER],
+        extra="feeds:\n  path: feeds/trialwatch.atom\n",
+    )
     assert workspace.cli("check").code == 0
     empty = feedparser.parse(workspace.cli("feed").out)
     assert not empty.bozo and empty.entries == [], "baselines are not news"
@@ -53,7 +55,10 @@ def test_feed_command_and_files_written_by_the_cycle(workspace: Workspace, fake_
 
     files = workspace.root / "feeds"
     assert sorted(p.name for p in files.iterdir()) == [
-        "trialwatch-cll.atom", "trialwatch-oncology.atom", "trialwatch.atom"]
+        "trialwatch-cll.atom",
+        "trialwatch-oncology.atom",
+        "trialwatch.atom",
+    ]
     on_disk = feedparser.parse((files / "trialwatch.atom").read_bytes())
     assert not on_disk.bozo and len(on_disk.entries) == 1
     tagged = feedparser.parse(workspace.cli("feed", "--tag", "oncology").out)
@@ -62,7 +67,8 @@ def test_feed_command_and_files_written_by_the_cycle(workspace: Workspace, fake_
 
 
 def test_a_cycle_over_some_trials_keeps_the_other_trials_in_the_feeds(
-    workspace: Workspace, fake_api: FakeCtGov,
+    workspace: Workspace,
+    fake_api: FakeCtGov,
 ) -> None:
     """The service polls trials on their own intervals; the feeds it rewrites after such a cycle
     still hold every watched trial's changes and every tag's file."""

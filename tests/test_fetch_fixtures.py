@@ -11,14 +11,18 @@ from tests.fakeapi import FakeCtGov
 
 
 def test_fetched_records_land_where_the_helper_reads_them(
-    fake_api: FakeCtGov, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+    fake_api: FakeCtGov,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     dest = tmp_path / "ctgov"
     argv = ["--dest", str(dest), "--base-url", fake_api.base_url, "--no-spec", "--delay", "0"]
     assert fetch_fixtures.main(argv) == 0
     assert f"17 records written to {dest}" in capsys.readouterr().out
     assert sorted(p.name for p in dest.rglob("*")) == sorted(
-        ["studies", *(f"{n}.json" for n in shared_fixtures.STUDY_IDS)])  # no temporary file left
+        ["studies", *(f"{n}.json" for n in shared_fixtures.STUDY_IDS)]
+    )  # no temporary file left
     assert {h.get("User-Agent") for h in fake_api.headers} == {fetch_fixtures.USER_AGENT}
 
     monkeypatch.setenv(shared_fixtures.ENV, str(dest))
@@ -28,7 +32,9 @@ def test_fetched_records_land_where_the_helper_reads_them(
 
 
 def test_a_failed_download_is_named_and_nothing_half_written_stays(
-    fake_api: FakeCtGov, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+    fake_api: FakeCtGov,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     dest = tmp_path / "ctgov"
     spec_url = fake_api.base_url.replace("/api/v2", "/api/oas/v2")  # the fake does not serve the spec

@@ -13,10 +13,21 @@ from watcher.detect.fields import extract_fields
 from watcher.detect.keys import normalize
 
 BASELINE_NAMES = (  # issue 2 item 5, in the seed's order
-    "status.overallStatus", "status.primaryCompletionDate", "status.completionDate",
-    "status.lastUpdatePostDate", "design.phases", "design.enrollmentCount", "eligibility.criteria",
-    "eligibility.minAge", "eligibility.sex", "outcomes.primary", "armsInterventions.arms",
-    "armsInterventions.interventions", "sponsor.lead", "sponsor.collaborators", "results.hasResults",
+    "status.overallStatus",
+    "status.primaryCompletionDate",
+    "status.completionDate",
+    "status.lastUpdatePostDate",
+    "design.phases",
+    "design.enrollmentCount",
+    "eligibility.criteria",
+    "eligibility.minAge",
+    "eligibility.sex",
+    "outcomes.primary",
+    "armsInterventions.arms",
+    "armsInterventions.interventions",
+    "sponsor.lead",
+    "sponsor.collaborators",
+    "results.hasResults",
 )
 
 
@@ -80,8 +91,14 @@ def test_repeated_outcome_measures_add_the_time_frame() -> None:
 def test_results_modules_and_derived_section() -> None:
     fields = extract_fields(load("NCT03064438"))
     results = {n for n in fields if n.startswith("results.")}
-    assert {"results.participantFlow", "results.baselineCharacteristics", "results.outcomeMeasures",
-            "results.adverseEvents", "results.moreInfo", "results.firstPostDate"} <= results
+    assert {
+        "results.participantFlow",
+        "results.baselineCharacteristics",
+        "results.outcomeMeasures",
+        "results.adverseEvents",
+        "results.moreInfo",
+        "results.firstPostDate",
+    } <= results
     assert "annotation.violationAnnotation" in fields
     assert "documents.largeDocs" in fields
     assert all(is_bookkeeping(n) for n in fields if n.startswith("derived."))
@@ -96,10 +113,13 @@ def test_unknown_keys_get_generic_names() -> None:
     assert len(nested) == 437
     assert spec_for("contacts.locations_nested") is None
     assert field_rank("contacts.locations_nested")[0] < len(CATALOG)
-    record = edit(load("NCT06863285"), [
-        {"op": "set", "path": "protocolSection.eligibilityModule.minAge", "value": "x"},
-        {"op": "set", "path": "brandNewSection", "value": {"a": [3, 1, 2]}},
-    ])
+    record = edit(
+        load("NCT06863285"),
+        [
+            {"op": "set", "path": "protocolSection.eligibilityModule.minAge", "value": "x"},
+            {"op": "set", "path": "brandNewSection", "value": {"a": [3, 1, 2]}},
+        ],
+    )
     fields = extract_fields(record)
     assert fields["eligibility.unknown.minAge"] == "x"
     assert fields["record.brandNewSection"] == {"a": [3, 1, 2]}

@@ -16,8 +16,14 @@ def change(field: str, severity: str = "minor") -> Change:
 
 @pytest.mark.parametrize(
     "field",
-    ["status.lastUpdatePostDate", "status.lastUpdatePostDateType", "status.lastUpdateSubmitDate",
-     "status.statusVerifiedDate", "derived.versionHolder", "derived.conditionBrowse.browseLeaves.M1"],
+    [
+        "status.lastUpdatePostDate",
+        "status.lastUpdatePostDateType",
+        "status.lastUpdateSubmitDate",
+        "status.statusVerifiedDate",
+        "derived.versionHolder",
+        "derived.conditionBrowse.browseLeaves.M1",
+    ],
 )
 def test_bookkeeping_is_not_notified_by_default(field: str) -> None:
     assert matches(field, BOOKKEEPING)

@@ -34,15 +34,26 @@ def test_changes_are_shown_most_severe_first_and_the_title_names_the_most_import
 
 
 def test_a_change_without_event_is_headlined_by_its_line() -> None:
-    data = payload(changes=[{"field": "conditions.keywords", "change": "added", "old": None, "new": ["CLL"],
-                             "severity": "minor", "event": None}])
+    data = payload(
+        changes=[
+            {
+                "field": "conditions.keywords",
+                "change": "added",
+                "old": None,
+                "new": ["CLL"],
+                "severity": "minor",
+                "event": None,
+            }
+        ]
+    )
     assert ctx(data)["title"] == "NCT04728893 (Nemtabrutinib CLL): conditions.keywords: (none) → CLL"
 
 
 def test_delay_note_only_when_late() -> None:
     assert ctx(payload(), late=timedelta(minutes=14))["delay"] is None
     assert ctx(payload(), late=timedelta(days=1, hours=2))["delay"] == (
-        "Delayed delivery: queued 2026-11-22 09:15 UTC, sent 1 d 2 h later.")
+        "Delayed delivery: queued 2026-11-22 09:15 UTC, sent 1 d 2 h later."
+    )
 
 
 def test_long_slack_messages_are_cut_with_a_link_to_the_full_history() -> None:
@@ -54,8 +65,10 @@ def test_long_slack_messages_are_cut_with_a_link_to_the_full_history() -> None:
 
 
 def test_a_digest_cut_still_points_to_every_trial() -> None:
-    trials = [{**payload(changes=many_changes(60)), "nct_id": f"NCT0000000{n}", "url": None, "history_url": None}
-              for n in range(3)]
+    trials = [
+        {**payload(changes=many_changes(60)), "nct_id": f"NCT0000000{n}", "url": None, "history_url": None}
+        for n in range(3)
+    ]
     view = ctx({"type": "digest", "since": "s", "until": "u", "trials": trials})
     (body,) = slack(view).parts
     for n in range(3):
@@ -65,8 +78,10 @@ def test_a_digest_cut_still_points_to_every_trial() -> None:
 def test_email_lists_at_most_200_changes_then_links_the_history() -> None:
     rendered = email(ctx(payload(changes=many_changes(250))))
     assert rendered.parts[0].count("<tr>") == 1 + 200
-    assert "… and 50 more changes: <a href=\"https://clinicaltrials.gov/study/NCT04728893?tab=history\">" in (
-        rendered.parts[0])
+    assert (
+        '… and 50 more changes: <a href="https://clinicaltrials.gov/study/NCT04728893?tab=history">'
+        in (rendered.parts[0])
+    )
 
 
 def test_telegram_parts_never_exceed_the_limit() -> None:
@@ -74,14 +89,17 @@ def test_telegram_parts_never_exceed_the_limit() -> None:
     assert len(parts) > 1 and all(len(p) <= TELEGRAM_LIMIT for p in parts)
 
 
-@given(st.lists(st.text(alphabet=st.characters(blacklist_characters="\n\r"), max_size=300), max_size=60),
-       st.integers(min_value=50, max_value=1000))
+@given(
+    st.lists(st.text(alphabet=st.characters(blacklist_characters="\n\r"), max_size=300), max_size=60),
+    st.integers(min_value=50, max_value=1000),
+)
 def test_split_lines_keeps_every_line_whole_within_the_limit(lines: list[str], limit: int) -> None:
     chunks = split_lines(lines, limit)
     assert all(len(c) <= limit for c in chunks)
     shortened = [line if len(line) <= limit else line[: limit - 1] + "…" for line in lines]
     assert [x.strip() for x in "\n".join(chunks).split("\n") if x.strip()] == [
-        x.strip() for x in shortened if x.strip()]
+        x.strip() for x in shortened if x.strip()
+    ]
 
 
 def test_a_split_message_that_fails_halfway_resends_only_the_rest(workspace: Workspace) -> None:

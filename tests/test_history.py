@@ -38,12 +38,25 @@ def test_history_filters_by_field_and_since_and_prints_csv(workspace: Workspace,
     three_versions(workspace, fake_api)
     status = workspace.cli("history", TRIAL, "--field", "status.overall*", "--json").json()
     assert [(h["version"], h["old"], h["new"]) for h in status if not h["baseline"]] == [
-        (2, "RECRUITING", "SUSPENDED"), (3, "SUSPENDED", "RECRUITING")]
-    assert set(status[0]) == {"nct_id", "version", "detected_at", "field", "change", "old", "new", "severity",
-                              "event", "baseline"}
+        (2, "RECRUITING", "SUSPENDED"),
+        (3, "SUSPENDED", "RECRUITING"),
+    ]
+    assert set(status[0]) == {
+        "nct_id",
+        "version",
+        "detected_at",
+        "field",
+        "change",
+        "old",
+        "new",
+        "severity",
+        "event",
+        "baseline",
+    }
     assert workspace.cli("history", TRIAL, "--since", "2099-01-01", "--json").json() == []
     assert len(workspace.cli("history", TRIAL, "--since", "1d", "--json").json()) == len(
-        workspace.cli("history", TRIAL, "--json").json())
+        workspace.cli("history", TRIAL, "--json").json()
+    )
     rows = list(csv.DictReader(io.StringIO(workspace.cli("history", TRIAL, "--field", "design.*", "--csv").out)))
     changed = [r for r in rows if r["baseline"] == "false"]
     assert [(r["field"], r["old"], r["new"]) for r in changed] == [("design.enrollmentCount", "450", "520")]
@@ -85,8 +98,9 @@ def test_changes_across_trials_by_tag_and_severity(workspace: Workspace, fake_ap
     assert workspace.cli("changes", "--tag", "nope").code == 2
 
 
-@pytest.mark.parametrize("command", [["history", "NCT123"], ["diff", "NCT123"], ["show", "NCT123"],
-                                     ["backfill", "NCT04728893", "nct1"]])
+@pytest.mark.parametrize(
+    "command", [["history", "NCT123"], ["diff", "NCT123"], ["show", "NCT123"], ["backfill", "NCT04728893", "nct1"]]
+)
 def test_every_command_taking_an_nct_id_rejects_a_malformed_one(workspace: Workspace, command: list[str]) -> None:
     workspace.write(trials=["NCT04728893"])
     result = workspace.cli(*command)

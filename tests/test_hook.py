@@ -24,8 +24,9 @@ def send(url: str, message_id: int = 7) -> None:
     channel = ChannelSettings(name="hook", url=url)
     data = sample_payload(NOW)
     data.pop("test")
-    Sender({"hook": channel}).send("hook", render(data, channel, Delivery("hook", message_id, NOW, NOW)),
-                                   message_id=message_id)
+    Sender({"hook": channel}).send(
+        "hook", render(data, channel, Delivery("hook", message_id, NOW, NOW)), message_id=message_id
+    )
 
 
 def test_the_envelope_is_the_one_apprise_itself_posts(webhook: WebhookReceiver) -> None:
@@ -36,16 +37,23 @@ def test_the_envelope_is_the_one_apprise_itself_posts(webhook: WebhookReceiver) 
     assert notifier.notify(body="the message", title="the title")
     send(webhook.url("ours"))
     theirs, ours = (r.json() for r in webhook.requests)
-    assert theirs == {"version": "1.0", "title": "the title", "message": "the message", "attachments": [],
-                      "type": "info"}
+    assert theirs == {
+        "version": "1.0",
+        "title": "the title",
+        "message": "the message",
+        "attachments": [],
+        "type": "info",
+    }
     assert {k: type(v) for k, v in theirs.items()} == {k: type(ours[k]) for k in theirs}
     assert (ours["version"], ours["attachments"], ours["type"]) == ("1.0", [], "info")
     assert ours["schema"] == "trialwatch.notification" and ours["message_id"] == 7
 
 
 def test_the_documented_url_syntax_headers_params_renames_auth_and_method(webhook: WebhookReceiver) -> None:
-    url = (f"json://bot:s3cret%2Fpw@127.0.0.1:{webhook.port}/in/hook?+X-Token=tok%2Bplus&-tenant=a%20b"
-           "&:type=&:message=text&:source=trialwatch&method=PUT&format=text")
+    url = (
+        f"json://bot:s3cret%2Fpw@127.0.0.1:{webhook.port}/in/hook?+X-Token=tok%2Bplus&-tenant=a%20b"
+        "&:type=&:message=text&:source=trialwatch&method=PUT&format=text"
+    )
     send(url, message_id=9)
     (request,) = webhook.requests
     body = request.json()

@@ -41,14 +41,23 @@ def test_the_apprise_api_we_call_exists_with_the_arguments_we_pass() -> None:
     assert callable(apprise.Apprise.add) and callable(apprise.Apprise.details)
 
 
-@pytest.mark.parametrize(("url", "expected"), [
-    ("mailto://127.0.0.1:2525?to=a@example.org&from=b@example.org",
-     ("127.0.0.1", 2525, "plain", "b@example.org", ("a@example.org",), (), None)),
-    ("mailtos://me:pw@gmail.com",
-     ("smtp.gmail.com", 587, "starttls", "me@gmail.com", ("me@gmail.com",), (), "me@gmail.com")),
-    ("mailtos://u:pw@mail.example.org:465?mode=ssl&to=x@y.org,z@w.org&cc=c@d.org&from=Alerts<al@example.org>",
-     ("mail.example.org", 465, "ssl", "al@example.org", ("x@y.org", "z@w.org"), ("c@d.org",), "u")),
-])
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        (
+            "mailto://127.0.0.1:2525?to=a@example.org&from=b@example.org",
+            ("127.0.0.1", 2525, "plain", "b@example.org", ("a@example.org",), (), None),
+        ),
+        (
+            "mailtos://me:pw@gmail.com",
+            ("smtp.gmail.com", 587, "starttls", "me@gmail.com", ("me@gmail.com",), (), "me@gmail.com"),
+        ),
+        (
+            "mailtos://u:pw@mail.example.org:465?mode=ssl&to=x@y.org,z@w.org&cc=c@d.org&from=Alerts<al@example.org>",
+            ("mail.example.org", 465, "ssl", "al@example.org", ("x@y.org", "z@w.org"), ("c@d.org",), "u"),
+        ),
+    ],
+)
 def test_apprise_still_resolves_email_urls_into_the_fields_we_read(url: str, expected: tuple[Any, ...]) -> None:
     """If a release renames one of APPRISE_EMAIL_FIELDS, this fails (and email falls back to apprise)."""
     import apprise
@@ -57,8 +66,15 @@ def test_apprise_still_resolves_email_urls_into_the_fields_we_read(url: str, exp
     assert [f for f in APPRISE_EMAIL_FIELDS if not hasattr(plugin, f)] == []
     target = smtp_target(url)
     assert target is not None
-    got = (target.host, target.port, target.mode, target.sender.addr_spec, tuple(a.addr_spec for a in target.to),
-           tuple(a.addr_spec for a in target.cc), target.user)
+    got = (
+        target.host,
+        target.port,
+        target.mode,
+        target.sender.addr_spec,
+        tuple(a.addr_spec for a in target.to),
+        tuple(a.addr_spec for a in target.cc),
+        target.user,
+    )
     assert got == expected
     assert "pw" not in repr(target)
 
@@ -94,8 +110,9 @@ def test_an_smtp_server_receives_multipart_alternative_with_our_text_and_the_htm
     assert "<table" in html
     assert first["From"] == "trialwatch@example.org" and first["To"] == "watcher@example.org"
     assert smtp_server.collector.envelopes[0].rcpt_tos == ["watcher@example.org"]
-    assert first["Message-ID"] == again["Message-ID"] == "<trialwatch-42@example.org>", \
+    assert first["Message-ID"] == again["Message-ID"] == "<trialwatch-42@example.org>", (
         "a resent message keeps its Message-ID, so mail clients can fold the duplicate"
+    )
 
 
 def test_if_apprise_stops_exposing_the_fields_the_email_still_goes_out_through_apprise(

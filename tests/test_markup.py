@@ -43,19 +43,24 @@ def test_every_real_markup_text_reads_the_same_as_the_html_the_history_serves(li
 
 def test_an_ordered_list_and_entities_are_markup_not_edits() -> None:
     markdown = "Inclusion Criteria:\n\n1. Male or female, age 18 years and older.\n2. Subject's A/B good health."
-    html = ("<p>Inclusion Criteria:</p>\n<ol>\n<li>Male or female, age 18 years and older.</li>\n"
-            "<li>Subject&#x27;s A&#x2F;B good health.</li>\n</ol>")
+    html = (
+        "<p>Inclusion Criteria:</p>\n<ol>\n<li>Male or female, age 18 years and older.</li>\n"
+        "<li>Subject&#x27;s A&#x2F;B good health.</li>\n</ol>"
+    )
     assert same_text(markdown, html)
     assert not same_text(markdown, html.replace("18 years", "21 years"))
     assert not same_text(markdown, html.replace("Male", "male")), "case is text, not markup"
-    assert same_text("See [the site](https://example.org/a)", '<p>See <a href="https:&#x2F;&#x2F;example.org&#x2F;a">'
-                     "the site</a></p>")
+    assert same_text(
+        "See [the site](https://example.org/a)",
+        '<p>See <a href="https:&#x2F;&#x2F;example.org&#x2F;a">the site</a></p>',
+    )
     other_target = '<p>See <a href="https://example.org/b">the site</a></p>'
     assert not same_text("See [the site](https://example.org/a)", other_target)
 
 
-@pytest.mark.parametrize("sentence", ["HbA1c < 7.0% and BMI > 30", "AT&T & Johnson & Johnson",
-                                      "creatinine <1.5 mg/dL and ALT >3 x ULN"])
+@pytest.mark.parametrize(
+    "sentence", ["HbA1c < 7.0% and BMI > 30", "AT&T & Johnson & Johnson", "creatinine <1.5 mg/dL and ALT >3 x ULN"]
+)
 def test_lt_gt_and_amp_in_real_text_survive(sentence: str) -> None:
     base = real_texts()[0]
     markdown = f"{base}\n\n{sentence}"
@@ -83,9 +88,9 @@ def test_a_real_edit_of_a_real_text_still_compares_different(data: st.DataObject
     if edit == "insert":
         edited = text[:at] + data.draw(st.sampled_from("xQé")) + text[at:]
     elif edit == "delete":
-        edited = text[:at] + text[at + 1:]
+        edited = text[:at] + text[at + 1 :]
     else:
-        edited = text[:at] + text[at].swapcase() + text[at + 1:]
+        edited = text[:at] + text[at].swapcase() + text[at + 1 :]
     if edited == text:
         return
     assert not same_text(text, render_html(edited)), (edit, at)
@@ -96,11 +101,11 @@ def test_a_really_edited_html_text_comes_back_as_markdown_on_the_newer_lines() -
     newer = next(t for t in real_texts() if t.count("\n* ") > 10)
     lines = newer.split("\n")
     bullet = next(i for i, line in enumerate(lines) if line.startswith("* ") and len(line) > 20)
-    older = "\n".join([*lines[:bullet], lines[bullet].replace(" ", "  ", 1) + " (amended)", *lines[bullet + 1:]])
+    older = "\n".join([*lines[:bullet], lines[bullet].replace(" ", "  ", 1) + " (amended)", *lines[bullet + 1 :]])
     back = as_markdown(newer, render_html(older))
     assert back.split("\n")[:bullet] == lines[:bullet]
     assert back.split("\n")[bullet].endswith("(amended)")
-    assert back.split("\n")[bullet + 1:] == lines[bullet + 1:]
+    assert back.split("\n")[bullet + 1 :] == lines[bullet + 1 :]
 
 
 def test_adopting_markup_walks_lists_whose_length_changed() -> None:

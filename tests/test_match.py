@@ -21,8 +21,11 @@ def site(record: dict[str, Any], index: int = 0) -> dict[str, Any]:
 
 
 def changed(old: dict[str, Any], new: dict[str, Any]) -> list[tuple[str, str, Any, Any]]:
-    return [(c.field, c.change, c.old, c.new) for c in changes_between(old, new)
-            if c.field.startswith("locations.") or c.field.startswith("outcomes.")]
+    return [
+        (c.field, c.change, c.old, c.new)
+        for c in changes_between(old, new)
+        if c.field.startswith("locations.") or c.field.startswith("outcomes.")
+    ]
 
 
 def test_a_second_site_of_the_same_name_leaves_the_first_one_alone() -> None:
@@ -40,8 +43,13 @@ def test_the_old_name_is_kept_when_the_matched_site_also_changed() -> None:
     record = load(STUDY)
     generic = {"facility": "Research Site", "city": "Haifa", "state": None, "country": "Israel"}
     old = edit(record, [{"op": "set", "path": f"{SITES}.0", "value": {**site(record), **generic, "zip": "1"}}])
-    new = edit(old, [{"op": "set", "path": f"{SITES}.0.status", "value": "COMPLETED"},
-                     {"op": "append", "path": SITES, "value": {**site(old), "zip": "2"}}])
+    new = edit(
+        old,
+        [
+            {"op": "set", "path": f"{SITES}.0.status", "value": "COMPLETED"},
+            {"op": "append", "path": SITES, "value": {**site(old), "zip": "2"}},
+        ],
+    )
     assert sorted((f, c) for f, c, _, _ in changed(old, new)) == [
         ("locations.research site|haifa||2|israel", "added"),
         ("locations.research site|haifa||israel.status", "changed"),
@@ -51,14 +59,21 @@ def test_the_old_name_is_kept_when_the_matched_site_also_changed() -> None:
 def test_a_site_edited_in_place_is_changed_not_removed_and_added() -> None:
     old = load(STUDY)
     key = "locations." + location_key(site(old))
-    new = edit(old, [
-        {"op": "set", "path": f"{SITES}.0.facility", "value": "Highlands Oncology Group (Site 2728)"},
-        {"op": "set", "path": f"{SITES}.0.status", "value": "NOT_YET_RECRUITING"},
-        {"op": "delete", "path": f"{SITES}.1.state"},  # filled in again: see below
-    ])
+    new = edit(
+        old,
+        [
+            {"op": "set", "path": f"{SITES}.0.facility", "value": "Highlands Oncology Group (Site 2728)"},
+            {"op": "set", "path": f"{SITES}.0.status", "value": "NOT_YET_RECRUITING"},
+            {"op": "delete", "path": f"{SITES}.1.state"},  # filled in again: see below
+        ],
+    )
     found = changed(old, new)
-    assert (f"{key}.facility", "changed", "Highlands Oncology Group ( Site 2728)",
-            "Highlands Oncology Group (Site 2728)") in found
+    assert (
+        f"{key}.facility",
+        "changed",
+        "Highlands Oncology Group ( Site 2728)",
+        "Highlands Oncology Group (Site 2728)",
+    ) in found
     assert (f"{key}.status", "changed", "RECRUITING", "NOT_YET_RECRUITING") in found
     assert not [f for f, c, _, _ in found if c in ("added", "removed") and f.count(".") <= 1]
     back = changed(new, old)
@@ -68,12 +83,11 @@ def test_a_site_edited_in_place_is_changed_not_removed_and_added() -> None:
 
 def test_re_encoded_facility_at_the_same_geopoint_is_the_same_site() -> None:
     old = load(STUDY)
-    renamed = {**site(old), "facility": "H\u0103\"pital Highlands Oncology Group ( Site 2728)"}
+    renamed = {**site(old), "facility": 'H\u0103"pital Highlands Oncology Group ( Site 2728)'}
     a = {**site(old), "facility": "Hôpital Highlands Oncology Group ( Site 2728)"}
     old = edit(old, [{"op": "set", "path": f"{SITES}.0", "value": a}])
     new = edit(old, [{"op": "set", "path": f"{SITES}.0", "value": renamed}])
-    assert [(f, c) for f, c, _, _ in changed(old, new)] == [
-        ("locations." + location_key(a) + ".facility", "changed")]
+    assert [(f, c) for f, c, _, _ in changed(old, new)] == [("locations." + location_key(a) + ".facility", "changed")]
 
 
 def test_different_sites_stay_removed_and_added() -> None:
@@ -81,14 +95,24 @@ def test_different_sites_stay_removed_and_added() -> None:
     other = {**copy.deepcopy(site(old, 5)), "facility": "Another Hospital", "geoPoint": {"lat": 1.0, "lon": 2.0}}
     new = edit(old, [{"op": "set", "path": f"{SITES}.0", "value": other}])
     assert sorted(c for f, c, _, _ in changed(old, new) if f.count("|") == 3 and f.count(".") <= 2) == [
-        "added", "removed"]
+        "added",
+        "removed",
+    ]
 
 
 def test_a_reworded_outcome_with_the_same_time_frame_and_description_is_changed() -> None:
     old = load(STUDY)
     measure = old["protocolSection"]["outcomesModule"]["primaryOutcomes"][0]["measure"]
-    new = edit(old, [{"op": "set", "path": "protocolSection.outcomesModule.primaryOutcomes.0.measure",
-                      "value": measure + " (reworded)"}])
+    new = edit(
+        old,
+        [
+            {
+                "op": "set",
+                "path": "protocolSection.outcomesModule.primaryOutcomes.0.measure",
+                "value": measure + " (reworded)",
+            }
+        ],
+    )
     assert changed(old, new) == [(f"outcomes.primary.{measure}.measure", "changed", measure, measure + " (reworded)")]
 
 
@@ -121,8 +145,18 @@ def test_an_arm_whose_label_and_description_were_both_touched_up_is_one_changed_
 
 
 def test_two_different_arms_with_one_field_in_common_stay_removed_and_added() -> None:
-    old = {"armsInterventions.arms": {"A": {"label": "Cohort A: low dose", "type": "EXPERIMENTAL",
-                                            "description": "Drug X 10 mg daily for 12 weeks"}}}
-    new = {"armsInterventions.arms": {"B": {"label": "Placebo run-in", "type": "EXPERIMENTAL",
-                                            "description": "Matching placebo twice a day"}}}
+    old = {
+        "armsInterventions.arms": {
+            "A": {
+                "label": "Cohort A: low dose",
+                "type": "EXPERIMENTAL",
+                "description": "Drug X 10 mg daily for 12 weeks",
+            }
+        }
+    }
+    new = {
+        "armsInterventions.arms": {
+            "B": {"label": "Placebo run-in", "type": "EXPERIMENTAL", "description": "Matching placebo twice a day"}
+        }
+    }
     assert match_items(old["armsInterventions.arms"], new["armsInterventions.arms"], [lambda i: i["label"]]) == {}

@@ -54,11 +54,14 @@ def test_baseline_gets_severities_but_no_events() -> None:
 
 def test_user_overrides_win_first_match_first() -> None:
     record = load("NCT04728893")
-    changed = edit(record, [
-        {"op": "delete", "path": "protocolSection.contactsLocationsModule.locations.2"},
-        {"op": "set", "path": "protocolSection.statusModule.overallStatus", "value": "TERMINATED"},
-        {"op": "set", "path": "protocolSection.designModule.enrollmentInfo.count", "value": 460},
-    ])
+    changed = edit(
+        record,
+        [
+            {"op": "delete", "path": "protocolSection.contactsLocationsModule.locations.2"},
+            {"op": "set", "path": "protocolSection.statusModule.overallStatus", "value": "TERMINATED"},
+            {"op": "set", "path": "protocolSection.designModule.enrollmentInfo.count", "value": 460},
+        ],
+    )
     old, new = extract_fields(record), extract_fields(changed)
     rules = SeverityRules.from_mapping({"locations.*": "minor", "design.*": "critical", "*": "major"})
     classified = {c.field.split(".")[0]: c for c in classify(diff_fields(old, new), old, new, rules)}
@@ -82,8 +85,13 @@ def test_default_severity_table() -> None:
 
 @pytest.mark.parametrize(
     ("text", "expected"),
-    [("2025", date(2025, 1, 1)), ("2025-09", date(2025, 9, 1)), ("2025-09-17", date(2025, 9, 17)),
-     ("soon", None), (None, None)],
+    [
+        ("2025", date(2025, 1, 1)),
+        ("2025-09", date(2025, 9, 1)),
+        ("2025-09-17", date(2025, 9, 17)),
+        ("soon", None),
+        (None, None),
+    ],
 )
 def test_partial_dates(text: str | None, expected: date | None) -> None:
     assert parse_partial_date(text) == expected
@@ -141,17 +149,35 @@ def test_the_priority_table_puts_clinical_events_before_rewordings() -> None:
     targets = [target for target, _, _ in PRIORITY]
     assert targets.index("field:status.overallStatus") == 0
     reworded = targets.index("event:primary_outcome_reworded")
-    for first in ("field:results.hasResults", "event:enrollment_change", "event:date_slip", "field:eligibility.*",
-                  "event:site_status", "event:site_added"):
+    for first in (
+        "field:results.hasResults",
+        "event:enrollment_change",
+        "event:date_slip",
+        "field:eligibility.*",
+        "event:site_status",
+        "event:site_added",
+    ):
         assert targets.index(first) < reworded
-    timeframe = {"field": "outcomes.primary.ORR.timeFrame", "severity": "critical",
-                 "event": {"kind": "primary_outcome_reworded", "data": {"part": "timeFrame"}}}
-    opening = {"field": "locations.x|y||z.status", "severity": "major",
-               "event": {"kind": "site_status", "data": {"from": "NOT_YET_RECRUITING", "to": "RECRUITING"}}}
-    closing = {"field": "locations.x|y||z.status", "severity": "major",
-               "event": {"kind": "site_status", "data": {"from": "RECRUITING", "to": "COMPLETED"}}}
-    rise = {"field": "design.enrollmentCount", "severity": "minor",
-            "event": {"kind": "enrollment_change", "data": {"delta": 10}}}
+    timeframe = {
+        "field": "outcomes.primary.ORR.timeFrame",
+        "severity": "critical",
+        "event": {"kind": "primary_outcome_reworded", "data": {"part": "timeFrame"}},
+    }
+    opening = {
+        "field": "locations.x|y||z.status",
+        "severity": "major",
+        "event": {"kind": "site_status", "data": {"from": "NOT_YET_RECRUITING", "to": "RECRUITING"}},
+    }
+    closing = {
+        "field": "locations.x|y||z.status",
+        "severity": "major",
+        "event": {"kind": "site_status", "data": {"from": "RECRUITING", "to": "COMPLETED"}},
+    }
+    rise = {
+        "field": "design.enrollmentCount",
+        "severity": "minor",
+        "event": {"kind": "enrollment_change", "data": {"delta": 10}},
+    }
     drop = {**rise, "event": {"kind": "enrollment_change", "data": {"delta": -10}}}
     assert priority(opening) < priority(closing) < priority(timeframe)
     assert priority(drop) < priority(rise)

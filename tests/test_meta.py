@@ -27,8 +27,8 @@ def command_names(group: click.Group, prefix: str = "") -> list[str]:
 
 
 def test_every_command_is_in_the_readme_commands_table() -> None:
-    table = README[README.index("## Commands"):]
-    table = table[:table.index("\n## ", 5)]
+    table = README[README.index("## Commands") :]
+    table = table[: table.index("\n## ", 5)]
     names = command_names(cli)
     assert len(names) >= 18
     missing = [n for n in names if f"`trialwatch {n}" not in table]
@@ -65,8 +65,9 @@ def test_no_third_party_data_is_committed() -> None:
     repo = Path(__file__).resolve().parents[1]
     if shutil.which("git") is None or not (repo / ".git").exists():
         pytest.skip("not a git checkout")
-    listed = subprocess.run(["git", "ls-files", "--", "tests/fixtures"], cwd=repo, capture_output=True,
-                            text=True, check=True).stdout.split()
+    listed = subprocess.run(
+        ["git", "ls-files", "--", "tests/fixtures"], cwd=repo, capture_output=True, text=True, check=True
+    ).stdout.split()
     fetched = [p for p in listed if p.endswith((".json", ".yaml", ".yml")) or "ctg-oas" in p]
     assert fetched == []
     assert "tests/fixtures/seed_000_page.md" in listed  # the listing worked: our own texts are there
@@ -74,12 +75,14 @@ def test_no_third_party_data_is_committed() -> None:
 
 def test_the_readme_module_map_names_every_module() -> None:
     """The table under "How it works" is how a newcomer finds code: it must follow the package."""
-    section = README[README.index("## How it works"):README.index("## Notifications")]
+    section = README[README.index("## How it works") : README.index("## Notifications")]
     package = Path(__file__).resolve().parents[1] / "watcher"
-    modules = sorted(p.relative_to(package).as_posix() for p in package.rglob("*.py")
-                     if "migrations" not in p.parts and p.name not in {"__init__.py", "__main__.py"})
-    missing = [m for m in modules
-               if f"`{m}`" not in section and f"`{m.rsplit('/', 1)[-1]}`" not in section]
+    modules = sorted(
+        p.relative_to(package).as_posix()
+        for p in package.rglob("*.py")
+        if "migrations" not in p.parts and p.name not in {"__init__.py", "__main__.py"}
+    )
+    missing = [m for m in modules if f"`{m}`" not in section and f"`{m.rsplit('/', 1)[-1]}`" not in section]
     assert not missing, f"modules missing from README's module map: {missing}"
 
 
@@ -88,6 +91,9 @@ def test_the_package_stays_a_map_of_the_data_flow() -> None:
     package = Path(__file__).resolve().parents[1] / "watcher"
     loose = sorted(p.name for p in package.glob("*.py"))
     assert len(loose) <= 8, loose
-    long = {p.relative_to(package).as_posix(): n for p in package.rglob("*.py")
-            if (n := len(p.read_text(encoding="utf-8").splitlines())) > 450}
+    long = {
+        p.relative_to(package).as_posix(): n
+        for p in package.rglob("*.py")
+        if (n := len(p.read_text(encoding="utf-8").splitlines())) > 450
+    }
     assert not long, f"split these modules: {long}"

@@ -22,8 +22,9 @@ T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
 
 def _schema(path: Path) -> list[str]:
     with sqlite3.connect(path) as conn:
-        rows = conn.execute("SELECT sql FROM sqlite_master WHERE sql IS NOT NULL AND name != 'alembic_version' "
-                            "ORDER BY name").fetchall()
+        rows = conn.execute(
+            "SELECT sql FROM sqlite_master WHERE sql IS NOT NULL AND name != 'alembic_version' ORDER BY name"
+        ).fetchall()
     return [re.sub(r"\s+", " ", r[0]).strip() for r in rows]
 
 
@@ -54,21 +55,35 @@ def _first_schema_database(db_url: str, tmp_path: Path) -> None:
         upgrade_schema(engine, "0001")
     edited["protocolSection"]["statusModule"]["overallStatus"] = "SUSPENDED"
     with engine.begin() as conn:
-        conn.execute(text("INSERT INTO trials (nct_id, title, overall_status, consecutive_failures, not_found) "
-                          "VALUES ('NCT04728893', 't', 'SUSPENDED', 0, false)"))
+        conn.execute(
+            text(
+                "INSERT INTO trials (nct_id, title, overall_status, consecutive_failures, not_found) "
+                "VALUES ('NCT04728893', 't', 'SUSPENDED', 0, false)"
+            )
+        )
         for version, rec in ((1, record), (2, edited)):
-            conn.execute(text("INSERT INTO snapshots (nct_id, version, fetched_at, content_hash, record) "
-                              "VALUES ('NCT04728893', :v, :at, :h, :r)"),
-                         {"v": version, "at": T0.replace(day=version), "h": content_hash(rec),
-                          "r": json.dumps(rec)})
-        conn.execute(text(
-            "INSERT INTO changes (nct_id, snapshot_id, version, detected_at, field, change, old, new, severity, "
-            "baseline) VALUES ('NCT04728893', 2, 2, :at, 'status.overallStatus', 'changed', '\"RECRUITING\"', "
-            "'\"SUSPENDED\"', 'critical', false)"), {"at": T0.replace(day=2)})
-        conn.execute(text(
-            "INSERT INTO outbox (channel, nct_id, kind, created_at, payload, status, attempts) "
-            "VALUES ('ops', 'NCT04728893', 'changes', :at, :p, 'pending', 0)"),
-            {"at": T0, "p": json.dumps({"version": 2})})
+            conn.execute(
+                text(
+                    "INSERT INTO snapshots (nct_id, version, fetched_at, content_hash, record) "
+                    "VALUES ('NCT04728893', :v, :at, :h, :r)"
+                ),
+                {"v": version, "at": T0.replace(day=version), "h": content_hash(rec), "r": json.dumps(rec)},
+            )
+        conn.execute(
+            text(
+                "INSERT INTO changes (nct_id, snapshot_id, version, detected_at, field, change, old, new, severity, "
+                "baseline) VALUES ('NCT04728893', 2, 2, :at, 'status.overallStatus', 'changed', '\"RECRUITING\"', "
+                "'\"SUSPENDED\"', 'critical', false)"
+            ),
+            {"at": T0.replace(day=2)},
+        )
+        conn.execute(
+            text(
+                "INSERT INTO outbox (channel, nct_id, kind, created_at, payload, status, attempts) "
+                "VALUES ('ops', 'NCT04728893', 'changes', :at, :p, 'pending', 0)"
+            ),
+            {"at": T0, "p": json.dumps({"version": 2})},
+        )
     engine.dispose()
 
 
@@ -83,7 +98,10 @@ def test_a_first_schema_database_upgrades_in_place(db_url: str, tmp_path: Path) 
         assert second.record["protocolSection"]["statusModule"]["overallStatus"] == "SUSPENDED"
         (change,) = store.changes_of("NCT04728893")
         assert (change.change.field, change.change.old, change.change.new) == (
-            "status.overallStatus", "RECRUITING", "SUSPENDED")
+            "status.overallStatus",
+            "RECRUITING",
+            "SUSPENDED",
+        )
         (message,) = store.outbox.messages(status="pending")
         assert message.payload == {"version": 2}
         stats = store.retention.stats()
@@ -98,8 +116,7 @@ def test_downgrade_to_the_first_schema_and_back_keeps_records(tmp_path: Path) ->
     url = f"sqlite:///{tmp_path / 'tw.sqlite'}"
     record = load_fixture("NCT03418623")
     store = Store(url)
-    store.save_version("NCT03418623", record, fetched_at=T0, digest=content_hash(record), changes=[],
-                       baseline=True)
+    store.save_version("NCT03418623", record, fetched_at=T0, digest=content_hash(record), changes=[], baseline=True)
     store.close()
     from alembic import command
 
@@ -145,8 +162,10 @@ def test_processes_opening_a_new_database_at_once_take_turns(tmp_path: Path) -> 
 
     url = f"sqlite:///{tmp_path / 'new.sqlite'}"
     code = f"from watcher.store import Store; Store({url!r}).close()"
-    procs = [subprocess.Popen([sys.executable, "-c", code], cwd=REPO, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.PIPE) for _ in range(4)]
+    procs = [
+        subprocess.Popen([sys.executable, "-c", code], cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        for _ in range(4)
+    ]
     errors = [p.communicate(timeout=60)[1].decode() for p in procs]
     assert [p.returncode for p in procs] == [0, 0, 0, 0], errors
     assert current_revision(create_engine(url)) == head_revision()

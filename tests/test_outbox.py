@@ -46,7 +46,9 @@ def setup(workspace: Workspace, channels: dict[str, Any], extra: str = "") -> tu
 
 
 def test_a_channel_down_for_hours_gets_everything_in_order_with_a_delay_note(
-    workspace: Workspace, webhook: WebhookReceiver, smtp_server: SmtpServer,
+    workspace: Workspace,
+    webhook: WebhookReceiver,
+    smtp_server: SmtpServer,
 ) -> None:
     config, store = setup(workspace, {"hook": {"url": webhook.url()}, "mail": {"url": smtp_server.url()}})
     clock = Clock()
@@ -77,7 +79,8 @@ def test_a_channel_down_for_hours_gets_everything_in_order_with_a_delay_note(
 
 
 def test_a_message_that_keeps_failing_is_parked_logged_and_stops_blocking(
-    workspace: Workspace, webhook: WebhookReceiver,
+    workspace: Workspace,
+    webhook: WebhookReceiver,
 ) -> None:
     config, store = setup(workspace, {"hook": {"url": webhook.url()}}, "notify:\n  max_attempts: 3\n")
     clock = Clock()
@@ -90,9 +93,19 @@ def test_a_message_that_keeps_failing_is_parked_logged_and_stops_blocking(
     (parked,) = store.outbox.messages(status="parked")
     assert (parked.id, parked.attempts) == (1, 3)
     assert "error=401" in (parked.last_error or "")
-    assert [e for e in logs if e["event"] == "notify.parked"] == [{
-        "event": "notify.parked", "log_level": "error", "channel": "hook", "message_id": 1,
-        "nct_id": "NCT04728893", "kind": "changes", "attempt": 3, "attempts": 3, "error": parked.last_error}]
+    assert [e for e in logs if e["event"] == "notify.parked"] == [
+        {
+            "event": "notify.parked",
+            "log_level": "error",
+            "channel": "hook",
+            "message_id": 1,
+            "nct_id": "NCT04728893",
+            "kind": "changes",
+            "attempt": 3,
+            "attempts": 3,
+            "error": parked.last_error,
+        }
+    ]
     assert [r.json()["trial"]["label"] for r in webhook.requests] == ["message 2"]
     assert store.outbox.counts() == {"parked": 1, "sent": 1}
     assert store.outbox.counts_by_channel() == {"hook": {"parked": 1, "sent": 1}}
@@ -110,7 +123,8 @@ def test_a_removed_channel_parks_its_messages_at_once(workspace: Workspace, webh
 
 
 def test_a_message_that_cannot_be_rendered_is_parked_at_once_and_its_channel_moves_on(
-    workspace: Workspace, webhook: WebhookReceiver,
+    workspace: Workspace,
+    webhook: WebhookReceiver,
 ) -> None:
     config, store = setup(workspace, {"hook": {"url": webhook.url()}})
     poison = changes("NCT04728893", 1)
@@ -128,8 +142,10 @@ def test_a_message_that_cannot_be_rendered_is_parked_at_once_and_its_channel_mov
 def test_claims_are_exclusive_and_a_dead_claim_is_taken_over_after_its_lease(tmp_path: Any) -> None:
     url = f"sqlite:///{tmp_path / 'tw.sqlite'}"
     one, two = Store(url), Store(url)
-    one.outbox.enqueue([changes("NCT04728893", 1), changes("NCT03418623", 2),
-                        NewMessage("other", None, "alert", {"type": "alert"})], T0)
+    one.outbox.enqueue(
+        [changes("NCT04728893", 1), changes("NCT03418623", 2), NewMessage("other", None, "alert", {"type": "alert"})],
+        T0,
+    )
     lease = T0 + timedelta(minutes=5)
     first = one.outbox.claim_next(T0, lease_until=lease)
     second = two.outbox.claim_next(T0, lease_until=lease)
@@ -141,8 +157,9 @@ def test_claims_are_exclusive_and_a_dead_claim_is_taken_over_after_its_lease(tmp
     # the claiming process died; once its lease is over another takes the message over
     taken = two.outbox.claim_next(lease, lease_until=lease + timedelta(minutes=5))
     assert taken is not None
-    assert (taken[0].id, taken[1], taken[0].attempts) == (hook[0].id, True, 1), \
+    assert (taken[0].id, taken[1], taken[0].attempts) == (hook[0].id, True, 1), (
         "the interrupted send is not counted as an attempt (the channel never refused it)"
+    )
 
 
 def dead_process_identity() -> str:
@@ -152,8 +169,13 @@ def dead_process_identity() -> str:
 
     from tests.conftest import REPO
 
-    done = subprocess.run([sys.executable, "-c", "from watcher.notify.claims import me; print(me())"],
-                          cwd=REPO, capture_output=True, text=True, check=True)
+    done = subprocess.run(
+        [sys.executable, "-c", "from watcher.notify.claims import me; print(me())"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return done.stdout.strip()
 
 
@@ -175,8 +197,9 @@ def test_a_claim_of_a_process_that_died_is_taken_over_at_once_and_a_live_one_nev
     assert live is None, "a claim whose process may be alive waits for its lease"
     at = T0 + timedelta(seconds=5)
     assert store.outbox.due_channels(at, is_dead=claims.is_dead) == ["hook"]
-    taken = store.outbox.claim_next(at, lease_until=at + timedelta(minutes=5), channel="hook",
-                                    claimer=claims.me(), is_dead=claims.is_dead)
+    taken = store.outbox.claim_next(
+        at, lease_until=at + timedelta(minutes=5), channel="hook", claimer=claims.me(), is_dead=claims.is_dead
+    )
     assert taken is not None
     assert (taken[0].id, taken[1], taken[0].attempts) == (first[0].id, True, 1)
     (head,) = store.outbox.heads()
@@ -196,8 +219,9 @@ def test_a_message_that_kills_its_sender_every_time_still_counts_towards_parking
     attempts = []
     for n in range(FREE_RECOVERIES + 3):
         at = T0 + timedelta(seconds=n)
-        claim = store.outbox.claim_next(at, lease_until=at + timedelta(minutes=5), channel="hook", claimer=dead,
-                                        is_dead=lambda c: c == dead)
+        claim = store.outbox.claim_next(
+            at, lease_until=at + timedelta(minutes=5), channel="hook", claimer=dead, is_dead=lambda c: c == dead
+        )
         assert claim is not None
         attempts.append(claim[0].attempts)
     assert attempts == [1, 1, 1, 2, 3], "the first cut-off sends are free; a crash loop then counts"
@@ -207,10 +231,20 @@ def test_secrets_stay_out_of_logs_errors_database_and_check_config(workspace: Wo
     from unittest import mock
 
     token, chat = "123456789:AAHsuperSecretBotToken", "-1009876543210"
-    config, store = setup(workspace, {"bot": {"url": f"tgram://{token}/{chat}/"},
-                                      "hook": {"url": "json://trial:Pa55word-xyz@127.0.0.1:9/hook-key-abcdef"}})
-    store.outbox.enqueue([NewMessage("bot", "NCT04728893", "changes", sample_payload(T0)),
-                          NewMessage("hook", "NCT04728893", "changes", sample_payload(T0))], T0)
+    config, store = setup(
+        workspace,
+        {
+            "bot": {"url": f"tgram://{token}/{chat}/"},
+            "hook": {"url": "json://trial:Pa55word-xyz@127.0.0.1:9/hook-key-abcdef"},
+        },
+    )
+    store.outbox.enqueue(
+        [
+            NewMessage("bot", "NCT04728893", "changes", sample_payload(T0)),
+            NewMessage("hook", "NCT04728893", "changes", sample_payload(T0)),
+        ],
+        T0,
+    )
     answer = mock.Mock(status_code=401, content=b'{"ok": false, "description": "Unauthorized"}')
     with capture_logs() as logs, mock.patch("requests.post", return_value=answer):
         outcomes = notify_tick(config, store, now=Clock())
@@ -304,7 +338,9 @@ def hanging_smtp() -> Iterator[str]:
 
 
 def test_a_hanging_channel_never_holds_back_another(
-    workspace: Workspace, webhook: WebhookReceiver, hanging_smtp: str,
+    workspace: Workspace,
+    webhook: WebhookReceiver,
+    hanging_smtp: str,
 ) -> None:
     import time
 
@@ -349,15 +385,22 @@ def hanging_http() -> Iterator[str]:
 
 @pytest.mark.parametrize("hung", ["smtp", "webhook"])
 def test_a_hung_send_ends_at_the_channel_timeout_and_is_retried_with_backoff(
-    hung: str, workspace: Workspace, webhook: WebhookReceiver, hanging_smtp: str, hanging_http: str,
+    hung: str,
+    workspace: Workspace,
+    webhook: WebhookReceiver,
+    hanging_smtp: str,
+    hanging_http: str,
 ) -> None:
     import time
 
     url = hanging_smtp if hung == "smtp" else hanging_http
     config, store = setup(workspace, {"hung": {"url": url, "timeout": "1s"}, "hook": {"url": webhook.url()}})
     assert config.settings.channels["hung"].timeout == timedelta(seconds=1)
-    store.outbox.enqueue([NewMessage("hung", "NCT04728893", "alert", {"type": "alert", "subject": "s", "text": "t"})]
-                         + [changes("NCT04728893", n) for n in (1, 2, 3)], T0)
+    store.outbox.enqueue(
+        [NewMessage("hung", "NCT04728893", "alert", {"type": "alert", "subject": "s", "text": "t"})]
+        + [changes("NCT04728893", n) for n in (1, 2, 3)],
+        T0,
+    )
     clock = Clock()
     started = time.monotonic()
     arrivals: list[float] = []
@@ -373,8 +416,10 @@ def test_a_hung_send_ends_at_the_channel_timeout_and_is_retried_with_backoff(
         outcomes = notify_tick(config, store, now=clock)
     took = time.monotonic() - started
     watcher.join()
-    print(f"\n[timings, hung {hung}] webhook messages arrived at "
-          f"{', '.join(f'{a:.3f}' for a in arrivals)} s; the hung send gave up and the tick returned at {took:.3f} s")
+    print(
+        f"\n[timings, hung {hung}] webhook messages arrived at "
+        f"{', '.join(f'{a:.3f}' for a in arrivals)} s; the hung send gave up and the tick returned at {took:.3f} s"
+    )
     assert len(arrivals) == 3 and max(arrivals) < 1.0, f"the webhook waited for the hung {hung}: {arrivals}"
     (failed,) = [o for o in outcomes if o.channel == "hung"]
     assert not failed.accepted and not failed.parked

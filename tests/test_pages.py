@@ -33,10 +33,17 @@ def read(body: bytes) -> tuple[list[Any], dict[str, Any]]:
 
 
 @hypothesis_settings(deadline=None, max_examples=60)
-@given(chunk=st.integers(min_value=1, max_value=70_000), count=st.integers(min_value=0, max_value=4),
-       token_first=st.booleans(), indent=st.sampled_from([None, 1]))
+@given(
+    chunk=st.integers(min_value=1, max_value=70_000),
+    count=st.integers(min_value=0, max_value=4),
+    token_first=st.booleans(),
+    indent=st.sampled_from([None, 1]),
+)
 def test_a_page_read_in_any_chunks_is_what_json_loads_reads(
-    chunk: int, count: int, token_first: bool, indent: int | None,
+    chunk: int,
+    count: int,
+    token_first: bool,
+    indent: int | None,
 ) -> None:
     studies = [SMALL[i % 2] for i in range(count)]
     page: dict[str, Any] = {"nextPageToken": "abc", "totalCount": 7} if token_first else {}
@@ -62,14 +69,17 @@ def test_a_page_cut_short_is_invalid_and_only_whole_studies_come_before(cut: int
     assert got == SMALL[: len(got)]
 
 
-@pytest.mark.parametrize(("body", "reason"), [
-    (b"<!DOCTYPE html><html><body>Service unavailable</body></html>", "HTML page"),
-    (b'{"studies": [{"a": 1} {"b": 2}]}', "not JSON"),
-    (b'{"studies": [], "x": 1} trailing', "extra data"),
-    (b'{"pages": []}', "not a page of studies"),
-    (b'[1, 2]', "not JSON"),
-    (b'{"studies": ["\xff"]}', "not JSON"),
-])
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        (b"<!DOCTYPE html><html><body>Service unavailable</body></html>", "HTML page"),
+        (b'{"studies": [{"a": 1} {"b": 2}]}', "not JSON"),
+        (b'{"studies": [], "x": 1} trailing', "extra data"),
+        (b'{"pages": []}', "not a page of studies"),
+        (b"[1, 2]", "not JSON"),
+        (b'{"studies": ["\xff"]}', "not JSON"),
+    ],
+)
 def test_what_is_not_a_page_is_invalid(body: bytes, reason: str) -> None:
     with pytest.raises(InvalidResponse, match=reason):
         read(body)
@@ -94,8 +104,14 @@ def test_the_window_is_bounded_by_the_largest_study_not_the_page(monkeypatch: py
 
 @pytest.fixture
 def client(fake_api: FakeCtGov) -> Any:
-    settings = ApiSettings(base_url=fake_api.base_url, requests_per_second=0, max_retries=1,
-                           backoff_base=0.001, backoff_max=0.01, timeout=2)
+    settings = ApiSettings(
+        base_url=fake_api.base_url,
+        requests_per_second=0,
+        max_retries=1,
+        backoff_base=0.001,
+        backoff_max=0.01,
+        timeout=2,
+    )
     with CtGovClient(settings, sleep=lambda _: None) as client:
         yield client
 
@@ -118,7 +134,8 @@ def test_records_come_one_at_a_time_from_one_page_of_every_study(fake_api: FakeC
 
 
 def test_a_page_cut_short_keeps_the_whole_records_and_fails_the_rest(
-    fake_api: FakeCtGov, client: CtGovClient,
+    fake_api: FakeCtGov,
+    client: CtGovClient,
 ) -> None:
     ids = fake_api.ids()
     fake_api.fail("truncated", path_contains="filter.ids")
@@ -135,7 +152,8 @@ def test_a_page_cut_short_keeps_the_whole_records_and_fails_the_rest(
 
 
 def test_an_own_record_wins_over_an_alias_and_a_second_claim_is_left_out(
-    fake_api: FakeCtGov, client: CtGovClient,
+    fake_api: FakeCtGov,
+    client: CtGovClient,
 ) -> None:
     def claim(study: dict[str, Any]) -> None:
         study["protocolSection"]["identificationModule"]["nctIdAliases"] = [NCT]

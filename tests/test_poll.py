@@ -32,14 +32,19 @@ def known_of(fake: FakeCtGov, ids: list[str] | None = None) -> dict[str, str]:
 
 def synced(fake: FakeCtGov, ids: list[str] | None = None, **changes: Any) -> PollState:
     """The state after a complete poll of `ids` an hour ago (the fake's current data)."""
-    state = PollState(data_timestamp=fake.data_timestamp, last_success=NOW - timedelta(hours=1),
-                      last_full_refetch=NOW - timedelta(days=1), known=known_of(fake, ids))
+    state = PollState(
+        data_timestamp=fake.data_timestamp,
+        last_success=NOW - timedelta(hours=1),
+        last_full_refetch=NOW - timedelta(days=1),
+        known=known_of(fake, ids),
+    )
     return replace(state, **changes)
 
 
 def set_status(status: str) -> Any:
     def change(study: dict[str, Any]) -> None:
         study["protocolSection"]["statusModule"]["overallStatus"] = status
+
     return change
 
 
@@ -51,8 +56,14 @@ class Sleeps(list[float]):
 @pytest.fixture
 def settings(fake_api: FakeCtGov) -> ApiSettings:
     fake_api.check_user_agent = True  # the fault matrix runs against an edge that checks it, as the live one does
-    return ApiSettings(base_url=fake_api.base_url, timeout=0.5, requests_per_second=0, max_retries=2,
-                       backoff_base=0.001, backoff_max=0.01)
+    return ApiSettings(
+        base_url=fake_api.base_url,
+        timeout=0.5,
+        requests_per_second=0,
+        max_retries=2,
+        backoff_base=0.001,
+        backoff_max=0.01,
+    )
 
 
 @pytest.fixture
@@ -113,9 +124,7 @@ def test_probe_strategy_fetches_only_the_changed(fake_api: FakeCtGov, client: Ct
     assert probe["fields"] == "NCTId,NCTIdAlias,LastUpdatePostDate,OverallStatus"
 
 
-def test_registry_wide_strategy_when_the_probe_would_cost_more(
-    fake_api: FakeCtGov, settings: ApiSettings
-) -> None:
+def test_registry_wide_strategy_when_the_probe_would_cost_more(fake_api: FakeCtGov, settings: ApiSettings) -> None:
     state = synced(fake_api)
     fake_api.update(NCT, set_status("COMPLETED"))
     with CtGovClient(replace(settings, batch_size=5), sleep=Sleeps()) as client:
@@ -151,8 +160,13 @@ def test_weekly_full_refetch(fake_api: FakeCtGov, client: CtGovClient) -> None:
 
 def test_progress_reaches_the_total(fake_api: FakeCtGov, client: CtGovClient) -> None:
     calls: list[tuple[int, int]] = []
-    poll(client, [*fake_api.ids(), "NCT00000002"], PollState(), now=NOW,
-         progress=lambda done, total: calls.append((done, total)))
+    poll(
+        client,
+        [*fake_api.ids(), "NCT00000002"],
+        PollState(),
+        now=NOW,
+        progress=lambda done, total: calls.append((done, total)),
+    )
     assert calls[-1] == (18, 18)
     assert all(done <= total for done, total in calls)
 
@@ -174,8 +188,12 @@ def test_removed_trial_is_confirmed_once_as_not_found(fake_api: FakeCtGov, clien
     # stored as not found: left alone, no request for it, until the weekly full re-fetch
     fake_api.new_refresh()
     fake_api.reset_requests()
-    again = poll(client, [*fake_api.ids(), NCT], replace(state, not_found=frozenset({NCT}),
-                 data_timestamp=result.data_timestamp), now=NOW)
+    again = poll(
+        client,
+        [*fake_api.ids(), NCT],
+        replace(state, not_found=frozenset({NCT}), data_timestamp=result.data_timestamp),
+        now=NOW,
+    )
     assert not any(NCT in p for p in paths(fake_api))
     assert not any(NCT in r[2].get("filter.ids", "") for r in fake_api.requests)
     assert again.not_found == set()
@@ -212,9 +230,7 @@ def test_alias_found_by_the_probe_needs_no_extra_get(fake_api: FakeCtGov, client
 # faults end to end: no crash, no false record ------------------------------------------------
 
 
-def test_api_down_fails_every_trial_and_keeps_the_old_timestamp(
-    fake_api: FakeCtGov, client: CtGovClient
-) -> None:
+def test_api_down_fails_every_trial_and_keeps_the_old_timestamp(fake_api: FakeCtGov, client: CtGovClient) -> None:
     fake_api.fail(503, path_contains="/version", times=99)
     state = synced(fake_api)
     with capture_logs() as logs:
@@ -290,9 +306,7 @@ def test_record_carrying_another_watched_id_fails_both_and_feeds_neither(
 
 
 @pytest.mark.parametrize("kind", ["wrong_id", "no_protocol"])
-def test_bad_record_in_a_batch_is_never_a_false_record(
-    fake_api: FakeCtGov, client: CtGovClient, kind: str
-) -> None:
+def test_bad_record_in_a_batch_is_never_a_false_record(fake_api: FakeCtGov, client: CtGovClient, kind: str) -> None:
     """The bad record is not attributed; its ID goes missing and the confirming GET (also bad) fails it."""
     state = synced(fake_api)
     fake_api.update(NCT, set_status("COMPLETED"))
@@ -375,11 +389,11 @@ def test_sink_streams_records_instead_of_holding_them(fake_api: FakeCtGov, setti
 
 def test_naive_datetimes_from_the_store_are_utc(fake_api: FakeCtGov, client: CtGovClient) -> None:
     naive = NOW.replace(tzinfo=None)
-    state = synced(fake_api, last_success=naive - timedelta(hours=1),
-                   last_full_refetch=naive - timedelta(days=1))
+    state = synced(fake_api, last_success=naive - timedelta(hours=1), last_full_refetch=naive - timedelta(days=1))
     assert poll(client, fake_api.ids(), state, now=NOW).skipped
-    assert poll(client, fake_api.ids(), replace(state, last_full_refetch=naive - timedelta(days=8)),
-                now=NOW).full_refetch
+    assert poll(
+        client, fake_api.ids(), replace(state, last_full_refetch=naive - timedelta(days=8)), now=NOW
+    ).full_refetch
 
 
 # the fault matrix (issue 4, item 8) -----------------------------------------------------------
@@ -441,8 +455,9 @@ def test_fault_matrix(fake_api: FakeCtGov, client: CtGovClient, row: Row) -> Non
     with capture_logs() as logs:
         result = poll(client, watched, state, now=NOW)
 
-    after_probe = [r for r in fake_api.requests[2:]
-                   if NCT in r[1] or canonical in r[1] or r[2].get("filter.ids") == NCT]
+    after_probe = [
+        r for r in fake_api.requests[2:] if NCT in r[1] or canonical in r[1] or r[2].get("filter.ids") == NCT
+    ]
     assert len(after_probe) == row.attempts
     assert row.event in [e["event"] for e in logs]
     assert set(result.records) <= {NCT}  # nothing else fetched, nothing false added
@@ -486,7 +501,8 @@ def test_empty_watchlist_and_odd_id_spellings(fake_api: FakeCtGov, client: CtGov
 
 
 def test_a_batch_answered_with_the_wrong_studies_fails_as_a_batch_without_confirming_each(
-    fake_api: FakeCtGov, client: CtGovClient,
+    fake_api: FakeCtGov,
+    client: CtGovClient,
 ) -> None:
     """Every study under a wrong ID: a bad reply, retried next cycle, not 17 trials to confirm one by one."""
     state = synced(fake_api)

@@ -19,8 +19,7 @@ def test_events_when_not_a_terminal_are_throttled_and_end_with_the_total() -> No
         progress(100, 100)
     events = [e for e in logs if e["event"] == "poll.progress"]
     assert [e["done"] for e in events] == [0, 20, 40, 60, 80, 100]
-    assert events[-1] == {"event": "poll.progress", "done": 100, "total": 100, "percent": 100.0,
-                          "log_level": "info"}
+    assert events[-1] == {"event": "poll.progress", "done": 100, "total": 100, "percent": 100.0, "log_level": "info"}
 
 
 def test_a_terminal_gets_a_bar_and_no_events() -> None:

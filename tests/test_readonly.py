@@ -30,15 +30,21 @@ def _reader_prefix() -> list[str]:
         return []
     setpriv = shutil.which("setpriv")
     if setpriv is None:
-        pytest.skip("running as root, and setpriv (util-linux) is missing: no way to drop to a user that "
-                    "permission bits stop")
+        pytest.skip(
+            "running as root, and setpriv (util-linux) is missing: no way to drop to a user that permission bits stop"
+        )
     try:
         nobody = pwd.getpwnam("nobody")
     except KeyError:
         pytest.skip("running as root, and there is no user 'nobody' to run the commands as")
     prefix = [setpriv, f"--reuid={nobody.pw_uid}", f"--regid={nobody.pw_gid}", "--clear-groups"]
-    probe = subprocess.run([*prefix, sys.executable, "-c", "import sqlalchemy"], capture_output=True, check=False,
-                           cwd="/", env={"PYTHONPATH": str(REPO), "PATH": os.environ.get("PATH", "")})
+    probe = subprocess.run(
+        [*prefix, sys.executable, "-c", "import sqlalchemy"],
+        capture_output=True,
+        check=False,
+        cwd="/",
+        env={"PYTHONPATH": str(REPO), "PATH": os.environ.get("PATH", "")},
+    )
     if probe.returncode != 0:
         pytest.skip(f"'nobody' cannot run {sys.executable} here: {probe.stderr.decode()[-200:]}")
     return prefix
@@ -66,9 +72,15 @@ class ReadOnlyState:
 
     def run(self, *args: str) -> Result:
         env = {"PYTHONPATH": str(REPO), "PATH": os.environ.get("PATH", ""), "HOME": "/nonexistent"}
-        proc = subprocess.run([*self.prefix, sys.executable, "-m", "watcher", "--config",
-                               str(self.workspace.settings), *args],
-                              capture_output=True, text=True, env=env, cwd="/", timeout=120, check=False)
+        proc = subprocess.run(
+            [*self.prefix, sys.executable, "-m", "watcher", "--config", str(self.workspace.settings), *args],
+            capture_output=True,
+            text=True,
+            env=env,
+            cwd="/",
+            timeout=120,
+            check=False,
+        )
         return Result(proc.returncode, proc.stdout, proc.stderr)
 
 
@@ -112,11 +124,13 @@ def test_reading_commands_work_on_a_state_directory_the_user_cannot_write(read_o
         assert result.code == 0, (args, result)
         assert text in result.out, (args, result.out)
     assert sorted(p.name for p in ro.state.iterdir()) == sorted(
-        ["trialwatch.sqlite", "trialwatch.sqlite.migrate-lock", "trialwatch.sqlite.writer.lock"])
+        ["trialwatch.sqlite", "trialwatch.sqlite.migrate-lock", "trialwatch.sqlite.writer.lock"]
+    )
 
 
 def test_writing_commands_say_the_directory_is_not_writable_naming_path_and_user(
-        read_only_state: ReadOnlyState) -> None:
+    read_only_state: ReadOnlyState,
+) -> None:
     ro = read_only_state
     for args in (("check",), ("db", "upgrade"), ("db", "prune"), ("backfill", NCT), ("notify-retry",), ("run",)):
         result = ro.run(*args)
@@ -148,13 +162,16 @@ def test_a_database_that_needs_an_upgrade_is_not_upgraded_by_a_reader(read_only_
     result = ro.run("status")
 
     assert result.code == 1
-    assert f"needs a schema upgrade ({FIRST} → {head_revision()}), but the state directory {ro.state} " \
-           f"is not writable by user {ro.user}" in result.err
+    assert (
+        f"needs a schema upgrade ({FIRST} → {head_revision()}), but the state directory {ro.state} "
+        f"is not writable by user {ro.user}" in result.err
+    )
     assert "trialwatch db upgrade" in result.err
 
 
 def test_a_reader_sees_the_newest_commit_while_the_writer_holds_the_database(
-        read_only_state: ReadOnlyState, fake_api: FakeCtGov) -> None:
+    read_only_state: ReadOnlyState, fake_api: FakeCtGov
+) -> None:
     ro = read_only_state
     ro.unlock()
     writer = sqlite3.connect(ro.database)  # the service: its WAL and shared-memory files exist meanwhile

@@ -51,10 +51,8 @@ def test_every_substantive_change_is_notified(outcomes: dict[str, tuple[Pair, Ou
     assert sum(not p.bookkeeping_only for p, _ in each(outcomes)) == 59
 
 
-def test_no_item_is_reported_removed_and_added_when_it_is_the_same(
-        outcomes: dict[str, tuple[Pair, Outcome]]) -> None:
-    same = {p.id: [(r.field, a.field) for r, a in real_pairs.removed_added_same(o.changes)]
-            for p, o in each(outcomes)}
+def test_no_item_is_reported_removed_and_added_when_it_is_the_same(outcomes: dict[str, tuple[Pair, Outcome]]) -> None:
+    same = {p.id: [(r.field, a.field) for r, a in real_pairs.removed_added_same(o.changes)] for p, o in each(outcomes)}
     assert {k: v for k, v in same.items() if v} == {}
 
 

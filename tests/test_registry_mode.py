@@ -20,22 +20,26 @@ REGISTRY = "registry:\n  all: true\n"
 def set_status(status: str) -> Any:
     def change(study: dict[str, Any]) -> None:
         study["protocolSection"]["statusModule"]["overallStatus"] = status
+
     return change
 
 
 # the filter (pure) ---------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("rule", "matched"), [
-    (StudyFilter(conditions=("*lung cancer*",)), True),  # "Stage II Lung Cancer AJCC v8", any case
-    (StudyFilter(conditions=("*lung cancer*",), phases=("PHASE3",)), True),
-    (StudyFilter(conditions=("*lung cancer*",), phases=("PHASE2",)), False),  # every criterion must hold
-    (StudyFilter(sponsors=("National Cancer Institute*",)), True),
-    (StudyFilter(sponsors=("gilead*",)), False),
-    (StudyFilter(statuses=("RECRUITING", "NOT_YET_RECRUITING")), True),
-    (StudyFilter(statuses=("COMPLETED",)), False),
-    (StudyFilter(), False),  # an empty filter would be the whole registry: it matches nothing
-])
+@pytest.mark.parametrize(
+    ("rule", "matched"),
+    [
+        (StudyFilter(conditions=("*lung cancer*",)), True),  # "Stage II Lung Cancer AJCC v8", any case
+        (StudyFilter(conditions=("*lung cancer*",), phases=("PHASE3",)), True),
+        (StudyFilter(conditions=("*lung cancer*",), phases=("PHASE2",)), False),  # every criterion must hold
+        (StudyFilter(sponsors=("National Cancer Institute*",)), True),
+        (StudyFilter(sponsors=("gilead*",)), False),
+        (StudyFilter(statuses=("RECRUITING", "NOT_YET_RECRUITING")), True),
+        (StudyFilter(statuses=("COMPLETED",)), False),
+        (StudyFilter(), False),  # an empty filter would be the whole registry: it matches nothing
+    ],
+)
 def test_a_study_filter_on_a_real_record(rule: StudyFilter, matched: bool) -> None:
     assert study_matches(rule, load_fixture(LUNG)) is matched
 
@@ -44,19 +48,30 @@ def test_a_study_filter_on_a_real_record(rule: StudyFilter, matched: bool) -> No
 
 
 def test_registry_settings_and_channel_filters_are_read(workspace: Workspace) -> None:
-    workspace.write(channels={"lung": {"url": "json://localhost/", "studies": {
-        "conditions": ["*lung*"], "phases": ["phase3"], "statuses": "RECRUITING"}}}, extra=REGISTRY)
+    workspace.write(
+        channels={
+            "lung": {
+                "url": "json://localhost/",
+                "studies": {"conditions": ["*lung*"], "phases": ["phase3"], "statuses": "RECRUITING"},
+            }
+        },
+        extra=REGISTRY,
+    )
     settings = load_config(workspace.settings).settings
     assert settings.registry.all
-    assert settings.channels["lung"].studies == StudyFilter(conditions=("*lung*",), phases=("PHASE3",),
-                                                            statuses=("RECRUITING",))
+    assert settings.channels["lung"].studies == StudyFilter(
+        conditions=("*lung*",), phases=("PHASE3",), statuses=("RECRUITING",)
+    )
 
 
 def test_filter_mistakes_are_reported_with_file_and_line(workspace: Workspace) -> None:
-    workspace.write(channels={
-        "a": {"url": "json://localhost/", "studies": {"phases": ["PHASE5"], "sponsor": ["x"]}},
-        "b": {"url": "json://localhost/", "studies": {}},
-    }, extra="registry:\n  all: yes please\n")
+    workspace.write(
+        channels={
+            "a": {"url": "json://localhost/", "studies": {"phases": ["PHASE5"], "sponsor": ["x"]}},
+            "b": {"url": "json://localhost/", "studies": {}},
+        },
+        extra="registry:\n  all: yes please\n",
+    )
     with pytest.raises(ConfigError) as caught:
         load_config(workspace.settings)
     text = str(caught.value)
@@ -77,12 +92,18 @@ def test_a_channel_filter_without_the_registry_mode_is_an_error(workspace: Works
 
 
 def test_the_whole_registry_is_stored_and_only_filtered_channels_hear_of_unlisted_studies(
-    workspace: Workspace, fake_api: FakeCtGov, webhook: WebhookReceiver,
+    workspace: Workspace,
+    fake_api: FakeCtGov,
+    webhook: WebhookReceiver,
 ) -> None:
-    workspace.write(trials=[WATCHED], extra=REGISTRY + "feeds:\n  path: feeds/all.atom\n", channels={
-        "lung": {"url": webhook.url("lung"), "studies": {"conditions": ["*lung*"]}},
-        "everyone": {"url": webhook.url("everyone")},
-    })
+    workspace.write(
+        trials=[WATCHED],
+        extra=REGISTRY + "feeds:\n  path: feeds/all.atom\n",
+        channels={
+            "lung": {"url": webhook.url("lung"), "studies": {"conditions": ["*lung*"]}},
+            "everyone": {"url": webhook.url("everyone")},
+        },
+    )
     first = workspace.cli("check")
     assert first.code == 0, first.err
     assert [r[1] for r in fake_api.requests] == ["/api/v2/version", "/api/v2/studies"]
@@ -100,8 +121,9 @@ def test_the_whole_registry_is_stored_and_only_filtered_channels_hear_of_unliste
     assert version[1] == "/api/v2/version"
     assert since[2]["filter.advanced"].startswith("AREA[LastUpdatePostDate]RANGE[")  # the day's delta only
     heard = sorted((r.path, r.json()["trial"]["nct_id"]) for r in webhook.requests)
-    assert heard == [("/everyone", WATCHED), ("/lung", LUNG), ("/lung", WATCHED)], \
+    assert heard == [("/everyone", WATCHED), ("/lung", LUNG), ("/lung", WATCHED)], (
         "the watched trial goes where watched trials go; an unlisted study only where its filter matches"
+    )
     page = workspace.cli("show", COVID)  # an unlisted study has its page and history too
     assert page.code == 0
     assert "SUSPENDED" in page.out

@@ -68,19 +68,24 @@ def seed_record() -> dict[str, Any]:
     measures = [
         "The incidence, severity, and nature of treatment-emergent adverse events (TEAE)s.",
         "The incidence, severity, and nature of serious TEAEs (TESAE)s .",
-        "The incidence, severity, and nature of TEAEs leading to interruption or early termination "
-        "of study treatment.",
+        "The incidence, severity, and nature of TEAEs leading to interruption or early termination of study treatment.",
     ]
     union = "Union Hospital, Tongji Medical College, Huazhong University of Science and Technology"
     sites = [
-        {"facility": union, "status": "NOT_YET_RECRUITING", "city": "Wuhan", "state": "Hubei",
-         "country": "China"},
-        {"facility": "Nanjing Drum Tower Hospital", "status": "RECRUITING", "city": "Nanjing",
-         "state": "Jiangsu", "country": "China"},
+        {"facility": union, "status": "NOT_YET_RECRUITING", "city": "Wuhan", "state": "Hubei", "country": "China"},
+        {
+            "facility": "Nanjing Drum Tower Hospital",
+            "status": "RECRUITING",
+            "city": "Nanjing",
+            "state": "Jiangsu",
+            "country": "China",
+        },
         {"facility": "Ruijin Hospital", "status": "RECRUITING", "city": "Shanghai", "country": "China"},
     ]
     intervention = {
-        "type": "DRUG", "name": "ABO2203 Injection", "armGroupLabels": ["ABO2203"],
+        "type": "DRUG",
+        "name": "ABO2203 Injection",
+        "armGroupLabels": ["ABO2203"],
         "description": "Name of Active Ingredient: mRNA encoding CD19/CD3 T cell engager",
     }
     values: dict[str, Any] = {
@@ -128,7 +133,7 @@ def test_front_matter_is_the_seeds() -> None:
     seed = SEED.split("\n---\n", 1)[0] + "\n---\n"
     expected = "".join(line + "\n" for line in seed.splitlines() if not line.startswith("canonical_url:"))
     assert text.startswith(expected)
-    assert text[len(expected):].startswith("# A Study of mRNA Encoding CD19/CD3 T Cell Engager")
+    assert text[len(expected) :].startswith("# A Study of mRNA Encoding CD19/CD3 T Cell Engager")
     assert not render_trial_page(seed_record(), [], days=30, today=DAY).startswith("---")
 
 
@@ -138,8 +143,10 @@ def test_other_real_records_share_the_seed_skeleton() -> None:
     record = edit(load("NCT06863285"), [{"op": "set", "path": path, "value": [collaborator]}])
     fields = len(diff_fields(None, extract_fields(record)))
     site = {"facility": "Ruijin Hospital", "city": "Shanghai", "country": "China", "status": "RECRUITING"}
-    changes = [(DAY, Change("status.overallStatus", "changed", "NOT_YET_RECRUITING", "RECRUITING")),
-               (DAY, Change("locations.ruijin hospital|shanghai||china", "added", None, site))]
+    changes = [
+        (DAY, Change("status.overallStatus", "changed", "NOT_YET_RECRUITING", "RECRUITING")),
+        (DAY, Change("locations.ruijin hospital|shanghai||china", "added", None, site)),
+    ]
     text = render_trial_page(record, changes, days=30, today=TODAY, baseline=Baseline(DAY, fields))
     assert skeleton(text) == skeleton(SEED_PAGE)
     lines = text.splitlines()

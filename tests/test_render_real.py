@@ -114,18 +114,24 @@ def test_a_number_changed_at_the_end_of_a_summary_is_visible() -> None:
 
 def test_an_item_added_at_the_end_of_a_long_list_is_visible() -> None:
     old, new = pair("NCT07098338", "2026-02-05_2026-02-09")
-    line = next(c["line"] for c in ctx_of("NCT07098338", old, new)["changes"]
-                if c["field"] == "armsInterventions.interventions.DRUG|Ramucirumab.armGroupLabels")
+    line = next(
+        c["line"]
+        for c in ctx_of("NCT07098338", old, new)["changes"]
+        if c["field"] == "armsInterventions.interventions.DRUG|Ramucirumab.armGroupLabels"
+    )
     assert "[-2L-] {+2/3L+}" in line
 
 
-@pytest.mark.parametrize(("nct_id", "new_stem", "headline"), [
-    ("NCT07227597", "2026-02-20_2026-03-09", "Status changed from NOT_YET_RECRUITING to RECRUITING"),
-    ("NCT05414032", "2026-02-25_2026-02-25", "Enrollment changed from 200 to 102 (-49.0%), ESTIMATED"),
-    ("NCT07011550", "2026-02-19_2026-02-19", "Status changed from RECRUITING to SUSPENDED: FDA"),
-    ("NCT07098338", "2026-02-05_2026-02-09", "Primary completion date slipped 747 days later"),
-    ("NCT06362252", "2026-02-06_2026-02-09", "Sites: 1 added, 1 removed, 19 now RECRUITING"),
-])
+@pytest.mark.parametrize(
+    ("nct_id", "new_stem", "headline"),
+    [
+        ("NCT07227597", "2026-02-20_2026-03-09", "Status changed from NOT_YET_RECRUITING to RECRUITING"),
+        ("NCT05414032", "2026-02-25_2026-02-25", "Enrollment changed from 200 to 102 (-49.0%), ESTIMATED"),
+        ("NCT07011550", "2026-02-19_2026-02-19", "Status changed from RECRUITING to SUSPENDED: FDA"),
+        ("NCT07098338", "2026-02-05_2026-02-09", "Primary completion date slipped 747 days later"),
+        ("NCT06362252", "2026-02-06_2026-02-09", "Sites: 1 added, 1 removed, 19 now RECRUITING"),
+    ],
+)
 def test_the_headline_is_the_change_of_highest_clinical_priority(nct_id: str, new_stem: str, headline: str) -> None:
     old, new = pair(nct_id, new_stem)
     ctx = ctx_of(nct_id, old, new)
@@ -160,8 +166,9 @@ def test_a_reopening_with_hundreds_of_site_lines_reads_as_one_summary_line() -> 
     assert len(document["changes"]) == ctx["count"], "the webhook keeps every change"
     marked = [c for c in document["changes"] if c["summarised"] == "locations"]
     assert len(marked) == sites[0]["count"] == ctx["count"] - 4
-    assert document["summaries"] == [{"family": "locations", "summary": sites[0]["summary"],
-                                      "changes": sites[0]["count"]}]
+    assert document["summaries"] == [
+        {"family": "locations", "summary": sites[0]["summary"], "changes": sites[0]["count"]}
+    ]
 
 
 def test_every_real_change_set_fits_an_email_and_telegram_splits_are_rare() -> None:

@@ -38,13 +38,16 @@ def test_results_posted_name_each_outcome_with_its_values() -> None:
     assert changes["results.hasResults"].severity == "critical"
     bmi = changes["results.outcomes.primary.BMI"]
     assert (bmi.change, bmi.severity) == ("added", "major")
-    assert bmi.new == ("mean, Kg/m^2: 1 Placebo 19.63 (range 15.56–22.64), n=4; "
-                       "2. Repaglinide 21.19 (range 20.78–21.8), n=4 — at 2 year/end of study")
+    assert bmi.new == (
+        "mean, Kg/m^2: 1 Placebo 19.63 (range 15.56–22.64), n=4; "
+        "2. Repaglinide 21.19 (range 20.78–21.8), n=4 — at 2 year/end of study"
+    )
     measures = record["resultsSection"]["outcomeMeasuresModule"]["outcomeMeasures"]
     outcomes = [f for f in changes if f.startswith("results.outcomes.")]
     assert len(outcomes) == len(measures) == 9
     assert changes["results.adverseEvents.serious"].new == (
-        "0 of 16 participants had serious adverse events (Placebo 0/8, Repaglinide 0/8)")
+        "0 of 16 participants had serious adverse events (Placebo 0/8, Repaglinide 0/8)"
+    )
     assert changes["results.participantFlow.totals"].new.startswith("started 16 (Placebo 8, 2. Repaglinide 8)")
     assert not [c for c in changes.values() if "blake2b" in str(c.old) + str(c.new)]
 
@@ -52,15 +55,22 @@ def test_results_posted_name_each_outcome_with_its_values() -> None:
 def test_a_results_posted_message_reads_without_digests() -> None:
     record = load_study(WITH_RESULTS)
     changes = changes_between(unposted(record), record)
-    payload = changes_payload(Trial(WITH_RESULTS), "Repaglinide in CF", changes, version=2,
-                              detected_at=datetime(2026, 11, 30, tzinfo=UTC))
+    payload = changes_payload(
+        Trial(WITH_RESULTS), "Repaglinide in CF", changes, version=2, detected_at=datetime(2026, 11, 30, tzinfo=UTC)
+    )
     _, body = render_text(payload)
     assert "blake2b" not in body
     assert "results.outcomes.primary.BMI: (none) → mean, Kg/m^2: 1 Placebo 19.63" in body
 
 
-@pytest.mark.parametrize("nct_id", [n for n in STUDY_IDS if n in {
-    "NCT00763412", "NCT02513394", "NCT02856893", "NCT03064438", "NCT04280705", "NCT04431453"}])
+@pytest.mark.parametrize(
+    "nct_id",
+    [
+        n
+        for n in STUDY_IDS
+        if n in {"NCT00763412", "NCT02513394", "NCT02856893", "NCT03064438", "NCT04280705", "NCT04431453"}
+    ],
+)
 def test_every_real_results_section_is_worded_whole(nct_id: str) -> None:
     record = load_study(nct_id)
     changes = changes_between(unposted(record), record)
@@ -74,8 +84,9 @@ def test_every_real_results_section_is_worded_whole(nct_id: str) -> None:
 def test_one_value_edited_shows_the_measure_before_and_after() -> None:
     record = load_study(WITH_RESULTS)
     edited = copy.deepcopy(record)
-    measurement = edited["resultsSection"]["outcomeMeasuresModule"]["outcomeMeasures"][0]["classes"][0][
-        "categories"][0]["measurements"][0]
+    measurement = edited["resultsSection"]["outcomeMeasuresModule"]["outcomeMeasures"][0]["classes"][0]["categories"][
+        0
+    ]["measurements"][0]
     measurement["value"] = "19.70"
     [change] = changes_between(record, edited)
     assert (change.field, change.change, change.severity) == ("results.outcomes.primary.BMI", "changed", "major")

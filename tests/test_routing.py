@@ -24,9 +24,17 @@ ALL = [STATUS, ENROLLMENT, SITE, CONTACT, KEYWORD, UPDATED]
 
 
 def settings(**channels: ChannelSettings) -> Settings:
-    return Settings(path=None, api=ApiSettings(), storage_url="sqlite://", state_dir=Path("."),
-                    interval=timedelta(hours=6), jitter=timedelta(), run_at_start=True, channels=channels,
-                    watchlist_path=Path("watchlist.yaml"))
+    return Settings(
+        path=None,
+        api=ApiSettings(),
+        storage_url="sqlite://",
+        state_dir=Path("."),
+        interval=timedelta(hours=6),
+        jitter=timedelta(),
+        run_at_start=True,
+        channels=channels,
+        watchlist_path=Path("watchlist.yaml"),
+    )
 
 
 def ch(name: str, **kwargs: object) -> ChannelSettings:
@@ -37,34 +45,64 @@ def fields(routed: dict[str, list[Change]]) -> dict[str, list[str]]:
     return {name: [c.field for c in changes] for name, changes in routed.items()}
 
 
-@pytest.mark.parametrize(("trial", "channels", "expected"), [
-    # no options: every untagged channel gets every non-bookkeeping change
-    (Trial("NCT00000001"), {"a": ch("a"), "b": ch("b")},
-     {"a": [STATUS.field, ENROLLMENT.field, SITE.field, CONTACT.field, KEYWORD.field],
-      "b": [STATUS.field, ENROLLMENT.field, SITE.field, CONTACT.field, KEYWORD.field]}),
-    # per-channel min_severity
-    (Trial("NCT00000001"), {"pager": ch("pager", min_severity="critical"), "team": ch("team", min_severity="major")},
-     {"pager": [STATUS.field], "team": [STATUS.field, ENROLLMENT.field, SITE.field]}),
-    # per-channel only / ignore globs (a glob covers sub-fields)
-    (Trial("NCT00000001"), {"sites": ch("sites", only=("locations.*",), ignore=("locations.*.contacts",)),
-                            "rest": ch("rest", ignore=("locations",))},
-     {"sites": [SITE.field], "rest": [STATUS.field, ENROLLMENT.field, KEYWORD.field]}),
-    # a trial naming its channels reaches only those
-    (Trial("NCT00000001", channels=("b",)), {"a": ch("a"), "b": ch("b")},
-     {"b": [STATUS.field, ENROLLMENT.field, SITE.field, CONTACT.field, KEYWORD.field]}),
-    # a tag channel takes the trials with its tag, and only those (plus trials naming it)
-    (Trial("NCT00000001", tags=("oncology",)), {"onc": ch("onc", tags=("oncology",)), "neuro":
-     ch("neuro", tags=("neurology",)), "all": ch("all", min_severity="critical")},
-     {"onc": [STATUS.field, ENROLLMENT.field, SITE.field, CONTACT.field, KEYWORD.field], "all": [STATUS.field]}),
-    (Trial("NCT00000001", channels=("all",), tags=("neurology",)),
-     {"neuro": ch("neuro", tags=("neurology",), only=("status.*",)), "all": ch("all", min_severity="critical")},
-     {"neuro": [STATUS.field], "all": [STATUS.field]}),
-    # the trial's own filters apply before the channel's
-    (Trial("NCT00000001", min_severity="major", ignore=("design.*",)), {"a": ch("a")},
-     {"a": [STATUS.field, SITE.field]}),
-    # a channel left with nothing to say gets no message at all
-    (Trial("NCT00000001", only=("conditions.*",)), {"a": ch("a", min_severity="major")}, {}),
-])
+@pytest.mark.parametrize(
+    ("trial", "channels", "expected"),
+    [
+        # no options: every untagged channel gets every non-bookkeeping change
+        (
+            Trial("NCT00000001"),
+            {"a": ch("a"), "b": ch("b")},
+            {
+                "a": [STATUS.field, ENROLLMENT.field, SITE.field, CONTACT.field, KEYWORD.field],
+                "b": [STATUS.field, ENROLLMENT.field, SITE.field, CONTACT.field, KEYWORD.field],
+            },
+        ),
+        # per-channel min_severity
+        (
+            Trial("NCT00000001"),
+            {"pager": ch("pager", min_severity="critical"), "team": ch("team", min_severity="major")},
+            {"pager": [STATUS.field], "team": [STATUS.field, ENROLLMENT.field, SITE.field]},
+        ),
+        # per-channel only / ignore globs (a glob covers sub-fields)
+        (
+            Trial("NCT00000001"),
+            {
+                "sites": ch("sites", only=("locations.*",), ignore=("locations.*.contacts",)),
+                "rest": ch("rest", ignore=("locations",)),
+            },
+            {"sites": [SITE.field], "rest": [STATUS.field, ENROLLMENT.field, KEYWORD.field]},
+        ),
+        # a trial naming its channels reaches only those
+        (
+            Trial("NCT00000001", channels=("b",)),
+            {"a": ch("a"), "b": ch("b")},
+            {"b": [STATUS.field, ENROLLMENT.field, SITE.field, CONTACT.field, KEYWORD.field]},
+        ),
+        # a tag channel takes the trials with its tag, and only those (plus trials naming it)
+        (
+            Trial("NCT00000001", tags=("oncology",)),
+            {
+                "onc": ch("onc", tags=("oncology",)),
+                "neuro": ch("neuro", tags=("neurology",)),
+                "all": ch("all", min_severity="critical"),
+            },
+            {"onc": [STATUS.field, ENROLLMENT.field, SITE.field, CONTACT.field, KEYWORD.field], "all": [STATUS.field]},
+        ),
+        (
+            Trial("NCT00000001", channels=("all",), tags=("neurology",)),
+            {"neuro": ch("neuro", tags=("neurology",), only=("status.*",)), "all": ch("all", min_severity="critical")},
+            {"neuro": [STATUS.field], "all": [STATUS.field]},
+        ),
+        # the trial's own filters apply before the channel's
+        (
+            Trial("NCT00000001", min_severity="major", ignore=("design.*",)),
+            {"a": ch("a")},
+            {"a": [STATUS.field, SITE.field]},
+        ),
+        # a channel left with nothing to say gets no message at all
+        (Trial("NCT00000001", only=("conditions.*",)), {"a": ch("a", min_severity="major")}, {}),
+    ],
+)
 def test_route(trial: Trial, channels: dict[str, ChannelSettings], expected: dict[str, list[str]]) -> None:
     assert fields(route(trial, ALL, settings(**channels))) == expected
 
@@ -75,8 +113,7 @@ def test_bookkeeping_needs_include_bookkeeping() -> None:
 
 
 def test_global_filters_apply_to_every_channel() -> None:
-    config = replace(settings(a=ch("a"), b=ch("b", only=("locations.*",))), min_severity="major",
-                     ignore=("design.*",))
+    config = replace(settings(a=ch("a"), b=ch("b", only=("locations.*",))), min_severity="major", ignore=("design.*",))
     assert fields(route(Trial("NCT00000001"), ALL, config)) == {"a": [STATUS.field, SITE.field], "b": [SITE.field]}
 
 

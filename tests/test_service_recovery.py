@@ -43,7 +43,7 @@ def test_the_retry_doubles_is_capped_at_the_tick_and_resets_on_success() -> None
     retry = ApiRetry(M)
     far = NOW + 24 * H
     delays = [retry.after(True, now=NOW, tick=6 * H, next_tick=far) for _ in range(10)]
-    assert [d - NOW for d in delays if d] == [M * 2 ** n for n in range(9)] + [6 * H]
+    assert [d - NOW for d in delays if d] == [M * 2**n for n in range(9)] + [6 * H]
     assert retry.after(False, now=NOW, tick=6 * H, next_tick=far) is None
     assert retry.after(True, now=NOW, tick=6 * H, next_tick=far) == NOW + M  # reset by the success
 
@@ -97,7 +97,8 @@ def _meta(workspace: Workspace, key: str) -> Any:
 
 @pytest.mark.slow
 def test_a_bad_version_page_is_retried_within_the_back_off_not_at_the_next_tick(
-    workspace: Workspace, fake_api: FakeCtGov,
+    workspace: Workspace,
+    fake_api: FakeCtGov,
 ) -> None:
     workspace.write(trials=[A])
     fast_settings(workspace, HOUR_SCHEDULE)
@@ -122,7 +123,9 @@ def test_a_bad_version_page_is_retried_within_the_back_off_not_at_the_next_tick(
 
 @pytest.mark.slow
 def test_a_restart_on_a_broken_watchlist_runs_with_the_last_good_one_and_alerts_once(
-    workspace: Workspace, fake_api: FakeCtGov, webhook: WebhookReceiver,
+    workspace: Workspace,
+    fake_api: FakeCtGov,
+    webhook: WebhookReceiver,
 ) -> None:
     workspace.write(trials=[A], channels={"hook": {"url": webhook.url()}})
     fast_settings(workspace)
@@ -164,7 +167,9 @@ def test_a_restart_on_a_broken_watchlist_runs_with_the_last_good_one_and_alerts_
 
 @pytest.mark.slow
 def test_a_restart_on_the_same_broken_watchlist_does_not_alert_again(
-    workspace: Workspace, fake_api: FakeCtGov, webhook: WebhookReceiver,
+    workspace: Workspace,
+    fake_api: FakeCtGov,
+    webhook: WebhookReceiver,
 ) -> None:
     workspace.write(trials=[A], channels={"hook": {"url": webhook.url()}})
     fast_settings(workspace)
@@ -183,7 +188,8 @@ def test_a_restart_on_the_same_broken_watchlist_does_not_alert_again(
     store = Store(workspace.db_url, create=False)
     try:  # the restart's alert would have been queued before its first cycle: none was
         assert [m.payload["subject"] for m in store.outbox.messages() if m.kind == "alert"] == [
-            "TrialWatch: configuration edit rejected, still watching the previous 1 trials"]
+            "TrialWatch: configuration edit rejected, still watching the previous 1 trials"
+        ]
     finally:
         store.close()
 
@@ -200,7 +206,8 @@ def test_a_first_start_on_a_broken_watchlist_still_refuses_with_file_and_line(wo
 
 @pytest.mark.slow
 def test_a_broken_settings_file_still_refuses_even_with_a_last_good_watchlist(
-    workspace: Workspace, fake_api: FakeCtGov,
+    workspace: Workspace,
+    fake_api: FakeCtGov,
 ) -> None:
     workspace.write(trials=[A])
     fast_settings(workspace)

@@ -30,8 +30,9 @@ def test_show_renders_the_latest_version_with_recent_changes(workspace: Workspac
     recent = page.out.split("## Recent Field Changes (last 30 days)\n\n", 1)[1].split("\n\n", 1)[0].splitlines()
     assert recent[0] == f"- `status.overallStatus` — changed: RECRUITING → SUSPENDED _({today})_"
     assert re.fullmatch(rf"- First recorded on {today} with \d{{3}} fields", recent[-1])
-    assert all(re.fullmatch(r"- `[^`]+` — (added|removed|changed): .+ _\(\d{4}-\d{2}-\d{2}\)_", ln)
-               for ln in recent[:-1])
+    assert all(
+        re.fullmatch(r"- `[^`]+` — (added|removed|changed): .+ _\(\d{4}-\d{2}-\d{2}\)_", ln) for ln in recent[:-1]
+    )
     assert not page.out.startswith("---")
     mirrored = workspace.cli("show", NCT, "--front-matter")
     assert mirrored.out.startswith("---\ntitle: Efficacy and Safety of Nemtabrutinib")

@@ -15,7 +15,7 @@ import textwrap
 from tests.conftest import REPO, Workspace
 from tests.fakeapi import FakeCtGov
 
-SCRIPT = textwrap.dedent('''
+SCRIPT = textwrap.dedent("""
     import signal, sys, threading
     from pathlib import Path
 
@@ -43,13 +43,20 @@ SCRIPT = textwrap.dedent('''
         sys.stdout.write("handlers returned\\n")
     assert service._take_stop_signal()
     print("forced" if service.signals.forced else "not forced", flush=True)
-''')
+""")
 
 
 def test_stop_signals_never_wait_for_a_lock_the_main_thread_holds(workspace: Workspace, fake_api: FakeCtGov) -> None:
     workspace.write(trials=["NCT04728893"])
-    proc = subprocess.run([sys.executable, "-c", SCRIPT, str(workspace.settings)], cwd=REPO, check=False,
-                          env={**os.environ, "PYTHONPATH": str(REPO)}, capture_output=True, text=True, timeout=30)
+    proc = subprocess.run(
+        [sys.executable, "-c", SCRIPT, str(workspace.settings)],
+        cwd=REPO,
+        check=False,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()
     assert "handlers returned" in lines

@@ -14,10 +14,22 @@ from bench.soak_report import Incarnation, Made, _channel, parse
 
 
 def test_a_short_soak_runs_the_service_through_kills_faults_and_a_broken_watchlist(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     # channel outages are left out here: one refusal costs a 30 s retry, too slow for the suite
-    plan = Plan(seconds=18, trials=12, seed=7, drain=60, signal_every=(3.0, 5.0), change_every=(0.4, 0.8),
-                fault_every=(1.0, 2.0), mood_every=(1e9, 1e9), broken_at=0.7, broken_for=4.0, interval="2s")
+    plan = Plan(
+        seconds=18,
+        trials=12,
+        seed=7,
+        drain=60,
+        signal_every=(3.0, 5.0),
+        change_every=(0.4, 0.8),
+        fault_every=(1.0, 2.0),
+        mood_every=(1e9, 1e9),
+        broken_at=0.7,
+        broken_for=4.0,
+        interval="2s",
+    )
 
     report = soak(plan, tmp_path)
 
@@ -33,18 +45,26 @@ def test_a_short_soak_runs_the_service_through_kills_faults_and_a_broken_watchli
 
 
 def _hook(at: float, message_id: int, changes: list[tuple[str, object]], *, key: bool = True) -> Delivered:
-    body = {"kind": "changes", "message_id": message_id, "trial": {"nct_id": "NCT90000001"},
-            "changes": [{"field": f, "new": v} for f, v in changes]}
+    body = {
+        "kind": "changes",
+        "message_id": message_id,
+        "trial": {"nct_id": "NCT90000001"},
+        "changes": [{"field": f, "new": v} for f, v in changes],
+    }
     headers = {"Idempotency-Key": f"trialwatch-{message_id}"} if key else {}
     return Delivered(at, body=json.loads(json.dumps(body)), headers=headers)
 
 
 def test_the_verdict_counts_lost_invented_wrong_and_unkeyed_deliveries() -> None:
-    made = [Made("NCT90000001", "status.overallStatus", "RECRUITING", "SUSPENDED", 100.0),
-            Made("NCT90000001", "design.enrollmentCount", 40, 90, 100.0),
-            Made("NCT90000001", "identification.acronym", None, "SOAK3", 100.0)]
-    delivered = [_hook(103.0, 1, [("status.overallStatus", "SUSPENDED"), ("locations.x", None)]),
-                 _hook(104.0, 2, [("design.enrollmentCount", 91)], key=False)]
+    made = [
+        Made("NCT90000001", "status.overallStatus", "RECRUITING", "SUSPENDED", 100.0),
+        Made("NCT90000001", "design.enrollmentCount", 40, 90, 100.0),
+        Made("NCT90000001", "identification.acronym", None, "SOAK3", 100.0),
+    ]
+    delivered = [
+        _hook(103.0, 1, [("status.overallStatus", "SUSPENDED"), ("locations.x", None)]),
+        _hook(104.0, 2, [("design.enrollmentCount", 91)], key=False),
+    ]
 
     result = _channel("hook", delivered, made, [])
 
@@ -56,24 +76,43 @@ def test_the_verdict_counts_lost_invented_wrong_and_unkeyed_deliveries() -> None
     assert result.latencies == [3.0]
 
 
-def _incarnation(tmp_path: Path, number: int, *, stopped_by: str, code: int,
-                 events: list[dict[str, object]]) -> Incarnation:
+def _incarnation(
+    tmp_path: Path, number: int, *, stopped_by: str, code: int, events: list[dict[str, object]]
+) -> Incarnation:
     """A run that lived from t=90 to t=101.2 (the message was accepted at t=101)."""
     err = tmp_path / f"service-{number}.err"
     err.write_text("".join(json.dumps(e) + "\n" for e in events))
     (tmp_path / f"service-{number}.out").write_text("")
-    return Incarnation(number, 1000 + number, 90.0, err, tmp_path / f"service-{number}.out", ended_at=101.2,
-                       stopped_by=stopped_by, exit_code=code)
+    return Incarnation(
+        number,
+        1000 + number,
+        90.0,
+        err,
+        tmp_path / f"service-{number}.out",
+        ended_at=101.2,
+        stopped_by=stopped_by,
+        exit_code=code,
+    )
 
 
 def test_a_duplicate_is_in_the_window_only_when_the_process_died_between_acceptance_and_the_sent_mark(
-        tmp_path: Path) -> None:
+    tmp_path: Path,
+) -> None:
     made = [Made("NCT90000001", "status.overallStatus", "RECRUITING", "SUSPENDED", 100.0)]
-    delivered = [_hook(101.0, 7, [("status.overallStatus", "SUSPENDED")]),
-                 _hook(120.0, 7, [("status.overallStatus", "SUSPENDED")])]
+    delivered = [
+        _hook(101.0, 7, [("status.overallStatus", "SUSPENDED")]),
+        _hook(120.0, 7, [("status.overallStatus", "SUSPENDED")]),
+    ]
     killed = _incarnation(tmp_path, 1, stopped_by="kill", code=-9, events=[])
-    marked = _incarnation(tmp_path, 2, stopped_by="kill", code=-9, events=[
-        {"event": "notify.sent", "channel": "hook", "message_id": 7, "timestamp": "1970-01-01T00:01:41.100000Z"}])
+    marked = _incarnation(
+        tmp_path,
+        2,
+        stopped_by="kill",
+        code=-9,
+        events=[
+            {"event": "notify.sent", "channel": "hook", "message_id": 7, "timestamp": "1970-01-01T00:01:41.100000Z"}
+        ],
+    )
     clean_stop = _incarnation(tmp_path, 3, stopped_by="term", code=0, events=[])
 
     assert len(_channel("hook", delivered, made, [killed]).duplicates_in_window) == 1
@@ -89,13 +128,17 @@ def test_an_exit_nobody_asked_for_is_a_crash_but_a_term_before_the_service_start
     by_itself = _incarnation(tmp_path, 3, stopped_by="itself", code=2, events=[{"event": "service.started"}])
 
     assert _crashes([early_term]) == []
-    assert _crashes([late_term, by_itself]) == ["run 2: exit -15 (stopped by term)",
-                                                "run 3: exit 2 (stopped by itself)"]
+    assert _crashes([late_term, by_itself]) == [
+        "run 2: exit -15 (stopped by term)",
+        "run 3: exit 2 (stopped by itself)",
+    ]
 
 
 def test_an_email_is_read_back_from_its_text_part() -> None:
-    text = ("NCT90000001: 2 changes, version 3\nA title\n\nstatus.overallStatus: RECRUITING → SUSPENDED\n"
-            "  ↳ critical: Status changed from RECRUITING to SUSPENDED\ndesign.enrollmentCount: 40 → 90\n")
+    text = (
+        "NCT90000001: 2 changes, version 3\nA title\n\nstatus.overallStatus: RECRUITING → SUSPENDED\n"
+        "  ↳ critical: Status changed from RECRUITING to SUSPENDED\ndesign.enrollmentCount: 40 → 90\n"
+    )
     message = parse(Delivered(5.0, text=text, subject="NCT90000001: Status changed"))
     assert message.kind == "changes"
     assert message.key == ("version", "NCT90000001", 3)

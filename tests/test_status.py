@@ -43,9 +43,13 @@ def test_status_of_a_running_service_with_a_failing_trial(workspace: Workspace, 
     store = Store(config.settings.storage_url)
     try:
         store.record_failure(B, "timeout after 3 retries")
-        for key, value in {META_STATE: "running", META_PID: 4242, META_STARTED: (now - timedelta(hours=2)).isoformat(),
-                           META_HEARTBEAT: now.isoformat(),
-                           META_NEXT_CYCLE: (now + timedelta(hours=1)).isoformat()}.items():
+        for key, value in {
+            META_STATE: "running",
+            META_PID: 4242,
+            META_STARTED: (now - timedelta(hours=2)).isoformat(),
+            META_HEARTBEAT: now.isoformat(),
+            META_NEXT_CYCLE: (now + timedelta(hours=1)).isoformat(),
+        }.items():
             store.set_meta(key, value)
         line = summary(2, store, next_cycle=now + timedelta(hours=1))
         status = read_status(config, store, now=now)
@@ -63,8 +67,15 @@ def test_status_of_a_running_service_with_a_failing_trial(workspace: Workspace, 
     assert data["last_cycle"]["result"] == "ok" and data["last_cycle"]["checked"] == 2
     assert data["next_cycle"] and data["trials"] == 2
     assert data["notifications"] == {"pending": 0, "parked": 0, "sent": 0}
-    assert data["failing"] == [{"nct_id": B, "label": "quiet one", "consecutive_failures": 1,
-                                "error": "timeout after 3 retries", "not_found": False}]
+    assert data["failing"] == [
+        {
+            "nct_id": B,
+            "label": "quiet one",
+            "consecutive_failures": 1,
+            "error": "timeout after 3 retries",
+            "not_found": False,
+        }
+    ]
 
 
 def test_a_service_that_stopped_beating_is_not_responding(workspace: Workspace) -> None:

@@ -29,15 +29,28 @@ def store(db_url: str) -> Iterator[Store]:
 
 def test_versions_are_numbered_and_read_back(store: Store) -> None:
     record = load_fixture("NCT04728893")
-    v1 = store.save_version("NCT04728893", record, fetched_at=T0, digest=content_hash(record), changes=[],
-                            baseline=True)
+    v1 = store.save_version(
+        "NCT04728893", record, fetched_at=T0, digest=content_hash(record), changes=[], baseline=True
+    )
     edited = load_fixture("NCT04728893")
     edited["protocolSection"]["statusModule"]["overallStatus"] = "SUSPENDED"
-    change = Change("status.overallStatus", "changed", "RECRUITING", "SUSPENDED", "critical",
-                    Event("status_transition", "RECRUITING → SUSPENDED", {"from": "RECRUITING"}))
-    v2 = store.save_version("NCT04728893", edited, fetched_at=T0 + timedelta(hours=1),
-                            digest=content_hash(edited), changes=[change], baseline=False,
-                            messages=[NewMessage("ops", "NCT04728893", "changes", {"n": 1})])
+    change = Change(
+        "status.overallStatus",
+        "changed",
+        "RECRUITING",
+        "SUSPENDED",
+        "critical",
+        Event("status_transition", "RECRUITING → SUSPENDED", {"from": "RECRUITING"}),
+    )
+    v2 = store.save_version(
+        "NCT04728893",
+        edited,
+        fetched_at=T0 + timedelta(hours=1),
+        digest=content_hash(edited),
+        changes=[change],
+        baseline=False,
+        messages=[NewMessage("ops", "NCT04728893", "changes", {"n": 1})],
+    )
     assert (v1, v2) == (1, 2)
     latest = store.latest_snapshot("NCT04728893")
     assert latest is not None
@@ -74,8 +87,9 @@ def test_content_hash_ignores_only_version_holder() -> None:
 
 
 def test_outbox_failure_retry_and_park(store: Store) -> None:
-    store.outbox.enqueue([NewMessage("ops", None, "alert", {"subject": "s"}),
-                          NewMessage("ops", None, "alert", {"subject": "t"})], T0)
+    store.outbox.enqueue(
+        [NewMessage("ops", None, "alert", {"subject": "s"}), NewMessage("ops", None, "alert", {"subject": "t"})], T0
+    )
     lease = T0 + timedelta(minutes=5)
 
     def claim(at: datetime) -> int | None:
@@ -110,8 +124,7 @@ def test_meta_and_cycles(store: Store) -> None:
     assert store.get_meta("poll.data_timestamp") == "2026-11-01T09:00:05"
     assert store.get_meta("missing", 7) == 7
     cycle = store.start_cycle(T0)
-    store.finish_cycle(cycle, at=T0 + timedelta(seconds=3), result="ok", checked=3, changed=1, failed=0,
-                       requests=4)
+    store.finish_cycle(cycle, at=T0 + timedelta(seconds=3), result="ok", checked=3, changed=1, failed=0, requests=4)
     last = store.last_cycle()
     assert last is not None
     assert (last.result, last.checked, last.changed, last.requests) == ("ok", 3, 1, 4)
@@ -121,8 +134,15 @@ def test_meta_and_cycles(store: Store) -> None:
 
 
 def _save(store: Store, record: dict[str, Any], at: datetime, *, messages: list[NewMessage] | None = None) -> int:
-    return store.save_version("NCT04728893", record, fetched_at=at, digest=content_hash(record), changes=[],
-                              baseline=False, messages=messages or [])
+    return store.save_version(
+        "NCT04728893",
+        record,
+        fetched_at=at,
+        digest=content_hash(record),
+        changes=[],
+        baseline=False,
+        messages=messages or [],
+    )
 
 
 def _status(value: str) -> dict[str, Any]:
@@ -159,8 +179,9 @@ def test_retention_keeps_the_latest_and_what_the_outbox_needs(store: Store) -> N
     assert store.snapshot("NCT04728893", 1) is None
     assert store.snapshot("NCT04728893", 2).record == _status("SUSPENDED")  # type: ignore[union-attr]
     assert store.latest_snapshot("NCT04728893").record == _status("TERMINATED")  # type: ignore[union-attr]
-    assert result.blobs_deleted == 6 and store.retention.stats().blobs == blobs_before - 6, \
+    assert result.blobs_deleted == 6 and store.retention.stats().blobs == blobs_before - 6, (
         "three statusModules and three manifests go; the shared modules stay"
+    )
     claimed = store.outbox.claim_next(now, lease_until=now + timedelta(minutes=5))
     assert claimed is not None
     store.outbox.finish_sent(claimed[0].id, now)
@@ -196,8 +217,9 @@ def test_the_service_applies_retention_after_a_cycle(workspace: Workspace, fake_
     workspace.settings.write_text(settings)  # a second `storage:` block would be a YAML error
     assert workspace.cli("check").code == 0
     for count in (500, 510):
-        fake_api.update(trial, lambda s, c=count: s["protocolSection"]["designModule"]["enrollmentInfo"]
-                        .update(count=c))
+        fake_api.update(
+            trial, lambda s, c=count: s["protocolSection"]["designModule"]["enrollmentInfo"].update(count=c)
+        )
         fake_api.new_refresh()
         assert workspace.cli("check").code == 0
     assert workspace.cli("db", "stats", "--json").json()["pruned"] == 0, "retention runs at most daily"
@@ -209,8 +231,9 @@ def test_the_service_applies_retention_after_a_cycle(workspace: Workspace, fake_
     stats = workspace.cli("db", "stats", "--json").json()
     assert (stats["versions"], stats["pruned"]) == (4, 2), "the baseline (version 1) and the latest are kept"
     assert workspace.cli("db", "prune").out.startswith("pruned 0 versions")
-    assert len(workspace.cli("history", trial, "--field", "design.enrollmentCount", "--json").json()) == 3, \
+    assert len(workspace.cli("history", trial, "--field", "design.enrollmentCount", "--json").json()) == 3, (
         "the changes of pruned versions stay"
+    )
     pruned = workspace.cli("diff", trial, "--from", "2")
     assert pruned.code == 2 and "version 2 of NCT04728893 was pruned by retention" in pruned.err
 
@@ -219,24 +242,40 @@ def test_prepend_versions_renumbers_in_one_transaction(store: Store) -> None:
     from watcher.store.values import PastVersion
 
     _save(store, _status("RECRUITING"), T0)
-    store.save_version("NCT04728893", _status("SUSPENDED"), fetched_at=T0 + timedelta(days=1),
-                       digest=content_hash(_status("SUSPENDED")), baseline=False,
-                       changes=[Change("status.overallStatus", "changed", "RECRUITING", "SUSPENDED", "critical")],
-                       messages=[NewMessage("ops", "NCT04728893", "changes", {"version": 2})])
+    store.save_version(
+        "NCT04728893",
+        _status("SUSPENDED"),
+        fetched_at=T0 + timedelta(days=1),
+        digest=content_hash(_status("SUSPENDED")),
+        baseline=False,
+        changes=[Change("status.overallStatus", "changed", "RECRUITING", "SUSPENDED", "critical")],
+        messages=[NewMessage("ops", "NCT04728893", "changes", {"version": 2})],
+    )
     old = T0 - timedelta(days=400)
-    past = [PastVersion(_status(s), content_hash(_status(s)), old + timedelta(days=i), i, changes=[],
-                        baseline=i == 0) for i, s in enumerate(["NOT_YET_RECRUITING", "ENROLLING_BY_INVITATION"])]
+    past = [
+        PastVersion(_status(s), content_hash(_status(s)), old + timedelta(days=i), i, changes=[], baseline=i == 0)
+        for i, s in enumerate(["NOT_YET_RECRUITING", "ENROLLING_BY_INVITATION"])
+    ]
     rebase = [Change("status.overallStatus", "changed", "ENROLLING_BY_INVITATION", "RECRUITING", "major")]
     assert store.prepend_versions("NCT04728893", past, rebase=rebase) == 2
     infos = store.version_infos("NCT04728893")
     assert [(i.version, i.source, i.ctgov_version) for i in infos] == [
-        (1, "backfill", 0), (2, "backfill", 1), (3, "poll", None), (4, "poll", None)]
-    assert [store.snapshot("NCT04728893", v).record["protocolSection"]["statusModule"]["overallStatus"]  # type: ignore[union-attr]
-            for v in (1, 2, 3, 4)] == ["NOT_YET_RECRUITING", "ENROLLING_BY_INVITATION", "RECRUITING", "SUSPENDED"]
+        (1, "backfill", 0),
+        (2, "backfill", 1),
+        (3, "poll", None),
+        (4, "poll", None),
+    ]
+    assert [
+        store.snapshot("NCT04728893", v).record["protocolSection"]["statusModule"]["overallStatus"]  # type: ignore[union-attr]
+        for v in (1, 2, 3, 4)
+    ] == ["NOT_YET_RECRUITING", "ENROLLING_BY_INVITATION", "RECRUITING", "SUSPENDED"]
     assert [(c.version, c.change.new) for c in store.changes_of("NCT04728893", include_baseline=False)] == [
-        (3, "RECRUITING"), (4, "SUSPENDED")]
-    assert {c.version for c in store.changes_of("NCT04728893") if c.baseline} == {1}, \
+        (3, "RECRUITING"),
+        (4, "SUSPENDED"),
+    ]
+    assert {c.version for c in store.changes_of("NCT04728893") if c.baseline} == {1}, (
         "the oldest version is the baseline now; the former one has its real diff"
+    )
     (message,) = store.outbox.messages(status="pending")
     assert message.payload == {"version": 4}
 

@@ -65,13 +65,13 @@ def test_a_page_is_written_in_a_fixed_number_of_statements(store: Store) -> None
     """Round trips do not grow with the page: executemany for versions, changes, blobs and messages."""
     small, big = _studies(3), _studies(30, tag=" b")
     with _statements(store) as few:
-        store.save_versions([_new(n, r, baseline=True, messages=[NewMessage("ops", n, "changes", {"v": 1})])
-                             for n, r in small])
+        store.save_versions(
+            [_new(n, r, baseline=True, messages=[NewMessage("ops", n, "changes", {"v": 1})]) for n, r in small]
+        )
     with _statements(store) as many:
         store.save_versions([_new(n, r, baseline=True) for n, r in big[3:]])
     assert len(many) <= len(few), (few, many)
-    assert sum("FROM blobs" in s for s in few) == 1, \
-        "one query learns which blobs exist"
+    assert sum("FROM blobs" in s for s in few) == 1, "one query learns which blobs exist"
     assert len(store.version_infos("NCT90000029")) == 1
     assert store.outbox.counts().get("pending") == 3
     assert store.retention.stats().change_rows == 0, "baselines store no change rows"
@@ -81,8 +81,9 @@ def test_one_bad_record_never_loses_the_others_of_its_page(store: Store) -> None
     page = _studies(4)
     broken = Change("status.overallStatus", "changed", "A", object(), "major")  # type: ignore[arg-type]
     items = [_new(n, r, baseline=True) for n, r in page]
-    items[2] = _new(page[2][0], page[2][1], changes=[broken],
-                    messages=[NewMessage("ops", page[2][0], "changes", {"v": 1})])
+    items[2] = _new(
+        page[2][0], page[2][1], changes=[broken], messages=[NewMessage("ops", page[2][0], "changes", {"v": 1})]
+    )
     results = store.save_versions(items)
     assert [r for i, r in enumerate(results) if i != 2] == [1, 1, 1]
     assert isinstance(results[2], StorageError)
@@ -92,7 +93,7 @@ def test_one_bad_record_never_loses_the_others_of_its_page(store: Store) -> None
 
 
 def test_a_record_stored_meanwhile_by_another_writer_is_not_a_new_version(store: Store) -> None:
-    (nct_id, record), = _studies(1)
+    ((nct_id, record),) = _studies(1)
     assert store.save_versions([_new(nct_id, record, baseline=True)]) == [1]
     again = _new(nct_id, record, at=T0 + timedelta(hours=1), messages=[NewMessage("ops", nct_id, "changes", {})])
     assert store.save_versions([again]) == [1]
@@ -129,21 +130,28 @@ def test_an_unchanged_cycle_loads_no_record(workspace: Workspace, fake_api: Fake
 
 
 def test_retention_is_set_based_and_keeps_what_it_must(store: Store) -> None:
-    (nct_id, record), = _studies(1)
+    ((nct_id, record),) = _studies(1)
     store.save_versions([_new(nct_id, record, baseline=True)])
     for n in range(2, 6):
         edited = copy.deepcopy(record)
         edited["protocolSection"]["statusModule"]["overallStatus"] = f"S{n}"
-        store.save_version(nct_id, edited, fetched_at=T0 + timedelta(days=n), digest=content_hash(edited),
-                           changes=[], baseline=False,
-                           messages=[NewMessage("ops", nct_id, "changes", {"version": n})] if n == 3 else ())
+        store.save_version(
+            nct_id,
+            edited,
+            fetched_at=T0 + timedelta(days=n),
+            digest=content_hash(edited),
+            changes=[],
+            baseline=False,
+            messages=[NewMessage("ops", nct_id, "changes", {"version": n})] if n == 3 else (),
+        )
     with _statements(store) as seen:
         result = store.retention.apply(keep_versions=1, keep_days=None, now=T0 + timedelta(days=30))
     assert (result.pruned, result.kept_for_outbox) == (2, 1), "v1 is the baseline, v3 is owed a message, v5 newest"
     assert [i.version for i in store.version_infos(nct_id) if i.pruned] == [2, 4]
     assert len(seen) <= 8, "a few statements, whatever the number of versions"
-    assert result.blobs_deleted == 4 and result.bytes_freed > 0, \
+    assert result.blobs_deleted == 4 and result.bytes_freed > 0, (
         "the pruned versions' manifests and their own status modules"
+    )
     assert store.retention.collect_garbage(T0 + timedelta(days=31)) == (0, 0)
     for version in (1, 3, 5):
         assert store.snapshot(nct_id, version) is not None, "every part of a kept version survives"

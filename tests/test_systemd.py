@@ -17,7 +17,8 @@ INSTALLED_EXE = "/opt/trialwatch/bin/trialwatch"
 
 needs_systemd_analyze = pytest.mark.skipif(
     shutil.which("systemd-analyze") is None,
-    reason="systemd-analyze is not installed (.ci/run installs it with apt-get: package systemd)")
+    reason="systemd-analyze is not installed (.ci/run installs it with apt-get: package systemd)",
+)
 
 
 def settings() -> dict[str, list[str]]:
@@ -43,11 +44,21 @@ def test_the_unit_is_a_notify_service_with_reload_state_and_credentials() -> Non
 def test_the_unit_carries_the_hardening_set() -> None:
     unit = settings()
     for key, value in {
-        "NoNewPrivileges": "yes", "ProtectSystem": "strict", "ProtectHome": "yes", "PrivateTmp": "yes",
-        "PrivateDevices": "yes", "ProtectKernelTunables": "yes", "ProtectKernelModules": "yes",
-        "ProtectControlGroups": "yes", "RestrictNamespaces": "yes", "RestrictRealtime": "yes",
-        "RestrictSUIDSGID": "yes", "LockPersonality": "yes", "SystemCallArchitectures": "native",
-        "CapabilityBoundingSet": "", "RestrictAddressFamilies": "AF_UNIX AF_INET AF_INET6",
+        "NoNewPrivileges": "yes",
+        "ProtectSystem": "strict",
+        "ProtectHome": "yes",
+        "PrivateTmp": "yes",
+        "PrivateDevices": "yes",
+        "ProtectKernelTunables": "yes",
+        "ProtectKernelModules": "yes",
+        "ProtectControlGroups": "yes",
+        "RestrictNamespaces": "yes",
+        "RestrictRealtime": "yes",
+        "RestrictSUIDSGID": "yes",
+        "LockPersonality": "yes",
+        "SystemCallArchitectures": "native",
+        "CapabilityBoundingSet": "",
+        "RestrictAddressFamilies": "AF_UNIX AF_INET AF_INET6",
     }.items():
         assert unit.get(key) == [value], key
     assert "@system-service" in unit["SystemCallFilter"]
@@ -68,16 +79,26 @@ def _testable_copy(tmp_path: Path) -> Path:
 
 @needs_systemd_analyze
 def test_systemd_analyze_verify_accepts_the_unit(tmp_path: Path) -> None:
-    result = subprocess.run(["systemd-analyze", "verify", str(_testable_copy(tmp_path))],
-                            capture_output=True, text=True, timeout=60, check=False)
+    result = subprocess.run(
+        ["systemd-analyze", "verify", str(_testable_copy(tmp_path))],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert result.returncode == 0, result.stderr
     assert "trialwatch.service" not in result.stderr, result.stderr
 
 
 @needs_systemd_analyze
 def test_systemd_analyze_security_rates_the_unit_ok(tmp_path: Path) -> None:
-    result = subprocess.run(["systemd-analyze", "security", "--offline=yes", str(_testable_copy(tmp_path))],
-                            capture_output=True, text=True, timeout=60, check=False)
+    result = subprocess.run(
+        ["systemd-analyze", "security", "--offline=yes", str(_testable_copy(tmp_path))],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     match = re.search(r"Overall exposure level for trialwatch.service: ([\d.]+)", result.stdout)
     assert match, result.stdout + result.stderr
     assert float(match.group(1)) <= 2.0

@@ -30,13 +30,15 @@ def test_templates_override_title_and_body(webhook: WebhookReceiver) -> None:
     channel = ChannelSettings(name="hook", url=webhook.url(), title_template=TITLE, body_template=BODY)
     rendered = render(payload(), channel, Delivery("hook", 1, NOW, NOW))
     assert rendered.title == "NCT04728893 CRITICAL: Status changed from RECRUITING to SUSPENDED: Sponsor decision"
-    assert rendered.parts == ("""\
+    assert rendered.parts == (
+        """\
 critical | status.overallStatus | RECRUITING => SUSPENDED (Status changed from RECRUITING to SUSPENDED: \
 Sponsor decision)
 major | design.enrollmentCount | 450 => 560 (Enrollment changed from 450 to 560 (+24.4%), ESTIMATED)
 major | locations.ruijin hospital|shanghai||china | (none) => Ruijin Hospital, Shanghai, China (RECRUITING) (New site: \
 Ruijin Hospital, Shanghai, China (RECRUITING))
-3 change(s); history: https://clinicaltrials.gov/study/NCT04728893?tab=history""",)
+3 change(s); history: https://clinicaltrials.gov/study/NCT04728893?tab=history""",
+    )
     assert rendered.document is not None and rendered.document["kind"] == "changes", "the JSON document stays"
 
 
@@ -46,8 +48,9 @@ def test_html_channels_escape_template_values(smtp_server: SmtpServer) -> None:
     assert rendered.parts == ("<p>Drug &lt;X&gt; &amp; placebo</p>",)
 
 
-def test_a_template_that_fails_falls_back_to_the_built_in_format(workspace: Workspace,
-                                                                 webhook: WebhookReceiver) -> None:
+def test_a_template_that_fails_falls_back_to_the_built_in_format(
+    workspace: Workspace, webhook: WebhookReceiver
+) -> None:
     config, store = setup(workspace, {"hook": {"url": webhook.url(), "title_template": "{{ no_such_variable }}"}})
     store.outbox.enqueue([NewMessage("hook", "NCT04728893", "changes", payload())], NOW)
     with capture_logs() as logs:
@@ -66,11 +69,13 @@ def test_digest_templates_see_trials(webhook: WebhookReceiver) -> None:
     assert render(digest, channel, Delivery("hook", 1, NOW, NOW)).parts == ("NCT04728893=3;NCT1=3;",)
 
 
-def test_notify_test_reports_each_channel(workspace: Workspace, smtp_server: SmtpServer,
-                                          webhook: WebhookReceiver) -> None:
+def test_notify_test_reports_each_channel(
+    workspace: Workspace, smtp_server: SmtpServer, webhook: WebhookReceiver
+) -> None:
     dead = f"json://127.0.0.1:{free_port()}/hook-secret-path"
-    workspace.write(channels={"mail": {"url": smtp_server.url()}, "hook": {"url": webhook.url()},
-                              "dead": {"url": dead}})
+    workspace.write(
+        channels={"mail": {"url": smtp_server.url()}, "hook": {"url": webhook.url()}, "dead": {"url": dead}}
+    )
     result = workspace.cli("notify-test")
     assert result.code == 1
     assert result.out.splitlines() == [

@@ -32,23 +32,29 @@ trials:
 
 def test_free_text_yields_every_nct_id_once_in_order() -> None:
     assert find_nct_ids(SEED_001.read_text()) == SEED_IDS
-    text = ("see https://clinicaltrials.gov/study/nct04728893?tab=history, NCT04728893 again,"
-            " (NCT03418623); not NCT123456789 nor XNCT06171568 nor NCT0617156")
+    text = (
+        "see https://clinicaltrials.gov/study/nct04728893?tab=history, NCT04728893 again,"
+        " (NCT03418623); not NCT123456789 nor XNCT06171568 nor NCT0617156"
+    )
     assert find_nct_ids(text) == ["NCT04728893", "NCT03418623"]
 
 
 def test_add_appends_in_the_files_own_layout_and_keeps_every_comment() -> None:
     path = Path("watchlist.yaml")
-    result = add_trials(COMMENTED, path, [NewTrial("NCT04728893"),
-                                          NewTrial("NCT03418623", label="Mayo: phase #2", tags=("cll",))], [])
+    result = add_trials(
+        COMMENTED, path, [NewTrial("NCT04728893"), NewTrial("NCT03418623", label="Mayo: phase #2", tags=("cll",))], []
+    )
     assert result.done == ("NCT04728893", "NCT03418623")
-    assert result.text == COMMENTED.replace("    -   NCT07198867   # A-CAR028\n", """\
+    assert result.text == COMMENTED.replace(
+        "    -   NCT07198867   # A-CAR028\n",
+        """\
     -   NCT07198867   # A-CAR028
     -   NCT04728893
     -   id: NCT03418623
         label: "Mayo: phase #2"
         tags: [cll]
-""")
+""",
+    )
     assert [t.label for t in result.watchlist.trials] == ["ABO2203 autoimmune", None, None, "Mayo: phase #2"]
 
 
@@ -61,7 +67,9 @@ def test_add_skips_what_is_already_watched() -> None:
 def test_remove_takes_the_item_and_the_comment_lines_right_above_it() -> None:
     result = remove_trials(COMMENTED, Path("w.yaml"), ["NCT06747156", "NCT00000001"], [])
     assert result.done == ("NCT06747156",) and result.skipped == ("NCT00000001",)
-    assert result.text == """\
+    assert (
+        result.text
+        == """\
 # Trials we follow for the autoimmune board.
 trials:
 
@@ -70,6 +78,7 @@ trials:
 
 # end of list
 """
+    )
 
 
 @pytest.mark.parametrize("text", ["", "trials:\n", "trials: []\n", "# only a comment\n"])
@@ -125,18 +134,24 @@ def test_cli_add_from_stdin(workspace: Workspace) -> None:
 
     from watcher.cli.main import cli
 
-    result = CliRunner().invoke(cli, ["--config", str(workspace.settings), "--log-format", "json", "add", "--from",
-                                      "-"], input="Two trials: NCT04728893 and NCT03418623.")
+    result = CliRunner().invoke(
+        cli,
+        ["--config", str(workspace.settings), "--log-format", "json", "add", "--from", "-"],
+        input="Two trials: NCT04728893 and NCT03418623.",
+    )
     assert result.exit_code == 0, result.output
     assert [t["nct_id"] for t in workspace.cli("list", "--json").json()] == ["NCT04728893", "NCT03418623"]
 
 
-@pytest.mark.parametrize(("args", "message"), [
-    (["NCT04728893", "NCT123"], "not an NCT ID (NCT followed by 8 digits): 'NCT123'; nothing changed"),
-    (["NCT04728893", "--channel", "pager"], "unknown channel 'pager' (known: ops); nothing changed"),
-    (["--from", str(REPO / "pyproject.toml")], "no NCT ID found in"),
-    ([], "give at least one NCT ID"),
-])
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["NCT04728893", "NCT123"], "not an NCT ID (NCT followed by 8 digits): 'NCT123'; nothing changed"),
+        (["NCT04728893", "--channel", "pager"], "unknown channel 'pager' (known: ops); nothing changed"),
+        (["--from", str(REPO / "pyproject.toml")], "no NCT ID found in"),
+        ([], "give at least one NCT ID"),
+    ],
+)
 def test_cli_add_refuses_and_changes_nothing(workspace: Workspace, args: list[str], message: str) -> None:
     workspace.write(trials=["NCT06622694"], channels={"ops": {"url": "json://127.0.0.1:9/x"}})
     before = workspace.watchlist.read_bytes()
@@ -153,7 +168,8 @@ def test_cli_add_with_label_and_channel_then_remove(workspace: Workspace) -> Non
     added = workspace.cli("add", "nct04728893", "--label", "Keytruda combo", "--channel", "ops")
     assert added.code == 0, added.err
     assert workspace.watchlist.read_text() == (
-        "# my trials\ntrials:\n  - NCT06622694\n  - id: NCT04728893\n    label: Keytruda combo\n    channels: [ops]\n")
+        "# my trials\ntrials:\n  - NCT06622694\n  - id: NCT04728893\n    label: Keytruda combo\n    channels: [ops]\n"
+    )
     assert workspace.watchlist.stat().st_mode & 0o777 == 0o640
     removed = workspace.cli("remove", "NCT06622694", "NCT00000001")
     assert removed.code == 0

@@ -40,8 +40,15 @@ class Suspect(Exception):
     """A record still partial after a re-fetch alone: held back, not diffed."""
 
 
-def whole_record(store: Store, client: CtGovClient, trial: Trial, latest: Snapshot, record: Mapping[str, Any], *,
-                 alert: Callable[..., None]) -> Mapping[str, Any]:
+def whole_record(
+    store: Store,
+    client: CtGovClient,
+    trial: Trial,
+    latest: Snapshot,
+    record: Mapping[str, Any],
+    *,
+    alert: Callable[..., None],
+) -> Mapping[str, Any]:
     """`record`, or its re-fetch alone when it lacks what the stored version had; raises Suspect
     when that is partial too (reported once, believed only when the same record comes back in
     `SUSPECT_BELIEVE_AFTER` cycles: then it is a real edit, e.g. a module the sponsor removed)."""
@@ -67,11 +74,14 @@ def whole_record(store: Store, client: CtGovClient, trial: Trial, latest: Snapsh
     store.set_meta(key, {"hash": digest, "seen": seen, "missing": gaps})
     log.warning("trial.suspect", nct_id=trial.nct_id, missing=gaps, cycles=seen)
     if not held:
-        alert(nct_id=trial.nct_id, subject=f"{trial.display}: partial record held back",
-              text=f"ClinicalTrials.gov answered {trial.display} twice with a record lacking what the stored "
-                   f"version has ({'; '.join(gaps)}). It is not compared, so no false \"removed\" alerts; "
-                   f"it is asked for again whenever it is next fetched, and believed if it comes back the "
-                   f"same {SUSPECT_BELIEVE_AFTER} times.")
+        alert(
+            nct_id=trial.nct_id,
+            subject=f"{trial.display}: partial record held back",
+            text=f"ClinicalTrials.gov answered {trial.display} twice with a record lacking what the stored "
+            f'version has ({"; ".join(gaps)}). It is not compared, so no false "removed" alerts; '
+            f"it is asked for again whenever it is next fetched, and believed if it comes back the "
+            f"same {SUSPECT_BELIEVE_AFTER} times.",
+        )
     raise Suspect("; ".join(gaps))
 
 
@@ -97,8 +107,15 @@ def _posted(entry: HistoryEntry, record: Mapping[str, Any]) -> datetime:
     return datetime.combine(posted, datetime.min.time(), tzinfo=UTC)
 
 
-def backfill(config: Config, store: Store, client: CtGovClient, nct_id: str, *,
-             now: Callable[[], datetime] = utcnow, first: Snapshot | None = None) -> BackfillReport:
+def backfill(
+    config: Config,
+    store: Store,
+    client: CtGovClient,
+    nct_id: str,
+    *,
+    now: Callable[[], datetime] = utcnow,
+    first: Snapshot | None = None,
+) -> BackfillReport:
     """Import the versions of `nct_id` older than the first one stored; returns what was done.
 
     With nothing stored yet, the current record is fetched from API v2 and stored first, as a
@@ -117,8 +134,9 @@ def backfill(config: Config, store: Store, client: CtGovClient, nct_id: str, *,
         if first is None and infos:
             first = store.snapshot(nct_id, infos[0].version)
         if first is None and infos:
-            raise BackfillError(f"{nct_id}: its first stored version was pruned by retention; cannot place "
-                                "older versions before it")
+            raise BackfillError(
+                f"{nct_id}: its first stored version was pruned by retention; cannot place older versions before it"
+            )
         if first is None:
             fetched = client.fetch_study(nct_id)
             report.requests += 1
@@ -133,21 +151,30 @@ def backfill(config: Config, store: Store, client: CtGovClient, nct_id: str, *,
         if own is None:  # a registry-side edit since its posting: its day's last version is taken to be it
             same_day = [e for e in entries if e.date == first_date]
             own = same_day[-1] if same_day else None
-            log.info("backfill.version_by_date", nct_id=nct_id, date=first_date,
-                     ctgov_version=own.version if own else None)
+            log.info(
+                "backfill.version_by_date", nct_id=nct_id, date=first_date, ctgov_version=own.version if own else None
+            )
         if own is not None:
             older = [e for e in entries if e.version < own.version]
         else:
             older = [e for e in entries if first_date is not None and e.date < first_date]
         if len(older) > settings.max_versions:
             report.skipped_over_cap = len(older) - settings.max_versions
-            older = older[-settings.max_versions:]
+            older = older[-settings.max_versions :]
         past: list[PastVersion] = []
         previous: Mapping[str, Any] | None = None
         for entry in reversed(older):  # newest first, so markup is adopted from the stored record down
             record = adopt_markup(previous or first.record, history.version(nct_id, entry.version))
-            past.append(PastVersion(record=record, digest=content_hash(record), posted_at=_posted(entry, record),
-                                    ctgov_version=entry.version, changes=(), baseline=False))
+            past.append(
+                PastVersion(
+                    record=record,
+                    digest=content_hash(record),
+                    posted_at=_posted(entry, record),
+                    ctgov_version=entry.version,
+                    changes=(),
+                    baseline=False,
+                )
+            )
             previous = record
         past.reverse()
         if past and len(history.index(nct_id)) != len(entries):
@@ -155,9 +182,16 @@ def backfill(config: Config, store: Store, client: CtGovClient, nct_id: str, *,
         prepared: list[PastVersion] = []
         before: Mapping[str, Any] | None = None
         for item in past:
-            prepared.append(PastVersion(record=item.record, digest=item.digest, posted_at=item.posted_at,
-                                        ctgov_version=item.ctgov_version, baseline=before is None,
-                                        changes=changes_between(before, item.record, rules) if before else ()))
+            prepared.append(
+                PastVersion(
+                    record=item.record,
+                    digest=item.digest,
+                    posted_at=item.posted_at,
+                    ctgov_version=item.ctgov_version,
+                    baseline=before is None,
+                    changes=changes_between(before, item.record, rules) if before else (),
+                )
+            )
             before = item.record
         rebase = changes_between(before, first.record, rules) if before is not None else None
         report.imported = store.prepend_versions(nct_id, prepared, rebase=rebase)
@@ -165,13 +199,21 @@ def backfill(config: Config, store: Store, client: CtGovClient, nct_id: str, *,
         report.requests += history.requests
         if report.imported and own is not None:
             store.set_ctgov_version(nct_id, report.imported + 1, own.version)
-    log.info("backfill.done", nct_id=nct_id, available=report.available, imported=report.imported,
-             skipped_over_cap=report.skipped_over_cap, requests=report.requests, note=report.note)
+    log.info(
+        "backfill.done",
+        nct_id=nct_id,
+        available=report.available,
+        imported=report.imported,
+        skipped_over_cap=report.skipped_over_cap,
+        requests=report.requests,
+        note=report.note,
+    )
     return report
 
 
-def try_backfill(config: Config, store: Store, client: CtGovClient, nct_id: str, *,
-                 now: Callable[[], datetime] = utcnow) -> BackfillReport | None:
+def try_backfill(
+    config: Config, store: Store, client: CtGovClient, nct_id: str, *, now: Callable[[], datetime] = utcnow
+) -> BackfillReport | None:
     """`backfill` for the service: a failure is logged and left for the user, never raised."""
     try:
         return backfill(config, store, client, nct_id, now=now)
@@ -198,9 +240,20 @@ def gap_possible(config: Config, latest: Snapshot, record: Mapping[str, Any], pr
         return False
 
 
-def fill_gap(config: Config, store: Store, client: CtGovClient, *, trial: Trial, latest: Snapshot,
-             record: Mapping[str, Any], rules: SeverityRules, budget: int, previous_data: Any,
-             now: Callable[[], datetime], write: Callable[[str], Any]) -> tuple[Snapshot, int]:
+def fill_gap(
+    config: Config,
+    store: Store,
+    client: CtGovClient,
+    *,
+    trial: Trial,
+    latest: Snapshot,
+    record: Mapping[str, Any],
+    rules: SeverityRules,
+    budget: int,
+    previous_data: Any,
+    now: Callable[[], datetime],
+    write: Callable[[str], Any],
+) -> tuple[Snapshot, int]:
     """Store (and notify) the versions posted between `latest` and `record`, within `budget`
     requests; returns the newest version now stored and the requests spent."""
     settings = config.settings
@@ -215,8 +268,9 @@ def fill_gap(config: Config, store: Store, client: CtGovClient, *, trial: Trial,
         log.warning("gaps.failed", nct_id=trial.nct_id, error=str(exc))
         return latest, 0
     try:
-        between = history.between(trial.nct_id, latest.record, record,
-                                  limit=min(settings.backfill.max_versions, budget - 1))
+        between = history.between(
+            trial.nct_id, latest.record, record, limit=min(settings.backfill.max_versions, budget - 1)
+        )
     except ApiError as exc:
         log.warning("gaps.failed", nct_id=trial.nct_id, error=str(exc))
         return latest, history.requests
@@ -230,13 +284,28 @@ def fill_gap(config: Config, store: Store, client: CtGovClient, *, trial: Trial,
         routed = route(trial, changes, settings) if settings.channels else {}
         version = latest.version + 1
         messages = change_messages(trial, title, routed, version=version, detected_at=at)
-        store.save_version(trial.nct_id, past, fetched_at=at, digest=digest, changes=changes,
-                           baseline=False, messages=messages, source="gap", ctgov_version=entry.version)
+        store.save_version(
+            trial.nct_id,
+            past,
+            fetched_at=at,
+            digest=digest,
+            changes=changes,
+            baseline=False,
+            messages=messages,
+            source="gap",
+            ctgov_version=entry.version,
+        )
         if not settings.channels:
             shown = for_stdout(trial, changes, settings)
             if shown:
                 print_changes(trial, title, shown, write)
-        log.info("gaps.version", nct_id=trial.nct_id, version=version, ctgov_version=entry.version,
-                 changes=len(changes), notified=sorted(routed))
+        log.info(
+            "gaps.version",
+            nct_id=trial.nct_id,
+            version=version,
+            ctgov_version=entry.version,
+            changes=len(changes),
+            notified=sorted(routed),
+        )
         latest = Snapshot(trial.nct_id, version, at, digest, past)
     return latest, history.requests

@@ -1,15 +1,15 @@
 """The exception tree. Foreign exceptions are translated at the boundary that meets them.
 
-    TrialWatchError
-    ├── ConfigError            settings or watchlist invalid; carries every problem (exit 2)
-    ├── ApiError               ClinicalTrials.gov could not give us a usable answer
-    │   ├── TransientApiError  timeout, connection error, 429, 5xx: retried, then this cycle fails
-    │   ├── InvalidResponse    200 but not a usable study record (HTML, truncated, wrong nctId)
-    │   ├── AccessDenied       403: the edge refused us; not hammered, the cycle backs off
-    │   └── StudyNotFound      404: permanent, reported once
-    ├── StorageError           the database refused or is unreachable
-    ├── BackfillError          past versions could not be placed (history unreachable, moved meanwhile)
-    └── NotifyError            a channel did not accept a message
+TrialWatchError
+├── ConfigError            settings or watchlist invalid; carries every problem (exit 2)
+├── ApiError               ClinicalTrials.gov could not give us a usable answer
+│   ├── TransientApiError  timeout, connection error, 429, 5xx: retried, then this cycle fails
+│   ├── InvalidResponse    200 but not a usable study record (HTML, truncated, wrong nctId)
+│   ├── AccessDenied       403: the edge refused us; not hammered, the cycle backs off
+│   └── StudyNotFound      404: permanent, reported once
+├── StorageError           the database refused or is unreachable
+├── BackfillError          past versions could not be placed (history unreachable, moved meanwhile)
+└── NotifyError            a channel did not accept a message
 """
 
 from __future__ import annotations

@@ -62,8 +62,14 @@ def change_to_dict(change: Change) -> dict[str, Json]:
     event = None
     if change.event is not None:
         event = {"kind": change.event.kind, "summary": change.event.summary, "data": dict(change.event.data)}
-    return {"field": change.field, "change": change.change, "old": change.old, "new": change.new,
-            "severity": change.severity, "event": event}
+    return {
+        "field": change.field,
+        "change": change.change,
+        "old": change.old,
+        "new": change.new,
+        "severity": change.severity,
+        "event": event,
+    }
 
 
 @dataclass(frozen=True, slots=True)

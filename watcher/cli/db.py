@@ -51,13 +51,22 @@ def db_stats(state: State, as_json: bool) -> None:
     with open_store(config, read_only=True) as store:
         stats = store.retention.stats()
         revision = store.schema_revision()
-    data = {"revision": revision, "trials": stats.trials, "versions": stats.versions, "pruned": stats.pruned,
-            "baselines": stats.baselines, "change_rows": stats.change_rows, "blobs": stats.blobs,
-            "blob_bytes": stats.blob_bytes, "raw_bytes": stats.raw_bytes, "legacy_bytes": stats.legacy_bytes,
-            "bytes_per_trial": stats.bytes_per_trial,
-            "bytes_per_version": (stats.blob_bytes + stats.legacy_bytes) // stats.versions if stats.versions else 0,
-            "stored_of_raw": round(stats.blob_bytes / stats.raw_bytes, 4) if stats.raw_bytes else None,
-            "database_bytes": stats.database_bytes}
+    data = {
+        "revision": revision,
+        "trials": stats.trials,
+        "versions": stats.versions,
+        "pruned": stats.pruned,
+        "baselines": stats.baselines,
+        "change_rows": stats.change_rows,
+        "blobs": stats.blobs,
+        "blob_bytes": stats.blob_bytes,
+        "raw_bytes": stats.raw_bytes,
+        "legacy_bytes": stats.legacy_bytes,
+        "bytes_per_trial": stats.bytes_per_trial,
+        "bytes_per_version": (stats.blob_bytes + stats.legacy_bytes) // stats.versions if stats.versions else 0,
+        "stored_of_raw": round(stats.blob_bytes / stats.raw_bytes, 4) if stats.raw_bytes else None,
+        "database_bytes": stats.database_bytes,
+    }
     if as_json:
         click.echo(json.dumps(data, indent=2))
         return
@@ -72,7 +81,10 @@ def db_prune(state: State) -> None:
     config = state.config()
     settings = config.settings
     with open_store(config) as store:
-        result = store.retention.apply(keep_versions=settings.keep_versions, keep_days=settings.keep_days,
-                                       now=datetime.now(UTC))
-    click.echo(f"pruned {result.pruned} versions, deleted {result.blobs_deleted} blobs "
-               f"({result.bytes_freed} bytes); kept {result.kept_for_outbox} for undelivered notifications")
+        result = store.retention.apply(
+            keep_versions=settings.keep_versions, keep_days=settings.keep_days, now=datetime.now(UTC)
+        )
+    click.echo(
+        f"pruned {result.pruned} versions, deleted {result.blobs_deleted} blobs "
+        f"({result.bytes_freed} bytes); kept {result.kept_for_outbox} for undelivered notifications"
+    )

@@ -16,10 +16,20 @@ def _optional_id(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
 
 
 @cli.command("doctor")
-@click.option("--study", metavar="NCT", callback=_optional_id, default=None,
-              help="The study whose record history is checked (default: the first watched one that answers).")
-@click.option("--alias", metavar="NCT", callback=_optional_id, default=None,
-              help="An alias NCT ID expected to answer 301 (default: one found in the answers, else NCT00009113).")
+@click.option(
+    "--study",
+    metavar="NCT",
+    callback=_optional_id,
+    default=None,
+    help="The study whose record history is checked (default: the first watched one that answers).",
+)
+@click.option(
+    "--alias",
+    metavar="NCT",
+    callback=_optional_id,
+    default=None,
+    help="An alias NCT ID expected to answer 301 (default: one found in the answers, else NCT00009113).",
+)
 @click.pass_obj
 def doctor(state: State, study: str | None, alias: str | None) -> None:
     """Check the ClinicalTrials.gov API as the poller uses it; one line per check (exit 1 if any failed)."""
@@ -36,7 +46,9 @@ def doctor(state: State, study: str | None, alias: str | None) -> None:
     for check in checks:
         click.echo(f"{'ok' if check.ok else 'FAILED':<6} {check.name:<16} {check.evidence}")
     failed = [c.name for c in checks if not c.ok]
-    click.echo(f"{len(checks)} checks, {requests} requests: " + (f"{len(failed)} failed ({', '.join(failed)})"
-                                                                   if failed else "all ok"))
+    click.echo(
+        f"{len(checks)} checks, {requests} requests: "
+        + (f"{len(failed)} failed ({', '.join(failed)})" if failed else "all ok")
+    )
     if failed:
         sys.exit(EXIT_FAILED)

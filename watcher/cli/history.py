@@ -26,15 +26,22 @@ def _printed_as_data(items: Any, *, as_json: bool, as_csv: bool) -> bool:
 
 @cli.command()
 @click.argument("nct_id", callback=nct_id_argument)
-@click.option("--since", metavar="WHEN",
-              help="Only changes detected since WHEN: 2026-03-01, a date-time, or 7d/12h ago.")
-@click.option("--field", "fields", metavar="GLOB", multiple=True,
-              help="Only fields matching GLOB, e.g. 'status.*' or 'locations.*' (repeatable).")
+@click.option(
+    "--since", metavar="WHEN", help="Only changes detected since WHEN: 2026-03-01, a date-time, or 7d/12h ago."
+)
+@click.option(
+    "--field",
+    "fields",
+    metavar="GLOB",
+    multiple=True,
+    help="Only fields matching GLOB, e.g. 'status.*' or 'locations.*' (repeatable).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list of change objects.")
 @click.option("--csv", "as_csv", is_flag=True, help="Print CSV with a header row.")
 @click.pass_obj
-def history(state: State, nct_id: str, *, since: str | None, fields: tuple[str, ...], as_json: bool,
-            as_csv: bool) -> None:
+def history(
+    state: State, nct_id: str, *, since: str | None, fields: tuple[str, ...], as_json: bool, as_csv: bool
+) -> None:
     """Every recorded change of one trial, oldest first."""
     from watcher.views.changes import QueryError, change_row, parse_when, select_changes
 
@@ -53,8 +60,9 @@ def history(state: State, nct_id: str, *, since: str | None, fields: tuple[str, 
     if _printed_as_data(items, as_json=as_json, as_csv=as_csv):
         return
     if not items:
-        click.echo(f"No changes recorded for {nct_id} yet." if not (since or fields)
-                   else f"No changes of {nct_id} match.")
+        click.echo(
+            f"No changes recorded for {nct_id} yet." if not (since or fields) else f"No changes of {nct_id} match."
+        )
         return
     from watcher.detect.describe import change_line
 
@@ -72,8 +80,13 @@ def history(state: State, nct_id: str, *, since: str | None, fields: tuple[str, 
 
 @cli.command()
 @click.argument("nct_id", callback=nct_id_argument)
-@click.option("--from", "from_", metavar="VERSION|DATE", help="The older version: a number, or the version current "
-              "on a date (2026-03-01) or at an age (30d). Default: the one before --to.")
+@click.option(
+    "--from",
+    "from_",
+    metavar="VERSION|DATE",
+    help="The older version: a number, or the version current "
+    "on a date (2026-03-01) or at an age (30d). Default: the one before --to.",
+)
 @click.option("--to", metavar="VERSION|DATE", help="The newer version, likewise. Default: the latest.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON: both versions and the changes.")
 @click.pass_obj
@@ -103,37 +116,73 @@ def diff(state: State, nct_id: str, from_: str | None, to: str | None, as_json: 
         except QueryError as exc:
             fail(f"{nct_id}: {exc}", EXIT_USAGE)
     if as_json:
-        def info(v: Any) -> dict[str, Any]:
-            return {"version": v.version, "fetched_at": v.fetched_at.isoformat(), "source": v.source,
-                    "ctgov_version": v.ctgov_version, "last_update_post_date": v.last_update_post_date}
 
-        click.echo(json.dumps({"nct_id": nct_id, "from": info(result.old), "to": info(result.new),
-                               "changes": [change_to_dict(c) for c in result.changes]}, indent=2, ensure_ascii=False))
+        def info(v: Any) -> dict[str, Any]:
+            return {
+                "version": v.version,
+                "fetched_at": v.fetched_at.isoformat(),
+                "source": v.source,
+                "ctgov_version": v.ctgov_version,
+                "last_update_post_date": v.last_update_post_date,
+            }
+
+        click.echo(
+            json.dumps(
+                {
+                    "nct_id": nct_id,
+                    "from": info(result.old),
+                    "to": info(result.new),
+                    "changes": [change_to_dict(c) for c in result.changes],
+                },
+                indent=2,
+                ensure_ascii=False,
+            )
+        )
         return
 
     def head(v: Any) -> str:
         posted = f", posted {v.last_update_post_date}" if v.last_update_post_date else ""
         return f"v{v.version} ({v.fetched_at:%Y-%m-%d %H:%M}, {v.source}{posted})"
 
-    click.echo(f"{nct_id}: {head(result.old)} → {head(result.new)}: "
-               f"{len(result.changes)} field change{'s' if len(result.changes) != 1 else ''}")
+    click.echo(
+        f"{nct_id}: {head(result.old)} → {head(result.new)}: "
+        f"{len(result.changes)} field change{'s' if len(result.changes) != 1 else ''}"
+    )
     for change in result.changes:
         click.echo(f"  {change.severity:<8} {change_line(change_to_dict(change))}")
 
 
 @cli.command()
-@click.option("--since", default="7d", show_default=True, metavar="WHEN",
-              help="Changes detected since WHEN: 7d, 12h, 2026-03-01 or a date-time.")
+@click.option(
+    "--since",
+    default="7d",
+    show_default=True,
+    metavar="WHEN",
+    help="Changes detected since WHEN: 7d, 12h, 2026-03-01 or a date-time.",
+)
 @click.option("--tag", "tags", metavar="TAG", multiple=True, help="Only trials with this watchlist tag (repeatable).")
 @click.option("--min-severity", type=click.Choice(["minor", "major", "critical"]), help="Leave out milder changes.")
 @click.option("--field", "fields", metavar="GLOB", multiple=True, help="Only fields matching GLOB (repeatable).")
-@click.option("--all", "include_bookkeeping", is_flag=True,
-              help="Include bookkeeping fields (last-update dates, derivedSection), left out by default.")
+@click.option(
+    "--all",
+    "include_bookkeeping",
+    is_flag=True,
+    help="Include bookkeeping fields (last-update dates, derivedSection), left out by default.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list of change objects.")
 @click.option("--csv", "as_csv", is_flag=True, help="Print CSV with a header row.")
 @click.pass_obj
-def changes(state: State, *, since: str, tags: tuple[str, ...], min_severity: str | None, fields: tuple[str, ...],
-            include_bookkeeping: bool, as_json: bool, as_csv: bool) -> None:
+def changes(
+    state: State,
+    *,
+    since: str,
+    tags: tuple[str, ...],
+    min_severity: str | None,
+    fields: tuple[str, ...],
+    include_bookkeeping: bool,
+    as_json: bool,
+    as_csv: bool,
+) -> None:
     """Changes across every watched trial, oldest first (baselines left out)."""
     from watcher.detect.describe import change_line
     from watcher.store.discovery import watched_trials
@@ -161,8 +210,10 @@ def changes(state: State, *, since: str, tags: tuple[str, ...], min_severity: st
     labels = {t.nct_id: t.label for t in trials}
     for item in items:
         who = f"{item.nct_id} ({labels[item.nct_id]})" if labels.get(item.nct_id) else item.nct_id
-        click.echo(f"{item.detected_at:%Y-%m-%d %H:%M}  {who}  v{item.version}  {item.change.severity:<8} "
-                   f"{change_line(change_row(item))}")
+        click.echo(
+            f"{item.detected_at:%Y-%m-%d %H:%M}  {who}  v{item.version}  {item.change.severity:<8} "
+            f"{change_line(change_row(item))}"
+        )
 
 
 @cli.command()
@@ -212,11 +263,16 @@ def backfill(state: State, nct_ids: tuple[str, ...]) -> None:
                 if report.note:
                     click.echo(f"{nct_id}: {report.note}")
                     continue
-                capped = f", {report.skipped_over_cap} older left out (backfill.max_versions)" \
-                    if report.skipped_over_cap else ""
+                capped = (
+                    f", {report.skipped_over_cap} older left out (backfill.max_versions)"
+                    if report.skipped_over_cap
+                    else ""
+                )
                 plural = "" if report.imported == 1 else "s"
-                click.echo(f"{nct_id}: imported {report.imported} past version{plural} of {report.available} "
-                           f"on ClinicalTrials.gov ({report.requests} requests{capped})")
+                click.echo(
+                    f"{nct_id}: imported {report.imported} past version{plural} of {report.available} "
+                    f"on ClinicalTrials.gov ({report.requests} requests{capped})"
+                )
         finally:
             client.close()
     if failed:

@@ -80,12 +80,25 @@ def open_store(config: Config, *, read_only: bool = False) -> Iterator[Any]:
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--config", "config_path", metavar="PATH", envvar="TRIALWATCH_CONFIG",
-              help="Settings file (default: $TRIALWATCH_CONFIG, else ./trialwatch.yaml, else built-in defaults).")
-@click.option("--log-level", default="info", show_default=True,
-              type=click.Choice(["debug", "info", "warning", "error"]), help="Minimum level logged to stderr.")
-@click.option("--log-format", type=click.Choice(["console", "json", "journald"]),
-              help="Default: journald under systemd, console on a terminal, JSON otherwise.")
+@click.option(
+    "--config",
+    "config_path",
+    metavar="PATH",
+    envvar="TRIALWATCH_CONFIG",
+    help="Settings file (default: $TRIALWATCH_CONFIG, else ./trialwatch.yaml, else built-in defaults).",
+)
+@click.option(
+    "--log-level",
+    default="info",
+    show_default=True,
+    type=click.Choice(["debug", "info", "warning", "error"]),
+    help="Minimum level logged to stderr.",
+)
+@click.option(
+    "--log-format",
+    type=click.Choice(["console", "json", "journald"]),
+    help="Default: journald under systemd, console on a terminal, JSON otherwise.",
+)
 @click.version_option(__version__, prog_name="trialwatch")
 @click.pass_context
 def cli(ctx: click.Context, config_path: str | None, log_level: str, log_format: str | None) -> None:

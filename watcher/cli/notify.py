@@ -11,8 +11,13 @@ from watcher.cli.main import EXIT_FAILED, EXIT_USAGE, State, cli, fail, open_sto
 
 
 @cli.command("notify-test")
-@click.option("--channel", "channel_names", multiple=True, metavar="NAME",
-              help="Only this channel (repeatable). Default: every channel.")
+@click.option(
+    "--channel",
+    "channel_names",
+    multiple=True,
+    metavar="NAME",
+    help="Only this channel (repeatable). Default: every channel.",
+)
 @click.pass_obj
 def notify_test(state: State, channel_names: tuple[str, ...]) -> None:
     """Send a sample change set through each channel; print whether each accepted it (exit 1 if any failed)."""
@@ -43,5 +48,7 @@ def notify_retry(state: State, channel: str | None) -> None:
         fail(f"unknown channel {channel!r} (known: {', '.join(known) or 'none are configured'})", EXIT_USAGE)
     with open_store(config) as store:
         count = store.outbox.requeue_parked(datetime.now(UTC), channel=channel)
-    click.echo(f"{count} parked message{'s' if count != 1 else ''} queued again; "
-               f"the service sends them on its next notification tick.")
+    click.echo(
+        f"{count} parked message{'s' if count != 1 else ''} queued again; "
+        f"the service sends them on its next notification tick."
+    )

@@ -19,7 +19,7 @@ def _pairs(values: Sequence[str], option: str) -> dict[str, Any]:
     for value in values:
         key, sep, text = value.partition("=")
         if not sep or not key.strip() or not text.strip():
-            fail(f"{option} {value!r}: expected KEY=VALUE, e.g. {option} cond=\"type 1 diabetes\"", EXIT_USAGE)
+            fail(f'{option} {value!r}: expected KEY=VALUE, e.g. {option} cond="type 1 diabetes"', EXIT_USAGE)
         parts = [p.strip() for p in text.split(",")] if key.strip() == "overallStatus" else [text.strip()]
         out[key.strip()] = parts if len(parts) > 1 else parts[0]
     return out
@@ -40,10 +40,22 @@ def search() -> None:
     """Saved searches: new studies matching a query are announced once (and watched with --watch)."""
 
 
-_query = click.option("-q", "--query", "query", multiple=True, metavar="KEY=VALUE",
-                      help="A query.* parameter: cond, term, intr, titles, outc, spons, lead, id, locn, patient.")
-_filter = click.option("-f", "--filter", "filters", multiple=True, metavar="KEY=VALUE",
-                       help="A filter.* parameter: overallStatus (comma-separated), geo, advanced, ids, synonyms.")
+_query = click.option(
+    "-q",
+    "--query",
+    "query",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="A query.* parameter: cond, term, intr, titles, outc, spons, lead, id, locn, patient.",
+)
+_filter = click.option(
+    "-f",
+    "--filter",
+    "filters",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="A filter.* parameter: overallStatus (comma-separated), geo, advanced, ids, synonyms.",
+)
 _near_option = click.option("--near", metavar="LAT,LON,KM", help="Only studies with a site within KM (filter.geo).")
 
 
@@ -54,28 +66,54 @@ _near_option = click.option("--near", metavar="LAT,LON,KM", help="Only studies w
 @_near_option
 @click.option("--watch", is_flag=True, help="Also poll every match like a listed trial, tagged NAME.")
 @click.option("--channel", "channels", multiple=True, metavar="NAME", help="Announce to these channels only.")
-@click.option("--min-severity", type=click.Choice(["minor", "major", "critical"]),
-              help="For watched matches: the least severe change notified.")
-@click.option("--since", type=click.Choice(["posted", "matching"]), default=None,
-              help="posted (default): studies first posted since the last run; matching: also older studies "
-                   "updated into a match.")
+@click.option(
+    "--min-severity",
+    type=click.Choice(["minor", "major", "critical"]),
+    help="For watched matches: the least severe change notified.",
+)
+@click.option(
+    "--since",
+    type=click.Choice(["posted", "matching"]),
+    default=None,
+    help="posted (default): studies first posted since the last run; matching: also older studies "
+    "updated into a match.",
+)
 @click.option("--replace", is_flag=True, help="Replace a search of the same name.")
 @click.pass_obj
-def search_add(state: State, name: str, query: tuple[str, ...], filters: tuple[str, ...], near: str | None, *,
-               watch: bool, channels: tuple[str, ...], min_severity: str | None, since: str | None,
-               replace: bool) -> None:
+def search_add(
+    state: State,
+    name: str,
+    query: tuple[str, ...],
+    filters: tuple[str, ...],
+    near: str | None,
+    *,
+    watch: bool,
+    channels: tuple[str, ...],
+    min_severity: str | None,
+    since: str | None,
+    replace: bool,
+) -> None:
     """Add a saved search to the watchlist; its first run records the current matches without announcing them."""
     from watcher.cli.watchlist import _edit_watchlist
     from watcher.config.search_edit import add_search
 
-    node: dict[str, Any] = {"name": name, "query": _pairs(query, "-q"), "filter": _pairs(filters, "-f"),
-                            "near": _near(near), "watch": True if watch else None,
-                            "channels": list(channels) or None, "min_severity": min_severity, "since": since}
+    node: dict[str, Any] = {
+        "name": name,
+        "query": _pairs(query, "-q"),
+        "filter": _pairs(filters, "-f"),
+        "near": _near(near),
+        "watch": True if watch else None,
+        "channels": list(channels) or None,
+        "min_severity": min_severity,
+        "since": since,
+    }
     result = _edit_watchlist(state, lambda text, path, names: add_search(text, path, node, names, replace=replace))
     if result.skipped:
         fail(f"a search named {name!r} exists; use --replace to change it", EXIT_USAGE)
-    click.echo(f"{state.config().watchlist.path.resolve()}: search {name!r} added; its first run is a baseline "
-               f"(`trialwatch search preview {name}` shows what it matches now)")
+    click.echo(
+        f"{state.config().watchlist.path.resolve()}: search {name!r} added; its first run is a baseline "
+        f"(`trialwatch search preview {name}` shows what it matches now)"
+    )
 
 
 @search.command("remove")
@@ -108,22 +146,32 @@ def search_list(state: State, as_json: bool) -> None:
     with open_store(config) as store:
         for s in config.watchlist.searches:
             run = store.get_meta(META_SEARCH + s.name)
-            rows.append({"name": s.name, "params": s.params(), "watch": s.watch,
-                         "channels": list(s.channels) if s.channels is not None else None,
-                         "matches": len(store.discovery.matched(s.name)),
-                         "last_run": run.get("stamp") if isinstance(run, dict) else None})
+            rows.append(
+                {
+                    "name": s.name,
+                    "params": s.params(),
+                    "watch": s.watch,
+                    "channels": list(s.channels) if s.channels is not None else None,
+                    "matches": len(store.discovery.matched(s.name)),
+                    "last_run": run.get("stamp") if isinstance(run, dict) else None,
+                }
+            )
     if as_json:
         click.echo(json.dumps(rows, indent=2, ensure_ascii=False))
         return
     if not rows:
-        click.echo(f"No searches in {config.watchlist.path}. Add one with: "
-                   "trialwatch search add t1d -q cond=\"type 1 diabetes\" -q intr=CAR-T")
+        click.echo(
+            f"No searches in {config.watchlist.path}. Add one with: "
+            'trialwatch search add t1d -q cond="type 1 diabetes" -q intr=CAR-T'
+        )
         return
     for r in rows:
         params = " ".join(f"{k}={v!r}" for k, v in r["params"].items())
         click.echo(f"{r['name']}: {params}")
-        click.echo(f"  {'watched' if r['watch'] else 'announced only'}, {r['matches']} matches recorded, "
-                   f"last run at data {r['last_run'] or 'never'}")
+        click.echo(
+            f"  {'watched' if r['watch'] else 'announced only'}, {r['matches']} matches recorded, "
+            f"last run at data {r['last_run'] or 'never'}"
+        )
 
 
 @search.command("preview")
@@ -134,8 +182,16 @@ def search_list(state: State, as_json: bool) -> None:
 @click.option("--limit", default=50, show_default=True, type=click.IntRange(min=1), help="Matches printed.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of lines.")
 @click.pass_obj
-def search_preview(state: State, name: str | None, query: tuple[str, ...], filters: tuple[str, ...], *,
-                   near: str | None, limit: int, as_json: bool) -> None:
+def search_preview(
+    state: State,
+    name: str | None,
+    query: tuple[str, ...],
+    filters: tuple[str, ...],
+    *,
+    near: str | None,
+    limit: int,
+    as_json: bool,
+) -> None:
     """Print what a saved search (NAME) or a query (-q/-f) matches now; nothing is saved or announced."""
     from watcher.config.searches import parse_searches
     from watcher.config.yamlcheck import Checker
@@ -149,8 +205,12 @@ def search_preview(state: State, name: str | None, query: tuple[str, ...], filte
             fail(f"no search named {name!r} in {config.watchlist.path}; give -q/-f to try a query", EXIT_USAGE)
     else:
         checker = Checker("<command line>")
-        node = {"name": name or "preview", "query": _pairs(query, "-q") or None,
-                "filter": _pairs(filters, "-f") or None, "near": _near(near)}
+        node = {
+            "name": name or "preview",
+            "query": _pairs(query, "-q") or None,
+            "filter": _pairs(filters, "-f") or None,
+            "near": _near(near),
+        }
         found = parse_searches({"searches": [node]}, checker, list(config.settings.channels))
         if checker.problems or not found:
             fail(str(ConfigError(checker.problems)), EXIT_USAGE)
@@ -167,8 +227,10 @@ def search_preview(state: State, name: str | None, query: tuple[str, ...], filte
         return
     for facts in matches[:limit]:
         near_text = f" — nearest site {facts['nearest']}" if facts.get("nearest") else ""
-        click.echo(f"{facts['nct_id']}  {facts['status']}  {facts['phase']}  {facts['sponsor']}: "
-                   f"{facts['title']} ({facts['sites']} sites){near_text}")
+        click.echo(
+            f"{facts['nct_id']}  {facts['status']}  {facts['phase']}  {facts['sponsor']}: "
+            f"{facts['title']} ({facts['sites']} sites){near_text}"
+        )
     more = f", {limit} shown" if len(matches) > limit else ""
     count = "1 study matches" if len(matches) == 1 else f"{len(matches)} studies match"
     click.echo(f"{count} {chosen.name!r} now{more} (nothing saved)")

@@ -32,7 +32,8 @@ def check(state: State, full: bool) -> None:
         try:
             with poll_progress() as progress:  # a bar on a terminal, poll.progress events otherwise
                 report = Cycle(config, store, client, write=click.echo, progress=progress).run(
-                    force_full=full, wait_for_lock=True)
+                    force_full=full, wait_for_lock=True
+                )
             states = store.trial_states()
         except TrialWatchError as exc:
             fail(str(exc))
@@ -45,8 +46,10 @@ def check(state: State, full: bool) -> None:
     for nct_id, error in sorted(report.failed.items()):
         click.echo(f"trialwatch: {nct_id}: {error}", err=True)
     # A 404 is looked at again only at the weekly full re-fetch; until then every run says so again.
-    missing = sorted(set(report.not_found) | {t.nct_id for t in config.watchlist.trials
-                                              if t.nct_id in states and states[t.nct_id].not_found})
+    missing = sorted(
+        set(report.not_found)
+        | {t.nct_id for t in config.watchlist.trials if t.nct_id in states and states[t.nct_id].not_found}
+    )
     for nct_id in missing:
         click.echo(f"trialwatch: {nct_id}: not found on ClinicalTrials.gov (404); check the watchlist", err=True)
     if report.failed or missing:
@@ -56,11 +59,17 @@ def check(state: State, full: bool) -> None:
 def _interrupted(store: Any, started: datetime) -> NoReturn:
     """Ctrl-C during `check`: every page of trials is its own transaction, so what was saved stays saved
     and the page in hand is rolled back whole; say so, close the cycle in the log, exit 130 (128 + SIGINT)."""
-    saved = sorted(nct_id for nct_id, st in store.trial_states().items()
-                   if st.last_checked_at is not None and st.last_checked_at >= started)
+    saved = sorted(
+        nct_id
+        for nct_id, st in store.trial_states().items()
+        if st.last_checked_at is not None and st.last_checked_at >= started
+    )
     store.close_open_cycles(datetime.now(UTC), result="interrupted", since=started)
-    click.echo(f"trialwatch: interrupted; {len(saved)} trial{'s' if len(saved) != 1 else ''} checked and saved "
-               "before the stop, those in hand were rolled back; run `trialwatch check` again to finish", err=True)
+    click.echo(
+        f"trialwatch: interrupted; {len(saved)} trial{'s' if len(saved) != 1 else ''} checked and saved "
+        "before the stop, those in hand were rolled back; run `trialwatch check` again to finish",
+        err=True,
+    )
     sys.exit(130)
 
 
@@ -124,19 +133,29 @@ def check_config(state: State) -> None:
     click.echo(f"settings:  {settings.path or '(built-in defaults)'}")
     click.echo(f"watchlist: {config.watchlist.path} ({len(config.watchlist.trials)} trials)")
     for found in config.watchlist.searches:
-        click.echo(f"search:    {found.name}: " + " ".join(f"{k}={v}" for k, v in found.params().items())
-                   + (", matches watched" if found.watch else ", matches announced"))
+        click.echo(
+            f"search:    {found.name}: "
+            + " ".join(f"{k}={v}" for k, v in found.params().items())
+            + (", matches watched" if found.watch else ", matches announced")
+        )
     from watcher.store.connection import redact_db_url
 
     click.echo(f"storage:   {redact_db_url(settings.storage_url)}")
-    click.echo(f"interval:  {settings.interval}" + (f" (jitter {settings.jitter})" if settings.jitter else "")
-               + ("" if settings.run_at_start else ", no poll at start"))
+    click.echo(
+        f"interval:  {settings.interval}"
+        + (f" (jitter {settings.jitter})" if settings.jitter else "")
+        + ("" if settings.run_at_start else ", no poll at start")
+    )
     own = [t for t in config.watchlist.trials if t.interval]
     if own:
-        click.echo(f"           {len(own)} trial{'s' if len(own) != 1 else ''} with their own interval: "
-                   + ", ".join(f"{t.nct_id} every {t.interval}" for t in own))
-    click.echo(f"service:   notify every {settings.notify_interval}, watch the watchlist every "
-               f"{settings.watch_interval or 'never (SIGHUP only)'}, stop within {settings.stop_timeout}")
+        click.echo(
+            f"           {len(own)} trial{'s' if len(own) != 1 else ''} with their own interval: "
+            + ", ".join(f"{t.nct_id} every {t.interval}" for t in own)
+        )
+    click.echo(
+        f"service:   notify every {settings.notify_interval}, watch the watchlist every "
+        f"{settings.watch_interval or 'never (SIGHUP only)'}, stop within {settings.stop_timeout}"
+    )
     if settings.channels:
         for name, channel in settings.channels.items():
             click.echo(f"channel:   {name} → {redact_url(channel.url)}")

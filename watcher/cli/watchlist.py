@@ -34,9 +34,12 @@ def _edit_watchlist(state: State, edit: Any) -> Any:
         fail(f"{path}: cannot edit: {exc.strerror or exc}; nothing changed")
     if result.done and not existed:
         settings = config.settings.path or "none found: built-in defaults"
-        click.echo(f"trialwatch: created a new watchlist {real} (settings file: {settings}); a running service "
-                   "reads the watchlist its own settings file names: pass --config or set TRIALWATCH_CONFIG to edit "
-                   "that one", err=True)
+        click.echo(
+            f"trialwatch: created a new watchlist {real} (settings file: {settings}); a running service "
+            "reads the watchlist its own settings file names: pass --config or set TRIALWATCH_CONFIG to edit "
+            "that one",
+            err=True,
+        )
     return result
 
 
@@ -52,15 +55,32 @@ def _given_ids(raw: Sequence[str]) -> list[str]:
 
 @cli.command()
 @click.argument("nct_ids", nargs=-1, metavar="NCT…")
-@click.option("--from", "source", type=click.File("r", encoding="utf-8"), metavar="FILE|-",
-              help="Also add every NCT ID found in this text (an article, an email, URLs); - reads stdin.")
+@click.option(
+    "--from",
+    "source",
+    type=click.File("r", encoding="utf-8"),
+    metavar="FILE|-",
+    help="Also add every NCT ID found in this text (an article, an email, URLs); - reads stdin.",
+)
 @click.option("--label", help="A name shown in notification titles.")
-@click.option("--channel", "channels", multiple=True, metavar="NAME",
-              help="Send this trial's changes only to these channels (repeatable; default: every channel).")
+@click.option(
+    "--channel",
+    "channels",
+    multiple=True,
+    metavar="NAME",
+    help="Send this trial's changes only to these channels (repeatable; default: every channel).",
+)
 @click.option("--tag", "tags", multiple=True, metavar="TAG", help="Tags for channel routing (repeatable).")
 @click.pass_obj
-def add(state: State, nct_ids: tuple[str, ...], source: Any, label: str | None, *, channels: tuple[str, ...],
-        tags: tuple[str, ...]) -> None:
+def add(
+    state: State,
+    nct_ids: tuple[str, ...],
+    source: Any,
+    label: str | None,
+    *,
+    channels: tuple[str, ...],
+    tags: tuple[str, ...],
+) -> None:
     """Add trials to the watchlist, keeping its comments and layout; the running service picks them up."""
     from watcher.config.edit import NewTrial, add_trials
     from watcher.ids import find_nct_ids
@@ -77,8 +97,11 @@ def add(state: State, nct_ids: tuple[str, ...], source: Any, label: str | None, 
     known = list(state.config().settings.channels)
     unknown = [c for c in channels if c not in known]
     if unknown:
-        fail(f"unknown channel {', '.join(map(repr, unknown))} (known: {', '.join(known) or 'none are configured'});"
-             " nothing changed", EXIT_USAGE)
+        fail(
+            f"unknown channel {', '.join(map(repr, unknown))} (known: {', '.join(known) or 'none are configured'});"
+            " nothing changed",
+            EXIT_USAGE,
+        )
     trials = [NewTrial(i, label=label, channels=channels, tags=tags) for i in dict.fromkeys(wanted)]
     result = _edit_watchlist(state, lambda text, path, names: add_trials(text, path, trials, names))
     for nct_id in result.done:
@@ -86,8 +109,10 @@ def add(state: State, nct_ids: tuple[str, ...], source: Any, label: str | None, 
     for nct_id in result.skipped:
         click.echo(f"already watched  {nct_id}")
     where = state.config().watchlist.path.resolve()
-    click.echo(f"{where}: {len(result.done)} added, {len(result.skipped)} already watched, "
-               f"{len(result.watchlist.trials)} trials in all")
+    click.echo(
+        f"{where}: {len(result.done)} added, {len(result.skipped)} already watched, "
+        f"{len(result.watchlist.trials)} trials in all"
+    )
 
 
 @cli.command()
@@ -103,8 +128,10 @@ def remove(state: State, nct_ids: tuple[str, ...]) -> None:
         click.echo(f"removed          {nct_id}")
     for nct_id in result.skipped:
         click.echo(f"not watched      {nct_id}")
-    click.echo(f"{state.config().watchlist.path.resolve()}: {len(result.done)} removed, "
-               f"{len(result.watchlist.trials)} trials left")
+    click.echo(
+        f"{state.config().watchlist.path.resolve()}: {len(result.done)} removed, "
+        f"{len(result.watchlist.trials)} trials left"
+    )
 
 
 @cli.command("list")
@@ -121,24 +148,39 @@ def list_trials(state: State, as_json: bool) -> None:
     rows: list[dict[str, Any]] = []
     for trial in (*config.watchlist.trials, *found):
         st = states.get(trial.nct_id)
-        rows.append({
-            "nct_id": trial.nct_id, "label": trial.label, "tags": list(trial.tags),
-            "source": trial.source or "watchlist",
-            "channels": list(trial.channels) if trial.channels is not None else None,
-            "status": st.overall_status if st else None,
-            "last_change": _iso(st.last_changed_at) if st else None,
-            "last_checked": _iso(st.last_checked_at) if st else None,
-            "failing": (st.last_error if st and st.consecutive_failures else None),
-        })
+        rows.append(
+            {
+                "nct_id": trial.nct_id,
+                "label": trial.label,
+                "tags": list(trial.tags),
+                "source": trial.source or "watchlist",
+                "channels": list(trial.channels) if trial.channels is not None else None,
+                "status": st.overall_status if st else None,
+                "last_change": _iso(st.last_changed_at) if st else None,
+                "last_checked": _iso(st.last_checked_at) if st else None,
+                "failing": (st.last_error if st and st.consecutive_failures else None),
+            }
+        )
     if as_json:
         click.echo(json.dumps(rows, indent=2, ensure_ascii=False))
         return
     if not rows:
         click.echo(f"No trials in {config.watchlist.path}. Add one with: trialwatch add NCT06747156")
         return
-    _table(["NCT ID", "LABEL", "SOURCE", "STATUS", "LAST CHANGE", "LAST CHECKED"],
-           [[r["nct_id"], r["label"] or "", r["source"], r["status"] or "-", _short(r["last_change"]),
-             _short(r["last_checked"])] for r in rows])
+    _table(
+        ["NCT ID", "LABEL", "SOURCE", "STATUS", "LAST CHANGE", "LAST CHECKED"],
+        [
+            [
+                r["nct_id"],
+                r["label"] or "",
+                r["source"],
+                r["status"] or "-",
+                _short(r["last_change"]),
+                _short(r["last_checked"]),
+            ]
+            for r in rows
+        ],
+    )
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -157,10 +199,18 @@ def _table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
 
 @cli.command()
 @click.argument("nct_id", callback=nct_id_argument)
-@click.option("--days", default=30, show_default=True, type=click.IntRange(min=1),
-              help="How far back the Recent Field Changes section reaches.")
-@click.option("--front-matter", is_flag=True,
-              help="Start with the seed's YAML front matter (title, status, sponsor, …) for a mirror site.")
+@click.option(
+    "--days",
+    default=30,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="How far back the Recent Field Changes section reaches.",
+)
+@click.option(
+    "--front-matter",
+    is_flag=True,
+    help="Start with the seed's YAML front matter (title, status, sponsor, …) for a mirror site.",
+)
 @click.pass_obj
 def show(state: State, nct_id: str, days: int, front_matter: bool) -> None:
     """A markdown page of the trial's latest version and its recent field changes."""
@@ -177,5 +227,15 @@ def show(state: State, nct_id: str, days: int, front_matter: bool) -> None:
     first = [i for i in items if i.baseline]
     baseline = Baseline(first[0].detected_at, len(first)) if first else None
     recent = [(i.detected_at, i.change) for i in items if not i.baseline]
-    click.echo(render_trial_page(latest.record, recent, days=days, today=today, baseline=baseline,
-                                 front_matter=front_matter, last_seen=latest.fetched_at), nl=False)
+    click.echo(
+        render_trial_page(
+            latest.record,
+            recent,
+            days=days,
+            today=today,
+            baseline=baseline,
+            front_matter=front_matter,
+            last_seen=latest.fetched_at,
+        ),
+        nl=False,
+    )

@@ -19,7 +19,18 @@ from watcher.config.watchlist import load_watchlist, parse_watchlist
 from watcher.config.yamlcheck import parse_duration
 
 __all__ = [
-    "ApiSettings", "BackfillSettings", "ChannelSettings", "Config", "FeedSettings", "Settings", "Watchlist",
-    "iter_channels", "load_config", "load_settings", "load_watchlist", "parse_duration", "parse_watchlist",
+    "ApiSettings",
+    "BackfillSettings",
+    "ChannelSettings",
+    "Config",
+    "FeedSettings",
+    "Settings",
+    "Watchlist",
+    "iter_channels",
+    "load_config",
+    "load_settings",
+    "load_watchlist",
+    "parse_duration",
+    "parse_watchlist",
     "resolve_config_path",
 ]

@@ -31,9 +31,14 @@ Kind = Literal["slack", "email", "telegram", "json", "text"]
 
 _SCHEMES: dict[str, Kind] = {
     "slack": "slack",
-    "mailto": "email", "mailtos": "email", "email": "email", "emails": "email",
-    "tgram": "telegram", "telegram": "telegram",
-    "json": "json", "jsons": "json",
+    "mailto": "email",
+    "mailtos": "email",
+    "email": "email",
+    "emails": "email",
+    "tgram": "telegram",
+    "telegram": "telegram",
+    "json": "json",
+    "jsons": "json",
 }
 
 
@@ -69,9 +74,11 @@ def apprise_schemes() -> dict[str, Service]:
     schemes: dict[str, Service] = {}
     for entry in apprise.Apprise().details().get("schemas", []):
         details = entry.get("details") or {}
-        service = Service(name=str(entry.get("service_name") or "?"),
-                          templates=tuple(str(t) for t in details.get("templates") or ()),
-                          setup_url=entry.get("setup_url"))
+        service = Service(
+            name=str(entry.get("service_name") or "?"),
+            templates=tuple(str(t) for t in details.get("templates") or ()),
+            setup_url=entry.get("setup_url"),
+        )
         for key in ("protocols", "secure_protocols"):
             found = entry.get(key) or ()
             for scheme in (found,) if isinstance(found, str) else found:
@@ -87,21 +94,29 @@ def url_problem(url: str) -> str:
     if not sep:
         head = re.split(r"[:/]", url, maxsplit=1)[0].lower()
         close = _close(head, schemes) if head else []
-        hint = f"; did you mean {' or '.join(f'{c}://…' for c in close)}?" if close else \
-            " (such as mailto://, slack:// or json://)"
+        hint = (
+            f"; did you mean {' or '.join(f'{c}://…' for c in close)}?"
+            if close
+            else " (such as mailto://, slack:// or json://)"
+        )
         return f"the URL does not start with scheme://{hint}"
     scheme = scheme.lower()
     service = schemes.get(scheme)
     if service is None:
         close = _close(scheme, schemes)
         named = [f"{c}:// ({schemes[c].name})" if c in schemes else f"{c}://" for c in close]
-        hint = (f"; close ones it knows: {', '.join(named)}" if close
-                else "; the services and their schemes: https://appriseit.com/services/")
+        hint = (
+            f"; close ones it knows: {', '.join(named)}"
+            if close
+            else "; the services and their schemes: https://appriseit.com/services/"
+        )
         return f"apprise knows no scheme {scheme!r}{hint}"
     shapes = ", ".join(t.replace("{schema}", scheme) for t in service.templates[:3])
     more = f"; see {service.setup_url}" if service.setup_url else ""
-    return (f"{scheme}:// is {service.name}, but the rest of the URL ({redact_url(url)}) does not fit it: "
-            f"expected {shapes or 'another form'}{more}")
+    return (
+        f"{scheme}:// is {service.name}, but the rest of the URL ({redact_url(url)}) does not fit it: "
+        f"expected {shapes or 'another form'}{more}"
+    )
 
 
 def _close(word: str, schemes: dict[str, Service]) -> list[str]:
@@ -126,9 +141,16 @@ def next_fire(cron: str, timezone: str, after: datetime) -> datetime:
     return fire.astimezone(UTC)  # a local time in a DST fold would not compare equal across zones
 
 
-def check_channel_options(*, url: str, digest: str | None, timezone: str, heartbeat: timedelta | None,
-                          title_template: str | None, body_template: str | None,
-                          timeout: timedelta = timedelta(seconds=30)) -> Iterator[tuple[str, str]]:
+def check_channel_options(
+    *,
+    url: str,
+    digest: str | None,
+    timezone: str,
+    heartbeat: timedelta | None,
+    title_template: str | None,
+    body_template: str | None,
+    timeout: timedelta = timedelta(seconds=30),
+) -> Iterator[tuple[str, str]]:
     """Problems with a channel's options, as (key, message); nothing when all is well."""
     import apprise
 

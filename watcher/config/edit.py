@@ -222,9 +222,11 @@ def remove_trials(text: str, path: Path, nct_ids: Sequence[str], channel_names: 
             drop.update(range(start, _item_end(lines, dash, col)))
         result = "".join(line for number, line in enumerate(lines) if number not in drop)
     else:
+
         def delete(s: CommentedSeq) -> None:
             for index in reversed(indexes):
                 del s[index]
+
         result = _roundtrip(text, delete)
     watchlist = _checked(result, path, channel_names, [i for i in watched if i not in gone])
     return EditResult(result, watchlist, tuple(gone), skipped)
@@ -239,8 +241,17 @@ def _checked(text: str, path: Path, channel_names: Sequence[str], expected: list
     """Validate the edited text, and make sure the edit did exactly what was asked."""
     watchlist = parse_watchlist(text, path, channel_names)
     if [t.nct_id for t in watchlist.trials] != expected:
-        raise ConfigError([Problem(str(path), None, "", "the edit did not produce the expected list of trials; "
-                                   "the file was left unchanged (please report this layout as a bug)")])
+        raise ConfigError(
+            [
+                Problem(
+                    str(path),
+                    None,
+                    "",
+                    "the edit did not produce the expected list of trials; "
+                    "the file was left unchanged (please report this layout as a bug)",
+                )
+            ]
+        )
     return watchlist
 
 

@@ -42,12 +42,16 @@ def study_filter_from(node: Mapping[str, Any], checker: Checker, path: str) -> S
         known = [v.upper() for v in values[key]]
         for value in known:
             if value not in allowed:
-                checker.add(checker.line_of(rule, key), f"{where}.{key}",
-                            f"{value!r} is not one of {', '.join(allowed)}")
+                checker.add(
+                    checker.line_of(rule, key), f"{where}.{key}", f"{value!r} is not one of {', '.join(allowed)}"
+                )
         values[key] = tuple(v for v in known if v in allowed)
     study_filter = StudyFilter(**values)
     if study_filter.empty:
-        checker.add(checker.line_of(node, "studies"), where,
-                    f"give at least one of {', '.join(STUDY_FILTER_KEYS)} (an empty filter would match nothing)")
+        checker.add(
+            checker.line_of(node, "studies"),
+            where,
+            f"give at least one of {', '.join(STUDY_FILTER_KEYS)} (an empty filter would match nothing)",
+        )
         return None
     return study_filter

@@ -57,8 +57,9 @@ def _flow(value: Any) -> Any:
     return value
 
 
-def add_search(text: str, path: Path, search: Mapping[str, Any], channel_names: Sequence[str], *,
-               replace: bool = False) -> EditResult:
+def add_search(
+    text: str, path: Path, search: Mapping[str, Any], channel_names: Sequence[str], *, replace: bool = False
+) -> EditResult:
     """Append `search` (the mapping a user would write); an existing name is skipped, or replaced."""
     name = str(search["name"])
     names = [s.name for s in parse_watchlist(text, path, channel_names).searches] if text.strip() else []

@@ -20,9 +20,22 @@ QUERY_PARAMS = ("cond", "term", "locn", "titles", "intr", "outc", "spons", "lead
 """`query.*` of GET /studies (Essie expressions; they rank as well as select)."""
 FILTER_PARAMS = ("overallStatus", "geo", "ids", "advanced", "synonyms")
 """`filter.*` of GET /studies."""
-STATUSES = ("ACTIVE_NOT_RECRUITING", "COMPLETED", "ENROLLING_BY_INVITATION", "NOT_YET_RECRUITING", "RECRUITING",
-            "SUSPENDED", "TERMINATED", "WITHDRAWN", "AVAILABLE", "NO_LONGER_AVAILABLE", "TEMPORARILY_NOT_AVAILABLE",
-            "APPROVED_FOR_MARKETING", "WITHHELD", "UNKNOWN")
+STATUSES = (
+    "ACTIVE_NOT_RECRUITING",
+    "COMPLETED",
+    "ENROLLING_BY_INVITATION",
+    "NOT_YET_RECRUITING",
+    "RECRUITING",
+    "SUSPENDED",
+    "TERMINATED",
+    "WITHDRAWN",
+    "AVAILABLE",
+    "NO_LONGER_AVAILABLE",
+    "TEMPORARILY_NOT_AVAILABLE",
+    "APPROVED_FOR_MARKETING",
+    "WITHHELD",
+    "UNKNOWN",
+)
 """The spec's `Status` enum, the values `filter.overallStatus` accepts."""
 GEO = re.compile(r"^distance\(-?\d+(\.\d+)?,-?\d+(\.\d+)?,\d+(\.\d+)?(km|mi)?\)$")  # the spec's pattern
 SINCE = ("posted", "matching")
@@ -66,8 +79,9 @@ class Search:
         return out
 
 
-def parse_near(node: Any, checker: Checker, parent: Any, path: str, channel_names: Sequence[str],
-               *, place_allowed: bool = True) -> Near | None:
+def parse_near(
+    node: Any, checker: Checker, parent: Any, path: str, channel_names: Sequence[str], *, place_allowed: bool = True
+) -> Near | None:
     """`near: {lat: 42.36, lon: -71.06, km: 100}` or `near: {place: Boston, km: 50}`."""
     if node is None:
         return None
@@ -83,8 +97,11 @@ def parse_near(node: Any, checker: Checker, parent: Any, path: str, channel_name
     lon = _coordinate(node, "lon", 180, checker, path)
     place = checker.string(node, "place", f"{path}.place")
     if place is not None and not place_allowed:
-        checker.add(checker.line_of(node, "place"), f"{path}.place",
-                    "a search needs lat and lon: a place name is resolved from a trial's own sites")
+        checker.add(
+            checker.line_of(node, "place"),
+            f"{path}.place",
+            "a search needs lat and lon: a place name is resolved from a trial's own sites",
+        )
     if (lat is None) != (lon is None) or (lat is None and not place):
         checker.add(line, path, "give both lat and lon, or a place name (a city among the trial's sites)")
     channels = checker.strings(node, "channels", f"{path}.channels") if node.get("channels") else None
@@ -103,20 +120,25 @@ def _coordinate(node: Mapping[str, Any], key: str, limit: float, checker: Checke
     return value
 
 
-def _params(node: Any, allowed: Sequence[str], prefix: str, checker: Checker, *, parent: Any,
-            path: str) -> tuple[tuple[str, str], ...]:
+def _params(
+    node: Any, allowed: Sequence[str], prefix: str, checker: Checker, *, parent: Any, path: str
+) -> tuple[tuple[str, str], ...]:
     if node is None:
         return ()
     if not isinstance(node, Mapping):
-        checker.add(checker.line_of(parent, prefix), path, f"expected a mapping of {prefix}.* parameters, "
-                    f"got {kind(node)}")
+        checker.add(
+            checker.line_of(parent, prefix), path, f"expected a mapping of {prefix}.* parameters, got {kind(node)}"
+        )
         return ()
     out: list[tuple[str, str]] = []
     for key, value in node.items():
         line = checker.line_of(node, key)
         if key not in allowed:
-            checker.add(line, f"{path}.{key}", f"`{prefix}.{key}` is not a ClinicalTrials.gov API parameter "
-                        f"(expected one of: {', '.join(allowed)})")
+            checker.add(
+                line,
+                f"{path}.{key}",
+                f"`{prefix}.{key}` is not a ClinicalTrials.gov API parameter (expected one of: {', '.join(allowed)})",
+            )
             continue
         if isinstance(value, list) and all(isinstance(v, str) for v in value) and value:
             text = ",".join(value)
@@ -128,8 +150,11 @@ def _params(node: Any, allowed: Sequence[str], prefix: str, checker: Checker, *,
         if prefix == "filter" and key == "overallStatus":
             bad = [s for s in re.split(r"[,|]", text) if s.strip() not in STATUSES]
             if bad:
-                checker.add(line, f"{path}.{key}", f"{', '.join(map(repr, bad))}: not a status "
-                            f"(expected: {', '.join(STATUSES)})")
+                checker.add(
+                    line,
+                    f"{path}.{key}",
+                    f"{', '.join(map(repr, bad))}: not a status (expected: {', '.join(STATUSES)})",
+                )
                 continue
         if prefix == "filter" and key == "geo" and not GEO.match(text):
             checker.add(line, f"{path}.{key}", f"{text!r} is not distance(lat,lon,50km) (the spec's pattern)")
@@ -155,37 +180,51 @@ def parse_searches(doc: Mapping[str, Any], checker: Checker, channel_names: Sequ
         checker.unknown_keys(item, SEARCH_KEYS, path)
         name = checker.string(item, "name", f"{path}.name")
         if not name or not _NAME.match(name):
-            checker.add(line, f"{path}.name", f"{name!r} is not a name (letters, digits, . _ -; it becomes a tag)"
-                        if name else "missing: each search needs a name (it tags what it finds)")
+            checker.add(
+                line,
+                f"{path}.name",
+                f"{name!r} is not a name (letters, digits, . _ -; it becomes a tag)"
+                if name
+                else "missing: each search needs a name (it tags what it finds)",
+            )
             continue
         if name in seen:
             checker.add(line, f"{path}.name", f"{name!r} is used twice (first at line {seen[name]})")
             continue
         seen[name] = line
         query = _params(item.get("query"), QUERY_PARAMS, "query", checker, parent=item, path=f"{path}.query")
-        filters = _params(item.get("filter"), FILTER_PARAMS, "filter", checker, parent=item,
-                          path=f"{path}.filter")
+        filters = _params(item.get("filter"), FILTER_PARAMS, "filter", checker, parent=item, path=f"{path}.filter")
         if not item.get("query") and not item.get("filter"):
             checker.add(line, path, "a search needs `query:` or `filter:` (else it matches every study)")
         channels = checker.strings(item, "channels", f"{path}.channels") if item.get("channels") else None
         for channel in channels or ():
             if channel not in channel_names:
                 known = ", ".join(channel_names) or "none are configured"
-                checker.add(checker.line_of(item, "channels"), f"{path}.channels",
-                            f"unknown channel {channel!r} (known: {known})")
+                checker.add(
+                    checker.line_of(item, "channels"),
+                    f"{path}.channels",
+                    f"unknown channel {channel!r} (known: {known})",
+                )
         since = checker.string(item, "since", f"{path}.since", "posted") or "posted"
         if since not in SINCE:
             checker.add(checker.line_of(item, "since"), f"{path}.since", f"{since!r} is not one of {', '.join(SINCE)}")
         near = parse_near(item.get("near"), checker, item, f"{path}.near", channel_names, place_allowed=False)
         if near is not None and dict(filters).get("geo"):
             checker.add(checker.line_of(item, "near"), f"{path}.near", "give `near:` or `filter.geo`, not both")
-        searches.append(Search(
-            name=name, query=query, filter=filters,
-            watch=checker.boolean(item, "watch", f"{path}.watch", False),
-            channels=channels, min_severity=checker.severity(item, "min_severity", f"{path}.min_severity"),
-            near=near, since=since, announce_first=checker.boolean(item, "announce_first",
-                                                                    f"{path}.announce_first", False),
-            line=line))
+        searches.append(
+            Search(
+                name=name,
+                query=query,
+                filter=filters,
+                watch=checker.boolean(item, "watch", f"{path}.watch", False),
+                channels=channels,
+                min_severity=checker.severity(item, "min_severity", f"{path}.min_severity"),
+                near=near,
+                since=since,
+                announce_first=checker.boolean(item, "announce_first", f"{path}.announce_first", False),
+                line=line,
+            )
+        )
     return tuple(searches)
 
 

@@ -135,12 +135,24 @@ class Config:
     watchlist: Watchlist
 
 
-
 # -- settings ------------------------------------------------------------------------------------
 
 TOP_KEYS = ("api", "storage", "schedule", "channels", "notify", "severity", "watchlist", "state_dir", "registry")
-CHANNEL_KEYS = ("url", "min_severity", "only", "ignore", "tags", "digest", "timezone", "heartbeat",
-                 "title_template", "body_template", "no_edit", "timeout", "studies")
+CHANNEL_KEYS = (
+    "url",
+    "min_severity",
+    "only",
+    "ignore",
+    "tags",
+    "digest",
+    "timezone",
+    "heartbeat",
+    "title_template",
+    "body_template",
+    "no_edit",
+    "timeout",
+    "studies",
+)
 
 
 def _api_settings(node: Mapping[str, Any], checker: Checker) -> ApiSettings:
@@ -169,7 +181,6 @@ def _api_settings(node: Mapping[str, Any], checker: Checker) -> ApiSettings:
     return replace(defaults, **values)
 
 
-
 def _settings_from(doc: Any, path: Path | None, checker: Checker, environ: Mapping[str, str]) -> Settings:
     root = doc if isinstance(doc, Mapping) else {}
     if doc is not None and not isinstance(doc, Mapping):
@@ -187,12 +198,27 @@ def _settings_from(doc: Any, path: Path | None, checker: Checker, environ: Mappi
     checker.unknown_keys(storage, ("url", "keep_versions", "keep_days"), "storage")
     storage_url = checker.string(storage, "url", "storage.url") or f"sqlite:///{state_dir / 'trialwatch.sqlite'}"
     if "://" not in storage_url:
-        checker.add(checker.line_of(storage, "url"), "storage.url",
-                    f"{storage_url!r} is not an SQLAlchemy URL such as sqlite:///path or postgresql+psycopg://…")
+        checker.add(
+            checker.line_of(storage, "url"),
+            "storage.url",
+            f"{storage_url!r} is not an SQLAlchemy URL such as sqlite:///path or postgresql+psycopg://…",
+        )
 
     schedule = checker.mapping(root, "schedule", "schedule") or {}
-    checker.unknown_keys(schedule, ("interval", "jitter", "run_at_start", "notify_interval", "watch_interval",
-                                    "stop_timeout", "cycle_timeout", "api_retry"), "schedule")
+    checker.unknown_keys(
+        schedule,
+        (
+            "interval",
+            "jitter",
+            "run_at_start",
+            "notify_interval",
+            "watch_interval",
+            "stop_timeout",
+            "cycle_timeout",
+            "api_retry",
+        ),
+        "schedule",
+    )
     interval = checker.duration(schedule, "interval", "schedule.interval", "6h")
     jitter = checker.duration(schedule, "jitter", "schedule.jitter", "0s") if "jitter" in schedule else timedelta()
     run_at_start = checker.boolean(schedule, "run_at_start", "schedule.run_at_start", True)
@@ -237,9 +263,20 @@ def _settings_from(doc: Any, path: Path | None, checker: Checker, environ: Mappi
 
     notify = checker.mapping(root, "notify", "notify") or {}
     checker.unknown_keys(
-        notify, ("baseline", "min_severity", "only", "ignore", "include_bookkeeping", "failure_alert_after",
-                 "max_attempts", "claim_timeout", "delay_note_after"),
-        "notify")
+        notify,
+        (
+            "baseline",
+            "min_severity",
+            "only",
+            "ignore",
+            "include_bookkeeping",
+            "failure_alert_after",
+            "max_attempts",
+            "claim_timeout",
+            "delay_note_after",
+        ),
+        "notify",
+    )
 
     rules: dict[str, Severity] = {}
     rules_node = checker.mapping(root, "severity", "severity") or {}
@@ -248,18 +285,27 @@ def _settings_from(doc: Any, path: Path | None, checker: Checker, environ: Mappi
         if sev:
             rules[str(glob)] = sev
 
-    keep_versions = (int(checker.number(storage, "keep_versions", "storage.keep_versions", 0, minimum=1))
-                     if storage.get("keep_versions") is not None else None)
-    keep_days = (timedelta(days=checker.number(storage, "keep_days", "storage.keep_days", 0, minimum=1))
-                 if storage.get("keep_days") is not None else None)
+    keep_versions = (
+        int(checker.number(storage, "keep_versions", "storage.keep_versions", 0, minimum=1))
+        if storage.get("keep_versions") is not None
+        else None
+    )
+    keep_days = (
+        timedelta(days=checker.number(storage, "keep_days", "storage.keep_days", 0, minimum=1))
+        if storage.get("keep_days") is not None
+        else None
+    )
     feeds, backfill = _feeds_from(root, checker, base_dir), _backfill_from(root, checker)
 
     watchlist_text = checker.string(root, "watchlist", "watchlist") or "watchlist.yaml"
     registry = registry_from(root, checker)
     for name, channel in channels.items():
         if channel.studies is not None and not registry.all:
-            checker.add(checker.line_of(channels_node[name], "studies"), f"channels.{name}.studies",
-                        "only used when the whole registry is watched: set `registry: {all: true}`")
+            checker.add(
+                checker.line_of(channels_node[name], "studies"),
+                f"channels.{name}.studies",
+                "only used when the whole registry is watched: set `registry: {all: true}`",
+            )
     return Settings(
         path=path,
         api=api,
@@ -304,8 +350,11 @@ def _no_edit_kinds(checker: Checker, node: Mapping[str, Any], cpath: str) -> tup
         return NOEDIT_KINDS
     kinds = checker.strings(node, "no_edit", f"{cpath}.no_edit")
     for bad in (k for k in kinds if k not in NOEDIT_KINDS):
-        checker.add(checker.line_of(node, "no_edit"), f"{cpath}.no_edit",
-                    f"{bad!r} is not one of {', '.join(NOEDIT_KINDS)} (or true for all)")
+        checker.add(
+            checker.line_of(node, "no_edit"),
+            f"{cpath}.no_edit",
+            f"{bad!r} is not one of {', '.join(NOEDIT_KINDS)} (or true for all)",
+        )
     return tuple(k for k in kinds if k in NOEDIT_KINDS)
 
 
@@ -316,8 +365,11 @@ def _delivery_options(checker: Checker, node: Mapping[str, Any], cpath: str, url
     options: dict[str, Any] = {
         "digest": checker.string(node, "digest", f"{cpath}.digest"),
         "timezone": checker.string(node, "timezone", f"{cpath}.timezone", "UTC") or "UTC",
-        "heartbeat": (checker.duration(node, "heartbeat", f"{cpath}.heartbeat", "1d")
-                      if node.get("heartbeat") is not None else None),
+        "heartbeat": (
+            checker.duration(node, "heartbeat", f"{cpath}.heartbeat", "1d")
+            if node.get("heartbeat") is not None
+            else None
+        ),
         "title_template": checker.string(node, "title_template", f"{cpath}.title_template"),
         "body_template": checker.string(node, "body_template", f"{cpath}.body_template"),
         "timeout": checker.duration(node, "timeout", f"{cpath}.timeout", "30s"),
@@ -334,7 +386,6 @@ def collect_settings(path: Path | None, environ: Mapping[str, str]) -> tuple[Set
     checker = Checker(path or "<defaults>")
     doc = read_yaml(path, checker) if path else None
     return _settings_from(doc, path, checker, environ), checker.problems
-
 
 
 # -- history and storage settings (`feeds.*`, `backfill.*`; `storage.keep_*` are read with `storage.url`)
@@ -360,15 +411,19 @@ _FILL_GAPS = ("auto", "always", "never")
 
 def _backfill_from(root: Mapping[str, Any], checker: Checker) -> BackfillSettings:
     node = checker.mapping(root, "backfill", "backfill") or {}
-    checker.unknown_keys(node, ("on_add", "fill_gaps", "max_gap_requests", "max_versions", "max_bytes",
-                                "base_url"), "backfill")
+    checker.unknown_keys(
+        node, ("on_add", "fill_gaps", "max_gap_requests", "max_versions", "max_bytes", "base_url"), "backfill"
+    )
     d = BackfillSettings()
     fill_gaps = node.get("fill_gaps", d.fill_gaps)
     if isinstance(fill_gaps, bool):  # YAML reads `never`-ish words fine, but `false`/`true` as booleans
         fill_gaps = "always" if fill_gaps else "never"
     if fill_gaps not in _FILL_GAPS:
-        checker.add(checker.line_of(node, "fill_gaps"), "backfill.fill_gaps",
-                    f"{fill_gaps!r} is not one of {', '.join(_FILL_GAPS)}")
+        checker.add(
+            checker.line_of(node, "fill_gaps"),
+            "backfill.fill_gaps",
+            f"{fill_gaps!r} is not one of {', '.join(_FILL_GAPS)}",
+        )
         fill_gaps = d.fill_gaps
     base_url = checker.string(node, "base_url", "backfill.base_url")
     if base_url and not re.match(r"^https?://", base_url):
@@ -377,13 +432,11 @@ def _backfill_from(root: Mapping[str, Any], checker: Checker) -> BackfillSetting
     return BackfillSettings(
         on_add=checker.boolean(node, "on_add", "backfill.on_add", d.on_add),
         fill_gaps=str(fill_gaps),
-        max_gap_requests=int(checker.number(node, "max_gap_requests", "backfill.max_gap_requests",
-                                            d.max_gap_requests)),
+        max_gap_requests=int(checker.number(node, "max_gap_requests", "backfill.max_gap_requests", d.max_gap_requests)),
         max_versions=int(checker.number(node, "max_versions", "backfill.max_versions", d.max_versions, 1)),
         max_bytes=int(checker.number(node, "max_bytes", "backfill.max_bytes", d.max_bytes, 1000)),
         base_url=base_url.rstrip("/") if base_url else None,
     )
-
 
 
 def iter_channels(settings: Settings) -> Iterator[ChannelSettings]:

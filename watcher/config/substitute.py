@@ -37,14 +37,17 @@ def substitute_credentials(text: str, environ: Mapping[str, str]) -> tuple[str, 
     def repl(match: re.Match[str]) -> str:
         name = match.group(1)
         if not directory:
-            problems.append(f"credential {name!r}: $CREDENTIALS_DIRECTORY is not set "
-                            f"(run under systemd with LoadCredential={name}:/path/to/file)")
+            problems.append(
+                f"credential {name!r}: $CREDENTIALS_DIRECTORY is not set "
+                f"(run under systemd with LoadCredential={name}:/path/to/file)"
+            )
             return ""
         try:
             return (Path(directory) / name).read_text(encoding="utf-8").strip()
         except OSError as exc:
-            problems.append(f"credential {name!r}: cannot read it from $CREDENTIALS_DIRECTORY: "
-                            f"{exc.strerror or type(exc).__name__}")
+            problems.append(
+                f"credential {name!r}: cannot read it from $CREDENTIALS_DIRECTORY: {exc.strerror or type(exc).__name__}"
+            )
             return ""
 
     return _CREDENTIAL_RE.sub(repl, text), problems

@@ -21,8 +21,13 @@ from watcher.detect.describe import format_value
 
 @lru_cache(maxsize=8)
 def _environment(autoescape: bool) -> SandboxedEnvironment:
-    env = SandboxedEnvironment(autoescape=autoescape, undefined=StrictUndefined, trim_blocks=True,
-                               lstrip_blocks=True, keep_trailing_newline=False)
+    env = SandboxedEnvironment(
+        autoescape=autoescape,
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=False,
+    )
     env.filters["value"] = format_value
     return env
 

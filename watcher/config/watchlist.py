@@ -65,36 +65,44 @@ def _trials_from(doc: Any, checker: Checker, channel_names: Sequence[str]) -> tu
             if name not in channel_names:
                 known = ", ".join(channel_names) or "none are configured"
                 checker.add(line, f"trials[{index}].channels", f"unknown channel {name!r} (known: {known})")
-        interval = (checker.duration(node, "interval", f"trials[{index}].interval", "6h")
-                    if node.get("interval") is not None else None)
+        interval = (
+            checker.duration(node, "interval", f"trials[{index}].interval", "6h")
+            if node.get("interval") is not None
+            else None
+        )
         label = node.get("label")
         if label is not None and not isinstance(label, str | int | float):
             checker.add(line, f"trials[{index}].label", f"expected text, got {kind(label)}")
             label = None
-        trials.append(Trial(
-            nct_id=nct_id,
-            label=str(label) if label is not None else None,
-            channels=channels,
-            tags=checker.strings(node, "tags", f"trials[{index}].tags"),
-            ignore=checker.strings(node, "ignore", f"trials[{index}].ignore"),
-            only=checker.strings(node, "only", f"trials[{index}].only"),
-            min_severity=checker.severity(node, "min_severity", f"trials[{index}].min_severity"),
-            interval=interval,
-            line=line,
-            near=parse_near(node.get("near"), checker, node, f"trials[{index}].near", channel_names),
-        ))
+        trials.append(
+            Trial(
+                nct_id=nct_id,
+                label=str(label) if label is not None else None,
+                channels=channels,
+                tags=checker.strings(node, "tags", f"trials[{index}].tags"),
+                ignore=checker.strings(node, "ignore", f"trials[{index}].ignore"),
+                only=checker.strings(node, "only", f"trials[{index}].only"),
+                min_severity=checker.severity(node, "min_severity", f"trials[{index}].min_severity"),
+                interval=interval,
+                line=line,
+                near=parse_near(node.get("near"), checker, node, f"trials[{index}].near", channel_names),
+            )
+        )
     return tuple(trials)
 
 
-def _discovery_from(doc: Any, trials: tuple[Trial, ...], checker: Checker,
-                    channel_names: Sequence[str]) -> tuple[tuple[Trial, ...], tuple[Search, ...]]:
+def _discovery_from(
+    doc: Any, trials: tuple[Trial, ...], checker: Checker, channel_names: Sequence[str]
+) -> tuple[tuple[Trial, ...], tuple[Search, ...]]:
     """`searches:`, and `tags: {<tag>: {near: …}}` given to the trials of that tag that have none."""
     if not isinstance(doc, Mapping):
         return trials, ()
     by_tag = parse_tag_options(doc, checker, channel_names)
     if by_tag:
-        trials = tuple(t if t.near is not None else
-                       replace(t, near=next((by_tag[g] for g in t.tags if g in by_tag), None)) for t in trials)
+        trials = tuple(
+            t if t.near is not None else replace(t, near=next((by_tag[g] for g in t.tags if g in by_tag), None))
+            for t in trials
+        )
     return trials, parse_searches(doc, checker, channel_names)
 
 

@@ -52,12 +52,20 @@ from watcher.store.values import NewVersion, TrialState
 
 log = structlog.get_logger("watcher.cycle")
 
+
 class Cycle:
     """Runs cycles for one configuration against one store and API client."""
 
-    def __init__(self, config: Config, store: Store, client: CtGovClient, *,
-                 now: Callable[[], datetime] = utcnow, write: Callable[[str], Any] = print,
-                 progress: Callable[[int, int], None] | None = None) -> None:
+    def __init__(
+        self,
+        config: Config,
+        store: Store,
+        client: CtGovClient,
+        *,
+        now: Callable[[], datetime] = utcnow,
+        write: Callable[[str], Any] = print,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> None:
         self.config = config
         self.store = store
         self.client = client
@@ -66,8 +74,14 @@ class Cycle:
         self.progress = progress
         self.rules = SeverityRules.from_mapping(config.settings.severity_rules)
 
-    def run(self, *, force_full: bool = False, deliver: bool = True, wait_for_lock: bool = False,
-            only: Collection[str] | None = None) -> CycleReport:
+    def run(
+        self,
+        *,
+        force_full: bool = False,
+        deliver: bool = True,
+        wait_for_lock: bool = False,
+        only: Collection[str] | None = None,
+    ) -> CycleReport:
         """One cycle, under the database's cycle lock (PostgreSQL): when another process sharing
         the database is in a cycle, this one is skipped (or waits, with `wait_for_lock`), so two
         services never poll the same trial in one cycle nor deliver the same message twice.
@@ -86,8 +100,9 @@ class Cycle:
                 started = self.now()
                 log.info("cycle.locked", reason="another process is running a cycle on this database")
                 return CycleReport(started_at=started, finished_at=started, skipped=True, strategy="locked")
-            self._found = discover(self.config, self.store, self.client, partial=partial, now=self.now,
-                                   write=self.write)  # saved searches; `watch: true` matches are polled too
+            self._found = discover(
+                self.config, self.store, self.client, partial=partial, now=self.now, write=self.write
+            )  # saved searches; `watch: true` matches are polled too
             self._trials, self._partial = (*chosen, *self._found.trials), partial
             self._previous_data = None if partial else self.store.get_meta(META_DATA_TIMESTAMP)
             self._gap_requests, self._new_trials, self._page = 0, [], []
@@ -105,15 +120,19 @@ class Cycle:
         states = self.store.trial_states()  # read once: this cycle's decisions use the states it began with
         state = poll_state(self.store, trials, states, force_full=force_full, partial=self._partial)
         threshold = self.config.settings.failure_alert_after
-        failing = {k: st.consecutive_failures for k, st in states.items()
-                   if st.consecutive_failures >= threshold and not st.not_found}
+        failing = {
+            k: st.consecutive_failures
+            for k, st in states.items()
+            if st.consecutive_failures >= threshold and not st.not_found
+        }
         by_id = {t.nct_id: t for t in trials}
         processed: set[str] = set()
 
         def sink(nct_id: str, record: dict[str, Any]) -> None:
             """Records are stored a page at a time as they arrive, so a big first sync streams."""
-            trial = by_id.get(nct_id) or registry_trial(nct_id, record, self.config.settings,
-                                                        quiet=state.last_full_refetch is None)
+            trial = by_id.get(nct_id) or registry_trial(
+                nct_id, record, self.config.settings, quiet=state.last_full_refetch is None
+            )
             if trial is not None:
                 processed.add(nct_id)
                 self._page.append((trial, record))
@@ -128,31 +147,67 @@ class Cycle:
             log.info("cycle.backoff", until=retry_at.isoformat(), reason="HTTP 403")
         else:
             with collections_per_page():  # the records' trees: see `watcher.cycle.collector`
-                self._poll_and_apply(state, states, report, failing=failing, by_id=by_id, processed=processed,
-                                     sink=sink)
+                self._poll_and_apply(
+                    state, states, report, failing=failing, by_id=by_id, processed=processed, sink=sink
+                )
         report.requests = self.client.requests_made - requests_before + self._found.requests
         report.finished_at = self.now()
         self.store.finish_cycle(
-            cycle_id, at=report.finished_at, result=report.result, checked=report.checked,
-            changed=len(report.changed), failed=len(report.failed), requests=report.requests,
-            detail={"failed": report.failed, "not_found": report.not_found, "moved": report.moved,
-                    "skipped": report.skipped, "strategy": report.strategy, "api_error": report.api_error})
+            cycle_id,
+            at=report.finished_at,
+            result=report.result,
+            checked=report.checked,
+            changed=len(report.changed),
+            failed=len(report.failed),
+            requests=report.requests,
+            detail={
+                "failed": report.failed,
+                "not_found": report.not_found,
+                "moved": report.moved,
+                "skipped": report.skipped,
+                "strategy": report.strategy,
+                "api_error": report.api_error,
+            },
+        )
         run_daily_checks(self.config, self.store, self._trials, now=self.now, partial=self._partial)
         if deliver:
             deliveries = notify_tick(self.config, self.store, now=self.now)
             report.deliveries_failed = sum(1 for d in deliveries if not d.accepted)
-        log.info("cycle.done", result=report.result, trials=len(trials), checked=report.checked,
-                 changed=len(report.changed), failed=len(report.failed), not_found=len(report.not_found),
-                 requests=report.requests, skipped=report.skipped, strategy=report.strategy,
-                 deliveries_failed=report.deliveries_failed, duration_s=round(time.monotonic() - clock, 3))
+        log.info(
+            "cycle.done",
+            result=report.result,
+            trials=len(trials),
+            checked=report.checked,
+            changed=len(report.changed),
+            failed=len(report.failed),
+            not_found=len(report.not_found),
+            requests=report.requests,
+            skipped=report.skipped,
+            strategy=report.strategy,
+            deliveries_failed=report.deliveries_failed,
+            duration_s=round(time.monotonic() - clock, 3),
+        )
         return report
 
-    def _poll_and_apply(self, state: PollState, states: Mapping[str, TrialState], report: CycleReport, *,
-                        failing: Mapping[str, int], by_id: Mapping[str, Trial], processed: set[str],
-                        sink: Callable[[str, dict[str, Any]], None]) -> None:
+    def _poll_and_apply(
+        self,
+        state: PollState,
+        states: Mapping[str, TrialState],
+        report: CycleReport,
+        *,
+        failing: Mapping[str, int],
+        by_id: Mapping[str, Trial],
+        processed: set[str],
+        sink: Callable[[str, dict[str, Any]], None],
+    ) -> None:
         result = (poll_registry if self.config.settings.registry.all else poll)(
-            self.client, [t.nct_id for t in self._trials], state, now=report.started_at, progress=self.progress,
-            sink=sink)
+            self.client,
+            [t.nct_id for t in self._trials],
+            state,
+            now=report.started_at,
+            progress=self.progress,
+            sink=sink,
+        )
         for nct_id, record in result.records.items():  # records the poller did not stream
             if nct_id not in processed:
                 sink(nct_id, record)
@@ -166,16 +221,21 @@ class Cycle:
         self._apply(result, state, states, report, processed, grouped=wide[1] if wide else frozenset())
         if wide is not None:
             error, ids = wide
-            report.api_error = (f"{len(ids)} of {len(self._trials)} trials failed the same way "
-                                f"(ClinicalTrials.gov answered /version): {error}")
+            report.api_error = (
+                f"{len(ids)} of {len(self._trials)} trials failed the same way "
+                f"(ClinicalTrials.gov answered /version): {error}"
+            )
             self._api_failed(report, error)
             return
         self._api_recovered()
         for nct_id, count in sorted(failing.items()):
             if nct_id in by_id and nct_id not in report.failed and nct_id not in result.failures:
                 log.info("trial.recovered", nct_id=nct_id, after_failures=count)
-                self._alert(nct_id=nct_id, subject=f"{by_id[nct_id].display}: checked again",
-                            text=f"{by_id[nct_id].display} could be checked again after {count} failed cycles.")
+                self._alert(
+                    nct_id=nct_id,
+                    subject=f"{by_id[nct_id].display}: checked again",
+                    text=f"{by_id[nct_id].display} could be checked again after {count} failed cycles.",
+                )
 
     # -- applying a poll result ------------------------------------------------------------------
 
@@ -218,8 +278,16 @@ class Cycle:
             else:
                 self._saved(pending, saved, report)
 
-    def _apply(self, result: PollResult, state: PollState, states: Mapping[str, TrialState], report: CycleReport,
-               processed: set[str], *, grouped: frozenset[str] = frozenset()) -> None:
+    def _apply(
+        self,
+        result: PollResult,
+        state: PollState,
+        states: Mapping[str, TrialState],
+        report: CycleReport,
+        processed: set[str],
+        *,
+        grouped: frozenset[str] = frozenset(),
+    ) -> None:
         """`grouped`: trials that failed with most others for one reason: one API-level problem, so
         they are reported failed in this cycle but count no per-trial failure (no per-trial alert)."""
         report.skipped, report.strategy = result.skipped, result.strategy
@@ -235,21 +303,26 @@ class Cycle:
             self.store.record_failure(nct_id, "not found on ClinicalTrials.gov (404)", not_found=True)
             if already is None or not already.not_found:
                 log.warning("trial.not_found", nct_id=nct_id)
-                self._alert(nct_id=nct_id, subject=f"{nct_id}: not found on ClinicalTrials.gov",
+                self._alert(
+                    nct_id=nct_id,
+                    subject=f"{nct_id}: not found on ClinicalTrials.gov",
                     text=f"{nct_id} answered 404 Not Found. Check the watchlist entry "
-                         f"(line {by_id[nct_id].line if nct_id in by_id else '?'}).")
+                    f"(line {by_id[nct_id].line if nct_id in by_id else '?'}).",
+                )
         for nct_id, canonical in sorted(result.moved.items()):
             report.moved[nct_id] = canonical
             previous = states.get(nct_id)
             if previous is None or previous.canonical_id != canonical:
                 self.store.set_canonical(nct_id, canonical)
                 log.info("trial.moved", nct_id=nct_id, canonical_id=canonical)
-                self._alert(nct_id=nct_id, subject=f"{nct_id} is now listed as {canonical}",
+                self._alert(
+                    nct_id=nct_id,
+                    subject=f"{nct_id} is now listed as {canonical}",
                     text=f"ClinicalTrials.gov redirects {nct_id} to {canonical}. TrialWatch follows it; "
-                         f"you may replace the ID in the watchlist.")
+                    f"you may replace the ID in the watchlist.",
+                )
         settled = processed | set(result.failures) | result.not_found | set(report.failed)
-        unchanged = [t.nct_id for t in self._trials
-                     if t.nct_id not in settled and t.nct_id not in state.not_found]
+        unchanged = [t.nct_id for t in self._trials if t.nct_id not in settled and t.nct_id not in state.not_found]
         self.store.mark_checked(unchanged, self.now())
         report.checked += len(unchanged)
         if not self._partial:  # the registry-wide gate moves only when every watched trial was polled
@@ -278,9 +351,19 @@ class Cycle:
             if latest.content_hash == encoded.digest:
                 return None
             budget = settings.backfill.max_gap_requests - self._gap_requests
-            latest, spent = fill_gap(self.config, self.store, self.client, trial=trial, latest=latest, record=record,
-                                     rules=self.rules, budget=budget, previous_data=self._previous_data,
-                                     now=self.now, write=self.write)
+            latest, spent = fill_gap(
+                self.config,
+                self.store,
+                self.client,
+                trial=trial,
+                latest=latest,
+                record=record,
+                rules=self.rules,
+                budget=budget,
+                previous_data=self._previous_data,
+                now=self.now,
+                write=self.write,
+            )
             self._gap_requests += spent
             now = max(now, latest.fetched_at)
         baseline = latest is None
@@ -288,12 +371,24 @@ class Cycle:
         changes = changes_between(latest.record if latest else None, record, self.rules) if notify else []
         title = title_of(record)
         routed = route(trial, changes, settings) if notify and settings.channels else {}
-        messages = change_messages(trial, title, routed, version=(latest.version + 1) if latest else 1,
-                                   detected_at=now)
+        messages = change_messages(trial, title, routed, version=(latest.version + 1) if latest else 1, detected_at=now)
         messages += site_messages(self.config, trial, title, latest, record, notify=notify, at=now, write=self.write)
-        return Pending(trial, title, notify, routed, NewVersion(
-            nct_id=trial.nct_id, record=record, digest=encoded.digest, fetched_at=now, changes=changes,
-            baseline=baseline, messages=messages, encoded=encoded))
+        return Pending(
+            trial,
+            title,
+            notify,
+            routed,
+            NewVersion(
+                nct_id=trial.nct_id,
+                record=record,
+                digest=encoded.digest,
+                fetched_at=now,
+                changes=changes,
+                baseline=baseline,
+                messages=messages,
+                encoded=encoded,
+            ),
+        )
 
     def _saved(self, pending: Pending, version: int, report: CycleReport) -> None:
         trial, new = pending.trial, pending.version
@@ -301,8 +396,15 @@ class Cycle:
             shown = for_stdout(trial, new.changes, self.config.settings)
             if shown:
                 print_changes(trial, pending.title, shown, self.write)
-        log.info("trial.checked", nct_id=trial.nct_id, changed=True, baseline=new.baseline, version=version,
-                 changes=len(new.changes), notified=sorted(pending.routed))
+        log.info(
+            "trial.checked",
+            nct_id=trial.nct_id,
+            changed=True,
+            baseline=new.baseline,
+            version=version,
+            changes=len(new.changes),
+            notified=sorted(pending.routed),
+        )
         if new.baseline:
             self._new_trials.append(trial.nct_id)
         else:
@@ -337,11 +439,17 @@ class Cycle:
 
     def _retention(self) -> None:
         settings = self.config.settings
-        result = self.store.apply_retention_daily(keep_versions=settings.keep_versions, keep_days=settings.keep_days,
-                                                  now=self.now())
+        result = self.store.apply_retention_daily(
+            keep_versions=settings.keep_versions, keep_days=settings.keep_days, now=self.now()
+        )
         if result is not None:
-            log.info("retention.done", pruned=result.pruned, blobs_deleted=result.blobs_deleted,
-                     bytes_freed=result.bytes_freed, kept_for_outbox=result.kept_for_outbox)
+            log.info(
+                "retention.done",
+                pruned=result.pruned,
+                blobs_deleted=result.blobs_deleted,
+                bytes_freed=result.bytes_freed,
+                kept_for_outbox=result.kept_for_outbox,
+            )
 
     # -- failures --------------------------------------------------------------------------------
 
@@ -350,10 +458,11 @@ class Cycle:
         count = self.store.record_failure(trial.nct_id, error)
         log.warning("trial.failed", nct_id=trial.nct_id, error=error, consecutive=count)
         if count == self.config.settings.failure_alert_after:
-            self._alert(nct_id=trial.nct_id,
+            self._alert(
+                nct_id=trial.nct_id,
                 subject=f"{trial.display}: failing for {count} cycles",
-                text=f"TrialWatch could not check {trial.display} for {count} consecutive cycles. "
-                     f"Last error: {error}")
+                text=f"TrialWatch could not check {trial.display} for {count} consecutive cycles. Last error: {error}",
+            )
 
     def _api_failed(self, report: CycleReport, error: ApiError) -> None:
         count = int(self.store.get_meta(META_API_FAILURES, 0)) + 1
@@ -362,13 +471,19 @@ class Cycle:
         if isinstance(error, AccessDenied):
             self._access_denied(report, error, count)
         elif count == self.config.settings.failure_alert_after and report.failed:
-            self._alert(nct_id=None, subject=f"ClinicalTrials.gov failing for most trials for {count} cycles",
+            self._alert(
+                nct_id=None,
+                subject=f"ClinicalTrials.gov failing for most trials for {count} cycles",
                 text=f"The last {count} poll cycles failed for most watched trials at once: one problem at "
-                     f"ClinicalTrials.gov (or between it and us), not {len(report.failed)} separate ones. "
-                     f"Last cycle: {report.api_error}")
+                f"ClinicalTrials.gov (or between it and us), not {len(report.failed)} separate ones. "
+                f"Last cycle: {report.api_error}",
+            )
         elif count == self.config.settings.failure_alert_after:
-            self._alert(nct_id=None, subject=f"ClinicalTrials.gov unreachable for {count} cycles",
-                text=f"The last {count} poll cycles failed. Last error: {report.api_error}")
+            self._alert(
+                nct_id=None,
+                subject=f"ClinicalTrials.gov unreachable for {count} cycles",
+                text=f"The last {count} poll cycles failed. Last error: {report.api_error}",
+            )
 
     def _access_denied(self, report: CycleReport, error: AccessDenied, count: int) -> None:
         """A 403 is reported once (its message says what to check) and retried with a growing pause."""
@@ -378,9 +493,12 @@ class Cycle:
         log.warning("cycle.access_denied", consecutive=count, retry_at=retry_at.isoformat())
         if not self.store.get_meta(META_API_DENIED):
             self.store.set_meta(META_API_DENIED, 1)
-            self._alert(nct_id=None, subject="ClinicalTrials.gov refuses TrialWatch's requests (HTTP 403)",
-                        text=f"{error}\nNext attempt after {retry_at.isoformat()}, then with a growing pause "
-                             f"(at most {DENIED_BACKOFF_MAX}) until it answers.")
+            self._alert(
+                nct_id=None,
+                subject="ClinicalTrials.gov refuses TrialWatch's requests (HTTP 403)",
+                text=f"{error}\nNext attempt after {retry_at.isoformat()}, then with a growing pause "
+                f"(at most {DENIED_BACKOFF_MAX}) until it answers.",
+            )
 
     def _api_recovered(self) -> None:
         count = int(self.store.get_meta(META_API_FAILURES, 0))
@@ -392,8 +510,11 @@ class Cycle:
         if count:
             self.store.set_meta(META_API_FAILURES, 0)
             if count >= self.config.settings.failure_alert_after:
-                self._alert(nct_id=None, subject="ClinicalTrials.gov polling recovered",
-                    text=f"Polling works again after {count} failed cycles.")
+                self._alert(
+                    nct_id=None,
+                    subject="ClinicalTrials.gov polling recovered",
+                    text=f"Polling works again after {count} failed cycles.",
+                )
 
     def _alert(self, *, subject: str, text: str, nct_id: str | None) -> None:
         """Failure and housekeeping alerts go to every channel, or to stdout when there are none."""
@@ -402,5 +523,7 @@ class Cycle:
             self.write(f"!! {subject}\n{text}\n")
             return
         payload = {"schema": 1, "type": "alert", "subject": subject, "text": text, "nct_id": nct_id}
-        self.store.outbox.enqueue([NewMessage(channel=name, nct_id=nct_id, kind="alert", payload=payload)
-                                   for name in settings.channels], self.now())
+        self.store.outbox.enqueue(
+            [NewMessage(channel=name, nct_id=nct_id, kind="alert", payload=payload) for name in settings.channels],
+            self.now(),
+        )

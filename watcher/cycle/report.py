@@ -69,8 +69,14 @@ def iso(value: Any) -> datetime | None:
     return datetime.fromisoformat(value) if isinstance(value, str) else None
 
 
-def poll_state(store: Store, trials: tuple[Trial, ...], states: Mapping[str, TrialState], *,
-               force_full: bool = False, partial: bool = False) -> PollState:
+def poll_state(
+    store: Store,
+    trials: tuple[Trial, ...],
+    states: Mapping[str, TrialState],
+    *,
+    force_full: bool = False,
+    partial: bool = False,
+) -> PollState:
     """What the poller needs from the store, from the trial states the cycle read once.
 
     `partial`: `trials` are only some of the watched trials, so the registry-wide gate (the data
@@ -81,10 +87,12 @@ def poll_state(store: Store, trials: tuple[Trial, ...], states: Mapping[str, Tri
         data_timestamp=None if partial else store.get_meta(META_DATA_TIMESTAMP),
         last_success=None if partial else iso(store.get_meta(META_LAST_SUCCESS)),
         last_full_refetch=iso(store.get_meta(META_LAST_FULL)),
-        known={k: st.last_update_post_date for k, st in states.items()
-               if k in watched and st.last_update_post_date is not None},
+        known={
+            k: st.last_update_post_date
+            for k, st in states.items()
+            if k in watched and st.last_update_post_date is not None
+        },
         force_full=force_full,
         not_found=frozenset(k for k, st in states.items() if st.not_found and k in watched),
-        statuses={k: st.overall_status for k, st in states.items()
-                  if k in watched and st.overall_status is not None},
+        statuses={k: st.overall_status for k, st in states.items() if k in watched and st.overall_status is not None},
     )

@@ -23,8 +23,9 @@ from watcher.models import Change
 __all__ = ["SeverityRules", "changes_between"]
 
 
-def changes_between(old: Mapping[str, Any] | None, new: Mapping[str, Any],
-                    rules: SeverityRules | None = None) -> list[Change]:
+def changes_between(
+    old: Mapping[str, Any] | None, new: Mapping[str, Any], rules: SeverityRules | None = None
+) -> list[Change]:
     """Every field change from record `old` to record `new`, classified; `old=None` is a baseline."""
     rules = rules or SeverityRules()
     old_fields = extract_fields(old) if old is not None else None
@@ -33,6 +34,8 @@ def changes_between(old: Mapping[str, Any] | None, new: Mapping[str, Any],
     digests = {c.field for c in changes if c.field in COVERED}
     if old is None or not digests:
         return changes
-    worded = [replace(c, severity=rules.override(c.field) or c.severity)
-              for c in results_changes(old.get("resultsSection"), new.get("resultsSection"))]
+    worded = [
+        replace(c, severity=rules.override(c.field) or c.severity)
+        for c in results_changes(old.get("resultsSection"), new.get("resultsSection"))
+    ]
     return [c for c in changes if c.field not in digests] + worded

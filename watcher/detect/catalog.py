@@ -33,7 +33,6 @@ class FieldSpec:
     key: str = ""
 
 
-
 _P = "protocolSection."
 _ST = _P + "statusModule."
 _ID = _P + "identificationModule."
@@ -60,42 +59,85 @@ def _f(
     return FieldSpec(name, source, kind, description, bookkeeping, headline, key)
 
 
-def _date(name: str, struct: str, what: str, *, bookkeeping: bool = False, headline: bool = False) -> tuple[
-    FieldSpec, FieldSpec
-]:
+def _date(
+    name: str, struct: str, what: str, *, bookkeeping: bool = False, headline: bool = False
+) -> tuple[FieldSpec, FieldSpec]:
     return (
-        _f(name, struct + ".date", "date", f"{what} (yyyy, yyyy-MM or yyyy-MM-dd)",
-           bookkeeping=bookkeeping, headline=headline),
+        _f(
+            name,
+            struct + ".date",
+            "date",
+            f"{what} (yyyy, yyyy-MM or yyyy-MM-dd)",
+            bookkeeping=bookkeeping,
+            headline=headline,
+        ),
         _f(name + "Type", struct + ".type", "value", f"{what}: ACTUAL or ESTIMATED", bookkeeping=bookkeeping),
     )
 
 
 _HEADLINE: tuple[FieldSpec, ...] = (
     _f("status.overallStatus", _ST + "overallStatus", "value", "Overall recruitment status", headline=True),
-    _f("status.primaryCompletionDate", _ST + "primaryCompletionDateStruct.date", "date",
-       "Primary completion date (yyyy, yyyy-MM or yyyy-MM-dd)", headline=True),
-    _f("status.completionDate", _ST + "completionDateStruct.date", "date",
-       "Study completion date (yyyy, yyyy-MM or yyyy-MM-dd)", headline=True),
-    _f("status.lastUpdatePostDate", _ST + "lastUpdatePostDateStruct.date", "date",
-       "Date the last update was posted", headline=True, bookkeeping=True),
-    _f("design.phases", _DE + "phases", "set", "Phases (a set; absent for observational studies)",
-       headline=True),
-    _f("design.enrollmentCount", _DE + "enrollmentInfo.count", "value", "Enrollment (target or actual)",
-       headline=True),
-    _f("eligibility.criteria", _EL + "eligibilityCriteria", "criteria",
-       "Eligibility criteria text; compared per criterion line", headline=True),
+    _f(
+        "status.primaryCompletionDate",
+        _ST + "primaryCompletionDateStruct.date",
+        "date",
+        "Primary completion date (yyyy, yyyy-MM or yyyy-MM-dd)",
+        headline=True,
+    ),
+    _f(
+        "status.completionDate",
+        _ST + "completionDateStruct.date",
+        "date",
+        "Study completion date (yyyy, yyyy-MM or yyyy-MM-dd)",
+        headline=True,
+    ),
+    _f(
+        "status.lastUpdatePostDate",
+        _ST + "lastUpdatePostDateStruct.date",
+        "date",
+        "Date the last update was posted",
+        headline=True,
+        bookkeeping=True,
+    ),
+    _f("design.phases", _DE + "phases", "set", "Phases (a set; absent for observational studies)", headline=True),
+    _f("design.enrollmentCount", _DE + "enrollmentInfo.count", "value", "Enrollment (target or actual)", headline=True),
+    _f(
+        "eligibility.criteria",
+        _EL + "eligibilityCriteria",
+        "criteria",
+        "Eligibility criteria text; compared per criterion line",
+        headline=True,
+    ),
     _f("eligibility.minAge", _EL + "minimumAge", "value", "Minimum age, e.g. '18 Years'", headline=True),
     _f("eligibility.sex", _EL + "sex", "value", "ALL, FEMALE or MALE", headline=True),
-    _f("outcomes.primary", _OU + "primaryOutcomes", "keyed", "Primary outcome measures", headline=True,
-       key="measure (+ |timeFrame when measures repeat)"),
+    _f(
+        "outcomes.primary",
+        _OU + "primaryOutcomes",
+        "keyed",
+        "Primary outcome measures",
+        headline=True,
+        key="measure (+ |timeFrame when measures repeat)",
+    ),
     _f("armsInterventions.arms", _AI + "armGroups", "keyed", "Arm groups", headline=True, key="label"),
-    _f("armsInterventions.interventions", _AI + "interventions", "keyed", "Interventions", headline=True,
-       key="type|name"),
+    _f(
+        "armsInterventions.interventions",
+        _AI + "interventions",
+        "keyed",
+        "Interventions",
+        headline=True,
+        key="type|name",
+    ),
     _f("sponsor.lead", _SP + "leadSponsor.name", "value", "Lead sponsor name", headline=True),
     _f("sponsor.collaborators", _SP + "collaborators", "keyed", "Collaborators", headline=True, key="name"),
     _f("results.hasResults", "hasResults", "value", "Whether results are posted", headline=True),
-    _f("locations.<key>", _CL + "locations", "family", "One field per site", headline=True,
-       key="facility|city|state|country (lower case); then facility|city|state|zip|country; then #n"),
+    _f(
+        "locations.<key>",
+        _CL + "locations",
+        "family",
+        "One field per site",
+        headline=True,
+        key="facility|city|state|country (lower case); then facility|city|state|zip|country; then #n",
+    ),
 )
 
 _REST: tuple[FieldSpec, ...] = (
@@ -109,34 +151,48 @@ _REST: tuple[FieldSpec, ...] = (
     _f("identification.acronym", _ID + "acronym", "value", "Acronym"),
     _f("identification.organization", _ID + "organization", "value", "Organization {fullName, class}"),
     # status
-    _f("status.statusVerifiedDate", _ST + "statusVerifiedDate", "date", "Date the status was last verified",
-       bookkeeping=True),
+    _f(
+        "status.statusVerifiedDate",
+        _ST + "statusVerifiedDate",
+        "date",
+        "Date the status was last verified",
+        bookkeeping=True,
+    ),
     _f("status.lastKnownStatus", _ST + "lastKnownStatus", "value", "Last known status (when UNKNOWN)"),
     _f("status.delayedPosting", _ST + "delayedPosting", "value", "Posting delayed (device trials)"),
     _f("status.whyStopped", _ST + "whyStopped", "text", "Why the study stopped"),
     _f("status.expandedAccess", _ST + "expandedAccessInfo", "value", "Expanded access information"),
     *_date("status.startDate", _ST + "startDateStruct", "Study start date"),
-    _f("status.primaryCompletionDateType", _ST + "primaryCompletionDateStruct.type", "value",
-       "Primary completion date: ACTUAL or ESTIMATED"),
-    _f("status.completionDateType", _ST + "completionDateStruct.type", "value",
-       "Study completion date: ACTUAL or ESTIMATED"),
+    _f(
+        "status.primaryCompletionDateType",
+        _ST + "primaryCompletionDateStruct.type",
+        "value",
+        "Primary completion date: ACTUAL or ESTIMATED",
+    ),
+    _f(
+        "status.completionDateType",
+        _ST + "completionDateStruct.type",
+        "value",
+        "Study completion date: ACTUAL or ESTIMATED",
+    ),
     _f("status.studyFirstSubmitDate", _ST + "studyFirstSubmitDate", "date", "First submitted"),
-    _f("status.studyFirstSubmitQcDate", _ST + "studyFirstSubmitQcDate", "date",
-       "First submitted that met QC"),
+    _f("status.studyFirstSubmitQcDate", _ST + "studyFirstSubmitQcDate", "date", "First submitted that met QC"),
     *_date("status.studyFirstPostDate", _ST + "studyFirstPostDateStruct", "First posted"),
-    _f("status.dispFirstSubmitDate", _ST + "dispFirstSubmitDate", "date",
-       "Certification/delay first submitted"),
+    _f("status.dispFirstSubmitDate", _ST + "dispFirstSubmitDate", "date", "Certification/delay first submitted"),
     _f("status.dispFirstSubmitQcDate", _ST + "dispFirstSubmitQcDate", "date", "Certification/delay met QC"),
     *_date("status.dispFirstPostDate", _ST + "dispFirstPostDateStruct", "Certification/delay first posted"),
-    _f("status.lastUpdateSubmitDate", _ST + "lastUpdateSubmitDate", "date", "Last update submitted",
-       bookkeeping=True),
-    _f("status.lastUpdatePostDateType", _ST + "lastUpdatePostDateStruct.type", "value",
-       "Last update posted: ACTUAL or ESTIMATED", bookkeeping=True),
+    _f("status.lastUpdateSubmitDate", _ST + "lastUpdateSubmitDate", "date", "Last update submitted", bookkeeping=True),
+    _f(
+        "status.lastUpdatePostDateType",
+        _ST + "lastUpdatePostDateStruct.type",
+        "value",
+        "Last update posted: ACTUAL or ESTIMATED",
+        bookkeeping=True,
+    ),
     # results (status module part)
     _f("results.waived", _ST + "resultsWaived", "value", "Results waived"),
     _f("results.firstSubmitDate", _ST + "resultsFirstSubmitDate", "date", "Results first submitted"),
-    _f("results.firstSubmitQcDate", _ST + "resultsFirstSubmitQcDate", "date",
-       "Results first submitted that met QC"),
+    _f("results.firstSubmitQcDate", _ST + "resultsFirstSubmitQcDate", "date", "Results first submitted that met QC"),
     *_date("results.firstPostDate", _ST + "resultsFirstPostDateStruct", "Results first posted"),
     # sponsor
     _f("sponsor.leadClass", _SP + "leadSponsor.class", "value", "Lead sponsor class (INDUSTRY, NIH, ...)"),
@@ -144,16 +200,14 @@ _REST: tuple[FieldSpec, ...] = (
     # oversight
     _f("oversight.oversightHasDmc", _OV + "oversightHasDmc", "value", "Has a data monitoring committee"),
     _f("oversight.isFdaRegulatedDrug", _OV + "isFdaRegulatedDrug", "value", "FDA-regulated drug"),
-    _f("oversight.isFdaRegulatedDevice", _OV + "isFdaRegulatedDevice", "value",
-       "FDA-regulated device"),
+    _f("oversight.isFdaRegulatedDevice", _OV + "isFdaRegulatedDevice", "value", "FDA-regulated device"),
     _f("oversight.isUnapprovedDevice", _OV + "isUnapprovedDevice", "value", "Unapproved device"),
     _f("oversight.isPpsd", _OV + "isPpsd", "value", "Pediatric postmarket surveillance"),
     _f("oversight.isUsExport", _OV + "isUsExport", "value", "Exported from the US"),
     _f("oversight.fdaaa801Violation", _OV + "fdaaa801Violation", "value", "FDAAA 801 violation"),
     # description
     _f("description.briefSummary", _P + "descriptionModule.briefSummary", "text", "Brief summary"),
-    _f("description.detailedDescription", _P + "descriptionModule.detailedDescription", "text",
-       "Detailed description"),
+    _f("description.detailedDescription", _P + "descriptionModule.detailedDescription", "text", "Detailed description"),
     # conditions
     _f("conditions.conditions", _P + "conditionsModule.conditions", "set", "Conditions (a set)"),
     _f("conditions.keywords", _P + "conditionsModule.keywords", "set", "Keywords (a set)"),
@@ -162,25 +216,42 @@ _REST: tuple[FieldSpec, ...] = (
     _f("design.enrollmentType", _DE + "enrollmentInfo.type", "value", "Enrollment: ACTUAL or ESTIMATED"),
     _f("design.allocation", _DE + "designInfo.allocation", "value", "Allocation"),
     _f("design.interventionModel", _DE + "designInfo.interventionModel", "value", "Intervention model"),
-    _f("design.interventionModelDescription", _DE + "designInfo.interventionModelDescription", "text",
-       "Intervention model description"),
+    _f(
+        "design.interventionModelDescription",
+        _DE + "designInfo.interventionModelDescription",
+        "text",
+        "Intervention model description",
+    ),
     _f("design.primaryPurpose", _DE + "designInfo.primaryPurpose", "value", "Primary purpose"),
     _f("design.observationalModel", _DE + "designInfo.observationalModel", "value", "Observational model"),
     _f("design.timePerspective", _DE + "designInfo.timePerspective", "value", "Time perspective"),
-    _f("design.masking", _DE + "designInfo.maskingInfo", "value",
-       "Masking {masking, maskingDescription, whoMasked}"),
+    _f("design.masking", _DE + "designInfo.maskingInfo", "value", "Masking {masking, maskingDescription, whoMasked}"),
     _f("design.patientRegistry", _DE + "patientRegistry", "value", "Patient registry"),
     _f("design.targetDuration", _DE + "targetDuration", "value", "Target follow-up duration"),
     _f("design.bioSpec", _DE + "bioSpec", "value", "Biospecimen retention and description"),
     _f("design.expandedAccessTypes", _DE + "expandedAccessTypes", "value", "Expanded access types"),
-    _f("design.nPtrsToThisExpAccNctId", _DE + "nPtrsToThisExpAccNctId", "value",
-       "Studies pointing to this expanded access record"),
+    _f(
+        "design.nPtrsToThisExpAccNctId",
+        _DE + "nPtrsToThisExpAccNctId",
+        "value",
+        "Studies pointing to this expanded access record",
+    ),
     # arms and interventions: headline
     # outcomes
-    _f("outcomes.secondary", _OU + "secondaryOutcomes", "keyed", "Secondary outcome measures",
-       key="measure (+ |timeFrame when measures repeat)"),
-    _f("outcomes.other", _OU + "otherOutcomes", "keyed", "Other outcome measures",
-       key="measure (+ |timeFrame when measures repeat)"),
+    _f(
+        "outcomes.secondary",
+        _OU + "secondaryOutcomes",
+        "keyed",
+        "Secondary outcome measures",
+        key="measure (+ |timeFrame when measures repeat)",
+    ),
+    _f(
+        "outcomes.other",
+        _OU + "otherOutcomes",
+        "keyed",
+        "Other outcome measures",
+        key="measure (+ |timeFrame when measures repeat)",
+    ),
     # eligibility
     _f("eligibility.maxAge", _EL + "maximumAge", "value", "Maximum age"),
     _f("eligibility.healthyVolunteers", _EL + "healthyVolunteers", "value", "Accepts healthy volunteers"),
@@ -193,52 +264,93 @@ _REST: tuple[FieldSpec, ...] = (
     _f("contacts.central", _CL + "centralContacts", "keyed", "Central contacts", key="name|role"),
     _f("contacts.officials", _CL + "overallOfficials", "keyed", "Overall officials", key="name|role"),
     # references
-    _f("references.references", _P + "referencesModule.references", "keyed", "Publications",
-       key="pmid, else citation"),
+    _f("references.references", _P + "referencesModule.references", "keyed", "Publications", key="pmid, else citation"),
     _f("references.seeAlsoLinks", _P + "referencesModule.seeAlsoLinks", "keyed", "Links", key="url"),
-    _f("references.availIpds", _P + "referencesModule.availIpds", "keyed", "Available IPD/documents",
-       key="id|type"),
+    _f("references.availIpds", _P + "referencesModule.availIpds", "keyed", "Available IPD/documents", key="id|type"),
     # IPD sharing
     _f("ipdSharing.ipdSharing", _P + "ipdSharingStatementModule.ipdSharing", "value", "YES, NO or UNDECIDED"),
     _f("ipdSharing.description", _P + "ipdSharingStatementModule.description", "text", "IPD sharing plan"),
     _f("ipdSharing.infoTypes", _P + "ipdSharingStatementModule.infoTypes", "set", "Shared document types"),
     _f("ipdSharing.timeFrame", _P + "ipdSharingStatementModule.timeFrame", "text", "IPD sharing time frame"),
-    _f("ipdSharing.accessCriteria", _P + "ipdSharingStatementModule.accessCriteria", "text",
-       "IPD access criteria"),
+    _f("ipdSharing.accessCriteria", _P + "ipdSharingStatementModule.accessCriteria", "text", "IPD access criteria"),
     _f("ipdSharing.url", _P + "ipdSharingStatementModule.url", "value", "IPD sharing URL"),
     # results section: one fingerprint per module
     _f("results.participantFlow", _RS + "participantFlowModule", "digest", "Participant flow (digest)"),
-    _f("results.baselineCharacteristics", "resultsSection.baselineCharacteristicsModule", "digest",
-       "Baseline characteristics (digest)"),
-    _f("results.outcomeMeasures", "resultsSection.outcomeMeasuresModule", "digest",
-       "Outcome measure results (digest)"),
+    _f(
+        "results.baselineCharacteristics",
+        "resultsSection.baselineCharacteristicsModule",
+        "digest",
+        "Baseline characteristics (digest)",
+    ),
+    _f("results.outcomeMeasures", "resultsSection.outcomeMeasuresModule", "digest", "Outcome measure results (digest)"),
     _f("results.adverseEvents", "resultsSection.adverseEventsModule", "digest", "Adverse events (digest)"),
-    _f("results.moreInfo", "resultsSection.moreInfoModule", "digest",
-       "Limitations, agreements, point of contact (digest)"),
+    _f(
+        "results.moreInfo",
+        "resultsSection.moreInfoModule",
+        "digest",
+        "Limitations, agreements, point of contact (digest)",
+    ),
     # documents and annotations
-    _f("documents.largeDocs", "documentSection.largeDocumentModule.largeDocs", "keyed",
-       "Protocol, SAP and consent documents", key="filename"),
-    _f("documents.noSap", "documentSection.largeDocumentModule.noSap", "value",
-       "No statistical analysis plan"),
-    _f("annotation.unpostedAnnotation", "annotationSection.annotationModule.unpostedAnnotation", "value",
-       "Unposted results events"),
-    _f("annotation.violationAnnotation", "annotationSection.annotationModule.violationAnnotation", "value",
-       "FDAAA 801 violation events"),
+    _f(
+        "documents.largeDocs",
+        "documentSection.largeDocumentModule.largeDocs",
+        "keyed",
+        "Protocol, SAP and consent documents",
+        key="filename",
+    ),
+    _f("documents.noSap", "documentSection.largeDocumentModule.noSap", "value", "No statistical analysis plan"),
+    _f(
+        "annotation.unpostedAnnotation",
+        "annotationSection.annotationModule.unpostedAnnotation",
+        "value",
+        "Unposted results events",
+    ),
+    _f(
+        "annotation.violationAnnotation",
+        "annotationSection.annotationModule.violationAnnotation",
+        "value",
+        "FDAAA 801 violation events",
+    ),
     # derived: bookkeeping
-    _f("derived.versionHolder", "derivedSection.miscInfoModule.versionHolder", "date",
-       "Data version date (changes with every data refresh)", bookkeeping=True),
-    _f("derived.removedCountries", "derivedSection.miscInfoModule.removedCountries", "set",
-       "Countries that no longer have sites", bookkeeping=True),
-    _f("derived.submissionTracking", "derivedSection.miscInfoModule.submissionTracking", "value",
-       "Submission tracking", bookkeeping=True),
-    _f("derived.modelPredictions", "derivedSection.miscInfoModule.modelPredictions", "value",
-       "Model predictions (e.g. BMI limits)", bookkeeping=True),
+    _f(
+        "derived.versionHolder",
+        "derivedSection.miscInfoModule.versionHolder",
+        "date",
+        "Data version date (changes with every data refresh)",
+        bookkeeping=True,
+    ),
+    _f(
+        "derived.removedCountries",
+        "derivedSection.miscInfoModule.removedCountries",
+        "set",
+        "Countries that no longer have sites",
+        bookkeeping=True,
+    ),
+    _f(
+        "derived.submissionTracking",
+        "derivedSection.miscInfoModule.submissionTracking",
+        "value",
+        "Submission tracking",
+        bookkeeping=True,
+    ),
+    _f(
+        "derived.modelPredictions",
+        "derivedSection.miscInfoModule.modelPredictions",
+        "value",
+        "Model predictions (e.g. BMI limits)",
+        bookkeeping=True,
+    ),
     *(
-        _f(f"derived.{browse}.{part}", f"derivedSection.{browse}Module.{part}", "keyed",
-           f"{browse} {part} (MeSH)", bookkeeping=True, key=key)
+        _f(
+            f"derived.{browse}.{part}",
+            f"derivedSection.{browse}Module.{part}",
+            "keyed",
+            f"{browse} {part} (MeSH)",
+            bookkeeping=True,
+            key=key,
+        )
         for browse in ("conditionBrowse", "interventionBrowse")
-        for part, key in (("meshes", "id"), ("ancestors", "id"), ("browseLeaves", "id"),
-                          ("browseBranches", "abbrev"))
+        for part, key in (("meshes", "id"), ("ancestors", "id"), ("browseLeaves", "id"), ("browseBranches", "abbrev"))
     ),
 )
 

@@ -36,8 +36,9 @@ def format_pair(old: Json, new: Json, *, width: int = 120) -> tuple[str, str]:
     """
     before, after = _one_line(old), _one_line(new)
     if old is not None and new is not None and max(len(before), len(after)) > width:
-        same = next((i for i, (a, b) in enumerate(zip(before, after, strict=False)) if a != b),
-                    min(len(before), len(after)))
+        same = next(
+            (i for i, (a, b) in enumerate(zip(before, after, strict=False)) if a != b), min(len(before), len(after))
+        )
         start = max(0, same - width // 3)
         if start:
             space = before.rfind(" ", 0, start)
@@ -71,8 +72,9 @@ def _words(value: Json) -> list[str] | None:
     return None
 
 
-def word_diff(old: Json, new: Json, *, min_length: int = WORD_DIFF_MIN,
-              context: int = WORD_DIFF_CONTEXT) -> list[Segment] | None:
+def word_diff(
+    old: Json, new: Json, *, min_length: int = WORD_DIFF_MIN, context: int = WORD_DIFF_CONTEXT
+) -> list[Segment] | None:
     """The words that changed between two long texts, with a little unchanged context.
 
     None when a word diff does not apply: a value is not text (or a list of texts), or both are
@@ -123,8 +125,7 @@ def _cap(segments: list[Segment], limit: int) -> list[Segment]:
     return out
 
 
-def render_diff(segments: Sequence[Segment], marks: tuple[str, str, str, str] = PLAIN_MARKS,
-                escape: Any = str) -> str:
+def render_diff(segments: Sequence[Segment], marks: tuple[str, str, str, str] = PLAIN_MARKS, escape: Any = str) -> str:
     """A word diff in one line: kept words as they are, removed and added ones between `marks`
     (open-removed, close-removed, open-added, close-added); `escape` makes each run safe first."""
     parts = []

@@ -40,10 +40,7 @@ def diff_aligned(old: Mapping[str, Json] | None, new: Mapping[str, Json]) -> lis
     their digest, never by their (possibly megabyte) content.
     """
     if old is None:
-        return [
-            Change(name, "added", None, _shown(name, new[name]))
-            for name in sorted(new, key=field_rank)
-        ]
+        return [Change(name, "added", None, _shown(name, new[name])) for name in sorted(new, key=field_rank)]
     per_field: list[tuple[tuple[int, str], list[Change]]] = []
     for name, after in new.items():
         if name not in old:

@@ -108,9 +108,7 @@ def extract_fields(study: Mapping[str, Any]) -> dict[str, Json]:
     return out
 
 
-def _walk(
-    value: Mapping[str, Any], node: _Node, prefix: str, rest: tuple[str, ...], out: dict[str, Json]
-) -> None:
+def _walk(value: Mapping[str, Any], node: _Node, prefix: str, rest: tuple[str, ...], out: dict[str, Json]) -> None:
     children = node.children
     for key, child_value in value.items():
         child = children.get(key)

@@ -78,8 +78,9 @@ def align(old: Mapping[str, Json] | None, new: Mapping[str, Json]) -> Mapping[st
     return new if out is None else out
 
 
-def _unsettled(old: Mapping[str, Json], new: Mapping[str, Json], gone: Iterable[str], added: Iterable[str],
-               prefix: str) -> tuple[dict[str, Json], dict[str, Json]] | None:
+def _unsettled(
+    old: Mapping[str, Json], new: Mapping[str, Json], gone: Iterable[str], added: Iterable[str], prefix: str
+) -> tuple[dict[str, Json], dict[str, Json]] | None:
     """The items (by name without `prefix`) that matching must place: names lost or gained, and names
     kept with other content; None when no name was both lost and gained (names then already align)."""
     cut = len(prefix)
@@ -96,17 +97,21 @@ def _unsettled(old: Mapping[str, Json], new: Mapping[str, Json], gone: Iterable[
     return old_items, new_items
 
 
-def _taken(old: Mapping[str, Json], new: Mapping[str, Json], moving: Mapping[str, Json],
-           prefix: str = "") -> Callable[[str], bool]:
+def _taken(
+    old: Mapping[str, Json], new: Mapping[str, Json], moving: Mapping[str, Json], prefix: str = ""
+) -> Callable[[str], bool]:
     """Whether a name belongs to an old item or to a new one that keeps its name."""
+
     def taken(name: str) -> bool:
         full = prefix + name
         return full in old or (full in new and name not in moving)
+
     return taken
 
 
-def _rename(old: dict[str, Json], new: dict[str, Json], keys: Sequence[KeyFunc],
-            taken: Callable[[str], bool]) -> dict[str, Json]:
+def _rename(
+    old: dict[str, Json], new: dict[str, Json], keys: Sequence[KeyFunc], taken: Callable[[str], bool]
+) -> dict[str, Json]:
     """The new items by their aligned names; `taken` says which names others have (old items or kept new ones)."""
     pairs = match_items(old, new, keys)
     matched_new = {n: o for o, n in pairs.items()}
@@ -153,8 +158,9 @@ def match_items(old: Mapping[str, Json], new: Mapping[str, Json], keys: Sequence
     is_site = keys is _LOCATION_KEYS
     # Whole-item equality, among the items whose name is on one side only (the others have a different
     # counterpart under their own name: canonical forms of hundreds of edited sites are not free).
-    _pair_unique(rest_old, rest_new, _canonical_form, pairs, old_only=lambda n: n not in new,
-                 new_only=lambda n: n not in old)
+    _pair_unique(
+        rest_old, rest_new, _canonical_form, pairs, old_only=lambda n: n not in new, new_only=lambda n: n not in old
+    )
     stages: list[Stage] = [_key_stage(keys[0])]
     if is_site:
         stages += [_key_stage(location_zip_key), _site_geo_key]
@@ -171,8 +177,15 @@ def match_items(old: Mapping[str, Json], new: Mapping[str, Json], keys: Sequence
     return pairs
 
 
-def _pair_unique(old: dict[str, Json], new: dict[str, Json], stage: Stage, pairs: dict[str, str], *,
-                 old_only: Callable[[str], bool] | None = None, new_only: Callable[[str], bool] | None = None) -> None:
+def _pair_unique(
+    old: dict[str, Json],
+    new: dict[str, Json],
+    stage: Stage,
+    pairs: dict[str, str],
+    *,
+    old_only: Callable[[str], bool] | None = None,
+    new_only: Callable[[str], bool] | None = None,
+) -> None:
     by_old = _groups(old, stage, old_only)
     by_new = _groups(new, stage, new_only)
     for value, olds in by_old.items():
@@ -193,8 +206,9 @@ def _groups(items: Mapping[str, Json], stage: Stage, only: Callable[[str], bool]
     return out
 
 
-def _pair_similar(old: dict[str, Json], new: dict[str, Json], same: Callable[[Json, Json], bool],
-                  pairs: dict[str, str], block: Stage) -> None:
+def _pair_similar(
+    old: dict[str, Json], new: dict[str, Json], same: Callable[[Json, Json], bool], pairs: dict[str, str], block: Stage
+) -> None:
     """Pairs items that `same` finds in each other only, comparing within a `block` (a site's country)."""
     blocks: dict[Hashable, list[tuple[str, Json]]] = {}
     for n, nv in new.items():
@@ -214,6 +228,7 @@ def _pair_similar(old: dict[str, Json], new: dict[str, Json], same: Callable[[Js
 
 def _pair_groups(old: dict[str, Json], new: dict[str, Json], key: KeyFunc, pairs: dict[str, str]) -> None:
     """Leftovers that share an identity key, paired in content order (as `keyed` numbers them)."""
+
     def by_key(items: Mapping[str, Json]) -> dict[str, list[str]]:
         out: dict[str, list[str]] = {}
         for name in sorted(items, key=lambda n: _canonical_form(items[n])):
@@ -239,6 +254,7 @@ def _canonical_form(item: Json) -> str:
 def _key_stage(key: KeyFunc) -> Stage:
     def stage(item: Json) -> Hashable | None:
         return key(item) if type(item) is dict else None
+
     return stage
 
 
@@ -294,8 +310,13 @@ def _same_site(a: Json, b: Json) -> bool:
     if facility_a and facility_a == facility_b and places_agree:
         return True
     geo_a, geo_b = _geo(a), _geo(b)
-    if (geo_a is None or geo_a != geo_b or not facility_a or not facility_b
-            or (_fold(a.get("city")) != _fold(b.get("city")) and not places_agree)):
+    if (
+        geo_a is None
+        or geo_a != geo_b
+        or not facility_a
+        or not facility_b
+        or (_fold(a.get("city")) != _fold(b.get("city")) and not places_agree)
+    ):
         return False
     if facility_a in facility_b or facility_b in facility_a:
         return True
@@ -317,6 +338,8 @@ def _same_item(a: Json, b: Json) -> bool:
     if len(differing) <= 1:
         return len(agreeing) >= 2
     return bool(agreeing) and all(
-        isinstance(a[k], str) and isinstance(b[k], str)
-        and SequenceMatcher(None, a[k], b[k], autojunk=False).ratio() >= CLOSE_EDIT for k in differing)
-
+        isinstance(a[k], str)
+        and isinstance(b[k], str)
+        and SequenceMatcher(None, a[k], b[k], autojunk=False).ratio() >= CLOSE_EDIT
+        for k in differing
+    )

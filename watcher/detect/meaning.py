@@ -130,9 +130,7 @@ def classify(
 Decision = tuple[Event | None, Severity | None]
 
 
-def _event(
-    change: Change, old: Mapping[str, Json], new: Mapping[str, Json], reworded: Mapping[str, Event]
-) -> Decision:
+def _event(change: Change, old: Mapping[str, Json], new: Mapping[str, Json], reworded: Mapping[str, Event]) -> Decision:
     for applies, rule in _RULES:
         if applies(change.field):
             return rule(change, old, new, reworded)
@@ -214,8 +212,12 @@ def _enrollment(change: Change, old: Mapping[str, Json], new: Mapping[str, Json]
     count_from, count_to = old.get("design.enrollmentCount"), new.get("design.enrollmentCount")
     type_from, type_to = old.get("design.enrollmentType"), new.get("design.enrollmentType")
     data: dict[str, Json] = {
-        "from": count_from, "to": count_to, "type_from": type_from, "type": type_to,
-        "delta": None, "percent": None,
+        "from": count_from,
+        "to": count_to,
+        "type_from": type_from,
+        "type": type_to,
+        "delta": None,
+        "percent": None,
     }
     severity: Severity = "minor"
     if change.field == "design.enrollmentCount":
@@ -279,6 +281,7 @@ def _site(change: Change, old: Mapping[str, Json], new: Mapping[str, Json]) -> D
         if change.change == "removed":
             return Event("site_removed", f"Site removed: {where}", data), "major"
         return None, None
+
     def is_site(key: str) -> bool:
         return f"locations.{key}" in new or f"locations.{key}" in old
 
@@ -358,8 +361,7 @@ def _sponsor(change: Change, old: Mapping[str, Json], new: Mapping[str, Json]) -
         summary = f"Lead sponsor changed from {change.old} to {change.new}"
         data = {"role": "lead", "change": change.change, "from": change.old, "to": change.new}
         return Event("sponsor_change", summary, data), "critical"
-    split = _split_field(change.field, "sponsor.collaborators.",
-                         _keys(old, new, "sponsor.collaborators").__contains__)
+    split = _split_field(change.field, "sponsor.collaborators.", _keys(old, new, "sponsor.collaborators").__contains__)
     if split is None or split[1]:
         data = {"role": "collaborator", "change": change.change, "from": change.old, "to": change.new}
         return Event("sponsor_change", "Collaborators changed", data), "major"
@@ -399,8 +401,13 @@ def _criterion(change: Change) -> Decision:
     section, _, number = change.field.removeprefix("eligibility.criteria.").partition(".")
     verb = {"added": "added", "removed": "removed", "changed": "reworded"}[change.change]
     noun = "criterion" if section == "general" else f"{section} criterion"
-    data = {"section": section, "number": int(number) if number.isdigit() else None,
-            "change": verb, "from": change.old, "to": change.new}
+    data = {
+        "section": section,
+        "number": int(number) if number.isdigit() else None,
+        "change": verb,
+        "from": change.old,
+        "to": change.new,
+    }
     text = change.new if change.change != "removed" else change.old
     summary = f"{noun.capitalize()} {verb}: {text}"
     return Event("eligibility_criterion", summary, data), "major"

@@ -54,10 +54,19 @@ def sites(record: Mapping[str, Any] | None) -> dict[str, Site]:
         facility, city, country = (str(loc.get(k) or "") for k in ("facility", "city", "country"))
         key = f"{facility}|{city}|{country}".lower()
         lat, lon = geo.get("lat"), geo.get("lon")
-        out.setdefault(key, Site(key=key, facility=facility, city=city, state=str(loc.get("state") or ""),
-                                 country=country, status=loc.get("status"),
-                                 lat=float(lat) if isinstance(lat, int | float) else None,
-                                 lon=float(lon) if isinstance(lon, int | float) else None))
+        out.setdefault(
+            key,
+            Site(
+                key=key,
+                facility=facility,
+                city=city,
+                state=str(loc.get("state") or ""),
+                country=country,
+                status=loc.get("status"),
+                lat=float(lat) if isinstance(lat, int | float) else None,
+                lon=float(lon) if isinstance(lon, int | float) else None,
+            ),
+        )
     return out
 
 
@@ -68,8 +77,11 @@ def centre(near: Near, record: Mapping[str, Any] | None) -> tuple[float, float] 
         return near.lat, near.lon
     wanted = (near.place or "").strip().lower()
     for site in sites(record).values():
-        if site.lat is not None and site.lon is not None and wanted in (
-                site.city.lower(), site.state.lower(), site.country.lower()):
+        if (
+            site.lat is not None
+            and site.lon is not None
+            and wanted in (site.city.lower(), site.state.lower(), site.country.lower())
+        ):
             return site.lat, site.lon
     return None
 
@@ -80,8 +92,13 @@ def distance_km(site: Site, point: tuple[float, float]) -> float | None:
     return haversine_km(point[0], point[1], site.lat, site.lon)
 
 
-def within(record: Mapping[str, Any] | None, near: Near, *, point: tuple[float, float] | None = None,
-           statuses: Iterable[str] | None = OPEN) -> list[tuple[float, Site]]:
+def within(
+    record: Mapping[str, Any] | None,
+    near: Near,
+    *,
+    point: tuple[float, float] | None = None,
+    statuses: Iterable[str] | None = OPEN,
+) -> list[tuple[float, Site]]:
     """(km, site) of the record's sites within the radius, nearest first; `statuses=None` keeps all."""
     point = point or centre(near, record)
     if point is None:
@@ -113,8 +130,22 @@ def nearby_events(old: Mapping[str, Any] | None, new: Mapping[str, Any], near: N
         newly = "New" if previous is None else "Newly"
         word = "recruiting" if site.status == "RECRUITING" else "not-yet-recruiting"
         summary = f"{newly} {word} site {km:.0f} km away: {site.facility}" + (f" ({site.place})" if site.place else "")
-        events.append(Event(kind="nearby_site", summary=summary, data={
-            "facility": site.facility, "city": site.city, "state": site.state, "country": site.country,
-            "status": site.status, "km": round(km, 1), "lat": site.lat, "lon": site.lon,
-            "previous_status": previous.status if previous else None, "radius_km": near.km}))
+        events.append(
+            Event(
+                kind="nearby_site",
+                summary=summary,
+                data={
+                    "facility": site.facility,
+                    "city": site.city,
+                    "state": site.state,
+                    "country": site.country,
+                    "status": site.status,
+                    "km": round(km, 1),
+                    "lat": site.lat,
+                    "lon": site.lon,
+                    "previous_status": previous.status if previous else None,
+                    "radius_km": near.km,
+                },
+            )
+        )
     return events

@@ -11,7 +11,12 @@ from typing import Any
 from watcher.detect.nearby import sites
 
 SEARCH_FIELDS = (
-    "NCTId", "BriefTitle", "OverallStatus", "Phase", "LeadSponsorName", "Condition",
+    "NCTId",
+    "BriefTitle",
+    "OverallStatus",
+    "Phase",
+    "LeadSponsorName",
+    "Condition",
     "protocolSection.statusModule.studyFirstPostDateStruct",
     "protocolSection.contactsLocationsModule.locations",
 )
@@ -60,5 +65,7 @@ def sentence(search: str, facts: Mapping[str, Any]) -> str:
     where = f"{facts['sites']} site{'s' if facts['sites'] != 1 else ''}"
     if facts["places"]:
         where += " (" + "; ".join(facts["places"][:3]) + (", …" if facts["sites"] > 3 else "") + ")"
-    return (f"New trial matching {search}: {facts['nct_id']} — {facts['title']}, {facts['phase']}, "
-            f"{facts['sponsor'] or 'sponsor not given'}, {facts['status']}, {where}")
+    return (
+        f"New trial matching {search}: {facts['nct_id']} — {facts['title']}, {facts['phase']}, "
+        f"{facts['sponsor'] or 'sponsor not given'}, {facts['status']}, {where}"
+    )

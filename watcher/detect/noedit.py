@@ -67,30 +67,55 @@ def conditions(record: Mapping[str, Any], today: date) -> list[Event]:
     primary = status.get("primaryCompletionDateStruct") or {}
     primary_day = last_day(primary.get("date"))
     regulated = [k for k in ("isFdaRegulatedDrug", "isFdaRegulatedDevice") if oversight.get(k) is True]
-    if (primary_day is not None and primary.get("type") != "ESTIMATED" and regulated
-            and design.get("studyType") == "INTERVENTIONAL" and overall not in ("WITHDRAWN", "NOT_YET_RECRUITING")
-            and not record.get("hasResults") and not status.get("resultsFirstSubmitDate")
-            and not status.get("dispFirstSubmitDate") and primary_day < _years_before(today, 1)):
+    if (
+        primary_day is not None
+        and primary.get("type") != "ESTIMATED"
+        and regulated
+        and design.get("studyType") == "INTERVENTIONAL"
+        and overall not in ("WITHDRAWN", "NOT_YET_RECRUITING")
+        and not record.get("hasResults")
+        and not status.get("resultsFirstSubmitDate")
+        and not status.get("dispFirstSubmitDate")
+        and primary_day < _years_before(today, 1)
+    ):
         months = (today.year - primary_day.year) * 12 + today.month - primary_day.month
-        events.append(Event("results_overdue",
-            f"Results may be overdue: primary completion {primary.get('date')}, {months} months ago; "
-            f"no results posted and no certification or extension filed "
-            f"(FDA-regulated {'drug' if 'isFdaRegulatedDrug' in regulated else 'device'}; FDAAA 801, "
-            f"42 CFR 11.44: due within 1 year)",
-            {"primary_completion": primary.get("date"), "primary_completion_type": primary.get("type"),
-             "months": months, "regulated": regulated, "rule": "42 CFR 11.44(a)"}))
+        events.append(
+            Event(
+                "results_overdue",
+                f"Results may be overdue: primary completion {primary.get('date')}, {months} months ago; "
+                f"no results posted and no certification or extension filed "
+                f"(FDA-regulated {'drug' if 'isFdaRegulatedDrug' in regulated else 'device'}; FDAAA 801, "
+                f"42 CFR 11.44: due within 1 year)",
+                {
+                    "primary_completion": primary.get("date"),
+                    "primary_completion_type": primary.get("type"),
+                    "months": months,
+                    "regulated": regulated,
+                    "rule": "42 CFR 11.44(a)",
+                },
+            )
+        )
 
     verified = status.get("statusVerifiedDate")
     verified_day = last_day(verified)
     if overall in ONGOING and verified_day is not None and verified_day < _years_before(today, 2):
-        events.append(Event("status_unverified",
-            f"Status {overall} not verified since {verified} (over 2 years; ClinicalTrials.gov shows such a "
-            f"status as UNKNOWN)", {"status": overall, "verified": verified}))
+        events.append(
+            Event(
+                "status_unverified",
+                f"Status {overall} not verified since {verified} (over 2 years; ClinicalTrials.gov shows such a "
+                f"status as UNKNOWN)",
+                {"status": overall, "verified": verified},
+            )
+        )
 
     completion = (status.get("completionDateStruct") or {}).get("date")
     completion_day = last_day(completion)
     if overall in OPEN and completion_day is not None and completion_day < today:
-        events.append(Event("completion_passed",
-            f"Completion date {completion} has passed but the status still says {overall}",
-            {"status": overall, "completion": completion}))
+        events.append(
+            Event(
+                "completion_passed",
+                f"Completion date {completion} has passed but the status still says {overall}",
+                {"status": overall, "completion": completion},
+            )
+        )
     return events

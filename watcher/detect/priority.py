@@ -21,8 +21,11 @@ from watcher.models import SEVERITY_RANK
 Condition = Literal["", "drop", "later", "opening"]
 
 PRIORITY: tuple[tuple[str, Condition, str], ...] = (
-    ("field:status.overallStatus", "", "overall status changed (recruiting opened or closed, suspended, "
-                                    "terminated, withdrawn — with the reason)"),
+    (
+        "field:status.overallStatus",
+        "",
+        "overall status changed (recruiting opened or closed, suspended, terminated, withdrawn — with the reason)",
+    ),
     ("field:results.hasResults", "", "results posted or withdrawn"),
     ("event:results_item_posted", "", "results of an outcome measure, the participant flow or adverse events posted"),
     ("event:enrollment_change", "drop", "enrollment dropped"),

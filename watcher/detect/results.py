@@ -25,8 +25,13 @@ from watcher.models import Change, ChangeKind, Event, Json, Severity
 MAX_DETAILS = 5
 """Value-level changes listed for one item whose summary did not change; the rest are counted."""
 
-_DISPERSION = {"Full Range": "range", "Standard Deviation": "SD", "Standard Error": "SE",
-               "95% Confidence Interval": "95% CI", "Inter-Quartile Range": "IQR"}
+_DISPERSION = {
+    "Full Range": "range",
+    "Standard Deviation": "SD",
+    "Standard Error": "SE",
+    "95% Confidence Interval": "95% CI",
+    "Inter-Quartile Range": "IQR",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,8 +58,9 @@ def _by(items: Any, key: str) -> dict[str, Any]:
 
 
 def _groups(node: Mapping[str, Any]) -> dict[str, str]:
-    return {str(g.get("id")): str(g.get("title") or g.get("id")) for g in node.get("groups") or []
-            if isinstance(g, Mapping)}
+    return {
+        str(g.get("id")): str(g.get("title") or g.get("id")) for g in node.get("groups") or [] if isinstance(g, Mapping)
+    }
 
 
 def _measure_data(measure: Mapping[str, Any]) -> Json:
@@ -62,15 +68,29 @@ def _measure_data(measure: Mapping[str, Any]) -> Json:
     return {
         **{k: v for k, v in measure.items() if k not in {"groups", "denoms", "classes", "analyses"}},
         "groups": {k: dict(v) for k, v in _by(measure.get("groups"), "id").items()},
-        "denoms": {d_units: {c.get("groupId"): c.get("value") for c in d.get("counts") or []}
-                   for d_units, d in _by(measure.get("denoms"), "units").items()},
-        "classes": {title: {cat: {m.get("groupId"): {k: v for k, v in m.items() if k != "groupId"}
-                                  for m in c.get("measurements") or []}
-                            for cat, c in _by(cls.get("categories"), "title").items()}
-                    for title, cls in _by(measure.get("classes"), "title").items()},
-        "analyses": [{k: v for k, v in a.items() if k in {"pValue", "statisticalMethod", "paramType",
-                                                           "paramValue", "ciLowerLimit", "ciUpperLimit"}}
-                     for a in measure.get("analyses") or [] if isinstance(a, Mapping)],
+        "denoms": {
+            d_units: {c.get("groupId"): c.get("value") for c in d.get("counts") or []}
+            for d_units, d in _by(measure.get("denoms"), "units").items()
+        },
+        "classes": {
+            title: {
+                cat: {
+                    m.get("groupId"): {k: v for k, v in m.items() if k != "groupId"}
+                    for m in c.get("measurements") or []
+                }
+                for cat, c in _by(cls.get("categories"), "title").items()
+            }
+            for title, cls in _by(measure.get("classes"), "title").items()
+        },
+        "analyses": [
+            {
+                k: v
+                for k, v in a.items()
+                if k in {"pValue", "statisticalMethod", "paramType", "paramValue", "ciLowerLimit", "ciUpperLimit"}
+            }
+            for a in measure.get("analyses") or []
+            if isinstance(a, Mapping)
+        ],
     }
 
 
@@ -78,8 +98,9 @@ def _measure_text(measure: Mapping[str, Any]) -> str:
     if measure.get("reportingStatus") == "NOT_POSTED":
         return "results not posted yet"
     groups = _groups(measure)
-    denoms = {c.get("groupId"): c.get("value") for d in (measure.get("denoms") or [])[:1]
-              for c in d.get("counts") or []}
+    denoms = {
+        c.get("groupId"): c.get("value") for d in (measure.get("denoms") or [])[:1] for c in d.get("counts") or []
+    }
     classes = measure.get("classes") or []
     categories = (classes[0].get("categories") or []) if classes else []
     values: list[str] = []
@@ -93,8 +114,11 @@ def _measure_text(measure: Mapping[str, Any]) -> str:
         if denoms.get(m.get("groupId")):
             text += f", n={denoms[m.get('groupId')]}"
         values.append(text)
-    how = ", ".join(str(x) for x in (str(measure.get("paramType") or "").replace("_", " ").lower(),
-                                     measure.get("unitOfMeasure")) if x)
+    how = ", ".join(
+        str(x)
+        for x in (str(measure.get("paramType") or "").replace("_", " ").lower(), measure.get("unitOfMeasure"))
+        if x
+    )
     out = f"{how}: " if how else ""
     out += "; ".join(values) if values else "no values"
     more = sum(len(c.get("categories") or []) for c in classes) - 1
@@ -120,8 +144,10 @@ def _outcomes(module: Mapping[str, Any]) -> Iterator[tuple[str, _Item]]:
 def _flow(module: Mapping[str, Any]) -> Iterator[tuple[str, _Item]]:
     groups = _groups(module)
     for title, period in _by(module.get("periods"), "title").items():
-        data = {kind: {a.get("groupId"): a.get("numSubjects") for a in m.get("achievements") or []}
-                for kind, m in _by(period.get("milestones"), "type").items()}
+        data = {
+            kind: {a.get("groupId"): a.get("numSubjects") for a in m.get("achievements") or []}
+            for kind, m in _by(period.get("milestones"), "type").items()
+        }
         parts = []
         for kind, counts in data.items():
             total = sum(int(v) for v in counts.values() if str(v).isdigit())
@@ -135,8 +161,11 @@ def _adverse(module: Mapping[str, Any]) -> Iterator[tuple[str, _Item]]:
     groups = {str(g.get("id")): g for g in module.get("eventGroups") or [] if isinstance(g, Mapping)}
     kinds: tuple[tuple[str, Severity], ...] = (("serious", "major"), ("other", "minor"), ("deaths", "major"))
     for kind, severity in kinds:
-        counts = {gid: (g.get(f"{kind}NumAffected"), g.get(f"{kind}NumAtRisk")) for gid, g in groups.items()
-                  if g.get(f"{kind}NumAffected") is not None}
+        counts = {
+            gid: (g.get(f"{kind}NumAffected"), g.get(f"{kind}NumAtRisk"))
+            for gid, g in groups.items()
+            if g.get(f"{kind}NumAffected") is not None
+        }
         if not counts:
             continue
         affected = sum(int(a or 0) for a, _ in counts.values())
@@ -153,8 +182,7 @@ def _baseline(module: Mapping[str, Any]) -> Iterator[tuple[str, _Item]]:
     if denoms and isinstance(denoms[0], Mapping):
         counts = {c.get("groupId"): c.get("value") for c in denoms[0].get("counts") or []}
         each = ", ".join(f"{groups.get(g, g)} {v}" for g, v in counts.items())
-        yield "results.baseline.participants", _Item(f"{each} {denoms[0].get('units') or ''}".strip(),
-                                                     counts, "minor")
+        yield "results.baseline.participants", _Item(f"{each} {denoms[0].get('units') or ''}".strip(), counts, "minor")
 
 
 def _more_info(module: Mapping[str, Any]) -> Iterator[tuple[str, _Item]]:
@@ -176,9 +204,13 @@ def _more_info(module: Mapping[str, Any]) -> Iterator[tuple[str, _Item]]:
         yield "results.moreInfo.contact", _Item(who, _json(contact), "minor")
 
 
-_SECTIONS = (("outcomeMeasuresModule", _outcomes), ("participantFlowModule", _flow),
-             ("adverseEventsModule", _adverse), ("baselineCharacteristicsModule", _baseline),
-             ("moreInfoModule", _more_info))
+_SECTIONS = (
+    ("outcomeMeasuresModule", _outcomes),
+    ("participantFlowModule", _flow),
+    ("adverseEventsModule", _adverse),
+    ("baselineCharacteristicsModule", _baseline),
+    ("moreInfoModule", _more_info),
+)
 
 COVERED = {
     "results.outcomeMeasures": "results.outcomes.",
@@ -200,10 +232,16 @@ def results_items(section: Mapping[str, Any] | None) -> dict[str, _Item]:
     return out
 
 
-_LABELS = {"participantFlow": "Participant flow", "adverseEvents.serious": "Serious adverse events",
-           "adverseEvents.other": "Other adverse events", "adverseEvents.deaths": "Deaths",
-           "baseline.participants": "Baseline participants", "moreInfo.limitations": "Limitations",
-           "moreInfo.agreement": "PI/sponsor agreement", "moreInfo.contact": "Results point of contact"}
+_LABELS = {
+    "participantFlow": "Participant flow",
+    "adverseEvents.serious": "Serious adverse events",
+    "adverseEvents.other": "Other adverse events",
+    "adverseEvents.deaths": "Deaths",
+    "baseline.participants": "Baseline participants",
+    "moreInfo.limitations": "Limitations",
+    "moreInfo.agreement": "PI/sponsor agreement",
+    "moreInfo.contact": "Results point of contact",
+}
 
 
 def _label(name: str) -> str:
@@ -234,8 +272,10 @@ def _details(name: str, old: Json, new: Json, *, ignore_order: bool = False) -> 
     found.sort(key=lambda c: c.field)
     if len(found) > MAX_DETAILS:
         rest = len(found) - MAX_DETAILS + 1
-        found = [*found[: MAX_DETAILS - 1],
-                 Change(f"{name}.(more)", "changed", None, f"{rest} more values changed", "minor")]
+        found = [
+            *found[: MAX_DETAILS - 1],
+            Change(f"{name}.(more)", "changed", None, f"{rest} more values changed", "minor"),
+        ]
     return found
 
 

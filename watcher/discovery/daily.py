@@ -27,8 +27,15 @@ log = structlog.get_logger("watcher.discovery")
 META_LAST_DAY = "noedit.last_day"
 
 
-def run_daily_checks(config: Config, store: Store, trials: Sequence[Trial], *, now: Callable[[], datetime],
-                     partial: bool = False, force: bool = False) -> int:
+def run_daily_checks(
+    config: Config,
+    store: Store,
+    trials: Sequence[Trial],
+    *,
+    now: Callable[[], datetime],
+    partial: bool = False,
+    force: bool = False,
+) -> int:
     """`check_no_edit_conditions`, whose failure is logged and retried next cycle: it never fails one."""
     try:
         return check_no_edit_conditions(config, store, trials, now=now, partial=partial, force=force)
@@ -37,8 +44,15 @@ def run_daily_checks(config: Config, store: Store, trials: Sequence[Trial], *, n
         return 0
 
 
-def check_no_edit_conditions(config: Config, store: Store, trials: Sequence[Trial], *, now: Callable[[], datetime],
-                     partial: bool = False, force: bool = False) -> int:
+def check_no_edit_conditions(
+    config: Config,
+    store: Store,
+    trials: Sequence[Trial],
+    *,
+    now: Callable[[], datetime],
+    partial: bool = False,
+    force: bool = False,
+) -> int:
     """Evaluate the no-edit conditions when today's check has not run; returns the events raised.
 
     `partial`: the cycle polled only some trials, so the day's check waits for a complete one."""
@@ -71,6 +85,11 @@ def check_no_edit_conditions(config: Config, store: Store, trials: Sequence[Tria
             raised[(trial.nct_id, event.kind)] = {"summary": event.summary, **dict(event.data)}
     store.discovery.record_conditions(raised, cleared, at=at, messages=messages)
     store.set_meta(META_LAST_DAY, today.isoformat())
-    log.info("noedit.checked", trials=len(trials), raised=len(raised), cleared=len(cleared),
-             kinds=sorted({k for _, k in raised}))
+    log.info(
+        "noedit.checked",
+        trials=len(trials),
+        raised=len(raised),
+        cleared=len(cleared),
+        kinds=sorted({k for _, k in raised}),
+    )
     return len(raised)

@@ -56,8 +56,15 @@ def query_hash(search: Search) -> str:
     return hashlib.sha256(key.encode()).hexdigest()[:16]
 
 
-def discover(config: Config, store: Store, client: CtGovClient, *, partial: bool, now: Callable[[], datetime],
-             write: Callable[[str], Any] = print) -> Discovered:
+def discover(
+    config: Config,
+    store: Store,
+    client: CtGovClient,
+    *,
+    partial: bool,
+    now: Callable[[], datetime],
+    write: Callable[[str], Any] = print,
+) -> Discovered:
     """Run the searches and return the trials their `watch: true` matches add to the poll; both on
     complete cycles only (a partial one polls some listed trials early, or just the new ones)."""
     result = Discovered()
@@ -80,8 +87,17 @@ def discover(config: Config, store: Store, client: CtGovClient, *, partial: bool
     return result
 
 
-def _run_one(config: Config, store: Store, client: CtGovClient, search: Search, result: Discovered, *,
-             stamp: str, now: Callable[[], datetime], write: Callable[[str], Any]) -> None:
+def _run_one(
+    config: Config,
+    store: Store,
+    client: CtGovClient,
+    search: Search,
+    result: Discovered,
+    *,
+    stamp: str,
+    now: Callable[[], datetime],
+    write: Callable[[str], Any],
+) -> None:
     """One search; `stamp` is the registry's data timestamp now: days are the registry's, not our clock's."""
     at = now()
     digest = query_hash(search)
@@ -104,11 +120,24 @@ def _run_one(config: Config, store: Store, client: CtGovClient, search: Search, 
         result.baseline[search.name] = len(fresh)
     everything = studies if first else fresh
     found = {str(nct_of(s)): summary(s)["title"] for s in everything if nct_of(s)}
-    store.discovery.record_matches(search.name, found, at=at, baseline=first and not announce, messages=messages,
-                                   keep_only=first and isinstance(state, dict))
+    store.discovery.record_matches(
+        search.name,
+        found,
+        at=at,
+        baseline=first and not announce,
+        messages=messages,
+        keep_only=first and isinstance(state, dict),
+    )
     store.set_meta(META_SEARCH + search.name, {"hash": digest, "day": stamp[:10], "stamp": stamp})
-    log.info("search.done", search=search.name, baseline=first, since=since.isoformat() if since else None,
-             matched=len(studies), new=len(fresh), announced=len(fresh) if announce else 0)
+    log.info(
+        "search.done",
+        search=search.name,
+        baseline=first,
+        since=since.isoformat() if since else None,
+        matched=len(studies),
+        new=len(fresh),
+        announced=len(fresh) if announce else 0,
+    )
 
 
 def _nearest(search: Search, study: Mapping[str, Any]) -> str | None:
@@ -121,8 +150,9 @@ def _nearest(search: Search, study: Mapping[str, Any]) -> str | None:
     return f"{km:.0f} km away: {site.facility}" + (f" ({site.place})" if site.place else "")
 
 
-def _announce(config: Config, search: Search, study: Mapping[str, Any], *, at: datetime,
-              write: Callable[[str], Any]) -> list[NewMessage]:
+def _announce(
+    config: Config, search: Search, study: Mapping[str, Any], *, at: datetime, write: Callable[[str], Any]
+) -> list[NewMessage]:
     facts = summary(study)
     line = sentence(search.name, facts)
     nearest = _nearest(search, study)

@@ -17,9 +17,17 @@ from watcher.store.outbox import NewMessage
 log = structlog.get_logger("watcher.discovery")
 
 
-def site_messages(config: Config, trial: Trial, title: str | None, old: Snapshot | None,
-                  new: Mapping[str, Any], *, notify: bool, at: datetime,
-                  write: Callable[[str], Any] = print) -> list[NewMessage]:
+def site_messages(
+    config: Config,
+    trial: Trial,
+    title: str | None,
+    old: Snapshot | None,
+    new: Mapping[str, Any],
+    *,
+    notify: bool,
+    at: datetime,
+    write: Callable[[str], Any] = print,
+) -> list[NewMessage]:
     """Messages for the sites within `trial.near` that are new or newly open in `new`.
 
     `old` is the stored version before `new`; for a first version (None) every open site in reach is

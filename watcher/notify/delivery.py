@@ -81,11 +81,13 @@ def render(payload: Mapping[str, Any], channel: ChannelSettings, delivery: Deliv
         if title:
             parts = (f"<b>{title}</b>\n{parts[0] if parts else ''}", *parts[1:])
         return Rendered(title="", parts=parts, body_format="html")
-    return Rendered(title=title if title is not None else rendered.title,
-                    parts=(body,) if body is not None else rendered.parts,
-                    body_format=rendered.body_format,
-                    plain=None if body is not None else rendered.plain,
-                    document=rendered.document)
+    return Rendered(
+        title=title if title is not None else rendered.title,
+        parts=(body,) if body is not None else rendered.parts,
+        body_format=rendered.body_format,
+        plain=None if body is not None else rendered.plain,
+        document=rendered.document,
+    )
 
 
 # -- walking the outbox --------------------------------------------------------------------------
@@ -103,8 +105,9 @@ _busy: set[str] = set()  # channels whose worker (in this process) is still send
 _busy_lock = threading.Lock()
 
 
-def deliver_due(store: Store, settings: Settings, *, now: Callable[[], datetime],
-                sender: Sender | None = None) -> list[Outcome]:
+def deliver_due(
+    store: Store, settings: Settings, *, now: Callable[[], datetime], sender: Sender | None = None
+) -> list[Outcome]:
     """Send every message that is due: one worker thread per channel, each channel's queue in order.
 
     Channels never wait for each other: a channel that hangs holds back only its own messages.
@@ -127,9 +130,13 @@ def deliver_due(store: Store, settings: Settings, *, now: Callable[[], datetime]
                 log.info("notify.channel_busy", channel=channel, note="its previous send has not returned yet")
                 continue
             _busy.add(channel)
-        worker = threading.Thread(target=_drain, name=f"notify-{channel}", daemon=True,
-                                  args=(store, settings, sender, channel),
-                                  kwargs={"held": held, "now": now, "outcomes": outcomes})
+        worker = threading.Thread(
+            target=_drain,
+            name=f"notify-{channel}",
+            daemon=True,
+            args=(store, settings, sender, channel),
+            kwargs={"held": held, "now": now, "outcomes": outcomes},
+        )
         worker.start()
         workers.append(worker)
     deadline = time.monotonic() + TICK_WAIT
@@ -138,14 +145,28 @@ def deliver_due(store: Store, settings: Settings, *, now: Callable[[], datetime]
     return list(outcomes)
 
 
-def _drain(store: Store, settings: Settings, sender: Sender, channel: str, *, held: list[str],
-           now: Callable[[], datetime], outcomes: list[Outcome]) -> None:
+def _drain(
+    store: Store,
+    settings: Settings,
+    sender: Sender,
+    channel: str,
+    *,
+    held: list[str],
+    now: Callable[[], datetime],
+    outcomes: list[Outcome],
+) -> None:
     """One channel's worker: its due messages in order, until none is left (or MAX_ROUNDS)."""
     try:
         for _ in range(MAX_ROUNDS):
             at = now()
-            claim = store.outbox.claim_next(at, lease_until=at + settings.claim_timeout, held_channels=held,
-                                            channel=channel, claimer=claims.me(), is_dead=claims.is_dead)
+            claim = store.outbox.claim_next(
+                at,
+                lease_until=at + settings.claim_timeout,
+                held_channels=held,
+                channel=channel,
+                claimer=claims.me(),
+                is_dead=claims.is_dead,
+            )
             if claim is None:
                 break
             message, recovered = claim
@@ -159,10 +180,22 @@ def _drain(store: Store, settings: Settings, sender: Sender, channel: str, *, he
             _busy.discard(channel)
 
 
-def _deliver_one(store: Store, settings: Settings, sender: Sender, message: OutboxMessage, *,
-                 recovered: bool, now: Callable[[], datetime]) -> Outcome:
-    bound = log.bind(channel=message.channel, message_id=message.id, nct_id=message.nct_id, kind=message.kind,
-                     attempt=message.attempts)
+def _deliver_one(
+    store: Store,
+    settings: Settings,
+    sender: Sender,
+    message: OutboxMessage,
+    *,
+    recovered: bool,
+    now: Callable[[], datetime],
+) -> Outcome:
+    bound = log.bind(
+        channel=message.channel,
+        message_id=message.id,
+        nct_id=message.nct_id,
+        kind=message.kind,
+        attempt=message.attempts,
+    )
     if recovered:
         bound.warning("notify.recovered", note="claimed before a crash; it may reach the channel twice")
     channel = settings.channels.get(message.channel)
@@ -176,9 +209,17 @@ def _deliver_one(store: Store, settings: Settings, sender: Sender, message: Outb
         if channel is None:
             raise NotifyError(f"channel {message.channel!r} is no longer configured")
         try:
-            rendered = render(message.payload, channel, Delivery(
-                channel=message.channel, message_id=message.id, created_at=message.created_at, now=rendered_at,
-                delay_note_after=settings.delay_note_after))
+            rendered = render(
+                message.payload,
+                channel,
+                Delivery(
+                    channel=message.channel,
+                    message_id=message.id,
+                    created_at=message.created_at,
+                    now=rendered_at,
+                    delay_note_after=settings.delay_note_after,
+                ),
+            )
         except Exception as exc:  # a payload no format can render would block its channel forever
             error = f"cannot be rendered: {type(exc).__name__}: {exc}"
             store.outbox.finish_failed(message.id, error, retry_at=None)

@@ -43,10 +43,16 @@ def digest_payload(messages: Sequence[OutboxMessage], *, since: str, until: str)
     for message in messages:
         payload = message.payload
         nct_id = str(payload.get("nct_id") or message.nct_id)
-        group = trials.setdefault(nct_id, {
-            "nct_id": nct_id, "url": study_url(nct_id), "history_url": history_url(nct_id),
-            "detected_at": payload.get("detected_at"), "changes": [],
-        })
+        group = trials.setdefault(
+            nct_id,
+            {
+                "nct_id": nct_id,
+                "url": study_url(nct_id),
+                "history_url": history_url(nct_id),
+                "detected_at": payload.get("detected_at"),
+                "changes": [],
+            },
+        )
         group.update(label=payload.get("label"), title=payload.get("title"), version=payload.get("version"))
         group["changes"].extend(payload.get("changes") or [])
     return {"schema": 1, "type": "digest", "since": since, "until": until, "trials": list(trials.values())}
@@ -66,8 +72,11 @@ def fold_due_digests(store: Store, settings: Settings, *, now: datetime) -> list
         if now < next_fire(channel.digest, channel.timezone, datetime.fromisoformat(last)):
             continue
         message_id = store.outbox.fold_digest(
-            name, at=now, meta={key: now.isoformat()},
-            build=lambda messages, since=last: digest_payload(messages, since=since, until=now.isoformat()))
+            name,
+            at=now,
+            meta={key: now.isoformat()},
+            build=lambda messages, since=last: digest_payload(messages, since=since, until=now.isoformat()),
+        )
         log.info("digest.folded", channel=name, message_id=message_id, since=last)
         if message_id is not None:
             made.append(message_id)
@@ -88,13 +97,22 @@ def heartbeat_payload(config: Config, store: Store, *, now: datetime, next_poll:
     trials = len(polled)
     watched = {t.nct_id for t in polled}  # trials removed from the watchlist keep their state
     failing = sum(1 for nct_id, s in store.trial_states().items() if s.consecutive_failures and nct_id in watched)
-    text = (f"Watching {trials} trial{'s' if trials != 1 else ''}; last successful poll at {_stamp(last_poll)}; "
-            f"next at {_stamp(next_poll)}.")
+    text = (
+        f"Watching {trials} trial{'s' if trials != 1 else ''}; last successful poll at {_stamp(last_poll)}; "
+        f"next at {_stamp(next_poll)}."
+    )
     if failing:
         text += f" {failing} trial{'s are' if failing != 1 else ' is'} failing to update."
-    return {"schema": 1, "type": "heartbeat", "subject": f"TrialWatch heartbeat: watching {trials} trials",
-            "text": text, "trials_watched": trials, "last_poll": last_poll.isoformat() if last_poll else None,
-            "next_poll": next_poll.isoformat() if next_poll else None, "at": now.isoformat()}
+    return {
+        "schema": 1,
+        "type": "heartbeat",
+        "subject": f"TrialWatch heartbeat: watching {trials} trials",
+        "text": text,
+        "trials_watched": trials,
+        "last_poll": last_poll.isoformat() if last_poll else None,
+        "next_poll": next_poll.isoformat() if next_poll else None,
+        "at": now.isoformat(),
+    }
 
 
 def enqueue_heartbeats(config: Config, store: Store, *, now: datetime, next_poll: datetime | None = None) -> int:

@@ -90,14 +90,22 @@ def hook_target(url: str) -> HookTarget:
     host = f"[{split.hostname}]" if ":" in split.hostname else split.hostname
     base = f"{'https' if split.scheme.lower() == 'jsons' else 'http'}://{host}{f':{port}' if port else ''}"
     auth = (unquote(split.username), unquote(split.password or "")) if split.username else None
-    return HookTarget(url=base + (split.path or "/"), method=method, auth=auth, headers=headers, params=params,
-                      extras=extras, verify=verify, connect_timeout=timeouts["cto"], read_timeout=timeouts["rto"])
+    return HookTarget(
+        url=base + (split.path or "/"),
+        method=method,
+        auth=auth,
+        headers=headers,
+        params=params,
+        extras=extras,
+        verify=verify,
+        connect_timeout=timeouts["cto"],
+        read_timeout=timeouts["rto"],
+    )
 
 
 def envelope(title: str, message: str, document: Mapping[str, Json], extras: Mapping[str, str]) -> dict[str, Any]:
     """apprise's JSON body (with its `:key` renames, drops and additions), then our document's fields."""
-    payload: dict[str, Any] = {"version": "1.0", "title": title, "message": message, "attachments": [],
-                               "type": "info"}
+    payload: dict[str, Any] = {"version": "1.0", "title": title, "message": message, "attachments": [], "type": "info"}
     for key, value in extras.items():
         if key in payload:
             moved = payload.pop(key)
@@ -119,13 +127,20 @@ def post(target: HookTarget, payload: Mapping[str, Any], *, timeout: float, mess
     limits = httpx.Timeout(timeout, connect=target.connect_timeout or timeout, read=target.read_timeout or timeout)
     try:
         with httpx.Client(timeout=limits, verify=target.verify, follow_redirects=True) as client:
-            answer = client.request(target.method, target.url, content=json.dumps(payload).encode(),
-                                    params=dict(target.params), headers=headers, auth=target.auth)
+            answer = client.request(
+                target.method,
+                target.url,
+                content=json.dumps(payload).encode(),
+                params=dict(target.params),
+                headers=headers,
+                auth=target.auth,
+            )
     except httpx.TimeoutException:
         raise NotifyError(f"the webhook did not answer within {timeout:g} s") from None
     except httpx.HTTPError as exc:
         host = urlsplit(target.url).hostname
         raise NotifyError(f"cannot reach the webhook at {host}: {type(exc).__name__}") from None
     if not 200 <= answer.status_code < 300:
-        raise NotifyError(f"the webhook answered HTTP {answer.status_code} {answer.reason_phrase} "
-                          f"(error={answer.status_code})")
+        raise NotifyError(
+            f"the webhook answered HTTP {answer.status_code} {answer.reason_phrase} (error={answer.status_code})"
+        )

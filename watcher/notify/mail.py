@@ -26,8 +26,21 @@ from typing import Any, Literal, NoReturn
 
 from watcher.errors import NotifyError
 
-APPRISE_EMAIL_FIELDS = ("smtp_host", "port", "secure", "secure_mode", "user", "password", "from_addr",
-                        "targets", "cc", "bcc", "reply_to", "names", "verify_certificate")
+APPRISE_EMAIL_FIELDS = (
+    "smtp_host",
+    "port",
+    "secure",
+    "secure_mode",
+    "user",
+    "password",
+    "from_addr",
+    "targets",
+    "cc",
+    "bcc",
+    "reply_to",
+    "names",
+    "verify_certificate",
+)
 """What we read from apprise's email plugin; tests/test_mail.py fails when one moves."""
 
 Mode = Literal["plain", "ssl", "starttls"]
@@ -82,17 +95,25 @@ def smtp_target(url: str) -> SmtpTarget | None:
     default_port = {"plain": 25, "ssl": 465, "starttls": 587}[mode]
     try:
         return SmtpTarget(
-            host=str(got["smtp_host"]), port=int(got["port"] or default_port), mode=mode,
-            sender=_address(got["from_addr"], names), to=_addresses(got["targets"], names),
-            cc=_addresses(got["cc"], names), bcc=_addresses(got["bcc"], names),
-            reply_to=_addresses(got["reply_to"], names), user=got["user"] or None,
-            password=got["password"] or None, verify=bool(got["verify_certificate"]))
+            host=str(got["smtp_host"]),
+            port=int(got["port"] or default_port),
+            mode=mode,
+            sender=_address(got["from_addr"], names),
+            to=_addresses(got["targets"], names),
+            cc=_addresses(got["cc"], names),
+            bcc=_addresses(got["bcc"], names),
+            reply_to=_addresses(got["reply_to"], names),
+            user=got["user"] or None,
+            password=got["password"] or None,
+            verify=bool(got["verify_certificate"]),
+        )
     except (TypeError, ValueError):
         return None
 
 
-def build_message(target: SmtpTarget, *, subject: str, html: str, plain: str,
-                  message_id: str | None = None) -> EmailMessage:
+def build_message(
+    target: SmtpTarget, *, subject: str, html: str, plain: str, message_id: str | None = None
+) -> EmailMessage:
     """multipart/alternative: our text part first, the HTML last (the one clients prefer)."""
     message = EmailMessage()
     message["Subject"] = subject
@@ -122,8 +143,11 @@ def send_message(target: SmtpTarget, message: EmailMessage, *, timeout: float) -
         context.verify_mode = ssl.CERT_NONE
     recipients = [a.addr_spec for a in (*target.to, *target.cc, *target.bcc)]
     try:
-        smtp: smtplib.SMTP = (smtplib.SMTP_SSL(target.host, target.port, timeout=timeout, context=context)
-                              if target.mode == "ssl" else smtplib.SMTP(target.host, target.port, timeout=timeout))
+        smtp: smtplib.SMTP = (
+            smtplib.SMTP_SSL(target.host, target.port, timeout=timeout, context=context)
+            if target.mode == "ssl"
+            else smtplib.SMTP(target.host, target.port, timeout=timeout)
+        )
         with smtp:
             if target.mode == "starttls":
                 smtp.starttls(context=context)

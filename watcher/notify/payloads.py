@@ -27,12 +27,22 @@ log = structlog.get_logger("watcher.notify.payloads")
 
 PAYLOAD_SCHEMA = 1
 
-__all__ = ["Outcome", "Sender", "change_messages", "changes_payload", "notify_tick",
-           "print_changes", "render_text", "sample_payload", "send_test"]
+__all__ = [
+    "Outcome",
+    "Sender",
+    "change_messages",
+    "changes_payload",
+    "notify_tick",
+    "print_changes",
+    "render_text",
+    "sample_payload",
+    "send_test",
+]
 
 
-def changes_payload(trial: Trial, title: str | None, changes: Sequence[Change], *, version: int,
-                    detected_at: datetime) -> dict[str, Json]:
+def changes_payload(
+    trial: Trial, title: str | None, changes: Sequence[Change], *, version: int, detected_at: datetime
+) -> dict[str, Json]:
     """The plain-data description of one trial's changes, stored in the outbox (no URLs of channels)."""
     return {
         "schema": PAYLOAD_SCHEMA,
@@ -48,11 +58,18 @@ def changes_payload(trial: Trial, title: str | None, changes: Sequence[Change], 
     }
 
 
-def change_messages(trial: Trial, title: str | None, routed: Mapping[str, Sequence[Change]], *,
-                    version: int, detected_at: datetime) -> list[NewMessage]:
-    return [NewMessage(channel=name, nct_id=trial.nct_id, kind="changes",
-                       payload=changes_payload(trial, title, changes, version=version, detected_at=detected_at))
-            for name, changes in routed.items()]
+def change_messages(
+    trial: Trial, title: str | None, routed: Mapping[str, Sequence[Change]], *, version: int, detected_at: datetime
+) -> list[NewMessage]:
+    return [
+        NewMessage(
+            channel=name,
+            nct_id=trial.nct_id,
+            kind="changes",
+            payload=changes_payload(trial, title, changes, version=version, detected_at=detected_at),
+        )
+        for name, changes in routed.items()
+    ]
 
 
 def render_text(payload: Mapping[str, Json], *, now: datetime | None = None) -> tuple[str, str]:
@@ -69,8 +86,14 @@ def print_changes(trial: Trial, title: str | None, changes: Sequence[Change], wr
     write(f"== {subject}\n{body}\n")
 
 
-def notify_tick(config: Config, store: Store, *, now: Callable[[], datetime],
-                next_poll: datetime | None = None, sender: Sender | None = None) -> list[Outcome]:
+def notify_tick(
+    config: Config,
+    store: Store,
+    *,
+    now: Callable[[], datetime],
+    next_poll: datetime | None = None,
+    sender: Sender | None = None,
+) -> list[Outcome]:
     """Everything the notifier owes right now: digests whose time has come, heartbeats, and
     every due delivery (new messages, retries, messages a crashed process had claimed).
 
@@ -83,8 +106,10 @@ def notify_tick(config: Config, store: Store, *, now: Callable[[], datetime],
     if not settings.channels:
         return []
     at = now()
-    for step, run in (("digest", lambda: fold_due_digests(store, settings, now=at)),
-                      ("heartbeat", lambda: enqueue_heartbeats(config, store, now=at, next_poll=next_poll))):
+    for step, run in (
+        ("digest", lambda: fold_due_digests(store, settings, now=at)),
+        ("heartbeat", lambda: enqueue_heartbeats(config, store, now=at, next_poll=next_poll)),
+    ):
         try:
             run()
         except TrialWatchError as exc:
@@ -98,25 +123,57 @@ def notify_tick(config: Config, store: Store, *, now: Callable[[], datetime],
 def sample_payload(now: datetime) -> dict[str, Json]:
     """A realistic change set for `notify-test`: a suspension, an enrollment change, a new site."""
     changes = [
-        {"field": "status.overallStatus", "change": "changed", "old": "RECRUITING", "new": "SUSPENDED",
-         "severity": "critical", "event": {"kind": "status_transition",
-                                           "summary": "Status changed from RECRUITING to SUSPENDED: Sponsor decision",
-                                           "data": {"from": "RECRUITING", "to": "SUSPENDED",
-                                                    "whyStopped": "Sponsor decision"}}},
-        {"field": "design.enrollmentCount", "change": "changed", "old": 450, "new": 560, "severity": "major",
-         "event": {"kind": "enrollment_change", "summary": "Enrollment changed from 450 to 560 (+24.4%), ESTIMATED",
-                   "data": {"from": 450, "to": 560}}},
-        {"field": "locations.ruijin hospital|shanghai||china", "change": "added", "old": None,
-         "new": {"facility": "Ruijin Hospital", "city": "Shanghai", "country": "China", "status": "RECRUITING"},
-         "severity": "major", "event": {"kind": "site_added",
-                                        "summary": "New site: Ruijin Hospital, Shanghai, China (RECRUITING)",
-                                        "data": {}}},
+        {
+            "field": "status.overallStatus",
+            "change": "changed",
+            "old": "RECRUITING",
+            "new": "SUSPENDED",
+            "severity": "critical",
+            "event": {
+                "kind": "status_transition",
+                "summary": "Status changed from RECRUITING to SUSPENDED: Sponsor decision",
+                "data": {"from": "RECRUITING", "to": "SUSPENDED", "whyStopped": "Sponsor decision"},
+            },
+        },
+        {
+            "field": "design.enrollmentCount",
+            "change": "changed",
+            "old": 450,
+            "new": 560,
+            "severity": "major",
+            "event": {
+                "kind": "enrollment_change",
+                "summary": "Enrollment changed from 450 to 560 (+24.4%), ESTIMATED",
+                "data": {"from": 450, "to": 560},
+            },
+        },
+        {
+            "field": "locations.ruijin hospital|shanghai||china",
+            "change": "added",
+            "old": None,
+            "new": {"facility": "Ruijin Hospital", "city": "Shanghai", "country": "China", "status": "RECRUITING"},
+            "severity": "major",
+            "event": {
+                "kind": "site_added",
+                "summary": "New site: Ruijin Hospital, Shanghai, China (RECRUITING)",
+                "data": {},
+            },
+        },
     ]
     nct_id = "NCT04728893"
-    return {"schema": PAYLOAD_SCHEMA, "type": "changes", "test": True, "nct_id": nct_id,
-            "label": "notify-test sample", "title": "A sample trial title (this is a test message)",
-            "url": study_url(nct_id), "history_url": history_url(nct_id), "version": 2,
-            "detected_at": now.isoformat(), "changes": changes}
+    return {
+        "schema": PAYLOAD_SCHEMA,
+        "type": "changes",
+        "test": True,
+        "nct_id": nct_id,
+        "label": "notify-test sample",
+        "title": "A sample trial title (this is a test message)",
+        "url": study_url(nct_id),
+        "history_url": history_url(nct_id),
+        "version": 2,
+        "detected_at": now.isoformat(),
+        "changes": changes,
+    }
 
 
 def send_test(config: Config, names: Sequence[str], *, now: datetime, sender: Sender | None = None) -> list[Outcome]:
@@ -129,8 +186,9 @@ def send_test(config: Config, names: Sequence[str], *, now: datetime, sender: Se
     for name in names:
         channel = settings.channels[name]
         try:
-            rendered = render(sample_payload(now), channel, Delivery(channel=name, message_id=None, created_at=now,
-                                                                     now=now))
+            rendered = render(
+                sample_payload(now), channel, Delivery(channel=name, message_id=None, created_at=now, now=now)
+            )
             sender.send(name, rendered)
         except NotifyError as exc:
             log.warning("notify.test_failed", channel=name, error=str(exc))

@@ -27,16 +27,31 @@ def channels_for(trial: Trial, channels: Mapping[str, ChannelSettings]) -> list[
 
 def route(trial: Trial, changes: Sequence[Change], settings: Settings) -> dict[str, list[Change]]:
     """Channel name → the changes it should receive; channels with nothing to say are left out."""
-    wanted = [c for c in changes if notifiable(
-        c, ignore=(*settings.ignore, *trial.ignore), only=trial.only or settings.only,
-        min_severity=trial.min_severity or settings.min_severity,
-        include_bookkeeping=settings.include_bookkeeping)]
+    wanted = [
+        c
+        for c in changes
+        if notifiable(
+            c,
+            ignore=(*settings.ignore, *trial.ignore),
+            only=trial.only or settings.only,
+            min_severity=trial.min_severity or settings.min_severity,
+            include_bookkeeping=settings.include_bookkeeping,
+        )
+    ]
     routed: dict[str, list[Change]] = {}
     for name in channels_for(trial, settings.channels):
         channel = settings.channels[name]
-        picked = [c for c in wanted if notifiable(c, ignore=channel.ignore, only=channel.only,
-                                                   min_severity=channel.min_severity,
-                                                   include_bookkeeping=settings.include_bookkeeping)]
+        picked = [
+            c
+            for c in wanted
+            if notifiable(
+                c,
+                ignore=channel.ignore,
+                only=channel.only,
+                min_severity=channel.min_severity,
+                include_bookkeeping=settings.include_bookkeeping,
+            )
+        ]
         if picked:
             routed[name] = picked
     return routed
@@ -48,9 +63,15 @@ def registry_trial(nct_id: str, record: Mapping[str, Any], settings: Settings, *
     first sync: nobody wants 560,000 baselines). `channels=()` also keeps it off stdout."""
     if not settings.registry.all:
         return None
-    matched = () if quiet else tuple(
-        name for name, channel in settings.channels.items()
-        if channel.studies is not None and study_matches(channel.studies, record))
+    matched = (
+        ()
+        if quiet
+        else tuple(
+            name
+            for name, channel in settings.channels.items()
+            if channel.studies is not None and study_matches(channel.studies, record)
+        )
+    )
     return Trial(nct_id=nct_id, channels=matched)
 
 
@@ -59,7 +80,14 @@ def for_stdout(trial: Trial, changes: Sequence[Change], settings: Settings) -> l
     A study only the whole-registry mode watches (`channels=()`) is never printed."""
     if trial.channels == ():
         return []
-    return [c for c in changes if notifiable(
-        c, ignore=(*settings.ignore, *trial.ignore), only=trial.only or settings.only,
-        min_severity=trial.min_severity or settings.min_severity,
-        include_bookkeeping=settings.include_bookkeeping)]
+    return [
+        c
+        for c in changes
+        if notifiable(
+            c,
+            ignore=(*settings.ignore, *trial.ignore),
+            only=trial.only or settings.only,
+            min_severity=trial.min_severity or settings.min_severity,
+            include_bookkeeping=settings.include_bookkeeping,
+        )
+    ]

@@ -42,8 +42,15 @@ class Sender:
     def __init__(self, channels: Mapping[str, ChannelSettings]) -> None:
         self.channels = channels
 
-    def send(self, channel_name: str, rendered: Rendered, *, first_part: int = 0,
-             on_part: Callable[[int], None] | None = None, message_id: int | None = None) -> None:
+    def send(
+        self,
+        channel_name: str,
+        rendered: Rendered,
+        *,
+        first_part: int = 0,
+        on_part: Callable[[int], None] | None = None,
+        message_id: int | None = None,
+    ) -> None:
         """Send each part from `first_part` on; `on_part(n)` runs after part n was accepted.
         `message_id` (the outbox id) makes an email's Message-ID stable across retries."""
         channel = self.channels.get(channel_name)
@@ -72,8 +79,12 @@ class Sender:
 
             hook = hook_target(channel.url)
             document = rendered.document or {}
-            post(hook, envelope(rendered.title, body, document, hook.extras), timeout=timeout,
-                 message_id=document.get("message_id", message_id))
+            post(
+                hook,
+                envelope(rendered.title, body, document, hook.extras),
+                timeout=timeout,
+                message_id=document.get("message_id", message_id),
+            )
             return
         if kind == "email" and rendered.body_format == "html" and rendered.plain is not None:
             from watcher.notify.mail import build_message, send_message, smtp_target
@@ -81,8 +92,11 @@ class Sender:
             target = smtp_target(channel.url)
             if target is not None:
                 header = f"<trialwatch-{message_id}@{target.sender.domain}>" if message_id is not None else None
-                send_message(target, build_message(target, subject=rendered.title, html=body, plain=rendered.plain,
-                                                   message_id=header), timeout=timeout)
+                send_message(
+                    target,
+                    build_message(target, subject=rendered.title, html=body, plain=rendered.plain, message_id=header),
+                    timeout=timeout,
+                )
                 return
         _send_apprise(channel, rendered, body, timeout)
 

@@ -168,7 +168,7 @@ class CtGovClient:
         size = self.settings.batch_size
         if not fields:
             size = min(size, self.settings.full_page_size)
-        batches = [wanted[i: i + size] for i in range(0, len(wanted), size)]
+        batches = [wanted[i : i + size] for i in range(0, len(wanted), size)]
 
         def one(batch: list[str]) -> BatchResult:
             # never `len(batch)`: an exactly full page carries a token to an empty page (live-api.md §1d)
@@ -207,8 +207,7 @@ class CtGovClient:
             if number == 0:
                 total = page.get("totalCount")
                 if isinstance(total, int) and -(-total // MAX_PAGE_SIZE) > max_pages:
-                    log.info("api.updated_since.too_many", since=day.isoformat(), total=total,
-                             max_pages=max_pages)
+                    log.info("api.updated_since.too_many", since=day.isoformat(), total=total, max_pages=max_pages)
                     return None
             for study in page["studies"]:
                 try:
@@ -286,8 +285,9 @@ class CtGovClient:
             for page in self._pages(params, expect=len(batch)):
                 studies.extend(page["studies"])
         except ApiError as exc:
-            log.warning("api.batch_failed", ids=len(batch), first_id=batch[0], error=str(exc),
-                        error_type=type(exc).__name__)
+            log.warning(
+                "api.batch_failed", ids=len(batch), first_id=batch[0], error=str(exc), error_type=type(exc).__name__
+            )
             return BatchResult(errors=dict.fromkeys(batch, exc))
         return attribute(batch, by_id, studies)
 
@@ -342,8 +342,9 @@ class CtGovClient:
         body: IO[bytes] = self._retrying(f"{self._base}{path}", params, None, spooled=True)
         return body
 
-    def _retrying(self, url: str, params: Mapping[str, str] | None, nct_id: str | None, *,
-                  spooled: bool = False) -> Any:
+    def _retrying(
+        self, url: str, params: Mapping[str, str] | None, nct_id: str | None, *, spooled: bool = False
+    ) -> Any:
         settings = self.settings
         jitter = tenacity.wait_random_exponential(multiplier=settings.backoff_base, max=settings.backoff_max)
 
@@ -360,9 +361,15 @@ class CtGovClient:
         def before_sleep(state: tenacity.RetryCallState) -> None:
             exc = state.outcome.exception() if state.outcome else None
             retry_after = exc.retry_after if isinstance(exc, _Retryable) else None
-            log.warning("api.retry", url=url, nct_id=nct_id, attempt=state.attempt_number,
-                        wait=round(state.upcoming_sleep if retry_after is None else retry_after, 3),
-                        retry_after=retry_after, error=str(exc))
+            log.warning(
+                "api.retry",
+                url=url,
+                nct_id=nct_id,
+                attempt=state.attempt_number,
+                wait=round(state.upcoming_sleep if retry_after is None else retry_after, 3),
+                retry_after=retry_after,
+                error=str(exc),
+            )
 
         def sleep(seconds: float) -> None:
             if seconds > 0:
@@ -442,7 +449,8 @@ class CtGovClient:
                 f"with the TLS client and refuses one that does not name the HTTP library (sent: {agent!r}). "
                 "Check that no proxy rewrites the User-Agent or terminates TLS, that api.base_url is the real "
                 "API, and whether this IP is blocked (curl https://clinicaltrials.gov/api/v2/version from "
-                "this machine). TrialWatch backs off and tries again in a later cycle.")
+                "this machine). TrialWatch backs off and tries again in a later cycle."
+            )
         if status == 404 and nct_id is not None:
             log.info("api.not_found", nct_id=nct_id)
             raise StudyNotFound(nct_id)

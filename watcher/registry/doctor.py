@@ -63,8 +63,10 @@ def _unusable(reply: Reply) -> str | None:
     if reply.status == 0:
         return f"no answer: {reply.body.decode('utf-8', 'replace')}"
     if reply.status == 403:
-        return ("HTTP 403 Forbidden: the edge refused this client (it compares the User-Agent with the TLS client; "
-                "or a proxy rewrote it, or this IP is blocked)")
+        return (
+            "HTTP 403 Forbidden: the edge refused this client (it compares the User-Agent with the TLS client; "
+            "or a proxy rewrote it, or this IP is blocked)"
+        )
     if reply.status != 200:
         return f"HTTP {reply.status}: {_snippet(reply)}"
     return None
@@ -174,8 +176,12 @@ def check_updated_since(reply: Reply, day: str) -> Check:
     if page is None:
         return Check(name, False, f"AREA[LastUpdatePostDate]RANGE[{day},MAX]: {problem}")
     studies, total, token = page["studies"], page.get("totalCount"), page.get("nextPageToken")
-    dates = [s.get("protocolSection", {}).get("statusModule", {}).get("lastUpdatePostDateStruct", {}).get("date")
-             if isinstance(s, dict) else None for s in studies]
+    dates = [
+        s.get("protocolSection", {}).get("statusModule", {}).get("lastUpdatePostDateStruct", {}).get("date")
+        if isinstance(s, dict)
+        else None
+        for s in studies
+    ]
     early = [d for d in dates if not isinstance(d, str) or not _DAY.match(d) or d[:10] < day]
     extra = _extra_fields([s for s in studies if isinstance(s, dict)], list(PROBE_PATHS))
     if not isinstance(total, int):
@@ -188,9 +194,12 @@ def check_updated_since(reply: Reply, day: str) -> Check:
         problem = f"fields beyond those asked: {', '.join(extra[:3])}"
     if problem:
         return Check(name, False, f"AREA[LastUpdatePostDate]RANGE[{day},MAX]: {problem}")
-    return Check(name, True, f"AREA[LastUpdatePostDate]RANGE[{day},MAX]: totalCount {total}, first page "
-                             f"{len(studies)} studies, all posted on or after {day}"
-                             + (", nextPageToken for the rest" if token else ""))
+    return Check(
+        name,
+        True,
+        f"AREA[LastUpdatePostDate]RANGE[{day},MAX]: totalCount {total}, first page "
+        f"{len(studies)} studies, all posted on or after {day}" + (", nextPageToken for the rest" if token else ""),
+    )
 
 
 def check_batch(reply: Reply, asked: Sequence[str], known: Collection[str], fields: Sequence[str]) -> Check:
@@ -201,8 +210,12 @@ def check_batch(reply: Reply, asked: Sequence[str], known: Collection[str], fiel
         return Check(name, False, f"{where}: {problem}")
     studies = page["studies"]
     wanted = {normalize_nct_id(a) for a in asked}
-    strangers = [nct_of(s) for s in studies if normalize_nct_id(nct_of(s) or "") not in wanted
-                 and not wanted.intersection(normalize_nct_id(a) for a in aliases_in(s) if is_nct_id(a))]
+    strangers = [
+        nct_of(s)
+        for s in studies
+        if normalize_nct_id(nct_of(s) or "") not in wanted
+        and not wanted.intersection(normalize_nct_id(a) for a in aliases_in(s) if is_nct_id(a))
+    ]
     answered = {normalize_nct_id(n) for s in studies if (n := nct_of(s))}
     extra = _extra_fields(studies, fields)
     if strangers:
@@ -215,8 +228,9 @@ def check_batch(reply: Reply, asked: Sequence[str], known: Collection[str], fiel
         problem = f"a nextPageToken on a page of {len(studies)} asked with pageSize ≥ {len(asked)}"
     if problem:
         return Check(name, False, f"{where}: {problem}")
-    return Check(name, True, f"{where}, fields={','.join(fields)}: {len(studies)} studies, all among those asked, "
-                             "no other field")
+    return Check(
+        name, True, f"{where}, fields={','.join(fields)}: {len(studies)} studies, all among those asked, no other field"
+    )
 
 
 def check_paging(pages: Sequence[Reply], asked: Sequence[str]) -> Check:
@@ -239,28 +253,36 @@ def check_paging(pages: Sequence[Reply], asked: Sequence[str]) -> Check:
     elif len(seen) != 2 or len(set(seen)) != 2:
         problem = f"pages with pageSize=1 for 2 IDs gave {seen}: expected each study once"
     elif len(tokens) < 2 or not tokens[1]:
-        problem = ("page 2 was exactly full (the last study) and carried no nextPageToken: the service changed since "
-                   "2026-08 (harmless, the pagers stop on their own; the README's request counts assumed the token)")
+        problem = (
+            "page 2 was exactly full (the last study) and carried no nextPageToken: the service changed since "
+            "2026-08 (harmless, the pagers stop on their own; the README's request counts assumed the token)"
+        )
     elif len(pages) < 3 or counts[2] != 0:
         problem = f"the token of the exactly full last page led to {counts[2:]} studies, not to an empty page"
     if problem:
         return Check(name, False, problem)
-    return Check(name, True, "pageSize=1 for 2 IDs: pages of 1, 1 and 0 studies; the exactly full last page carries "
-                             "nextPageToken to an empty page (the pagers stop before asking it)")
+    return Check(
+        name,
+        True,
+        "pageSize=1 for 2 IDs: pages of 1, 1 and 0 studies; the exactly full last page carries "
+        "nextPageToken to an empty page (the pagers stop before asking it)",
+    )
 
 
 def check_alias(first: Reply, followed: Reply | None, alias: str) -> Check:
     name = "alias 301"
     if first.status != 301:
         hint = " (pass another with --alias)" if first.status == 404 else ""
-        return Check(name, False, f"GET /studies/{alias}: expected 301 to its study, got "
-                                  f"{_unusable(first) or 'HTTP 200'}{hint}")
+        return Check(
+            name, False, f"GET /studies/{alias}: expected 301 to its study, got {_unusable(first) or 'HTTP 200'}{hint}"
+        )
     location = first.headers.get("location", "")
     target = urljoin(first.url, location)
     canonical = urlsplit(target).path.rsplit("/", 1)[-1]
     if not location or urlsplit(target).netloc != urlsplit(first.url).netloc or "/studies/" not in target:
-        return Check(name, False, f"{alias} → 301 to {location!r}: not a study on the same host (the client "
-                                  "follows only those)")
+        return Check(
+            name, False, f"{alias} → 301 to {location!r}: not a study on the same host (the client follows only those)"
+        )
     doc, problem = _json(followed, target) if followed is not None else (None, "not followed")
     if problem is None and (not is_nct_id(canonical) or nct_of(doc) != normalize_nct_id(canonical)):
         problem = f"the record says {nct_of(doc)!r}, not {canonical}"
@@ -290,8 +312,12 @@ def check_history_index(reply: Reply, nct_id: str) -> tuple[Check, list[HistoryE
         return Check(name, False, f"{nct_id}: {problem}"), []
     current = "with" if study is not None else "without"
     versions = f"{len(entries)} version{'s' if len(entries) != 1 else ''}"
-    return Check(name, True, f"{nct_id}: {versions} numbered 0–{entries[-1].version}, QC dates "
-                             f"{entries[0].date} … {entries[-1].date}, {current} the current study"), entries
+    return Check(
+        name,
+        True,
+        f"{nct_id}: {versions} numbered 0–{entries[-1].version}, QC dates "
+        f"{entries[0].date} … {entries[-1].date}, {current} the current study",
+    ), entries
 
 
 def check_history_version(reply: Reply, nct_id: str, version: int) -> tuple[Check, dict[str, Any] | None]:
@@ -305,8 +331,9 @@ def check_history_version(reply: Reply, nct_id: str, version: int) -> tuple[Chec
     if problem is not None:
         return Check(name, False, f"{nct_id} version {version}: {problem}"), None
     posted = study.get("protocolSection", {}).get("statusModule", {}).get("lastUpdatePostDateStruct", {}).get("date")
-    return Check(name, True, f"{nct_id} version {version}: studyVersion {version}, protocolSection of {nct_id}, "
-                             f"posted {posted}"), study
+    return Check(
+        name, True, f"{nct_id} version {version}: studyVersion {version}, protocolSection of {nct_id}, posted {posted}"
+    ), study
 
 
 def check_history_markup(history_study: Mapping[str, Any] | None, v2: Reply, nct_id: str) -> Check:
@@ -326,12 +353,23 @@ def check_history_markup(history_study: Mapping[str, Any] | None, v2: Reply, nct
     differ = [(k, md, h) for k, md, h in pairs if not same_text(md, h)]
     if differ:
         key, md, h = differ[0]
-        return Check(name, False, f"{nct_id} {key} reads differently: history {html_text(h)[:60]!r} vs API v2 "
-                                  f"{markdown_text(md)[:60]!r} (a new posting since, or the markup changed)")
+        return Check(
+            name,
+            False,
+            f"{nct_id} {key} reads differently: history {html_text(h)[:60]!r} vs API v2 "
+            f"{markdown_text(md)[:60]!r} (a new posting since, or the markup changed)",
+        )
     html = [k for k, _, h in pairs if is_html(h)]
     if not html:
-        return Check(name, False, f"{nct_id}: {', '.join(k for k, _, _ in pairs)} served as markdown, not HTML: the "
-                                  "site changed (backfill compares either form; check a backfill's history)")
+        return Check(
+            name,
+            False,
+            f"{nct_id}: {', '.join(k for k, _, _ in pairs)} served as markdown, not HTML: the "
+            "site changed (backfill compares either form; check a backfill's history)",
+        )
     sample = next(h for k, _, h in pairs if k == html[0])
-    return Check(name, True, f"{nct_id}: {', '.join(html)} served as HTML ({sample[:24]!r}…), each reads the "
-                             "same as API v2's markdown")
+    return Check(
+        name,
+        True,
+        f"{nct_id}: {', '.join(html)} served as HTML ({sample[:24]!r}…), each reads the same as API v2's markdown",
+    )

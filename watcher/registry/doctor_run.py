@@ -51,15 +51,23 @@ def run(client: CtGovClient, history_base: Callable[[], str], plan: Plan, *, tod
     checks += [doctor.check_user_agent(version), doctor.check_version(version)]
     day = ((doctor.data_day(version) or today) - timedelta(days=SINCE_DAYS)).isoformat()
 
-    since = client.exchange("/studies", {"filter.advanced": f"AREA[LastUpdatePostDate]RANGE[{day},MAX]",
-                                         "fields": ",".join(PROBE_FIELDS), "pageSize": "1000", "countTotal": "true"})
+    since = client.exchange(
+        "/studies",
+        {
+            "filter.advanced": f"AREA[LastUpdatePostDate]RANGE[{day},MAX]",
+            "fields": ",".join(PROBE_FIELDS),
+            "pageSize": "1000",
+            "countTotal": "true",
+        },
+    )
     checks.append(doctor.check_updated_since(since, day))
     recent = doctor.studies_in(since)
     known = list(dict.fromkeys([*plan.known, *(n for s in recent if (n := doctor.nct_of(s)))]))[:BATCH]
 
     asked = _pad(known, BATCH)
-    batch = client.exchange("/studies", {"filter.ids": ",".join(asked), "fields": ",".join(PROBE_FIELDS),
-                                         "pageSize": "1000"})
+    batch = client.exchange(
+        "/studies", {"filter.ids": ",".join(asked), "fields": ",".join(PROBE_FIELDS), "pageSize": "1000"}
+    )
     checks.append(doctor.check_batch(batch, asked, known, PROBE_FIELDS))
     answered = doctor.studies_in(batch) or recent
     ids = [n for s in answered if (n := doctor.nct_of(s))]
@@ -73,8 +81,11 @@ def run(client: CtGovClient, history_base: Callable[[], str], plan: Plan, *, tod
             params["pageToken"] = token
         pages.append(client.exchange("/studies", params))
         token = doctor.next_token(pages[-1])
-    checks.append(doctor.check_paging(pages, pair) if pages else
-                  Check("full-page token", False, f"could not test: {len(pair)} known studies answered, 2 needed"))
+    checks.append(
+        doctor.check_paging(pages, pair)
+        if pages
+        else Check("full-page token", False, f"could not test: {len(pair)} known studies answered, 2 needed")
+    )
 
     alias = plan.alias or next((a for s in [*answered, *recent] for a in doctor.aliases_in(s)), DEFAULT_ALIAS)
     first = client.exchange(f"/studies/{alias}", {"fields": "NCTId,NCTIdAlias"})
@@ -99,11 +110,13 @@ def _history(client: CtGovClient, history_base: Callable[[], str], study: str | 
     except BackfillError as exc:  # api.base_url gives no /api/int and backfill.base_url is not set
         return [Check(n, False, str(exc)) for n in names]
     index_check, entries = doctor.check_history_index(
-        client.exchange(f"{base}/studies/{study}", {"history": "true"}), study)
+        client.exchange(f"{base}/studies/{study}", {"history": "true"}), study
+    )
     if not entries:
         return [index_check, *(Check(n, False, "no version index to go on") for n in names[1:])]
     last = entries[-1].version
-    version_check, past = doctor.check_history_version(client.exchange(f"{base}/studies/{study}/history/{last}"),
-                                                       study, last)
+    version_check, past = doctor.check_history_version(
+        client.exchange(f"{base}/studies/{study}/history/{last}"), study, last
+    )
     markup_check = doctor.check_history_markup(past, client.exchange(f"/studies/{study}"), study)
     return [index_check, version_check, markup_check]

@@ -29,11 +29,44 @@ from markdown_it import MarkdownIt
 from markdownify import markdownify
 
 # Elements whose boundaries separate words: a paragraph or list item ends, the text goes on after a space.
-_BLOCKS = frozenset({
-    "address", "article", "aside", "blockquote", "br", "caption", "dd", "div", "dl", "dt", "figcaption",
-    "figure", "footer", "h1", "h2", "h3", "h4", "h5", "h6", "header", "hr", "li", "ol", "p", "pre",
-    "section", "table", "tbody", "td", "tfoot", "th", "thead", "tr", "ul",
-})
+_BLOCKS = frozenset(
+    {
+        "address",
+        "article",
+        "aside",
+        "blockquote",
+        "br",
+        "caption",
+        "dd",
+        "div",
+        "dl",
+        "dt",
+        "figcaption",
+        "figure",
+        "footer",
+        "h1",
+        "h2",
+        "h3",
+        "h4",
+        "h5",
+        "h6",
+        "header",
+        "hr",
+        "li",
+        "ol",
+        "p",
+        "pre",
+        "section",
+        "table",
+        "tbody",
+        "td",
+        "tfoot",
+        "th",
+        "thead",
+        "tr",
+        "ul",
+    }
+)
 _LINK_MARK = "\x00"  # joins a link's words and target in the reduced text; never in a real text
 
 
@@ -102,8 +135,9 @@ def is_html(text: str) -> bool:
 def as_markdown(reference: str | None, value: str) -> str:
     """`value` (HTML from the record history) as markdown, lines aligned on `reference` (the newer
     markdown at the same place): a line that shows the same text as one of the reference's is that line."""
-    converted = markdownify(value, bullets="*", heading_style="ATX", escape_asterisks=False,
-                            escape_underscores=False, escape_misc=False).strip("\n")
+    converted = markdownify(
+        value, bullets="*", heading_style="ATX", escape_asterisks=False, escape_underscores=False, escape_misc=False
+    ).strip("\n")
     if not reference:
         return converted
     ours, theirs = converted.split("\n"), reference.split("\n")

@@ -92,7 +92,7 @@ class PageReader:
         """Append at least `at_least` bytes' worth of text (less at the end); False at the end."""
         if self._eof:
             return False
-        parts = [self._text[self._pos:]]
+        parts = [self._text[self._pos :]]
         got = 0
         while got < at_least:
             data = self._body.read(max(CHUNK, at_least - got))
@@ -136,8 +136,9 @@ class PageReader:
                 value, end = self._decoder.raw_decode(self._text, self._pos)
             except json.JSONDecodeError as exc:
                 if not self._read(len(self._text) - self._pos):
-                    what = "truncated JSON" if exc.pos >= len(self._text) - 64 or "Unterminated" in exc.msg \
-                        else "not JSON"
+                    what = (
+                        "truncated JSON" if exc.pos >= len(self._text) - 64 or "Unterminated" in exc.msg else "not JSON"
+                    )
                     raise self._bad(f"{what} ({exc.msg})") from exc
                 continue
             if len(self._text) - end < 4 and not isinstance(value, dict | list | str) and self._read(CHUNK):

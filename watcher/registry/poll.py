@@ -116,11 +116,18 @@ class _PollRun:
                 log.warning("poll.updated_since_failed", error=str(exc), error_type=type(exc).__name__)
                 updates = None
             if updates is not None:
-                moved_on = [i for i in tracked if updates.get(normalize_nct_id(i), self.state.known[i])
-                            != self.state.known[i]]
+                moved_on = [
+                    i for i in tracked if updates.get(normalize_nct_id(i), self.state.known[i]) != self.state.known[i]
+                ]
                 self.tracker.settle(len(tracked) - len(moved_on))
-                log.info("poll.strategy", strategy="updated-since", since=since.isoformat(),
-                         registry_updates=len(updates), probe_cost=probe_cost, changed=len(moved_on))
+                log.info(
+                    "poll.strategy",
+                    strategy="updated-since",
+                    since=since.isoformat(),
+                    registry_updates=len(updates),
+                    probe_cost=probe_cost,
+                    changed=len(moved_on),
+                )
                 return "updated-since", moved_on
 
         changed: list[str] = []
@@ -143,8 +150,9 @@ class _PollRun:
         probe = self.client.fetch_studies(tracked, fields=PROBE_FIELDS, on_batch=settle)
         self.failures.update(probe.errors)
         self.confirm += sorted(probe.missing)
-        log.info("poll.strategy", strategy="ids", probe_cost=probe_cost, changed=len(changed),
-                 missing=len(probe.missing))
+        log.info(
+            "poll.strategy", strategy="ids", probe_cost=probe_cost, changed=len(changed), missing=len(probe.missing)
+        )
         return "ids", changed
 
     def fetch(self, ids: list[str]) -> None:
@@ -212,14 +220,29 @@ def poll(
 
     def result(strategy: str, data_timestamp: str | None, api_error: ApiError | None = None) -> PollResult:
         out = PollResult(
-            data_timestamp=data_timestamp, skipped=strategy == "skip", records=cycle.records,
-            moved=cycle.moved, not_found=cycle.not_found, failures=cycle.failures,
-            requests=client.requests_made - start, strategy=strategy,
-            full_refetch=full and api_error is None, api_error=api_error,
+            data_timestamp=data_timestamp,
+            skipped=strategy == "skip",
+            records=cycle.records,
+            moved=cycle.moved,
+            not_found=cycle.not_found,
+            failures=cycle.failures,
+            requests=client.requests_made - start,
+            strategy=strategy,
+            full_refetch=full and api_error is None,
+            api_error=api_error,
         )
-        log.info("poll.done", strategy=strategy, watched=len(ids), records=len(out.records),
-                 moved=len(out.moved), not_found=len(out.not_found), failures=len(out.failures),
-                 requests=out.requests, full_refetch=out.full_refetch, data_timestamp=data_timestamp)
+        log.info(
+            "poll.done",
+            strategy=strategy,
+            watched=len(ids),
+            records=len(out.records),
+            moved=len(out.moved),
+            not_found=len(out.not_found),
+            failures=len(out.failures),
+            requests=out.requests,
+            full_refetch=out.full_refetch,
+            data_timestamp=data_timestamp,
+        )
         return out
 
     try:
@@ -242,8 +265,7 @@ def poll(
     else:
         strategy, changed = cycle.changed([i for i in active if i in state.known])
         to_fetch = never + changed
-    log.info("poll.plan", strategy=strategy, watched=len(ids), fetch=len(to_fetch),
-             confirm=len(cycle.confirm))
+    log.info("poll.plan", strategy=strategy, watched=len(ids), fetch=len(to_fetch), confirm=len(cycle.confirm))
     cycle.fetch(to_fetch)
     cycle.confirm_missing()
 

@@ -63,8 +63,10 @@ def history_base(config: Config) -> str:
         return configured
     base = config.settings.api.base_url.rstrip("/")
     if not base.endswith("/api/v2"):
-        raise BackfillError(f"cannot derive the record-history URL from api.base_url {base!r}: "
-                            "set backfill.base_url (e.g. https://clinicaltrials.gov/api/int)")
+        raise BackfillError(
+            f"cannot derive the record-history URL from api.base_url {base!r}: "
+            "set backfill.base_url (e.g. https://clinicaltrials.gov/api/int)"
+        )
     return base.removesuffix("/v2") + "/int"
 
 
@@ -91,14 +93,22 @@ def parse_index_and_study(body: bytes, nct_id: str, where: str) -> tuple[list[Hi
             raise HistoryFormatError(f"{where}: history.changes[{position}] is not an object")
         version, when = item.get("version"), item.get("date")
         if isinstance(version, bool) or not isinstance(version, int) or version != position:
-            raise HistoryFormatError(f"{where}: history.changes[{position}].version is {version!r}; "
-                                     "expected versions numbered 0, 1, 2, … in order")
+            raise HistoryFormatError(
+                f"{where}: history.changes[{position}].version is {version!r}; "
+                "expected versions numbered 0, 1, 2, … in order"
+            )
         if not isinstance(when, str) or not _DATE.match(when):
             raise HistoryFormatError(f"{where}: history.changes[{position}].date is {when!r}, not yyyy-MM-dd")
         labels = item.get("moduleLabels") or []
         status = item.get("status")
-        entries.append(HistoryEntry(version, when, status if isinstance(status, str) else None,
-                                    tuple(str(label) for label in labels if isinstance(label, str))))
+        entries.append(
+            HistoryEntry(
+                version,
+                when,
+                status if isinstance(status, str) else None,
+                tuple(str(label) for label in labels if isinstance(label, str)),
+            )
+        )
     study = doc.get("study")
     if isinstance(study, dict):
         _check_study(study, nct_id, where)
@@ -232,11 +242,14 @@ class RecordHistory:
         try:
             return self.client.get_raw(url, max_bytes=self.max_bytes, nct_id=nct_id)
         except StudyNotFound as exc:  # the study is watched and exists: it is the history page that is missing
-            raise HistoryUnavailable(f"{url}: no record history (404) for {nct_id}; the study itself is "
-                                     "still polled — the history endpoint may have moved (backfill.base_url)") from exc
+            raise HistoryUnavailable(
+                f"{url}: no record history (404) for {nct_id}; the study itself is "
+                "still polled — the history endpoint may have moved (backfill.base_url)"
+            ) from exc
 
-    def between(self, nct_id: str, old: Mapping[str, Any], new: Mapping[str, Any],
-                limit: int) -> list[tuple[HistoryEntry, dict[str, Any]]]:
+    def between(
+        self, nct_id: str, old: Mapping[str, Any], new: Mapping[str, Any], limit: int
+    ) -> list[tuple[HistoryEntry, dict[str, Any]]]:
         """Versions posted after `old` and before `new` (both records we hold), oldest first.
 
         Candidates are dated after `old`'s submit date and up to `new`'s; `new`'s own version is found

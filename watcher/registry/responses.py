@@ -61,7 +61,6 @@ class BatchResult:
     missing: set[str] = field(default_factory=set)
 
 
-
 def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, value in pairs:
@@ -71,8 +70,9 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return out
 
 
-def parse_json(body: bytes, where: str, *, error: type[InvalidResponse] = InvalidResponse,
-               unique_keys: bool = False) -> Any:
+def parse_json(
+    body: bytes, where: str, *, error: type[InvalidResponse] = InvalidResponse, unique_keys: bool = False
+) -> Any:
     """JSON, or `error` naming `where` and what came instead (an HTML page, a truncated body).
 
     `unique_keys` rejects duplicate keys, for undocumented endpoints whose answers we parse strictly.
@@ -80,8 +80,7 @@ def parse_json(body: bytes, where: str, *, error: type[InvalidResponse] = Invali
     if body[:200].lstrip().lower().startswith((b"<!doctype", b"<html")):
         raise error(f"{where}: an HTML page instead of JSON")
     try:
-        return json.loads(body, object_pairs_hook=_unique_keys if unique_keys else None,
-                          parse_constant=refuse_constant)
+        return json.loads(body, object_pairs_hook=_unique_keys if unique_keys else None, parse_constant=refuse_constant)
     except (UnicodeDecodeError, ValueError) as exc:
         what = "truncated JSON" if body.lstrip()[:1] in {b"{", b"["} else "not JSON"
         raise error(f"{where}: {what} ({exc})") from exc
@@ -123,10 +122,18 @@ def attribute(batch: list[str], by_id: Mapping[str, list[str]], studies: list[An
     unexpected = [study for study in studies if not owners(study, by_id)]
     if len(unexpected) >= 2 and 2 * len(unexpected) > len(studies):
         # a reply about other studies is a bad reply, not hundreds of removed trials to confirm one by one
-        error = InvalidResponse(f"/studies: {len(unexpected)} of the {len(studies)} studies answered were "
-                                f"not asked for; the batch is retried next cycle")
-        log.warning("api.batch_failed", ids=len(batch), first_id=batch[0], error=str(error),
-                    error_type="InvalidResponse", reason="wrong studies")
+        error = InvalidResponse(
+            f"/studies: {len(unexpected)} of the {len(studies)} studies answered were "
+            f"not asked for; the batch is retried next cycle"
+        )
+        log.warning(
+            "api.batch_failed",
+            ids=len(batch),
+            first_id=batch[0],
+            error=str(error),
+            error_type="InvalidResponse",
+            reason="wrong studies",
+        )
         return BatchResult(errors=dict.fromkeys(batch, error))
     result = BatchResult()
     claims: dict[str, list[tuple[bool, Any]]] = {}

@@ -51,7 +51,7 @@ def stream_studies(client: CtGovClient, ids: Sequence[str], on_batch: OnBatch) -
         on_batch(BatchResult(errors=invalid))
     size = max(1, min(client.settings.batch_size, client.settings.full_page_size))
     for start in range(0, len(wanted), size):
-        _Batch(client, wanted[start: start + size], on_batch).run()
+        _Batch(client, wanted[start : start + size], on_batch).run()
 
 
 class _Batch:
@@ -72,8 +72,14 @@ class _Batch:
         try:
             self.client.walk(params, self._study, expect=len(self.batch))
         except ApiError as exc:
-            log.warning("api.batch_failed", ids=len(self.batch), first_id=self.batch[0], error=str(exc),
-                        error_type=type(exc).__name__, answered=len(self.answered))
+            log.warning(
+                "api.batch_failed",
+                ids=len(self.batch),
+                first_id=self.batch[0],
+                error=str(exc),
+                error_type=type(exc).__name__,
+                answered=len(self.answered),
+            )
             self._fail_the_rest(exc)
             return
         for owner, found in self.aliased.items():
@@ -82,10 +88,18 @@ class _Batch:
                 if requested not in self.answered:
                     self._settle(requested, partial(choose, claims))
         if self.unexpected >= 2 and 2 * self.unexpected > self.studies:
-            error = InvalidResponse(f"/studies: {self.unexpected} of the {self.studies} studies answered were "
-                                    f"not asked for; the batch is retried next cycle")
-            log.warning("api.batch_failed", ids=len(self.batch), first_id=self.batch[0], error=str(error),
-                        error_type="InvalidResponse", reason="wrong studies")
+            error = InvalidResponse(
+                f"/studies: {self.unexpected} of the {self.studies} studies answered were "
+                f"not asked for; the batch is retried next cycle"
+            )
+            log.warning(
+                "api.batch_failed",
+                ids=len(self.batch),
+                first_id=self.batch[0],
+                error=str(error),
+                error_type="InvalidResponse",
+                reason="wrong studies",
+            )
             self._fail_the_rest(error)
             return
         missing = {i for i in self.batch if i not in self.answered}
@@ -106,8 +120,9 @@ class _Batch:
                 continue
             for requested in self.by_id[owner]:
                 if requested in self.answered:
-                    log.warning("api.duplicate_study", nct_id=requested, reason="a second record claims it; "
-                                "the first stands")
+                    log.warning(
+                        "api.duplicate_study", nct_id=requested, reason="a second record claims it; the first stands"
+                    )
                     continue
                 self._settle(requested, partial(validate_study, study))
 
@@ -128,8 +143,7 @@ class _Batch:
             self.on_batch(BatchResult(errors=dict.fromkeys(rest, error)))
 
 
-def walk_registry(client: CtGovClient, on_study: Callable[[Fetched], None], *,
-                  advanced: str | None = None) -> int:
+def walk_registry(client: CtGovClient, on_study: Callable[[Fetched], None], *, advanced: str | None = None) -> int:
     """Every study of the registry (or of a `filter.advanced` query), full records, 1,000 a page,
     each checked and handed on as it is read; a study that is not a usable record is logged and
     skipped. Returns the number of studies read; raises ApiError where a page fails."""

@@ -38,17 +38,37 @@ def poll_registry(
     del nct_ids  # every study is read anyway
     start = client.requests_made
     records: dict[str, dict[str, object]] = {}
-    full = (state.force_full or state.last_full_refetch is None
-            or _utc(now) - _utc(state.last_full_refetch) >= client.settings.full_refetch_every)
+    full = (
+        state.force_full
+        or state.last_full_refetch is None
+        or _utc(now) - _utc(state.last_full_refetch) >= client.settings.full_refetch_every
+    )
     since = _since(state)
 
-    def result(strategy: str, data_timestamp: str | None, *, error: ApiError | None = None,
-               read: int = 0) -> PollResult:
-        out = PollResult(data_timestamp=data_timestamp, skipped=strategy == "skip", records=records, moved={},
-                         not_found=set(), failures={}, requests=client.requests_made - start, strategy=strategy,
-                         full_refetch=full and error is None and strategy != "skip", api_error=error)
-        log.info("poll.done", strategy=strategy, studies=read, requests=out.requests,
-                 full_refetch=out.full_refetch, data_timestamp=data_timestamp, error=str(error) if error else None)
+    def result(
+        strategy: str, data_timestamp: str | None, *, error: ApiError | None = None, read: int = 0
+    ) -> PollResult:
+        out = PollResult(
+            data_timestamp=data_timestamp,
+            skipped=strategy == "skip",
+            records=records,
+            moved={},
+            not_found=set(),
+            failures={},
+            requests=client.requests_made - start,
+            strategy=strategy,
+            full_refetch=full and error is None and strategy != "skip",
+            api_error=error,
+        )
+        log.info(
+            "poll.done",
+            strategy=strategy,
+            studies=read,
+            requests=out.requests,
+            full_refetch=out.full_refetch,
+            data_timestamp=data_timestamp,
+            error=str(error) if error else None,
+        )
         return out
 
     try:

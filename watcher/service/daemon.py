@@ -67,8 +67,14 @@ CRASHES_BEFORE_UNHEALTHY = 3
 """Cycles that raise in a row before the watchdog is withheld (systemd then restarts the service)."""
 
 
-def poll_trials(config: Config, store: Store, client: CtGovClient, *, only: Collection[str] | None,
-                write: Callable[[str], Any] = print) -> CycleReport:
+def poll_trials(
+    config: Config,
+    store: Store,
+    client: CtGovClient,
+    *,
+    only: Collection[str] | None,
+    write: Callable[[str], Any] = print,
+) -> CycleReport:
     """One `Cycle` over `only` (None: every trial), deliveries left to the caller."""
     from watcher.cycle import Cycle
     from watcher.service.progress import poll_progress
@@ -81,8 +87,15 @@ def poll_trials(config: Config, store: Store, client: CtGovClient, *, only: Coll
 
 
 class Service:
-    def __init__(self, config: Config, config_path: Path | None, *, environ: Mapping[str, str] = os.environ,
-                 write: Callable[[str], Any] = print, rejected: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self,
+        config: Config,
+        config_path: Path | None,
+        *,
+        environ: Mapping[str, str] = os.environ,
+        write: Callable[[str], Any] = print,
+        rejected: tuple[str, ...] = (),
+    ) -> None:
         from watcher.registry.client import CtGovClient
         from watcher.store import Store
         from watcher.store.database import utcnow
@@ -199,20 +212,33 @@ class Service:
     def _retry_after(self, report: CycleReport) -> None:
         from watcher.cycle.report import META_API_RETRY_AT, iso
 
-        when = self.retry.after(report.api_error is not None, now=self.now(), tick=self.clock.tick or
-                                self.config.settings.interval, next_tick=self.clock.next_tick(),
-                                not_before=iso(self.store.get_meta(META_API_RETRY_AT)))
+        when = self.retry.after(
+            report.api_error is not None,
+            now=self.now(),
+            tick=self.clock.tick or self.config.settings.interval,
+            next_tick=self.clock.next_tick(),
+            not_before=iso(self.store.get_meta(META_API_RETRY_AT)),
+        )
         if when is not None:
-            log.info("cycle.retry_scheduled", at=when.isoformat(), failures=self.retry.failures,
-                     delay_s=round((when - self.now()).total_seconds()))
+            log.info(
+                "cycle.retry_scheduled",
+                at=when.isoformat(),
+                failures=self.retry.failures,
+                delay_s=round((when - self.now()).total_seconds()),
+            )
         self.clock.retry_at(when)
 
     def _due(self, config: Config, mode: str) -> list[str]:
         last = {k: v.last_checked_at for k, v in self.store.trial_states().items()}
         if mode == "new":
             return [t.nct_id for t in config.watchlist.trials if last.get(t.nct_id) is None]
-        return due_trials(config.watchlist.trials, last, now=self.now(), default=config.settings.interval,
-                          tick=self.clock.tick or config.settings.interval)
+        return due_trials(
+            config.watchlist.trials,
+            last,
+            now=self.now(),
+            default=config.settings.interval,
+            tick=self.clock.tick or config.settings.interval,
+        )
 
     def _notify_worker(self) -> None:
         from watcher.notify.payloads import notify_tick
@@ -225,22 +251,32 @@ class Service:
             self._notify_wanted.clear()
             try:
                 next_poll = self.store.get_meta(META_NEXT_CYCLE)
-                deliveries = notify_tick(self.config, self.store, now=self.now,
-                                         next_poll=datetime.fromisoformat(next_poll) if next_poll else None)
+                deliveries = notify_tick(
+                    self.config,
+                    self.store,
+                    now=self.now,
+                    next_poll=datetime.fromisoformat(next_poll) if next_poll else None,
+                )
             except Exception as exc:
                 log.exception("notify.tick_crashed", error=f"{type(exc).__name__}: {exc}")
             else:
                 if deliveries:
-                    log.info("notify.tick", delivered=sum(1 for d in deliveries if d.accepted),
-                             failed=sum(1 for d in deliveries if not d.accepted))
+                    log.info(
+                        "notify.tick",
+                        delivered=sum(1 for d in deliveries if d.accepted),
+                        failed=sum(1 for d in deliveries if not d.accepted),
+                    )
                     self.wake.set()
 
     # -- the clock -----------------------------------------------------------------------------
 
     def _schedule(self, *, first: bool) -> None:
         if self.clock.schedule(self.config, first=first):
-            log.info("service.rescheduled", tick_s=tick_interval(self.config).total_seconds(),
-                     jitter_s=int(self.config.settings.jitter.total_seconds()))
+            log.info(
+                "service.rescheduled",
+                tick_s=tick_interval(self.config).total_seconds(),
+                jitter_s=int(self.config.settings.jitter.total_seconds()),
+            )
         self._record_next_cycle()
 
     def _next_cycle(self) -> datetime | None:
@@ -273,9 +309,15 @@ class Service:
             self._last_rejection = None
             self._safely(lambda: self.store.set_meta(META_WATCHLIST_ERROR, None))
         searches = set(new.watchlist.searches) - set(old.watchlist.searches)  # added or edited
-        log.info("config.reloaded", reason=reason, trials=len(after), added=sorted(after - before),
-                 removed=sorted(before - after), watchlist=str(new.watchlist.path),
-                 searches_changed=sorted(s.name for s in searches))
+        log.info(
+            "config.reloaded",
+            reason=reason,
+            trials=len(after),
+            added=sorted(after - before),
+            removed=sorted(before - after),
+            watchlist=str(new.watchlist.path),
+            searches_changed=sorted(s.name for s in searches),
+        )
         self._set_meta({META_TRIALS: watched_count(self.config, self.store)})
         self._schedule(first=False)
         if searches:
@@ -343,17 +385,27 @@ class Service:
         self._safely(lambda: close_interrupted_cycles(self.store, self.now()))
         if self.store.get_meta(META_WATCHLIST_ERROR) == list(self.rejected):
             self._last_rejection = self.rejected  # alerted before the restart: not news
-        self._set_meta({META_STATE: "running", META_PID: os.getpid(), META_STARTED: self.now().isoformat(),
-                        META_STOPPED: None, META_CYCLE_STARTED: None, META_HEALTH: "ok",
-                        META_WATCHLIST_ERROR: list(self.rejected) or None,
-                        META_TRIALS: watched_count(self.config, self.store)})
+        self._set_meta(
+            {
+                META_STATE: "running",
+                META_PID: os.getpid(),
+                META_STARTED: self.now().isoformat(),
+                META_STOPPED: None,
+                META_CYCLE_STARTED: None,
+                META_HEALTH: "ok",
+                META_WATCHLIST_ERROR: list(self.rejected) or None,
+                META_TRIALS: watched_count(self.config, self.store),
+            }
+        )
         if self.rejected:
             self._reject(self.rejected, "start")
         else:
             self._safely(lambda: remember(self.config))
         self._heartbeat()
-        self._threads = [threading.Thread(target=self._cycle_worker, name="cycle-runner", daemon=True),
-                         threading.Thread(target=self._notify_worker, name="notifier", daemon=True)]
+        self._threads = [
+            threading.Thread(target=self._cycle_worker, name="cycle-runner", daemon=True),
+            threading.Thread(target=self._notify_worker, name="notifier", daemon=True),
+        ]
         for thread in self._threads:
             thread.start()
         self.clock.start_paused()
@@ -361,12 +413,19 @@ class Service:
         self.clock.resume()
         if settings.run_at_start:
             self.request_cycle("full")
-        log.info("service.started", trials=len(self.config.watchlist.trials),
-                 interval_s=settings.interval.total_seconds(), tick_s=tick_interval(self.config).total_seconds(),
-                 jitter_s=settings.jitter.total_seconds(), run_at_start=settings.run_at_start,
-                 watchlist=str(self.config.watchlist.path), watch_s=settings.watch_interval.total_seconds(),
-                 systemd=self.sd.enabled, watchdog_s=self.watchdog_every.total_seconds() if self.watchdog_every
-                 else None, pid=os.getpid())
+        log.info(
+            "service.started",
+            trials=len(self.config.watchlist.trials),
+            interval_s=settings.interval.total_seconds(),
+            tick_s=tick_interval(self.config).total_seconds(),
+            jitter_s=settings.jitter.total_seconds(),
+            run_at_start=settings.run_at_start,
+            watchlist=str(self.config.watchlist.path),
+            watch_s=settings.watch_interval.total_seconds(),
+            systemd=self.sd.enabled,
+            watchdog_s=self.watchdog_every.total_seconds() if self.watchdog_every else None,
+            pid=os.getpid(),
+        )
         self.sd.ready(self.status_line())
         self._main_loop()
         return self._shutdown()
@@ -403,8 +462,9 @@ class Service:
     def _shutdown(self) -> int:
         bound = self.config.settings.stop_timeout
         in_flight = self._cycle_started is not None
-        self.sd.stopping("Stopping: finishing the cycle in flight" if in_flight else "Stopping",
-                         extend=bound + timedelta(seconds=10))
+        self.sd.stopping(
+            "Stopping: finishing the cycle in flight" if in_flight else "Stopping", extend=bound + timedelta(seconds=10)
+        )
         self._safely(lambda: self.store.set_meta(META_STATE, "stopping"))
         self.clock.stop()
         self._cycle_wanted.set()
@@ -418,15 +478,21 @@ class Service:
             # Abandon: each store write is one transaction, so nothing is half-written; the cycle's
             # unfinished trials are simply checked again next time. Do not touch the store or the
             # client the stuck thread is using.
-            log.warning("service.abandoned", threads=stuck, after_s=bound.total_seconds(),
-                        forced=self.signals.forced)
-            self._safely(lambda: record_abandoned_stop(self.config.settings.storage_url, self.now(),
-                                                       self._cycle_started_at))
+            log.warning("service.abandoned", threads=stuck, after_s=bound.total_seconds(), forced=self.signals.forced)
+            self._safely(
+                lambda: record_abandoned_stop(self.config.settings.storage_url, self.now(), self._cycle_started_at)
+            )
             self.sd.close()
             log.info("service.stopped", clean=False)
             return 0
-        self._set_meta({META_STATE: "stopped", META_STOPPED: self.now().isoformat(), META_NEXT_CYCLE: None,
-                        META_CYCLE_STARTED: None})
+        self._set_meta(
+            {
+                META_STATE: "stopped",
+                META_STOPPED: self.now().isoformat(),
+                META_NEXT_CYCLE: None,
+                META_CYCLE_STARTED: None,
+            }
+        )
         self.client.close()
         self.store.close()
         self.sd.close()
@@ -434,8 +500,9 @@ class Service:
         return 0
 
 
-def serve(config: Config, config_path: Path | None, *, environ: Mapping[str, str] = os.environ,
-          rejected: tuple[str, ...] = ()) -> int:
+def serve(
+    config: Config, config_path: Path | None, *, environ: Mapping[str, str] = os.environ, rejected: tuple[str, ...] = ()
+) -> int:
     """Run until SIGTERM/SIGINT; returns the exit code (0 also when a stuck cycle was abandoned).
 
     On SQLite a second service of the same database is refused (StorageError names the first)."""

@@ -66,6 +66,7 @@ def startup_config(path: Path | None, environ: Mapping[str, str] = os.environ) -
         except (OSError, ConfigError):
             raise exc from None
         problems = tuple(str(p) for p in exc.problems)
-        log.warning("watchlist.started_on_last_good", problems=list(problems), copy=str(copy),
-                    trials=len(watchlist.trials))
+        log.warning(
+            "watchlist.started_on_last_good", problems=list(problems), copy=str(copy), trials=len(watchlist.trials)
+        )
         return Config(settings=settings, watchlist=watchlist), problems

@@ -88,11 +88,16 @@ def _route_stdlib_logging(level: str, shared: list[Any], renderer: Any, *, journ
     """Libraries log through `logging` (APScheduler's missed-run warnings, for one); give their records
     the same format as ours so a journald line is never half JSON, half plain text."""
     handler = logging.StreamHandler(stream)
-    handler.setFormatter(structlog.stdlib.ProcessorFormatter(
-        foreign_pre_chain=[structlog.stdlib.add_logger_name, *shared],
-        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta,
-                    *([_journald_prefix] if journald else []), renderer],
-    ))
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            foreign_pre_chain=[structlog.stdlib.add_logger_name, *shared],
+            processors=[
+                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                *([_journald_prefix] if journald else []),
+                renderer,
+            ],
+        )
+    )
     root = logging.getLogger()
     for old in [h for h in root.handlers if getattr(h, "_trialwatch", False)]:
         root.removeHandler(old)

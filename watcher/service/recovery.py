@@ -28,8 +28,12 @@ def record_abandoned_stop(storage_url: str, now: datetime, since: datetime | Non
     fresh = Store(storage_url, create=False)
     try:
         fresh.close_open_cycles(now, result="abandoned", since=since)
-        for key, value in {META_STATE: "stopped", META_STOPPED: now.isoformat(), META_NEXT_CYCLE: None,
-                           META_CYCLE_STARTED: None}.items():
+        for key, value in {
+            META_STATE: "stopped",
+            META_STOPPED: now.isoformat(),
+            META_NEXT_CYCLE: None,
+            META_CYCLE_STARTED: None,
+        }.items():
             fresh.set_meta(key, value)
     finally:
         fresh.close()

@@ -59,8 +59,10 @@ def reloaded_config(old: Config, config_path: Path | None, environ: Mapping[str,
     if settings.storage_url != old.settings.storage_url or settings.api != old.settings.api:
         later.append("storage.url and api.* apply after a restart")
         settings = replace(settings, storage_url=old.settings.storage_url, api=old.settings.api)
-    if settings.notify_interval != old.settings.notify_interval or \
-            settings.watch_interval != old.settings.watch_interval:
+    if (
+        settings.notify_interval != old.settings.notify_interval
+        or settings.watch_interval != old.settings.watch_interval
+    ):
         later.append("schedule.notify_interval and schedule.watch_interval apply after a restart")
     return replace(new, settings=settings), later
 
@@ -74,10 +76,13 @@ def rejection_alert(config: Config, problems: Sequence[str]) -> tuple[str, list[
     if all(p.startswith(watchlist) for p in problems):
         advice = "Fix the watchlist: it is picked up as soon as it is saved."
     else:  # the settings file is read on reload only (SIGHUP, `systemctl reload trialwatch`)
-        advice = ("Fix the file, then reload the service (`systemctl reload trialwatch` or SIGHUP): "
-                  "edits of the settings file are not picked up on save.")
+        advice = (
+            "Fix the file, then reload the service (`systemctl reload trialwatch` or SIGHUP): "
+            "edits of the settings file are not picked up on save."
+        )
     text = "\n".join(problems) + "\n\nThe service keeps running with the last good configuration. " + advice
     payload = {"schema": 1, "type": "alert", "subject": subject, "text": text, "nct_id": None}
-    messages = [NewMessage(channel=name, nct_id=None, kind="alert", payload=payload)
-                for name in config.settings.channels]
+    messages = [
+        NewMessage(channel=name, nct_id=None, kind="alert", payload=payload) for name in config.settings.channels
+    ]
     return f"!! {subject}\n{text}\n", messages

@@ -20,8 +20,15 @@ class ApiRetry:
     first: timedelta
     failures: int = 0
 
-    def after(self, failed: bool, *, now: datetime, tick: timedelta, next_tick: datetime | None,
-              not_before: datetime | None = None) -> datetime | None:
+    def after(
+        self,
+        failed: bool,
+        *,
+        now: datetime,
+        tick: timedelta,
+        next_tick: datetime | None,
+        not_before: datetime | None = None,
+    ) -> datetime | None:
         """When to retry after a cycle that `failed` at the API level (None: no retry; the tick will do)."""
         if not failed:
             self.failures = 0

@@ -26,8 +26,14 @@ def tick_interval(config: Config) -> timedelta:
     return min([config.settings.interval, *intervals])
 
 
-def due_trials(trials: Sequence[Trial], last_checked: Mapping[str, datetime | None], *, now: datetime,
-               default: timedelta, tick: timedelta) -> list[str]:
+def due_trials(
+    trials: Sequence[Trial],
+    last_checked: Mapping[str, datetime | None],
+    *,
+    now: datetime,
+    default: timedelta,
+    tick: timedelta,
+) -> list[str]:
     """IDs to poll this tick: never checked, or their interval ends before the next tick is half over.
 
     The half-tick slack keeps a trial on its own interval from drifting a whole tick late because
@@ -75,15 +81,26 @@ class Clock:
         trigger = IntervalTrigger(seconds=tick.total_seconds(), jitter=jitter, timezone="UTC")
         moved = False
         if first:
-            self.scheduler.add_job(self._poll, trigger, id="poll", max_instances=1, coalesce=True,
-                                   misfire_grace_time=None)
-            self.scheduler.add_job(self._notify, IntervalTrigger(
-                seconds=settings.notify_interval.total_seconds(), timezone="UTC"),
-                id="notify", max_instances=1, coalesce=True, misfire_grace_time=None)
+            self.scheduler.add_job(
+                self._poll, trigger, id="poll", max_instances=1, coalesce=True, misfire_grace_time=None
+            )
+            self.scheduler.add_job(
+                self._notify,
+                IntervalTrigger(seconds=settings.notify_interval.total_seconds(), timezone="UTC"),
+                id="notify",
+                max_instances=1,
+                coalesce=True,
+                misfire_grace_time=None,
+            )
             if settings.watch_interval:
-                self.scheduler.add_job(self._watch, IntervalTrigger(
-                    seconds=settings.watch_interval.total_seconds(), timezone="UTC"),
-                    id="watch", max_instances=1, coalesce=True, misfire_grace_time=None)
+                self.scheduler.add_job(
+                    self._watch,
+                    IntervalTrigger(seconds=settings.watch_interval.total_seconds(), timezone="UTC"),
+                    id="watch",
+                    max_instances=1,
+                    coalesce=True,
+                    misfire_grace_time=None,
+                )
         elif tick != self.tick or settings.jitter != self.jitter:
             self.scheduler.reschedule_job("poll", trigger=trigger)
             moved = True
@@ -112,8 +129,13 @@ class Clock:
         if not self.running:
             return  # stopping: no more polls
         if when is not None:
-            self.scheduler.add_job(self._poll, DateTrigger(run_date=when, timezone="UTC"), id="retry",
-                                   replace_existing=True, misfire_grace_time=None)
+            self.scheduler.add_job(
+                self._poll,
+                DateTrigger(run_date=when, timezone="UTC"),
+                id="retry",
+                replace_existing=True,
+                misfire_grace_time=None,
+            )
             return
         with contextlib.suppress(JobLookupError):  # none pending, or it fired just now
             self.scheduler.remove_job("retry")

@@ -39,7 +39,6 @@ class Wakeup:
         return bool(ready)
 
 
-
 class StopSignals:
     """Which stop signals arrived (TERM, INT), recorded without a lock; the first asks for a
     clean stop, a second one for a forced stop that does not wait for the cycle in flight."""

@@ -82,8 +82,12 @@ def read_status(config: Config, store: Store, *, now: datetime) -> Status:
         last_cycle = {
             "started_at": last.started_at.isoformat(),
             "finished_at": last.finished_at.isoformat() if last.finished_at else None,
-            "result": last.result, "checked": last.checked, "changed": last.changed, "failed": last.failed,
-            "requests": last.requests, "duration_s": round(duration, 3) if duration is not None else None,
+            "result": last.result,
+            "checked": last.checked,
+            "changed": last.changed,
+            "failed": last.failed,
+            "requests": last.requests,
+            "duration_s": round(duration, 3) if duration is not None else None,
         }
     counts = store.outbox.counts()
     states = store.trial_states()
@@ -91,8 +95,9 @@ def read_status(config: Config, store: Store, *, now: datetime) -> Status:
     for trial in config.watchlist.trials:
         st = states.get(trial.nct_id)
         if st is not None and st.consecutive_failures:
-            failing.append(FailingTrial(trial.nct_id, trial.label, st.consecutive_failures, st.last_error,
-                                        st.not_found))
+            failing.append(
+                FailingTrial(trial.nct_id, trial.label, st.consecutive_failures, st.last_error, st.not_found)
+            )
     error = store.get_meta(META_WATCHLIST_ERROR)
     running = service in ("running", "stopping")
     return Status(
@@ -105,8 +110,11 @@ def read_status(config: Config, store: Store, *, now: datetime) -> Status:
         cycle_running_since=store.get_meta(META_CYCLE_STARTED) if running else None,
         next_cycle=store.get_meta(META_NEXT_CYCLE) if running else None,
         trials=watched_count(config, store),
-        notifications={"pending": counts.get("pending", 0), "parked": counts.get("parked", 0),
-                       "sent": counts.get("sent", 0)},
+        notifications={
+            "pending": counts.get("pending", 0),
+            "parked": counts.get("parked", 0),
+            "sent": counts.get("sent", 0),
+        },
         failing=failing,
         watchlist_error=list(error) if isinstance(error, list) and running else None,
         service_trials=store.get_meta(META_TRIALS) if running else None,
@@ -147,16 +155,21 @@ def status_lines(status: Status, *, now: datetime) -> list[str]:
     lines.append(f"service:        {service}")
     cycle = status.last_cycle
     if cycle:
-        lines.append(f"last cycle:     {_hm(cycle['finished_at'])}  {cycle['result']}  ({cycle['checked']} checked, "
-                     f"{cycle['changed']} changed, {cycle['failed']} failed, {cycle['requests']} requests, "
-                     f"{cycle['duration_s']}s)")
+        lines.append(
+            f"last cycle:     {_hm(cycle['finished_at'])}  {cycle['result']}  ({cycle['checked']} checked, "
+            f"{cycle['changed']} changed, {cycle['failed']} failed, {cycle['requests']} requests, "
+            f"{cycle['duration_s']}s)"
+        )
     else:
         lines.append("last cycle:     none yet")
     if status.cycle_running_since:
         lines.append(f"running now:    a cycle started {_ago(status.cycle_running_since, now)}")
     nxt = status.next_cycle
-    lines.append(f"next cycle:     {_hm(nxt)} ({_ago(nxt, now).replace(' from now', '')} from now)" if nxt
-                 else "next cycle:     - (the service is not running)")
+    lines.append(
+        f"next cycle:     {_hm(nxt)} ({_ago(nxt, now).replace(' from now', '')} from now)"
+        if nxt
+        else "next cycle:     - (the service is not running)"
+    )
     failing = len(status.failing)
     lines.append(f"trials watched: {status.trials}" + (f" ({failing} failing)" if failing else ""))
     n = status.notifications
@@ -185,13 +198,16 @@ def summary(trials: int, store: Store, *, next_cycle: datetime | None) -> str:
     counts = store.outbox.counts()
     parts = [f"{trials} trial{'s' if trials != 1 else ''} watched"]
     if last is not None and last.finished_at is not None:
-        parts.append(f"last cycle {last.finished_at:%H:%M} UTC {last.result} ({last.checked} checked, "
-                     f"{last.changed} changed, {last.failed} failed)")
+        parts.append(
+            f"last cycle {last.finished_at:%H:%M} UTC {last.result} ({last.checked} checked, "
+            f"{last.changed} changed, {last.failed} failed)"
+        )
     else:
         parts.append("no cycle yet")
     if next_cycle is not None:
         parts.append(f"next {next_cycle:%H:%M} UTC")
     pending, parked = counts.get("pending", 0), counts.get("parked", 0)
-    parts.append(f"{pending} notification{'s' if pending != 1 else ''} pending"
-                 + (f", {parked} parked" if parked else ""))
+    parts.append(
+        f"{pending} notification{'s' if pending != 1 else ''} pending" + (f", {parked} parked" if parked else "")
+    )
     return "; ".join(parts)

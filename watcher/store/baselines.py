@@ -20,8 +20,13 @@ from watcher.store.blobstore import snapshot_of
 from watcher.store.schema import SnapshotRow
 
 
-def baseline_changes(s: Session, *, nct_ids: Sequence[str] | None = None, since: datetime | None = None,
-                     rules: SeverityRules | None = None) -> list[StoredChange]:
+def baseline_changes(
+    s: Session,
+    *,
+    nct_ids: Sequence[str] | None = None,
+    since: datetime | None = None,
+    rules: SeverityRules | None = None,
+) -> list[StoredChange]:
     """The derived "added" changes of the baseline versions of `nct_ids` (all trials when None)."""
     query = select(SnapshotRow).where(SnapshotRow.baseline.is_(True))
     if nct_ids is not None:
@@ -33,9 +38,12 @@ def baseline_changes(s: Session, *, nct_ids: Sequence[str] | None = None, since:
         snapshot = snapshot_of(s, row)
         if snapshot is None:
             continue
-        out.extend(StoredChange(id=0, nct_id=row.nct_id, version=row.version, detected_at=row.fetched_at,
-                                change=change, baseline=True)
-                   for change in changes_between(None, snapshot.record, rules))
+        out.extend(
+            StoredChange(
+                id=0, nct_id=row.nct_id, version=row.version, detected_at=row.fetched_at, change=change, baseline=True
+            )
+            for change in changes_between(None, snapshot.record, rules)
+        )
     return out
 
 

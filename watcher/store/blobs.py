@@ -94,7 +94,8 @@ def record_parts(record: Mapping[str, Any], encoded: Encoded | None = None) -> t
     parts = [Part(digest_of(raw), raw) for _, raw in encoded.parts]
     entries: list[list[Any]] = sorted(
         ([list(path), part.digest] for (path, _), part in zip(encoded.parts, parts, strict=True)),
-        key=lambda e: list(e[0]))
+        key=lambda e: list(e[0]),
+    )
     raw = canonical_bytes({"schema": MANIFEST_SCHEMA, "parts": entries})
     return Part(digest_of(raw), raw), parts
 

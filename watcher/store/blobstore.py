@@ -31,8 +31,9 @@ def snapshot_of(s: Session, row: SnapshotRow) -> Snapshot | None:
         record = load_record(s, row.manifest)
     else:
         return None
-    return Snapshot(nct_id=row.nct_id, version=row.version, fetched_at=row.fetched_at,
-                    content_hash=row.content_hash, record=record)
+    return Snapshot(
+        nct_id=row.nct_id, version=row.version, fetched_at=row.fetched_at, content_hash=row.content_hash, record=record
+    )
 
 
 def load_record(s: Session, manifest_digest: str) -> dict[str, Any]:
@@ -41,8 +42,9 @@ def load_record(s: Session, manifest_digest: str) -> dict[str, Any]:
         raise StorageError(f"snapshot manifest {manifest_digest[:12]}… is missing from the blob store")
     manifest = blobs.load(manifest_row.codec, manifest_row.data)
     wanted = blobs.manifest_digests(manifest)
-    found = {b.digest: blobs.load(b.codec, b.data)
-             for b in s.scalars(select(BlobRow).where(BlobRow.digest.in_(wanted)))}
+    found = {
+        b.digest: blobs.load(b.codec, b.data) for b in s.scalars(select(BlobRow).where(BlobRow.digest.in_(wanted)))
+    }
     missing = set(wanted) - set(found)
     if missing:
         raise StorageError(f"{len(missing)} part(s) of snapshot manifest {manifest_digest[:12]}… are missing")
@@ -54,8 +56,9 @@ def put_record(s: Session, record: Mapping[str, Any], at: datetime, *, dialect: 
     return put_records(s, [(record, at, None)], dialect=dialect)[0]
 
 
-def put_records(s: Session, records: Sequence[tuple[Mapping[str, Any], datetime, Encoded | None]], *,
-                dialect: str) -> list[str]:
+def put_records(
+    s: Session, records: Sequence[tuple[Mapping[str, Any], datetime, Encoded | None]], *, dialect: str
+) -> list[str]:
     """Store a page of records' parts and manifests; returns their manifest digests, in order.
 
     One query learns which blobs exist; those have their `last_used_at` refreshed (so a concurrent
@@ -83,8 +86,10 @@ def put_records(s: Session, records: Sequence[tuple[Mapping[str, Any], datetime,
         present.update(s.scalars(select(BlobRow.digest).where(BlobRow.digest.in_(chunk))))
     for chunk in chunks(sorted(present), 500):
         s.execute(update(BlobRow).where(BlobRow.digest.in_(chunk)).values(last_used_at=at))
-    new = [{"digest": b.digest, "codec": b.codec, "size": b.size, "data": b.data, "last_used_at": at}
-           for b in (part.blob() for d, part in todo.items() if d not in present)]
+    new = [
+        {"digest": b.digest, "codec": b.codec, "size": b.size, "data": b.data, "last_used_at": at}
+        for b in (part.blob() for d, part in todo.items() if d not in present)
+    ]
     if new:
         s.execute(insert_if_absent(_table(BlobRow), dialect), new)
     listed = [{"manifest": m, "part": p} for m, parts in refs.items() for p in parts]
@@ -96,7 +101,7 @@ def put_records(s: Session, records: Sequence[tuple[Mapping[str, Any], datetime,
 def chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
     """`items` in slices of at most `size`: IN lists stay under every backend's parameter limit."""
     for start in range(0, len(items), size):
-        yield items[start: start + size]
+        yield items[start : start + size]
 
 
 def _table(model: Any) -> Table:

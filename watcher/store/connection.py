@@ -56,8 +56,11 @@ def open_engine(url: str, *, read_only: bool = False) -> Engine:
     try:
         engine = create_engine(url, **kwargs)
     except ImportError as exc:
-        hint = (" (PostgreSQL needs the driver: pip install 'trialwatch[postgres]')"
-                if parsed.get_backend_name() == "postgresql" else "")
+        hint = (
+            " (PostgreSQL needs the driver: pip install 'trialwatch[postgres]')"
+            if parsed.get_backend_name() == "postgresql"
+            else ""
+        )
         raise StorageError(f"cannot open database {redact_db_url(url)}: {exc}{hint}") from exc
     except SQLAlchemyError as exc:
         raise StorageError(f"cannot open database {redact_db_url(url)}: {exc}") from exc
@@ -76,8 +79,10 @@ def read_only_creator(database: Path) -> Any:
     """
     if not database.is_file():
         problem = unwritable(database) or "this command only reads"
-        raise StorageError(f"there is no database at {database} yet, and {problem}; "
-                           "run `trialwatch check` (or the service) once as a user who can write there")
+        raise StorageError(
+            f"there is no database at {database} yet, and {problem}; "
+            "run `trialwatch check` (or the service) once as a user who can write there"
+        )
     uri = f"file:{quote(str(database.resolve()))}?mode=ro"
     wal = database.with_name(database.name + "-wal")
     if not wal.exists() and not os.access(database.parent, os.W_OK | os.X_OK):
@@ -124,8 +129,9 @@ def unwritable(database: Path, *, what: str = "database file") -> str | None:
         existing = existing.parent
     if existing != folder:
         if not os.access(existing, os.W_OK | os.X_OK):
-            return (f"the state directory {folder} cannot be created: {existing} is not writable by user "
-                    f"{current_user()}")
+            return (
+                f"the state directory {folder} cannot be created: {existing} is not writable by user {current_user()}"
+            )
         return None
     if not os.access(folder, os.W_OK | os.X_OK):
         return f"the state directory {folder} is not writable by user {current_user()}"
@@ -257,10 +263,12 @@ def service_lock(url: str) -> Iterator[None]:
             holder = _holder(path)
             raise StorageError(
                 f"another `trialwatch run` ({holder}) is already the service of {database}; stop it first "
-                "(e.g. `systemctl stop trialwatch`) or give this one another storage.url") from None
+                "(e.g. `systemctl stop trialwatch`) or give this one another storage.url"
+            ) from None
         os.ftruncate(fd, 0)
-        os.write(fd, json.dumps({"pid": os.getpid(), "since": datetime.now(UTC).isoformat(timespec="seconds")})
-                 .encode())
+        os.write(
+            fd, json.dumps({"pid": os.getpid(), "since": datetime.now(UTC).isoformat(timespec="seconds")}).encode()
+        )
         try:
             yield
         finally:

@@ -58,13 +58,25 @@ def _change(row: ChangeRow) -> Change:
     event = None
     if row.event:
         event = Event(kind=row.event["kind"], summary=row.event.get("summary", ""), data=row.event.get("data", {}))
-    return Change(field=row.field, change=row.change, old=row.old, new=row.new,  # type: ignore[arg-type]
-                  severity=row.severity, event=event)  # type: ignore[arg-type]
+    return Change(
+        field=row.field,
+        change=row.change,
+        old=row.old,
+        new=row.new,  # type: ignore[arg-type]
+        severity=row.severity,
+        event=event,
+    )  # type: ignore[arg-type]
 
 
 def _stored(row: ChangeRow) -> StoredChange:
-    return StoredChange(id=row.id, nct_id=row.nct_id, version=row.version, detected_at=row.detected_at,
-                        change=_change(row), baseline=row.baseline)
+    return StoredChange(
+        id=row.id,
+        nct_id=row.nct_id,
+        version=row.version,
+        detected_at=row.detected_at,
+        change=_change(row),
+        baseline=row.baseline,
+    )
 
 
 def _storage_error(item: NewVersion, exc: Exception) -> StorageError:
@@ -75,10 +87,17 @@ def _storage_error(item: NewVersion, exc: Exception) -> StorageError:
 
 def _trial_state(row: TrialRow) -> TrialState:
     return TrialState(
-        nct_id=row.nct_id, title=row.title, overall_status=row.overall_status,
-        last_update_post_date=row.last_update_post_date, last_checked_at=row.last_checked_at,
-        last_changed_at=row.last_changed_at, consecutive_failures=row.consecutive_failures or 0,
-        last_error=row.last_error, not_found=bool(row.not_found), canonical_id=row.canonical_id)
+        nct_id=row.nct_id,
+        title=row.title,
+        overall_status=row.overall_status,
+        last_update_post_date=row.last_update_post_date,
+        last_checked_at=row.last_checked_at,
+        last_changed_at=row.last_changed_at,
+        consecutive_failures=row.consecutive_failures or 0,
+        last_error=row.last_error,
+        not_found=bool(row.not_found),
+        canonical_id=row.canonical_id,
+    )
 
 
 META_LAST_RETENTION = "storage.last_retention"
@@ -95,9 +114,11 @@ class Store:
         if database is not None and not read_only:
             problem = unwritable(database)
             if problem is not None:
-                raise StorageError(f"{problem}; trialwatch writes the database {database} and files beside it "
-                                   "(fix the ownership, or run as the service's user). Commands that only read "
-                                   "(status, list, show, history, diff, changes, feed, db stats) work without it.")
+                raise StorageError(
+                    f"{problem}; trialwatch writes the database {database} and files beside it "
+                    "(fix the ownership, or run as the service's user). Commands that only read "
+                    "(status, list, show, history, diff, changes, feed, db stats) work without it."
+                )
         self.engine: Engine = open_engine(url, read_only=read_only)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         self.dialect = self.engine.url.get_backend_name()
@@ -136,8 +157,10 @@ class Store:
             self.close()
             database = sqlite_path(self.url)
             why = (unwritable(database) if database else None) or "it was opened read-only"
-            raise StorageError(f"{redact_db_url(self.url)} needs a schema upgrade ({behind}), but {why}: run "
-                               "`trialwatch db upgrade` (or start the service) as a user who can write it")
+            raise StorageError(
+                f"{redact_db_url(self.url)} needs a schema upgrade ({behind}), but {why}: run "
+                "`trialwatch db upgrade` (or start the service) as a user who can write it"
+            )
 
     def schema_revision(self) -> str | None:
         from watcher.store.migrate import current_revision
@@ -149,8 +172,11 @@ class Store:
 
     def _database_bytes(self, s: Session) -> int | None:
         if self.dialect == "sqlite":
-            return int(s.execute(text("SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()"))
-                       .scalar_one())
+            return int(
+                s.execute(
+                    text("SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()")
+                ).scalar_one()
+            )
         if self.dialect == "postgresql":
             return int(s.execute(text("SELECT pg_database_size(current_database())")).scalar_one())
         return None
@@ -184,40 +210,59 @@ class Store:
         """
         with self._writer.held(), self.session() as s:
             if self.dialect == "postgresql":  # in key order: two writers of overlapping pages cannot deadlock
-                s.execute(text("SELECT pg_advisory_xact_lock(k) FROM "
-                               "(SELECT unnest(CAST(:keys AS bigint[])) AS k ORDER BY 1) AS held"),
-                          {"keys": sorted({trial_lock_key(n) for n in nct_ids})})
+                s.execute(
+                    text(
+                        "SELECT pg_advisory_xact_lock(k) FROM "
+                        "(SELECT unnest(CAST(:keys AS bigint[])) AS k ORDER BY 1) AS held"
+                    ),
+                    {"keys": sorted({trial_lock_key(n) for n in nct_ids})},
+                )
             yield s
 
     # -- snapshots -------------------------------------------------------------------------------
 
     def latest_snapshot(self, nct_id: str) -> Snapshot | None:
         with self.session() as s:
-            row = s.scalars(select(SnapshotRow).where(SnapshotRow.nct_id == nct_id)
-                            .order_by(SnapshotRow.version.desc()).limit(1)).first()
+            row = s.scalars(
+                select(SnapshotRow).where(SnapshotRow.nct_id == nct_id).order_by(SnapshotRow.version.desc()).limit(1)
+            ).first()
             return snapshot_of(s, row) if row else None
 
     def latest_hash(self, nct_id: str) -> str | None:
         """The content hash of a trial's newest version, read from its column: comparing a fetched
         record with it needs no record loaded and decompressed (the common case: nothing changed)."""
         with self.session() as s:
-            return s.scalar(select(SnapshotRow.content_hash).where(SnapshotRow.nct_id == nct_id)
-                            .order_by(SnapshotRow.version.desc()).limit(1))
+            return s.scalar(
+                select(SnapshotRow.content_hash)
+                .where(SnapshotRow.nct_id == nct_id)
+                .order_by(SnapshotRow.version.desc())
+                .limit(1)
+            )
 
     def snapshot(self, nct_id: str, version: int) -> Snapshot | None:
         """One stored version; None when there is no such version or retention pruned it."""
         with self.session() as s:
-            row = s.scalars(select(SnapshotRow).where(SnapshotRow.nct_id == nct_id,
-                                                      SnapshotRow.version == version)).first()
+            row = s.scalars(
+                select(SnapshotRow).where(SnapshotRow.nct_id == nct_id, SnapshotRow.version == version)
+            ).first()
             return snapshot_of(s, row) if row else None
 
     def version_infos(self, nct_id: str) -> list[VersionInfo]:
         with self.session() as s:
             rows = s.scalars(select(SnapshotRow).where(SnapshotRow.nct_id == nct_id).order_by(SnapshotRow.version))
-            return [VersionInfo(nct_id=r.nct_id, version=r.version, fetched_at=r.fetched_at,
-                                last_update_post_date=r.last_update_post_date, source=r.source or "poll",
-                                ctgov_version=r.ctgov_version, pruned=r.pruned_at is not None,
-                                content_hash=r.content_hash) for r in rows]
+            return [
+                VersionInfo(
+                    nct_id=r.nct_id,
+                    version=r.version,
+                    fetched_at=r.fetched_at,
+                    last_update_post_date=r.last_update_post_date,
+                    source=r.source or "poll",
+                    ctgov_version=r.ctgov_version,
+                    pruned=r.pruned_at is not None,
+                    content_hash=r.content_hash,
+                )
+                for r in rows
+            ]
 
     def save_version(
         self,
@@ -241,9 +286,18 @@ class Store:
         version: that version's number is returned and nothing is written. A baseline stores no
         change rows: they are derived from the record when read (`watcher.store.baselines`).
         """
-        item = NewVersion(nct_id=nct_id, record=record, digest=digest, fetched_at=fetched_at, changes=changes,
-                          baseline=baseline, messages=messages, source=source, ctgov_version=ctgov_version,
-                          detected_at=detected_at)
+        item = NewVersion(
+            nct_id=nct_id,
+            record=record,
+            digest=digest,
+            fetched_at=fetched_at,
+            changes=changes,
+            baseline=baseline,
+            messages=messages,
+            source=source,
+            ctgov_version=ctgov_version,
+            detected_at=detected_at,
+        )
         return self._write([item])[0]
 
     def save_versions(self, items: Sequence[NewVersion]) -> list[int | StorageError]:
@@ -285,8 +339,11 @@ class Store:
     def mark_checked(self, nct_ids: Sequence[str], at: datetime) -> None:
         with self.session() as s:  # IN lists of 500: a cycle may mark 100,000 trials at once
             for chunk in chunks(list(nct_ids), 500):
-                s.execute(update(TrialRow).where(TrialRow.nct_id.in_(chunk))
-                          .values(last_checked_at=at, consecutive_failures=0, last_error=None))
+                s.execute(
+                    update(TrialRow)
+                    .where(TrialRow.nct_id.in_(chunk))
+                    .values(last_checked_at=at, consecutive_failures=0, last_error=None)
+                )
 
     def record_failure(self, nct_id: str, error: str, *, not_found: bool = False) -> int:
         """Count a failed fetch; returns the number of consecutive failures."""
@@ -312,14 +369,26 @@ class Store:
 
     # -- changes ---------------------------------------------------------------------------------
 
-    def changes_of(self, nct_id: str, *, since: datetime | None = None, include_baseline: bool = True,
-                   rules: SeverityRules | None = None) -> list[StoredChange]:
+    def changes_of(
+        self,
+        nct_id: str,
+        *,
+        since: datetime | None = None,
+        include_baseline: bool = True,
+        rules: SeverityRules | None = None,
+    ) -> list[StoredChange]:
         """One trial's changes, oldest first (the `history` and `show` commands). The baseline's
         "added" changes are derived from its version's record, classified by `rules`."""
         return self.changes(since=since, nct_ids=[nct_id], include_baseline=include_baseline, rules=rules)
 
-    def changes(self, *, since: datetime | None = None, nct_ids: Sequence[str] | None = None,
-                include_baseline: bool = False, rules: SeverityRules | None = None) -> list[StoredChange]:
+    def changes(
+        self,
+        *,
+        since: datetime | None = None,
+        nct_ids: Sequence[str] | None = None,
+        include_baseline: bool = False,
+        rules: SeverityRules | None = None,
+    ) -> list[StoredChange]:
         """Changes across trials, oldest first (the `changes` command and the Atom feed)."""
         with self.session() as s:
             query = select(ChangeRow)
@@ -343,12 +412,32 @@ class Store:
             s.flush()
             return row.id
 
-    def finish_cycle(self, cycle_id: int, *, at: datetime, result: str, checked: int, changed: int,
-                     failed: int, requests: int, detail: Mapping[str, Any] | None = None) -> None:
+    def finish_cycle(
+        self,
+        cycle_id: int,
+        *,
+        at: datetime,
+        result: str,
+        checked: int,
+        changed: int,
+        failed: int,
+        requests: int,
+        detail: Mapping[str, Any] | None = None,
+    ) -> None:
         with self.session() as s:
-            s.execute(update(CycleRow).where(CycleRow.id == cycle_id).values(
-                finished_at=at, result=result, checked=checked, changed=changed, failed=failed,
-                requests=requests, detail=dict(detail or {})))
+            s.execute(
+                update(CycleRow)
+                .where(CycleRow.id == cycle_id)
+                .values(
+                    finished_at=at,
+                    result=result,
+                    checked=checked,
+                    changed=changed,
+                    failed=failed,
+                    requests=requests,
+                    detail=dict(detail or {}),
+                )
+            )
 
     def close_open_cycles(self, at: datetime, *, result: str, since: datetime | None = None) -> int:
         """Close cycle-log rows still "running" (started at or after `since`): their process died
@@ -361,13 +450,21 @@ class Store:
 
     def last_cycle(self) -> CycleInfo | None:
         with self.session() as s:
-            row = s.scalars(select(CycleRow).where(CycleRow.finished_at.is_not(None))
-                            .order_by(CycleRow.id.desc()).limit(1)).first()
+            row = s.scalars(
+                select(CycleRow).where(CycleRow.finished_at.is_not(None)).order_by(CycleRow.id.desc()).limit(1)
+            ).first()
             if row is None:
                 return None
-            return CycleInfo(id=row.id, started_at=row.started_at, finished_at=row.finished_at,
-                             result=row.result, checked=row.checked, changed=row.changed,
-                             failed=row.failed, requests=row.requests)
+            return CycleInfo(
+                id=row.id,
+                started_at=row.started_at,
+                finished_at=row.finished_at,
+                result=row.result,
+                checked=row.checked,
+                changed=row.changed,
+                failed=row.failed,
+                requests=row.requests,
+            )
 
     def get_meta(self, key: str, default: Json = None) -> Json:
         with self.session() as s:
@@ -380,8 +477,7 @@ class Store:
 
     # -- backfill --------------------------------------------------------------------------------
 
-    def prepend_versions(self, nct_id: str, past: Sequence[PastVersion], *,
-                         rebase: Sequence[Change] | None) -> int:
+    def prepend_versions(self, nct_id: str, past: Sequence[PastVersion], *, rebase: Sequence[Change] | None) -> int:
         """Insert versions older than every stored one, in ONE transaction; returns how many.
 
         Stored versions, their changes and the version numbers in outbox payloads move up by
@@ -393,45 +489,69 @@ class Store:
             return 0
         shift = len(past)
         with self.versions_session(nct_id) as s:
-            first = s.scalars(select(SnapshotRow).where(SnapshotRow.nct_id == nct_id)
-                              .order_by(SnapshotRow.version).limit(1)).first()
+            first = s.scalars(
+                select(SnapshotRow).where(SnapshotRow.nct_id == nct_id).order_by(SnapshotRow.version).limit(1)
+            ).first()
             if first is not None:
                 first_id, first_version, first_at = first.id, first.version, first.fetched_at
-                s.execute(update(SnapshotRow).where(SnapshotRow.nct_id == nct_id)
-                          .values(version=-SnapshotRow.version))
-                s.execute(update(SnapshotRow).where(SnapshotRow.nct_id == nct_id)
-                          .values(version=shift - SnapshotRow.version))
-                s.execute(update(ChangeRow).where(ChangeRow.nct_id == nct_id)
-                          .values(version=ChangeRow.version + shift))
+                s.execute(update(SnapshotRow).where(SnapshotRow.nct_id == nct_id).values(version=-SnapshotRow.version))
+                s.execute(
+                    update(SnapshotRow).where(SnapshotRow.nct_id == nct_id).values(version=shift - SnapshotRow.version)
+                )
+                s.execute(update(ChangeRow).where(ChangeRow.nct_id == nct_id).values(version=ChangeRow.version + shift))
                 self.outbox.shift_versions_in(s, nct_id, shift)
                 if rebase is not None:  # the former first version is a baseline no more
-                    s.execute(delete(ChangeRow).where(ChangeRow.snapshot_id == first_id,
-                                                      ChangeRow.baseline.is_(True)))
+                    s.execute(delete(ChangeRow).where(ChangeRow.snapshot_id == first_id, ChangeRow.baseline.is_(True)))
                     s.execute(update(SnapshotRow).where(SnapshotRow.id == first_id).values(baseline=False))
                     for change in rebase:
-                        s.add(ChangeRow(nct_id=nct_id, snapshot_id=first_id, version=first_version + shift,
-                                        detected_at=first_at, baseline=False,
-                                        **change_to_dict(change)))
+                        s.add(
+                            ChangeRow(
+                                nct_id=nct_id,
+                                snapshot_id=first_id,
+                                version=first_version + shift,
+                                detected_at=first_at,
+                                baseline=False,
+                                **change_to_dict(change),
+                            )
+                        )
             for number, item in enumerate(past, start=1):
-                snap = SnapshotRow(nct_id=nct_id, version=number, fetched_at=item.posted_at,
-                                   content_hash=item.digest, last_update_post_date=last_update_of(item.record),
-                                   manifest=put_record(s, item.record, item.posted_at, dialect=self.dialect),
-                                   source="backfill", ctgov_version=item.ctgov_version, baseline=item.baseline)
+                snap = SnapshotRow(
+                    nct_id=nct_id,
+                    version=number,
+                    fetched_at=item.posted_at,
+                    content_hash=item.digest,
+                    last_update_post_date=last_update_of(item.record),
+                    manifest=put_record(s, item.record, item.posted_at, dialect=self.dialect),
+                    source="backfill",
+                    ctgov_version=item.ctgov_version,
+                    baseline=item.baseline,
+                )
                 s.add(snap)
                 s.flush()
                 for change in () if item.baseline else item.changes:
-                    s.add(ChangeRow(nct_id=nct_id, snapshot_id=snap.id, version=number,
-                                    detected_at=item.posted_at, baseline=item.baseline,
-                                    **change_to_dict(change)))
+                    s.add(
+                        ChangeRow(
+                            nct_id=nct_id,
+                            snapshot_id=snap.id,
+                            version=number,
+                            detected_at=item.posted_at,
+                            baseline=item.baseline,
+                            **change_to_dict(change),
+                        )
+                    )
             return shift
 
     def set_ctgov_version(self, nct_id: str, version: int, ctgov_version: int) -> None:
         with self.session() as s:
-            s.execute(update(SnapshotRow).where(SnapshotRow.nct_id == nct_id, SnapshotRow.version == version)
-                      .values(ctgov_version=ctgov_version))
+            s.execute(
+                update(SnapshotRow)
+                .where(SnapshotRow.nct_id == nct_id, SnapshotRow.version == version)
+                .values(ctgov_version=ctgov_version)
+            )
 
-    def apply_retention_daily(self, *, keep_versions: int | None, keep_days: timedelta | None,
-                              now: datetime) -> RetentionResult | None:
+    def apply_retention_daily(
+        self, *, keep_versions: int | None, keep_days: timedelta | None, now: datetime
+    ) -> RetentionResult | None:
         """Retention at most once a day (it scans every version); None when not set or not due."""
         if not (keep_versions or keep_days):
             return None

@@ -48,8 +48,16 @@ class DiscoveryStore:
                 query = query.where(SearchMatchRow.search.in_(list(searches)))
             return [Match(r.search, r.nct_id, r.first_seen_at, bool(r.baseline), r.title) for r in s.scalars(query)]
 
-    def record_matches(self, search: str, found: Mapping[str, str | None], *, at: datetime, baseline: bool,
-                       messages: Iterable[NewMessage] = (), keep_only: bool = False) -> None:
+    def record_matches(
+        self,
+        search: str,
+        found: Mapping[str, str | None],
+        *,
+        at: datetime,
+        baseline: bool,
+        messages: Iterable[NewMessage] = (),
+        keep_only: bool = False,
+    ) -> None:
         """Record `found` (NCT ID → title) as matched by `search`, with the messages announcing them,
         in one transaction. `keep_only`: a new baseline (the query changed) forgets the others."""
         with self._session() as s:
@@ -57,12 +65,16 @@ class DiscoveryStore:
             if keep_only:
                 gone = known - set(found)
                 if gone:
-                    s.execute(delete(SearchMatchRow).where(SearchMatchRow.search == search,
-                                                           SearchMatchRow.nct_id.in_(sorted(gone))))
+                    s.execute(
+                        delete(SearchMatchRow).where(
+                            SearchMatchRow.search == search, SearchMatchRow.nct_id.in_(sorted(gone))
+                        )
+                    )
             for nct_id, title in found.items():
                 if nct_id not in known:
-                    s.add(SearchMatchRow(search=search, nct_id=nct_id, first_seen_at=at, baseline=baseline,
-                                         title=title))
+                    s.add(
+                        SearchMatchRow(search=search, nct_id=nct_id, first_seen_at=at, baseline=baseline, title=title)
+                    )
             OutboxQueue.enqueue_in(s, list(messages), at)
 
     def forget_search(self, search: str) -> int:
@@ -79,8 +91,14 @@ class DiscoveryStore:
         with self._session() as s:
             return {(r.nct_id, r.kind): r.detail for r in s.scalars(select(NoEditEventRow))}
 
-    def record_conditions(self, raised: Mapping[tuple[str, str], Json], cleared: Iterable[tuple[str, str]], *,
-                          at: datetime, messages: Iterable[NewMessage] = ()) -> None:
+    def record_conditions(
+        self,
+        raised: Mapping[tuple[str, str], Json],
+        cleared: Iterable[tuple[str, str]],
+        *,
+        at: datetime,
+        messages: Iterable[NewMessage] = (),
+    ) -> None:
         """Remember conditions announced (with their messages, one transaction) and forget those that no
         longer hold, so a condition that comes back (a new date passes again) is announced again."""
         with self._session() as s:
@@ -107,8 +125,14 @@ def found_trials(config: Config, discovery: DiscoveryStore) -> tuple[Trial, ...]
             first = found[match.nct_id]
             found[match.nct_id] = replace(first, tags=(*first.tags, search.tag))
             continue
-        found[match.nct_id] = Trial(nct_id=match.nct_id, channels=search.channels, tags=(search.tag,),
-                                    min_severity=search.min_severity, near=search.near, source=search.source)
+        found[match.nct_id] = Trial(
+            nct_id=match.nct_id,
+            channels=search.channels,
+            tags=(search.tag,),
+            min_severity=search.min_severity,
+            near=search.near,
+            source=search.source,
+        )
     return tuple(found.values())
 
 

@@ -75,14 +75,21 @@ def _claimable(head: Head, now: datetime, is_dead: Callable[[str], bool] | None)
     """Due, or claimed by a process that is gone: its lease ran out, or it is known dead."""
     if head.next_attempt_at is None or head.next_attempt_at <= now:
         return True
-    return (head.status == "sending" and head.claimed_by is not None and is_dead is not None
-            and is_dead(head.claimed_by))
+    return head.status == "sending" and head.claimed_by is not None and is_dead is not None and is_dead(head.claimed_by)
 
 
 def _message(row: OutboxRow) -> OutboxMessage:
-    return OutboxMessage(id=row.id, channel=row.channel, nct_id=row.nct_id, kind=row.kind,
-                         created_at=row.created_at, payload=row.payload, attempts=row.attempts,
-                         status=row.status, last_error=row.last_error)
+    return OutboxMessage(
+        id=row.id,
+        channel=row.channel,
+        nct_id=row.nct_id,
+        kind=row.kind,
+        created_at=row.created_at,
+        payload=row.payload,
+        attempts=row.attempts,
+        status=row.status,
+        last_error=row.last_error,
+    )
 
 
 class OutboxQueue:
@@ -105,16 +112,31 @@ class OutboxQueue:
         caller's open session: a page of new versions queues its messages in one round trip."""
         if not messages:
             return
-        s.execute(insert(OutboxRow), [
-            {"channel": msg.channel, "nct_id": msg.nct_id, "kind": msg.kind, "created_at": at,
-             "payload": dict(msg.payload), "status": "pending", "attempts": 0, "next_attempt_at": at}
-            for msg, at in messages])
+        s.execute(
+            insert(OutboxRow),
+            [
+                {
+                    "channel": msg.channel,
+                    "nct_id": msg.nct_id,
+                    "kind": msg.kind,
+                    "created_at": at,
+                    "payload": dict(msg.payload),
+                    "status": "pending",
+                    "attempts": 0,
+                    "next_attempt_at": at,
+                }
+                for msg, at in messages
+            ],
+        )
 
     @staticmethod
     def held_versions_in(s: Session) -> set[tuple[str, int]]:
         """(nct_id, version) pairs an undelivered message names: retention must keep their records."""
-        rows = s.execute(select(OutboxRow.nct_id, OutboxRow.payload)
-                         .where(OutboxRow.status.in_(UNDELIVERED), OutboxRow.nct_id.is_not(None))).all()
+        rows = s.execute(
+            select(OutboxRow.nct_id, OutboxRow.payload).where(
+                OutboxRow.status.in_(UNDELIVERED), OutboxRow.nct_id.is_not(None)
+            )
+        ).all()
         needed: set[tuple[str, int]] = set()
         for nct_id, payload in rows:
             version = payload.get("version") if isinstance(payload, dict) else None
@@ -144,8 +166,14 @@ class OutboxQueue:
     def is_waiting(self, channel: str, kind: str) -> bool:
         """Whether a message of this kind waits (pending) for the channel: one index range, no payloads."""
         with self._session() as s:
-            return s.scalar(select(OutboxRow.id).where(OutboxRow.status == "pending", OutboxRow.channel == channel,
-                                                       OutboxRow.kind == kind).limit(1)) is not None
+            return (
+                s.scalar(
+                    select(OutboxRow.id)
+                    .where(OutboxRow.status == "pending", OutboxRow.channel == channel, OutboxRow.kind == kind)
+                    .limit(1)
+                )
+                is not None
+            )
 
     def messages(self, *, status: str | None = None) -> list[OutboxMessage]:
         with self._session() as s:
@@ -192,21 +220,44 @@ class OutboxQueue:
         """Each channel's queue head (what a notify tick may have work for), with who claimed it."""
         with self._session() as s:
             ids = [self._head_in(s, channel, channel in held_channels) for channel in self._channels_in(s)]
-            rows = s.execute(select(OutboxRow.id, OutboxRow.channel, OutboxRow.status, OutboxRow.next_attempt_at)
-                             .where(OutboxRow.id.in_([i for i in ids if i is not None])).order_by(OutboxRow.id)).all()
-            claims = {row.key: row.value for row in s.scalars(
-                select(MetaRow).where(MetaRow.key.in_([claim_key(r.id) for r in rows if r.status == "sending"])))}
-            return [Head(id=r.id, channel=r.channel, status=r.status, next_attempt_at=r.next_attempt_at,
-                         claimed_by=_claimer(claims.get(claim_key(r.id)))) for r in rows]
+            rows = s.execute(
+                select(OutboxRow.id, OutboxRow.channel, OutboxRow.status, OutboxRow.next_attempt_at)
+                .where(OutboxRow.id.in_([i for i in ids if i is not None]))
+                .order_by(OutboxRow.id)
+            ).all()
+            claims = {
+                row.key: row.value
+                for row in s.scalars(
+                    select(MetaRow).where(MetaRow.key.in_([claim_key(r.id) for r in rows if r.status == "sending"]))
+                )
+            }
+            return [
+                Head(
+                    id=r.id,
+                    channel=r.channel,
+                    status=r.status,
+                    next_attempt_at=r.next_attempt_at,
+                    claimed_by=_claimer(claims.get(claim_key(r.id))),
+                )
+                for r in rows
+            ]
 
-    def due_channels(self, now: datetime, *, held_channels: Sequence[str] = (),
-                     is_dead: Callable[[str], bool] | None = None) -> list[str]:
+    def due_channels(
+        self, now: datetime, *, held_channels: Sequence[str] = (), is_dead: Callable[[str], bool] | None = None
+    ) -> list[str]:
         """Channels whose queue head can be claimed now (see `claim_next`)."""
         return [h.channel for h in self.heads(held_channels=held_channels) if _claimable(h, now, is_dead)]
 
-    def claim_next(self, now: datetime, *, lease_until: datetime, held_channels: Sequence[str] = (),
-                   channel: str | None = None, claimer: str | None = None,
-                   is_dead: Callable[[str], bool] | None = None) -> tuple[OutboxMessage, bool] | None:
+    def claim_next(
+        self,
+        now: datetime,
+        *,
+        lease_until: datetime,
+        held_channels: Sequence[str] = (),
+        channel: str | None = None,
+        claimer: str | None = None,
+        is_dead: Callable[[str], bool] | None = None,
+    ) -> tuple[OutboxMessage, bool] | None:
         """Claim the head of one channel's queue (of any channel when `channel` is None), if it
         can be claimed now; None when none can.
 
@@ -225,16 +276,28 @@ class OutboxQueue:
             ids = [i for i in (self._head_in(s, c, c in held_channels) for c in channels) if i is not None]
             if not ids:
                 return None
-            query = (select(OutboxRow).where(OutboxRow.id.in_(ids), OutboxRow.status.in_(UNDELIVERED))
-                     .order_by(OutboxRow.next_attempt_at, OutboxRow.id))
+            query = (
+                select(OutboxRow)
+                .where(OutboxRow.id.in_(ids), OutboxRow.status.in_(UNDELIVERED))
+                .order_by(OutboxRow.next_attempt_at, OutboxRow.id)
+            )
             if self._dialect == "postgresql":
                 query = query.with_for_update(skip_locked=True)
             rows = list(s.scalars(query))
-            claims = {m.key: m.value for m in s.scalars(
-                select(MetaRow).where(MetaRow.key.in_([claim_key(r.id) for r in rows if r.status == "sending"])))}
+            claims = {
+                m.key: m.value
+                for m in s.scalars(
+                    select(MetaRow).where(MetaRow.key.in_([claim_key(r.id) for r in rows if r.status == "sending"]))
+                )
+            }
             for row in rows:
-                head = Head(id=row.id, channel=row.channel, status=row.status, next_attempt_at=row.next_attempt_at,
-                            claimed_by=_claimer(claims.get(claim_key(row.id))))
+                head = Head(
+                    id=row.id,
+                    channel=row.channel,
+                    status=row.status,
+                    next_attempt_at=row.next_attempt_at,
+                    claimed_by=_claimer(claims.get(claim_key(row.id))),
+                )
                 if _claimable(head, now, is_dead):
                     break
             else:
@@ -249,33 +312,53 @@ class OutboxQueue:
             condition = [OutboxRow.id == row.id, OutboxRow.status == row.status]
             if row.next_attempt_at is not None:
                 condition.append(OutboxRow.next_attempt_at == row.next_attempt_at)
-            claimed = s.execute(update(OutboxRow).where(*condition).values(
-                status="sending", next_attempt_at=lease_until, attempts=attempts))
+            claimed = s.execute(
+                update(OutboxRow)
+                .where(*condition)
+                .values(status="sending", next_attempt_at=lease_until, attempts=attempts)
+            )
             if getattr(claimed, "rowcount", 0) != 1:
                 return None
             if claimer is not None:
-                s.merge(MetaRow(key=claim_key(row.id),
-                                value={"by": claimer, "at": now.isoformat(), "recoveries": recoveries}))
+                s.merge(
+                    MetaRow(
+                        key=claim_key(row.id), value={"by": claimer, "at": now.isoformat(), "recoveries": recoveries}
+                    )
+                )
             elif recovered:
                 s.execute(delete(MetaRow).where(MetaRow.key == claim_key(row.id)))
-            message = OutboxMessage(id=row.id, channel=row.channel, nct_id=row.nct_id, kind=row.kind,
-                                    created_at=row.created_at, payload=row.payload, attempts=attempts,
-                                    status="sending", last_error=row.last_error)
+            message = OutboxMessage(
+                id=row.id,
+                channel=row.channel,
+                nct_id=row.nct_id,
+                kind=row.kind,
+                created_at=row.created_at,
+                payload=row.payload,
+                attempts=attempts,
+                status="sending",
+                last_error=row.last_error,
+            )
             return message, recovered
 
     def finish_sent(self, message_id: int, at: datetime, *, clear_meta: str | None = None) -> None:
         """The channel accepted the message: mark it sent (and drop its part-progress key)."""
         with self._session() as s:
-            s.execute(update(OutboxRow).where(OutboxRow.id == message_id)
-                      .values(status="sent", sent_at=at, last_error=None, next_attempt_at=None))
+            s.execute(
+                update(OutboxRow)
+                .where(OutboxRow.id == message_id)
+                .values(status="sent", sent_at=at, last_error=None, next_attempt_at=None)
+            )
             keys = [claim_key(message_id), *([clear_meta] if clear_meta else [])]
             s.execute(delete(MetaRow).where(MetaRow.key.in_(keys)))
 
     def finish_failed(self, message_id: int, error: str, *, retry_at: datetime | None) -> None:
         """A claimed message was refused: back to pending until `retry_at`, or parked (None)."""
         with self._session() as s:
-            s.execute(update(OutboxRow).where(OutboxRow.id == message_id).values(
-                status="pending" if retry_at else "parked", last_error=error, next_attempt_at=retry_at))
+            s.execute(
+                update(OutboxRow)
+                .where(OutboxRow.id == message_id)
+                .values(status="pending" if retry_at else "parked", last_error=error, next_attempt_at=retry_at)
+            )
             s.execute(delete(MetaRow).where(MetaRow.key == claim_key(message_id)))
 
     def fold_digest(self, channel: str, *, at: datetime, build: Any, meta: Mapping[str, Json]) -> int | None:
@@ -286,26 +369,40 @@ class OutboxQueue:
         a fold that races another process's fold is rolled back. Returns the new message id,
         or None when there was nothing to fold.
         """
+
         class _Raced(Exception):
             pass
 
         try:
             with self._session() as s:
-                query = (select(OutboxRow).where(OutboxRow.channel == channel, OutboxRow.kind == "changes",
-                                                 OutboxRow.status == "pending").order_by(OutboxRow.id))
+                query = (
+                    select(OutboxRow)
+                    .where(OutboxRow.channel == channel, OutboxRow.kind == "changes", OutboxRow.status == "pending")
+                    .order_by(OutboxRow.id)
+                )
                 rows = list(s.scalars(query))
                 for key, value in meta.items():
                     s.merge(MetaRow(key=key, value=value))
                 if not rows:
                     return None
                 ids = [r.id for r in rows]
-                folded = s.execute(update(OutboxRow).where(OutboxRow.id.in_(ids), OutboxRow.status == "pending")
-                                   .values(status="digested", sent_at=at, next_attempt_at=None))
+                folded = s.execute(
+                    update(OutboxRow)
+                    .where(OutboxRow.id.in_(ids), OutboxRow.status == "pending")
+                    .values(status="digested", sent_at=at, next_attempt_at=None)
+                )
                 if getattr(folded, "rowcount", 0) != len(ids):
                     raise _Raced
-                digest = OutboxRow(channel=channel, nct_id=None, kind="digest", created_at=at,
-                                   payload=dict(build([_message(r) for r in rows])), status="pending",
-                                   attempts=0, next_attempt_at=at)
+                digest = OutboxRow(
+                    channel=channel,
+                    nct_id=None,
+                    kind="digest",
+                    created_at=at,
+                    payload=dict(build([_message(r) for r in rows])),
+                    status="pending",
+                    attempts=0,
+                    next_attempt_at=at,
+                )
                 s.add(digest)
                 s.flush()
                 return digest.id
@@ -322,8 +419,9 @@ class OutboxQueue:
     def counts_by_channel(self) -> dict[str, dict[str, int]]:
         """channel → status → count: what `status` shows per channel (pending, sending, parked…)."""
         with self._session() as s:
-            rows = s.execute(select(OutboxRow.channel, OutboxRow.status, func.count())
-                             .group_by(OutboxRow.channel, OutboxRow.status)).all()
+            rows = s.execute(
+                select(OutboxRow.channel, OutboxRow.status, func.count()).group_by(OutboxRow.channel, OutboxRow.status)
+            ).all()
             result: dict[str, dict[str, int]] = {}
             for channel, status, count in rows:
                 result.setdefault(channel, {})[status] = int(count)

@@ -24,28 +24,48 @@ from watcher.store.values import RetentionResult, StorageStats
 class Retention:
     """Storage statistics and retention queries. Each method is one transaction (`apply`: two)."""
 
-    def __init__(self, session: Callable[[], AbstractContextManager[Session]], *,
-                 database_bytes: Callable[[Session], int | None] | None = None) -> None:
+    def __init__(
+        self,
+        session: Callable[[], AbstractContextManager[Session]],
+        *,
+        database_bytes: Callable[[Session], int | None] | None = None,
+    ) -> None:
         self._session = session
         self._database_bytes = database_bytes
 
     def stats(self) -> StorageStats:
         with self._session() as s:
-            versions, pruned, baselines, trials = s.execute(select(
-                func.count(), func.count(SnapshotRow.pruned_at),
-                func.coalesce(func.sum(cast(SnapshotRow.baseline, Integer)), 0),
-                func.count(func.distinct(SnapshotRow.nct_id)))).one()
-            count, compressed, raw = s.execute(select(
-                func.count(), func.coalesce(func.sum(func.length(BlobRow.data)), 0),
-                func.coalesce(func.sum(BlobRow.size), 0))).one()
+            versions, pruned, baselines, trials = s.execute(
+                select(
+                    func.count(),
+                    func.count(SnapshotRow.pruned_at),
+                    func.coalesce(func.sum(cast(SnapshotRow.baseline, Integer)), 0),
+                    func.count(func.distinct(SnapshotRow.nct_id)),
+                )
+            ).one()
+            count, compressed, raw = s.execute(
+                select(
+                    func.count(),
+                    func.coalesce(func.sum(func.length(BlobRow.data)), 0),
+                    func.coalesce(func.sum(BlobRow.size), 0),
+                )
+            ).one()
             legacy = s.scalar(select(func.coalesce(func.sum(func.length(SnapshotRow.record)), 0))) or 0
             changes = s.scalar(select(func.count()).select_from(ChangeRow)) or 0
             watched = s.scalar(select(func.count()).select_from(TrialRow)) or 0
             database = self._database_bytes(s) if self._database_bytes else None
-            return StorageStats(versions=int(versions), pruned=int(pruned), blobs=int(count),
-                                blob_bytes=int(compressed), raw_bytes=int(raw), legacy_bytes=int(legacy),
-                                trials=max(int(trials), int(watched)), baselines=int(baselines),
-                                change_rows=int(changes), database_bytes=database)
+            return StorageStats(
+                versions=int(versions),
+                pruned=int(pruned),
+                blobs=int(count),
+                blob_bytes=int(compressed),
+                raw_bytes=int(raw),
+                legacy_bytes=int(legacy),
+                trials=max(int(trials), int(watched)),
+                baselines=int(baselines),
+                change_rows=int(changes),
+                database_bytes=database,
+            )
 
     def apply(self, *, keep_versions: int | None, keep_days: timedelta | None, now: datetime) -> RetentionResult:
         """Prune old versions' records, then delete the blobs no version uses any more.
@@ -59,22 +79,36 @@ class Retention:
         """
         pruned = held = 0
         if keep_versions or keep_days:
-            ranked = select(
-                SnapshotRow.id, SnapshotRow.nct_id, SnapshotRow.version, SnapshotRow.fetched_at,
-                SnapshotRow.baseline,
-                func.row_number().over(partition_by=SnapshotRow.nct_id,
-                                       order_by=SnapshotRow.version.desc()).label("position"),
-            ).where(SnapshotRow.pruned_at.is_(None)).subquery()
+            ranked = (
+                select(
+                    SnapshotRow.id,
+                    SnapshotRow.nct_id,
+                    SnapshotRow.version,
+                    SnapshotRow.fetched_at,
+                    SnapshotRow.baseline,
+                    func.row_number()
+                    .over(partition_by=SnapshotRow.nct_id, order_by=SnapshotRow.version.desc())
+                    .label("position"),
+                )
+                .where(SnapshotRow.pruned_at.is_(None))
+                .subquery()
+            )
             conditions = [ranked.c.position > max(keep_versions or 0, 1), ranked.c.baseline.is_not(True)]
             if keep_days:
                 conditions.append(ranked.c.fetched_at < now - keep_days)
-            named = exists().where(OutboxRow.nct_id == ranked.c.nct_id, OutboxRow.status.in_(UNDELIVERED),
-                                   OutboxRow.payload["version"].as_integer() == ranked.c.version)
+            named = exists().where(
+                OutboxRow.nct_id == ranked.c.nct_id,
+                OutboxRow.status.in_(UNDELIVERED),
+                OutboxRow.payload["version"].as_integer() == ranked.c.version,
+            )
             with self._session() as s:
                 held = int(s.scalar(select(func.count()).select_from(ranked).where(*conditions, named)) or 0)
                 doomed = select(ranked.c.id).where(*conditions, ~named)
-                result: Any = s.execute(update(SnapshotRow).where(SnapshotRow.id.in_(doomed))
-                                        .values(pruned_at=now, manifest=None, record=None))
+                result: Any = s.execute(
+                    update(SnapshotRow)
+                    .where(SnapshotRow.id.in_(doomed))
+                    .values(pruned_at=now, manifest=None, record=None)
+                )
                 pruned = int(result.rowcount or 0)
         deleted, freed = self.collect_garbage(now)
         return RetentionResult(pruned=pruned, blobs_deleted=deleted, bytes_freed=freed, kept_for_outbox=held)
@@ -86,13 +120,16 @@ class Retention:
         committed when this one looks: its `last_used_at` touch keeps the blob alive.
         """
         manifests = select(SnapshotRow.manifest).where(SnapshotRow.manifest.is_not(None))
-        parts = select(BlobRefRow.part).where(BlobRefRow.manifest.in_(
-            select(_key(SnapshotRow.manifest)).where(SnapshotRow.manifest.is_not(None))))
-        unused = and_(BlobRow.last_used_at < now - grace, BlobRow.digest.not_in(manifests),
-                      _key(BlobRow.digest).not_in(parts))
+        parts = select(BlobRefRow.part).where(
+            BlobRefRow.manifest.in_(select(_key(SnapshotRow.manifest)).where(SnapshotRow.manifest.is_not(None)))
+        )
+        unused = and_(
+            BlobRow.last_used_at < now - grace, BlobRow.digest.not_in(manifests), _key(BlobRow.digest).not_in(parts)
+        )
         with self._session() as s:
-            count, freed = s.execute(select(func.count(), func.coalesce(func.sum(func.length(BlobRow.data)), 0))
-                                     .where(unused)).one()
+            count, freed = s.execute(
+                select(func.count(), func.coalesce(func.sum(func.length(BlobRow.data)), 0)).where(unused)
+            ).one()
             s.execute(delete(BlobRow).where(unused))
             s.execute(delete(BlobRefRow).where(BlobRefRow.manifest.not_in(select(_key(BlobRow.digest)))))
             return int(count), int(freed)
@@ -101,4 +138,3 @@ class Retention:
 def _key(column: Any) -> Any:
     """A digest column's `blob_refs` key (`blobs.ref_key`), in SQL."""
     return func.substr(column, 1, REF_CHARS)
-

@@ -26,11 +26,17 @@ def newest_versions(s: Session, nct_ids: Iterable[str]) -> dict[str, tuple[int, 
     """(version, content hash) of each trial's newest stored version, in one query per 500 trials."""
     found: dict[str, tuple[int, str]] = {}
     for chunk in chunks(sorted(set(nct_ids)), 500):
-        newest = (select(SnapshotRow.nct_id, func.max(SnapshotRow.version).label("version"))
-                  .where(SnapshotRow.nct_id.in_(chunk)).group_by(SnapshotRow.nct_id).subquery())
-        rows = s.execute(select(SnapshotRow.nct_id, SnapshotRow.version, SnapshotRow.content_hash)
-                         .join(newest, and_(SnapshotRow.nct_id == newest.c.nct_id,
-                                            SnapshotRow.version == newest.c.version)))
+        newest = (
+            select(SnapshotRow.nct_id, func.max(SnapshotRow.version).label("version"))
+            .where(SnapshotRow.nct_id.in_(chunk))
+            .group_by(SnapshotRow.nct_id)
+            .subquery()
+        )
+        rows = s.execute(
+            select(SnapshotRow.nct_id, SnapshotRow.version, SnapshotRow.content_hash).join(
+                newest, and_(SnapshotRow.nct_id == newest.c.nct_id, SnapshotRow.version == newest.c.version)
+            )
+        )
         found.update({r.nct_id: (int(r.version), r.content_hash) for r in rows})
     return found
 
@@ -55,17 +61,38 @@ def write_versions(s: Session, items: Sequence[NewVersion], *, dialect: str) -> 
         todo.append((item, version))
     if not todo:
         return numbers
-    manifests = put_records(s, [(item.record, item.fetched_at, item.encoded) for item, _ in todo],
-                            dialect=dialect)
-    s.execute(insert(_table(SnapshotRow)), [
-        {"nct_id": item.nct_id, "version": version, "fetched_at": item.fetched_at, "content_hash": item.digest,
-         "last_update_post_date": last_update_of(item.record), "manifest": manifest, "source": item.source,
-         "ctgov_version": item.ctgov_version, "baseline": item.baseline and version == 1}
-        for (item, version), manifest in zip(todo, manifests, strict=True)])
+    manifests = put_records(s, [(item.record, item.fetched_at, item.encoded) for item, _ in todo], dialect=dialect)
+    s.execute(
+        insert(_table(SnapshotRow)),
+        [
+            {
+                "nct_id": item.nct_id,
+                "version": version,
+                "fetched_at": item.fetched_at,
+                "content_hash": item.digest,
+                "last_update_post_date": last_update_of(item.record),
+                "manifest": manifest,
+                "source": item.source,
+                "ctgov_version": item.ctgov_version,
+                "baseline": item.baseline and version == 1,
+            }
+            for (item, version), manifest in zip(todo, manifests, strict=True)
+        ],
+    )
     snapshot_ids = _snapshot_ids(s, [(item.nct_id, version) for item, version in todo if item.changes])
-    changes = [{"nct_id": item.nct_id, "snapshot_id": snapshot_ids[item.nct_id, version], "version": version,
-                "detected_at": item.detected_at or item.fetched_at, "baseline": False, **change_to_dict(change)}
-               for item, version in todo if not item.baseline for change in item.changes]
+    changes = [
+        {
+            "nct_id": item.nct_id,
+            "snapshot_id": snapshot_ids[item.nct_id, version],
+            "version": version,
+            "detected_at": item.detected_at or item.fetched_at,
+            "baseline": False,
+            **change_to_dict(change),
+        }
+        for item, version in todo
+        if not item.baseline
+        for change in item.changes
+    ]
     if changes:
         s.execute(insert(_table(ChangeRow)), changes)
     OutboxQueue.insert_many_in(s, [(msg, item.fetched_at) for item, _ in todo for msg in item.messages])
@@ -78,9 +105,11 @@ def _snapshot_ids(s: Session, keys: Sequence[tuple[str, int]]) -> dict[tuple[str
     ids: dict[tuple[str, int], int] = {}
     wanted = set(keys)
     for chunk in chunks(sorted({nct_id for nct_id, _ in keys}), 500):
-        rows = s.execute(select(SnapshotRow.id, SnapshotRow.nct_id, SnapshotRow.version)
-                         .where(SnapshotRow.nct_id.in_(chunk),
-                                SnapshotRow.version >= min(v for n, v in keys if n in set(chunk))))
+        rows = s.execute(
+            select(SnapshotRow.id, SnapshotRow.nct_id, SnapshotRow.version).where(
+                SnapshotRow.nct_id.in_(chunk), SnapshotRow.version >= min(v for n, v in keys if n in set(chunk))
+            )
+        )
         ids.update({(r.nct_id, r.version): r.id for r in rows if (r.nct_id, r.version) in wanted})
     return ids
 
@@ -92,22 +121,38 @@ def _table(model: Any) -> Table:
 def _upsert_trials(s: Session, items: Sequence[NewVersion], dialect: str) -> None:
     """Each trial's row follows its newest version (inserted when new), in one executemany."""
     latest = {item.nct_id: item for item in items}  # the last of a trial's versions in the page wins
-    rows = [{"nct_id": item.nct_id, "first_seen_at": item.fetched_at, "title": title_of(item.record),
-             "overall_status": overall_status_of(item.record),
-             "last_update_post_date": last_update_of(item.record), "last_checked_at": item.fetched_at,
-             "last_changed_at": item.fetched_at if not item.baseline and item.changes else None,
-             "consecutive_failures": 0, "last_error": None, "not_found": False}
-            for item in latest.values()]
+    rows = [
+        {
+            "nct_id": item.nct_id,
+            "first_seen_at": item.fetched_at,
+            "title": title_of(item.record),
+            "overall_status": overall_status_of(item.record),
+            "last_update_post_date": last_update_of(item.record),
+            "last_checked_at": item.fetched_at,
+            "last_changed_at": item.fetched_at if not item.baseline and item.changes else None,
+            "consecutive_failures": 0,
+            "last_error": None,
+            "not_found": False,
+        }
+        for item in latest.values()
+    ]
     table = _table(TrialRow)
     if dialect == "postgresql":
         from sqlalchemy.dialects.postgresql import insert as dialect_insert
     else:
         from sqlalchemy.dialects.sqlite import insert as dialect_insert  # type: ignore[assignment]
     stmt = dialect_insert(table)
-    stmt = stmt.on_conflict_do_update(index_elements=[table.c.nct_id], set_={
-        "title": stmt.excluded.title, "overall_status": stmt.excluded.overall_status,
-        "last_update_post_date": stmt.excluded.last_update_post_date,
-        "last_checked_at": stmt.excluded.last_checked_at,
-        "last_changed_at": func.coalesce(stmt.excluded.last_changed_at, table.c.last_changed_at),
-        "consecutive_failures": 0, "last_error": None, "not_found": False})
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[table.c.nct_id],
+        set_={
+            "title": stmt.excluded.title,
+            "overall_status": stmt.excluded.overall_status,
+            "last_update_post_date": stmt.excluded.last_update_post_date,
+            "last_checked_at": stmt.excluded.last_checked_at,
+            "last_changed_at": func.coalesce(stmt.excluded.last_changed_at, table.c.last_changed_at),
+            "consecutive_failures": 0,
+            "last_error": None,
+            "not_found": False,
+        },
+    )
     s.execute(stmt, rows)

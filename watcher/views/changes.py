@@ -27,8 +27,7 @@ from watcher.store.values import VersionInfo
 _RELATIVE = re.compile(r"^(\d+)\s*([dhwm])$")
 _UNITS = {"h": timedelta(hours=1), "d": timedelta(days=1), "w": timedelta(weeks=1), "m": timedelta(minutes=1)}
 
-CSV_COLUMNS = ("nct_id", "version", "detected_at", "field", "change", "old", "new", "severity", "event",
-               "baseline")
+CSV_COLUMNS = ("nct_id", "version", "detected_at", "field", "change", "old", "new", "severity", "event", "baseline")
 
 
 class QueryError(ValueError):
@@ -54,19 +53,32 @@ def field_matches(name: str, globs: Sequence[str]) -> bool:
     return not globs or any(fnmatchcase(name, g) for g in globs)
 
 
-def select_changes(items: Iterable[StoredChange], *, fields: Sequence[str] = (), min_severity: str | None = None,
-                   include_bookkeeping: bool = True) -> list[StoredChange]:
+def select_changes(
+    items: Iterable[StoredChange],
+    *,
+    fields: Sequence[str] = (),
+    min_severity: str | None = None,
+    include_bookkeeping: bool = True,
+) -> list[StoredChange]:
     floor = SEVERITY_RANK.get(min_severity, 0) if min_severity else 0
-    return [i for i in items
-            if field_matches(i.change.field, fields)
-            and SEVERITY_RANK.get(i.change.severity, 0) >= floor
-            and (include_bookkeeping or not is_bookkeeping(i.change.field))]
+    return [
+        i
+        for i in items
+        if field_matches(i.change.field, fields)
+        and SEVERITY_RANK.get(i.change.severity, 0) >= floor
+        and (include_bookkeeping or not is_bookkeeping(i.change.field))
+    ]
 
 
 def change_row(item: StoredChange) -> dict[str, Any]:
     """The JSON object of one stored change (the keys `history --json` has always had)."""
-    return {"nct_id": item.nct_id, "version": item.version, "detected_at": item.detected_at.isoformat(),
-            **change_to_dict(item.change), "baseline": item.baseline}
+    return {
+        "nct_id": item.nct_id,
+        "version": item.version,
+        "detected_at": item.detected_at.isoformat(),
+        **change_to_dict(item.change),
+        "baseline": item.baseline,
+    }
 
 
 def _cell(value: Any) -> str:
@@ -84,8 +96,11 @@ def to_csv(rows: Iterable[Mapping[str, Any]]) -> str:
     writer.writerow(CSV_COLUMNS)
     for row in rows:
         event = row.get("event")
-        cells = dict(row, event=event.get("summary") if isinstance(event, Mapping) else None,
-                     baseline="true" if row.get("baseline") else "false")
+        cells = dict(
+            row,
+            event=event.get("summary") if isinstance(event, Mapping) else None,
+            baseline="true" if row.get("baseline") else "false",
+        )
         writer.writerow([_cell(cells.get(c)) for c in CSV_COLUMNS])
     return out.getvalue()
 
@@ -124,14 +139,15 @@ def resolve_version(infos: Sequence[VersionInfo], spec: str | None, *, default: 
     return current[-1]
 
 
-def diff_versions(store: Store, nct_id: str, old: VersionInfo, new: VersionInfo,
-                  rules: SeverityRules) -> VersionDiff:
+def diff_versions(store: Store, nct_id: str, old: VersionInfo, new: VersionInfo, rules: SeverityRules) -> VersionDiff:
     records = []
     for info in (old, new):
         snapshot = store.snapshot(nct_id, info.version)
         if snapshot is None:
-            raise QueryError(f"version {info.version} of {nct_id} was pruned by retention (storage.keep_*); "
-                             "its changes are still in `trialwatch history`")
+            raise QueryError(
+                f"version {info.version} of {nct_id} was pruned by retention (storage.keep_*); "
+                "its changes are still in `trialwatch history`"
+            )
         records.append(snapshot.record)
     changes = changes_between(records[0], records[1], rules)
     return VersionDiff(nct_id, old, new, changes)

@@ -38,8 +38,9 @@ class FeedEntry:
     severity: str
 
 
-def entries_from(changes: Iterable[StoredChange], labels: dict[str, str | None], *,
-                 include_bookkeeping: bool = False) -> list[FeedEntry]:
+def entries_from(
+    changes: Iterable[StoredChange], labels: dict[str, str | None], *, include_bookkeeping: bool = False
+) -> list[FeedEntry]:
     """Group changes by (trial, version) into entries, newest first; baselines are left out."""
     groups: dict[tuple[str, int], list[StoredChange]] = {}
     for item in changes:
@@ -63,8 +64,9 @@ def entry_id(entry: FeedEntry) -> str:
     return f"tag:trialwatch,2026:{entry.nct_id}/{entry.detected_at.strftime('%Y%m%dT%H%M%S%fZ')}"
 
 
-def render_atom(entries: Sequence[FeedEntry], *, title: str, feed_id: str, updated: datetime,
-                self_url: str | None = None) -> str:
+def render_atom(
+    entries: Sequence[FeedEntry], *, title: str, feed_id: str, updated: datetime, self_url: str | None = None
+) -> str:
     """An Atom 1.0 document (RFC 4287) of `entries`."""
     out = [
         '<?xml version="1.0" encoding="utf-8"?>',
@@ -88,7 +90,7 @@ def render_atom(entries: Sequence[FeedEntry], *, title: str, feed_id: str, updat
             f"    <updated>{_stamp(entry.detected_at)}</updated>",
             f'    <link rel="alternate" type="text/html" href={quoteattr(study_url(entry.nct_id))}/>',
             f'    <link rel="related" type="text/html" href={quoteattr(history_url(entry.nct_id))}/>',
-            f'    <category term={quoteattr(entry.severity)}/>',
+            f"    <category term={quoteattr(entry.severity)}/>",
             f"    <summary>{escape(entry.lines[0])}</summary>",
             f'    <content type="text">{escape(chr(10).join(entry.lines))}</content>',
             "  </entry>",
@@ -104,8 +106,9 @@ def feed_for(config: Config, store: Store, *, now: datetime, tag: str | None = N
     since = now - config.settings.feeds.days
     everything = tag is None and config.settings.registry.all  # whole-registry mode: every stored study
     changes = store.changes(since=since, nct_ids=None if everything else [t.nct_id for t in trials])
-    entries = entries_from(changes, {t.nct_id: t.label for t in trials},
-                           include_bookkeeping=config.settings.include_bookkeeping)
+    entries = entries_from(
+        changes, {t.nct_id: t.label for t in trials}, include_bookkeeping=config.settings.include_bookkeeping
+    )
     entries = entries[: config.settings.feeds.max_entries]
     title = "TrialWatch: recent changes" + (f" tagged {tag}" if tag else "")
     feed_id = "tag:trialwatch,2026:feed/" + (f"tag/{tag}" if tag else "all")
@@ -125,8 +128,7 @@ def write_feeds(config: Config, store: Store, *, now: datetime) -> list[Path]:
     written = [write_atomically(feeds.path, feed_for(config, store, now=now))]
     if feeds.per_tag:
         tags = sorted({tag for trial in watched_trials(config, store.discovery) for tag in trial.tags})
-        written += [write_atomically(tag_path(feeds.path, tag), feed_for(config, store, now=now, tag=tag))
-                    for tag in tags]
+        written += [
+            write_atomically(tag_path(feeds.path, tag), feed_for(config, store, now=now, tag=tag)) for tag in tags
+        ]
     return written
-
-

@@ -55,8 +55,14 @@ class Baseline:
 
 
 def render_trial_page(
-    study: Mapping[str, Any], changes: Sequence[tuple[date | datetime, Change]], *, days: int, today: date,
-    baseline: Baseline | None = None, front_matter: bool = False, last_seen: datetime | None = None,
+    study: Mapping[str, Any],
+    changes: Sequence[tuple[date | datetime, Change]],
+    *,
+    days: int,
+    today: date,
+    baseline: Baseline | None = None,
+    front_matter: bool = False,
+    last_seen: datetime | None = None,
 ) -> str:
     """The markdown page of one trial, ending with its field changes of the last `days` days.
 
@@ -118,8 +124,10 @@ def _eligibility(ps: Mapping[str, Any]) -> list[str]:
         ("Minimum age", el.get("minimumAge")),
         ("Maximum age", el.get("maximumAge")),
         ("Sex", el.get("sex")),
-        ("Healthy Volunteers", None if el.get("healthyVolunteers") is None
-         else ("Yes" if el["healthyVolunteers"] else "No")),
+        (
+            "Healthy Volunteers",
+            None if el.get("healthyVolunteers") is None else ("Yes" if el["healthyVolunteers"] else "No"),
+        ),
     )
     out = ["## Eligibility", ""]
     out += [f"- **{label}:** {_line(value)}" for label, value in facts if value not in (None, "")]
@@ -182,8 +190,9 @@ def _day(when: date | datetime) -> date:
     return when.date() if isinstance(when, datetime) else when
 
 
-def _recent(changes: Sequence[tuple[date | datetime, Change]], *, days: int, today: date,
-            baseline: Baseline | None) -> list[str]:
+def _recent(
+    changes: Sequence[tuple[date | datetime, Change]], *, days: int, today: date, baseline: Baseline | None
+) -> list[str]:
     since = today - timedelta(days=days)
     window = [(when, change) for when, change in changes if since <= _day(when) <= today]
     window.sort(key=lambda item: order_key(change_to_dict(item[1])))
@@ -207,8 +216,9 @@ def _change_item(day: date, change: Change) -> str:
 def _yaml(value: Any) -> str:
     """A YAML scalar: plain when that reads back as the same string, else double-quoted (JSON)."""
     text = _line(value)
-    plain = re.fullmatch(r"[A-Za-z0-9(][^:#\n\"']*", text) and not re.fullmatch(r"[-+.\d]+|true|false|null|yes|no",
-                                                                            text, re.IGNORECASE)
+    plain = re.fullmatch(r"[A-Za-z0-9(][^:#\n\"']*", text) and not re.fullmatch(
+        r"[-+.\d]+|true|false|null|yes|no", text, re.IGNORECASE
+    )
     return text if plain else json.dumps(text, ensure_ascii=False)
 
 

@@ -41,7 +41,11 @@ from watcher.notify.formats.mail import EMAIL_MAX_CHANGES, email
 from watcher.notify.formats.webhook import SCHEMA, SCHEMA_VERSION, document, json_webhook
 
 FORMATS: Mapping[str, Callable[[Mapping[str, Any]], Rendered]] = {
-    "slack": slack, "email": email, "telegram": telegram, "json": json_webhook, "text": text,
+    "slack": slack,
+    "email": email,
+    "telegram": telegram,
+    "json": json_webhook,
+    "text": text,
 }
 
 __all__ = [

@@ -26,10 +26,16 @@ BULK_NAMES_SHOWN = 3
 _LIST_KINDS = frozenset({"keyed", "criteria"})
 
 _NOUNS = {
-    "locations": "Sites", "armsInterventions.arms": "Arms", "armsInterventions.interventions": "Interventions",
-    "outcomes.primary": "Primary outcomes", "outcomes.secondary": "Secondary outcomes",
-    "outcomes.other": "Other outcomes", "references.references": "References", "eligibility.criteria": "Criteria",
-    "contacts.central": "Central contacts", "sponsor.collaborators": "Collaborators",
+    "locations": "Sites",
+    "armsInterventions.arms": "Arms",
+    "armsInterventions.interventions": "Interventions",
+    "outcomes.primary": "Primary outcomes",
+    "outcomes.secondary": "Secondary outcomes",
+    "outcomes.other": "Other outcomes",
+    "references.references": "References",
+    "eligibility.criteria": "Criteria",
+    "contacts.central": "Central contacts",
+    "sponsor.collaborators": "Collaborators",
 }
 
 
@@ -93,15 +99,19 @@ def _site_counts(entries: Sequence[tuple[str, Sequence[Mapping[str, Any]]]]) -> 
     now: Counter[str] = Counter()
     for _, changes in entries:
         kinds = {(c.get("event") or {}).get("kind") for c in changes}
-        if "site_added" in kinds or any(c.get("change") == "added" and (c.get("event") or {}).get("kind") is None
-                                        and "." not in str(c["field"]).removeprefix("locations.")
-                                        for c in changes):
+        if "site_added" in kinds or any(
+            c.get("change") == "added"
+            and (c.get("event") or {}).get("kind") is None
+            and "." not in str(c["field"]).removeprefix("locations.")
+            for c in changes
+        ):
             added += 1
         elif "site_removed" in kinds:
             removed += 1
         elif "site_status" in kinds:
-            status = next(c["event"]["data"].get("to") for c in changes
-                          if (c.get("event") or {}).get("kind") == "site_status")
+            status = next(
+                c["event"]["data"].get("to") for c in changes if (c.get("event") or {}).get("kind") == "site_status"
+            )
             now[str(status or "no status")] += 1
         else:
             edited += 1
@@ -117,8 +127,9 @@ def _generic_counts(entries: Sequence[tuple[str, Sequence[Mapping[str, Any]]]]) 
     for _, changes in entries:
         whole = [c for c in changes if c.get("change") in ("added", "removed") and len(changes) == 1]
         count[str(whole[0]["change"]) if whole else "changed"] += 1
-    return [f"{n} {kind}" for kind, n in sorted(count.items(), key=lambda kv: ("added", "removed",
-                                                                                "changed").index(kv[0]))]
+    return [
+        f"{n} {kind}" for kind, n in sorted(count.items(), key=lambda kv: ("added", "removed", "changed").index(kv[0]))
+    ]
 
 
 def summarise(changes: Sequence[Mapping[str, Any]], *, min_items: int = BULK_MIN_ITEMS) -> list[dict[str, Any]]:
@@ -169,8 +180,20 @@ def _summary_entry(family: str, items: Sequence[tuple[str, Sequence[Mapping[str,
     members = [c for _, changes in items for c in changes]
     severity = max((str(c.get("severity") or "minor") for c in members), key=lambda s: SEVERITY_RANK.get(s, 0))
     data = {"family": family, "items": len(items), "changes": len(members)}
-    return {"field": family, "change": "summarised", "old": None, "new": None, "old_text": "", "new_text": "",
-            "diff": None, "severity": severity, "summary": summary, "line": summary,
-            "event": {"kind": "bulk_summary", "summary": summary, "data": data},
-            "count": len(members), "family": family, "fields": [c["field"] for c in members],
-            "rank": min(order_key(c) for c in members)}
+    return {
+        "field": family,
+        "change": "summarised",
+        "old": None,
+        "new": None,
+        "old_text": "",
+        "new_text": "",
+        "diff": None,
+        "severity": severity,
+        "summary": summary,
+        "line": summary,
+        "event": {"kind": "bulk_summary", "summary": summary, "data": data},
+        "count": len(members),
+        "family": family,
+        "fields": [c["field"] for c in members],
+        "rank": min(order_key(c) for c in members),
+    }

@@ -83,8 +83,10 @@ def slack(ctx: Mapping[str, Any]) -> Rendered:
 def _telegram_header(trial: Mapping[str, Any], digest: bool) -> list[str]:
     label = f" · {_e(trial['label'])}" if trial.get("label") else ""
     count = trial["count"]
-    lines = [f'<b><a href="{_e(trial["url"])}">{_e(trial["nct_id"])}</a></b>{label} — '
-             f'{count} change{"s" if count != 1 else ""}']
+    lines = [
+        f'<b><a href="{_e(trial["url"])}">{_e(trial["nct_id"])}</a></b>{label} — '
+        f"{count} change{'s' if count != 1 else ''}"
+    ]
     if trial.get("title"):
         lines.append(f"<i>{_e(format_value(trial['title'], width=200))}</i>")
     return lines

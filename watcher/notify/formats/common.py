@@ -21,7 +21,6 @@ TEXT_LIMIT = 30000
 SUMMARY_WIDTH = 300
 
 
-
 @dataclass(frozen=True, slots=True)
 class Delivery:
     """When and as what a payload is being delivered: the inputs that are not in the payload."""
@@ -75,9 +74,18 @@ def change_context(change: Mapping[str, Json]) -> dict[str, Any]:
     if event_sentence(change) and summary:
         old_text, new_text, diff, sentence, summary = "", summary, None, True, None
     return {
-        "field": change.get("field"), "change": kind, "old": change.get("old"), "new": change.get("new"),
-        "old_text": old_text, "new_text": new_text, "diff": diff, "sentence": sentence,
-        "severity": change.get("severity") or "minor", "event": event, "summary": summary, "line": line,
+        "field": change.get("field"),
+        "change": kind,
+        "old": change.get("old"),
+        "new": change.get("new"),
+        "old_text": old_text,
+        "new_text": new_text,
+        "diff": diff,
+        "sentence": sentence,
+        "severity": change.get("severity") or "minor",
+        "event": event,
+        "summary": summary,
+        "line": line,
     }
 
 
@@ -90,12 +98,19 @@ def trial_context(item: Mapping[str, Json]) -> dict[str, Any]:
     summarised = {f: e["family"] for e in entries if e.get("family") for f in e["fields"]}
     label = item.get("label")
     return {
-        "nct_id": nct_id, "label": label, "title": item.get("title"),
+        "nct_id": nct_id,
+        "label": label,
+        "title": item.get("title"),
         "display": f"{nct_id} ({label})" if label else nct_id,
-        "url": item.get("url") or study_url(nct_id), "history_url": item.get("history_url") or history_url(nct_id),
-        "version": item.get("version"), "detected_at": item.get("detected_at"),
-        "severity": max((c["severity"] for c in changes), key=_rank, default=None), "count": len(changes),
-        "changes": changes, "entries": entries, "summarised": summarised,
+        "url": item.get("url") or study_url(nct_id),
+        "history_url": item.get("history_url") or history_url(nct_id),
+        "version": item.get("version"),
+        "detected_at": item.get("detected_at"),
+        "severity": max((c["severity"] for c in changes), key=_rank, default=None),
+        "count": len(changes),
+        "changes": changes,
+        "entries": entries,
+        "summarised": summarised,
     }
 
 
@@ -103,8 +118,11 @@ def _duration(delta: timedelta) -> str:
     minutes = int(delta.total_seconds() // 60)
     days, rest = divmod(minutes, 1440)
     hours, mins = divmod(rest, 60)
-    parts = [f"{days} d" if days else "", f"{hours} h" if hours else "", f"{mins} min" if mins or not (days or hours)
-             else ""]
+    parts = [
+        f"{days} d" if days else "",
+        f"{hours} h" if hours else "",
+        f"{mins} min" if mins or not (days or hours) else "",
+    ]
     return " ".join(p for p in parts if p)
 
 
@@ -120,12 +138,24 @@ def context(payload: Mapping[str, Json], delivery: Delivery) -> dict[str, Any]:
     if late >= delivery.delay_note_after:
         delay = f"Delayed delivery: queued {_stamp(delivery.created_at)}, sent {_duration(late)} later."
     ctx: dict[str, Any] = {
-        "kind": kind, "channel": delivery.channel, "message_id": delivery.message_id,
-        "created_at": delivery.created_at.isoformat(), "sent_at": delivery.now.isoformat(),
-        "delay": delay, "delay_seconds": max(int(late.total_seconds()), 0), "test": bool(payload.get("test")),
-        "trials": [], "trial": None, "changes": [], "count": 0, "severity": None, "headline": "",
-        "subject": payload.get("subject"), "text": payload.get("text"),
-        "since": payload.get("since"), "until": payload.get("until"),
+        "kind": kind,
+        "channel": delivery.channel,
+        "message_id": delivery.message_id,
+        "created_at": delivery.created_at.isoformat(),
+        "sent_at": delivery.now.isoformat(),
+        "delay": delay,
+        "delay_seconds": max(int(late.total_seconds()), 0),
+        "test": bool(payload.get("test")),
+        "trials": [],
+        "trial": None,
+        "changes": [],
+        "count": 0,
+        "severity": None,
+        "headline": "",
+        "subject": payload.get("subject"),
+        "text": payload.get("text"),
+        "since": payload.get("since"),
+        "until": payload.get("until"),
     }
     for key in ("nct_id", "trials_watched", "last_poll", "next_poll", "event", "search"):
         if key in payload:
@@ -137,10 +167,14 @@ def context(payload: Mapping[str, Json], delivery: Delivery) -> dict[str, Any]:
             trials.sort(key=lambda t: (-_rank(t["severity"]), t["nct_id"]))
         flat = [c for t in trials for c in t["changes"]]
         top = min((e for t in trials for e in t["entries"][:1]), key=entry_key, default=None)
-        ctx.update(trials=trials, trial=trials[0] if trials else None, changes=flat, count=len(flat),
-                   severity=max((c["severity"] for c in flat), key=_rank, default=None),
-                   headline=(top["summary"] or (top["new_text"] if top.get("sentence") else top["line"]))
-                   if top else "")
+        ctx.update(
+            trials=trials,
+            trial=trials[0] if trials else None,
+            changes=flat,
+            count=len(flat),
+            severity=max((c["severity"] for c in flat), key=_rank, default=None),
+            headline=(top["summary"] or (top["new_text"] if top.get("sentence") else top["line"])) if top else "",
+        )
     ctx["title"] = default_title(ctx)
     ctx["body_text"] = plain_text(ctx)
     return ctx
@@ -153,12 +187,13 @@ def default_title(ctx: Mapping[str, Any]) -> str:
         title = f"{ctx['trial']['display']}: {ctx['headline']}" + (f" (+{more} more)" if more > 0 else "")
     elif ctx["kind"] == "digest":
         count, trials = ctx["count"], len(ctx["trials"])
-        title = (f"TrialWatch digest: {count} change{'s' if count != 1 else ''} in {trials} "
-                 f"trial{'s' if trials != 1 else ''}")
+        title = (
+            f"TrialWatch digest: {count} change{'s' if count != 1 else ''} in {trials} "
+            f"trial{'s' if trials != 1 else ''}"
+        )
     else:
         title = str(ctx.get("subject") or "TrialWatch")
     return format_value(prefix + title, width=200)
-
 
 
 def escape(value: Any) -> str:
@@ -180,11 +215,13 @@ class Style:
     trial_footer: Callable[[Mapping[str, Any]], list[str]]
 
 
-def fit(trials: Sequence[Mapping[str, Any]], style: Style, budget: int, *, digest: bool,
-        max_changes: int | None = None) -> list[str]:
+def fit(
+    trials: Sequence[Mapping[str, Any]], style: Style, budget: int, *, digest: bool, max_changes: int | None = None
+) -> list[str]:
     """Lines for every trial, cut (with a link to the full history) once `budget` characters
     or `max_changes` entries (a change, or a bulk summary) are used; the trials after the cut
     each keep a one-line pointer to their history, whose room is reserved from the start."""
+
     def size(lines: Sequence[str]) -> int:
         return sum(len(line) + 1 for line in lines)
 
@@ -199,7 +236,7 @@ def fit(trials: Sequence[Mapping[str, Any]], style: Style, budget: int, *, diges
         header, footer = style.trial_header(trial, digest), style.trial_footer(trial)
         out.extend(header)
         used += size(header)
-        reserve = size([style.more(trial, trial["count"])]) + size(footer) + sum(pointers[position + 1:])
+        reserve = size([style.more(trial, trial["count"])]) + size(footer) + sum(pointers[position + 1 :])
         left = trial["count"]
         for change in trial["entries"]:
             block = style.change(change)

@@ -42,9 +42,11 @@ def _email_trial(trial: Mapping[str, Any], changes: Sequence[Mapping[str, Any]],
     rows = []
     for change in changes:
         if change.get("family"):
-            rows.append(f'<tr><td style="{cell};color:{_EMAIL_COLOR.get(change["severity"], "#5f6368")};'
-                        f'font-weight:bold">{_e(change["severity"])}</td><td style="{cell}" colspan="3">'
-                        f'{_e(change["summary"])}</td></tr>')
+            rows.append(
+                f'<tr><td style="{cell};color:{_EMAIL_COLOR.get(change["severity"], "#5f6368")};'
+                f'font-weight:bold">{_e(change["severity"])}</td><td style="{cell}" colspan="3">'
+                f"{_e(change['summary'])}</td></tr>"
+            )
             continue
         color = _EMAIL_COLOR.get(change["severity"], "#5f6368")
         summary = f'<br><span style="color:#5f6368">{_e(change["summary"])}</span>' if change["summary"] else ""
@@ -52,26 +54,36 @@ def _email_trial(trial: Mapping[str, Any], changes: Sequence[Mapping[str, Any]],
         rows.append(
             f'<tr><td style="{cell};color:{color};font-weight:bold">{_e(change["severity"])}</td>'
             f'<td style="{cell}"><code>{_e(change["field"])}</code>{summary}</td>'
-            f'<td style="{cell}">{old}</td><td style="{cell}">{new}</td></tr>')
-    more = (f'<p>… and {omitted} more change{"s" if omitted != 1 else ""}: '
-            f'<a href="{_e(trial["history_url"])}">full history</a></p>') if omitted else ""
+            f'<td style="{cell}">{old}</td><td style="{cell}">{new}</td></tr>'
+        )
+    more = (
+        (
+            f"<p>… and {omitted} more change{'s' if omitted != 1 else ''}: "
+            f'<a href="{_e(trial["history_url"])}">full history</a></p>'
+        )
+        if omitted
+        else ""
+    )
     title = f'<p style="margin:0 0 8px">{_e(trial["title"])}</p>' if trial.get("title") else ""
     count = trial["count"]
     version = f", version {_e(trial['version'])}" if trial.get("version") else ""
-    return (f'<h3 style="margin:16px 0 4px"><a href="{_e(trial["url"])}">{_e(trial["nct_id"])}</a>'
-            f'{" · " + _e(trial["label"]) if trial.get("label") else ""}</h3>{title}'
-            f'<p style="margin:0 0 8px;color:#5f6368">{count} change{"s" if count != 1 else ""}{version}</p>'
-            f'<table style="border-collapse:collapse;font-size:14px"><thead><tr>{head}</tr></thead>'
-            f'<tbody>{"".join(rows)}</tbody></table>{more}'
-            f'<p><a href="{_e(trial["url"])}">Study on ClinicalTrials.gov</a> · '
-            f'<a href="{_e(trial["history_url"])}">Full history</a></p>')
+    return (
+        f'<h3 style="margin:16px 0 4px"><a href="{_e(trial["url"])}">{_e(trial["nct_id"])}</a>'
+        f"{' · ' + _e(trial['label']) if trial.get('label') else ''}</h3>{title}"
+        f'<p style="margin:0 0 8px;color:#5f6368">{count} change{"s" if count != 1 else ""}{version}</p>'
+        f'<table style="border-collapse:collapse;font-size:14px"><thead><tr>{head}</tr></thead>'
+        f"<tbody>{''.join(rows)}</tbody></table>{more}"
+        f'<p><a href="{_e(trial["url"])}">Study on ClinicalTrials.gov</a> · '
+        f'<a href="{_e(trial["history_url"])}">Full history</a></p>'
+    )
 
 
 def email(ctx: Mapping[str, Any]) -> Rendered:
     blocks: list[str] = []
     if ctx["test"]:
-        blocks.append("<p><em>A test message from <code>trialwatch notify-test</code>; the changes are samples."
-                      "</em></p>")
+        blocks.append(
+            "<p><em>A test message from <code>trialwatch notify-test</code>; the changes are samples.</em></p>"
+        )
     if ctx["delay"]:
         blocks.append(f'<p style="color:#b26a00">{_e(ctx["delay"])}</p>')
     if ctx["kind"] in ("changes", "digest"):
@@ -79,7 +91,7 @@ def email(ctx: Mapping[str, Any]) -> Rendered:
             blocks.append(f"<p>Changes since {_e(ctx['since'])}, most severe first.</p>")
         budget = EMAIL_MAX_CHANGES
         for trial in ctx["trials"]:
-            shown = trial["entries"][:max(budget, 0)]
+            shown = trial["entries"][: max(budget, 0)]
             budget -= len(shown)
             blocks.append(_email_trial(trial, shown, trial["count"] - sum(e["count"] for e in shown)))
     else:

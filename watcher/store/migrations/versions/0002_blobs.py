@@ -45,11 +45,21 @@ def upgrade() -> None:
 
 def _move_records_into_blobs() -> None:
     conn = op.get_bind()
-    snapshots = sa.table("snapshots", sa.column("id", sa.Integer()), sa.column("record", sa.Text()),
-                         sa.column("manifest", sa.String()), sa.column("source", sa.String()))
-    table = sa.table("blobs", sa.column("digest", sa.String()), sa.column("codec", sa.String()),
-                     sa.column("size", sa.Integer()), sa.column("data", sa.LargeBinary()),
-                     sa.column("last_used_at", sa.DateTime(timezone=True)))
+    snapshots = sa.table(
+        "snapshots",
+        sa.column("id", sa.Integer()),
+        sa.column("record", sa.Text()),
+        sa.column("manifest", sa.String()),
+        sa.column("source", sa.String()),
+    )
+    table = sa.table(
+        "blobs",
+        sa.column("digest", sa.String()),
+        sa.column("codec", sa.String()),
+        sa.column("size", sa.Integer()),
+        sa.column("data", sa.LargeBinary()),
+        sa.column("last_used_at", sa.DateTime(timezone=True)),
+    )
     now = datetime.now(UTC)
     if conn.dialect.name == "sqlite":
         now = now.replace(tzinfo=None)
@@ -60,10 +70,16 @@ def _move_records_into_blobs() -> None:
         for blob in [manifest, *parts]:
             exists = conn.execute(sa.select(table.c.digest).where(table.c.digest == blob.digest)).first()
             if exists is None:
-                conn.execute(table.insert().values(digest=blob.digest, codec=blob.codec, size=blob.size,
-                                                   data=blob.data, last_used_at=now))
-        conn.execute(snapshots.update().where(snapshots.c.id == snapshot_id)
-                     .values(manifest=manifest.digest, record=None, source="poll"))
+                conn.execute(
+                    table.insert().values(
+                        digest=blob.digest, codec=blob.codec, size=blob.size, data=blob.data, last_used_at=now
+                    )
+                )
+        conn.execute(
+            snapshots.update()
+            .where(snapshots.c.id == snapshot_id)
+            .values(manifest=manifest.digest, record=None, source="poll")
+        )
 
 
 def downgrade() -> None:
@@ -75,9 +91,10 @@ def downgrade() -> None:
             manifest = _load(conn, digest)
             parts = {d: _load(conn, d) for d in blobs.manifest_digests(manifest)}
             record = blobs.join_record(manifest, parts)
-        conn.execute(sa.text("UPDATE snapshots SET record = :r WHERE id = :i"),
-                     {"r": json.dumps(record, sort_keys=True, separators=(",", ":"), ensure_ascii=False),
-                      "i": snapshot_id})
+        conn.execute(
+            sa.text("UPDATE snapshots SET record = :r WHERE id = :i"),
+            {"r": json.dumps(record, sort_keys=True, separators=(",", ":"), ensure_ascii=False), "i": snapshot_id},
+        )
     with op.batch_alter_table("snapshots") as batch:
         batch.drop_column("pruned_at")
         batch.drop_column("ctgov_version")

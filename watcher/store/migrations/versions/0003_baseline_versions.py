@@ -33,18 +33,35 @@ down_revision = "0002"
 branch_labels = None
 depends_on = None
 
-_snapshots = sa.table("snapshots", sa.column("id", sa.Integer()), sa.column("nct_id", sa.String()),
-                      sa.column("version", sa.Integer()), sa.column("fetched_at", sa.DateTime(timezone=True)),
-                      sa.column("record", sa.Text()), sa.column("manifest", sa.String()),
-                      sa.column("pruned_at", sa.DateTime(timezone=True)), sa.column("baseline", sa.Boolean()))
-_changes = sa.table("changes", sa.column("id", sa.Integer()), sa.column("nct_id", sa.String()),
-                    sa.column("snapshot_id", sa.Integer()), sa.column("version", sa.Integer()),
-                    sa.column("detected_at", sa.DateTime(timezone=True)), sa.column("field", sa.Text()),
-                    sa.column("change", sa.String()), sa.column("old", sa.JSON()), sa.column("new", sa.JSON()),
-                    sa.column("severity", sa.String()), sa.column("event", sa.JSON()),
-                    sa.column("baseline", sa.Boolean()))
-_blobs = sa.table("blobs", sa.column("digest", sa.String()), sa.column("codec", sa.String()),
-                  sa.column("data", sa.LargeBinary()))
+_snapshots = sa.table(
+    "snapshots",
+    sa.column("id", sa.Integer()),
+    sa.column("nct_id", sa.String()),
+    sa.column("version", sa.Integer()),
+    sa.column("fetched_at", sa.DateTime(timezone=True)),
+    sa.column("record", sa.Text()),
+    sa.column("manifest", sa.String()),
+    sa.column("pruned_at", sa.DateTime(timezone=True)),
+    sa.column("baseline", sa.Boolean()),
+)
+_changes = sa.table(
+    "changes",
+    sa.column("id", sa.Integer()),
+    sa.column("nct_id", sa.String()),
+    sa.column("snapshot_id", sa.Integer()),
+    sa.column("version", sa.Integer()),
+    sa.column("detected_at", sa.DateTime(timezone=True)),
+    sa.column("field", sa.Text()),
+    sa.column("change", sa.String()),
+    sa.column("old", sa.JSON()),
+    sa.column("new", sa.JSON()),
+    sa.column("severity", sa.String()),
+    sa.column("event", sa.JSON()),
+    sa.column("baseline", sa.Boolean()),
+)
+_blobs = sa.table(
+    "blobs", sa.column("digest", sa.String()), sa.column("codec", sa.String()), sa.column("data", sa.LargeBinary())
+)
 _refs = sa.table("blob_refs", sa.column("manifest", sa.String()), sa.column("part", sa.String()))
 
 
@@ -68,8 +85,11 @@ def _load(conn: sa.Connection, digest: str) -> Any:
 
 
 def _list_manifest_parts(conn: sa.Connection) -> None:
-    digests = conn.execute(sa.select(_snapshots.c.manifest).where(_snapshots.c.manifest.is_not(None))
-                           .distinct()).scalars().all()
+    digests = (
+        conn.execute(sa.select(_snapshots.c.manifest).where(_snapshots.c.manifest.is_not(None)).distinct())
+        .scalars()
+        .all()
+    )
     for digest in digests:
         manifest = _load(conn, digest)
         if manifest is None:
@@ -102,15 +122,17 @@ def _key(item: Mapping[str, Any]) -> str:
 
 
 def _derive_baselines(conn: sa.Connection) -> None:
-    ids = conn.execute(sa.select(_changes.c.snapshot_id).where(_changes.c.baseline.is_(True))
-                       .distinct()).scalars().all()
+    ids = (
+        conn.execute(sa.select(_changes.c.snapshot_id).where(_changes.c.baseline.is_(True)).distinct()).scalars().all()
+    )
     for snapshot_id in ids:
         snap = conn.execute(sa.select(_snapshots).where(_snapshots.c.id == snapshot_id)).first()
         record = _record(conn, snap) if snap is not None else None
         if record is None:
             continue  # pruned: the rows are all that is left of the baseline
-        stored = [dict(r) for r in conn.execute(sa.select(_changes).where(_changes.c.snapshot_id == snapshot_id))
-                  .mappings()]
+        stored = [
+            dict(r) for r in conn.execute(sa.select(_changes).where(_changes.c.snapshot_id == snapshot_id)).mappings()
+        ]
         if any(not row["baseline"] for row in stored):
             continue  # a version with real changes too is no plain baseline
         derived = [json.loads(json.dumps(change_to_dict(c))) for c in changes_between(None, record)]
@@ -127,9 +149,17 @@ def downgrade() -> None:
         record = _record(conn, snap)
         if record is None:
             continue
-        changes = [{"nct_id": snap.nct_id, "snapshot_id": snap.id, "version": snap.version,
-                    "detected_at": snap.fetched_at, "baseline": True, **change_to_dict(c)}
-                   for c in changes_between(None, record)]
+        changes = [
+            {
+                "nct_id": snap.nct_id,
+                "snapshot_id": snap.id,
+                "version": snap.version,
+                "detected_at": snap.fetched_at,
+                "baseline": True,
+                **change_to_dict(c),
+            }
+            for c in changes_between(None, record)
+        ]
         if changes:
             conn.execute(_changes.insert(), changes)
     op.drop_table("blob_refs")
