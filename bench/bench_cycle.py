@@ -4,7 +4,7 @@
                                 [--profile first.prof]
 
 The fake API runs as a separate process holding `trials` studies derived from the real records
-(`tests/fakeapi.py --synthetic`, no rate limit). Each cycle runs `watcher.cycle.Cycle.run` in its own
+(`tests/support/fakeapi.py --synthetic`, no rate limit). Each cycle runs `watcher.cycle.Cycle.run` in its own
 process, so its peak RSS (`ru_maxrss`) is the cycle's own, imports included; a webhook channel is
 configured (never delivered to) so changes become outbox rows. Cycles, in order:
 
@@ -135,7 +135,7 @@ def free_port() -> int:
 
 def loads_seconds(trials: int, pick: list[int] | None = None, *, status: str | None = None) -> float:
     """`json.loads` of the records the fake serves (the same serialisation), one at a time."""
-    from tests.fakeapi import synthetic_studies
+    from tests.support.fakeapi import synthetic_studies
 
     wanted = None if pick is None else set(pick)
     total = 0.0
@@ -170,7 +170,7 @@ def db_bytes(db_url: str) -> int:
 
 
 def postgres_url() -> tuple[str, Any]:
-    from tests.databases import postgres_database
+    from tests.support.databases import postgres_database
 
     databases = postgres_database()
     return next(databases), databases
@@ -181,7 +181,7 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
 
     port = free_port()
     fake = subprocess.Popen(
-        [sys.executable, "-m", "tests.fakeapi", "--port", str(port), "--synthetic", str(args.trials)],
+        [sys.executable, "-m", "tests.support.fakeapi", "--port", str(port), "--synthetic", str(args.trials)],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         text=True,
@@ -313,11 +313,11 @@ def main(argv: list[str] | None = None) -> None:
     if args.worker:
         worker(args)
         return
-    from tests import shared_fixtures
+    from tests.support import shared
 
     try:
-        shared_fixtures.study_paths()
-    except shared_fixtures.FixturesNotFound as exc:
+        shared.study_paths()
+    except shared.FixturesNotFound as exc:
         raise SystemExit(f"bench_cycle: {exc}") from None
     report(args, run(args))
 

@@ -1,6 +1,6 @@
 """How much does telling what changed cost, compared with reading the record?
 
-For each of the 17 real records (found by tests/shared_fixtures.py), build a realistic new version (a status
+For each of the 17 real records (found by tests/support/shared.py), build a realistic new version (a status
 change, a site opening or closing, an enrollment update, the last-update date, a data
 refresh of the derived section), then time, on the same pair of JSON texts:
 
@@ -27,7 +27,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests import shared_fixtures
+from tests.support import shared
 from watcher.detect.diff import diff_fields
 from watcher.detect.fields import extract_fields
 from watcher.detect.meaning import classify
@@ -85,13 +85,13 @@ def main() -> None:
     args = parser.parse_args()
 
     try:
-        shared_fixtures.study_paths()
-    except shared_fixtures.FixturesNotFound as exc:
+        shared.study_paths()
+    except shared.FixturesNotFound as exc:
         raise SystemExit(f"bench_diff: {exc}") from None
     print(f"{'record':<13} {'size':>9} {'changes':>7} {'parse ms':>9} {'detect ms':>9} {'ratio':>6} {'+classify':>9}")
     parse_total = detect_total = classify_total = 0.0
-    for nct_id in shared_fixtures.STUDY_IDS:
-        old_text = shared_fixtures.study_text(nct_id)
+    for nct_id in shared.STUDY_IDS:
+        old_text = shared.study_text(nct_id)
         new_text = json.dumps(realistic_edit(json.loads(old_text)), indent=2, ensure_ascii=False)
         old_record, new_record = json.loads(old_text), json.loads(new_text)
         size = len(old_text.encode()) + len(new_text.encode())

@@ -26,8 +26,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.discovery_studies import post_three  # noqa: E402
-from tests.fakeapi import FakeCtGov, load_fixtures, synthetic_studies  # noqa: E402
+from tests.support.discovery_studies import post_three  # noqa: E402
+from tests.support.fakeapi import FakeCtGov, load_fixtures, synthetic_studies  # noqa: E402
 
 SEARCHES = [
     "  - name: t1d-cell-therapy\n    query: {cond: type 1 diabetes, intr: CAR-T}\n"

@@ -1,8 +1,8 @@
 """Backfill of real records whose record history is served as HTML, as the live site serves it.
 
-For each study in `pairs/` (found by tests/shared_fixtures.py), its real successive versions go into
-the fake ClinicalTrials.gov as record history (markup fields rendered to HTML by tests/fake_history.py),
-and `backfill` runs over HTTP through the real client (`tests/history_replay.py`). Printed per study:
+For each study in `pairs/` (found by tests/support/shared.py), its real successive versions go into
+the fake ClinicalTrials.gov as record history (markup fields rendered to HTML by tests/support/fake_history.py),
+and `backfill` runs over HTTP through the real client (`tests/support/history_replay.py`). Printed per study:
 versions, markup texts served as HTML that differ from their markdown as strings, the changes between
 the real versions, and the false edits (changes stored that are not between the real versions), missed
 edits and real edits stored with other values. Logs go to stderr.
@@ -19,8 +19,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests import real_pairs
-from tests.history_replay import replay
+from tests.support import real_pairs
+from tests.support.history_replay import replay
 from watcher.service.logs import configure
 
 

@@ -1,7 +1,7 @@
 """What TrialWatch says about every real pair of successive versions, and what it costs.
 
-For each pair in `pairs/` (found by tests/shared_fixtures.py), run a poll cycle's pure path
-(`tests/real_pairs.py`: changes_between → default filters → payload → text) and print:
+For each pair in `pairs/` (found by tests/support/shared.py), run a poll cycle's pure path
+(`tests/support/real_pairs.py`: changes_between → default filters → payload → text) and print:
 pairs; bookkeeping-only pairs notified (target 0; the one annotation event may be); substantive
 pairs notified (target all); removed + added lines that are the same item, with each version
 named on its own (the seed's naming) and with items matched (`detect.match`); lines whose old and
@@ -23,7 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests import real_pairs, shared_fixtures
+from tests.support import real_pairs, shared
 from watcher.detect import changes_between
 from watcher.detect.diff import diff_aligned
 from watcher.detect.fields import extract_fields
@@ -44,8 +44,8 @@ def main() -> None:
     parser.add_argument("--verbose", action="store_true", help="one line per pair")
     args = parser.parse_args()
     try:
-        shared_fixtures.pairs_dir()
-    except shared_fixtures.FixturesNotFound as exc:
+        shared.pairs_dir()
+    except shared.FixturesNotFound as exc:
         raise SystemExit(f"bench_pairs: {exc}") from None
 
     pairs = bookkeeping = bookkeeping_notified = annotation = annotation_notified = 0

@@ -40,7 +40,7 @@ sys.path.insert(0, str(ROOT))
 
 import httpx  # noqa: E402
 
-from tests import shared_fixtures  # noqa: E402
+from tests.support import shared  # noqa: E402
 from watcher.config.settings import ApiSettings  # noqa: E402
 
 FIRST = 90_000_001
@@ -196,13 +196,13 @@ def main() -> None:
         return
 
     try:
-        shared_fixtures.study_paths()  # the fake derives its studies from them; say so here, not in the child
-    except shared_fixtures.FixturesNotFound as exc:
+        shared.study_paths()  # the fake derives its studies from them; say so here, not in the child
+    except shared.FixturesNotFound as exc:
         raise SystemExit(f"bench_poll: {exc}") from None
     total = args.watched + args.churn
     port = free_port()
     fake = subprocess.Popen(
-        [sys.executable, "-m", "tests.fakeapi", "--port", str(port), "--synthetic", str(total)],
+        [sys.executable, "-m", "tests.support.fakeapi", "--port", str(port), "--synthetic", str(total)],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         text=True,

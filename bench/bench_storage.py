@@ -1,6 +1,6 @@
 """Bytes stored per snapshot version, over the real fixture records, relative to their raw JSON.
 
-Each of the 17 real records (found by tests/shared_fixtures.py) gets a history of the edits sponsors
+Each of the 17 real records (found by tests/support/shared.py) gets a history of the edits sponsors
 make (status changes, an enrollment update, a new site, a date slip, an eligibility edit, a
 results-free revert A→B→A), and every version is stored through `Store.save_version` exactly as
 the poller stores it. Printed: raw JSON per version (as the API sends it), bytes held in
@@ -26,7 +26,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from tests import shared_fixtures  # noqa: E402
+from tests.support import shared  # noqa: E402
 from watcher.detect.record import content_hash  # noqa: E402
 from watcher.service.logs import configure  # noqa: E402
 from watcher.store import Store  # noqa: E402
@@ -95,8 +95,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--versions", type=int, default=8, help="versions per trial (default 8)")
     args = parser.parse_args(argv)
     try:
-        studies = shared_fixtures.load_studies()
-    except shared_fixtures.FixturesNotFound as exc:
+        studies = shared.load_studies()
+    except shared.FixturesNotFound as exc:
         raise SystemExit(f"bench_storage: {exc}") from None
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "bench.sqlite"

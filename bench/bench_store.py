@@ -29,7 +29,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from tests import shared_fixtures  # noqa: E402
+from tests.support import shared  # noqa: E402
 from watcher.detect import changes_between  # noqa: E402
 from watcher.detect.record import content_hash  # noqa: E402
 from watcher.service.logs import configure  # noqa: E402
@@ -60,7 +60,7 @@ def _touch(value: Any, tag: str) -> Any:
 
 def synthetic(count: int) -> list[tuple[str, dict[str, Any]]]:
     """`count` distinct studies made from the real records."""
-    studies = shared_fixtures.load_studies()
+    studies = shared.load_studies()
     out = []
     for n in range(count):
         study = copy.deepcopy(studies[n % len(studies)])
@@ -140,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     mode = "batched" if hasattr(Store, "save_versions") else "per trial"
     print(f"database:        {url.split('://')[0]}  ({mode})")
     print(
-        f"first versions:  {n} synthetic studies from {len(shared_fixtures.load_studies())} real records, "
+        f"first versions:  {n} synthetic studies from {len(shared.load_studies())} real records, "
         f"{sum(map(len, texts)) / n:,.0f} bytes of JSON each"
     )
     print(f"json.loads:      {1000 * loads / n:8.3f} ms per trial")

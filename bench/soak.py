@@ -3,7 +3,7 @@
     python -m bench.soak --minutes 10 [--db sqlite|postgresql] [--seed 1] [--trials 300]
 
 `trialwatch run` runs as a subprocess (as systemd would start it) against the fake ClinicalTrials.gov
-API (tests/fakeapi.py, in a thread here) holding `--trials` studies derived from the real records,
+API (tests/support/fakeapi.py, in a thread here) holding `--trials` studies derived from the real records,
 an SMTP server that wants the password planted in the settings, and a webhook receiver whose path
 carries the planted token (bench/soak_peers.py). While it runs:
 
@@ -52,9 +52,9 @@ if str(ROOT) not in sys.path:
 
 from bench.soak_peers import SmtpPeer, WebhookPeer  # noqa: E402
 from bench.soak_report import Incarnation, Made, Report, analyse, print_report  # noqa: E402
-from tests import shared_fixtures  # noqa: E402
-from tests.fakeapi import FakeCtGov, synthetic_studies  # noqa: E402
-from tests.peers import free_port  # noqa: E402
+from tests.support import shared  # noqa: E402
+from tests.support.fakeapi import FakeCtGov, synthetic_studies  # noqa: E402
+from tests.support.peers import free_port  # noqa: E402
 
 STATUSES = ("RECRUITING", "ACTIVE_NOT_RECRUITING", "COMPLETED", "SUSPENDED", "TERMINATED", "ENROLLING_BY_INVITATION")
 API_FAULTS = ("500", "503", "429", "timeout", "reset", "truncated", "html", "partial")
@@ -357,7 +357,7 @@ def database(kind: str, workdir: Path) -> Iterator[str]:
     if kind == "sqlite":
         yield f"sqlite:///{workdir / 'state' / 'trialwatch.sqlite'}"
         return
-    from tests.databases import postgres_database
+    from tests.support.databases import postgres_database
 
     gen = postgres_database()
     try:
@@ -368,7 +368,7 @@ def database(kind: str, workdir: Path) -> Iterator[str]:
 
 def soak(plan: Plan, workdir: Path) -> Report:
     """Run the soak in `workdir` and print its report."""
-    shared_fixtures.study_paths()  # FixturesNotFound says where it looked
+    shared.study_paths()  # FixturesNotFound says where it looked
     logging.getLogger("mail.log").setLevel(logging.ERROR)  # aiosmtpd's per-session chatter
     warnings.filterwarnings("ignore", message="Requiring AUTH while not requiring TLS")
     runner = Soak(plan, workdir)

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import Workspace
-from tests.fakeapi import FakeCtGov
+from tests.support.fakeapi import FakeCtGov
+from tests.support.workspace import Workspace
 from watcher.registry.record_history import HistoryFormatError, adopt_markup, parse_index, parse_version
 
 TRIAL = "NCT04728893"

@@ -8,6 +8,8 @@ import pytest
 
 from bench.bench_cycle import main
 
+pytestmark = pytest.mark.slow  # real processes
+
 
 @pytest.mark.parametrize("mode", ["watchlist", "registry"])
 def test_cycle_benchmark_runs_both_cycles_and_prints_every_figure(

@@ -12,6 +12,8 @@ from bench.soak import Plan, soak
 from bench.soak_peers import Delivered
 from bench.soak_report import Incarnation, Made, _channel, parse
 
+pytestmark = pytest.mark.slow  # real processes
+
 
 def test_a_short_soak_runs_the_service_through_kills_faults_and_a_broken_watchlist(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]

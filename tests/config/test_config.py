@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import Workspace
+from tests.support.workspace import Workspace
 from watcher.config import load_config, load_settings, load_watchlist, parse_duration, resolve_config_path
 from watcher.errors import ConfigError
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 
 
 def write(path: Path, text: str) -> Path:

@@ -6,13 +6,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import FIXTURES, REPO, Workspace
+from tests.support.shared import seed_text
+from tests.support.workspace import REPO, Workspace
 from watcher.config import parse_watchlist
 from watcher.config.edit import NewTrial, add_trials, remove_trials
 from watcher.errors import ConfigError
 from watcher.ids import find_nct_ids
 
-SEED_001 = FIXTURES / "seed_001_article.txt"
 SEED_IDS = ["NCT07142161", "NCT06732492", "NCT06622694", "NCT05716113"]
 
 COMMENTED = """\
@@ -31,7 +31,7 @@ trials:
 
 
 def test_free_text_yields_every_nct_id_once_in_order() -> None:
-    assert find_nct_ids(SEED_001.read_text()) == SEED_IDS
+    assert find_nct_ids(seed_text("001")) == SEED_IDS
     text = (
         "see https://clinicaltrials.gov/study/nct04728893?tab=history, NCT04728893 again,"
         " (NCT03418623); not NCT123456789 nor XNCT06171568 nor NCT0617156"
@@ -117,7 +117,9 @@ def test_the_example_watchlist_round_trips() -> None:
 
 def test_cli_add_from_free_text_says_what_was_new(workspace: Workspace) -> None:
     workspace.write(trials=["NCT06622694"])
-    result = workspace.cli("add", "--from", str(SEED_001), "--tag", "t1d")
+    article = workspace.root / "article.txt"  # the product's seed 001: a news article naming four trials
+    article.write_text(seed_text("001"), encoding="utf-8")
+    result = workspace.cli("add", "--from", str(article), "--tag", "t1d")
     assert result.code == 0, result.err
     assert "found 4 NCT IDs" in result.out
     for nct_id in ["NCT07142161", "NCT06732492", "NCT05716113"]:

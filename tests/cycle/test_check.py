@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import Workspace
-from tests.fakeapi import FakeCtGov, synthetic_studies
-from tests.peers import WebhookReceiver
+from tests.support.fakeapi import FakeCtGov, synthetic_studies
+from tests.support.peers import WebhookReceiver
+from tests.support.workspace import Workspace
 
 GOOD, BAD = "NCT04728893", "NCT03418623"
 FAST = {"max_retries": 0, "backoff_base": 0.01, "backoff_max": 0.01}

@@ -9,28 +9,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from tests.conftest import Workspace
-from tests.fakeapi import FakeCtGov
-from tests.peers import SmtpServer, WebhookReceiver
+import pytest
 
-CHANGED, QUIET_1, QUIET_2 = "NCT04728893", "NCT03418623", "NCT06171568"
-NEW_SITE = {
-    "facility": "Ruijin Hospital",
-    "status": "RECRUITING",
-    "city": "Shanghai",
-    "country": "China",
-    "geoPoint": {"lat": 31.22222, "lon": 121.45806},
-}
-SITE_FIELD = "locations.ruijin hospital|shanghai||china"
-
-
-def edit_trial(study: dict[str, Any]) -> None:
-    """What a sponsor does: suspend the trial, raise enrollment, add a site (the fake bumps the date)."""
-    ps = study["protocolSection"]
-    ps["statusModule"]["overallStatus"] = "SUSPENDED"
-    ps["statusModule"]["whyStopped"] = "Sponsor decision"
-    ps["designModule"]["enrollmentInfo"]["count"] = 520
-    ps["contactsLocationsModule"]["locations"].append(NEW_SITE)
+from tests.support.edits import CHANGED, QUIET_1, QUIET_2, SITE_FIELD, edit_trial
+from tests.support.fakeapi import FakeCtGov
+from tests.support.peers import SmtpServer, WebhookReceiver
+from tests.support.workspace import Workspace
 
 
 def body_lines(text: str) -> set[str]:
@@ -141,6 +125,7 @@ def test_check_exits_1_when_a_trial_fails_and_2_on_bad_config(workspace: Workspa
     assert "'NCT123' is not NCT followed by 8 digits" in bad.err
 
 
+@pytest.mark.slow
 def test_check_as_a_real_process(workspace: Workspace) -> None:
     workspace.write(trials=[QUIET_1])
     result = workspace.process("check")

@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import Workspace
-from tests.fakeapi import FakeCtGov, load_fixture
-from tests.peers import WebhookReceiver
+from tests.support.fakeapi import FakeCtGov, load_fixture
+from tests.support.peers import WebhookReceiver
+from tests.support.workspace import Workspace
 from watcher.config import load_config
 from watcher.detect.studies import StudyFilter, study_matches
 from watcher.errors import ConfigError

@@ -15,9 +15,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select, update
 
-from tests import shared_fixtures
-from tests.conftest import Workspace
-from tests.fakeapi import FakeCtGov
+from tests.support import shared
+from tests.support.fakeapi import FakeCtGov
+from tests.support.workspace import Workspace
 from watcher.detect.canonical import canonical_bytes, encode_record
 from watcher.detect.record import content_hash
 from watcher.errors import InvalidResponse
@@ -54,8 +54,8 @@ def standard_manifest(record: Mapping[str, Any]) -> str:
 
 
 def real_records() -> list[dict[str, Any]]:
-    records = shared_fixtures.load_studies()
-    records += [json.loads(p.read_text()) for p in sorted(shared_fixtures.pairs_dir().glob("*/*.json"))]
+    records = shared.load_studies()
+    records += [json.loads(p.read_text()) for p in sorted(shared.pairs_dir().glob("*/*.json"))]
     return records
 
 

@@ -6,15 +6,14 @@ import copy
 import random
 from collections import Counter
 from functools import cache
-from pathlib import Path
 from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from ruamel.yaml import YAML
 
-from tests._studies import NCT_IDS, edit, load
+from tests.support.diff_cases import CASES, case_changes
+from tests.support.studies import NCT_IDS, edit, load
 from watcher.detect.catalog import field_kind, field_rank
 from watcher.detect.diff import criteria_sections, diff_criteria, diff_fields
 from watcher.detect.fields import extract_fields
@@ -22,18 +21,10 @@ from watcher.detect.keys import fingerprint, normalize
 from watcher.detect.match import align
 from watcher.models import Change
 
-CASES: list[dict[str, Any]] = YAML(typ="safe").load(Path(__file__).with_name("diff_cases.yaml"))
-
 
 @cache
 def fields_of(nct_id: str) -> dict[str, Any]:
     return extract_fields(load(nct_id))
-
-
-def case_changes(case: dict[str, Any]) -> tuple[list[Change], dict[str, Any], dict[str, Any]]:
-    record = load(case["study"])
-    old, new = extract_fields(record), extract_fields(edit(record, case["edits"]))
-    return diff_fields(old, new), old, new
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c["name"] for c in CASES])

@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from tests._studies import edit, load
+from tests.support.studies import edit, load
 from watcher.detect import changes_between
 from watcher.detect.keys import location_key
 from watcher.detect.match import match_items
@@ -135,7 +135,7 @@ def test_baseline_and_identity_are_untouched() -> None:
 def test_an_arm_whose_label_and_description_were_both_touched_up_is_one_changed_arm() -> None:
     """The real NCT07098338 edit of 2026-02-09: "… in 2L AGA+ NSCLC" → "… in 2/3L AGA+ NSCLC", and its
     description lost "as assessed by the investigator"."""
-    from tests.real_pairs import pairs
+    from tests.support.real_pairs import pairs
 
     (pair,) = [p for p in pairs() if p.nct_id == "NCT07098338" and p.new_name.startswith("2026-02-05")]
     arms = [c for c in changes_between(pair.old, pair.new) if c.field.startswith("armsInterventions.arms.")]

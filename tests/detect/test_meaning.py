@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from tests._studies import edit, load
-from tests.test_diff import CASES, case_changes
+from tests.support.diff_cases import CASES, case_changes
+from tests.support.studies import edit, load
 from watcher.detect.diff import diff_fields
 from watcher.detect.fields import extract_fields
 from watcher.detect.meaning import SeverityRules, classify, default_severity, parse_partial_date

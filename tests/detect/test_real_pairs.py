@@ -1,7 +1,7 @@
 """Every real pair of successive versions (`pairs/`), through a poll cycle's pure path.
 
 Stored version → new version → `changes_between` → the default filters → payload → text
-(`tests/real_pairs.py`). Bookkeeping-only and same-item are judged from `truth.json` and the items'
+(`tests/support/real_pairs.py`). Bookkeeping-only and same-item are judged from `truth.json` and the items'
 own evidence, not from what the code under test says. `python -m bench.bench_pairs` prints the figures.
 """
 
@@ -11,8 +11,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests import real_pairs
-from tests.real_pairs import Outcome, Pair
+from tests.support import real_pairs
+from tests.support.real_pairs import Outcome, Pair
 
 LINE_BUDGET = 60  # issue 11: an email plain part stays under ~60 lines for any real change set
 

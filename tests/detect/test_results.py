@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from tests.shared_fixtures import STUDY_IDS, load_study
+from tests.support.shared import STUDY_IDS, load_study
 from watcher.detect import SeverityRules, changes_between
 from watcher.models import Change, Trial
 from watcher.notify.payloads import changes_payload, render_text

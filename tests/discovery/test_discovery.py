@@ -12,8 +12,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests import shared_fixtures
-from tests.discovery_studies import BOSTON_CHILDRENS
+from tests.support import shared
+from tests.support.discovery_studies import BOSTON_CHILDRENS
 from watcher.config import parse_watchlist
 from watcher.config.searches import FILTER_PARAMS, GEO, QUERY_PARAMS, STATUSES, Search
 from watcher.detect.nearby import EARTH_RADIUS_KM, centre, haversine_km, nearby_events, within
@@ -28,11 +28,11 @@ BOSTON = Near(km=100, lat=42.36, lon=-71.06)
 
 
 def study(nct_id: str) -> dict[str, Any]:
-    return copy.deepcopy(shared_fixtures.load_study(nct_id))
+    return copy.deepcopy(shared.load_study(nct_id))
 
 
 def spec_params() -> dict[str, Any]:
-    spec = shared_fixtures.load_spec()
+    spec = shared.load_spec()
     return {p["name"]: p for p in spec["paths"]["/studies"]["get"]["parameters"]}
 
 
@@ -43,7 +43,7 @@ def test_search_keys_are_the_specs_query_and_filter_parameters() -> None:
     params = spec_params()
     assert {n.removeprefix("query.") for n in params if n.startswith("query.")} == set(QUERY_PARAMS)
     assert {n.removeprefix("filter.") for n in params if n.startswith("filter.")} == set(FILTER_PARAMS)
-    assert set(shared_fixtures.load_spec()["components"]["schemas"]["Status"]["enum"]) == set(STATUSES)
+    assert set(shared.load_spec()["components"]["schemas"]["Status"]["enum"]) == set(STATUSES)
     assert params["filter.geo"]["schema"]["pattern"].replace("\\\\", "\\") == GEO.pattern
 
 
@@ -66,7 +66,7 @@ def test_haversine_is_symmetric_and_never_beyond_half_the_globe(a: float, b: flo
 
 
 @settings(max_examples=30, deadline=None)
-@given(st.sampled_from(shared_fixtures.STUDY_IDS), LAT, LON, st.floats(1, 20000))
+@given(st.sampled_from(shared.STUDY_IDS), LAT, LON, st.floats(1, 20000))
 def test_a_version_compared_with_itself_has_no_nearby_news(nct_id: str, lat: float, lon: float, km: float) -> None:
     record = study(nct_id)
     assert nearby_events(record, record, Near(km=km, lat=lat, lon=lon)) == []

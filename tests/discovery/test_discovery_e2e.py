@@ -9,12 +9,12 @@ from typing import Any
 
 import pytest
 
-from tests import shared_fixtures
-from tests.conftest import Workspace
-from tests.discovery_studies import WATCHLIST, add_boston_site, post_three
-from tests.fakeapi import FakeCtGov
-from tests.peers import WebhookReceiver, wait_until
-from tests.servicerun import Service
+from tests.support import shared
+from tests.support.discovery_studies import WATCHLIST, add_boston_site, post_three
+from tests.support.fakeapi import FakeCtGov
+from tests.support.peers import WebhookReceiver, wait_until
+from tests.support.servicerun import Service
+from tests.support.workspace import Workspace
 
 
 def received(webhook: WebhookReceiver, start: int = 0) -> list[dict[str, Any]]:
@@ -166,7 +166,7 @@ def test_a_search_edited_starts_a_new_baseline_and_announce_first_speaks(
 def test_no_edit_alerts_from_real_records_once_and_only_where_enabled(
     workspace: Workspace, fake_api: FakeCtGov, webhook: WebhookReceiver
 ) -> None:
-    fake_api.put(shared_fixtures.load_study("NCT05915728"))
+    fake_api.put(shared.load_study("NCT05915728"))
     quiet = WebhookReceiver().start()
     try:
         workspace.write(

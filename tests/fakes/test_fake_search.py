@@ -1,4 +1,4 @@
-"""The fake API's search parameters over HTTP, as the spec describes them (tests/fake_search.py)."""
+"""The fake API's search parameters over HTTP, as the spec describes them (tests/support/fake_search.py)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.discovery_studies import MGH, new_study
-from tests.fakeapi import FakeCtGov
+from tests.support.discovery_studies import MGH, new_study
+from tests.support.fakeapi import FakeCtGov
 
 
 @pytest.fixture

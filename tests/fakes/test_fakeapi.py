@@ -13,8 +13,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests import shared_fixtures
-from tests.fakeapi import (
+from tests.support import shared
+from tests.support.fakeapi import (
     PIECES,
     STUDIES_PARAMS,
     STUDY_PARAMS,
@@ -27,7 +27,7 @@ from tests.fakeapi import (
 
 
 def spec() -> Any:
-    return shared_fixtures.load_spec()
+    return shared.load_spec()
 
 
 def test_the_fake_knows_the_specs_parameters_and_no_others() -> None:
@@ -140,7 +140,7 @@ def test_fields_nest_like_the_real_api(http: httpx.Client) -> None:
 
 def test_fields_shape_matches_a_real_capture(fake_api: FakeCtGov, http: httpx.Client) -> None:
     """biomcp captured `fields=…StartDate…` as statusModule.startDateStruct.date; so does the fake."""
-    real = shared_fixtures.load_fields_limited("biomcp_get_NCT06382129_fields_20260811.json")
+    real = shared.load_fields_limited("biomcp_get_NCT06382129_fields_20260811.json")
     fake_api.put(real)
     body = http.get("/studies/NCT06382129", params={"fields": "NCTId|StartDate|OverallStatus"}).json()
     status = real["protocolSection"]["statusModule"]
@@ -333,11 +333,12 @@ def test_unknown_fault_kind_is_refused(fake_api: FakeCtGov) -> None:
         fake_api.fail("gremlins")
 
 
+@pytest.mark.slow
 def test_runs_as_a_separate_process(unused_port: int) -> None:
-    shared_fixtures.study_paths()  # skip here rather than fail in the child
+    shared.study_paths()  # skip here rather than fail in the child
     proc = subprocess.Popen(
-        [sys.executable, "-m", "tests.fakeapi", "--port", str(unused_port), "--synthetic", "50"],
-        cwd=Path(__file__).parent.parent,
+        [sys.executable, "-m", "tests.support.fakeapi", "--port", str(unused_port), "--synthetic", "50"],
+        cwd=Path(__file__).parents[2],
         stdout=subprocess.PIPE,
         text=True,
     )

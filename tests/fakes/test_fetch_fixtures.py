@@ -1,4 +1,4 @@
-"""`python -m tests.fetch_fixtures` against the fake API: what it writes, the helper reads."""
+"""`python -m tests.support.fetch_fixtures` against the fake API: what it writes, the helper reads."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from tests import fetch_fixtures, shared_fixtures
-from tests.fakeapi import FakeCtGov
+from tests.support import fetch_fixtures, shared
+from tests.support.fakeapi import FakeCtGov
 
 
 def test_fetched_records_land_where_the_helper_reads_them(
@@ -21,14 +21,14 @@ def test_fetched_records_land_where_the_helper_reads_them(
     assert fetch_fixtures.main(argv) == 0
     assert f"17 records written to {dest}" in capsys.readouterr().out
     assert sorted(p.name for p in dest.rglob("*")) == sorted(
-        ["studies", *(f"{n}.json" for n in shared_fixtures.STUDY_IDS)]
+        ["studies", *(f"{n}.json" for n in shared.STUDY_IDS)]
     )  # no temporary file left
     assert {h.get("User-Agent") for h in fake_api.headers} == {fetch_fixtures.USER_AGENT}
 
-    monkeypatch.setenv(shared_fixtures.ENV, str(dest))
-    for nct_id in shared_fixtures.STUDY_IDS:
-        assert shared_fixtures.study_path(nct_id) == dest / "studies" / f"{nct_id}.json"
-        assert shared_fixtures.load_study(nct_id) == fake_api.get(nct_id)
+    monkeypatch.setenv(shared.ENV, str(dest))
+    for nct_id in shared.STUDY_IDS:
+        assert shared.study_path(nct_id) == dest / "studies" / f"{nct_id}.json"
+        assert shared.load_study(nct_id) == fake_api.get(nct_id)
 
 
 def test_a_failed_download_is_named_and_nothing_half_written_stays(
@@ -41,5 +41,5 @@ def test_a_failed_download_is_named_and_nothing_half_written_stays(
     argv = ["--dest", str(dest), "--base-url", fake_api.base_url, "--spec-url", spec_url, "--delay", "0"]
     assert fetch_fixtures.main(argv) == 1
     assert f"GET {spec_url}: HTTP 404: Not Found" in capsys.readouterr().err
-    assert not (dest / shared_fixtures.SPEC).exists()
+    assert not (dest / shared.SPEC).exists()
     assert len(list((dest / "studies").iterdir())) == 17

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import re
 import shutil
 import subprocess
@@ -13,7 +14,7 @@ import pytest
 from watcher.cli.main import cli
 from watcher.config.settings import CHANNEL_KEYS, HISTORY_KEYS, TOP_KEYS
 
-README = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+README = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
 
 
 def command_names(group: click.Group, prefix: str = "") -> list[str]:
@@ -55,14 +56,14 @@ def test_every_settings_section_and_channel_key_is_documented() -> None:
 
 
 def test_readme_names_the_test_command_that_ci_runs() -> None:
-    ci = (Path(__file__).resolve().parents[1] / ".ci" / "run").read_text(encoding="utf-8")
+    ci = (Path(__file__).resolve().parents[2] / ".ci" / "run").read_text(encoding="utf-8")
     assert "python -m pytest" in README
     assert ci.rstrip().splitlines()[-1] == "python -m pytest"
 
 
 def test_no_third_party_data_is_committed() -> None:
-    """Real records, the API spec and captures come from ../shared (tests/shared_fixtures.py), never copies."""
-    repo = Path(__file__).resolve().parents[1]
+    """Real records, the API spec and captures come from ../shared (tests/support/shared.py), never copies."""
+    repo = Path(__file__).resolve().parents[2]
     if shutil.which("git") is None or not (repo / ".git").exists():
         pytest.skip("not a git checkout")
     listed = subprocess.run(
@@ -70,13 +71,13 @@ def test_no_third_party_data_is_committed() -> None:
     ).stdout.split()
     fetched = [p for p in listed if p.endswith((".json", ".yaml", ".yml")) or "ctg-oas" in p]
     assert fetched == []
-    assert "tests/fixtures/seed_000_page.md" in listed  # the listing worked: our own texts are there
+    assert "tests/fixtures/first_schema.sqlite.sql" in listed  # the listing worked: our own texts are there
 
 
 def test_the_readme_module_map_names_every_module() -> None:
     """The table under "How it works" is how a newcomer finds code: it must follow the package."""
     section = README[README.index("## How it works") : README.index("## Notifications")]
-    package = Path(__file__).resolve().parents[1] / "watcher"
+    package = Path(__file__).resolve().parents[2] / "watcher"
     modules = sorted(
         p.relative_to(package).as_posix()
         for p in package.rglob("*.py")
@@ -88,7 +89,7 @@ def test_the_readme_module_map_names_every_module() -> None:
 
 def test_the_package_stays_a_map_of_the_data_flow() -> None:
     """At most 8 modules loose at the top of `watcher/`, and no module over 450 lines (issue 10)."""
-    package = Path(__file__).resolve().parents[1] / "watcher"
+    package = Path(__file__).resolve().parents[2] / "watcher"
     loose = sorted(p.name for p in package.glob("*.py"))
     assert len(loose) <= 8, loose
     long = {
@@ -97,3 +98,27 @@ def test_the_package_stays_a_map_of_the_data_flow() -> None:
         if (n := len(p.read_text(encoding="utf-8").splitlines())) > 450
     }
     assert not long, f"split these modules: {long}"
+
+
+def test_tests_mirror_the_package_and_share_only_through_support() -> None:
+    """Test folders follow the package's stage folders; a test module imports shared code only from
+    `tests.support` (never another test module or conftest), so any one can be read and run alone."""
+    tests = Path(__file__).resolve().parents[1]
+    stages = {p.name for p in (tests.parent / "watcher").iterdir() if p.is_dir() and p.name != "__pycache__"}
+    stages |= {p.stem for p in (tests.parent / "watcher").glob("*.py") if p.stem not in {"__init__", "__main__"}}
+    folders = {p.name for p in tests.iterdir() if p.is_dir() and p.name not in {"__pycache__", "fixtures"}}
+    assert folders - stages <= {"support", "fakes", "bench", "meta"}, folders - stages
+    assert not list(tests.glob("test_*.py")), "test modules live in the folder of the stage they test"
+    wrong = []
+    for module in sorted(tests.rglob("*.py")):
+        for node in ast.walk(ast.parse(module.read_text(encoding="utf-8"))):
+            names = []
+            if isinstance(node, ast.ImportFrom):
+                names = [f"tests.{a.name}" for a in node.names] if node.module == "tests" else [node.module or ""]
+            names += [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            wrong += [
+                f"{module.relative_to(tests)}: {name}"
+                for name in names
+                if name.startswith("tests.") and not name.startswith("tests.support")
+            ]
+    assert wrong == []

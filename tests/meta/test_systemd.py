@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO
+from tests.support.workspace import REPO
 
 UNIT = REPO / "systemd" / "trialwatch.service"
 INSTALLED_EXE = "/opt/trialwatch/bin/trialwatch"

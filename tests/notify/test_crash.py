@@ -12,10 +12,10 @@ import time
 
 import pytest
 
-from tests.conftest import REPO, Workspace
-from tests.fakeapi import FakeCtGov
-from tests.peers import SmtpServer, WebhookReceiver, wait_until
-from tests.test_e2e import CHANGED, edit_trial
+from tests.support.edits import CHANGED, edit_trial
+from tests.support.fakeapi import FakeCtGov
+from tests.support.peers import SmtpServer, WebhookReceiver, wait_until
+from tests.support.workspace import REPO, Workspace
 
 pytestmark = pytest.mark.slow
 
@@ -27,7 +27,7 @@ def crash_at(workspace: Workspace, point: str) -> str:
         [
             sys.executable,
             "-m",
-            "tests.crashpoint",
+            "tests.support.crashpoint",
             point,
             str(marker),
             "--",

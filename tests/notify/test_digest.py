@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from tests.conftest import Workspace
-from tests.peers import WebhookReceiver
-from tests.test_outbox import Clock, setup
+from tests.support.outbox import Clock, setup
+from tests.support.peers import WebhookReceiver
+from tests.support.workspace import Workspace
 from watcher.config.channels import check_channel_options, next_fire
 from watcher.notify.payloads import notify_tick
 from watcher.store.outbox import NewMessage

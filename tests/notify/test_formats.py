@@ -9,9 +9,9 @@ from unittest import mock
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tests.conftest import Workspace
-from tests.test_channels import TELEGRAM_URL, Transport, many_changes, payload
-from tests.test_outbox import Clock, setup
+from tests.support.channels import TELEGRAM_URL, Transport, many_changes, payload
+from tests.support.outbox import Clock, setup
+from tests.support.workspace import Workspace
 from watcher.notify.delivery import parts_key
 from watcher.notify.formats import SLACK_LIMIT, TELEGRAM_LIMIT, Delivery, context, email, slack, split_lines, telegram
 from watcher.notify.payloads import notify_tick

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from tests.peers import WebhookReceiver
+from tests.support.peers import WebhookReceiver
 from watcher.config import ChannelSettings
 from watcher.errors import NotifyError
 from watcher.notify.delivery import render

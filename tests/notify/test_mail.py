@@ -10,7 +10,7 @@ from unittest import mock
 
 import pytest
 
-from tests.peers import SmtpServer
+from tests.support.peers import SmtpServer
 from watcher.config import ChannelSettings
 from watcher.notify.delivery import render
 from watcher.notify.formats import Delivery

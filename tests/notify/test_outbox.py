@@ -5,31 +5,18 @@ from __future__ import annotations
 import threading
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from structlog.testing import capture_logs
 
-from tests.conftest import Workspace
-from tests.peers import SmtpServer, WebhookReceiver, wait_until
-from watcher.config import Config, load_config
+from tests.support.outbox import T0, Clock, setup
+from tests.support.peers import SmtpServer, WebhookReceiver, wait_until
+from tests.support.workspace import Workspace
 from watcher.notify.payloads import notify_tick, sample_payload
 from watcher.store import Store
 from watcher.store.outbox import NewMessage
-
-T0 = datetime(2026, 11, 22, 9, 0, tzinfo=UTC)
-
-
-class Clock:
-    def __init__(self, start: datetime = T0) -> None:
-        self.at = start
-
-    def __call__(self) -> datetime:
-        return self.at
-
-    def advance(self, **kwargs: float) -> None:
-        self.at += timedelta(**kwargs)
 
 
 def changes(nct_id: str, n: int) -> NewMessage:
@@ -37,12 +24,6 @@ def changes(nct_id: str, n: int) -> NewMessage:
     payload.pop("test")
     payload.update(nct_id=nct_id, label=f"message {n}", url=f"https://clinicaltrials.gov/study/{nct_id}")
     return NewMessage("hook", nct_id, "changes", payload)
-
-
-def setup(workspace: Workspace, channels: dict[str, Any], extra: str = "") -> tuple[Config, Store]:
-    workspace.write(trials=["NCT04728893"], channels=channels, extra=extra)
-    config = load_config(workspace.settings)
-    return config, Store(config.settings.storage_url)
 
 
 def test_a_channel_down_for_hours_gets_everything_in_order_with_a_delay_note(
@@ -167,7 +148,7 @@ def dead_process_identity() -> str:
     import subprocess
     import sys
 
-    from tests.conftest import REPO
+    from tests.support.workspace import REPO
 
     done = subprocess.run(
         [sys.executable, "-c", "from watcher.notify.claims import me; print(me())"],
@@ -179,6 +160,7 @@ def dead_process_identity() -> str:
     return done.stdout.strip()
 
 
+@pytest.mark.slow
 def test_a_claim_of_a_process_that_died_is_taken_over_at_once_and_a_live_one_never(tmp_path: Any) -> None:
     from watcher.notify import claims
 
@@ -210,6 +192,7 @@ def test_a_claim_of_a_process_that_died_is_taken_over_at_once_and_a_live_one_nev
     assert store.get_meta(f"outbox.claim.{taken[0].id}") is None, "a finished claim leaves nothing behind"
 
 
+@pytest.mark.slow
 def test_a_message_that_kills_its_sender_every_time_still_counts_towards_parking(tmp_path: Any) -> None:
     from watcher.store.outbox import FREE_RECOVERIES
 

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from tests.shared_fixtures import pairs_dir
+from tests.support.shared import pairs_dir
 from watcher.detect import changes_between
 from watcher.detect.catalog import is_bookkeeping
 from watcher.models import Change, Trial

@@ -6,10 +6,10 @@ from datetime import UTC, datetime
 
 from structlog.testing import capture_logs
 
-from tests.conftest import Workspace
-from tests.peers import SmtpServer, WebhookReceiver, free_port
-from tests.test_channels import payload, send
-from tests.test_outbox import Clock, setup
+from tests.support.channels import payload, send
+from tests.support.outbox import Clock, setup
+from tests.support.peers import SmtpServer, WebhookReceiver, free_port
+from tests.support.workspace import Workspace
 from watcher.config import ChannelSettings
 from watcher.notify.delivery import render
 from watcher.notify.formats import Delivery

@@ -18,7 +18,7 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 from structlog.testing import capture_logs
 
-from tests.fakeapi import FakeCtGov, load_fixture, synthetic_studies
+from tests.support.fakeapi import FakeCtGov, load_fixture, synthetic_studies
 from watcher.config import ApiSettings
 from watcher.errors import AccessDenied, ApiError, InvalidResponse, StudyNotFound, TransientApiError
 from watcher.ids import normalize_nct_id

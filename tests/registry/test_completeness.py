@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests import shared_fixtures
+from tests.support import shared
 from watcher.registry.completeness import missing_parts
 
 MANY_SITES = "NCT04267848"  # 1,148 locations
@@ -17,7 +17,7 @@ WITH_RESULTS = "NCT02513394"  # hasResults true, 437 locations
 
 
 def real(nct_id: str) -> dict[str, Any]:
-    return shared_fixtures.load_study(nct_id)
+    return shared.load_study(nct_id)
 
 
 def without_locations_module(study: dict[str, Any]) -> dict[str, Any]:
@@ -70,7 +70,7 @@ def test_a_whole_record_and_small_list_edits_pass() -> None:
 def test_no_real_successive_versions_look_partial() -> None:
     """The regression corpus: every real pair of versions passes (no false suspect)."""
     checked = 0
-    for folder in sorted(p for p in shared_fixtures.pairs_dir().iterdir() if p.is_dir()):
+    for folder in sorted(p for p in shared.pairs_dir().iterdir() if p.is_dir()):
         versions = sorted(
             (json.loads(f.read_text()) for f in folder.glob("*.json")),
             key=lambda v: v["derivedSection"]["miscInfoModule"]["versionHolder"],

@@ -9,11 +9,11 @@ from typing import Any
 
 import pytest
 
-from tests import fakeapi
-from tests.conftest import Workspace
-from tests.fake_history import as_history
-from tests.fakeapi import FORBIDDEN_PAGE, HTML_PAGE, FakeCtGov
-from tests.shared_fixtures import load_studies, load_study
+from tests.support import fakeapi
+from tests.support.fake_history import as_history
+from tests.support.fakeapi import FORBIDDEN_PAGE, HTML_PAGE, FakeCtGov
+from tests.support.shared import load_studies, load_study
+from tests.support.workspace import Workspace
 from watcher.registry import doctor
 from watcher.registry.client import PROBE_FIELDS, USER_AGENT
 from watcher.registry.doctor_run import BATCH, _pad

@@ -12,12 +12,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests import real_pairs
-from tests.conftest import Workspace
-from tests.fake_history import as_history, markup_values, render_html
-from tests.fakeapi import FakeCtGov
-from tests.history_replay import replay, versions_of
-from tests.shared_fixtures import find
+from tests.support import real_pairs
+from tests.support.fake_history import as_history, markup_values, render_html
+from tests.support.fakeapi import FakeCtGov
+from tests.support.history_replay import replay, versions_of
+from tests.support.shared import find
+from tests.support.workspace import Workspace
 from watcher.registry.markup import as_markdown, html_text, markdown_text, same_text
 from watcher.registry.record_history import adopt_markup
 from watcher.store import Store

@@ -12,7 +12,7 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 from structlog.testing import capture_logs
 
-from tests.fakeapi import FakeCtGov, load_fixture, load_fixtures
+from tests.support.fakeapi import FakeCtGov, load_fixture, load_fixtures
 from watcher.config import ApiSettings
 from watcher.errors import InvalidResponse
 from watcher.registry import pages

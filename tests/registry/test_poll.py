@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from structlog.testing import capture_logs
 
-from tests.fakeapi import FakeCtGov, load_fixture, synthetic_studies
+from tests.support.fakeapi import FakeCtGov, load_fixture, synthetic_studies
 from watcher.config import ApiSettings
 from watcher.errors import InvalidResponse, TransientApiError
 from watcher.registry.client import CtGovClient

@@ -16,10 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import Workspace
-from tests.fakeapi import FakeCtGov
-from tests.peers import WebhookReceiver, wait_until
-from tests.servicerun import FAST_SCHEDULE, NotifySocket, Service, fast_settings
+from tests.support.fakeapi import FakeCtGov
+from tests.support.peers import WebhookReceiver, wait_until
+from tests.support.servicerun import FAST_SCHEDULE, NotifySocket, Service, fast_settings
+from tests.support.workspace import Workspace
 from watcher.config import load_config
 from watcher.cycle.report import META_DATA_TIMESTAMP
 from watcher.models import Trial

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import structlog
 
-from tests.conftest import Workspace
+from tests.support.workspace import Workspace
 from watcher.config import load_config
 from watcher.cycle import Cycle
 from watcher.registry.client import CtGovClient

@@ -7,8 +7,8 @@ from datetime import timedelta
 
 import pytest
 
-from tests.peers import wait_until
-from tests.servicerun import NotifySocket
+from tests.support.peers import wait_until
+from tests.support.servicerun import NotifySocket
 from watcher.service.sdnotify import Notifier, socket_address, watchdog_period
 
 

@@ -12,10 +12,10 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import Workspace
-from tests.fakeapi import FakeCtGov
-from tests.peers import WebhookReceiver, wait_until
-from tests.servicerun import Service, fast_settings
+from tests.support.fakeapi import FakeCtGov
+from tests.support.peers import WebhookReceiver, wait_until
+from tests.support.servicerun import Service, fast_settings
+from tests.support.workspace import Workspace
 from watcher.config import load_config, load_settings
 from watcher.service.lastgood import last_good_path
 from watcher.service.retry import ApiRetry

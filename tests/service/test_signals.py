@@ -12,8 +12,12 @@ import subprocess
 import sys
 import textwrap
 
-from tests.conftest import REPO, Workspace
-from tests.fakeapi import FakeCtGov
+import pytest
+
+from tests.support.fakeapi import FakeCtGov
+from tests.support.workspace import REPO, Workspace
+
+pytestmark = pytest.mark.slow  # real processes
 
 SCRIPT = textwrap.dedent("""
     import signal, sys, threading

@@ -12,7 +12,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import create_engine
 
-from tests.fakeapi import load_fixture
+from tests.support.fakeapi import load_fixture
 from watcher.detect import changes_between
 from watcher.detect.record import content_hash
 from watcher.models import Change, Event, StoredChange, change_to_dict

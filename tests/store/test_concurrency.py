@@ -17,9 +17,9 @@ from typing import Any
 import pytest
 from sqlalchemy import create_engine, text
 
-from tests.conftest import REPO, Workspace
-from tests.fakeapi import FakeCtGov
-from tests.peers import WebhookReceiver, wait_until
+from tests.support.fakeapi import FakeCtGov
+from tests.support.peers import WebhookReceiver, wait_until
+from tests.support.workspace import REPO, Workspace
 from watcher.store import Store
 
 TRIALS = ("NCT04728893", "NCT03418623", "NCT06171568")

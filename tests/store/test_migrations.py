@@ -8,10 +8,11 @@ import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
 from sqlalchemy import create_engine, text
 
-from tests.conftest import FIXTURES, Workspace
-from tests.fakeapi import load_fixture
+from tests.support.fakeapi import load_fixture
+from tests.support.workspace import FIXTURES, Workspace
 from watcher.detect.record import content_hash
 from watcher.store import Store
 from watcher.store.migrate import current_revision, head_revision, upgrade_schema
@@ -153,12 +154,13 @@ def test_db_upgrade_command_on_a_first_schema_database(workspace: Workspace) -> 
     assert stats["revision"] == head_revision() and stats["versions"] == 0
 
 
+@pytest.mark.slow
 def test_processes_opening_a_new_database_at_once_take_turns(tmp_path: Path) -> None:
     """The service and a CLI command starting together on a fresh SQLite file must not both migrate."""
     import subprocess
     import sys
 
-    from tests.conftest import REPO
+    from tests.support.workspace import REPO
 
     url = f"sqlite:///{tmp_path / 'new.sqlite'}"
     code = f"from watcher.store import Store; Store({url!r}).close()"

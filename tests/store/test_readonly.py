@@ -18,8 +18,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO, Result, Workspace
-from tests.fakeapi import FakeCtGov
+from tests.support.fakeapi import FakeCtGov
+from tests.support.workspace import REPO, Result, Workspace
+
+pytestmark = pytest.mark.slow  # real processes
 
 NCT = "NCT04728893"
 

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import Workspace
-from tests.fakeapi import FakeCtGov, load_fixture
+from tests.support.fakeapi import FakeCtGov, load_fixture
+from tests.support.workspace import Workspace
 from watcher.detect import changes_between
 from watcher.detect.record import content_hash
 from watcher.models import Change, Event

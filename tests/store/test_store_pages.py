@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 from sqlalchemy import event
 
-from tests.conftest import Workspace
-from tests.fakeapi import FakeCtGov, load_fixture
+from tests.support.fakeapi import FakeCtGov, load_fixture
+from tests.support.workspace import Workspace
 from watcher.detect.record import content_hash
 from watcher.errors import StorageError
 from watcher.models import Change

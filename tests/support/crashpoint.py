@@ -1,6 +1,6 @@
 """Run the real `trialwatch` CLI, stopping dead at one named point of delivery.
 
-    python -m tests.crashpoint POINT MARKER -- --config trialwatch.yaml check
+    python -m tests.support.crashpoint POINT MARKER -- --config trialwatch.yaml check
 
 At POINT the process writes its pid to MARKER and stops (SIGSTOP) until the test kills it with
 SIGKILL, so the database holds exactly what a crash at that point leaves behind:

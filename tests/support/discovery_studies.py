@@ -9,8 +9,8 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from tests import shared_fixtures
-from tests.fakeapi import FakeCtGov
+from tests.support import shared
+from tests.support.fakeapi import FakeCtGov
 
 BOSTON = (42.36, -71.06)
 BOSTON_CHILDRENS = {
@@ -74,7 +74,7 @@ def new_study(
     sponsor: str = "Example University",
 ) -> dict[str, Any]:
     """A study first posted in the fake's current refresh (opened if the last one was published)."""
-    study = copy.deepcopy(shared_fixtures.load_study("NCT06388018"))
+    study = copy.deepcopy(shared.load_study("NCT06388018"))
     protocol = study["protocolSection"]
     ident = protocol["identificationModule"]
     ident.update(nctId=nct_id, briefTitle=title, officialTitle=title)
@@ -143,7 +143,7 @@ def add_boston_site(study: dict[str, Any]) -> None:
 
 
 def demo() -> None:
-    """`python -m tests.discovery_studies`: the README's discovery examples, produced for real
+    """`python -m tests.support.discovery_studies`: the README's discovery examples, produced for real
     (fake API over HTTP, a webhook receiver, the CLI in-process): what the channel received."""
     import json
     import tempfile
@@ -151,8 +151,8 @@ def demo() -> None:
 
     from click.testing import CliRunner
 
-    from tests.fakeapi import load_fixtures
-    from tests.peers import WebhookReceiver
+    from tests.support.fakeapi import load_fixtures
+    from tests.support.peers import WebhookReceiver
     from watcher.cli.main import cli
 
     def run(settings: Path, *args: str) -> str:
@@ -166,7 +166,7 @@ def demo() -> None:
             post = request.json()
             print(f"--- {post['kind']}\n{post['title']}\n{post['message']}\n")
 
-    studies = [*load_fixtures(), shared_fixtures.load_study("NCT05915728")]
+    studies = [*load_fixtures(), shared.load_study("NCT05915728")]
     with FakeCtGov(studies) as fake, tempfile.TemporaryDirectory() as tmp:
         hook = WebhookReceiver().start()
         try:

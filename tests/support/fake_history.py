@@ -6,7 +6,7 @@ written `&#x2F;` `&#x27;` (the 2023 capture) and, since 2025, line breaks betwee
 2.1.12). The fake renders the real records' markdown that way: CommonMark (what the spec says API v2's
 markdown is) through markdown-it-py, text escaped as the site escapes it.
 
-Used by `tests/fakeapi.py`'s `RecordHistory` and by the property tests in `tests/test_markup.py`.
+Used by `tests/support/fakeapi.py`'s `RecordHistory` and by the property tests in `tests/registry/test_markup.py`.
 """
 
 from __future__ import annotations

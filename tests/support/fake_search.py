@@ -1,5 +1,5 @@
 """The fake API's search: `query.*`, `filter.overallStatus`, `filter.geo` and `filter.advanced` date
-ranges on GET /studies (and their `postFilter.*` twins), hooked into `tests/fakeapi.py`'s `_list`.
+ranges on GET /studies (and their `postFilter.*` twins), hooked into `tests/support/fakeapi.py`'s `_list`.
 
 Parameter names and value formats follow `ctg-oas-v2.yaml`: `filter.overallStatus` is a comma- or
 pipe-separated list of the `Status` enum, `filter.geo` matches the spec's

@@ -4,11 +4,11 @@ It serves real study records (or synthetic copies of them under new NCT IDs), ch
 cycles, keeps a log of every request and injects the faults the client must survive. It runs in a
 daemon thread of the test process, or as a separate process for benchmarks and service tests:
 
-    python -m tests.fakeapi --port 8899                       # the 17 real records
-    python -m tests.fakeapi --port 8899 --studies DIR         # every *.json in DIR
-    python -m tests.fakeapi --port 8899 --synthetic 10000
+    python -m tests.support.fakeapi --port 8899                       # the 17 real records
+    python -m tests.support.fakeapi --port 8899 --studies DIR         # every *.json in DIR
+    python -m tests.support.fakeapi --port 8899 --synthetic 10000
 
-The real records and the spec are found by `tests/shared_fixtures.py` (not kept in the repo).
+The real records and the spec are found by `tests/support/shared.py` (not kept in the repo).
 
 Behaviour taken from the spec (and `shared/research/ctgov-api.md`):
 - `GET /studies/{nctId}`: the study object itself; 301 to the canonical study for an alias;
@@ -16,7 +16,7 @@ Behaviour taken from the spec (and `shared/research/ctgov-api.md`):
   (``NCT number NCT99999999 not found``, ``Parameter `nctId` has incorrect format``).
 - `GET /studies`: `filter.ids` (comma or pipe; matches NCTId and NCTIdAlias), `query.*`,
   `filter.overallStatus`, `filter.geo` and `filter.advanced` date ranges (simplified Essie:
-  `tests/fake_search.py`), `fields`, `pageSize` (default 10, 0 = default, above
+  `tests/support/fake_search.py`), `fields`, `pageSize` (default 10, 0 = default, above
   1000 coerced to 1000), `pageToken`/`nextPageToken` (later pages must repeat the parameters; like
   the live service, an exactly full page carries a token even when nothing is left, whose page is empty;
   `full_page_tokens=False` turns that off),
@@ -54,7 +54,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 
-from tests import fake_search, shared_fixtures
+from tests.support import fake_search, shared
 
 API_VERSION = "2.0.5"
 DEFAULT_DATA_TIMESTAMP = "2026-09-04T09:00:06"
@@ -117,7 +117,7 @@ STUDIES_PARAMS = (
         }
     )
     | fake_search.PARAMS
-)  # query.*, filter.overallStatus/geo/advanced: tests/fake_search.py
+)  # query.*, filter.overallStatus/geo/advanced: tests/support/fake_search.py
 STUDY_PARAMS = frozenset({"format", "markupFormat", "fields"})
 # in the spec, but not implemented here: a test asking for one learns so instead of being ignored
 UNIMPLEMENTED = (
@@ -180,13 +180,13 @@ def canonical_id(raw: str) -> str | None:
 
 
 # a real record by NCT ID (kept under this name: many tests import it from here)
-load_fixture = shared_fixtures.load_study
+load_fixture = shared.load_study
 
 
 def load_fixtures(directory: Path | None = None) -> list[dict[str, Any]]:
-    """The 17 real records (`shared_fixtures.STUDY_IDS`), or every `*.json` in `directory`."""
+    """The 17 real records (`shared.STUDY_IDS`), or every `*.json` in `directory`."""
     if directory is None:
-        return shared_fixtures.load_studies()
+        return shared.load_studies()
     return [json.loads(p.read_text(encoding="utf-8")) for p in sorted(directory.glob("*.json"))]
 
 
@@ -338,7 +338,7 @@ def _history_entry(number: int, study: Mapping[str, Any], previous: Mapping[str,
 class RecordHistory:
     """Mixed into FakeCtGov: the record-history endpoints over the versions `put`/`update` record.
 
-    Like the live site, they give markup fields as HTML (`tests/fake_history.py`); `history_html = False`
+    Like the live site, they give markup fields as HTML (`tests/support/fake_history.py`); `history_html = False`
     serves API v2's markdown instead, `history_line_breaks = False` the HTML of before 2025.
     """
 
@@ -394,7 +394,7 @@ class RecordHistory:
         return _Response(404, b"Not Found", "text/plain")
 
     def _as_served(self, study: dict[str, Any]) -> dict[str, Any]:
-        from tests.fake_history import as_history
+        from tests.support.fake_history import as_history
 
         return as_history(study, line_breaks=self.history_line_breaks) if self.history_html else study
 
@@ -1016,7 +1016,7 @@ def fake_api() -> Iterator[FakeCtGov]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m tests.fakeapi", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m tests.support.fakeapi", description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8899)
     source = parser.add_mutually_exclusive_group()
@@ -1049,7 +1049,7 @@ def main(argv: list[str] | None = None) -> None:
             check_user_agent=args.check_user_agent,
             full_page_tokens=not args.no_full_page_tokens,
         ).start()
-    except shared_fixtures.FixturesNotFound as exc:
+    except shared.FixturesNotFound as exc:
         parser.exit(2, f"{parser.prog}: {exc}\n")
     print(f"fake ClinicalTrials.gov API at {fake.base_url} with {len(fake.ids())} studies", flush=True)
     try:

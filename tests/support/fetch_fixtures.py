@@ -1,11 +1,11 @@
 """Download the real ClinicalTrials.gov data the tests read, for a clone without ../shared beside it.
 
-    python -m tests.fetch_fixtures [--dest DIR] [--base-url URL] [--spec-url URL | --no-spec]
+    python -m tests.support.fetch_fixtures [--dest DIR] [--base-url URL] [--spec-url URL | --no-spec]
 
-Fetches the 17 records of `shared_fixtures.STUDY_IDS` from `<base-url>/studies/<NCT ID>` and the
+Fetches the 17 records of `shared.STUDY_IDS` from `<base-url>/studies/<NCT ID>` and the
 OpenAPI spec (https://clinicaltrials.gov/api/oas/v2) into DIR, laid out like ../shared/fixtures/ctgov:
 `studies/<NCT ID>.json` and `ctg-oas-v2.yaml`. DIR defaults to `$TRIALWATCH_FIXTURES` when set, else
-`.fixtures-cache/ctgov` in the clone (git-ignored); `tests/shared_fixtures.py` reads both.
+`.fixtures-cache/ctgov` in the clone (git-ignored); `tests/support/shared.py` reads both.
 Each file is written whole or not at all (a temporary file renamed into place). The fields_limited
 captures and the version pairs are not something the API serves: they come only with ../shared.
 
@@ -27,7 +27,7 @@ import httpx
 from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
-from tests import shared_fixtures
+from tests.support import shared
 
 BASE_URL = "https://clinicaltrials.gov/api/v2"
 SPEC_URL = "https://clinicaltrials.gov/api/oas/v2"
@@ -85,11 +85,11 @@ def fetch_spec(http: httpx.Client, url: str) -> bytes:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tests.fetch_fixtures", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m tests.support.fetch_fixtures", description=__doc__.splitlines()[0])
     parser.add_argument(
         "--dest",
         type=Path,
-        default=shared_fixtures.fetch_destination(),
+        default=shared.fetch_destination(),
         help="directory to fill (default: %(default)s)",
     )
     parser.add_argument("--base-url", default=BASE_URL, help="API v2 base URL (default: %(default)s)")
@@ -108,17 +108,17 @@ def main(argv: list[str] | None = None) -> int:
     dest: Path = args.dest
     try:
         with httpx.Client(headers={"User-Agent": USER_AGENT}, timeout=args.timeout, follow_redirects=True) as http:
-            for i, nct_id in enumerate(shared_fixtures.STUDY_IDS):
+            for i, nct_id in enumerate(shared.STUDY_IDS):
                 if i:
                     time.sleep(args.delay)
-                write_atomically(dest / shared_fixtures.STUDIES / f"{nct_id}.json", fetch_study(http, base_url, nct_id))
+                write_atomically(dest / shared.STUDIES / f"{nct_id}.json", fetch_study(http, base_url, nct_id))
             if not args.no_spec:
                 time.sleep(args.delay)
-                write_atomically(dest / shared_fixtures.SPEC, fetch_spec(http, args.spec_url))
+                write_atomically(dest / shared.SPEC, fetch_spec(http, args.spec_url))
     except (FetchError, OSError) as exc:
         print(f"{parser.prog}: {exc}", file=sys.stderr)
         return 1
-    what = f"{len(shared_fixtures.STUDY_IDS)} records" + ("" if args.no_spec else " and the API spec")
+    what = f"{len(shared.STUDY_IDS)} records" + ("" if args.no_spec else " and the API spec")
     print(f"{parser.prog}: {what} written to {dest}")
     return 0
 

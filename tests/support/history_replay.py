@@ -1,10 +1,10 @@
 """A real record's successive versions (`pairs/`) served as HTML record history, then backfilled over HTTP.
 
-The fake ClinicalTrials.gov (`tests/fakeapi.py`) is loaded with every version of one study in `pairs/`,
+The fake ClinicalTrials.gov (`tests/support/fakeapi.py`) is loaded with every version of one study in `pairs/`,
 oldest first, so its record history holds them as versions 0…n-1 and serves their markup fields as
-HTML (`tests/fake_history.py`), while API v2 serves the newest one as markdown. `backfill` then runs
+HTML (`tests/support/fake_history.py`), while API v2 serves the newest one as markdown. `backfill` then runs
 through the real client. A false edit is a change the backfill stored that is not a change between
-the real (markdown) versions; a missed edit the reverse. Shared by `tests/test_markup.py` and
+the real (markdown) versions; a missed edit the reverse. Shared by `tests/registry/test_markup.py` and
 `bench/bench_history_html.py`.
 """
 
@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tests import real_pairs
-from tests.fake_history import markup_values, render_html
-from tests.fakeapi import FakeCtGov
+from tests.support import real_pairs
+from tests.support.fake_history import markup_values, render_html
+from tests.support.fakeapi import FakeCtGov
 from watcher.backfill import backfill
 from watcher.config import load_config
 from watcher.detect import changes_between

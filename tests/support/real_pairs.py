@@ -1,7 +1,7 @@
 """The real successive versions in `pairs/` run through what a poll cycle does, as far as it is pure.
 
-Shared by `tests/test_real_pairs.py` and `bench/bench_pairs.py`. The data is found only through
-`tests.shared_fixtures`. Which pair is bookkeeping-only and which removed + added lines are the
+Shared by `tests/detect/test_real_pairs.py` and `bench/bench_pairs.py`. The data is found only through
+`tests.support.shared`. Which pair is bookkeeping-only and which removed + added lines are the
 same item are decided here from evidence independent of the code under test: `truth.json`'s
 positional leaf diff (computed by a separate script) and the items' own facility/geoPoint/content.
 """
@@ -18,7 +18,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from tests.shared_fixtures import pairs_dir
+from tests.support.shared import pairs_dir
 from watcher.config.settings import collect_settings
 from watcher.detect import changes_between
 from watcher.detect.catalog import field_kind

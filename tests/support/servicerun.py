@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tests.conftest import REPO, Workspace
-from tests.peers import wait_until
+from tests.support.peers import wait_until
+from tests.support.workspace import REPO, Workspace
 
 FAST_SCHEDULE = """\
   interval: 2s

@@ -1,6 +1,6 @@
 """Real study records for the field, diff and meaning tests, and a small edit language.
 
-The records come from `tests/shared_fixtures.py` (never copies in the repo); a test asking for
+The records come from `tests/support/shared.py` (never copies in the repo); a test asking for
 one that is not there is skipped.
 
 Every variant a test needs is a deep copy of a real record with a few edits, so no test
@@ -19,8 +19,8 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from tests.shared_fixtures import STUDY_IDS as NCT_IDS
-from tests.shared_fixtures import load_study as load
+from tests.support.shared import STUDY_IDS as NCT_IDS
+from tests.support.shared import load_study as load
 
 __all__ = ["NCT_IDS", "edit", "get", "load"]
 

@@ -7,8 +7,8 @@ from typing import Any
 
 import feedparser
 
-from tests.conftest import Workspace
-from tests.fakeapi import FakeCtGov
+from tests.support.fakeapi import FakeCtGov
+from tests.support.workspace import Workspace
 from watcher.views.feeds import FeedEntry, entry_id, render_atom
 
 TRIAL, OTHER = "NCT04728893", "NCT03418623"

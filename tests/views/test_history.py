@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import Workspace
-from tests.fakeapi import FakeCtGov
+from tests.support.fakeapi import FakeCtGov
+from tests.support.workspace import Workspace
 
 TRIAL, OTHER = "NCT04728893", "NCT03418623"
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 
-from tests.conftest import Workspace
-from tests.fakeapi import FakeCtGov
+from tests.support.fakeapi import FakeCtGov
+from tests.support.workspace import Workspace
 
 NCT = "NCT04728893"
 

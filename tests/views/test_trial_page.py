@@ -1,6 +1,6 @@
 """The trial page follows the seed report; values render on one short line.
 
-The seed (`shared/seeds/000_*.txt`, copied to `fixtures/seed_000_page.md`) is the page a
+The product's seed page (seed 000, read from ../shared by `tests.support.shared`) is the page a
 mirror site shows for NCT06747156. A real record overwritten with that trial's data must
 render to the seed page line for line; other real records must share its skeleton.
 """
@@ -9,17 +9,17 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, date, datetime
-from pathlib import Path
 from typing import Any
 
-from tests._studies import edit, load
+from tests.support.shared import seed_text
+from tests.support.studies import edit, load
 from watcher.detect.describe import change_line, format_pair, format_value, render_diff, word_diff
 from watcher.detect.diff import diff_fields
 from watcher.detect.fields import extract_fields
 from watcher.models import Change
 from watcher.views.trial_page import Baseline, render_trial_page
 
-SEED = (Path(__file__).parent / "fixtures" / "seed_000_page.md").read_text(encoding="utf-8")
+SEED = seed_text("000")
 SEED_PAGE = SEED.removeprefix("---\n").split("\n---\n")[1].strip() + "\n"
 """The seed's page without its front matter and its mirror-site footer."""
 TODAY = date(2026, 5, 20)

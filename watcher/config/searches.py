@@ -1,7 +1,7 @@
 """The watchlist's `searches:` and `near:` options, validated with file and line.
 
 A search is a saved ClinicalTrials.gov query: its `query:` and `filter:` keys are the API's own
-`query.*` and `filter.*` parameter names (the spec `ctg-oas-v2.yaml`; tests/test_discovery.py
+`query.*` and `filter.*` parameter names (the spec `ctg-oas-v2.yaml`; tests/discovery/test_discovery.py
 compares these lists with it), so a misspelt key is a configuration error here, not a 400 from
 the registry in the middle of the night.
 """

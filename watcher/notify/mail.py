@@ -41,7 +41,7 @@ APPRISE_EMAIL_FIELDS = (
     "names",
     "verify_certificate",
 )
-"""What we read from apprise's email plugin; tests/test_mail.py fails when one moves."""
+"""What we read from apprise's email plugin; tests/notify/test_mail.py fails when one moves."""
 
 Mode = Literal["plain", "ssl", "starttls"]
 

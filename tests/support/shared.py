@@ -6,11 +6,11 @@ not ours, so none of it is committed. Each file is looked up in, first match win
 1. `$TRIALWATCH_FIXTURES` when set, and then only there: pointing it at an empty directory
    shows what runs without the data;
 2. `../shared/fixtures/ctgov` beside the clone (where CI puts it);
-3. `.fixtures-cache/ctgov` in the clone (git-ignored), which `python -m tests.fetch_fixtures` fills.
+3. `.fixtures-cache/ctgov` in the clone (git-ignored), which `python -m tests.support.fetch_fixtures` fills.
 
 Under pytest (`tests/conftest.py` calls `skip_when_missing()`) a missing file skips the test
 asking for it, or its whole module when asked for at import time; elsewhere (benchmarks,
-`python -m tests.fakeapi`) it raises `FixturesNotFound` with the same message.
+`python -m tests.support.fakeapi`) it raises `FixturesNotFound` with the same message.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from typing import Any, NoReturn
 from ruamel.yaml import YAML
 
 ENV = "TRIALWATCH_FIXTURES"
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 SHARED = REPO.parent / "shared" / "fixtures" / "ctgov"
 CACHE = REPO / ".fixtures-cache" / "ctgov"
 
@@ -76,7 +76,7 @@ def search_path() -> list[Path]:
 
 
 def fetch_destination() -> Path:
-    """Where `tests.fetch_fixtures` writes by default: a place `search_path()` reads."""
+    """Where `tests.support.fetch_fixtures` writes by default: a place `search_path()` reads."""
     override = os.environ.get(ENV)
     return Path(override).expanduser() if override else CACHE
 
@@ -87,7 +87,7 @@ def _missing(what: str) -> NoReturn:
     else:
         hint = (
             f"expected {SHARED} (../shared/fixtures/ctgov beside the clone), "
-            f"or run `python -m tests.fetch_fixtures` to fill {CACHE}"
+            f"or run `python -m tests.support.fetch_fixtures` to fill {CACHE}"
         )
     message = f"real ClinicalTrials.gov data not found ({what}): {hint}"
     if _skip:
@@ -163,3 +163,23 @@ def load_fields_limited(name: str) -> dict[str, Any]:
 def pairs_dir() -> Path:
     """Real successive versions: `pairs/<NCT>/*.json` plus `pairs/truth.json`."""
     return find(PAIRS)
+
+
+SEEDS = REPO.parent / "shared" / "seeds"
+
+
+def seed_text(number: str) -> str:
+    """A product seed document (`000` is the model trial page, `001` an article) from ../shared/seeds.
+
+    The seeds are the product's own brief, not something an API serves, so `fetch_fixtures` cannot
+    fill them: without ../shared the tests that compare against them are skipped.
+    """
+    found = sorted(SEEDS.glob(f"{number}_*.txt")) if SEEDS.is_dir() else []
+    if not found:
+        message = f"product seed {number} not found: expected {SEEDS}/{number}_*.txt (../shared/seeds beside the clone)"
+        if _skip:
+            import pytest
+
+            pytest.skip(message, allow_module_level=True)
+        raise FixturesNotFound(message)
+    return _read(found[0])
