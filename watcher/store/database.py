@@ -60,12 +60,12 @@ def _change(row: ChangeRow) -> Change:
         event = Event(kind=row.event["kind"], summary=row.event.get("summary", ""), data=row.event.get("data", {}))
     return Change(
         field=row.field,
-        change=row.change,
+        change=row.change,  # type: ignore[arg-type]
         old=row.old,
-        new=row.new,  # type: ignore[arg-type]
-        severity=row.severity,
+        new=row.new,
+        severity=row.severity,  # type: ignore[arg-type]
         event=event,
-    )  # type: ignore[arg-type]
+    )
 
 
 def _stored(row: ChangeRow) -> StoredChange:
