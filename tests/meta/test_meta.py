@@ -12,7 +12,7 @@ import click
 import pytest
 
 from watcher.cli.main import cli
-from watcher.config.settings import CHANNEL_KEYS, HISTORY_KEYS, TOP_KEYS
+from watcher.config.settings import CHANNEL_KEYS, TOP_KEYS
 
 README = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
 
@@ -49,7 +49,7 @@ def test_every_command_has_help_text() -> None:
 
 
 def test_every_settings_section_and_channel_key_is_documented() -> None:
-    for key in (*TOP_KEYS, *HISTORY_KEYS):
+    for key in TOP_KEYS:
         assert re.search(rf"`{key}[.`]", README), key
     for key in CHANNEL_KEYS:
         assert f"channels.<name>.{key}" in README or f"`{key}`" in README, key

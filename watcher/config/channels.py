@@ -1,9 +1,8 @@
-"""What kind of service an apprise URL is, and whether a channel's delivery options make sense.
+"""A notification channel's settings, and what kind of service its apprise URL is.
 
 The kind picks the message format (Slack mrkdwn, HTML email, Telegram HTML, a structured
-JSON document, or plain text for every other apprise service). Checks return problems as
-(key, message) pairs so that `config` can place them at the right file line, and never
-quote a URL: it may hold a token.
+JSON document, or plain text for every other apprise service). Problems never quote a URL:
+it may hold a token.
 """
 
 from __future__ import annotations
@@ -11,15 +10,22 @@ from __future__ import annotations
 import difflib
 import logging
 import re
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import cache
-from typing import Literal
+from typing import Any, Literal
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from watcher.config.keys import Key, keys_of, names, read_keys, setting
+from watcher.config.kinds import Duration, Optional, Reading, SeverityLevel, Text, Texts, ValueKind
+from watcher.config.registry import StudiesFilter
 from watcher.config.secrets import redact_url
+from watcher.config.substitute import substitute_credentials, substitute_env
+from watcher.detect.noedit import NOEDIT_KINDS
+from watcher.detect.studies import StudyFilter
+from watcher.models import Severity
 
 # apprise reports failures through its result object, which we log once, redacted; its own
 # stdlib logger would print them again, unredacted (URLs it cannot parse, chat IDs, hosts).
@@ -141,39 +147,206 @@ def next_fire(cron: str, timezone: str, after: datetime) -> datetime:
     return fire.astimezone(UTC)  # a local time in a DST fold would not compare equal across zones
 
 
-def check_channel_options(
-    *,
-    url: str,
-    digest: str | None,
-    timezone: str,
-    heartbeat: timedelta | None,
-    title_template: str | None,
-    body_template: str | None,
-    timeout: timedelta = timedelta(seconds=30),
-) -> Iterator[tuple[str, str]]:
-    """Problems with a channel's options, as (key, message); nothing when all is well."""
-    import apprise
+@dataclass(frozen=True, slots=True)
+class ChannelUrl(ValueKind[str]):
+    """An apprise URL, with `${VAR}` from the environment and `${credential:NAME}` from systemd's credentials."""
 
-    if url and apprise.Apprise.instantiate(url) is None:
-        yield "url", url_problem(url)
-    try:
-        zone(timezone)
-    except (ZoneInfoNotFoundError, ValueError):
-        yield "timezone", f"{timezone!r} is not an IANA timezone such as UTC or Europe/Berlin"
-        timezone = "UTC"
-    if digest:
+    @property
+    def label(self) -> str:
+        return "apprise URL"
+
+    def read(self, node: Mapping[str, Any], key: str, path: str, default: str, reading: Reading) -> str:
+        checker, line = reading.checker, reading.checker.line_of(node, key)
+        url, missing = substitute_env(checker.string(node, key, path) or "", reading.environ)
+        for var in missing:
+            checker.add(line, path, f"environment variable {var} is not set")
+        url, credential_problems = substitute_credentials(url, reading.environ)
+        for message in credential_problems:
+            checker.add(line, path, message)
+        return url
+
+    def check(self, value: str, raw: Any) -> str | None:
+        import apprise
+
+        return url_problem(value) if value and apprise.Apprise.instantiate(value) is None else None
+
+
+@dataclass(frozen=True, slots=True)
+class Cron(Text):
+    """A crontab expression, or `immediate` (None)."""
+
+    @property
+    def label(self) -> str:
+        return "`immediate` or a cron expression such as '0 8 * * 1-5'"
+
+    def read(self, node: Mapping[str, Any], key: str, path: str, default: Any, reading: Reading) -> Any:
+        text = reading.checker.string(node, key, path)
+        return None if text in ("immediate", "", None) else text
+
+    def check(self, value: Any, raw: Any) -> str | None:
         from croniter import croniter
 
-        if not croniter.is_valid(digest):
-            yield "digest", f"{digest!r} is neither `immediate` nor a cron expression such as '0 8 * * 1-5'"
-    if heartbeat is not None and heartbeat.total_seconds() < 60:
-        yield "heartbeat", "must be at least 1m"
-    if not timedelta(seconds=1) <= timeout <= timedelta(minutes=10):
-        yield "timeout", "must be between 1s and 10m (it bounds each network wait of one send)"
-    from watcher.config.templates import template_problem
+        if value and not croniter.is_valid(value):
+            return f"{value!r} is neither `immediate` nor a cron expression such as '0 8 * * 1-5'"
+        return None
 
-    for key, source in (("title_template", title_template), ("body_template", body_template)):
-        if source:
-            problem = template_problem(source)
-            if problem:
-                yield key, problem
+    def show(self, value: Any) -> str:
+        return "immediate" if value is None else str(value)
+
+
+@dataclass(frozen=True, slots=True)
+class Timezone(Text):
+    @property
+    def label(self) -> str:
+        return "IANA timezone"
+
+    def check(self, value: Any, raw: Any) -> str | None:
+        try:
+            zone(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            return f"{value!r} is not an IANA timezone such as UTC or Europe/Berlin"
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class Template(Text):
+    @property
+    def label(self) -> str:
+        return "Jinja2 template"
+
+    def check(self, value: Any, raw: Any) -> str | None:
+        from watcher.config.templates import template_problem
+
+        return template_problem(value) if value else None
+
+
+@dataclass(frozen=True, slots=True)
+class NoEditKinds(ValueKind[tuple[str, ...]]):
+    """`true` (every kind) or a list of kinds; absent or false: none."""
+
+    @property
+    def label(self) -> str:
+        return f"true (all), or a list of: {', '.join(NOEDIT_KINDS)}"
+
+    def read(
+        self, node: Mapping[str, Any], key: str, path: str, default: tuple[str, ...], reading: Reading
+    ) -> tuple[str, ...]:
+        value = node[key]
+        if value is None or value is False:
+            return ()
+        if value is True:
+            return NOEDIT_KINDS
+        kinds = reading.checker.strings(node, key, path)
+        for bad in (k for k in kinds if k not in NOEDIT_KINDS):
+            reading.checker.add(
+                reading.checker.line_of(node, key),
+                path,
+                f"{bad!r} is not one of {', '.join(NOEDIT_KINDS)} (or true for all)",
+            )
+        return tuple(k for k in kinds if k in NOEDIT_KINDS)
+
+    def show(self, value: tuple[str, ...]) -> str:
+        return ", ".join(value) if value else "none (off)"
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelSettings:
+    """A notification channel, `channels.<name>`. `url` holds secrets: it is never printed (repr=False)."""
+
+    name: str
+    url: str = field(
+        repr=False,
+        metadata=setting(
+            "any apprise URL; ${ENV_VAR} and ${credential:NAME} are substituted, so secrets stay out of the file",
+            ChannelUrl(),
+        ),
+    )
+    min_severity: Severity | None = field(
+        default=None, metadata=setting("send only changes of this severity or higher", SeverityLevel())
+    )
+    only: tuple[str, ...] = field(default=(), metadata=setting("send only fields matching these globs", Texts()))
+    ignore: tuple[str, ...] = field(default=(), metadata=setting("never send fields matching these globs", Texts()))
+    tags: tuple[str, ...] = field(default=(), metadata=setting("also take every trial with one of these tags", Texts()))
+    digest: str | None = field(
+        default=None, metadata=setting("collect changes into one digest at the times of this cron expression", Cron())
+    )
+    timezone: str = field(
+        default="UTC", metadata=setting("the timezone the digest's cron expression is read in", Timezone())
+    )
+    heartbeat: timedelta | None = field(
+        default=None,
+        metadata=setting(
+            "send 'watching N trials; last successful poll at …' this often",
+            Optional(Duration(at_least=timedelta(minutes=1))),
+        ),
+    )
+    title_template: str | None = field(
+        default=None, metadata=setting("a template replacing the built-in title", Template())
+    )
+    body_template: str | None = field(
+        default=None, metadata=setting("a template replacing the built-in body", Template())
+    )
+    no_edit: tuple[str, ...] = field(
+        default=(),
+        metadata=setting("the alerts that need no edit (results overdue …) this channel gets", NoEditKinds()),
+    )
+    timeout: timedelta = field(
+        default=timedelta(seconds=30),
+        metadata=setting(
+            "how long any one network wait of a send may take: connecting, the SMTP greeting, each reply",
+            Duration(
+                at_least=timedelta(seconds=1),
+                at_most=timedelta(minutes=10),
+                why="it bounds each network wait of one send",
+            ),
+        ),
+    )
+    studies: StudyFilter | None = field(
+        default=None,
+        metadata=setting(
+            "whole-registry mode: which studies not on the watchlist this channel hears of", StudiesFilter()
+        ),
+    )
+
+
+CHANNEL_KEYS = names(keys_of(ChannelSettings))
+
+
+@dataclass(frozen=True, slots=True)
+class Channels(ValueKind[Mapping[str, ChannelSettings]]):
+    """`channels:`, a mapping of channel name to its settings; a channel without a URL is not read further."""
+
+    @property
+    def label(self) -> str:
+        return "mapping of name → channel"
+
+    def read(
+        self, node: Mapping[str, Any], key: str, path: str, default: Mapping[str, ChannelSettings], reading: Reading
+    ) -> Mapping[str, ChannelSettings]:
+        checker, keys = reading.checker, keys_of(ChannelSettings)
+        channels_node = checker.mapping(node, key, path) or {}
+        channels: dict[str, ChannelSettings] = {}
+        for name, item in channels_node.items():
+            where = f"{path}.{name}"
+            if not isinstance(item, Mapping):
+                checker.add(checker.line_of(channels_node, name), where, "expected a mapping with at least `url`")
+                continue
+            checker.unknown_keys(item, CHANNEL_KEYS, where)
+            if not checker.string(item, "url", f"{where}.url"):
+                checker.add(checker.line_of(channels_node, name), f"{where}.url", "missing: an apprise URL is required")
+                continue
+            url = ChannelUrl().read(item, "url", f"{where}.url", "", reading)
+            values = read_keys(keys, item, where, reading, known={"url": url}, unknown_checked=True)
+            channels[str(name)] = ChannelSettings(name=str(name), **values)
+        return channels
+
+    def members(self) -> tuple[str, tuple[Key, ...]]:
+        return ".<name>.", keys_of(ChannelSettings)
+
+
+def check_channel_options(**values: Any) -> Iterator[tuple[str, str]]:
+    """Problems with the given options of one channel, as (key, message), from each key's kind."""
+    for key in keys_of(ChannelSettings):
+        value = values.get(key.field)
+        if value is not None and (problem := key.kind.check(value, value)):
+            yield key.name, problem

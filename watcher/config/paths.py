@@ -17,6 +17,11 @@ def default_state_dir(environ: Mapping[str, str] = os.environ) -> Path:
     return Path(base) / "trialwatch"
 
 
+def default_database_url(state_dir: Path) -> str:
+    """An SQLite file in the state directory: nothing to set up for one server."""
+    return f"sqlite:///{state_dir / 'trialwatch.sqlite'}"
+
+
 def resolve_config_path(cli_path: str | None, environ: Mapping[str, str] = os.environ) -> Path | None:
     """--config, then $TRIALWATCH_CONFIG, then ./trialwatch.yaml; None means built-in defaults."""
     if cli_path:

@@ -9,49 +9,67 @@ never on the registry's first sync, so nobody is notified of 560,000 baselines.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-from watcher.config.yamlcheck import Checker
+from watcher.config.keys import Key, described, names, read_key, setting
+from watcher.config.kinds import Flag, Reading, Texts, ValueKind
 from watcher.detect.studies import PHASES, STATUSES, StudyFilter
-
-STUDY_FILTER_KEYS = ("conditions", "sponsors", "phases", "statuses")
 
 
 @dataclass(frozen=True, slots=True)
 class RegistrySettings:
-    all: bool = False  # watch every study in the registry, not only the watchlist
+    """`registry.*`."""
+
+    all: bool = field(
+        default=False, metadata=setting("watch every study in ClinicalTrials.gov, not only the watchlist", Flag())
+    )
 
 
-def registry_from(root: Mapping[str, Any], checker: Checker) -> RegistrySettings:
-    node = checker.mapping(root, "registry", "registry") or {}
-    checker.unknown_keys(node, ("all",), "registry")
-    return RegistrySettings(all=checker.boolean(node, "all", "registry.all", False))
+STUDY_FILTER = described(
+    StudyFilter,
+    Key("globs, any of which one of a study's conditions or keywords must match", Texts(), "conditions"),
+    Key("globs, any of which the study's lead sponsor or a collaborator must match", Texts(), "sponsors"),
+    Key(f"phases, any of which the study is in: {', '.join(PHASES)}", Texts(), "phases"),
+    Key(f"overall statuses, any of which the study has: {', '.join(STATUSES)}", Texts(), "statuses"),
+)
+STUDY_FILTER_KEYS = names(STUDY_FILTER)
 
 
-def study_filter_from(node: Mapping[str, Any], checker: Checker, path: str) -> StudyFilter | None:
-    """A channel's `studies:` mapping, checked: known keys, lists of strings, the API's phase and
-    status values; None when absent."""
-    rule = checker.mapping(node, "studies", f"{path}.studies")
-    if rule is None:
-        return None
-    where = f"{path}.studies"
-    checker.unknown_keys(rule, STUDY_FILTER_KEYS, where)
-    values = {key: checker.strings(rule, key, f"{where}.{key}") for key in STUDY_FILTER_KEYS}
-    for key, allowed in (("phases", PHASES), ("statuses", STATUSES)):
-        known = [v.upper() for v in values[key]]
-        for value in known:
-            if value not in allowed:
-                checker.add(
-                    checker.line_of(rule, key), f"{where}.{key}", f"{value!r} is not one of {', '.join(allowed)}"
-                )
-        values[key] = tuple(v for v in known if v in allowed)
-    study_filter = StudyFilter(**values)
-    if study_filter.empty:
-        checker.add(
-            checker.line_of(node, "studies"),
-            where,
-            f"give at least one of {', '.join(STUDY_FILTER_KEYS)} (an empty filter would match nothing)",
-        )
-        return None
-    return study_filter
+@dataclass(frozen=True, slots=True)
+class StudiesFilter(ValueKind[StudyFilter | None]):
+    """A channel's `studies:` mapping: known keys, lists of strings, the API's phase and status values."""
+
+    @property
+    def label(self) -> str:
+        return "mapping"
+
+    def read(
+        self, node: Mapping[str, Any], key: str, path: str, default: StudyFilter | None, reading: Reading
+    ) -> StudyFilter | None:
+        checker = reading.checker
+        rule = checker.mapping(node, key, path)
+        if rule is None:
+            return None
+        checker.unknown_keys(rule, STUDY_FILTER_KEYS, path)
+        values = {k.field: read_key(k, rule, path, reading) for k in STUDY_FILTER}
+        for name, allowed in (("phases", PHASES), ("statuses", STATUSES)):
+            known = [v.upper() for v in values[name]]
+            for value in known:
+                if value not in allowed:
+                    checker.add(
+                        checker.line_of(rule, name), f"{path}.{name}", f"{value!r} is not one of {', '.join(allowed)}"
+                    )
+            values[name] = tuple(v for v in known if v in allowed)
+        study_filter = StudyFilter(**values)
+        if study_filter.empty:
+            checker.add(
+                checker.line_of(node, key),
+                path,
+                f"give at least one of {', '.join(STUDY_FILTER_KEYS)} (an empty filter would match nothing)",
+            )
+            return None
+        return study_filter
+
+    def members(self) -> tuple[str, tuple[Key, ...]]:
+        return ".", STUDY_FILTER

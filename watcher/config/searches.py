@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+from watcher.config.keys import Key, described, key_named, keys_of, names, read_key, setting
+from watcher.config.kinds import Choice, Flag, ReadByParser, Reading, SeverityLevel
 from watcher.config.yamlcheck import Checker, kind
 from watcher.models import Near, Severity
 
@@ -43,23 +45,59 @@ SINCE = ("posted", "matching")
 updated since then, so an older study that newly matches (a new site, a new status) is found too."""
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-SEARCH_KEYS = ("name", "query", "filter", "watch", "channels", "min_severity", "near", "since", "announce_first")
-NEAR_KEYS = ("lat", "lon", "km", "place", "channels")
+_CHANNELS = ReadByParser("list of channel names")
+
+NEAR = described(
+    Near,
+    Key("latitude of the point, -90 to 90", ReadByParser("number"), "lat"),
+    Key("longitude of the point, -180 to 180", ReadByParser("number"), "lon"),
+    Key("the distance in km, more than 0", ReadByParser("number > 0"), "km"),
+    Key("instead of a point: a city among the trial's own sites (not for searches)", ReadByParser("text"), "place"),
+    Key("the channels told of a site nearby", _CHANNELS, "channels", computed="the trial's channels"),
+)
+NEAR_KEYS = names(NEAR)
+NEAR_KIND = ReadByParser("mapping", (".", NEAR))
 
 
 @dataclass(frozen=True, slots=True)
 class Search:
     """One saved search of the watchlist."""
 
-    name: str
-    query: tuple[tuple[str, str], ...]  # (parameter without `query.`, value)
-    filter: tuple[tuple[str, str], ...]  # (parameter without `filter.`, value)
-    watch: bool = False
-    channels: tuple[str, ...] | None = None
-    min_severity: Severity | None = None
-    near: Near | None = None
-    since: str = "posted"
-    announce_first: bool = False  # the first run is a silent baseline unless this is set
+    name: str = field(metadata=setting("letters, digits, . _ -; it tags what the search finds", ReadByParser("name")))
+    query: tuple[tuple[str, str], ...] = field(  # (parameter without `query.`, value)
+        metadata=setting(
+            f"the API's query.* parameters: {', '.join(QUERY_PARAMS)}",
+            ReadByParser("mapping of parameter → text or list of texts"),
+            computed="none (a search needs query or filter)",
+        )
+    )
+    filter: tuple[tuple[str, str], ...] = field(  # (parameter without `filter.`, value)
+        metadata=setting(
+            f"the API's filter.* parameters: {', '.join(FILTER_PARAMS)}",
+            ReadByParser("mapping of parameter → text or list of texts"),
+            computed="none (a search needs query or filter)",
+        )
+    )
+    watch: bool = field(default=False, metadata=setting("watch every study found, not only announce it", Flag()))
+    channels: tuple[str, ...] | None = field(
+        default=None, metadata=setting("the channels told of what it finds", _CHANNELS, computed="every channel")
+    )
+    min_severity: Severity | None = field(
+        default=None, metadata=setting("for the studies it watches: only changes this severe", SeverityLevel())
+    )
+    near: Near | None = field(
+        default=None, metadata=setting("only studies with a site within `km` of `lat`, `lon`", NEAR_KIND)
+    )
+    since: str = field(
+        default="posted",
+        metadata=setting(
+            "posted: studies first posted since the last run; matching: also older ones that newly match",
+            Choice(SINCE),
+        ),
+    )
+    announce_first: bool = field(
+        default=False, metadata=setting("announce what the first run finds (normally a silent baseline)", Flag())
+    )
     line: int | None = None
 
     @property
@@ -163,6 +201,10 @@ def _params(
     return tuple(out)
 
 
+SEARCH = keys_of(Search)
+SEARCH_KEYS = names(SEARCH)
+
+
 def parse_searches(doc: Mapping[str, Any], checker: Checker, channel_names: Sequence[str]) -> tuple[Search, ...]:
     items = doc.get("searches")
     if items is None:
@@ -172,6 +214,7 @@ def parse_searches(doc: Mapping[str, Any], checker: Checker, channel_names: Sequ
         return ()
     searches: list[Search] = []
     seen: dict[str, int | None] = {}
+    reading, since_key = Reading(checker), key_named(SEARCH, "since")
     for index, item in enumerate(items):
         path, line = f"searches[{index}]", checker.line_of(items, index)
         if not isinstance(item, Mapping):
@@ -205,9 +248,9 @@ def parse_searches(doc: Mapping[str, Any], checker: Checker, channel_names: Sequ
                     f"{path}.channels",
                     f"unknown channel {channel!r} (known: {known})",
                 )
-        since = checker.string(item, "since", f"{path}.since", "posted") or "posted"
-        if since not in SINCE:
-            checker.add(checker.line_of(item, "since"), f"{path}.since", f"{since!r} is not one of {', '.join(SINCE)}")
+        since = checker.string(item, "since", f"{path}.since") or since_key.default
+        if problem := since_key.kind.check(since, since):
+            checker.add(checker.line_of(item, "since"), f"{path}.since", problem)
         near = parse_near(item.get("near"), checker, item, f"{path}.near", channel_names, place_allowed=False)
         if near is not None and dict(filters).get("geo"):
             checker.add(checker.line_of(item, "near"), f"{path}.near", "give `near:` or `filter.geo`, not both")
@@ -216,16 +259,19 @@ def parse_searches(doc: Mapping[str, Any], checker: Checker, channel_names: Sequ
                 name=name,
                 query=query,
                 filter=filters,
-                watch=checker.boolean(item, "watch", f"{path}.watch", False),
+                watch=read_key(key_named(SEARCH, "watch"), item, path, reading),
                 channels=channels,
-                min_severity=checker.severity(item, "min_severity", f"{path}.min_severity"),
+                min_severity=read_key(key_named(SEARCH, "min_severity"), item, path, reading),
                 near=near,
                 since=since,
-                announce_first=checker.boolean(item, "announce_first", f"{path}.announce_first", False),
+                announce_first=read_key(key_named(SEARCH, "announce_first"), item, path, reading),
                 line=line,
             )
         )
     return tuple(searches)
+
+
+TAG_OPTIONS = (Key("what every trial of the tag without a `near` of its own takes", NEAR_KIND, "near"),)
 
 
 def parse_tag_options(doc: Mapping[str, Any], checker: Checker, channel_names: Sequence[str]) -> dict[str, Near]:
@@ -237,7 +283,7 @@ def parse_tag_options(doc: Mapping[str, Any], checker: Checker, channel_names: S
         if not isinstance(options, Mapping):
             checker.add(checker.line_of(node, tag), path, f"expected a mapping with `near:`, got {kind(options)}")
             continue
-        checker.unknown_keys(options, ("near",), path)
+        checker.unknown_keys(options, names(TAG_OPTIONS), path)
         near = parse_near(options.get("near"), checker, options, f"{path}.near", channel_names)
         if near is not None:
             out[str(tag)] = near

@@ -10,15 +10,44 @@ from typing import Any
 from ruamel.yaml import YAML
 from ruamel.yaml.error import MarkedYAMLError
 
-from watcher.config.searches import Search, parse_near, parse_searches, parse_tag_options
+from watcher.config.keys import Key, described, key_named, names, read_key
+from watcher.config.kinds import Duration, Optional, ReadByParser, Reading, SeverityLevel, Texts
+from watcher.config.searches import (
+    NEAR_KIND,
+    SEARCH,
+    TAG_OPTIONS,
+    Search,
+    parse_near,
+    parse_searches,
+    parse_tag_options,
+)
 from watcher.config.settings import Watchlist
 from watcher.config.yamlcheck import Checker, kind, read_yaml
 from watcher.errors import ConfigError
 from watcher.ids import FULL_FORM, is_nct_id, normalize_nct_id
 from watcher.models import Trial
 
-_TRIAL_KEYS = ("id", "label", "channels", "tags", "ignore", "only", "min_severity", "interval", "near")
-_TOP_KEYS = ("trials", "searches", "tags")
+TRIAL = described(
+    Trial,
+    Key(f"the trial's NCT ID ({FULL_FORM}); a list item may be the bare ID", ReadByParser("NCT ID"), "id", "nct_id"),
+    Key("shown in titles beside the NCT ID", ReadByParser("text"), "label"),
+    Key(
+        "the channels told of its changes", ReadByParser("list of channel names"), "channels", computed="every channel"
+    ),
+    Key("tags: channels and feeds can follow a tag", Texts(), "tags"),
+    Key("field globs this trial never notifies", Texts(), "ignore"),
+    Key("notify only fields matching these globs", Texts(), "only"),
+    Key("notify only changes of this severity or higher", SeverityLevel(), "min_severity"),
+    Key("poll this trial at its own interval", Optional(Duration()), "interval", computed="schedule.interval"),
+    Key("a new or newly recruiting site within this distance is its own event", NEAR_KIND, "near"),
+)
+WATCHLIST = (
+    Key("the watched trials", ReadByParser("list of NCT IDs or mappings", ("[].", TRIAL)), "trials"),
+    Key("saved searches: new studies announced once", ReadByParser("list of mappings", ("[].", SEARCH)), "searches"),
+    Key("options the trials of a tag take", ReadByParser("mapping of tag → options", (".<tag>.", TAG_OPTIONS)), "tags"),
+)
+_TRIAL_KEYS = names(TRIAL)
+_TOP_KEYS = names(WATCHLIST)
 
 
 def _trials_from(doc: Any, checker: Checker, channel_names: Sequence[str]) -> tuple[Trial, ...]:
@@ -36,6 +65,7 @@ def _trials_from(doc: Any, checker: Checker, channel_names: Sequence[str]) -> tu
         return ()
     trials: list[Trial] = []
     seen: dict[str, int | None] = {}
+    reading = Reading(checker)
     for index, item in enumerate(items):
         path = f"trials[{index}]"
         line = checker.line_of(items, index)
@@ -65,11 +95,6 @@ def _trials_from(doc: Any, checker: Checker, channel_names: Sequence[str]) -> tu
             if name not in channel_names:
                 known = ", ".join(channel_names) or "none are configured"
                 checker.add(line, f"trials[{index}].channels", f"unknown channel {name!r} (known: {known})")
-        interval = (
-            checker.duration(node, "interval", f"trials[{index}].interval", "6h")
-            if node.get("interval") is not None
-            else None
-        )
         label = node.get("label")
         if label is not None and not isinstance(label, str | int | float):
             checker.add(line, f"trials[{index}].label", f"expected text, got {kind(label)}")
@@ -79,11 +104,11 @@ def _trials_from(doc: Any, checker: Checker, channel_names: Sequence[str]) -> tu
                 nct_id=nct_id,
                 label=str(label) if label is not None else None,
                 channels=channels,
-                tags=checker.strings(node, "tags", f"trials[{index}].tags"),
-                ignore=checker.strings(node, "ignore", f"trials[{index}].ignore"),
-                only=checker.strings(node, "only", f"trials[{index}].only"),
-                min_severity=checker.severity(node, "min_severity", f"trials[{index}].min_severity"),
-                interval=interval,
+                tags=read_key(key_named(TRIAL, "tags"), node, f"trials[{index}]", reading),
+                ignore=read_key(key_named(TRIAL, "ignore"), node, f"trials[{index}]", reading),
+                only=read_key(key_named(TRIAL, "only"), node, f"trials[{index}]", reading),
+                min_severity=read_key(key_named(TRIAL, "min_severity"), node, f"trials[{index}]", reading),
+                interval=read_key(key_named(TRIAL, "interval"), node, f"trials[{index}]", reading),
                 line=line,
                 near=parse_near(node.get("near"), checker, node, f"trials[{index}].near", channel_names),
             )

@@ -30,6 +30,13 @@ def parse_duration(text: str) -> timedelta:
     return timedelta(days=days, hours=hours, minutes=minutes, seconds=seconds)
 
 
+def format_duration(value: timedelta) -> str:
+    """The text `parse_duration` reads back: `6h`, `1h30m`, `0s`."""
+    seconds = int(value.total_seconds())
+    parts = [(seconds // 86400, "d"), (seconds // 3600 % 24, "h"), (seconds // 60 % 60, "m"), (seconds % 60, "s")]
+    return "".join(f"{count}{unit}" for count, unit in parts if count) or "0s"
+
+
 class Checker:
     """Collects problems for one file while reading typed values out of its YAML tree."""
 
@@ -91,14 +98,6 @@ class Checker:
             return value
         self.add(self.line_of(node, key), path, f"expected true or false, got {kind(value)}")
         return default
-
-    def duration(self, node: Any, key: str, path: str, default: str) -> timedelta:
-        value = node.get(key, default) if isinstance(node, Mapping) else default
-        try:
-            return parse_duration(str(value))
-        except ValueError as exc:
-            self.add(self.line_of(node, key), path, str(exc))
-            return parse_duration(default)
 
     def strings(self, node: Any, key: str, path: str) -> tuple[str, ...]:
         value = node.get(key) if isinstance(node, Mapping) else None
