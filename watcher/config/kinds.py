@@ -107,7 +107,7 @@ class FilePath(ValueKind[Any]):
         return reading.base_dir / text if text else self.absent(default, reading)
 
     def absent(self, default: Any, reading: Reading) -> Any:
-        return reading.base_dir / default if default is not None else None
+        return reading.base_dir / default if isinstance(default, Path) else default
 
 
 @dataclass(frozen=True, slots=True)

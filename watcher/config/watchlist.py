@@ -42,8 +42,13 @@ TRIAL = described(
     Key("a new or newly recruiting site within this distance is its own event", NEAR_KIND, "near"),
 )
 WATCHLIST = (
-    Key("the watched trials", ReadByParser("list of NCT IDs or mappings", ("[].", TRIAL)), "trials"),
-    Key("saved searches: new studies announced once", ReadByParser("list of mappings", ("[].", SEARCH)), "searches"),
+    Key("the watched trials", ReadByParser("list of NCT IDs or mappings", ("[].", TRIAL)), "trials", "trials"),
+    Key(
+        "saved searches: new studies announced once",
+        ReadByParser("list of mappings", ("[].", SEARCH)),
+        "searches",
+        "searches",
+    ),
     Key("options the trials of a tag take", ReadByParser("mapping of tag → options", (".<tag>.", TAG_OPTIONS)), "tags"),
 )
 _TRIAL_KEYS = names(TRIAL)
