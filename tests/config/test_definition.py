@@ -305,3 +305,19 @@ def test_channel_checks_come_from_the_definition() -> None:
 @given(st.integers(min_value=0, max_value=400 * 86400).map(lambda s: timedelta(seconds=s)))
 def test_a_duration_written_by_format_duration_reads_back(value: timedelta) -> None:
     assert parse_duration(format_duration(value)) == value
+
+
+@pytest.mark.parametrize("doc", [{"storage": {"url": ""}}, {"storage": {"url": None}}, {"state_dir": ""}])
+def test_an_empty_text_means_the_computed_default(tmp_path: Path, doc: dict[str, Any]) -> None:
+    settings, problems = settings_problems(tmp_path, doc)
+    assert problems == []
+    assert settings.state_dir == tmp_path / "state" / "trialwatch"
+    assert settings.storage_url == default_database_url(settings.state_dir)
+
+
+def test_an_unreadable_key_with_a_computed_default_is_one_problem(tmp_path: Path) -> None:
+    _, problems = settings_problems(tmp_path, {"state_dir": ["a"], "storage": {"url": 5}})
+    assert [f"{p.key}: {p.message}" for p in problems] == [
+        "storage.url: expected a string, got int 5",
+        "state_dir: expected a string, got a list",
+    ]

@@ -143,7 +143,7 @@ def read_keys(
         elif key.name in node:
             before = len(checker.problems)
             values[key.field] = key.kind.read(node, key.name, join(path, key.name), key.default, reading)
-            if len(checker.problems) == before:
+            if len(checker.problems) == before and values[key.field] is not NO_DEFAULT:
                 to_check.append((key, values[key.field]))
         elif key.default is not NO_DEFAULT:
             values[key.field] = key.kind.absent(key.default, reading)
