@@ -94,15 +94,25 @@ def join(path: str, key: str) -> str:
     return f"{path}.{key}" if path else key
 
 
-def read_key(key: Key, node: Mapping[str, Any], path: str, reading: Reading) -> Any:
-    """One key's value (its default when absent), reporting what its kind finds, checks included."""
-    where = join(path, key.name)
+def _read(key: Key, node: Mapping[str, Any], path: str, reading: Reading) -> tuple[Any, bool]:
+    """A key's value (its default when absent), and whether it was read well enough to be checked."""
     if key.name not in node:
-        return key.kind.absent(key.default, reading)
+        return key.kind.absent(key.default, reading), False
     before = len(reading.checker.problems)
-    value = key.kind.read(node, key.name, where, key.default, reading)
-    if len(reading.checker.problems) == before and (problem := key.kind.check(value, node[key.name])):
-        reading.checker.add(reading.checker.line_of(node, key.name), where, problem)
+    value = key.kind.read(node, key.name, join(path, key.name), key.default, reading)
+    return value, len(reading.checker.problems) == before and value is not NO_DEFAULT
+
+
+def _check(key: Key, value: Any, node: Mapping[str, Any], path: str, reading: Reading) -> None:
+    if problem := key.kind.check(value, node[key.name]):
+        reading.checker.add(reading.checker.line_of(node, key.name), join(path, key.name), problem)
+
+
+def read_key(key: Key, node: Mapping[str, Any], path: str, reading: Reading) -> Any:
+    """One key's value (its default when absent), read and checked."""
+    value, due = _read(key, node, path, reading)
+    if due:
+        _check(key, value, node, path, reading)
     return value
 
 
@@ -123,33 +133,23 @@ def read_keys(
     read the same way where its first key would be. An absent key whose default is computed is left
     out, for the caller to compute.
     """
-    checker = reading.checker
     groups: dict[str, list[Key]] = {}
     for key in keys:
         head, _, rest = key.name.partition(".")
         groups.setdefault(head, []).append(replace(key, name=rest) if rest else key)
     if not unknown_checked:
-        checker.unknown_keys(node, list(groups), path)
+        reading.checker.unknown_keys(node, list(groups), path)
     values: dict[str, Any] = dict(known or {})
-    to_check: list[tuple[Key, Any]] = []
+    due: list[Key] = [key for key in keys if key.field in values]
     for head, members in groups.items():
         if members[0].name != head:
-            section = checker.mapping(node, head, join(path, head)) or {}
+            section = reading.checker.mapping(node, head, join(path, head)) or {}
             values.update(read_keys(members, section, join(path, head), reading))
-            continue
-        key = members[0]
-        if key.field in values:
-            to_check.append((key, values[key.field]))
-        elif key.name in node:
-            before = len(checker.problems)
-            values[key.field] = key.kind.read(node, key.name, join(path, key.name), key.default, reading)
-            if len(checker.problems) == before and values[key.field] is not NO_DEFAULT:
-                to_check.append((key, values[key.field]))
-        elif key.default is not NO_DEFAULT:
-            values[key.field] = key.kind.absent(key.default, reading)
-    for key, value in to_check:
-        if key.name in node and (problem := key.kind.check(value, node[key.name])):
-            checker.add(checker.line_of(node, key.name), join(path, key.name), problem)
+        elif members[0].field not in values:
+            values[members[0].field], checkable = _read(members[0], node, path, reading)
+            due += [members[0]] if checkable else []
+    for key in due:
+        _check(key, values[key.field], node, path, reading)
     return {name: value for name, value in values.items() if value is not NO_DEFAULT}
 
 
@@ -175,15 +175,16 @@ class Section(ValueKind[Any]):
 
 
 def walk(
-    keys: Sequence[Key], prefix: str = "", fields: tuple[str, ...] = ()
+    keys: Sequence[Key], prefix: str = "", attributes: tuple[str, ...] = ()
 ) -> Iterator[tuple[str, tuple[str, ...], Key]]:
     """Every key that holds a value, depth first in definition order: its path as the file writes it
-    (`channels.<name>.digest`, `trials[].near.km`), the fields its value lands in, and its definition."""
+    (`channels.<name>.digest`, `trials[].near.km`), the attributes its value is found at from the
+    top (`<name>` a mapping's key, `[]` a list's item), and its definition."""
     for key in keys:
         below = key.kind.members()
         if below is None:
-            yield prefix + key.name, (*fields, key.field), key
-        else:
-            infix, inner = below
-            step = infix.strip(".") or None
-            yield from walk(inner, prefix + key.name + infix, (*fields, key.field, *([step] if step else [])))
+            yield prefix + key.name, (*attributes, key.field), key
+            continue
+        infix, inner = below
+        step = infix.strip(".")
+        yield from walk(inner, prefix + key.name + infix, (*attributes, key.field, *filter(None, [step])))
