@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from watcher.config.keys import Key, keys_of, names, read_keys, setting
-from watcher.config.kinds import Duration, Optional, Reading, SeverityLevel, Text, Texts, ValueKind
+from watcher.config.kinds import Duration, Nullable, Reading, SeverityLevel, Text, Texts, ValueKind
 from watcher.config.registry import StudiesFilter
 from watcher.config.secrets import redact_url
 from watcher.config.substitute import substitute_credentials, substitute_env
@@ -277,7 +277,7 @@ class ChannelSettings:
         default=None,
         metadata=setting(
             "send 'watching N trials; last successful poll at …' this often",
-            Optional(Duration(at_least=timedelta(minutes=1))),
+            Nullable(Duration(at_least=timedelta(minutes=1))),
         ),
     )
     title_template: str | None = field(

@@ -9,6 +9,7 @@ is needed, an unknown timezone). `label` and `show` are the reference's type and
 from __future__ import annotations
 
 import re
+from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -34,18 +35,19 @@ class Reading:
     environ: Mapping[str, str] = field(default_factory=dict)
 
 
-class ValueKind(Generic[T]):
+class ValueKind(ABC, Generic[T]):
     """The base of every kind; the defaults suit a value that is read as it is written."""
 
     __slots__ = ()
 
     @property
+    @abstractmethod
     def label(self) -> str:
-        raise NotImplementedError
+        """What the value may be, as the reference's type column says it."""
 
+    @abstractmethod
     def read(self, node: Mapping[str, Any], key: str, path: str, default: T, reading: Reading) -> T:
         """The value of `key`, present in `node`; on a problem, `default` (the file is refused anyway)."""
-        raise NotImplementedError
 
     def absent(self, default: T, reading: Reading) -> T:
         """The value when the key is not written."""
@@ -233,7 +235,7 @@ class Duration(ValueKind[timedelta]):
 
 
 @dataclass(frozen=True, slots=True)
-class Optional(ValueKind[Any]):
+class Nullable(ValueKind[Any]):
     """`inner`, or nothing (null or absent): None."""
 
     inner: ValueKind[Any]

@@ -25,8 +25,8 @@ from watcher.config.kinds import (
     Flag,
     HttpUrl,
     Integer,
+    Nullable,
     Number,
-    Optional,
     Reading,
     SeverityLevel,
     SeverityRules,
@@ -159,7 +159,7 @@ class Settings:
         default=None,
         metadata=setting(
             "keep each trial's newest N full records; older ones are pruned (their changes stay)",
-            Optional(Integer()),
+            Nullable(Integer()),
             key="storage.keep_versions",
         ),
     )
@@ -167,7 +167,7 @@ class Settings:
         default=None,
         metadata=setting(
             "keep full records fetched in the last N days; with both set, a version goes only when outside both",
-            Optional(Days()),
+            Nullable(Days()),
             key="storage.keep_days",
         ),
     )

@@ -11,7 +11,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.error import MarkedYAMLError
 
 from watcher.config.keys import Key, described, key_named, names, read_key
-from watcher.config.kinds import Duration, Optional, ReadByParser, Reading, SeverityLevel, Texts
+from watcher.config.kinds import Duration, Nullable, ReadByParser, Reading, SeverityLevel, Texts
 from watcher.config.searches import (
     NEAR_KIND,
     SEARCH,
@@ -38,7 +38,7 @@ TRIAL = described(
     Key("field globs this trial never notifies", Texts(), "ignore"),
     Key("notify only fields matching these globs", Texts(), "only"),
     Key("notify only changes of this severity or higher", SeverityLevel(), "min_severity"),
-    Key("poll this trial at its own interval", Optional(Duration()), "interval", computed="schedule.interval"),
+    Key("poll this trial at its own interval", Nullable(Duration()), "interval", computed="schedule.interval"),
     Key("a new or newly recruiting site within this distance is its own event", NEAR_KIND, "near"),
 )
 WATCHLIST = (
