@@ -119,13 +119,13 @@ class BackfillSettings:
     fill_gaps: str = field(
         default="auto",
         metadata=setting(
-            "fetch the versions posted between two polls (`auto`: when the record says there are some)",
+            "fetch the versions posted between two polls; auto: only when polling missed a daily refresh",
             Choice(("auto", "always", "never"), true="always", false="never"),
         ),
     )
     max_gap_requests: int = field(
         default=50,
-        metadata=setting("history requests per cycle for gaps; the other trials are polled without", Integer(0)),
+        metadata=setting("history requests per cycle for gaps; trials beyond it are polled without", Integer(0)),
     )
     max_versions: int = field(default=64, metadata=setting("versions per trial and backfill", Integer()))
     max_bytes: int = field(
