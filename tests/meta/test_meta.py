@@ -60,7 +60,9 @@ def test_readme_names_the_test_command_that_ci_runs() -> None:
     assert "python -m pytest" in README
     runs = [line.strip() for line in ci.splitlines() if line.strip().startswith("python -m pytest")]
     assert runs == ["python -m pytest"], "CI runs the README's command, unchanged, once per environment"
-    assert "for name in lowest newest" in ci, "on the oldest Python with the lowest versions and the newest with the newest"
+    assert "for name in lowest newest" in ci, (
+        "on the oldest Python with the lowest versions and the newest with the newest"
+    )
 
 
 def test_no_third_party_data_is_committed() -> None:
