@@ -1,4 +1,4 @@
-"""Requests of a poll cycle with saved searches: 5 searches over 10,000 watched trials (issue 15).
+"""Requests of a poll cycle with saved searches: 5 searches over 10,000 watched trials.
 
     /work/venv/bin/python bench/bench_discovery.py [--watched 10000] [--searches 5]
 

@@ -88,7 +88,7 @@ def _store_pages(store: Store, items: list[tuple[str, dict[str, Any]]]) -> None:
                 for n, r in page
             ]
             store.save_versions([v for v in todo if known.get(v.nct_id) != v.digest])
-        else:  # the store before issue 14: one transaction per trial, every baseline field a row
+        else:  # the store before pages were written in bulk: one transaction per trial, every baseline field a row
             for nct_id, record in page:
                 digest = content_hash(record)
                 if store.latest_hash(nct_id) == digest:

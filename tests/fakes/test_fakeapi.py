@@ -171,7 +171,7 @@ def test_paging_repeats_parameters_and_counts_on_the_first_page_only(http: httpx
 
 
 def test_an_exactly_full_last_page_carries_a_token_to_an_empty_page(fake_api: FakeCtGov, http: httpx.Client) -> None:
-    """As the live service does (live-api.md §1d): the token does not look ahead."""
+    """As the live service does (cyanheads/clinicaltrialsgov-mcp-server issue #98): the token does not look ahead."""
     params = {"filter.ids": ",".join(fake_api.ids()[:3]), "pageSize": "3"}
     first = http.get("/studies", params=params).json()
     assert len(first["studies"]) == 3

@@ -1,5 +1,5 @@
 """`trialwatch doctor`: its checks on recorded replies (real records and the live service's captured
-shapes, `shared/research/live-api.md`), and the command end to end against the fake over HTTP."""
+shapes, published by people who probed it), and the command end to end against the fake over HTTP."""
 
 from __future__ import annotations
 
@@ -36,7 +36,7 @@ def reply(
 
 
 def forbidden(url: str = f"{BASE}/version") -> Reply:
-    """The edge's refusal (live-api.md §5c), as the fake words it."""
+    """The edge's refusal (a live probe published in 2026-08; genomoncology/biomcp issue #87), as the fake words it."""
     return reply(FORBIDDEN_PAGE, 403, url=url, headers={"content-type": "text/html"})
 
 
@@ -65,7 +65,10 @@ def real_page() -> list[dict[str, Any]]:
 
 # -- /version and the User-Agent -------------------------------------------------------------------
 
-LIVE_VERSION = {"apiVersion": "2.0.5", "dataTimestamp": "2026-09-04T09:00:06"}  # live-api.md §3a
+LIVE_VERSION = {
+    "apiVersion": "2.0.5",
+    "dataTimestamp": "2026-09-04T09:00:06",
+}  # a live GET /api/v2/version of 2026-09 (api-evangelist's lifecycle capture)
 
 
 def test_user_agent_and_version_on_the_live_shape() -> None:
@@ -195,7 +198,7 @@ def test_paging_failures(kwargs: dict[str, Any], words: str) -> None:
 
 
 def test_alias_301_as_captured_live() -> None:
-    """live-api.md §7: NCT00009113 → 301 → NCT00010647."""
+    """The live service (dev.to, "Look Up a Study by NCT Number", 2026-10-14): NCT00009113 → 301 → NCT00010647."""
     canonical = {"protocolSection": {"identificationModule": {"nctId": "NCT00010647", "nctIdAliases": ["NCT00009113"]}}}
     moved = reply(b"", 301, url=f"{BASE}/studies/NCT00009113", headers={"location": "/api/v2/studies/NCT00010647"})
     check = doctor.check_alias(moved, reply(canonical, url=f"{BASE}/studies/NCT00010647"), "NCT00009113")
@@ -213,7 +216,7 @@ def test_alias_301_as_captured_live() -> None:
 
 
 def test_404_body_as_captured_live() -> None:
-    """live-api.md §7: `NCT number NCT99999999 not found`, text/plain."""
+    """The live service (dev.to, 2026-10-14): `NCT number NCT99999999 not found`, text/plain."""
     found = reply(
         b"NCT number NCT99999999 not found",
         404,
@@ -229,7 +232,7 @@ def test_404_body_as_captured_live() -> None:
 
 
 def history_index(study: dict[str, Any], versions: int = 3) -> dict[str, Any]:
-    """The 2026 entry shape (live-api.md §6b), over a real record."""
+    """The 2026 entry shape (pharma_stats' guard and a 53-version capture of NCT04368728), over a real record."""
     nct = study["protocolSection"]["identificationModule"]["nctId"]
     changes = [
         {

@@ -1,6 +1,6 @@
 """The record-history endpoints' text as the live site serves it: HTML, where API v2 gives markdown.
 
-`shared/research/live-api.md` §6f: `/api/int/studies/{nct}?history=true` and `/history/{v}` give the
+As the cthist R package's tests show (commit 307e1c7): `/api/int/studies/{nct}?history=true` and `/history/{v}` give the
 `markup` fields as HTML (`<p>…</p><ul><li>…`, `<ol><li>` for markdown's `1. `), with `/` and `'`
 written `&#x2F;` `&#x27;` (the 2023 capture) and, since 2025, line breaks between tags (cthist NEWS
 2.1.12). The fake renders the real records' markdown that way: CommonMark (what the spec says API v2's

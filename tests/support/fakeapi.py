@@ -10,7 +10,7 @@ daemon thread of the test process, or as a separate process for benchmarks and s
 
 The real records and the spec are found by `tests/support/shared.py` (not kept in the repo).
 
-Behaviour taken from the spec (and `shared/research/ctgov-api.md`):
+Behaviour taken from the spec (and what public clients of the live service report, cited where used):
 - `GET /studies/{nctId}`: the study object itself; 301 to the canonical study for an alias;
   404 and 400 (malformed ID) as text/plain, worded as the live service words them
   (``NCT number NCT99999999 not found``, ``Parameter `nctId` has incorrect format``).
@@ -24,7 +24,7 @@ Behaviour taken from the spec (and `shared/research/ctgov-api.md`):
 - `GET /version`: `{"apiVersion": "2.0.5", "dataTimestamp": "yyyy-MM-ddTHH:mm:ss"}`.
 - Anything else, unknown parameters and bad values: 400 text/plain.
 - `check_user_agent=True` (`--check-user-agent`): like the live edge, 403 to a User-Agent that names no
-  HTTP library (the edge compares it with the TLS client; `shared/research/live-api.md` §5c).
+  HTTP library (the edge compares it with the TLS client: a live probe published in 2026-08).
 
 Data refreshes are modelled the way ClinicalTrials.gov publishes them, once a day: the first change
 after `/version` was last served opens a new refresh (dataTimestamp moves one day on) and every change
@@ -290,7 +290,7 @@ class _Response:
     headers: dict[str, str] = field(default_factory=dict)
 
 
-# -- record history: the website's undocumented /api/int endpoints (ctgov-api.md §6) -------------
+# -- record history: the website's undocumented /api/int endpoints (as cthist reads them) -------------
 # Storage's block. Every `put`/`update` of a study records a version (0-based, as the site numbers
 # them); `GET /api/int/studies/{nct}?history=true` answers the current study with the index of
 # versions, `GET /api/int/studies/{nct}/history/{version}` one version's full record.
@@ -754,7 +754,7 @@ class FakeCtGov(RecordHistory):
         _check_format(params, {"json"})
         nct = canonical_id(raw_id)
         if nct is None:
-            raise BadRequest("Parameter `nctId` has incorrect format")  # the live wording (live-api.md §7)
+            raise BadRequest("Parameter `nctId` has incorrect format")  # the live wording (dev.to, 2026-10-14)
         paths = _field_paths(params["fields"]) if "fields" in params else None
         with self._lock:
             study = self._studies.get(nct)

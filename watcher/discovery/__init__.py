@@ -1,4 +1,4 @@
-"""Discovery (issue 15): saved searches for new trials, nearby sites, and alerts that need no edit.
+"""Discovery: saved searches for new trials, nearby sites, and alerts that need no edit.
 
 The cycle calls three things here, each a few lines in `watcher/cycle/`:
 - `searches.discover` before polling: runs the saved searches (on complete cycles), announces

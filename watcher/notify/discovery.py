@@ -1,4 +1,4 @@
-"""Messages of the discovery events (issue 15): a new search match, a nearby site, a no-edit alert.
+"""Messages of the discovery events: a new search match, a nearby site, a no-edit alert.
 
 Pure payloads and routing. Each is its own outbox kind, so a channel can be given just these
 (`near: {channels: [...]}`, a search's `channels:`, a channel's `no_edit:`). They render through

@@ -171,7 +171,8 @@ class CtGovClient:
         batches = [wanted[i : i + size] for i in range(0, len(wanted), size)]
 
         def one(batch: list[str]) -> BatchResult:
-            # never `len(batch)`: an exactly full page carries a token to an empty page (live-api.md §1d)
+            # never `len(batch)`: the live /studies endpoint does not look ahead, so an exactly full page
+            # carries a token to an empty page (cyanheads/clinicaltrialsgov-mcp-server issue #98)
             return self._batch(batch, fields, page_size=MAX_PAGE_SIZE)
 
         for partial in self._map(one, batches):

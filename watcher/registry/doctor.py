@@ -3,7 +3,7 @@
 Pure: every check takes recorded replies (`Reply`: status, headers, body, the User-Agent sent) and
 what was asked, and returns one `Check` (a name, ok or not, and the evidence in words). The requests
 are made by `watcher.registry.doctor_run`; the CLI prints one line per check. Unit tests feed these
-functions replies built from real captures (`shared/fixtures/ctgov`, `shared/research/live-api.md`).
+functions replies built from real records and the live service's published answers.
 
 The assumptions, and where the poller relies on them:
 - the edge accepts our User-Agent (it compares it with the TLS client: 403 otherwise);

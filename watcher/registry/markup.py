@@ -3,7 +3,7 @@
 API v2 gives `markup` fields (summaries, eligibility criteria, …) as CommonMark (the spec's
 `markupFormat=markdown`); the website's record-history endpoints give the same fields as HTML, with
 its own touches: `/` and `'` as `&#x2F;` `&#x27;`, line breaks between tags, `<ol><li>` where the
-markdown says `1. ` (`shared/research/live-api.md` §6f). Comparing the two as strings would report
+markdown says `1. ` (cthist's tests, commit 307e1c7). Comparing the two as strings would report
 every such text as edited on backfill.
 
 Both sides are reduced to what a reader sees: the markdown is rendered by a CommonMark renderer

@@ -2,7 +2,8 @@
 
 Backfill (`watcher.backfill`) and the cycle's gap-filling read past versions through `RecordHistory`.
 
-The history endpoints are the website's, not API v2 (`shared/research/ctgov-api.md` §6):
+The history endpoints are the website's, not API v2 (undocumented; the cthist R package reads them
+the same way):
 
     GET {int}/studies/{nct}?history=true        → {"study": …, "history": {"changes": [{version, date, …}]}}
     GET {int}/studies/{nct}/history/{version}   → {"studyVersion": n, "study": {…}}

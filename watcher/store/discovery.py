@@ -1,4 +1,4 @@
-"""What discovery remembers (issue 15): the studies each saved search matched, and the no-edit
+"""What discovery remembers: the studies each saved search matched, and the no-edit
 alerts already sent, so each new match and each condition is announced once.
 
 A `Store` holds one `DiscoveryStore` as `store.discovery`. Methods ending in `_in` take the

@@ -155,7 +155,7 @@ class CycleRow(Base):
 
 
 class SearchMatchRow(Base):
-    """A study a saved search has matched (so it is announced once): issue 15, revision 0004."""
+    """A study a saved search has matched (so it is announced once): revision 0004."""
 
     __tablename__ = "search_matches"
     search: Mapped[str] = mapped_column(String(64), primary_key=True)

@@ -1,6 +1,6 @@
 """The trial page of `trialwatch show`.
 
-The page follows the seed report (`shared/seeds/000_*.txt`): title, official title, NCT
+The page follows the product's model mirror page: title, official title, NCT
 link, Key Facts, Brief Summary, Eligibility (criteria verbatim in a code block), Arms,
 Interventions, Primary Outcomes, Locations, then the recent field changes. Parts the
 record lacks are left out rather than shown empty.

@@ -1,4 +1,4 @@
-"""Discovery (issue 15): the studies each saved search has matched, and the no-edit alerts sent.
+"""Discovery: the studies each saved search has matched, and the no-edit alerts sent.
 
 Revision ID: 0004
 Revises: 0003
