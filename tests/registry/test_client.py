@@ -549,5 +549,5 @@ def test_full_batches_cost_one_request_each_with_full_page_tokens(
 
 
 def test_default_rate_stays_under_the_reported_50_a_minute() -> None:
-    """No documented limit; third parties report about 50 requests a minute per IP (data.clawrxiv.org; no NLM source)."""
+    """No documented limit; third parties report ~50 requests a minute per IP (data.clawrxiv.org; no NLM source)."""
     assert 0 < ApiSettings().requests_per_second * 60 <= 50
