@@ -94,7 +94,7 @@ def search_add(
     replace: bool,
 ) -> None:
     """Add a saved search to the watchlist; its first run records the current matches without announcing them."""
-    from watcher.cli.watchlist import _edit_watchlist
+    from watcher.cli.watchlist import edit_watchlist
     from watcher.config.search_edit import add_search
 
     node: dict[str, Any] = {
@@ -107,7 +107,7 @@ def search_add(
         "min_severity": min_severity,
         "since": since,
     }
-    result = _edit_watchlist(state, lambda text, path, names: add_search(text, path, node, names, replace=replace))
+    result = edit_watchlist(state, lambda text, path, names: add_search(text, path, node, names, replace=replace))
     if result.skipped:
         fail(f"a search named {name!r} exists; use --replace to change it", EXIT_USAGE)
     click.echo(
@@ -122,10 +122,10 @@ def search_add(
 @click.pass_obj
 def search_remove(state: State, name: str, forget: bool) -> None:
     """Remove a saved search; the trials it watched stop being polled (their history is kept)."""
-    from watcher.cli.watchlist import _edit_watchlist
+    from watcher.cli.watchlist import edit_watchlist
     from watcher.config.search_edit import remove_search
 
-    result = _edit_watchlist(state, lambda text, path, names: remove_search(text, path, name, names))
+    result = edit_watchlist(state, lambda text, path, names: remove_search(text, path, name, names))
     if result.skipped:
         fail(f"no search named {name!r} in the watchlist", EXIT_USAGE)
     note = ""

@@ -13,7 +13,7 @@ from watcher.cli.main import EXIT_USAGE, State, cli, fail, nct_id_argument, open
 from watcher.errors import ConfigError
 
 
-def _edit_watchlist(state: State, edit: Any) -> Any:
+def edit_watchlist(state: State, edit: Any) -> Any:
     """Read, edit, validate and atomically replace the watchlist, holding the edit lock throughout."""
     from watcher.config.edit import locked, read_text
     from watcher.files import write_atomically
@@ -103,7 +103,7 @@ def add(
             EXIT_USAGE,
         )
     trials = [NewTrial(i, label=label, channels=channels, tags=tags) for i in dict.fromkeys(wanted)]
-    result = _edit_watchlist(state, lambda text, path, names: add_trials(text, path, trials, names))
+    result = edit_watchlist(state, lambda text, path, names: add_trials(text, path, trials, names))
     for nct_id in result.done:
         click.echo(f"added            {nct_id}")
     for nct_id in result.skipped:
@@ -123,7 +123,7 @@ def remove(state: State, nct_ids: tuple[str, ...]) -> None:
     from watcher.config.edit import remove_trials
 
     wanted = _given_ids(nct_ids)
-    result = _edit_watchlist(state, lambda text, path, names: remove_trials(text, path, wanted, names))
+    result = edit_watchlist(state, lambda text, path, names: remove_trials(text, path, wanted, names))
     for nct_id in result.done:
         click.echo(f"removed          {nct_id}")
     for nct_id in result.skipped:

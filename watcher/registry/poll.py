@@ -108,7 +108,7 @@ class _PollRun:
         """(strategy, IDs whose last-update date moved), found the cheaper of the two ways."""
         settings = self.client.settings
         probe_cost = -(-len(tracked) // settings.batch_size)
-        since = _since(self.state)
+        since = since_day(self.state)
         if since is not None and probe_cost >= settings.strategy_threshold:
             try:
                 updates = self.client.updated_since_within(since, max_pages=max(1, probe_cost - 1))
@@ -279,7 +279,7 @@ def _utc(moment: datetime) -> datetime:
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
-def _since(state: PollState) -> date | None:
+def since_day(state: PollState) -> date | None:
     """The first day the registry-wide query must cover: the last complete poll's, minus a day."""
     if state.last_success is None or state.data_timestamp is None:
         return None

@@ -17,7 +17,7 @@ import structlog
 
 from watcher.errors import ApiError
 from watcher.registry.client import CtGovClient
-from watcher.registry.poll import PollResult, PollState, Progress, Sink, _since, _utc
+from watcher.registry.poll import PollResult, PollState, Progress, Sink, since_day, _utc
 from watcher.registry.responses import Fetched
 from watcher.registry.stream import walk_registry
 
@@ -43,7 +43,7 @@ def poll_registry(
         or state.last_full_refetch is None
         or _utc(now) - _utc(state.last_full_refetch) >= client.settings.full_refetch_every
     )
-    since = _since(state)
+    since = since_day(state)
 
     def result(
         strategy: str, data_timestamp: str | None, *, error: ApiError | None = None, read: int = 0
