@@ -17,7 +17,7 @@ import structlog
 
 from watcher.errors import ApiError
 from watcher.registry.client import CtGovClient
-from watcher.registry.poll import PollResult, PollState, Progress, Sink, since_day, _utc
+from watcher.registry.poll import PollResult, PollState, Progress, Sink, _utc, since_day
 from watcher.registry.responses import Fetched
 from watcher.registry.stream import walk_registry
 
