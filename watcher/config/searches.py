@@ -214,61 +214,82 @@ def parse_searches(doc: Mapping[str, Any], checker: Checker, channel_names: Sequ
         return ()
     searches: list[Search] = []
     seen: dict[str, int | None] = {}
-    reading, since_key = Reading(checker), key_named(SEARCH, "since")
+    reading = Reading(checker)
     for index, item in enumerate(items):
         path, line = f"searches[{index}]", checker.line_of(items, index)
         if not isinstance(item, Mapping):
             checker.add(line, path, f"expected a mapping with `name` and `query`, got {kind(item)}")
             continue
         checker.unknown_keys(item, SEARCH_KEYS, path)
-        name = checker.string(item, "name", f"{path}.name")
-        if not name or not _NAME.match(name):
-            checker.add(
-                line,
-                f"{path}.name",
-                f"{name!r} is not a name (letters, digits, . _ -; it becomes a tag)"
-                if name
-                else "missing: each search needs a name (it tags what it finds)",
-            )
-            continue
-        if name in seen:
-            checker.add(line, f"{path}.name", f"{name!r} is used twice (first at line {seen[name]})")
-            continue
-        seen[name] = line
-        query = _params(item.get("query"), QUERY_PARAMS, "query", checker, parent=item, path=f"{path}.query")
-        filters = _params(item.get("filter"), FILTER_PARAMS, "filter", checker, parent=item, path=f"{path}.filter")
-        if not item.get("query") and not item.get("filter"):
-            checker.add(line, path, "a search needs `query:` or `filter:` (else it matches every study)")
-        channels = checker.strings(item, "channels", f"{path}.channels") if item.get("channels") else None
-        for channel in channels or ():
-            if channel not in channel_names:
-                known = ", ".join(channel_names) or "none are configured"
-                checker.add(
-                    checker.line_of(item, "channels"),
-                    f"{path}.channels",
-                    f"unknown channel {channel!r} (known: {known})",
-                )
-        since = checker.string(item, "since", f"{path}.since") or since_key.default
-        if problem := since_key.kind.check(since, since):
-            checker.add(checker.line_of(item, "since"), f"{path}.since", problem)
-        near = parse_near(item.get("near"), checker, item, f"{path}.near", channel_names, place_allowed=False)
-        if near is not None and dict(filters).get("geo"):
-            checker.add(checker.line_of(item, "near"), f"{path}.near", "give `near:` or `filter.geo`, not both")
-        searches.append(
-            Search(
-                name=name,
-                query=query,
-                filter=filters,
-                watch=read_key(key_named(SEARCH, "watch"), item, path, reading),
-                channels=channels,
-                min_severity=read_key(key_named(SEARCH, "min_severity"), item, path, reading),
-                near=near,
-                since=since,
-                announce_first=read_key(key_named(SEARCH, "announce_first"), item, path, reading),
-                line=line,
-            )
-        )
+        name = _search_name(item, path, line, checker, seen)
+        if name is not None:
+            searches.append(_search(name, item, path, line, reading=reading, channel_names=channel_names))
     return tuple(searches)
+
+
+def _search_name(
+    item: Mapping[str, Any], path: str, line: int | None, checker: Checker, seen: dict[str, int | None]
+) -> str | None:
+    """The search's name, or None (a problem noted) when it is missing, malformed or taken; a name
+    is a tag, so without one there is nothing to read the rest of the search for."""
+    name = checker.string(item, "name", f"{path}.name")
+    if not name or not _NAME.match(name):
+        checker.add(
+            line,
+            f"{path}.name",
+            f"{name!r} is not a name (letters, digits, . _ -; it becomes a tag)"
+            if name
+            else "missing: each search needs a name (it tags what it finds)",
+        )
+        return None
+    if name in seen:
+        checker.add(line, f"{path}.name", f"{name!r} is used twice (first at line {seen[name]})")
+        return None
+    seen[name] = line
+    return name
+
+
+def _search(
+    name: str, item: Mapping[str, Any], path: str, line: int | None, *, reading: Reading, channel_names: Sequence[str]
+) -> Search:
+    """One named search; every problem of its other keys is noted in `reading.checker`."""
+    checker = reading.checker
+    query = _params(item.get("query"), QUERY_PARAMS, "query", checker, parent=item, path=f"{path}.query")
+    filters = _params(item.get("filter"), FILTER_PARAMS, "filter", checker, parent=item, path=f"{path}.filter")
+    if not item.get("query") and not item.get("filter"):
+        checker.add(line, path, "a search needs `query:` or `filter:` (else it matches every study)")
+    channels = read_channels(item, path, checker.line_of(item, "channels"), checker, channel_names)
+    since_key = key_named(SEARCH, "since")
+    since = checker.string(item, "since", f"{path}.since") or since_key.default
+    if problem := since_key.kind.check(since, since):
+        checker.add(checker.line_of(item, "since"), f"{path}.since", problem)
+    near = parse_near(item.get("near"), checker, item, f"{path}.near", channel_names, place_allowed=False)
+    if near is not None and dict(filters).get("geo"):
+        checker.add(checker.line_of(item, "near"), f"{path}.near", "give `near:` or `filter.geo`, not both")
+    return Search(
+        name=name,
+        query=query,
+        filter=filters,
+        watch=read_key(key_named(SEARCH, "watch"), item, path, reading),
+        channels=channels,
+        min_severity=read_key(key_named(SEARCH, "min_severity"), item, path, reading),
+        near=near,
+        since=since,
+        announce_first=read_key(key_named(SEARCH, "announce_first"), item, path, reading),
+        line=line,
+    )
+
+
+def read_channels(
+    node: Mapping[str, Any], path: str, line: int | None, checker: Checker, channel_names: Sequence[str]
+) -> tuple[str, ...] | None:
+    """`channels:` of a trial or a search: names of configured channels, None (every channel) when absent."""
+    channels = checker.strings(node, "channels", f"{path}.channels") if node.get("channels") else None
+    known = ", ".join(channel_names) or "none are configured"
+    for name in channels or ():
+        if name not in channel_names:
+            checker.add(line, f"{path}.channels", f"unknown channel {name!r} (known: {known})")
+    return channels
 
 
 TAG_OPTIONS = (Key("what every trial of the tag without a `near` of its own takes", NEAR_KIND, "near"),)

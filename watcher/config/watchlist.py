@@ -20,6 +20,7 @@ from watcher.config.searches import (
     parse_near,
     parse_searches,
     parse_tag_options,
+    read_channels,
 )
 from watcher.config.settings import Watchlist
 from watcher.config.yamlcheck import Checker, kind, read_yaml
@@ -56,69 +57,83 @@ _TOP_KEYS = names(WATCHLIST)
 
 
 def _trials_from(doc: Any, checker: Checker, channel_names: Sequence[str]) -> tuple[Trial, ...]:
-    if doc is None:
-        return ()
-    if not isinstance(doc, Mapping):
-        checker.add(1, "", f"expected a mapping with a `trials:` list, got {kind(doc)}")
-        return ()
-    checker.unknown_keys(doc, _TOP_KEYS, "")
-    items = doc.get("trials")
-    if items is None:
-        return ()
-    if not isinstance(items, list):
-        checker.add(checker.line_of(doc, "trials"), "trials", f"expected a list, got {kind(items)}")
-        return ()
+    items = _trial_items(doc, checker)
     trials: list[Trial] = []
     seen: dict[str, int | None] = {}
     reading = Reading(checker)
     for index, item in enumerate(items):
-        path = f"trials[{index}]"
-        line = checker.line_of(items, index)
-        node: Mapping[str, Any] = item if isinstance(item, Mapping) else {}
-        if isinstance(item, str):
-            raw_id: Any = item
-        elif isinstance(item, Mapping):
-            checker.unknown_keys(item, _TRIAL_KEYS, path)
-            raw_id = item.get("id")
-            if raw_id is None:
-                checker.add(line, f"{path}.id", "missing: each trial needs an NCT ID")
-                continue
-            path = f"{path}.id"
-        else:
-            checker.add(line, path, f"expected an NCT ID or a mapping with `id`, got {kind(item)}")
-            continue
-        if not is_nct_id(str(raw_id)):
-            checker.add(line, path, f"{str(raw_id)!r} is not {FULL_FORM}")
-            continue
-        nct_id = normalize_nct_id(str(raw_id))
-        if nct_id in seen:
-            checker.add(line, path, f"{nct_id} is listed twice (first at line {seen[nct_id]})")
-            continue
-        seen[nct_id] = line
-        channels = checker.strings(node, "channels", f"trials[{index}].channels") if node.get("channels") else None
-        for name in channels or ():
-            if name not in channel_names:
-                known = ", ".join(channel_names) or "none are configured"
-                checker.add(line, f"trials[{index}].channels", f"unknown channel {name!r} (known: {known})")
-        label = node.get("label")
-        if label is not None and not isinstance(label, str | int | float):
-            checker.add(line, f"trials[{index}].label", f"expected text, got {kind(label)}")
-            label = None
-        trials.append(
-            Trial(
-                nct_id=nct_id,
-                label=str(label) if label is not None else None,
-                channels=channels,
-                tags=read_key(key_named(TRIAL, "tags"), node, f"trials[{index}]", reading),
-                ignore=read_key(key_named(TRIAL, "ignore"), node, f"trials[{index}]", reading),
-                only=read_key(key_named(TRIAL, "only"), node, f"trials[{index}]", reading),
-                min_severity=read_key(key_named(TRIAL, "min_severity"), node, f"trials[{index}]", reading),
-                interval=read_key(key_named(TRIAL, "interval"), node, f"trials[{index}]", reading),
-                line=line,
-                near=parse_near(node.get("near"), checker, node, f"trials[{index}].near", channel_names),
-            )
-        )
+        path, line = f"trials[{index}]", checker.line_of(items, index)
+        nct_id = _trial_id(item, path, line, checker, seen)
+        if nct_id is not None:
+            node: Mapping[str, Any] = item if isinstance(item, Mapping) else {}
+            trials.append(_trial(nct_id, node, path, line, reading=reading, channel_names=channel_names))
     return tuple(trials)
+
+
+def _trial_items(doc: Any, checker: Checker) -> list[Any]:
+    """The `trials:` list of a watchlist document; empty (a problem noted) when the file has another shape."""
+    if doc is None:
+        return []
+    if not isinstance(doc, Mapping):
+        checker.add(1, "", f"expected a mapping with a `trials:` list, got {kind(doc)}")
+        return []
+    checker.unknown_keys(doc, _TOP_KEYS, "")
+    items = doc.get("trials")
+    if items is None:
+        return []
+    if not isinstance(items, list):
+        checker.add(checker.line_of(doc, "trials"), "trials", f"expected a list, got {kind(items)}")
+        return []
+    return items
+
+
+def _trial_id(item: Any, path: str, line: int | None, checker: Checker, seen: dict[str, int | None]) -> str | None:
+    """The NCT ID of a list item (a bare ID or a mapping's `id`), normalised; None (a problem noted)
+    when it is missing, malformed or listed before: the rest of the item then means nothing."""
+    if isinstance(item, str):
+        raw_id: Any = item
+    elif isinstance(item, Mapping):
+        checker.unknown_keys(item, _TRIAL_KEYS, path)
+        raw_id = item.get("id")
+        if raw_id is None:
+            checker.add(line, f"{path}.id", "missing: each trial needs an NCT ID")
+            return None
+        path = f"{path}.id"
+    else:
+        checker.add(line, path, f"expected an NCT ID or a mapping with `id`, got {kind(item)}")
+        return None
+    if not is_nct_id(str(raw_id)):
+        checker.add(line, path, f"{str(raw_id)!r} is not {FULL_FORM}")
+        return None
+    nct_id = normalize_nct_id(str(raw_id))
+    if nct_id in seen:
+        checker.add(line, path, f"{nct_id} is listed twice (first at line {seen[nct_id]})")
+        return None
+    seen[nct_id] = line
+    return nct_id
+
+
+def _trial(
+    nct_id: str, node: Mapping[str, Any], path: str, line: int | None, *, reading: Reading, channel_names: Sequence[str]
+) -> Trial:
+    """One watched trial's options (none for a bare ID); problems are noted in `reading.checker`."""
+    checker = reading.checker
+    label = node.get("label")
+    if label is not None and not isinstance(label, str | int | float):
+        checker.add(line, f"{path}.label", f"expected text, got {kind(label)}")
+        label = None
+    return Trial(
+        nct_id=nct_id,
+        label=str(label) if label is not None else None,
+        channels=read_channels(node, path, line, checker, channel_names),
+        tags=read_key(key_named(TRIAL, "tags"), node, path, reading),
+        ignore=read_key(key_named(TRIAL, "ignore"), node, path, reading),
+        only=read_key(key_named(TRIAL, "only"), node, path, reading),
+        min_severity=read_key(key_named(TRIAL, "min_severity"), node, path, reading),
+        interval=read_key(key_named(TRIAL, "interval"), node, path, reading),
+        line=line,
+        near=parse_near(node.get("near"), checker, node, f"{path}.near", channel_names),
+    )
 
 
 def _discovery_from(
