@@ -51,7 +51,23 @@ def align(old: Mapping[str, Json] | None, new: Mapping[str, Json]) -> Mapping[st
     """
     if old is None:
         return new
-    out: dict[str, Json] | None = None
+    lists = _aligned_lists(old, new)
+    sites = _aligned_sites(old, new)
+    if not lists and sites is None:
+        return new
+    out = {**new, **lists}
+    if sites is not None:
+        moved, renamed = sites
+        for key in moved:
+            del out[LOCATIONS + key]
+        for key, item in renamed.items():
+            out[LOCATIONS + key] = item
+    return out
+
+
+def _aligned_lists(old: Mapping[str, Json], new: Mapping[str, Json]) -> dict[str, Json]:
+    """Each keyed-list field of `new` whose items need new names, with its items renamed."""
+    out: dict[str, Json] = {}
     for name, keys in KEYS.items():
         after, before = new.get(name), old.get(name)
         if type(after) is not dict or type(before) is not dict or before is after or field_kind(name) != "keyed":
@@ -59,23 +75,22 @@ def align(old: Mapping[str, Json] | None, new: Mapping[str, Json]) -> Mapping[st
         subsets = _unsettled(before, after, before.keys() - after.keys(), after.keys() - before.keys(), "")
         if subsets is not None:
             renamed = _rename(*subsets, keys, _taken(before, after, subsets[1]))
-            if out is None:
-                out = dict(new)
             out[name] = {**{k: v for k, v in after.items() if k not in subsets[1]}, **renamed}
+    return out
+
+
+def _aligned_sites(old: Mapping[str, Json], new: Mapping[str, Json]) -> tuple[Iterable[str], dict[str, Json]] | None:
+    """The `locations.<key>` family, one field per site: the keys of the new sites that move, and the
+    new sites by their aligned keys; None when no site key was both lost and gained."""
     gone = [k for k in old.keys() - new.keys() if k.startswith(LOCATIONS)]
     added = [k for k in new.keys() - old.keys() if k.startswith(LOCATIONS)]
-    if gone and added:
-        subsets = _unsettled(old, new, gone, added, LOCATIONS)
-        if subsets is not None:
-            old_sites, new_sites = subsets
-            renamed = _rename(old_sites, new_sites, _LOCATION_KEYS, _taken(old, new, new_sites, LOCATIONS))
-            if out is None:
-                out = dict(new)
-            for key in new_sites:
-                del out[LOCATIONS + key]
-            for key, item in renamed.items():
-                out[LOCATIONS + key] = item
-    return new if out is None else out
+    if not gone or not added:
+        return None
+    subsets = _unsettled(old, new, gone, added, LOCATIONS)
+    if subsets is None:
+        return None
+    old_sites, new_sites = subsets
+    return new_sites.keys(), _rename(old_sites, new_sites, _LOCATION_KEYS, _taken(old, new, new_sites, LOCATIONS))
 
 
 def _unsettled(
