@@ -27,25 +27,39 @@ SECTIONS = ("protocolSection", "resultsSection", "derivedSection")
 
 def missing_parts(previous: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
     """What `new` lacks that `previous` had, as dotted paths with the reason; empty when it looks whole."""
-    out: list[str] = []
-    for key in (*SECTIONS, *FLAGS):
-        if key in previous and key not in new:
-            out.append(f"{key}: missing")
+    out = _missing_top(previous, new)
+    old_protocol, new_protocol = previous.get("protocolSection"), new.get("protocolSection")
+    if isinstance(old_protocol, Mapping) and isinstance(new_protocol, Mapping):
+        out += _missing_modules(old_protocol, new_protocol)
+        out += _emptied_texts(old_protocol, new_protocol)
+    return out
+
+
+def _missing_top(previous: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
+    """Sections and flags of the record itself: gone, or `hasResults` turned false."""
+    out = [f"{key}: missing" for key in (*SECTIONS, *FLAGS) if key in previous and key not in new]
     if previous.get("hasResults") is True and new.get("hasResults") is False:
         out.append("hasResults: true before, false now")
-    old_protocol, new_protocol = previous.get("protocolSection"), new.get("protocolSection")
-    if not isinstance(old_protocol, Mapping) or not isinstance(new_protocol, Mapping):
-        return out
+    return out
+
+
+def _missing_modules(old_protocol: Mapping[str, Any], new_protocol: Mapping[str, Any]) -> list[str]:
+    """Modules of the protocol that are gone, and lists within them that lost most of their items."""
+    out: list[str] = []
     for module, old_body in old_protocol.items():
         new_body = new_protocol.get(module)
         if not isinstance(new_body, Mapping):
             out.append(f"protocolSection.{module}: missing")
-            continue
-        if not isinstance(old_body, Mapping):
-            continue
-        for key, old_value in old_body.items():
-            if isinstance(old_value, list):
-                out += _shrunk(f"protocolSection.{module}.{key}", old_value, new_body.get(key))
+        elif isinstance(old_body, Mapping):
+            for key, old_value in old_body.items():
+                if isinstance(old_value, list):
+                    out += _shrunk(f"protocolSection.{module}.{key}", old_value, new_body.get(key))
+    return out
+
+
+def _emptied_texts(old_protocol: Mapping[str, Any], new_protocol: Mapping[str, Any]) -> list[str]:
+    """The `TEXTS` that had words and have none now."""
+    out: list[str] = []
     for module, key in TEXTS:
         old_text = _get(old_protocol, module, key)
         if isinstance(old_text, str) and old_text.strip() and not str(_get(new_protocol, module, key) or "").strip():

@@ -56,35 +56,46 @@ class PageReader:
         if self._text[:200].lstrip().lower().startswith(("<!doctype", "<html")):
             raise InvalidResponse(f"{self._where}: an HTML page instead of JSON")
         found = False
-        self._expect("{")
-        if self._peek() == "}":
-            self._pos += 1
-        else:
-            while True:
-                key = self._value()
-                if not isinstance(key, str):
-                    raise self._bad("not JSON (an object key is not a string)")
-                self._expect(":")
-                if key == "studies" and self._peek() == "[":
-                    found = True
-                    self._pos += 1
-                    if self._peek() == "]":
-                        self._pos += 1
-                    else:
-                        while True:
-                            study = self._value()
-                            self.count += 1
-                            yield study
-                            if self._expect(",]") == "]":
-                                break
-                else:
-                    self.meta[key] = self._value()
-                if self._expect(",}") == "}":
-                    break
+        for key in self._members():
+            if key == "studies" and self._peek() == "[":
+                found = True
+                for study in self._elements():
+                    self.count += 1
+                    yield study
+            else:
+                self.meta[key] = self._value()
         if self._peek(end_ok=True):
             raise self._bad("not JSON (extra data after the page)")
         if not found:
             raise InvalidResponse(f"{self._where}: not a page of studies")
+
+    # -- the envelope ----------------------------------------------------------------------------
+
+    def _members(self) -> Iterator[str]:
+        """The keys of the top-level object; the caller reads each member's value before the next key."""
+        self._expect("{")
+        if self._peek() == "}":
+            self._pos += 1
+            return
+        while True:
+            key = self._value()
+            if not isinstance(key, str):
+                raise self._bad("not JSON (an object key is not a string)")
+            self._expect(":")
+            yield key
+            if self._expect(",}") == "}":
+                return
+
+    def _elements(self) -> Iterator[Any]:
+        """The values of the array that starts here, one at a time."""
+        self._expect("[")
+        if self._peek() == "]":
+            self._pos += 1
+            return
+        while True:
+            yield self._value()
+            if self._expect(",]") == "]":
+                return
 
     # -- the text window -------------------------------------------------------------------------
 
