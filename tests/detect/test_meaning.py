@@ -10,8 +10,9 @@ import pytest
 from tests.support.diff_cases import CASES, case_changes
 from tests.support.studies import edit, load
 from watcher.detect.diff import diff_fields
+from watcher.detect.events import parse_partial_date
 from watcher.detect.fields import extract_fields
-from watcher.detect.meaning import SeverityRules, classify, default_severity, parse_partial_date
+from watcher.detect.meaning import SeverityRules, classify, default_severity
 from watcher.models import Change
 
 MEANING_CASES = [c for c in CASES if any("severity" in e or "event" in e for e in c["expect"])]
