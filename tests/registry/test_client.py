@@ -22,9 +22,10 @@ from tests.support.fakeapi import FakeCtGov, load_fixture, synthetic_studies
 from watcher.config import ApiSettings
 from watcher.errors import AccessDenied, ApiError, InvalidResponse, StudyNotFound, TransientApiError
 from watcher.ids import normalize_nct_id
-from watcher.registry.client import PROBE_FIELDS, USER_AGENT, CtGovClient
+from watcher.registry.client import PROBE_FIELDS, CtGovClient
 from watcher.registry.ratelimit import RateLimiter
 from watcher.registry.responses import Fetched
+from watcher.registry.transport import USER_AGENT
 
 NCT = "NCT00973089"
 OTHER = "NCT04280705"
@@ -89,7 +90,7 @@ def test_descriptive_user_agent_and_explicit_timeout(fake_api: FakeCtGov, client
     headers = {k.lower(): v for k, v in fake_api.headers[-1].items()}
     assert headers["user-agent"] == USER_AGENT
     assert USER_AGENT.startswith(f"trialwatch/0.1.0 python-httpx/{httpx.__version__} (+https://")
-    assert client._http.timeout == httpx.Timeout(0.5, connect=0.5)
+    assert client.transport._http.timeout == httpx.Timeout(0.5, connect=0.5)
 
 
 def test_fetch_studies_batches_and_pages(fake_api: FakeCtGov, settings: ApiSettings, sleeps: Sleeps) -> None:
@@ -270,7 +271,7 @@ def test_404_is_permanent_and_not_retried(fake_api: FakeCtGov, client: CtGovClie
 
 def test_400_is_not_retried(fake_api: FakeCtGov, client: CtGovClient) -> None:
     with pytest.raises(ApiError, match="HTTP 400") as caught:
-        client._get("/studies", params={"nonsense": "1"})
+        client.transport.get("/studies", params={"nonsense": "1"})
     assert not isinstance(caught.value, TransientApiError)
     assert len(fake_api.requests) == 1
 

@@ -15,9 +15,10 @@ from tests.support.fakeapi import FORBIDDEN_PAGE, HTML_PAGE, FakeCtGov
 from tests.support.shared import load_studies, load_study
 from tests.support.workspace import Workspace
 from watcher.registry import doctor
-from watcher.registry.client import PROBE_FIELDS, USER_AGENT
+from watcher.registry.client import PROBE_FIELDS
 from watcher.registry.doctor_run import BATCH, _pad
 from watcher.registry.responses import Reply
+from watcher.registry.transport import USER_AGENT
 
 BASE = "https://clinicaltrials.gov/api/v2"
 INT = "https://clinicaltrials.gov/api/int"

@@ -41,7 +41,7 @@ def doctor(state: State, study: str | None, alias: str | None) -> None:
     plan = Plan(known=[t.nct_id for t in config.watchlist.trials], study=study, alias=alias)
     click.echo(f"ClinicalTrials.gov at {config.settings.api.base_url}")
     with CtGovClient(config.settings.api) as client:
-        checks = run(client, lambda: history_base(config), plan, today=datetime.now(UTC).date())
+        checks = run(client.transport, lambda: history_base(config), plan, today=datetime.now(UTC).date())
         requests = client.requests_made
     for check in checks:
         click.echo(f"{'ok' if check.ok else 'FAILED':<6} {check.name:<16} {check.evidence}")

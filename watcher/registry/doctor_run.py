@@ -1,4 +1,4 @@
-"""The requests of `trialwatch doctor`, through the service's own client; judged by `watcher.registry.doctor`.
+"""The requests of `trialwatch doctor`, over the service's own transport; judged by `watcher.registry.doctor`.
 
 Thin on purpose: which request follows which (the IDs of one answer feed the next question), and
 nothing else. Each reply goes to a pure check. About a dozen requests, at the configured rate.
@@ -14,9 +14,10 @@ from urllib.parse import urljoin
 from watcher.config import ApiSettings
 from watcher.errors import BackfillError
 from watcher.registry import doctor
-from watcher.registry.client import PROBE_FIELDS, CtGovClient
+from watcher.registry.client import PROBE_FIELDS
 from watcher.registry.doctor import Check
 from watcher.registry.responses import Reply
+from watcher.registry.transport import Transport
 
 UNKNOWN_ID = "NCT99999999"  # well-formed, never registered: 404 on the live service (2026-10-14)
 DEFAULT_ALIAS = "NCT00009113"  # an old alias: 301 to NCT00010647 on the live service (2026-10-14)
@@ -45,13 +46,13 @@ def _pad(ids: Sequence[str], size: int) -> list[str]:
     return out
 
 
-def run(client: CtGovClient, history_base: Callable[[], str], plan: Plan, *, today: date) -> list[Check]:
+def run(transport: Transport, history_base: Callable[[], str], plan: Plan, *, today: date) -> list[Check]:
     checks: list[Check] = []
-    version = client.exchange("/version")
+    version = transport.exchange("/version")
     checks += [doctor.check_user_agent(version), doctor.check_version(version)]
     day = ((doctor.data_day(version) or today) - timedelta(days=SINCE_DAYS)).isoformat()
 
-    since = client.exchange(
+    since = transport.exchange(
         "/studies",
         {
             "filter.advanced": f"AREA[LastUpdatePostDate]RANGE[{day},MAX]",
@@ -65,7 +66,7 @@ def run(client: CtGovClient, history_base: Callable[[], str], plan: Plan, *, tod
     known = list(dict.fromkeys([*plan.known, *(n for s in recent if (n := doctor.nct_of(s)))]))[:BATCH]
 
     asked = _pad(known, BATCH)
-    batch = client.exchange(
+    batch = transport.exchange(
         "/studies", {"filter.ids": ",".join(asked), "fields": ",".join(PROBE_FIELDS), "pageSize": "1000"}
     )
     checks.append(doctor.check_batch(batch, asked, known, PROBE_FIELDS))
@@ -79,7 +80,7 @@ def run(client: CtGovClient, history_base: Callable[[], str], plan: Plan, *, tod
         params = {"filter.ids": ",".join(pair), "fields": "NCTId", "pageSize": "1"}
         if token:
             params["pageToken"] = token
-        pages.append(client.exchange("/studies", params))
+        pages.append(transport.exchange("/studies", params))
         token = doctor.next_token(pages[-1])
     checks.append(
         doctor.check_paging(pages, pair)
@@ -88,20 +89,20 @@ def run(client: CtGovClient, history_base: Callable[[], str], plan: Plan, *, tod
     )
 
     alias = plan.alias or next((a for s in [*answered, *recent] for a in doctor.aliases_in(s)), DEFAULT_ALIAS)
-    first = client.exchange(f"/studies/{alias}", {"fields": "NCTId,NCTIdAlias"})
+    first = transport.exchange(f"/studies/{alias}", {"fields": "NCTId,NCTIdAlias"})
     followed = None
     if first.status == 301 and first.headers.get("location"):
-        followed = client.exchange(urljoin(first.url, first.headers["location"]))
+        followed = transport.exchange(urljoin(first.url, first.headers["location"]))
     checks.append(doctor.check_alias(first, followed, alias))
 
-    checks.append(doctor.check_not_found(client.exchange(f"/studies/{UNKNOWN_ID}"), UNKNOWN_ID))
+    checks.append(doctor.check_not_found(transport.exchange(f"/studies/{UNKNOWN_ID}"), UNKNOWN_ID))
 
     study = plan.study or next((n for n in plan.known if n in ids), ids[0] if ids else None)
-    checks += _history(client, history_base, study)
+    checks += _history(transport, history_base, study)
     return checks
 
 
-def _history(client: CtGovClient, history_base: Callable[[], str], study: str | None) -> list[Check]:
+def _history(transport: Transport, history_base: Callable[[], str], study: str | None) -> list[Check]:
     names = ("history index", "history version", "history markup")
     if study is None:
         return [Check(n, False, "no study to ask about: add one to the watchlist or pass --study") for n in names]
@@ -110,13 +111,13 @@ def _history(client: CtGovClient, history_base: Callable[[], str], study: str | 
     except BackfillError as exc:  # api.base_url gives no /api/int and backfill.base_url is not set
         return [Check(n, False, str(exc)) for n in names]
     index_check, entries = doctor.check_history_index(
-        client.exchange(f"{base}/studies/{study}", {"history": "true"}), study
+        transport.exchange(f"{base}/studies/{study}", {"history": "true"}), study
     )
     if not entries:
         return [index_check, *(Check(n, False, "no version index to go on") for n in names[1:])]
     last = entries[-1].version
     version_check, past = doctor.check_history_version(
-        client.exchange(f"{base}/studies/{study}/history/{last}"), study, last
+        transport.exchange(f"{base}/studies/{study}/history/{last}"), study, last
     )
-    markup_check = doctor.check_history_markup(past, client.exchange(f"/studies/{study}"), study)
+    markup_check = doctor.check_history_markup(past, transport.exchange(f"/studies/{study}"), study)
     return [index_check, version_check, markup_check]

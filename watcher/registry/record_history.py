@@ -241,7 +241,7 @@ class RecordHistory:
     def _get(self, url: str, nct_id: str) -> bytes:
         self.requests += 1
         try:
-            return self.client.get_raw(url, max_bytes=self.max_bytes, nct_id=nct_id)
+            return self.client.transport.get_raw(url, max_bytes=self.max_bytes, nct_id=nct_id)
         except StudyNotFound as exc:  # the study is watched and exists: it is the history page that is missing
             raise HistoryUnavailable(
                 f"{url}: no record history (404) for {nct_id}; the study itself is "

@@ -1,0 +1,254 @@
+"""HTTP to ClinicalTrials.gov: the one place that calls httpx.
+
+Politeness and robustness live here so the endpoints above it (`watcher.registry.client`) stay plain:
+- one global rate limiter (`requests_per_second`, thread-safe) and a bound on requests in flight;
+- retries through tenacity: `Retry-After` honoured on 429/503 (and imposed on every thread through
+  the limiter), exponential backoff with jitter on 5xx, timeouts and connection errors, bounded attempts;
+- redirects followed on purpose: an alias NCT ID answers 301, and the final URL says which study it is;
+- httpx's errors and unusable statuses translated into the `watcher.errors` tree, transient ones
+  (which are retried) told from permanent ones (which are not).
+
+httpx types never leave this module: callers get bytes, a spooled body or a `Reply`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from typing import IO, Any
+from urllib.parse import urlencode
+
+import httpx
+import structlog
+import tenacity
+
+from watcher import __version__
+from watcher.config import ApiSettings
+from watcher.errors import AccessDenied, ApiError, InvalidResponse, StudyNotFound, TransientApiError
+from watcher.registry.pages import spool
+from watcher.registry.ratelimit import RateLimiter, retry_after
+from watcher.registry.responses import Reply
+
+log = structlog.get_logger("watcher.registry.transport")
+
+# the live edge compares the User-Agent with the TLS client: an httpx client must say it is one (403 otherwise)
+USER_AGENT = f"trialwatch/{__version__} python-httpx/{httpx.__version__} (+https://github.com/trialwatch/trialwatch)"
+RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
+MAX_REDIRECTS = 3
+
+
+class _Retryable(TransientApiError):
+    def __init__(self, message: str, *, status: int | None = None, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.retry_after = retry_after
+
+
+class Transport:
+    """GETs to the registry over one (injected or created) `httpx.Client`, under the settings' rate
+    limit, concurrency bound and retry policy."""
+
+    def __init__(
+        self,
+        api: ApiSettings,
+        *,
+        http: httpx.Client | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.settings = api
+        self.base = api.base_url.rstrip("/")
+        self._own_http = http is None
+        self._http = http or httpx.Client(
+            timeout=httpx.Timeout(api.timeout, connect=min(api.timeout, 10.0)),
+            headers={"User-Agent": USER_AGENT, "Accept": "application/json"},
+            follow_redirects=False,  # a 301 means "alias": handled in `get` on purpose
+            limits=httpx.Limits(max_connections=max(1, api.max_concurrency)),
+        )
+        self._sleep = sleep
+        self._limiter = RateLimiter(api.requests_per_second, sleep=sleep)
+        self._slots = threading.BoundedSemaphore(max(1, api.max_concurrency))
+        self._count_lock = threading.Lock()
+        self._requests = 0
+
+    @property
+    def requests_made(self) -> int:
+        """HTTP requests sent so far, retries and redirect hops included."""
+        return self._requests
+
+    def close(self) -> None:
+        if self._own_http:
+            self._http.close()
+
+    # what the endpoints and their neighbours ask for -------------------------------------------
+
+    def get(
+        self, path: str, *, params: Mapping[str, str] | None = None, nct_id: str | None = None
+    ) -> tuple[str, bytes]:
+        """(final URL, body) of a 200 for a path under `api.base_url`, following an alias's 301 within
+        the API; retried per settings; a 404 with `nct_id` is StudyNotFound."""
+        url = f"{self.base}{path}"
+        for _ in range(MAX_REDIRECTS + 1):
+            response = self._retrying(url, params, nct_id)
+            if response.status_code != 301:
+                return url, response.content
+            location = response.headers.get("Location", "")
+            target = response.url.join(location)
+            if not location or target.host != response.url.host or "/studies/" not in target.path:
+                raise ApiError(f"{path}: 301 to an unexpected place: {location!r}")
+            url, params = str(target.copy_with(query=None)), dict(target.params) or None
+        raise ApiError(f"{path}: too many redirects")
+
+    def get_spooled(self, path: str, params: Mapping[str, str]) -> IO[bytes]:
+        """The body of a 200 copied to a spool as it arrives; the whole exchange is retried as one."""
+        body: IO[bytes] = self._retrying(f"{self.base}{path}", params, None, spooled=True)
+        return body
+
+    def get_raw(self, url: str, *, max_bytes: int | None = None, nct_id: str | None = None) -> bytes:
+        """The body of a GET on an absolute URL (the record history's endpoints), with the same rate limit,
+        retries and error translation (404 with `nct_id` → StudyNotFound); a body over `max_bytes` is
+        InvalidResponse."""
+        response: httpx.Response = self._retrying(url, None, nct_id)
+        if response.status_code != 200:
+            raise ApiError(f"{url}: HTTP {response.status_code} (redirects are not followed here)")
+        body = response.content
+        if max_bytes is not None and len(body) > max_bytes:
+            raise InvalidResponse(f"{url}: {len(body)} bytes, over the cap of {max_bytes}")
+        return body
+
+    def exchange(self, url: str, params: Mapping[str, str] | None = None) -> Reply:
+        """One GET as it comes (no retry, redirect or translation) with these headers and rate limit:
+        what `trialwatch doctor` inspects. A `url` starting with `/` is under `api.base_url`."""
+        full = f"{self.base}{url}" if url.startswith("/") else url
+        full += f"?{urlencode(params, safe=',')}" if params else ""  # as the poll sends it (`_sending`)
+        self._limiter.acquire()
+        self._count()
+        agent = self._http.headers.get("User-Agent", "")
+        try:
+            response = self._http.get(full)
+        except httpx.HTTPError as exc:
+            return Reply(full, 0, f"{type(exc).__name__}: {exc}".encode(), {}, agent)
+        headers = {k.lower(): v for k, v in response.headers.items()}
+        return Reply(str(response.url), response.status_code, response.content, headers, agent)
+
+    # retries -----------------------------------------------------------------------------------
+
+    def _retrying(
+        self, url: str, params: Mapping[str, str] | None, nct_id: str | None, *, spooled: bool = False
+    ) -> Any:
+        settings = self.settings
+        jitter = tenacity.wait_random_exponential(multiplier=settings.backoff_base, max=settings.backoff_max)
+
+        def wait(state: tenacity.RetryCallState) -> float:
+            exc = state.outcome.exception() if state.outcome else None
+            if isinstance(exc, _Retryable) and exc.status == 429 and settings.requests_per_second > 0:
+                log.warning("api.slow_down", requests_per_second=round(self._limiter.slow_down(), 3))
+            if isinstance(exc, _Retryable) and exc.retry_after is not None:
+                # the server asked everyone to wait: the limiter holds back every thread, this one too
+                self._limiter.defer(exc.retry_after)
+                return 0.0
+            return float(jitter(state))
+
+        def before_sleep(state: tenacity.RetryCallState) -> None:
+            exc = state.outcome.exception() if state.outcome else None
+            retry_after = exc.retry_after if isinstance(exc, _Retryable) else None
+            log.warning(
+                "api.retry",
+                url=url,
+                nct_id=nct_id,
+                attempt=state.attempt_number,
+                wait=round(state.upcoming_sleep if retry_after is None else retry_after, 3),
+                retry_after=retry_after,
+                error=str(exc),
+            )
+
+        def sleep(seconds: float) -> None:
+            if seconds > 0:
+                self._sleep(seconds)
+
+        retrying = tenacity.Retrying(
+            stop=tenacity.stop_after_attempt(settings.max_retries + 1),
+            wait=wait,
+            retry=tenacity.retry_if_exception_type(TransientApiError),
+            sleep=sleep,
+            before_sleep=before_sleep,
+            reraise=True,
+        )
+        try:
+            return retrying(self._send_spooled if spooled else self._send, url, params, nct_id)
+        except TransientApiError as exc:
+            log.error("api.failed", url=url, nct_id=nct_id, error=str(exc))  # noqa: TRY400 - expected, no traceback
+            raise
+
+    # one request -------------------------------------------------------------------------------
+
+    def _send(self, url: str, params: Mapping[str, str] | None, nct_id: str | None) -> httpx.Response:
+        """One request, with httpx's errors and unusable statuses translated into ours."""
+        with self._sending(url, params) as response:
+            response.read()
+        return self._usable(response, url, nct_id)
+
+    def _send_spooled(self, url: str, params: Mapping[str, str] | None, nct_id: str | None) -> IO[bytes]:
+        """`_send` for a big body: a 200's body goes to a spool as it arrives, never whole in memory."""
+        body = spool()
+        try:
+            with self._sending(url, params) as response:
+                if response.status_code == 200:
+                    for chunk in response.iter_bytes():
+                        body.write(chunk)
+                else:
+                    response.read()
+            if self._usable(response, url, nct_id).status_code != 200:
+                raise ApiError(f"{url}: HTTP {response.status_code} where a page of studies was expected")
+        except BaseException:
+            body.close()
+            raise
+        body.seek(0)
+        return body
+
+    @contextlib.contextmanager
+    def _sending(self, url: str, params: Mapping[str, str] | None) -> Iterator[httpx.Response]:
+        """A streamed GET under the rate limit and the concurrency bound, httpx's errors translated. The query
+        keeps `,` as it is (RFC 3986 allows it): httpx would send `%2C`, 3 bytes for each ID of a batch."""
+        self._limiter.acquire()
+        if params:
+            url = f"{url}?{urlencode(params, safe=',')}"
+        with self._slots:
+            self._count()
+            try:
+                with self._http.stream("GET", url) as response:
+                    yield response
+            except httpx.TimeoutException as exc:
+                raise _Retryable(f"{url}: timed out ({type(exc).__name__})") from exc
+            except httpx.TransportError as exc:
+                raise _Retryable(f"{url}: {type(exc).__name__}: {exc}") from exc
+            except httpx.DecodingError as exc:
+                raise InvalidResponse(f"{url}: body could not be decoded: {exc}") from exc
+            except httpx.HTTPError as exc:
+                raise ApiError(f"{url}: {type(exc).__name__}: {exc}") from exc
+
+    def _count(self) -> None:
+        with self._count_lock:
+            self._requests += 1
+
+    def _usable(self, response: httpx.Response, url: str, nct_id: str | None) -> httpx.Response:
+        status = response.status_code
+        if status in {200, 301}:
+            return response
+        if status in RETRY_STATUSES:
+            pause = retry_after(response.headers.get("Retry-After"), self.settings.retry_after_max)
+            raise _Retryable(f"{url}: HTTP {status}", status=status, retry_after=pause)
+        if status == 403:
+            agent = response.request.headers.get("User-Agent", "")
+            raise AccessDenied(
+                f"{url}: HTTP 403 Forbidden. Likely cause: ClinicalTrials.gov's edge compares the User-Agent "
+                f"with the TLS client and refuses one that does not name the HTTP library (sent: {agent!r}). "
+                "Check that no proxy rewrites the User-Agent or terminates TLS, that api.base_url is the real "
+                "API, and whether this IP is blocked (curl https://clinicaltrials.gov/api/v2/version from "
+                "this machine). TrialWatch backs off and tries again in a later cycle."
+            )
+        if status == 404 and nct_id is not None:
+            log.info("api.not_found", nct_id=nct_id)
+            raise StudyNotFound(nct_id)
+        raise ApiError(f"{url}: HTTP {status}: {response.text[:200]}")
