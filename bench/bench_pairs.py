@@ -18,7 +18,9 @@ import json
 import statistics
 import sys
 import time
+from collections import Counter
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -38,6 +40,75 @@ def best(func: Callable[[], object], rounds: int) -> float:
     return min(times)
 
 
+def kind_of(pair: real_pairs.Pair) -> str:
+    """What the pair's edits are: bookkeeping only (never notified), the one annotation, or substantive."""
+    if pair.bookkeeping_only:
+        return "annotation" if pair.annotation else "bookkeeping"
+    return "substantive"
+
+
+@dataclass
+class Quality:
+    """What is said about the pairs: who is notified, and the lines that should not be there."""
+
+    pairs: Counter[str] = field(default_factory=Counter)  # by kind_of
+    notified: Counter[str] = field(default_factory=Counter)
+    same_seed: int = 0  # removed + added of the same item, each version named on its own
+    seed_pairs: set[str] = field(default_factory=set)
+    same_matched: int = 0  # the same, with items matched
+    same_reading: int = 0
+    largest: int = 0
+    largest_id: str = ""
+
+    def add(self, pair: real_pairs.Pair, outcome: real_pairs.Outcome) -> None:
+        kind = kind_of(pair)
+        self.pairs[kind] += 1
+        self.notified[kind] += bool(outcome.notified)
+        seed = real_pairs.removed_added_same(diff_aligned(extract_fields(pair.old), extract_fields(pair.new)))
+        self.same_seed += len(seed)
+        if seed:
+            self.seed_pairs.add(pair.id)
+        self.same_matched += len(real_pairs.removed_added_same(outcome.changes))
+        self.same_reading += len(real_pairs.same_reading_lines(outcome.body))
+        if outcome.lines > self.largest:
+            self.largest, self.largest_id = outcome.lines, pair.id
+
+
+@dataclass
+class Cost:
+    """What it takes: a whole pair (detect..render), and changes_between beside json.loads."""
+
+    per_pair: list[float] = field(default_factory=list)
+    parse_total: float = 0.0
+    detect_total: float = 0.0
+
+    def add(self, pair: real_pairs.Pair, rounds: int) -> tuple[float, float, float]:
+        """Times one pair best of `rounds`: (json.loads of both texts, changes_between, the whole path)."""
+        parse_s = best(lambda: (json.loads(pair.old_text), json.loads(pair.new_text)), rounds)
+        detect_s = best(lambda: changes_between(pair.old, pair.new), rounds)
+        cycle_s = best(lambda: real_pairs.run(pair), rounds)
+        self.parse_total += parse_s
+        self.detect_total += detect_s
+        self.per_pair.append(cycle_s)
+        return parse_s, detect_s, cycle_s
+
+
+def report(quality: Quality, cost: Cost) -> None:
+    pairs, notified = quality.pairs, quality.notified
+    print(f"pairs                                      {pairs.total()}")
+    print(f"bookkeeping-only pairs notified            {notified['bookkeeping']} of {pairs['bookkeeping']}  (target 0)")
+    print(f"annotation-only pairs notified             {notified['annotation']} of {pairs['annotation']}  (allowed)")
+    print(f"substantive pairs notified                 {notified['substantive']} of {pairs['substantive']}")
+    print(
+        f"removed+added lines of the same item       {2 * quality.same_seed} in {len(quality.seed_pairs)} pairs "
+        f"with the seed's naming -> {2 * quality.same_matched} with items matched"
+    )
+    print(f"lines whose old and new read the same      {quality.same_reading}")
+    print(f"largest rendered message                   {quality.largest} lines ({quality.largest_id})")
+    print(f"median time per pair (detect..render)      {statistics.median(cost.per_pair) * 1e3:.2f} ms")
+    print(f"changes_between / json.loads (sum/sum)     {cost.detect_total / cost.parse_total:.2f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=5)
@@ -48,60 +119,17 @@ def main() -> None:
     except shared.FixturesNotFound as exc:
         raise SystemExit(f"bench_pairs: {exc}") from None
 
-    pairs = bookkeeping = bookkeeping_notified = annotation = annotation_notified = 0
-    substantive = substantive_notified = 0
-    same_seed = same_matched = same_reading = 0
-    seed_pairs: set[str] = set()
-    largest, largest_id = 0, ""
-    per_pair: list[float] = []
-    parse_total = detect_total = 0.0
+    quality, cost = Quality(), Cost()
     for pair in real_pairs.pairs():
-        pairs += 1
         outcome = real_pairs.run(pair)
-        if pair.bookkeeping_only and pair.annotation:
-            annotation += 1
-            annotation_notified += bool(outcome.notified)
-        elif pair.bookkeeping_only:
-            bookkeeping += 1
-            bookkeeping_notified += bool(outcome.notified)
-        else:
-            substantive += 1
-            substantive_notified += bool(outcome.notified)
-        seed = real_pairs.removed_added_same(diff_aligned(extract_fields(pair.old), extract_fields(pair.new)))
-        same_seed += len(seed)
-        if seed:
-            seed_pairs.add(pair.id)
-        same_matched += len(real_pairs.removed_added_same(outcome.changes))
-        same_reading += len(real_pairs.same_reading_lines(outcome.body))
-        if outcome.lines > largest:
-            largest, largest_id = outcome.lines, pair.id
-
-        old_text, new_text = pair.old_text, pair.new_text
-        old, new = pair.old, pair.new
-        parse_s = best(lambda: (json.loads(old_text), json.loads(new_text)), args.rounds)  # noqa: B023
-        detect_s = best(lambda: changes_between(old, new), args.rounds)  # noqa: B023
-        cycle_s = best(lambda: real_pairs.run(pair), args.rounds)  # noqa: B023
-        parse_total += parse_s
-        detect_total += detect_s
-        per_pair.append(cycle_s)
+        quality.add(pair, outcome)
+        parse_s, detect_s, cycle_s = cost.add(pair, args.rounds)
         if args.verbose:
             print(
                 f"{pair.id:<58} {len(outcome.changes):>5} changes {outcome.lines:>4} lines"
                 f" {cycle_s * 1e3:>8.2f} ms {detect_s / parse_s:>5.2f}x"
             )
-
-    print(f"pairs                                      {pairs}")
-    print(f"bookkeeping-only pairs notified            {bookkeeping_notified} of {bookkeeping}  (target 0)")
-    print(f"annotation-only pairs notified             {annotation_notified} of {annotation}  (allowed)")
-    print(f"substantive pairs notified                 {substantive_notified} of {substantive}")
-    print(
-        f"removed+added lines of the same item       {2 * same_seed} in {len(seed_pairs)} pairs with the seed's "
-        f"naming -> {2 * same_matched} with items matched"
-    )
-    print(f"lines whose old and new read the same      {same_reading}")
-    print(f"largest rendered message                   {largest} lines ({largest_id})")
-    print(f"median time per pair (detect..render)      {statistics.median(per_pair) * 1e3:.2f} ms")
-    print(f"changes_between / json.loads (sum/sum)     {detect_total / parse_total:.2f}")
+    report(quality, cost)
 
 
 if __name__ == "__main__":
