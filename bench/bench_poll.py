@@ -1,6 +1,6 @@
 """Benchmark: TrialWatch's poll against a naive one-request-per-trial poll, 10,000 watched trials.
 
-    /work/venv/bin/python bench/bench_poll.py [--watched 10000] [--churn 3000]
+    python -m bench.bench_poll [--watched 10000] [--churn 3000] [--trialwatch-only]
 
 The fake API runs as a separate process holding `watched + churn` studies derived from the real
 fixtures under new NCT IDs (NCT90000001, ...). The first `watched` are the watchlist; the others
@@ -181,26 +181,52 @@ def _duration(seconds: float) -> str:
     return f"≥{seconds / 3600:.1f} h"
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--watched", type=int, default=10_000)
-    parser.add_argument("--churn", type=int, default=3_000, help="other studies updated per refresh")
-    parser.add_argument("--trialwatch-only", action="store_true", help="skip the naive poll (it is slow)")
-    parser.add_argument("--worker", choices=["trialwatch", "naive"], help=argparse.SUPPRESS)
-    parser.add_argument("--base-url", help=argparse.SUPPRESS)
-    parser.add_argument("--state", help=argparse.SUPPRESS)
-    parser.add_argument("--probe", action="store_true", help=argparse.SUPPRESS)
-    args = parser.parse_args()
-    if args.worker:
-        worker(args)
-        return
+def cycles(watched: int) -> list[Cycle]:
+    one_percent = max(1, watched // 100)
+    return [
+        Cycle("initial sync", 0, refresh=False),
+        Cycle("unchanged", 0, refresh=False),
+        Cycle("refresh, 0% changed", 0, refresh=True),
+        Cycle("refresh, 1% changed", one_percent, refresh=True),
+        Cycle("refresh, 1% changed, filter.ids probe", one_percent, refresh=True, probe=True),
+    ]
 
-    try:
-        shared.study_paths()  # the fake derives its studies from them; say so here, not in the child
-    except shared.FixturesNotFound as exc:
-        raise SystemExit(f"bench_poll: {exc}") from None
-    total = args.watched + args.churn
+
+def refresh(control: httpx.Client, cycle: Cycle, number: int, args: argparse.Namespace) -> None:
+    """The registry's daily refresh on the fake: `cycle.watched_changed` watched studies (a different
+    spread each `number`) and the rest of `churn` among the others get a new last-update date."""
+    picks = ((number * 7 + i * 97) % args.watched for i in range(cycle.watched_changed))
+    watched_ids = list(dict.fromkeys(map(nct, picks)))
+    others = [nct(args.watched + i) for i in range(args.churn - len(watched_ids))]
+    control.post("/_fake/touch", json={"ids": watched_ids + others}).raise_for_status()
+
+
+def poll_once(
+    control: httpx.Client, impl: str, cycle: Cycle, *, base_url: str, state: str, args: argparse.Namespace
+) -> dict[str, Any]:
+    """One poll by `impl` in a process of its own; its request count checked against the fake's log."""
+    control.post("/_fake/requests", json={"reset": True}).raise_for_status()
+    cmd = [sys.executable, __file__, "--worker", impl, "--base-url", base_url, "--watched", str(args.watched)]
+    cmd += ["--state", state, *(["--probe"] if cycle.probe and impl == "trialwatch" else [])]
+    out = subprocess.run(
+        cmd, cwd=ROOT, capture_output=True, text=True, check=True, env={**os.environ, "PYTHONPATH": str(ROOT)}
+    )
+    result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
+    served = control.post("/_fake/requests", json={}).json()["count"]
+    assert served == result["requests"], (impl, cycle.name, served, result["requests"])
+    print(
+        f"  {cycle.name:<40} {impl:<10} {result['requests']:>6} requests "
+        f"{result['wall']:>7.2f} s  {result['rss']:>6.0f} MB  changed {result['changed']}",
+        file=sys.stderr,
+        flush=True,
+    )
+    return result
+
+
+def measure(args: argparse.Namespace) -> list[tuple[str, str, dict[str, Any]]]:
+    """Every cycle, polled by each implementation in turn, against one fake API process."""
     port = free_port()
+    total = args.watched + args.churn
     fake = subprocess.Popen(
         [sys.executable, "-m", "tests.support.fakeapi", "--port", str(port), "--synthetic", str(total)],
         cwd=ROOT,
@@ -208,68 +234,31 @@ def main() -> None:
         text=True,
     )
     base_url = f"http://127.0.0.1:{port}/api/v2"
-    one_percent = max(1, args.watched // 100)
-    cycles = [
-        Cycle("initial sync", 0, refresh=False),
-        Cycle("unchanged", 0, refresh=False),
-        Cycle("refresh, 0% changed", 0, refresh=True),
-        Cycle("refresh, 1% changed", one_percent, refresh=True),
-        Cycle("refresh, 1% changed, filter.ids probe", one_percent, refresh=True, probe=True),
-    ]
+    impls = ("trialwatch",) if args.trialwatch_only else ("trialwatch", "naive")
     rows: list[tuple[str, str, dict[str, Any]]] = []
     try:
         assert fake.stdout is not None
         print(fake.stdout.readline().strip(), file=sys.stderr, flush=True)
         control = httpx.Client(base_url=f"http://127.0.0.1:{port}")
         with tempfile.TemporaryDirectory() as tmp, control:
-            touched = 0
-            for cycle in cycles:
+            refreshes = 0
+            for cycle in cycles(args.watched):
                 if cycle.refresh:
-                    picks = ((touched * 7 + i * 97) % args.watched for i in range(cycle.watched_changed))
-                    watched_ids = list(dict.fromkeys(map(nct, picks)))
-                    others = [nct(args.watched + i) for i in range(args.churn - len(watched_ids))]
-                    control.post("/_fake/touch", json={"ids": watched_ids + others}).raise_for_status()
-                    touched += 1
-                for impl in ("trialwatch",) if args.trialwatch_only else ("trialwatch", "naive"):
-                    control.post("/_fake/requests", json={"reset": True}).raise_for_status()
-                    cmd = [
-                        sys.executable,
-                        __file__,
-                        "--worker",
-                        impl,
-                        "--base-url",
-                        base_url,
-                        "--watched",
-                        str(args.watched),
-                        "--state",
-                        f"{tmp}/{impl}.json",
-                    ]
-                    if cycle.probe and impl == "trialwatch":
-                        cmd.append("--probe")
-                    out = subprocess.run(
-                        cmd,
-                        cwd=ROOT,
-                        capture_output=True,
-                        text=True,
-                        check=True,
-                        env={**os.environ, "PYTHONPATH": str(ROOT)},
-                    )
-                    result = json.loads(out.stdout.strip().splitlines()[-1])
-                    served = control.post("/_fake/requests", json={}).json()["count"]
-                    assert served == result["requests"], (impl, cycle.name, served, result["requests"])
+                    refresh(control, cycle, refreshes, args)
+                    refreshes += 1
+                for impl in impls:
+                    state = f"{tmp}/{impl}.json"
+                    result = poll_once(control, impl, cycle, base_url=base_url, state=state, args=args)
                     rows.append((cycle.name, impl, result))
-                    print(
-                        f"  {cycle.name:<40} {impl:<10} {result['requests']:>6} requests "
-                        f"{result['wall']:>7.2f} s  {result['rss']:>6.0f} MB  changed {result['changed']}",
-                        file=sys.stderr,
-                        flush=True,
-                    )
     finally:
         fake.terminate()
         fake.communicate(timeout=10)
+    return rows
 
+
+def report(args: argparse.Namespace, rows: list[tuple[str, str, dict[str, Any]]]) -> None:
     print(
-        f"\nwatched {args.watched:,} trials; registry {total:,} studies, "
+        f"\nwatched {args.watched:,} trials; registry {args.watched + args.churn:,} studies, "
         f"{args.churn:,} updated per refresh; requests_per_second=0 for both"
     )
     print(
@@ -286,6 +275,26 @@ def main() -> None:
     for size, length in url_lengths():
         mark = "  (default batch_size)" if size == ApiSettings().batch_size else ""
         print(f"  {size:>4} IDs → {length:>5} bytes{mark}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--watched", type=int, default=10_000)
+    parser.add_argument("--churn", type=int, default=3_000, help="other studies updated per refresh")
+    parser.add_argument("--trialwatch-only", action="store_true", help="skip the naive poll (it is slow)")
+    parser.add_argument("--worker", choices=["trialwatch", "naive"], help=argparse.SUPPRESS)
+    parser.add_argument("--base-url", help=argparse.SUPPRESS)
+    parser.add_argument("--state", help=argparse.SUPPRESS)
+    parser.add_argument("--probe", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        worker(args)
+        return
+    try:
+        shared.study_paths()  # the fake derives its studies from them; say so here, not in the child
+    except shared.FixturesNotFound as exc:
+        raise SystemExit(f"bench_poll: {exc}") from None
+    report(args, measure(args))
 
 
 if __name__ == "__main__":
