@@ -81,6 +81,22 @@ class Plan:
 
 
 @dataclass
+class WatchlistBreak:
+    """The operator's one hand edit: the watchlist is saved broken at `start` and fixed `length` s later."""
+
+    start: float
+    length: float
+    done: bool = False  # the broken watchlist was written
+
+    def active(self, now: float) -> bool:
+        return self.start <= now < self.start + self.length
+
+    def waiting(self, now: float) -> bool:
+        """Its time has come but not the service it must meet."""
+        return now >= self.start and not self.done
+
+
+@dataclass
 class Soak:
     plan: Plan
     workdir: Path
@@ -274,10 +290,8 @@ channels:
         self.rss.clear()  # from here on: a process past its imports and first (initial-sync) cycle
         started = time.time()
         end = started + self.plan.seconds
-        broken_from = started + self.plan.seconds * self.plan.broken_at
-        broken_until = broken_from + self.plan.broken_for
-        broken_done = False
-        mail_turn, hook_turn = self.channel_mood(smtp, "mail"), self.channel_mood(hook, "hook")
+        edit = WatchlistBreak(started + self.plan.seconds * self.plan.broken_at, self.plan.broken_for)
+        trouble = self._trouble(fake, smtp, hook)
         due = {
             "change": started + self.rng.uniform(*self.plan.change_every),
             "fault": started + self.rng.uniform(*self.plan.fault_every),
@@ -286,30 +300,14 @@ channels:
             "hook": started + self.rng.uniform(*self.plan.mood_every),
         }
         # past the end only to let the watchlist edit happen (it waits for a serving service), 60 s at most
-        while (now := time.time()) < end or ((not broken_done or self._broken) and now < end + 60):
+        while (now := time.time()) < end or ((not edit.done or self._broken) and now < end + 60):
             self.keep_alive()
-            if not broken_done and now >= broken_from and not self._serving():
-                # the edit must meet a running service: one still starting would read it and refuse to start
-                broken_from, broken_until = now + 0.2, now + 0.2 + self.plan.broken_for
-            broken = broken_from <= now < broken_until
-            if broken and not broken_done:
-                self.write_watchlist(broken=True)
-                self.notes.append(f"watchlist broken at +{now - started:.0f}s for {self.plan.broken_for:.0f}s")
-                broken_done = True
-            elif broken_done and not broken and self._broken:
-                self.write_watchlist(broken=False)
-            if now >= due["change"]:
-                self.change_one(fake)
-                due["change"] = now + self.rng.uniform(*self.plan.change_every)
-            if now >= due["fault"]:
-                self.api_fault(fake)
-                due["fault"] = now + self.rng.uniform(*self.plan.fault_every)
-            if now >= due["mail"]:
-                due["mail"] = now + mail_turn()
-            if now >= due["hook"]:
-                due["hook"] = now + hook_turn()
-            waiting = now >= broken_from and not broken_done  # for the service to serve, to meet the edit
-            if now >= due["signal"] and not broken and not waiting:  # started on a broken watchlist, it would exit
+            broken = self._break_watchlist(edit, now, started)
+            for name, act in trouble.items():
+                if now >= due[name]:
+                    due[name] = now + act()
+            # a service started on a broken watchlist would exit; one still to meet the edit must be serving
+            if now >= due["signal"] and not broken and not edit.waiting(now):
                 self.stop_service(self.rng.choice(("kill", "term")))
                 self.start_service()
                 due["signal"] = time.time() + self.rng.uniform(*self.plan.signal_every)
@@ -317,6 +315,39 @@ channels:
         if self._broken:
             self.write_watchlist(broken=False)
         self._drain(fake, smtp, hook)
+
+    def _trouble(self, fake: FakeCtGov, smtp: SmtpPeer, hook: WebhookPeer) -> dict[str, Callable[[], float]]:
+        """Each kind of trouble but the restarts, in the order it is dealt: do it, and say in how many
+        seconds it comes again."""
+
+        def change() -> float:
+            self.change_one(fake)
+            return self.rng.uniform(*self.plan.change_every)
+
+        def fault() -> float:
+            self.api_fault(fake)
+            return self.rng.uniform(*self.plan.fault_every)
+
+        return {
+            "change": change,
+            "fault": fault,
+            "mail": self.channel_mood(smtp, "mail"),
+            "hook": self.channel_mood(hook, "hook"),
+        }
+
+    def _break_watchlist(self, edit: WatchlistBreak, now: float, started: float) -> bool:
+        """Save the watchlist broken when its time comes, and fixed when that has passed; True while broken."""
+        if not edit.done and now >= edit.start and not self._serving():
+            # the edit must meet a running service: one still starting would read it and refuse to start
+            edit.start = now + 0.2
+        broken = edit.active(now)
+        if broken and not edit.done:
+            self.write_watchlist(broken=True)
+            self.notes.append(f"watchlist broken at +{now - started:.0f}s for {self.plan.broken_for:.0f}s")
+            edit.done = True
+        elif edit.done and not broken and self._broken:
+            self.write_watchlist(broken=False)
+        return broken
 
     def _serving(self) -> bool:
         """The current service has loaded its configuration and finished a cycle."""

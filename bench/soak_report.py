@@ -194,25 +194,14 @@ def _channel(
     copies: dict[tuple[Any, ...], list[Message]] = defaultdict(list)
     for message in sorted(map(parse, items), key=lambda m: m.at):
         if message.kind != "changes":
-            result.other_messages += 1
-            title = re.sub(r"NCT\d{8}", "NCT…", re.sub(r"\b\d+\b", "N", message.title))[:90]
-            result.others[title] = result.others.get(title, 0) + 1
+            _count_other(result, message)
             continue
         result.change_messages += 1
         copies[message.key].append(message)
         if message.message_id is not None and not message.idempotency_ok:
             result.idempotency_missing += 1
-        if len(copies[message.key]) > 1:
-            continue
-        for field_name, new in message.changes:
-            change = truth.get((str(message.nct_id), field_name))
-            label = f"{message.nct_id} {field_name} → {new}"
-            if change is None:
-                result.false_alerts.append(label)
-            elif str(change.new) not in new:
-                result.wrong_value.append(f"{label} (made: {change.new})")
-            else:
-                first_seen.setdefault((change.nct_id, change.field), message.at)
+        if len(copies[message.key]) == 1:
+            _check_against_truth(result, message, truth, first_seen)
     for change in made:
         seen = first_seen.get((change.nct_id, change.field))
         if seen is None:
@@ -220,13 +209,48 @@ def _channel(
         else:
             result.latencies.append(seen - change.at)
     result.delivered = len(first_seen)
+    _sort_duplicates(result, name, copies, incarnations)
+    return result
+
+
+def _count_other(result: ChannelResult, message: Message) -> None:
+    """An alert or a heartbeat, counted by its title with numbers and NCT IDs masked."""
+    result.other_messages += 1
+    title = re.sub(r"NCT\d{8}", "NCT…", re.sub(r"\b\d+\b", "N", message.title))[:90]
+    result.others[title] = result.others.get(title, 0) + 1
+
+
+def _check_against_truth(
+    result: ChannelResult,
+    message: Message,
+    truth: Mapping[tuple[str, str], Made],
+    first_seen: dict[tuple[str, str], float],
+) -> None:
+    """Each change of a message's first copy: one nobody made, one with another value, or one made
+    (its first delivery noted in `first_seen`)."""
+    for field_name, new in message.changes:
+        change = truth.get((str(message.nct_id), field_name))
+        label = f"{message.nct_id} {field_name} → {new}"
+        if change is None:
+            result.false_alerts.append(label)
+        elif str(change.new) not in new:
+            result.wrong_value.append(f"{label} (made: {change.new})")
+        else:
+            first_seen.setdefault((change.nct_id, change.field), message.at)
+
+
+def _sort_duplicates(
+    result: ChannelResult,
+    name: str,
+    copies: Mapping[tuple[Any, ...], list[Message]],
+    incarnations: Sequence[Incarnation],
+) -> None:
+    """Every copy after a message's first, in the documented window or outside it."""
     for key, found in copies.items():
         for extra in found[1:]:
             label = f"{key} again after {extra.at - found[0].at:.1f}s"
-            (
-                result.duplicates_in_window if _in_window(name, found[0], incarnations) else result.duplicates_outside
-            ).append(label)
-    return result
+            in_window = _in_window(name, found[0], incarnations)
+            (result.duplicates_in_window if in_window else result.duplicates_outside).append(label)
 
 
 def _crashes(incarnations: Sequence[Incarnation]) -> list[str]:
