@@ -1,9 +1,10 @@
 """Discovery end to end over HTTP: saved searches, nearby sites and no-edit alerts, from the
-watchlist to a real webhook receiver, against the fake API serving real records (issue 15)."""
+watchlist to a real webhook receiver, against the fake API serving real records."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -30,12 +31,25 @@ def setup(workspace: Workspace, webhook: WebhookReceiver, **channel: Any) -> Non
     workspace.watchlist.write_text(WATCHLIST)
 
 
+def heartbeat(workspace: Workspace) -> Mapping[str, Any]:
+    """The heartbeat payload the service would send now, from the workspace's store."""
+    from watcher.config import load_config
+    from watcher.notify.digest import heartbeat_payload
+    from watcher.store import Store
+
+    config = load_config(workspace.settings)
+    store = Store(config.settings.storage_url)
+    try:
+        return heartbeat_payload(config, store, now=datetime.now(UTC), next_poll=None)
+    finally:
+        store.close()
+
+
 def test_two_searches_announce_the_two_matching_of_three_new_studies_once(
     workspace: Workspace, fake_api: FakeCtGov, webhook: WebhookReceiver
 ) -> None:
     setup(workspace, webhook)
-    first = workspace.cli("check")
-    assert first.code == 0, first.err
+    assert workspace.cli("check").code == 0
     assert webhook.requests == [], "the first run of a search is a silent baseline"
     baseline = {s["name"]: s["matches"] for s in workspace.cli("search", "list", "--json").json()}
     assert baseline == {"t1d-cell-therapy": 0, "nsclc-boston": 1}  # NCT04267848: NSCLC, recruiting in Boston
@@ -76,47 +90,48 @@ def test_two_searches_announce_the_two_matching_of_three_new_studies_once(
         assert params["pageSize"] == "1000" and params["countTotal"] == "true"
         assert params["filter.advanced"].startswith("AREA[StudyFirstPostDate]RANGE[2026-09-0")
 
-    # the watch: true match is polled like a listed trial, tagged with its search
-    rows = {r["nct_id"]: r for r in workspace.cli("list", "--json").json()}
-    assert rows["NCT04728893"]["source"] == "watchlist"
-    assert rows["NCT07200001"]["source"] == "search:t1d-cell-therapy"
-    assert rows["NCT07200001"]["tags"] == ["t1d-cell-therapy"] and rows["NCT07200001"]["status"] == "RECRUITING"
-    assert "NCT07200003" not in rows, "watch: false matches are announced only"
-    table = workspace.cli("list").out
-    assert "search:t1d-cell-therapy" in table
-
     # nothing is announced twice: the same refresh, then a new refresh with nothing new posted
     assert workspace.cli("check").code == 0
     fake_api.touch(["NCT03418623"])
     assert workspace.cli("check").code == 0
     assert len(webhook.requests) == 4
 
-    # the watched match's own changes are notified like any trial's (min_severity major)
+
+def test_a_watch_true_match_is_watched_like_a_listed_trial_wherever_trials_show(
+    workspace: Workspace, fake_api: FakeCtGov, webhook: WebhookReceiver
+) -> None:
+    setup(workspace, webhook)
+    assert workspace.cli("check").code == 0
+    post_three(fake_api)
+    assert workspace.cli("check").code == 0
+    announced = len(webhook.requests)
+
+    # polled like a listed trial, tagged with its search
+    rows = {r["nct_id"]: r for r in workspace.cli("list", "--json").json()}
+    assert rows["NCT04728893"]["source"] == "watchlist"
+    assert rows["NCT07200001"]["source"] == "search:t1d-cell-therapy"
+    assert rows["NCT07200001"]["tags"] == ["t1d-cell-therapy"] and rows["NCT07200001"]["status"] == "RECRUITING"
+    assert "NCT07200003" not in rows, "watch: false matches are announced only"
+    assert "search:t1d-cell-therapy" in workspace.cli("list").out
+
+    # its own changes are notified like any trial's (min_severity major)
     fake_api.update(
         "NCT07200001", lambda s: s["protocolSection"]["statusModule"].update(overallStatus="ACTIVE_NOT_RECRUITING")
     )
     assert workspace.cli("check").code == 0
-    later = received(webhook, 4)
+    later = received(webhook, announced)
     assert kinds(later) == [("changes", "NCT07200001")]
     assert "RECRUITING → ACTIVE_NOT_RECRUITING" in later[0]["message"]
     by_tag = workspace.cli("changes", "--tag", "t1d-cell-therapy", "--json").json()
     assert {c["nct_id"] for c in by_tag} == {"NCT07200001"}
     assert any(c["field"] == "status.overallStatus" for c in by_tag)
-    # a trial a search added counts and shows wherever watched trials do: status, heartbeat, feeds
+
+    # it counts and shows wherever watched trials do: status, feeds, heartbeat
     assert workspace.cli("status", "--json").json()["trials"] == 2  # NCT04728893 listed + NCT07200001 found
     feed = workspace.cli("feed", "--tag", "t1d-cell-therapy")
     assert feed.code == 0, feed.err
     assert "NCT07200001" in feed.out and "NCT04728893" not in feed.out
-    from watcher.config import load_config
-    from watcher.notify.digest import heartbeat_payload
-    from watcher.store import Store
-
-    config = load_config(workspace.settings)
-    store = Store(config.settings.storage_url)
-    try:
-        beat = heartbeat_payload(config, store, now=datetime.now(UTC), next_poll=None)
-    finally:
-        store.close()
+    beat = heartbeat(workspace)
     assert beat["trials_watched"] == 2 and str(beat["text"]).startswith("Watching 2 trials")
 
 
