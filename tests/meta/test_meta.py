@@ -92,7 +92,7 @@ def test_the_readme_module_map_names_every_module() -> None:
 
 
 def test_the_package_stays_a_map_of_the_data_flow() -> None:
-    """At most 8 modules loose at the top of `watcher/`, and no module over 450 lines (issue 10)."""
+    """At most 8 modules loose at the top of `watcher/`, and no module over 450 lines."""
     package = Path(__file__).resolve().parents[2] / "watcher"
     loose = sorted(p.name for p in package.glob("*.py"))
     assert len(loose) <= 8, loose
