@@ -30,12 +30,10 @@ import argparse
 import contextlib
 import json
 import logging
-import os
 import random
 import secrets
 import shutil
 import signal
-import subprocess
 import sys
 import tempfile
 import threading
@@ -51,7 +49,8 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bench.soak_peers import SmtpPeer, WebhookPeer  # noqa: E402
-from bench.soak_report import Incarnation, Made, Report, analyse, print_report  # noqa: E402
+from bench.soak_report import Made, Report, analyse, print_report  # noqa: E402
+from bench.soak_service import STOP_TIMEOUT, ServiceProcess  # noqa: E402
 from tests.support import shared  # noqa: E402
 from tests.support.fakeapi import FakeCtGov, synthetic_studies  # noqa: E402
 from tests.support.peers import free_port  # noqa: E402
@@ -59,7 +58,6 @@ from tests.support.peers import free_port  # noqa: E402
 STATUSES = ("RECRUITING", "ACTIVE_NOT_RECRUITING", "COMPLETED", "SUSPENDED", "TERMINATED", "ENROLLING_BY_INVITATION")
 API_FAULTS = ("500", "503", "429", "timeout", "reset", "truncated", "html", "partial")
 API_TIMEOUT = 3.0
-STOP_TIMEOUT = 5.0
 
 
 @dataclass
@@ -102,14 +100,9 @@ class Soak:
     workdir: Path
     rng: random.Random = field(init=False)
     made: list[Made] = field(default_factory=list)
-    incarnations: list[Incarnation] = field(default_factory=list)
-    rss: list[tuple[float, int]] = field(default_factory=list)
     faults: dict[str, int] = field(default_factory=dict)
     moods: list[tuple[float, str, str]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
-    _proc: subprocess.Popen[bytes] | None = None
-    _lock: threading.Lock = field(default_factory=threading.Lock)
-    _sampling: bool = True
     _broken: bool = False
 
     def __post_init__(self) -> None:
@@ -121,6 +114,7 @@ class Soak:
         self.watchlist = self.workdir / "watchlist.yaml"
         self.logs = self.workdir / "logs"
         self.logs.mkdir(parents=True, exist_ok=True)
+        self.service = ServiceProcess(self.settings, self.workdir, self.logs)
 
     # -- set-up --------------------------------------------------------------------------------
 
@@ -160,63 +154,6 @@ channels:
         tmp = self.watchlist.with_suffix(".tmp")
         tmp.write_text("\n".join(lines) + "\n")
         tmp.replace(self.watchlist)
-
-    # -- the service -------------------------------------------------------------------------
-
-    def start_service(self) -> None:
-        number = len(self.incarnations) + 1
-        err = self.logs / f"service-{number}.err"
-        out = self.logs / f"service-{number}.out"
-        env = {**os.environ, "PYTHONPATH": str(ROOT)}
-        env.pop("JOURNAL_STREAM", None)
-        env.pop("NOTIFY_SOCKET", None)
-        with err.open("wb") as e, out.open("wb") as o:
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "watcher", "--config", str(self.settings), "--log-format", "json", "run"],
-                stdout=o,
-                stderr=e,
-                env=env,
-                cwd=self.workdir,
-            )
-        with self._lock:
-            self._proc = proc
-            self.incarnations.append(Incarnation(number, proc.pid, time.time(), err, out))
-
-    def stop_service(self, how: str) -> None:
-        """Stop by `kill` (SIGKILL) or `term` (SIGTERM, SIGKILL if it has not stopped in time)."""
-        with self._lock:
-            proc, inc = self._proc, self.incarnations[-1]
-        assert proc is not None
-        inc.stopped_by = how
-        inc.signal_at = time.time()
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGKILL if how == "kill" else signal.SIGTERM)
-        try:
-            inc.exit_code = proc.wait(timeout=STOP_TIMEOUT + 15)
-        except subprocess.TimeoutExpired:
-            inc.stop_hung = True
-            proc.kill()
-            inc.exit_code = proc.wait()
-        inc.ended_at = time.time()
-
-    def keep_alive(self) -> None:
-        """A service that exited by itself is a crash: note it and start another (systemd would)."""
-        with self._lock:
-            proc, inc = self._proc, self.incarnations[-1]
-        if proc is not None and proc.poll() is not None and inc.ended_at is None:
-            inc.exit_code, inc.ended_at, inc.stopped_by = proc.returncode, time.time(), "itself"
-            self.start_service()
-
-    def sample_rss(self) -> None:
-        while self._sampling:
-            with self._lock:
-                pid = self._proc.pid if self._proc is not None and self._proc.poll() is None else None
-            if pid is not None:
-                with contextlib.suppress(OSError, ValueError):
-                    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-                        if line.startswith("VmRSS:"):
-                            self.rss.append((time.time(), int(line.split()[1])))
-            time.sleep(1.0)
 
     def save_truth(self, delivered: dict[str, list[Any]]) -> None:
         """The ground truth and what arrived, as JSON beside the logs, to look into a verdict later."""
@@ -283,11 +220,11 @@ channels:
     # -- the run -------------------------------------------------------------------------------
 
     def run(self, fake: FakeCtGov, smtp: SmtpPeer, hook: WebhookPeer) -> None:
-        self.start_service()
-        sampler = threading.Thread(target=self.sample_rss, daemon=True)
+        self.service.start()
+        sampler = threading.Thread(target=self.service.sample_rss, daemon=True)
         sampler.start()
-        self._wait_first_cycle(timeout=120)
-        self.rss.clear()  # from here on: a process past its imports and first (initial-sync) cycle
+        self.service.wait_first_cycle(timeout=120)
+        self.service.rss.clear()  # from here on: a process past its imports and first (initial-sync) cycle
         started = time.time()
         end = started + self.plan.seconds
         edit = WatchlistBreak(started + self.plan.seconds * self.plan.broken_at, self.plan.broken_for)
@@ -301,15 +238,15 @@ channels:
         }
         # past the end only to let the watchlist edit happen (it waits for a serving service), 60 s at most
         while (now := time.time()) < end or ((not edit.done or self._broken) and now < end + 60):
-            self.keep_alive()
+            self.service.keep_alive()
             broken = self._break_watchlist(edit, now, started)
             for name, act in trouble.items():
                 if now >= due[name]:
                     due[name] = now + act()
             # a service started on a broken watchlist would exit; one still to meet the edit must be serving
             if now >= due["signal"] and not broken and not edit.waiting(now):
-                self.stop_service(self.rng.choice(("kill", "term")))
-                self.start_service()
+                self.service.stop(self.rng.choice(("kill", "term")))
+                self.service.start()
                 due["signal"] = time.time() + self.rng.uniform(*self.plan.signal_every)
             time.sleep(0.1)
         if self._broken:
@@ -337,7 +274,7 @@ channels:
 
     def _break_watchlist(self, edit: WatchlistBreak, now: float, started: float) -> bool:
         """Save the watchlist broken when its time comes, and fixed when that has passed; True while broken."""
-        if not edit.done and now >= edit.start and not self._serving():
+        if not edit.done and now >= edit.start and not self.service.serving():
             # the edit must meet a running service: one still starting would read it and refuse to start
             edit.start = now + 0.2
         broken = edit.active(now)
@@ -349,21 +286,6 @@ channels:
             self.write_watchlist(broken=False)
         return broken
 
-    def _serving(self) -> bool:
-        """The current service has loaded its configuration and finished a cycle."""
-        return '"event": "cycle.done"' in self.incarnations[-1].err.read_text(errors="replace")
-
-    def _wait_first_cycle(self, timeout: float) -> None:
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            self.keep_alive()
-            if self._serving():
-                return
-            time.sleep(0.2)
-        raise SystemExit(
-            f"soak: the service did not finish its first cycle in {timeout:.0f}s; see {self.incarnations[-1].err}"
-        )
-
     def _drain(self, fake: FakeCtGov, smtp: SmtpPeer, hook: WebhookPeer) -> None:
         fake.clear_faults()
         smtp.mood.set("ok")
@@ -371,7 +293,7 @@ channels:
         drain_start = time.time()
         wanted = {(m.nct_id, m.field) for m in self.made}
         while time.time() - drain_start < self.plan.drain:
-            self.keep_alive()
+            self.service.keep_alive()
             from bench.soak_report import delivered_keys
 
             if wanted <= delivered_keys(smtp.delivered) and wanted <= delivered_keys(hook.delivered):
@@ -379,8 +301,8 @@ channels:
             time.sleep(1.0)
         self.notes.append(f"drain took {time.time() - drain_start:.0f}s (at most {self.plan.drain:.0f}s)")
         time.sleep(2.0)  # a duplicate in flight has time to land
-        self.stop_service("term")
-        self._sampling = False
+        self.service.stop("term")
+        self.service.close()
 
 
 @contextlib.contextmanager
@@ -412,12 +334,7 @@ def soak(plan: Plan, workdir: Path) -> Report:
             try:
                 runner.run(fake, smtp, hook)
             finally:
-                with runner._lock:
-                    proc = runner._proc
-                if proc is not None and proc.poll() is None:
-                    proc.kill()
-                    proc.wait()
-                runner._sampling = False
+                runner.service.close()
             report = analyse(
                 runner, {"mail": smtp.delivered, "hook": hook.delivered}, url, [runner.password, runner.token]
             )

@@ -303,7 +303,8 @@ def analyse(runner: Soak, delivered: Mapping[str, Sequence[Delivered]], url: str
     for _, channel, mood in runner.moods:
         if mood != "ok":
             moods[channel][mood] += 1
-    events = [e for inc in runner.incarnations for e in inc.events()]
+    incarnations = runner.service.incarnations
+    events = [e for inc in incarnations for e in inc.events()]
     rejected = any(e.get("event") == "watchlist.rejected" for e in events)
     cycles: dict[str, int] = defaultdict(int)
     for event in events:
@@ -311,11 +312,11 @@ def analyse(runner: Soak, delivered: Mapping[str, Sequence[Delivered]], url: str
             cycles[str(event.get("result"))] += 1
     return Report(
         made=len(runner.made),
-        channels={name: _channel(name, items, runner.made, runner.incarnations) for name, items in delivered.items()},
-        incarnations=runner.incarnations,
-        crashes=_crashes(runner.incarnations),
+        channels={name: _channel(name, items, runner.made, incarnations) for name, items in delivered.items()},
+        incarnations=incarnations,
+        crashes=_crashes(incarnations),
         secret_hits=_secret_hits(runner, url, planted),
-        rss_kb=[kb for _, kb in runner.rss],
+        rss_kb=[kb for _, kb in runner.service.rss],
         faults=dict(runner.faults),
         moods={k: dict(v) for k, v in moods.items()},
         notes=runner.notes,
