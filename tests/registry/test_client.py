@@ -1,12 +1,10 @@
-"""CtGovClient against the fake API over real HTTP: the fault matrix, retries, limits, validation."""
+"""CtGovClient against the fake API over real HTTP: the endpoints, batches and pages, and every answer checked."""
 
 from __future__ import annotations
 
 import contextlib
 import json
-import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import replace
 from datetime import date
 from typing import Any
@@ -18,24 +16,16 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 from structlog.testing import capture_logs
 
+from tests.support.api_client import Sleeps, events, hits, quick_settings
 from tests.support.fakeapi import FakeCtGov, load_fixture, synthetic_studies
 from watcher.config import ApiSettings
-from watcher.errors import AccessDenied, ApiError, InvalidResponse, StudyNotFound, TransientApiError
+from watcher.errors import ApiError, InvalidResponse
 from watcher.ids import normalize_nct_id
 from watcher.registry.client import PROBE_FIELDS, CtGovClient
-from watcher.registry.ratelimit import RateLimiter
 from watcher.registry.responses import Fetched
-from watcher.registry.transport import USER_AGENT
 
 NCT = "NCT00973089"
 OTHER = "NCT04280705"
-
-
-class Sleeps(list[float]):
-    """Stands in for time.sleep: records the waits instead of waiting them."""
-
-    def __call__(self, seconds: float) -> None:
-        self.append(seconds)
 
 
 @pytest.fixture
@@ -45,28 +35,13 @@ def sleeps() -> Sleeps:
 
 @pytest.fixture
 def settings(fake_api: FakeCtGov) -> ApiSettings:
-    return ApiSettings(
-        base_url=fake_api.base_url,
-        timeout=0.5,
-        requests_per_second=0,
-        max_retries=3,
-        backoff_base=0.01,
-        backoff_max=0.05,
-    )
+    return quick_settings(fake_api)
 
 
 @pytest.fixture
 def client(settings: ApiSettings, sleeps: Sleeps) -> Iterator[CtGovClient]:
     with CtGovClient(settings, sleep=sleeps) as client:
         yield client
-
-
-def hits(fake: FakeCtGov, path: str) -> int:
-    return len([r for r in fake.requests if r[1] == f"/api/v2{path}"])
-
-
-def events(logs: list[dict[str, Any]], name: str) -> list[dict[str, Any]]:
-    return [e for e in logs if e["event"] == name]
 
 
 # the happy paths ---------------------------------------------------------------------------
@@ -83,14 +58,6 @@ def test_fetch_study_returns_the_real_record(client: CtGovClient) -> None:
     assert fetched.last_update == "2015-08-19"
     assert not fetched.moved
     assert client.requests_made == 1
-
-
-def test_descriptive_user_agent_and_explicit_timeout(fake_api: FakeCtGov, client: CtGovClient) -> None:
-    client.version()
-    headers = {k.lower(): v for k, v in fake_api.headers[-1].items()}
-    assert headers["user-agent"] == USER_AGENT
-    assert USER_AGENT.startswith(f"trialwatch/0.1.0 python-httpx/{httpx.__version__} (+https://")
-    assert client.transport._http.timeout == httpx.Timeout(0.5, connect=0.5)
 
 
 def test_fetch_studies_batches_and_pages(fake_api: FakeCtGov, settings: ApiSettings, sleeps: Sleeps) -> None:
@@ -181,62 +148,7 @@ def test_updated_since_gives_up_after_one_page_when_too_big(settings: ApiSetting
         assert client.requests_made == 1 + 3
 
 
-# the fault matrix ----------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize("kind", [500, 503, "timeout", "reset"])
-def test_transient_fault_is_retried_then_succeeds(
-    fake_api: FakeCtGov, client: CtGovClient, sleeps: Sleeps, kind: str | int
-) -> None:
-    fake_api.fail(kind, path_contains=NCT, times=2, delay=2.0)
-    with capture_logs() as logs:
-        fetched = client.fetch_study(NCT)
-    assert fetched.record == load_fixture(NCT)
-    assert hits(fake_api, f"/studies/{NCT}") == 3
-    retries = events(logs, "api.retry")
-    assert [e["attempt"] for e in retries] == [1, 2]
-    assert all(e["nct_id"] == NCT and e["log_level"] == "warning" for e in retries)
-    assert len(sleeps) == 2
-    assert all(0 <= s <= 0.05 for s in sleeps)  # exponential backoff with jitter, capped
-
-
-@pytest.mark.parametrize("kind", [500, 503, "timeout", "reset"])
-def test_transient_fault_that_persists_fails_after_bounded_attempts(
-    fake_api: FakeCtGov, client: CtGovClient, kind: str | int
-) -> None:
-    fake_api.fail(kind, path_contains=NCT, times=99, delay=2.0)
-    with capture_logs() as logs, pytest.raises(TransientApiError):
-        client.fetch_study(NCT)
-    assert hits(fake_api, f"/studies/{NCT}") == 4  # 1 + max_retries
-    assert len(events(logs, "api.retry")) == 3
-    assert events(logs, "api.failed")[0]["log_level"] == "error"
-
-
-@pytest.mark.parametrize("kind", [429, 503])
-def test_retry_after_is_honoured(fake_api: FakeCtGov, client: CtGovClient, sleeps: Sleeps, kind: int) -> None:
-    fake_api.fail(kind, path_contains=NCT, times=1, retry_after=7)
-    with capture_logs() as logs:
-        assert client.fetch_study(NCT).nct_id == NCT
-    assert sleeps == [pytest.approx(7.0, abs=0.1)]
-    assert hits(fake_api, f"/studies/{NCT}") == 2
-    assert events(logs, "api.retry")[0]["wait"] == 7.0
-
-
-def test_retry_after_as_an_http_date_and_capped(fake_api: FakeCtGov, settings: ApiSettings, sleeps: Sleeps) -> None:
-    fake_api.fail(429, times=1, retry_after="Fri, 31 Dec 2099 23:59:59 GMT")
-    with CtGovClient(replace(settings, retry_after_max=42), sleep=sleeps) as client:
-        client.version()
-    assert sleeps == [pytest.approx(42, abs=0.1)]
-
-
-def test_retry_after_holds_back_every_thread() -> None:
-    """After a 429, the limiter makes the next request of any thread wait too."""
-    now = [100.0]
-    waits: list[float] = []
-    limiter = RateLimiter(0, clock=lambda: now[0], sleep=waits.append)
-    limiter.defer(5)
-    limiter.acquire()
-    assert waits == [5]
+# answers that cannot be used: one trial fails, never a wrong record ---------------------------
 
 
 @pytest.mark.parametrize(
@@ -259,21 +171,6 @@ def test_unusable_body_is_invalid_for_that_trial_and_not_retried(
     assert event["nct_id"] == NCT
     assert reason in event["reason"]
     assert client.fetch_study(NCT).record == load_fixture(NCT)  # next time it is fine
-
-
-def test_404_is_permanent_and_not_retried(fake_api: FakeCtGov, client: CtGovClient) -> None:
-    with capture_logs() as logs, pytest.raises(StudyNotFound) as caught:
-        client.fetch_study("NCT00000002")
-    assert caught.value.nct_id == "NCT00000002"
-    assert hits(fake_api, "/studies/NCT00000002") == 1
-    assert events(logs, "api.not_found")[0]["nct_id"] == "NCT00000002"
-
-
-def test_400_is_not_retried(fake_api: FakeCtGov, client: CtGovClient) -> None:
-    with pytest.raises(ApiError, match="HTTP 400") as caught:
-        client.transport.get("/studies", params={"nonsense": "1"})
-    assert not isinstance(caught.value, TransientApiError)
-    assert len(fake_api.requests) == 1
 
 
 def test_301_alias_is_followed_and_reported(fake_api: FakeCtGov, client: CtGovClient) -> None:
@@ -354,59 +251,7 @@ def test_html_on_version_is_invalid(fake_api: FakeCtGov, client: CtGovClient) ->
         client.version()
 
 
-# limits --------------------------------------------------------------------------------------
-
-
-def test_rate_limiter_spaces_requests() -> None:
-    now = [0.0]
-    waits: list[float] = []
-
-    def sleep(seconds: float) -> None:
-        waits.append(seconds)
-
-    limiter = RateLimiter(2.0, clock=lambda: now[0], sleep=sleep)
-    for _ in range(4):
-        limiter.acquire()
-    assert waits == [0.5, 1.0, 1.5]
-    assert RateLimiter(0, clock=lambda: now[0], sleep=sleep).acquire() == 0
-
-
-def test_rate_limit_holds_over_http_and_across_threads(fake_api: FakeCtGov, settings: ApiSettings) -> None:
-    with CtGovClient(replace(settings, requests_per_second=20, max_concurrency=4)) as client:
-        started = time.monotonic()
-        threads = [threading.Thread(target=client.version) for _ in range(8)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        elapsed = time.monotonic() - started
-    assert len(fake_api.requests) == 8
-    assert elapsed >= 7 / 20 - 0.01
-
-
-def test_concurrency_is_bounded(fake_api: FakeCtGov, settings: ApiSettings) -> None:
-    in_flight = 0
-    peak = 0
-    lock = threading.Lock()
-    original: Callable[..., Any] = fake_api.handle
-
-    def counting(*args: Any) -> Any:
-        nonlocal in_flight, peak
-        with lock:
-            in_flight += 1
-            peak = max(peak, in_flight)
-        time.sleep(0.05)
-        try:
-            return original(*args)
-        finally:
-            with lock:
-                in_flight -= 1
-
-    fake_api.handle = counting  # type: ignore[method-assign]
-    ids = [f"NCT{90_000_001 + i:08d}" for i in range(40)]
-    with CtGovClient(replace(settings, batch_size=2, max_concurrency=3)) as client:
-        client.fetch_studies(ids)
-    assert peak == 3
+# identity ------------------------------------------------------------------------------------
 
 
 def test_normalize_nct_id() -> None:
@@ -425,23 +270,6 @@ def test_a_study_under_its_own_id_wins_over_one_listing_it_as_an_alias(
     result = client.fetch_studies([NCT, OTHER])
     assert result.records[NCT].nct_id == NCT
     assert result.records[OTHER].nct_id == OTHER
-
-
-def test_429_slows_the_limiter_down_to_a_quarter() -> None:
-    limiter = RateLimiter(1.0, clock=lambda: 0.0, sleep=lambda s: None)
-    assert [limiter.slow_down() for _ in range(3)] == [0.5, 0.25, 0.25]
-    assert RateLimiter(0).slow_down() == 0
-
-
-def test_429_without_retry_after_backs_off_and_slows_down(
-    fake_api: FakeCtGov, settings: ApiSettings, sleeps: Sleeps
-) -> None:
-    fake_api.fail(429, times=1, retry_after="")
-    fast = replace(settings, requests_per_second=1000)
-    with capture_logs() as logs, CtGovClient(fast, sleep=sleeps) as client:
-        client.version()
-    assert events(logs, "api.slow_down")[0]["requests_per_second"] == 500
-    assert len(fake_api.requests) == 2
 
 
 # properties: whatever comes back, no record is ever attributed to the wrong trial ------------
@@ -492,32 +320,6 @@ def test_parse_fails_only_with_invalid_response(body: bytes) -> None:
         parse_json(body, "/x")
 
 
-def test_edge_that_checks_the_user_agent_accepts_ours_and_refuses_a_bare_one(
-    fake_api: FakeCtGov,
-    client: CtGovClient,
-) -> None:
-    fake_api.check_user_agent = True
-    assert client.version().api_version == "2.0.5"
-    assert client.fetch_study(NCT).record == load_fixture(NCT)
-    bare = httpx.get(f"{fake_api.base_url}/version", headers={"User-Agent": "trialwatch/0.1.0 (+https://x)"})
-    assert bare.status_code == 403
-
-
-def test_403_is_access_denied_naming_the_cause_and_not_retried(
-    fake_api: FakeCtGov,
-    settings: ApiSettings,
-    sleeps: Sleeps,
-) -> None:
-    fake_api.check_user_agent = True
-    http = httpx.Client(headers={"User-Agent": "trialwatch/0.1.0 (+https://github.com/trialwatch/trialwatch)"})
-    with CtGovClient(settings, http=http, sleep=sleeps) as client, pytest.raises(AccessDenied) as caught:
-        client.version()
-    http.close()
-    assert "User-Agent" in str(caught.value)
-    assert "TLS client" in str(caught.value)
-    assert hits(fake_api, "/version") == 1, "a 403 is not hammered"
-
-
 def test_pagers_never_pay_for_the_trailing_empty_page(fake_api: FakeCtGov, client: CtGovClient) -> None:
     """The live service (and the fake) send a nextPageToken with every exactly full page."""
     assert fake_api.full_page_tokens
@@ -547,8 +349,3 @@ def test_full_batches_cost_one_request_each_with_full_page_tokens(
         assert set(client.fetch_studies(ids).records) == set(ids)
         assert set(client.fetch_studies(ids, fields=PROBE_FIELDS).records) == set(ids)
     assert hits(fake_api, "/studies") == 2 * 4, "17 IDs in batches of 5: 4 requests each way, no empty page"
-
-
-def test_default_rate_stays_under_the_reported_50_a_minute() -> None:
-    """No documented limit; third parties report ~50 requests a minute per IP (data.clawrxiv.org; no NLM source)."""
-    assert 0 < ApiSettings().requests_per_second * 60 <= 50
