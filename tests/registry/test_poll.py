@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from structlog.testing import capture_logs
 
+from tests.support.api_client import Sleeps
 from tests.support.fakeapi import FakeCtGov, load_fixture, synthetic_studies
 from watcher.config import ApiSettings
 from watcher.errors import InvalidResponse, TransientApiError
@@ -46,11 +47,6 @@ def set_status(status: str) -> Any:
         study["protocolSection"]["statusModule"]["overallStatus"] = status
 
     return change
-
-
-class Sleeps(list[float]):
-    def __call__(self, seconds: float) -> None:
-        self.append(seconds)
 
 
 @pytest.fixture
