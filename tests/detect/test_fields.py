@@ -12,7 +12,7 @@ from watcher.detect.catalog import CATALOG, catalog_table, field_rank, is_bookke
 from watcher.detect.fields import extract_fields
 from watcher.detect.keys import normalize
 
-BASELINE_NAMES = (  # issue 2 item 5, in the seed's order
+BASELINE_NAMES = (  # the baseline's fields, in the seed's order
     "status.overallStatus",
     "status.primaryCompletionDate",
     "status.completionDate",

@@ -14,7 +14,7 @@ import pytest
 from tests.support import real_pairs
 from tests.support.real_pairs import Outcome, Pair
 
-LINE_BUDGET = 60  # issue 11: an email plain part stays under ~60 lines for any real change set
+LINE_BUDGET = 60  # an email plain part stays under ~60 lines for any real change set
 
 
 @pytest.fixture(scope="module")
@@ -58,7 +58,7 @@ def test_no_item_is_reported_removed_and_added_when_it_is_the_same(outcomes: dic
 
 def test_the_evidence_for_same_item_finds_what_the_seed_naming_got_wrong() -> None:
     """The judge is not circular: on the seed's naming (each version keyed on its own) it finds the
-    known cases of issue 11, e.g. the Haifa "Research Site" whose key gained its zip code."""
+    known cases, e.g. the Haifa "Research Site" whose key gained its zip code."""
     from watcher.detect.diff import diff_aligned
     from watcher.detect.fields import extract_fields
 

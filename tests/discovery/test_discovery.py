@@ -1,4 +1,4 @@
-"""Discovery's pure parts and configuration (issue 15): nearby sites, no-edit conditions on real
+"""Discovery's pure parts and configuration: nearby sites, no-edit conditions on real
 records, new-study facts, `searches:`/`near:` validation against the spec, search parameters."""
 
 from __future__ import annotations

@@ -61,8 +61,9 @@ def test_fetch_study_returns_the_real_record(client: CtGovClient) -> None:
 
 
 def test_fetch_studies_batches_and_pages(fake_api: FakeCtGov, settings: ApiSettings, sleeps: Sleeps) -> None:
+    # a long timeout: a retry under a loaded machine would add a request to the exact count below
     ids = fake_api.ids()
-    with CtGovClient(replace(settings, batch_size=7, full_page_size=3), sleep=sleeps) as client:
+    with CtGovClient(replace(settings, batch_size=7, full_page_size=3, timeout=10), sleep=sleeps) as client:
         result = client.fetch_studies(ids)
     assert set(result.records) == set(ids)
     assert all(f.record == load_fixture(i) for i, f in result.records.items())

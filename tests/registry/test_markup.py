@@ -1,5 +1,5 @@
 """Markdown (API v2) against HTML (record history): the same text compares equal, a real edit does not,
-and backfill over HTTP from HTML history stores exactly the real versions (issue 12, item 3)."""
+and backfill over HTTP from HTML history stores exactly the real versions."""
 
 from __future__ import annotations
 

@@ -392,7 +392,7 @@ def test_naive_datetimes_from_the_store_are_utc(fake_api: FakeCtGov, client: CtG
     ).full_refetch
 
 
-# the fault matrix (issue 4, item 8) -----------------------------------------------------------
+# the fault matrix -----------------------------------------------------------------------------
 #
 # One watched trial (NCT) changed. Each row injects one fault and asserts: no crash, no false record
 # (a failing trial is in `failures`, never in `records`), how many requests for that trial followed

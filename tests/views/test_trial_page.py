@@ -54,7 +54,7 @@ SEED_RECENT = "## Recent Field Changes (last 30 days)\n\n"
 
 
 def seed_page_with_a_collapsed_baseline(fields: int) -> str:
-    """The seed page with its 18 baseline lines collapsed to one (issue 11: the baseline of 167
+    """The seed page with its 18 baseline lines collapsed to one (the baseline of 167
     fields listed as "added" buried the real changes)."""
     head, rest = SEED_PAGE.split(SEED_RECENT)
     tail = rest.split("\n\n", 1)[1] if "\n\n" in rest else ""
