@@ -85,25 +85,24 @@ def worker(args: argparse.Namespace) -> None:
 
     configure("warning", "console")
     config = _config(args.base_url, args.db_url, args.trials, args.mode)
-    store = Store(config.settings.storage_url)
-    before = resource.getrusage(resource.RUSAGE_SELF)
-    rss_before = before.ru_maxrss / 1024
-    with CtGovClient(config.settings.api) as client:
-        cycle = Cycle(config, store, client, write=lambda _: None)
-        profiler = None
-        if args.profile:
-            import cProfile
+    with Store(config.settings.storage_url) as store:
+        before = resource.getrusage(resource.RUSAGE_SELF)
+        rss_before = before.ru_maxrss / 1024
+        with CtGovClient(config.settings.api) as client:
+            cycle = Cycle(config, store, client, write=lambda _: None)
+            profiler = None
+            if args.profile:
+                import cProfile
 
-            profiler = cProfile.Profile()
-            profiler.enable()
-        started = time.perf_counter()
-        report = cycle.run(deliver=False)
-        wall = time.perf_counter() - started
-        if profiler is not None:
-            profiler.disable()
-            profiler.dump_stats(args.profile)
-    after = resource.getrusage(resource.RUSAGE_SELF)
-    store.close()
+                profiler = cProfile.Profile()
+                profiler.enable()
+            started = time.perf_counter()
+            report = cycle.run(deliver=False)
+            wall = time.perf_counter() - started
+            if profiler is not None:
+                profiler.disable()
+                profiler.dump_stats(args.profile)
+        after = resource.getrusage(resource.RUSAGE_SELF)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     print(
         json.dumps(

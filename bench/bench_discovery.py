@@ -93,22 +93,21 @@ def main() -> None:
             + "\n"
         )
         config = load_config(root / "trialwatch.yaml")
-        store = Store(config.settings.storage_url)
-        out: list[str] = []
-        rows: list[tuple[str, Counter[str], Any]] = []
-        with CtGovClient(config.settings.api) as client:
+        with Store(config.settings.storage_url) as store:
+            out: list[str] = []
+            rows: list[tuple[str, Counter[str], Any]] = []
+            with CtGovClient(config.settings.api) as client:
 
-            def cycle(name: str) -> None:
-                fake.reset_requests()
-                report = Cycle(config, store, client, write=out.append).run(deliver=False)
-                rows.append((name, count(fake), report))
+                def cycle(name: str) -> None:
+                    fake.reset_requests()
+                    report = Cycle(config, store, client, write=out.append).run(deliver=False)
+                    rows.append((name, count(fake), report))
 
-            cycle("initial")
-            cycle("no refresh")
-            fake.touch(watched[::100])  # 1% of the watched trials updated in a new refresh
-            post_three(fake)
-            cycle("refresh")
-        store.close()
+                cycle("initial")
+                cycle("no refresh")
+                fake.touch(watched[::100])  # 1% of the watched trials updated in a new refresh
+                post_three(fake)
+                cycle("refresh")
 
     print(
         f"{args.watched:,} watched trials, {args.searches} saved searches "

@@ -68,33 +68,32 @@ def _per_call(fn: Any, repeat: int) -> float:
 
 def run(url: str, root: Path, pending: int, ticks: int) -> dict[str, float]:
     config = _config(root, url)
-    store = Store(url)
-    payload = sample_payload(T0)
-    names = ("down-a", "down-b")
-    store.outbox.enqueue([NewMessage(names[n % 2], "NCT04728893", "changes", payload) for n in range(pending)], T0)
-    for name in names:  # each down channel's head was refused; its retry is an hour away
-        claim = store.outbox.claim_next(T0, lease_until=T0 + timedelta(minutes=5), channel=name)
-        assert claim is not None
-        store.outbox.finish_failed(claim[0].id, "HTTP 503", retry_at=T0 + timedelta(hours=1))
-    store.set_meta("heartbeat.down-a.last", T0.isoformat())
-    sender = AcceptAll(config.settings.channels)
-    now = T0 + timedelta(minutes=1)
+    with Store(url) as store:
+        payload = sample_payload(T0)
+        names = ("down-a", "down-b")
+        store.outbox.enqueue([NewMessage(names[n % 2], "NCT04728893", "changes", payload) for n in range(pending)], T0)
+        for name in names:  # each down channel's head was refused; its retry is an hour away
+            claim = store.outbox.claim_next(T0, lease_until=T0 + timedelta(minutes=5), channel=name)
+            assert claim is not None
+            store.outbox.finish_failed(claim[0].id, "HTTP 503", retry_at=T0 + timedelta(hours=1))
+        store.set_meta("heartbeat.down-a.last", T0.isoformat())
+        sender = AcceptAll(config.settings.channels)
+        now = T0 + timedelta(minutes=1)
 
-    def idle() -> None:
-        outcomes = notify_tick(config, store, now=lambda: now, sender=sender)
-        assert outcomes == [], outcomes
+        def idle() -> None:
+            outcomes = notify_tick(config, store, now=lambda: now, sender=sender)
+            assert outcomes == [], outcomes
 
-    idle()  # warm caches and connections
-    idle_s = _per_call(idle, ticks)
+        idle()  # warm caches and connections
+        idle_s = _per_call(idle, ticks)
 
-    batch = 500
-    store.outbox.enqueue([NewMessage("back", "NCT04728893", "changes", payload) for _ in range(batch)], T0)
-    started = time.perf_counter()
-    notify_tick(config, store, now=lambda: now, sender=sender)  # a tick waits 5 s at most; its worker goes on
-    while store.outbox.counts_by_channel()["back"] != {"sent": batch}:
-        time.sleep(0.005)
-    send_s = (time.perf_counter() - started) / batch
-    store.close()
+        batch = 500
+        store.outbox.enqueue([NewMessage("back", "NCT04728893", "changes", payload) for _ in range(batch)], T0)
+        started = time.perf_counter()
+        notify_tick(config, store, now=lambda: now, sender=sender)  # a tick waits 5 s at most; its worker goes on
+        while store.outbox.counts_by_channel()["back"] != {"sent": batch}:
+            time.sleep(0.005)
+        send_s = (time.perf_counter() - started) / batch
 
     text = json.dumps(payload)
     loads_s = _per_call(lambda: json.loads(text), 2000)

@@ -100,40 +100,38 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(f"bench_storage: {exc}") from None
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "bench.sqlite"
-        store = Store(f"sqlite:///{path}")
-        raw = first_raw = versions = 0
-        at = datetime(2026, 1, 1, tzinfo=UTC)
-        started = time.perf_counter()
-        for index, study in enumerate(studies):
-            nct_id = study["protocolSection"]["identificationModule"]["nctId"]
-            for number, record in enumerate(history(study, args.versions)):
-                size = len(json.dumps(record, ensure_ascii=False).encode("utf-8"))
-                raw += size
-                versions += 1
-                if number == 0:
-                    first_raw += size
-                store.save_version(
-                    nct_id,
-                    record,
-                    fetched_at=at + timedelta(days=index, hours=number),
-                    digest=content_hash(record),
-                    changes=[],
-                    baseline=number == 0,
-                )
-        elapsed = time.perf_counter() - started
-        stats = store.retention.stats()
-        store.close()
+        with Store(f"sqlite:///{path}") as store:
+            raw = first_raw = versions = 0
+            at = datetime(2026, 1, 1, tzinfo=UTC)
+            started = time.perf_counter()
+            for index, study in enumerate(studies):
+                nct_id = study["protocolSection"]["identificationModule"]["nctId"]
+                for number, record in enumerate(history(study, args.versions)):
+                    size = len(json.dumps(record, ensure_ascii=False).encode("utf-8"))
+                    raw += size
+                    versions += 1
+                    if number == 0:
+                        first_raw += size
+                    store.versions.save(
+                        nct_id,
+                        record,
+                        fetched_at=at + timedelta(days=index, hours=number),
+                        digest=content_hash(record),
+                        changes=[],
+                        baseline=number == 0,
+                    )
+            elapsed = time.perf_counter() - started
+            stats = store.retention.stats()
         with sqlite3.connect(path) as conn:
             conn.execute("VACUUM")
         file_bytes = path.stat().st_size
 
         baseline_only = Path(tmp) / "first.sqlite"
-        first = Store(f"sqlite:///{baseline_only}")
-        for study in studies:
-            nct_id = study["protocolSection"]["identificationModule"]["nctId"]
-            first.save_version(nct_id, study, fetched_at=at, digest=content_hash(study), changes=[], baseline=True)
-        first_blob_bytes = first.retention.stats().blob_bytes
-        first.close()
+        with Store(f"sqlite:///{baseline_only}") as first:
+            for study in studies:
+                nct_id = study["protocolSection"]["identificationModule"]["nctId"]
+                first.versions.save(nct_id, study, fetched_at=at, digest=content_hash(study), changes=[], baseline=True)
+            first_blob_bytes = first.retention.stats().blob_bytes
 
     per_raw, per_blob, per_file = raw / versions, stats.blob_bytes / versions, file_bytes / versions
     print(f"fixtures:        {len(studies)} real records, {args.versions} versions each = {versions} versions")

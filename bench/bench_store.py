@@ -30,10 +30,10 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from tests.support import shared  # noqa: E402
-from watcher.detect import changes_between  # noqa: E402
 from watcher.detect.record import content_hash  # noqa: E402
 from watcher.service.logs import configure  # noqa: E402
 from watcher.store import Store  # noqa: E402
+from watcher.store.values import NewVersion  # noqa: E402
 
 PAGE = 100
 T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
@@ -76,26 +76,14 @@ def synthetic(count: int) -> list[tuple[str, dict[str, Any]]]:
 
 def _store_pages(store: Store, items: list[tuple[str, dict[str, Any]]]) -> None:
     """The cycle's path for trials seen for the first time, a page at a time."""
-    batched = hasattr(store, "save_versions")
     for start in range(0, len(items), PAGE):
         page = items[start : start + PAGE]
-        if batched:
-            from watcher.store.values import NewVersion
-
-            known = store.latest_hashes([n for n, _ in page])
-            todo = [
-                NewVersion(nct_id=n, record=r, digest=content_hash(r), fetched_at=T0, changes=(), baseline=True)
-                for n, r in page
-            ]
-            store.save_versions([v for v in todo if known.get(v.nct_id) != v.digest])
-        else:  # the store before pages were written in bulk: one transaction per trial, every baseline field a row
-            for nct_id, record in page:
-                digest = content_hash(record)
-                if store.latest_hash(nct_id) == digest:
-                    continue
-                store.save_version(
-                    nct_id, record, fetched_at=T0, digest=digest, changes=changes_between(None, record), baseline=True
-                )
+        known = store.versions.latest_hashes([n for n, _ in page])
+        todo = [
+            NewVersion(nct_id=n, record=r, digest=content_hash(r), fetched_at=T0, changes=(), baseline=True)
+            for n, r in page
+        ]
+        store.versions.save_many([v for v in todo if known.get(v.nct_id) != v.digest])
 
 
 def _timed(run: Callable[[], Any]) -> float:
@@ -123,22 +111,20 @@ def main(argv: list[str] | None = None) -> int:
     loads = min(_timed(lambda: [json.loads(t) for t in texts]) for _ in range(3))
     with tempfile.TemporaryDirectory() as tmp:
         url = args.db or f"sqlite:///{Path(tmp) / 'bench.sqlite'}"
-        store = Store(url)
-        try:
-            _store_pages(store, warmup)
-            profiler = cProfile.Profile() if args.profile else None
-            if profiler:
-                profiler.enable()
-            spent = _timed(lambda: _store_pages(store, items))
-            if profiler:
-                profiler.disable()
-            rows = store.retention.stats()
-        finally:
-            _drop(store, args.db is not None)
-            store.close()
+        with Store(url) as store:
+            try:
+                _store_pages(store, warmup)
+                profiler = cProfile.Profile() if args.profile else None
+                if profiler:
+                    profiler.enable()
+                spent = _timed(lambda: _store_pages(store, items))
+                if profiler:
+                    profiler.disable()
+                rows = store.retention.stats()
+            finally:
+                _drop(store, args.db is not None)
     n = len(items)
-    mode = "batched" if hasattr(Store, "save_versions") else "per trial"
-    print(f"database:        {url.split('://')[0]}  ({mode})")
+    print(f"database:        {url.split('://')[0]}")
     print(
         f"first versions:  {n} synthetic studies from {len(shared.load_studies())} real records, "
         f"{sum(map(len, texts)) / n:,.0f} bytes of JSON each"

@@ -127,12 +127,12 @@ def backfill(
     history = RecordHistory(config, client)
     report = BackfillReport(nct_id)
     with store.exclusive("backfill", wait=True):
-        infos = store.version_infos(nct_id)
+        infos = store.versions.infos(nct_id)
         if any(i.source == "backfill" for i in infos):
             report.note = "already backfilled"
             return report
         if first is None and infos:
-            first = store.snapshot(nct_id, infos[0].version)
+            first = store.versions.get(nct_id, infos[0].version)
         if first is None and infos:
             raise BackfillError(
                 f"{nct_id}: its first stored version was pruned by retention; cannot place older versions before it"
@@ -142,7 +142,7 @@ def backfill(
             report.requests += 1
             at = now()
             digest = content_hash(fetched.record)
-            store.save_version(nct_id, fetched.record, fetched_at=at, digest=digest, changes=(), baseline=True)
+            store.versions.save(nct_id, fetched.record, fetched_at=at, digest=digest, changes=(), baseline=True)
             first = Snapshot(nct_id, 1, at, digest, fetched.record)
         entries = history.index(nct_id)
         report.available = len(entries)
@@ -194,11 +194,11 @@ def backfill(
             )
             before = item.record
         rebase = changes_between(before, first.record, rules) if before is not None else None
-        report.imported = store.prepend_versions(nct_id, prepared, rebase=rebase)
+        report.imported = store.versions.prepend(nct_id, prepared, rebase=rebase)
         report.versions = [e.version for e in older]
         report.requests += history.requests
         if report.imported and own is not None:
-            store.set_ctgov_version(nct_id, report.imported + 1, own.version)
+            store.versions.set_ctgov_version(nct_id, report.imported + 1, own.version)
     log.info(
         "backfill.done",
         nct_id=nct_id,
@@ -284,7 +284,7 @@ def fill_gap(
         routed = route(trial, changes, settings) if settings.channels else {}
         version = latest.version + 1
         messages = change_messages(trial, title, routed, version=version, detected_at=at)
-        store.save_version(
+        store.versions.save(
             trial.nct_id,
             past,
             fetched_at=at,

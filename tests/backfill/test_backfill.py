@@ -101,13 +101,10 @@ def test_backfill_moves_version_numbers_in_undelivered_messages(workspace: Works
     fake_api.update(TRIAL, status("SUSPENDED"))
     workspace.cli("check")  # the webhook is down: the message stays in the outbox
     assert workspace.cli("backfill", TRIAL).code == 0
-    store = Store(workspace.db_url)
-    try:
+    with Store(workspace.db_url) as store:
         (message,) = store.outbox.messages(status="pending")
         assert message.payload["version"] == 3
-        assert store.snapshot(TRIAL, 3).record["protocolSection"]["statusModule"]["overallStatus"] == "SUSPENDED"  # type: ignore[union-attr]
-    finally:
-        store.close()
+        assert store.versions.get(TRIAL, 3).record["protocolSection"]["statusModule"]["overallStatus"] == "SUSPENDED"  # type: ignore[union-attr]
 
 
 def test_backfill_fails_clearly_on_a_bad_answer(workspace: Workspace, fake_api: FakeCtGov) -> None:

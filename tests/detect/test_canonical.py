@@ -160,8 +160,7 @@ def test_a_database_hashed_by_the_standard_library_sees_no_change(workspace: Wor
     fake_api.update(trials[0], tricky)
     workspace.write(trials=trials)
     assert workspace.cli("check").code == 0
-    store = Store(workspace.db_url)
-    try:
+    with Store(workspace.db_url) as store:
         with store.session() as s:
             rows = list(s.scalars(select(SnapshotRow)))
             assert len(rows) == 3
@@ -172,11 +171,9 @@ def test_a_database_hashed_by_the_standard_library_sees_no_change(workspace: Wor
                     .where(SnapshotRow.id == row.id)
                     .values(content_hash=standard_hash(copy.deepcopy(record)))
                 )
-        before = {n: [v.content_hash for v in store.version_infos(n)] for n in trials}
+        before = {n: [v.content_hash for v in store.versions.infos(n)] for n in trials}
         fake_api.new_refresh()
         result = workspace.cli("check", "--full")
         assert result.code == 0
-        after = {n: [v.content_hash for v in store.version_infos(n)] for n in trials}
-    finally:
-        store.close()
+        after = {n: [v.content_hash for v in store.versions.infos(n)] for n in trials}
     assert after == before, "no new version: every record was recognised by its old hash"

@@ -38,11 +38,8 @@ def heartbeat(workspace: Workspace) -> Mapping[str, Any]:
     from watcher.store import Store
 
     config = load_config(workspace.settings)
-    store = Store(config.settings.storage_url)
-    try:
+    with Store(config.settings.storage_url) as store:
         return heartbeat_payload(config, store, now=datetime.now(UTC), next_poll=None)
-    finally:
-        store.close()
 
 
 def test_two_searches_announce_the_two_matching_of_three_new_studies_once(

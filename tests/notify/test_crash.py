@@ -12,6 +12,7 @@ import time
 
 import pytest
 
+from tests.support.databases import sqlite_file
 from tests.support.edits import CHANGED, edit_trial
 from tests.support.fakeapi import FakeCtGov
 from tests.support.peers import SmtpServer, WebhookReceiver, wait_until
@@ -67,9 +68,7 @@ def prepare(workspace: Workspace, fake_api: FakeCtGov, smtp: SmtpServer, webhook
 
 
 def outbox_rows(workspace: Workspace) -> list[tuple[int, str, str, int]]:
-    import sqlite3
-
-    with sqlite3.connect(workspace.root / "state" / "trialwatch.sqlite") as db:
+    with sqlite_file(workspace.root / "state" / "trialwatch.sqlite") as db:
         return list(db.execute("SELECT id, channel, status, attempts FROM outbox ORDER BY id"))
 
 
@@ -128,11 +127,11 @@ def test_after_a_kill_mid_send_the_channel_queue_goes_out_at_once_on_restart(
 
     prepare(workspace, fake_api, smtp_server, webhook)
     crash_at(workspace, "before_send")
-    store = Store(f"sqlite:///{workspace.root / 'state' / 'trialwatch.sqlite'}")
-    store.outbox.enqueue(
-        [NewMessage("email", None, "alert", {"type": "alert", "subject": "behind it", "text": "t"})], datetime.now(UTC)
-    )
-    store.close()
+    with Store(f"sqlite:///{workspace.root / 'state' / 'trialwatch.sqlite'}") as store:
+        store.outbox.enqueue(
+            [NewMessage("email", None, "alert", {"type": "alert", "subject": "behind it", "text": "t"})],
+            datetime.now(UTC),
+        )
     started = time.monotonic()
     restart = workspace.process("--log-format", "json", "check")
     took = time.monotonic() - started
@@ -216,8 +215,6 @@ def test_ctrl_c_during_check_keeps_what_was_saved_says_so_and_exits_130(
     assert proc.returncode == 130, err.decode()
     assert "trialwatch: interrupted; 0 trials checked and saved before the stop" in err.decode()
     assert "Aborted!" not in err.decode()
-    import sqlite3
-
-    with sqlite3.connect(workspace.root / "state" / "trialwatch.sqlite") as db:
+    with sqlite_file(workspace.root / "state" / "trialwatch.sqlite") as db:
         assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
         assert db.execute("SELECT result FROM cycles").fetchall() == [("interrupted",)]

@@ -250,7 +250,7 @@ def test_a_heartbeat_counts_only_watched_trials_as_failing(workspace: Workspace,
     config, store = setup(workspace, {"hook": {"url": webhook.url(), "heartbeat": "1d"}})
     watched = config.watchlist.trials[0].nct_id
     for nct_id in (watched, "NCT03418623", "NCT06171568"):  # the last two were removed from the watchlist
-        store.record_failure(nct_id, "HTTP 503")
+        store.trials.record_failure(nct_id, "HTTP 503")
     notify_tick(config, store, now=Clock(T0), next_poll=datetime(2026, 11, 23, 12, 0, tzinfo=UTC))
     (beat,) = [r.json() for r in webhook.requests]
     assert beat["text"].endswith(" 1 trial is failing to update.")

@@ -122,25 +122,31 @@ def test_a_message_that_cannot_be_rendered_is_parked_at_once_and_its_channel_mov
 
 def test_claims_are_exclusive_and_a_dead_claim_is_taken_over_after_its_lease(tmp_path: Any) -> None:
     url = f"sqlite:///{tmp_path / 'tw.sqlite'}"
-    one, two = Store(url), Store(url)
-    one.outbox.enqueue(
-        [changes("NCT04728893", 1), changes("NCT03418623", 2), NewMessage("other", None, "alert", {"type": "alert"})],
-        T0,
-    )
-    lease = T0 + timedelta(minutes=5)
-    first = one.outbox.claim_next(T0, lease_until=lease)
-    second = two.outbox.claim_next(T0, lease_until=lease)
-    assert first is not None and second is not None
-    assert {first[0].channel, second[0].channel} == {"hook", "other"}
-    assert two.outbox.claim_next(T0, lease_until=lease) is None, "the hook queue's head is claimed: its second waits"
-    assert one.outbox.claim_next(lease - timedelta(seconds=1), lease_until=lease) is None
-    hook = first if first[0].channel == "hook" else second
-    # the claiming process died; once its lease is over another takes the message over
-    taken = two.outbox.claim_next(lease, lease_until=lease + timedelta(minutes=5))
-    assert taken is not None
-    assert (taken[0].id, taken[1], taken[0].attempts) == (hook[0].id, True, 1), (
-        "the interrupted send is not counted as an attempt (the channel never refused it)"
-    )
+    with Store(url) as one, Store(url) as two:
+        one.outbox.enqueue(
+            [
+                changes("NCT04728893", 1),
+                changes("NCT03418623", 2),
+                NewMessage("other", None, "alert", {"type": "alert"}),
+            ],
+            T0,
+        )
+        lease = T0 + timedelta(minutes=5)
+        first = one.outbox.claim_next(T0, lease_until=lease)
+        second = two.outbox.claim_next(T0, lease_until=lease)
+        assert first is not None and second is not None
+        assert {first[0].channel, second[0].channel} == {"hook", "other"}
+        assert two.outbox.claim_next(T0, lease_until=lease) is None, (
+            "the hook queue's head is claimed: its second waits"
+        )
+        assert one.outbox.claim_next(lease - timedelta(seconds=1), lease_until=lease) is None
+        hook = first if first[0].channel == "hook" else second
+        # the claiming process died; once its lease is over another takes the message over
+        taken = two.outbox.claim_next(lease, lease_until=lease + timedelta(minutes=5))
+        assert taken is not None
+        assert (taken[0].id, taken[1], taken[0].attempts) == (hook[0].id, True, 1), (
+            "the interrupted send is not counted as an attempt (the channel never refused it)"
+        )
 
 
 def dead_process_identity() -> str:
@@ -168,46 +174,46 @@ def test_a_claim_of_a_process_that_died_is_taken_over_at_once_and_a_live_one_nev
     assert claims.is_dead(dead) and not claims.is_dead(claims.me())
     assert not claims.is_dead("another-host/boot/1/1"), "a process we cannot see keeps its claim until its lease ends"
     url = f"sqlite:///{tmp_path / 'tw.sqlite'}"
-    store = Store(url)
-    store.outbox.enqueue([changes("NCT04728893", 1), changes("NCT03418623", 2)], T0)
-    lease = T0 + timedelta(minutes=5)
-    first = store.outbox.claim_next(T0, lease_until=lease, channel="hook", claimer=dead)
-    assert first is not None and first[0].attempts == 1
-    (head,) = store.outbox.heads()
-    assert (head.status, head.claimed_by) == ("sending", dead)
-    live = store.outbox.claim_next(T0, lease_until=lease, channel="hook", is_dead=lambda c: c != dead)
-    assert live is None, "a claim whose process may be alive waits for its lease"
-    at = T0 + timedelta(seconds=5)
-    assert store.outbox.due_channels(at, is_dead=claims.is_dead) == ["hook"]
-    taken = store.outbox.claim_next(
-        at, lease_until=at + timedelta(minutes=5), channel="hook", claimer=claims.me(), is_dead=claims.is_dead
-    )
-    assert taken is not None
-    assert (taken[0].id, taken[1], taken[0].attempts) == (first[0].id, True, 1)
-    (head,) = store.outbox.heads()
-    assert head.claimed_by == claims.me()
-    store.outbox.finish_sent(taken[0].id, at)
-    (head,) = store.outbox.heads()
-    assert (head.id, head.status, head.claimed_by) == (2, "pending", None)
-    assert store.get_meta(f"outbox.claim.{taken[0].id}") is None, "a finished claim leaves nothing behind"
+    with Store(url) as store:
+        store.outbox.enqueue([changes("NCT04728893", 1), changes("NCT03418623", 2)], T0)
+        lease = T0 + timedelta(minutes=5)
+        first = store.outbox.claim_next(T0, lease_until=lease, channel="hook", claimer=dead)
+        assert first is not None and first[0].attempts == 1
+        (head,) = store.outbox.heads()
+        assert (head.status, head.claimed_by) == ("sending", dead)
+        live = store.outbox.claim_next(T0, lease_until=lease, channel="hook", is_dead=lambda c: c != dead)
+        assert live is None, "a claim whose process may be alive waits for its lease"
+        at = T0 + timedelta(seconds=5)
+        assert store.outbox.due_channels(at, is_dead=claims.is_dead) == ["hook"]
+        taken = store.outbox.claim_next(
+            at, lease_until=at + timedelta(minutes=5), channel="hook", claimer=claims.me(), is_dead=claims.is_dead
+        )
+        assert taken is not None
+        assert (taken[0].id, taken[1], taken[0].attempts) == (first[0].id, True, 1)
+        (head,) = store.outbox.heads()
+        assert head.claimed_by == claims.me()
+        store.outbox.finish_sent(taken[0].id, at)
+        (head,) = store.outbox.heads()
+        assert (head.id, head.status, head.claimed_by) == (2, "pending", None)
+        assert store.get_meta(f"outbox.claim.{taken[0].id}") is None, "a finished claim leaves nothing behind"
 
 
 @pytest.mark.slow
 def test_a_message_that_kills_its_sender_every_time_still_counts_towards_parking(tmp_path: Any) -> None:
     from watcher.store.outbox import FREE_RECOVERIES
 
-    store = Store(f"sqlite:///{tmp_path / 'tw.sqlite'}")
-    store.outbox.enqueue([changes("NCT04728893", 1)], T0)
-    dead = dead_process_identity()
-    attempts = []
-    for n in range(FREE_RECOVERIES + 3):
-        at = T0 + timedelta(seconds=n)
-        claim = store.outbox.claim_next(
-            at, lease_until=at + timedelta(minutes=5), channel="hook", claimer=dead, is_dead=lambda c: c == dead
-        )
-        assert claim is not None
-        attempts.append(claim[0].attempts)
-    assert attempts == [1, 1, 1, 2, 3], "the first cut-off sends are free; a crash loop then counts"
+    with Store(f"sqlite:///{tmp_path / 'tw.sqlite'}") as store:
+        store.outbox.enqueue([changes("NCT04728893", 1)], T0)
+        dead = dead_process_identity()
+        attempts = []
+        for n in range(FREE_RECOVERIES + 3):
+            at = T0 + timedelta(seconds=n)
+            claim = store.outbox.claim_next(
+                at, lease_until=at + timedelta(minutes=5), channel="hook", claimer=dead, is_dead=lambda c: c == dead
+            )
+            assert claim is not None
+            attempts.append(claim[0].attempts)
+        assert attempts == [1, 1, 1, 2, 3], "the first cut-off sends are free; a crash loop then counts"
 
 
 def test_secrets_stay_out_of_logs_errors_database_and_check_config(workspace: Workspace) -> None:
@@ -274,26 +280,24 @@ def pg_url() -> Iterator[str]:
 
 @pytest.mark.postgres
 def test_two_senders_on_postgresql_never_send_a_message_twice(pg_url: str) -> None:
-    seed = Store(pg_url)
-    seed.outbox.enqueue([NewMessage(f"ch{n % 3}", None, "alert", {"n": n}) for n in range(60)], T0)
-    seed.close()
+    with Store(pg_url) as seed:
+        seed.outbox.enqueue([NewMessage(f"ch{n % 3}", None, "alert", {"n": n}) for n in range(60)], T0)
     sent: list[tuple[str, int]] = []
     lock = threading.Lock()
 
     def sender() -> None:
-        store = Store(pg_url)
-        idle = 0
-        while idle < 20:
-            claim = store.outbox.claim_next(T0, lease_until=T0 + timedelta(minutes=5))
-            if claim is None:
-                idle += 1
-                threading.Event().wait(0.01)
-                continue
+        with Store(pg_url) as store:
             idle = 0
-            with lock:
-                sent.append((claim[0].channel, claim[0].payload["n"]))
-            store.outbox.finish_sent(claim[0].id, T0)
-        store.close()
+            while idle < 20:
+                claim = store.outbox.claim_next(T0, lease_until=T0 + timedelta(minutes=5))
+                if claim is None:
+                    idle += 1
+                    threading.Event().wait(0.01)
+                    continue
+                idle = 0
+                with lock:
+                    sent.append((claim[0].channel, claim[0].payload["n"]))
+                store.outbox.finish_sent(claim[0].id, T0)
 
     threads = [threading.Thread(target=sender) for _ in range(4)]
     for t in threads:

@@ -164,10 +164,7 @@ def test_the_held_version_is_found_by_content_not_as_the_last_of_its_day(workspa
         result = workspace.cli("backfill", nct)
     assert result.code == 0, result.err
     assert result.out.startswith(f"{nct}: imported 1 past version of 3"), result.out
-    store = Store(workspace.db_url)
-    try:
-        infos = store.version_infos(nct)
+    with Store(workspace.db_url) as store:
+        infos = store.versions.infos(nct)
         assert [i.ctgov_version for i in infos] == [0, 1]
         assert [i.fetched_at.date().isoformat() for i in infos][:1] == ["2025-08-27"], "posted, not QC'd"
-    finally:
-        store.close()

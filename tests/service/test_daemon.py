@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import itertools
 import signal
-import sqlite3
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -16,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.databases import sqlite_file
 from tests.support.fakeapi import FakeCtGov
 from tests.support.peers import WebhookReceiver, wait_until
 from tests.support.servicerun import FAST_SCHEDULE, NotifySocket, Service, fast_settings
@@ -79,12 +79,10 @@ def test_a_partial_cycle_polls_only_due_trials_and_leaves_the_registry_gate_alon
 ) -> None:
     workspace.write(trials=[A, B])
     config = load_config(workspace.settings)
-    store = Store(config.settings.storage_url)
-    client = CtGovClient(config.settings.api)
-    try:
+    with Store(config.settings.storage_url) as store, CtGovClient(config.settings.api) as client:
         report = poll_trials(config, store, client, only=[A], write=lambda _: None)
         assert report.checked == 1
-        states = store.trial_states()
+        states = store.trials.states()
         assert A in states and B not in states
         assert store.get_meta(META_DATA_TIMESTAMP) is None, "the others were not looked at"
         full = poll_trials(config, store, client, only=[A, B], write=lambda _: None)
@@ -94,9 +92,6 @@ def test_a_partial_cycle_polls_only_due_trials_and_leaves_the_registry_gate_alon
         fake_api.update(B, lambda study: None)
         again = poll_trials(config, store, client, only=[B], write=lambda _: None)
         assert again.checked == 1 and again.strategy != "skip"
-    finally:
-        client.close()
-        store.close()
 
 
 # -- a real service process ----------------------------------------------------------------------
@@ -334,7 +329,7 @@ def test_sigterm_abandons_a_stuck_cycle_within_the_bound_and_exits_0(
     assert service.named("service.abandoned")
     assert not service.named("cycle.done")
     # nothing half-written: the database opens, the abandoned cycle is simply not finished
-    with sqlite3.connect(workspace.root / "state" / "trialwatch.sqlite") as db:
+    with sqlite_file(workspace.root / "state" / "trialwatch.sqlite") as db:
         assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
         assert db.execute("SELECT count(*) FROM snapshots").fetchone() == (0,)
         cycles = db.execute("SELECT result, finished_at IS NOT NULL FROM cycles").fetchall()
@@ -356,7 +351,7 @@ def test_a_killed_cycle_is_closed_as_interrupted_when_the_service_starts_again(
         wait_until(lambda: fake_api.requests_to("/studies"), timeout=15)
     finally:
         first.kill()  # kill -9 in the middle of a cycle
-    with sqlite3.connect(workspace.root / "state" / "trialwatch.sqlite") as db:
+    with sqlite_file(workspace.root / "state" / "trialwatch.sqlite") as db:
         assert db.execute("SELECT result FROM cycles").fetchall() == [("running",)]
     second = Service(workspace)
     try:
@@ -364,7 +359,7 @@ def test_a_killed_cycle_is_closed_as_interrupted_when_the_service_starts_again(
         assert event["count"] == 1
     finally:
         second.stop()
-    with sqlite3.connect(workspace.root / "state" / "trialwatch.sqlite") as db:
+    with sqlite_file(workspace.root / "state" / "trialwatch.sqlite") as db:
         results = [r for (r,) in db.execute("SELECT result FROM cycles ORDER BY id")]
     assert results[0] == "interrupted" and "running" not in results
 
@@ -401,7 +396,7 @@ def test_never_two_cycles_at_once(workspace: Workspace, fake_api: FakeCtGov) -> 
         assert service.stop()[0] == 0
     finally:
         service.kill()
-    with sqlite3.connect(workspace.root / "state" / "trialwatch.sqlite") as db:
+    with sqlite_file(workspace.root / "state" / "trialwatch.sqlite") as db:
         rows = db.execute("SELECT started_at, finished_at FROM cycles ORDER BY id").fetchall()
     spans = [(datetime.fromisoformat(s), datetime.fromisoformat(f)) for s, f in rows if f]
     assert len(spans) >= 4

@@ -66,13 +66,12 @@ def test_journald_lines_carry_the_priority_prefix_for_ours_and_library_records()
 def test_the_cycle_event_is_one_rich_record(workspace: Workspace) -> None:
     workspace.write(trials=["NCT04728893", "NCT03418623"])
     config = load_config(workspace.settings)
-    store, client = Store(config.settings.storage_url), CtGovClient(config.settings.api)
-    try:
-        with structlog.testing.capture_logs() as logs:
-            Cycle(config, store, client, write=lambda _: None).run()
-    finally:
-        client.close()
-        store.close()
+    with (
+        Store(config.settings.storage_url) as store,
+        CtGovClient(config.settings.api) as client,
+        structlog.testing.capture_logs() as logs,
+    ):
+        Cycle(config, store, client, write=lambda _: None).run()
     done = [e for e in logs if e["event"] == "cycle.done"]
     assert len(done) == 1
     assert done[0]["checked"] == 2 and done[0]["changed"] == 0 and done[0]["failed"] == 0

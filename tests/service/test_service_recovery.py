@@ -85,11 +85,8 @@ def test_the_clock_shows_a_pending_retry_as_the_next_poll_and_drops_one_asked_fo
 
 
 def _meta(workspace: Workspace, key: str) -> Any:
-    store = Store(workspace.db_url, create=False)
-    try:
+    with Store(workspace.db_url, create=False) as store:
         return store.get_meta(key)
-    finally:
-        store.close()
 
 
 # -- a real service ------------------------------------------------------------------------------
@@ -185,13 +182,11 @@ def test_a_restart_on_the_same_broken_watchlist_does_not_alert_again(
         finally:
             service.kill()
     assert len(webhook.requests) == 1
-    store = Store(workspace.db_url, create=False)
-    try:  # the restart's alert would have been queued before its first cycle: none was
+    # the restart's alert would have been queued before its first cycle: none was
+    with Store(workspace.db_url, create=False) as store:
         assert [m.payload["subject"] for m in store.outbox.messages() if m.kind == "alert"] == [
             "TrialWatch: configuration edit rejected, still watching the previous 1 trials"
         ]
-    finally:
-        store.close()
 
 
 @pytest.mark.slow

@@ -40,9 +40,8 @@ def test_status_of_a_running_service_with_a_failing_trial(workspace: Workspace, 
     assert workspace.cli("check").code == 0
     config = load_config(workspace.settings)
     now = datetime.now(UTC)
-    store = Store(config.settings.storage_url)
-    try:
-        store.record_failure(B, "timeout after 3 retries")
+    with Store(config.settings.storage_url) as store:
+        store.trials.record_failure(B, "timeout after 3 retries")
         for key, value in {
             META_STATE: "running",
             META_PID: 4242,
@@ -53,8 +52,6 @@ def test_status_of_a_running_service_with_a_failing_trial(workspace: Workspace, 
             store.set_meta(key, value)
         line = summary(2, store, next_cycle=now + timedelta(hours=1))
         status = read_status(config, store, now=now)
-    finally:
-        store.close()
     assert line.startswith("2 trials watched; last cycle ") and " ok (2 checked, 0 changed, 0 failed)" in line
     assert line.endswith("; 0 notifications pending")
     text = "\n".join(status_lines(status, now=now))
@@ -81,13 +78,10 @@ def test_status_of_a_running_service_with_a_failing_trial(workspace: Workspace, 
 def test_a_service_that_stopped_beating_is_not_responding(workspace: Workspace) -> None:
     workspace.write(trials=[A])
     config = load_config(workspace.settings)
-    store = Store(config.settings.storage_url)
-    try:
+    with Store(config.settings.storage_url) as store:
         store.set_meta(META_STATE, "running")
         store.set_meta(META_HEARTBEAT, (datetime.now(UTC) - timedelta(hours=1)).isoformat())
         assert read_status(config, store, now=datetime.now(UTC)).service == "not responding"
-    finally:
-        store.close()
 
 
 def test_status_still_works_when_the_watchlist_on_disk_is_broken(workspace: Workspace) -> None:

@@ -167,13 +167,12 @@ def test_a_database_of_revision_0002_upgrades_and_reads_the_same(db_url: str) ->
     _database_of_today(db_url)
     before = _read_as_0002(db_url)
     assert sum(1 for i in before if i.baseline) > 200, "today: one row per baseline field"
-    store = Store(db_url)  # upgrades on open
-    try:
-        after = store.changes(include_baseline=True)
+    with Store(db_url) as store:  # upgrades on open
+        after = store.changes.across(include_baseline=True)
         assert [change_row(i) for i in after] == [change_row(i) for i in before]
         assert _views(after, load_fixture(A)) == _views(before, load_fixture(A))
         for nct_id in (A, B, C):
-            assert [change_row(i) for i in store.changes_of(nct_id)] == [
+            assert [change_row(i) for i in store.changes.of(nct_id)] == [
                 change_row(i) for i in before if i.nct_id == nct_id
             ]
         stats = store.retention.stats()
@@ -183,8 +182,6 @@ def test_a_database_of_revision_0002_upgrades_and_reads_the_same(db_url: str) ->
         assert store.retention.apply(keep_versions=1, keep_days=None, now=T0 + timedelta(days=9)).pruned == 0, (
             "a baseline version's record is never pruned: it is the baseline"
         )
-    finally:
-        store.close()
 
 
 def test_downgrade_to_0002_stores_the_baseline_rows_again(db_url: str) -> None:

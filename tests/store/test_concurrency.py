@@ -62,11 +62,8 @@ def enroll(count: int) -> Any:
 
 
 def checked(url: str) -> int:
-    store = Store(url)
-    try:
-        return sum(1 for s in store.trial_states().values() if s.last_checked_at is not None)
-    finally:
-        store.close()
+    with Store(url) as store:
+        return sum(1 for s in store.trials.states().values() if s.last_checked_at is not None)
 
 
 def test_cli_commands_work_while_the_service_writes_sqlite(workspace: Workspace, fake_api: FakeCtGov) -> None:
@@ -153,7 +150,7 @@ url, tag = sys.argv[1], sys.argv[2]
 store = Store(url, create=False)
 for n in range(40):
     record = {"protocolSection": {"identificationModule": {"nctId": "NCT04728893", "briefTitle": f"{tag} {n}"}}}
-    store.save_version("NCT04728893", record, fetched_at=datetime.now(UTC), digest=content_hash(record),
+    store.versions.save("NCT04728893", record, fetched_at=datetime.now(UTC), digest=content_hash(record),
                        changes=(), baseline=False)
 store.close()
 """
@@ -170,9 +167,6 @@ def test_two_processes_saving_versions_of_one_trial_never_collide(db_url: str) -
     ]
     errors = [p.communicate(timeout=120)[1].decode() for p in procs]
     assert [p.returncode for p in procs] == [0, 0], errors
-    store = Store(db_url)
-    try:
-        versions = [info.version for info in store.version_infos("NCT04728893")]
-    finally:
-        store.close()
+    with Store(db_url) as store:
+        versions = [info.version for info in store.versions.infos("NCT04728893")]
     assert versions == list(range(1, 81))

@@ -4,25 +4,27 @@ from __future__ import annotations
 
 import json
 import re
-import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import bindparam, create_engine, text
 
+from tests.support.databases import sqlite_file
 from tests.support.fakeapi import load_fixture
 from tests.support.workspace import FIXTURES, Workspace
 from watcher.detect.record import content_hash
 from watcher.store import Store
 from watcher.store.migrate import current_revision, head_revision, upgrade_schema
+from watcher.store.schema import UTCDateTime
 
 FIRST_SCHEMA = FIXTURES / "first_schema.sqlite.sql"
 T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
+AT = bindparam("at", type_=UTCDateTime)  # a time stored as TrialWatch stores it (no sqlite3 default adapter)
 
 
 def _schema(path: Path) -> list[str]:
-    with sqlite3.connect(path) as conn:
+    with sqlite_file(path) as conn:
         rows = conn.execute(
             "SELECT sql FROM sqlite_master WHERE sql IS NOT NULL AND name != 'alembic_version' ORDER BY name"
         ).fetchall()
@@ -35,7 +37,7 @@ def test_revision_0001_is_the_first_schema(tmp_path: Path) -> None:
     upgrade_schema(engine, "0001")
     engine.dispose()
     first = tmp_path / "first.sqlite"
-    with sqlite3.connect(first) as conn:
+    with sqlite_file(first) as conn:
         conn.executescript(FIRST_SCHEMA.read_text())
     assert _schema(tmp_path / "a.sqlite") == _schema(first)
 
@@ -49,7 +51,7 @@ def _first_schema_database(db_url: str, tmp_path: Path) -> None:
         engine.dispose()
         path = db_url.removeprefix("sqlite:///")
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-        with sqlite3.connect(path) as conn:
+        with sqlite_file(path) as conn:
             conn.executescript(FIRST_SCHEMA.read_text())
         engine = create_engine(db_url)
     else:
@@ -67,7 +69,7 @@ def _first_schema_database(db_url: str, tmp_path: Path) -> None:
                 text(
                     "INSERT INTO snapshots (nct_id, version, fetched_at, content_hash, record) "
                     "VALUES ('NCT04728893', :v, :at, :h, :r)"
-                ),
+                ).bindparams(AT),
                 {"v": version, "at": T0.replace(day=version), "h": content_hash(rec), "r": json.dumps(rec)},
             )
         conn.execute(
@@ -75,14 +77,14 @@ def _first_schema_database(db_url: str, tmp_path: Path) -> None:
                 "INSERT INTO changes (nct_id, snapshot_id, version, detected_at, field, change, old, new, severity, "
                 "baseline) VALUES ('NCT04728893', 2, 2, :at, 'status.overallStatus', 'changed', '\"RECRUITING\"', "
                 "'\"SUSPENDED\"', 'critical', false)"
-            ),
+            ).bindparams(AT),
             {"at": T0.replace(day=2)},
         )
         conn.execute(
             text(
                 "INSERT INTO outbox (channel, nct_id, kind, created_at, payload, status, attempts) "
                 "VALUES ('ops', 'NCT04728893', 'changes', :at, :p, 'pending', 0)"
-            ),
+            ).bindparams(AT),
             {"at": T0, "p": json.dumps({"version": 2})},
         )
     engine.dispose()
@@ -90,14 +92,13 @@ def _first_schema_database(db_url: str, tmp_path: Path) -> None:
 
 def test_a_first_schema_database_upgrades_in_place(db_url: str, tmp_path: Path) -> None:
     _first_schema_database(db_url, tmp_path)
-    store = Store(db_url)  # upgrades on open
-    try:
+    with Store(db_url) as store:  # upgrades on open
         assert store.schema_revision() == head_revision()
-        first, second = store.snapshot("NCT04728893", 1), store.snapshot("NCT04728893", 2)
+        first, second = store.versions.get("NCT04728893", 1), store.versions.get("NCT04728893", 2)
         assert first is not None and second is not None
         assert first.record == load_fixture("NCT04728893")
         assert second.record["protocolSection"]["statusModule"]["overallStatus"] == "SUSPENDED"
-        (change,) = store.changes_of("NCT04728893")
+        (change,) = store.changes.of("NCT04728893")
         assert (change.change.field, change.change.old, change.change.new) == (
             "status.overallStatus",
             "RECRUITING",
@@ -109,16 +110,15 @@ def test_a_first_schema_database_upgrades_in_place(db_url: str, tmp_path: Path) 
         assert stats.legacy_bytes == 0, "records moved out of snapshots.record"
         assert stats.versions == 2 and stats.blobs > 0
         assert store.upgrade() == [], "a current schema is left alone"
-    finally:
-        store.close()
 
 
 def test_downgrade_to_the_first_schema_and_back_keeps_records(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'tw.sqlite'}"
     record = load_fixture("NCT03418623")
-    store = Store(url)
-    store.save_version("NCT03418623", record, fetched_at=T0, digest=content_hash(record), changes=[], baseline=True)
-    store.close()
+    with Store(url) as store:
+        store.versions.save(
+            "NCT03418623", record, fetched_at=T0, digest=content_hash(record), changes=[], baseline=True
+        )
     from alembic import command
 
     from watcher.store.migrate import alembic_config
@@ -133,15 +133,14 @@ def test_downgrade_to_the_first_schema_and_back_keeps_records(tmp_path: Path) ->
         (stored,) = conn.execute(text("SELECT record FROM snapshots")).scalars()
     assert json.loads(stored) == record
     engine.dispose()
-    store = Store(url)
-    assert store.latest_snapshot("NCT03418623").record == record  # type: ignore[union-attr]
-    store.close()
+    with Store(url) as store:
+        assert store.versions.latest("NCT03418623").record == record  # type: ignore[union-attr]
 
 
 def test_db_upgrade_command_on_a_first_schema_database(workspace: Workspace) -> None:
     path = workspace.root / "state" / "trialwatch.sqlite"
     path.parent.mkdir(parents=True)
-    with sqlite3.connect(path) as conn:
+    with sqlite_file(path) as conn:
         conn.executescript(FIRST_SCHEMA.read_text())
     result = workspace.cli("db", "upgrade")
     assert result.code == 0, result.err
@@ -170,7 +169,9 @@ def test_processes_opening_a_new_database_at_once_take_turns(tmp_path: Path) -> 
     ]
     errors = [p.communicate(timeout=60)[1].decode() for p in procs]
     assert [p.returncode for p in procs] == [0, 0, 0, 0], errors
-    assert current_revision(create_engine(url)) == head_revision()
+    engine = create_engine(url)
+    assert current_revision(engine) == head_revision()
+    engine.dispose()
 
 
 def test_the_migrations_build_exactly_the_models_schema(db_url: str) -> None:
@@ -180,10 +181,6 @@ def test_the_migrations_build_exactly_the_models_schema(db_url: str) -> None:
 
     from watcher.store.schema import Base
 
-    store = Store(db_url)
-    try:
-        with store.engine.connect() as conn:
-            drift = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), Base.metadata)
-    finally:
-        store.close()
+    with Store(db_url) as store, store.engine.connect() as conn:
+        drift = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), Base.metadata)
     assert drift == []

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.databases import sqlite_file
 from tests.support.fakeapi import FakeCtGov
 from tests.support.workspace import REPO, Result, Workspace
 
@@ -156,9 +157,8 @@ def test_a_database_that_needs_an_upgrade_is_not_upgraded_by_a_reader(read_only_
 
     ro = read_only_state
     ro.unlock()
-    with sqlite3.connect(ro.database) as conn:  # as if written by an older TrialWatch
+    with sqlite_file(ro.database) as conn:  # as if written by an older TrialWatch
         conn.execute("UPDATE alembic_version SET version_num = ?", (FIRST,))
-    conn.close()
     ro.lock()
 
     result = ro.run("status")

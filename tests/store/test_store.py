@@ -16,20 +16,20 @@ from watcher.detect.record import content_hash
 from watcher.models import Change, Event
 from watcher.store import Store
 from watcher.store.outbox import NewMessage
+from watcher.store.retention import META_LAST_RETENTION
 
 T0 = datetime(2026, 11, 1, 9, 0, tzinfo=UTC)
 
 
 @pytest.fixture
 def store(db_url: str) -> Iterator[Store]:
-    store = Store(db_url)
-    yield store
-    store.close()
+    with Store(db_url) as store:
+        yield store
 
 
 def test_versions_are_numbered_and_read_back(store: Store) -> None:
     record = load_fixture("NCT04728893")
-    v1 = store.save_version(
+    v1 = store.versions.save(
         "NCT04728893", record, fetched_at=T0, digest=content_hash(record), changes=[], baseline=True
     )
     edited = load_fixture("NCT04728893")
@@ -42,7 +42,7 @@ def test_versions_are_numbered_and_read_back(store: Store) -> None:
         "critical",
         Event("status_transition", "RECRUITING → SUSPENDED", {"from": "RECRUITING"}),
     )
-    v2 = store.save_version(
+    v2 = store.versions.save(
         "NCT04728893",
         edited,
         fetched_at=T0 + timedelta(hours=1),
@@ -52,20 +52,20 @@ def test_versions_are_numbered_and_read_back(store: Store) -> None:
         messages=[NewMessage("ops", "NCT04728893", "changes", {"n": 1})],
     )
     assert (v1, v2) == (1, 2)
-    latest = store.latest_snapshot("NCT04728893")
+    latest = store.versions.latest("NCT04728893")
     assert latest is not None
     assert latest.version == 2
     assert latest.record == edited
     assert latest.fetched_at == T0 + timedelta(hours=1)
-    assert store.snapshot("NCT04728893", 1).record == record  # type: ignore[union-attr]
-    (stored,) = store.changes_of("NCT04728893", include_baseline=False)
+    assert store.versions.get("NCT04728893", 1).record == record  # type: ignore[union-attr]
+    (stored,) = store.changes.of("NCT04728893", include_baseline=False)
     assert stored.change == change
     assert stored.version == 2
-    baseline = [c for c in store.changes_of("NCT04728893") if c.baseline]
-    assert baseline == [c for c in store.changes_of("NCT04728893") if c.version == 1], "derived from version 1"
+    baseline = [c for c in store.changes.of("NCT04728893") if c.baseline]
+    assert baseline == [c for c in store.changes.of("NCT04728893") if c.version == 1], "derived from version 1"
     assert [c.change for c in baseline] == changes_between(None, record), "the baseline, derived when read"
     assert store.retention.stats().change_rows == 1, "a baseline stores no change rows"
-    state = store.trial_states()["NCT04728893"]
+    state = store.trials.states()["NCT04728893"]
     assert state.overall_status == "SUSPENDED"
     assert state.last_changed_at == T0 + timedelta(hours=1)
     claimed = store.outbox.claim_next(T0 + timedelta(hours=2), lease_until=T0 + timedelta(hours=3))
@@ -112,20 +112,20 @@ def test_outbox_failure_retry_and_park(store: Store) -> None:
 
 
 def test_failures_are_counted_until_a_success(store: Store) -> None:
-    assert store.record_failure("NCT00000001", "timeout") == 1
-    assert store.record_failure("NCT00000001", "timeout") == 2
+    assert store.trials.record_failure("NCT00000001", "timeout") == 1
+    assert store.trials.record_failure("NCT00000001", "timeout") == 2
     record = load_fixture("NCT03418623")
-    store.save_version("NCT00000001", record, fetched_at=T0, digest="x", changes=[], baseline=True)
-    assert store.trial_states()["NCT00000001"].consecutive_failures == 0
+    store.versions.save("NCT00000001", record, fetched_at=T0, digest="x", changes=[], baseline=True)
+    assert store.trials.states()["NCT00000001"].consecutive_failures == 0
 
 
 def test_meta_and_cycles(store: Store) -> None:
     store.set_meta("poll.data_timestamp", "2026-11-01T09:00:05")
     assert store.get_meta("poll.data_timestamp") == "2026-11-01T09:00:05"
     assert store.get_meta("missing", 7) == 7
-    cycle = store.start_cycle(T0)
-    store.finish_cycle(cycle, at=T0 + timedelta(seconds=3), result="ok", checked=3, changed=1, failed=0, requests=4)
-    last = store.last_cycle()
+    cycle = store.cycles.start(T0)
+    store.cycles.finish(cycle, at=T0 + timedelta(seconds=3), result="ok", checked=3, changed=1, failed=0, requests=4)
+    last = store.cycles.last()
     assert last is not None
     assert (last.result, last.checked, last.changed, last.requests) == ("ok", 3, 1, 4)
 
@@ -134,7 +134,7 @@ def test_meta_and_cycles(store: Store) -> None:
 
 
 def _save(store: Store, record: dict[str, Any], at: datetime, *, messages: list[NewMessage] | None = None) -> int:
-    return store.save_version(
+    return store.versions.save(
         "NCT04728893",
         record,
         fetched_at=at,
@@ -163,7 +163,7 @@ def test_snapshots_are_compressed_and_a_to_b_to_a_stores_a_once(store: Store) ->
     _save(store, a, T0 + timedelta(hours=2))
     third = store.retention.stats()
     assert (third.blobs, third.blob_bytes) == (second.blobs, second.blob_bytes), "the second A stores nothing"
-    assert [store.snapshot("NCT04728893", v).record for v in (1, 2, 3)] == [a, b, a]  # type: ignore[union-attr]
+    assert [store.versions.get("NCT04728893", v).record for v in (1, 2, 3)] == [a, b, a]  # type: ignore[union-attr]
 
 
 def test_retention_keeps_the_latest_and_what_the_outbox_needs(store: Store) -> None:
@@ -174,11 +174,11 @@ def test_retention_keeps_the_latest_and_what_the_outbox_needs(store: Store) -> N
     now = T0 + timedelta(days=30)
     result = store.retention.apply(keep_versions=1, keep_days=None, now=now)
     assert (result.pruned, result.kept_for_outbox) == (3, 1)
-    alive = [i.version for i in store.version_infos("NCT04728893") if not i.pruned]
+    alive = [i.version for i in store.versions.infos("NCT04728893") if not i.pruned]
     assert alive == [2, 5], "v2 waits in the outbox, v5 is the latest"
-    assert store.snapshot("NCT04728893", 1) is None
-    assert store.snapshot("NCT04728893", 2).record == _status("SUSPENDED")  # type: ignore[union-attr]
-    assert store.latest_snapshot("NCT04728893").record == _status("TERMINATED")  # type: ignore[union-attr]
+    assert store.versions.get("NCT04728893", 1) is None
+    assert store.versions.get("NCT04728893", 2).record == _status("SUSPENDED")  # type: ignore[union-attr]
+    assert store.versions.latest("NCT04728893").record == _status("TERMINATED")  # type: ignore[union-attr]
     assert result.blobs_deleted == 6 and store.retention.stats().blobs == blobs_before - 6, (
         "three statusModules and three manifests go; the shared modules stay"
     )
@@ -187,7 +187,7 @@ def test_retention_keeps_the_latest_and_what_the_outbox_needs(store: Store) -> N
     store.outbox.finish_sent(claimed[0].id, now)
     assert store.retention.apply(keep_versions=1, keep_days=None, now=now).pruned == 1
     assert store.retention.apply(keep_versions=1, keep_days=None, now=now).pruned == 0
-    assert [i.version for i in store.version_infos("NCT04728893")] == [1, 2, 3, 4, 5], "rows and numbers stay"
+    assert [i.version for i in store.versions.infos("NCT04728893")] == [1, 2, 3, 4, 5], "rows and numbers stay"
 
 
 def test_retention_by_age_keeps_recent_versions(store: Store) -> None:
@@ -195,7 +195,7 @@ def test_retention_by_age_keeps_recent_versions(store: Store) -> None:
         _save(store, _status(status), T0 + timedelta(days=10 * day))
     result = store.retention.apply(keep_versions=None, keep_days=timedelta(days=15), now=T0 + timedelta(days=21))
     assert result.pruned == 1
-    assert [i.pruned for i in store.version_infos("NCT04728893")] == [True, False, False]
+    assert [i.pruned for i in store.versions.infos("NCT04728893")] == [True, False, False]
     both = store.retention.apply(keep_versions=3, keep_days=timedelta(days=1), now=T0 + timedelta(days=99))
     assert both.pruned == 0, "a version inside either limit is kept"
 
@@ -223,9 +223,8 @@ def test_the_service_applies_retention_after_a_cycle(workspace: Workspace, fake_
         fake_api.new_refresh()
         assert workspace.cli("check").code == 0
     assert workspace.cli("db", "stats", "--json").json()["pruned"] == 0, "retention runs at most daily"
-    store = Store(workspace.db_url)
-    store.set_meta("storage.last_retention", None)  # a day later
-    store.close()
+    with Store(workspace.db_url) as store:
+        store.set_meta(META_LAST_RETENTION, None)  # a day later
     fake_api.update(trial, lambda s: s["protocolSection"]["statusModule"].update(overallStatus="SUSPENDED"))
     assert workspace.cli("check").code == 0
     stats = workspace.cli("db", "stats", "--json").json()
@@ -242,7 +241,7 @@ def test_prepend_versions_renumbers_in_one_transaction(store: Store) -> None:
     from watcher.store.values import PastVersion
 
     _save(store, _status("RECRUITING"), T0)
-    store.save_version(
+    store.versions.save(
         "NCT04728893",
         _status("SUSPENDED"),
         fetched_at=T0 + timedelta(days=1),
@@ -257,8 +256,8 @@ def test_prepend_versions_renumbers_in_one_transaction(store: Store) -> None:
         for i, s in enumerate(["NOT_YET_RECRUITING", "ENROLLING_BY_INVITATION"])
     ]
     rebase = [Change("status.overallStatus", "changed", "ENROLLING_BY_INVITATION", "RECRUITING", "major")]
-    assert store.prepend_versions("NCT04728893", past, rebase=rebase) == 2
-    infos = store.version_infos("NCT04728893")
+    assert store.versions.prepend("NCT04728893", past, rebase=rebase) == 2
+    infos = store.versions.infos("NCT04728893")
     assert [(i.version, i.source, i.ctgov_version) for i in infos] == [
         (1, "backfill", 0),
         (2, "backfill", 1),
@@ -266,14 +265,14 @@ def test_prepend_versions_renumbers_in_one_transaction(store: Store) -> None:
         (4, "poll", None),
     ]
     assert [
-        store.snapshot("NCT04728893", v).record["protocolSection"]["statusModule"]["overallStatus"]  # type: ignore[union-attr]
+        store.versions.get("NCT04728893", v).record["protocolSection"]["statusModule"]["overallStatus"]  # type: ignore[union-attr]
         for v in (1, 2, 3, 4)
     ] == ["NOT_YET_RECRUITING", "ENROLLING_BY_INVITATION", "RECRUITING", "SUSPENDED"]
-    assert [(c.version, c.change.new) for c in store.changes_of("NCT04728893", include_baseline=False)] == [
+    assert [(c.version, c.change.new) for c in store.changes.of("NCT04728893", include_baseline=False)] == [
         (3, "RECRUITING"),
         (4, "SUSPENDED"),
     ]
-    assert {c.version for c in store.changes_of("NCT04728893") if c.baseline} == {1}, (
+    assert {c.version for c in store.changes.of("NCT04728893") if c.baseline} == {1}, (
         "the oldest version is the baseline now; the former one has its real diff"
     )
     (message,) = store.outbox.messages(status="pending")

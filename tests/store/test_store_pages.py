@@ -1,4 +1,4 @@
-"""Pages of versions written in bulk (`Store.save_versions`), compared by their stored hash, and the
+"""Pages of versions written in bulk (`store.versions.save_many`), compared by their stored hash, and the
 set-based retention and `db stats` that go with them. On SQLite and PostgreSQL (`store` fixture)."""
 
 from __future__ import annotations
@@ -26,9 +26,8 @@ T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
 
 @pytest.fixture
 def store(db_url: str) -> Iterator[Store]:
-    store = Store(db_url)
-    yield store
-    store.close()
+    with Store(db_url) as store:
+        yield store
 
 
 def _studies(count: int, *, tag: str = "") -> list[tuple[str, dict[str, Any]]]:
@@ -65,46 +64,55 @@ def test_a_page_is_written_in_a_fixed_number_of_statements(store: Store) -> None
     """Round trips do not grow with the page: executemany for versions, changes, blobs and messages."""
     small, big = _studies(3), _studies(30, tag=" b")
     with _statements(store) as few:
-        store.save_versions(
+        store.versions.save_many(
             [_new(n, r, baseline=True, messages=[NewMessage("ops", n, "changes", {"v": 1})]) for n, r in small]
         )
     with _statements(store) as many:
-        store.save_versions([_new(n, r, baseline=True) for n, r in big[3:]])
+        store.versions.save_many([_new(n, r, baseline=True) for n, r in big[3:]])
     assert len(many) <= len(few), (few, many)
     assert sum("FROM blobs" in s for s in few) == 1, "one query learns which blobs exist"
-    assert len(store.version_infos("NCT90000029")) == 1
+    assert len(store.versions.infos("NCT90000029")) == 1
     assert store.outbox.counts().get("pending") == 3
     assert store.retention.stats().change_rows == 0, "baselines store no change rows"
 
 
-def test_one_bad_record_never_loses_the_others_of_its_page(store: Store) -> None:
+def _refused(store: Store, nct_id: str, record: dict[str, Any]) -> NewVersion:
+    """A version the database itself refuses. PostgreSQL text cannot hold NUL, which a record can (JSON
+    allows "\\u0000"); SQLite takes any text, but not a change without a field (NOT NULL)."""
+    if store.dialect == "postgresql":
+        record = copy.deepcopy(record)
+        record["protocolSection"]["identificationModule"]["briefTitle"] += "\x00"
+        return _new(nct_id, record, messages=[NewMessage("ops", nct_id, "changes", {"v": 1})])
+    unnamed = Change(None, "changed", "A", "B", "major")  # type: ignore[arg-type]
+    return _new(nct_id, record, changes=[unnamed], messages=[NewMessage("ops", nct_id, "changes", {"v": 1})])
+
+
+def test_one_record_the_database_refuses_never_loses_the_others_of_its_page(store: Store) -> None:
     page = _studies(4)
-    broken = Change("status.overallStatus", "changed", "A", object(), "major")  # type: ignore[arg-type]
     items = [_new(n, r, baseline=True) for n, r in page]
-    items[2] = _new(
-        page[2][0], page[2][1], changes=[broken], messages=[NewMessage("ops", page[2][0], "changes", {"v": 1})]
-    )
-    results = store.save_versions(items)
+    items[2] = _refused(store, *page[2])
+    results = store.versions.save_many(items)
     assert [r for i, r in enumerate(results) if i != 2] == [1, 1, 1]
     assert isinstance(results[2], StorageError)
-    assert store.version_infos(page[2][0]) == [], "the bad record's version, changes and messages: none of them"
+    assert len(str(results[2]).splitlines()) == 1 and "[SQL:" not in str(results[2]), "one line, no statement"
+    assert store.versions.infos(page[2][0]) == [], "the bad record's version, changes and messages: none of them"
     assert store.outbox.counts().get("pending") is None
-    assert [len(store.version_infos(n)) for i, (n, _) in enumerate(page) if i != 2] == [1, 1, 1]
+    assert [len(store.versions.infos(n)) for i, (n, _) in enumerate(page) if i != 2] == [1, 1, 1]
 
 
 def test_a_record_stored_meanwhile_by_another_writer_is_not_a_new_version(store: Store) -> None:
     ((nct_id, record),) = _studies(1)
-    assert store.save_versions([_new(nct_id, record, baseline=True)]) == [1]
+    assert store.versions.save_many([_new(nct_id, record, baseline=True)]) == [1]
     again = _new(nct_id, record, at=T0 + timedelta(hours=1), messages=[NewMessage("ops", nct_id, "changes", {})])
-    assert store.save_versions([again]) == [1]
+    assert store.versions.save_many([again]) == [1]
     assert store.outbox.counts().get("pending") is None
 
 
 def test_unchanged_records_are_known_by_their_stored_hash(store: Store) -> None:
     page = _studies(5)
-    store.save_versions([_new(n, r, baseline=True) for n, r in page])
+    store.versions.save_many([_new(n, r, baseline=True) for n, r in page])
     with _statements(store) as seen:
-        known = store.latest_hashes([n for n, _ in page] + ["NCT00000000"])
+        known = store.versions.latest_hashes([n for n, _ in page] + ["NCT00000000"])
     assert known == {n: content_hash(r) for n, r in page}
     assert len(seen) == 1 and "blobs" not in seen[0], "one query, no record loaded"
 
@@ -131,11 +139,11 @@ def test_an_unchanged_cycle_loads_no_record(workspace: Workspace, fake_api: Fake
 
 def test_retention_is_set_based_and_keeps_what_it_must(store: Store) -> None:
     ((nct_id, record),) = _studies(1)
-    store.save_versions([_new(nct_id, record, baseline=True)])
+    store.versions.save_many([_new(nct_id, record, baseline=True)])
     for n in range(2, 6):
         edited = copy.deepcopy(record)
         edited["protocolSection"]["statusModule"]["overallStatus"] = f"S{n}"
-        store.save_version(
+        store.versions.save(
             nct_id,
             edited,
             fetched_at=T0 + timedelta(days=n),
@@ -147,14 +155,14 @@ def test_retention_is_set_based_and_keeps_what_it_must(store: Store) -> None:
     with _statements(store) as seen:
         result = store.retention.apply(keep_versions=1, keep_days=None, now=T0 + timedelta(days=30))
     assert (result.pruned, result.kept_for_outbox) == (2, 1), "v1 is the baseline, v3 is owed a message, v5 newest"
-    assert [i.version for i in store.version_infos(nct_id) if i.pruned] == [2, 4]
+    assert [i.version for i in store.versions.infos(nct_id) if i.pruned] == [2, 4]
     assert len(seen) <= 8, "a few statements, whatever the number of versions"
     assert result.blobs_deleted == 4 and result.bytes_freed > 0, (
         "the pruned versions' manifests and their own status modules"
     )
     assert store.retention.collect_garbage(T0 + timedelta(days=31)) == (0, 0)
     for version in (1, 3, 5):
-        assert store.snapshot(nct_id, version) is not None, "every part of a kept version survives"
+        assert store.versions.get(nct_id, version) is not None, "every part of a kept version survives"
 
 
 @pytest.mark.parametrize("as_json", [True, False])

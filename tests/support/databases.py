@@ -8,13 +8,30 @@ the PostgreSQL half of each test is skipped, saying so.
 from __future__ import annotations
 
 import os
+import sqlite3
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
 PG_ADMIN_URL = os.environ.get("TRIALWATCH_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+
+
+@contextmanager
+def sqlite_file(path: Path | str) -> Iterator[sqlite3.Connection]:
+    """A plain sqlite3 connection to a test's database file: committed, then closed, after the block.
+
+    `with sqlite3.connect(path) as conn:` only commits; the connection stays open until collected,
+    and Python 3.13 warns about it then (a ResourceWarning: an error in this suite).
+    """
+    conn = sqlite3.connect(path)
+    try:
+        with conn:
+            yield conn
+    finally:
+        conn.close()
 
 
 def _admin_engine() -> object:

@@ -64,14 +64,11 @@ def replay(nct_id: str, root: Path, *, line_breaks: bool = True) -> Replay:
             f"  requests_per_second: 0\n  timeout: 10\nstorage:\n  url: sqlite:///{root / 'state.sqlite'}\n"
         )
         config = load_config(root / "trialwatch.yaml")
-        store = Store(config.settings.storage_url)
-        try:
+        with Store(config.settings.storage_url) as store:
             with CtGovClient(config.settings.api) as client:
                 report = backfill(config, store, client, nct_id)
-            stored = [store.snapshot(nct_id, info.version) for info in store.version_infos(nct_id)]
-            stored_changes = [(c.version, change_to_dict(c.change)) for c in store.changes_of(nct_id) if not c.baseline]
-        finally:
-            store.close()
+            stored = [store.versions.get(nct_id, info.version) for info in store.versions.infos(nct_id)]
+            stored_changes = [(c.version, change_to_dict(c.change)) for c in store.changes.of(nct_id) if not c.baseline]
     rules = SeverityRules.from_mapping(config.settings.severity_rules)
     real = [
         (number + 1, change_to_dict(change))

@@ -26,4 +26,4 @@ class Clock:
 def setup(workspace: Workspace, channels: dict[str, Any], extra: str = "") -> tuple[Config, Store]:
     workspace.write(trials=["NCT04728893"], channels=channels, extra=extra)
     config = load_config(workspace.settings)
-    return config, Store(config.settings.storage_url)
+    return config, workspace.store(config.settings.storage_url)

@@ -8,8 +8,8 @@ import os
 import subprocess
 import sys
 import textwrap
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -18,6 +18,7 @@ from click.testing import CliRunner
 
 if TYPE_CHECKING:
     from tests.support.fakeapi import FakeCtGov
+    from watcher.store import Store
 
 REPO = Path(__file__).resolve().parents[2]
 # our own texts only; third-party data (real records, the API spec) comes through tests/support/shared.py
@@ -40,6 +41,7 @@ class Workspace:
 
     root: Path
     api_url: str
+    _stores: list[Store] = field(default_factory=list)
 
     @property
     def settings(self) -> Path:
@@ -88,6 +90,18 @@ class Workspace:
             items.append(f"  - {trial}" if isinstance(trial, str) else f"  - {json.dumps(trial)}")
         self.watchlist.write_text("trials:\n" + ("\n".join(items) + "\n" if items else "  []\n"))
 
+    def store(self, url: str | None = None, *, create: bool = True) -> Store:
+        """A Store on this workspace's database (or `url`), closed when the test ends."""
+        from watcher.store import Store
+
+        store = Store(url or self.db_url, create=create)
+        self._stores.append(store)
+        return store
+
+    def close(self) -> None:
+        while self._stores:
+            self._stores.pop().close()
+
     def cli(self, *args: str, env: dict[str, str] | None = None) -> Result:
         """Run the CLI in-process (fast); logs go to stderr as JSON."""
         runner = CliRunner()
@@ -113,7 +127,8 @@ class Workspace:
 
 
 @pytest.fixture
-def workspace(tmp_path: Path, fake_api: FakeCtGov) -> Workspace:
+def workspace(tmp_path: Path, fake_api: FakeCtGov) -> Iterator[Workspace]:
     ws = Workspace(tmp_path, fake_api.base_url)
     ws.write()
-    return ws
+    yield ws
+    ws.close()

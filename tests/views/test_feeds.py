@@ -79,16 +79,11 @@ def test_a_cycle_over_some_trials_keeps_the_other_trials_in_the_feeds(
 
     workspace.write(trials=[{"id": TRIAL, "tags": ["cll"]}, OTHER], extra="feeds:\n  path: feeds/trialwatch.atom\n")
     config = load_config(workspace.settings)
-    store = Store(config.settings.storage_url)
-    client = CtGovClient(config.settings.api)
-    try:
+    with Store(config.settings.storage_url) as store, CtGovClient(config.settings.api) as client:
         poll_trials(config, store, client, only=None, write=lambda _: None)
         fake_api.update(TRIAL, suspend)
         poll_trials(config, store, client, only=[TRIAL], write=lambda _: None)
         poll_trials(config, store, client, only=[OTHER], write=lambda _: None)
-    finally:
-        client.close()
-        store.close()
     files = workspace.root / "feeds"
     assert sorted(p.name for p in files.iterdir()) == ["trialwatch-cll.atom", "trialwatch.atom"]
     for name in ("trialwatch.atom", "trialwatch-cll.atom"):

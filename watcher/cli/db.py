@@ -7,8 +7,7 @@ from datetime import UTC, datetime
 
 import click
 
-from watcher.cli.main import State, cli, fail, open_store
-from watcher.errors import StorageError
+from watcher.cli.main import State, cli, open_store
 
 
 @cli.group()
@@ -24,16 +23,10 @@ def db_upgrade(state: State) -> None:
     from watcher.store.connection import redact_db_url
 
     config = state.config()
-    try:
-        store = Store(config.settings.storage_url, create=False)
-        try:
-            before = store.schema_revision()
-            applied = store.upgrade()
-            after = store.schema_revision()
-        finally:
-            store.close()
-    except StorageError as exc:
-        fail(str(exc))
+    with Store(config.settings.storage_url, create=False) as store:
+        before = store.schema_revision()
+        applied = store.upgrade()
+        after = store.schema_revision()
     where = redact_db_url(config.settings.storage_url)
     if applied:
         label = before or ("0001 (the first schema)" if applied[0] != "0001" else "empty")

@@ -56,7 +56,7 @@ def history(
         from watcher.detect.meaning import SeverityRules
 
         rules = SeverityRules.from_mapping(config.settings.severity_rules)  # the baseline's, derived when read
-        items = select_changes(store.changes_of(nct_id, since=since_at, rules=rules), fields=fields)
+        items = select_changes(store.changes.of(nct_id, since=since_at, rules=rules), fields=fields)
     if _printed_as_data(items, as_json=as_json, as_csv=as_csv):
         return
     if not items:
@@ -100,7 +100,7 @@ def diff(state: State, nct_id: str, from_: str | None, to: str | None, as_json: 
     config = state.config()
     now = datetime.now(UTC)
     with open_store(config, read_only=True) as store:
-        infos = store.version_infos(nct_id)
+        infos = store.versions.infos(nct_id)
         if not infos:
             fail(f"{nct_id} has no stored versions: add it to the watchlist and run `trialwatch check`", EXIT_USAGE)
         try:
@@ -200,7 +200,7 @@ def changes(
         trials = [t for t in watched if not tags or set(tags) & set(t.tags)]
         if tags and not trials:
             fail(f"no watched trial has the tag {', '.join(tags)}", EXIT_USAGE)
-        found = store.changes(since=since_at, nct_ids=[t.nct_id for t in trials])
+        found = store.changes.across(since=since_at, nct_ids=[t.nct_id for t in trials])
     items = select_changes(found, fields=fields, min_severity=min_severity, include_bookkeeping=include_bookkeeping)
     if _printed_as_data(items, as_json=as_json, as_csv=as_csv):
         return
@@ -245,7 +245,7 @@ def feed(state: State, tag: str | None, write_files: bool) -> None:
 def backfill(state: State, nct_ids: tuple[str, ...]) -> None:
     """Import trials' past versions from ClinicalTrials.gov's record history."""
     from watcher.backfill import backfill as run_backfill
-    from watcher.errors import BackfillError
+    from watcher.errors import BackfillError, StorageError
     from watcher.registry.client import CtGovClient
 
     config = state.config()
@@ -256,6 +256,8 @@ def backfill(state: State, nct_ids: tuple[str, ...]) -> None:
             for nct_id in nct_ids:
                 try:
                     report = run_backfill(config, store, client, nct_id)
+                except StorageError:
+                    raise  # the database, not this trial: one line for the command (`Commands.invoke`)
                 except (BackfillError, TrialWatchError) as exc:
                     click.echo(f"trialwatch: {nct_id}: backfill failed: {exc}", err=True)
                     failed = True

@@ -63,23 +63,30 @@ def fail(message: str, code: int = EXIT_FAILED) -> NoReturn:
 @contextmanager
 def open_store(config: Config, *, read_only: bool = False) -> Iterator[Any]:
     """The store, opened for writing; `read_only` commands read a SQLite file this user cannot write
-    (a state directory owned by the service's user) as it is, without upgrading it."""
+    (a state directory owned by the service's user) as it is, without upgrading it. A storage
+    failure, here or later, reaches the user through `Commands.invoke`."""
     from watcher.store import Store
     from watcher.store.connection import sqlite_path, unwritable
 
     url = config.settings.storage_url
     database = sqlite_path(url)
-    try:
-        store = Store(url, read_only=read_only and database is not None and unwritable(database) is not None)
-    except StorageError as exc:
-        fail(str(exc))
-    try:
+    with Store(url, read_only=read_only and database is not None and unwritable(database) is not None) as store:
         yield store
-    finally:
-        store.close()
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class Commands(click.Group):
+    """The `trialwatch` group. A storage failure in any command (the database gone, locked, full,
+    damaged, unreadable, its server unreachable) is one line on stderr and exit 1, never a traceback:
+    the store's errors already say what failed, in which database and what to do."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except StorageError as exc:
+            fail(" ".join(line.strip() for line in str(exc).splitlines() if line.strip()))
+
+
+@click.group(cls=Commands, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "--config",
     "config_path",

@@ -34,7 +34,7 @@ def check(state: State, full: bool) -> None:
                 report = Cycle(config, store, client, write=click.echo, progress=progress).run(
                     force_full=full, wait_for_lock=True
                 )
-            states = store.trial_states()
+            states = store.trials.states()
         except TrialWatchError as exc:
             fail(str(exc))
         except KeyboardInterrupt:
@@ -61,10 +61,10 @@ def _interrupted(store: Any, started: datetime) -> NoReturn:
     and the page in hand is rolled back whole; say so, close the cycle in the log, exit 130 (128 + SIGINT)."""
     saved = sorted(
         nct_id
-        for nct_id, st in store.trial_states().items()
+        for nct_id, st in store.trials.states().items()
         if st.last_checked_at is not None and st.last_checked_at >= started
     )
-    store.close_open_cycles(datetime.now(UTC), result="interrupted", since=started)
+    store.cycles.close_open(datetime.now(UTC), result="interrupted", since=started)
     click.echo(
         f"trialwatch: interrupted; {len(saved)} trial{'s' if len(saved) != 1 else ''} checked and saved "
         "before the stop, those in hand were rolled back; run `trialwatch check` again to finish",

@@ -143,7 +143,7 @@ def list_trials(state: State, as_json: bool) -> None:
 
     config = state.config()
     with open_store(config, read_only=True) as store:
-        states = store.trial_states()
+        states = store.trials.states()
         found = found_trials(config, store.discovery)
     rows: list[dict[str, Any]] = []
     for trial in (*config.watchlist.trials, *found):
@@ -219,11 +219,11 @@ def show(state: State, nct_id: str, days: int, front_matter: bool) -> None:
     config = state.config()
     today = datetime.now(UTC).date()
     with open_store(config, read_only=True) as store:
-        latest = store.latest_snapshot(nct_id)
+        latest = store.versions.latest(nct_id)
         if latest is None:
             fail(f"{nct_id} has no stored snapshot yet: add it to the watchlist and run `trialwatch check`")
         since = datetime.combine(today - timedelta(days=days), datetime.min.time(), tzinfo=UTC)
-        items = store.changes_of(nct_id, since=since)
+        items = store.changes.of(nct_id, since=since)
     first = [i for i in items if i.baseline]
     baseline = Baseline(first[0].detected_at, len(first)) if first else None
     recent = [(i.detected_at, i.change) for i in items if not i.baseline]

@@ -48,6 +48,7 @@ from watcher.registry.whole import poll_registry
 from watcher.store import Store
 from watcher.store.database import utcnow
 from watcher.store.outbox import NewMessage
+from watcher.store.retention import apply_retention_daily
 from watcher.store.values import NewVersion, TrialState
 
 log = structlog.get_logger("watcher.cycle")
@@ -115,9 +116,9 @@ class Cycle:
         started = self.now()
         clock = time.monotonic()
         report = CycleReport(started_at=started)
-        cycle_id = self.store.start_cycle(started)
+        cycle_id = self.store.cycles.start(started)
         requests_before = self.client.requests_made
-        states = self.store.trial_states()  # read once: this cycle's decisions use the states it began with
+        states = self.store.trials.states()  # read once: this cycle's decisions use the states it began with
         state = poll_state(self.store, trials, states, force_full=force_full, partial=self._partial)
         threshold = self.config.settings.failure_alert_after
         failing = {
@@ -152,7 +153,7 @@ class Cycle:
                 )
         report.requests = self.client.requests_made - requests_before + self._found.requests
         report.finished_at = self.now()
-        self.store.finish_cycle(
+        self.store.cycles.finish(
             cycle_id,
             at=report.finished_at,
             result=report.result,
@@ -251,7 +252,7 @@ class Cycle:
         page_stored()
 
     def _store_records(self, page: list[tuple[Trial, dict[str, Any]]], report: CycleReport) -> None:
-        known = self.store.latest_hashes([trial.nct_id for trial, _ in page])
+        known = self.store.versions.latest_hashes([trial.nct_id for trial, _ in page])
         unchanged: list[str] = []
         todo: list[Pending] = []
         for trial, record in page:
@@ -270,9 +271,9 @@ class Cycle:
                 else:
                     todo.append(pending)
         if unchanged:
-            self.store.mark_checked(unchanged, self.now())
+            self.store.trials.mark_checked(unchanged, self.now())
             report.checked += len(unchanged)
-        for pending, saved in zip(todo, self.store.save_versions([p.version for p in todo]), strict=True):
+        for pending, saved in zip(todo, self.store.versions.save_many([p.version for p in todo]), strict=True):
             if isinstance(saved, TrialWatchError):
                 self._trial_failed(pending.trial, str(saved), report)
             else:
@@ -300,7 +301,7 @@ class Cycle:
         for nct_id in sorted(result.not_found):
             report.not_found.append(nct_id)
             already = states.get(nct_id)
-            self.store.record_failure(nct_id, "not found on ClinicalTrials.gov (404)", not_found=True)
+            self.store.trials.record_failure(nct_id, "not found on ClinicalTrials.gov (404)", not_found=True)
             if already is None or not already.not_found:
                 log.warning("trial.not_found", nct_id=nct_id)
                 self._alert(
@@ -313,7 +314,7 @@ class Cycle:
             report.moved[nct_id] = canonical
             previous = states.get(nct_id)
             if previous is None or previous.canonical_id != canonical:
-                self.store.set_canonical(nct_id, canonical)
+                self.store.trials.set_canonical(nct_id, canonical)
                 log.info("trial.moved", nct_id=nct_id, canonical_id=canonical)
                 self._alert(
                     nct_id=nct_id,
@@ -323,7 +324,7 @@ class Cycle:
                 )
         settled = processed | set(result.failures) | result.not_found | set(report.failed)
         unchanged = [t.nct_id for t in self._trials if t.nct_id not in settled and t.nct_id not in state.not_found]
-        self.store.mark_checked(unchanged, self.now())
+        self.store.trials.mark_checked(unchanged, self.now())
         report.checked += len(unchanged)
         if not self._partial:  # the registry-wide gate moves only when every watched trial was polled
             if result.data_timestamp is not None:
@@ -343,7 +344,7 @@ class Cycle:
             log.info("trial.checked", nct_id=trial.nct_id, changed=False)
             return None
         now = self.now()
-        latest = self.store.latest_snapshot(trial.nct_id) if stored_hash is not None else None
+        latest = self.store.versions.latest(trial.nct_id) if stored_hash is not None else None
         if latest is not None:
             fetched, record = record, whole_record(self.store, self.client, trial, latest, record, alert=self._alert)
             if record is not fetched:
@@ -439,8 +440,8 @@ class Cycle:
 
     def _retention(self) -> None:
         settings = self.config.settings
-        result = self.store.apply_retention_daily(
-            keep_versions=settings.keep_versions, keep_days=settings.keep_days, now=self.now()
+        result = apply_retention_daily(
+            self.store, keep_versions=settings.keep_versions, keep_days=settings.keep_days, now=self.now()
         )
         if result is not None:
             log.info(
@@ -455,7 +456,7 @@ class Cycle:
 
     def _trial_failed(self, trial: Trial, error: str, report: CycleReport) -> None:
         report.failed[trial.nct_id] = error
-        count = self.store.record_failure(trial.nct_id, error)
+        count = self.store.trials.record_failure(trial.nct_id, error)
         log.warning("trial.failed", nct_id=trial.nct_id, error=error, consecutive=count)
         if count == self.config.settings.failure_alert_after:
             self._alert(

@@ -71,7 +71,7 @@ def check_no_edit_conditions(
     cleared: list[tuple[str, str]] = []
     messages: list[NewMessage] = []
     for trial in trials:
-        latest = store.latest_snapshot(trial.nct_id)
+        latest = store.versions.latest(trial.nct_id)
         if latest is None:
             continue
         events = conditions(latest.record, today)

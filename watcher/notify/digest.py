@@ -91,12 +91,12 @@ def heartbeat_payload(config: Config, store: Store, *, now: datetime, next_poll:
     last = store.get_meta(META_LAST_SUCCESS)
     last_poll = datetime.fromisoformat(last) if isinstance(last, str) else None
     if next_poll is None:
-        cycle = store.last_cycle()
+        cycle = store.cycles.last()
         next_poll = cycle.started_at + config.settings.interval if cycle else None
     polled = watched_trials(config, store.discovery)  # the watchlist's and those its searches added
     trials = len(polled)
     watched = {t.nct_id for t in polled}  # trials removed from the watchlist keep their state
-    failing = sum(1 for nct_id, s in store.trial_states().items() if s.consecutive_failures and nct_id in watched)
+    failing = sum(1 for nct_id, s in store.trials.states().items() if s.consecutive_failures and nct_id in watched)
     text = (
         f"Watching {trials} trial{'s' if trials != 1 else ''}; last successful poll at {_stamp(last_poll)}; "
         f"next at {_stamp(next_poll)}."

@@ -229,7 +229,7 @@ class Service:
         self.clock.retry_at(when)
 
     def _due(self, config: Config, mode: str) -> list[str]:
-        last = {k: v.last_checked_at for k, v in self.store.trial_states().items()}
+        last = {k: v.last_checked_at for k, v in self.store.trials.states().items()}
         if mode == "new":
             return [t.nct_id for t in config.watchlist.trials if last.get(t.nct_id) is None]
         return due_trials(
@@ -506,9 +506,13 @@ def serve(
     """Run until SIGTERM/SIGINT; returns the exit code (0 also when a stuck cycle was abandoned).
 
     On SQLite a second service of the same database is refused (StorageError names the first)."""
-    from watcher.store.connection import service_lock
+    from watcher.store.locks import service_lock
 
     with service_lock(config.settings.storage_url):
         service = Service(config, config_path, environ=environ, rejected=rejected)
-        service.install_signal_handlers()
-        return service.serve()
+        try:
+            service.install_signal_handlers()
+            return service.serve()
+        except BaseException:
+            service.store.close()  # a stop closes it; one that abandons a stuck cycle leaves it to that thread
+            raise

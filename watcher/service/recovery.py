@@ -16,7 +16,7 @@ def close_interrupted_cycles(store: Store, now: datetime) -> int:
     """A cycle log row still "running" at start belongs to a killed process, unless another
     service (PostgreSQL) is in a cycle right now: then its lock is taken and nothing is closed."""
     with store.exclusive("cycle") as free:
-        closed = store.close_open_cycles(now, result="interrupted") if free else 0
+        closed = store.cycles.close_open(now, result="interrupted") if free else 0
     if closed:
         log.warning("service.interrupted_cycles", count=closed)
     return closed
@@ -25,9 +25,8 @@ def close_interrupted_cycles(store: Store, now: datetime) -> int:
 def record_abandoned_stop(storage_url: str, now: datetime, since: datetime | None) -> None:
     """After abandoning a stuck cycle, tell the truth in `status` without touching the store
     the stuck thread still uses: a connection of our own marks the cycle and the service."""
-    fresh = Store(storage_url, create=False)
-    try:
-        fresh.close_open_cycles(now, result="abandoned", since=since)
+    with Store(storage_url, create=False) as fresh:
+        fresh.cycles.close_open(now, result="abandoned", since=since)
         for key, value in {
             META_STATE: "stopped",
             META_STOPPED: now.isoformat(),
@@ -35,5 +34,3 @@ def record_abandoned_stop(storage_url: str, now: datetime, since: datetime | Non
             META_CYCLE_STARTED: None,
         }.items():
             fresh.set_meta(key, value)
-    finally:
-        fresh.close()

@@ -75,7 +75,7 @@ def read_status(config: Config, store: Store, *, now: datetime) -> Status:
         service = "not responding"
     else:
         service = str(state)
-    last = store.last_cycle()
+    last = store.cycles.last()
     last_cycle = None
     if last is not None:
         duration = (last.finished_at - last.started_at).total_seconds() if last.finished_at else None
@@ -90,7 +90,7 @@ def read_status(config: Config, store: Store, *, now: datetime) -> Status:
             "duration_s": round(duration, 3) if duration is not None else None,
         }
     counts = store.outbox.counts()
-    states = store.trial_states()
+    states = store.trials.states()
     failing = []
     for trial in config.watchlist.trials:
         st = states.get(trial.nct_id)
@@ -194,7 +194,7 @@ def watched_count(config: Config, store: Store) -> int:
 
 def summary(trials: int, store: Store, *, next_cycle: datetime | None) -> str:
     """The STATUS= line: trials watched, last cycle, pending notifications."""
-    last = store.last_cycle()
+    last = store.cycles.last()
     counts = store.outbox.counts()
     parts = [f"{trials} trial{'s' if trials != 1 else ''} watched"]
     if last is not None and last.finished_at is not None:

@@ -39,7 +39,10 @@ def snapshot_of(s: Session, row: SnapshotRow) -> Snapshot | None:
 def load_record(s: Session, manifest_digest: str) -> dict[str, Any]:
     manifest_row = s.get(BlobRow, manifest_digest)
     if manifest_row is None:
-        raise StorageError(f"snapshot manifest {manifest_digest[:12]}… is missing from the blob store")
+        raise StorageError(
+            f"snapshot manifest {manifest_digest[:12]}… is missing from the blob store; "
+            "restore the database from a backup"
+        )
     manifest = blobs.load(manifest_row.codec, manifest_row.data)
     wanted = blobs.manifest_digests(manifest)
     found = {
@@ -47,7 +50,10 @@ def load_record(s: Session, manifest_digest: str) -> dict[str, Any]:
     }
     missing = set(wanted) - set(found)
     if missing:
-        raise StorageError(f"{len(missing)} part(s) of snapshot manifest {manifest_digest[:12]}… are missing")
+        raise StorageError(
+            f"{len(missing)} part(s) of snapshot manifest {manifest_digest[:12]}… are missing; "
+            "restore the database from a backup"
+        )
     return blobs.join_record(manifest, found)
 
 

@@ -1,27 +1,23 @@
-"""The database engine: opening it, SQLite's settings, its URL fit for logs, locks between processes."""
+"""The database engine: opening it, SQLite's settings, its URL fit for logs, what stops writing it.
+
+Locks between processes are `watcher.store.locks`; what a database failure means to a user,
+`watcher.store.failures`.
+"""
 
 from __future__ import annotations
 
-import fcntl
 import getpass
-import json
 import os
 import sqlite3
-import threading
-from collections.abc import Iterator, Mapping
-from contextlib import ExitStack, contextmanager
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from sqlalchemy import create_engine, event, func, select
+from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import SQLAlchemyError
 
 from watcher.errors import StorageError
-
-LOCK_KEYS: Mapping[str, int] = {"cycle": 0x7457_0002, "backfill": 0x7457_0003}
 
 
 def redact_db_url(url: str) -> str:
@@ -149,144 +145,9 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-@contextmanager
-def advisory_lock(engine: Engine, name: str, *, wait: bool = False) -> Iterator[bool]:
-    """Hold a named PostgreSQL advisory lock for the block; yields whether it was got.
-
-    On PostgreSQL, processes sharing a database take turns (a cycle, a backfill); the lock
-    lives on its own connection, so it goes away with a crashed process. On SQLite this
-    is a no-op that always yields True: one machine, one service.
-    """
-    if engine.dialect.name != "postgresql":
-        yield True
-        return
-    key = LOCK_KEYS[name]
-    try:
-        conn = engine.connect()
-    except SQLAlchemyError as exc:
-        raise StorageError(f"database error on {engine.url.render_as_string(hide_password=True)}: {exc}") from exc
-    try:
-        if wait:
-            conn.execute(select(func.pg_advisory_lock(key)))
-            got = True
-        else:
-            got = bool(conn.execute(select(func.pg_try_advisory_lock(key))).scalar())
-        conn.commit()
-        try:
-            yield got
-        finally:
-            if got:
-                conn.execute(select(func.pg_advisory_unlock(key)))
-                conn.commit()
-    finally:
-        conn.close()
-
-
 def sqlite_path(url: str) -> Path | None:
     """The file of a SQLite URL; None for other databases and in-memory SQLite."""
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite" or not parsed.database or parsed.database == ":memory:":
         return None
     return Path(parsed.database).expanduser()
-
-
-def _open_lock_file(path: Path) -> int:
-    try:
-        return os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-    except OSError as exc:
-        problem = unwritable(path, what="lock file") or f"the state directory {path.parent} must be writable"
-        raise StorageError(f"{problem}; cannot open the lock file {path}: {exc.strerror}") from exc
-
-
-@contextmanager
-def file_lock(path: Path) -> Iterator[None]:
-    """An exclusive flock on `path` (created if needed) for the block: processes take turns."""
-    fd = _open_lock_file(path)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)  # closing the last descriptor releases the lock
-
-
-class WriterLock:
-    """One writer of version numbers at a time on a SQLite file, across processes and threads.
-
-    SQLite has no row locks; two processes (the service and a hand-run `check`, `backfill` or
-    `db prune`) that both read a trial's newest version and insert the next would collide. The
-    writer lock is a `file_lock` on `<database>.writer.lock` held for the whole transaction,
-    re-entrant within a thread. PostgreSQL needs none of this: it locks per trial inside the transaction.
-    """
-
-    def __init__(self, database: Path | None) -> None:
-        self._path = database.with_name(database.name + ".writer.lock") if database else None
-        self._lock = threading.RLock()
-        self._depth = 0
-        self._held = ExitStack()
-
-    @contextmanager
-    def held(self) -> Iterator[None]:
-        if self._path is None:
-            yield
-            return
-        with self._lock:
-            if self._depth == 0:
-                self._held.enter_context(file_lock(self._path))
-            self._depth += 1
-            try:
-                yield
-            finally:
-                self._depth -= 1
-                if self._depth == 0:
-                    self._held.close()
-
-
-@contextmanager
-def service_lock(url: str) -> Iterator[None]:
-    """Hold the right to run *the* service of a SQLite database; StorageError names the holder.
-
-    Two `trialwatch run` on one SQLite file would each believe they are the service (and `status`
-    would say "stopped" when either stops). PostgreSQL deployments may run several services on
-    purpose (they take turns per cycle), so this applies to SQLite only.
-    """
-    database = sqlite_path(url)
-    if database is None:
-        yield
-        return
-    database.parent.mkdir(parents=True, exist_ok=True)
-    path = database.with_name(database.name + ".service.lock")
-    fd = _open_lock_file(path)
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = _holder(path)
-            raise StorageError(
-                f"another `trialwatch run` ({holder}) is already the service of {database}; stop it first "
-                "(e.g. `systemctl stop trialwatch`) or give this one another storage.url"
-            ) from None
-        os.ftruncate(fd, 0)
-        os.write(
-            fd, json.dumps({"pid": os.getpid(), "since": datetime.now(UTC).isoformat(timespec="seconds")}).encode()
-        )
-        try:
-            yield
-        finally:
-            os.ftruncate(fd, 0)
-            fcntl.flock(fd, fcntl.LOCK_UN)
-    finally:
-        os.close(fd)
-
-
-def _holder(path: Path) -> str:
-    try:
-        found = json.loads(path.read_text(encoding="utf-8"))
-        return f"pid {found['pid']}, since {found['since']}"
-    except (OSError, ValueError, KeyError, TypeError):
-        return "pid unknown"
-
-
-def trial_lock_key(nct_id: str) -> int:
-    """A PostgreSQL advisory-lock key of one trial: 'tW' in the high bits, the NCT number below."""
-    digits = "".join(ch for ch in nct_id if ch.isdigit())[:8] or "0"
-    return (0x7457 << 32) | int(digits)

@@ -1,106 +1,53 @@
-"""`Store`, the one gateway to the database: snapshots and versions, changes, trial state,
-the cycle log, meta keys and locks between processes. The notification outbox is
-`store.outbox` (`watcher.store.outbox`), storage statistics and retention `store.retention`
-(`watcher.store.retention`).
+"""`Store`, the one gateway to the database: it opens it (upgrading the schema), hands out
+transactions, keeps the `meta` keys and the locks between processes, and holds one collaborator
+per kind of stored data:
+
+    store.versions   the versions of each trial (`watcher.store.versions`)
+    store.changes    the change log (`watcher.store.changes`)
+    store.trials     each trial's state between cycles (`watcher.store.trials`)
+    store.cycles     the cycle log (`watcher.store.cycles`)
+    store.outbox     the notification queue (`watcher.store.outbox`)
+    store.retention  storage statistics and retention (`watcher.store.retention`)
+    store.discovery  what saved searches found (`watcher.store.discovery`)
 
 SQLite by default (WAL + busy timeout so CLI commands work while the service runs),
 PostgreSQL for shared deployments (advisory locks let several services take turns). The tables
 are in `watcher.store.schema`; ORM rows never leave the storage modules: callers get the frozen
-dataclasses of `watcher.store.values` and `watcher.models`, or plain dicts.
+dataclasses of `watcher.store.values` and `watcher.models`, or plain dicts. A database error
+reaches callers as a one-line `StorageError` (`watcher.store.failures`).
 
-Records are kept as compressed, content-addressed parts (`watcher.store.blobs`); the schema is
-Alembic's (`watcher.store.migrate`), upgraded in place when a Store opens the database.
+A Store holds connections until closed: `with Store(url) as store:` (or `close()`, which may be
+called again).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
-from datetime import UTC, datetime, timedelta
-from typing import Any
+from datetime import UTC, datetime
+from types import TracebackType
 
-import structlog
-from sqlalchemy import delete, select, text, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from watcher.detect import SeverityRules
-from watcher.detect.record import last_update_of
 from watcher.errors import StorageError
-from watcher.models import Change, Event, Json, Snapshot, StoredChange, change_to_dict
-from watcher.store.baselines import baseline_changes, merged
-from watcher.store.blobstore import chunks, put_record, snapshot_of
-from watcher.store.connection import (
-    WriterLock,
-    advisory_lock,
-    open_engine,
-    redact_db_url,
-    sqlite_path,
-    trial_lock_key,
-    unwritable,
-)
+from watcher.models import Json
+from watcher.store.changes import ChangeLog
+from watcher.store.connection import open_engine, redact_db_url, sqlite_path, unwritable
+from watcher.store.cycles import CycleLog
 from watcher.store.discovery import DiscoveryStore
-from watcher.store.outbox import NewMessage, OutboxQueue
+from watcher.store.failures import database_error, is_database_error
+from watcher.store.locks import WriterLock, advisory_lock
+from watcher.store.outbox import OutboxQueue
 from watcher.store.retention import Retention
-from watcher.store.schema import ChangeRow, CycleRow, MetaRow, SnapshotRow, TrialRow
-from watcher.store.values import CycleInfo, NewVersion, PastVersion, RetentionResult, TrialState, VersionInfo
-from watcher.store.writes import newest_versions, write_versions
-
-log = structlog.get_logger("watcher.store")
+from watcher.store.schema import MetaRow
+from watcher.store.trials import TrialStates
+from watcher.store.versions import Versions
 
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
-
-
-def _change(row: ChangeRow) -> Change:
-    event = None
-    if row.event:
-        event = Event(kind=row.event["kind"], summary=row.event.get("summary", ""), data=row.event.get("data", {}))
-    return Change(
-        field=row.field,
-        change=row.change,  # type: ignore[arg-type]
-        old=row.old,
-        new=row.new,
-        severity=row.severity,  # type: ignore[arg-type]
-        event=event,
-    )
-
-
-def _stored(row: ChangeRow) -> StoredChange:
-    return StoredChange(
-        id=row.id,
-        nct_id=row.nct_id,
-        version=row.version,
-        detected_at=row.detected_at,
-        change=_change(row),
-        baseline=row.baseline,
-    )
-
-
-def _storage_error(item: NewVersion, exc: Exception) -> StorageError:
-    if isinstance(exc, StorageError):
-        return exc
-    return StorageError(f"cannot store {item.nct_id}: {type(exc).__name__}: {exc}")
-
-
-def _trial_state(row: TrialRow) -> TrialState:
-    return TrialState(
-        nct_id=row.nct_id,
-        title=row.title,
-        overall_status=row.overall_status,
-        last_update_post_date=row.last_update_post_date,
-        last_checked_at=row.last_checked_at,
-        last_changed_at=row.last_changed_at,
-        consecutive_failures=row.consecutive_failures or 0,
-        last_error=row.last_error,
-        not_found=bool(row.not_found),
-        canonical_id=row.canonical_id,
-    )
-
-
-META_LAST_RETENTION = "storage.last_retention"
 
 
 class Store:
@@ -120,16 +67,38 @@ class Store:
                     "(status, list, show, history, diff, changes, feed, db stats) work without it."
                 )
         self.engine: Engine = open_engine(url, read_only=read_only)
+        self._closed = False
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         self.dialect = self.engine.url.get_backend_name()
-        self._writer = WriterLock(sqlite_path(url))
+        self.versions = Versions(self.session, dialect=self.dialect, writer=WriterLock(database))
+        self.changes = ChangeLog(self.session)
+        self.trials = TrialStates(self.session)
+        self.cycles = CycleLog(self.session)
         self.outbox = OutboxQueue(self.session, dialect=self.dialect)
-        self.retention = Retention(self.session, database_bytes=self._database_bytes)
+        self.retention = Retention(self.session, dialect=self.dialect)
         self.discovery = DiscoveryStore(self.session)
-        if read_only:
-            self._require_current_schema()
-        elif create:
-            self.upgrade()
+        try:
+            if read_only:
+                self._require_current_schema()
+            elif create:
+                self.upgrade()
+        except BaseException:
+            self.close()  # nobody else holds the engine to close it
+            raise
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close every connection of the pool; again is harmless."""
+        if not self._closed:
+            self._closed = True
+            self.engine.dispose()
 
     def upgrade(self) -> list[str]:
         """Bring the schema to the newest revision in place; returns the revisions applied.
@@ -143,7 +112,7 @@ class Store:
         try:
             return upgrade_schema(self.engine)
         except SQLAlchemyError as exc:
-            raise StorageError(f"cannot upgrade the schema of {redact_db_url(self.url)}: {exc}") from exc
+            raise database_error(self.url, exc, doing="cannot open or upgrade the database") from exc
 
     def _require_current_schema(self) -> None:
         from watcher.store.migrate import schema_behind
@@ -151,10 +120,8 @@ class Store:
         try:
             behind = schema_behind(self.engine)
         except SQLAlchemyError as exc:
-            self.close()
-            raise StorageError(f"cannot read {redact_db_url(self.url)}: {exc}") from exc
+            raise database_error(self.url, exc, doing="cannot read the database") from exc
         if behind is not None:
-            self.close()
             database = sqlite_path(self.url)
             why = (unwritable(database) if database else None) or "it was opened read-only"
             raise StorageError(
@@ -168,303 +135,34 @@ class Store:
         try:
             return current_revision(self.engine)
         except SQLAlchemyError as exc:
-            raise StorageError(f"cannot read the schema revision of {redact_db_url(self.url)}: {exc}") from exc
-
-    def _database_bytes(self, s: Session) -> int | None:
-        if self.dialect == "sqlite":
-            return int(
-                s.execute(
-                    text("SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()")
-                ).scalar_one()
-            )
-        if self.dialect == "postgresql":
-            return int(s.execute(text("SELECT pg_database_size(current_database())")).scalar_one())
-        return None
-
-    def close(self) -> None:
-        self.engine.dispose()
+            raise database_error(self.url, exc, doing="cannot read the schema revision of") from exc
 
     @contextmanager
     def session(self) -> Iterator[Session]:
+        """One transaction: committed when the block ends, rolled back when it raises. A database
+        error becomes a `StorageError`; any other exception (a bug) goes on as it is."""
         session = self._sessions()
         try:
             yield session
             session.commit()
         except SQLAlchemyError as exc:
             session.rollback()
-            raise StorageError(f"database error on {redact_db_url(self.url)}: {exc}") from exc
+            if not is_database_error(exc):
+                raise
+            raise database_error(self.url, exc) from exc
+        except StorageError as exc:  # found wrong by our own reading (a part missing): name the database
+            session.rollback()
+            where = redact_db_url(self.url)
+            if where in str(exc):
+                raise
+            raise StorageError(f"{where}: {exc}") from exc
         except BaseException:
             session.rollback()
             raise
         finally:
             session.close()
 
-    @contextmanager
-    def versions_session(self, *nct_ids: str) -> Iterator[Session]:
-        """A transaction that allocates or shifts these trials' version numbers: one writer at a time.
-
-        Another process may be writing the same trial (a hand-run `check` or `backfill` beside the
-        service): on PostgreSQL a transaction-scoped advisory lock per trial serialises them, on
-        SQLite the database's `WriterLock`. Either way the newest version read is still the newest
-        at commit, so version numbers cannot collide.
-        """
-        with self._writer.held(), self.session() as s:
-            if self.dialect == "postgresql":  # in key order: two writers of overlapping pages cannot deadlock
-                s.execute(
-                    text(
-                        "SELECT pg_advisory_xact_lock(k) FROM "
-                        "(SELECT unnest(CAST(:keys AS bigint[])) AS k ORDER BY 1) AS held"
-                    ),
-                    {"keys": sorted({trial_lock_key(n) for n in nct_ids})},
-                )
-            yield s
-
-    # -- snapshots -------------------------------------------------------------------------------
-
-    def latest_snapshot(self, nct_id: str) -> Snapshot | None:
-        with self.session() as s:
-            row = s.scalars(
-                select(SnapshotRow).where(SnapshotRow.nct_id == nct_id).order_by(SnapshotRow.version.desc()).limit(1)
-            ).first()
-            return snapshot_of(s, row) if row else None
-
-    def latest_hash(self, nct_id: str) -> str | None:
-        """The content hash of a trial's newest version, read from its column: comparing a fetched
-        record with it needs no record loaded and decompressed (the common case: nothing changed)."""
-        with self.session() as s:
-            return s.scalar(
-                select(SnapshotRow.content_hash)
-                .where(SnapshotRow.nct_id == nct_id)
-                .order_by(SnapshotRow.version.desc())
-                .limit(1)
-            )
-
-    def snapshot(self, nct_id: str, version: int) -> Snapshot | None:
-        """One stored version; None when there is no such version or retention pruned it."""
-        with self.session() as s:
-            row = s.scalars(
-                select(SnapshotRow).where(SnapshotRow.nct_id == nct_id, SnapshotRow.version == version)
-            ).first()
-            return snapshot_of(s, row) if row else None
-
-    def version_infos(self, nct_id: str) -> list[VersionInfo]:
-        with self.session() as s:
-            rows = s.scalars(select(SnapshotRow).where(SnapshotRow.nct_id == nct_id).order_by(SnapshotRow.version))
-            return [
-                VersionInfo(
-                    nct_id=r.nct_id,
-                    version=r.version,
-                    fetched_at=r.fetched_at,
-                    last_update_post_date=r.last_update_post_date,
-                    source=r.source or "poll",
-                    ctgov_version=r.ctgov_version,
-                    pruned=r.pruned_at is not None,
-                    content_hash=r.content_hash,
-                )
-                for r in rows
-            ]
-
-    def save_version(
-        self,
-        nct_id: str,
-        record: Mapping[str, Any],
-        *,
-        fetched_at: datetime,
-        digest: str,
-        changes: Sequence[Change],
-        baseline: bool,
-        messages: Sequence[NewMessage] = (),
-        source: str = "poll",
-        ctgov_version: int | None = None,
-        detected_at: datetime | None = None,
-    ) -> int:
-        """Store a new version, its changes and the messages they cause in ONE transaction.
-
-        Either all of it is there after a crash or none of it, so a change is never
-        recorded without its notification, nor notified without being recorded. A polled record
-        identical to the newest stored version (another process stored it meanwhile) is not a new
-        version: that version's number is returned and nothing is written. A baseline stores no
-        change rows: they are derived from the record when read (`watcher.store.baselines`).
-        """
-        item = NewVersion(
-            nct_id=nct_id,
-            record=record,
-            digest=digest,
-            fetched_at=fetched_at,
-            changes=changes,
-            baseline=baseline,
-            messages=messages,
-            source=source,
-            ctgov_version=ctgov_version,
-            detected_at=detected_at,
-        )
-        return self._write([item])[0]
-
-    def save_versions(self, items: Sequence[NewVersion]) -> list[int | StorageError]:
-        """Store a page of new versions in one transaction of a few bulk statements; returns, per
-        item, its version number or the error that kept it out.
-
-        Each item's version, changes and messages still commit together or not at all: when any
-        item spoils the page's transaction, the page is written again one item per transaction, so
-        one bad record never loses the others.
-        """
-        if not items:
-            return []
-        try:
-            return list(self._write(items))
-        except Exception as exc:
-            if len(items) == 1:
-                return [_storage_error(items[0], exc)]
-            log.warning("store.page_failed", items=len(items), error=str(exc), action="one item at a time")
-        results: list[int | StorageError] = []
-        for item in items:
-            try:
-                results.append(self._write([item])[0])
-            except Exception as exc:
-                results.append(_storage_error(item, exc))
-        return results
-
-    def _write(self, items: Sequence[NewVersion]) -> list[int]:
-        with self.versions_session(*(i.nct_id for i in items)) as s:
-            return write_versions(s, items, dialect=self.dialect)
-
-    def latest_hashes(self, nct_ids: Sequence[str]) -> dict[str, str]:
-        """The content hash of each trial's newest version, in one query per page: a fetched record
-        equal to it is unchanged, and nothing is loaded or decompressed to know it."""
-        with self.session() as s:
-            return {k: digest for k, (_, digest) in newest_versions(s, nct_ids).items()}
-
-    # -- trials ----------------------------------------------------------------------------------
-
-    def mark_checked(self, nct_ids: Sequence[str], at: datetime) -> None:
-        with self.session() as s:  # IN lists of 500: a cycle may mark 100,000 trials at once
-            for chunk in chunks(list(nct_ids), 500):
-                s.execute(
-                    update(TrialRow)
-                    .where(TrialRow.nct_id.in_(chunk))
-                    .values(last_checked_at=at, consecutive_failures=0, last_error=None)
-                )
-
-    def record_failure(self, nct_id: str, error: str, *, not_found: bool = False) -> int:
-        """Count a failed fetch; returns the number of consecutive failures."""
-        with self.session() as s:
-            trial = s.get(TrialRow, nct_id)
-            if trial is None:
-                trial = TrialRow(nct_id=nct_id, consecutive_failures=0)
-                s.add(trial)
-            trial.consecutive_failures = (trial.consecutive_failures or 0) + 1
-            trial.last_error = error
-            trial.not_found = not_found
-            return trial.consecutive_failures
-
-    def set_canonical(self, nct_id: str, canonical_id: str) -> None:
-        with self.session() as s:
-            trial = s.get(TrialRow, nct_id) or TrialRow(nct_id=nct_id)
-            trial.canonical_id = canonical_id
-            s.merge(trial)
-
-    def trial_states(self) -> dict[str, TrialState]:
-        with self.session() as s:
-            return {row.nct_id: _trial_state(row) for row in s.scalars(select(TrialRow))}
-
-    # -- changes ---------------------------------------------------------------------------------
-
-    def changes_of(
-        self,
-        nct_id: str,
-        *,
-        since: datetime | None = None,
-        include_baseline: bool = True,
-        rules: SeverityRules | None = None,
-    ) -> list[StoredChange]:
-        """One trial's changes, oldest first (the `history` and `show` commands). The baseline's
-        "added" changes are derived from its version's record, classified by `rules`."""
-        return self.changes(since=since, nct_ids=[nct_id], include_baseline=include_baseline, rules=rules)
-
-    def changes(
-        self,
-        *,
-        since: datetime | None = None,
-        nct_ids: Sequence[str] | None = None,
-        include_baseline: bool = False,
-        rules: SeverityRules | None = None,
-    ) -> list[StoredChange]:
-        """Changes across trials, oldest first (the `changes` command and the Atom feed)."""
-        with self.session() as s:
-            query = select(ChangeRow)
-            if since is not None:
-                query = query.where(ChangeRow.detected_at >= since)
-            if nct_ids is not None:
-                query = query.where(ChangeRow.nct_id.in_(list(nct_ids)))
-            if not include_baseline:
-                query = query.where(ChangeRow.baseline.is_(False))
-            stored = [_stored(r) for r in s.scalars(query.order_by(ChangeRow.detected_at, ChangeRow.id))]
-            if not include_baseline:
-                return stored
-            return merged(stored, baseline_changes(s, nct_ids=nct_ids, since=since, rules=rules))
-
-    # -- cycles and meta -------------------------------------------------------------------------
-
-    def start_cycle(self, at: datetime) -> int:
-        with self.session() as s:
-            row = CycleRow(started_at=at, result="running")
-            s.add(row)
-            s.flush()
-            return row.id
-
-    def finish_cycle(
-        self,
-        cycle_id: int,
-        *,
-        at: datetime,
-        result: str,
-        checked: int,
-        changed: int,
-        failed: int,
-        requests: int,
-        detail: Mapping[str, Any] | None = None,
-    ) -> None:
-        with self.session() as s:
-            s.execute(
-                update(CycleRow)
-                .where(CycleRow.id == cycle_id)
-                .values(
-                    finished_at=at,
-                    result=result,
-                    checked=checked,
-                    changed=changed,
-                    failed=failed,
-                    requests=requests,
-                    detail=dict(detail or {}),
-                )
-            )
-
-    def close_open_cycles(self, at: datetime, *, result: str, since: datetime | None = None) -> int:
-        """Close cycle-log rows still "running" (started at or after `since`): their process died
-        or gave up on them. Returns how many; the caller must know no live cycle owns them."""
-        query = update(CycleRow).where(CycleRow.finished_at.is_(None))
-        if since is not None:
-            query = query.where(CycleRow.started_at >= since)
-        with self.session() as s:
-            return int(s.execute(query.values(finished_at=at, result=result)).rowcount or 0)  # type: ignore[attr-defined]
-
-    def last_cycle(self) -> CycleInfo | None:
-        with self.session() as s:
-            row = s.scalars(
-                select(CycleRow).where(CycleRow.finished_at.is_not(None)).order_by(CycleRow.id.desc()).limit(1)
-            ).first()
-            if row is None:
-                return None
-            return CycleInfo(
-                id=row.id,
-                started_at=row.started_at,
-                finished_at=row.finished_at,
-                result=row.result,
-                checked=row.checked,
-                changed=row.changed,
-                failed=row.failed,
-                requests=row.requests,
-            )
+    # -- meta keys ---------------------------------------------------------------------------------
 
     def get_meta(self, key: str, default: Json = None) -> Json:
         with self.session() as s:
@@ -475,94 +173,7 @@ class Store:
         with self.session() as s:
             s.merge(MetaRow(key=key, value=value))
 
-    # -- backfill --------------------------------------------------------------------------------
-
-    def prepend_versions(self, nct_id: str, past: Sequence[PastVersion], *, rebase: Sequence[Change] | None) -> int:
-        """Insert versions older than every stored one, in ONE transaction; returns how many.
-
-        Stored versions, their changes and the version numbers in outbox payloads move up by
-        `len(past)`, so numbers keep following time. The former first version stops being a
-        baseline: its "everything added" changes are replaced by `rebase`, its real diff
-        against the newest past version.
-        """
-        if not past:
-            return 0
-        shift = len(past)
-        with self.versions_session(nct_id) as s:
-            first = s.scalars(
-                select(SnapshotRow).where(SnapshotRow.nct_id == nct_id).order_by(SnapshotRow.version).limit(1)
-            ).first()
-            if first is not None:
-                first_id, first_version, first_at = first.id, first.version, first.fetched_at
-                s.execute(update(SnapshotRow).where(SnapshotRow.nct_id == nct_id).values(version=-SnapshotRow.version))
-                s.execute(
-                    update(SnapshotRow).where(SnapshotRow.nct_id == nct_id).values(version=shift - SnapshotRow.version)
-                )
-                s.execute(update(ChangeRow).where(ChangeRow.nct_id == nct_id).values(version=ChangeRow.version + shift))
-                self.outbox.shift_versions_in(s, nct_id, shift)
-                if rebase is not None:  # the former first version is a baseline no more
-                    s.execute(delete(ChangeRow).where(ChangeRow.snapshot_id == first_id, ChangeRow.baseline.is_(True)))
-                    s.execute(update(SnapshotRow).where(SnapshotRow.id == first_id).values(baseline=False))
-                    for change in rebase:
-                        s.add(
-                            ChangeRow(
-                                nct_id=nct_id,
-                                snapshot_id=first_id,
-                                version=first_version + shift,
-                                detected_at=first_at,
-                                baseline=False,
-                                **change_to_dict(change),
-                            )
-                        )
-            for number, item in enumerate(past, start=1):
-                snap = SnapshotRow(
-                    nct_id=nct_id,
-                    version=number,
-                    fetched_at=item.posted_at,
-                    content_hash=item.digest,
-                    last_update_post_date=last_update_of(item.record),
-                    manifest=put_record(s, item.record, item.posted_at, dialect=self.dialect),
-                    source="backfill",
-                    ctgov_version=item.ctgov_version,
-                    baseline=item.baseline,
-                )
-                s.add(snap)
-                s.flush()
-                for change in () if item.baseline else item.changes:
-                    s.add(
-                        ChangeRow(
-                            nct_id=nct_id,
-                            snapshot_id=snap.id,
-                            version=number,
-                            detected_at=item.posted_at,
-                            baseline=item.baseline,
-                            **change_to_dict(change),
-                        )
-                    )
-            return shift
-
-    def set_ctgov_version(self, nct_id: str, version: int, ctgov_version: int) -> None:
-        with self.session() as s:
-            s.execute(
-                update(SnapshotRow)
-                .where(SnapshotRow.nct_id == nct_id, SnapshotRow.version == version)
-                .values(ctgov_version=ctgov_version)
-            )
-
-    def apply_retention_daily(
-        self, *, keep_versions: int | None, keep_days: timedelta | None, now: datetime
-    ) -> RetentionResult | None:
-        """Retention at most once a day (it scans every version); None when not set or not due."""
-        if not (keep_versions or keep_days):
-            return None
-        last = self.get_meta(META_LAST_RETENTION)
-        if isinstance(last, str) and now - datetime.fromisoformat(last) < timedelta(days=1):
-            return None
-        result = self.retention.apply(keep_versions=keep_versions, keep_days=keep_days, now=now)
-        self.set_meta(META_LAST_RETENTION, now.isoformat())
-        return result
-
-    # -- locks between processes -----------------------------------------------------------------
+    # -- locks between processes -------------------------------------------------------------------
 
     def exclusive(self, name: str, *, wait: bool = False) -> AbstractContextManager[bool]:
         """Hold the named lock between processes for the block (see `advisory_lock`)."""

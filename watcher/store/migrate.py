@@ -18,7 +18,8 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, inspect, text
 from sqlalchemy.engine import Engine
 
-from watcher.store.connection import file_lock, sqlite_path
+from watcher.store.connection import sqlite_path
+from watcher.store.locks import file_lock
 
 log = structlog.get_logger("watcher.store.migrate")
 

@@ -1,8 +1,10 @@
 """What the stored versions take, and retention: pruning old records, deleting unused blobs.
 
-A `Store` holds one `Retention` as `store.retention`. Both are set-based SQL: versions are ranked
-with a window function, and a blob's users are found through `blob_refs` (the parts each manifest
-names), so nothing is loaded into Python or decompressed however large the database.
+A `Store` holds one `Retention` as `store.retention`: the mechanism, run whenever asked (`db prune`).
+Both are set-based SQL: versions are ranked with a window function, and a blob's users are found
+through `blob_refs` (the parts each manifest names), so nothing is loaded into Python or
+decompressed however large the database. How often the service runs it is housekeeping's
+schedule, `retention_due` and `apply_retention_daily` below.
 """
 
 from __future__ import annotations
@@ -10,9 +12,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Integer, and_, cast, delete, exists, func, select, update
+from sqlalchemy import Integer, and_, cast, delete, exists, func, select, text, update
 from sqlalchemy.orm import Session
 
 from watcher.store.blobs import REF_CHARS
@@ -20,18 +22,19 @@ from watcher.store.outbox import UNDELIVERED
 from watcher.store.schema import BlobRefRow, BlobRow, ChangeRow, OutboxRow, SnapshotRow, TrialRow
 from watcher.store.values import RetentionResult, StorageStats
 
+if TYPE_CHECKING:
+    from watcher.models import Json
+    from watcher.store.database import Store
+
+META_LAST_RETENTION = "storage.last_retention"
+
 
 class Retention:
     """Storage statistics and retention queries. Each method is one transaction (`apply`: two)."""
 
-    def __init__(
-        self,
-        session: Callable[[], AbstractContextManager[Session]],
-        *,
-        database_bytes: Callable[[Session], int | None] | None = None,
-    ) -> None:
+    def __init__(self, session: Callable[[], AbstractContextManager[Session]], *, dialect: str) -> None:
         self._session = session
-        self._database_bytes = database_bytes
+        self._dialect = dialect
 
     def stats(self) -> StorageStats:
         with self._session() as s:
@@ -53,7 +56,7 @@ class Retention:
             legacy = s.scalar(select(func.coalesce(func.sum(func.length(SnapshotRow.record)), 0))) or 0
             changes = s.scalar(select(func.count()).select_from(ChangeRow)) or 0
             watched = s.scalar(select(func.count()).select_from(TrialRow)) or 0
-            database = self._database_bytes(s) if self._database_bytes else None
+            database = _database_bytes(s, self._dialect)
             return StorageStats(
                 versions=int(versions),
                 pruned=int(pruned),
@@ -138,3 +141,33 @@ class Retention:
 def _key(column: Any) -> Any:
     """A digest column's `blob_refs` key (`blobs.ref_key`), in SQL."""
     return func.substr(column, 1, REF_CHARS)
+
+
+def _database_bytes(s: Session, dialect: str) -> int | None:
+    """The whole database's size: the SQLite file's pages, or `pg_database_size`."""
+    if dialect == "sqlite":
+        query = "SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()"
+    elif dialect == "postgresql":
+        query = "SELECT pg_database_size(current_database())"
+    else:
+        return None
+    return int(s.execute(text(query)).scalar_one())
+
+
+def retention_due(last_run: Json, now: datetime, *, keep_versions: int | None, keep_days: timedelta | None) -> bool:
+    """Whether the service applies retention now: only when a limit is set, and at most once a day
+    (`last_run` is when it last did, as stored under `META_LAST_RETENTION`), since it scans every version."""
+    if not (keep_versions or keep_days):
+        return False
+    return not (isinstance(last_run, str) and now - datetime.fromisoformat(last_run) < timedelta(days=1))
+
+
+def apply_retention_daily(
+    store: Store, *, keep_versions: int | None, keep_days: timedelta | None, now: datetime
+) -> RetentionResult | None:
+    """Housekeeping's retention: apply it when `retention_due`, and remember when; None when not due."""
+    if not retention_due(store.get_meta(META_LAST_RETENTION), now, keep_versions=keep_versions, keep_days=keep_days):
+        return None
+    result = store.retention.apply(keep_versions=keep_versions, keep_days=keep_days, now=now)
+    store.set_meta(META_LAST_RETENTION, now.isoformat())
+    return result

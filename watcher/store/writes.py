@@ -1,9 +1,9 @@
-"""New versions written in bulk: a page of fetched records in a handful of statements.
+"""Versions written: a page of fetched records in a handful of statements, past versions put first.
 
-`write_versions` runs inside a transaction the caller (`Store.save_versions`) holds with the
-writer locks taken, so a page's versions, their changes, parts and messages commit together; when
-one record spoils the page, `Store` writes the page again one record at a time (one bad record
-never loses the others). A baseline stores no change rows: `watcher.store.baselines` derives them.
+Both run inside a transaction the caller (`store.versions`, `watcher.store.versions`) holds with
+the writer locks taken, so versions, their changes, parts and messages commit together; when the
+database refuses a page, the caller writes it again one record at a time (one bad record never
+loses the others). A baseline stores no change rows: `watcher.store.baselines` derives them.
 """
 
 from __future__ import annotations
@@ -11,15 +11,15 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any, cast
 
-from sqlalchemy import Table, and_, func, insert, select
+from sqlalchemy import Table, and_, delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from watcher.detect.record import last_update_of, overall_status_of, title_of
-from watcher.models import change_to_dict
-from watcher.store.blobstore import chunks, put_records
+from watcher.models import Change, change_to_dict
+from watcher.store.blobstore import chunks, put_record, put_records
 from watcher.store.outbox import OutboxQueue
 from watcher.store.schema import ChangeRow, SnapshotRow, TrialRow
-from watcher.store.values import NewVersion
+from watcher.store.values import NewVersion, PastVersion
 
 
 def newest_versions(s: Session, nct_ids: Iterable[str]) -> dict[str, tuple[int, str]]:
@@ -98,6 +98,62 @@ def write_versions(s: Session, items: Sequence[NewVersion], *, dialect: str) -> 
     OutboxQueue.insert_many_in(s, [(msg, item.fetched_at) for item, _ in todo for msg in item.messages])
     _upsert_trials(s, [item for item, _ in todo], dialect)
     return numbers
+
+
+def prepend_versions(
+    s: Session, nct_id: str, past: Sequence[PastVersion], *, rebase: Sequence[Change] | None, dialect: str
+) -> int:
+    """Put `past` before a trial's stored versions (see `Versions.prepend`); returns how many."""
+    shift = len(past)
+    first = s.scalars(
+        select(SnapshotRow).where(SnapshotRow.nct_id == nct_id).order_by(SnapshotRow.version).limit(1)
+    ).first()
+    if first is not None:
+        first_id, first_version, first_at = first.id, first.version, first.fetched_at
+        s.execute(update(SnapshotRow).where(SnapshotRow.nct_id == nct_id).values(version=-SnapshotRow.version))
+        s.execute(update(SnapshotRow).where(SnapshotRow.nct_id == nct_id).values(version=shift - SnapshotRow.version))
+        s.execute(update(ChangeRow).where(ChangeRow.nct_id == nct_id).values(version=ChangeRow.version + shift))
+        OutboxQueue.shift_versions_in(s, nct_id, shift)
+        if rebase is not None:  # the former first version is a baseline no more
+            s.execute(delete(ChangeRow).where(ChangeRow.snapshot_id == first_id, ChangeRow.baseline.is_(True)))
+            s.execute(update(SnapshotRow).where(SnapshotRow.id == first_id).values(baseline=False))
+            for change in rebase:
+                s.add(
+                    ChangeRow(
+                        nct_id=nct_id,
+                        snapshot_id=first_id,
+                        version=first_version + shift,
+                        detected_at=first_at,
+                        baseline=False,
+                        **change_to_dict(change),
+                    )
+                )
+    for number, item in enumerate(past, start=1):
+        snap = SnapshotRow(
+            nct_id=nct_id,
+            version=number,
+            fetched_at=item.posted_at,
+            content_hash=item.digest,
+            last_update_post_date=last_update_of(item.record),
+            manifest=put_record(s, item.record, item.posted_at, dialect=dialect),
+            source="backfill",
+            ctgov_version=item.ctgov_version,
+            baseline=item.baseline,
+        )
+        s.add(snap)
+        s.flush()
+        for change in () if item.baseline else item.changes:
+            s.add(
+                ChangeRow(
+                    nct_id=nct_id,
+                    snapshot_id=snap.id,
+                    version=number,
+                    detected_at=item.posted_at,
+                    baseline=item.baseline,
+                    **change_to_dict(change),
+                )
+            )
+    return shift
 
 
 def _snapshot_ids(s: Session, keys: Sequence[tuple[str, int]]) -> dict[tuple[str, int], int]:

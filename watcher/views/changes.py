@@ -142,7 +142,7 @@ def resolve_version(infos: Sequence[VersionInfo], spec: str | None, *, default: 
 def diff_versions(store: Store, nct_id: str, old: VersionInfo, new: VersionInfo, rules: SeverityRules) -> VersionDiff:
     records = []
     for info in (old, new):
-        snapshot = store.snapshot(nct_id, info.version)
+        snapshot = store.versions.get(nct_id, info.version)
         if snapshot is None:
             raise QueryError(
                 f"version {info.version} of {nct_id} was pruned by retention (storage.keep_*); "

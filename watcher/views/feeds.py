@@ -105,7 +105,7 @@ def feed_for(config: Config, store: Store, *, now: datetime, tag: str | None = N
     trials = [t for t in watched_trials(config, store.discovery) if tag is None or tag in t.tags]
     since = now - config.settings.feeds.days
     everything = tag is None and config.settings.registry.all  # whole-registry mode: every stored study
-    changes = store.changes(since=since, nct_ids=None if everything else [t.nct_id for t in trials])
+    changes = store.changes.across(since=since, nct_ids=None if everything else [t.nct_id for t in trials])
     entries = entries_from(
         changes, {t.nct_id: t.label for t in trials}, include_bookkeeping=config.settings.include_bookkeeping
     )
