@@ -37,7 +37,7 @@ from watcher.store.changes import ChangeLog
 from watcher.store.connection import open_engine, redact_db_url, sqlite_path, unwritable
 from watcher.store.cycles import CycleLog
 from watcher.store.discovery import DiscoveryStore
-from watcher.store.failures import database_error, is_database_error
+from watcher.store.failures import database_error, wrapped_bug
 from watcher.store.locks import WriterLock, advisory_lock
 from watcher.store.outbox import OutboxQueue
 from watcher.store.retention import Retention
@@ -147,8 +147,9 @@ class Store:
             session.commit()
         except SQLAlchemyError as exc:
             session.rollback()
-            if not is_database_error(exc):
-                raise
+            bug = wrapped_bug(exc)
+            if bug is not None:
+                raise bug from exc
             raise database_error(self.url, exc) from exc
         except StorageError as exc:  # found wrong by our own reading (a part missing): name the database
             session.rollback()

@@ -5,7 +5,7 @@ SQLAlchemy's own message spans several lines (the SQL, a page of parameters, a l
 storage failure is shown in `status` and alerts; so the database's reason is cut to its first line
 and a piece of advice is chosen from it. Only database errors become a `StorageError`: a
 `StatementError` that is not a `DBAPIError` wraps a Python exception raised while the statement was
-built (a value our code could not encode), which is a bug to be seen with its traceback.
+built (a value our code could not encode), which is a bug, raised as itself (`wrapped_bug`).
 """
 
 from __future__ import annotations
@@ -20,9 +20,12 @@ from watcher.errors import StorageError
 from watcher.store.connection import current_user, redact_db_url, sqlite_path
 
 
-def is_database_error(exc: SQLAlchemyError) -> bool:
-    """False for a code bug SQLAlchemy merely wrapped (a TypeError in a bind value, say)."""
-    return isinstance(exc, DBAPIError) or not isinstance(exc, StatementError)
+def wrapped_bug(exc: SQLAlchemyError) -> BaseException | None:
+    """The Python exception a `StatementError` that is no `DBAPIError` wraps (a TypeError in a bind
+    value, say): a bug in our code, to be raised as itself. None for the database's own errors."""
+    if isinstance(exc, StatementError) and not isinstance(exc, DBAPIError):
+        return exc.orig if isinstance(exc.orig, BaseException) else exc
+    return None
 
 
 def database_error(url: str, exc: SQLAlchemyError, *, doing: str = "database error on") -> StorageError:
