@@ -261,18 +261,18 @@ def test_an_unchanged_record_is_recognised_by_its_hash_without_loading_the_store
     fake_api: FakeCtGov,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from watcher.store import Store
+    from watcher.store.versions import Versions
 
     workspace.write(trials=[GOOD, BAD], api=FAST)
     assert workspace.cli("check").code == 0
     loads: list[str] = []
-    real = Store.latest_snapshot
+    real = Versions.latest
 
-    def counting(self: Store, nct_id: str) -> Any:
+    def counting(self: Versions, nct_id: str) -> Any:
         loads.append(nct_id)
         return real(self, nct_id)
 
-    monkeypatch.setattr(Store, "latest_snapshot", counting)
+    monkeypatch.setattr(Versions, "latest", counting)
     assert workspace.cli("check", "--full").code == 0, "both records fetched again, both unchanged"
     assert loads == [], "no stored record was loaded and decompressed to compare a hash"
     fake_api.update(GOOD, lambda study: study["protocolSection"]["statusModule"].update(overallStatus="SUSPENDED"))
