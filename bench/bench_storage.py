@@ -2,7 +2,7 @@
 
 Each of the 17 real records (found by tests/support/shared.py) gets a history of the edits sponsors
 make (status changes, an enrollment update, a new site, a date slip, an eligibility edit, a
-results-free revert A→B→A), and every version is stored through `Store.save_version` exactly as
+results-free revert A→B→A), and every version is stored through `store.versions.save` exactly as
 the poller stores it. Printed: raw JSON per version (as the API sends it), bytes held in
 blobs, and the SQLite file after VACUUM (rows, indexes and pages included).
 

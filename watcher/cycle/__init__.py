@@ -243,7 +243,7 @@ class Cycle:
     def _store_page(self, report: CycleReport) -> None:
         """Store the page of records in hand: one query finds the unchanged ones by their stored
         content hash (nothing loaded), the changed and new ones are diffed one by one and written
-        in one transaction (`Store.save_versions`). A record that fails fails alone."""
+        in one transaction (`store.versions.save_many`). A record that fails fails alone."""
         page, self._page = self._page, []
         if not page:
             return

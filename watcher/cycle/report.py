@@ -24,7 +24,7 @@ META_API_DENIED = "poll.api_denied"  # a 403 was reported to the operator; clear
 META_API_RETRY_AT = "poll.api_retry_at"  # after a 403, no request before this time
 DENIED_BACKOFF_FIRST = timedelta(minutes=15)
 DENIED_BACKOFF_MAX = timedelta(hours=6)
-PAGE = 25  # fetched records stored per transaction (`Store.save_versions`): the peak RSS is about one page
+PAGE = 25  # fetched records stored per transaction (`store.versions.save_many`): the peak RSS is about one page
 
 
 @dataclass(frozen=True, slots=True)

@@ -84,7 +84,7 @@ class CycleInfo:
 
 @dataclass(frozen=True, slots=True)
 class PastVersion:
-    """A version from ClinicalTrials.gov's record history, for `Store.prepend_versions`."""
+    """A version from ClinicalTrials.gov's record history, for `store.versions.prepend`."""
 
     record: Mapping[str, Any]
     digest: str
@@ -96,7 +96,7 @@ class PastVersion:
 
 @dataclass(frozen=True, slots=True)
 class NewVersion:
-    """A fetched record to store as a trial's next version, for `Store.save_versions`.
+    """A fetched record to store as a trial's next version, for `store.versions.save_many`.
 
     `changes` and `messages` are the version's field changes and the notifications they cause; a
     `baseline` (the trial's first version) stores no changes: they are derived from its record when read.
