@@ -23,8 +23,8 @@ from watcher.store.connection import current_user, redact_db_url, sqlite_path
 def wrapped_bug(exc: SQLAlchemyError) -> BaseException | None:
     """The Python exception a `StatementError` that is no `DBAPIError` wraps (a TypeError in a bind
     value, say): a bug in our code, to be raised as itself. None for the database's own errors."""
-    if isinstance(exc, StatementError) and not isinstance(exc, DBAPIError):
-        return exc.orig if isinstance(exc.orig, BaseException) else exc
+    if isinstance(exc, StatementError) and not isinstance(exc, DBAPIError) and isinstance(exc.orig, BaseException):
+        return exc.orig
     return None
 
 
