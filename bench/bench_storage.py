@@ -19,6 +19,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
+from contextlib import closing
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -122,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
                     )
             elapsed = time.perf_counter() - started
             stats = store.retention.stats()
-        with sqlite3.connect(path) as conn:
+        with closing(sqlite3.connect(path)) as conn:
             conn.execute("VACUUM")
         file_bytes = path.stat().st_size
 
