@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import Result, Workspace
-from tests.fakeapi import FakeCtGov
+from tests.support.fakeapi import FakeCtGov
+from tests.support.workspace import Result, Workspace
 
 NCT = "NCT04728893"
 COMMANDS = [("status",), ("list",), ("check",), ("history", NCT), ("db", "stats"), ("changes",), ("show", NCT)]
@@ -96,6 +96,7 @@ def test_an_unreachable_postgresql_server_is_one_line_without_its_password(
     assert "hunter2" not in result.err
 
 
+@pytest.mark.slow
 def test_a_real_process_prints_only_that_line(workspace: Workspace, fake_api: FakeCtGov) -> None:
     """The user's run: `python -m trialwatch`, logs at their default, nothing else on stderr."""
     workspace.write(trials=[NCT])

@@ -17,8 +17,8 @@ import pytest
 from sqlalchemy.exc import SQLAlchemyError
 from structlog.testing import capture_logs
 
-from tests.conftest import Workspace
-from tests.fakeapi import FakeCtGov, load_fixture
+from tests.support.fakeapi import FakeCtGov, load_fixture
+from tests.support.workspace import Workspace
 from watcher.config import load_config
 from watcher.cycle import Cycle
 from watcher.detect.record import content_hash
