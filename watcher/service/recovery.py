@@ -6,7 +6,7 @@ from datetime import datetime
 
 import structlog
 
-from watcher.service.status import META_CYCLE_STARTED, META_NEXT_CYCLE, META_STATE, META_STOPPED
+from watcher.service.record import ServiceRecord
 from watcher.store import Store
 
 log = structlog.get_logger("watcher.service.recovery")
@@ -28,12 +28,6 @@ def record_abandoned_stop(storage_url: str, now: datetime, since: datetime | Non
     fresh = Store(storage_url, create=False)
     try:
         fresh.close_open_cycles(now, result="abandoned", since=since)
-        for key, value in {
-            META_STATE: "stopped",
-            META_STOPPED: now.isoformat(),
-            META_NEXT_CYCLE: None,
-            META_CYCLE_STARTED: None,
-        }.items():
-            fresh.set_meta(key, value)
+        ServiceRecord(fresh, lambda: now).stopped()
     finally:
         fresh.close()

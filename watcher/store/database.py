@@ -1,7 +1,9 @@
 """`Store`, the one gateway to the database: snapshots and versions, changes, trial state,
 the cycle log, meta keys and locks between processes. The notification outbox is
 `store.outbox` (`watcher.store.outbox`), storage statistics and retention `store.retention`
-(`watcher.store.retention`).
+(`watcher.store.retention`), the typed `meta` keys `store.meta` (`watcher.store.meta`); a state
+change and the alerts it causes are written in one `store.transaction()`
+(`watcher.store.transaction`).
 
 SQLite by default (WAL + busy timeout so CLI commands work while the service runs),
 PostgreSQL for shared deployments (advisory locks let several services take turns). The tables
@@ -16,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
@@ -28,9 +30,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from watcher.detect import SeverityRules
 from watcher.detect.record import last_update_of
 from watcher.errors import StorageError
-from watcher.models import Change, Event, Json, Snapshot, StoredChange, change_to_dict
+from watcher.models import Change, Event, Snapshot, StoredChange, change_to_dict
 from watcher.store.baselines import baseline_changes, merged
-from watcher.store.blobstore import chunks, put_record, snapshot_of
+from watcher.store.blobstore import put_record, snapshot_of
 from watcher.store.connection import (
     WriterLock,
     advisory_lock,
@@ -41,17 +43,18 @@ from watcher.store.connection import (
     unwritable,
 )
 from watcher.store.discovery import DiscoveryStore
+from watcher.store.meta import LAST_RETENTION, Meta
 from watcher.store.outbox import NewMessage, OutboxQueue
 from watcher.store.retention import Retention
-from watcher.store.schema import ChangeRow, CycleRow, MetaRow, SnapshotRow, TrialRow
+from watcher.store.schema import ChangeRow, CycleRow, SnapshotRow, TrialRow
+from watcher.store.transaction import Transaction
 from watcher.store.values import CycleInfo, NewVersion, PastVersion, RetentionResult, TrialState, VersionInfo
 from watcher.store.writes import newest_versions, write_versions
+from watcher.times import utc, utcnow
+
+__all__ = ["Store", "utcnow"]
 
 log = structlog.get_logger("watcher.store")
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 def _change(row: ChangeRow) -> Change:
@@ -100,9 +103,6 @@ def _trial_state(row: TrialRow) -> TrialState:
     )
 
 
-META_LAST_RETENTION = "storage.last_retention"
-
-
 class Store:
     """The one gateway to the database. Methods are small transactions."""
 
@@ -126,6 +126,7 @@ class Store:
         self.outbox = OutboxQueue(self.session, dialect=self.dialect)
         self.retention = Retention(self.session, database_bytes=self._database_bytes)
         self.discovery = DiscoveryStore(self.session)
+        self.meta = Meta(self.session)
         if read_only:
             self._require_current_schema()
         elif create:
@@ -198,6 +199,12 @@ class Store:
             raise
         finally:
             session.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[Transaction]:
+        """One transaction for a state change and the messages it causes (`watcher.store.transaction`)."""
+        with self.session() as s:
+            yield Transaction(s)
 
     @contextmanager
     def versions_session(self, *nct_ids: str) -> Iterator[Session]:
@@ -337,31 +344,13 @@ class Store:
     # -- trials ----------------------------------------------------------------------------------
 
     def mark_checked(self, nct_ids: Sequence[str], at: datetime) -> None:
-        with self.session() as s:  # IN lists of 500: a cycle may mark 100,000 trials at once
-            for chunk in chunks(list(nct_ids), 500):
-                s.execute(
-                    update(TrialRow)
-                    .where(TrialRow.nct_id.in_(chunk))
-                    .values(last_checked_at=at, consecutive_failures=0, last_error=None)
-                )
+        with self.transaction() as tx:
+            tx.mark_checked(nct_ids, at)
 
     def record_failure(self, nct_id: str, error: str, *, not_found: bool = False) -> int:
         """Count a failed fetch; returns the number of consecutive failures."""
-        with self.session() as s:
-            trial = s.get(TrialRow, nct_id)
-            if trial is None:
-                trial = TrialRow(nct_id=nct_id, consecutive_failures=0)
-                s.add(trial)
-            trial.consecutive_failures = (trial.consecutive_failures or 0) + 1
-            trial.last_error = error
-            trial.not_found = not_found
-            return trial.consecutive_failures
-
-    def set_canonical(self, nct_id: str, canonical_id: str) -> None:
-        with self.session() as s:
-            trial = s.get(TrialRow, nct_id) or TrialRow(nct_id=nct_id)
-            trial.canonical_id = canonical_id
-            s.merge(trial)
+        with self.transaction() as tx:
+            return tx.record_failure(nct_id, error, not_found=not_found)
 
     def trial_states(self) -> dict[str, TrialState]:
         with self.session() as s:
@@ -403,7 +392,7 @@ class Store:
                 return stored
             return merged(stored, baseline_changes(s, nct_ids=nct_ids, since=since, rules=rules))
 
-    # -- cycles and meta -------------------------------------------------------------------------
+    # -- cycles -----------------------------------------------------------------------------------
 
     def start_cycle(self, at: datetime) -> int:
         with self.session() as s:
@@ -465,15 +454,6 @@ class Store:
                 failed=row.failed,
                 requests=row.requests,
             )
-
-    def get_meta(self, key: str, default: Json = None) -> Json:
-        with self.session() as s:
-            row = s.get(MetaRow, key)
-            return row.value if row else default
-
-    def set_meta(self, key: str, value: Json) -> None:
-        with self.session() as s:
-            s.merge(MetaRow(key=key, value=value))
 
     # -- backfill --------------------------------------------------------------------------------
 
@@ -555,11 +535,11 @@ class Store:
         """Retention at most once a day (it scans every version); None when not set or not due."""
         if not (keep_versions or keep_days):
             return None
-        last = self.get_meta(META_LAST_RETENTION)
-        if isinstance(last, str) and now - datetime.fromisoformat(last) < timedelta(days=1):
+        last = self.meta.get(LAST_RETENTION)
+        if last is not None and utc(now) - last < timedelta(days=1):
             return None
         result = self.retention.apply(keep_versions=keep_versions, keep_days=keep_days, now=now)
-        self.set_meta(META_LAST_RETENTION, now.isoformat())
+        self.meta.set(LAST_RETENTION, now)
         return result
 
     # -- locks between processes -----------------------------------------------------------------
