@@ -8,6 +8,8 @@ SIGKILL, so the database holds exactly what a crash at that point leaves behind:
 - after_commit  the new version and its messages are committed; nothing is claimed yet
 - before_send   a message is claimed (`sending`) but not handed to the channel
 - before_mark   the channel accepted the message; it is not yet marked `sent`
+- before_alert  a state change that raises an alert is written, in a transaction still open; the
+                alert is about to be queued in it
 """
 
 from __future__ import annotations
@@ -62,6 +64,15 @@ def install(point: str, marker: Path) -> None:
             real(self, message_id, *args, **kwargs)
 
         OutboxQueue.finish_sent = finish_sent  # type: ignore[method-assign]
+    elif point == "before_alert":
+        real_insert = OutboxQueue.insert_many_in
+
+        def insert_many_in(s: Any, messages: Any) -> None:
+            if any(message.kind == "alert" for message, _ in messages):
+                _stop(marker)
+            real_insert(s, messages)
+
+        OutboxQueue.insert_many_in = staticmethod(insert_many_in)  # type: ignore[method-assign]
     else:
         raise SystemExit(f"unknown crash point {point!r}")
 

@@ -30,7 +30,7 @@ from watcher.config import Config
 from watcher.cycle.alerts import Alerts
 from watcher.cycle.collector import collections_per_page
 from watcher.cycle.gate import move_gate, poll_state
-from watcher.cycle.housekeeping import housekeeping
+from watcher.cycle.housekeeping import run_housekeeping
 from watcher.cycle.outage import RegistryAlerts, registry_wide
 from watcher.cycle.records import Recorder
 from watcher.cycle.report import CycleReport, Run
@@ -98,7 +98,7 @@ class Cycle:
             found = discover(self.config, self.store, self.client, partial=partial, now=self.now, write=self.write)
             run = Run(trials=(*chosen, *found.trials), partial=partial, found=found)  # `watch: true` matches too
             report = self._run(run, force_full=force_full, deliver=deliver)
-            housekeeping(self.config, self.store, self.client, run.new_trials, now=self.now)
+            run_housekeeping(self.config, self.store, self.client, run.new_trials, now=self.now)
             return report
 
     def _run(self, run: Run, *, force_full: bool, deliver: bool) -> CycleReport:

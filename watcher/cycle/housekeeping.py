@@ -23,7 +23,7 @@ from watcher.store import Store
 log = structlog.get_logger("watcher.cycle")
 
 
-def housekeeping(
+def run_housekeeping(
     config: Config, store: Store, client: CtGovClient, new_trials: Sequence[str], *, now: Callable[[], datetime]
 ) -> None:
     """Run every step; returns when all have run (raising the first bug, if one broke)."""
