@@ -28,3 +28,8 @@ def parse_utc(text: object) -> datetime | None:
         return utc(datetime.fromisoformat(text))
     except ValueError:
         return None
+
+
+def minute(moment: datetime) -> str:
+    """`2026-11-22 09:15 UTC`: a time as messages and `status` show it to people."""
+    return utc(moment).strftime("%Y-%m-%d %H:%M UTC")

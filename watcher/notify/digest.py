@@ -24,6 +24,7 @@ from watcher.store import Store
 from watcher.store.discovery import watched_trials
 from watcher.store.meta import DIGEST_LAST, HEARTBEAT_LAST, LAST_SUCCESS
 from watcher.store.outbox import NewMessage, OutboxMessage
+from watcher.times import minute
 
 log = structlog.get_logger("watcher.notify.digest")
 
@@ -76,7 +77,7 @@ def fold_due_digests(store: Store, settings: Settings, *, now: datetime) -> list
 
 
 def _stamp(value: datetime | None) -> str:
-    return value.strftime("%Y-%m-%d %H:%M UTC") if value else "never"
+    return minute(value) if value else "never"
 
 
 def heartbeat_payload(config: Config, store: Store, *, now: datetime, next_poll: datetime | None) -> dict[str, Json]:

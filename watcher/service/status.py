@@ -26,7 +26,7 @@ from watcher.store.meta import (
     SERVICE_TRIALS,
     SERVICE_WATCHLIST_ERROR,
 )
-from watcher.times import parse_utc
+from watcher.times import minute, parse_utc
 
 HEARTBEAT_EVERY = timedelta(seconds=60)
 STALE_AFTER = 3 * HEARTBEAT_EVERY
@@ -123,7 +123,7 @@ def _iso(moment: datetime | None) -> str | None:
 
 def _hm(value: str | datetime | None) -> str:
     stamp = parse_utc(value) if isinstance(value, str) else value
-    return stamp.strftime("%Y-%m-%d %H:%M UTC") if stamp else "-"
+    return minute(stamp) if stamp else "-"
 
 
 def _ago(stamp: str | None, now: datetime) -> str:
