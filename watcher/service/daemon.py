@@ -211,9 +211,9 @@ class Service:
         log.error("watchlist.rejected", reason=reason, problems=list(problems), kept_trials=kept)
         if problems == self._last_rejection:
             return  # said once already; a second save of the same mistake is not news
-        self._last_rejection = problems
         text, messages = rejection_alert(self.config, problems)
-        self.record.watchlist_rejected(problems, messages)  # the alert with the state it reports
+        if self.record.watchlist_rejected(problems, messages):  # the alert with the state it reports
+            self._last_rejection = problems  # else the next reload says it again
         if messages:
             self.request_notify()
         else:

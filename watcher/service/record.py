@@ -34,12 +34,14 @@ from watcher.store.outbox import NewMessage
 log = structlog.get_logger("watcher.service.daemon")
 
 
-def safely(action: Callable[[], Any]) -> None:
-    """Run a bookkeeping step; a failure is logged, never raised."""
+def safely(action: Callable[[], Any]) -> bool:
+    """Run a bookkeeping step; a failure is logged, never raised. Returns whether it was done."""
     try:
         action()
     except Exception as exc:
         log.warning("service.bookkeeping_failed", error=f"{type(exc).__name__}: {exc}")
+        return False
+    return True
 
 
 class ServiceRecord:
@@ -80,15 +82,16 @@ class ServiceRecord:
     def trials(self, count: int) -> None:
         self._write(SERVICE_TRIALS.to(count))
 
-    def watchlist_rejected(self, problems: Sequence[str], alerts: Sequence[NewMessage]) -> None:
-        """A rejected edit, and the alerts that say so, in one transaction: both or neither."""
+    def watchlist_rejected(self, problems: Sequence[str], alerts: Sequence[NewMessage]) -> bool:
+        """A rejected edit, and the alerts that say so, in one transaction: both or neither.
+        Returns whether they were written."""
 
         def write() -> None:
             with self.store.transaction() as tx:
                 tx.meta.set(SERVICE_WATCHLIST_ERROR, list(problems))
                 tx.enqueue(alerts, self.now())
 
-        safely(write)
+        return safely(write)
 
     def watchlist_accepted(self) -> None:
         self._write(SERVICE_WATCHLIST_ERROR.to(None))
