@@ -14,9 +14,9 @@ import sys
 
 import pytest
 
-from tests.conftest import REPO, Workspace
-from tests.fakeapi import FakeCtGov
-from tests.peers import WebhookReceiver, wait_until
+from tests.support.fakeapi import FakeCtGov
+from tests.support.peers import WebhookReceiver, wait_until
+from tests.support.workspace import REPO, Workspace
 
 pytestmark = pytest.mark.slow
 
@@ -24,9 +24,18 @@ GOOD, BAD = "NCT04728893", "NCT03418623"
 
 
 def killed_at(workspace: Workspace, point: str) -> None:
-    """Run `check` as a real process (`tests.crashpoint`) and kill -9 it where it stops at `point`."""
+    """Run `check` as a real process (`tests.support.crashpoint`) and kill -9 it where it stops at `point`."""
     marker = workspace.root / f"{point}.pid"
-    command = [sys.executable, "-m", "tests.crashpoint", point, str(marker), "--", "--config", str(workspace.settings)]
+    command = [
+        sys.executable,
+        "-m",
+        "tests.support.crashpoint",
+        point,
+        str(marker),
+        "--",
+        "--config",
+        str(workspace.settings),
+    ]
     proc = subprocess.Popen(
         [*command, "check"],
         cwd=REPO,

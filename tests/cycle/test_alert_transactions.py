@@ -17,9 +17,9 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import Workspace
-from tests.fakeapi import FakeCtGov
-from tests.peers import WebhookReceiver
+from tests.support.fakeapi import FakeCtGov
+from tests.support.peers import WebhookReceiver
+from tests.support.workspace import Workspace
 from watcher.store import Store
 from watcher.store.meta import API_DENIED, API_FAILURES, API_RETRY_AT, SUSPECT
 from watcher.store.outbox import NewMessage, OutboxQueue

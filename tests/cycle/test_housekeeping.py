@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 from structlog.testing import capture_logs
 
-from tests.conftest import Workspace
-from tests.fakeapi import FakeCtGov
+from tests.support.fakeapi import FakeCtGov
+from tests.support.workspace import Workspace
 from watcher.config import load_config
 from watcher.cycle import Cycle
 from watcher.errors import StorageError

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from structlog.testing import capture_logs
 
-from tests.conftest import Workspace
+from tests.support.workspace import Workspace
 from watcher.config import load_config
 from watcher.errors import StorageError
 from watcher.service.record import ServiceRecord
