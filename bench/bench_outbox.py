@@ -35,6 +35,7 @@ from watcher.notify.payloads import notify_tick, sample_payload  # noqa: E402
 from watcher.notify.send import Sender  # noqa: E402
 from watcher.service.logs import configure  # noqa: E402
 from watcher.store import Store  # noqa: E402
+from watcher.store.meta import HEARTBEAT_LAST  # noqa: E402
 from watcher.store.outbox import NewMessage  # noqa: E402
 
 T0 = datetime(2026, 11, 22, 9, 0, tzinfo=UTC)
@@ -76,7 +77,7 @@ def run(url: str, root: Path, pending: int, ticks: int) -> dict[str, float]:
             claim = store.outbox.claim_next(T0, lease_until=T0 + timedelta(minutes=5), channel=name)
             assert claim is not None
             store.outbox.finish_failed(claim[0].id, "HTTP 503", retry_at=T0 + timedelta(hours=1))
-        store.set_meta("heartbeat.down-a.last", T0.isoformat())
+        store.meta.set(HEARTBEAT_LAST.of("down-a"), T0)
         sender = AcceptAll(config.settings.channels)
         now = T0 + timedelta(minutes=1)
 

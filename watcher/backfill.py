@@ -2,8 +2,7 @@
 (the versions posted between two polls).
 
 Reading and checking the history is `watcher.registry.record_history`; this module places what it
-reads in the store, with the changes between versions (and, for gaps, their notifications). A
-fetched record that lacks what the stored version has is held back here too (`whole_record`).
+reads in the store, with the changes between versions (and, for gaps, their notifications).
 """
 
 from __future__ import annotations
@@ -24,65 +23,12 @@ from watcher.models import Snapshot, Trial
 from watcher.notify.payloads import change_messages, print_changes
 from watcher.notify.routing import for_stdout, route
 from watcher.registry.client import CtGovClient
-from watcher.registry.completeness import missing_parts
 from watcher.registry.record_history import HistoryEntry, RecordHistory, adopt_markup
 from watcher.store import Store
-from watcher.store.database import utcnow
 from watcher.store.values import PastVersion
+from watcher.times import utcnow
 
 log = structlog.get_logger("watcher.backfill")
-
-META_SUSPECT = "poll.suspect."  # + NCT ID: the partial record held back (its hash, reason, sightings)
-SUSPECT_BELIEVE_AFTER = 3  # the same partial record in this many cycles is a real edit after all
-
-
-class Suspect(Exception):
-    """A record still partial after a re-fetch alone: held back, not diffed."""
-
-
-def whole_record(
-    store: Store,
-    client: CtGovClient,
-    trial: Trial,
-    latest: Snapshot,
-    record: Mapping[str, Any],
-    *,
-    alert: Callable[..., None],
-) -> Mapping[str, Any]:
-    """`record`, or its re-fetch alone when it lacks what the stored version had; raises Suspect
-    when that is partial too (reported once, believed only when the same record comes back in
-    `SUSPECT_BELIEVE_AFTER` cycles: then it is a real edit, e.g. a module the sponsor removed)."""
-    key = META_SUSPECT + trial.nct_id
-    gaps = missing_parts(latest.record, record)
-    if not gaps:
-        if store.get_meta(key):
-            store.set_meta(key, None)
-        return record
-    log.warning("trial.partial", nct_id=trial.nct_id, missing=gaps, action="re-fetching it alone")
-    again = client.fetch_study(trial.nct_id).record
-    gaps = missing_parts(latest.record, again)
-    if not gaps:
-        log.info("trial.partial_recovered", nct_id=trial.nct_id)
-        return again
-    digest = content_hash(again)
-    held = store.get_meta(key)
-    seen = held["seen"] + 1 if isinstance(held, dict) and held.get("hash") == digest else 1
-    if seen >= SUSPECT_BELIEVE_AFTER:
-        log.warning("trial.partial_believed", nct_id=trial.nct_id, missing=gaps, cycles=seen)
-        store.set_meta(key, None)
-        return again
-    store.set_meta(key, {"hash": digest, "seen": seen, "missing": gaps})
-    log.warning("trial.suspect", nct_id=trial.nct_id, missing=gaps, cycles=seen)
-    if not held:
-        alert(
-            nct_id=trial.nct_id,
-            subject=f"{trial.display}: partial record held back",
-            text=f"ClinicalTrials.gov answered {trial.display} twice with a record lacking what the stored "
-            f'version has ({"; ".join(gaps)}). It is not compared, so no false "removed" alerts; '
-            f"it is asked for again whenever it is next fetched, and believed if it comes back the "
-            f"same {SUSPECT_BELIEVE_AFTER} times.",
-        )
-    raise Suspect("; ".join(gaps))
 
 
 @dataclass(slots=True)

@@ -101,17 +101,17 @@ def test_one_crashing_record_does_not_stop_the_cycle(
     fake_api: FakeCtGov,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    import watcher.cycle
+    import watcher.cycle.records
 
     workspace.write(trials=[GOOD, BAD], api=FAST)
-    real = watcher.cycle.title_of  # read of every new or changed record (a baseline is not diffed)
+    real = watcher.cycle.records.title_of  # read of every new or changed record (a baseline is not diffed)
 
     def explode(new: dict[str, Any]) -> Any:
         if new["protocolSection"]["identificationModule"]["nctId"] == BAD:
             raise KeyError("boom")
         return real(new)
 
-    monkeypatch.setattr(watcher.cycle, "title_of", explode)
+    monkeypatch.setattr(watcher.cycle.records, "title_of", explode)
     result = workspace.cli("check")
     logs = [json.loads(line) for line in result.err.splitlines() if line.startswith("{")]
     assert result.code == 1
@@ -148,9 +148,9 @@ def test_403_recovery_is_announced_once(
     webhook: WebhookReceiver,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    import watcher.cycle
+    import watcher.cycle.outage
 
-    monkeypatch.setattr(watcher.cycle, "DENIED_BACKOFF_FIRST", timedelta(0))
+    monkeypatch.setattr(watcher.cycle.outage, "DENIED_BACKOFF_FIRST", timedelta(0))
     setup(workspace, webhook, [GOOD])
     fake_api.fail(403, path_contains="/version", times=1000)
     for _ in range(3):

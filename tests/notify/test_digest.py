@@ -9,6 +9,7 @@ from tests.support.peers import WebhookReceiver
 from tests.support.workspace import Workspace
 from watcher.config.channels import check_channel_options, next_fire
 from watcher.notify.payloads import notify_tick
+from watcher.store.meta import LAST_SUCCESS
 from watcher.store.outbox import NewMessage
 
 # 06:30 UTC on a Monday in November is 07:30 in Berlin (UTC+1).
@@ -168,7 +169,7 @@ def test_a_service_down_over_several_digest_times_sends_one_catch_up_digest(
 
 def test_heartbeats_say_what_is_watched_and_when(workspace: Workspace, webhook: WebhookReceiver) -> None:
     config, store = setup(workspace, {"hook": {"url": webhook.url(), "heartbeat": "1d"}})
-    store.set_meta("poll.last_success", "2026-11-23T06:00:00+00:00")
+    store.meta.set(LAST_SUCCESS, datetime(2026, 11, 23, 6, 0, tzinfo=UTC))
     clock = Clock(T0)
     notify_tick(config, store, now=clock, next_poll=datetime(2026, 11, 23, 12, 0, tzinfo=UTC))
     (beat,) = [r.json() for r in webhook.requests]

@@ -12,9 +12,9 @@ from hypothesis import strategies as st
 from tests.support.channels import TELEGRAM_URL, Transport, many_changes, payload
 from tests.support.outbox import Clock, setup
 from tests.support.workspace import Workspace
-from watcher.notify.delivery import parts_key
 from watcher.notify.formats import SLACK_LIMIT, TELEGRAM_LIMIT, Delivery, context, email, slack, split_lines, telegram
 from watcher.notify.payloads import notify_tick
+from watcher.store.meta import PARTS_SENT, PartsSent
 from watcher.store.outbox import NewMessage
 
 NOW = datetime(2026, 11, 22, 9, 15, tzinfo=UTC)
@@ -118,11 +118,11 @@ def test_a_split_message_that_fails_halfway_resends_only_the_rest(workspace: Wor
     with mock.patch("requests.post", side_effect=post):
         (first,) = notify_tick(config, store, now=clock)
         assert not first.accepted and "error=500" in (first.error or "")
-        assert store.get_meta(parts_key(1)) == {"sent": 1, "rendered_at": NOW.isoformat()}
+        assert store.meta.get(PARTS_SENT.of(1)) == PartsSent(1, NOW)
         clock.advance(hours=1)
         (second,) = notify_tick(config, store, now=clock)
     assert second.accepted
     texts = [c["json"]["text"] for c in transport.calls]
     assert [t[-5:] for t in texts] == ["(1/2)", "(2/2)", "(2/2)"]
     assert texts[1] == texts[2]
-    assert store.get_meta(parts_key(1)) is None and store.outbox.counts() == {"sent": 1}
+    assert store.meta.get(PARTS_SENT.of(1)) is None and store.outbox.counts() == {"sent": 1}

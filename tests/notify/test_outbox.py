@@ -16,6 +16,7 @@ from tests.support.peers import SmtpServer, WebhookReceiver, wait_until
 from tests.support.workspace import Workspace
 from watcher.notify.payloads import notify_tick, sample_payload
 from watcher.store import Store
+from watcher.store.meta import OUTBOX_CLAIM
 from watcher.store.outbox import NewMessage
 
 
@@ -195,7 +196,7 @@ def test_a_claim_of_a_process_that_died_is_taken_over_at_once_and_a_live_one_nev
         store.outbox.finish_sent(taken[0].id, at)
         (head,) = store.outbox.heads()
         assert (head.id, head.status, head.claimed_by) == (2, "pending", None)
-        assert store.get_meta(f"outbox.claim.{taken[0].id}") is None, "a finished claim leaves nothing behind"
+        assert store.meta.get(OUTBOX_CLAIM.of(taken[0].id)) is None, "a finished claim leaves nothing behind"
 
 
 @pytest.mark.slow

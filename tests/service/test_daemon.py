@@ -21,13 +21,13 @@ from tests.support.peers import WebhookReceiver, wait_until
 from tests.support.servicerun import FAST_SCHEDULE, NotifySocket, Service, fast_settings
 from tests.support.workspace import Workspace
 from watcher.config import load_config
-from watcher.cycle.report import META_DATA_TIMESTAMP
 from watcher.models import Trial
 from watcher.registry.client import CtGovClient
-from watcher.service.daemon import poll_trials
 from watcher.service.reload import FileWatch
 from watcher.service.schedule import due_trials, tick_interval
+from watcher.service.workers import poll_trials
 from watcher.store import Store
+from watcher.store.meta import DATA_TIMESTAMP
 
 A, B, C = "NCT04728893", "NCT03418623", "NCT06171568"
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
@@ -84,10 +84,10 @@ def test_a_partial_cycle_polls_only_due_trials_and_leaves_the_registry_gate_alon
         assert report.checked == 1
         states = store.trials.states()
         assert A in states and B not in states
-        assert store.get_meta(META_DATA_TIMESTAMP) is None, "the others were not looked at"
+        assert store.meta.get(DATA_TIMESTAMP) is None, "the others were not looked at"
         full = poll_trials(config, store, client, only=[A, B], write=lambda _: None)
         assert full.checked == 2
-        assert store.get_meta(META_DATA_TIMESTAMP) == fake_api.data_timestamp
+        assert store.meta.get(DATA_TIMESTAMP) == fake_api.data_timestamp
         # the gate is set now, yet a partial cycle does not trust it: B's edit is found
         fake_api.update(B, lambda study: None)
         again = poll_trials(config, store, client, only=[B], write=lambda _: None)

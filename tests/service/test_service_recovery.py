@@ -20,8 +20,8 @@ from watcher.config import load_config, load_settings
 from watcher.service.lastgood import last_good_path
 from watcher.service.retry import ApiRetry
 from watcher.service.schedule import Clock
-from watcher.service.status import META_WATCHLIST_ERROR
 from watcher.store import Store
+from watcher.store.meta import SERVICE_WATCHLIST_ERROR, MetaKey
 
 A, B = "NCT04728893", "NCT03418623"
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
@@ -84,9 +84,9 @@ def test_the_clock_shows_a_pending_retry_as_the_next_poll_and_drops_one_asked_fo
     assert clock.next_poll() in (None, tick)
 
 
-def _meta(workspace: Workspace, key: str) -> Any:
+def _meta(workspace: Workspace, key: MetaKey[Any]) -> Any:
     with Store(workspace.db_url, create=False) as store:
-        return store.get_meta(key)
+        return store.meta.get(key)
 
 
 # -- a real service ------------------------------------------------------------------------------
@@ -146,14 +146,14 @@ def test_a_restart_on_a_broken_watchlist_runs_with_the_last_good_one_and_alerts_
         wait_until(lambda: len(fake_api.requests_to("/version")) > polled + 1, timeout=10)  # still polling A
         status = workspace.cli("status", "--json").json()
         assert status["service"] == "running" and any(expected in p for p in status["watchlist_error"])
-        assert any(expected in p for p in _meta(workspace, META_WATCHLIST_ERROR))  # the service's own record
+        assert any(expected in p for p in _meta(workspace, SERVICE_WATCHLIST_ERROR))  # the service's own record
         alert = wait_until(lambda: [r.json() for r in webhook.requests], timeout=15)[0]
         assert "still watching the previous 1 trials" in alert["title"] and expected in alert["message"]
         assert copy.read_text() == f"trials:\n  - {A}\n"  # the broken file is never remembered
 
         workspace.watchlist.write_text(f"trials:\n  - {A}\n  - {B}\n")  # fixed: the live reload takes it
         assert second.wait_event("config.reloaded")[0]["added"] == [B]
-        wait_until(lambda: _meta(workspace, META_WATCHLIST_ERROR) is None)
+        wait_until(lambda: _meta(workspace, SERVICE_WATCHLIST_ERROR) is None)
         assert not workspace.cli("status", "--json").json()["watchlist_error"]
         wait_until(lambda: copy.read_text() == workspace.watchlist.read_text())
         assert second.stop()[0] == 0

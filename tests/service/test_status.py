@@ -7,17 +7,9 @@ from datetime import UTC, datetime, timedelta
 from tests.support.fakeapi import FakeCtGov
 from tests.support.workspace import Workspace
 from watcher.config import load_config
-from watcher.service.status import (
-    META_HEARTBEAT,
-    META_NEXT_CYCLE,
-    META_PID,
-    META_STARTED,
-    META_STATE,
-    read_status,
-    status_lines,
-    summary,
-)
+from watcher.service.status import read_status, status_lines, summary
 from watcher.store import Store
+from watcher.store.meta import SERVICE_HEARTBEAT, SERVICE_NEXT_CYCLE, SERVICE_PID, SERVICE_STARTED, SERVICE_STATE
 
 A, B = "NCT04728893", "NCT03418623"
 
@@ -42,14 +34,13 @@ def test_status_of_a_running_service_with_a_failing_trial(workspace: Workspace, 
     now = datetime.now(UTC)
     with Store(config.settings.storage_url) as store:
         store.trials.record_failure(B, "timeout after 3 retries")
-        for key, value in {
-            META_STATE: "running",
-            META_PID: 4242,
-            META_STARTED: (now - timedelta(hours=2)).isoformat(),
-            META_HEARTBEAT: now.isoformat(),
-            META_NEXT_CYCLE: (now + timedelta(hours=1)).isoformat(),
-        }.items():
-            store.set_meta(key, value)
+        store.meta.update(
+            SERVICE_STATE.to("running"),
+            SERVICE_PID.to(4242),
+            SERVICE_STARTED.to(now - timedelta(hours=2)),
+            SERVICE_HEARTBEAT.to(now),
+            SERVICE_NEXT_CYCLE.to(now + timedelta(hours=1)),
+        )
         line = summary(2, store, next_cycle=now + timedelta(hours=1))
         status = read_status(config, store, now=now)
     assert line.startswith("2 trials watched; last cycle ") and " ok (2 checked, 0 changed, 0 failed)" in line
@@ -79,8 +70,8 @@ def test_a_service_that_stopped_beating_is_not_responding(workspace: Workspace) 
     workspace.write(trials=[A])
     config = load_config(workspace.settings)
     with Store(config.settings.storage_url) as store:
-        store.set_meta(META_STATE, "running")
-        store.set_meta(META_HEARTBEAT, (datetime.now(UTC) - timedelta(hours=1)).isoformat())
+        store.meta.set(SERVICE_STATE, "running")
+        store.meta.set(SERVICE_HEARTBEAT, datetime.now(UTC) - timedelta(hours=1))
         assert read_status(config, store, now=datetime.now(UTC)).service == "not responding"
 
 

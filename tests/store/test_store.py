@@ -15,8 +15,23 @@ from watcher.detect import changes_between
 from watcher.detect.record import content_hash
 from watcher.models import Change, Event
 from watcher.store import Store
+from watcher.store.meta import (
+    API_DENIED,
+    API_FAILURES,
+    DATA_TIMESTAMP,
+    LAST_RETENTION,
+    LAST_SUCCESS,
+    NOEDIT_LAST_DAY,
+    PARTS_SENT,
+    SEARCH,
+    SERVICE_WATCHLIST_ERROR,
+    SUSPECT,
+    PartsSent,
+    SearchRun,
+    SuspectRecord,
+)
 from watcher.store.outbox import NewMessage
-from watcher.store.retention import META_LAST_RETENTION
+from watcher.store.schema import MetaRow
 
 T0 = datetime(2026, 11, 1, 9, 0, tzinfo=UTC)
 
@@ -120,9 +135,9 @@ def test_failures_are_counted_until_a_success(store: Store) -> None:
 
 
 def test_meta_and_cycles(store: Store) -> None:
-    store.set_meta("poll.data_timestamp", "2026-11-01T09:00:05")
-    assert store.get_meta("poll.data_timestamp") == "2026-11-01T09:00:05"
-    assert store.get_meta("missing", 7) == 7
+    store.meta.set(DATA_TIMESTAMP, "2026-11-01T09:00:05")
+    assert store.meta.get(DATA_TIMESTAMP) == "2026-11-01T09:00:05"
+    assert store.meta.get(API_FAILURES) is None
     cycle = store.cycles.start(T0)
     store.cycles.finish(cycle, at=T0 + timedelta(seconds=3), result="ok", checked=3, changed=1, failed=0, requests=4)
     last = store.cycles.last()
@@ -131,6 +146,87 @@ def test_meta_and_cycles(store: Store) -> None:
 
 
 # -- compressed, deduplicated snapshots and retention ----------------------------------------------
+
+
+def _raw(store: Store) -> dict[str, Any]:
+    with store.session() as s:
+        return {row.key: row.value for row in s.query(MetaRow)}
+
+
+# What earlier versions wrote, key by key: a database they wrote is read as it is (no migration).
+STORED_BEFORE: dict[str, Any] = {
+    "poll.last_success": "2026-11-01T09:00:05.123456+00:00",
+    "storage.last_retention": "2026-11-01T09:00:05",  # naive: SQLite-era clocks; read as UTC
+    "poll.api_failures": 3,
+    "poll.api_denied": 1,
+    "noedit.last_day": "2026-11-01",
+    "search.lymphoma": {"hash": "ab12", "day": "2026-11-01", "stamp": "2026-11-01T09:00:05"},
+    "poll.suspect.NCT00000001": {"hash": "cd34", "seen": 2, "missing": ["outcomes"]},
+    "outbox.parts.7": {"sent": 1, "rendered_at": "2026-11-01T09:00:05+00:00"},
+    "service.watchlist_error": ["watchlist.yaml:2: trials[0]: 'NCT1' is not …"],
+}
+
+
+def test_meta_reads_what_earlier_versions_stored_and_writes_it_back_alike(store: Store) -> None:
+    with store.session() as s:
+        for key, value in STORED_BEFORE.items():
+            s.merge(MetaRow(key=key, value=value))
+    at = datetime(2026, 11, 1, 9, 0, 5, tzinfo=UTC)
+    read = [
+        store.meta.get(LAST_SUCCESS),
+        store.meta.get(LAST_RETENTION),
+        store.meta.get(API_FAILURES),
+        store.meta.get(API_DENIED),
+        store.meta.get(NOEDIT_LAST_DAY),
+        store.meta.get(SEARCH.of("lymphoma")),
+        store.meta.get(SUSPECT.of("NCT00000001")),
+        store.meta.get(PARTS_SENT.of(7)),
+        store.meta.get(SERVICE_WATCHLIST_ERROR),
+    ]
+    assert read == [
+        at.replace(microsecond=123456),
+        at,
+        3,
+        True,
+        at.date(),
+        SearchRun("ab12", at.date(), "2026-11-01T09:00:05"),
+        SuspectRecord("cd34", 2, ["outcomes"]),
+        PartsSent(1, at),
+        ["watchlist.yaml:2: trials[0]: 'NCT1' is not …"],
+    ]
+    store.meta.update(
+        LAST_SUCCESS.to(at.replace(microsecond=123456)),
+        API_FAILURES.to(3),
+        API_DENIED.to(True),
+        NOEDIT_LAST_DAY.to(at.date()),
+        SEARCH.of("lymphoma").to(SearchRun("ab12", at.date(), "2026-11-01T09:00:05")),
+        SUSPECT.of("NCT00000001").to(SuspectRecord("cd34", 2, ["outcomes"])),
+        PARTS_SENT.of(7).to(PartsSent(1, at)),
+    )
+    raw = _raw(store)
+    assert {k: raw[k] for k in STORED_BEFORE if k not in ("storage.last_retention",)} == {
+        k: v for k, v in STORED_BEFORE.items() if k != "storage.last_retention"
+    }
+    store.meta.set(API_DENIED, False)
+    assert _raw(store)["poll.api_denied"] == 0
+
+
+def test_a_meta_value_of_the_wrong_kind_reads_as_never_set(store: Store) -> None:
+    """A hand-edited or foreign row must not stop the service: the key's safe default applies."""
+    with store.session() as s:
+        for key, value in {
+            "poll.last_success": "yesterday",
+            "poll.api_failures": "3",
+            "search.lymphoma": {"hash": "ab12"},
+            "outbox.parts.7": [1],
+        }.items():
+            s.merge(MetaRow(key=key, value=value))
+    assert store.meta.get(LAST_SUCCESS) is None
+    assert store.meta.get(API_FAILURES) is None
+    assert store.meta.get(SEARCH.of("lymphoma")) is None
+    assert store.meta.get(PARTS_SENT.of(7)) is None
+    store.meta.set(LAST_SUCCESS, None)
+    assert _raw(store)["poll.last_success"] is None and store.meta.get(LAST_SUCCESS) is None
 
 
 def _save(store: Store, record: dict[str, Any], at: datetime, *, messages: list[NewMessage] | None = None) -> int:
@@ -224,7 +320,7 @@ def test_the_service_applies_retention_after_a_cycle(workspace: Workspace, fake_
         assert workspace.cli("check").code == 0
     assert workspace.cli("db", "stats", "--json").json()["pruned"] == 0, "retention runs at most daily"
     with Store(workspace.db_url) as store:
-        store.set_meta(META_LAST_RETENTION, None)  # a day later
+        store.meta.set(LAST_RETENTION, None)  # a day later
     fake_api.update(trial, lambda s: s["protocolSection"]["statusModule"].update(overallStatus="SUSPENDED"))
     assert workspace.cli("check").code == 0
     stats = workspace.cli("db", "stats", "--json").json()

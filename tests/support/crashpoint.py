@@ -8,6 +8,8 @@ SIGKILL, so the database holds exactly what a crash at that point leaves behind:
 - after_commit  the new version and its messages are committed; nothing is claimed yet
 - before_send   a message is claimed (`sending`) but not handed to the channel
 - before_mark   the channel accepted the message; it is not yet marked `sent`
+- before_alert  a state change that raises an alert is written, in a transaction still open; the
+                alert is about to be queued in it
 """
 
 from __future__ import annotations
@@ -37,33 +39,64 @@ def _stop(marker: Path) -> NoReturn:
         time.sleep(60)
 
 
-def install(point: str, marker: Path) -> None:
-    from watcher.notify import send
+def _after_commit(marker: Path) -> None:
     from watcher.store.outbox import OutboxQueue
 
-    if point == "after_commit":
+    def claim_next(self: Any, *args: Any, **kwargs: Any) -> Any:
+        _stop(marker)
 
-        def claim_next(self: Any, *args: Any, **kwargs: Any) -> Any:
+    OutboxQueue.claim_next = claim_next  # type: ignore[method-assign]
+
+
+def _before_send(marker: Path) -> None:
+    from watcher.notify import send
+
+    def send_one(*args: Any, **kwargs: Any) -> None:
+        _stop(marker)
+
+    send.Sender._send_one = staticmethod(send_one)  # type: ignore[method-assign]
+
+
+def _before_mark(marker: Path) -> None:
+    """The first message (the email) only: channels are delivered in parallel."""
+    from watcher.store.outbox import OutboxQueue
+
+    real = OutboxQueue.finish_sent
+
+    def finish_sent(self: Any, message_id: int, *args: Any, **kwargs: Any) -> None:
+        if message_id == 1:
             _stop(marker)
+        real(self, message_id, *args, **kwargs)
 
-        OutboxQueue.claim_next = claim_next  # type: ignore[method-assign]
-    elif point == "before_send":
+    OutboxQueue.finish_sent = finish_sent  # type: ignore[method-assign]
 
-        def send_one(*args: Any, **kwargs: Any) -> None:
+
+def _before_alert(marker: Path) -> None:
+    """Every queued message passes `insert_many_in`, last in its transaction: stop at the first alert."""
+    from watcher.store.outbox import OutboxQueue
+
+    real = OutboxQueue.insert_many_in
+
+    def insert_many_in(s: Any, messages: Any) -> None:
+        if any(message.kind == "alert" for message, _ in messages):
             _stop(marker)
+        real(s, messages)
 
-        send.Sender._send_one = staticmethod(send_one)  # type: ignore[method-assign]
-    elif point == "before_mark":  # the first message (the email) only: channels are delivered in parallel
-        real = OutboxQueue.finish_sent
+    OutboxQueue.insert_many_in = staticmethod(insert_many_in)  # type: ignore[method-assign]
 
-        def finish_sent(self: Any, message_id: int, *args: Any, **kwargs: Any) -> None:
-            if message_id == 1:
-                _stop(marker)
-            real(self, message_id, *args, **kwargs)
 
-        OutboxQueue.finish_sent = finish_sent  # type: ignore[method-assign]
-    else:
+POINTS = {
+    "after_commit": _after_commit,
+    "before_send": _before_send,
+    "before_mark": _before_mark,
+    "before_alert": _before_alert,
+}
+
+
+def install(point: str, marker: Path) -> None:
+    if point not in POINTS:
         raise SystemExit(f"unknown crash point {point!r}")
+    POINTS[point](marker)
 
 
 def main() -> None:

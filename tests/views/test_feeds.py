@@ -74,7 +74,7 @@ def test_a_cycle_over_some_trials_keeps_the_other_trials_in_the_feeds(
     still hold every watched trial's changes and every tag's file."""
     from watcher.config import load_config
     from watcher.registry.client import CtGovClient
-    from watcher.service.daemon import poll_trials
+    from watcher.service.workers import poll_trials
     from watcher.store import Store
 
     workspace.write(trials=[{"id": TRIAL, "tags": ["cll"]}, OTHER], extra="feeds:\n  path: feeds/trialwatch.atom\n")

@@ -9,8 +9,8 @@ from typing import Any
 import click
 
 from watcher.cli.main import EXIT_USAGE, State, cli, fail, open_store
-from watcher.discovery.searches import META_SEARCH
 from watcher.errors import ConfigError, TrialWatchError
+from watcher.store.meta import SEARCH
 
 
 def _pairs(values: Sequence[str], option: str) -> dict[str, Any]:
@@ -132,7 +132,7 @@ def search_remove(state: State, name: str, forget: bool) -> None:
     if forget:
         with open_store(state.config()) as store:
             note = f", {store.discovery.forget_search(name)} recorded matches forgotten"
-            store.set_meta(META_SEARCH + name, None)
+            store.meta.set(SEARCH.of(name), None)
     click.echo(f"{state.config().watchlist.path.resolve()}: search {name!r} removed{note}")
 
 
@@ -145,7 +145,7 @@ def search_list(state: State, as_json: bool) -> None:
     rows: list[dict[str, Any]] = []
     with open_store(config) as store:
         for s in config.watchlist.searches:
-            run = store.get_meta(META_SEARCH + s.name)
+            run = store.meta.get(SEARCH.of(s.name))
             rows.append(
                 {
                     "name": s.name,
@@ -153,7 +153,7 @@ def search_list(state: State, as_json: bool) -> None:
                     "watch": s.watch,
                     "channels": list(s.channels) if s.channels is not None else None,
                     "matches": len(store.discovery.matched(s.name)),
-                    "last_run": run.get("stamp") if isinstance(run, dict) else None,
+                    "last_run": run.stamp if run is not None else None,
                 }
             )
     if as_json:

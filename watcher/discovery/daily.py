@@ -1,6 +1,6 @@
 """The daily check of alerts that need no edit, on each watched trial's latest stored version.
 
-Once a UTC day (`meta` `noedit.last_day`), after a complete cycle. A condition is announced once
+Once a UTC day (`meta` `NOEDIT_LAST_DAY`), after a complete cycle. A condition is announced once
 per trial (`store.discovery`); when it stops holding (results posted, status verified, status
 changed) it is forgotten, so it is announced again if it ever comes back. Only channels that
 enabled the kind (`channels.<name>.no_edit`) get it; with none, nothing is evaluated.
@@ -20,11 +20,10 @@ from watcher.errors import TrialWatchError
 from watcher.models import Json, Trial
 from watcher.notify.discovery import noedit_messages
 from watcher.store import Store
+from watcher.store.meta import NOEDIT_LAST_DAY
 from watcher.store.outbox import NewMessage
 
 log = structlog.get_logger("watcher.discovery")
-
-META_LAST_DAY = "noedit.last_day"
 
 
 def run_daily_checks(
@@ -62,7 +61,7 @@ def check_no_edit_conditions(
         return 0  # off by default: no channel asked for them (nor is anything printed without channels)
     at = now()
     today = at.date()
-    if not force and store.get_meta(META_LAST_DAY) == today.isoformat():
+    if not force and store.meta.get(NOEDIT_LAST_DAY) == today:
         return 0
     sent: dict[str, set[str]] = {}
     for nct_id, kind in store.discovery.sent_conditions():
@@ -84,7 +83,7 @@ def check_no_edit_conditions(
             messages += noedit_messages(trial, title_of(latest.record), event, settings, detected_at=at)
             raised[(trial.nct_id, event.kind)] = {"summary": event.summary, **dict(event.data)}
     store.discovery.record_conditions(raised, cleared, at=at, messages=messages)
-    store.set_meta(META_LAST_DAY, today.isoformat())
+    store.meta.set(NOEDIT_LAST_DAY, today)
     log.info(
         "noedit.checked",
         trials=len(trials),

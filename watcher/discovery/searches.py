@@ -1,6 +1,6 @@
 """Running the saved searches of a cycle, and the trials their `watch: true` matches add.
 
-Each search keeps, in `meta` (`search.<name>`), a hash of its query and the registry's data
+Each search keeps, in `meta` (`SEARCH`), a hash of its query and the registry's data
 timestamp (GET /version, one request per cycle for all searches) at its last complete run. A
 search whose hash is new (just added, or its query edited) runs whole as a baseline: its matches
 are recorded and not announced (unless `announce_first` or `notify.baseline`). Later runs are
@@ -32,11 +32,11 @@ from watcher.registry.client import CtGovClient
 from watcher.registry.search import run_search, search_params
 from watcher.store import Store
 from watcher.store.discovery import found_trials
+from watcher.store.meta import SEARCH, SearchRun
 from watcher.store.outbox import NewMessage
 
 log = structlog.get_logger("watcher.discovery")
 
-META_SEARCH = "search."  # + name: {"hash", "day", "stamp"}: the registry's data timestamp at the last complete run
 OVERLAP = timedelta(days=1)  # a refresh may carry the previous day's postings: ask from the day before
 
 
@@ -101,12 +101,12 @@ def _run_one(
     """One search; `stamp` is the registry's data timestamp now: days are the registry's, not our clock's."""
     at = now()
     digest = query_hash(search)
-    state = store.get_meta(META_SEARCH + search.name)
-    first = not isinstance(state, dict) or state.get("hash") != digest
-    if not first and state.get("stamp") == stamp:
+    state = store.meta.get(SEARCH.of(search.name))
+    first = state is None or state.hash != digest
+    if state is not None and not first and state.stamp == stamp:
         log.info("search.unchanged", search=search.name, data_timestamp=stamp)  # no refresh since: nothing new
         return
-    since = None if first else date.fromisoformat(str(state["day"])) - OVERLAP
+    since = None if state is None or first else state.day - OVERLAP
     studies = run_search(client, search_params(search, since))
     known = store.discovery.matched(search.name)
     fresh = new_matches(studies, known)
@@ -126,9 +126,9 @@ def _run_one(
         at=at,
         baseline=first and not announce,
         messages=messages,
-        keep_only=first and isinstance(state, dict),
+        keep_only=first and state is not None,
     )
-    store.set_meta(META_SEARCH + search.name, {"hash": digest, "day": stamp[:10], "stamp": stamp})
+    store.meta.set(SEARCH.of(search.name), SearchRun(digest, date.fromisoformat(stamp[:10]), stamp))
     log.info(
         "search.done",
         search=search.name,

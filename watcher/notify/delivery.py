@@ -31,6 +31,7 @@ from watcher.notify import claims
 from watcher.notify.formats import FORMATS, Delivery, Rendered, context
 from watcher.notify.send import Sender
 from watcher.store import Store
+from watcher.store.meta import PARTS_SENT, PartsSent
 from watcher.store.outbox import OutboxMessage
 
 log = structlog.get_logger("watcher.notify.delivery")
@@ -91,10 +92,6 @@ def render(payload: Mapping[str, Any], channel: ChannelSettings, delivery: Deliv
 
 
 # -- walking the outbox --------------------------------------------------------------------------
-
-
-def parts_key(message_id: int) -> str:
-    return f"outbox.parts.{message_id}"
 
 
 TICK_WAIT = 5.0
@@ -201,10 +198,9 @@ def _deliver_one(
     channel = settings.channels.get(message.channel)
     # A split message some of whose parts were accepted resumes after them, rendered as at its
     # first attempt (rendering is pure), so the remaining parts are exactly the ones still owed.
-    progress = store.get_meta(parts_key(message.id))
-    first_part, rendered_at = 0, now()
-    if isinstance(progress, dict):
-        first_part, rendered_at = int(progress["sent"]), datetime.fromisoformat(progress["rendered_at"])
+    parts_key = PARTS_SENT.of(message.id)
+    progress = store.meta.get(parts_key)
+    first_part, rendered_at = (progress.sent, progress.rendered_at) if progress else (0, now())
     try:
         if channel is None:
             raise NotifyError(f"channel {message.channel!r} is no longer configured")
@@ -229,7 +225,7 @@ def _deliver_one(
 
         def part_done(count: int) -> None:
             if multi and count < len(rendered.parts):
-                store.set_meta(parts_key(message.id), {"sent": count, "rendered_at": rendered_at.isoformat()})
+                store.meta.set(parts_key, PartsSent(count, rendered_at))
 
         sender.send(message.channel, rendered, first_part=first_part, on_part=part_done, message_id=message.id)
     except NotifyError as exc:
@@ -243,7 +239,7 @@ def _deliver_one(
             bound.warning("notify.failed", error=error, retry_at=retry_at.isoformat() if retry_at else None)
         return Outcome(message.channel, False, error, message.id, parked=park)
     sent_at = now()
-    store.outbox.finish_sent(message.id, sent_at, clear_meta=parts_key(message.id) if first_part or multi else None)
+    store.outbox.finish_sent(message.id, sent_at, clear_meta=parts_key if first_part or multi else None)
     delay = (sent_at - message.created_at).total_seconds()
     bound.info("notify.sent", parts=len(rendered.parts), delay_s=round(delay, 1))
     return Outcome(message.channel, True, None, message.id)

@@ -6,7 +6,7 @@ message, grouped by trial, in one transaction with the channel's last-digest tim
 crash either folds them all or none. A service that was down over several fire times
 sends one digest covering everything since the last one.
 
-Meta keys: `digest.<channel>.last`, `heartbeat.<channel>.last` (ISO times, UTC).
+Each channel's last digest and heartbeat times are `meta` keys (`DIGEST_LAST`, `HEARTBEAT_LAST`).
 """
 
 from __future__ import annotations
@@ -22,19 +22,11 @@ from watcher.config.channels import next_fire
 from watcher.models import Json, history_url, study_url
 from watcher.store import Store
 from watcher.store.discovery import watched_trials
+from watcher.store.meta import DIGEST_LAST, HEARTBEAT_LAST, LAST_SUCCESS
 from watcher.store.outbox import NewMessage, OutboxMessage
+from watcher.times import minute
 
 log = structlog.get_logger("watcher.notify.digest")
-
-META_LAST_SUCCESS = "poll.last_success"  # written by watcher.cycle after every clean cycle
-
-
-def digest_key(channel: str) -> str:
-    return f"digest.{channel}.last"
-
-
-def heartbeat_key(channel: str) -> str:
-    return f"heartbeat.{channel}.last"
 
 
 def digest_payload(messages: Sequence[OutboxMessage], *, since: str, until: str) -> dict[str, Json]:
@@ -64,32 +56,32 @@ def fold_due_digests(store: Store, settings: Settings, *, now: datetime) -> list
     for name, channel in settings.channels.items():
         if not channel.digest:
             continue
-        key = digest_key(name)
-        last = store.get_meta(key)
-        if not isinstance(last, str):
-            store.set_meta(key, now.isoformat())  # the first digest covers what comes from now on
+        key = DIGEST_LAST.of(name)
+        last = store.meta.get(key)
+        if last is None:
+            store.meta.set(key, now)  # the first digest covers what comes from now on
             continue
-        if now < next_fire(channel.digest, channel.timezone, datetime.fromisoformat(last)):
+        if now < next_fire(channel.digest, channel.timezone, last):
             continue
+        since = last.isoformat()
         message_id = store.outbox.fold_digest(
             name,
             at=now,
-            meta={key: now.isoformat()},
-            build=lambda messages, since=last: digest_payload(messages, since=since, until=now.isoformat()),
+            meta=[key.to(now)],
+            build=lambda messages, since=since: digest_payload(messages, since=since, until=now.isoformat()),
         )
-        log.info("digest.folded", channel=name, message_id=message_id, since=last)
+        log.info("digest.folded", channel=name, message_id=message_id, since=since)
         if message_id is not None:
             made.append(message_id)
     return made
 
 
 def _stamp(value: datetime | None) -> str:
-    return value.strftime("%Y-%m-%d %H:%M UTC") if value else "never"
+    return minute(value) if value else "never"
 
 
 def heartbeat_payload(config: Config, store: Store, *, now: datetime, next_poll: datetime | None) -> dict[str, Json]:
-    last = store.get_meta(META_LAST_SUCCESS)
-    last_poll = datetime.fromisoformat(last) if isinstance(last, str) else None
+    last_poll = store.meta.get(LAST_SUCCESS)
     if next_poll is None:
         cycle = store.cycles.last()
         next_poll = cycle.started_at + config.settings.interval if cycle else None
@@ -121,14 +113,16 @@ def enqueue_heartbeats(config: Config, store: Store, *, now: datetime, next_poll
     for name, channel in config.settings.channels.items():
         if channel.heartbeat is None:
             continue
-        key = heartbeat_key(name)
-        last = store.get_meta(key)
-        if isinstance(last, str) and now - datetime.fromisoformat(last) < channel.heartbeat:
+        key = HEARTBEAT_LAST.of(name)
+        last = store.meta.get(key)
+        if last is not None and now - last < channel.heartbeat:
             continue
         if store.outbox.is_waiting(name, "heartbeat"):  # the channel is down: one heartbeat waiting is enough
-            store.set_meta(key, now.isoformat())
+            store.meta.set(key, now)
             continue
         payload = heartbeat_payload(config, store, now=now, next_poll=next_poll)
-        store.outbox.enqueue_with_meta([NewMessage(name, None, "heartbeat", payload)], now, {key: now.isoformat()})
+        with store.transaction() as tx:  # the heartbeat and the time it was queued: both or neither
+            tx.enqueue([NewMessage(name, None, "heartbeat", payload)], now)
+            tx.meta.set(key, now)
         queued += 1
     return queued

@@ -4,7 +4,7 @@ A proxy or an overloaded backend can return a record that is valid JSON, has its
 and `nctId`, and still lacks a module, the `hasResults` flag, a text or most of a list: diffed, one
 such answer of a 1,148-site trial gives 1,148 "Site removed" alerts, and the next good one 1,148
 "New site" alerts. So a record that lacks something its stored previous version had is
-re-fetched alone before it is believed (`watcher.cycle`). This module only compares two records.
+re-fetched alone before it is believed (`watcher.cycle.partial`). This module only compares two records.
 """
 
 from __future__ import annotations

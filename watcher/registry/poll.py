@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import structlog
@@ -29,6 +29,7 @@ from watcher.ids import normalize_nct_id
 from watcher.registry.client import PROBE_FIELDS, CtGovClient
 from watcher.registry.responses import BatchResult, Fetched
 from watcher.registry.stream import stream_studies
+from watcher.times import utc
 
 log = structlog.get_logger("watcher.registry.poll")
 
@@ -213,7 +214,7 @@ def poll(
     full = (
         state.force_full
         or state.last_full_refetch is None
-        or _utc(now) - _utc(state.last_full_refetch) >= client.settings.full_refetch_every
+        or utc(now) - utc(state.last_full_refetch) >= client.settings.full_refetch_every
     )
     active = ids if full else [i for i in ids if i not in state.not_found]
     cycle = _PollRun(client, state, _Tracker(progress, len(active)), sink=sink)
@@ -274,16 +275,11 @@ def poll(
     return result(strategy, state.data_timestamp if cycle.failures else version.data_timestamp)
 
 
-def _utc(moment: datetime) -> datetime:
-    """Stores hand back naive datetimes (SQLite keeps no zone): ours are always UTC."""
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
-
-
 def since_day(state: PollState) -> date | None:
     """The first day the registry-wide query must cover: the last complete poll's, minus a day."""
     if state.last_success is None or state.data_timestamp is None:
         return None
-    days = [_utc(state.last_success).astimezone(UTC).date()]
+    days = [utc(state.last_success).date()]
     try:
         days.append(date.fromisoformat(state.data_timestamp[:10]))
     except ValueError:

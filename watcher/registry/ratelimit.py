@@ -5,8 +5,9 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
+
+from watcher.times import utc, utcnow
 
 
 class RateLimiter:
@@ -59,7 +60,5 @@ def retry_after(value: str | None, cap: float) -> float | None:
             when = parsedate_to_datetime(value)
         except (TypeError, ValueError):
             return None
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=UTC)
-        seconds = (when - datetime.now(UTC)).total_seconds()
+        seconds = (utc(when) - utcnow()).total_seconds()
     return min(max(seconds, 0.0), cap)

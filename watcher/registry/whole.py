@@ -17,9 +17,10 @@ import structlog
 
 from watcher.errors import ApiError
 from watcher.registry.client import CtGovClient
-from watcher.registry.poll import PollResult, PollState, Progress, Sink, _utc, since_day
+from watcher.registry.poll import PollResult, PollState, Progress, Sink, since_day
 from watcher.registry.responses import Fetched
 from watcher.registry.stream import walk_registry
+from watcher.times import utc
 
 log = structlog.get_logger("watcher.registry.whole")
 
@@ -41,7 +42,7 @@ def poll_registry(
     full = (
         state.force_full
         or state.last_full_refetch is None
-        or _utc(now) - _utc(state.last_full_refetch) >= client.settings.full_refetch_every
+        or utc(now) - utc(state.last_full_refetch) >= client.settings.full_refetch_every
     )
     since = since_day(state)
 

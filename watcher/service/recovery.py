@@ -6,7 +6,7 @@ from datetime import datetime
 
 import structlog
 
-from watcher.service.status import META_CYCLE_STARTED, META_NEXT_CYCLE, META_STATE, META_STOPPED
+from watcher.service.record import ServiceRecord
 from watcher.store import Store
 
 log = structlog.get_logger("watcher.service.recovery")
@@ -27,10 +27,4 @@ def record_abandoned_stop(storage_url: str, now: datetime, since: datetime | Non
     the stuck thread still uses: a connection of our own marks the cycle and the service."""
     with Store(storage_url, create=False) as fresh:
         fresh.cycles.close_open(now, result="abandoned", since=since)
-        for key, value in {
-            META_STATE: "stopped",
-            META_STOPPED: now.isoformat(),
-            META_NEXT_CYCLE: None,
-            META_CYCLE_STARTED: None,
-        }.items():
-            fresh.set_meta(key, value)
+        ServiceRecord(fresh, lambda: now).stopped()

@@ -8,6 +8,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from watcher.config import Config, load_config
+from watcher.cycle.alerts import Alert, alert_messages, alert_text
 from watcher.store.outbox import NewMessage
 
 _NOTHING = object()
@@ -81,8 +82,5 @@ def rejection_alert(config: Config, problems: Sequence[str]) -> tuple[str, list[
             "edits of the settings file are not picked up on save."
         )
     text = "\n".join(problems) + "\n\nThe service keeps running with the last good configuration. " + advice
-    payload = {"schema": 1, "type": "alert", "subject": subject, "text": text, "nct_id": None}
-    messages = [
-        NewMessage(channel=name, nct_id=None, kind="alert", payload=payload) for name in config.settings.channels
-    ]
-    return f"!! {subject}\n{text}\n", messages
+    alert = Alert(subject, text)
+    return alert_text(alert), alert_messages(config.settings, [alert])

@@ -1,8 +1,9 @@
-"""What the service tells the world about itself: the `meta` keys it keeps, `trialwatch status`,
-and the one-line summary systemd shows as STATUS=.
+"""What the service tells the world about itself: `trialwatch status`, and the one-line summary
+systemd shows as STATUS=.
 
-The running service writes these keys; `trialwatch status` (another process, maybe another
-user) only reads them, so it works whether the service runs, has stopped, or has crashed.
+The running service writes its `meta` keys (`SERVICE_*` in `watcher.store.meta`); `trialwatch
+status` (another process, maybe another user) only reads them, so it works whether the service
+runs, has stopped, or has crashed.
 """
 
 from __future__ import annotations
@@ -14,17 +15,18 @@ from typing import Any
 from watcher.config import Config
 from watcher.store import Store
 from watcher.store.discovery import watched_trials
-
-META_STATE = "service.state"  # running | stopping | stopped
-META_PID = "service.pid"
-META_STARTED = "service.started_at"
-META_STOPPED = "service.stopped_at"
-META_HEARTBEAT = "service.heartbeat"
-META_NEXT_CYCLE = "service.next_cycle"
-META_CYCLE_STARTED = "service.cycle_started_at"  # set while a cycle runs
-META_HEALTH = "service.health"  # "ok" or why the watchdog is withheld
-META_WATCHLIST_ERROR = "service.watchlist_error"  # the last rejected edit, until a good one
-META_TRIALS = "service.trials"  # how many trials the running service watches
+from watcher.store.meta import (
+    SERVICE_CYCLE_STARTED,
+    SERVICE_HEALTH,
+    SERVICE_HEARTBEAT,
+    SERVICE_NEXT_CYCLE,
+    SERVICE_PID,
+    SERVICE_STARTED,
+    SERVICE_STATE,
+    SERVICE_TRIALS,
+    SERVICE_WATCHLIST_ERROR,
+)
+from watcher.times import minute, parse_utc
 
 HEARTBEAT_EVERY = timedelta(seconds=60)
 STALE_AFTER = 3 * HEARTBEAT_EVERY
@@ -59,22 +61,16 @@ class Status:
         return asdict(self)
 
 
-def _parse(value: Any) -> datetime | None:
-    try:
-        return datetime.fromisoformat(value) if isinstance(value, str) else None
-    except ValueError:
-        return None
-
-
 def read_status(config: Config, store: Store, *, now: datetime) -> Status:
-    state = store.get_meta(META_STATE)
-    heartbeat = _parse(store.get_meta(META_HEARTBEAT))
+    meta = store.meta
+    state = meta.get(SERVICE_STATE)
+    heartbeat = meta.get(SERVICE_HEARTBEAT)
     if state is None:
         service = "never started"
     elif state in ("running", "stopping") and (heartbeat is None or now - heartbeat > STALE_AFTER):
         service = "not responding"
     else:
-        service = str(state)
+        service = state
     last = store.cycles.last()
     last_cycle = None
     if last is not None:
@@ -98,17 +94,17 @@ def read_status(config: Config, store: Store, *, now: datetime) -> Status:
             failing.append(
                 FailingTrial(trial.nct_id, trial.label, st.consecutive_failures, st.last_error, st.not_found)
             )
-    error = store.get_meta(META_WATCHLIST_ERROR)
+    error = meta.get(SERVICE_WATCHLIST_ERROR)
     running = service in ("running", "stopping")
     return Status(
         service=service,
-        pid=store.get_meta(META_PID),
-        started_at=store.get_meta(META_STARTED),
-        heartbeat=heartbeat.isoformat() if heartbeat else None,
-        health=store.get_meta(META_HEALTH) if running else None,
+        pid=meta.get(SERVICE_PID),
+        started_at=_iso(meta.get(SERVICE_STARTED)),
+        heartbeat=_iso(heartbeat),
+        health=meta.get(SERVICE_HEALTH) if running else None,
         last_cycle=last_cycle,
-        cycle_running_since=store.get_meta(META_CYCLE_STARTED) if running else None,
-        next_cycle=store.get_meta(META_NEXT_CYCLE) if running else None,
+        cycle_running_since=_iso(meta.get(SERVICE_CYCLE_STARTED)) if running else None,
+        next_cycle=_iso(meta.get(SERVICE_NEXT_CYCLE)) if running else None,
         trials=watched_count(config, store),
         notifications={
             "pending": counts.get("pending", 0),
@@ -116,18 +112,22 @@ def read_status(config: Config, store: Store, *, now: datetime) -> Status:
             "sent": counts.get("sent", 0),
         },
         failing=failing,
-        watchlist_error=list(error) if isinstance(error, list) and running else None,
-        service_trials=store.get_meta(META_TRIALS) if running else None,
+        watchlist_error=error if running else None,
+        service_trials=meta.get(SERVICE_TRIALS) if running else None,
     )
 
 
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment else None
+
+
 def _hm(value: str | datetime | None) -> str:
-    stamp = _parse(value) if isinstance(value, str) else value
-    return stamp.strftime("%Y-%m-%d %H:%M UTC") if stamp else "-"
+    stamp = parse_utc(value) if isinstance(value, str) else value
+    return minute(stamp) if stamp else "-"
 
 
 def _ago(stamp: str | None, now: datetime) -> str:
-    parsed = _parse(stamp)
+    parsed = parse_utc(stamp)
     if parsed is None:
         return ""
     seconds = int((now - parsed).total_seconds())

@@ -9,6 +9,10 @@ per kind of stored data:
     store.outbox     the notification queue (`watcher.store.outbox`)
     store.retention  storage statistics and retention (`watcher.store.retention`)
     store.discovery  what saved searches found (`watcher.store.discovery`)
+    store.meta       the typed `meta` keys, each defined once (`watcher.store.meta`)
+
+`store.transaction()` (`watcher.store.transaction`) writes a state change and the alerts it
+causes in one transaction.
 
 SQLite by default (WAL + busy timeout so CLI commands work while the service runs),
 PostgreSQL for shared deployments (advisory locks let several services take turns). The tables
@@ -24,7 +28,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
-from datetime import UTC, datetime
 from types import TracebackType
 
 from sqlalchemy.engine import Engine
@@ -32,22 +35,18 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from watcher.errors import StorageError
-from watcher.models import Json
 from watcher.store.changes import ChangeLog
 from watcher.store.connection import open_engine, redact_db_url, sqlite_path, unwritable
 from watcher.store.cycles import CycleLog
 from watcher.store.discovery import DiscoveryStore
 from watcher.store.failures import database_error, wrapped_bug
 from watcher.store.locks import WriterLock, advisory_lock
+from watcher.store.meta import Meta
 from watcher.store.outbox import OutboxQueue
 from watcher.store.retention import Retention
-from watcher.store.schema import MetaRow
+from watcher.store.transaction import Transaction
 from watcher.store.trials import TrialStates
 from watcher.store.versions import Versions
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 class Store:
@@ -77,6 +76,7 @@ class Store:
         self.outbox = OutboxQueue(self.session, dialect=self.dialect)
         self.retention = Retention(self.session, dialect=self.dialect)
         self.discovery = DiscoveryStore(self.session)
+        self.meta = Meta(self.session)
         try:
             if read_only:
                 self._require_current_schema()
@@ -163,16 +163,11 @@ class Store:
         finally:
             session.close()
 
-    # -- meta keys ---------------------------------------------------------------------------------
-
-    def get_meta(self, key: str, default: Json = None) -> Json:
+    @contextmanager
+    def transaction(self) -> Iterator[Transaction]:
+        """One transaction for a state change and the messages it causes (`watcher.store.transaction`)."""
         with self.session() as s:
-            row = s.get(MetaRow, key)
-            return row.value if row else default
-
-    def set_meta(self, key: str, value: Json) -> None:
-        with self.session() as s:
-            s.merge(MetaRow(key=key, value=value))
+            yield Transaction(s)
 
     # -- locks between processes -------------------------------------------------------------------
 

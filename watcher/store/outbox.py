@@ -21,6 +21,7 @@ from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from watcher.models import Json
+from watcher.store.meta import OUTBOX_CLAIM, Claim, MetaEntry, MetaIn, MetaKey
 from watcher.store.schema import MetaRow, OutboxRow
 
 UNDELIVERED = ("pending", "sending")
@@ -63,12 +64,16 @@ class Head:
 
 def claim_key(message_id: int) -> str:
     """Meta key naming the process that holds a message's claim (removed when the claim ends)."""
-    return f"outbox.claim.{message_id}"
+    return OUTBOX_CLAIM.of(message_id).key
+
+
+def _claim(value: Json | None) -> Claim | None:
+    return OUTBOX_CLAIM.codec.decode(value) if value is not None else None
 
 
 def _claimer(value: Json | None) -> str | None:
-    by = value.get("by") if isinstance(value, dict) else None
-    return by if isinstance(by, str) else None
+    claim = _claim(value)
+    return claim.by if claim is not None else None
 
 
 def _claimable(head: Head, now: datetime, is_dead: Callable[[str], bool] | None) -> bool:
@@ -303,8 +308,8 @@ class OutboxQueue:
             else:
                 return None
             recovered = row.status == "sending"
-            previous = claims.get(claim_key(row.id))
-            before = int(previous.get("recoveries") or 0) if isinstance(previous, dict) else 0
+            previous = _claim(claims.get(claim_key(row.id)))
+            before = previous.recoveries if previous is not None else 0
             recoveries = before + 1 if recovered else 0
             # A cut-off send is no refusal, but a message that kills its sender every time must still
             # reach parking: past FREE_RECOVERIES recoveries in a row, each counts as an attempt.
@@ -320,11 +325,7 @@ class OutboxQueue:
             if getattr(claimed, "rowcount", 0) != 1:
                 return None
             if claimer is not None:
-                s.merge(
-                    MetaRow(
-                        key=claim_key(row.id), value={"by": claimer, "at": now.isoformat(), "recoveries": recoveries}
-                    )
-                )
+                MetaIn(s).set(OUTBOX_CLAIM.of(row.id), Claim(claimer, now, recoveries))
             elif recovered:
                 s.execute(delete(MetaRow).where(MetaRow.key == claim_key(row.id)))
             message = OutboxMessage(
@@ -340,7 +341,7 @@ class OutboxQueue:
             )
             return message, recovered
 
-    def finish_sent(self, message_id: int, at: datetime, *, clear_meta: str | None = None) -> None:
+    def finish_sent(self, message_id: int, at: datetime, *, clear_meta: MetaKey[Any] | None = None) -> None:
         """The channel accepted the message: mark it sent (and drop its part-progress key)."""
         with self._session() as s:
             s.execute(
@@ -348,7 +349,7 @@ class OutboxQueue:
                 .where(OutboxRow.id == message_id)
                 .values(status="sent", sent_at=at, last_error=None, next_attempt_at=None)
             )
-            keys = [claim_key(message_id), *([clear_meta] if clear_meta else [])]
+            keys = [claim_key(message_id), *([clear_meta.key] if clear_meta else [])]
             s.execute(delete(MetaRow).where(MetaRow.key.in_(keys)))
 
     def finish_failed(self, message_id: int, error: str, *, retry_at: datetime | None) -> None:
@@ -361,7 +362,7 @@ class OutboxQueue:
             )
             s.execute(delete(MetaRow).where(MetaRow.key == claim_key(message_id)))
 
-    def fold_digest(self, channel: str, *, at: datetime, build: Any, meta: Mapping[str, Json]) -> int | None:
+    def fold_digest(self, channel: str, *, at: datetime, build: Any, meta: Sequence[MetaEntry]) -> int | None:
         """Fold a digest channel's pending "changes" messages into one "digest" message.
 
         `build(messages)` makes the digest payload. The new message, the folded ones turning
@@ -381,8 +382,7 @@ class OutboxQueue:
                     .order_by(OutboxRow.id)
                 )
                 rows = list(s.scalars(query))
-                for key, value in meta.items():
-                    s.merge(MetaRow(key=key, value=value))
+                MetaIn(s).update(*meta)
                 if not rows:
                     return None
                 ids = [r.id for r in rows]
@@ -408,13 +408,6 @@ class OutboxQueue:
                 return digest.id
         except _Raced:
             return None
-
-    def enqueue_with_meta(self, messages: Sequence[NewMessage], at: datetime, meta: Mapping[str, Json]) -> None:
-        """Enqueue messages and record why (e.g. the last heartbeat time) in one transaction."""
-        with self._session() as s:
-            self.enqueue_in(s, messages, at)
-            for key, value in meta.items():
-                s.merge(MetaRow(key=key, value=value))
 
     def counts_by_channel(self) -> dict[str, dict[str, int]]:
         """channel → status → count: what `status` shows per channel (pending, sending, parked…)."""

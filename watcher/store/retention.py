@@ -18,15 +18,14 @@ from sqlalchemy import Integer, and_, cast, delete, exists, func, select, text, 
 from sqlalchemy.orm import Session
 
 from watcher.store.blobs import REF_CHARS
+from watcher.store.meta import LAST_RETENTION
 from watcher.store.outbox import UNDELIVERED
 from watcher.store.schema import BlobRefRow, BlobRow, ChangeRow, OutboxRow, SnapshotRow, TrialRow
 from watcher.store.values import RetentionResult, StorageStats
+from watcher.times import utc
 
 if TYPE_CHECKING:
-    from watcher.models import Json
     from watcher.store.database import Store
-
-META_LAST_RETENTION = "storage.last_retention"
 
 
 class Retention:
@@ -154,20 +153,22 @@ def _database_bytes(s: Session, dialect: str) -> int | None:
     return int(s.execute(text(query)).scalar_one())
 
 
-def retention_due(last_run: Json, now: datetime, *, keep_versions: int | None, keep_days: timedelta | None) -> bool:
+def retention_due(
+    last_run: datetime | None, now: datetime, *, keep_versions: int | None, keep_days: timedelta | None
+) -> bool:
     """Whether the service applies retention now: only when a limit is set, and at most once a day
-    (`last_run` is when it last did, as stored under `META_LAST_RETENTION`), since it scans every version."""
+    (`last_run` is when it last did, kept as `meta.LAST_RETENTION`), since it scans every version."""
     if not (keep_versions or keep_days):
         return False
-    return not (isinstance(last_run, str) and now - datetime.fromisoformat(last_run) < timedelta(days=1))
+    return last_run is None or utc(now) - utc(last_run) >= timedelta(days=1)
 
 
 def apply_retention_daily(
     store: Store, *, keep_versions: int | None, keep_days: timedelta | None, now: datetime
 ) -> RetentionResult | None:
     """Housekeeping's retention: apply it when `retention_due`, and remember when; None when not due."""
-    if not retention_due(store.get_meta(META_LAST_RETENTION), now, keep_versions=keep_versions, keep_days=keep_days):
+    if not retention_due(store.meta.get(LAST_RETENTION), now, keep_versions=keep_versions, keep_days=keep_days):
         return None
     result = store.retention.apply(keep_versions=keep_versions, keep_days=keep_days, now=now)
-    store.set_meta(META_LAST_RETENTION, now.isoformat())
+    store.meta.set(LAST_RETENTION, now)
     return result

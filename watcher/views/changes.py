@@ -23,6 +23,7 @@ from watcher.detect.meaning import SeverityRules
 from watcher.models import SEVERITY_RANK, Change, StoredChange, change_to_dict
 from watcher.store import Store
 from watcher.store.values import VersionInfo
+from watcher.times import utc
 
 _RELATIVE = re.compile(r"^(\d+)\s*([dhwm])$")
 _UNITS = {"h": timedelta(hours=1), "d": timedelta(days=1), "w": timedelta(weeks=1), "m": timedelta(minutes=1)}
@@ -46,7 +47,7 @@ def parse_when(text: str, *, now: datetime) -> datetime:
         parsed = datetime.fromisoformat(value)
     except ValueError:
         raise QueryError(f"{text!r} is not a date (2026-03-01), a date-time or an age such as 7d or 12h") from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    return utc(parsed)
 
 
 def field_matches(name: str, globs: Sequence[str]) -> bool:

@@ -16,6 +16,7 @@ from watcher.detect.describe import change_diff, change_line, change_texts, even
 from watcher.detect.priority import order_key
 from watcher.models import SEVERITY_RANK, Json, history_url, study_url
 from watcher.notify.formats.bulk import summarise
+from watcher.times import minute
 
 TEXT_LIMIT = 30000
 SUMMARY_WIDTH = 300
@@ -126,17 +127,13 @@ def _duration(delta: timedelta) -> str:
     return " ".join(p for p in parts if p)
 
 
-def _stamp(value: datetime) -> str:
-    return value.strftime("%Y-%m-%d %H:%M UTC")
-
-
 def context(payload: Mapping[str, Json], delivery: Delivery) -> dict[str, Any]:
     """The variables of every format and template (documented in README, "Templates")."""
     kind = str(payload.get("type") or "changes")
     late = delivery.now - delivery.created_at
     delay = None
     if late >= delivery.delay_note_after:
-        delay = f"Delayed delivery: queued {_stamp(delivery.created_at)}, sent {_duration(late)} later."
+        delay = f"Delayed delivery: queued {minute(delivery.created_at)}, sent {_duration(late)} later."
     ctx: dict[str, Any] = {
         "kind": kind,
         "channel": delivery.channel,

@@ -1,0 +1,221 @@
+"""Fetched records into stored versions, a page at a time: snapshot → diff → messages → one write.
+
+Records arrive as the poller streams them and are stored `PAGE` at a time, so a first sync of the
+whole registry holds one page, not the registry. Per page, one query finds the unchanged records
+by their stored content hash (nothing loaded); each changed or new one is made whole
+(`watcher.cycle.partial`), the versions posted between polls are filled in (`fill_gap`), it is
+diffed, routed and turned into messages, and the page's new versions are written in one
+transaction (`Store.save_versions`), each with its messages and any "checked again" alert. A
+record that fails fails alone: it is counted against its trial and the page goes on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import structlog
+
+from watcher.backfill import fill_gap
+from watcher.config import Config
+from watcher.cycle.alerts import Alert, Alerts
+from watcher.cycle.collector import page_stored
+from watcher.cycle.partial import Suspect, whole_record
+from watcher.cycle.report import CycleReport, Run
+from watcher.cycle.trial_alerts import TrialAlerts
+from watcher.detect import changes_between
+from watcher.detect.canonical import encode_record
+from watcher.detect.meaning import SeverityRules
+from watcher.detect.record import title_of
+from watcher.discovery import site_messages
+from watcher.errors import TrialWatchError
+from watcher.models import Trial
+from watcher.notify.payloads import change_messages, print_changes
+from watcher.notify.routing import for_stdout, registry_trial, route
+from watcher.registry.client import CtGovClient
+from watcher.store import Store
+from watcher.store.values import NewVersion
+
+log = structlog.get_logger("watcher.cycle")
+
+PAGE = 25
+"""Fetched records stored per transaction (`Store.save_versions`): the peak RSS is about one page."""
+
+
+@dataclass(frozen=True, slots=True)
+class Pending:
+    """A changed or new trial's next version, diffed and routed, waiting for its page's write."""
+
+    trial: Trial
+    title: str | None
+    notify: bool
+    routed: Mapping[str, Any]
+    version: NewVersion
+    recovered: list[Alert]
+
+
+class Recorder:
+    """Stores one cycle's fetched records; `take` is the poller's sink."""
+
+    def __init__(
+        self,
+        config: Config,
+        store: Store,
+        client: CtGovClient,
+        *,
+        run: Run,
+        report: CycleReport,
+        alerts: Alerts,
+        trial_alerts: TrialAlerts,
+        rules: SeverityRules,
+        previous_data: str | None,
+        quiet: bool,
+        now: Callable[[], datetime],
+        write: Callable[[str], Any],
+    ) -> None:
+        self.config = config
+        self.store = store
+        self.client = client
+        self.run = run
+        self.report = report
+        self.alerts = alerts
+        self.trial_alerts = trial_alerts
+        self.rules = rules
+        self.previous_data = previous_data  # the last complete poll's data timestamp: could versions be missed?
+        self.quiet = quiet  # the registry's first sync: trials off the watchlist get no messages
+        self.now = now
+        self.write = write
+        self.by_id = {t.nct_id: t for t in run.trials}
+        self.processed: set[str] = set()
+        self.gap_requests = 0
+        self._page: list[tuple[Trial, dict[str, Any]]] = []
+
+    def take(self, nct_id: str, record: dict[str, Any]) -> None:
+        """One fetched record; a full page is stored at once, so a big first sync streams."""
+        trial = self.by_id.get(nct_id) or registry_trial(nct_id, record, self.config.settings, quiet=self.quiet)
+        if trial is not None:
+            self.processed.add(nct_id)
+            self._page.append((trial, record))
+            if len(self._page) >= PAGE:
+                self.flush()
+
+    def take_rest(self, records: Mapping[str, dict[str, Any]]) -> None:
+        """The records the poller returned without streaming them, then the last page."""
+        for nct_id, record in records.items():
+            if nct_id not in self.processed:
+                self.take(nct_id, record)
+        self.flush()
+
+    def flush(self) -> None:
+        """Store the page in hand."""
+        page, self._page = self._page, []
+        if not page:
+            return
+        self._store(page)
+        del page
+        page_stored()
+
+    def _store(self, page: list[tuple[Trial, dict[str, Any]]]) -> None:
+        known = self.store.versions.latest_hashes([trial.nct_id for trial, _ in page])
+        unchanged: list[str] = []
+        todo: list[Pending] = []
+        for trial, record in page:
+            try:
+                pending = self._prepare(trial, record, known.get(trial.nct_id))
+            except Suspect as exc:
+                self.report.failed[trial.nct_id] = f"suspect: {exc}"
+            except TrialWatchError as exc:
+                self.trial_alerts.failed(trial, str(exc))
+            except Exception as exc:  # one broken record must not stop the cycle
+                log.exception("trial.crashed", nct_id=trial.nct_id)
+                self.trial_alerts.failed(trial, f"internal error: {type(exc).__name__}: {exc}")
+            else:
+                if pending is None:
+                    unchanged.append(trial.nct_id)
+                else:
+                    todo.append(pending)
+        if unchanged:
+            self.trial_alerts.checked(unchanged, self.now())
+            self.report.checked += len(unchanged)
+        for pending, saved in zip(todo, self.store.versions.save_many([p.version for p in todo]), strict=True):
+            if isinstance(saved, TrialWatchError):
+                self.trial_alerts.failed(pending.trial, str(saved))
+            else:
+                self._saved(pending, saved)
+
+    def _prepare(self, trial: Trial, record: Mapping[str, Any], stored_hash: str | None) -> Pending | None:
+        """The new version a fetched record makes, or None when it is the stored one. The stored
+        record is loaded (and decompressed) only when the hashes differ; a baseline is not diffed
+        at all unless it is notified (`notify.baseline`): its changes are derived when read."""
+        settings = self.config.settings
+        encoded = encode_record(record)
+        if stored_hash == encoded.digest:
+            log.info("trial.checked", nct_id=trial.nct_id, changed=False)
+            return None
+        now = self.now()
+        latest = self.store.versions.latest(trial.nct_id) if stored_hash is not None else None
+        if latest is not None:
+            fetched, record = record, whole_record(self.alerts, self.client, trial, latest, record)
+            if record is not fetched:
+                encoded = encode_record(record)
+            if latest.content_hash == encoded.digest:
+                return None
+            latest, spent = fill_gap(
+                self.config,
+                self.store,
+                self.client,
+                trial=trial,
+                latest=latest,
+                record=record,
+                rules=self.rules,
+                budget=settings.backfill.max_gap_requests - self.gap_requests,
+                previous_data=self.previous_data,
+                now=self.now,
+                write=self.write,
+            )
+            self.gap_requests += spent
+            now = max(now, latest.fetched_at)
+        baseline = latest is None
+        notify = not baseline or settings.notify_baseline
+        changes = changes_between(latest.record if latest else None, record, self.rules) if notify else []
+        title = title_of(record)
+        routed = route(trial, changes, settings) if notify and settings.channels else {}
+        messages = change_messages(trial, title, routed, version=(latest.version + 1) if latest else 1, detected_at=now)
+        messages += site_messages(self.config, trial, title, latest, record, notify=notify, at=now, write=self.write)
+        recovered = self.trial_alerts.recovered([trial.nct_id])
+        messages += self.alerts.messages(recovered)  # written with the version that resets the failure count
+        version = NewVersion(
+            nct_id=trial.nct_id,
+            record=record,
+            digest=encoded.digest,
+            fetched_at=now,
+            changes=changes,
+            baseline=baseline,
+            messages=messages,
+            encoded=encoded,
+        )
+        return Pending(trial, title, notify, routed, version, recovered)
+
+    def _saved(self, pending: Pending, version: int) -> None:
+        trial, new = pending.trial, pending.version
+        self.alerts.committed(pending.recovered)
+        if pending.notify and not self.config.settings.channels:
+            shown = for_stdout(trial, new.changes, self.config.settings)
+            if shown:
+                print_changes(trial, pending.title, shown, self.write)
+        log.info(
+            "trial.checked",
+            nct_id=trial.nct_id,
+            changed=True,
+            baseline=new.baseline,
+            version=version,
+            changes=len(new.changes),
+            notified=sorted(pending.routed),
+        )
+        if new.baseline:
+            self.run.new_trials.append(trial.nct_id)
+        else:
+            self.report.changed.append(trial.nct_id)
+        self.report.checked += 1
