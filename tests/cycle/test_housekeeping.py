@@ -34,7 +34,7 @@ def break_step(monkeypatch: pytest.MonkeyPatch, step: str, error: BaseException)
     if step == "backfill":
         monkeypatch.setattr(watcher.cycle.housekeeping, "try_backfill", broken(error))
     elif step == "retention":
-        monkeypatch.setattr(Store, "apply_retention_daily", broken(error))
+        monkeypatch.setattr(watcher.cycle.housekeeping, "apply_retention_daily", broken(error))
     else:
         monkeypatch.setattr(watcher.views.feeds, "write_feeds", broken(error))
 
