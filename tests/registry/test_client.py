@@ -126,7 +126,7 @@ def test_invalid_ids_fail_alone_without_a_request(client: CtGovClient) -> None:
 
 def test_updated_since_returns_dates_and_aliases(fake_api: FakeCtGov, client: CtGovClient) -> None:
     fake_api.alias(NCT, "NCT09000001")
-    updates = client.updated_since(date(2025, 10, 1))
+    updates = client.updated_since(date(2025, 10, 1), max_pages=10)
     assert updates == {
         "NCT02856893": "2025-10-31",
         "NCT04764188": "2025-10-16",
@@ -143,9 +143,9 @@ def test_updated_since_gives_up_after_one_page_when_too_big(settings: ApiSetting
         FakeCtGov(synthetic_studies(2500)) as fake,
         CtGovClient(replace(settings, base_url=fake.base_url), sleep=sleeps) as client,
     ):
-        assert client.updated_since_within(date(2000, 1, 1), max_pages=2) is None
+        assert client.updated_since(date(2000, 1, 1), max_pages=2) is None
         assert client.requests_made == 1
-        assert len(client.updated_since_within(date(2000, 1, 1), max_pages=3) or {}) == 2500
+        assert len(client.updated_since(date(2000, 1, 1), max_pages=3) or {}) == 2500
         assert client.requests_made == 1 + 3
 
 

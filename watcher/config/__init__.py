@@ -13,7 +13,6 @@ from watcher.config.settings import (
     FeedSettings,
     Settings,
     Watchlist,
-    iter_channels,
 )
 from watcher.config.watchlist import load_watchlist, parse_watchlist
 from watcher.config.yamlcheck import parse_duration
@@ -26,7 +25,6 @@ __all__ = [
     "FeedSettings",
     "Settings",
     "Watchlist",
-    "iter_channels",
     "load_config",
     "load_settings",
     "load_watchlist",

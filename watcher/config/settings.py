@@ -8,7 +8,7 @@ error per run gives up. The watchlist is read by `watchlist.py`; `load.py` loads
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -347,7 +347,3 @@ def collect_settings(path: Path | None, environ: Mapping[str, str]) -> tuple[Set
     doc = read_yaml(path, checker) if path else None
     reading = Reading(checker, path.parent if path else Path.cwd(), environ)
     return _settings_from(doc, path, reading), checker.problems
-
-
-def iter_channels(settings: Settings) -> Iterator[ChannelSettings]:
-    yield from settings.channels.values()

@@ -150,20 +150,11 @@ class CtGovClient:
             result.missing.update(partial.missing)
         return result
 
-    def updated_since(self, day: date) -> dict[str, str]:
-        """Every study in the registry updated on or after `day`: NCT ID → lastUpdatePostDate.
-
-        Aliases are keys too, so intersecting with a watchlist finds trials listed under a new ID.
-        """
-        updates = self.updated_since_within(day, max_pages=MAX_PAGES)
-        if updates is None:
-            raise InvalidResponse(f"/studies: more than {MAX_PAGES} pages")
-        return updates
-
-    def updated_since_within(self, day: date, *, max_pages: int) -> dict[str, str] | None:
-        """`updated_since`, or None after one request when the answer would take over `max_pages` pages:
-        the caller is better off asking about its own IDs then.
-        """
+    def updated_since(self, day: date, *, max_pages: int) -> dict[str, str] | None:
+        """Every study updated on or after `day`: NCT ID → lastUpdatePostDate (aliases are keys too, so
+        intersecting with a watchlist finds trials listed under a new ID); or None after one request
+        when the answer would take over `max_pages` pages: the caller is better off asking about its
+        own IDs then."""
         params = {
             "filter.advanced": f"AREA[LastUpdatePostDate]RANGE[{day.isoformat()},MAX]",
             "fields": ",".join(PROBE_FIELDS),

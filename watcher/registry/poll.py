@@ -112,7 +112,7 @@ class _PollRun:
         since = since_day(self.state)
         if since is not None and probe_cost >= settings.strategy_threshold:
             try:
-                updates = self.client.updated_since_within(since, max_pages=max(1, probe_cost - 1))
+                updates = self.client.updated_since(since, max_pages=max(1, probe_cost - 1))
             except ApiError as exc:  # the probe may still work: it asks about other URLs
                 log.warning("poll.updated_since_failed", error=str(exc), error_type=type(exc).__name__)
                 updates = None

@@ -80,11 +80,6 @@ class Part:
         return Blob(self.digest, CODEC, len(self.raw), compress(self.raw))
 
 
-def make_blob(value: Any) -> Blob:
-    raw = canonical_bytes(value)
-    return Blob(digest_of(raw), CODEC, len(raw), compress(raw))
-
-
 def record_parts(record: Mapping[str, Any], encoded: Encoded | None = None) -> tuple[Part, list[Part]]:
     """(manifest, parts) of one record, uncompressed; equal records give equal manifests.
 

@@ -135,21 +135,6 @@ class OutboxQueue:
         )
 
     @staticmethod
-    def held_versions_in(s: Session) -> set[tuple[str, int]]:
-        """(nct_id, version) pairs an undelivered message names: retention must keep their records."""
-        rows = s.execute(
-            select(OutboxRow.nct_id, OutboxRow.payload).where(
-                OutboxRow.status.in_(UNDELIVERED), OutboxRow.nct_id.is_not(None)
-            )
-        ).all()
-        needed: set[tuple[str, int]] = set()
-        for nct_id, payload in rows:
-            version = payload.get("version") if isinstance(payload, dict) else None
-            if isinstance(version, int):
-                needed.add((nct_id, version))
-        return needed
-
-    @staticmethod
     def shift_versions_in(s: Session, nct_id: str, shift: int) -> None:
         """Add `shift` to the version number in a trial's message payloads (older versions were prepended)."""
         for row in s.scalars(select(OutboxRow).where(OutboxRow.nct_id == nct_id)):
