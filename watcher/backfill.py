@@ -7,8 +7,8 @@ reads in the store, with the changes between versions (and, for gaps, their noti
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -19,13 +19,13 @@ from watcher.detect import changes_between
 from watcher.detect.meaning import SeverityRules
 from watcher.detect.record import content_hash, last_update_of, submit_date_of, title_of
 from watcher.errors import ApiError, BackfillError
-from watcher.models import Snapshot, Trial
+from watcher.models import Change, Snapshot, Trial
 from watcher.notify.payloads import change_messages, print_changes
 from watcher.notify.routing import for_stdout, route
 from watcher.registry.client import CtGovClient
 from watcher.registry.record_history import HistoryEntry, RecordHistory, adopt_markup
 from watcher.store import Store
-from watcher.store.values import PastVersion
+from watcher.store.values import PastVersion, VersionInfo
 from watcher.times import utcnow
 
 log = structlog.get_logger("watcher.backfill")
@@ -68,7 +68,6 @@ def backfill(
     baseline, so the newest version always comes from the API the poller uses. Running it
     again imports nothing: a trial is backfilled once.
     """
-    settings = config.settings.backfill
     rules = SeverityRules.from_mapping(config.settings.severity_rules)
     history = RecordHistory(config, client)
     report = BackfillReport(nct_id)
@@ -77,69 +76,17 @@ def backfill(
         if any(i.source == "backfill" for i in infos):
             report.note = "already backfilled"
             return report
-        if first is None and infos:
-            first = store.versions.get(nct_id, infos[0].version)
-        if first is None and infos:
-            raise BackfillError(
-                f"{nct_id}: its first stored version was pruned by retention; cannot place older versions before it"
-            )
-        if first is None:
-            fetched = client.fetch_study(nct_id)
-            report.requests += 1
-            at = now()
-            digest = content_hash(fetched.record)
-            store.versions.save(nct_id, fetched.record, fetched_at=at, digest=digest, changes=(), baseline=True)
-            first = Snapshot(nct_id, 1, at, digest, fetched.record)
+        first = _first_version(store, client, nct_id, first, infos, now=now, report=report)
         entries = history.index(nct_id)
         report.available = len(entries)
-        first_date = submit_date_of(first.record)
-        own = history.locate(nct_id, first.record, entries)  # by content: QC dates can tie or lag
-        if own is None:  # a registry-side edit since its posting: its day's last version is taken to be it
-            same_day = [e for e in entries if e.date == first_date]
-            own = same_day[-1] if same_day else None
-            log.info(
-                "backfill.version_by_date", nct_id=nct_id, date=first_date, ctgov_version=own.version if own else None
-            )
-        if own is not None:
-            older = [e for e in entries if e.version < own.version]
-        else:
-            older = [e for e in entries if first_date is not None and e.date < first_date]
-        if len(older) > settings.max_versions:
-            report.skipped_over_cap = len(older) - settings.max_versions
-            older = older[-settings.max_versions :]
-        past: list[PastVersion] = []
-        previous: Mapping[str, Any] | None = None
-        for entry in reversed(older):  # newest first, so markup is adopted from the stored record down
-            record = adopt_markup(previous or first.record, history.version(nct_id, entry.version))
-            past.append(
-                PastVersion(
-                    record=record,
-                    digest=content_hash(record),
-                    posted_at=_posted(entry, record),
-                    ctgov_version=entry.version,
-                    changes=(),
-                    baseline=False,
-                )
-            )
-            previous = record
-        past.reverse()
+        own, older = _older_entries(history, nct_id, first, entries)
+        if len(older) > config.settings.backfill.max_versions:
+            report.skipped_over_cap = len(older) - config.settings.backfill.max_versions
+            older = older[-config.settings.backfill.max_versions :]
+        past = _read_past(history, nct_id, first, older)
         if past and len(history.index(nct_id)) != len(entries):
             raise BackfillError(f"{nct_id}: its history changed while it was read; run the backfill again")
-        prepared: list[PastVersion] = []
-        before: Mapping[str, Any] | None = None
-        for item in past:
-            prepared.append(
-                PastVersion(
-                    record=item.record,
-                    digest=item.digest,
-                    posted_at=item.posted_at,
-                    ctgov_version=item.ctgov_version,
-                    baseline=before is None,
-                    changes=changes_between(before, item.record, rules) if before else (),
-                )
-            )
-            before = item.record
-        rebase = changes_between(before, first.record, rules) if before is not None else None
+        prepared, rebase = _with_changes(past, first, rules)
         report.imported = store.versions.prepend(nct_id, prepared, rebase=rebase)
         report.versions = [e.version for e in older]
         report.requests += history.requests
@@ -155,6 +102,89 @@ def backfill(
         note=report.note,
     )
     return report
+
+
+def _first_version(
+    store: Store,
+    client: CtGovClient,
+    nct_id: str,
+    first: Snapshot | None,
+    infos: Sequence[VersionInfo],
+    *,
+    now: Callable[[], datetime],
+    report: BackfillReport,
+) -> Snapshot:
+    """The version the history is placed before: the first stored, or the current record fetched
+    from API v2 and stored as the baseline when nothing is stored yet."""
+    if first is None and infos:
+        first = store.versions.get(nct_id, infos[0].version)
+        if first is None:
+            raise BackfillError(
+                f"{nct_id}: its first stored version was pruned by retention; cannot place older versions before it"
+            )
+    if first is not None:
+        return first
+    fetched = client.fetch_study(nct_id)
+    report.requests += 1
+    at = now()
+    digest = content_hash(fetched.record)
+    store.versions.save(nct_id, fetched.record, fetched_at=at, digest=digest, changes=(), baseline=True)
+    return Snapshot(nct_id, 1, at, digest, fetched.record)
+
+
+def _older_entries(
+    history: RecordHistory, nct_id: str, first: Snapshot, entries: Sequence[HistoryEntry]
+) -> tuple[HistoryEntry | None, list[HistoryEntry]]:
+    """(the history's entry for `first`, if found; the entries older than it). Found by content:
+    QC dates can tie or lag; failing that, a registry-side edit since its posting, so its day's
+    last version is taken to be it."""
+    first_date = submit_date_of(first.record)
+    own = history.locate(nct_id, first.record, entries)
+    if own is None:
+        same_day = [e for e in entries if e.date == first_date]
+        own = same_day[-1] if same_day else None
+        log.info("backfill.version_by_date", nct_id=nct_id, date=first_date, ctgov_version=own.version if own else None)
+    if own is not None:
+        return own, [e for e in entries if e.version < own.version]
+    return None, [e for e in entries if first_date is not None and e.date < first_date]
+
+
+def _read_past(
+    history: RecordHistory, nct_id: str, first: Snapshot, older: Sequence[HistoryEntry]
+) -> list[PastVersion]:
+    """The older versions, oldest first. Read newest first, so markup (HTML in the history) is
+    adopted from the stored record down, one version from the next."""
+    past: list[PastVersion] = []
+    previous: Mapping[str, Any] = first.record
+    for entry in reversed(older):
+        record = adopt_markup(previous, history.version(nct_id, entry.version))
+        past.append(
+            PastVersion(
+                record=record,
+                digest=content_hash(record),
+                posted_at=_posted(entry, record),
+                ctgov_version=entry.version,
+                changes=(),
+                baseline=False,
+            )
+        )
+        previous = record
+    past.reverse()
+    return past
+
+
+def _with_changes(
+    past: Sequence[PastVersion], first: Snapshot, rules: SeverityRules
+) -> tuple[list[PastVersion], list[Change] | None]:
+    """The past versions with the changes from each to the next (the oldest is the baseline), and the
+    changes from the newest of them to `first`, which the store writes onto `first` (None: no past)."""
+    prepared: list[PastVersion] = []
+    before: Mapping[str, Any] | None = None
+    for item in past:
+        changes = changes_between(before, item.record, rules) if before is not None else ()
+        prepared.append(replace(item, baseline=before is None, changes=changes))
+        before = item.record
+    return prepared, (changes_between(before, first.record, rules) if before is not None else None)
 
 
 def try_backfill(
