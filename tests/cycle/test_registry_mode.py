@@ -139,17 +139,17 @@ def test_a_registry_page_cut_short_keeps_the_whole_records_and_leaves_the_gate(f
     from watcher.errors import InvalidResponse
     from watcher.registry.client import CtGovClient
     from watcher.registry.poll import PollState
-    from watcher.registry.whole import poll_registry
+    from watcher.registry.whole import poll_whole_registry
 
     fake_api.fail("truncated", path_contains="/studies")
     now = datetime(2026, 9, 5, tzinfo=UTC)
     with CtGovClient(ApiSettings(base_url=fake_api.base_url, requests_per_second=0)) as client:
-        broken = poll_registry(client, [], PollState(), now=now)
+        broken = poll_whole_registry(client, [], PollState(), now=now)
         assert isinstance(broken.api_error, InvalidResponse)
         assert (broken.data_timestamp, broken.full_refetch) == (None, False), "the next cycle reads it all again"
         assert 0 < len(broken.records) < len(fake_api.ids())
         assert all(record == load_fixture(nct_id) for nct_id, record in broken.records.items())
-        whole = poll_registry(client, [], PollState(), now=now)
+        whole = poll_whole_registry(client, [], PollState(), now=now)
     assert whole.api_error is None
     assert (whole.strategy, whole.full_refetch, len(whole.records)) == ("registry", True, len(fake_api.ids()))
     assert whole.data_timestamp == fake_api.data_timestamp

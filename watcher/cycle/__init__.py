@@ -36,11 +36,11 @@ from watcher.cycle.records import Recorder
 from watcher.cycle.report import CycleReport, Run
 from watcher.cycle.trial_alerts import TrialAlerts
 from watcher.detect.meaning import SeverityRules
-from watcher.discovery import discover, run_daily_checks
+from watcher.discovery import announce_no_edit_alerts, discover
 from watcher.notify.payloads import notify_tick
 from watcher.registry.client import CtGovClient
 from watcher.registry.poll import PollResult, PollState, poll
-from watcher.registry.whole import poll_registry
+from watcher.registry.whole import poll_whole_registry
 from watcher.store import Store
 from watcher.times import utcnow
 
@@ -136,7 +136,7 @@ class Cycle:
                 "api_error": report.api_error,
             },
         )
-        run_daily_checks(self.config, self.store, run.trials, now=self.now, partial=run.partial)
+        announce_no_edit_alerts(self.config, self.store, run.trials, now=self.now, partial=run.partial)
         if deliver:
             deliveries = notify_tick(self.config, self.store, now=self.now)
             report.deliveries_failed = sum(1 for d in deliveries if not d.accepted)
@@ -175,7 +175,7 @@ class Cycle:
             now=self.now,
             write=self.write,
         )
-        result = (poll_registry if self.config.settings.registry.all else poll)(
+        result = (poll_whole_registry if self.config.settings.registry.all else poll)(
             self.client,
             [t.nct_id for t in run.trials],
             state,

@@ -45,7 +45,7 @@ PAGE = 25
 
 
 @dataclass(frozen=True, slots=True)
-class Pending:
+class Prepared:
     """A changed or new trial's next version, diffed and routed, waiting for its page's write."""
 
     trial: Trial
@@ -120,10 +120,10 @@ class Recorder:
     def _store(self, page: list[tuple[Trial, dict[str, Any]]]) -> None:
         known = self.store.versions.latest_hashes([trial.nct_id for trial, _ in page])
         unchanged: list[str] = []
-        todo: list[Pending] = []
+        todo: list[Prepared] = []
         for trial, record in page:
             try:
-                pending = self._prepare(trial, record, known.get(trial.nct_id))
+                prepared = self._prepare(trial, record, known.get(trial.nct_id))
             except Suspect as exc:
                 self.report.failed[trial.nct_id] = f"suspect: {exc}"
             except TrialWatchError as exc:
@@ -132,20 +132,20 @@ class Recorder:
                 log.exception("trial.crashed", nct_id=trial.nct_id)
                 self.trial_alerts.failed(trial, f"internal error: {type(exc).__name__}: {exc}")
             else:
-                if pending is None:
+                if prepared is None:
                     unchanged.append(trial.nct_id)
                 else:
-                    todo.append(pending)
+                    todo.append(prepared)
         if unchanged:
             self.trial_alerts.checked(unchanged, self.now())
             self.report.checked += len(unchanged)
-        for pending, saved in zip(todo, self.store.versions.save_many([p.version for p in todo]), strict=True):
+        for prepared, saved in zip(todo, self.store.versions.save_many([p.version for p in todo]), strict=True):
             if isinstance(saved, TrialWatchError):
-                self.trial_alerts.failed(pending.trial, str(saved))
+                self.trial_alerts.failed(prepared.trial, str(saved))
             else:
-                self._saved(pending, saved)
+                self._saved(prepared, saved)
 
-    def _prepare(self, trial: Trial, record: Mapping[str, Any], stored_hash: str | None) -> Pending | None:
+    def _prepare(self, trial: Trial, record: Mapping[str, Any], stored_hash: str | None) -> Prepared | None:
         """The new version a fetched record makes, or None when it is the stored one. The stored
         record is loaded (and decompressed) only when the hashes differ; a baseline is not diffed
         at all unless it is notified (`notify.baseline`): its changes are derived when read."""
@@ -196,15 +196,15 @@ class Recorder:
             messages=messages,
             encoded=encoded,
         )
-        return Pending(trial, title, notify, routed, version, recovered)
+        return Prepared(trial, title, notify, routed, version, recovered)
 
-    def _saved(self, pending: Pending, version: int) -> None:
-        trial, new = pending.trial, pending.version
-        self.alerts.committed(pending.recovered)
-        if pending.notify and not self.config.settings.channels:
+    def _saved(self, prepared: Prepared, version: int) -> None:
+        trial, new = prepared.trial, prepared.version
+        self.alerts.committed(prepared.recovered)
+        if prepared.notify and not self.config.settings.channels:
             shown = for_stdout(trial, new.changes, self.config.settings)
             if shown:
-                print_changes(trial, pending.title, shown, self.write)
+                print_changes(trial, prepared.title, shown, self.write)
         log.info(
             "trial.checked",
             nct_id=trial.nct_id,
@@ -212,7 +212,7 @@ class Recorder:
             baseline=new.baseline,
             version=version,
             changes=len(new.changes),
-            notified=sorted(pending.routed),
+            notified=sorted(prepared.routed),
         )
         if new.baseline:
             self.run.new_trials.append(trial.nct_id)

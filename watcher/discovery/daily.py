@@ -26,7 +26,7 @@ from watcher.store.outbox import NewMessage
 log = structlog.get_logger("watcher.discovery")
 
 
-def run_daily_checks(
+def announce_no_edit_alerts(
     config: Config,
     store: Store,
     trials: Sequence[Trial],

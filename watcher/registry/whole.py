@@ -25,7 +25,7 @@ from watcher.times import utc
 log = structlog.get_logger("watcher.registry.whole")
 
 
-def poll_registry(
+def poll_whole_registry(
     client: CtGovClient,
     nct_ids: Sequence[str],
     state: PollState,

@@ -5,7 +5,7 @@ Threads and who owns what:
     main thread     signals (TERM/INT stop, HUP reloads), reloads, watchdog pings, heartbeat, shutdown
     APScheduler     the clock only: poll ticks (interval + jitter, misfires coalesced), notify ticks,
                     watchlist file checks; its jobs just raise flags, so they never overlap or block
-    cycle runner    runs cycles, one at a time; a tick during a cycle leaves one cycle pending
+    cycle runner    runs cycles, one at a time; a tick during a cycle leaves one cycle queued
     notifier        runs `notify_tick` on its timer and after each cycle, one call at a time
 
 Both workers are daemon threads so that a stop can *abandon* a cycle that does not finish within

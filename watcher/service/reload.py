@@ -24,7 +24,7 @@ class FileWatch:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.seen = self._signature()
-        self._pending: object = _NOTHING
+        self._settling: object = _NOTHING
 
     def _signature(self) -> tuple[int, ...] | None:
         try:
@@ -36,16 +36,16 @@ class FileWatch:
     def changed(self) -> bool:
         current = self._signature()
         if current == self.seen:
-            self._pending = _NOTHING
+            self._settling = _NOTHING
             return False
-        if current != self._pending:
-            self._pending = current
+        if current != self._settling:
+            self._settling = current
             return False
-        self.seen, self._pending = current, _NOTHING
+        self.seen, self._settling = current, _NOTHING
         return True
 
     def sync(self) -> None:
-        self.seen, self._pending = self._signature(), _NOTHING
+        self.seen, self._settling = self._signature(), _NOTHING
 
 
 def reloaded_config(old: Config, config_path: Path | None, environ: Mapping[str, str]) -> tuple[Config, list[str]]:

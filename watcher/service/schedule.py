@@ -15,9 +15,9 @@ MODES = ("", "new", "due", "full")
 """What a poll request asks for, weakest first; requests made while a cycle runs merge into the strongest."""
 
 
-def merge_modes(pending: str, requested: str) -> str:
+def merge_modes(queued: str, requested: str) -> str:
     """`full`: every trial; `due`: trials whose interval is up; `new`: never-checked trials only."""
-    return max(pending, requested, key=MODES.index)
+    return max(queued, requested, key=MODES.index)
 
 
 def tick_interval(config: Config) -> timedelta:

@@ -1,7 +1,7 @@
 """The service's two worker threads: the cycle runner and the notifier.
 
 Both wait for a flag the clock (or the main thread) raises, so a tick never blocks the clock and
-two cycles never overlap: a tick during a cycle leaves one cycle pending, whatever it asked for
+two cycles never overlap: a tick during a cycle leaves one cycle queued, whatever it asked for
 (`merge_modes`). A cycle that raises is logged and counted (`crashes`: the watchdog is withheld
 after a few in a row); a cycle that failed at the API level is retried sooner than the next tick
 (`watcher.service.retry`).
