@@ -30,13 +30,13 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from watcher.config import Config, load_config  # noqa: E402
+from watcher.messages import NewMessage, encode_payload  # noqa: E402
 from watcher.notify.formats import Rendered  # noqa: E402
 from watcher.notify.payloads import notify_tick, sample_payload  # noqa: E402
 from watcher.notify.send import Sender  # noqa: E402
 from watcher.service.logs import configure  # noqa: E402
 from watcher.store import Store  # noqa: E402
 from watcher.store.meta import HEARTBEAT_LAST  # noqa: E402
-from watcher.store.outbox import NewMessage  # noqa: E402
 
 T0 = datetime(2026, 11, 22, 9, 0, tzinfo=UTC)
 
@@ -72,7 +72,7 @@ def run(url: str, root: Path, pending: int, ticks: int) -> dict[str, float]:
     with Store(url) as store:
         payload = sample_payload(T0)
         names = ("down-a", "down-b")
-        store.outbox.enqueue([NewMessage(names[n % 2], "NCT04728893", "changes", payload) for n in range(pending)], T0)
+        store.outbox.enqueue([NewMessage(names[n % 2], payload) for n in range(pending)], T0)
         for name in names:  # each down channel's head was refused; its retry is an hour away
             claim = store.outbox.claim_next(T0, lease_until=T0 + timedelta(minutes=5), channel=name)
             assert claim is not None
@@ -89,14 +89,14 @@ def run(url: str, root: Path, pending: int, ticks: int) -> dict[str, float]:
         idle_s = _per_call(idle, ticks)
 
         batch = 500
-        store.outbox.enqueue([NewMessage("back", "NCT04728893", "changes", payload) for _ in range(batch)], T0)
+        store.outbox.enqueue([NewMessage("back", payload) for _ in range(batch)], T0)
         started = time.perf_counter()
         notify_tick(config, store, now=lambda: now, sender=sender)  # a tick waits 5 s at most; its worker goes on
         while store.outbox.counts_by_channel()["back"] != {"sent": batch}:
             time.sleep(0.005)
         send_s = (time.perf_counter() - started) / batch
 
-    text = json.dumps(payload)
+    text = json.dumps(encode_payload(payload))
     loads_s = _per_call(lambda: json.loads(text), 2000)
     return {"idle_ms": idle_s * 1000, "send_ms": send_s * 1000, "loads_ms": loads_s * 1000}
 

@@ -9,7 +9,8 @@ TrialWatchError
 │   └── StudyNotFound      404: permanent, reported once
 ├── StorageError           the database refused or is unreachable
 ├── BackfillError          past versions could not be placed (history unreachable, moved meanwhile)
-└── NotifyError            a channel did not accept a message
+├── NotifyError            a channel did not accept a message
+└── PayloadError           a stored outbox payload this version cannot read (parked, never retried)
 """
 
 from __future__ import annotations
@@ -76,3 +77,7 @@ class NotifyError(TrialWatchError):
 
 class BackfillError(TrialWatchError):
     """A backfill that could not be done (the trial is unknown, the history moved meanwhile, …)."""
+
+
+class PayloadError(TrialWatchError):
+    """A stored outbox payload this version cannot read: damaged, or written by a newer TrialWatch."""

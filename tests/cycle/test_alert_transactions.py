@@ -20,9 +20,10 @@ import pytest
 from tests.support.fakeapi import FakeCtGov
 from tests.support.peers import WebhookReceiver
 from tests.support.workspace import Workspace
+from watcher.messages import NewMessage
 from watcher.store import Store
 from watcher.store.meta import API_DENIED, API_FAILURES, API_RETRY_AT, SUSPECT
-from watcher.store.outbox import NewMessage, OutboxQueue
+from watcher.store.outbox import OutboxQueue
 
 GOOD, BAD, MISSING, SITES = "NCT04728893", "NCT03418623", "NCT09999999", "NCT04267848"
 FAST = {"max_retries": 0, "backoff_base": 0.01, "backoff_max": 0.01}

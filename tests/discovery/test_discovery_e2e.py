@@ -4,7 +4,6 @@ watchlist to a real webhook receiver, against the fake API serving real records.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -16,6 +15,7 @@ from tests.support.fakeapi import FakeCtGov
 from tests.support.peers import WebhookReceiver, wait_until
 from tests.support.servicerun import Service
 from tests.support.workspace import Workspace
+from watcher.messages import HeartbeatPayload
 
 
 def received(webhook: WebhookReceiver, start: int = 0) -> list[dict[str, Any]]:
@@ -31,7 +31,7 @@ def setup(workspace: Workspace, webhook: WebhookReceiver, **channel: Any) -> Non
     workspace.watchlist.write_text(WATCHLIST)
 
 
-def heartbeat(workspace: Workspace) -> Mapping[str, Any]:
+def heartbeat(workspace: Workspace) -> HeartbeatPayload:
     """The heartbeat payload the service would send now, from the workspace's store."""
     from watcher.config import load_config
     from watcher.notify.digest import heartbeat_payload
@@ -129,7 +129,7 @@ def test_a_watch_true_match_is_watched_like_a_listed_trial_wherever_trials_show(
     assert feed.code == 0, feed.err
     assert "NCT07200001" in feed.out and "NCT04728893" not in feed.out
     beat = heartbeat(workspace)
-    assert beat["trials_watched"] == 2 and str(beat["text"]).startswith("Watching 2 trials")
+    assert beat.trials_watched == 2 and beat.text.startswith("Watching 2 trials")
 
 
 def test_a_failed_search_is_asked_again_from_the_same_day_and_misses_nothing(

@@ -26,6 +26,11 @@ BREAKS = [
     ("Views, discovery and backfill are independent", "watcher/backfill.py", "import watcher.views.feeds"),
     ("The detection core is pure", "watcher/detect/diff.py", "import logging"),
     ("The detection core is pure", "watcher/detect/fields.py", "import time"),
+    ("Message formats are pure", "watcher/notify/formats/text.py", "import logging"),
+    ("Message formats are pure", "watcher/notify/formats/chat.py", "from watcher.store import outbox"),
+    ("Message formats are pure", "watcher/notify/formats/mail.py", "from watcher.config import load_config"),
+    ("Routing is pure", "watcher/notify/routing.py", "import time"),
+    ("Routing is pure", "watcher/notify/discovery.py", "from watcher.store.outbox import OutboxQueue"),
 ]
 
 

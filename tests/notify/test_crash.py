@@ -122,14 +122,14 @@ def test_after_a_kill_mid_send_the_channel_queue_goes_out_at_once_on_restart(
     """The claim's lease is 5 minutes; the restart neither waits for it nor counts the cut-off send."""
     from datetime import UTC, datetime
 
+    from watcher.messages import AlertPayload, NewMessage
     from watcher.store import Store
-    from watcher.store.outbox import NewMessage
 
     prepare(workspace, fake_api, smtp_server, webhook)
     crash_at(workspace, "before_send")
     with Store(f"sqlite:///{workspace.root / 'state' / 'trialwatch.sqlite'}") as store:
         store.outbox.enqueue(
-            [NewMessage("email", None, "alert", {"type": "alert", "subject": "behind it", "text": "t"})],
+            [NewMessage("email", AlertPayload(subject="behind it", text="t"))],
             datetime.now(UTC),
         )
     started = time.monotonic()

@@ -8,32 +8,33 @@ from tests.support.outbox import Clock, setup
 from tests.support.peers import WebhookReceiver
 from tests.support.workspace import Workspace
 from watcher.config.channels import check_channel_options, next_fire
+from watcher.messages import AlertPayload, NewMessage, decode_payload
 from watcher.notify.payloads import notify_tick
 from watcher.store.meta import LAST_SUCCESS
-from watcher.store.outbox import NewMessage
 
 # 06:30 UTC on a Monday in November is 07:30 in Berlin (UTC+1).
 T0 = datetime(2026, 11, 23, 6, 30, tzinfo=UTC)
 
 
 def change_set(nct_id: str, label: str, *changes: tuple[str, str, str, str]) -> NewMessage:
+    """A change set of the shape the outbox has always stored."""
     return NewMessage(
         "hook",
-        nct_id,
-        "changes",
-        {
-            "schema": 1,
-            "type": "changes",
-            "nct_id": nct_id,
-            "label": label,
-            "title": f"Title of {nct_id}",
-            "version": 2,
-            "detected_at": T0.isoformat(),
-            "changes": [
-                {"field": f, "change": "changed", "old": o, "new": n, "severity": s, "event": None}
-                for f, o, n, s in changes
-            ],
-        },
+        decode_payload(
+            {
+                "schema": 1,
+                "type": "changes",
+                "nct_id": nct_id,
+                "label": label,
+                "title": f"Title of {nct_id}",
+                "version": 2,
+                "detected_at": T0.isoformat(),
+                "changes": [
+                    {"field": f, "change": "changed", "old": o, "new": n, "severity": s, "event": None}
+                    for f, o, n, s in changes
+                ],
+            }
+        ),
     )
 
 
@@ -126,7 +127,7 @@ def test_a_digest_combines_all_trials_grouped_most_severe_first(workspace: Works
         ],
         T0,
     )
-    store.outbox.enqueue([NewMessage("hook", None, "alert", {"type": "alert", "subject": "API down", "text": "x"})], T0)
+    store.outbox.enqueue([NewMessage("hook", AlertPayload(subject="API down", text="x"))], T0)
     clock.advance(minutes=20)
     notify_tick(config, store, now=clock)
     assert [r.json()["kind"] for r in webhook.requests] == ["alert"], "alerts never wait for the digest"

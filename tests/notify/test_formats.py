@@ -12,25 +12,35 @@ from hypothesis import strategies as st
 from tests.support.channels import TELEGRAM_URL, Transport, many_changes, payload
 from tests.support.outbox import Clock, setup
 from tests.support.workspace import Workspace
-from watcher.notify.formats import SLACK_LIMIT, TELEGRAM_LIMIT, Delivery, context, email, slack, split_lines, telegram
+from watcher.messages import NewMessage, decode_payload
+from watcher.notify.formats import (
+    SLACK_LIMIT,
+    TELEGRAM_LIMIT,
+    Context,
+    Delivery,
+    context,
+    email,
+    slack,
+    split_lines,
+    telegram,
+)
 from watcher.notify.payloads import notify_tick
 from watcher.store.meta import PARTS_SENT, PartsSent
-from watcher.store.outbox import NewMessage
 
 NOW = datetime(2026, 11, 22, 9, 15, tzinfo=UTC)
 
 
-def ctx(data: dict[str, Any], *, late: timedelta = timedelta()) -> dict[str, Any]:
-    return context(data, Delivery("ch", 1, NOW, NOW + late))
+def ctx(data: dict[str, Any], *, late: timedelta = timedelta()) -> Context:
+    return context(decode_payload(data), Delivery("ch", 1, NOW, NOW + late))
 
 
 def test_changes_are_shown_most_severe_first_and_the_title_names_the_most_important() -> None:
     data = payload()
     data["changes"] = list(reversed(data["changes"]))
     view = ctx(data)
-    assert [c["severity"] for c in view["changes"]] == ["critical", "major", "major"]
-    assert view["title"].startswith("NCT04728893 (Nemtabrutinib CLL): Status changed from RECRUITING to SUSPENDED")
-    assert view["title"].endswith("(+2 more)")
+    assert [c.severity for c in view.changes] == ["critical", "major", "major"]
+    assert view.title.startswith("NCT04728893 (Nemtabrutinib CLL): Status changed from RECRUITING to SUSPENDED")
+    assert view.title.endswith("(+2 more)")
 
 
 def test_a_change_without_event_is_headlined_by_its_line() -> None:
@@ -46,12 +56,12 @@ def test_a_change_without_event_is_headlined_by_its_line() -> None:
             }
         ]
     )
-    assert ctx(data)["title"] == "NCT04728893 (Nemtabrutinib CLL): conditions.keywords: (none) → CLL"
+    assert ctx(data).title == "NCT04728893 (Nemtabrutinib CLL): conditions.keywords: (none) → CLL"
 
 
 def test_delay_note_only_when_late() -> None:
-    assert ctx(payload(), late=timedelta(minutes=14))["delay"] is None
-    assert ctx(payload(), late=timedelta(days=1, hours=2))["delay"] == (
+    assert ctx(payload(), late=timedelta(minutes=14)).delay is None
+    assert ctx(payload(), late=timedelta(days=1, hours=2)).delay == (
         "Delayed delivery: queued 2026-11-22 09:15 UTC, sent 1 d 2 h later."
     )
 
@@ -106,7 +116,7 @@ def test_a_split_message_that_fails_halfway_resends_only_the_rest(workspace: Wor
     """Accepted Telegram parts are remembered; the retry, an hour later, sends exactly the part
     still owed, rendered as at the first attempt (no delay note shifting the split)."""
     config, store = setup(workspace, {"bot": {"url": TELEGRAM_URL}})
-    store.outbox.enqueue([NewMessage("bot", "NCT04728893", "changes", payload(changes=many_changes(40)))], NOW)
+    store.outbox.enqueue([NewMessage("bot", decode_payload(payload(changes=many_changes(40))))], NOW)
     clock = Clock(NOW)
     answers = iter([200, 500, 200])
     transport = Transport(b"")

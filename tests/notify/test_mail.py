@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 from unittest import mock
 
+import msgspec
 import pytest
 
 from tests.support.peers import SmtpServer
@@ -23,8 +24,7 @@ NOW = datetime(2026, 11, 22, 9, 15, tzinfo=UTC)
 
 def send_changes(url: str, message_id: int = 42) -> None:
     channel = ChannelSettings(name="mail", url=url)
-    data = sample_payload(NOW)
-    data.pop("test")
+    data = msgspec.structs.replace(sample_payload(NOW), test=msgspec.UNSET)
     rendered = render(data, channel, Delivery("mail", message_id, NOW, NOW))
     Sender({"mail": channel}).send("mail", rendered, message_id=message_id)
 

@@ -2,29 +2,39 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import uuid
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
+import msgspec
 import pytest
 from structlog.testing import capture_logs
 
 from tests.support.outbox import T0, Clock, setup
 from tests.support.peers import SmtpServer, WebhookReceiver, wait_until
 from tests.support.workspace import Workspace
+from watcher.messages import AlertPayload, NewMessage
 from watcher.notify.payloads import notify_tick, sample_payload
 from watcher.store import Store
 from watcher.store.meta import OUTBOX_CLAIM
-from watcher.store.outbox import NewMessage
 
 
 def changes(nct_id: str, n: int) -> NewMessage:
-    payload = sample_payload(T0)
-    payload.pop("test")
-    payload.update(nct_id=nct_id, label=f"message {n}", url=f"https://clinicaltrials.gov/study/{nct_id}")
-    return NewMessage("hook", nct_id, "changes", payload)
+    payload = msgspec.structs.replace(
+        sample_payload(T0),
+        test=msgspec.UNSET,
+        nct_id=nct_id,
+        label=f"message {n}",
+        url=f"https://clinicaltrials.gov/study/{nct_id}",
+    )
+    return NewMessage("hook", payload)
+
+
+def alert(channel: str, subject: str = "s", nct_id: str | None = None) -> NewMessage:
+    return NewMessage(channel, AlertPayload(subject=subject, text="t", nct_id=nct_id))
 
 
 def test_a_channel_down_for_hours_gets_everything_in_order_with_a_delay_note(
@@ -35,8 +45,7 @@ def test_a_channel_down_for_hours_gets_everything_in_order_with_a_delay_note(
     config, store = setup(workspace, {"hook": {"url": webhook.url()}, "mail": {"url": smtp_server.url()}})
     clock = Clock()
     store.outbox.enqueue([changes("NCT04728893", 1), changes("NCT03418623", 2), changes("NCT06171568", 3)], T0)
-    alert = {"schema": 1, "type": "alert", "subject": "s", "text": "t"}
-    store.outbox.enqueue([NewMessage("mail", None, "alert", alert)], T0)
+    store.outbox.enqueue([alert("mail")], T0)
     webhook.fail_next(10_000, 503)
     with capture_logs() as logs:
         while clock.at < T0 + timedelta(hours=3):
@@ -99,7 +108,7 @@ def test_a_message_that_keeps_failing_is_parked_logged_and_stops_blocking(
 
 def test_a_removed_channel_parks_its_messages_at_once(workspace: Workspace, webhook: WebhookReceiver) -> None:
     config, store = setup(workspace, {"hook": {"url": webhook.url()}})
-    store.outbox.enqueue([NewMessage("gone", None, "alert", {"type": "alert", "subject": "s", "text": "t"})], T0)
+    store.outbox.enqueue([alert("gone")], T0)
     (outcome,) = notify_tick(config, store, now=Clock())
     assert outcome.parked and outcome.error == "channel 'gone' is no longer configured"
 
@@ -108,16 +117,23 @@ def test_a_message_that_cannot_be_rendered_is_parked_at_once_and_its_channel_mov
     workspace: Workspace,
     webhook: WebhookReceiver,
 ) -> None:
+    import sqlalchemy
+
     config, store = setup(workspace, {"hook": {"url": webhook.url()}})
-    poison = changes("NCT04728893", 1)
-    poison.payload["changes"] = "not a list of changes"  # type: ignore[index]
-    store.outbox.enqueue([poison, changes("NCT03418623", 2)], T0)
+    store.outbox.enqueue([changes("NCT04728893", 1), changes("NCT03418623", 2)], T0)
+    poison = {**store.outbox.messages()[0].payload, "changes": "not a list of changes"}  # a row damaged by hand
+    with store.engine.begin() as conn:
+        conn.execute(sqlalchemy.text("UPDATE outbox SET payload = :p WHERE id = 1"), {"p": json.dumps(poison)})
     with capture_logs() as logs:
         outcomes = notify_tick(config, store, now=Clock())
     assert [(o.accepted, o.parked) for o in outcomes] == [(False, True), (True, False)]
     (parked,) = store.outbox.messages(status="parked")
-    assert parked.attempts == 1 and (parked.last_error or "").startswith("cannot be rendered: ")
-    assert [e["reason"] for e in logs if e["event"] == "notify.parked"] == ["unrenderable"]
+    assert parked.attempts == 1
+    assert parked.last_error == (
+        "cannot be rendered: PayloadError: payload cannot be read: Expected `array`, got `str` - at `$.changes`"
+    ), "the row says why, naming the field"
+    (event,) = [e for e in logs if e["event"] == "notify.parked"]
+    assert event["reason"] == "unrenderable" and event["exc_info"] is True, "the log has the traceback"
     assert [r.json()["trial"]["label"] for r in webhook.requests] == ["message 2"]
 
 
@@ -128,7 +144,7 @@ def test_claims_are_exclusive_and_a_dead_claim_is_taken_over_after_its_lease(tmp
             [
                 changes("NCT04728893", 1),
                 changes("NCT03418623", 2),
-                NewMessage("other", None, "alert", {"type": "alert"}),
+                alert("other"),
             ],
             T0,
         )
@@ -230,8 +246,8 @@ def test_secrets_stay_out_of_logs_errors_database_and_check_config(workspace: Wo
     )
     store.outbox.enqueue(
         [
-            NewMessage("bot", "NCT04728893", "changes", sample_payload(T0)),
-            NewMessage("hook", "NCT04728893", "changes", sample_payload(T0)),
+            NewMessage("bot", sample_payload(T0)),
+            NewMessage("hook", sample_payload(T0)),
         ],
         T0,
     )
@@ -282,7 +298,7 @@ def pg_url() -> Iterator[str]:
 @pytest.mark.postgres
 def test_two_senders_on_postgresql_never_send_a_message_twice(pg_url: str) -> None:
     with Store(pg_url) as seed:
-        seed.outbox.enqueue([NewMessage(f"ch{n % 3}", None, "alert", {"n": n}) for n in range(60)], T0)
+        seed.outbox.enqueue([alert(f"ch{n % 3}", subject=str(n)) for n in range(60)], T0)
     sent: list[tuple[str, int]] = []
     lock = threading.Lock()
 
@@ -297,7 +313,7 @@ def test_two_senders_on_postgresql_never_send_a_message_twice(pg_url: str) -> No
                     continue
                 idle = 0
                 with lock:
-                    sent.append((claim[0].channel, claim[0].payload["n"]))
+                    sent.append((claim[0].channel, int(claim[0].payload["subject"])))
                 store.outbox.finish_sent(claim[0].id, T0)
 
     threads = [threading.Thread(target=sender) for _ in range(4)]
@@ -335,7 +351,7 @@ def test_a_hanging_channel_never_holds_back_another(
     from watcher.notify import delivery
 
     config, store = setup(workspace, {"hung-mail": {"url": hanging_smtp}, "hook": {"url": webhook.url()}})
-    mail = [NewMessage("hung-mail", "NCT04728893", "alert", {"type": "alert", "subject": "s", "text": "t"})]
+    mail = [alert("hung-mail", nct_id="NCT04728893")]
     store.outbox.enqueue(mail + [changes("NCT04728893", n) for n in (1, 2, 3)], T0)
     result: list[Any] = []
     started = time.monotonic()
@@ -385,8 +401,7 @@ def test_a_hung_send_ends_at_the_channel_timeout_and_is_retried_with_backoff(
     config, store = setup(workspace, {"hung": {"url": url, "timeout": "1s"}, "hook": {"url": webhook.url()}})
     assert config.settings.channels["hung"].timeout == timedelta(seconds=1)
     store.outbox.enqueue(
-        [NewMessage("hung", "NCT04728893", "alert", {"type": "alert", "subject": "s", "text": "t"})]
-        + [changes("NCT04728893", n) for n in (1, 2, 3)],
+        [alert("hung", nct_id="NCT04728893")] + [changes("NCT04728893", n) for n in (1, 2, 3)],
         T0,
     )
     clock = Clock()

@@ -14,15 +14,16 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
-from typing import Any
 
+import msgspec
 import pytest
 
 from tests.support.shared import pairs_dir
 from watcher.detect import changes_between
 from watcher.detect.catalog import is_bookkeeping
+from watcher.messages import ChangesPayload
 from watcher.models import Change, Trial
-from watcher.notify.formats import FORMATS, Delivery, context
+from watcher.notify.formats import FORMATS, Context, Delivery, SummaryEntry, context
 from watcher.notify.payloads import changes_payload
 
 AT = datetime(2026, 3, 1, tzinfo=UTC)
@@ -53,13 +54,13 @@ def pair(nct_id: str, new_stem: str) -> tuple[Path, Path]:
     pytest.skip(f"pair {nct_id} → {new_stem} not in the shared fixtures")
 
 
-def payload_of(nct_id: str, old: Path, new: Path) -> dict[str, Any]:
+def payload_of(nct_id: str, old: Path, new: Path) -> ChangesPayload:
     record = json.loads(new.read_text(encoding="utf-8"))
     title = record["protocolSection"]["identificationModule"].get("briefTitle")
     return changes_payload(Trial(nct_id), title, changes_of(old, new), version=2, detected_at=AT)
 
 
-def ctx_of(nct_id: str, old: Path, new: Path) -> dict[str, Any]:
+def ctx_of(nct_id: str, old: Path, new: Path) -> Context:
     return context(payload_of(nct_id, old, new), Delivery(channel="stdout", message_id=None, created_at=AT, now=AT))
 
 
@@ -72,10 +73,10 @@ def test_no_line_shows_old_and_new_that_read_the_same_in_any_format() -> None:
         if not changes_of(old, new):
             continue
         ctx = ctx_of(nct_id, old, new)
-        for change in ctx["changes"]:
+        for change in ctx.changes:
             seen += 1
-            if change["diff"] is None:
-                assert change["old_text"] != change["new_text"] or "→" not in change["line"], change["line"]
+            if change.diff is None:
+                assert change.old_text != change.new_text or "→" not in change.line, change.line
         for render in FORMATS.values():
             rendered = render(ctx)
             for text in (*rendered.parts, rendered.plain or ""):
@@ -89,12 +90,14 @@ def test_no_line_shows_old_and_new_that_read_the_same_in_any_format() -> None:
 def test_a_late_difference_in_a_long_text_is_shown_as_a_word_diff() -> None:
     old, new = pair("NCT06780137", "2026-03-06_2026-03-09")
     ctx = ctx_of("NCT06780137", old, new)
-    change = next(c for c in ctx["changes"] if c["field"] == "design.interventionModelDescription")
-    assert "[-three-] {+four+} arms" in change["line"]
-    assert "[-three-] {+four+} arms" in ctx["body_text"]
+    change = next(c for c in ctx.changes if c.field == "design.interventionModelDescription")
+    assert "[-three-] {+four+} arms" in change.line
+    assert "[-three-] {+four+} arms" in ctx.body_text
     payload = payload_of("NCT06780137", old, new)
-    payload["changes"] = [c for c in payload["changes"] if c["field"] == "design.interventionModelDescription"]
-    ctx = context(payload, Delivery(channel="x", message_id=None, created_at=AT, now=AT))
+    only = tuple(c for c in payload.changes if c.field == "design.interventionModelDescription")
+    ctx = context(
+        msgspec.structs.replace(payload, changes=only), Delivery(channel="x", message_id=None, created_at=AT, now=AT)
+    )
     html = FORMATS["email"](ctx).parts[0]
     assert "<del>three</del>" in html
     assert "<ins>four</ins>" in html
@@ -106,7 +109,7 @@ def test_a_late_difference_in_a_long_text_is_shown_as_a_word_diff() -> None:
 
 def test_a_number_changed_at_the_end_of_a_summary_is_visible() -> None:
     old, new = pair("NCT05414032", "2026-02-25_2026-02-25")
-    lines = ctx_of("NCT05414032", old, new)["body_text"].splitlines()
+    lines = ctx_of("NCT05414032", old, new).body_text.splitlines()
     summary = next(line for line in lines if line.startswith("description.briefSummary:"))
     assert summary.endswith("Approximately [-200-] {+100+} patients are expected to be enrolled.")
     assert len(summary) < 200
@@ -115,9 +118,9 @@ def test_a_number_changed_at_the_end_of_a_summary_is_visible() -> None:
 def test_an_item_added_at_the_end_of_a_long_list_is_visible() -> None:
     old, new = pair("NCT07098338", "2026-02-05_2026-02-09")
     line = next(
-        c["line"]
-        for c in ctx_of("NCT07098338", old, new)["changes"]
-        if c["field"] == "armsInterventions.interventions.DRUG|Ramucirumab.armGroupLabels"
+        c.line
+        for c in ctx_of("NCT07098338", old, new).changes
+        if c.field == "armsInterventions.interventions.DRUG|Ramucirumab.armGroupLabels"
     )
     assert "[-2L-] {+2/3L+}" in line
 
@@ -135,9 +138,10 @@ def test_an_item_added_at_the_end_of_a_long_list_is_visible() -> None:
 def test_the_headline_is_the_change_of_highest_clinical_priority(nct_id: str, new_stem: str, headline: str) -> None:
     old, new = pair(nct_id, new_stem)
     ctx = ctx_of(nct_id, old, new)
-    assert ctx["headline"].startswith(headline)
-    assert ctx["title"].startswith(f"{nct_id}: {headline}")
-    assert ctx["trial"]["entries"][0]["summary"].startswith(headline)
+    assert ctx.headline.startswith(headline)
+    assert ctx.title.startswith(f"{nct_id}: {headline}")
+    assert ctx.trial is not None
+    assert (ctx.trial.entries[0].summary or "").startswith(headline)
 
 
 def test_a_reworded_time_frame_never_outranks_a_status_transition_on_any_real_pair() -> None:
@@ -146,29 +150,29 @@ def test_a_reworded_time_frame_never_outranks_a_status_transition_on_any_real_pa
         kinds = [c.event.kind for c in changes_of(old, new) if c.event]
         if "status_transition" in kinds:
             checked += 1
-            assert ctx_of(nct_id, old, new)["trial"]["changes"][0]["event"]["kind"] == "status_transition"
+            trial = ctx_of(nct_id, old, new).trial
+            assert trial is not None and trial.changes[0].event is not None
+            assert trial.changes[0].event.kind == "status_transition"
     assert checked >= 8
 
 
 def test_a_reopening_with_hundreds_of_site_lines_reads_as_one_summary_line() -> None:
     old, new = pair("NCT06203210", "2026-02-09_2026-02-09")
     ctx = ctx_of("NCT06203210", old, new)
-    assert ctx["count"] > 400
-    sites = [e for e in ctx["trial"]["entries"] if e.get("family") == "locations"]
+    assert ctx.count > 400 and ctx.trial is not None
+    sites = [e for e in ctx.trial.entries if isinstance(e, SummaryEntry) and e.family == "locations"]
     assert len(sites) == 1
-    assert sites[0]["summary"].startswith("Sites: 176 now RECRUITING, 54 now NOT_YET_RECRUITING — ")
-    assert sites[0]["summary"].endswith("…and 227 more")
+    assert sites[0].summary.startswith("Sites: 176 now RECRUITING, 54 now NOT_YET_RECRUITING — ")
+    assert sites[0].summary.endswith("…and 227 more")
     plain = FORMATS["email"](ctx).plain or ""
     assert len(plain.splitlines()) < 30
     assert plain.count("Sites:") == 1
-    assert ctx["title"].startswith("NCT06203210: Status changed from ACTIVE_NOT_RECRUITING to RECRUITING")
+    assert ctx.title.startswith("NCT06203210: Status changed from ACTIVE_NOT_RECRUITING to RECRUITING")
     document = FORMATS["json"](ctx).document or {}
-    assert len(document["changes"]) == ctx["count"], "the webhook keeps every change"
+    assert len(document["changes"]) == ctx.count, "the webhook keeps every change"
     marked = [c for c in document["changes"] if c["summarised"] == "locations"]
-    assert len(marked) == sites[0]["count"] == ctx["count"] - 4
-    assert document["summaries"] == [
-        {"family": "locations", "summary": sites[0]["summary"], "changes": sites[0]["count"]}
-    ]
+    assert len(marked) == sites[0].count == ctx.count - 4
+    assert document["summaries"] == [{"family": "locations", "summary": sites[0].summary, "changes": sites[0].count}]
 
 
 def test_every_real_change_set_fits_an_email_and_telegram_splits_are_rare() -> None:
@@ -192,9 +196,9 @@ def test_a_results_submission_reads_as_one_minor_sentence_in_every_format() -> N
     assert change.event is not None and change.event.kind == "results_submission"
     assert change.event.summary == sentence
     ctx = ctx_of("NCT04457778", old, new)
-    assert ctx["title"] == f"NCT04457778: {sentence}"
-    assert f"annotation.unpostedAnnotation.unpostedEvents: {sentence}" in ctx["body_text"]
-    assert "type: RELEASE" not in ctx["body_text"]
+    assert ctx.title == f"NCT04457778: {sentence}"
+    assert f"annotation.unpostedAnnotation.unpostedEvents: {sentence}" in ctx.body_text
+    assert "type: RELEASE" not in ctx.body_text
     for name in ("slack", "telegram", "email"):
         rendered = FORMATS[name](ctx)
         text = "\n".join(rendered.parts)

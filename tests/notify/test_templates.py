@@ -11,10 +11,10 @@ from tests.support.outbox import Clock, setup
 from tests.support.peers import SmtpServer, WebhookReceiver, free_port
 from tests.support.workspace import Workspace
 from watcher.config import ChannelSettings
+from watcher.messages import AlertPayload, NewMessage, decode_payload
 from watcher.notify.delivery import render
 from watcher.notify.formats import Delivery
 from watcher.notify.payloads import notify_tick
-from watcher.store.outbox import NewMessage
 
 NOW = datetime(2026, 11, 22, 9, 15, tzinfo=UTC)
 
@@ -28,7 +28,7 @@ BODY = """\
 
 def test_templates_override_title_and_body(webhook: WebhookReceiver) -> None:
     channel = ChannelSettings(name="hook", url=webhook.url(), title_template=TITLE, body_template=BODY)
-    rendered = render(payload(), channel, Delivery("hook", 1, NOW, NOW))
+    rendered = render(decode_payload(payload()), channel, Delivery("hook", 1, NOW, NOW))
     assert rendered.title == "NCT04728893 CRITICAL: Status changed from RECRUITING to SUSPENDED: Sponsor decision"
     assert rendered.parts == (
         """\
@@ -44,7 +44,7 @@ Ruijin Hospital, Shanghai, China (RECRUITING))
 
 def test_html_channels_escape_template_values(smtp_server: SmtpServer) -> None:
     channel = ChannelSettings(name="mail", url=smtp_server.url(), body_template="<p>{{ trial.title }}</p>")
-    rendered = render(payload(title="Drug <X> & placebo"), channel, Delivery("mail", 1, NOW, NOW))
+    rendered = render(decode_payload(payload(title="Drug <X> & placebo")), channel, Delivery("mail", 1, NOW, NOW))
     assert rendered.parts == ("<p>Drug &lt;X&gt; &amp; placebo</p>",)
 
 
@@ -52,7 +52,7 @@ def test_a_template_that_fails_falls_back_to_the_built_in_format(
     workspace: Workspace, webhook: WebhookReceiver
 ) -> None:
     config, store = setup(workspace, {"hook": {"url": webhook.url(), "title_template": "{{ no_such_variable }}"}})
-    store.outbox.enqueue([NewMessage("hook", "NCT04728893", "changes", payload())], NOW)
+    store.outbox.enqueue([NewMessage("hook", decode_payload(payload()))], NOW)
     with capture_logs() as logs:
         notify_result = notify_tick(config, store, now=Clock(NOW))
     assert [o.accepted for o in notify_result] == [True]
@@ -66,7 +66,7 @@ def test_digest_templates_see_trials(webhook: WebhookReceiver) -> None:
     channel = ChannelSettings(name="hook", url=webhook.url(), body_template=body)
     digest = {"type": "digest", "since": "a", "until": "b", "trials": [payload(), {**payload(), "nct_id": "NCT1"}]}
     send(webhook.url(), digest)
-    assert render(digest, channel, Delivery("hook", 1, NOW, NOW)).parts == ("NCT04728893=3;NCT1=3;",)
+    assert render(decode_payload(digest), channel, Delivery("hook", 1, NOW, NOW)).parts == ("NCT04728893=3;NCT1=3;",)
 
 
 def test_notify_test_reports_each_channel(
@@ -104,7 +104,7 @@ def test_notify_test_without_channels_is_a_usage_error(workspace: Workspace) -> 
 
 def test_notify_retry_requeues_parked_messages(workspace: Workspace, webhook: WebhookReceiver) -> None:
     _config, store = setup(workspace, {"hook": {"url": webhook.url()}})
-    store.outbox.enqueue([NewMessage("hook", None, "alert", {"type": "alert"})], NOW)
+    store.outbox.enqueue([NewMessage("hook", AlertPayload(subject="s", text="t"))], NOW)
     claim = store.outbox.claim_next(NOW, lease_until=NOW)
     assert claim is not None
     store.outbox.finish_failed(claim[0].id, "revoked", retry_at=None)

@@ -10,9 +10,11 @@ from typing import Any
 import pytest
 
 from tests.support.fakeapi import FakeCtGov, load_fixture
+from tests.support.outbox import owed
 from tests.support.workspace import Workspace
 from watcher.detect import changes_between
 from watcher.detect.record import content_hash
+from watcher.messages import AlertPayload, NewMessage, decode_payload
 from watcher.models import Change, Event
 from watcher.store import Store
 from watcher.store.meta import (
@@ -30,7 +32,6 @@ from watcher.store.meta import (
     SearchRun,
     SuspectRecord,
 )
-from watcher.store.outbox import NewMessage
 from watcher.store.schema import MetaRow
 
 T0 = datetime(2026, 11, 1, 9, 0, tzinfo=UTC)
@@ -64,7 +65,7 @@ def test_versions_are_numbered_and_read_back(store: Store) -> None:
         digest=content_hash(edited),
         changes=[change],
         baseline=False,
-        messages=[NewMessage("ops", "NCT04728893", "changes", {"n": 1})],
+        messages=[owed("NCT04728893", version=2)],
     )
     assert (v1, v2) == (1, 2)
     latest = store.versions.latest("NCT04728893")
@@ -86,7 +87,7 @@ def test_versions_are_numbered_and_read_back(store: Store) -> None:
     claimed = store.outbox.claim_next(T0 + timedelta(hours=2), lease_until=T0 + timedelta(hours=3))
     assert claimed is not None
     msg, recovered = claimed
-    assert (msg.channel, msg.payload, recovered) == ("ops", {"n": 1}, False)
+    assert (msg.channel, decode_payload(msg.payload), recovered) == ("ops", owed("NCT04728893", 2).payload, False)
 
 
 def test_content_hash_ignores_only_version_holder() -> None:
@@ -102,9 +103,7 @@ def test_content_hash_ignores_only_version_holder() -> None:
 
 
 def test_outbox_failure_retry_and_park(store: Store) -> None:
-    store.outbox.enqueue(
-        [NewMessage("ops", None, "alert", {"subject": "s"}), NewMessage("ops", None, "alert", {"subject": "t"})], T0
-    )
+    store.outbox.enqueue([NewMessage("ops", AlertPayload(subject=s, text="t")) for s in ("s", "t")], T0)
     lease = T0 + timedelta(minutes=5)
 
     def claim(at: datetime) -> int | None:
@@ -264,7 +263,7 @@ def test_snapshots_are_compressed_and_a_to_b_to_a_stores_a_once(store: Store) ->
 
 def test_retention_keeps_the_latest_and_what_the_outbox_needs(store: Store) -> None:
     for hour, status in enumerate(["RECRUITING", "SUSPENDED", "ACTIVE_NOT_RECRUITING", "COMPLETED", "TERMINATED"]):
-        message = [NewMessage("ops", "NCT04728893", "changes", {"version": 2})] if hour == 1 else None
+        message = [owed("NCT04728893", version=2)] if hour == 1 else None
         _save(store, _status(status), T0 + timedelta(days=hour), messages=message)
     blobs_before = store.retention.stats().blobs
     now = T0 + timedelta(days=30)
@@ -344,7 +343,7 @@ def test_prepend_versions_renumbers_in_one_transaction(store: Store) -> None:
         digest=content_hash(_status("SUSPENDED")),
         baseline=False,
         changes=[Change("status.overallStatus", "changed", "RECRUITING", "SUSPENDED", "critical")],
-        messages=[NewMessage("ops", "NCT04728893", "changes", {"version": 2})],
+        messages=[owed("NCT04728893", version=2)],
     )
     old = T0 - timedelta(days=400)
     past = [
@@ -372,7 +371,7 @@ def test_prepend_versions_renumbers_in_one_transaction(store: Store) -> None:
         "the oldest version is the baseline now; the former one has its real diff"
     )
     (message,) = store.outbox.messages(status="pending")
-    assert message.payload == {"version": 4}
+    assert message.payload["version"] == 4
 
 
 def test_postgresql_without_its_driver_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:

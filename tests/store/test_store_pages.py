@@ -13,12 +13,12 @@ import pytest
 from sqlalchemy import event
 
 from tests.support.fakeapi import FakeCtGov, load_fixture
+from tests.support.outbox import owed
 from tests.support.workspace import Workspace
 from watcher.detect.record import content_hash
 from watcher.errors import StorageError
 from watcher.models import Change
 from watcher.store import Store
-from watcher.store.outbox import NewMessage
 from watcher.store.values import NewVersion
 
 T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
@@ -64,9 +64,7 @@ def test_a_page_is_written_in_a_fixed_number_of_statements(store: Store) -> None
     """Round trips do not grow with the page: executemany for versions, changes, blobs and messages."""
     small, big = _studies(3), _studies(30, tag=" b")
     with _statements(store) as few:
-        store.versions.save_many(
-            [_new(n, r, baseline=True, messages=[NewMessage("ops", n, "changes", {"v": 1})]) for n, r in small]
-        )
+        store.versions.save_many([_new(n, r, baseline=True, messages=[owed(n)]) for n, r in small])
     with _statements(store) as many:
         store.versions.save_many([_new(n, r, baseline=True) for n, r in big[3:]])
     assert len(many) <= len(few), (few, many)
@@ -82,9 +80,9 @@ def _refused(store: Store, nct_id: str, record: dict[str, Any]) -> NewVersion:
     if store.dialect == "postgresql":
         record = copy.deepcopy(record)
         record["protocolSection"]["identificationModule"]["briefTitle"] += "\x00"
-        return _new(nct_id, record, messages=[NewMessage("ops", nct_id, "changes", {"v": 1})])
+        return _new(nct_id, record, messages=[owed(nct_id)])
     unnamed = Change(None, "changed", "A", "B", "major")  # type: ignore[arg-type]
-    return _new(nct_id, record, changes=[unnamed], messages=[NewMessage("ops", nct_id, "changes", {"v": 1})])
+    return _new(nct_id, record, changes=[unnamed], messages=[owed(nct_id)])
 
 
 def test_one_record_the_database_refuses_never_loses_the_others_of_its_page(store: Store) -> None:
@@ -103,7 +101,7 @@ def test_one_record_the_database_refuses_never_loses_the_others_of_its_page(stor
 def test_a_record_stored_meanwhile_by_another_writer_is_not_a_new_version(store: Store) -> None:
     ((nct_id, record),) = _studies(1)
     assert store.versions.save_many([_new(nct_id, record, baseline=True)]) == [1]
-    again = _new(nct_id, record, at=T0 + timedelta(hours=1), messages=[NewMessage("ops", nct_id, "changes", {})])
+    again = _new(nct_id, record, at=T0 + timedelta(hours=1), messages=[owed(nct_id)])
     assert store.versions.save_many([again]) == [1]
     assert store.outbox.counts().get("pending") is None
 
@@ -150,7 +148,7 @@ def test_retention_is_set_based_and_keeps_what_it_must(store: Store) -> None:
             digest=content_hash(edited),
             changes=[],
             baseline=False,
-            messages=[NewMessage("ops", nct_id, "changes", {"version": n})] if n == 3 else (),
+            messages=[owed(nct_id, version=n)] if n == 3 else (),
         )
     with _statements(store) as seen:
         result = store.retention.apply(keep_versions=1, keep_days=None, now=T0 + timedelta(days=30))

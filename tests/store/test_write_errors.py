@@ -18,6 +18,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from structlog.testing import capture_logs
 
 from tests.support.fakeapi import FakeCtGov, load_fixture
+from tests.support.outbox import owed
 from tests.support.workspace import Workspace
 from watcher.config import load_config
 from watcher.cycle import Cycle
@@ -26,7 +27,6 @@ from watcher.errors import StorageError
 from watcher.models import Change
 from watcher.registry.client import CtGovClient
 from watcher.store import Store
-from watcher.store.outbox import NewMessage
 from watcher.store.values import NewVersion
 
 T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
@@ -65,7 +65,7 @@ def test_a_value_our_code_cannot_encode_is_raised_with_its_traceback_not_returne
         digest=page[1].digest,
         fetched_at=T0,
         changes=[unencodable],
-        messages=[NewMessage("ops", page[1].nct_id, "changes", {"version": 1})],
+        messages=[owed(page[1].nct_id)],
     )
     with capture_logs() as logs, pytest.raises(TypeError, match="not JSON serializable") as raised:
         store.versions.save_many(page)

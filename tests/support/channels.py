@@ -9,6 +9,7 @@ from typing import Any
 from unittest import mock
 
 from watcher.config import ChannelSettings
+from watcher.messages import decode_payload, encode_payload
 from watcher.notify.delivery import render
 from watcher.notify.formats import Delivery
 from watcher.notify.payloads import sample_payload
@@ -24,7 +25,8 @@ TELEGRAM_URL = "tgram://123456789:AAHsecretTokenValue/-1001234567/"
 
 
 def payload(**extra: Any) -> dict[str, Any]:
-    data = sample_payload(NOW)
+    """The sample change set as the outbox stores it (a dict of today's shape), with `extra` keys."""
+    data = encode_payload(sample_payload(NOW))
     data.pop("test")
     data["label"] = "Nemtabrutinib CLL"
     data["title"] = "A Study of Nemtabrutinib vs Chemoimmunotherapy in CLL"
@@ -34,7 +36,7 @@ def payload(**extra: Any) -> dict[str, Any]:
 
 def send(url: str, data: dict[str, Any], *, created_at: datetime = NOW, now: datetime = NOW) -> None:
     channel = ChannelSettings(name="ch", url=url)
-    rendered = render(data, channel, Delivery("ch", 42, created_at, now))
+    rendered = render(decode_payload(data), channel, Delivery("ch", 42, created_at, now))
     Sender({"ch": channel}).send("ch", rendered)
 
 

@@ -20,9 +20,8 @@ from datetime import datetime
 from typing import Any
 
 from watcher.config import Settings
-from watcher.models import Json
+from watcher.messages import AlertPayload, NewMessage
 from watcher.store import Store
-from watcher.store.outbox import NewMessage
 from watcher.store.transaction import Transaction
 
 
@@ -33,18 +32,14 @@ class Alert:
     nct_id: str | None = None
 
 
-def alert_payload(alert: Alert) -> dict[str, Json]:
-    """An alert's outbox payload: the one place its shape is written."""
-    return {"schema": 1, "type": "alert", "subject": alert.subject, "text": alert.text, "nct_id": alert.nct_id}
+def alert_payload(alert: Alert) -> AlertPayload:
+    """An alert's outbox payload (its shape is `watcher.messages.AlertPayload`)."""
+    return AlertPayload(subject=alert.subject, text=alert.text, nct_id=alert.nct_id)
 
 
 def alert_messages(settings: Settings, alerts: Iterable[Alert]) -> list[NewMessage]:
     """Each alert for every channel (none without channels: then alerts are printed)."""
-    return [
-        NewMessage(channel=name, nct_id=alert.nct_id, kind="alert", payload=alert_payload(alert))
-        for alert in alerts
-        for name in settings.channels
-    ]
+    return [NewMessage(name, alert_payload(alert)) for alert in alerts for name in settings.channels]
 
 
 def alert_text(alert: Alert) -> str:

@@ -17,11 +17,11 @@ from watcher.config import Config
 from watcher.detect.noedit import conditions
 from watcher.detect.record import title_of
 from watcher.errors import TrialWatchError
+from watcher.messages import NewMessage
 from watcher.models import Json, Trial
 from watcher.notify.discovery import noedit_messages
 from watcher.store import Store
 from watcher.store.meta import NOEDIT_LAST_DAY
-from watcher.store.outbox import NewMessage
 
 log = structlog.get_logger("watcher.discovery")
 

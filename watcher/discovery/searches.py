@@ -26,6 +26,7 @@ from watcher.config.searches import Search
 from watcher.detect.nearby import within
 from watcher.detect.newstudies import nct_of, new_matches, sentence, summary
 from watcher.errors import TrialWatchError
+from watcher.messages import NewMessage
 from watcher.models import Trial
 from watcher.notify.discovery import new_trial_messages
 from watcher.registry.client import CtGovClient
@@ -33,7 +34,6 @@ from watcher.registry.search import run_search, search_params
 from watcher.store import Store
 from watcher.store.discovery import found_trials
 from watcher.store.meta import SEARCH, SearchRun
-from watcher.store.outbox import NewMessage
 
 log = structlog.get_logger("watcher.discovery")
 

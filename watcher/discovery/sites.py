@@ -10,9 +10,9 @@ import structlog
 
 from watcher.config import Config
 from watcher.detect.nearby import nearby_events
+from watcher.messages import NewMessage
 from watcher.models import Snapshot, Trial
 from watcher.notify.discovery import nearby_messages
-from watcher.store.outbox import NewMessage
 
 log = structlog.get_logger("watcher.discovery")
 

@@ -17,18 +17,18 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 import structlog
 
 from watcher.config import ChannelSettings, Settings
 from watcher.config.channels import channel_kind
 from watcher.errors import NotifyError, StorageError
+from watcher.messages import Payload, decode_payload
 from watcher.notify import claims
-from watcher.notify.formats import FORMATS, Delivery, Rendered, context
+from watcher.notify.formats import FORMATS, Delivery, Rendered, context, template_variables
 from watcher.notify.send import Sender
 from watcher.store import Store
 from watcher.store.meta import PARTS_SENT, PartsSent
@@ -59,7 +59,7 @@ def retry_delay(attempts: int) -> timedelta:
 # -- rendering with templates --------------------------------------------------------------------
 
 
-def render(payload: Mapping[str, Any], channel: ChannelSettings, delivery: Delivery) -> Rendered:
+def render(payload: Payload, channel: ChannelSettings, delivery: Delivery) -> Rendered:
     """The channel's built-in format, with its title/body templates applied when it has them."""
     from watcher.config.templates import TemplateError, render_template
 
@@ -69,9 +69,10 @@ def render(payload: Mapping[str, Any], channel: ChannelSettings, delivery: Deliv
     if not (channel.title_template or channel.body_template):
         return rendered
     html = rendered.body_format == "html"
+    variables = template_variables(ctx)
     try:
-        title = render_template(channel.title_template, ctx, html=False) if channel.title_template else None
-        body = render_template(channel.body_template, ctx, html=html) if channel.body_template else None
+        title = render_template(channel.title_template, variables, html=False) if channel.title_template else None
+        body = render_template(channel.body_template, variables, html=html) if channel.body_template else None
     except TemplateError as exc:
         log.warning("notify.template_failed", channel=channel.name, error=str(exc))
         return rendered
@@ -172,6 +173,8 @@ def _drain(
         # e.g. SQLite busy under another writer: whatever was claimed stays claimed and its
         # lease brings it back; the next tick goes on.
         log.error("notify.storage_failed", channel=channel, error=str(exc))  # noqa: TRY400 - no trace
+    except Exception:  # a bug: the claimed message's lease brings it back; the traceback says where
+        log.exception("notify.worker_failed", channel=channel)
     finally:
         with _busy_lock:
             _busy.discard(channel)
@@ -206,7 +209,7 @@ def _deliver_one(
             raise NotifyError(f"channel {message.channel!r} is no longer configured")
         try:
             rendered = render(
-                message.payload,
+                decode_payload(message.payload),
                 channel,
                 Delivery(
                     channel=message.channel,
@@ -217,9 +220,11 @@ def _deliver_one(
                 ),
             )
         except Exception as exc:  # a payload no format can render would block its channel forever
+            # A payload this version cannot read (PayloadError names the field), or a bug in a format:
+            # either way retrying cannot help. The row records why; the log has the traceback.
             error = f"cannot be rendered: {type(exc).__name__}: {exc}"
             store.outbox.finish_failed(message.id, error, retry_at=None)
-            bound.error("notify.parked", error=error, attempts=message.attempts, reason="unrenderable")
+            bound.exception("notify.parked", error=error, attempts=message.attempts, reason="unrenderable")
             return Outcome(message.channel, False, error, message.id, parked=True)
         multi = len(rendered.parts) > 1
 

@@ -11,43 +11,69 @@ Each channel's last digest and heartbeat times are `meta` keys (`DIGEST_LAST`, `
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from functools import partial
 
 import structlog
 
 from watcher.config import Config, Settings
 from watcher.config.channels import next_fire
-from watcher.models import Json, history_url, study_url
+from watcher.errors import PayloadError
+from watcher.messages import ChangesPayload, DigestPayload, DigestTrial, HeartbeatPayload, NewMessage, decode_payload
+from watcher.models import Change, history_url, study_url
 from watcher.store import Store
 from watcher.store.discovery import watched_trials
 from watcher.store.meta import DIGEST_LAST, HEARTBEAT_LAST, LAST_SUCCESS
-from watcher.store.outbox import NewMessage, OutboxMessage
+from watcher.store.outbox import OutboxMessage
 from watcher.times import minute
 
 log = structlog.get_logger("watcher.notify.digest")
 
 
-def digest_payload(messages: Sequence[OutboxMessage], *, since: str, until: str) -> dict[str, Json]:
-    """Every folded change set, grouped by trial in order of first appearance."""
-    trials: dict[str, dict[str, Any]] = {}
-    for message in messages:
-        payload = message.payload
-        nct_id = str(payload.get("nct_id") or message.nct_id)
-        group = trials.setdefault(
-            nct_id,
-            {
-                "nct_id": nct_id,
-                "url": study_url(nct_id),
-                "history_url": history_url(nct_id),
-                "detected_at": payload.get("detected_at"),
-                "changes": [],
-            },
+def digest_payload(change_sets: Sequence[ChangesPayload], *, since: str, until: str) -> DigestPayload:
+    """Every folded change set, grouped by trial in order of first appearance: the first one's
+    detection time, the last one's label, title and version, every change."""
+    firsts: dict[str, ChangesPayload] = {}
+    lasts: dict[str, ChangesPayload] = {}
+    changes: dict[str, list[Change]] = {}
+    for payload in change_sets:
+        firsts.setdefault(payload.nct_id, payload)
+        lasts[payload.nct_id] = payload
+        changes.setdefault(payload.nct_id, []).extend(payload.changes)
+    trials = tuple(
+        DigestTrial(
+            nct_id=nct_id,
+            url=study_url(nct_id),
+            history_url=history_url(nct_id),
+            detected_at=first.detected_at,
+            changes=tuple(changes[nct_id]),
+            label=lasts[nct_id].label,
+            title=lasts[nct_id].title,
+            version=lasts[nct_id].version,
         )
-        group.update(label=payload.get("label"), title=payload.get("title"), version=payload.get("version"))
-        group["changes"].extend(payload.get("changes") or [])
-    return {"schema": 1, "type": "digest", "since": since, "until": until, "trials": list(trials.values())}
+        for nct_id, first in firsts.items()
+    )
+    return DigestPayload(since=since, until=until, trials=trials)
+
+
+def _fold(
+    messages: Sequence[OutboxMessage], *, since: str, until: str
+) -> tuple[DigestPayload | None, Mapping[int, str]]:
+    """The digest of the change sets that can be read; the others, each with why, to be parked."""
+    readable: list[ChangesPayload] = []
+    unreadable: dict[int, str] = {}
+    for message in messages:
+        try:
+            payload = decode_payload(message.payload)
+            if not isinstance(payload, ChangesPayload):
+                raise PayloadError(f"a {payload.kind!r} message cannot be folded into a digest")
+        except PayloadError as exc:
+            unreadable[message.id] = f"cannot be folded into the digest: {exc}"
+            log.error("digest.unreadable", channel=message.channel, message_id=message.id, error=str(exc))  # noqa: TRY400
+            continue
+        readable.append(payload)
+    return (digest_payload(readable, since=since, until=until) if readable else None), unreadable
 
 
 def fold_due_digests(store: Store, settings: Settings, *, now: datetime) -> list[int]:
@@ -68,7 +94,7 @@ def fold_due_digests(store: Store, settings: Settings, *, now: datetime) -> list
             name,
             at=now,
             meta=[key.to(now)],
-            build=lambda messages, since=since: digest_payload(messages, since=since, until=now.isoformat()),
+            build=partial(_fold, since=since, until=now.isoformat()),
         )
         log.info("digest.folded", channel=name, message_id=message_id, since=since)
         if message_id is not None:
@@ -80,7 +106,7 @@ def _stamp(value: datetime | None) -> str:
     return minute(value) if value else "never"
 
 
-def heartbeat_payload(config: Config, store: Store, *, now: datetime, next_poll: datetime | None) -> dict[str, Json]:
+def heartbeat_payload(config: Config, store: Store, *, now: datetime, next_poll: datetime | None) -> HeartbeatPayload:
     last_poll = store.meta.get(LAST_SUCCESS)
     if next_poll is None:
         cycle = store.cycles.last()
@@ -95,16 +121,14 @@ def heartbeat_payload(config: Config, store: Store, *, now: datetime, next_poll:
     )
     if failing:
         text += f" {failing} trial{'s are' if failing != 1 else ' is'} failing to update."
-    return {
-        "schema": 1,
-        "type": "heartbeat",
-        "subject": f"TrialWatch heartbeat: watching {trials} trials",
-        "text": text,
-        "trials_watched": trials,
-        "last_poll": last_poll.isoformat() if last_poll else None,
-        "next_poll": next_poll.isoformat() if next_poll else None,
-        "at": now.isoformat(),
-    }
+    return HeartbeatPayload(
+        subject=f"TrialWatch heartbeat: watching {trials} trials",
+        text=text,
+        trials_watched=trials,
+        last_poll=last_poll.isoformat() if last_poll else None,
+        next_poll=next_poll.isoformat() if next_poll else None,
+        at=now.isoformat(),
+    )
 
 
 def enqueue_heartbeats(config: Config, store: Store, *, now: datetime, next_poll: datetime | None = None) -> int:
@@ -122,7 +146,7 @@ def enqueue_heartbeats(config: Config, store: Store, *, now: datetime, next_poll
             continue
         payload = heartbeat_payload(config, store, now=now, next_poll=next_poll)
         with store.transaction() as tx:  # the heartbeat and the time it was queued: both or neither
-            tx.enqueue([NewMessage(name, None, "heartbeat", payload)], now)
+            tx.enqueue([NewMessage(name, payload)], now)
             tx.meta.set(key, now)
         queued += 1
     return queued

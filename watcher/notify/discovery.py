@@ -13,11 +13,10 @@ from datetime import datetime
 
 from watcher.config import Settings
 from watcher.config.searches import Search
+from watcher.messages import NearbySitePayload, NewMessage, NewTrialPayload, NoEditPayload
 from watcher.models import SEVERITY_RANK, Event, Json, Severity, Trial, study_url
 from watcher.notify.routing import channels_for
-from watcher.store.outbox import NewMessage
 
-PAYLOAD_SCHEMA = 1
 NOEDIT_HEADLINES = {
     "results_overdue": "results may be overdue",
     "status_unverified": "status not verified for over 2 years",
@@ -30,29 +29,6 @@ EVENT_SEVERITY: Severity = "major"
 def _wants(settings: Settings, name: str) -> bool:
     floor = settings.channels[name].min_severity
     return floor is None or SEVERITY_RANK[EVENT_SEVERITY] >= SEVERITY_RANK[floor]
-
-
-def event_payload(
-    kind: str,
-    *,
-    subject: str,
-    text: str,
-    nct_id: str,
-    event: Event,
-    detected_at: datetime,
-    extra: Mapping[str, Json] | None = None,
-) -> dict[str, Json]:
-    return {
-        "schema": PAYLOAD_SCHEMA,
-        "type": kind,
-        "subject": subject,
-        "text": text,
-        "nct_id": nct_id,
-        "url": study_url(nct_id),
-        "detected_at": detected_at.isoformat(),
-        "event": {"kind": event.kind, "summary": event.summary, "data": dict(event.data)},
-        **(extra or {}),
-    }
 
 
 def search_channels(search: Search, settings: Settings) -> list[str]:
@@ -72,20 +48,16 @@ def new_trial_messages(
 ) -> list[NewMessage]:
     nct_id = str(facts["nct_id"])
     text = sentence + (f"\nNearest site: {nearest}" if nearest else "") + f"\n{study_url(nct_id)}"
-    event = Event("new_trial", sentence, {"search": search.name, **facts})
-    payload = event_payload(
-        "new_trial",
+    payload = NewTrialPayload(
         subject=f"New trial matching {search.name}: {nct_id}",
         text=text,
         nct_id=nct_id,
-        event=event,
-        detected_at=detected_at,
-        extra={"search": search.name},
+        url=study_url(nct_id),
+        detected_at=detected_at.isoformat(),
+        event=Event("new_trial", sentence, {"search": search.name, **facts}),
+        search=search.name,
     )
-    return [
-        NewMessage(channel=name, nct_id=nct_id, kind="new_trial", payload=payload)
-        for name in search_channels(search, settings)
-    ]
+    return [NewMessage(name, payload) for name in search_channels(search, settings)]
 
 
 def nearby_messages(
@@ -102,19 +74,15 @@ def nearby_messages(
     out = []
     for event in events:
         text = f"{event.summary}\n{trial.display}: {title or ''}\n{study_url(trial.nct_id)}"
-        payload = event_payload(
-            "nearby_site",
+        payload = NearbySitePayload(
             subject=f"{trial.display}: {event.summary}",
             text=text,
             nct_id=trial.nct_id,
+            url=study_url(trial.nct_id),
+            detected_at=detected_at.isoformat(),
             event=event,
-            detected_at=detected_at,
         )
-        out += [
-            NewMessage(channel=n, nct_id=trial.nct_id, kind="nearby_site", payload=payload)
-            for n in names
-            if _wants(settings, n)
-        ]
+        out += [NewMessage(n, payload) for n in names if _wants(settings, n)]
     return out
 
 
@@ -124,12 +92,12 @@ def noedit_messages(
     """Only channels that enabled this kind (`channels.<name>.no_edit`) and would hear of the trial."""
     names = [n for n in channels_for(trial, settings.channels) if event.kind in settings.channels[n].no_edit]
     text = f"{event.summary}\n{trial.display}: {title or ''}\n{study_url(trial.nct_id)}"
-    payload = event_payload(
-        "no_edit",
+    payload = NoEditPayload(
         subject=f"{trial.display}: {NOEDIT_HEADLINES.get(event.kind, event.kind)}",
         text=text,
         nct_id=trial.nct_id,
+        url=study_url(trial.nct_id),
+        detected_at=detected_at.isoformat(),
         event=event,
-        detected_at=detected_at,
     )
-    return [NewMessage(channel=n, nct_id=trial.nct_id, kind="no_edit", payload=payload) for n in names]
+    return [NewMessage(n, payload) for n in names]

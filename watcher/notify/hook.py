@@ -58,6 +58,27 @@ def _seconds(value: str) -> float | None:
         return None
 
 
+_PREFIXED = {"+": "headers", "-": "params", ":": "extras"}
+"""apprise's argument prefixes: `+Header=value`, `-param=value`, `:key=value`."""
+
+
+def _options(query: str) -> dict[str, Any]:
+    """The URL's arguments as `HookTarget` fields (the prefixed ones, `method`, `verify`, `cto`, `rto`)."""
+    found: dict[str, Any] = {"headers": {}, "params": {}, "extras": {}}
+    for key, value in _arguments(query):
+        if key[:1] in _PREFIXED and len(key) > 1:
+            found[_PREFIXED[key[0]]][key[1:]] = value
+        elif key == "method":
+            if value.upper() not in METHODS:
+                raise NotifyError(f"method={value!r} is not one of {', '.join(METHODS)}")
+            found["method"] = value.upper()
+        elif key == "verify":
+            found["verify"] = value.lower() not in ("no", "false", "0", "off")
+        elif key in ("cto", "rto"):
+            found["connect_timeout" if key == "cto" else "read_timeout"] = _seconds(value)
+    return found
+
+
 def hook_target(url: str) -> HookTarget:
     """Read a json(s):// URL; NotifyError (naming no secret) when it cannot be one."""
     try:
@@ -67,40 +88,10 @@ def hook_target(url: str) -> HookTarget:
         raise NotifyError("the webhook URL cannot be read (check its host and port)") from None
     if split.scheme.lower() not in ("json", "jsons") or not split.hostname:
         raise NotifyError("a webhook URL is json://host/path or jsons://host/path")
-    headers: dict[str, str] = {}
-    params: dict[str, str] = {}
-    extras: dict[str, str] = {}
-    method, verify = "POST", True
-    timeouts: dict[str, float | None] = {"cto": None, "rto": None}
-    for key, value in _arguments(split.query):
-        if key.startswith("+") and len(key) > 1:
-            headers[key[1:]] = value
-        elif key.startswith("-") and len(key) > 1:
-            params[key[1:]] = value
-        elif key.startswith(":") and len(key) > 1:
-            extras[key[1:]] = value
-        elif key == "method":
-            method = value.upper()
-            if method not in METHODS:
-                raise NotifyError(f"method={value!r} is not one of {', '.join(METHODS)}")
-        elif key == "verify":
-            verify = value.lower() not in ("no", "false", "0", "off")
-        elif key in timeouts:
-            timeouts[key] = _seconds(value)
     host = f"[{split.hostname}]" if ":" in split.hostname else split.hostname
     base = f"{'https' if split.scheme.lower() == 'jsons' else 'http'}://{host}{f':{port}' if port else ''}"
     auth = (unquote(split.username), unquote(split.password or "")) if split.username else None
-    return HookTarget(
-        url=base + (split.path or "/"),
-        method=method,
-        auth=auth,
-        headers=headers,
-        params=params,
-        extras=extras,
-        verify=verify,
-        connect_timeout=timeouts["cto"],
-        read_timeout=timeouts["rto"],
-    )
+    return HookTarget(url=base + (split.path or "/"), auth=auth, **_options(split.query))
 
 
 def envelope(title: str, message: str, document: Mapping[str, Json], extras: Mapping[str, str]) -> dict[str, Any]:

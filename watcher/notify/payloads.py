@@ -1,9 +1,9 @@
-"""Notifications: the payloads the cycle stores in the outbox, and `notify_tick`.
+"""Notifications: the change sets the cycle stores in the outbox, and `notify_tick`.
 
-The stages live in their own modules: `routing` (who hears of what), `formats` (what a
-message looks like per channel), `templates` (user overrides), `outbox` (claim, send,
-mark; retries; parking), `digest` (digests and heartbeats). This module is the seam the
-rest of TrialWatch uses.
+The payloads themselves are defined once, typed, in `watcher.messages`; the stages live in their
+own modules: `routing` (who hears of what), `formats` (what a message looks like per channel),
+`delivery` (claim, send, mark; retries; parking), `digest` (digests and heartbeats). This module
+is the seam the rest of TrialWatch uses.
 """
 
 from __future__ import annotations
@@ -16,16 +16,14 @@ import structlog
 
 from watcher.config import Config
 from watcher.errors import TrialWatchError
-from watcher.models import Change, Json, Trial, change_to_dict, history_url, study_url
+from watcher.messages import ChangesPayload, NewMessage, Payload
+from watcher.models import Change, Event, Trial, history_url, study_url
 from watcher.notify.delivery import Outcome, deliver_due, render
 from watcher.notify.formats import Delivery, context
 from watcher.notify.send import Sender
 from watcher.store import Store
-from watcher.store.outbox import NewMessage
 
 log = structlog.get_logger("watcher.notify.payloads")
-
-PAYLOAD_SCHEMA = 1
 
 __all__ = [
     "Outcome",
@@ -42,41 +40,34 @@ __all__ = [
 
 def changes_payload(
     trial: Trial, title: str | None, changes: Sequence[Change], *, version: int, detected_at: datetime
-) -> dict[str, Json]:
-    """The plain-data description of one trial's changes, stored in the outbox (no URLs of channels)."""
-    return {
-        "schema": PAYLOAD_SCHEMA,
-        "type": "changes",
-        "nct_id": trial.nct_id,
-        "label": trial.label,
-        "title": title,
-        "url": study_url(trial.nct_id),
-        "history_url": history_url(trial.nct_id),
-        "version": version,
-        "detected_at": detected_at.isoformat(),
-        "changes": [change_to_dict(c) for c in changes],
-    }
+) -> ChangesPayload:
+    """One trial's changes as the outbox stores them (no URLs of channels)."""
+    return ChangesPayload(
+        nct_id=trial.nct_id,
+        label=trial.label,
+        title=title,
+        url=study_url(trial.nct_id),
+        history_url=history_url(trial.nct_id),
+        version=version,
+        detected_at=detected_at.isoformat(),
+        changes=tuple(changes),
+    )
 
 
 def change_messages(
     trial: Trial, title: str | None, routed: Mapping[str, Sequence[Change]], *, version: int, detected_at: datetime
 ) -> list[NewMessage]:
     return [
-        NewMessage(
-            channel=name,
-            nct_id=trial.nct_id,
-            kind="changes",
-            payload=changes_payload(trial, title, changes, version=version, detected_at=detected_at),
-        )
+        NewMessage(name, changes_payload(trial, title, changes, version=version, detected_at=detected_at))
         for name, changes in routed.items()
     ]
 
 
-def render_text(payload: Mapping[str, Json], *, now: datetime | None = None) -> tuple[str, str]:
+def render_text(payload: Payload, *, now: datetime | None = None) -> tuple[str, str]:
     """Title and plain-text body of a payload, as a text-only channel gets them."""
     at = now or datetime.now(UTC)
     ctx = context(payload, Delivery(channel="stdout", message_id=None, created_at=at, now=at))
-    return ctx["title"], ctx["body_text"]
+    return ctx.title, ctx.body_text
 
 
 def print_changes(trial: Trial, title: str | None, changes: Sequence[Change], write: Callable[[str], Any]) -> None:
@@ -120,60 +111,54 @@ def notify_tick(
 # -- notify-test ---------------------------------------------------------------------------------
 
 
-def sample_payload(now: datetime) -> dict[str, Json]:
+def sample_payload(now: datetime) -> ChangesPayload:
     """A realistic change set for `notify-test`: a suspension, an enrollment change, a new site."""
-    changes = [
-        {
-            "field": "status.overallStatus",
-            "change": "changed",
-            "old": "RECRUITING",
-            "new": "SUSPENDED",
-            "severity": "critical",
-            "event": {
-                "kind": "status_transition",
-                "summary": "Status changed from RECRUITING to SUSPENDED: Sponsor decision",
-                "data": {"from": "RECRUITING", "to": "SUSPENDED", "whyStopped": "Sponsor decision"},
-            },
-        },
-        {
-            "field": "design.enrollmentCount",
-            "change": "changed",
-            "old": 450,
-            "new": 560,
-            "severity": "major",
-            "event": {
-                "kind": "enrollment_change",
-                "summary": "Enrollment changed from 450 to 560 (+24.4%), ESTIMATED",
-                "data": {"from": 450, "to": 560},
-            },
-        },
-        {
-            "field": "locations.ruijin hospital|shanghai||china",
-            "change": "added",
-            "old": None,
-            "new": {"facility": "Ruijin Hospital", "city": "Shanghai", "country": "China", "status": "RECRUITING"},
-            "severity": "major",
-            "event": {
-                "kind": "site_added",
-                "summary": "New site: Ruijin Hospital, Shanghai, China (RECRUITING)",
-                "data": {},
-            },
-        },
-    ]
+    changes = (
+        Change(
+            field="status.overallStatus",
+            change="changed",
+            old="RECRUITING",
+            new="SUSPENDED",
+            severity="critical",
+            event=Event(
+                kind="status_transition",
+                summary="Status changed from RECRUITING to SUSPENDED: Sponsor decision",
+                data={"from": "RECRUITING", "to": "SUSPENDED", "whyStopped": "Sponsor decision"},
+            ),
+        ),
+        Change(
+            field="design.enrollmentCount",
+            change="changed",
+            old=450,
+            new=560,
+            severity="major",
+            event=Event(
+                kind="enrollment_change",
+                summary="Enrollment changed from 450 to 560 (+24.4%), ESTIMATED",
+                data={"from": 450, "to": 560},
+            ),
+        ),
+        Change(
+            field="locations.ruijin hospital|shanghai||china",
+            change="added",
+            old=None,
+            new={"facility": "Ruijin Hospital", "city": "Shanghai", "country": "China", "status": "RECRUITING"},
+            severity="major",
+            event=Event(kind="site_added", summary="New site: Ruijin Hospital, Shanghai, China (RECRUITING)"),
+        ),
+    )
     nct_id = "NCT04728893"
-    return {
-        "schema": PAYLOAD_SCHEMA,
-        "type": "changes",
-        "test": True,
-        "nct_id": nct_id,
-        "label": "notify-test sample",
-        "title": "A sample trial title (this is a test message)",
-        "url": study_url(nct_id),
-        "history_url": history_url(nct_id),
-        "version": 2,
-        "detected_at": now.isoformat(),
-        "changes": changes,
-    }
+    return ChangesPayload(
+        test=True,
+        nct_id=nct_id,
+        label="notify-test sample",
+        title="A sample trial title (this is a test message)",
+        url=study_url(nct_id),
+        history_url=history_url(nct_id),
+        version=2,
+        detected_at=now.isoformat(),
+        changes=changes,
+    )
 
 
 def send_test(config: Config, names: Sequence[str], *, now: datetime, sender: Sender | None = None) -> list[Outcome]:
@@ -186,9 +171,13 @@ def send_test(config: Config, names: Sequence[str], *, now: datetime, sender: Se
     for name in names:
         channel = settings.channels[name]
         try:
-            rendered = render(
-                sample_payload(now), channel, Delivery(channel=name, message_id=None, created_at=now, now=now)
-            )
+            try:
+                rendered = render(
+                    sample_payload(now), channel, Delivery(channel=name, message_id=None, created_at=now, now=now)
+                )
+            except Exception as exc:  # a bug in a format: the traceback says where, the channel is not to blame
+                log.exception("notify.test_unrenderable", channel=name)
+                raise NotifyError(f"cannot be rendered: {type(exc).__name__}: {exc}") from exc
             sender.send(name, rendered)
         except NotifyError as exc:
             log.warning("notify.test_failed", channel=name, error=str(exc))

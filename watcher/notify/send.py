@@ -10,14 +10,19 @@ retried with backoff. Every error comes back redacted: a URL may hold a token.
 
 from __future__ import annotations
 
+import traceback
 from collections.abc import Callable, Mapping
 from urllib.parse import parse_qsl, urlsplit
+
+import structlog
 
 from watcher.config import ChannelSettings
 from watcher.config.channels import channel_kind
 from watcher.config.secrets import redact, secret_parts
 from watcher.errors import NotifyError, TrialWatchError
 from watcher.notify.formats import Rendered
+
+log = structlog.get_logger("watcher.notify.send")
 
 
 def _join(url: str, arguments: Mapping[str, str]) -> str:
@@ -66,8 +71,12 @@ class Sender:
             raise NotifyError(f"channel {channel_name!r}: {redact(str(exc), secrets)}") from None
         except TrialWatchError:
             raise  # our own storage failing while recording a part is not the channel's refusal
-        except Exception as exc:  # apprise or a plugin crashed: report it, redacted, as a refusal
+        except Exception as exc:  # apprise, a plugin or our own code crashed: a refusal, retried
             detail = redact(f"{type(exc).__name__}: {exc}", secrets)
+            # A crash may be a bug: its traceback goes to the log, redacted like every error (a
+            # traceback quotes the exception, which may quote the URL), so no log.exception here.
+            trace = redact("".join(traceback.format_exception(exc)), secrets)
+            log.error("notify.send_crashed", channel=channel_name, error=detail, exception=trace)  # noqa: TRY400
             raise NotifyError(f"channel {channel_name!r}: {detail}") from None
 
     @staticmethod
@@ -102,6 +111,8 @@ class Sender:
 
 
 def _send_apprise(channel: ChannelSettings, rendered: Rendered, body: str, timeout: float) -> None:
+    """One apprise call; why a channel refused comes from the call's own result (apprise 2's
+    `result.logs()`: this call's entries only, even while other channels' workers send)."""
     import apprise
 
     notifier = apprise.Apprise()

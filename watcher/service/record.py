@@ -15,6 +15,7 @@ from typing import Any
 
 import structlog
 
+from watcher.messages import NewMessage
 from watcher.store import Store
 from watcher.store.meta import (
     SERVICE_CYCLE_STARTED,
@@ -29,7 +30,6 @@ from watcher.store.meta import (
     SERVICE_WATCHLIST_ERROR,
     MetaEntry,
 )
-from watcher.store.outbox import NewMessage
 
 log = structlog.get_logger("watcher.service.daemon")
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from watcher.config import Config, load_config
 from watcher.cycle.alerts import Alert, alert_messages, alert_text
-from watcher.store.outbox import NewMessage
+from watcher.messages import NewMessage
 
 _NOTHING = object()
 

@@ -16,8 +16,9 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from watcher.config import Config
+from watcher.messages import NewMessage
 from watcher.models import Json, Trial
-from watcher.store.outbox import NewMessage, OutboxQueue
+from watcher.store.outbox import OutboxQueue
 from watcher.store.schema import NoEditEventRow, SearchMatchRow
 
 

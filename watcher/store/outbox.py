@@ -20,6 +20,7 @@ from typing import Any
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
+from watcher.messages import NewMessage, Payload, encode_payload
 from watcher.models import Json
 from watcher.store.meta import OUTBOX_CLAIM, Claim, MetaEntry, MetaIn, MetaKey
 from watcher.store.schema import MetaRow, OutboxRow
@@ -32,6 +33,8 @@ FREE_RECOVERIES = 2
 
 @dataclass(frozen=True, slots=True)
 class OutboxMessage:
+    """A stored message as handed out; `payload` is the stored JSON, typed (or parked) by the notifier."""
+
     id: int
     channel: str
     nct_id: str | None
@@ -41,14 +44,6 @@ class OutboxMessage:
     attempts: int
     status: str = "pending"
     last_error: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class NewMessage:
-    channel: str
-    nct_id: str | None
-    kind: str
-    payload: Mapping[str, Json]
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,7 +120,7 @@ class OutboxQueue:
                     "nct_id": msg.nct_id,
                     "kind": msg.kind,
                     "created_at": at,
-                    "payload": dict(msg.payload),
+                    "payload": encode_payload(msg.payload),
                     "status": "pending",
                     "attempts": 0,
                     "next_attempt_at": at,
@@ -347,13 +342,22 @@ class OutboxQueue:
             )
             s.execute(delete(MetaRow).where(MetaRow.key == claim_key(message_id)))
 
-    def fold_digest(self, channel: str, *, at: datetime, build: Any, meta: Sequence[MetaEntry]) -> int | None:
+    def fold_digest(
+        self,
+        channel: str,
+        *,
+        at: datetime,
+        build: Callable[[Sequence[OutboxMessage]], tuple[Payload | None, Mapping[int, str]]],
+        meta: Sequence[MetaEntry],
+    ) -> int | None:
         """Fold a digest channel's pending "changes" messages into one "digest" message.
 
-        `build(messages)` makes the digest payload. The new message, the folded ones turning
-        `digested` and the `meta` keys (the channel's last digest time) are one transaction;
-        a fold that races another process's fold is rolled back. Returns the new message id,
-        or None when there was nothing to fold.
+        `build(messages)` makes the digest payload (None when no message could be read) and names
+        the messages it cannot read, each with the reason: those are parked with it, not folded
+        into nothing. The new message, the folded ones turning `digested`, the parked ones and the
+        `meta` keys (the channel's last digest time) are one transaction; a fold that races another
+        process's fold is rolled back. Returns the new message id, or None when there was nothing
+        to fold.
         """
 
         class _Raced(Exception):
@@ -370,7 +374,8 @@ class OutboxQueue:
                 MetaIn(s).update(*meta)
                 if not rows:
                     return None
-                ids = [r.id for r in rows]
+                payload, unreadable = build([_message(r) for r in rows])
+                ids = [r.id for r in rows if r.id not in unreadable]
                 folded = s.execute(
                     update(OutboxRow)
                     .where(OutboxRow.id.in_(ids), OutboxRow.status == "pending")
@@ -378,12 +383,20 @@ class OutboxQueue:
                 )
                 if getattr(folded, "rowcount", 0) != len(ids):
                     raise _Raced
+                for message_id, reason in unreadable.items():  # a racing fold would park it alike
+                    s.execute(
+                        update(OutboxRow)
+                        .where(OutboxRow.id == message_id, OutboxRow.status == "pending")
+                        .values(status="parked", last_error=reason, next_attempt_at=None)
+                    )
+                if payload is None:
+                    return None
                 digest = OutboxRow(
                     channel=channel,
                     nct_id=None,
-                    kind="digest",
+                    kind=payload.kind,
                     created_at=at,
-                    payload=dict(build([_message(r) for r in rows])),
+                    payload=encode_payload(payload),
                     status="pending",
                     attempts=0,
                     next_attempt_at=at,

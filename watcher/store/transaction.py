@@ -15,8 +15,9 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
+from watcher.messages import NewMessage
 from watcher.store.meta import MetaIn
-from watcher.store.outbox import NewMessage, OutboxQueue
+from watcher.store.outbox import OutboxQueue
 from watcher.store.trials import mark_checked_in, record_failure_in, set_canonical_in
 
 

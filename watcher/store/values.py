@@ -1,6 +1,6 @@
 """The frozen values the store hands to callers (ORM rows never leave `watcher.store`).
 
-The outbox's own values, `NewMessage` and `OutboxMessage`, are in `watcher.store.outbox`.
+The outbox's `OutboxMessage` is in `watcher.store.outbox`; what is enqueued, `NewMessage`, in `watcher.messages`.
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from datetime import datetime
 from typing import Any
 
 from watcher.detect.canonical import Encoded
+from watcher.messages import NewMessage
 from watcher.models import Change
-from watcher.store.outbox import NewMessage
 
 
 @dataclass(frozen=True, slots=True)

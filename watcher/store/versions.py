@@ -19,10 +19,10 @@ from sqlalchemy import select, text, update
 from sqlalchemy.orm import Session
 
 from watcher.errors import StorageError
+from watcher.messages import NewMessage
 from watcher.models import Change, Snapshot
 from watcher.store.blobstore import snapshot_of
 from watcher.store.locks import WriterLock, trial_lock_key
-from watcher.store.outbox import NewMessage
 from watcher.store.schema import SnapshotRow
 from watcher.store.values import NewVersion, PastVersion, VersionInfo
 from watcher.store.writes import newest_versions, prepend_versions, write_versions

@@ -10,12 +10,11 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from typing import Any
 
 from watcher.detect.catalog import spec_for
 from watcher.detect.describe import format_value
-from watcher.detect.priority import order_key
-from watcher.models import SEVERITY_RANK
+from watcher.models import SEVERITY_RANK, Json
+from watcher.notify.formats.context import ChangeContext, Entry, SummaryEntry
 
 BULK_MIN_ITEMS = 6
 """A list whose changes touch at least this many items in one version is summarised."""
@@ -51,67 +50,67 @@ def family_of(field: str) -> str | None:
     return prefix if spec is not None and spec.kind in _LIST_KINDS else None
 
 
-def _item_of(change: Mapping[str, Any], family: str, known: set[str]) -> str:
+def _data(change: ChangeContext) -> Mapping[str, Json]:
+    return change.event.data if change.event is not None else {}
+
+
+def _kind(change: ChangeContext) -> str | None:
+    return change.event.kind if change.event is not None else None
+
+
+def _item_of(change: ChangeContext, family: str, known: set[str]) -> str:
     """The list item a change is about: its key (sub-field changes share their item's key).
 
     Keys may contain dots (`st. mary's|…`), so a sub-field change takes the longest key the
     events named, else everything before its last dot."""
-    event = change.get("event") or {}
-    data = event.get("data")
-    site = data.get("site") if isinstance(data, Mapping) else None
+    site = _data(change).get("site")
     if family == "locations" and isinstance(site, str):
         return site
-    rest = str(change["field"]).removeprefix(family + ".")
+    rest = change.field.removeprefix(family + ".")
     if family == "eligibility.criteria":
         return ".".join(rest.split(".")[:2])
     owners = [key for key in known if rest.startswith(key + ".")]
     if owners:
         return max(owners, key=len)
-    if change.get("change") in ("added", "removed") and isinstance(change.get("new") or change.get("old"), Mapping):
+    if change.change in ("added", "removed") and isinstance(change.new or change.old, Mapping):
         return rest
     return rest.rsplit(".", 1)[0] if "." in rest else rest
 
 
-def _site_keys(changes: Sequence[Mapping[str, Any]]) -> set[str]:
-    keys = set()
-    for change in changes:
-        data = (change.get("event") or {}).get("data")
-        if isinstance(data, Mapping) and isinstance(data.get("site"), str):
-            keys.add(data["site"])
-    return keys
+def _site_keys(changes: Sequence[ChangeContext]) -> set[str]:
+    return {site for c in changes if isinstance(site := _data(c).get("site"), str)}
 
 
-def _label(change: Mapping[str, Any], item: str) -> str:
-    value = change.get("new") if change.get("change") != "removed" else change.get("old")
+def _label(change: ChangeContext, item: str) -> str:
+    value = change.new if change.change != "removed" else change.old
     if isinstance(value, Mapping):
         if "city" in value or "facility" in value:
             where = ", ".join(str(value[k]) for k in ("facility", "city", "state") if value.get(k))
             return where or format_value(value, width=80)
         return format_value(value, width=80)
-    summary = str((change.get("event") or {}).get("summary") or "")
+    summary = change.event.summary if change.event is not None else ""
     if summary.startswith("Site ") and ": " in summary:
         return summary.removeprefix("Site ").rsplit(": ", 1)[0]
     return item
 
 
-def _site_counts(entries: Sequence[tuple[str, Sequence[Mapping[str, Any]]]]) -> list[str]:
+Item = tuple[str, Sequence[ChangeContext]]
+"""One item of a list (its key) and its changes."""
+
+
+def _site_counts(entries: Sequence[Item]) -> list[str]:
     added = removed = edited = 0
     now: Counter[str] = Counter()
     for _, changes in entries:
-        kinds = {(c.get("event") or {}).get("kind") for c in changes}
+        kinds = {_kind(c) for c in changes}
         if "site_added" in kinds or any(
-            c.get("change") == "added"
-            and (c.get("event") or {}).get("kind") is None
-            and "." not in str(c["field"]).removeprefix("locations.")
-            for c in changes
+            c.change == "added" and c.event is None and "." not in c.field.removeprefix("locations.") for c in changes
         ):
             added += 1
         elif "site_removed" in kinds:
             removed += 1
         elif "site_status" in kinds:
-            status = next(
-                c["event"]["data"].get("to") for c in changes if (c.get("event") or {}).get("kind") == "site_status"
-            )
+            status = next(_data(c).get("to") for c in changes if _kind(c) == "site_status")
             now[str(status or "no status")] += 1
         else:
             edited += 1
@@ -122,37 +121,33 @@ def _site_counts(entries: Sequence[tuple[str, Sequence[Mapping[str, Any]]]]) -> 
     return parts
 
 
-def _generic_counts(entries: Sequence[tuple[str, Sequence[Mapping[str, Any]]]]) -> list[str]:
+def _generic_counts(entries: Sequence[Item]) -> list[str]:
     count: Counter[str] = Counter()
     for _, changes in entries:
-        whole = [c for c in changes if c.get("change") in ("added", "removed") and len(changes) == 1]
-        count[str(whole[0]["change"]) if whole else "changed"] += 1
+        whole = [c for c in changes if c.change in ("added", "removed") and len(changes) == 1]
+        count[whole[0].change if whole else "changed"] += 1
     return [
         f"{n} {kind}" for kind, n in sorted(count.items(), key=lambda kv: ("added", "removed", "changed").index(kv[0]))
     ]
 
 
-def summarise(changes: Sequence[Mapping[str, Any]], *, min_items: int = BULK_MIN_ITEMS) -> list[dict[str, Any]]:
+def summarise(changes: Sequence[ChangeContext], *, min_items: int = BULK_MIN_ITEMS) -> list[Entry]:
     """The entries people see for one trial's changes (already in priority order): each change on
     its own, except that the changes of a list touching at least `min_items` items become one
-    summary entry, placed where its most important change stood.
-
-    Every entry has `count` (the changes it stands for); a summary entry also has `family`,
-    `fields` (the changes' names), `line` and `summary`.
-    """
-    by_family: dict[str, dict[str, list[Mapping[str, Any]]]] = {}
+    summary entry, placed where its most important change stood."""
+    by_family: dict[str, dict[str, list[ChangeContext]]] = {}
     known = _site_keys(changes)
     for change in changes:
-        family = family_of(str(change["field"]))
+        family = family_of(change.field)
         if family is not None:
             by_family.setdefault(family, {}).setdefault(_item_of(change, family, known), []).append(change)
     bulky = {family for family, items in by_family.items() if len(items) >= min_items}
-    out: list[dict[str, Any]] = []
+    out: list[Entry] = []
     done: set[str] = set()
     for change in changes:
-        family = family_of(str(change["field"]))
-        if family not in bulky:
-            out.append({**change, "count": 1})
+        family = family_of(change.field)
+        if family is None or family not in bulky:
+            out.append(change)
             continue
         if family in done:
             continue
@@ -161,39 +156,29 @@ def summarise(changes: Sequence[Mapping[str, Any]], *, min_items: int = BULK_MIN
     return out
 
 
-def _importance(item: tuple[str, Sequence[Mapping[str, Any]]]) -> tuple[tuple[int, int], bool]:
+def _importance(item: Item) -> tuple[tuple[int, int], bool]:
     """An item's place in a summary: its most important change first, then a site now
     RECRUITING before one about to be."""
-    data = [(c.get("event") or {}).get("data") or {} for c in item[1]]
+    data = [_data(c) for c in item[1]]
     recruiting = any(d.get("to") == "RECRUITING" or d.get("status") == "RECRUITING" for d in data)
-    return min(order_key(c) for c in item[1]), not recruiting
+    return min(c.rank for c in item[1]), not recruiting
 
 
-def _summary_entry(family: str, items: Sequence[tuple[str, Sequence[Mapping[str, Any]]]]) -> dict[str, Any]:
+def _summary_entry(family: str, items: Sequence[Item]) -> SummaryEntry:
     items = sorted(items, key=_importance)
     counts = _site_counts(items) if family == "locations" else _generic_counts(items)
     names = [_label(changes[0], item) for item, changes in items[:BULK_NAMES_SHOWN]]
     more = len(items) - len(names)
     listed = "; ".join(names) + (f"; …and {more} more" if more > 0 else "")
-    noun = _NOUNS.get(family) or (spec_for(family).description if spec_for(family) else family)  # type: ignore[union-attr]
-    summary = f"{noun}: {', '.join(counts)} — {listed}"
+    spec = spec_for(family)
+    noun = _NOUNS.get(family) or (spec.description if spec is not None else family)
     members = [c for _, changes in items for c in changes]
-    severity = max((str(c.get("severity") or "minor") for c in members), key=lambda s: SEVERITY_RANK.get(s, 0))
-    data = {"family": family, "items": len(items), "changes": len(members)}
-    return {
-        "field": family,
-        "change": "summarised",
-        "old": None,
-        "new": None,
-        "old_text": "",
-        "new_text": "",
-        "diff": None,
-        "severity": severity,
-        "summary": summary,
-        "line": summary,
-        "event": {"kind": "bulk_summary", "summary": summary, "data": data},
-        "count": len(members),
-        "family": family,
-        "fields": [c["field"] for c in members],
-        "rank": min(order_key(c) for c in members),
-    }
+    return SummaryEntry(
+        family=family,
+        fields=tuple(c.field for c in members),
+        summary=f"{noun}: {', '.join(counts)} — {listed}",
+        severity=max((c.severity for c in members), key=lambda s: SEVERITY_RANK.get(s, 0)),
+        count=len(members),
+        items=len(items),
+        rank=min(c.rank for c in members),
+    )

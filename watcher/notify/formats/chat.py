@@ -3,12 +3,12 @@ split into numbered parts within Telegram's 4,096-character limit)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
 
 from watcher.detect.describe import SPACING_ONLY, format_value, render_diff
-from watcher.notify.formats.common import Rendered, Style, fit
-from watcher.notify.formats.common import escape as _e
+from watcher.notify.formats.context import ChangeContext, Context, Entry, SummaryEntry, TrialContext
+from watcher.notify.formats.text import Rendered, Style, fit
+from watcher.notify.formats.text import escape as _e
 
 TELEGRAM_LIMIT = 4096
 TELEGRAM_MAX_PARTS = 4
@@ -23,91 +23,90 @@ _TELEGRAM_MARK = {"critical": "🔴", "major": "🟠", "minor": "⚪"}
 _SLACK_UNSAFE = str.maketrans({"<": "‹", ">": "›", "*": "∗", "`": "ʹ", "[": "(", "]": ")"})
 
 
-def _slack(text: Any) -> str:
+def _slack(text: object) -> str:
     """A value made inert for Markdown → mrkdwn (apprise escapes `&` itself)."""
     return str(text).translate(_SLACK_UNSAFE)
 
 
-def _slack_header(trial: Mapping[str, Any], digest: bool) -> list[str]:
-    label = f" {_slack(trial['label'])}" if trial.get("label") else ""
-    title = f" — {_slack(format_value(trial['title'], width=90))}" if trial.get("title") else ""
-    return [f"**[{trial['nct_id']}]({trial['url']})**{label}{title}"]
+def _slack_header(trial: TrialContext, digest: bool) -> list[str]:
+    label = f" {_slack(trial.label)}" if trial.label else ""
+    title = f" — {_slack(format_value(trial.title, width=90))}" if trial.title else ""
+    return [f"**[{trial.nct_id}]({trial.url})**{label}{title}"]
 
 
-def _values(change: Mapping[str, Any], marks: tuple[str, str, str, str], escape: Any) -> str:
+def _values(change: ChangeContext, marks: tuple[str, str, str, str], escape: Callable[[object], str]) -> str:
     """`old → new`, or the word diff of a long text with removed and added words between `marks`."""
-    if change.get("sentence"):
-        return str(escape(change["new_text"]))
-    if change.get("diff") is not None:
-        return render_diff(change["diff"], marks, escape) if change["diff"] else SPACING_ONLY
-    if change["old_text"] == change["new_text"]:
+    if change.sentence:
+        return escape(change.new_text)
+    if change.diff is not None:
+        return render_diff(change.diff, marks, escape) if change.diff else SPACING_ONLY
+    if change.old_text == change.new_text:
         return SPACING_ONLY
-    return f"{escape(change['old_text'])} → {escape(change['new_text'])}"
+    return f"{escape(change.old_text)} → {escape(change.new_text)}"
 
 
 _SLACK_DIFF = ("~", "~", "*", "*")
 _HTML_DIFF = ("<del>", "</del>", "<ins>", "</ins>")
 
 
-def _slack_change(change: Mapping[str, Any]) -> list[str]:
-    mark = _SLACK_MARK.get(change["severity"], "")
-    if change.get("family"):
-        return [f"{mark} {_slack(change['summary'])}"]
-    summary = f" — {_slack(change['summary'])}" if change["summary"] else ""
-    return [f"{mark} `{_slack(change['field'])}`: {_values(change, _SLACK_DIFF, _slack)}{summary}"]
+def _slack_change(entry: Entry) -> list[str]:
+    mark = _SLACK_MARK.get(entry.severity, "")
+    if isinstance(entry, SummaryEntry):
+        return [f"{mark} {_slack(entry.summary)}"]
+    summary = f" — {_slack(entry.summary)}" if entry.summary else ""
+    return [f"{mark} `{_slack(entry.field)}`: {_values(entry, _SLACK_DIFF, _slack)}{summary}"]
 
 
 _SLACK = Style(
     trial_header=_slack_header,
     change=_slack_change,
-    more=lambda t, n: f"… {n} more: [full history]({t['history_url']})",
-    skipped_trial=lambda t: f"[{t['nct_id']}]({t['history_url']}): {t['count']} more changes",
-    trial_footer=lambda t: [f"[Full history]({t['history_url']})"],
+    more=lambda t, n: f"… {n} more: [full history]({t.history_url})",
+    skipped_trial=lambda t: f"[{t.nct_id}]({t.history_url}): {t.count} more changes",
+    trial_footer=lambda t: [f"[Full history]({t.history_url})"],
 )
 
 
-def slack(ctx: Mapping[str, Any]) -> Rendered:
+def slack(ctx: Context) -> Rendered:
     lines: list[str] = []
-    if ctx["delay"]:
-        lines.append(f"_{_slack(ctx['delay'])}_")
-    if ctx["kind"] in ("changes", "digest"):
-        lines += fit(ctx["trials"], _SLACK, SLACK_LIMIT, digest=ctx["kind"] == "digest")
+    if ctx.delay:
+        lines.append(f"_{_slack(ctx.delay)}_")
+    if ctx.kind in ("changes", "digest"):
+        lines += fit(ctx.trials, _SLACK, SLACK_LIMIT, digest=ctx.kind == "digest")
     else:
-        lines.append(_slack(ctx.get("text") or ""))
-    return Rendered(title=ctx["title"], parts=("\n".join(lines),), body_format="markdown")
+        lines.append(_slack(ctx.text or ""))
+    return Rendered(title=ctx.title, parts=("\n".join(lines),), body_format="markdown")
 
 
 # -- Telegram ------------------------------------------------------------------------------------
 
 
-def _telegram_header(trial: Mapping[str, Any], digest: bool) -> list[str]:
-    label = f" · {_e(trial['label'])}" if trial.get("label") else ""
-    count = trial["count"]
+def _telegram_header(trial: TrialContext, digest: bool) -> list[str]:
+    label = f" · {_e(trial.label)}" if trial.label else ""
+    count = trial.count
     lines = [
-        f'<b><a href="{_e(trial["url"])}">{_e(trial["nct_id"])}</a></b>{label} — '
-        f"{count} change{'s' if count != 1 else ''}"
+        f'<b><a href="{_e(trial.url)}">{_e(trial.nct_id)}</a></b>{label} — {count} change{"s" if count != 1 else ""}'
     ]
-    if trial.get("title"):
-        lines.append(f"<i>{_e(format_value(trial['title'], width=200))}</i>")
+    if trial.title:
+        lines.append(f"<i>{_e(format_value(trial.title, width=200))}</i>")
     return lines
 
 
-def _telegram_change(change: Mapping[str, Any]) -> list[str]:
-    mark = _TELEGRAM_MARK.get(change["severity"], "")
-    if change.get("family"):
-        return [f"{mark} {_e(change['summary'])}"]
-    line = [f"{mark} <code>{_e(change['field'])}</code>: {_values(change, _HTML_DIFF, _e)}"]
-    if change["summary"]:
-        line.append(f"    <i>{_e(change['summary'])}</i>")
+def _telegram_change(entry: Entry) -> list[str]:
+    mark = _TELEGRAM_MARK.get(entry.severity, "")
+    if isinstance(entry, SummaryEntry):
+        return [f"{mark} {_e(entry.summary)}"]
+    line = [f"{mark} <code>{_e(entry.field)}</code>: {_values(entry, _HTML_DIFF, _e)}"]
+    if entry.summary:
+        line.append(f"    <i>{_e(entry.summary)}</i>")
     return line
 
 
 _TELEGRAM = Style(
     trial_header=_telegram_header,
     change=_telegram_change,
-    more=lambda t, n: f'… {n} more: <a href="{_e(t["history_url"])}">full history</a>',
-    skipped_trial=lambda t: f'<a href="{_e(t["history_url"])}">{_e(t["nct_id"])}</a>: {t["count"]} more changes',
-    trial_footer=lambda t: [f'<a href="{_e(t["history_url"])}">Full history</a>', ""],
+    more=lambda t, n: f'… {n} more: <a href="{_e(t.history_url)}">full history</a>',
+    skipped_trial=lambda t: f'<a href="{_e(t.history_url)}">{_e(t.nct_id)}</a>: {t.count} more changes',
+    trial_footer=lambda t: [f'<a href="{_e(t.history_url)}">Full history</a>', ""],
 )
 
 
@@ -129,16 +128,16 @@ def split_lines(lines: Sequence[str], limit: int) -> list[str]:
     return [c for c in chunks if c]
 
 
-def telegram(ctx: Mapping[str, Any]) -> Rendered:
-    lines = [f"<b>{_e(ctx['title'])}</b>"]
-    if ctx["delay"]:
-        lines.append(f"<i>{_e(ctx['delay'])}</i>")
+def telegram(ctx: Context) -> Rendered:
+    lines = [f"<b>{_e(ctx.title)}</b>"]
+    if ctx.delay:
+        lines.append(f"<i>{_e(ctx.delay)}</i>")
     lines.append("")
-    if ctx["kind"] in ("changes", "digest"):
+    if ctx.kind in ("changes", "digest"):
         budget = TELEGRAM_LIMIT * TELEGRAM_MAX_PARTS - 400
-        lines += fit(ctx["trials"], _TELEGRAM, budget, digest=ctx["kind"] == "digest")
+        lines += fit(ctx.trials, _TELEGRAM, budget, digest=ctx.kind == "digest")
     else:
-        lines.append(_e(ctx.get("text") or ""))
+        lines.append(_e(ctx.text or ""))
     marker = len(" (9/9)")
     parts = split_lines(lines, TELEGRAM_LIMIT - marker)
     if len(parts) > 1:
