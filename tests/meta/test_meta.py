@@ -92,10 +92,11 @@ def test_the_readme_module_map_names_every_module() -> None:
 
 
 def test_the_package_stays_a_map_of_the_data_flow() -> None:
-    """At most 8 modules loose at the top of `watcher/`, and no module over 450 lines."""
+    """At most 9 modules loose at the top of `watcher/` (the entry points, `backfill`, and the values
+    every stage shares: models, messages, errors, ids, files, times), and no module over 450 lines."""
     package = Path(__file__).resolve().parents[2] / "watcher"
     loose = sorted(p.name for p in package.glob("*.py"))
-    assert len(loose) <= 8, loose
+    assert len(loose) <= 9, loose
     long = {
         p.relative_to(package).as_posix(): n
         for p in package.rglob("*.py")
