@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import sqlalchemy
 
-from tests.support.peers import WebhookReceiver
+from tests.support.peers import WebhookReceiver, wait_until
 from tests.support.real_pairs import SETTINGS, pairs
 from tests.support.workspace import Workspace
 from watcher.config import ChannelSettings, load_config
@@ -33,7 +33,6 @@ from watcher.notify.delivery import render
 from watcher.notify.formats import FORMATS, Delivery, context
 from watcher.notify.payloads import changes_payload, notify_tick
 from watcher.notify.routing import for_stdout
-from watcher.store import Store
 from watcher.store.schema import OutboxRow
 
 NOW = datetime(2026, 11, 22, 9, 15, tzinfo=UTC)
@@ -135,28 +134,26 @@ def test_an_existing_database_delivers_what_it_held(workspace: Workspace, webhoo
     """Rows written by the release before typed payloads (raw JSON in the outbox) reach the webhook."""
     workspace.write(trials=["NCT04728893"], channels={"hook": {"url": webhook.url()}})
     config = load_config(workspace.settings)
-    store = Store(config.settings.storage_url)
-    try:
-        with store.engine.begin() as conn:  # as the release before wrote them: plain JSON in the outbox
-            for name in ("changes", "alert_about_the_service", "new_trial"):
-                raw = STORED[name]
-                conn.execute(
-                    sqlalchemy.insert(OutboxRow),
-                    {
-                        "channel": "hook",
-                        "nct_id": raw.get("nct_id"),
-                        "kind": raw["type"],
-                        "created_at": NOW,
-                        "payload": raw,
-                        "status": "pending",
-                        "attempts": 0,
-                        "next_attempt_at": NOW,
-                    },
-                )
-        outcomes = notify_tick(config, store, now=lambda: NOW)
-    finally:
-        store.close()
-    assert [o.accepted for o in outcomes] == [True, True, True]
+    store = workspace.store(config.settings.storage_url)
+    with store.engine.begin() as conn:  # as the release before wrote them: plain JSON in the outbox
+        for name in ("changes", "alert_about_the_service", "new_trial"):
+            raw = STORED[name]
+            conn.execute(
+                sqlalchemy.insert(OutboxRow),
+                {
+                    "channel": "hook",
+                    "nct_id": raw.get("nct_id"),
+                    "kind": raw["type"],
+                    "created_at": NOW,
+                    "payload": raw,
+                    "status": "pending",
+                    "attempts": 0,
+                    "next_attempt_at": NOW,
+                },
+            )
+    outcomes = notify_tick(config, store, now=lambda: NOW)
+    wait_until(lambda: store.outbox.counts() == {"sent": 3}, timeout=30)
+    assert all(o.accepted for o in outcomes)
     bodies = [r.json() for r in webhook.requests]
     assert [b["kind"] for b in bodies] == ["changes", "alert", "new_trial"]
     assert bodies[0]["trial"]["label"] == "Nemtabrutinib CLL" and len(bodies[0]["changes"]) == 4
