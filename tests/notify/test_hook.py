@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 from datetime import UTC, datetime
+from urllib.parse import parse_qs
 
 import msgspec
 import pytest
@@ -57,7 +58,9 @@ def test_the_documented_url_syntax_headers_params_renames_auth_and_method(webhoo
     send(url, message_id=9)
     (request,) = webhook.requests
     body = request.json()
-    assert request.method == "PUT" and request.path == "/in/hook?tenant=a+b"
+    path, _, query = request.path.partition("?")
+    # a space is `+` or `%20` depending on the httpx release; a receiver reads both as a space
+    assert request.method == "PUT" and path == "/in/hook" and parse_qs(query) == {"tenant": ["a b"]}
     assert request.headers["X-Token"] == "tok+plus"
     assert request.headers["Idempotency-Key"] == "trialwatch-9"
     assert request.headers["Authorization"] == "Basic " + base64.b64encode(b"bot:s3cret/pw").decode()
