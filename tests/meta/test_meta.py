@@ -127,3 +127,17 @@ def test_tests_mirror_the_package_and_share_only_through_support() -> None:
                 if name.startswith("tests.") and not name.startswith("tests.support")
             ]
     assert wrong == []
+
+
+def test_no_private_name_is_used_outside_its_module() -> None:
+    """A leading underscore means "this module's own": another module needing it means it is public."""
+    package = Path(__file__).resolve().parents[2] / "watcher"
+    borrowed = [
+        f"{module.relative_to(package.parent)}:{node.lineno}: {node.module}.{alias.name}"
+        for module in sorted(package.rglob("*.py"))
+        for node in ast.walk(ast.parse(module.read_text(encoding="utf-8")))
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("watcher")
+        for alias in node.names
+        if alias.name.startswith("_") and not alias.name.startswith("__")
+    ]
+    assert borrowed == []

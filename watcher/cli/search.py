@@ -194,7 +194,7 @@ def search_preview(
 ) -> None:
     """Print what a saved search (NAME) or a query (-q/-f) matches now; nothing is saved or announced."""
     from watcher.config.searches import parse_searches
-    from watcher.config.yamlcheck import Checker
+    from watcher.config.yamlcheck import Validator
     from watcher.discovery import preview
     from watcher.registry.client import CtGovClient
 
@@ -204,16 +204,16 @@ def search_preview(
         if chosen is None:
             fail(f"no search named {name!r} in {config.watchlist.path}; give -q/-f to try a query", EXIT_USAGE)
     else:
-        checker = Checker("<command line>")
+        validator = Validator("<command line>")
         node = {
             "name": name or "preview",
             "query": _pairs(query, "-q") or None,
             "filter": _pairs(filters, "-f") or None,
             "near": _near(near),
         }
-        found = parse_searches({"searches": [node]}, checker, list(config.settings.channels))
-        if checker.problems or not found:
-            fail(str(ConfigError(checker.problems)), EXIT_USAGE)
+        found = parse_searches({"searches": [node]}, validator, list(config.settings.channels))
+        if validator.problems or not found:
+            fail(str(ConfigError(validator.problems)), EXIT_USAGE)
         chosen = found[0]
     client = CtGovClient(config.settings.api)
     try:

@@ -156,13 +156,13 @@ class ChannelUrl(ValueKind[str]):
         return "apprise URL"
 
     def read(self, node: Mapping[str, Any], key: str, path: str, default: str, reading: Reading) -> str:
-        checker, line = reading.checker, reading.checker.line_of(node, key)
-        url, missing = substitute_env(checker.string(node, key, path) or "", reading.environ)
+        validator, line = reading.validator, reading.validator.line_of(node, key)
+        url, missing = substitute_env(validator.string(node, key, path) or "", reading.environ)
         for var in missing:
-            checker.add(line, path, f"environment variable {var} is not set")
+            validator.add(line, path, f"environment variable {var} is not set")
         url, credential_problems = substitute_credentials(url, reading.environ)
         for message in credential_problems:
-            checker.add(line, path, message)
+            validator.add(line, path, message)
         return url
 
     def check(self, value: str, raw: Any) -> str | None:
@@ -180,7 +180,7 @@ class Cron(Text):
         return "`immediate` or a cron expression such as '0 8 * * 1-5'"
 
     def read(self, node: Mapping[str, Any], key: str, path: str, default: Any, reading: Reading) -> Any:
-        text = reading.checker.string(node, key, path)
+        text = reading.validator.string(node, key, path)
         return None if text in ("immediate", "", None) else text
 
     def check(self, value: Any, raw: Any) -> str | None:
@@ -236,10 +236,10 @@ class NoEditKinds(ValueKind[tuple[str, ...]]):
             return ()
         if value is True:
             return NOEDIT_KINDS
-        kinds = reading.checker.strings(node, key, path)
+        kinds = reading.validator.strings(node, key, path)
         for bad in (k for k in kinds if k not in NOEDIT_KINDS):
-            reading.checker.add(
-                reading.checker.line_of(node, key),
+            reading.validator.add(
+                reading.validator.line_of(node, key),
                 path,
                 f"{bad!r} is not one of {', '.join(NOEDIT_KINDS)} (or true for all)",
             )
@@ -323,17 +323,19 @@ class Channels(ValueKind[Mapping[str, ChannelSettings]]):
     def read(
         self, node: Mapping[str, Any], key: str, path: str, default: Mapping[str, ChannelSettings], reading: Reading
     ) -> Mapping[str, ChannelSettings]:
-        checker, keys = reading.checker, keys_of(ChannelSettings)
-        channels_node = checker.mapping(node, key, path) or {}
+        validator, keys = reading.validator, keys_of(ChannelSettings)
+        channels_node = validator.mapping(node, key, path) or {}
         channels: dict[str, ChannelSettings] = {}
         for name, item in channels_node.items():
             where = f"{path}.{name}"
             if not isinstance(item, Mapping):
-                checker.add(checker.line_of(channels_node, name), where, "expected a mapping with at least `url`")
+                validator.add(validator.line_of(channels_node, name), where, "expected a mapping with at least `url`")
                 continue
-            checker.unknown_keys(item, CHANNEL_KEYS, where)
-            if not checker.string(item, "url", f"{where}.url"):
-                checker.add(checker.line_of(channels_node, name), f"{where}.url", "missing: an apprise URL is required")
+            validator.unknown_keys(item, CHANNEL_KEYS, where)
+            if not validator.string(item, "url", f"{where}.url"):
+                validator.add(
+                    validator.line_of(channels_node, name), f"{where}.url", "missing: an apprise URL is required"
+                )
                 continue
             url = ChannelUrl().read(item, "url", f"{where}.url", "", reading)
             values = read_keys(keys, item, where, reading, known={"url": url}, unknown_checked=True)

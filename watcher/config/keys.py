@@ -7,9 +7,9 @@ typed, defaulted and documented from one place; `reference.py` walks them for th
 Values defined outside this package (a watched trial, a studies filter) get the same `Key`s from a
 table, `described(cls, …)`, which takes the defaults from that class's fields.
 
-Plain dataclasses and our own checker rather than a schema library: msgspec stops at the first
+Plain dataclasses and our own validator rather than a schema library: msgspec stops at the first
 error, and pydantic, which collects them all, words them its own way, so each of our messages (with
-file, line and key path) would need a translation layer as long as the checker it replaces.
+file, line and key path) would need a translation layer as long as the validator it replaces.
 """
 
 from __future__ import annotations
@@ -98,14 +98,14 @@ def _read(key: Key, node: Mapping[str, Any], path: str, reading: Reading) -> tup
     """A key's value (its default when absent), and whether it was read well enough to be checked."""
     if key.name not in node:
         return key.kind.absent(key.default, reading), False
-    before = len(reading.checker.problems)
+    before = len(reading.validator.problems)
     value = key.kind.read(node, key.name, join(path, key.name), key.default, reading)
-    return value, len(reading.checker.problems) == before and value is not NO_DEFAULT
+    return value, len(reading.validator.problems) == before and value is not NO_DEFAULT
 
 
 def _check(key: Key, value: Any, node: Mapping[str, Any], path: str, reading: Reading) -> None:
     if problem := key.kind.check(value, node[key.name]):
-        reading.checker.add(reading.checker.line_of(node, key.name), join(path, key.name), problem)
+        reading.validator.add(reading.validator.line_of(node, key.name), join(path, key.name), problem)
 
 
 def read_key(key: Key, node: Mapping[str, Any], path: str, reading: Reading) -> Any:
@@ -138,12 +138,12 @@ def read_keys(
         head, _, rest = key.name.partition(".")
         groups.setdefault(head, []).append(replace(key, name=rest) if rest else key)
     if not unknown_checked:
-        reading.checker.unknown_keys(node, list(groups), path)
+        reading.validator.unknown_keys(node, list(groups), path)
     values: dict[str, Any] = dict(known or {})
     due: list[Key] = [key for key in keys if key.field in values]
     for head, members in groups.items():
         if members[0].name != head:
-            section = reading.checker.mapping(node, head, join(path, head)) or {}
+            section = reading.validator.mapping(node, head, join(path, head)) or {}
             values.update(read_keys(members, section, join(path, head), reading))
         elif members[0].field not in values:
             values[members[0].field], checkable = _read(members[0], node, path, reading)
@@ -164,7 +164,7 @@ class Section(ValueKind[Any]):
         return "mapping"
 
     def read(self, node: Mapping[str, Any], key: str, path: str, default: Any, reading: Reading) -> Any:
-        section = reading.checker.mapping(node, key, path)
+        section = reading.validator.mapping(node, key, path)
         return self.cls(**read_keys(keys_of(self.cls), section or {}, path, reading))
 
     def absent(self, default: Any, reading: Reading) -> Any:

@@ -16,7 +16,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-from watcher.config.yamlcheck import Checker, format_duration, kind, parse_duration
+from watcher.config.yamlcheck import Validator, format_duration, kind, parse_duration
 from watcher.models import SEVERITIES, Severity
 
 if TYPE_CHECKING:
@@ -30,7 +30,7 @@ class Reading:
     """What reading a file needs besides the YAML: where problems go, what relative paths are
     relative to, and the environment channel URLs take `${VAR}` from."""
 
-    checker: Checker
+    validator: Validator
     base_dir: Path = Path()
     environ: Mapping[str, str] = field(default_factory=dict)
 
@@ -75,7 +75,7 @@ class Text(ValueKind[Any]):
         return "text"
 
     def read(self, node: Mapping[str, Any], key: str, path: str, default: Any, reading: Reading) -> Any:
-        return reading.checker.string(node, key, path) or default
+        return reading.validator.string(node, key, path) or default
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,11 +87,11 @@ class HttpUrl(ValueKind[Any]):
         return "http(s) URL"
 
     def read(self, node: Mapping[str, Any], key: str, path: str, default: Any, reading: Reading) -> Any:
-        text = reading.checker.string(node, key, path)
+        text = reading.validator.string(node, key, path)
         if not text:
             return default
         if not re.match(r"^https?://", text):
-            reading.checker.add(reading.checker.line_of(node, key), path, f"{text!r} is not an http(s) URL")
+            reading.validator.add(reading.validator.line_of(node, key), path, f"{text!r} is not an http(s) URL")
             return default
         return text.rstrip("/")
 
@@ -105,7 +105,7 @@ class FilePath(ValueKind[Any]):
         return "path, relative to the settings file"
 
     def read(self, node: Mapping[str, Any], key: str, path: str, default: Any, reading: Reading) -> Any:
-        text = reading.checker.string(node, key, path)
+        text = reading.validator.string(node, key, path)
         return reading.base_dir / text if text else self.absent(default, reading)
 
     def absent(self, default: Any, reading: Reading) -> Any:
@@ -119,7 +119,7 @@ class Flag(ValueKind[bool]):
         return "true or false"
 
     def read(self, node: Mapping[str, Any], key: str, path: str, default: bool, reading: Reading) -> bool:
-        return reading.checker.boolean(node, key, path, default)
+        return reading.validator.boolean(node, key, path, default)
 
     def show(self, value: bool) -> str:
         return "true" if value else "false"
@@ -128,7 +128,7 @@ class Flag(ValueKind[bool]):
 def _number(node: Mapping[str, Any], key: str, path: str, reading: Reading) -> float | None:
     value = node[key]
     if isinstance(value, bool) or not isinstance(value, int | float):
-        reading.checker.add(reading.checker.line_of(node, key), path, f"expected a number, got {kind(value)}")
+        reading.validator.add(reading.validator.line_of(node, key), path, f"expected a number, got {kind(value)}")
         return None
     return value
 
@@ -216,7 +216,7 @@ class Duration(ValueKind[timedelta]):
         try:
             return parse_duration(str(node[key]))
         except ValueError as exc:
-            reading.checker.add(reading.checker.line_of(node, key), path, str(exc))
+            reading.validator.add(reading.validator.line_of(node, key), path, str(exc))
             return default
 
     def check(self, value: timedelta, raw: Any) -> str | None:
@@ -260,7 +260,7 @@ class SeverityLevel(ValueKind[Severity | None]):
     def read(
         self, node: Mapping[str, Any], key: str, path: str, default: Severity | None, reading: Reading
     ) -> Severity | None:
-        return reading.checker.severity(node, key, path)
+        return reading.validator.severity(node, key, path)
 
 
 @dataclass(frozen=True, slots=True)
@@ -274,7 +274,7 @@ class Texts(ValueKind[tuple[str, ...]]):
     def read(
         self, node: Mapping[str, Any], key: str, path: str, default: tuple[str, ...], reading: Reading
     ) -> tuple[str, ...]:
-        return reading.checker.strings(node, key, path)
+        return reading.validator.strings(node, key, path)
 
     def show(self, value: tuple[str, ...]) -> str:
         return ", ".join(value) if value else "none"
@@ -327,8 +327,8 @@ class SeverityRules(ValueKind[Mapping[str, Severity]]):
     def read(
         self, node: Mapping[str, Any], key: str, path: str, default: Mapping[str, Severity], reading: Reading
     ) -> Mapping[str, Severity]:
-        rules_node = reading.checker.mapping(node, key, path) or {}
-        rules = {str(glob): reading.checker.severity(rules_node, glob, f"{path}.{glob}") for glob in rules_node}
+        rules_node = reading.validator.mapping(node, key, path) or {}
+        rules = {str(glob): reading.validator.severity(rules_node, glob, f"{path}.{glob}") for glob in rules_node}
         return {glob: severity for glob, severity in rules.items() if severity}
 
     def show(self, value: Mapping[str, Severity]) -> str:

@@ -47,24 +47,24 @@ class StudiesFilter(ValueKind[StudyFilter | None]):
     def read(
         self, node: Mapping[str, Any], key: str, path: str, default: StudyFilter | None, reading: Reading
     ) -> StudyFilter | None:
-        checker = reading.checker
-        rule = checker.mapping(node, key, path)
+        validator = reading.validator
+        rule = validator.mapping(node, key, path)
         if rule is None:
             return None
-        checker.unknown_keys(rule, STUDY_FILTER_KEYS, path)
+        validator.unknown_keys(rule, STUDY_FILTER_KEYS, path)
         values = {k.field: read_key(k, rule, path, reading) for k in STUDY_FILTER}
         for name, allowed in (("phases", PHASES), ("statuses", STATUSES)):
             known = [v.upper() for v in values[name]]
             for value in known:
                 if value not in allowed:
-                    checker.add(
-                        checker.line_of(rule, name), f"{path}.{name}", f"{value!r} is not one of {', '.join(allowed)}"
+                    validator.add(
+                        validator.line_of(rule, name), f"{path}.{name}", f"{value!r} is not one of {', '.join(allowed)}"
                     )
             values[name] = tuple(v for v in known if v in allowed)
         study_filter = StudyFilter(**values)
         if study_filter.empty:
-            checker.add(
-                checker.line_of(node, key),
+            validator.add(
+                validator.line_of(node, key),
                 path,
                 f"give at least one of {', '.join(STUDY_FILTER_KEYS)} (an empty filter would match nothing)",
             )

@@ -15,7 +15,7 @@ from typing import Any
 
 from watcher.config.keys import Key, described, key_named, keys_of, names, read_key, setting
 from watcher.config.kinds import Choice, Flag, ReadByParser, Reading, SeverityLevel
-from watcher.config.yamlcheck import Checker, kind
+from watcher.config.yamlcheck import Validator, kind
 from watcher.models import Near, Severity
 
 QUERY_PARAMS = ("cond", "term", "locn", "titles", "intr", "outc", "spons", "lead", "id", "patient")
@@ -118,61 +118,61 @@ class Search:
 
 
 def parse_near(
-    node: Any, checker: Checker, parent: Any, path: str, channel_names: Sequence[str], *, place_allowed: bool = True
+    node: Any, validator: Validator, parent: Any, path: str, channel_names: Sequence[str], *, place_allowed: bool = True
 ) -> Near | None:
     """`near: {lat: 42.36, lon: -71.06, km: 100}` or `near: {place: Boston, km: 50}`."""
     if node is None:
         return None
-    line = checker.line_of(parent, "near")
+    line = validator.line_of(parent, "near")
     if not isinstance(node, Mapping):
-        checker.add(line, path, f"expected a mapping such as {{lat: 42.36, lon: -71.06, km: 100}}, got {kind(node)}")
+        validator.add(line, path, f"expected a mapping such as {{lat: 42.36, lon: -71.06, km: 100}}, got {kind(node)}")
         return None
-    checker.unknown_keys(node, NEAR_KEYS, path)
-    km = checker.number(node, "km", f"{path}.km", 0, minimum=0)
+    validator.unknown_keys(node, NEAR_KEYS, path)
+    km = validator.number(node, "km", f"{path}.km", 0, minimum=0)
     if "km" not in node or km <= 0:
-        checker.add(line, f"{path}.km", "missing: a distance in km greater than 0")
-    lat = _coordinate(node, "lat", 90, checker, path)
-    lon = _coordinate(node, "lon", 180, checker, path)
-    place = checker.string(node, "place", f"{path}.place")
+        validator.add(line, f"{path}.km", "missing: a distance in km greater than 0")
+    lat = _coordinate(node, "lat", 90, validator, path)
+    lon = _coordinate(node, "lon", 180, validator, path)
+    place = validator.string(node, "place", f"{path}.place")
     if place is not None and not place_allowed:
-        checker.add(
-            checker.line_of(node, "place"),
+        validator.add(
+            validator.line_of(node, "place"),
             f"{path}.place",
             "a search needs lat and lon: a place name is resolved from a trial's own sites",
         )
     if (lat is None) != (lon is None) or (lat is None and not place):
-        checker.add(line, path, "give both lat and lon, or a place name (a city among the trial's sites)")
-    channels = checker.strings(node, "channels", f"{path}.channels") if node.get("channels") else None
+        validator.add(line, path, "give both lat and lon, or a place name (a city among the trial's sites)")
+    channels = validator.strings(node, "channels", f"{path}.channels") if node.get("channels") else None
     for name in channels or ():
         if name not in channel_names:
-            checker.add(checker.line_of(node, "channels"), f"{path}.channels", f"unknown channel {name!r}")
+            validator.add(validator.line_of(node, "channels"), f"{path}.channels", f"unknown channel {name!r}")
     return Near(km=km, lat=lat, lon=lon, place=place or None, channels=channels)
 
 
-def _coordinate(node: Mapping[str, Any], key: str, limit: float, checker: Checker, path: str) -> float | None:
+def _coordinate(node: Mapping[str, Any], key: str, limit: float, validator: Validator, path: str) -> float | None:
     if node.get(key) is None:
         return None
-    value = checker.number(node, key, f"{path}.{key}", 0, minimum=-limit)
+    value = validator.number(node, key, f"{path}.{key}", 0, minimum=-limit)
     if value > limit:
-        checker.add(checker.line_of(node, key), f"{path}.{key}", f"must be between {-limit:g} and {limit:g}")
+        validator.add(validator.line_of(node, key), f"{path}.{key}", f"must be between {-limit:g} and {limit:g}")
     return value
 
 
 def _params(
-    node: Any, allowed: Sequence[str], prefix: str, checker: Checker, *, parent: Any, path: str
+    node: Any, allowed: Sequence[str], prefix: str, validator: Validator, *, parent: Any, path: str
 ) -> tuple[tuple[str, str], ...]:
     if node is None:
         return ()
     if not isinstance(node, Mapping):
-        checker.add(
-            checker.line_of(parent, prefix), path, f"expected a mapping of {prefix}.* parameters, got {kind(node)}"
+        validator.add(
+            validator.line_of(parent, prefix), path, f"expected a mapping of {prefix}.* parameters, got {kind(node)}"
         )
         return ()
     out: list[tuple[str, str]] = []
     for key, value in node.items():
-        line = checker.line_of(node, key)
+        line = validator.line_of(node, key)
         if key not in allowed:
-            checker.add(
+            validator.add(
                 line,
                 f"{path}.{key}",
                 f"`{prefix}.{key}` is not a ClinicalTrials.gov API parameter (expected one of: {', '.join(allowed)})",
@@ -183,19 +183,19 @@ def _params(
         elif isinstance(value, str | int | float) and not isinstance(value, bool) and str(value).strip():
             text = str(value)
         else:
-            checker.add(line, f"{path}.{key}", f"expected text or a list of texts, got {kind(value)}")
+            validator.add(line, f"{path}.{key}", f"expected text or a list of texts, got {kind(value)}")
             continue
         if prefix == "filter" and key == "overallStatus":
             bad = [s for s in re.split(r"[,|]", text) if s.strip() not in STATUSES]
             if bad:
-                checker.add(
+                validator.add(
                     line,
                     f"{path}.{key}",
                     f"{', '.join(map(repr, bad))}: not a status (expected: {', '.join(STATUSES)})",
                 )
                 continue
         if prefix == "filter" and key == "geo" and not GEO.match(text):
-            checker.add(line, f"{path}.{key}", f"{text!r} is not distance(lat,lon,50km) (the spec's pattern)")
+            validator.add(line, f"{path}.{key}", f"{text!r} is not distance(lat,lon,50km) (the spec's pattern)")
             continue
         out.append((str(key), text))
     return tuple(out)
@@ -205,36 +205,36 @@ SEARCH = keys_of(Search)
 SEARCH_KEYS = names(SEARCH)
 
 
-def parse_searches(doc: Mapping[str, Any], checker: Checker, channel_names: Sequence[str]) -> tuple[Search, ...]:
+def parse_searches(doc: Mapping[str, Any], validator: Validator, channel_names: Sequence[str]) -> tuple[Search, ...]:
     items = doc.get("searches")
     if items is None:
         return ()
     if not isinstance(items, list):
-        checker.add(checker.line_of(doc, "searches"), "searches", f"expected a list, got {kind(items)}")
+        validator.add(validator.line_of(doc, "searches"), "searches", f"expected a list, got {kind(items)}")
         return ()
     searches: list[Search] = []
     seen: dict[str, int | None] = {}
-    reading = Reading(checker)
+    reading = Reading(validator)
     for index, item in enumerate(items):
-        path, line = f"searches[{index}]", checker.line_of(items, index)
+        path, line = f"searches[{index}]", validator.line_of(items, index)
         if not isinstance(item, Mapping):
-            checker.add(line, path, f"expected a mapping with `name` and `query`, got {kind(item)}")
+            validator.add(line, path, f"expected a mapping with `name` and `query`, got {kind(item)}")
             continue
-        checker.unknown_keys(item, SEARCH_KEYS, path)
-        name = _search_name(item, path, line, checker, seen)
+        validator.unknown_keys(item, SEARCH_KEYS, path)
+        name = _search_name(item, path, line, validator, seen)
         if name is not None:
             searches.append(_search(name, item, path, line, reading=reading, channel_names=channel_names))
     return tuple(searches)
 
 
 def _search_name(
-    item: Mapping[str, Any], path: str, line: int | None, checker: Checker, seen: dict[str, int | None]
+    item: Mapping[str, Any], path: str, line: int | None, validator: Validator, seen: dict[str, int | None]
 ) -> str | None:
     """The search's name, or None (a problem noted) when it is missing, malformed or taken; a name
     is a tag, so without one there is nothing to read the rest of the search for."""
-    name = checker.string(item, "name", f"{path}.name")
+    name = validator.string(item, "name", f"{path}.name")
     if not name or not _NAME.match(name):
-        checker.add(
+        validator.add(
             line,
             f"{path}.name",
             f"{name!r} is not a name (letters, digits, . _ -; it becomes a tag)"
@@ -243,7 +243,7 @@ def _search_name(
         )
         return None
     if name in seen:
-        checker.add(line, f"{path}.name", f"{name!r} is used twice (first at line {seen[name]})")
+        validator.add(line, f"{path}.name", f"{name!r} is used twice (first at line {seen[name]})")
         return None
     seen[name] = line
     return name
@@ -252,20 +252,20 @@ def _search_name(
 def _search(
     name: str, item: Mapping[str, Any], path: str, line: int | None, *, reading: Reading, channel_names: Sequence[str]
 ) -> Search:
-    """One named search; every problem of its other keys is noted in `reading.checker`."""
-    checker = reading.checker
-    query = _params(item.get("query"), QUERY_PARAMS, "query", checker, parent=item, path=f"{path}.query")
-    filters = _params(item.get("filter"), FILTER_PARAMS, "filter", checker, parent=item, path=f"{path}.filter")
+    """One named search; every problem of its other keys is noted in `reading.validator`."""
+    validator = reading.validator
+    query = _params(item.get("query"), QUERY_PARAMS, "query", validator, parent=item, path=f"{path}.query")
+    filters = _params(item.get("filter"), FILTER_PARAMS, "filter", validator, parent=item, path=f"{path}.filter")
     if not item.get("query") and not item.get("filter"):
-        checker.add(line, path, "a search needs `query:` or `filter:` (else it matches every study)")
-    channels = read_channels(item, path, checker.line_of(item, "channels"), checker, channel_names)
+        validator.add(line, path, "a search needs `query:` or `filter:` (else it matches every study)")
+    channels = read_channels(item, path, validator.line_of(item, "channels"), validator, channel_names)
     since_key = key_named(SEARCH, "since")
-    since = checker.string(item, "since", f"{path}.since") or since_key.default
+    since = validator.string(item, "since", f"{path}.since") or since_key.default
     if problem := since_key.kind.check(since, since):
-        checker.add(checker.line_of(item, "since"), f"{path}.since", problem)
-    near = parse_near(item.get("near"), checker, item, f"{path}.near", channel_names, place_allowed=False)
+        validator.add(validator.line_of(item, "since"), f"{path}.since", problem)
+    near = parse_near(item.get("near"), validator, item, f"{path}.near", channel_names, place_allowed=False)
     if near is not None and dict(filters).get("geo"):
-        checker.add(checker.line_of(item, "near"), f"{path}.near", "give `near:` or `filter.geo`, not both")
+        validator.add(validator.line_of(item, "near"), f"{path}.near", "give `near:` or `filter.geo`, not both")
     return Search(
         name=name,
         query=query,
@@ -281,31 +281,31 @@ def _search(
 
 
 def read_channels(
-    node: Mapping[str, Any], path: str, line: int | None, checker: Checker, channel_names: Sequence[str]
+    node: Mapping[str, Any], path: str, line: int | None, validator: Validator, channel_names: Sequence[str]
 ) -> tuple[str, ...] | None:
     """`channels:` of a trial or a search: names of configured channels, None (every channel) when absent."""
-    channels = checker.strings(node, "channels", f"{path}.channels") if node.get("channels") else None
+    channels = validator.strings(node, "channels", f"{path}.channels") if node.get("channels") else None
     known = ", ".join(channel_names) or "none are configured"
     for name in channels or ():
         if name not in channel_names:
-            checker.add(line, f"{path}.channels", f"unknown channel {name!r} (known: {known})")
+            validator.add(line, f"{path}.channels", f"unknown channel {name!r} (known: {known})")
     return channels
 
 
 TAG_OPTIONS = (Key("what every trial of the tag without a `near` of its own takes", NEAR_KIND, "near"),)
 
 
-def parse_tag_options(doc: Mapping[str, Any], checker: Checker, channel_names: Sequence[str]) -> dict[str, Near]:
+def parse_tag_options(doc: Mapping[str, Any], validator: Validator, channel_names: Sequence[str]) -> dict[str, Near]:
     """`tags: {oncology: {near: {...}}}`: options every trial with that tag inherits."""
-    node = checker.mapping(doc, "tags", "tags")
+    node = validator.mapping(doc, "tags", "tags")
     out: dict[str, Near] = {}
     for tag, options in (node or {}).items():
         path = f"tags.{tag}"
         if not isinstance(options, Mapping):
-            checker.add(checker.line_of(node, tag), path, f"expected a mapping with `near:`, got {kind(options)}")
+            validator.add(validator.line_of(node, tag), path, f"expected a mapping with `near:`, got {kind(options)}")
             continue
-        checker.unknown_keys(options, names(TAG_OPTIONS), path)
-        near = parse_near(options.get("near"), checker, options, f"{path}.near", channel_names)
+        validator.unknown_keys(options, names(TAG_OPTIONS), path)
+        near = parse_near(options.get("near"), validator, options, f"{path}.near", channel_names)
         if near is not None:
             out[str(tag)] = near
     return out

@@ -35,7 +35,7 @@ from watcher.config.kinds import (
 from watcher.config.paths import default_database_url, default_state_dir
 from watcher.config.registry import RegistrySettings
 from watcher.config.searches import Search
-from watcher.config.yamlcheck import Checker, kind, read_yaml
+from watcher.config.yamlcheck import Validator, kind, read_yaml
 from watcher.errors import Problem
 from watcher.models import Severity, Trial
 
@@ -323,18 +323,18 @@ TOP_KEYS = names(keys_of(Settings))
 
 
 def _settings_from(doc: Any, path: Path | None, reading: Reading) -> Settings:
-    checker = reading.checker
+    validator = reading.validator
     root = doc if isinstance(doc, Mapping) else {}
     if doc is not None and not isinstance(doc, Mapping):
-        checker.add(1, "", f"expected a mapping of settings, got {kind(doc)}")
+        validator.add(1, "", f"expected a mapping of settings, got {kind(doc)}")
     values = read_keys(keys_of(Settings), root, "", reading)
     state_dir = values.setdefault("state_dir", default_state_dir(reading.environ))
     values.setdefault("storage_url", default_database_url(state_dir))
     settings = Settings(path=path, **values)
     for name, channel in settings.channels.items():
         if channel.studies is not None and not settings.registry.all:
-            checker.add(
-                checker.line_of(root["channels"][name], "studies"),
+            validator.add(
+                validator.line_of(root["channels"][name], "studies"),
                 f"channels.{name}.studies",
                 "only used when the whole registry is watched: set `registry: {all: true}`",
             )
@@ -343,7 +343,7 @@ def _settings_from(doc: Any, path: Path | None, reading: Reading) -> Settings:
 
 def collect_settings(path: Path | None, environ: Mapping[str, str]) -> tuple[Settings, list[Problem]]:
     """The settings and every problem found; `load.load_settings` raises them."""
-    checker = Checker(path or "<defaults>")
-    doc = read_yaml(path, checker) if path else None
-    reading = Reading(checker, path.parent if path else Path.cwd(), environ)
-    return _settings_from(doc, path, reading), checker.problems
+    validator = Validator(path or "<defaults>")
+    doc = read_yaml(path, validator) if path else None
+    reading = Reading(validator, path.parent if path else Path.cwd(), environ)
+    return _settings_from(doc, path, reading), validator.problems

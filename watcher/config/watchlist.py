@@ -23,7 +23,7 @@ from watcher.config.searches import (
     read_channels,
 )
 from watcher.config.settings import Watchlist
-from watcher.config.yamlcheck import Checker, kind, read_yaml
+from watcher.config.yamlcheck import Validator, kind, read_yaml
 from watcher.errors import ConfigError
 from watcher.ids import FULL_FORM, is_nct_id, normalize_nct_id
 from watcher.models import Trial
@@ -56,58 +56,58 @@ _TRIAL_KEYS = names(TRIAL)
 _TOP_KEYS = names(WATCHLIST)
 
 
-def _trials_from(doc: Any, checker: Checker, channel_names: Sequence[str]) -> tuple[Trial, ...]:
-    items = _trial_items(doc, checker)
+def _trials_from(doc: Any, validator: Validator, channel_names: Sequence[str]) -> tuple[Trial, ...]:
+    items = _trial_items(doc, validator)
     trials: list[Trial] = []
     seen: dict[str, int | None] = {}
-    reading = Reading(checker)
+    reading = Reading(validator)
     for index, item in enumerate(items):
-        path, line = f"trials[{index}]", checker.line_of(items, index)
-        nct_id = _trial_id(item, path, line, checker, seen)
+        path, line = f"trials[{index}]", validator.line_of(items, index)
+        nct_id = _trial_id(item, path, line, validator, seen)
         if nct_id is not None:
             node: Mapping[str, Any] = item if isinstance(item, Mapping) else {}
             trials.append(_trial(nct_id, node, path, line, reading=reading, channel_names=channel_names))
     return tuple(trials)
 
 
-def _trial_items(doc: Any, checker: Checker) -> list[Any]:
+def _trial_items(doc: Any, validator: Validator) -> list[Any]:
     """The `trials:` list of a watchlist document; empty (a problem noted) when the file has another shape."""
     if doc is None:
         return []
     if not isinstance(doc, Mapping):
-        checker.add(1, "", f"expected a mapping with a `trials:` list, got {kind(doc)}")
+        validator.add(1, "", f"expected a mapping with a `trials:` list, got {kind(doc)}")
         return []
-    checker.unknown_keys(doc, _TOP_KEYS, "")
+    validator.unknown_keys(doc, _TOP_KEYS, "")
     items = doc.get("trials")
     if items is None:
         return []
     if not isinstance(items, list):
-        checker.add(checker.line_of(doc, "trials"), "trials", f"expected a list, got {kind(items)}")
+        validator.add(validator.line_of(doc, "trials"), "trials", f"expected a list, got {kind(items)}")
         return []
     return items
 
 
-def _trial_id(item: Any, path: str, line: int | None, checker: Checker, seen: dict[str, int | None]) -> str | None:
+def _trial_id(item: Any, path: str, line: int | None, validator: Validator, seen: dict[str, int | None]) -> str | None:
     """The NCT ID of a list item (a bare ID or a mapping's `id`), normalised; None (a problem noted)
     when it is missing, malformed or listed before: the rest of the item then means nothing."""
     if isinstance(item, str):
         raw_id: Any = item
     elif isinstance(item, Mapping):
-        checker.unknown_keys(item, _TRIAL_KEYS, path)
+        validator.unknown_keys(item, _TRIAL_KEYS, path)
         raw_id = item.get("id")
         if raw_id is None:
-            checker.add(line, f"{path}.id", "missing: each trial needs an NCT ID")
+            validator.add(line, f"{path}.id", "missing: each trial needs an NCT ID")
             return None
         path = f"{path}.id"
     else:
-        checker.add(line, path, f"expected an NCT ID or a mapping with `id`, got {kind(item)}")
+        validator.add(line, path, f"expected an NCT ID or a mapping with `id`, got {kind(item)}")
         return None
     if not is_nct_id(str(raw_id)):
-        checker.add(line, path, f"{str(raw_id)!r} is not {FULL_FORM}")
+        validator.add(line, path, f"{str(raw_id)!r} is not {FULL_FORM}")
         return None
     nct_id = normalize_nct_id(str(raw_id))
     if nct_id in seen:
-        checker.add(line, path, f"{nct_id} is listed twice (first at line {seen[nct_id]})")
+        validator.add(line, path, f"{nct_id} is listed twice (first at line {seen[nct_id]})")
         return None
     seen[nct_id] = line
     return nct_id
@@ -116,64 +116,64 @@ def _trial_id(item: Any, path: str, line: int | None, checker: Checker, seen: di
 def _trial(
     nct_id: str, node: Mapping[str, Any], path: str, line: int | None, *, reading: Reading, channel_names: Sequence[str]
 ) -> Trial:
-    """One watched trial's options (none for a bare ID); problems are noted in `reading.checker`."""
-    checker = reading.checker
+    """One watched trial's options (none for a bare ID); problems are noted in `reading.validator`."""
+    validator = reading.validator
     label = node.get("label")
     if label is not None and not isinstance(label, str | int | float):
-        checker.add(line, f"{path}.label", f"expected text, got {kind(label)}")
+        validator.add(line, f"{path}.label", f"expected text, got {kind(label)}")
         label = None
     return Trial(
         nct_id=nct_id,
         label=str(label) if label is not None else None,
-        channels=read_channels(node, path, line, checker, channel_names),
+        channels=read_channels(node, path, line, validator, channel_names),
         tags=read_key(key_named(TRIAL, "tags"), node, path, reading),
         ignore=read_key(key_named(TRIAL, "ignore"), node, path, reading),
         only=read_key(key_named(TRIAL, "only"), node, path, reading),
         min_severity=read_key(key_named(TRIAL, "min_severity"), node, path, reading),
         interval=read_key(key_named(TRIAL, "interval"), node, path, reading),
         line=line,
-        near=parse_near(node.get("near"), checker, node, f"{path}.near", channel_names),
+        near=parse_near(node.get("near"), validator, node, f"{path}.near", channel_names),
     )
 
 
 def _discovery_from(
-    doc: Any, trials: tuple[Trial, ...], checker: Checker, channel_names: Sequence[str]
+    doc: Any, trials: tuple[Trial, ...], validator: Validator, channel_names: Sequence[str]
 ) -> tuple[tuple[Trial, ...], tuple[Search, ...]]:
     """`searches:`, and `tags: {<tag>: {near: …}}` given to the trials of that tag that have none."""
     if not isinstance(doc, Mapping):
         return trials, ()
-    by_tag = parse_tag_options(doc, checker, channel_names)
+    by_tag = parse_tag_options(doc, validator, channel_names)
     if by_tag:
         trials = tuple(
             t if t.near is not None else replace(t, near=next((by_tag[g] for g in t.tags if g in by_tag), None))
             for t in trials
         )
-    return trials, parse_searches(doc, checker, channel_names)
+    return trials, parse_searches(doc, validator, channel_names)
 
 
 def load_watchlist(path: Path, channel_names: Sequence[str] = ()) -> Watchlist:
-    checker = Checker(path)
+    validator = Validator(path)
     if not path.exists():
         return Watchlist(path=path, trials=())
-    doc = read_yaml(path, checker)
-    trials = _trials_from(doc, checker, channel_names)
-    trials, searches = _discovery_from(doc, trials, checker, channel_names)
-    if checker.problems:
-        raise ConfigError(checker.problems)
+    doc = read_yaml(path, validator)
+    trials = _trials_from(doc, validator, channel_names)
+    trials, searches = _discovery_from(doc, trials, validator, channel_names)
+    if validator.problems:
+        raise ConfigError(validator.problems)
     return Watchlist(path=path, trials=trials, searches=searches)
 
 
 def parse_watchlist(text: str, path: Path, channel_names: Sequence[str] = ()) -> Watchlist:
     """Validate watchlist text before it is written (CLI edits); raises ConfigError naming `path`."""
-    checker = Checker(path)
+    validator = Validator(path)
     try:
         doc = YAML(typ="rt").load(text)
     except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
-        checker.add(mark.line + 1 if mark else None, "", f"YAML syntax error: {exc.problem or exc.context}")
-        raise ConfigError(checker.problems) from exc
-    trials = _trials_from(doc, checker, channel_names)
-    trials, searches = _discovery_from(doc, trials, checker, channel_names)
-    if checker.problems:
-        raise ConfigError(checker.problems)
+        validator.add(mark.line + 1 if mark else None, "", f"YAML syntax error: {exc.problem or exc.context}")
+        raise ConfigError(validator.problems) from exc
+    trials = _trials_from(doc, validator, channel_names)
+    trials, searches = _discovery_from(doc, trials, validator, channel_names)
+    if validator.problems:
+        raise ConfigError(validator.problems)
     return Watchlist(path=path, trials=trials, searches=searches)

@@ -37,7 +37,7 @@ def format_duration(value: timedelta) -> str:
     return "".join(f"{count}{unit}" for count, unit in parts if count) or "0s"
 
 
-class Checker:
+class Validator:
     """Collects problems for one file while reading typed values out of its YAML tree."""
 
     def __init__(self, file: Path | str) -> None:
@@ -128,19 +128,19 @@ def kind(value: Any) -> str:
     return f"{type(value).__name__} {value!r}"
 
 
-def read_yaml(path: Path, checker: Checker) -> Any:
+def read_yaml(path: Path, validator: Validator) -> Any:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        checker.add(None, "", "file not found")
+        validator.add(None, "", "file not found")
         return None
     except OSError as exc:
-        checker.add(None, "", f"cannot read: {exc.strerror}")
+        validator.add(None, "", f"cannot read: {exc.strerror}")
         return None
     try:
         return YAML(typ="rt").load(text)
     except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else None
-        checker.add(line, "", f"YAML syntax error: {exc.problem or exc.context}")
+        validator.add(line, "", f"YAML syntax error: {exc.problem or exc.context}")
         return None

@@ -33,7 +33,7 @@ from watcher.discovery import site_messages
 from watcher.errors import TrialWatchError
 from watcher.models import Trial
 from watcher.notify.payloads import change_messages, print_changes
-from watcher.notify.routing import for_stdout, registry_trial, route
+from watcher.notify.routing import for_stdout, route, unlisted_trial
 from watcher.registry.client import CtGovClient
 from watcher.store import Store
 from watcher.store.values import NewVersion
@@ -94,7 +94,7 @@ class Recorder:
 
     def take(self, nct_id: str, record: dict[str, Any]) -> None:
         """One fetched record; a full page is stored at once, so a big first sync streams."""
-        trial = self.by_id.get(nct_id) or registry_trial(nct_id, record, self.config.settings, quiet=self.quiet)
+        trial = self.by_id.get(nct_id) or unlisted_trial(nct_id, record, self.config.settings, quiet=self.quiet)
         if trial is not None:
             self.processed.add(nct_id)
             self._page.append((trial, record))

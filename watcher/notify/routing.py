@@ -57,7 +57,7 @@ def route(trial: Trial, changes: Sequence[Change], settings: Settings) -> dict[s
     return routed
 
 
-def registry_trial(nct_id: str, record: Mapping[str, Any], settings: Settings, *, quiet: bool) -> Trial | None:
+def unlisted_trial(nct_id: str, record: Mapping[str, Any], settings: Settings, *, quiet: bool) -> Trial | None:
     """A study that is not on the watchlist, in whole-registry mode (None otherwise): it reaches only
     the channels whose `studies:` filter it matches, and none at all while `quiet` (the registry's
     first sync: nobody wants 560,000 baselines). `channels=()` also keeps it off stdout."""

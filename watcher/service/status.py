@@ -188,7 +188,7 @@ def watched_count(config: Config, store: Store) -> int:
     """Listed trials plus those `watch: true` searches added (the listed alone if the store cannot say)."""
     try:
         return len(watched_trials(config, store.discovery))
-    except Exception:
+    except StorageError:
         return len(config.watchlist.trials)
 
 
