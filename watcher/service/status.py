@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from watcher.config import Config
+from watcher.errors import StorageError
 from watcher.store import Store
 from watcher.store.discovery import watched_trials
 from watcher.store.meta import (
