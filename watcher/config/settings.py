@@ -49,6 +49,7 @@ __all__ = [
     "FeedSettings",
     "Settings",
     "Watchlist",
+    "WebSettings",
     "collect_settings",
 ]
 
@@ -109,6 +110,19 @@ class FeedSettings:
     )
     days: timedelta = field(default=timedelta(days=30), metadata=setting("how far back a feed reaches", Days()))
     max_entries: int = field(default=200, metadata=setting("the most entries one feed holds", Integer()))
+
+
+@dataclass(frozen=True, slots=True)
+class WebSettings:
+    """`web.*`: where the read-only web view is published, so messages can link to its pages."""
+
+    base_url: str | None = field(
+        default=None,
+        metadata=setting(
+            "the web view's public address (e.g. https://trials.example.org); messages link to its trial pages",
+            HttpUrl(),
+        ),
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -300,6 +314,9 @@ class Settings:
     backfill: BackfillSettings = field(
         default_factory=BackfillSettings,
         metadata=setting("past versions from the record history", Section(BackfillSettings)),
+    )
+    web: WebSettings = field(
+        default_factory=WebSettings, metadata=setting("the read-only web view", Section(WebSettings))
     )
 
 
