@@ -9,7 +9,14 @@ from tests.support.workspace import Workspace
 from watcher.config import load_config
 from watcher.service.status import read_status, status_lines, summary
 from watcher.store import Store
-from watcher.store.meta import SERVICE_HEARTBEAT, SERVICE_NEXT_CYCLE, SERVICE_PID, SERVICE_STARTED, SERVICE_STATE
+from watcher.store.meta import (
+    SERVICE_HEALTH,
+    SERVICE_HEARTBEAT,
+    SERVICE_NEXT_CYCLE,
+    SERVICE_PID,
+    SERVICE_STARTED,
+    SERVICE_STATE,
+)
 
 A, B = "NCT04728893", "NCT03418623"
 
@@ -82,3 +89,22 @@ def test_status_still_works_when_the_watchlist_on_disk_is_broken(workspace: Work
     assert result.code == 0, result.err
     assert "watchlist:      INVALID" in result.out
     assert "watchlist.yaml:2: trials[0]: 'NCT1' is not NCT followed by 8 digits" in result.out
+
+
+def test_status_check_fails_unless_the_service_runs_healthy(workspace: Workspace) -> None:
+    """`status --check` is the container's health check: 0 only for a running, beating, healthy service."""
+    workspace.write(trials=[A])
+    assert workspace.cli("status", "--check").code == 1  # never started
+    config = load_config(workspace.settings)
+    with Store(config.settings.storage_url) as store:
+        store.meta.update(SERVICE_STATE.to("running"), SERVICE_HEARTBEAT.to(datetime.now(UTC)), SERVICE_HEALTH.to("ok"))
+    healthy = workspace.cli("status", "--check")
+    assert healthy.code == 0, healthy.err
+    assert healthy.out.startswith("service:        running")
+    with Store(config.settings.storage_url) as store:
+        store.meta.set(SERVICE_HEALTH, "cycle stuck for 2h")
+    assert workspace.cli("status", "--check").code == 1
+    with Store(config.settings.storage_url) as store:
+        store.meta.update(SERVICE_HEALTH.to("ok"), SERVICE_HEARTBEAT.to(datetime.now(UTC) - timedelta(hours=1)))
+    assert workspace.cli("status", "--check").code == 1  # not responding
+    assert workspace.cli("status").code == 0  # without --check, status only reports

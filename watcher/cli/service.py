@@ -94,8 +94,11 @@ def run(state: State) -> None:
 
 @cli.command()
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.option(
+    "--check", is_flag=True, help="Exit 1 unless the service is running and healthy (a container's health check)."
+)
 @click.pass_obj
-def status(state: State, as_json: bool) -> None:
+def status(state: State, as_json: bool, check: bool) -> None:
     """The service: last and next cycle, trials watched, notifications owed, failing trials."""
     from watcher.config import Watchlist, load_settings
     from watcher.service.status import read_status, status_lines
@@ -117,9 +120,11 @@ def status(state: State, as_json: bool) -> None:
         current = replace(current, watchlist_error=problems, trials=current.service_trials or 0)
     if as_json:
         click.echo(json.dumps(current.to_json(), indent=2, ensure_ascii=False))
-        return
-    for line in status_lines(current, now=now):
-        click.echo(line)
+    else:
+        for line in status_lines(current, now=now):
+            click.echo(line)
+    if check and not (current.service == "running" and current.health in (None, "ok")):
+        sys.exit(EXIT_FAILED)
 
 
 @cli.command("check-config")
