@@ -1,4 +1,4 @@
-"""Keep the artefacts honest: the README documents every command and settings section."""
+"""Keep the artefacts honest: the docs document every command and setting, the package keeps its shape."""
 
 from __future__ import annotations
 
@@ -12,9 +12,12 @@ import click
 import pytest
 
 from watcher.cli.main import cli
+from watcher.config.reference import markdown_table, settings_reference
 from watcher.config.settings import CHANNEL_KEYS, TOP_KEYS
 
-README = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+REPO = Path(__file__).resolve().parents[2]
+README = (REPO / "README.md").read_text(encoding="utf-8")
+COMMANDS_PAGE = (REPO / "docs" / "reference" / "commands.md").read_text(encoding="utf-8")
 
 
 def command_names(group: click.Group, prefix: str = "") -> list[str]:
@@ -27,9 +30,9 @@ def command_names(group: click.Group, prefix: str = "") -> list[str]:
     return names
 
 
-def test_every_command_is_in_the_readme_commands_table() -> None:
-    table = README[README.index("## Commands") :]
-    table = table[: table.index("\n## ", 5)]
+def test_every_command_is_in_the_commands_table() -> None:
+    """The table at the top of the commands reference (its full help below it is generated)."""
+    table = COMMANDS_PAGE[: COMMANDS_PAGE.index("\n## ")]
     names = command_names(cli)
     assert len(names) >= 18
     missing = [n for n in names if f"`trialwatch {n}" not in table]
@@ -48,11 +51,17 @@ def test_every_command_has_help_text() -> None:
     assert [name for name, command in walk(cli) if not (command.help or "").strip()] == []
 
 
-def test_every_settings_section_and_channel_key_is_documented() -> None:
+def test_every_settings_section_and_channel_key_is_in_the_generated_reference() -> None:
+    """The settings reference is generated at build time (docs/hooks.py) from the keys' definition:
+    its marker must stay on the page, the hook in mkdocs.yml, and the table must name every key."""
+    page = (REPO / "docs" / "reference" / "settings.md").read_text(encoding="utf-8")
+    assert "<!-- generated: settings -->" in page and "<!-- generated: watchlist -->" in page
+    assert "docs/hooks.py" in (REPO / "mkdocs.yml").read_text(encoding="utf-8")
+    table = markdown_table(settings_reference())
     for key in TOP_KEYS:
-        assert re.search(rf"`{key}[.`]", README), key
+        assert re.search(rf"`{key}[.`]", table), key
     for key in CHANNEL_KEYS:
-        assert f"channels.<name>.{key}" in README or f"`{key}`" in README, key
+        assert f"`channels.<name>.{key}" in table, key
 
 
 def test_readme_names_the_test_command_that_ci_runs() -> None:
@@ -78,9 +87,9 @@ def test_no_third_party_data_is_committed() -> None:
     assert "tests/fixtures/first_schema.sqlite.sql" in listed  # the listing worked: our own texts are there
 
 
-def test_the_readme_module_map_names_every_module() -> None:
-    """The table under "How it works" is how a newcomer finds code: it must follow the package."""
-    section = README[README.index("## How it works") : README.index("## Notifications")]
+def test_the_module_map_names_every_module() -> None:
+    """The architecture page's table is how a newcomer finds code: it must follow the package."""
+    section = (REPO / "docs" / "explanation" / "architecture.md").read_text(encoding="utf-8")
     package = Path(__file__).resolve().parents[2] / "watcher"
     modules = sorted(
         p.relative_to(package).as_posix()
@@ -88,7 +97,7 @@ def test_the_readme_module_map_names_every_module() -> None:
         if "migrations" not in p.parts and p.name not in {"__init__.py", "__main__.py"}
     )
     missing = [m for m in modules if f"`{m}`" not in section and f"`{m.rsplit('/', 1)[-1]}`" not in section]
-    assert not missing, f"modules missing from README's module map: {missing}"
+    assert not missing, f"modules missing from the module map (docs/explanation/architecture.md): {missing}"
 
 
 def test_the_package_stays_a_map_of_the_data_flow() -> None:

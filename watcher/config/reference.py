@@ -39,3 +39,23 @@ def settings_reference() -> Iterator[Reference]:
 def watchlist_reference() -> Iterator[Reference]:
     """The watchlist file's keys."""
     return _rows(WATCHLIST)
+
+
+def _cell(text: str) -> str:
+    """A table cell: backticked spans kept as written, the rest escaped so a `*` in a cron
+    expression or a `<name>` placeholder reads as written, and `|` never splits the row."""
+    parts = text.split("`")
+    for i in range(0, len(parts), 2):
+        for char in "\\*_<":
+            parts[i] = parts[i].replace(char, "\\" + char)
+    return "`".join(parts).replace("|", "\\|")
+
+
+def markdown_table(rows: Iterator[Reference]) -> str:
+    """The rows as the documentation's Markdown table (its reference page is built from this)."""
+    lines = ["| key | type | default | meaning |", "|---|---|---|---|"]
+    lines += [
+        f"| `{r.path}` | {_cell(r.type)} | {_cell(r.default)} | {_cell(r.description)} |".replace("`|", "`\\|")
+        for r in rows
+    ]
+    return "\n".join(lines) + "\n"

@@ -58,7 +58,7 @@ _ZERO = timedelta(0)
 
 @dataclass(frozen=True, slots=True)
 class ApiSettings:
-    """`api.*`: how ClinicalTrials.gov is reached. The defaults are for the public API (README, "Polling")."""
+    """`api.*`: how ClinicalTrials.gov is reached. The defaults are for the public API (docs/explanation/polling.md)."""
 
     base_url: str = field(
         default="https://clinicaltrials.gov/api/v2",
@@ -74,7 +74,7 @@ class ApiSettings:
         default=5, metadata=setting("retries after the first attempt of a request", Integer(at_least=0))
     )
     batch_size: int = field(
-        default=480,  # under 6 KB of URL with `,` unescaped (README)
+        default=480,  # under 6 KB of URL with `,` unescaped (docs/explanation/polling.md)
         metadata=setting("NCT IDs per `filter.ids` request", Integer()),
     )
     full_page_size: int = field(

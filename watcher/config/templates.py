@@ -1,7 +1,7 @@
 """User templates for a channel's title and body (Jinja2, sandboxed).
 
 A template sees the same plain context the built-in formats use (see `formats.context`
-and the README's "Templates" section). The sandbox keeps a template from reaching Python
+and docs/how-to/notifications.md, "Templates"). The sandbox keeps a template from reaching Python
 internals; HTML channels (email, Telegram) autoescape values so a trial title with `<`
 cannot break the message. A template that fails at render time falls back to the
 built-in format: a notification with the default look beats none.

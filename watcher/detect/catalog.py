@@ -396,7 +396,7 @@ _PREFIX_RANK["locations"] = _RANK["locations.<key>"]
 
 
 def catalog_table() -> str:
-    """The catalog as a markdown table, for the README."""
+    """The catalog as a markdown table, for docs/explanation/fields.md."""
     rows = ["| field | kind | source (JSON path) | identity key | notes |", "|---|---|---|---|---|"]
     for spec in CATALOG:
         notes = spec.description + ("; bookkeeping, not notified by default" if spec.bookkeeping else "")

@@ -1,6 +1,6 @@
 """Alerts that need no edit: conditions a stored record meets just because time passed.
 
-Pure: a record and today's date in, events out. The rules (README, "Alerts that need no edit"):
+Pure: a record and today's date in, events out. The rules (docs/how-to/searches.md, "Alerts that need no edit"):
 
 - `results_overdue`: FDAAA 801 and its Final Rule (42 CFR 11.44(a)) require results of an
   applicable clinical trial no later than one year after its primary completion date. We read a

@@ -7,7 +7,7 @@ A reworded time frame or description is never the headline while a status transi
 results, an enrollment drop, a completion-date slip, an eligibility change or a site opening
 sits in the same version.
 
-`PRIORITY` is the ranking as data, most important first; README "Severity and events" prints it.
+`PRIORITY` is the ranking as data, most important first; docs/explanation/fields.md, "Severity and events", prints it.
 """
 
 from __future__ import annotations

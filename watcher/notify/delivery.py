@@ -1,6 +1,6 @@
 """Deliver the durable outbox: claim, send (`watcher.notify.send`), mark — in that order.
 
-Delivery guarantee (README, "Delivery guarantees"): a message is claimed (`sending`, with
+Delivery guarantee (docs/explanation/delivery-guarantees.md): a message is claimed (`sending`, with
 a lease) in one transaction, sent, and marked `sent` in another only after the channel
 accepted it. A crash before the channel accepted leaves a claim whose lease runs out, and
 the message is sent again: nothing is lost. A crash after the channel accepted but before

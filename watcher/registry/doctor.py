@@ -255,7 +255,7 @@ def check_paging(pages: Sequence[Reply], asked: Sequence[str]) -> Check:
     elif len(tokens) < 2 or not tokens[1]:
         problem = (
             "page 2 was exactly full (the last study) and carried no nextPageToken: the service changed since "
-            "2026-08 (harmless, the pagers stop on their own; the README's request counts assumed the token)"
+            "2026-08 (harmless, the pagers stop on their own; the documented request counts assumed the token)"
         )
     elif len(pages) < 3 or counts[2] != 0:
         problem = f"the token of the exactly full last page led to {counts[2:]} studies, not to an empty page"

@@ -1,6 +1,6 @@
 """One poll of ClinicalTrials.gov for a cycle: which watched trials changed, and their new records.
 
-The cost model (README, "Polling ClinicalTrials.gov"; docs/polling-internals.md) in one paragraph:
+The cost model (docs/explanation/polling.md; docs/polling-internals.md) in one paragraph:
 `/version` first, and nothing more when the data
 timestamp has not moved since the last complete poll. Otherwise find the changed trials the cheaper of
 two ways — (a) ask for the last-update date of every watched trial, `batch_size` IDs per request, or

@@ -100,7 +100,7 @@ def _headline(entry: Entry | None) -> str:
 
 
 def context(payload: Payload, delivery: Delivery) -> Context:
-    """The facts of every format and template (documented in README, "Templates")."""
+    """The facts of every format and template (documented in docs/how-to/notifications.md, "Templates")."""
     late = delivery.now - delivery.created_at
     delay = None
     if late >= delivery.delay_note_after:

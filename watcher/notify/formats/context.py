@@ -3,7 +3,7 @@
 One `Context` per delivery (built from the typed payload by `watcher.notify.formats.build`), frozen
 and typed, so mypy checks each format's use of it and a Slack line, an email row and a webhook
 change object always agree. User templates read the same facts as plain data
-(`template_variables`): the names documented in README, "Templates".
+(`template_variables`): the names documented in docs/how-to/notifications.md, "Templates".
 """
 
 from __future__ import annotations

@@ -254,7 +254,7 @@ class _Common(TypedDict):
 
 
 def document(ctx: Context) -> Document:
-    """The webhook's structured fields, schema `trialwatch.notification` version 1 (README)."""
+    """The webhook's structured fields, schema `trialwatch.notification` version 1 (docs/reference/webhook.md)."""
     common: _Common = {
         "schema": SCHEMA,
         "schema_version": SCHEMA_VERSION,
