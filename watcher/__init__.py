@@ -1,3 +1,3 @@
 """TrialWatch: watch ClinicalTrials.gov records and report field-level changes."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

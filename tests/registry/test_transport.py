@@ -17,6 +17,7 @@ from structlog.testing import capture_logs
 
 from tests.support.api_client import Sleeps, events, hits, quick_settings
 from tests.support.fakeapi import FakeCtGov, load_fixture
+from watcher import __version__
 from watcher.config import ApiSettings
 from watcher.errors import AccessDenied, ApiError, StudyNotFound, TransientApiError
 from watcher.registry.client import CtGovClient
@@ -49,7 +50,7 @@ def test_descriptive_user_agent_and_explicit_timeout(fake_api: FakeCtGov, client
     client.version()
     headers = {k.lower(): v for k, v in fake_api.headers[-1].items()}
     assert headers["user-agent"] == USER_AGENT
-    assert USER_AGENT.startswith(f"trialwatch/0.1.0 python-httpx/{httpx.__version__} (+https://")
+    assert USER_AGENT.startswith(f"trialwatch/{__version__} python-httpx/{httpx.__version__} (+https://")
     assert client.transport._http.timeout == httpx.Timeout(0.5, connect=0.5)
 
 
