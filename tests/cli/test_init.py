@@ -91,3 +91,33 @@ def test_init_refuses_what_would_not_validate_and_writes_nothing(tmp_path: Path)
     assert bad_url.returncode == 2
     assert "slak" in bad_url.stderr and "nothing written" in bad_url.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.slow
+def test_on_a_terminal_init_asks_what_to_watch_and_where_to_send(tmp_path: Path) -> None:
+    """stdin a real terminal (a pseudo-terminal): the two questions, a bad answer asked again."""
+    import pty
+
+    controller, terminal = pty.openpty()
+    try:
+        with subprocess.Popen(
+            [sys.executable, "-m", "watcher", "init", "here"],
+            cwd=tmp_path,
+            env={**os.environ, "PYTHONPATH": str(REPO), "TRIALWATCH_CONFIG": ""},
+            stdin=terminal,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        ) as process:
+            answers = f"no id here\nsee https://clinicaltrials.gov/study/{A} and {B.lower()}\njson://127.0.0.1:9/hook\n"
+            os.write(controller, answers.encode())
+            out, err = process.communicate(timeout=120)
+    finally:
+        os.close(controller)
+        os.close(terminal)
+    assert process.returncode == 0, err
+    assert "No NCT ID in that" in err
+    watchlist = (tmp_path / "here" / "watchlist.yaml").read_text(encoding="utf-8")
+    assert f"  - {A}\n  - {B}\n" in watchlist
+    assert 'url: "json://127.0.0.1:9/hook"' in (tmp_path / "here" / "trialwatch.yaml").read_text(encoding="utf-8")
+    assert "wrote here/trialwatch.yaml (settings) and here/watchlist.yaml (2 trials)" in out
