@@ -90,10 +90,12 @@ class Received:
 
 @dataclass
 class WebhookReceiver:
-    """Records every request; `fail_next(n, status)` makes the next n answers errors."""
+    """Records every request; `fail_next(n, status)` makes the next n answers errors; `delay` seconds
+    before each answer stand in for a hosted receiver's round trip."""
 
     host: str = "127.0.0.1"
     port: int = 0
+    delay: float = 0.0
     requests: list[Received] = field(default_factory=list)
     _failures: list[int] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -106,6 +108,8 @@ class WebhookReceiver:
             def _handle(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
+                if receiver.delay:
+                    time.sleep(receiver.delay)
                 with receiver._lock:
                     status = receiver._failures.pop(0) if receiver._failures else 200
                     if status == 200:
@@ -146,3 +150,52 @@ def webhook() -> Iterator[WebhookReceiver]:
         yield receiver
     finally:
         receiver.stop()
+
+
+@dataclass
+class SilentPeer:
+    """A TCP server that accepts connections and never answers: a hung webhook or SMTP server."""
+
+    sock: socket.socket
+    accepted: list[socket.socket] = field(default_factory=list)
+
+    @classmethod
+    def start(cls) -> SilentPeer:
+        sock = socket.socket()
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(16)
+        sock.settimeout(0.2)
+        peer = cls(sock)
+        threading.Thread(target=peer._accept, daemon=True).start()
+        return peer
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            self.accepted.append(conn)
+
+    @property
+    def port(self) -> int:
+        return int(self.sock.getsockname()[1])
+
+    def url(self, path: str = "hook") -> str:
+        return f"json://127.0.0.1:{self.port}/{path}"
+
+    def stop(self) -> None:
+        self.sock.close()
+        for conn in self.accepted:
+            conn.close()
+
+
+@pytest.fixture
+def silent_peer() -> Iterator[SilentPeer]:
+    peer = SilentPeer.start()
+    try:
+        yield peer
+    finally:
+        peer.stop()

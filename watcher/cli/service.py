@@ -41,6 +41,8 @@ def check(state: State, full: bool) -> None:
             _interrupted(store, started)
         finally:
             client.close()
+    for line in report.left_queued:
+        click.echo(f"trialwatch: {line}", err=True)
     if report.api_error:
         fail(f"cycle failed: {report.api_error}")
     for nct_id, error in sorted(report.failed.items()):

@@ -41,6 +41,8 @@ class CycleReport:
     strategy: str = ""
     api_error: str | None = None
     deliveries_failed: int = 0
+    left_queued: list[str] = field(default_factory=list)
+    """After delivering (`check`): one line per channel with messages still in the outbox, and why."""
 
     @property
     def result(self) -> str:

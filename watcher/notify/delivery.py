@@ -104,14 +104,21 @@ _busy_lock = threading.Lock()
 
 
 def deliver_due(
-    store: Store, settings: Settings, *, now: Callable[[], datetime], sender: Sender | None = None
+    store: Store,
+    settings: Settings,
+    *,
+    now: Callable[[], datetime],
+    sender: Sender | None = None,
+    wait: float | None = TICK_WAIT,
 ) -> list[Outcome]:
     """Send every message that is due: one worker thread per channel, each channel's queue in order.
 
     Channels never wait for each other: a channel that hangs holds back only its own messages.
     Each message is claimed before it is sent and marked after, so a process killed at any point
     leaves nothing lost and at most this one message possibly sent twice. Returns the outcomes of
-    the workers that finished within `TICK_WAIT`.
+    the workers that finished within `wait` seconds; `wait=None` joins every worker (`check`, which
+    exits next: a send is bounded by its channel's `timeout`, and a thread cut off at exit mid-send
+    could send its message twice).
     """
     sender = sender or Sender(settings.channels)
     held = [name for name, c in settings.channels.items() if c.digest]
@@ -137,9 +144,9 @@ def deliver_due(
         )
         worker.start()
         workers.append(worker)
-    deadline = time.monotonic() + TICK_WAIT
+    deadline = None if wait is None else time.monotonic() + wait
     for worker in workers:
-        worker.join(timeout=max(0.0, deadline - time.monotonic()))
+        worker.join(timeout=None if deadline is None else max(0.0, deadline - time.monotonic()))
     return list(outcomes)
 
 

@@ -18,7 +18,7 @@ from watcher.config import Config
 from watcher.errors import TrialWatchError
 from watcher.messages import ChangesPayload, NewMessage, Payload
 from watcher.models import Change, Event, Trial, history_url, study_url
-from watcher.notify.delivery import Outcome, deliver_due, render
+from watcher.notify.delivery import TICK_WAIT, Outcome, deliver_due, render
 from watcher.notify.formats import Delivery, context
 from watcher.notify.send import Sender
 from watcher.store import Store
@@ -84,12 +84,14 @@ def notify_tick(
     now: Callable[[], datetime],
     next_poll: datetime | None = None,
     sender: Sender | None = None,
+    wait: float | None = TICK_WAIT,
 ) -> list[Outcome]:
     """Everything the notifier owes right now: digests whose time has come, heartbeats, and
     every due delivery (new messages, retries, messages a crashed process had claimed).
 
     The service calls this on a short timer and after each cycle. `next_poll`, when the
-    scheduler knows it, goes into heartbeats.
+    scheduler knows it, goes into heartbeats. `wait`: see `deliver_due` (`watcher.notify.drain`
+    passes None to send everything before `check` exits).
     """
     from watcher.notify.digest import enqueue_heartbeats, fold_due_digests
 
@@ -105,7 +107,7 @@ def notify_tick(
             run()
         except TrialWatchError as exc:
             log.error("notify.tick_failed", step=step, error=str(exc))  # noqa: TRY400 - a known error, no trace
-    return deliver_due(store, settings, now=now, sender=sender)
+    return deliver_due(store, settings, now=now, sender=sender, wait=wait)
 
 
 # -- notify-test ---------------------------------------------------------------------------------
