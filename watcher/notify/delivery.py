@@ -31,7 +31,7 @@ from watcher.notify import claims
 from watcher.notify.formats import FORMATS, Delivery, Rendered, context, template_variables
 from watcher.notify.send import Sender
 from watcher.store import Store
-from watcher.store.meta import PARTS_SENT, PartsSent
+from watcher.store.meta import PARTS_SENT, PartsSent, installation_id
 from watcher.store.outbox import OutboxMessage
 
 log = structlog.get_logger("watcher.notify.delivery")
@@ -120,7 +120,7 @@ def deliver_due(
     exits next: a send is bounded by its channel's `timeout`, and a thread cut off at exit mid-send
     could send its message twice).
     """
-    sender = sender or Sender(settings.channels)
+    sender = sender or Sender(settings.channels, installation=installation_id(store.meta))
     held = [name for name, c in settings.channels.items() if c.digest]
     try:
         due = store.outbox.due_channels(now(), held_channels=held, is_dead=claims.is_dead)

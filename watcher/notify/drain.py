@@ -21,7 +21,7 @@ from watcher.notify.delivery import Outcome, deliver_due
 from watcher.notify.payloads import notify_tick
 from watcher.notify.send import Sender
 from watcher.store import Store
-from watcher.store.meta import DIGEST_LAST
+from watcher.store.meta import DIGEST_LAST, installation_id
 from watcher.store.outbox import Queued
 from watcher.times import minute, utc
 
@@ -44,7 +44,7 @@ def drain(config: Config, store: Store, *, now: Callable[[], datetime], sender: 
     settings = config.settings
     if not settings.channels:
         return Drained()
-    sender = sender or Sender(settings.channels)
+    sender = sender or Sender(settings.channels, installation=installation_id(store.meta))
     outcomes = notify_tick(config, store, now=now, sender=sender, wait=None)
     for _ in range(MAX_DRAIN_ROUNDS):
         sent = deliver_due(store, settings, now=now, sender=sender, wait=None)

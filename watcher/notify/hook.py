@@ -7,7 +7,8 @@ syntax ourselves — `json://[user:password@]host[:port]/path` with `+Header=val
 header), `-name=value` (a query parameter), `:key=value` (add an envelope key, or rename one of
 apprise's keys to `value`; `:key=` drops it), `method=` and `verify=` — and POSTing the same body
 apprise would: `{version: "1.0", title, message, attachments: [], type: "info"}` plus our fields.
-Every request carries `Idempotency-Key: trialwatch-<message id>`, the same on each retry.
+Every request carries `Idempotency-Key: trialwatch-<installation id>-<message id>`, the same on each
+retry and different for every installation (`idempotency_key`).
 """
 
 from __future__ import annotations
@@ -108,13 +109,26 @@ def envelope(title: str, message: str, document: Mapping[str, Json], extras: Map
     return payload
 
 
-def post(target: HookTarget, payload: Mapping[str, Any], *, timeout: float, message_id: Json = None) -> None:
+def idempotency_key(installation: str | None, message_id: Json) -> str:
+    """`trialwatch-<installation>-<message_id>`: outbox ids start at 1 in every database, so the
+    installation's id (made once, kept in the database) tells two installations' message 42 apart."""
+    return f"trialwatch-{installation}-{message_id}" if installation else f"trialwatch-{message_id}"
+
+
+def post(
+    target: HookTarget,
+    payload: Mapping[str, Any],
+    *,
+    timeout: float,
+    message_id: Json = None,
+    installation: str | None = None,
+) -> None:
     """Send one request; a 2xx answer is acceptance. Errors name no URL, header or credential."""
     import httpx
 
     headers = {"User-Agent": USER_AGENT, "Content-Type": "application/json", **target.headers}
     if message_id is not None:
-        headers.setdefault("Idempotency-Key", f"trialwatch-{message_id}")
+        headers.setdefault("Idempotency-Key", idempotency_key(installation, message_id))
     limits = httpx.Timeout(timeout, connect=target.connect_timeout or timeout, read=target.read_timeout or timeout)
     try:
         with httpx.Client(timeout=limits, verify=target.verify, follow_redirects=True) as client:

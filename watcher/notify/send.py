@@ -44,8 +44,11 @@ def with_timeout(url: str, seconds: float) -> str:
 class Sender:
     """Sends rendered messages to channels; every error comes back redacted."""
 
-    def __init__(self, channels: Mapping[str, ChannelSettings]) -> None:
+    def __init__(self, channels: Mapping[str, ChannelSettings], *, installation: str | None = None) -> None:
         self.channels = channels
+        self.installation = installation
+        """The database's installation id (`watcher.store.meta.installation_id`), in webhook keys and
+        email Message-IDs, so two installations never share one."""
 
     def send(
         self,
@@ -64,7 +67,7 @@ class Sender:
         secrets = secret_parts(channel.url)
         try:
             for index in range(first_part, len(rendered.parts)):
-                self._send_one(channel, rendered, rendered.parts[index], message_id)
+                self._send_one(channel, rendered, rendered.parts[index], message_id, self.installation)
                 if on_part is not None:
                     on_part(index + 1)
         except NotifyError as exc:  # only the detail is redacted: a channel's name is never a secret
@@ -80,7 +83,13 @@ class Sender:
             raise NotifyError(f"channel {channel_name!r}: {detail}") from None
 
     @staticmethod
-    def _send_one(channel: ChannelSettings, rendered: Rendered, body: str, message_id: int | None = None) -> None:
+    def _send_one(
+        channel: ChannelSettings,
+        rendered: Rendered,
+        body: str,
+        message_id: int | None = None,
+        installation: str | None = None,
+    ) -> None:
         timeout = channel.timeout.total_seconds()
         kind = channel_kind(channel.url)
         if kind == "json":
@@ -93,6 +102,7 @@ class Sender:
                 envelope(rendered.title, body, document, hook.extras),
                 timeout=timeout,
                 message_id=document.get("message_id", message_id),
+                installation=installation,
             )
             return
         if kind == "email" and rendered.body_format == "html" and rendered.plain is not None:
@@ -100,7 +110,13 @@ class Sender:
 
             target = smtp_target(channel.url)
             if target is not None:
-                header = f"<trialwatch-{message_id}@{target.sender.domain}>" if message_id is not None else None
+                from watcher.notify.hook import idempotency_key
+
+                header = (
+                    f"<{idempotency_key(installation, message_id)}@{target.sender.domain}>"
+                    if message_id is not None
+                    else None
+                )
                 send_message(
                     target,
                     build_message(target, subject=rendered.title, html=body, plain=rendered.plain, message_id=header),

@@ -17,12 +17,15 @@ the caller's transaction, e.g. a failure counter and the alert it raises).
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Generic, TypeVar
 
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from watcher.models import Json
@@ -230,6 +233,10 @@ SERVICE_WATCHLIST_ERROR = MetaKey("service.watchlist_error", TEXTS)
 SERVICE_TRIALS = MetaKey("service.trials", COUNT)
 """How many trials the running service watches."""
 
+INSTALLATION = MetaKey("installation.id", TEXT)
+"""A random id made once per database: a webhook's Idempotency-Key and an email's Message-ID carry
+it, so two installations (or one database rebuilt) never send one key with different content."""
+
 
 # -- reading and writing ---------------------------------------------------------------------------
 
@@ -271,3 +278,23 @@ class Meta:
         """Several keys in one transaction."""
         with self._session() as s:
             MetaIn(s).update(*entries)
+
+    def setdefault(self, key: MetaKey[T], make: Callable[[], T]) -> T:
+        """The key's value; when it has none, `make()` is stored first. Two processes racing store
+        one value: the insert does nothing when the other's is already there, and both read it back."""
+        found = self.get(key)
+        if found is not None:
+            return found
+        with self._session() as s:
+            dialect = s.get_bind().dialect.name
+            insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+            s.execute(insert(MetaRow).values(key=key.key, value=key.encode(make())).on_conflict_do_nothing())
+        stored = self.get(key)
+        if stored is None:
+            raise ValueError(f"meta key {key.key!r} holds a value that is not of its kind")
+        return stored
+
+
+def installation_id(meta: Meta) -> str:
+    """This database's installation id (`INSTALLATION`), made on first use."""
+    return meta.setdefault(INSTALLATION, lambda: uuid.uuid4().hex)
