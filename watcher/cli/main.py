@@ -46,10 +46,11 @@ class State:
     def path(self) -> Path | None:
         return resolve_config_path(self.config_path)
 
-    def config(self) -> Config:
+    def config(self, *, missing_watchlist_ok: bool = False) -> Config:
+        """The configuration; a command that creates the watchlist (`add`) accepts it missing."""
         if self._config is None:
             try:
-                self._config = load_config(self.path)
+                self._config = load_config(self.path, missing_watchlist_ok=missing_watchlist_ok)
             except ConfigError as exc:
                 fail(str(exc), EXIT_USAGE)
         return self._config

@@ -18,7 +18,7 @@ def edit_watchlist(state: State, edit: Any) -> Any:
     from watcher.config.edit import locked, read_text
     from watcher.files import write_atomically
 
-    config = state.config()
+    config = state.config(missing_watchlist_ok=True)
     path = config.watchlist.path
     try:
         with locked(path) as real:
@@ -94,7 +94,7 @@ def add(
         wanted += found
     if not wanted:
         fail("give at least one NCT ID, or --from FILE", EXIT_USAGE)
-    known = list(state.config().settings.channels)
+    known = list(state.config(missing_watchlist_ok=True).settings.channels)
     unknown = [c for c in channels if c not in known]
     if unknown:
         fail(

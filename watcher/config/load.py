@@ -8,7 +8,8 @@ from pathlib import Path
 
 from watcher.config.settings import Config, Settings, Watchlist, collect_settings
 from watcher.config.watchlist import load_watchlist
-from watcher.errors import ConfigError
+from watcher.config.yamlcheck import Validator, read_yaml
+from watcher.errors import ConfigError, Problem
 
 
 def load_settings(path: Path | None, environ: Mapping[str, str] = os.environ) -> Settings:
@@ -18,9 +19,36 @@ def load_settings(path: Path | None, environ: Mapping[str, str] = os.environ) ->
     return settings
 
 
-def load_config(path: Path | None, environ: Mapping[str, str] = os.environ) -> Config:
-    """Settings and watchlist together; problems of both files are reported in one error."""
+def missing_watchlist(settings: Settings) -> Problem | None:
+    """A watchlist file that does not exist, named at the line of the setting that names it.
+
+    Read as empty, it made `check` succeed and `run` watch nothing, silently. Whole-registry mode
+    needs no watchlist (every study is watched)."""
+    path = settings.watchlist_path
+    if settings.registry.all or path.exists():
+        return None
+    line = None
+    if settings.path is not None:
+        doc = read_yaml(settings.path, Validator(settings.path))
+        line = Validator.line_of(doc, "watchlist") if isinstance(doc, Mapping) and "watchlist" in doc else None
+    where = "" if line else " (`watchlist:` is not set: this is its default)"
+    return Problem(
+        str(settings.path or "<defaults>"),
+        line,
+        "watchlist",
+        f"the watchlist file {path} does not exist{where}; fix the path, or create it (`trialwatch add NCT…` does)",
+    )
+
+
+def load_config(
+    path: Path | None, environ: Mapping[str, str] = os.environ, *, missing_watchlist_ok: bool = False
+) -> Config:
+    """Settings and watchlist together; problems of both files are reported in one error.
+    `missing_watchlist_ok`: for the commands that create the watchlist (`add`, `search add`)."""
     settings, problems = collect_settings(path, environ)
+    missing = None if missing_watchlist_ok else missing_watchlist(settings)
+    if missing is not None:
+        problems.append(missing)
     try:
         watchlist = load_watchlist(settings.watchlist_path, list(settings.channels))
     except ConfigError as exc:
