@@ -6,13 +6,16 @@ import json
 import sys
 from dataclasses import replace
 from datetime import UTC, datetime
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
 from watcher.cli.main import EXIT_FAILED, EXIT_USAGE, State, cli, fail, open_store
 from watcher.config import Config, load_config
 from watcher.errors import ConfigError, TrialWatchError
+
+if TYPE_CHECKING:
+    from watcher.cycle.report import CycleReport
 
 
 @cli.command()
@@ -41,6 +44,7 @@ def check(state: State, full: bool) -> None:
             _interrupted(store, started)
         finally:
             client.close()
+    _say_baselines(report)
     for line in report.left_queued:
         click.echo(f"trialwatch: {line}", err=True)
     if report.api_error:
@@ -56,6 +60,18 @@ def check(state: State, full: bool) -> None:
         click.echo(f"trialwatch: {nct_id}: not found on ClinicalTrials.gov (404); check the watchlist", err=True)
     if report.failed or missing:
         sys.exit(EXIT_FAILED)
+
+
+def _say_baselines(report: CycleReport) -> None:
+    """A first `check` records and reports nothing else: say so, or it looks as if nothing happened."""
+    count = len(report.baselines)
+    if not count:
+        return
+    noun = "trial" if count == 1 else "trials"
+    if count == report.checked:
+        click.echo(f"Recorded {count} {noun} (baseline); changes are reported from the next cycle on.")
+    else:
+        click.echo(f"Recorded {count} new {noun} (baseline); changes to them are reported from the next cycle on.")
 
 
 def _interrupted(store: Any, started: datetime) -> NoReturn:

@@ -216,6 +216,7 @@ class Recorder:
         )
         if new.baseline:
             self.run.new_trials.append(trial.nct_id)
+            self.report.baselines.append(trial.nct_id)
         else:
             self.report.changed.append(trial.nct_id)
         self.report.checked += 1

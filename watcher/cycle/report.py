@@ -33,6 +33,8 @@ class CycleReport:
     finished_at: datetime | None = None
     checked: int = 0
     changed: list[str] = field(default_factory=list)
+    baselines: list[str] = field(default_factory=list)
+    """Trials stored for the first time: their first version is recorded, not reported."""
     failed: dict[str, str] = field(default_factory=dict)
     not_found: list[str] = field(default_factory=list)
     moved: dict[str, str] = field(default_factory=dict)
