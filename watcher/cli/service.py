@@ -71,7 +71,8 @@ def _say_baselines(report: CycleReport) -> None:
     if count == report.checked:
         click.echo(f"Recorded {count} {noun} (baseline); changes are reported from the next cycle on.")
     else:
-        click.echo(f"Recorded {count} new {noun} (baseline); changes to them are reported from the next cycle on.")
+        them = "it" if count == 1 else "them"
+        click.echo(f"Recorded {count} new {noun} (baseline); changes to {them} are reported from the next cycle on.")
 
 
 def _interrupted(store: Any, started: datetime) -> NoReturn:
