@@ -126,6 +126,7 @@ def test_cli_add_from_free_text_says_what_was_new(workspace: Workspace) -> None:
         assert f"added            {nct_id}" in result.out
     assert "already watched  NCT06622694" in result.out
     assert "3 added, 1 already watched, 4 trials in all" in result.out
+    workspace.store()  # the database a first `check` makes: reading commands never create it
     listed = workspace.cli("list", "--json").json()
     assert [r["nct_id"] for r in listed] == ["NCT06622694", *[i for i in SEED_IDS if i != "NCT06622694"]]
     assert listed[1]["tags"] == ["t1d"]
@@ -142,6 +143,7 @@ def test_cli_add_from_stdin(workspace: Workspace) -> None:
         input="Two trials: NCT04728893 and NCT03418623.",
     )
     assert result.exit_code == 0, result.output
+    workspace.store()  # the database a first `check` makes: reading commands never create it
     assert [t["nct_id"] for t in workspace.cli("list", "--json").json()] == ["NCT04728893", "NCT03418623"]
 
 

@@ -248,6 +248,7 @@ def test_search_cli_add_preview_list_remove(workspace: Workspace, fake_api: Fake
     assert adhoc.out.splitlines()[-1] == "0 studies match 'preview' now (nothing saved)"
     bad = workspace.cli("search", "preview", "-q", "condition=x")
     assert bad.code == 2 and "query.condition" in bad.err
+    workspace.store()  # the database a first `check` makes: reading commands never create it
     listed = workspace.cli("search", "list", "--json").json()
     assert listed[0]["name"] == "lymphoma" and listed[0]["watch"] is True and listed[0]["matches"] == 0
     assert workspace.cli("search", "add", "lymphoma", "-q", "cond=x").code == 2, "the name is taken"

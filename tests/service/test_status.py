@@ -23,6 +23,12 @@ A, B = "NCT04728893", "NCT03418623"
 
 def test_status_before_any_service_run(workspace: Workspace) -> None:
     workspace.write(trials=[A, B])
+    database = workspace.root / "state" / "trialwatch.sqlite"
+    before = workspace.cli("status")
+    assert before.code == 1, "status never creates a database (an empty one would answer wrongly)"
+    assert f"no database at {database}; run `trialwatch check` first" in before.err
+    assert not database.exists()
+    workspace.store()  # as the service's first start makes it
     result = workspace.cli("status")
     assert result.code == 0
     assert result.out.splitlines() == [
@@ -85,6 +91,7 @@ def test_a_service_that_stopped_beating_is_not_responding(workspace: Workspace) 
 def test_status_still_works_when_the_watchlist_on_disk_is_broken(workspace: Workspace) -> None:
     workspace.write(trials=[A])
     workspace.watchlist.write_text("trials:\n  - NCT1\n")
+    workspace.store()  # the database the service made before the watchlist broke
     result = workspace.cli("status")
     assert result.code == 0, result.err
     assert "watchlist:      INVALID" in result.out

@@ -44,6 +44,7 @@ def test_show_renders_the_latest_version_with_recent_changes(workspace: Workspac
 
 
 def test_show_unknown_trial_explains_what_to_do(workspace: Workspace) -> None:
+    workspace.store()  # the database a first `check` makes: reading commands never create it
     result = workspace.cli("show", "NCT00000000")
     assert result.code == 1
     assert "no stored snapshot yet" in result.err

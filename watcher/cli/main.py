@@ -63,15 +63,18 @@ def fail(message: str, code: int = EXIT_FAILED) -> NoReturn:
 
 @contextmanager
 def open_store(config: Config, *, read_only: bool = False) -> Iterator[Any]:
-    """The store, opened for writing; `read_only` commands read a SQLite file this user cannot write
-    (a state directory owned by the service's user) as it is, without upgrading it. A storage
-    failure, here or later, reaches the user through `Commands.invoke`."""
+    """The store, opened for writing (created and upgraded as needed). `read_only` commands (status,
+    list, show, history, changes…) never create nor upgrade a database: one that is not there is an
+    error naming where it was looked for, never a new empty one answering wrongly. A storage failure,
+    here or later, reaches the user through `Commands.invoke`."""
     from watcher.store import Store
-    from watcher.store.connection import sqlite_path, unwritable
+    from watcher.store.connection import sqlite_path
 
     url = config.settings.storage_url
     database = sqlite_path(url)
-    with Store(url, read_only=read_only and database is not None and unwritable(database) is not None) as store:
+    if read_only and database is not None and not database.exists():
+        raise StorageError(f"no database at {database}; run `trialwatch check` first")
+    with Store(url, read_only=read_only) as store:
         yield store
 
 

@@ -143,7 +143,7 @@ def search_list(state: State, as_json: bool) -> None:
     """The saved searches: query, whether matches are watched, matches recorded, last run."""
     config = state.config()
     rows: list[dict[str, Any]] = []
-    with open_store(config) as store:
+    with open_store(config, read_only=True) as store:
         for s in config.watchlist.searches:
             run = store.meta.get(SEARCH.of(s.name))
             rows.append(

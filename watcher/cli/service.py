@@ -12,6 +12,7 @@ import click
 
 from watcher.cli.main import EXIT_FAILED, EXIT_USAGE, State, cli, fail, open_store
 from watcher.config import Config, load_config
+from watcher.config.load import setting_line
 from watcher.errors import ConfigError, TrialWatchError
 
 if TYPE_CHECKING:
@@ -162,9 +163,10 @@ def check_config(state: State) -> None:
             + " ".join(f"{k}={v}" for k, v in found.params().items())
             + (", matches watched" if found.watch else ", matches announced")
         )
-    from watcher.store.connection import redact_db_url
+    from watcher.store.connection import probe_database, redact_db_url
 
-    click.echo(f"storage:   {redact_db_url(settings.storage_url)}")
+    problem, note = probe_database(settings.storage_url)
+    click.echo(f"storage:   {redact_db_url(settings.storage_url)}" + (f" ({note})" if note else ""))
     click.echo(
         f"interval:  {settings.interval}"
         + (f" (jitter {settings.jitter})" if settings.jitter else "")
@@ -185,4 +187,8 @@ def check_config(state: State) -> None:
             click.echo(f"channel:   {name} → {redact_url(channel.url)}")
     else:
         click.echo("channels:  none (changes are printed to stdout)")
+    if problem is not None:
+        line = setting_line(settings.path, "storage", "url")
+        where = f"{settings.path or '<defaults>'}" + (f":{line}" if line else "")
+        fail(f"{where}: storage.url: {problem}", EXIT_USAGE)
     click.echo("OK")

@@ -302,13 +302,31 @@ class Choice(ValueKind[str]):
         return None if value in self.options else f"{raw!r} is not one of {', '.join(self.options)}"
 
 
+_SQLITE_RELATIVE = re.compile(r"^(sqlite(?:\+\w+)?:///)(?![/~])([^?]+)(\?.*)?$")
+
+
+def resolve_sqlite_url(url: str, base_dir: Path) -> str:
+    """`sqlite:///state/tw.sqlite` → `sqlite:////<base_dir>/state/tw.sqlite`; absolute, `~`, in-memory
+    and other databases' URLs are kept as they are."""
+    match = _SQLITE_RELATIVE.match(url)
+    if match is None or match.group(2) == ":memory:":
+        return url
+    prefix, database, query = match.groups()
+    return f"{prefix}{(base_dir / database).absolute()}{query or ''}"
+
+
 @dataclass(frozen=True, slots=True)
 class DatabaseUrl(Text):
-    """Any SQLAlchemy URL: only its `scheme://` is checked here, the database says the rest."""
+    """Any SQLAlchemy URL: only its `scheme://` is checked here (`check-config` tries the rest). A
+    relative SQLite path is relative to the settings file's folder, as every path in the file is."""
 
     @property
     def label(self) -> str:
         return "SQLAlchemy URL"
+
+    def read(self, node: Mapping[str, Any], key: str, path: str, default: Any, reading: Reading) -> Any:
+        value = Text.read(self, node, key, path, default, reading)
+        return resolve_sqlite_url(value, reading.base_dir) if isinstance(value, str) else value
 
     def check(self, value: Any, raw: Any) -> str | None:
         if "://" in value:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from watcher.config.settings import Config, Settings, Watchlist, collect_settings
 from watcher.config.watchlist import load_watchlist
@@ -19,6 +20,19 @@ def load_settings(path: Path | None, environ: Mapping[str, str] = os.environ) ->
     return settings
 
 
+def setting_line(path: Path | None, *keys: str) -> int | None:
+    """The line of a key path (`storage`, `url`) in the settings file; None when it is not there."""
+    if path is None:
+        return None
+    node: Any = read_yaml(path, Validator(path))
+    line = None
+    for key in keys:
+        if not isinstance(node, Mapping) or key not in node:
+            return None
+        line, node = Validator.line_of(node, key), node[key]
+    return line
+
+
 def missing_watchlist(settings: Settings) -> Problem | None:
     """A watchlist file that does not exist, named at the line of the setting that names it.
 
@@ -27,10 +41,7 @@ def missing_watchlist(settings: Settings) -> Problem | None:
     path = settings.watchlist_path
     if settings.registry.all or path.exists():
         return None
-    line = None
-    if settings.path is not None:
-        doc = read_yaml(settings.path, Validator(settings.path))
-        line = Validator.line_of(doc, "watchlist") if isinstance(doc, Mapping) and "watchlist" in doc else None
+    line = setting_line(settings.path, "watchlist")
     where = "" if line else " (`watchlist:` is not set: this is its default)"
     return Problem(
         str(settings.path or "<defaults>"),

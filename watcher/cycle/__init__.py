@@ -37,7 +37,7 @@ from watcher.cycle.report import CycleReport, Run
 from watcher.cycle.trial_alerts import TrialAlerts
 from watcher.detect.meaning import SeverityRules
 from watcher.discovery import announce_no_edit_alerts, discover
-from watcher.notify.drain import drain
+from watcher.notify.payloads import drain
 from watcher.registry.client import CtGovClient
 from watcher.registry.poll import PollResult, PollState, poll
 from watcher.registry.whole import poll_whole_registry
@@ -140,7 +140,7 @@ class Cycle:
         if deliver:
             drained = drain(self.config, self.store, now=self.now)  # a one-shot run: nothing left to a next tick
             report.deliveries_failed = sum(1 for d in drained.outcomes if not d.accepted)
-            report.left_queued = drained.notes
+            report.left_queued = drained.left
         log.info(
             "cycle.done",
             result=report.result,

@@ -1,4 +1,4 @@
-"""Notifications: the change sets the cycle stores in the outbox, and `notify_tick`.
+"""Notifications: the change sets the cycle stores in the outbox, `notify_tick` and `drain`.
 
 The payloads themselves are defined once, typed, in `watcher.messages`; the stages live in their
 own modules: `routing` (who hears of what), `formats` (what a message looks like per channel),
@@ -9,12 +9,14 @@ is the seam the rest of TrialWatch uses.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 import structlog
 
-from watcher.config import Config
+from watcher.config import Config, Settings
+from watcher.config.channels import next_fire
 from watcher.errors import TrialWatchError
 from watcher.messages import ChangesPayload, NewMessage, Payload
 from watcher.models import Change, Event, Trial, history_url, study_url
@@ -22,6 +24,9 @@ from watcher.notify.delivery import TICK_WAIT, Outcome, deliver_due, render
 from watcher.notify.formats import Delivery, context
 from watcher.notify.send import Sender
 from watcher.store import Store
+from watcher.store.meta import DIGEST_LAST, installation_id
+from watcher.store.outbox import Queued
+from watcher.times import minute, utc
 
 log = structlog.get_logger("watcher.notify.payloads")
 
@@ -108,6 +113,62 @@ def notify_tick(
         except TrialWatchError as exc:
             log.error("notify.tick_failed", step=step, error=str(exc))  # noqa: TRY400 - a known error, no trace
     return deliver_due(store, settings, now=now, sender=sender, wait=wait)
+
+
+MAX_DRAIN_ROUNDS = 100
+"""Rounds of `deliver_due` a drain makes at most (each sends up to `MAX_ROUNDS` per channel): a backstop."""
+
+
+@dataclass(frozen=True, slots=True)
+class Drained:
+    """What a drain sent, and one line per channel it leaves messages for, saying why (for stderr)."""
+
+    outcomes: list[Outcome] = field(default_factory=list)
+    left: list[str] = field(default_factory=list)
+
+
+def drain(config: Config, store: Store, *, now: Callable[[], datetime], sender: Sender | None = None) -> Drained:
+    """`notify_tick` for a one-shot `check`, which has no next tick (under cron the next run may be hours
+    away): every channel's worker is joined, round after round, until no channel has a message due. It
+    ends: a send is bounded by its channel's `timeout`, and a channel that refuses or times out has its
+    head rescheduled (backoff), which holds back that channel alone. No worker is cut off at exit
+    mid-send (it could send its message twice)."""
+    settings = config.settings
+    if not settings.channels:
+        return Drained()
+    sender = sender or Sender(settings.channels, installation=installation_id(store.meta))
+    outcomes = notify_tick(config, store, now=now, sender=sender, wait=None)
+    for _ in range(MAX_DRAIN_ROUNDS):
+        sent = deliver_due(store, settings, now=now, sender=sender, wait=None)
+        if not sent:
+            break
+        outcomes.extend(sent)
+    held = [name for name, c in settings.channels.items() if c.digest]
+    return Drained(outcomes, [queued_note(q, settings, store) for q in store.outbox.queued(held_channels=held)])
+
+
+def _count(count: int, noun: str = "message") -> str:
+    return f"{count} {noun}{'s' if count != 1 else ''}"
+
+
+def queued_note(queued: Queued, settings: Settings, store: Store) -> str:
+    """`3 messages to 'ops-hook' left queued: next attempt at …; last error: …`. The error is the one
+    recorded with the message, redacted when it was: it names the channel, never its URL."""
+    channel = settings.channels.get(queued.channel)
+    reasons: list[str] = []
+    if channel is None:
+        reasons.append("the channel is no longer configured")
+    elif channel.digest and (last := store.meta.get(DIGEST_LAST.of(queued.channel))) is not None:
+        reasons.append(
+            f"changes wait for the channel's digest at {minute(next_fire(channel.digest, channel.timezone, last))}"
+        )
+    head = queued.head
+    if head is not None and channel is not None:
+        at = f"next attempt at {minute(utc(queued.next_attempt_at))}" if queued.next_attempt_at else "due"
+        reasons.append(at + (f" ({_count(head.attempts, 'attempt')} so far)" if head.attempts else ""))
+    if head is not None and head.last_error:
+        reasons.append(f"last error: {head.last_error}")
+    return f"{_count(queued.count)} to {queued.channel!r} left queued: {'; '.join(reasons) or 'not due yet'}"
 
 
 # -- notify-test ---------------------------------------------------------------------------------

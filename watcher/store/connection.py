@@ -1,4 +1,5 @@
-"""The database engine: opening it, SQLite's settings, its URL fit for logs, what stops writing it.
+"""The database engine: opening it, SQLite's settings, its URL fit for logs, what stops writing it,
+and `probe_database` (`check-config`: is `storage.url` usable?).
 
 Locks between processes are `watcher.store.locks`; what a database failure means to a user,
 `watcher.store.failures`.
@@ -13,9 +14,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from sqlalchemy import create_engine, event
+from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Engine, make_url
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
 
 from watcher.errors import StorageError
 
@@ -73,7 +74,12 @@ def read_only_creator(database: Path) -> Any:
     the last clean close) and the folder is not writable, SQLite cannot create them and refuses
     `mode=ro`; then the file holds every commit, and `immutable=1` reads it without them.
     """
-    if not database.is_file():
+    if database.is_dir():
+        raise StorageError(
+            f"cannot open database sqlite:///{database}: it is a folder: set storage.url to a file, "
+            "or move the folder away"
+        )
+    if not database.exists():
         problem = unwritable(database) or "this command only reads"
         raise StorageError(
             f"there is no database at {database} yet, and {problem}; "
@@ -151,3 +157,50 @@ def sqlite_path(url: str) -> Path | None:
     if parsed.get_backend_name() != "sqlite" or not parsed.database or parsed.database == ":memory:":
         return None
     return Path(parsed.database).expanduser()
+
+
+# -- `check-config`'s look at storage.url: scheme, driver, reachable; nothing created or changed --
+
+CONNECT_TIMEOUT_S = 5
+
+
+def probe_database(url: str) -> tuple[str | None, str]:
+    """(problem, note): `problem` says what is wrong with the URL or the database (None when nothing
+    is), `note` what was found (`reachable`, `not created yet: the first check creates it`). Nothing
+    is created or changed."""
+    try:
+        parsed = make_url(url)
+        dialect = parsed.get_dialect()
+    except NoSuchModuleError:
+        return f"unknown database scheme {url.split('://', 1)[0]!r} (sqlite:///path or postgresql+psycopg://…)", ""
+    except (ArgumentError, ValueError):
+        return f"{redact_db_url(url)} is not a database URL such as sqlite:///path or postgresql+psycopg://…", ""
+    try:
+        dialect.import_dbapi()
+    except ImportError as exc:
+        extra = " (pip install 'trialwatch[postgres]')" if parsed.get_backend_name() == "postgresql" else ""
+        return f"the driver for {parsed.drivername!r} is not installed: {exc}{extra}", ""
+    database = sqlite_path(url)
+    if database is not None and not database.is_file():
+        problem = unwritable(database)
+        return problem, "" if problem else f"no database at {database} yet: the first `check` creates it"
+    return _connect(url, database is not None)
+
+
+def _connect(url: str, sqlite: bool) -> tuple[str | None, str]:
+    database = sqlite_path(url)
+    if database is not None:
+        engine = create_engine(url, creator=read_only_creator(database))
+    else:
+        args = {"connect_timeout": CONNECT_TIMEOUT_S} if make_url(url).get_backend_name() == "postgresql" else {}
+        engine = create_engine(url, connect_args=args)
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+    except SQLAlchemyError as exc:
+        from watcher.store.failures import reason
+
+        return f"cannot reach {redact_db_url(url)}: {reason(exc, url)}", ""
+    finally:
+        engine.dispose()
+    return None, "reachable" if not sqlite else "exists, readable"

@@ -121,6 +121,10 @@ class Store:
             behind = schema_behind(self.engine)
         except SQLAlchemyError as exc:
             raise database_error(self.url, exc, doing="cannot read the database") from exc
+        if behind is not None and behind.startswith("empty"):
+            raise StorageError(
+                f"no database at {redact_db_url(self.url)}: it holds no tables; run `trialwatch check` first"
+            )
         if behind is not None:
             database = sqlite_path(self.url)
             why = (unwritable(database) if database else None) or "it was opened read-only"

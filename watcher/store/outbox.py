@@ -48,16 +48,12 @@ class OutboxMessage:
 
 @dataclass(frozen=True, slots=True)
 class Queued:
-    """One channel's undelivered messages, as `check` reports what it leaves behind."""
+    """A channel's undelivered messages and its head (not counting changes held for a digest)."""
 
     channel: str
     count: int
-    digest_held: int
-    """Of `count`, "changes" messages waiting to be folded into the channel's digest."""
+    head: OutboxMessage | None
     next_attempt_at: datetime | None
-    """When the head (the oldest message not held for the digest) is tried next."""
-    last_error: str | None
-    attempts: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -433,34 +429,16 @@ class OutboxQueue:
             return result
 
     def queued(self, *, held_channels: Sequence[str] = ()) -> list[Queued]:
-        """Every channel's undelivered messages: how many, and why its head has not gone yet."""
+        """Every channel's undelivered messages: how many, and its head (why it has not gone yet)."""
+        query = select(OutboxRow.channel, func.count()).where(OutboxRow.status.in_(UNDELIVERED))
         with self._session() as s:
-            counts: dict[str, list[int]] = {}
-            rows = s.execute(
-                select(OutboxRow.channel, OutboxRow.kind, func.count())
-                .where(OutboxRow.status.in_(UNDELIVERED))
-                .group_by(OutboxRow.channel, OutboxRow.kind)
-            ).all()
-            for channel, kind, count in rows:
-                held = int(count) if channel in held_channels and kind == "changes" else 0
-                total = counts.setdefault(channel, [0, 0])
-                total[0] += int(count)
-                total[1] += held
-            found = []
-            for channel, (count, held) in sorted(counts.items()):
-                head_id = self._head_in(s, channel, channel in held_channels)
-                head = s.get(OutboxRow, head_id) if head_id is not None else None
-                found.append(
-                    Queued(
-                        channel=channel,
-                        count=count,
-                        digest_held=held,
-                        next_attempt_at=head.next_attempt_at if head is not None else None,
-                        last_error=head.last_error if head is not None else None,
-                        attempts=head.attempts if head is not None else 0,
-                    )
-                )
-            return found
+            counts = s.execute(query.group_by(OutboxRow.channel).order_by(OutboxRow.channel)).all()
+            heads = {c: s.get(OutboxRow, i) for c, _ in counts if (i := self._head_in(s, c, c in held_channels))}
+            return [
+                Queued(c, int(n), _message(h) if h else None, h.next_attempt_at if h else None)
+                for c, n in counts
+                for h in [heads.get(c)]
+            ]
 
     def requeue_parked(self, at: datetime, *, channel: str | None = None) -> int:
         """Give parked messages a fresh set of attempts (after fixing a channel); returns how many."""
