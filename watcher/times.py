@@ -33,3 +33,21 @@ def parse_utc(text: object) -> datetime | None:
 def minute(moment: datetime) -> str:
     """`2026-11-22 09:15 UTC`: a time as messages and `status` show it to people."""
     return utc(moment).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def span(seconds: float) -> str:
+    """A length of time as people read it: `42s`, `17m`, `5h 3m`, `3d`."""
+    whole = int(abs(seconds))
+    if whole < 90:
+        return f"{whole}s"
+    if whole < 5400:
+        return f"{whole // 60}m"
+    if whole < 172800:
+        return f"{whole // 3600}h {whole % 3600 // 60}m"
+    return f"{whole // 86400}d"
+
+
+def relative(moment: datetime, now: datetime) -> str:
+    """`in 5m` for a time to come, `11s ago` for one past: one wording for each, never both at once."""
+    seconds = (utc(moment) - utc(now)).total_seconds()
+    return f"in {span(seconds)}" if seconds > 0 else f"{span(seconds)} ago"

@@ -200,20 +200,31 @@ def changes(
         trials = [t for t in watched if not tags or set(tags) & set(t.tags)]
         if tags and not trials:
             fail(f"no watched trial has the tag {', '.join(tags)}", EXIT_USAGE)
-        found = store.changes.across(since=since_at, nct_ids=[t.nct_id for t in trials])
+        # whole-registry mode watches every stored study, not only the listed ones
+        every = config.settings.registry.all and not tags
+        found = store.changes.across(since=since_at, nct_ids=None if every else [t.nct_id for t in trials])
+        announced = [m for m in store.discovery.matches() if not m.baseline and m.first_seen_at >= since_at]
     items = select_changes(found, fields=fields, min_severity=min_severity, include_bookkeeping=include_bookkeeping)
     if _printed_as_data(items, as_json=as_json, as_csv=as_csv):
         return
-    if not items:
+    if not items and not (announced and not tags):
         click.echo(f"No changes since {since_at:%Y-%m-%d %H:%M} UTC.")
         return
     labels = {t.nct_id: t.label for t in trials}
+    lines = [(m.first_seen_at, _announced_line(m)) for m in ([] if tags else announced)]
     for item in items:
         who = f"{item.nct_id} ({labels[item.nct_id]})" if labels.get(item.nct_id) else item.nct_id
-        click.echo(
-            f"{item.detected_at:%Y-%m-%d %H:%M}  {who}  v{item.version}  {item.change.severity:<8} "
-            f"{change_line(change_row(item))}"
-        )
+        line = f"{who}  v{item.version}  {item.change.severity:<8} {change_line(change_row(item))}"
+        lines.append((item.detected_at, line))
+    for at, line in sorted(lines, key=lambda pair: pair[0]):
+        click.echo(f"{at:%Y-%m-%d %H:%M}  {line}")
+
+
+def _announced_line(match: Any) -> str:
+    """A new study a search announced (`search show NAME` lists each search's); its title is third-party
+    text, shown on a terminal."""
+    title = "".join(c if c.isprintable() else " " for c in match.title or "")
+    return f"{match.nct_id}  new study matching search {match.search!r}: {title}"
 
 
 @cli.command()

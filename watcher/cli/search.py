@@ -10,6 +10,7 @@ import click
 
 from watcher.cli.main import EXIT_USAGE, State, cli, fail, open_store
 from watcher.errors import ConfigError, TrialWatchError
+from watcher.models import study_url
 from watcher.store.meta import SEARCH
 
 
@@ -172,6 +173,43 @@ def search_list(state: State, as_json: bool) -> None:
             f"  {'watched' if r['watch'] else 'announced only'}, {r['matches']} matches recorded, "
             f"last run at data {r['last_run'] or 'never'}"
         )
+
+
+@search.command("show")
+@click.argument("name")
+@click.option("--all", "with_baseline", is_flag=True, help="Also the matches its first run recorded (its baseline).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of lines.")
+@click.pass_obj
+def search_show(state: State, name: str, with_baseline: bool, as_json: bool) -> None:
+    """The studies a saved search announced (newest last): found again after the message is gone, whether or
+    not the search watches them. A search removed with its matches kept is shown too."""
+    config = state.config()
+    with open_store(config, read_only=True) as store:
+        matches = store.discovery.matches([name])
+    if not matches and name not in {s.name for s in config.watchlist.searches}:
+        fail(f"no search named {name!r} in {config.watchlist.path}, and no match recorded for one", EXIT_USAGE)
+    shown = [m for m in matches if with_baseline or not m.baseline]
+    if as_json:
+        rows = [
+            {
+                "nct_id": m.nct_id,
+                "title": m.title,
+                "first_seen_at": m.first_seen_at.isoformat(),
+                "baseline": m.baseline,
+                "url": study_url(m.nct_id),
+            }
+            for m in shown
+        ]
+        click.echo(json.dumps(rows, indent=2, ensure_ascii=False))
+        return
+    for m in shown:
+        how = "baseline" if m.baseline else "announced"
+        title = "".join(c if c.isprintable() else " " for c in m.title or "")  # third-party text, on a terminal
+        click.echo(f"{m.first_seen_at:%Y-%m-%d %H:%M}  {m.nct_id}  {how:<9}  {title}  {study_url(m.nct_id)}")
+    baseline = sum(1 for m in matches if m.baseline)
+    announced = len(matches) - baseline
+    hidden = "" if with_baseline or not baseline else " (--all shows those too)"
+    click.echo(f"{name!r}: {announced} announced, {baseline} recorded by its first run{hidden}")
 
 
 @search.command("preview")

@@ -95,15 +95,15 @@ class Cycle:
                 started = self.now()
                 log.info("cycle.locked", reason="another process is running a cycle on this database")
                 return CycleReport(started_at=started, finished_at=started, skipped=True, strategy="locked")
+            begun = (self.now(), time.monotonic())  # the searches are part of the cycle, and of its duration
             found = discover(self.config, self.store, self.client, partial=partial, now=self.now, write=self.write)
             run = Run(trials=(*chosen, *found.trials), partial=partial, found=found)  # `watch: true` matches too
-            report = self._run(run, force_full=force_full, deliver=deliver)
+            report = self._run(run, begun, force_full=force_full, deliver=deliver)
             run_housekeeping(self.config, self.store, self.client, run.new_trials, now=self.now)
             return report
 
-    def _run(self, run: Run, *, force_full: bool, deliver: bool) -> CycleReport:
-        started = self.now()
-        clock = time.monotonic()
+    def _run(self, run: Run, begun: tuple[datetime, float], *, force_full: bool, deliver: bool) -> CycleReport:
+        started, clock = begun
         report = CycleReport(started_at=started)
         cycle_id = self.store.cycles.start(started)
         requests_before = self.client.requests_made

@@ -27,7 +27,7 @@ from watcher.store.meta import (
     SERVICE_TRIALS,
     SERVICE_WATCHLIST_ERROR,
 )
-from watcher.times import minute, parse_utc
+from watcher.times import minute, parse_utc, relative
 
 HEARTBEAT_EVERY = timedelta(seconds=60)
 STALE_AFTER = 3 * HEARTBEAT_EVERY
@@ -43,6 +43,19 @@ class FailingTrial:
 
 
 @dataclass(frozen=True, slots=True)
+class FailingChannel:
+    """A channel whose oldest message was refused (and waits for its retry), or that has parked messages.
+    `error` is the one recorded with the message: it names the channel, never its URL or a secret."""
+
+    channel: str
+    pending: int
+    parked: int
+    attempts: int
+    error: str | None
+    next_attempt_at: str | None
+
+
+@dataclass(frozen=True, slots=True)
 class Status:
     service: str  # running | stopping | stopped | not responding | never started
     pid: int | None
@@ -55,6 +68,7 @@ class Status:
     trials: int
     notifications: dict[str, int]
     failing: list[FailingTrial] = field(default_factory=list)
+    failing_channels: list[FailingChannel] = field(default_factory=list)
     watchlist_error: list[str] | None = None
     service_trials: int | None = None  # what the running service watches (differs while an edit is rejected)
 
@@ -113,9 +127,31 @@ def read_status(config: Config, store: Store, *, now: datetime) -> Status:
             "sent": counts.get("sent", 0),
         },
         failing=failing,
+        failing_channels=failing_channels(config, store),
         watchlist_error=error if running else None,
         service_trials=meta.get(SERVICE_TRIALS) if running else None,
     )
+
+
+def failing_channels(config: Config, store: Store) -> list[FailingChannel]:
+    """Channels whose queue head was refused at least once, and channels with parked messages."""
+    held = [name for name, c in config.settings.channels.items() if c.digest]
+    by_channel = store.outbox.counts_by_channel()
+    found = []
+    for queued in store.outbox.queued(held_channels=held):
+        head = queued.head
+        parked = by_channel.get(queued.channel, {}).get("parked", 0)
+        if head is not None and ((head.attempts and head.last_error) or parked):
+            found.append(
+                FailingChannel(
+                    queued.channel, queued.count, parked, head.attempts, head.last_error, _iso(queued.next_attempt_at)
+                )
+            )
+    listed = {f.channel for f in found}
+    for channel, statuses in sorted(by_channel.items()):
+        if statuses.get("parked") and channel not in listed:
+            found.append(FailingChannel(channel, 0, statuses["parked"], 0, None, None))
+    return found
 
 
 def _iso(moment: datetime | None) -> str | None:
@@ -129,20 +165,7 @@ def _hm(value: str | datetime | None) -> str:
 
 def _ago(stamp: str | None, now: datetime) -> str:
     parsed = parse_utc(stamp)
-    if parsed is None:
-        return ""
-    seconds = int((now - parsed).total_seconds())
-    return _span(abs(seconds)) + (" ago" if seconds >= 0 else " from now")
-
-
-def _span(seconds: int) -> str:
-    if seconds < 90:
-        return f"{seconds}s"
-    if seconds < 5400:
-        return f"{seconds // 60}m"
-    if seconds < 172800:
-        return f"{seconds // 3600}h {seconds % 3600 // 60}m"
-    return f"{seconds // 86400}d"
+    return relative(parsed, now) if parsed is not None else ""
 
 
 def status_lines(status: Status, *, now: datetime) -> list[str]:
@@ -166,8 +189,9 @@ def status_lines(status: Status, *, now: datetime) -> list[str]:
     if status.cycle_running_since:
         lines.append(f"running now:    a cycle started {_ago(status.cycle_running_since, now)}")
     nxt = status.next_cycle
+    overdue = nxt is not None and (parsed := parse_utc(nxt)) is not None and parsed <= now
     lines.append(
-        f"next cycle:     {_hm(nxt)} ({_ago(nxt, now).replace(' from now', '')} from now)"
+        f"next cycle:     {_hm(nxt)} ({'due ' if overdue else ''}{_ago(nxt, now)})"
         if nxt
         else "next cycle:     - (the service is not running)"
     )
@@ -178,11 +202,24 @@ def status_lines(status: Status, *, now: datetime) -> list[str]:
     for trial in status.failing:
         what = "not found (404)" if trial.not_found else (trial.error or "failed")
         lines.append(f"  failing  {trial.nct_id}  {trial.consecutive_failures} cycles: {what}")
+    for channel in status.failing_channels:
+        lines.append(f"  failing  channel {channel.channel!r}  {_channel_state(channel, now)}")
     if status.watchlist_error:
         kept = f" of {status.service_trials} trials" if status.service_trials is not None else ""
         lines.append(f"watchlist:      INVALID (a running service keeps its previous list{kept}):")
         lines.extend(f"  {problem}" for problem in status.watchlist_error)
     return lines
+
+
+def _channel_state(channel: FailingChannel, now: datetime) -> str:
+    parts = []
+    if channel.pending:
+        tried = f", tried {channel.attempts} time{'s' if channel.attempts != 1 else ''}" if channel.attempts else ""
+        retry = f", next attempt {_hm(channel.next_attempt_at)}" if channel.next_attempt_at else ""
+        parts.append(f"{channel.pending} pending{tried}{retry}")
+    if channel.parked:
+        parts.append(f"{channel.parked} parked (`trialwatch notify-retry` sends them again)")
+    return "; ".join(parts) + (f": {channel.error}" if channel.error else "")
 
 
 def watched_count(config: Config, store: Store) -> int:
