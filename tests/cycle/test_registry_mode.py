@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -153,3 +154,57 @@ def test_a_registry_page_cut_short_keeps_the_whole_records_and_leaves_the_gate(f
     assert whole.api_error is None
     assert (whole.strategy, whole.full_refetch, len(whole.records)) == ("registry", True, len(fake_api.ids()))
     assert whole.data_timestamp == fake_api.data_timestamp
+
+
+def test_new_studies_matching_a_filter_are_announced_changes_covers_every_study_and_logs_go_by_page(
+    workspace: Workspace,
+    fake_api: FakeCtGov,
+    webhook: WebhookReceiver,
+) -> None:
+    from tests.support.discovery_studies import DENVER, new_study
+
+    workspace.write(
+        trials=[WATCHED],
+        extra=REGISTRY,
+        channels={
+            "lung": {"url": webhook.url("lung"), "studies": {"conditions": ["*lung*"]}},
+            "everyone": {"url": webhook.url("everyone")},
+        },
+    )
+    first = workspace.cli("check")
+    assert first.code == 0, first.err
+    events = [json.loads(line) for line in first.err.splitlines() if line.startswith("{")]
+    assert [e["nct_id"] for e in events if e["event"] == "trial.checked"] == [WATCHED], "one line per watched trial"
+    pages = [e for e in events if e["event"] == "registry.page"]
+    assert [(p["studies"], p["new"]) for p in pages] == [(len(fake_api.ids()) - 1, len(fake_api.ids()) - 1)]
+
+    lung_title = "Durvalumab After Chemoradiation in Unresectable Non-small Cell Lung Cancer"
+    new_study(
+        fake_api,
+        "NCT07300001",
+        title=lung_title,
+        conditions=["Non-small Cell Lung Cancer"],
+        intervention="Durvalumab",
+        site=DENVER,
+    )
+    new_study(
+        fake_api,
+        "NCT07300002",
+        title="Insulin Pumps in Adolescents",
+        conditions=["Type 1 Diabetes"],
+        intervention="Insulin pump",
+        site=DENVER,
+    )
+    fake_api.update(COVID, set_status("SUSPENDED"))
+    second = workspace.cli("check")
+    assert second.code == 0, second.err
+
+    heard = sorted((r.path, r.json()["kind"], r.json().get("nct_id")) for r in webhook.requests)
+    assert heard == [("/lung", "new_trial", "NCT07300001")], "a new study reaches only the channel it matches"
+    (announced,) = [r.json() for r in webhook.requests]
+    assert announced["title"] == "New trial matching channels.lung.studies: NCT07300001"
+    assert lung_title in announced["message"]
+
+    changes = workspace.cli("changes", "--json")
+    assert changes.code == 0, changes.err
+    assert COVID in {row["nct_id"] for row in changes.json()}, "changes covers every stored study, not the list"

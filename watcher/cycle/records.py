@@ -28,10 +28,12 @@ from watcher.cycle.trial_alerts import TrialAlerts
 from watcher.detect import changes_between
 from watcher.detect.canonical import encode_record
 from watcher.detect.meaning import SeverityRules
+from watcher.detect.newstudies import summary
 from watcher.detect.record import title_of
 from watcher.discovery import site_messages
 from watcher.errors import TrialWatchError
 from watcher.models import Trial
+from watcher.notify.discovery import registry_study_messages
 from watcher.notify.payloads import change_messages, print_changes
 from watcher.notify.routing import for_stdout, route, unlisted_trial
 from watcher.registry.client import CtGovClient
@@ -42,6 +44,11 @@ log = structlog.get_logger("watcher.cycle")
 
 PAGE = 25
 """Fetched records stored per transaction (`Store.save_versions`): the peak RSS is about one page."""
+
+
+LOG_EVERY = 1000
+"""Studies off the watchlist (whole-registry mode) per `registry.page` log line: one API page."""
+TALLIED = ("unchanged", "changed", "new")
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +98,7 @@ class Recorder:
         self.processed: set[str] = set()
         self.gap_requests = 0
         self._page: list[tuple[Trial, dict[str, Any]]] = []
+        self._tally: dict[str, int] = {}
 
     def take(self, nct_id: str, record: dict[str, Any]) -> None:
         """One fetched record; a full page is stored at once, so a big first sync streams."""
@@ -101,12 +109,30 @@ class Recorder:
             if len(self._page) >= PAGE:
                 self.flush()
 
+    def _checked(self, trial: Trial, **facts: Any) -> None:
+        """One `trial.checked` line per watched trial; studies only the whole-registry mode reads are
+        counted instead, one `registry.page` line per `LOG_EVERY` of them (560,000 lines a sync, else)."""
+        if trial.nct_id in self.by_id:
+            log.info("trial.checked", nct_id=trial.nct_id, **facts)
+            return
+        kind = "new" if facts.get("baseline") else "changed" if facts["changed"] else "unchanged"
+        self._tally[kind] = self._tally.get(kind, 0) + 1
+        if sum(self._tally.values()) >= LOG_EVERY:
+            self.log_tally()
+
+    def log_tally(self) -> None:
+        """The `registry.page` line of the studies counted since the last one (none: no line)."""
+        if self._tally:
+            tally, self._tally = self._tally, {}
+            log.info("registry.page", studies=sum(tally.values()), **{k: tally.get(k, 0) for k in TALLIED})
+
     def take_rest(self, records: Mapping[str, dict[str, Any]]) -> None:
         """The records the poller returned without streaming them, then the last page."""
         for nct_id, record in records.items():
             if nct_id not in self.processed:
                 self.take(nct_id, record)
         self.flush()
+        self.log_tally()
 
     def flush(self) -> None:
         """Store the page in hand."""
@@ -152,7 +178,7 @@ class Recorder:
         settings = self.config.settings
         encoded = encode_record(record)
         if stored_hash == encoded.digest:
-            log.info("trial.checked", nct_id=trial.nct_id, changed=False)
+            self._checked(trial, changed=False)
             return None
         now = self.now()
         latest = self.store.versions.latest(trial.nct_id) if stored_hash is not None else None
@@ -184,6 +210,8 @@ class Recorder:
         routed = route(trial, changes, settings) if notify and settings.channels else {}
         messages = change_messages(trial, title, routed, version=(latest.version + 1) if latest else 1, detected_at=now)
         messages += site_messages(self.config, trial, title, latest, record, notify=notify, at=now, write=self.write)
+        if baseline and trial.channels and trial.nct_id not in self.by_id:  # whole-registry mode, past the first sync
+            messages += registry_study_messages(trial.channels, summary(record), settings, detected_at=now)
         recovered = self.trial_alerts.recovered([trial.nct_id])
         messages += self.alerts.messages(recovered)  # written with the version that resets the failure count
         version = NewVersion(
@@ -205,9 +233,8 @@ class Recorder:
             shown = for_stdout(trial, new.changes, self.config.settings)
             if shown:
                 print_changes(trial, prepared.title, shown, self.write)
-        log.info(
-            "trial.checked",
-            nct_id=trial.nct_id,
+        self._checked(
+            trial,
             changed=True,
             baseline=new.baseline,
             version=version,

@@ -60,6 +60,33 @@ def new_trial_messages(
     return [NewMessage(name, payload) for name in search_channels(search, settings)]
 
 
+def registry_study_messages(
+    channels: Sequence[str], facts: Mapping[str, Json], settings: Settings, *, detected_at: datetime
+) -> list[NewMessage]:
+    """Whole-registry mode: a study first posted since the last poll, to each channel whose `studies:`
+    filter it matches (the filter named as the "search" that found it: `channels.<name>.studies`)."""
+    from watcher.detect.newstudies import sentence
+
+    nct_id = str(facts["nct_id"])
+    out = []
+    for name in channels:
+        if name not in settings.channels or not _wants(settings, name):
+            continue
+        found_by = f"channels.{name}.studies"
+        line = sentence(found_by, facts)
+        payload = NewTrialPayload(
+            subject=f"New trial matching {found_by}: {nct_id}",
+            text=f"{line}\n{study_url(nct_id)}",
+            nct_id=nct_id,
+            url=study_url(nct_id),
+            detected_at=detected_at.isoformat(),
+            event=Event("new_trial", line, {"search": found_by, **facts}),
+            search=found_by,
+        )
+        out.append(NewMessage(name, payload))
+    return out
+
+
 def nearby_messages(
     trial: Trial, title: str | None, events: Sequence[Event], settings: Settings, *, detected_at: datetime
 ) -> list[NewMessage]:
