@@ -44,6 +44,11 @@ def test_search_show_lists_what_a_search_announced(
     assert changes.code == 0, changes.err
     assert f"{ANNOUNCED}  new study matching search 'nsclc-boston': {TITLE}" in changes.out
 
+    feed = workspace.cli("feed")
+    assert feed.code == 0, feed.err
+    assert f"<title>New study matching search 'nsclc-boston': {TITLE} [major]</title>" in feed.out
+    assert f'href="https://clinicaltrials.gov/study/{ANNOUNCED}"' in feed.out
+
 
 def test_status_names_a_failing_channel_and_its_error_never_its_secrets(
     workspace: Workspace, fake_api: FakeCtGov, webhook: WebhookReceiver

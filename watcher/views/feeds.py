@@ -23,7 +23,7 @@ from watcher.detect.describe import change_line
 from watcher.files import write_atomically
 from watcher.models import SEVERITY_RANK, StoredChange, change_to_dict, history_url, study_url
 from watcher.store import Store
-from watcher.store.discovery import watched_trials
+from watcher.store.discovery import Match, watched_trials
 
 FEED_NS = "http://www.w3.org/2005/Atom"
 
@@ -36,6 +36,8 @@ class FeedEntry:
     label: str | None
     lines: tuple[str, ...]
     severity: str
+    title: str | None = None
+    """Set for an entry that is no field change: a new study a search announced."""
 
 
 def entries_from(
@@ -56,12 +58,29 @@ def entries_from(
     return entries
 
 
+def announced_entries(matches: Iterable[Match], *, since: datetime) -> list[FeedEntry]:
+    """The new studies searches announced since `since` (baselines left out): one entry per study (two
+    searches finding one study name both), so a study a search without `watch: true` announced can be
+    found again."""
+    found: dict[str, list[Match]] = {}
+    for m in matches:
+        if not m.baseline and m.first_seen_at >= since:
+            found.setdefault(m.nct_id, []).append(m)
+    entries = []
+    for nct_id, by in found.items():
+        names = ", ".join(repr(m.search) for m in by)
+        line = f"New study matching search {names}: {by[0].title or nct_id}"
+        entries.append(FeedEntry(nct_id, 0, by[0].first_seen_at, None, (line,), "major", title=line))
+    return entries
+
+
 def _stamp(value: datetime) -> str:
     return value.isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 def entry_id(entry: FeedEntry) -> str:
-    return f"tag:trialwatch,2026:{entry.nct_id}/{entry.detected_at.strftime('%Y%m%dT%H%M%S%fZ')}"
+    announced = "/new" if entry.title else ""  # never the id of a change detected at the same moment
+    return f"tag:trialwatch,2026:{entry.nct_id}/{entry.detected_at.strftime('%Y%m%dT%H%M%S%fZ')}{announced}"
 
 
 def render_atom(
@@ -82,10 +101,10 @@ def render_atom(
     for entry in entries:
         head = f"{entry.nct_id} ({entry.label})" if entry.label else entry.nct_id
         count = len(entry.lines)
+        title = entry.title or f"{head}: {count} field change" + ("s" if count != 1 else "")
         out += [
             "  <entry>",
-            f"    <title>{escape(f'{head}: {count} field change' + ('s' if count != 1 else ''))}"
-            f"{escape(f' [{entry.severity}]')}</title>",
+            f"    <title>{escape(title)}{escape(f' [{entry.severity}]')}</title>",
             f"    <id>{escape(entry_id(entry))}</id>",
             f"    <updated>{_stamp(entry.detected_at)}</updated>",
             f'    <link rel="alternate" type="text/html" href={quoteattr(study_url(entry.nct_id))}/>',
@@ -109,6 +128,9 @@ def feed_for(config: Config, store: Store, *, now: datetime, tag: str | None = N
     entries = entries_from(
         changes, {t.nct_id: t.label for t in trials}, include_bookkeeping=config.settings.include_bookkeeping
     )
+    searches = [s.name for s in config.watchlist.searches if tag is None or s.tag == tag]
+    entries += announced_entries(store.discovery.matches(searches) if searches else [], since=since)
+    entries.sort(key=lambda e: (e.detected_at, e.nct_id), reverse=True)
     entries = entries[: config.settings.feeds.max_entries]
     title = "TrialWatch: recent changes" + (f" tagged {tag}" if tag else "")
     feed_id = "tag:trialwatch,2026:feed/" + (f"tag/{tag}" if tag else "all")
