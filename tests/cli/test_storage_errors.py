@@ -107,7 +107,7 @@ def test_a_real_process_prints_only_that_line(workspace: Workspace, fake_api: Fa
     database.mkdir()
     result = workspace.process("status")
     assert result.code == 1
-    assert result.err.splitlines() == [
-        f"trialwatch: cannot open or upgrade the database sqlite:///{database}: unable to open database file; "
+    assert result.err.splitlines() == [  # `status` only reads: it opens the database read-only
+        f"trialwatch: cannot read the database sqlite:///{database}: "
         f"{database} is a folder: set storage.url to a file, or move the folder away"
     ]

@@ -76,7 +76,7 @@ def read_only_creator(database: Path) -> Any:
     """
     if database.is_dir():
         raise StorageError(
-            f"cannot open database sqlite:///{database}: it is a folder: set storage.url to a file, "
+            f"cannot read the database sqlite:///{database}: {database} is a folder: set storage.url to a file, "
             "or move the folder away"
         )
     if not database.exists():
