@@ -13,8 +13,9 @@ from typing import Any
 
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedSeq
-from ruamel.yaml.error import MarkedYAMLError
+from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
+from watcher.config.yamlbounds import alias_overflow, short_repr
 from watcher.errors import Problem
 from watcher.models import SEVERITIES, Severity
 
@@ -116,7 +117,7 @@ class Validator:
             return None
         if value in SEVERITIES:
             return value  # type: ignore[no-any-return]
-        self.add(self.line_of(node, key), path, f"{value!r} is not one of {', '.join(SEVERITIES)}")
+        self.add(self.line_of(node, key), path, f"{short_repr(value)} is not one of {', '.join(SEVERITIES)}")
         return None
 
 
@@ -125,7 +126,7 @@ def kind(value: Any) -> str:
         return "a mapping"
     if isinstance(value, list):
         return "a list"
-    return f"{type(value).__name__} {value!r}"
+    return f"{type(value).__name__} {short_repr(value)}"
 
 
 def read_yaml(path: Path, validator: Validator) -> Any:
@@ -137,10 +138,32 @@ def read_yaml(path: Path, validator: Validator) -> Any:
     except OSError as exc:
         validator.add(None, "", f"cannot read: {exc.strerror}")
         return None
+    return load_yaml_text(text, validator)
+
+
+def load_yaml_text(text: str, validator: Validator) -> Any:
+    """The document in `text`, or None with the problem added: a syntax error, a document nested past
+    what the parser can follow, or aliases that expand past the bound (see `watcher.config.yamlbounds`)."""
     try:
-        return YAML(typ="rt").load(text)
+        document = YAML(typ="rt").load(text)
     except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else None
         validator.add(line, "", f"YAML syntax error: {exc.problem or exc.context}")
         return None
+    except YAMLError as exc:
+        validator.add(None, "", f"YAML syntax error: {short_repr(str(exc), 200)}")
+        return None
+    except RecursionError:
+        validator.add(None, "", "YAML nested too deeply to read (expected a few levels of mappings and lists)")
+        return None
+    return bounded(document, validator)
+
+
+def bounded(document: Any, validator: Validator) -> Any:
+    """`document`, or None (with the problem added) when its aliases expand past the bound."""
+    overflow = alias_overflow(document, validator.line_of)
+    if overflow is None:
+        return document
+    validator.add(overflow.line, overflow.path, overflow.message)
+    return None
