@@ -20,8 +20,7 @@ from watcher.config.searches import (
     read_channels,
 )
 from watcher.config.settings import Watchlist
-from watcher.config.yamlbounds import short_repr
-from watcher.config.yamlcheck import Validator, kind, load_yaml_text, read_yaml
+from watcher.config.yamlcheck import Validator, kind, load_yaml_text, read_yaml, short_repr
 from watcher.errors import ConfigError
 from watcher.ids import FULL_FORM, is_nct_id, normalize_nct_id
 from watcher.models import Trial

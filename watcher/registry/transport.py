@@ -4,7 +4,11 @@ Politeness and robustness live here so the endpoints above it (`watcher.registry
 - one global rate limiter (`requests_per_second`, thread-safe) and a bound on requests in flight;
 - retries through tenacity: `Retry-After` honoured on 429/503 (and imposed on every thread through
   the limiter), exponential backoff with jitter on 5xx, timeouts and connection errors, bounded attempts;
-- redirects followed on purpose: an alias NCT ID answers 301, and the final URL says which study it is;
+- redirects followed on purpose: an alias NCT ID answers 301, and the final URL says which study it is
+  (only to the same scheme, host and port, under `/studies/`);
+- every reply bounded: at most `MAX_BODY_BYTES` (a page of studies: `MAX_PAGE_BYTES`) once decoded, so
+  a gzip that inflates to gigabytes is cut off as it inflates, and the whole exchange (headers and
+  body) within `api.timeout`, so a server dripping a byte at a time cannot hold a cycle forever;
 - httpx's errors and unusable statuses translated into the `watcher.errors` tree, transient ones
   (which are retried) told from permanent ones (which are not).
 
@@ -37,6 +41,31 @@ log = structlog.get_logger("watcher.registry.transport")
 USER_AGENT = f"trialwatch/{__version__} python-httpx/{httpx.__version__} (+https://github.com/trialwatch/trialwatch)"
 RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 MAX_REDIRECTS = 3
+MAX_BODY_BYTES = 32 << 20
+"""A reply read whole: the largest real record measured is 1.5 MB and the largest real list page 0.5 MB
+(`bench/bench_reply_sizes.py` prints them); 32 MiB is over twenty times either."""
+MIN_RATE = 64 << 10
+"""Bytes per second a reply must keep up, on average, once `api.timeout` has passed: a big page on a slow
+link still arrives, a server dripping a byte every few seconds fails at `api.timeout`."""
+MAX_PAGE_BYTES = 1 << 30
+"""A page of up to 1,000 full records, spooled to disk and read a study at a time: a full page of real
+records runs to about 50 MB (1,000 × 50 KB); 1 GiB is twenty times that, and bounds the disk it takes."""
+
+
+def _same_origin(a: httpx.URL, b: httpx.URL) -> bool:
+    """Scheme, host and port (a default port spelled or not counts as the same)."""
+    return (a.scheme, a.host, a.port or _DEFAULT_PORTS.get(a.scheme)) == (
+        b.scheme,
+        b.host,
+        b.port or _DEFAULT_PORTS.get(b.scheme),
+    )
+
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+_BODY_HEADERS = frozenset({"content-encoding", "content-length", "transfer-encoding"})
+"""Headers that describe the body as sent; the body kept is decoded and whole."""
 
 
 class _Retryable(TransientApiError):
@@ -95,7 +124,7 @@ class Transport:
                 return url, response.content
             location = response.headers.get("Location", "")
             target = response.url.join(location)
-            if not location or target.host != response.url.host or "/studies/" not in target.path:
+            if not location or not _same_origin(target, response.url) or "/studies/" not in target.path:
                 raise ApiError(f"{path}: 301 to an unexpected place: {location!r}")
             url, params = str(target.copy_with(query=None)), dict(target.params) or None
         raise ApiError(f"{path}: too many redirects")
@@ -125,12 +154,15 @@ class Transport:
         self._limiter.acquire()
         self._count()
         agent = self._http.headers.get("User-Agent", "")
+        deadline = time.monotonic() + self.settings.timeout
+        body = bytearray()
         try:
-            response = self._http.get(full)
-        except httpx.HTTPError as exc:
+            with self._http.stream("GET", full) as response:
+                self._read_bounded(response, body.extend, MAX_BODY_BYTES, deadline, full)
+        except (httpx.HTTPError, ApiError) as exc:
             return Reply(full, 0, f"{type(exc).__name__}: {exc}".encode(), {}, agent)
         headers = {k.lower(): v for k, v in response.headers.items()}
-        return Reply(str(response.url), response.status_code, response.content, headers, agent)
+        return Reply(str(response.url), response.status_code, bytes(body), headers, agent)
 
     # retries -----------------------------------------------------------------------------------
 
@@ -185,20 +217,49 @@ class Transport:
 
     def _send(self, url: str, params: Mapping[str, str] | None, nct_id: str | None) -> httpx.Response:
         """One request, with httpx's errors and unusable statuses translated into ours."""
+        deadline = time.monotonic() + self.settings.timeout
+        body = bytearray()
         with self._sending(url, params) as response:
-            response.read()
-        return self._usable(response, url, nct_id)
+            self._read_bounded(response, body.extend, MAX_BODY_BYTES, deadline, url)
+        whole = httpx.Response(
+            response.status_code,
+            headers=[(k, v) for k, v in response.headers.multi_items() if k.lower() not in _BODY_HEADERS],
+            content=bytes(body),
+            request=response.request,
+        )
+        return self._usable(whole, url, nct_id)
+
+    def _read_bounded(
+        self, response: httpx.Response, sink: Callable[[bytes], Any], limit: int, deadline: float, url: str
+    ) -> None:
+        """The decoded body to `sink`, refused past `limit` bytes, or once the exchange has taken longer than
+        `deadline` (start + api.timeout) plus the time the bytes so far need at `MIN_RATE`."""
+        total = 0
+        try:
+            for chunk in response.iter_bytes():
+                total += len(chunk)
+                if total > limit:
+                    raise InvalidResponse(f"{url}: the reply is over {limit:,} bytes (decoded); refused")
+                if time.monotonic() > deadline + total / MIN_RATE:
+                    raise _Retryable(f"{url}: the reply took longer than api.timeout ({self.settings.timeout:g} s)")
+                sink(chunk)
+        except httpx.TimeoutException as exc:
+            raise _Retryable(f"{url}: timed out ({type(exc).__name__})") from exc
+        except httpx.TransportError as exc:
+            raise _Retryable(f"{url}: {type(exc).__name__}: {exc}") from exc
+        except httpx.DecodingError as exc:
+            raise InvalidResponse(f"{url}: body could not be decoded: {exc}") from exc
 
     def _send_spooled(self, url: str, params: Mapping[str, str] | None, nct_id: str | None) -> IO[bytes]:
         """`_send` for a big body: a 200's body goes to a spool as it arrives, never whole in memory."""
         body = spool()
+        deadline = time.monotonic() + self.settings.timeout
         try:
             with self._sending(url, params) as response:
                 if response.status_code == 200:
-                    for chunk in response.iter_bytes():
-                        body.write(chunk)
+                    self._read_bounded(response, body.write, MAX_PAGE_BYTES, deadline, url)
                 else:
-                    response.read()
+                    self._read_bounded(response, lambda _: None, MAX_BODY_BYTES, deadline, url)
             if self._usable(response, url, nct_id).status_code != 200:
                 raise ApiError(f"{url}: HTTP {response.status_code} where a page of studies was expected")
         except BaseException:
