@@ -30,6 +30,7 @@ import tenacity
 
 from watcher import __version__
 from watcher.config import ApiSettings
+from watcher.config.secrets import split_credentials
 from watcher.errors import AccessDenied, ApiError, InvalidResponse, StudyNotFound, TransientApiError
 from watcher.registry.pages import spool
 from watcher.registry.ratelimit import RateLimiter, retry_after
@@ -87,7 +88,9 @@ class Transport:
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.settings = api
-        self.base = api.base_url.rstrip("/")
+        base, self._auth = split_credentials(api.base_url)
+        self.base = base.rstrip("/")  # credentials never in a URL we send, log or put in an error
+        self._origin = httpx.URL(self.base)
         self._own_http = http is None
         self._http = http or httpx.Client(
             timeout=httpx.Timeout(api.timeout, connect=min(api.timeout, 10.0)),
@@ -157,7 +160,7 @@ class Transport:
         deadline = time.monotonic() + self.settings.timeout
         body = bytearray()
         try:
-            with self._http.stream("GET", full) as response:
+            with self._http.stream("GET", full, auth=self._auth_for(full)) as response:
                 self._read_bounded(response, body.extend, MAX_BODY_BYTES, deadline, full)
         except (httpx.HTTPError, ApiError) as exc:
             return Reply(full, 0, f"{type(exc).__name__}: {exc}".encode(), {}, agent)
@@ -278,7 +281,7 @@ class Transport:
         with self._slots:
             self._count()
             try:
-                with self._http.stream("GET", url) as response:
+                with self._http.stream("GET", url, auth=self._auth_for(url)) as response:
                     yield response
             except httpx.TimeoutException as exc:
                 raise _Retryable(f"{url}: timed out ({type(exc).__name__})") from exc
@@ -288,6 +291,13 @@ class Transport:
                 raise InvalidResponse(f"{url}: body could not be decoded: {exc}") from exc
             except httpx.HTTPError as exc:
                 raise ApiError(f"{url}: {type(exc).__name__}: {exc}") from exc
+
+    def _auth_for(self, url: str) -> httpx.BasicAuth | None:
+        """api.base_url's credentials, for its own scheme, host and port only (never for another host,
+        such as a separate `backfill.base_url`)."""
+        if self._auth is None or not _same_origin(httpx.URL(url), self._origin):
+            return None
+        return httpx.BasicAuth(*self._auth)
 
     def _count(self) -> None:
         with self._count_lock:
