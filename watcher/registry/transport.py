@@ -44,7 +44,7 @@ RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 MAX_REDIRECTS = 3
 MAX_BODY_BYTES = 32 << 20
 """A reply read whole: the largest real record measured is 1.5 MB and the largest real list page 0.5 MB
-(`bench/bench_reply_sizes.py` prints them); 32 MiB is over twenty times either."""
+(`python -m bench.bench_reply_sizes` prints them); 32 MiB is over twenty times either."""
 MIN_RATE = 64 << 10
 """Bytes per second a reply must keep up, on average, once `api.timeout` has passed: a big page on a slow
 link still arrives, a server dripping a byte every few seconds fails at `api.timeout`."""
