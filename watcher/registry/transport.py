@@ -220,9 +220,8 @@ class Transport:
 
     def _send(self, url: str, params: Mapping[str, str] | None, nct_id: str | None) -> httpx.Response:
         """One request, with httpx's errors and unusable statuses translated into ours."""
-        deadline = time.monotonic() + self.settings.timeout
         body = bytearray()
-        with self._sending(url, params) as response:
+        with self._sending(url, params) as (response, deadline):
             self._read_bounded(response, body.extend, MAX_BODY_BYTES, deadline, url)
         whole = httpx.Response(
             response.status_code,
@@ -256,9 +255,8 @@ class Transport:
     def _send_spooled(self, url: str, params: Mapping[str, str] | None, nct_id: str | None) -> IO[bytes]:
         """`_send` for a big body: a 200's body goes to a spool as it arrives, never whole in memory."""
         body = spool()
-        deadline = time.monotonic() + self.settings.timeout
         try:
-            with self._sending(url, params) as response:
+            with self._sending(url, params) as (response, deadline):
                 if response.status_code == 200:
                     self._read_bounded(response, body.write, MAX_PAGE_BYTES, deadline, url)
                 else:
@@ -272,17 +270,20 @@ class Transport:
         return body
 
     @contextlib.contextmanager
-    def _sending(self, url: str, params: Mapping[str, str] | None) -> Iterator[httpx.Response]:
-        """A streamed GET under the rate limit and the concurrency bound, httpx's errors translated. The query
-        keeps `,` as it is (RFC 3986 allows it): httpx would send `%2C`, 3 bytes for each ID of a batch."""
+    def _sending(self, url: str, params: Mapping[str, str] | None) -> Iterator[tuple[httpx.Response, float]]:
+        """A streamed GET under the rate limit and the concurrency bound, httpx's errors translated, with
+        the deadline of the whole exchange (`api.timeout` from when it is sent: waiting for the rate limit
+        or a free slot does not count). The query keeps `,` as it is (RFC 3986 allows it): httpx would
+        send `%2C`, 3 bytes for each ID of a batch."""
         self._limiter.acquire()
         if params:
             url = f"{url}?{urlencode(params, safe=',')}"
         with self._slots:
             self._count()
+            deadline = time.monotonic() + self.settings.timeout
             try:
                 with self._http.stream("GET", url, auth=self._auth_for(url)) as response:
-                    yield response
+                    yield response, deadline
             except httpx.TimeoutException as exc:
                 raise _Retryable(f"{url}: timed out ({type(exc).__name__})") from exc
             except httpx.TransportError as exc:
