@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
+import zlib
 from collections.abc import Callable, Iterator, Mapping
 from typing import IO, Any
 from urllib.parse import urlencode
@@ -65,6 +66,42 @@ def _same_origin(a: httpx.URL, b: httpx.URL) -> bool:
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
+INFLATE_STEP = 1 << 20
+"""Bytes inflated at a time. httpx inflates each network read whole, and one 64 KiB read of a gzip bomb
+is 64 MiB at once; inflating a step at a time lets the byte cap stop it within a step."""
+
+
+class _UnaskedEncoding(Exception):
+    pass
+
+
+def _decoded(response: httpx.Response) -> Iterator[bytes]:
+    """The body, decoded `INFLATE_STEP` bytes at most at a time (we ask only for gzip and deflate)."""
+    if response.is_stream_consumed:  # a reply built in memory (a test's transport): already decoded
+        yield response.content
+        return
+    encoding = response.headers.get("Content-Encoding", "").strip().lower()
+    if encoding in ("", "identity"):
+        yield from response.iter_raw()
+        return
+    if encoding not in ("gzip", "x-gzip", "deflate"):
+        raise _UnaskedEncoding(f"Content-Encoding {encoding!r} was not asked for")
+    wbits = 16 + zlib.MAX_WBITS if "gzip" in encoding else zlib.MAX_WBITS
+    inflater = zlib.decompressobj(wbits)
+    for raw in response.iter_raw():
+        data = raw
+        while data:
+            out = inflater.decompress(data, INFLATE_STEP)
+            if out:
+                yield out
+            data = inflater.unconsumed_tail
+            if not data and inflater.eof and inflater.unused_data:  # gzip: another member follows
+                data, inflater = inflater.unused_data, zlib.decompressobj(wbits)
+    tail = inflater.flush()
+    if tail:
+        yield tail
+
+
 _BODY_HEADERS = frozenset({"content-encoding", "content-length", "transfer-encoding"})
 """Headers that describe the body as sent; the body kept is decoded and whole."""
 
@@ -94,7 +131,7 @@ class Transport:
         self._own_http = http is None
         self._http = http or httpx.Client(
             timeout=httpx.Timeout(api.timeout, connect=min(api.timeout, 10.0)),
-            headers={"User-Agent": USER_AGENT, "Accept": "application/json"},
+            headers={"User-Agent": USER_AGENT, "Accept": "application/json", "Accept-Encoding": "gzip, deflate"},
             follow_redirects=False,  # a 301 means "alias": handled in `get` on purpose
             limits=httpx.Limits(max_connections=max(1, api.max_concurrency)),
         )
@@ -238,7 +275,7 @@ class Transport:
         `deadline` (start + api.timeout) plus the time the bytes so far need at `MIN_RATE`."""
         total = 0
         try:
-            for chunk in response.iter_bytes():
+            for chunk in _decoded(response):
                 total += len(chunk)
                 if total > limit:
                     raise InvalidResponse(f"{url}: the reply is over {limit:,} bytes (decoded); refused")
@@ -249,8 +286,10 @@ class Transport:
             raise _Retryable(f"{url}: timed out ({type(exc).__name__})") from exc
         except httpx.TransportError as exc:
             raise _Retryable(f"{url}: {type(exc).__name__}: {exc}") from exc
-        except httpx.DecodingError as exc:
+        except (httpx.DecodingError, zlib.error) as exc:
             raise InvalidResponse(f"{url}: body could not be decoded: {exc}") from exc
+        except _UnaskedEncoding as exc:
+            raise InvalidResponse(f"{url}: {exc}") from None
 
     def _send_spooled(self, url: str, params: Mapping[str, str] | None, nct_id: str | None) -> IO[bytes]:
         """`_send` for a big body: a 200's body goes to a spool as it arrives, never whole in memory."""
