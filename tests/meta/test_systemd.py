@@ -64,6 +64,21 @@ def test_the_unit_carries_the_hardening_set() -> None:
     assert "@system-service" in unit["SystemCallFilter"]
 
 
+def test_the_unit_bounds_the_services_memory() -> None:
+    """A hostile reply or record cannot take the machine's memory: throttled at MemoryHigh, killed
+    (and restarted) at MemoryMax, with no swap to hide in."""
+    unit = settings()
+    sizes = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
+
+    def size(key: str) -> int:
+        (value,) = unit[key]
+        return int(value[:-1]) * sizes[value[-1]]
+
+    assert 256 << 20 <= size("MemoryHigh") < size("MemoryMax") <= 4 << 30
+    assert unit["MemorySwapMax"] == ["0"]
+    assert unit["Restart"] == ["on-failure"]
+
+
 def test_the_stop_timeout_leaves_room_for_the_services_own_bound() -> None:
     seconds = {"s": 1, "min": 60}
     match = re.fullmatch(r"(\d+)(s|min)", settings()["TimeoutStopSec"][0])

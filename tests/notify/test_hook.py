@@ -84,3 +84,30 @@ def test_refusals_and_silence_are_errors_that_name_no_secret(webhook: WebhookRec
 def test_a_url_that_cannot_be_a_webhook_is_a_clear_refusal(url: str) -> None:
     with pytest.raises(NotifyError):
         hook_target(url)
+
+
+@pytest.mark.parametrize("status", [301, 307])
+def test_a_redirect_is_a_refusal_naming_its_host_and_nothing_reaches_that_host(status: int) -> None:
+    """A 301 would turn the POST into a bodyless GET whose 200 looks like acceptance; a 307 would
+    carry the body and the secret header to the other host. Neither is followed."""
+    first, elsewhere = WebhookReceiver().start(), WebhookReceiver(host="127.0.0.1").start()
+    try:
+        first.redirect_next(status, f"http://localhost:{elsewhere.port}/stolen?token=tok-in-location")
+        with pytest.raises(NotifyError) as refused:
+            send(f"json://127.0.0.1:{first.port}/hook?+X-Api-Key=tok-987654")
+        (asked,) = first.redirected
+        assert asked.method == "POST" and asked.headers["X-Api-Key"] == "tok-987654"
+        assert elsewhere.requests == [] and elsewhere.redirected == [] and first.requests == []
+        shown = str(refused.value)
+        assert f"HTTP {status}" in shown and f"localhost:{elsewhere.port}" in shown
+        assert "tok-987654" not in shown and "tok-in-location" not in shown and "/stolen" not in shown
+    finally:
+        first.stop()
+        elsewhere.stop()
+
+
+def test_a_relative_redirect_names_the_webhook_host(webhook: WebhookReceiver) -> None:
+    webhook.redirect_next(308, "/moved")
+    with pytest.raises(NotifyError) as refused:
+        send(webhook.url())
+    assert f"127.0.0.1:{webhook.port}" in str(refused.value) and webhook.requests == []

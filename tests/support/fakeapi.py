@@ -422,6 +422,7 @@ class FakeCtGov(RecordHistory):
         self._data_timestamp = data_timestamp
         self._published = True  # the current refresh has been seen through /version
         self._faults: list[Fault] = []
+        self._nested: dict[str, int] = {}  # NCT ID → levels of nesting added to its served JSON
         self._host, self._port = host, port
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -588,9 +589,21 @@ class FakeCtGov(RecordHistory):
     def _drop(self, key: str) -> dict[str, Any]:
         return self._studies.pop(key)
 
+    def nest(self, nct_id: str, levels: int) -> None:
+        """Serve the study with a key `nested` holding `levels` objects one inside the other (a hostile
+        record Python's own JSON encoder could not write), as the API would serve any odd value."""
+        with self._lock:
+            key = self._key(nct_id)
+            self._nested[key] = levels
+            self._refresh_for_change()
+
     def _encode(self, key: str) -> bytes:
         """A study's JSON. Not cached: a benchmark's pollers should pay the same server cost."""
-        return json.dumps(self._studies[key], ensure_ascii=False).encode()
+        body = json.dumps(self._studies[key], ensure_ascii=False).encode()
+        levels = self._nested.get(key)
+        if levels:
+            body = body[:-1] + b', "nested": ' + b'{"n": ' * levels + b"1" + b"}" * levels + b"}"
+        return body
 
     def _key(self, nct_id: str) -> str:
         key = canonical_id(nct_id)

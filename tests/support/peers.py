@@ -91,13 +91,16 @@ class Received:
 @dataclass
 class WebhookReceiver:
     """Records every request; `fail_next(n, status)` makes the next n answers errors; `delay` seconds
-    before each answer stand in for a hosted receiver's round trip."""
+    before each answer stand in for a hosted receiver's round trip; `redirect_next(status, location)`
+    makes the next answer a redirect (the request is kept in `redirected`)."""
 
     host: str = "127.0.0.1"
     port: int = 0
     delay: float = 0.0
     requests: list[Received] = field(default_factory=list)
     _failures: list[int] = field(default_factory=list)
+    _redirects: list[tuple[int, str]] = field(default_factory=list)
+    redirected: list[Received] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _server: ThreadingHTTPServer | None = None
 
@@ -111,6 +114,14 @@ class WebhookReceiver:
                 if receiver.delay:
                     time.sleep(receiver.delay)
                 with receiver._lock:
+                    if receiver._redirects:
+                        code, location = receiver._redirects.pop(0)
+                        receiver.redirected.append(Received(self.command, self.path, dict(self.headers), body))
+                        self.send_response(code)
+                        self.send_header("Location", location)
+                        self.send_header("Content-Length", "0")
+                        self.end_headers()
+                        return
                     status = receiver._failures.pop(0) if receiver._failures else 200
                     if status == 200:
                         receiver.requests.append(Received(self.command, self.path, dict(self.headers), body))
@@ -138,6 +149,10 @@ class WebhookReceiver:
     def fail_next(self, count: int, status: int = 503) -> None:
         with self._lock:
             self._failures.extend([status] * count)
+
+    def redirect_next(self, status: int, location: str) -> None:
+        with self._lock:
+            self._redirects.append((status, location))
 
     def url(self, path: str = "hook") -> str:
         return f"json://{self.host}:{self.port}/{path}"

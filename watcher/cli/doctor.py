@@ -33,13 +33,14 @@ def _optional_id(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
 @click.pass_obj
 def doctor(state: State, study: str | None, alias: str | None) -> None:
     """Check the ClinicalTrials.gov API as the poller uses it; one line per check (exit 1 if any failed)."""
+    from watcher.config.secrets import without_credentials
     from watcher.registry.client import CtGovClient
     from watcher.registry.doctor_run import Plan, run
     from watcher.registry.record_history import history_base
 
     config = state.config()
     plan = Plan(known=[t.nct_id for t in config.watchlist.trials], study=study, alias=alias)
-    click.echo(f"ClinicalTrials.gov at {config.settings.api.base_url}")
+    click.echo(f"ClinicalTrials.gov at {without_credentials(config.settings.api.base_url)}")
     with CtGovClient(config.settings.api) as client:
         checks = run(client.transport, lambda: history_base(config), plan, today=datetime.now(UTC).date())
         requests = client.requests_made

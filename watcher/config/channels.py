@@ -23,6 +23,7 @@ from watcher.config.kinds import Duration, Nullable, Reading, SeverityLevel, Tex
 from watcher.config.registry import StudiesFilter
 from watcher.config.secrets import redact_url
 from watcher.config.substitute import substitute_credentials, substitute_env
+from watcher.config.yamlcheck import short_repr
 from watcher.detect.noedit import NOEDIT_KINDS
 from watcher.detect.studies import StudyFilter
 from watcher.models import Severity
@@ -187,7 +188,7 @@ class Cron(Text):
         from croniter import croniter
 
         if value and not croniter.is_valid(value):
-            return f"{value!r} is neither `immediate` nor a cron expression such as '0 8 * * 1-5'"
+            return f"{short_repr(value)} is neither `immediate` nor a cron expression such as '0 8 * * 1-5'"
         return None
 
     def show(self, value: Any) -> str:
@@ -204,7 +205,7 @@ class Timezone(Text):
         try:
             zone(value)
         except (ZoneInfoNotFoundError, ValueError):
-            return f"{value!r} is not an IANA timezone such as UTC or Europe/Berlin"
+            return f"{short_repr(value)} is not an IANA timezone such as UTC or Europe/Berlin"
         return None
 
 
@@ -241,7 +242,7 @@ class NoEditKinds(ValueKind[tuple[str, ...]]):
             reading.validator.add(
                 reading.validator.line_of(node, key),
                 path,
-                f"{bad!r} is not one of {', '.join(NOEDIT_KINDS)} (or true for all)",
+                f"{short_repr(bad)} is not one of {', '.join(NOEDIT_KINDS)} (or true for all)",
             )
         return tuple(k for k in kinds if k in NOEDIT_KINDS)
 

@@ -16,7 +16,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-from watcher.config.yamlcheck import Validator, format_duration, kind, parse_duration
+from watcher.config.yamlcheck import Validator, format_duration, kind, parse_duration, short_repr
 from watcher.models import SEVERITIES, Severity
 
 if TYPE_CHECKING:
@@ -91,7 +91,9 @@ class HttpUrl(ValueKind[Any]):
         if not text:
             return default
         if not re.match(r"^https?://", text):
-            reading.validator.add(reading.validator.line_of(node, key), path, f"{text!r} is not an http(s) URL")
+            reading.validator.add(
+                reading.validator.line_of(node, key), path, f"{short_repr(text)} is not an http(s) URL"
+            )
             return default
         return text.rstrip("/")
 
@@ -299,7 +301,7 @@ class Choice(ValueKind[str]):
         return str(value)
 
     def check(self, value: str, raw: Any) -> str | None:
-        return None if value in self.options else f"{raw!r} is not one of {', '.join(self.options)}"
+        return None if value in self.options else f"{short_repr(raw)} is not one of {', '.join(self.options)}"
 
 
 _SQLITE_RELATIVE = re.compile(r"^(sqlite(?:\+\w+)?:///)(?![/~])([^?]+)(\?.*)?$")
@@ -331,7 +333,7 @@ class DatabaseUrl(Text):
     def check(self, value: Any, raw: Any) -> str | None:
         if "://" in value:
             return None
-        return f"{value!r} is not an SQLAlchemy URL such as sqlite:///path or postgresql+psycopg://…"
+        return f"{short_repr(value)} is not an SQLAlchemy URL such as sqlite:///path or postgresql+psycopg://…"
 
 
 @dataclass(frozen=True, slots=True)

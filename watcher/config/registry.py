@@ -14,6 +14,7 @@ from typing import Any
 
 from watcher.config.keys import Key, described, names, read_key, setting
 from watcher.config.kinds import Flag, Reading, Texts, ValueKind
+from watcher.config.yamlcheck import short_repr
 from watcher.detect.studies import PHASES, STATUSES, StudyFilter
 
 
@@ -58,7 +59,9 @@ class StudiesFilter(ValueKind[StudyFilter | None]):
             for value in known:
                 if value not in allowed:
                     validator.add(
-                        validator.line_of(rule, name), f"{path}.{name}", f"{value!r} is not one of {', '.join(allowed)}"
+                        validator.line_of(rule, name),
+                        f"{path}.{name}",
+                        f"{short_repr(value)} is not one of {', '.join(allowed)}",
                     )
             values[name] = tuple(v for v in known if v in allowed)
         study_filter = StudyFilter(**values)

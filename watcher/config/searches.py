@@ -15,7 +15,7 @@ from typing import Any
 
 from watcher.config.keys import Key, described, key_named, keys_of, names, read_key, setting
 from watcher.config.kinds import Choice, Flag, ReadByParser, Reading, SeverityLevel
-from watcher.config.yamlcheck import Validator, kind
+from watcher.config.yamlcheck import Validator, kind, short_repr
 from watcher.models import Near, Severity
 
 QUERY_PARAMS = ("cond", "term", "locn", "titles", "intr", "outc", "spons", "lead", "id", "patient")
@@ -145,7 +145,9 @@ def parse_near(
     channels = validator.strings(node, "channels", f"{path}.channels") if node.get("channels") else None
     for name in channels or ():
         if name not in channel_names:
-            validator.add(validator.line_of(node, "channels"), f"{path}.channels", f"unknown channel {name!r}")
+            validator.add(
+                validator.line_of(node, "channels"), f"{path}.channels", f"unknown channel {short_repr(name)}"
+            )
     return Near(km=km, lat=lat, lon=lon, place=place or None, channels=channels)
 
 
@@ -195,7 +197,9 @@ def _params(
                 )
                 continue
         if prefix == "filter" and key == "geo" and not GEO.match(text):
-            validator.add(line, f"{path}.{key}", f"{text!r} is not distance(lat,lon,50km) (the spec's pattern)")
+            validator.add(
+                line, f"{path}.{key}", f"{short_repr(text)} is not distance(lat,lon,50km) (the spec's pattern)"
+            )
             continue
         out.append((str(key), text))
     return tuple(out)
@@ -237,13 +241,13 @@ def _search_name(
         validator.add(
             line,
             f"{path}.name",
-            f"{name!r} is not a name (letters, digits, . _ -; it becomes a tag)"
+            f"{short_repr(name)} is not a name (letters, digits, . _ -; it becomes a tag)"
             if name
             else "missing: each search needs a name (it tags what it finds)",
         )
         return None
     if name in seen:
-        validator.add(line, f"{path}.name", f"{name!r} is used twice (first at line {seen[name]})")
+        validator.add(line, f"{path}.name", f"{short_repr(name)} is used twice (first at line {seen[name]})")
         return None
     seen[name] = line
     return name
@@ -288,7 +292,7 @@ def read_channels(
     known = ", ".join(channel_names) or "none are configured"
     for name in channels or ():
         if name not in channel_names:
-            validator.add(line, f"{path}.channels", f"unknown channel {name!r} (known: {known})")
+            validator.add(line, f"{path}.channels", f"unknown channel {short_repr(name)} (known: {known})")
     return channels
 
 

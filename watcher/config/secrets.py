@@ -37,6 +37,28 @@ def redact(text: str, secrets: Iterable[str]) -> str:
     return text
 
 
+def split_credentials(url: str) -> tuple[str, tuple[str, str] | None]:
+    """`url` without its `user:password@`, and that pair (decoded) when it had one: an HTTP URL's
+    credentials travel as an `Authorization` header, never inside a URL that a log, an error, an
+    alert or `doctor` may print."""
+    try:
+        split = urlsplit(url)
+        port = split.port
+    except ValueError:
+        return url, None
+    if split.username is None and split.password is None:
+        return url, None
+    host = split.hostname or ""
+    host = f"[{host}]" if ":" in host else host
+    netloc = f"{host}:{port}" if port else host
+    bare = split._replace(netloc=netloc).geturl()
+    return bare, (unquote(split.username or ""), unquote(split.password or ""))
+
+
+def without_credentials(url: str) -> str:
+    return split_credentials(url)[0]
+
+
 def redact_url(url: str) -> str:
     """scheme://host/… with everything after the host hidden: enough to tell channels apart."""
     try:

@@ -7,9 +7,6 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from ruamel.yaml import YAML
-from ruamel.yaml.error import MarkedYAMLError
-
 from watcher.config.keys import Key, described, key_named, names, read_key
 from watcher.config.kinds import Duration, Nullable, ReadByParser, Reading, SeverityLevel, Texts
 from watcher.config.searches import (
@@ -23,7 +20,7 @@ from watcher.config.searches import (
     read_channels,
 )
 from watcher.config.settings import Watchlist
-from watcher.config.yamlcheck import Validator, kind, read_yaml
+from watcher.config.yamlcheck import Validator, kind, load_yaml_text, read_yaml, short_repr
 from watcher.errors import ConfigError
 from watcher.ids import FULL_FORM, is_nct_id, normalize_nct_id
 from watcher.models import Trial
@@ -102,8 +99,8 @@ def _trial_id(item: Any, path: str, line: int | None, validator: Validator, seen
     else:
         validator.add(line, path, f"expected an NCT ID or a mapping with `id`, got {kind(item)}")
         return None
-    if not is_nct_id(str(raw_id)):
-        validator.add(line, path, f"{str(raw_id)!r} is not {FULL_FORM}")
+    if isinstance(raw_id, Mapping | list) or not is_nct_id(str(raw_id)):
+        validator.add(line, path, f"{short_repr(raw_id)} is not {FULL_FORM}")
         return None
     nct_id = normalize_nct_id(str(raw_id))
     if nct_id in seen:
@@ -166,12 +163,9 @@ def load_watchlist(path: Path, channel_names: Sequence[str] = ()) -> Watchlist:
 def parse_watchlist(text: str, path: Path, channel_names: Sequence[str] = ()) -> Watchlist:
     """Validate watchlist text before it is written (CLI edits); raises ConfigError naming `path`."""
     validator = Validator(path)
-    try:
-        doc = YAML(typ="rt").load(text)
-    except MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        validator.add(mark.line + 1 if mark else None, "", f"YAML syntax error: {exc.problem or exc.context}")
-        raise ConfigError(validator.problems) from exc
+    doc = load_yaml_text(text, validator)
+    if validator.problems:
+        raise ConfigError(validator.problems)
     trials = _trials_from(doc, validator, channel_names)
     trials, searches = _discovery_from(doc, trials, validator, channel_names)
     if validator.problems:

@@ -9,6 +9,9 @@ apprise's keys to `value`; `:key=` drops it), `method=` and `verify=` — and PO
 apprise would: `{version: "1.0", title, message, attachments: [], type: "info"}` plus our fields.
 Every request carries `Idempotency-Key: trialwatch-<installation id>-<message id>`, the same on each
 retry and different for every installation (`idempotency_key`).
+Redirects are never followed: a 301/302 would turn the POST into a bodyless GET whose 200 looks like
+acceptance, and a 307/308 would carry the body and the secret `+Header`s to whatever host it names.
+A 3xx is a refusal naming where it pointed, so the user can fix the URL.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import unquote, urljoin, urlsplit
 
 from watcher import __version__
 from watcher.errors import NotifyError
@@ -131,7 +134,7 @@ def post(
         headers.setdefault("Idempotency-Key", idempotency_key(installation, message_id))
     limits = httpx.Timeout(timeout, connect=target.connect_timeout or timeout, read=target.read_timeout or timeout)
     try:
-        with httpx.Client(timeout=limits, verify=target.verify, follow_redirects=True) as client:
+        with httpx.Client(timeout=limits, verify=target.verify, follow_redirects=False) as client:
             answer = client.request(
                 target.method,
                 target.url,
@@ -145,7 +148,25 @@ def post(
     except httpx.HTTPError as exc:
         host = urlsplit(target.url).hostname
         raise NotifyError(f"cannot reach the webhook at {host}: {type(exc).__name__}") from None
+    if answer.is_redirect or 300 <= answer.status_code < 400:
+        raise NotifyError(
+            f"the webhook answered HTTP {answer.status_code} {answer.reason_phrase}, a redirect to "
+            f"{_location_host(answer.headers.get('Location', ''), target.url)}: redirects are not followed "
+            f"(set the channel's URL to where it points) (error={answer.status_code})"
+        )
     if not 200 <= answer.status_code < 300:
         raise NotifyError(
             f"the webhook answered HTTP {answer.status_code} {answer.reason_phrase} (error={answer.status_code})"
         )
+
+
+def _location_host(location: str, base: str) -> str:
+    """The host (and port) a redirect names, never its path or query (they may hold a token)."""
+    try:
+        split = urlsplit(urljoin(base, location.strip()))
+        port = split.port
+    except ValueError:
+        return "an unreadable Location"
+    if not split.hostname:
+        return "no Location"
+    return f"{split.hostname}:{port}" if port else split.hostname

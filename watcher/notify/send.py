@@ -41,6 +41,20 @@ def with_timeout(url: str, seconds: float) -> str:
     return _join(url, {k: f"{seconds:g}" for k in ("cto", "rto") if k not in given})
 
 
+def is_discord(url: str) -> bool:
+    """apprise's `discord://` URL, or a Discord webhook URL given as is."""
+    try:
+        split = urlsplit(url)
+    except ValueError:
+        return False
+    host = (split.hostname or "").lower()
+    return split.scheme.lower() == "discord" or (
+        split.scheme.lower() in ("http", "https")
+        and host.endswith(("discord.com", "discordapp.com"))
+        and "/api/webhooks/" in split.path
+    )
+
+
 class Sender:
     """Sends rendered messages to channels; every error comes back redacted."""
 
@@ -131,10 +145,15 @@ def _send_apprise(channel: ChannelSettings, rendered: Rendered, body: str, timeo
     `result.logs()`: this call's entries only, even while other channels' workers send)."""
     import apprise
 
+    title = rendered.title
+    if is_discord(channel.url):
+        from watcher.notify.formats.text import without_mentions
+
+        body, title = without_mentions(body), without_mentions(title)
     notifier = apprise.Apprise()
     if not notifier.add(with_timeout(channel.url, timeout)):
         raise NotifyError("apprise does not understand its URL")
-    result = notifier.notify(body=body, title=rendered.title, body_format=rendered.body_format)
+    result = notifier.notify(body=body, title=title, body_format=rendered.body_format)
     if not result:
         messages = [entry.message for entry in result.logs() if entry.level in ("WARNING", "ERROR")]
         detail = "; ".join(dict.fromkeys(messages)) or "the channel did not accept the message"

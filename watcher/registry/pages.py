@@ -9,6 +9,8 @@ study does not fit. Each byte is decoded about once: measured against `ijson`'s 
 (yajl2_c), which builds objects twice as slowly as `json.loads` on real records, this keeps a page at
 the cost of `json.loads` (`bench/bench_cycle.py` prints the ratio).
 
+A study nested deeper than the decoder can follow (a `RecursionError`) is skipped by a scanner that
+does not recurse and handed on as `Unreadable`, so that ID fails and the rest of the page is read.
 What is read stays as checked as before: an HTML page served with 200, a body cut short or not JSON
 is `InvalidResponse`, raised where it is found; studies read before it were whole and may be used.
 """
@@ -23,12 +25,16 @@ from collections.abc import Iterator, Mapping
 from typing import IO, Any
 
 from watcher.errors import InvalidResponse
+from watcher.registry.responses import Unreadable
 
 SPOOL_MEMORY = 8 << 20  # bytes of a body kept in memory; the rest goes to a temporary file
 CHUNK = 2 << 20  # bytes read from the spool at a time
 MAX_PAGES = 10_000
 MAX_PAGE_SIZE = 1000  # the API coerces anything above down to this
 _SPACE = re.compile(r"[ \t\n\r]*")
+_STRUCTURE = re.compile(r'[{}\[\]"]')
+_STRING_END = re.compile(r'["\\]')
+_NCT_ID = re.compile(r'"nctId"\s*:\s*"([^"\\]{1,40})"')
 
 
 def spool() -> IO[bytes]:
@@ -59,7 +65,7 @@ class PageReader:
         for key in self._members():
             if key == "studies" and self._peek() == "[":
                 found = True
-                for study in self._elements():
+                for study in self._elements(skip_too_deep=True):
                     self.count += 1
                     yield study
             else:
@@ -86,16 +92,59 @@ class PageReader:
             if self._expect(",}") == "}":
                 return
 
-    def _elements(self) -> Iterator[Any]:
-        """The values of the array that starts here, one at a time."""
+    def _elements(self, *, skip_too_deep: bool = False) -> Iterator[Any]:
+        """The values of the array that starts here, one at a time; with `skip_too_deep`, a value nested
+        past what the decoder can follow comes as `Unreadable` instead of ending the page."""
         self._expect("[")
         if self._peek() == "]":
             self._pos += 1
             return
         while True:
-            yield self._value()
+            try:
+                yield self._value()
+            except RecursionError:
+                if not skip_too_deep:
+                    raise self._bad("JSON nested too deeply") from None
+                found = _NCT_ID.search(self._skip())
+                yield Unreadable(found.group(1) if found else None, "the record is nested too deeply to read")
             if self._expect(",]") == "]":
                 return
+
+    def _skip(self) -> str:
+        """Move past the object or array at the cursor without decoding it (no recursion: a counter of
+        open brackets); returns its text."""
+        self._peek()
+        depth, at = 0, self._pos
+        while True:
+            found = _STRUCTURE.search(self._text, at)
+            if found is None:
+                at = len(self._text) - self._pos
+                if not self._read(CHUNK):
+                    raise self._bad("truncated JSON (the body ends inside a study)")
+                at += self._pos
+                continue
+            char, at = found.group(), found.end()
+            if char == '"':
+                at = self._string_end(at)
+                continue
+            depth += 1 if char in "{[" else -1
+            if depth == 0:
+                text, self._pos = self._text[self._pos : at], at
+                return text
+
+    def _string_end(self, at: int) -> int:
+        """The index after the string whose body starts at `at` (reading more text as needed)."""
+        while True:
+            found = _STRING_END.search(self._text, at)
+            if found is None or found.end() >= len(self._text):
+                at = (found.start() if found else len(self._text)) - self._pos
+                if not self._read(CHUNK):
+                    raise self._bad("truncated JSON (the body ends inside a string)")
+                at += self._pos
+                continue
+            if found.group() == '"':
+                return found.end()
+            at = found.end() + 1  # a backslash escapes the next character
 
     # -- the text window -------------------------------------------------------------------------
 

@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from watcher.config import Config
+from watcher.config.secrets import without_credentials
 from watcher.detect.record import submit_date_of
 from watcher.errors import ApiError, BackfillError, InvalidResponse, StudyNotFound
 from watcher.registry.client import CtGovClient
@@ -61,8 +62,8 @@ def history_base(config: Config) -> str:
     """`backfill.base_url`, else `api.base_url` with its `/api/v2` turned into `/api/int`."""
     configured = config.settings.backfill.base_url
     if configured:
-        return configured
-    base = config.settings.api.base_url.rstrip("/")
+        return without_credentials(configured)
+    base = without_credentials(config.settings.api.base_url).rstrip("/")
     if not base.endswith("/api/v2"):
         raise BackfillError(
             f"cannot derive the record-history URL from api.base_url {base!r}: "

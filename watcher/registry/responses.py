@@ -61,6 +61,34 @@ class BatchResult:
     missing: set[str] = field(default_factory=set)
 
 
+MAX_DEPTH = 64
+"""How deep a record may nest. Real records nest about ten levels; past a few hundred Python's
+decoder, orjson and every recursive walk over a record fail."""
+
+
+@dataclass(frozen=True, slots=True)
+class Unreadable:
+    """A study that came in a page but could not be decoded (nested past what the decoder follows):
+    the ID it names fails, the rest of the page is used."""
+
+    nct_id: str | None
+    reason: str
+
+
+def depth_over(value: Any, limit: int = MAX_DEPTH) -> bool:
+    """Whether `value` nests deeper than `limit` objects and arrays (iterative: never recursion)."""
+    stack = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > limit:
+            return True
+        if isinstance(item, dict):
+            stack.extend((child, depth + 1) for child in item.values())
+        elif isinstance(item, list):
+            stack.extend((child, depth + 1) for child in item)
+    return False
+
+
 def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, value in pairs:
@@ -84,6 +112,8 @@ def parse_json(
     except (UnicodeDecodeError, ValueError) as exc:
         what = "truncated JSON" if body.lstrip()[:1] in {b"{", b"["} else "not JSON"
         raise error(f"{where}: {what} ({exc})") from exc
+    except RecursionError:
+        raise error(f"{where}: JSON nested too deeply to read") from None
 
 
 def refuse_constant(name: str) -> Any:
@@ -93,6 +123,8 @@ def refuse_constant(name: str) -> Any:
 
 
 def peek_id(study: Any) -> str | None:
+    if isinstance(study, Unreadable):
+        return study.nct_id
     try:
         nct = study["protocolSection"]["identificationModule"]["nctId"]
     except (KeyError, TypeError):
@@ -165,6 +197,8 @@ def choose(found: list[tuple[bool, Any]], requested: str) -> Fetched:
 
 def validate_study(study: Any, requested: str | None, *, expected: str | None = None) -> Fetched:
     """A usable study record for `requested` (any ID when None), or InvalidResponse."""
+    if isinstance(study, Unreadable):
+        raise InvalidResponse(study.reason)
     if not isinstance(study, dict):
         raise InvalidResponse("the study is not a JSON object")
     protocol = study.get("protocolSection")
@@ -173,6 +207,8 @@ def validate_study(study: Any, requested: str | None, *, expected: str | None = 
     nct = peek_id(study)
     if not nct or not is_nct_id(nct, short_ok=True):
         raise InvalidResponse("the study has no valid protocolSection.identificationModule.nctId")
+    if depth_over(study):
+        raise InvalidResponse(f"the record nests deeper than {MAX_DEPTH} levels")
     canonical = normalize_nct_id(nct)
     if expected is not None and canonical != expected:
         raise InvalidResponse(f"asked for {expected}, the record is {nct}")

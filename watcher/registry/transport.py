@@ -4,7 +4,11 @@ Politeness and robustness live here so the endpoints above it (`watcher.registry
 - one global rate limiter (`requests_per_second`, thread-safe) and a bound on requests in flight;
 - retries through tenacity: `Retry-After` honoured on 429/503 (and imposed on every thread through
   the limiter), exponential backoff with jitter on 5xx, timeouts and connection errors, bounded attempts;
-- redirects followed on purpose: an alias NCT ID answers 301, and the final URL says which study it is;
+- redirects followed on purpose: an alias NCT ID answers 301, and the final URL says which study it is
+  (only to the same scheme, host and port, under `/studies/`);
+- every reply bounded: at most `MAX_BODY_BYTES` (a page of studies: `MAX_PAGE_BYTES`) once decoded, so
+  a gzip that inflates to gigabytes is cut off as it inflates, and the whole exchange (headers and
+  body) within `api.timeout`, so a server dripping a byte at a time cannot hold a cycle forever;
 - httpx's errors and unusable statuses translated into the `watcher.errors` tree, transient ones
   (which are retried) told from permanent ones (which are not).
 
@@ -16,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
+import zlib
 from collections.abc import Callable, Iterator, Mapping
 from typing import IO, Any
 from urllib.parse import urlencode
@@ -26,6 +31,7 @@ import tenacity
 
 from watcher import __version__
 from watcher.config import ApiSettings
+from watcher.config.secrets import split_credentials
 from watcher.errors import AccessDenied, ApiError, InvalidResponse, StudyNotFound, TransientApiError
 from watcher.registry.pages import spool
 from watcher.registry.ratelimit import RateLimiter, retry_after
@@ -37,6 +43,67 @@ log = structlog.get_logger("watcher.registry.transport")
 USER_AGENT = f"trialwatch/{__version__} python-httpx/{httpx.__version__} (+https://github.com/trialwatch/trialwatch)"
 RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 MAX_REDIRECTS = 3
+MAX_BODY_BYTES = 32 << 20
+"""A reply read whole: the largest real record measured is 1.5 MB and the largest real list page 0.5 MB
+(`python -m bench.bench_reply_sizes` prints them); 32 MiB is over twenty times either."""
+MIN_RATE = 64 << 10
+"""Bytes per second a reply must keep up, on average, once `api.timeout` has passed: a big page on a slow
+link still arrives, a server dripping a byte every few seconds fails at `api.timeout`."""
+MAX_PAGE_BYTES = 1 << 30
+"""A page of up to 1,000 full records, spooled to disk and read a study at a time: a full page of real
+records runs to about 50 MB (1,000 × 50 KB); 1 GiB is twenty times that, and bounds the disk it takes."""
+
+
+def _same_origin(a: httpx.URL, b: httpx.URL) -> bool:
+    """Scheme, host and port (a default port spelled or not counts as the same)."""
+    return (a.scheme, a.host, a.port or _DEFAULT_PORTS.get(a.scheme)) == (
+        b.scheme,
+        b.host,
+        b.port or _DEFAULT_PORTS.get(b.scheme),
+    )
+
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+INFLATE_STEP = 1 << 20
+"""Bytes inflated at a time. httpx inflates each network read whole, and one 64 KiB read of a gzip bomb
+is 64 MiB at once; inflating a step at a time lets the byte cap stop it within a step."""
+
+
+class _UnaskedEncoding(Exception):
+    pass
+
+
+def _decoded(response: httpx.Response) -> Iterator[bytes]:
+    """The body, decoded `INFLATE_STEP` bytes at most at a time (we ask only for gzip and deflate)."""
+    if response.is_stream_consumed:  # a reply built in memory (a test's transport): already decoded
+        yield response.content
+        return
+    encoding = response.headers.get("Content-Encoding", "").strip().lower()
+    if encoding in ("", "identity"):
+        yield from response.iter_raw()
+        return
+    if encoding not in ("gzip", "x-gzip", "deflate"):
+        raise _UnaskedEncoding(f"Content-Encoding {encoding!r} was not asked for")
+    wbits = 16 + zlib.MAX_WBITS if "gzip" in encoding else zlib.MAX_WBITS
+    inflater = zlib.decompressobj(wbits)
+    for raw in response.iter_raw():
+        data = raw
+        while data:
+            out = inflater.decompress(data, INFLATE_STEP)
+            if out:
+                yield out
+            data = inflater.unconsumed_tail
+            if not data and inflater.eof and inflater.unused_data:  # gzip: another member follows
+                data, inflater = inflater.unused_data, zlib.decompressobj(wbits)
+    tail = inflater.flush()
+    if tail:
+        yield tail
+
+
+_BODY_HEADERS = frozenset({"content-encoding", "content-length", "transfer-encoding"})
+"""Headers that describe the body as sent; the body kept is decoded and whole."""
 
 
 class _Retryable(TransientApiError):
@@ -58,11 +125,13 @@ class Transport:
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.settings = api
-        self.base = api.base_url.rstrip("/")
+        base, self._auth = split_credentials(api.base_url)
+        self.base = base.rstrip("/")  # credentials never in a URL we send, log or put in an error
+        self._origin = httpx.URL(self.base)
         self._own_http = http is None
         self._http = http or httpx.Client(
             timeout=httpx.Timeout(api.timeout, connect=min(api.timeout, 10.0)),
-            headers={"User-Agent": USER_AGENT, "Accept": "application/json"},
+            headers={"User-Agent": USER_AGENT, "Accept": "application/json", "Accept-Encoding": "gzip, deflate"},
             follow_redirects=False,  # a 301 means "alias": handled in `get` on purpose
             limits=httpx.Limits(max_connections=max(1, api.max_concurrency)),
         )
@@ -95,7 +164,7 @@ class Transport:
                 return url, response.content
             location = response.headers.get("Location", "")
             target = response.url.join(location)
-            if not location or target.host != response.url.host or "/studies/" not in target.path:
+            if not location or not _same_origin(target, response.url) or "/studies/" not in target.path:
                 raise ApiError(f"{path}: 301 to an unexpected place: {location!r}")
             url, params = str(target.copy_with(query=None)), dict(target.params) or None
         raise ApiError(f"{path}: too many redirects")
@@ -125,12 +194,15 @@ class Transport:
         self._limiter.acquire()
         self._count()
         agent = self._http.headers.get("User-Agent", "")
+        deadline = time.monotonic() + self.settings.timeout
+        body = bytearray()
         try:
-            response = self._http.get(full)
-        except httpx.HTTPError as exc:
+            with self._http.stream("GET", full, auth=self._auth_for(full)) as response:
+                self._read_bounded(response, body.extend, MAX_BODY_BYTES, deadline, full)
+        except (httpx.HTTPError, ApiError) as exc:
             return Reply(full, 0, f"{type(exc).__name__}: {exc}".encode(), {}, agent)
         headers = {k.lower(): v for k, v in response.headers.items()}
-        return Reply(str(response.url), response.status_code, response.content, headers, agent)
+        return Reply(str(response.url), response.status_code, bytes(body), headers, agent)
 
     # retries -----------------------------------------------------------------------------------
 
@@ -185,20 +257,49 @@ class Transport:
 
     def _send(self, url: str, params: Mapping[str, str] | None, nct_id: str | None) -> httpx.Response:
         """One request, with httpx's errors and unusable statuses translated into ours."""
-        with self._sending(url, params) as response:
-            response.read()
-        return self._usable(response, url, nct_id)
+        body = bytearray()
+        with self._sending(url, params) as (response, deadline):
+            self._read_bounded(response, body.extend, MAX_BODY_BYTES, deadline, url)
+        whole = httpx.Response(
+            response.status_code,
+            headers=[(k, v) for k, v in response.headers.multi_items() if k.lower() not in _BODY_HEADERS],
+            content=bytes(body),
+            request=response.request,
+        )
+        return self._usable(whole, url, nct_id)
+
+    def _read_bounded(
+        self, response: httpx.Response, sink: Callable[[bytes], Any], limit: int, deadline: float, url: str
+    ) -> None:
+        """The decoded body to `sink`, refused past `limit` bytes, or once the exchange has taken longer than
+        `deadline` (start + api.timeout) plus the time the bytes so far need at `MIN_RATE`."""
+        total = 0
+        try:
+            for chunk in _decoded(response):
+                total += len(chunk)
+                if total > limit:
+                    raise InvalidResponse(f"{url}: the reply is over {limit:,} bytes (decoded); refused")
+                if time.monotonic() > deadline + total / MIN_RATE:
+                    raise _Retryable(f"{url}: the reply took longer than api.timeout ({self.settings.timeout:g} s)")
+                sink(chunk)
+        except httpx.TimeoutException as exc:
+            raise _Retryable(f"{url}: timed out ({type(exc).__name__})") from exc
+        except httpx.TransportError as exc:
+            raise _Retryable(f"{url}: {type(exc).__name__}: {exc}") from exc
+        except (httpx.DecodingError, zlib.error) as exc:
+            raise InvalidResponse(f"{url}: body could not be decoded: {exc}") from exc
+        except _UnaskedEncoding as exc:
+            raise InvalidResponse(f"{url}: {exc}") from None
 
     def _send_spooled(self, url: str, params: Mapping[str, str] | None, nct_id: str | None) -> IO[bytes]:
         """`_send` for a big body: a 200's body goes to a spool as it arrives, never whole in memory."""
         body = spool()
         try:
-            with self._sending(url, params) as response:
+            with self._sending(url, params) as (response, deadline):
                 if response.status_code == 200:
-                    for chunk in response.iter_bytes():
-                        body.write(chunk)
+                    self._read_bounded(response, body.write, MAX_PAGE_BYTES, deadline, url)
                 else:
-                    response.read()
+                    self._read_bounded(response, lambda _: None, MAX_BODY_BYTES, deadline, url)
             if self._usable(response, url, nct_id).status_code != 200:
                 raise ApiError(f"{url}: HTTP {response.status_code} where a page of studies was expected")
         except BaseException:
@@ -208,17 +309,20 @@ class Transport:
         return body
 
     @contextlib.contextmanager
-    def _sending(self, url: str, params: Mapping[str, str] | None) -> Iterator[httpx.Response]:
-        """A streamed GET under the rate limit and the concurrency bound, httpx's errors translated. The query
-        keeps `,` as it is (RFC 3986 allows it): httpx would send `%2C`, 3 bytes for each ID of a batch."""
+    def _sending(self, url: str, params: Mapping[str, str] | None) -> Iterator[tuple[httpx.Response, float]]:
+        """A streamed GET under the rate limit and the concurrency bound, httpx's errors translated, with
+        the deadline of the whole exchange (`api.timeout` from when it is sent: waiting for the rate limit
+        or a free slot does not count). The query keeps `,` as it is (RFC 3986 allows it): httpx would
+        send `%2C`, 3 bytes for each ID of a batch."""
         self._limiter.acquire()
         if params:
             url = f"{url}?{urlencode(params, safe=',')}"
         with self._slots:
             self._count()
+            deadline = time.monotonic() + self.settings.timeout
             try:
-                with self._http.stream("GET", url) as response:
-                    yield response
+                with self._http.stream("GET", url, auth=self._auth_for(url)) as response:
+                    yield response, deadline
             except httpx.TimeoutException as exc:
                 raise _Retryable(f"{url}: timed out ({type(exc).__name__})") from exc
             except httpx.TransportError as exc:
@@ -227,6 +331,13 @@ class Transport:
                 raise InvalidResponse(f"{url}: body could not be decoded: {exc}") from exc
             except httpx.HTTPError as exc:
                 raise ApiError(f"{url}: {type(exc).__name__}: {exc}") from exc
+
+    def _auth_for(self, url: str) -> httpx.BasicAuth | None:
+        """api.base_url's credentials, for its own scheme, host and port only (never for another host,
+        such as a separate `backfill.base_url`)."""
+        if self._auth is None or not _same_origin(httpx.URL(url), self._origin):
+            return None
+        return httpx.BasicAuth(*self._auth)
 
     def _count(self) -> None:
         with self._count_lock:

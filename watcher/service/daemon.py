@@ -28,7 +28,7 @@ from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import Any, TypeVar
 
 import structlog
 
@@ -45,6 +45,8 @@ from watcher.service.signals import StopSignals, Wakeup
 from watcher.service.status import HEARTBEAT_EVERY, summary, watched_count
 from watcher.service.workers import CycleRunner, NotifyRunner
 from watcher.store.meta import SERVICE_WATCHLIST_ERROR
+
+T = TypeVar("T")
 
 log = structlog.get_logger("watcher.service.daemon")
 
@@ -173,7 +175,7 @@ class Service:
         self.watch.sync()
         old = self.config
         try:
-            new, later = reloaded_config(old, self.config_path, self.environ)
+            new, later = self._off_loop(lambda: reloaded_config(old, self.config_path, self.environ))
         except ConfigError as exc:
             self._reject(tuple(str(p) for p in exc.problems), reason)
             self.sd.ready(self.status_line())
@@ -183,7 +185,7 @@ class Service:
         before = {t.nct_id for t in old.watchlist.trials}
         after = {t.nct_id for t in new.watchlist.trials}
         self.config = new
-        safely(lambda: remember(new))
+        self._off_loop(lambda: safely(lambda: remember(new)))
         if self._last_rejection is not None:
             self._last_rejection = None
             self.record.watchlist_accepted()
@@ -205,6 +207,32 @@ class Service:
             self.request_cycle("new")  # new trials get their baseline now, not at the next tick
         self.sd.ready(self.status_line())
         return True
+
+    def _off_loop(self, work: Callable[[], T]) -> T:
+        """`work()` in a thread of its own while this thread keeps feeding the watchdog: reading a
+        watchlist of a million entries takes minutes, far past `WatchdogSec`, and the service is fine
+        while it reads. Whatever `work` raises is raised here."""
+        outcome: list[Any] = []
+
+        def run() -> None:
+            try:
+                outcome.append((True, work()))
+            except BaseException as exc:  # handed to the main thread, which decides
+                outcome.append((False, exc))
+
+        reader = threading.Thread(target=run, name="config-reader", daemon=True)
+        reader.start()
+        while reader.is_alive():
+            reader.join(timeout=self._ping_period())
+            if reader.is_alive() and self.watchdog_every is not None and self._unhealthy is None:
+                self.sd.watchdog()
+        ok, value = outcome[0]
+        if not ok:
+            raise value
+        return value  # type: ignore[no-any-return]
+
+    def _ping_period(self) -> float:
+        return min(self.watchdog_every or timedelta(seconds=15), timedelta(seconds=15)).total_seconds()
 
     def _reject(self, problems: tuple[str, ...], reason: str) -> None:
         kept = len(self.config.watchlist.trials)
@@ -284,7 +312,7 @@ class Service:
         return self._shutdown()
 
     def _main_loop(self) -> None:
-        period = min(self.watchdog_every or timedelta(seconds=15), timedelta(seconds=15)).total_seconds()
+        period = self._ping_period()
         last_beat = time.monotonic()
         last_status = ""
         while not self.stop_requested.is_set():

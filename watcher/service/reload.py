@@ -10,6 +10,7 @@ from pathlib import Path
 from watcher.config import Config, load_config
 from watcher.cycle.alerts import Alert, alert_messages, alert_text
 from watcher.messages import NewMessage
+from watcher.service.lastgood import guarded
 
 _NOTHING = object()
 
@@ -51,10 +52,11 @@ class FileWatch:
 def reloaded_config(old: Config, config_path: Path | None, environ: Mapping[str, str]) -> tuple[Config, list[str]]:
     """The configuration to run with now, and which changes wait for a restart (to log).
 
-    Raises ConfigError, with every problem, when the files are invalid. The database and the API
-    client stay as they were opened; the notify and watch timers keep their period.
+    Raises ConfigError, with every problem, when the files are invalid or cannot be read at all (any
+    exception: see `guarded`). The database and the API client stay as they were opened; the notify and
+    watch timers keep their period.
     """
-    new = load_config(config_path, environ)
+    new = guarded(lambda: load_config(config_path, environ), config_path)
     settings = new.settings
     later = []
     if settings.storage_url != old.settings.storage_url or settings.api != old.settings.api:

@@ -33,6 +33,19 @@ def redact_db_url(url: str) -> str:
         return "<invalid database URL>"
 
 
+def create_private(database: Path) -> None:
+    """Create a missing SQLite file as 0600 before SQLite does (it would use the umask, 0644 by
+    default). SQLite gives its `-wal`, `-shm` and `-journal` files the mode of the database file, so
+    they are 0600 too: the database holds watched trials, channel names and message bodies."""
+    try:
+        fd = os.open(database, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    except FileExistsError:
+        return
+    except OSError:
+        return  # SQLite's own open reports why, with the database's name
+    os.close(fd)
+
+
 def open_engine(url: str, *, read_only: bool = False) -> Engine:
     """An engine for `url`; a SQLite file's folder is created, and WAL and a busy timeout set.
 
@@ -47,6 +60,7 @@ def open_engine(url: str, *, read_only: bool = False) -> Engine:
     elif parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+            create_private(Path(parsed.database).expanduser())
         kwargs["connect_args"] = {"timeout": 30}
     else:
         kwargs["pool_pre_ping"] = True

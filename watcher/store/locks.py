@@ -65,7 +65,8 @@ def advisory_lock(engine: Engine, name: str, *, wait: bool = False) -> Iterator[
 
 def _open_lock_file(path: Path) -> int:
     try:
-        return os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        # O_NOFOLLOW: a symlink planted where the lock file goes is refused, not followed to its target
+        return os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
     except OSError as exc:
         problem = unwritable(path, what="lock file") or f"the state directory {path.parent} must be writable"
         raise StorageError(f"{problem}; cannot open the lock file {path}: {exc.strerror}") from exc

@@ -27,6 +27,15 @@ from watcher.store.discovery import Match, watched_trials
 
 FEED_NS = "http://www.w3.org/2005/Atom"
 
+_XML_ILLEGAL = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+"""What XML 1.0 cannot hold at all, escaped or not (its `Char` production): C0 controls but tab and
+line breaks, lone surrogates, U+FFFE and U+FFFF. Record text may hold them; one makes a feed unreadable."""
+
+
+def xml_text(value: object) -> str:
+    """`value` as XML character data: illegal characters dropped, markup characters escaped."""
+    return escape(_XML_ILLEGAL.sub("", str(value)))
+
 
 @dataclass(frozen=True, slots=True)
 class FeedEntry:
@@ -78,6 +87,10 @@ def _stamp(value: datetime) -> str:
     return value.isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
+def quoteattr_xml(value: str) -> str:
+    return quoteattr(_XML_ILLEGAL.sub("", value))
+
+
 def entry_id(entry: FeedEntry) -> str:
     announced = "/new" if entry.title else ""  # never the id of a change detected at the same moment
     return f"tag:trialwatch,2026:{entry.nct_id}/{entry.detected_at.strftime('%Y%m%dT%H%M%S%fZ')}{announced}"
@@ -90,28 +103,28 @@ def render_atom(
     out = [
         '<?xml version="1.0" encoding="utf-8"?>',
         f'<feed xmlns="{FEED_NS}">',
-        f"  <title>{escape(title)}</title>",
-        f"  <id>{escape(feed_id)}</id>",
+        f"  <title>{xml_text(title)}</title>",
+        f"  <id>{xml_text(feed_id)}</id>",
         f"  <updated>{_stamp(entries[0].detected_at if entries else updated)}</updated>",
         "  <author><name>TrialWatch</name></author>",
-        f'  <generator version="{escape(__version__)}">TrialWatch</generator>',
+        f'  <generator version="{xml_text(__version__)}">TrialWatch</generator>',
     ]
     if self_url:
-        out.append(f'  <link rel="self" type="application/atom+xml" href={quoteattr(self_url)}/>')
+        out.append(f'  <link rel="self" type="application/atom+xml" href={quoteattr_xml(self_url)}/>')
     for entry in entries:
         head = f"{entry.nct_id} ({entry.label})" if entry.label else entry.nct_id
         count = len(entry.lines)
         title = entry.title or f"{head}: {count} field change" + ("s" if count != 1 else "")
         out += [
             "  <entry>",
-            f"    <title>{escape(title)}{escape(f' [{entry.severity}]')}</title>",
-            f"    <id>{escape(entry_id(entry))}</id>",
+            f"    <title>{xml_text(title)}{xml_text(f' [{entry.severity}]')}</title>",
+            f"    <id>{xml_text(entry_id(entry))}</id>",
             f"    <updated>{_stamp(entry.detected_at)}</updated>",
-            f'    <link rel="alternate" type="text/html" href={quoteattr(study_url(entry.nct_id))}/>',
-            f'    <link rel="related" type="text/html" href={quoteattr(history_url(entry.nct_id))}/>',
-            f"    <category term={quoteattr(entry.severity)}/>",
-            f"    <summary>{escape(entry.lines[0])}</summary>",
-            f'    <content type="text">{escape(chr(10).join(entry.lines))}</content>',
+            f'    <link rel="alternate" type="text/html" href={quoteattr_xml(study_url(entry.nct_id))}/>',
+            f'    <link rel="related" type="text/html" href={quoteattr_xml(history_url(entry.nct_id))}/>',
+            f"    <category term={quoteattr_xml(entry.severity)}/>",
+            f"    <summary>{xml_text(entry.lines[0])}</summary>",
+            f'    <content type="text">{xml_text(chr(10).join(entry.lines))}</content>',
             "  </entry>",
         ]
     out.append("</feed>")

@@ -3,6 +3,7 @@ split into numbered parts within Telegram's 4,096-character limit)."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 
 from watcher.detect.describe import SPACING_ONLY, format_value, render_diff
@@ -110,14 +111,44 @@ _TELEGRAM = Style(
 )
 
 
+_HTML_TOKEN = re.compile(r"<[^<>]*>|&#?[A-Za-z0-9]{1,32};|.", re.DOTALL)
+_HTML_TAG = re.compile(r"<(/?)([A-Za-z][A-Za-z0-9-]*)[^<>]*?(/?)>")
+
+
+def _tags_after(token: str, open_tags: list[str]) -> list[str]:
+    tag = _HTML_TAG.fullmatch(token) if token.startswith("<") else None
+    if tag is None or tag.group(3):
+        return open_tags
+    name = tag.group(2).lower()
+    if not tag.group(1):
+        return [*open_tags, name]
+    return open_tags[:-1] if open_tags and open_tags[-1] == name else open_tags
+
+
+def cut_html(line: str, limit: int) -> str:
+    """The start of `line` in at most `limit` characters, ended by `…` and the closing tags of the
+    elements still open: never inside a tag or an entity (Telegram refuses such a message whole)."""
+    if len(line) <= limit:
+        return line
+    open_tags: list[str] = []
+    end = 0
+    for token in _HTML_TOKEN.finditer(line):
+        after = _tags_after(token.group(), open_tags)
+        if token.end() + 1 + sum(len(name) + 3 for name in after) > limit:
+            break
+        end, open_tags = token.end(), after
+    return line[:end] + "…" + "".join(f"</{name}>" for name in reversed(open_tags))
+
+
 def split_lines(lines: Sequence[str], limit: int) -> list[str]:
     """Join lines into chunks of at most `limit` characters, breaking only between lines
-    (each line is balanced HTML, so no chunk ever cuts a tag in half)."""
+    (each line is balanced HTML, so no chunk ever cuts a tag in half); a line longer than a chunk
+    is cut by `cut_html`."""
     chunks: list[str] = []
     current: list[str] = []
     size = 0
     for raw in lines:
-        line = raw if len(raw) <= limit else raw[: limit - 1] + "…"
+        line = cut_html(raw, limit)
         if current and size + len(line) + 1 > limit:
             chunks.append("\n".join(current).strip())
             current, size = [], 0

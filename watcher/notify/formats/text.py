@@ -4,6 +4,7 @@ plain-text body (which is also the `text` format, and every message's `body_text
 from __future__ import annotations
 
 import html
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -26,6 +27,27 @@ class Rendered:
     body_format: str = "text"
     plain: str | None = None
     document: Mapping[str, Json] | None = None
+
+
+_BREAKS = re.compile("[\r\n\v\f\x1c-\x1e\x85\u2028\u2029]+")
+_CONTROLS = re.compile("[\x00-\x08\x0e-\x1b\x1f\x7f-\x84\x86-\x9f]")
+
+
+def one_line(value: object) -> str:
+    """A value on one line: line breaks (CR, LF and Unicode's) become a space, other control characters
+    go. Record text is third-party input: a title holding `\r\nStatus: COMPLETED` must not forge a line
+    of a plain-text body, nor an escape sequence reach a terminal."""
+    return _CONTROLS.sub("", _BREAKS.sub(" ", str(value)))
+
+
+_MENTION = re.compile(r"@(?=everyone|here)|<@(?=[!&]?\d)", re.IGNORECASE)
+
+
+def without_mentions(text: str) -> str:
+    """`text` with Discord's mass and user/role mentions made inert by a zero-width space after the
+    `@` (`@everyone`, `@here`, `<@123>`, `<@&123>`): a record's text must not ping a whole server.
+    apprise sends no `allowed_mentions` unless a ping is configured, so the text itself is defused."""
+    return _MENTION.sub(lambda found: found.group() + "\u200b", text)
 
 
 def escape(value: object) -> str:
@@ -91,24 +113,24 @@ def fit(
 def _text_header(trial: TrialContext, digest: bool) -> list[str]:
     count = trial.count
     version = f", version {trial.version}" if trial.version else ""
-    lines = [f"{trial.display}: {count} change{'s' if count != 1 else ''}{version}"]
+    lines = [f"{one_line(trial.display)}: {count} change{'s' if count != 1 else ''}{version}"]
     if trial.title:
-        lines.append(trial.title)
+        lines.append(one_line(trial.title))
     return [*lines, ""]
 
 
 def _text_change(entry: Entry) -> list[str]:
     if isinstance(entry, SummaryEntry):
-        return [entry.line, f"  ↳ {entry.severity}: {entry.count} changes in one line"]
-    note = f": {entry.summary}" if entry.summary else ""
-    return [entry.line, f"  ↳ {entry.severity}{note}"]
+        return [one_line(entry.line), f"  ↳ {entry.severity}: {entry.count} changes in one line"]
+    note = f": {one_line(entry.summary)}" if entry.summary else ""
+    return [one_line(entry.line), f"  ↳ {entry.severity}{note}"]
 
 
 _TEXT = Style(
     trial_header=_text_header,
     change=_text_change,
     more=lambda t, n: f"… and {n} more change{'s' if n != 1 else ''}: full history at {t.history_url}",
-    skipped_trial=lambda t: f"{t.display}: {t.count} changes not shown: {t.history_url}",
+    skipped_trial=lambda t: f"{one_line(t.display)}: {t.count} changes not shown: {t.history_url}",
     trial_footer=lambda t: ["", f"Study: {t.url}", f"Full history: {t.history_url}", ""],
 )
 
