@@ -8,11 +8,12 @@ import tempfile
 from pathlib import Path
 
 
-def write_atomically(path: Path, text: str, *, mode: int | None = None) -> Path:
+def write_atomically(path: Path, text: str, *, mode: int | None = None, durable: bool = True) -> Path:
     """Replace `path` in one rename, so no reader (the service, a feed reader) sees half a file.
 
     The data is fsynced before the rename, so a crash leaves the old file or the new one. `mode`
-    defaults to the mode of the file being replaced, else 0644.
+    defaults to the mode of the file being replaced, else 0644. `durable=False` skips the fsync
+    (the static site's thousands of pages: still one rename each, rebuilt if a crash lost them).
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     if mode is None:
@@ -22,7 +23,8 @@ def write_atomically(path: Path, text: str, *, mode: int | None = None) -> Path:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
             handle.flush()
-            os.fsync(handle.fileno())
+            if durable:
+                os.fsync(handle.fileno())
         os.chmod(tmp, mode)
         os.replace(tmp, path)
     except BaseException:
