@@ -10,12 +10,23 @@ from __future__ import annotations
 
 import copy
 import json
+import os
+import socket
+import subprocess
+import sys
+import time
 from collections.abc import Iterator, Mapping
-from datetime import datetime, timedelta
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
+import pytest
+
 from tests.support.shared import pairs_dir
+from tests.support.workspace import REPO
+from watcher.config import Config, load_config
 from watcher.detect import SeverityRules, changes_between
 from watcher.detect.record import content_hash
 from watcher.store import Store
@@ -87,7 +98,7 @@ def seed(store: Store, *, now: datetime, hostile: bool = True) -> list[str]:
         store_versions(store, nct_id, records, start=start, step=timedelta(days=2))
         stored.append(nct_id)
     if hostile:
-        nct_id, records = next(trial_versions())
+        nct_id, records = max(trial_versions(), key=lambda item: (len(item[1]), item[0]))
         copies = [renamed(r, HOSTILE_ID, HOSTILE_TITLE) for r in records]
         store_versions(store, HOSTILE_ID, copies, start=now - timedelta(days=5), step=timedelta(days=1))
         stored.append(HOSTILE_ID)
@@ -109,3 +120,83 @@ def settings_file(root: Path, db_url: str, trials: list[str], *, tags: Mapping[s
         encoding="utf-8",
     )
     return settings
+
+
+@dataclass(frozen=True)
+class SeededSite:
+    """A settings file on a database seeded with the corpus (see `seed`)."""
+
+    root: Path
+    settings: Path
+    db_url: str
+    trials: list[str]
+    now: datetime
+
+    def config(self) -> Config:
+        return load_config(self.settings)
+
+    @property
+    def busiest(self) -> str:
+        """The trial with the most stored versions."""
+        with Store(self.db_url) as store:
+            return max(self.trials, key=lambda n: (len(store.versions.infos(n)), n))
+
+
+TAGS = ("oncology", "cardio")
+
+
+@pytest.fixture(scope="module")
+def seeded_site(tmp_path_factory: pytest.TempPathFactory) -> SeededSite:
+    """The corpus in a SQLite database, the watchlist tagging some trials; the hostile copy included."""
+    root = tmp_path_factory.mktemp("web")
+    db_url = f"sqlite:///{root / 'state' / 'trialwatch.sqlite'}"
+    now = datetime.now(UTC)
+    with Store(db_url) as store:
+        trials = seed(store, now=now)
+    tags = {n: [TAGS[i % 2]] for i, n in enumerate(trials[:10])}
+    tags[HOSTILE_ID] = [TAGS[0]]
+    settings = settings_file(root, db_url, trials, tags=tags)
+    return SeededSite(root, settings, db_url, trials, now)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@pytest.fixture(scope="module")
+def web_server(seeded_site: SeededSite) -> Iterator[str]:
+    """`trialwatch serve` as a real process (uvicorn) on a free port; yields its base URL."""
+    port = free_port()
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    argv = [sys.executable, "-m", "watcher", "--config", str(seeded_site.settings), "serve", "--port", str(port)]
+    process = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_until_up(url, process)
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        if process.stderr is not None:
+            process.stderr.close()
+
+
+def _wait_until_up(url: str, process: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            err = process.stderr.read().decode() if process.stderr else ""
+            raise RuntimeError(f"trialwatch serve exited with {process.returncode}: {err}")
+        try:
+            if httpx.get(f"{url}/static/style.css", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    raise RuntimeError(f"trialwatch serve did not answer at {url} within 60 s")

@@ -93,12 +93,14 @@ class Browse:
         """Each stored trial's newest version number: what the static site compares with its manifest."""
         with self._session() as s:
             query = select(SnapshotRow.nct_id, func.max(SnapshotRow.version)).group_by(SnapshotRow.nct_id)
-            return dict(s.execute(query).tuples().all())
+            return {r[0]: r[1] for r in s.execute(query)}
 
     def all_rows(self) -> list[TrialRowView]:
         """Every trial with a stored version, newest change first (the static site's index)."""
         with self._session() as s:
-            counts = dict(s.execute(select(SnapshotRow.nct_id, func.count()).group_by(SnapshotRow.nct_id)).tuples())
+            counts = {
+                r[0]: r[1] for r in s.execute(select(SnapshotRow.nct_id, func.count()).group_by(SnapshotRow.nct_id))
+            }
             rows = s.scalars(select(TrialRow).order_by(*_order("changed")))
             return [_view(r, counts[r.nct_id]) for r in rows if r.nct_id in counts]
 
@@ -141,7 +143,7 @@ def _version_counts(s: Session, nct_ids: Sequence[str]) -> dict[str, int]:
     counts: dict[str, int] = {}
     for chunk in chunks(list(nct_ids), 500):
         query = select(SnapshotRow.nct_id, func.count()).where(SnapshotRow.nct_id.in_(chunk))
-        counts.update(dict(s.execute(query.group_by(SnapshotRow.nct_id)).tuples().all()))
+        counts.update({r[0]: r[1] for r in s.execute(query.group_by(SnapshotRow.nct_id))})
     return counts
 
 
