@@ -61,12 +61,19 @@ def renamed(record: Mapping[str, Any], nct_id: str, title: str | None = None) ->
 
 
 def store_versions(
-    store: Store, nct_id: str, records: list[dict[str, Any]], *, start: datetime, step: timedelta
+    store: Store,
+    nct_id: str,
+    records: list[dict[str, Any]],
+    *,
+    start: datetime,
+    step: timedelta,
+    after: dict[str, Any] | None = None,
 ) -> int:
-    """Store `records` as successive versions of `nct_id`; returns how many were new."""
+    """Store `records` as successive versions of `nct_id` (after the stored record `after`, if any);
+    returns how many were new."""
     rules = SeverityRules.from_mapping({})
     items = []
-    previous: dict[str, Any] | None = None
+    previous = after
     for index, record in enumerate(records):
         digest = content_hash(record)
         if previous is not None and content_hash(previous) == digest:
