@@ -22,7 +22,7 @@ DATE_FIELDS = (
     ("status.completionDate", "Completion", "#2f855a"),
 )
 ENROLLMENT = "design.enrollmentCount"
-WIDTH, TOP, DATES_HEIGHT, BARS_HEIGHT, LEFT, RIGHT = 720, 16, 170, 60, 84, 16
+WIDTH, TOP, DATES_HEIGHT, BARS_HEIGHT, LEFT, RIGHT = 600, 22, 170, 70, 84, 16
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,10 +94,17 @@ def _date_lines(points: Sequence[Point], xs: Sequence[float], days: Sequence[dat
     def y(day: date) -> float:
         return TOP + DATES_HEIGHT - 10 - (day.toordinal() - low) / span * (DATES_HEIGHT - 20)
 
-    out = [
-        f'<text x="{LEFT - 6}" y="{y(max(days)):.1f}" class="tick" text-anchor="end">{max(days):%Y-%m}</text>',
-        f'<text x="{LEFT - 6}" y="{y(min(days)):.1f}" class="tick" text-anchor="end">{min(days):%Y-%m}</text>',
-    ]
+    years = range(min(days).year + 1, max(days).year + 1)
+    step = max(1, len(years) // 6)
+    out = []
+    for year in years[::step]:
+        at = y(date(year, 1, 1))
+        out.append(f'<line x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{at:.1f}" y2="{at:.1f}" class="grid"/>')
+        out.append(f'<text x="{LEFT - 6}" y="{at + 4:.1f}" class="tick" text-anchor="end">{year}</text>')
+    if not years:
+        out.append(
+            f'<text x="{LEFT - 6}" y="{y(min(days)) + 4:.1f}" class="tick" text-anchor="end">{min(days):%Y-%m}</text>'
+        )
     for index, (field, label, colour) in enumerate(DATE_FIELDS):
         marks = [(x, d) for x, p in zip(xs, points, strict=True) if (d := parse_day(p.values.get(field)))]
         if not marks:
@@ -109,15 +116,15 @@ def _date_lines(points: Sequence[Point], xs: Sequence[float], days: Sequence[dat
                 f'<circle cx="{x:.1f}" cy="{y(d):.1f}" r="3.5" fill="{colour}">'
                 f"<title>{escape(label)}: {d.isoformat()}</title></circle>"
             )
-        legend_x = LEFT + index * 190
-        out.append(f'<rect x="{legend_x}" y="2" width="10" height="10" fill="{colour}"/>')
-        out.append(f'<text x="{legend_x + 14}" y="11" class="legend">{escape(label)}</text>')
+        legend_x = LEFT + index * 150
+        out.append(f'<rect x="{legend_x}" y="4" width="10" height="10" fill="{colour}"/>')
+        out.append(f'<text x="{legend_x + 14}" y="13" class="legend">{escape(label)}</text>')
     return out
 
 
 def _bars(points: Sequence[Point], xs: Sequence[float], counts: Sequence[int], step: float) -> list[str]:
     base = TOP + DATES_HEIGHT + BARS_HEIGHT
-    out = [f'<text x="{LEFT - 6}" y="{base - BARS_HEIGHT + 12}" class="tick" text-anchor="end">Enrollment</text>']
+    out = [f'<text x="{LEFT - 6}" y="{base - 4}" class="tick" text-anchor="end">enrollment</text>']
     if not counts:
         return out
     top = max(*counts, 1)
@@ -131,7 +138,9 @@ def _bars(points: Sequence[Point], xs: Sequence[float], counts: Sequence[int], s
             f'<rect x="{x - width / 2:.1f}" y="{base - h:.1f}" width="{width:.1f}" height="{h:.1f}" class="bar">'
             f"<title>v{point.version}: {count}</title></rect>"
         )
-    out.append(f'<text x="{LEFT - 6}" y="{base:.1f}" class="tick" text-anchor="end">{top}</text>')
+        if len(points) <= 12:
+            out.append(f'<text x="{x:.1f}" y="{base - h - 3:.1f}" class="tick" text-anchor="middle">{count}</text>')
+    out.append(f'<text x="{LEFT - 6}" y="{base - BARS_HEIGHT + 20:.1f}" class="tick" text-anchor="end">{top}</text>')
     return out
 
 
