@@ -29,7 +29,7 @@ from watcher.views.changes import change_row
 from watcher.views.feeds import feed_for
 from watcher.views.html import SiteLinks, render, site_name, static_text
 from watcher.views.trial_page import render_trial_page
-from watcher.views.trial_view import trial_view
+from watcher.views.trial_view import load_trial, view_of
 from watcher.views.watch import tag_map
 
 MANIFEST = ".trialwatch-site.json"
@@ -75,11 +75,12 @@ def build_site(config: Config, store: Store, root: Path, *, now: datetime, full:
 
 
 def write_trial(config: Config, store: Store, root: Path, nct_id: str, *, now: datetime) -> None:
-    view = trial_view(config, store, nct_id, now=now, days=RECENT_DAYS)
-    latest = store.versions.latest(nct_id)
-    if view is None or latest is None:
+    data = load_trial(store, nct_id)
+    if data is None:
         return
-    changes = [(c.detected_at, c.change) for c in store.changes.of(nct_id, include_baseline=False)]
+    view = view_of(config, data, now=now, days=RECENT_DAYS)
+    latest = data.latest
+    changes = [(c.detected_at, c.change) for c in data.changes]
     page = render_trial_page(
         latest.record, changes, days=RECENT_DAYS, today=now.date(), front_matter=True, last_seen=latest.fetched_at
     )

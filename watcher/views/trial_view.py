@@ -20,7 +20,7 @@ from watcher.detect.fields import extract_fields
 from watcher.detect.meaning import SeverityRules
 from watcher.detect.priority import order_key
 from watcher.detect.record import last_update_of, overall_status_of, title_of
-from watcher.models import Change, StoredChange, change_to_dict, history_url, study_url
+from watcher.models import Change, Snapshot, StoredChange, change_to_dict, history_url, study_url
 from watcher.store import Store
 from watcher.store.values import VersionInfo
 from watcher.views.chart import render_chart, series
@@ -161,16 +161,33 @@ def recent_changes(changes: Sequence[StoredChange], *, since: datetime, bookkeep
     return [change_view(c.change, version=c.version, detected_at=c.detected_at) for c in window]
 
 
-def trial_view(config: Config, store: Store, nct_id: str, *, now: datetime, days: int = 30) -> TrialView | None:
-    """The page of one stored trial, or None when nothing is stored for it."""
+@dataclass(frozen=True, slots=True)
+class TrialData:
+    """What a trial's pages are made from, read once: its newest version, every version, its changes."""
+
+    latest: Snapshot
+    infos: list[VersionInfo]
+    changes: list[StoredChange]
+
+
+def load_trial(store: Store, nct_id: str) -> TrialData | None:
     latest = store.versions.latest(nct_id)
     if latest is None:
         return None
-    study = latest.record
+    return TrialData(latest, store.versions.infos(nct_id), store.changes.of(nct_id, include_baseline=False))
+
+
+def trial_view(config: Config, store: Store, nct_id: str, *, now: datetime, days: int = 30) -> TrialView | None:
+    """The page of one stored trial, or None when nothing is stored for it."""
+    data = load_trial(store, nct_id)
+    return None if data is None else view_of(config, data, now=now, days=days)
+
+
+def view_of(config: Config, data: TrialData, *, now: datetime, days: int = 30) -> TrialView:
+    study = data.latest.record
+    nct_id = data.latest.nct_id
     ps: Mapping[str, Any] = study.get("protocolSection") or {}
-    infos = store.versions.infos(nct_id)
-    changes = store.changes.of(nct_id, include_baseline=False)
-    points = series([i.version for i in infos], extract_fields(study), changes)
+    points = series([i.version for i in data.infos], extract_fields(study), data.changes)
     tags = next((t.tags for t in config.watchlist.trials if t.nct_id == nct_id), ())
     arms = _get(ps, "armsInterventionsModule.armGroups") or []
     criteria = str(_get(ps, "eligibilityModule.eligibilityCriteria") or "").strip() or None
@@ -189,10 +206,10 @@ def trial_view(config: Config, store: Store, nct_id: str, *, now: datetime, days
         ],
         sites=_sites(ps),
         recent=recent_changes(
-            changes, since=now - timedelta(days=days), bookkeeping=config.settings.include_bookkeeping
+            data.changes, since=now - timedelta(days=days), bookkeeping=config.settings.include_bookkeeping
         ),
         days=days,
-        versions=list(reversed(infos)),
+        versions=list(reversed(data.infos)),
         chart=render_chart(points),
         tags=tags,
         study_url=study_url(nct_id),
