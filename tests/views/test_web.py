@@ -8,7 +8,8 @@ import io
 import re
 import sqlite3
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import jsonschema
 import pytest
@@ -17,9 +18,12 @@ pytest.importorskip("starlette", reason="the web view needs the [web] extra: pip
 
 from starlette.testclient import TestClient
 
-from tests.support.web_store import HOSTILE_ID, TAGS, SeededSite
+from tests.support.web_store import HOSTILE_ID, TAGS, SeededSite, settings_file, store_versions, trial_versions
+from watcher.config import load_config
 from watcher.errors import StorageError
+from watcher.store import Store
 from watcher.store.connection import sqlite_path
+from watcher.store.meta import SERVICE_PID
 from watcher.web.api import openapi_document
 from watcher.web.app import create_app
 
@@ -195,14 +199,6 @@ def test_status_names_failing_channels_never_their_url(client: TestClient, seede
         assert SECRET not in text and "hooks.example.org" not in text, path
 
 
-def test_the_view_cannot_write_its_database(client: TestClient) -> None:
-    store = client.app.state.site.store  # type: ignore[attr-defined]
-    from watcher.store.meta import SERVICE_PID
-
-    with pytest.raises(StorageError):
-        store.meta.set(SERVICE_PID, 1)
-
-
 def test_api_answers_match_the_openapi_document(client: TestClient, seeded_site: SeededSite) -> None:
     document = client.get("/openapi.json").json()
     assert document == openapi_document("")
@@ -234,3 +230,16 @@ def test_a_base_path_prefixes_every_link(seeded_site: SeededSite) -> None:
         page = prefixed.get(f"/watch/?q={HOSTILE_ID}").text
         assert 'href="/watch/static/style.css"' in page and f'href="/watch/trials/{HOSTILE_ID}"' in page
         assert prefixed.get("/").status_code == 404
+
+
+def test_the_view_reads_both_databases_and_writes_neither(db_url: str, tmp_path: Path) -> None:
+    """SQLite opened `mode=ro`, PostgreSQL with `default_transaction_read_only`: the list works, a write fails."""
+    nct_id, records = next(trial_versions())
+    with Store(db_url) as store:
+        store_versions(store, nct_id, records, start=datetime.now(UTC), step=timedelta(hours=1))
+    settings = settings_file(tmp_path, db_url, [nct_id], tags={})
+    with TestClient(create_app(load_config(settings))) as reader:
+        assert reader.get("/api/trials").json()["total"] == 1
+        assert reader.get(f"/trials/{nct_id}").status_code == 200
+        with pytest.raises(StorageError):
+            reader.app.state.site.store.meta.set(SERVICE_PID, 1)  # type: ignore[attr-defined]
