@@ -16,7 +16,6 @@ from hypothesis import HealthCheck, given, settings  # noqa: E402
 from tests.support.web_store import SeededSite  # noqa: E402
 from watcher.web.app import create_app  # noqa: E402
 
-
 OPERATIONS = [
     "/api/trials",
     "/api/trials/{nct_id}",

@@ -2,7 +2,8 @@
 
 Per stored trial `trials/NCT….md` (the model page with its YAML front matter) and
 `trials/NCT….html` (the same page, styled); `index.html` (every trial, filtered in the page by a
-small script of our own), `tags/<tag>.html`, the Atom feeds under `feeds/`, `changes.json`.
+small script of our own), `tags/<tag>.html`, the Atom feeds under `feeds/`, `changes.json` (the
+newest 5,000 changes of the last 30 days, newest first).
 
 Incremental: a manifest (`.trialwatch-site.json`) keeps each trial's newest version at the last
 build; a rebuild writes the pages of the trials whose newest version differs, then every index.
@@ -35,6 +36,7 @@ from watcher.views.watch import tag_map
 MANIFEST = ".trialwatch-site.json"
 MANIFEST_FORMAT = 1
 RECENT_DAYS = 30
+CHANGES_KEPT = 5000  # changes.json: the newest changes of the window, newest first
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,7 +108,7 @@ def write_indexes(config: Config, store: Store, root: Path, *, now: datetime) ->
         _write(root / "feeds" / f"{site_name(tag)}.atom", feed_for(config, store, now=now, tag=tag))
     _write(root / "feeds" / "all.atom", feed_for(config, store, now=now))
     since = now - max(config.settings.feeds.days, timedelta(days=RECENT_DAYS))
-    changes = [change_row(c) for c in store.changes.across(since=since)]
+    changes = [change_row(c) for c in store.changes.across(since=since, newest=CHANGES_KEPT)][::-1]
     _write(root / "changes.json", json.dumps(changes, ensure_ascii=False, indent=1))
     for name in ("style.css", "filter.js"):
         _write(root / "static" / name, static_text(name))
