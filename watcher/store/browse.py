@@ -130,13 +130,14 @@ def _conditions(where: BrowseFilter) -> list[Any]:
 
 
 def _order(sort: str) -> list[Any]:
+    # NULLS LAST (the same on SQLite and PostgreSQL) lets both read the sort column's index in order
     if sort == "date":  # the next primary completion first; trials without a date last
-        return [TrialRow.primary_completion.is_(None), TrialRow.primary_completion, TrialRow.nct_id]
+        return [TrialRow.primary_completion.asc().nulls_last(), TrialRow.nct_id]
     if sort == "id":
         return [TrialRow.nct_id]
     if sort == "title":
         return [func.lower(func.coalesce(TrialRow.title, "")), TrialRow.nct_id]
-    return [TrialRow.last_changed_at.is_(None), TrialRow.last_changed_at.desc(), TrialRow.nct_id]
+    return [TrialRow.last_changed_at.desc().nulls_last(), TrialRow.nct_id]
 
 
 def _version_counts(s: Session, nct_ids: Sequence[str]) -> dict[str, int]:
