@@ -142,6 +142,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--trials", type=int, default=10_000)
     parser.add_argument("--changed", type=int, default=100)
     parser.add_argument("--runs", type=int, default=7, help="timed runs per page (the median is shown)")
+    parser.add_argument("--pages-only", action="store_true", help="time the pages, not the site builds")
     args = parser.parse_args(argv)
     configure("warning", "console")
     with tempfile.TemporaryDirectory() as folder:
@@ -156,6 +157,8 @@ def main(argv: list[str] | None = None) -> None:
         print(f"{'page (server time, median)':34} {'ms':>8} {'of target':>10}")
         for name, ms in page_figures(settings, ids, args.runs):
             print(f"{name:34} {ms:8.1f} {ms / TARGET_MS:9.2f}×")
+        if args.pages_only:
+            return
         config = load_config(settings)
         with Store(url) as store:
             started = time.perf_counter()
