@@ -8,7 +8,7 @@ import pytest
 
 pytest.importorskip("starlette", reason="the web view needs the [web] extra: pip install 'trialwatch[web]'")
 
-from bench.bench_web import main  # noqa: E402
+from bench.bench_web import main
 
 pytestmark = pytest.mark.slow  # a minute of seeding and building
 
