@@ -10,7 +10,7 @@ WORKDIR /src
 COPY pyproject.toml README.md LICENSE ./
 COPY watcher ./watcher
 RUN python -m venv /opt/trialwatch \
-    && /opt/trialwatch/bin/pip install --no-cache-dir ".[postgres]"
+    && /opt/trialwatch/bin/pip install --no-cache-dir ".[postgres,web]"
 
 # Run stage: the environment only, run by an unprivileged user; no compiler, no source.
 FROM python:${PYTHON_VERSION}-slim

@@ -12,7 +12,13 @@ import pytest
 
 from tests.support import shared
 
-pytest_plugins = ["tests.support.fakeapi", "tests.support.peers", "tests.support.databases", "tests.support.workspace"]
+pytest_plugins = [
+    "tests.support.fakeapi",
+    "tests.support.peers",
+    "tests.support.databases",
+    "tests.support.workspace",
+    "tests.support.web_store",
+]
 
 
 def pytest_configure(config: pytest.Config) -> None:

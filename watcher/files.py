@@ -11,13 +11,15 @@ from pathlib import Path
 MAX_LINKS = 8
 
 
-def write_atomically(path: Path, text: str, *, mode: int | None = None) -> Path:
+def write_atomically(path: Path, text: str, *, mode: int | None = None, durable: bool = True) -> Path:
     """Replace `path` in one rename, so no reader (the service, a feed reader) sees half a file.
 
     The data is fsynced before the rename, so a crash leaves the old file or the new one. `mode`
     defaults to the permission bits of the file being replaced (never its setuid, setgid or sticky
     bits), else 0644. A symlink stays a symlink: the file it points to is the one replaced, with that
-    file's permission bits; a dangling link gets a new file at its target with 0644.
+    file's permission bits; a dangling link gets a new file at its target with 0644. `durable=False`
+    skips the fsync (the static site's thousands of pages: still one rename each, rebuilt if a crash
+    lost them).
     """
     path = _target(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -34,7 +36,8 @@ def write_atomically(path: Path, text: str, *, mode: int | None = None) -> Path:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
             handle.flush()
-            os.fsync(handle.fileno())
+            if durable:
+                os.fsync(handle.fileno())
         os.chmod(tmp, mode)
         os.replace(tmp, path)
     except BaseException:

@@ -202,7 +202,7 @@ def test_every_problem_is_listed_with_file_line_and_key(tmp_path: Path) -> None:
     s, w = str(settings), str(tmp_path / "watchlist.yaml")
     assert problems == [
         f"{s}:6: colour: unknown key (expected one of: api, storage, schedule, channels, notify, severity, "
-        "watchlist, state_dir, registry, feeds, backfill, web)",
+        "watchlist, state_dir, registry, feeds, backfill, web, site)",
         f"{s}:2: api.base_url: 'ftp://nope' is not an http(s) URL",
         f"{s}:3: api.requests_per_second: expected a number, got str 'fast'",
         f"{s}:5: schedule.interval: 'soon' is not a duration such as 10s, 30m, 6h or 1d",

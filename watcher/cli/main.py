@@ -125,4 +125,4 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 
 # The commands register themselves on `cli` as their modules are imported.
-from watcher.cli import db, doctor, history, init, notify, search, service, watchlist  # noqa: E402, F401
+from watcher.cli import db, doctor, history, init, notify, search, service, watchlist, web  # noqa: E402, F401

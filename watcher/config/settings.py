@@ -30,6 +30,7 @@ from watcher.config.kinds import (
     Reading,
     SeverityLevel,
     SeverityRules,
+    Text,
     Texts,
 )
 from watcher.config.paths import default_database_url, default_state_dir
@@ -48,6 +49,7 @@ __all__ = [
     "Config",
     "FeedSettings",
     "Settings",
+    "SiteSettings",
     "Watchlist",
     "WebSettings",
     "collect_settings",
@@ -122,6 +124,28 @@ class WebSettings:
             "the web view's public address (e.g. https://trials.example.org); messages link to its trial pages",
             HttpUrl(),
         ),
+    )
+    host: str = field(
+        default="127.0.0.1",
+        metadata=setting("`trialwatch serve` listens here (0.0.0.0: every interface)", Text()),
+    )
+    port: int = field(default=8080, metadata=setting("`trialwatch serve` listens on this port", Integer()))
+    base_path: str = field(
+        default="/",
+        metadata=setting("the path the view is served under, behind a proxy (e.g. /trials)", Text()),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class SiteSettings:
+    """`site.*`: the static mirror site (`trialwatch site build`)."""
+
+    dir: Path | None = field(
+        default=None, metadata=setting("the folder `trialwatch site build` writes when given none", FilePath())
+    )
+    after_cycle: bool = field(
+        default=False,
+        metadata=setting("the service rebuilds the site in `site.dir` after each cycle (changed trials only)", Flag()),
     )
 
 
@@ -317,6 +341,9 @@ class Settings:
     )
     web: WebSettings = field(
         default_factory=WebSettings, metadata=setting("the read-only web view", Section(WebSettings))
+    )
+    site: SiteSettings = field(
+        default_factory=SiteSettings, metadata=setting("the static mirror site", Section(SiteSettings))
     )
 
 

@@ -1,4 +1,5 @@
-"""What follows a cycle: backfill of trials seen for the first time, retention, the Atom feeds.
+"""What follows a cycle: backfill of trials seen for the first time, retention, the Atom feeds, the
+static site.
 
 Each step is guarded on its own, so that one failing never skips another: a feed directory that
 became unwritable must not stop retention, nor a backfill the registry refuses keep the feeds
@@ -32,6 +33,7 @@ def run_housekeeping(
         ("backfill", lambda: backfill_new(config, store, client, new_trials, now=now)),
         ("retention", lambda: retention(config, store, now=now())),
         ("feeds", lambda: feeds(config, store, now=now())),
+        ("site", lambda: site(config, store, now=now())),
     ]
     bug: Exception | None = None
     for step, action in steps:
@@ -80,3 +82,17 @@ def feeds(config: Config, store: Store, *, now: datetime) -> None:
 
     written = write_feeds(config, store, now=now)
     log.info("feeds.written", files=[str(p) for p in written])
+
+
+def site(config: Config, store: Store, *, now: datetime) -> None:
+    """Rebuild the static site (`site.after_cycle`): the pages of trials with a new version, and the indexes."""
+    settings = config.settings.site
+    if not settings.after_cycle:
+        return
+    if settings.dir is None:
+        log.warning("site.skipped", error="site.after_cycle is on but site.dir is not set")
+        return
+    from watcher.views.site import build_site
+
+    report = build_site(config, store, settings.dir, now=now)
+    log.info("site.built", dir=str(settings.dir), trials=report.trials_written, files=report.files_written)

@@ -28,6 +28,22 @@ def overall_status_of(record: Mapping[str, Any]) -> str | None:
     return _text(record, "statusModule", "overallStatus")
 
 
+def sponsor_of(record: Mapping[str, Any]) -> str | None:
+    return _text(record, "sponsorCollaboratorsModule", "leadSponsor", "name")
+
+
+def conditions_of(record: Mapping[str, Any]) -> str | None:
+    """The conditions in one line ("; " between them), for searching the watch list."""
+    module = (record.get("protocolSection") or {}).get("conditionsModule") or {}
+    items = [str(c) for c in module.get("conditions") or [] if c] if isinstance(module, Mapping) else []
+    return "; ".join(items) or None
+
+
+def primary_completion_of(record: Mapping[str, Any]) -> str | None:
+    """The primary completion date (`2027-06` or `2027-06-30`): the date the watch list sorts by."""
+    return _text(record, "statusModule", "primaryCompletionDateStruct", "date")
+
+
 def last_update_of(record: Mapping[str, Any]) -> str | None:
     """The registry's last-update *post* date: what the updated-since query compares."""
     return _text(record, "statusModule", "lastUpdatePostDateStruct", "date")

@@ -45,8 +45,12 @@ class ChangeLog:
         nct_ids: Sequence[str] | None = None,
         include_baseline: bool = False,
         rules: SeverityRules | None = None,
+        newest: int | None = None,
     ) -> list[StoredChange]:
-        """Changes across trials (all, or `nct_ids`), oldest first (the `changes` command, the Atom feed)."""
+        """Changes across trials (all, or `nct_ids`), oldest first (the `changes` command, the Atom feed);
+        `newest` keeps only the last N stored changes (baselines' derived ones left out), chosen in SQL."""
+        if newest is not None:
+            return self._newest(since=since, nct_ids=nct_ids, count=newest)
         with self._session() as s:
             query = select(ChangeRow)
             if since is not None:
@@ -59,6 +63,16 @@ class ChangeLog:
             if not include_baseline:
                 return stored
             return merged(stored, baseline_changes(s, nct_ids=nct_ids, since=since, rules=rules))
+
+    def _newest(self, *, since: datetime | None, nct_ids: Sequence[str] | None, count: int) -> list[StoredChange]:
+        with self._session() as s:
+            query = select(ChangeRow).where(ChangeRow.baseline.is_(False))
+            if since is not None:
+                query = query.where(ChangeRow.detected_at >= since)
+            if nct_ids is not None:
+                query = query.where(ChangeRow.nct_id.in_(list(nct_ids)))
+            rows = s.scalars(query.order_by(ChangeRow.detected_at.desc(), ChangeRow.id.desc()).limit(count))
+            return [_stored(r) for r in rows][::-1]
 
 
 def _change(row: ChangeRow) -> Change:

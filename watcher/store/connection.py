@@ -49,8 +49,8 @@ def create_private(database: Path) -> None:
 def open_engine(url: str, *, read_only: bool = False) -> Engine:
     """An engine for `url`; a SQLite file's folder is created, and WAL and a busy timeout set.
 
-    `read_only` (SQLite only) opens an existing file with `mode=ro`, for reading a state
-    directory the user cannot write (see `read_only_creator`).
+    `read_only` opens an existing SQLite file with `mode=ro` (see `read_only_creator`), and a
+    PostgreSQL session with `default_transaction_read_only` (the web view reads beside the service).
     """
     parsed = make_url(url)
     kwargs: dict[str, Any] = {"future": True}
@@ -64,6 +64,8 @@ def open_engine(url: str, *, read_only: bool = False) -> Engine:
         kwargs["connect_args"] = {"timeout": 30}
     else:
         kwargs["pool_pre_ping"] = True
+        if read_only and parsed.get_backend_name() == "postgresql":  # every transaction refuses writes
+            kwargs["connect_args"] = {"options": "-c default_transaction_read_only=on"}
     try:
         engine = create_engine(url, **kwargs)
     except ImportError as exc:

@@ -10,6 +10,7 @@ per kind of stored data:
     store.retention  storage statistics and retention (`watcher.store.retention`)
     store.discovery  what saved searches found (`watcher.store.discovery`)
     store.meta       the typed `meta` keys, each defined once (`watcher.store.meta`)
+    store.browse     the watch list, one page per query (`watcher.store.browse`)
 
 `store.transaction()` (`watcher.store.transaction`) writes a state change and the alerts it
 causes in one transaction.
@@ -35,6 +36,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from watcher.errors import StorageError
+from watcher.store.browse import Browse
 from watcher.store.changes import ChangeLog
 from watcher.store.connection import open_engine, redact_db_url, sqlite_path, unwritable
 from watcher.store.cycles import CycleLog
@@ -77,6 +79,7 @@ class Store:
         self.retention = Retention(self.session, dialect=self.dialect)
         self.discovery = DiscoveryStore(self.session)
         self.meta = Meta(self.session)
+        self.browse = Browse(self.session)
         try:
             if read_only:
                 self._require_current_schema()

@@ -52,6 +52,10 @@ class Base(DeclarativeBase):
 
 class TrialRow(Base):
     __tablename__ = "trials"
+    __table_args__ = (
+        Index("ix_trials_last_changed", "last_changed_at"),
+        Index("ix_trials_primary_completion", "primary_completion"),
+    )
     nct_id: Mapped[str] = mapped_column(String(16), primary_key=True)
     canonical_id: Mapped[str | None] = mapped_column(String(16))
     title: Mapped[str | None] = mapped_column(Text)
@@ -63,6 +67,10 @@ class TrialRow(Base):
     consecutive_failures: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(Text)
     not_found: Mapped[bool] = mapped_column(Boolean, default=False)
+    # revision 0005: what the web view searches and sorts by, from the newest version
+    sponsor: Mapped[str | None] = mapped_column(Text, nullable=True)
+    conditions: Mapped[str | None] = mapped_column(Text, nullable=True)
+    primary_completion: Mapped[str | None] = mapped_column(String(10), nullable=True)
 
 
 class SnapshotRow(Base):

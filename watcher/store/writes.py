@@ -14,7 +14,14 @@ from typing import Any, cast
 from sqlalchemy import Table, and_, delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
-from watcher.detect.record import last_update_of, overall_status_of, title_of
+from watcher.detect.record import (
+    conditions_of,
+    last_update_of,
+    overall_status_of,
+    primary_completion_of,
+    sponsor_of,
+    title_of,
+)
 from watcher.models import Change, change_to_dict
 from watcher.store.blobstore import chunks, put_record, put_records
 from watcher.store.outbox import OutboxQueue
@@ -189,6 +196,9 @@ def _upsert_trials(s: Session, items: Sequence[NewVersion], dialect: str) -> Non
             "consecutive_failures": 0,
             "last_error": None,
             "not_found": False,
+            "sponsor": sponsor_of(item.record),
+            "conditions": conditions_of(item.record),
+            "primary_completion": primary_completion_of(item.record),
         }
         for item in latest.values()
     ]
@@ -209,6 +219,9 @@ def _upsert_trials(s: Session, items: Sequence[NewVersion], dialect: str) -> Non
             "consecutive_failures": 0,
             "last_error": None,
             "not_found": False,
+            "sponsor": stmt.excluded.sponsor,
+            "conditions": stmt.excluded.conditions,
+            "primary_completion": stmt.excluded.primary_completion,
         },
     )
     s.execute(stmt, rows)

@@ -1,0 +1,179 @@
+"""What the web view and the static site cost at size: server time of the list and a trial page at
+10,000 trials, a trial of 100 versions, and `site build` of every trial, full and after 100 changed.
+
+The trials are copies of the real corpus records (../shared/fixtures/ctgov/pairs through
+tests.support), each under its own NCT ID; one trial gets 100 versions, its enrollment and dates
+moving each time. Pages are timed in-process through the ASGI application (Starlette's test client:
+routing, queries, templates; no network), median of several runs after a warm-up.
+
+    python -m bench.bench_web                    # 10,000 trials, SQLite in a temporary folder
+    python -m bench.bench_web --trials 500 --changed 10
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import statistics
+import sys
+import tempfile
+import time
+import warnings
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from tests.support.web_store import renamed, settings_file, trial_versions  # noqa: E402
+from watcher.config import load_config  # noqa: E402
+from watcher.detect import SeverityRules, changes_between  # noqa: E402
+from watcher.detect.record import content_hash  # noqa: E402
+from watcher.service.logs import configure  # noqa: E402
+from watcher.store import Store  # noqa: E402
+from watcher.store.values import NewVersion  # noqa: E402
+from watcher.views.site import build_site  # noqa: E402
+
+NOW = datetime.now(UTC).replace(microsecond=0)
+TARGET_MS = 150.0
+TARGET_RATIO = 0.05
+BUSY = "NCT20000000"
+
+
+def nct(index: int) -> str:
+    return f"NCT1{index:07d}"
+
+
+def populate(store: Store, trials: int) -> list[str]:
+    """`trials` copies of the corpus's newest records, two versions each where the corpus has two."""
+    corpus = [records for _, records in trial_versions()]
+    rules = SeverityRules.from_mapping({})
+    ids, batch = [], []
+    for index in range(trials):
+        records = corpus[index % len(corpus)]
+        nct_id = nct(index)
+        ids.append(nct_id)
+        first, last = renamed(records[0], nct_id), renamed(records[-1], nct_id)
+        when = NOW - timedelta(days=1 + index % 60)
+        batch.append(NewVersion(nct_id, first, content_hash(first), when - timedelta(days=30), baseline=True))
+        if content_hash(first) != content_hash(last):
+            changes = tuple(changes_between(first, last, rules))
+            batch.append(NewVersion(nct_id, last, content_hash(last), when, changes=changes, detected_at=when))
+        if len(batch) >= 500:
+            store.versions.save_many(batch)
+            batch = []
+    if batch:
+        store.versions.save_many(batch)
+    return ids
+
+
+def hundred_versions(store: Store, count: int = 100) -> None:
+    """One trial whose enrollment and primary completion date move with every version."""
+    base = renamed(next(trial_versions())[1][-1], BUSY)
+    rules = SeverityRules.from_mapping({})
+    previous: dict[str, Any] | None = None
+    for version in range(count):
+        record = copy.deepcopy(base)
+        status = record["protocolSection"].setdefault("statusModule", {})
+        status["primaryCompletionDateStruct"] = {"date": f"{2026 + version // 12}-{version % 12 + 1:02d}"}
+        design = record["protocolSection"].setdefault("designModule", {})
+        design["enrollmentInfo"] = {"count": 100 + 3 * version, "type": "ESTIMATED"}
+        when = NOW - timedelta(days=count - version)
+        changes = tuple(changes_between(previous, record, rules)) if previous else ()
+        item = NewVersion(BUSY, record, content_hash(record), when, changes=changes, baseline=previous is None)
+        store.versions.save_many([item])
+        previous = record
+
+
+def median_ms(action: Callable[[], Any], runs: int) -> float:
+    action()  # warm-up: templates compiled, caches filled
+    spent = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        action()
+        spent.append(1000 * (time.perf_counter() - started))
+    return statistics.median(spent)
+
+
+def changed_versions(store: Store, ids: list[str], count: int) -> None:
+    """A new version of `count` trials: their title reworded."""
+    items = []
+    for nct_id in ids[:count]:
+        latest = store.versions.latest(nct_id)
+        assert latest is not None
+        record = copy.deepcopy(dict(latest.record))
+        record["protocolSection"]["identificationModule"]["briefTitle"] += " (amended)"
+        items.append(NewVersion(nct_id, record, content_hash(record), NOW, detected_at=NOW))
+    store.versions.save_many(items)
+
+
+def page_figures(settings: Path, ids: list[str], runs: int) -> list[tuple[str, float]]:
+    from starlette.testclient import TestClient
+
+    from watcher.web.app import create_app
+
+    def get(client: TestClient, path: str) -> Callable[[], None]:
+        def fetch() -> None:
+            response = client.get(path)
+            assert response.status_code == 200, (path, response.status_code)
+
+        return fetch
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with TestClient(create_app(load_config(settings))) as client:
+            paths = [
+                ("list, first page", "/"),
+                ("list, page 100", "/?page=100"),
+                ("list, search 'cancer'", "/?q=cancer"),
+                ("list, sort by date, 30 days", "/?sort=date&days=30"),
+                ("trial page", f"/trials/{ids[len(ids) // 2]}"),
+                ("trial of 100 versions", f"/trials/{BUSY}"),
+                ("compare v1 → v100", f"/trials/{BUSY}/compare?a=1&b=100"),
+                ("API list", "/api/trials"),
+            ]
+            return [(name, median_ms(get(client, path), runs)) for name, path in paths]
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--trials", type=int, default=10_000)
+    parser.add_argument("--changed", type=int, default=100)
+    parser.add_argument("--runs", type=int, default=7, help="timed runs per page (the median is shown)")
+    parser.add_argument("--pages-only", action="store_true", help="time the pages, not the site builds")
+    args = parser.parse_args(argv)
+    configure("warning", "console")
+    with tempfile.TemporaryDirectory() as folder:
+        root = Path(folder)
+        url = f"sqlite:///{root / 'bench.sqlite'}"
+        started = time.perf_counter()
+        with Store(url) as store:
+            ids = populate(store, args.trials)
+            hundred_versions(store)
+        print(f"seeded {args.trials:,} trials + 1 of 100 versions in {time.perf_counter() - started:.1f} s")
+        settings = settings_file(root, url, ids[:200], tags={n: ["oncology"] for n in ids[:50]})
+        print(f"{'page (server time, median)':34} {'ms':>8} {'of target':>10}")
+        for name, ms in page_figures(settings, ids, args.runs):
+            print(f"{name:34} {ms:8.1f} {ms / TARGET_MS:9.2f}×")
+        if args.pages_only:
+            return
+        config = load_config(settings)
+        with Store(url) as store:
+            started = time.perf_counter()
+            full = build_site(config, store, root / "site", now=NOW)
+            full_s = time.perf_counter() - started
+            changed_versions(store, ids, args.changed)
+            started = time.perf_counter()
+            again = build_site(config, store, root / "site", now=NOW)
+            again_s = time.perf_counter() - started
+        print(f"site build, full:        {full_s:8.2f} s  {full.trials_written:,} trials, {full.files_written:,} files")
+        print(
+            f"site build, {args.changed} changed: {again_s:8.2f} s  {again.trials_written:,} trials = "
+            f"{again_s / full_s:.1%} of full (target < {TARGET_RATIO:.0%})"
+        )
+
+
+if __name__ == "__main__":
+    main()
