@@ -100,8 +100,13 @@ def test_the_service_needs_a_settings_file_and_other_commands_pass_through(image
 
 @pytest.mark.slow
 def test_the_health_check_fails_until_the_service_runs(image: dict[str, str]) -> None:
-    """The image's HEALTHCHECK command, as Docker runs it: unhealthy for a service that never started."""
+    """The image's HEALTHCHECK command, as Docker runs it: unhealthy before the database exists (a reading
+    command never creates it) and for a service that never started."""
     settings(image, "  hook:\n    url: ${credential:hook-url}\n")
+    no_database = entrypoint(image, "status", "--check")
+    assert no_database.returncode == 1, no_database.stderr
+    assert "no database at" in no_database.stderr
+    assert entrypoint(image, "db", "upgrade").returncode == 0
     result = entrypoint(image, "status", "--check")
     assert result.returncode == 1, result.stderr
     assert "never started" in result.stdout
