@@ -190,15 +190,49 @@ def load_fixtures(directory: Path | None = None) -> list[dict[str, Any]]:
     return [json.loads(p.read_text(encoding="utf-8")) for p in sorted(directory.glob("*.json"))]
 
 
-def synthetic_studies(count: int, *, first: int = 90_000_001) -> Iterator[dict[str, Any]]:
-    """`count` studies derived from the real fixtures under new NCT IDs (NCT90000001, ...).
+# Size mixes of synthetic studies: (share in percent, smallest and largest record in bytes on disk).
+# `registry` is an assumption, not a measurement (the live service's `/stats/size` gives the real one):
+# most registered studies are short records without results (the real ones of 7-14 KB); about one in
+# eight has posted results or long eligibility and site lists (26-100 KB); a few are large (150-510 KB).
+# The 1.5 MB record with 1,148 sites is left out of every mix: one in 26 would make it a tenth of the bytes.
+MIXES: dict[str, tuple[tuple[int, int, int], ...]] = {
+    "fixtures": (),  # the 17 records the tests were written against, in turn (all sizes, 1.5 MB included)
+    "small": ((100, 0, 15_000),),
+    "registry": ((85, 0, 15_000), (12, 15_000, 100_000), (3, 100_000, 600_000)),
+}
+
+
+def _mix_bases(mix: str) -> list[list[dict[str, Any]]]:
+    """Per band of the mix, its real records (from every record in the shared studies directory)."""
+    paths = sorted(shared.find(shared.STUDIES).glob("NCT*.json"))
+    sized = [(p.stat().st_size, p) for p in paths]
+    return [
+        [json.loads(p.read_text(encoding="utf-8")) for size, p in sized if low <= size < high]
+        for _share, low, high in MIXES[mix]
+    ]
+
+
+def _mix_picker(mix: str) -> Callable[[int], dict[str, Any]]:
+    if not MIXES[mix]:
+        bases = load_fixtures()
+        return lambda i: bases[i % len(bases)]
+    bands = _mix_bases(mix)
+    table: list[int] = []  # band of each of 100 consecutive studies
+    for band, (share, _low, _high) in enumerate(MIXES[mix]):
+        table.extend([band] * share)
+    return lambda i: bands[table[i % 100]][(i // 100) % len(bands[table[i % 100]])]
+
+
+def synthetic_studies(count: int, *, first: int = 90_000_001, mix: str = "fixtures") -> Iterator[dict[str, Any]]:
+    """`count` studies derived from the real fixtures under new NCT IDs (NCT90000001, ...), in a size
+    `mix` (`MIXES`); the same count and mix always give the same studies.
 
     The copies share every subtree with their real record except the identification and status
     modules, so 10,000 of them cost little memory; `FakeCtGov.update` deep-copies before changing.
     """
-    bases = load_fixtures()
+    pick = _mix_picker(mix)
     for i in range(count):
-        base = bases[i % len(bases)]
+        base = pick(i)
         protocol = base["protocolSection"]
         ident = dict(protocol["identificationModule"], nctId=f"NCT{first + i:08d}")
         ident.pop("nctIdAliases", None)
@@ -1024,6 +1058,7 @@ def main(argv: list[str] | None = None) -> None:
         "--studies", type=Path, help="directory of study JSON files (default: the 17 real records in the shared data)"
     )
     source.add_argument("--synthetic", type=int, metavar="N", help="N studies derived from the real records")
+    parser.add_argument("--mix", choices=sorted(MIXES), default="fixtures", help="size mix of --synthetic")
     parser.add_argument("--data-timestamp", default=DEFAULT_DATA_TIMESTAMP)
     parser.add_argument(
         "--no-full-page-tokens",
@@ -1038,7 +1073,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     try:
         if args.synthetic:
-            studies: Iterable[dict[str, Any]] = synthetic_studies(args.synthetic)
+            studies: Iterable[dict[str, Any]] = synthetic_studies(args.synthetic, mix=args.mix)
         else:
             studies = load_fixtures(args.studies)
         fake = FakeCtGov(
