@@ -1,6 +1,7 @@
 """Reading YAML with line numbers, and collecting every problem with its file, line and key path.
 
-ruamel.yaml is used (not PyYAML) because it keeps line numbers for every key and list item.
+Files are read by `watcher.config.yamlread` (libyaml's speed, the line of every key and list item);
+`line_of` also reads ruamel.yaml's round-trip nodes, which edits load.
 """
 
 from __future__ import annotations
@@ -11,10 +12,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from ruamel.yaml import YAML
-from ruamel.yaml.comments import CommentedSeq
-from ruamel.yaml.error import MarkedYAMLError
-
+from watcher.config.yamlread import YamlSyntaxError, load_config_yaml
 from watcher.errors import Problem
 from watcher.models import SEVERITIES, Severity
 
@@ -52,8 +50,8 @@ class Validator:
         try:
             if key is None:
                 return int(node.lc.line) + 1
-            if isinstance(node, CommentedSeq):
-                return int(node.lc.item(key)[0]) + 1
+            if isinstance(node, list):
+                return int(node.lc.item(key)[0]) + 1  # type: ignore[attr-defined]
             return int(node.lc.key(key)[0]) + 1
         except (AttributeError, KeyError, IndexError, TypeError):
             return None
@@ -137,10 +135,13 @@ def read_yaml(path: Path, validator: Validator) -> Any:
     except OSError as exc:
         validator.add(None, "", f"cannot read: {exc.strerror}")
         return None
+    return read_yaml_text(text, validator)
+
+
+def read_yaml_text(text: str, validator: Validator) -> Any:
+    """The document, or None with the syntax error noted at its line."""
     try:
-        return YAML(typ="rt").load(text)
-    except MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark else None
-        validator.add(line, "", f"YAML syntax error: {exc.problem or exc.context}")
+        return load_config_yaml(text)
+    except YamlSyntaxError as exc:
+        validator.add(exc.line, "", f"YAML syntax error: {exc.problem}")
         return None
