@@ -11,7 +11,6 @@ from typing import Any, NoReturn
 import click
 
 from watcher.cli.main import EXIT_FAILED, EXIT_USAGE, State, cli, fail, open_store
-from watcher.config import Config, load_config
 from watcher.errors import ConfigError, TrialWatchError
 
 
@@ -100,7 +99,7 @@ def run(state: State) -> None:
 @click.pass_obj
 def status(state: State, as_json: bool, check: bool) -> None:
     """The service: last and next cycle, trials watched, notifications owed, failing trials."""
-    from watcher.config import Watchlist, load_settings
+    from watcher.config import Config, Watchlist, load_config, load_settings
     from watcher.service.status import read_status, status_lines
 
     problems: list[str] = []
