@@ -33,7 +33,7 @@ def check(state: State, full: bool) -> None:
                 report = Cycle(config, store, client, write=click.echo, progress=progress).run(
                     force_full=full, wait_for_lock=True
                 )
-            states = store.trials.states()
+            states = store.trials.states([t.nct_id for t in config.watchlist.trials])
         except TrialWatchError as exc:
             fail(str(exc))
         except KeyboardInterrupt:

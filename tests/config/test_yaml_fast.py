@@ -5,8 +5,7 @@ from __future__ import annotations
 import pytest
 from ruamel.yaml import YAML
 
-from watcher.config.yamlcheck import Validator
-from watcher.config.yamlread import YamlSyntaxError, load_config_yaml
+from watcher.config.yamlcheck import Validator, YamlSyntaxError, load_config_yaml
 
 TEXT = """\
 # comment
