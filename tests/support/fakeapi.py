@@ -55,6 +55,7 @@ from urllib.parse import parse_qsl, urlsplit
 import pytest
 
 from tests.support import fake_search, shared
+from tests.support.synthetic import MIXES, LazyStudies, synthetic_studies
 
 API_VERSION = "2.0.5"
 DEFAULT_DATA_TIMESTAMP = "2026-09-04T09:00:06"
@@ -188,59 +189,6 @@ def load_fixtures(directory: Path | None = None) -> list[dict[str, Any]]:
     if directory is None:
         return shared.load_studies()
     return [json.loads(p.read_text(encoding="utf-8")) for p in sorted(directory.glob("*.json"))]
-
-
-# Size mixes of synthetic studies: (share in percent, smallest and largest record in bytes on disk).
-# `registry` is an assumption, not a measurement (the live service's `/stats/size` gives the real one):
-# most registered studies are short records without results (the real ones of 7-14 KB); about one in
-# eight has posted results or long eligibility and site lists (26-100 KB); a few are large (150-510 KB).
-# The 1.5 MB record with 1,148 sites is left out of every mix: one in 26 would make it a tenth of the bytes.
-MIXES: dict[str, tuple[tuple[int, int, int], ...]] = {
-    "fixtures": (),  # the 17 records the tests were written against, in turn (all sizes, 1.5 MB included)
-    "small": ((100, 0, 15_000),),
-    "registry": ((85, 0, 15_000), (12, 15_000, 100_000), (3, 100_000, 600_000)),
-}
-
-
-def _mix_bases(mix: str) -> list[list[dict[str, Any]]]:
-    """Per band of the mix, its real records (from every record in the shared studies directory)."""
-    paths = sorted(shared.find(shared.STUDIES).glob("NCT*.json"))
-    sized = [(p.stat().st_size, p) for p in paths]
-    return [
-        [json.loads(p.read_text(encoding="utf-8")) for size, p in sized if low <= size < high]
-        for _share, low, high in MIXES[mix]
-    ]
-
-
-def _mix_picker(mix: str) -> Callable[[int], dict[str, Any]]:
-    if not MIXES[mix]:
-        bases = load_fixtures()
-        return lambda i: bases[i % len(bases)]
-    bands = _mix_bases(mix)
-    table: list[int] = []  # band of each of 100 consecutive studies
-    for band, (share, _low, _high) in enumerate(MIXES[mix]):
-        table.extend([band] * share)
-    return lambda i: bands[table[i % 100]][(i // 100) % len(bands[table[i % 100]])]
-
-
-def synthetic_studies(count: int, *, first: int = 90_000_001, mix: str = "fixtures") -> Iterator[dict[str, Any]]:
-    """`count` studies derived from the real fixtures under new NCT IDs (NCT90000001, ...), in a size
-    `mix` (`MIXES`); the same count and mix always give the same studies.
-
-    The copies share every subtree with their real record except the identification and status
-    modules, so 10,000 of them cost little memory; `FakeCtGov.update` deep-copies before changing.
-    """
-    pick = _mix_picker(mix)
-    for i in range(count):
-        base = pick(i)
-        protocol = base["protocolSection"]
-        ident = dict(protocol["identificationModule"], nctId=f"NCT{first + i:08d}")
-        ident.pop("nctIdAliases", None)
-        study = dict(base)
-        study["protocolSection"] = dict(
-            protocol, identificationModule=ident, statusModule=dict(protocol["statusModule"])
-        )
-        yield study
 
 
 def _nct_of(study: Mapping[str, Any]) -> str:
@@ -462,6 +410,8 @@ class FakeCtGov(RecordHistory):
         self.requests: list[tuple[str, str, dict[str, str]]] = []
         self.headers: list[dict[str, str]] = []  # request headers, parallel to `requests`
         self._history: dict[str, list[dict[str, Any]]] = {}  # record history (storage block below)
+        self._generation = 0  # moves on every change: the matches of a listing query are kept until then
+        self._matches: tuple[tuple[str, int], list[str]] | None = None
         for study in studies:
             self.put(study)
 
@@ -614,12 +564,14 @@ class FakeCtGov(RecordHistory):
             self.update(new, relabel, bump=bump)
 
     def _store(self, key: str, study: dict[str, Any]) -> None:
+        self._generation += 1
         self._studies[key] = study
         self._record_version(key)
         for alias in _aliases_of(study):
             self._aliases[alias] = key
 
     def _drop(self, key: str) -> dict[str, Any]:
+        self._generation += 1
         return self._studies.pop(key)
 
     def _encode(self, key: str) -> bytes:
@@ -825,12 +777,16 @@ class FakeCtGov(RecordHistory):
                 # keep store order (the API is unsorted); aliases resolve to their study
                 keys = wanted | {self._aliases[i] for i in wanted if i in self._aliases}
                 candidates = [k for k in self._studies if k in keys]
-            matches = [
-                k
-                for k in candidates
-                if all(_in_range(_last_update(self._studies[k]), lo, hi) for lo, hi in ranges)
-                and search.matches(self._studies[k])
-            ]
+            if self._matches is not None and self._matches[0] == (query_key, self._generation):
+                matches = self._matches[1]  # a later page of the same query over the same data
+            else:
+                matches = [
+                    k
+                    for k in candidates
+                    if all(_in_range(_last_update(self._studies[k]), lo, hi) for lo, hi in ranges)
+                    and search.matches(self._studies[k])
+                ]
+                self._matches = ((query_key, self._generation), matches)
             dropped = fault.ids if fault is not None and fault.kind == "drop_ids" else frozenset()
             page = [k for k in matches[offset : offset + size] if k not in dropped]
             parts: list[bytes] = []
@@ -1059,6 +1015,9 @@ def main(argv: list[str] | None = None) -> None:
     )
     source.add_argument("--synthetic", type=int, metavar="N", help="N studies derived from the real records")
     parser.add_argument("--mix", choices=sorted(MIXES), default="fixtures", help="size mix of --synthetic")
+    parser.add_argument(
+        "--lazy", action="store_true", help="make --synthetic studies when asked for (a whole registry in a few MB)"
+    )
     parser.add_argument("--data-timestamp", default=DEFAULT_DATA_TIMESTAMP)
     parser.add_argument(
         "--no-full-page-tokens",
@@ -1076,6 +1035,8 @@ def main(argv: list[str] | None = None) -> None:
             studies: Iterable[dict[str, Any]] = synthetic_studies(args.synthetic, mix=args.mix)
         else:
             studies = load_fixtures(args.studies)
+        if args.synthetic and args.lazy:
+            studies = ()
         fake = FakeCtGov(
             studies,
             data_timestamp=args.data_timestamp,
@@ -1083,7 +1044,10 @@ def main(argv: list[str] | None = None) -> None:
             port=args.port,
             check_user_agent=args.check_user_agent,
             full_page_tokens=not args.no_full_page_tokens,
-        ).start()
+        )
+        if args.synthetic and args.lazy:
+            fake._studies = LazyStudies(args.synthetic, mix=args.mix)  # type: ignore[assignment]
+        fake.start()
     except shared.FixturesNotFound as exc:
         parser.exit(2, f"{parser.prog}: {exc}\n")
     print(f"fake ClinicalTrials.gov API at {fake.base_url} with {len(fake.ids())} studies", flush=True)
