@@ -33,7 +33,7 @@ def check(state: State, full: bool) -> None:
                 report = Cycle(config, store, client, write=click.echo, progress=progress).run(
                     force_full=full, wait_for_lock=True
                 )
-            states = store.trials.states([t.nct_id for t in config.watchlist.trials])
+            not_found = store.trials.not_found()
         except TrialWatchError as exc:
             fail(str(exc))
         except KeyboardInterrupt:
@@ -45,10 +45,7 @@ def check(state: State, full: bool) -> None:
     for nct_id, error in sorted(report.failed.items()):
         click.echo(f"trialwatch: {nct_id}: {error}", err=True)
     # A 404 is looked at again only at the weekly full re-fetch; until then every run says so again.
-    missing = sorted(
-        set(report.not_found)
-        | {t.nct_id for t in config.watchlist.trials if t.nct_id in states and states[t.nct_id].not_found}
-    )
+    missing = sorted(set(report.not_found) | {t.nct_id for t in config.watchlist.trials if t.nct_id in not_found})
     for nct_id in missing:
         click.echo(f"trialwatch: {nct_id}: not found on ClinicalTrials.gov (404); check the watchlist", err=True)
     if report.failed or missing:

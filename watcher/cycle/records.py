@@ -43,9 +43,9 @@ from watcher.store.values import NewVersion
 
 log = structlog.get_logger("watcher.cycle")
 
-PAGE = 1000
+PAGE = 500
 """At most this many fetched records are stored per transaction (`Store.save_versions`)…"""
-PAGE_BYTES = 4_000_000
+PAGE_BYTES = 2_000_000
 """…and at most about this many bytes of their canonical JSON: the peak RSS is about one page."""
 
 

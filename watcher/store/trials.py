@@ -34,10 +34,18 @@ class TrialStates:
         with self._session() as s:
             if nct_ids is None:
                 return dict(_stream(s, _STATES))
+            wanted = set(nct_ids)
+            if len(wanted) > _ASKED:  # most of a table read whole beats tens of IN lists; the rest is dropped
+                return dict(_stream(s, _STATES, keep=lambda row: row[0] in wanted or bool(row[6])))
             found = dict(_stream(s, _STATES.where(_COLUMNS.consecutive_failures > 0)))
-            for chunk in chunks(sorted(set(nct_ids) - found.keys()), 500):
+            for chunk in chunks(sorted(wanted - found.keys()), 500):
                 found.update(_stream(s, _STATES.where(_COLUMNS.nct_id.in_(chunk))))
             return found
+
+    def not_found(self) -> set[str]:
+        """The trials ClinicalTrials.gov last answered 404 for."""
+        with self._session() as s:
+            return set(s.scalars(select(_COLUMNS.nct_id).where(_COLUMNS.not_found.is_(True))))
 
     def mark_checked(self, nct_ids: Sequence[str], at: datetime) -> None:
         with self._session() as s:
@@ -96,9 +104,17 @@ _STATES = select(
 )
 
 
-def _stream(s: Session, query: Select[Any]) -> Iterator[tuple[str, TrialState]]:
-    """Rows as `TrialState`s, fetched 1,000 at a time (no ORM object is made)."""
+_ASKED = 2_000
+"""Above this many trials asked for, `states` reads the table whole rather than by IN lists."""
+
+
+def _stream(
+    s: Session, query: Select[Any], keep: Callable[[Any], bool] | None = None
+) -> Iterator[tuple[str, TrialState]]:
+    """Rows as `TrialState`s (those `keep` keeps), fetched 1,000 at a time (no ORM object is made)."""
     for row in s.execute(query.execution_options(yield_per=1000)):
+        if keep is not None and not keep(row):
+            continue
         yield (
             row.nct_id,
             TrialState(
