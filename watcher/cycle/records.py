@@ -39,6 +39,7 @@ from watcher.notify.payloads import change_messages, print_changes
 from watcher.notify.routing import for_stdout, route, unlisted_trial
 from watcher.registry.client import CtGovClient
 from watcher.store import Store
+from watcher.store.meta import SUSPECT
 from watcher.store.values import NewVersion
 
 log = structlog.get_logger("watcher.cycle")
@@ -97,6 +98,7 @@ class Recorder:
         self.gap_requests = 0
         self._page: list[tuple[Trial, dict[str, Any], Encoded]] = []
         self._page_bytes = 0
+        self._held: frozenset[str] = frozenset()  # meta keys of the page's trials that have a partial record held back
 
     def take(self, nct_id: str, record: dict[str, Any]) -> None:
         """One fetched record; a full page is stored at once, so a big first sync streams."""
@@ -134,6 +136,7 @@ class Recorder:
         known = self.store.versions.latest_hashes([trial.nct_id for trial, _, _ in page])
         differ = [t.nct_id for t, _, encoded in page if known.get(t.nct_id) not in (None, encoded.digest)]
         stored = self.store.versions.latest_many(differ) if differ else {}
+        self._held = self.store.meta.present([SUSPECT.of(n) for n in differ]) if differ else frozenset()
         unchanged: list[str] = []
         todo: list[Prepared] = []
         for trial, record, encoded in page:
@@ -179,7 +182,8 @@ class Recorder:
         if stored_hash is None:
             latest = None
         if latest is not None:
-            fetched, record = record, whole_record(self.alerts, self.client, trial, latest, record)
+            held = SUSPECT.of(trial.nct_id).key in self._held
+            fetched, record = record, whole_record(self.alerts, self.client, trial, latest, record, held_back=held)
             if record is not fetched:
                 encoded = encode_record(record)
             if latest.content_hash == encoded.digest:
