@@ -1,37 +1,44 @@
-"""Benchmark: whole cycles (poll + store + diff + outbox) against the fake API, first sync and 10% changed.
+"""Benchmark: whole cycles as a user runs them, `python -m watcher --config FILE check`, against the fake API.
 
-    python -m bench.bench_cycle --trials 10000 [--db sqlite|postgresql] [--changed 0.1] [--mode watchlist|registry]
-                                [--profile first.prof]
+    python -m bench.bench_cycle --trials 10000 [--changed 1000] [--mix registry|small|fixtures]
+                                [--db sqlite|postgresql] [--mode watchlist|registry] [--profile DIR]
 
-The fake API runs as a separate process holding `trials` studies derived from the real records
-(`tests/support/fakeapi.py --synthetic`, no rate limit). Each cycle runs `watcher.cycle.Cycle.run` in its own
-process, so its peak RSS (`ru_maxrss`) is the cycle's own, imports included; a webhook channel is
-configured (never delivered to) so changes become outbox rows. Cycles, in order:
+The fake API runs as a separate process holding `trials` studies derived from the real records under new
+IDs, in a size mix (`tests/support/fakeapi.py` MIXES; `registry`, the default: 85 % short records of
+7-14 KB, 12 % of 26-100 KB, 3 % of 150-510 KB, an assumption stated there; `small`: only the short
+ones). The settings file and a YAML watchlist of `trials` entries (every tenth with a label and tags, as a
+user writes them) are written to a temporary directory; each cycle is the CLI in its own process, so
+its CPU (user + system, from `wait4`), peak RSS and wall time are the process's own: interpreter
+start, imports, reading the watchlist, the cycle, exit. One channel is configured with a weekday 08:00
+digest, so changes become outbox rows but nothing is delivered during the run. Runs, in order:
 
+  bare start     `python -m watcher --version` (median of 5): the floor every command pays
   first sync     nothing stored: every record fetched, stored and made a baseline
-  N% changed     a new refresh in which `changed` of the studies have a new status (a notified change)
+  idle           the registry unchanged since: nothing to fetch (median of 3)
+  N changed      N studies have a new overall status (a notified change)
 
-Printed per cycle: requests (the client's count, checked against the fake's log), wall time, CPU time
-of the cycle process (on PostgreSQL the server's own is not in it), both as a multiple of `json.loads`
-of the same records (timed in this run, in this process, one record at a time from the bytes the fake
-serves: all records for the first sync, the changed ones for the second), peak RSS, database bytes
-per trial, and the first sync's CPU time extrapolated linearly to 560,000 studies. `--mode registry`
-watches the whole (fake) registry (`registry: {all: true}`) instead of listing the trials.
-`--profile FILE` runs each cycle under cProfile (slower) and writes its statistics to FILE.first and
-FILE.changed.
+Printed per run: requests (counted by the fake), wall, CPU, peak RSS, and CPU as a multiple of `json.loads`
+of the same records (timed here, one record at a time, from the bytes the fake serves): the first
+sync against all records; the idle cycle above a bare start against all records; the changed cycle
+above the idle cycle against the changed records, with the marginal CPU per changed record.
+`--profile DIR` also runs each cycle once more under cProfile (slower; not the timed runs) and writes
+DIR/<cycle>.prof and the top 30 lines by cumulative and by own time to DIR/<cycle>.txt.
 """
 
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import os
-import resource
+import pstats
 import socket
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +46,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 REGISTRY = 560_000
+# bytecode cache of the measured processes (outside the clone): a user's installed package has its .pyc
+PYCACHE = Path(tempfile.gettempdir()) / "trialwatch-bench-pycache"
 FIRST = 90_000_001
 
 
@@ -46,83 +55,16 @@ def nct(i: int) -> str:
     return f"NCT{FIRST + i:08d}"
 
 
-# the worker: one cycle in its own process ------------------------------------------------------
+@dataclass
+class Run:
+    """One process: its own wall, CPU (user + system) and peak RSS, and the requests the fake served."""
 
-
-def _config(base_url: str, db_url: str, trials: int, mode: str) -> Any:
-    from dataclasses import replace
-
-    from watcher.config import ApiSettings, ChannelSettings, Config, Watchlist
-    from watcher.config.settings import collect_settings
-    from watcher.models import Trial
-
-    settings, _ = collect_settings(None, {})
-    channel = ChannelSettings(name="bench", url="json://127.0.0.1:9/bench")
-    settings = replace(
-        settings,
-        api=ApiSettings(base_url=base_url, requests_per_second=0),
-        storage_url=db_url,
-        channels={"bench": channel},
-    )
-    if mode == "registry":
-        from watcher.config.registry import RegistrySettings
-        from watcher.detect.studies import STATUSES, StudyFilter
-
-        # every study matches the channel's filter, so every change after the first sync is routed
-        channel = replace(channel, studies=StudyFilter(statuses=STATUSES))
-        settings = replace(settings, registry=RegistrySettings(all=True), channels={"bench": channel})
-        watched: tuple[Trial, ...] = ()
-    else:
-        watched = tuple(Trial(nct_id=nct(i)) for i in range(trials))
-    return Config(settings=settings, watchlist=Watchlist(path=Path("bench-watchlist.yaml"), trials=watched))
-
-
-def worker(args: argparse.Namespace) -> None:
-    from watcher.cycle import Cycle
-    from watcher.registry.client import CtGovClient
-    from watcher.service.logs import configure
-    from watcher.store import Store
-
-    configure("warning", "console")
-    config = _config(args.base_url, args.db_url, args.trials, args.mode)
-    with Store(config.settings.storage_url) as store:
-        before = resource.getrusage(resource.RUSAGE_SELF)
-        rss_before = before.ru_maxrss / 1024
-        with CtGovClient(config.settings.api) as client:
-            cycle = Cycle(config, store, client, write=lambda _: None)
-            profiler = None
-            if args.profile:
-                import cProfile
-
-                profiler = cProfile.Profile()
-                profiler.enable()
-            started = time.perf_counter()
-            report = cycle.run(deliver=False)
-            wall = time.perf_counter() - started
-            if profiler is not None:
-                profiler.disable()
-                profiler.dump_stats(args.profile)
-        after = resource.getrusage(resource.RUSAGE_SELF)
-    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    print(
-        json.dumps(
-            {
-                "requests": report.requests,
-                "wall": wall,
-                "cpu": cpu,
-                "rss": after.ru_maxrss / 1024,
-                "rss_before": rss_before,
-                "result": report.result,
-                "strategy": report.strategy,
-                "changed": len(report.changed),
-                "failed": len(report.failed),
-                "checked": report.checked,
-            }
-        )
-    )
-
-
-# the orchestrator ------------------------------------------------------------------------------
+    name: str
+    wall: float
+    cpu: float
+    rss_mb: float
+    requests: int = 0
+    code: int = 0
 
 
 def free_port() -> int:
@@ -132,27 +74,91 @@ def free_port() -> int:
         return port
 
 
-def loads_seconds(trials: int, pick: list[int] | None = None, *, status: str | None = None) -> float:
-    """`json.loads` of the records the fake serves (the same serialisation), one at a time."""
+def _wait4_run(name: str, cmd: list[str], cwd: Path) -> Run:
+    """Start `cmd` and reap it with `wait4`, so CPU and peak RSS are this process's alone."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONPYCACHEPREFIX": str(PYCACHE)}
+    env.pop("TRIALWATCH_CONFIG", None)
+    env.pop("PYTHONDONTWRITEBYTECODE", None)  # an installed package has its bytecode compiled
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        started = time.perf_counter()
+        proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=out, stderr=err)
+        _pid, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - started
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        if proc.returncode != 0:
+            err.seek(0)
+            out.seek(0)
+            raise SystemExit(
+                f"bench_cycle: {name} exited {proc.returncode}:\n{err.read().decode()[-3000:]}\n"
+                f"{out.read().decode()[-500:]}"
+            )
+    return Run(name, wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024)
+
+
+def write_config(directory: Path, base_url: str, db_url: str, trials: int, mode: str) -> Path:
+    """The settings file and the watchlist a user would write, `trials` entries long."""
+    channel = [
+        "channels:",
+        "  bench:",
+        "    url: json://127.0.0.1:9/bench",
+        '    digest: "0 8 * * 1-5"',
+    ]
+    if mode == "registry":
+        channel += [
+            "    studies:",
+            "      statuses: [RECRUITING, COMPLETED, NOT_YET_RECRUITING, ACTIVE_NOT_RECRUITING]",
+        ]
+    settings = [
+        "watchlist: watchlist.yaml",
+        "api:",
+        f"  base_url: {base_url}",
+        "  requests_per_second: 0",
+        "storage:",
+        f"  url: {db_url}",
+        *channel,
+    ]
+    if mode == "registry":
+        settings += ["registry:", "  all: true"]
+    (directory / "trialwatch.yaml").write_text("\n".join(settings) + "\n", encoding="utf-8")
+    lines = ["# the trials we follow", "trials:"]
+    for i in range(trials if mode == "watchlist" else 0):
+        if i % 10 == 0:
+            lines += [f"  - id: {nct(i)}", f"    label: study {i} of the portfolio", "    tags: [oncology, phase3]"]
+        else:
+            lines.append(f"  - {nct(i)}  # added {2020 + i % 6}")
+    if mode == "registry":
+        lines = ["trials: []"]
+    (directory / "watchlist.yaml").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return directory / "trialwatch.yaml"
+
+
+def served_bodies(trials: int, mix: str, pick: set[int] | None, status: str | None) -> list[bytes]:
     from tests.support.fakeapi import synthetic_studies
 
-    wanted = None if pick is None else set(pick)
-    total = 0.0
-    for index, served in enumerate(synthetic_studies(trials)):
-        if wanted is not None and index not in wanted:
+    bodies = []
+    for index, served in enumerate(synthetic_studies(trials, mix=mix)):
+        if pick is not None and index not in pick:
             continue
         study = served
         if status is not None:
-            protocol = served["protocolSection"]
+            protocol = study["protocolSection"]
             study = dict(
-                served,
+                study,
                 protocolSection=dict(protocol, statusModule=dict(protocol["statusModule"], overallStatus=status)),
             )
-        body = json.dumps(study, ensure_ascii=False).encode()
-        started = time.perf_counter()
-        json.loads(body)
-        total += time.perf_counter() - started
-    return total
+        bodies.append(json.dumps(study, ensure_ascii=False).encode())
+    return bodies
+
+
+def loads_seconds(bodies: list[bytes], repeat: int = 3) -> float:
+    """`json.loads` of every body, one at a time: the best of `repeat` passes."""
+    best = float("inf")
+    for _ in range(repeat):
+        started = time.process_time()
+        for body in bodies:
+            json.loads(body)
+        best = min(best, time.process_time() - started)
+    return best
 
 
 def db_bytes(db_url: str) -> int:
@@ -175,150 +181,190 @@ def postgres_url() -> tuple[str, Any]:
     return next(databases), databases
 
 
-def run(args: argparse.Namespace) -> list[dict[str, Any]]:
-    import httpx
-
-    port = free_port()
-    fake = subprocess.Popen(
-        [sys.executable, "-m", "tests.support.fakeapi", "--port", str(port), "--synthetic", str(args.trials)],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-    )
-    rows: list[dict[str, Any]] = []
-    cleanup: Any = None
-    try:
-        assert fake.stdout is not None
-        fake.stdout.readline()
-        with tempfile.TemporaryDirectory() as tmp, httpx.Client(base_url=f"http://127.0.0.1:{port}") as control:
-            if args.db == "postgresql":
-                db_url, cleanup = postgres_url()
-            else:
-                db_url = f"sqlite:///{tmp}/bench.sqlite"
-            from watcher.store import Store
-
-            Store(db_url).close()  # the schema, so bytes per trial count only what the cycles store
-            empty = db_bytes(db_url)
-            count = max(1, round(args.trials * args.changed)) if args.changed > 0 else 0
-            picks = sorted({(i * 7919) % args.trials for i in range(count)})
-            for name in ("first sync", f"{args.changed:.0%} changed"):
-                if name != "first sync":
-                    for i in picks:
-                        control.post(
-                            "/_fake/update",
-                            json={"id": nct(i), "set": {"protocolSection.statusModule.overallStatus": "COMPLETED"}},
-                        ).raise_for_status()
-                control.post("/_fake/requests", json={"reset": True}).raise_for_status()
-                cmd = [
-                    sys.executable,
-                    "-m",
-                    "bench.bench_cycle",
-                    "--worker",
-                    "--base-url",
-                    f"http://127.0.0.1:{port}/api/v2",
-                    "--db-url",
-                    db_url,
-                    "--trials",
-                    str(args.trials),
-                    "--mode",
-                    args.mode,
-                ]
-                if args.profile:
-                    cmd += ["--profile", f"{args.profile}.{'first' if name == 'first sync' else 'changed'}"]
-                out = subprocess.run(
-                    cmd,
-                    cwd=ROOT,
-                    capture_output=True,
-                    text=True,
-                    check=False,
-                    env={**os.environ, "PYTHONPATH": str(ROOT)},
-                )
-                if out.returncode != 0:
-                    raise SystemExit(f"bench_cycle: the {name} cycle failed:\n{out.stderr[-3000:]}")
-                result = json.loads(out.stdout.strip().splitlines()[-1])
-                served = control.post("/_fake/requests", json={}).json()["count"]
-                assert served == result["requests"], (name, served, result["requests"])
-                first = name == "first sync"
-                result["name"] = name
-                result["records"] = args.trials if first else len(picks)
-                result["loads"] = (
-                    loads_seconds(args.trials) if first else loads_seconds(args.trials, picks, status="COMPLETED")
-                )
-                result["bytes"] = db_bytes(db_url) - (empty if first else rows[-1]["bytes_total"])
-                result["bytes_total"] = db_bytes(db_url)
-                rows.append(result)
-                print(
-                    f"  {name:<14} {result['requests']:>5} requests {result['wall']:>8.2f} s  "
-                    f"{result['rss']:>6.0f} MB  {result['result']}",
-                    file=sys.stderr,
-                    flush=True,
-                )
-    finally:
-        fake.terminate()
-        fake.communicate(timeout=10)
-        if cleanup is not None:
-            cleanup.close()
-    return rows
+def median_run(runs: list[Run]) -> Run:
+    by_cpu = sorted(runs, key=lambda r: r.cpu)
+    return by_cpu[len(by_cpu) // 2]
 
 
-def report(args: argparse.Namespace, rows: list[dict[str, Any]]) -> None:
+def write_profile(prof: Path) -> None:
+    text = io.StringIO()
+    stats = pstats.Stats(str(prof), stream=text)
+    stats.sort_stats("cumulative").print_stats(30)
+    stats.sort_stats("tottime").print_stats(30)
+    prof.with_suffix(".txt").write_text(text.getvalue(), encoding="utf-8")
+
+
+class Bench:
+    """The fake, the configuration and the database of one run, and the runs in order."""
+
+    def __init__(self, args: argparse.Namespace, tmp: Path, port: int, db_url: str) -> None:
+        import httpx
+
+        self.args = args
+        self.tmp = tmp
+        self.db_url = db_url
+        self.control = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60)
+        self.config = write_config(tmp, f"http://127.0.0.1:{port}/api/v2", db_url, args.trials, args.mode)
+        self.rows: list[Run] = []
+
+    def cli(self, *argv: str, profile: str | None = None) -> list[str]:
+        cmd = [sys.executable]
+        if profile:
+            cmd += ["-m", "cProfile", "-o", profile]
+        return [*cmd, "-m", "watcher", "--log-level", "warning", "--config", str(self.config), *argv]
+
+    def requests(self, *, reset: bool) -> int:
+        count: int = self.control.post("/_fake/requests", json={"reset": reset}).json()["count"]
+        return count
+
+    def cycle(self, name: str, times: int = 1, before: Callable[[], None] | None = None) -> Run:
+        runs = []
+        for _ in range(times):
+            if before is not None:
+                before()
+            self.requests(reset=True)
+            run = _wait4_run(name, self.cli("check"), self.tmp)
+            run.requests = self.requests(reset=False)
+            runs.append(run)
+        return median_run(runs)
+
+    def profile(self, name: str, before: Callable[[], None] | None = None) -> None:
+        if not self.args.profile:
+            return
+        if before is not None:
+            before()
+        out = Path(self.args.profile) / f"{name.replace(' ', '_')}.prof"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        _wait4_run(name, self.cli("check", profile=str(out)), self.tmp)
+        write_profile(out)
+
+    def change(self, picks: list[int], status: str) -> None:
+        for i in picks:
+            self.control.post(
+                "/_fake/update", json={"id": nct(i), "set": {"protocolSection.statusModule.overallStatus": status}}
+            ).raise_for_status()
+
+    def fresh_db(self) -> None:
+        """Back to an empty database (for the profiled first sync)."""
+        if self.db_url.startswith("sqlite"):
+            for p in self.tmp.glob("bench.sqlite*"):
+                p.unlink()
+        else:
+            from sqlalchemy import create_engine, text
+
+            engine = create_engine(self.db_url)
+            with engine.begin() as conn:
+                conn.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
+            engine.dispose()
+
+    def run(self) -> dict[str, Any]:
+        args = self.args
+        _wait4_run("warm-up", self.cli("--help"), self.tmp)  # fills the bytecode cache
+        bare = median_run([_wait4_run("bare start", self.cli("--version"), self.tmp) for _ in range(5)])
+        first = self.cycle("first sync")
+        first_bytes = db_bytes(self.db_url)
+        idle = self.cycle("idle", times=3)
+        count = min(args.changed, args.trials)
+        picks = sorted({(i * 7919) % args.trials for i in range(count)})
+        changed = self.cycle(f"{len(picks):,} changed", before=lambda: self.change(picks, "COMPLETED"))
+        if args.profile:
+            self.profile("idle")
+            self.profile("changed", before=lambda: self.change(picks, "TERMINATED"))
+            self.fresh_db()
+            self.profile("first_sync")
+        return {
+            "rows": [bare, first, idle, changed],
+            "picks": picks,
+            "first_bytes": first_bytes,
+        }
+
+
+def report(args: argparse.Namespace, result: dict[str, Any], all_loads: float, changed_loads: float) -> None:
+    bare, first, idle, changed = result["rows"]
+    n = len(result["picks"])
     print(
-        f"\n{args.trials:,} synthetic studies from the real records; database {args.db}; mode {args.mode}; "
-        f"fake API without rate limit; python {sys.version.split()[0]}"
+        f"\n{args.trials:,} synthetic studies (size mix {args.mix}); database {args.db}; mode {args.mode}; "
+        f"CLI `check` processes; fake API without rate limit; python {sys.version.split()[0]}"
     )
     print(
-        f"\n{'cycle':<14} {'requests':>8} {'wall s':>8} {'CPU s':>8} {'loads s':>8} {'wall/loads':>10} "
-        f"{'CPU/loads':>9} {'peak RSS MB':>11} {'bytes/trial':>11} {'result':>8}"
+        f"json.loads, one record at a time: all {args.trials:,} {all_loads:.3f} s CPU; "
+        f"the {n:,} changed {changed_loads:.3f} s"
     )
-    for r in rows:
-        per_trial = r["bytes"] / max(1, r["records"] if r["name"] != "first sync" else args.trials)
-        print(
-            f"{r['name']:<14} {r['requests']:>8,} {r['wall']:>8.2f} {r['cpu']:>8.2f} {r['loads']:>8.3f} "
-            f"{r['wall'] / r['loads']:>9.1f}× {r['cpu'] / r['loads']:>8.1f}× {r['rss']:>11.0f} "
-            f"{per_trial:>11,.0f} {r['result']:>8}"
-        )
-    first = rows[0]
-    print(f"\npeak RSS before the cycle (interpreter, imports, store): {first['rss_before']:.0f} MB")
+    print(f"\n{'run':<14} {'requests':>8} {'wall s':>8} {'CPU s':>8} {'peak RSS MB':>11}  {'CPU as json.loads':<40}")
+    ratio = {
+        "bare start": "",
+        "first sync": f"{first.cpu / all_loads:.1f}× of all records",
+        "idle": f"{max(0.0, idle.cpu - bare.cpu) / all_loads:.2f}× of all records above a bare start",
+        changed.name: f"{max(0.0, changed.cpu - idle.cpu) / changed_loads:.1f}× of the changed records above idle",
+    }
+    for r in (bare, first, idle, changed):
+        print(f"{r.name:<14} {r.requests:>8,} {r.wall:>8.2f} {r.cpu:>8.2f} {r.rss_mb:>11.0f}  {ratio[r.name]}")
+    marginal = (changed.cpu - idle.cpu) / max(1, n) * 1000
     print(
-        "bytes/trial: database growth over the cycle per record stored (first sync: per study; "
-        "later: per changed study)"
+        f"\nmarginal CPU per changed record: {marginal:.2f} ms "
+        f"(json.loads of one: {changed_loads / max(1, n) * 1000:.3f} ms)"
     )
-    cpu_hours = first["cpu"] * REGISTRY / args.trials / 3600
-    wall_hours = first["wall"] * REGISTRY / args.trials / 3600
-    disk = first["bytes"] * REGISTRY / args.trials / 1e9
-    print(
-        f"extrapolated to {REGISTRY:,} studies (linear in studies, from the first sync): "
-        f"CPU {cpu_hours:.2f} h, wall {wall_hours:.2f} h, database {disk:.1f} GB, "
-        f"requests ≥ {1 + -(-REGISTRY // 1000):,} (1,000 records a page)"
-    )
+    print(f"database after the first sync: {result['first_bytes'] / args.trials:,.0f} bytes per study")
+    hours = first.cpu * REGISTRY / args.trials / 3600
+    print(f"first sync CPU extrapolated linearly to {REGISTRY:,} studies: {hours:.2f} h (an extrapolation)")
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.bench_cycle", description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int, default=10_000)
+    parser.add_argument("--changed", type=int, default=1_000, help="studies changed before the last cycle")
+    parser.add_argument("--mix", choices=["registry", "small", "fixtures"], default="registry")
     parser.add_argument("--db", choices=["sqlite", "postgresql"], default="sqlite")
-    parser.add_argument("--changed", type=float, default=0.1, help="share of studies changed in the second cycle")
     parser.add_argument("--mode", choices=["watchlist", "registry"], default="watchlist")
-    parser.add_argument(
-        "--profile",
-        metavar="FILE",
-        help="cProfile each cycle into FILE.first and FILE.changed (read with `python -m pstats`)",
-    )
-    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
-    parser.add_argument("--base-url", help=argparse.SUPPRESS)
-    parser.add_argument("--db-url", help=argparse.SUPPRESS)
+    parser.add_argument("--profile", metavar="DIR", help="also profile each cycle into DIR/<cycle>.prof and .txt")
     args = parser.parse_args(argv)
-    if args.worker:
-        worker(args)
-        return
     from tests.support import shared
 
     try:
         shared.study_paths()
     except shared.FixturesNotFound as exc:
         raise SystemExit(f"bench_cycle: {exc}") from None
-    report(args, run(args))
+    port = free_port()
+    fake = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "tests.support.fakeapi",
+            "--port",
+            str(port),
+            "--synthetic",
+            str(args.trials),
+            "--mix",
+            args.mix,
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    cleanup: Any = None
+    try:
+        assert fake.stdout is not None
+        fake.stdout.readline()
+        with tempfile.TemporaryDirectory() as name:
+            tmp = Path(name)
+            if args.db == "postgresql":
+                db_url, cleanup = postgres_url()
+            else:
+                db_url = f"sqlite:///{tmp}/bench.sqlite"
+            bench = Bench(args, tmp, port, db_url)
+            try:
+                result = bench.run()
+            finally:
+                bench.control.close()
+    finally:
+        fake.terminate()
+        fake.communicate(timeout=10)
+        if cleanup is not None:
+            cleanup.close()
+    all_loads = loads_seconds(served_bodies(args.trials, args.mix, None, None))
+    changed_loads = loads_seconds(served_bodies(args.trials, args.mix, set(result["picks"]), "COMPLETED"))
+    report(args, result, all_loads, changed_loads)
 
 
 if __name__ == "__main__":

@@ -13,7 +13,8 @@ from tests.support.hostile import alias_bomb
 from tests.support.workspace import Workspace
 from watcher.config import load_config
 from watcher.config.watchlist import parse_watchlist
-from watcher.config.yamlcheck import ALIAS_EXPANSION_LIMIT, Validator, alias_overflow, short_repr
+from watcher.config.yamlbounds import ALIAS_EXPANSION_LIMIT, alias_overflow, short_repr
+from watcher.config.yamlcheck import Validator
 from watcher.errors import ConfigError
 
 PEAK_BYTES = 64 * 2**20

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -266,13 +267,13 @@ def test_an_unchanged_record_is_recognised_by_its_hash_without_loading_the_store
     workspace.write(trials=[GOOD, BAD], api=FAST)
     assert workspace.cli("check").code == 0
     loads: list[str] = []
-    real = Versions.latest
+    real = Versions.latest_many
 
-    def counting(self: Versions, nct_id: str) -> Any:
-        loads.append(nct_id)
-        return real(self, nct_id)
+    def counting(self: Versions, nct_ids: Sequence[str]) -> Any:
+        loads.extend(nct_ids)
+        return real(self, nct_ids)
 
-    monkeypatch.setattr(Versions, "latest", counting)
+    monkeypatch.setattr(Versions, "latest_many", counting)
     assert workspace.cli("check", "--full").code == 0, "both records fetched again, both unchanged"
     assert loads == [], "no stored record was loaded and decompressed to compare a hash"
     fake_api.update(GOOD, lambda study: study["protocolSection"]["statusModule"].update(overallStatus="SUSPENDED"))

@@ -55,6 +55,7 @@ from urllib.parse import parse_qsl, urlsplit
 import pytest
 
 from tests.support import fake_search, shared
+from tests.support.synthetic import MIXES, LazyStudies, synthetic_studies
 
 API_VERSION = "2.0.5"
 DEFAULT_DATA_TIMESTAMP = "2026-09-04T09:00:06"
@@ -188,25 +189,6 @@ def load_fixtures(directory: Path | None = None) -> list[dict[str, Any]]:
     if directory is None:
         return shared.load_studies()
     return [json.loads(p.read_text(encoding="utf-8")) for p in sorted(directory.glob("*.json"))]
-
-
-def synthetic_studies(count: int, *, first: int = 90_000_001) -> Iterator[dict[str, Any]]:
-    """`count` studies derived from the real fixtures under new NCT IDs (NCT90000001, ...).
-
-    The copies share every subtree with their real record except the identification and status
-    modules, so 10,000 of them cost little memory; `FakeCtGov.update` deep-copies before changing.
-    """
-    bases = load_fixtures()
-    for i in range(count):
-        base = bases[i % len(bases)]
-        protocol = base["protocolSection"]
-        ident = dict(protocol["identificationModule"], nctId=f"NCT{first + i:08d}")
-        ident.pop("nctIdAliases", None)
-        study = dict(base)
-        study["protocolSection"] = dict(
-            protocol, identificationModule=ident, statusModule=dict(protocol["statusModule"])
-        )
-        yield study
 
 
 def _nct_of(study: Mapping[str, Any]) -> str:
@@ -429,6 +411,8 @@ class FakeCtGov(RecordHistory):
         self.requests: list[tuple[str, str, dict[str, str]]] = []
         self.headers: list[dict[str, str]] = []  # request headers, parallel to `requests`
         self._history: dict[str, list[dict[str, Any]]] = {}  # record history (storage block below)
+        self._generation = 0  # moves on every change: the matches of a listing query are kept until then
+        self._matches: tuple[tuple[str, int], list[str]] | None = None
         for study in studies:
             self.put(study)
 
@@ -581,12 +565,14 @@ class FakeCtGov(RecordHistory):
             self.update(new, relabel, bump=bump)
 
     def _store(self, key: str, study: dict[str, Any]) -> None:
+        self._generation += 1
         self._studies[key] = study
         self._record_version(key)
         for alias in _aliases_of(study):
             self._aliases[alias] = key
 
     def _drop(self, key: str) -> dict[str, Any]:
+        self._generation += 1
         return self._studies.pop(key)
 
     def nest(self, nct_id: str, levels: int) -> None:
@@ -804,12 +790,16 @@ class FakeCtGov(RecordHistory):
                 # keep store order (the API is unsorted); aliases resolve to their study
                 keys = wanted | {self._aliases[i] for i in wanted if i in self._aliases}
                 candidates = [k for k in self._studies if k in keys]
-            matches = [
-                k
-                for k in candidates
-                if all(_in_range(_last_update(self._studies[k]), lo, hi) for lo, hi in ranges)
-                and search.matches(self._studies[k])
-            ]
+            if self._matches is not None and self._matches[0] == (query_key, self._generation):
+                matches = self._matches[1]  # a later page of the same query over the same data
+            else:
+                matches = [
+                    k
+                    for k in candidates
+                    if all(_in_range(_last_update(self._studies[k]), lo, hi) for lo, hi in ranges)
+                    and search.matches(self._studies[k])
+                ]
+                self._matches = ((query_key, self._generation), matches)
             dropped = fault.ids if fault is not None and fault.kind == "drop_ids" else frozenset()
             page = [k for k in matches[offset : offset + size] if k not in dropped]
             parts: list[bytes] = []
@@ -1037,6 +1027,10 @@ def main(argv: list[str] | None = None) -> None:
         "--studies", type=Path, help="directory of study JSON files (default: the 17 real records in the shared data)"
     )
     source.add_argument("--synthetic", type=int, metavar="N", help="N studies derived from the real records")
+    parser.add_argument("--mix", choices=sorted(MIXES), default="fixtures", help="size mix of --synthetic")
+    parser.add_argument(
+        "--lazy", action="store_true", help="make --synthetic studies when asked for (a whole registry in a few MB)"
+    )
     parser.add_argument("--data-timestamp", default=DEFAULT_DATA_TIMESTAMP)
     parser.add_argument(
         "--no-full-page-tokens",
@@ -1051,9 +1045,11 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     try:
         if args.synthetic:
-            studies: Iterable[dict[str, Any]] = synthetic_studies(args.synthetic)
+            studies: Iterable[dict[str, Any]] = synthetic_studies(args.synthetic, mix=args.mix)
         else:
             studies = load_fixtures(args.studies)
+        if args.synthetic and args.lazy:
+            studies = ()
         fake = FakeCtGov(
             studies,
             data_timestamp=args.data_timestamp,
@@ -1061,7 +1057,10 @@ def main(argv: list[str] | None = None) -> None:
             port=args.port,
             check_user_agent=args.check_user_agent,
             full_page_tokens=not args.no_full_page_tokens,
-        ).start()
+        )
+        if args.synthetic and args.lazy:
+            fake._studies = LazyStudies(args.synthetic, mix=args.mix)  # type: ignore[assignment]
+        fake.start()
     except shared.FixturesNotFound as exc:
         parser.exit(2, f"{parser.prog}: {exc}\n")
     print(f"fake ClinicalTrials.gov API at {fake.base_url} with {len(fake.ids())} studies", flush=True)

@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from watcher.cli.main import EXIT_USAGE, cli, fail
-from watcher.config.starter import EXAMPLE_TRIALS, SETTINGS_NAME, WATCHLIST_NAME, Starter
+
+if TYPE_CHECKING:  # the configuration package is imported by the command itself: `--help` starts fast
+    from watcher.config.starter import Starter
 
 
 def _ask_trials() -> tuple[tuple[str, str], ...]:
+    from watcher.config.starter import EXAMPLE_TRIALS
     from watcher.ids import find_nct_ids
 
     default = " ".join(nct_id for nct_id, _ in EXAMPLE_TRIALS)
@@ -28,6 +32,8 @@ def _ask_trials() -> tuple[tuple[str, str], ...]:
 def _starter(trials: tuple[str, ...], channel: str | None, api_url: str | None) -> Starter:
     """The options given, and on a terminal the answers to what they left open; off a terminal
     (a script, CI, a container build) nothing is asked and the defaults stand."""
+    from watcher.config.starter import EXAMPLE_TRIALS, Starter
+
     interactive = sys.stdin.isatty()
     chosen = tuple((nct_id, "") for nct_id in trials) or (_ask_trials() if interactive else EXAMPLE_TRIALS)
     if channel is None and interactive:
@@ -57,7 +63,7 @@ def init(directory: Path, trials: tuple[str, ...], channel: str | None, api_url:
 
     Asks what to watch and where to report only on a terminal; never overwrites a file."""
     from watcher.config import load_config
-    from watcher.config.starter import settings_text, watchlist_text
+    from watcher.config.starter import SETTINGS_NAME, WATCHLIST_NAME, settings_text, watchlist_text
     from watcher.errors import ConfigError
     from watcher.ids import FULL_FORM, is_nct_id, normalize_nct_id
 

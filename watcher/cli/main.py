@@ -9,13 +9,15 @@ import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
 from watcher import __version__
-from watcher.config import Config, load_config, resolve_config_path
 from watcher.errors import ConfigError, StorageError
+
+if TYPE_CHECKING:  # every import a command needs is made inside it: `--help` and `--version` start fast
+    from watcher.config import Config
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -44,10 +46,14 @@ class State:
 
     @property
     def path(self) -> Path | None:
+        from watcher.config import resolve_config_path
+
         return resolve_config_path(self.config_path)
 
     def config(self, *, missing_watchlist_ok: bool = False) -> Config:
         """The configuration; a command that creates the watchlist (`add`) accepts it missing."""
+        from watcher.config import load_config
+
         if self._config is None:
             try:
                 self._config = load_config(self.path, missing_watchlist_ok=missing_watchlist_ok)

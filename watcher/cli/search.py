@@ -10,8 +10,6 @@ import click
 
 from watcher.cli.main import EXIT_USAGE, State, cli, fail, open_store
 from watcher.errors import ConfigError, TrialWatchError
-from watcher.models import study_url
-from watcher.store.meta import SEARCH
 
 
 def _pairs(values: Sequence[str], option: str) -> dict[str, Any]:
@@ -125,6 +123,7 @@ def search_remove(state: State, name: str, forget: bool) -> None:
     """Remove a saved search; the trials it watched stop being polled (their history is kept)."""
     from watcher.cli.watchlist import edit_watchlist
     from watcher.config.search_edit import remove_search
+    from watcher.store.meta import SEARCH
 
     result = edit_watchlist(state, lambda text, path, names: remove_search(text, path, name, names))
     if result.skipped:
@@ -142,6 +141,8 @@ def search_remove(state: State, name: str, forget: bool) -> None:
 @click.pass_obj
 def search_list(state: State, as_json: bool) -> None:
     """The saved searches: query, whether matches are watched, matches recorded, last run."""
+    from watcher.store.meta import SEARCH
+
     config = state.config()
     rows: list[dict[str, Any]] = []
     with open_store(config, read_only=True) as store:
@@ -183,6 +184,8 @@ def search_list(state: State, as_json: bool) -> None:
 def search_show(state: State, name: str, with_baseline: bool, as_json: bool) -> None:
     """The studies a saved search announced (newest last): found again after the message is gone, whether or
     not the search watches them. A search removed with its matches kept is shown too."""
+    from watcher.models import study_url
+
     config = state.config()
     with open_store(config, read_only=True) as store:
         matches = store.discovery.matches([name])

@@ -11,8 +11,6 @@ from typing import TYPE_CHECKING, Any, NoReturn
 import click
 
 from watcher.cli.main import EXIT_FAILED, EXIT_USAGE, State, cli, fail, open_store
-from watcher.config import Config, load_config
-from watcher.config.load import setting_line
 from watcher.errors import ConfigError, TrialWatchError
 
 if TYPE_CHECKING:
@@ -38,7 +36,7 @@ def check(state: State, full: bool) -> None:
                 report = Cycle(config, store, client, write=click.echo, progress=progress).run(
                     force_full=full, wait_for_lock=True
                 )
-            states = store.trials.states()
+            not_found = store.trials.not_found()
         except TrialWatchError as exc:
             fail(str(exc))
         except KeyboardInterrupt:
@@ -53,10 +51,7 @@ def check(state: State, full: bool) -> None:
     for nct_id, error in sorted(report.failed.items()):
         click.echo(f"trialwatch: {nct_id}: {error}", err=True)
     # A 404 is looked at again only at the weekly full re-fetch; until then every run says so again.
-    missing = sorted(
-        set(report.not_found)
-        | {t.nct_id for t in config.watchlist.trials if t.nct_id in states and states[t.nct_id].not_found}
-    )
+    missing = sorted(set(report.not_found) | {t.nct_id for t in config.watchlist.trials if t.nct_id in not_found})
     for nct_id in missing:
         click.echo(f"trialwatch: {nct_id}: not found on ClinicalTrials.gov (404); check the watchlist", err=True)
     if report.failed or missing:
@@ -120,7 +115,7 @@ def run(state: State) -> None:
 @click.pass_obj
 def status(state: State, as_json: bool, check: bool) -> None:
     """The service: last and next cycle, trials watched, notifications owed, failing trials."""
-    from watcher.config import Watchlist, load_settings
+    from watcher.config import Config, Watchlist, load_config, load_settings
     from watcher.service.status import read_status, status_lines
 
     problems: list[str] = []
@@ -188,6 +183,8 @@ def check_config(state: State) -> None:
     else:
         click.echo("channels:  none (changes are printed to stdout)")
     if problem is not None:
+        from watcher.config.load import setting_line
+
         line = setting_line(settings.path, "storage", "url")
         where = f"{settings.path or '<defaults>'}" + (f":{line}" if line else "")
         fail(f"{where}: storage.url: {problem}", EXIT_USAGE)

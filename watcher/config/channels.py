@@ -23,7 +23,7 @@ from watcher.config.kinds import Duration, Nullable, Reading, SeverityLevel, Tex
 from watcher.config.registry import StudiesFilter
 from watcher.config.secrets import redact_url
 from watcher.config.substitute import substitute_credentials, substitute_env
-from watcher.config.yamlcheck import short_repr
+from watcher.config.yamlbounds import short_repr
 from watcher.detect.noedit import NOEDIT_KINDS
 from watcher.detect.studies import StudyFilter
 from watcher.models import Severity

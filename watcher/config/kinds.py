@@ -16,7 +16,8 @@ from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-from watcher.config.yamlcheck import Validator, format_duration, kind, parse_duration, short_repr
+from watcher.config.yamlbounds import short_repr
+from watcher.config.yamlcheck import Validator, format_duration, kind, parse_duration
 from watcher.models import SEVERITIES, Severity
 
 if TYPE_CHECKING:

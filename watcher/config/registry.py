@@ -14,7 +14,7 @@ from typing import Any
 
 from watcher.config.keys import Key, described, names, read_key, setting
 from watcher.config.kinds import Flag, Reading, Texts, ValueKind
-from watcher.config.yamlcheck import short_repr
+from watcher.config.yamlbounds import short_repr
 from watcher.detect.studies import PHASES, STATUSES, StudyFilter
 
 

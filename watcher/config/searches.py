@@ -15,7 +15,8 @@ from typing import Any
 
 from watcher.config.keys import Key, described, key_named, keys_of, names, read_key, setting
 from watcher.config.kinds import Choice, Flag, ReadByParser, Reading, SeverityLevel
-from watcher.config.yamlcheck import Validator, kind, short_repr
+from watcher.config.yamlbounds import short_repr
+from watcher.config.yamlcheck import Validator, kind
 from watcher.models import Near, Severity
 
 QUERY_PARAMS = ("cond", "term", "locn", "titles", "intr", "outc", "spons", "lead", "id", "patient")

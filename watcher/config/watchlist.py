@@ -20,7 +20,8 @@ from watcher.config.searches import (
     read_channels,
 )
 from watcher.config.settings import Watchlist
-from watcher.config.yamlcheck import Validator, kind, load_yaml_text, read_yaml, short_repr
+from watcher.config.yamlbounds import short_repr
+from watcher.config.yamlcheck import Validator, kind, load_yaml_text, read_yaml
 from watcher.errors import ConfigError
 from watcher.ids import FULL_FORM, is_nct_id, normalize_nct_id
 from watcher.models import Trial
@@ -50,6 +51,9 @@ WATCHLIST = (
     Key("options the trials of a tag take", ReadByParser("mapping of tag → options", (".<tag>.", TAG_OPTIONS)), "tags"),
 )
 _TRIAL_KEYS = names(TRIAL)
+_TAGS, _IGNORE, _ONLY, _MIN_SEVERITY, _INTERVAL = (
+    key_named(TRIAL, name) for name in ("tags", "ignore", "only", "min_severity", "interval")
+)
 _TOP_KEYS = names(WATCHLIST)
 
 
@@ -58,12 +62,18 @@ def _trials_from(doc: Any, validator: Validator, channel_names: Sequence[str]) -
     trials: list[Trial] = []
     seen: dict[str, int | None] = {}
     reading = Reading(validator)
+    bare: Trial | None = None  # a bare ID's trial: every option at its default, read once
     for index, item in enumerate(items):
         path, line = f"trials[{index}]", validator.line_of(items, index)
         nct_id = _trial_id(item, path, line, validator, seen)
-        if nct_id is not None:
-            node: Mapping[str, Any] = item if isinstance(item, Mapping) else {}
-            trials.append(_trial(nct_id, node, path, line, reading=reading, channel_names=channel_names))
+        if nct_id is None:
+            continue
+        if isinstance(item, Mapping):
+            trials.append(_trial(nct_id, item, path, line, reading=reading, channel_names=channel_names))
+            continue
+        if bare is None:
+            bare = _trial(nct_id, {}, path, line, reading=reading, channel_names=channel_names)
+        trials.append(replace(bare, nct_id=nct_id, line=line))
     return tuple(trials)
 
 
@@ -123,11 +133,11 @@ def _trial(
         nct_id=nct_id,
         label=str(label) if label is not None else None,
         channels=read_channels(node, path, line, validator, channel_names),
-        tags=read_key(key_named(TRIAL, "tags"), node, path, reading),
-        ignore=read_key(key_named(TRIAL, "ignore"), node, path, reading),
-        only=read_key(key_named(TRIAL, "only"), node, path, reading),
-        min_severity=read_key(key_named(TRIAL, "min_severity"), node, path, reading),
-        interval=read_key(key_named(TRIAL, "interval"), node, path, reading),
+        tags=read_key(_TAGS, node, path, reading),
+        ignore=read_key(_IGNORE, node, path, reading),
+        only=read_key(_ONLY, node, path, reading),
+        min_severity=read_key(_MIN_SEVERITY, node, path, reading),
+        interval=read_key(_INTERVAL, node, path, reading),
         line=line,
         near=parse_near(node.get("near"), validator, node, f"{path}.near", channel_names),
     )

@@ -159,7 +159,8 @@ class Cycle:
 
     def _poll(self, run: Run, report: CycleReport, registry: RegistryAlerts, *, force_full: bool) -> None:
         """Poll, store what came back page by page, then settle every trial the poll did not return."""
-        states = self.store.trials.states()  # read once: this cycle's decisions use the states it began with
+        # read once: this cycle's decisions use the states it began with (its trials' and the failing ones)
+        states = self.store.trials.states([t.nct_id for t in run.trials])
         state = poll_state(self.store, run.trials, states, force_full=force_full, partial=run.partial)
         trial_alerts = TrialAlerts(self.alerts, states, {t.nct_id: t for t in run.trials}, report)
         recorder = Recorder(

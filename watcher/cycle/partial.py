@@ -34,15 +34,22 @@ class Suspect(Exception):
 
 
 def whole_record(
-    alerts: Alerts, client: CtGovClient, trial: Trial, latest: Snapshot, record: Mapping[str, Any]
+    alerts: Alerts,
+    client: CtGovClient,
+    trial: Trial,
+    latest: Snapshot,
+    record: Mapping[str, Any],
+    *,
+    held_back: bool | None = None,
 ) -> Mapping[str, Any]:
     """`record`, or its re-fetch alone when it lacks what the stored version had; raises Suspect
-    when that is partial too (the first time with an alert, written with the record's memory)."""
+    when that is partial too (the first time with an alert, written with the record's memory).
+    `held_back`: whether the trial has a partial record held back, when the caller asked for its page."""
     key = SUSPECT.of(trial.nct_id)
     store = alerts.store
     gaps = missing_parts(latest.record, record)
     if not gaps:
-        if store.meta.get(key) is not None:
+        if held_back if held_back is not None else store.meta.get(key) is not None:
             store.meta.set(key, None)
         return record
     log.warning("trial.partial", nct_id=trial.nct_id, missing=gaps, action="re-fetching it alone")

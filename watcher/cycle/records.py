@@ -1,8 +1,11 @@
 """Fetched records into stored versions, a page at a time: snapshot → diff → messages → one write.
 
-Records arrive as the poller streams them and are stored `PAGE` at a time, so a first sync of the
-whole registry holds one page, not the registry. Per page, one query finds the unchanged records
-by their stored content hash (nothing loaded); each changed or new one is made whole
+Records arrive as the poller streams them, are encoded (canonical bytes and hash, once) on arrival,
+and are stored a page at a time, a page being `PAGE_BYTES` of canonical JSON or `PAGE` records,
+whichever comes first: a first sync of the whole registry holds one page, not the registry, and
+pays one commit (one fsync on SQLite) per few megabytes, not per 25 records. Per page, one query
+finds the unchanged records by their stored content hash (nothing loaded), one more loads the stored
+versions of the changed ones; each changed or new one is made whole
 (`watcher.cycle.partial`), the versions posted between polls are filled in (`fill_gap`), it is
 diffed, routed and turned into messages, and the page's new versions are written in one
 transaction (`Store.save_versions`), each with its messages and any "checked again" alert. A
@@ -26,24 +29,27 @@ from watcher.cycle.partial import Suspect, whole_record
 from watcher.cycle.report import CycleReport, Run
 from watcher.cycle.trial_alerts import TrialAlerts
 from watcher.detect import changes_between
-from watcher.detect.canonical import encode_record
+from watcher.detect.canonical import Encoded, encode_record
 from watcher.detect.meaning import SeverityRules
 from watcher.detect.newstudies import summary
 from watcher.detect.record import title_of
 from watcher.discovery import site_messages
 from watcher.errors import TrialWatchError
-from watcher.models import Trial
+from watcher.models import Snapshot, Trial
 from watcher.notify.discovery import registry_study_messages
 from watcher.notify.payloads import change_messages, print_changes
 from watcher.notify.routing import for_stdout, route, unlisted_trial
 from watcher.registry.client import CtGovClient
 from watcher.store import Store
+from watcher.store.meta import SUSPECT
 from watcher.store.values import NewVersion
 
 log = structlog.get_logger("watcher.cycle")
 
-PAGE = 25
-"""Fetched records stored per transaction (`Store.save_versions`): the peak RSS is about one page."""
+PAGE = 500
+"""At most this many fetched records are stored per transaction (`Store.save_versions`)…"""
+PAGE_BYTES = 2_000_000
+"""…and at most about this many bytes of their canonical JSON: the peak RSS is about one page."""
 
 
 LOG_EVERY = 1000
@@ -97,7 +103,9 @@ class Recorder:
         self.by_id = {t.nct_id: t for t in run.trials}
         self.processed: set[str] = set()
         self.gap_requests = 0
-        self._page: list[tuple[Trial, dict[str, Any]]] = []
+        self._page: list[tuple[Trial, dict[str, Any], Encoded]] = []
+        self._page_bytes = 0
+        self._held: frozenset[str] = frozenset()  # meta keys of the page's trials that have a partial record held back
         self._tally: dict[str, int] = {}
 
     def take(self, nct_id: str, record: dict[str, Any]) -> None:
@@ -105,8 +113,15 @@ class Recorder:
         trial = self.by_id.get(nct_id) or unlisted_trial(nct_id, record, self.config.settings, quiet=self.quiet)
         if trial is not None:
             self.processed.add(nct_id)
-            self._page.append((trial, record))
-            if len(self._page) >= PAGE:
+            try:
+                encoded = encode_record(record)
+            except Exception as exc:  # one broken record must not stop the cycle
+                log.exception("trial.crashed", nct_id=nct_id)
+                self.trial_alerts.failed(trial, f"internal error: {type(exc).__name__}: {exc}")
+                return
+            self._page.append((trial, record, encoded))
+            self._page_bytes += sum(len(data) for _, data in encoded.parts)
+            if len(self._page) >= PAGE or self._page_bytes >= PAGE_BYTES:
                 self.flush()
 
     def _checked(self, trial: Trial, **facts: Any) -> None:
@@ -136,20 +151,23 @@ class Recorder:
 
     def flush(self) -> None:
         """Store the page in hand."""
-        page, self._page = self._page, []
+        page, self._page, self._page_bytes = self._page, [], 0
         if not page:
             return
         self._store(page)
         del page
         page_stored()
 
-    def _store(self, page: list[tuple[Trial, dict[str, Any]]]) -> None:
-        known = self.store.versions.latest_hashes([trial.nct_id for trial, _ in page])
+    def _store(self, page: list[tuple[Trial, dict[str, Any], Encoded]]) -> None:
+        known = self.store.versions.latest_hashes([trial.nct_id for trial, _, _ in page])
+        differ = [t.nct_id for t, _, encoded in page if known.get(t.nct_id) not in (None, encoded.digest)]
+        stored = self.store.versions.latest_many(differ) if differ else {}
+        self._held = self.store.meta.present([SUSPECT.of(n) for n in differ]) if differ else frozenset()
         unchanged: list[str] = []
         todo: list[Prepared] = []
-        for trial, record in page:
+        for trial, record, encoded in page:
             try:
-                prepared = self._prepare(trial, record, known.get(trial.nct_id))
+                prepared = self._prepare(trial, record, encoded, known.get(trial.nct_id), stored.get(trial.nct_id))
             except Suspect as exc:
                 self.report.failed[trial.nct_id] = f"suspect: {exc}"
             except TrialWatchError as exc:
@@ -171,19 +189,27 @@ class Recorder:
             else:
                 self._saved(prepared, saved)
 
-    def _prepare(self, trial: Trial, record: Mapping[str, Any], stored_hash: str | None) -> Prepared | None:
-        """The new version a fetched record makes, or None when it is the stored one. The stored
-        record is loaded (and decompressed) only when the hashes differ; a baseline is not diffed
-        at all unless it is notified (`notify.baseline`): its changes are derived when read."""
+    def _prepare(
+        self,
+        trial: Trial,
+        record: Mapping[str, Any],
+        encoded: Encoded,
+        stored_hash: str | None,
+        latest: Snapshot | None,
+    ) -> Prepared | None:
+        """The new version a fetched record makes, or None when it is the stored one (`stored_hash`).
+        The stored version (`latest`) was loaded for the page only where the hashes differ; a baseline
+        is not diffed at all unless it is notified (`notify.baseline`): its changes are derived when read."""
         settings = self.config.settings
-        encoded = encode_record(record)
         if stored_hash == encoded.digest:
             self._checked(trial, changed=False)
             return None
         now = self.now()
-        latest = self.store.versions.latest(trial.nct_id) if stored_hash is not None else None
+        if stored_hash is None:
+            latest = None
         if latest is not None:
-            fetched, record = record, whole_record(self.alerts, self.client, trial, latest, record)
+            held = SUSPECT.of(trial.nct_id).key in self._held
+            fetched, record = record, whole_record(self.alerts, self.client, trial, latest, record, held_back=held)
             if record is not fetched:
                 encoded = encode_record(record)
             if latest.content_hash == encoded.digest:

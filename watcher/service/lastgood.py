@@ -19,7 +19,7 @@ import structlog
 from watcher.config import Config, load_config, load_settings
 from watcher.config.settings import Settings
 from watcher.config.watchlist import parse_watchlist
-from watcher.config.yamlcheck import short_repr
+from watcher.config.yamlbounds import short_repr
 from watcher.errors import ConfigError, Problem
 from watcher.files import write_atomically
 

@@ -57,6 +57,32 @@ def load_record(s: Session, manifest_digest: str) -> dict[str, Any]:
     return blobs.join_record(manifest, found)
 
 
+def load_records(s: Session, manifest_digests: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """The records of several manifests, in two queries per 500 (manifests, then their parts)."""
+    manifests: dict[str, Any] = {}
+    for chunk in chunks(sorted(set(manifest_digests)), 500):
+        manifests.update(
+            {b.digest: blobs.load(b.codec, b.data) for b in s.scalars(select(BlobRow).where(BlobRow.digest.in_(chunk)))}
+        )
+    missing = set(manifest_digests) - manifests.keys()
+    if missing:
+        first = sorted(missing)[0]
+        raise StorageError(
+            f"snapshot manifest {first[:12]}… is missing from the blob store; restore the database from a backup"
+        )
+    wanted = sorted({d for m in manifests.values() for d in blobs.manifest_digests(m)})
+    found: dict[str, Any] = {}
+    for chunk in chunks(wanted, 500):
+        found.update(
+            {b.digest: blobs.load(b.codec, b.data) for b in s.scalars(select(BlobRow).where(BlobRow.digest.in_(chunk)))}
+        )
+    if len(found) < len(wanted):
+        raise StorageError(
+            f"{len(wanted) - len(found)} part(s) of stored records are missing; restore the database from a backup"
+        )
+    return {digest: blobs.join_record(manifest, found) for digest, manifest in manifests.items()}
+
+
 def put_record(s: Session, record: Mapping[str, Any], at: datetime, *, dialect: str) -> str:
     """Store one record's parts and manifest (each at most once); returns the manifest digest."""
     return put_records(s, [(record, at, None)], dialect=dialect)[0]

@@ -9,19 +9,20 @@ code: it is logged with its traceback and raised, never turned into a trial's fa
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime
 from typing import Any
 
 import structlog
-from sqlalchemy import select, text, update
+from sqlalchemy import and_, func, select, text, update
 from sqlalchemy.orm import Session
 
 from watcher.errors import StorageError
 from watcher.messages import NewMessage
 from watcher.models import Change, Snapshot
-from watcher.store.blobstore import snapshot_of
+from watcher.store.blobstore import chunks, load_records, snapshot_of
 from watcher.store.locks import WriterLock, trial_lock_key
 from watcher.store.schema import SnapshotRow
 from watcher.store.values import NewVersion, PastVersion, VersionInfo
@@ -49,6 +50,40 @@ class Versions:
                 select(SnapshotRow).where(SnapshotRow.nct_id == nct_id).order_by(SnapshotRow.version.desc()).limit(1)
             ).first()
             return snapshot_of(s, row) if row else None
+
+    def latest_many(self, nct_ids: Sequence[str]) -> dict[str, Snapshot]:
+        """The newest version of each of these trials with its record, in a few queries for them all
+        (a page of changed records is diffed against these); a trial with none, or whose newest
+        record retention pruned, is absent."""
+        with self._session() as s:
+            rows: list[SnapshotRow] = []
+            for chunk in chunks(sorted(set(nct_ids)), 500):
+                newest = (
+                    select(SnapshotRow.nct_id, func.max(SnapshotRow.version).label("version"))
+                    .where(SnapshotRow.nct_id.in_(chunk))
+                    .group_by(SnapshotRow.nct_id)
+                    .subquery()
+                )
+                rows.extend(
+                    s.scalars(
+                        select(SnapshotRow).join(
+                            newest,
+                            and_(SnapshotRow.nct_id == newest.c.nct_id, SnapshotRow.version == newest.c.version),
+                        )
+                    )
+                )
+            live = [r for r in rows if r.pruned_at is None and (r.record is not None or r.manifest is not None)]
+            records = load_records(s, [r.manifest for r in live if r.record is None and r.manifest is not None])
+            return {
+                r.nct_id: Snapshot(
+                    nct_id=r.nct_id,
+                    version=r.version,
+                    fetched_at=r.fetched_at,
+                    content_hash=r.content_hash,
+                    record=json.loads(r.record) if r.record is not None else records[r.manifest],  # type: ignore[index]
+                )
+                for r in live
+            }
 
     def get(self, nct_id: str, version: int) -> Snapshot | None:
         """One stored version; None when there is no such version or retention pruned it."""
