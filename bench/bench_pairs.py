@@ -5,7 +5,9 @@ For each pair in `pairs/` (found by tests/support/shared.py), run a poll cycle's
 pairs; bookkeeping-only pairs notified (target 0; the one annotation event may be); substantive
 pairs notified (target all); removed + added lines that are the same item, with each version
 named on its own (the seed's naming) and with items matched (`detect.match`); lines whose old and
-new read the same; the largest rendered message in lines; the median time per pair; and the time of
+new read the same; how many notified changes of substantive pairs are named in what a person reads
+(the item's own name — facility, label, measure, citation — or a plain field's own line);
+the largest rendered message in lines; the median time per pair; and the time of
 changes_between over json.loads of the same two texts (sum over sum).
 
     python -m bench.bench_pairs [--rounds 5]
@@ -59,6 +61,8 @@ class Quality:
     same_reading: int = 0
     largest: int = 0
     largest_id: str = ""
+    named: int = 0  # substantive notified changes whose item (or field) is named in subject or body
+    named_of: int = 0
 
     def add(self, pair: real_pairs.Pair, outcome: real_pairs.Outcome) -> None:
         kind = kind_of(pair)
@@ -70,6 +74,10 @@ class Quality:
             self.seed_pairs.add(pair.id)
         self.same_matched += len(real_pairs.removed_added_same(outcome.changes))
         self.same_reading += len(real_pairs.same_reading_lines(outcome.body))
+        if kind == "substantive":
+            named, of = real_pairs.named(pair, outcome)
+            self.named += named
+            self.named_of += of
         if outcome.lines > self.largest:
             self.largest, self.largest_id = outcome.lines, pair.id
 
@@ -104,6 +112,8 @@ def report(quality: Quality, cost: Cost) -> None:
         f"with the seed's naming -> {2 * quality.same_matched} with items matched"
     )
     print(f"lines whose old and new read the same      {quality.same_reading}")
+    share = quality.named / quality.named_of if quality.named_of else 1.0
+    print(f"substantive changes named in the message   {quality.named} of {quality.named_of} ({share:.0%})")
     print(f"largest rendered message                   {quality.largest} lines ({quality.largest_id})")
     print(f"median time per pair (detect..render)      {statistics.median(cost.per_pair) * 1e3:.2f} ms")
     print(f"changes_between / json.loads (sum/sum)     {cost.detect_total / cost.parse_total:.2f}")

@@ -245,3 +245,71 @@ def same_reading_lines(body: str) -> list[str]:
         if match and match["old"].split(": ", 1)[-1].strip() == match["new"].strip():
             out.append(line)
     return out
+
+
+# ---------------------------------------------------------------------------------------
+# Is each change named in what a person reads?
+# ---------------------------------------------------------------------------------------
+
+_NAME_KEYS = ("facility", "measure", "label", "name", "citation", "pmid", "title", "id", "url", "filename")
+NAME_CHARS = 30
+"""Characters of an item's name (folded) that must appear in the message for it to count as named."""
+
+
+def _fields(record: Mapping[str, Any]) -> Mapping[str, Any]:
+    from watcher.detect.fields import extract_fields
+
+    return extract_fields(record)
+
+
+def _item(change: Change, pair: Pair) -> Mapping[str, Any] | None:
+    """The list item a change is about, as a record holds it (whole-item changes carry it; a sub-field
+    change's item is looked up under the longest name that is a field of either version)."""
+    value = change.new if change.change != "removed" else change.old
+    if isinstance(value, dict) and any(k in value for k in _NAME_KEYS):
+        return value
+    for record in (pair.new, pair.old):
+        fields = _fields(record)
+        head = change.field
+        while "." in head:
+            head = head.rsplit(".", 1)[0]
+            item = fields.get(head)
+            if head.startswith("locations.") and isinstance(item, dict):
+                return item
+            parent, _, key = head.rpartition(".")
+            whole = fields.get(parent)
+            if isinstance(whole, dict) and isinstance(whole.get(key), dict) and field_kind(parent) == "keyed":
+                return dict(whole[key])
+    return None
+
+
+def item_name(change: Change, pair: Pair) -> str | None:
+    """The words that name the item a change is about (a site's facility, an arm's label, an
+    outcome's measure, a reference's citation); None for a change of a plain field."""
+    item = _item(change, pair)
+    if item is None:
+        return None
+    return next((str(item[k]) for k in _NAME_KEYS if isinstance(item.get(k), str | int) and item.get(k)), None)
+
+
+def named(pair: Pair, outcome: Outcome) -> tuple[int, int]:
+    """(named, notified): notified changes whose item is named in the subject or body; a plain
+    field's change counts as named when its own line (field, old → new) is in the body."""
+    text = _fold(outcome.subject + "\n" + outcome.body)
+    lines = outcome.body.splitlines()
+    count = 0
+    for change in outcome.notified:
+        name = item_name(change, pair)
+        if name is not None:
+            count += _fold(name)[:NAME_CHARS] in text
+        else:
+            count += any(line.startswith(change.field + ":") for line in lines) or _plain_named(change, text)
+    return count, len(outcome.notified)
+
+
+def _plain_named(change: Change, text: str) -> bool:
+    from watcher.detect.describe import format_value
+
+    value = change.new if change.change != "removed" else change.old
+    shown = _fold(format_value(value, width=60))[:NAME_CHARS]
+    return bool(shown) and shown in text
