@@ -259,7 +259,9 @@ def fill_gap(
         title = title_of(past)
         routed = route(trial, changes, settings) if settings.channels else {}
         version = latest.version + 1
-        messages = change_messages(trial, title, routed, version=version, detected_at=at)
+        messages = change_messages(
+            trial, title, routed, version=version, detected_at=at, web_base_url=settings.web.base_url
+        )
         store.versions.save(
             trial.nct_id,
             past,

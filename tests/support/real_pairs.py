@@ -262,54 +262,72 @@ def _fields(record: Mapping[str, Any]) -> Mapping[str, Any]:
     return extract_fields(record)
 
 
-def _item(change: Change, pair: Pair) -> Mapping[str, Any] | None:
-    """The list item a change is about, as a record holds it (whole-item changes carry it; a sub-field
-    change's item is looked up under the longest name that is a field of either version)."""
+def _items(change: Change, pair: Pair) -> list[Mapping[str, Any]]:
+    """The list item a change is about, as each version holds it: whole-item changes carry it; a
+    sub-field change's item is looked up under the longest name that is a field of either version
+    (a site's contact or coordinates belong to the site, whatever the sub-field holds)."""
     value = change.new if change.change != "removed" else change.old
-    if isinstance(value, dict) and any(k in value for k in _NAME_KEYS):
-        return value
+    site = change.field.startswith("locations.")
+    if isinstance(value, dict) and ("facility" in value if site else any(k in value for k in _NAME_KEYS)):
+        return [value]
+    found = []
     for record in (pair.new, pair.old):
         fields = _fields(record)
         head = change.field
         while "." in head:
-            head = head.rsplit(".", 1)[0]
             item = fields.get(head)
-            if head.startswith("locations.") and isinstance(item, dict):
-                return item
+            if site and isinstance(item, dict) and head != change.field:
+                found.append(item)
+                break
             parent, _, key = head.rpartition(".")
             whole = fields.get(parent)
-            if isinstance(whole, dict) and isinstance(whole.get(key), dict) and field_kind(parent) == "keyed":
-                return dict(whole[key])
-    return None
+            if (
+                not site
+                and isinstance(whole, dict)
+                and isinstance(whole.get(key), dict)
+                and field_kind(parent) == "keyed"
+            ):
+                found.append(dict(whole[key]))
+                break
+            head = parent
+    return found
 
 
-def item_name(change: Change, pair: Pair) -> str | None:
-    """The words that name the item a change is about (a site's facility, an arm's label, an
-    outcome's measure, a reference's citation); None for a change of a plain field."""
-    item = _item(change, pair)
-    if item is None:
-        return None
-    return next((str(item[k]) for k in _NAME_KEYS if isinstance(item.get(k), str | int) and item.get(k)), None)
+def item_names(change: Change, pair: Pair) -> list[str]:
+    """The words that name the item a change is about in either version (a site's facility, an
+    arm's label, an outcome's measure, a reference's citation); [] for a change of a plain field."""
+    return [
+        str(name)
+        for item in _items(change, pair)
+        if (name := next((item[k] for k in _NAME_KEYS if isinstance(item.get(k), str | int) and item.get(k)), None))
+    ]
 
 
 def named(pair: Pair, outcome: Outcome) -> tuple[int, int]:
-    """(named, notified): notified changes whose item is named in the subject or body; a plain
-    field's change counts as named when its own line (field, old → new) is in the body."""
+    """(named, notified): notified changes whose item is named (in either version's words) in the
+    subject or body; a plain field's change counts as named when a line of its own shows it."""
     text = _fold(outcome.subject + "\n" + outcome.body)
-    lines = outcome.body.splitlines()
     count = 0
     for change in outcome.notified:
-        name = item_name(change, pair)
-        if name is not None:
-            count += _fold(name)[:NAME_CHARS] in text
+        names = item_names(change, pair)
+        if names:
+            count += any(_fold(name)[:NAME_CHARS] in text for name in names)
         else:
-            count += any(line.startswith(change.field + ":") for line in lines) or _plain_named(change, text)
+            count += _plain_named(change, outcome.body, text)
     return count, len(outcome.notified)
 
 
-def _plain_named(change: Change, text: str) -> bool:
+def _plain_named(change: Change, body: str, text: str) -> bool:
+    """A plain field's own line: its field name (or, for a criterion, "Exclusion criterion 9") opens a
+    line, or its value is shown."""
     from watcher.detect.describe import format_value
 
+    words = change.field
+    if change.field.startswith("eligibility.criteria."):
+        section, _, number = change.field.removeprefix("eligibility.criteria.").partition(".")
+        words = f"{section} criterion {number}"
+    if any(line.casefold().startswith(words.casefold()) for line in body.splitlines()):
+        return True
     value = change.new if change.change != "removed" else change.old
     shown = _fold(format_value(value, width=60))[:NAME_CHARS]
     return bool(shown) and shown in text

@@ -234,7 +234,14 @@ class Recorder:
         changes = changes_between(latest.record if latest else None, record, self.rules) if notify else []
         title = title_of(record)
         routed = route(trial, changes, settings) if notify and settings.channels else {}
-        messages = change_messages(trial, title, routed, version=(latest.version + 1) if latest else 1, detected_at=now)
+        messages = change_messages(
+            trial,
+            title,
+            routed,
+            version=(latest.version + 1) if latest else 1,
+            detected_at=now,
+            web_base_url=settings.web.base_url,
+        )
         messages += site_messages(self.config, trial, title, latest, record, notify=notify, at=now, write=self.write)
         if baseline and trial.channels and trial.nct_id not in self.by_id:  # whole-registry mode, past the first sync
             messages += registry_study_messages(trial.channels, summary(record), settings, detected_at=now)

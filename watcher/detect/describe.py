@@ -11,6 +11,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
+from watcher.detect.labels import field_label
 from watcher.models import Json
 
 _SPACE = re.compile(r"\s+")
@@ -166,7 +167,7 @@ def _one_line_dict(value: Mapping[str, Any]) -> str:
             return f"{label} ({_one_line(extra)})" if isinstance(extra, str) and extra else label
     if all(isinstance(v, dict) for v in value.values()):
         count = len(value)
-        return f"{count} item{'s' if count != 1 else ''}: " + "; ".join(value)
+        return f"{count} item{'s' if count != 1 else ''}: " + "; ".join(_one_line(v) for v in value.values())
     return "; ".join(f"{k}: {_one_line(v)}" for k, v in value.items())
 
 
@@ -226,7 +227,8 @@ def change_values(change: Mapping[str, Json]) -> str:
 
 
 def change_line(change: Mapping[str, Json]) -> str:
-    """`field: old → new`, the one-line form used in every plain-text body; a long text shows
+    """`field: old → new`, the one-line form used in every plain-text body (the field in words,
+    `watcher.detect.labels`: a site or an arm by name, never by its key); a long text shows
     its word diff instead (`field: … [-three-] {+four+} arms …`), and a change whose two
     sides read the same says so rather than showing them twice."""
-    return f"{change['field']}: {change_values(change)}"
+    return f"{field_label(str(change['field']))}: {change_values(change)}"

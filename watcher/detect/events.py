@@ -85,16 +85,38 @@ def parse_partial_date(value: Json) -> date | None:
         return None
 
 
+def _precision(*values: Json) -> str:
+    """The coarsest precision of dates given as `yyyy`, `yyyy-MM` or `yyyy-MM-dd`: a month-only date
+    says nothing of the day, so a distance to it is only known in months."""
+    parts = min((len(v.split("-")) for v in values if isinstance(v, str)), default=3)
+    return {1: "year", 2: "month"}.get(parts, "day")
+
+
+def _distance(days: int, precision: str) -> str:
+    """How far a date moved, in words at the data's precision ("12 days", "about 2 months")."""
+    days = abs(days)
+    if precision == "day":
+        return f"{days} day{'s' if days != 1 else ''}"
+    months = round(days / 30.44)
+    if precision == "year" or months >= 24:
+        years = round(days / 365.25)
+        return f"about {years} year{'s' if years != 1 else ''}"
+    if months == 0:
+        return "less than a month"
+    return f"about {months} month{'s' if months != 1 else ''}"
+
+
 def _date_slip(change: Change, new: Mapping[str, Json]) -> Decision:
     before, after = parse_partial_date(change.old), parse_partial_date(change.new)
     if change.change != "changed" or before is None or after is None:
         return None, None
     days = (after - before).days
     label = _DATE_FIELDS[change.field]
+    amount = _distance(days, _precision(change.old, change.new))
     if days >= 0:
-        summary = f"{label} slipped {days} days later ({change.old} → {change.new})"
+        summary = f"{label} slipped {amount} later ({change.old} → {change.new})"
     else:
-        summary = f"{label} moved {-days} days earlier ({change.old} → {change.new})"
+        summary = f"{label} moved {amount} earlier ({change.old} → {change.new})"
     data = {
         "field": change.field,
         "from": change.old,
@@ -185,7 +207,7 @@ def _site(change: Change, old: Mapping[str, Json], new: Mapping[str, Json]) -> D
         site = change.new if change.change == "added" else change.old
         key = change.field.removeprefix("locations.")
         where = _site_label(site) or key
-        data = {"site": key, "status": site.get("status") if isinstance(site, dict) else None}
+        data = {"site": key, "status": site.get("status") if isinstance(site, dict) else None, **_place(site)}
         if change.change == "added":
             status = f" ({data['status']})" if data["status"] else ""
             return Event("site_added", f"New site: {where}{status}", data), "major"
@@ -203,8 +225,15 @@ def _site(change: Change, old: Mapping[str, Json], new: Mapping[str, Json]) -> D
     site = new.get("locations." + key)
     where = _site_label(site) or key
     summary = f"Site {where}: {change.old or 'no status'} → {change.new or 'no status'}"
-    data = {"site": key, "from": change.old, "to": change.new}
+    data = {"site": key, "from": change.old, "to": change.new, **_place(site)}
     return Event("site_status", summary, data), "major"
+
+
+def _place(site: Json) -> dict[str, Json]:
+    """A site's facility, city and zip code as the record spells them: what tells look-alikes apart."""
+    if not isinstance(site, dict):
+        return {}
+    return {part: site.get(part) for part in ("facility", "city", "zip")}
 
 
 def _site_label(site: Json) -> str:

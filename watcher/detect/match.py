@@ -11,9 +11,12 @@ that did not go anywhere as removed + added. `align` matches the items of every 
 3. the list's identity key (`facility|city|state|country` for a site, the measure of an outcome, ...);
 4. the identity key plus zip code, then plus geoPoint;
 5. a clearly-same item: a site with the same facility and country whose city/state/zip were
-   filled in or corrected, a re-encoded or slightly renamed facility at the same geoPoint;
+   filled in or corrected, a re-encoded or slightly renamed facility at the same geoPoint, a site
+   re-addressed (same facility and zip code, another city or geoPoint; or a facility renamed at the
+   same zip code and geoPoint);
    any other item that differs in one field while at least two others (non-empty) agree,
-   e.g. an outcome reworded with the same time frame and description;
+   e.g. an outcome reworded with the same time frame and description, or whose differing texts are
+   each only touched up or prefixed ("X" → "Arm A: X");
 6. what is left of an identity-key group, paired in content order (the seed's `#n` rule).
 
 A stage pairs only items that have exactly one candidate on each side. A matched new item
@@ -322,9 +325,10 @@ def _same_site(a: Json, b: Json) -> bool:
         return False
     facility_a, facility_b = _fold(a.get("facility")), _fold(b.get("facility"))
     places_agree = all(_compatible(a.get(f), b.get(f)) for f in ("city", "state", "zip"))
-    if facility_a and facility_a == facility_b and places_agree:
-        return True
     geo_a, geo_b = _geo(a), _geo(b)
+    same_facility = facility_a != "" and facility_a == facility_b
+    if (same_facility and places_agree) or _readdressed(a, b, same_facility, geo_a is not None and geo_a == geo_b):
+        return True
     if (
         geo_a is None
         or geo_a != geo_b
@@ -336,6 +340,16 @@ def _same_site(a: Json, b: Json) -> bool:
     if facility_a in facility_b or facility_b in facility_a:
         return True
     return SequenceMatcher(None, facility_a, facility_b, autojunk=False).ratio() >= 0.8
+
+
+def _readdressed(a: Mapping[str, Json], b: Mapping[str, Json], same_facility: bool, same_geo: bool) -> bool:
+    """One site given another address: the same facility at the same zip code (a city shortened
+    from "N. Efkapria-Pavlos Melas" to "Pavlos Melas", a district named by its city), or a facility
+    renamed at the same zip code and the same geoPoint."""
+    zip_a = _fold(a.get("zip"))
+    if not zip_a or zip_a != _fold(b.get("zip")):
+        return False
+    return same_facility or same_geo
 
 
 CLOSE_EDIT = 0.85
@@ -352,9 +366,15 @@ def _same_item(a: Json, b: Json) -> bool:
     agreeing = [k for k in a if k not in differing and a[k] not in (None, "", [], {})]
     if len(differing) <= 1:
         return len(agreeing) >= 2
-    return bool(agreeing) and all(
-        isinstance(a[k], str)
-        and isinstance(b[k], str)
-        and SequenceMatcher(None, a[k], b[k], autojunk=False).ratio() >= CLOSE_EDIT
-        for k in differing
-    )
+    return bool(agreeing) and all(_close_text(a[k], b[k]) for k in differing)
+
+
+def _close_text(a: Json, b: Json) -> bool:
+    """Two texts that are one text edited: slightly ("in 2L" → "in 2/3L"), or one holds the other
+    whole as read ("Gocatamig" → "Arm A: Gocatamig")."""
+    if not isinstance(a, str) or not isinstance(b, str):
+        return False
+    fa, fb = _fold(a), _fold(b)
+    if fa and fb and (fa in fb or fb in fa):
+        return True
+    return SequenceMatcher(None, a, b, autojunk=False).ratio() >= CLOSE_EDIT

@@ -24,6 +24,9 @@ from watcher.models import SEVERITIES, Change, Json, Severity
 DEFAULT_SEVERITY: tuple[tuple[str, Severity], ...] = (
     ("status.overallStatus", "major"),
     ("status.whyStopped", "major"),
+    ("conditions.conditions", "major"),
+    ("identification.briefTitle", "major"),
+    ("identification.officialTitle", "major"),
     ("results.hasResults", "critical"),
     ("results.*", "major"),
     ("outcomes.primary", "critical"),

@@ -43,16 +43,29 @@ __all__ = [
 ]
 
 
+def trial_page_url(web_base_url: str | None, nct_id: str) -> str | None:
+    """The web view's page of a trial (every version, every change), when `web.base_url` is set."""
+    return f"{web_base_url.rstrip('/')}/trials/{nct_id}" if web_base_url else None
+
+
 def changes_payload(
-    trial: Trial, title: str | None, changes: Sequence[Change], *, version: int, detected_at: datetime
+    trial: Trial,
+    title: str | None,
+    changes: Sequence[Change],
+    *,
+    version: int,
+    detected_at: datetime,
+    web_base_url: str | None = None,
 ) -> ChangesPayload:
-    """One trial's changes as the outbox stores them (no URLs of channels)."""
+    """One trial's changes as the outbox stores them (no URLs of channels). Its history link, which
+    every message that summarises ends with, is the web view's trial page when `web.base_url` is
+    set, else the trial's history on ClinicalTrials.gov."""
     return ChangesPayload(
         nct_id=trial.nct_id,
         label=trial.label,
         title=title,
         url=study_url(trial.nct_id),
-        history_url=history_url(trial.nct_id),
+        history_url=trial_page_url(web_base_url, trial.nct_id) or history_url(trial.nct_id),
         version=version,
         detected_at=detected_at.isoformat(),
         changes=tuple(changes),
@@ -60,10 +73,19 @@ def changes_payload(
 
 
 def change_messages(
-    trial: Trial, title: str | None, routed: Mapping[str, Sequence[Change]], *, version: int, detected_at: datetime
+    trial: Trial,
+    title: str | None,
+    routed: Mapping[str, Sequence[Change]],
+    *,
+    version: int,
+    detected_at: datetime,
+    web_base_url: str | None = None,
 ) -> list[NewMessage]:
     return [
-        NewMessage(name, changes_payload(trial, title, changes, version=version, detected_at=detected_at))
+        NewMessage(
+            name,
+            changes_payload(trial, title, changes, version=version, detected_at=detected_at, web_base_url=web_base_url),
+        )
         for name, changes in routed.items()
     ]
 

@@ -10,6 +10,7 @@ from dataclasses import replace
 from datetime import timedelta
 
 from watcher.detect.describe import change_diff, change_line, change_texts, event_sentence, format_value
+from watcher.detect.labels import field_label
 from watcher.detect.priority import order_key
 from watcher.messages import ChangesPayload, DigestPayload, DigestTrial, Payload
 from watcher.models import SEVERITY_RANK, Change, change_to_dict, history_url, study_url
@@ -52,6 +53,7 @@ def change_context(change: Change) -> ChangeContext:
         summary=summary,
         line=line,
         rank=order_key(stored),
+        label=field_label(change.field),
     )
 
 

@@ -13,14 +13,20 @@ from collections.abc import Mapping, Sequence
 
 from watcher.detect.catalog import spec_for
 from watcher.detect.describe import format_value
+from watcher.detect.labels import field_label, site_name
 from watcher.models import SEVERITY_RANK, Json
 from watcher.notify.formats.context import ChangeContext, Entry, SummaryEntry
 
 BULK_MIN_ITEMS = 6
 """A list whose changes touch at least this many items in one version is summarised."""
 
-BULK_NAMES_SHOWN = 3
-"""Items named in a summary line before `…and N more`."""
+BULK_NAMES_PER_KIND = 8
+"""Items named in each group of a summary line (now RECRUITING, removed, edited, …) before `…and N more`;
+the message ends with a link to the full list."""
+
+BULK_ADDED_NAMED = 60
+"""Added items named before `…and N more`: a new site is what a reader looks for, so it is always
+named unless a list gains more than this in one version (a trial opening a whole country)."""
 
 _LIST_KINDS = frozenset({"keyed", "criteria"})
 
@@ -81,54 +87,89 @@ def _site_keys(changes: Sequence[ChangeContext]) -> set[str]:
     return {site for c in changes if isinstance(site := _data(c).get("site"), str)}
 
 
-def _label(change: ChangeContext, item: str) -> str:
-    value = change.new if change.change != "removed" else change.old
-    if isinstance(value, Mapping):
-        if "city" in value or "facility" in value:
-            where = ", ".join(str(value[k]) for k in ("facility", "city", "state") if value.get(k))
-            return where or format_value(value, width=80)
-        return format_value(value, width=80)
-    summary = change.event.summary if change.event is not None else ""
-    if summary.startswith("Site ") and ": " in summary:
-        return summary.removeprefix("Site ").rsplit(": ", 1)[0]
-    return item
-
-
 Item = tuple[str, Sequence[ChangeContext]]
 """One item of a list (its key) and its changes."""
 
 
-def _site_counts(entries: Sequence[Item]) -> list[str]:
-    added = removed = edited = 0
-    now: Counter[str] = Counter()
-    for _, changes in entries:
-        kinds = {_kind(c) for c in changes}
-        if "site_added" in kinds or any(
-            c.change == "added" and c.event is None and "." not in c.field.removeprefix("locations.") for c in changes
-        ):
-            added += 1
-        elif "site_removed" in kinds:
-            removed += 1
-        elif "site_status" in kinds:
-            status = next(_data(c).get("to") for c in changes if _kind(c) == "site_status")
-            now[str(status or "no status")] += 1
-        else:
-            edited += 1
-    parts = [f"{added} added"] if added else []
-    parts += [f"{removed} removed"] if removed else []
-    parts += [f"{n} now {status}" for status, n in now.most_common()]
-    parts += [f"{edited} edited"] if edited else []
-    return parts
+def _site_kind(changes: Sequence[ChangeContext]) -> str:
+    """What happened to one site: `added`, `removed`, `now <STATUS>` or `edited` (a contact swapped,
+    an address corrected: one edit however many sub-fields moved)."""
+    kinds = {_kind(c) for c in changes}
+    if "site_added" in kinds or any(
+        c.change == "added" and c.event is None and "." not in c.field.removeprefix("locations.") for c in changes
+    ):
+        return "added"
+    if "site_removed" in kinds:
+        return "removed"
+    if "site_status" in kinds:
+        status = next(_data(c).get("to") for c in changes if _kind(c) == "site_status")
+        return f"now {status or 'without status'}"
+    return "edited"
 
 
-def _generic_counts(entries: Sequence[Item]) -> list[str]:
-    count: Counter[str] = Counter()
-    for _, changes in entries:
-        whole = [c for c in changes if c.change in ("added", "removed") and len(changes) == 1]
-        count[whole[0].change if whole else "changed"] += 1
-    return [
-        f"{n} {kind}" for kind, n in sorted(count.items(), key=lambda kv: ("added", "removed", "changed").index(kv[0]))
-    ]
+def _generic_kind(changes: Sequence[ChangeContext]) -> str:
+    whole = [c for c in changes if c.change in ("added", "removed") and len(changes) == 1]
+    return whole[0].change if whole else "changed"
+
+
+def _kind_order(kind: str, size: int) -> tuple[int, int, str]:
+    """Added first, then status changes (now RECRUITING first), removed, then edits."""
+    if kind == "added":
+        return 0, 0, kind
+    if kind.startswith("now "):
+        return 1, 0 if kind == "now RECRUITING" else 1, f"{-size:09d}{kind}"
+    return (2, 0, kind) if kind == "removed" else (3, 0, kind)
+
+
+def _site_facts(key: str, changes: Sequence[ChangeContext]) -> tuple[str, str, str]:
+    """(facility, city, zip) of a site as the record spells them: from the whole site when it came or
+    went, from its events, from a corrected facility, else from its key."""
+    facts = {"facility": "", "city": "", "zip": ""}
+    for change in changes:
+        value = change.new if change.change != "removed" else change.old
+        if isinstance(value, Mapping) and ("facility" in value or "country" in value):
+            facts.update({k: str(value.get(k) or "") for k in facts})
+        data = _data(change)
+        for k, known in facts.items():
+            if not known and isinstance(data.get(k), str):
+                facts[k] = str(data[k])
+        part = change.field.rsplit(".", 1)[-1]
+        if part in facts and isinstance(change.new, str):
+            facts[part] = change.new
+    facility, _, place = site_name(key).partition(" (")
+    facts["facility"] = facts["facility"] or facility
+    facts["city"] = facts["city"] or place.split(",")[0].rstrip(")")
+    return facts["facility"], facts["city"], facts["zip"]
+
+
+def _names(family: str, items: Sequence[Item]) -> list[str]:
+    """The words naming each item; look-alikes (two "GSK Investigational Site, Athens") are told
+    apart by their zip code."""
+    if family != "locations":
+        return [_item_name(family, key, changes) for key, changes in items]
+    facts = [_site_facts(key, changes) for key, changes in items]
+    names = [", ".join(p for p in (facility, city) if p) for facility, city, _ in facts]
+    seen = Counter(names)
+    return [f"{n} ({z})" if seen[n] > 1 and z else n for n, (_, _, z) in zip(names, facts, strict=True)]
+
+
+def _item_name(family: str, key: str, changes: Sequence[ChangeContext]) -> str:
+    for change in changes:
+        value = change.new if change.change != "removed" else change.old
+        if isinstance(value, Mapping):
+            return format_value(value, width=80)
+    label = field_label(f"{family}.{key}")
+    return label.partition(" ")[2] if "“" in label else format_value(key, width=80)
+
+
+def _named_at_most(kind: str) -> int:
+    return BULK_ADDED_NAMED if kind == "added" else BULK_NAMES_PER_KIND
+
+
+def _group_text(kind: str, names: Sequence[str], total: int) -> str:
+    more = total - len(names)
+    listed = "; ".join(names) + (f"; …and {more} more" if more > 0 else "")
+    return f"{total} {kind}: {listed}"
 
 
 def summarise(changes: Sequence[ChangeContext], *, min_items: int = BULK_MIN_ITEMS) -> list[Entry]:
@@ -165,18 +206,22 @@ def _importance(item: Item) -> tuple[tuple[int, int], bool]:
 
 
 def _summary_entry(family: str, items: Sequence[Item]) -> SummaryEntry:
+    """One line for a list's bulk changes, grouped by what happened ("5 added: A; B · 41 removed: …"),
+    the groups people act on first and, within each, the most important items first."""
     items = sorted(items, key=_importance)
-    counts = _site_counts(items) if family == "locations" else _generic_counts(items)
-    names = [_label(changes[0], item) for item, changes in items[:BULK_NAMES_SHOWN]]
-    more = len(items) - len(names)
-    listed = "; ".join(names) + (f"; …and {more} more" if more > 0 else "")
+    kind_of = _site_kind if family == "locations" else _generic_kind
+    groups: dict[str, list[Item]] = {}
+    for item in items:
+        groups.setdefault(kind_of(item[1]), []).append(item)
+    order = sorted(groups, key=lambda k: _kind_order(k, len(groups[k])))
+    texts = [_group_text(kind, _names(family, groups[kind][:BULK_NAMES_PER_KIND]), len(groups[kind])) for kind in order]
     spec = spec_for(family)
     noun = _NOUNS.get(family) or (spec.description if spec is not None else family)
     members = [c for _, changes in items for c in changes]
     return SummaryEntry(
         family=family,
         fields=tuple(c.field for c in members),
-        summary=f"{noun}: {', '.join(counts)} — {listed}",
+        summary=f"{noun}: {' · '.join(texts)}",
         severity=max((c.severity for c in members), key=lambda s: SEVERITY_RANK.get(s, 0)),
         count=len(members),
         items=len(items),

@@ -55,7 +55,7 @@ def _slack_change(entry: Entry) -> list[str]:
     if isinstance(entry, SummaryEntry):
         return [f"{mark} {_slack(entry.summary)}"]
     summary = f" — {_slack(entry.summary)}" if entry.summary else ""
-    return [f"{mark} `{_slack(entry.field)}`: {_values(entry, _SLACK_DIFF, _slack)}{summary}"]
+    return [f"{mark} *{_slack(entry.label)}*: {_values(entry, _SLACK_DIFF, _slack)}{summary}"]
 
 
 _SLACK = Style(
@@ -96,7 +96,7 @@ def _telegram_change(entry: Entry) -> list[str]:
     mark = _TELEGRAM_MARK.get(entry.severity, "")
     if isinstance(entry, SummaryEntry):
         return [f"{mark} {_e(entry.summary)}"]
-    line = [f"{mark} <code>{_e(entry.field)}</code>: {_values(entry, _HTML_DIFF, _e)}"]
+    line = [f"{mark} <b>{_e(entry.label)}</b>: {_values(entry, _HTML_DIFF, _e)}"]
     if entry.summary:
         line.append(f"    <i>{_e(entry.summary)}</i>")
     return line

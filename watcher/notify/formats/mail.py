@@ -52,7 +52,7 @@ def _email_trial(trial: TrialContext, changes: Sequence[Entry], omitted: int) ->
         old, new = _cells(entry)
         rows.append(
             f'<tr><td style="{cell};color:{color};font-weight:bold">{_e(entry.severity)}</td>'
-            f'<td style="{cell}"><code>{_e(entry.field)}</code>{summary}</td>'
+            f'<td style="{cell}">{_e(entry.label)}{summary}</td>'
             f'<td style="{cell}">{old}</td><td style="{cell}">{new}</td></tr>'
         )
     more = (
