@@ -175,7 +175,8 @@ def _is_item(change: Change) -> tuple[str, str] | None:
 def same_site(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
     """Evidence that two site records are one site: equal content but for status/contacts, or the same
     facility (as read) in the same country at the same place, or the same geoPoint and country with a
-    facility name that reads nearly the same."""
+    facility name that reads nearly the same, or a site re-addressed: the same facility at the same zip
+    code in another city, or another facility name at the same zip code and geoPoint."""
     if _fold(a.get("country")) != _fold(b.get("country")):
         return False
     strip = ("status", "contacts")
@@ -188,6 +189,9 @@ def same_site(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
     )
     if fa and fa == fb and (same_place or (_geo(a) is not None and _geo(a) == _geo(b))):
         return True
+    zip_a = _fold(a.get("zip"))
+    if zip_a and zip_a == _fold(b.get("zip")) and (fa == fb or (_geo(a) is not None and _geo(a) == _geo(b))):
+        return True  # re-addressed: same facility and zip code, or the same zip code and geoPoint
     if fa and fb and _geo(a) is not None and _geo(a) == _geo(b):
         shorter, longer = sorted((fa, fb), key=len)
         return shorter in longer or _near(fa, fb)
@@ -252,7 +256,7 @@ def same_reading_lines(body: str) -> list[str]:
 # ---------------------------------------------------------------------------------------
 
 _NAME_KEYS = ("facility", "measure", "label", "name", "citation", "pmid", "title", "id", "url", "filename")
-NAME_CHARS = 30
+NAME_CHARS = 40
 """Characters of an item's name (folded) that must appear in the message for it to count as named."""
 
 
@@ -296,11 +300,13 @@ def _items(change: Change, pair: Pair) -> list[Mapping[str, Any]]:
 def item_names(change: Change, pair: Pair) -> list[str]:
     """The words that name the item a change is about in either version (a site's facility, an
     arm's label, an outcome's measure, a reference's citation); [] for a change of a plain field."""
-    return [
-        str(name)
-        for item in _items(change, pair)
-        if (name := next((item[k] for k in _NAME_KEYS if isinstance(item.get(k), str | int) and item.get(k)), None))
-    ]
+    names = []
+    for item in _items(change, pair):
+        name = next((item[k] for k in _NAME_KEYS if isinstance(item.get(k), str | int) and item.get(k)), None)
+        if name is not None:
+            # a site by facility and city: "GSK Investigational Site" alone names none of 43 sites
+            names.append(f"{name} {item.get('city') or ''}" if "facility" in item else str(name))
+    return names
 
 
 def named(pair: Pair, outcome: Outcome) -> tuple[int, int]:

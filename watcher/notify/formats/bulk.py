@@ -214,7 +214,9 @@ def _summary_entry(family: str, items: Sequence[Item]) -> SummaryEntry:
     for item in items:
         groups.setdefault(kind_of(item[1]), []).append(item)
     order = sorted(groups, key=lambda k: _kind_order(k, len(groups[k])))
-    texts = [_group_text(kind, _names(family, groups[kind][:BULK_NAMES_PER_KIND]), len(groups[kind])) for kind in order]
+    texts = [
+        _group_text(kind, _names(family, groups[kind][: _named_at_most(kind)]), len(groups[kind])) for kind in order
+    ]
     spec = spec_for(family)
     noun = _NOUNS.get(family) or (spec.description if spec is not None else family)
     members = [c for _, changes in items for c in changes]
