@@ -160,3 +160,40 @@ def test_two_different_arms_with_one_field_in_common_stay_removed_and_added() ->
         }
     }
     assert match_items(old["armsInterventions.arms"], new["armsInterventions.arms"], [lambda i: i["label"]]) == {}
+
+
+def test_an_arm_whose_label_was_prefixed_and_description_touched_up_is_one_changed_arm() -> None:
+    record = load(STUDY)
+    arms = "protocolSection.armsInterventionsModule.armGroups.0"
+    arm = record["protocolSection"]["armsInterventionsModule"]["armGroups"][0]
+    new = edit(
+        record,
+        [
+            {"op": "set", "path": f"{arms}.label", "value": "Arm A: " + arm["label"]},
+            {"op": "set", "path": f"{arms}.description", "value": arm["description"] + " Part 1 only."},
+        ],
+    )
+    found = [(c.field, c.change) for c in changes_between(record, new) if c.field.startswith("armsInterventions.arms")]
+    assert found == [
+        ("armsInterventions.arms.Nemtabrutinib.description", "changed"),
+        ("armsInterventions.arms.Nemtabrutinib.label", "changed"),
+    ]
+
+
+def test_a_site_whose_city_was_renamed_at_the_same_zip_code_is_one_edited_site() -> None:
+    record = load(STUDY)
+    first = site(record)
+    moved = {**first, "city": "Another City", "geoPoint": {"lat": 1.0, "lon": 2.0}}
+    new = edit(record, [{"op": "set", "path": f"{SITES}.0", "value": moved}])
+    found = {(c.change, c.field.rsplit(".", 1)[-1]) for c in changes_between(record, new)}
+    assert ("removed", location_key(first)) not in found
+    assert ("changed", "city") in found
+
+
+def test_two_unknown_sites_sharing_a_zip_code_are_not_taken_for_one() -> None:
+    record = load(STUDY)
+    first = site(record)
+    other = {**first, "facility": "A Different Clinic", "city": "Elsewhere", "geoPoint": {"lat": 1.0, "lon": 2.0}}
+    new = edit(record, [{"op": "set", "path": f"{SITES}.0", "value": other}])
+    kinds = sorted(c.change for c in changes_between(record, new) if c.field.startswith("locations."))
+    assert kinds == ["added", "removed"]

@@ -116,7 +116,14 @@ def test_site_keys_with_dots_are_split_right() -> None:
     assert change.event is not None
     assert change.event.kind == "site_status"
     site = "st. vincent's hospital|springdale|arkansas|united states"
-    assert change.event.data == {"site": site, "from": "RECRUITING", "to": "SUSPENDED"}
+    assert change.event.data == {
+        "site": site,
+        "from": "RECRUITING",
+        "to": "SUSPENDED",
+        "facility": "St. Vincent's Hospital",
+        "city": "Springdale",
+        "zip": "72762",
+    }
     assert change.event.summary == (
         "Site St. Vincent's Hospital, Springdale, Arkansas, United States: RECRUITING → SUSPENDED"
     )
@@ -183,3 +190,24 @@ def test_the_priority_table_puts_clinical_events_before_rewordings() -> None:
     assert priority(opening) < priority(closing) < priority(timeframe)
     assert priority(drop) < priority(rise)
     assert priority({"field": "something.unknown"}) == len(PRIORITY)
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "words"),
+    [
+        ("2025-02", "2025-04-11", "slipped about 2 months later"),
+        ("2026-07", "2028-07", "slipped about 2 years later"),
+        ("2025-04", "2025-05-09", "slipped about 1 month later"),
+        ("2026-01-14", "2026-01-29", "slipped 15 days later"),
+        ("2026-07-31", "2026-07-30", "moved 1 day earlier"),
+        ("2025", "2026-03", "slipped about 1 year later"),
+    ],
+)
+def test_a_date_moves_by_what_its_precision_can_say(old: str, new: str, words: str) -> None:
+    record = load("NCT04728893")
+    path = "protocolSection.statusModule.startDateStruct.date"
+    before = extract_fields(edit(record, [{"op": "set", "path": path, "value": old}]))
+    after = extract_fields(edit(record, [{"op": "set", "path": path, "value": new}]))
+    [change] = [c for c in classify(diff_fields(before, after), before, after) if c.field == "status.startDate"]
+    assert change.event is not None
+    assert change.event.summary == f"Start date {words} ({old} → {new})"

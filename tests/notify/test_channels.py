@@ -55,11 +55,11 @@ def test_slack_request_is_compact_mrkdwn() -> None:
                 "Sponsor decision (+2 more)",
                 "text": "*<https://clinicaltrials.gov/study/NCT04728893|NCT04728893>* Nemtabrutinib CLL — "
                 "A Study of Nemtabrutinib vs Chemoimmunotherapy in CLL\n"
-                ":red_circle: `status.overallStatus`: RECRUITING → SUSPENDED — Status changed from RECRUITING "
+                ":red_circle: *status.overallStatus*: RECRUITING → SUSPENDED — Status changed from RECRUITING "
                 "to SUSPENDED: Sponsor decision\n"
-                ":large_orange_circle: `design.enrollmentCount`: 450 → 560 — Enrollment changed from 450 to "
+                ":large_orange_circle: *design.enrollmentCount*: 450 → 560 — Enrollment changed from 450 to "
                 "560 (+24.4%), ESTIMATED\n"
-                ":large_orange_circle: `locations.ruijin hospital|shanghai||china`: (none) → Ruijin Hospital, "
+                ":large_orange_circle: *Site Ruijin Hospital (Shanghai, China)*: (none) → Ruijin Hospital, "
                 "Shanghai, China (RECRUITING) — New site: Ruijin Hospital, Shanghai, China (RECRUITING)\n"
                 "<https://clinicaltrials.gov/study/NCT04728893?tab=history|Full history>",
                 "color": "#3AA3E3",
@@ -87,12 +87,11 @@ def test_telegram_request_is_html() -> None:
     lines = [
         '<b><a href="https://clinicaltrials.gov/study/NCT04728893">NCT04728893</a></b> · Nemtabrutinib CLL — 3 changes',
         "<i>A Study of Nemtabrutinib vs Chemoimmunotherapy in CLL</i>",
-        "🔴 <code>status.overallStatus</code>: RECRUITING → SUSPENDED",
+        "🔴 <b>status.overallStatus</b>: RECRUITING → SUSPENDED",
         "    <i>Status changed from RECRUITING to SUSPENDED: Sponsor decision</i>",
-        "🟠 <code>design.enrollmentCount</code>: 450 → 560",
+        "🟠 <b>design.enrollmentCount</b>: 450 → 560",
         "    <i>Enrollment changed from 450 to 560 (+24.4%), ESTIMATED</i>",
-        "🟠 <code>locations.ruijin hospital|shanghai||china</code>: (none) → Ruijin Hospital, Shanghai, China "
-        "(RECRUITING)",
+        "🟠 <b>Site Ruijin Hospital (Shanghai, China)</b>: (none) → Ruijin Hospital, Shanghai, China (RECRUITING)",
         "    <i>New site: Ruijin Hospital, Shanghai, China (RECRUITING)</i>",
         '<a href="https://clinicaltrials.gov/study/NCT04728893?tab=history">Full history</a>',
     ]
@@ -138,7 +137,7 @@ def test_telegram_splits_long_messages_and_cuts_the_rest_with_a_history_link() -
     assert len(texts) == 2
     assert all(len(t) <= TELEGRAM_LIMIT for t in texts)
     assert texts[0].endswith("(1/2)") and texts[1].endswith("(2/2)")
-    assert sum(t.count("<code>custom.") for t in texts) == 40
+    assert sum(t.count("<b>custom.") for t in texts) == 40
     with mock.patch("requests.post", transport):
         transport.calls.clear()
         send(TELEGRAM_URL, payload(changes=many_changes(400)))
@@ -172,7 +171,7 @@ status.overallStatus: RECRUITING → SUSPENDED
   ↳ critical: Status changed from RECRUITING to SUSPENDED: Sponsor decision
 design.enrollmentCount: 450 → 560
   ↳ major: Enrollment changed from 450 to 560 (+24.4%), ESTIMATED
-locations.ruijin hospital|shanghai||china: (none) → Ruijin Hospital, Shanghai, China (RECRUITING)
+Site Ruijin Hospital (Shanghai, China): (none) → Ruijin Hospital, Shanghai, China (RECRUITING)
   ↳ major: New site: Ruijin Hospital, Shanghai, China (RECRUITING)
 
 Study: https://clinicaltrials.gov/study/NCT04728893
@@ -220,8 +219,8 @@ def test_many_sites_in_one_version_read_as_one_line_in_every_human_format() -> N
     with mock.patch("requests.post", transport):
         send(TELEGRAM_URL, payload(changes=many_sites(400)))
     (text,) = [c["json"]["text"] for c in transport.calls]
-    assert "Sites: 400 added — Hospital number 0 with a long name, City 0; " in text
-    assert "…and 397 more" in text
+    assert "Sites: 400 added: Hospital number 0 with a long name, City 0; " in text
+    assert "…and 340 more" in text, "every added site up to BULK_ADDED_NAMED is named"
     assert len(text.splitlines()) < 10
 
 

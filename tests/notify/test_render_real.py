@@ -132,7 +132,7 @@ def test_an_item_added_at_the_end_of_a_long_list_is_visible() -> None:
         ("NCT05414032", "2026-02-25_2026-02-25", "Enrollment changed from 200 to 102 (-49.0%), ESTIMATED"),
         ("NCT07011550", "2026-02-19_2026-02-19", "Status changed from RECRUITING to SUSPENDED: FDA"),
         ("NCT07098338", "2026-02-05_2026-02-09", "Primary completion date slipped 747 days later"),
-        ("NCT06362252", "2026-02-06_2026-02-09", "Sites: 1 added, 1 removed, 19 now RECRUITING"),
+        ("NCT06362252", "2026-02-06_2026-02-09", "Sites: 20 now RECRUITING: Hôpital de la Timone, Marseille; "),
     ],
 )
 def test_the_headline_is_the_change_of_highest_clinical_priority(nct_id: str, new_stem: str, headline: str) -> None:
@@ -162,8 +162,9 @@ def test_a_reopening_with_hundreds_of_site_lines_reads_as_one_summary_line() -> 
     assert ctx.count > 400 and ctx.trial is not None
     sites = [e for e in ctx.trial.entries if isinstance(e, SummaryEntry) and e.family == "locations"]
     assert len(sites) == 1
-    assert sites[0].summary.startswith("Sites: 176 now RECRUITING, 54 now NOT_YET_RECRUITING — ")
-    assert sites[0].summary.endswith("…and 227 more")
+    assert sites[0].summary.startswith("Sites: 176 now RECRUITING: AdventHealth Orlando, Cancer Institute, Orlando; ")
+    assert " · 54 now NOT_YET_RECRUITING: " in sites[0].summary
+    assert sites[0].summary.endswith("…and 46 more")
     plain = FORMATS["email"](ctx).plain or ""
     assert len(plain.splitlines()) < 30
     assert plain.count("Sites:") == 1

@@ -55,7 +55,7 @@ def _slack_change(entry: Entry) -> list[str]:
     if isinstance(entry, SummaryEntry):
         return [f"{mark} {_slack(entry.summary)}"]
     summary = f" — {_slack(entry.summary)}" if entry.summary else ""
-    return [f"{mark} *{_slack(entry.label)}*: {_values(entry, _SLACK_DIFF, _slack)}{summary}"]
+    return [f"{mark} **{_slack(entry.label)}**: {_values(entry, _SLACK_DIFF, _slack)}{summary}"]
 
 
 _SLACK = Style(
