@@ -21,7 +21,7 @@ from watcher.detect.record import content_hash, last_update_of, submit_date_of, 
 from watcher.errors import ApiError, BackfillError
 from watcher.models import Change, Snapshot, Trial
 from watcher.notify.payloads import change_messages, print_changes
-from watcher.notify.routing import for_stdout, route
+from watcher.notify.routing import for_stdout, held_for_digest, route
 from watcher.registry.client import CtGovClient
 from watcher.registry.record_history import HistoryEntry, RecordHistory, adopt_markup
 from watcher.store import Store
@@ -260,7 +260,13 @@ def fill_gap(
         routed = route(trial, changes, settings) if settings.channels else {}
         version = latest.version + 1
         messages = change_messages(
-            trial, title, routed, version=version, detected_at=at, web_base_url=settings.web.base_url
+            trial,
+            title,
+            routed,
+            version=version,
+            detected_at=at,
+            web_base_url=settings.web.base_url,
+            held=held_for_digest(routed, settings),
         )
         store.versions.save(
             trial.nct_id,

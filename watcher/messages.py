@@ -162,16 +162,23 @@ def encode_payload(payload: Payload) -> dict[str, Json]:
     return data
 
 
+MINOR_HELD = "changes.minor"
+"""The outbox kind of a change set holding only minor changes that waits for its channel's digest
+(`minor` setting): never sent on its own, folded with the digest (its payload is a `changes` one)."""
+
+
 @dataclass(frozen=True, slots=True)
 class NewMessage:
     """One payload owed to one channel, before the outbox gives it an id."""
 
     channel: str
     payload: Payload
+    held: bool = False  # a minor-only change set waiting for the channel's daily digest
 
     @property
     def kind(self) -> str:
-        return self.payload.kind
+        """The outbox kind: the payload's, except that a held change set is `MINOR_HELD` until folded."""
+        return MINOR_HELD if self.held else self.payload.kind
 
     @property
     def nct_id(self) -> str | None:

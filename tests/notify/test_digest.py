@@ -256,3 +256,48 @@ def test_a_heartbeat_counts_only_watched_trials_as_failing(workspace: Workspace,
     notify_tick(config, store, now=Clock(T0), next_poll=datetime(2026, 11, 23, 12, 0, tzinfo=UTC))
     (beat,) = [r.json() for r in webhook.requests]
     assert beat["text"].endswith(" 1 trial is failing to update.")
+
+
+def test_minor_only_change_sets_wait_for_the_daily_digest_and_the_rest_go_at_once(
+    workspace: Workspace, webhook: WebhookReceiver
+) -> None:
+    config, store = setup(workspace, {"hook": {"url": webhook.url(), "minor": "0 8 * * *"}})
+    clock = Clock(T0)
+    notify_tick(config, store, now=clock)  # the first tick starts the digest clock
+    geo = ("locations.x|y||z.geoPoint.lat", "32.99472", "33.00524", "minor")
+    status = ("status.overallStatus", "RECRUITING", "SUSPENDED", "critical")
+    minor = change_set("NCT00000001", "quiet", geo)
+    mixed = change_set("NCT00000002", "stopped", status, geo)
+    store.outbox.enqueue([NewMessage("hook", minor.payload, held=True), mixed], T0)
+    clock.advance(minutes=5)
+    notify_tick(config, store, now=clock)
+    sent = [r.json() for r in webhook.requests]
+    assert [(m["kind"], m["trial"]["nct_id"]) for m in sent] == [("changes", "NCT00000002")]
+    assert len(sent[0]["changes"]) == 2, "a set with a critical change goes at once, in full"
+    assert store.outbox.counts_by_channel()["hook"] == {"pending": 1, "sent": 1}
+
+    clock.advance(hours=2)  # 08:30 UTC
+    notify_tick(config, store, now=clock)
+    digest = webhook.requests[-1].json()
+    assert digest["kind"] == "digest"
+    assert [t["trial"]["nct_id"] for t in digest["trials"]] == ["NCT00000001"]
+    assert store.outbox.counts_by_channel()["hook"] == {"digested": 1, "sent": 2}
+
+
+def test_by_default_human_channels_hold_minor_only_sets_and_webhooks_do_not(workspace: Workspace) -> None:
+    from watcher.models import Change
+    from watcher.notify.routing import held_for_digest
+
+    channels = {
+        "mail": {"url": "mailto://user:pw@example.org"},
+        "slack": {"url": "slack://T1JJ3T3L2/A1BRTD4JD/TIiajkdnlazkcOXrIdevi7FQ/#trials"},
+        "tg": {"url": "tgram://123456789:abcdefg_hijklmnop/12315544"},
+        "hook": {"url": "json://localhost/x"},
+        "loud": {"url": "mailto://user:pw@example.org", "minor": "immediate"},
+        "daily": {"url": "mailto://user:pw@example.org", "digest": "0 8 * * *"},
+    }
+    config, _ = setup(workspace, channels)
+    minor = [Change("locations.x|y||z.geoPoint.lat", "changed", 1.0, 2.0, "minor")]
+    major = [*minor, Change("status.overallStatus", "changed", "A", "B", "major")]
+    assert held_for_digest(dict.fromkeys(channels, minor), config.settings) == {"mail", "slack", "tg"}
+    assert held_for_digest(dict.fromkeys(channels, major), config.settings) == set()

@@ -3,6 +3,7 @@
 Callers import from here; which module inside holds what is this package's own business.
 """
 
+from watcher.config.channels import minor_schedule
 from watcher.config.load import load_config, load_settings
 from watcher.config.paths import resolve_config_path
 from watcher.config.settings import (
@@ -28,6 +29,7 @@ __all__ = [
     "load_config",
     "load_settings",
     "load_watchlist",
+    "minor_schedule",
     "parse_duration",
     "parse_watchlist",
     "resolve_config_path",

@@ -196,6 +196,33 @@ class Cron(Text):
 
 
 @dataclass(frozen=True, slots=True)
+class MinorSchedule(Text):
+    """`immediate`, or a crontab expression for the digest that gathers minor-only change sets."""
+
+    @property
+    def label(self) -> str:
+        return "`immediate` or a cron expression such as '0 8 * * *'"
+
+    def read(self, node: Mapping[str, Any], key: str, path: str, default: Any, reading: Reading) -> Any:
+        text = reading.validator.string(node, key, path)
+        return None if text in ("", None) else text
+
+    def check(self, value: Any, raw: Any) -> str | None:
+        from croniter import croniter
+
+        if value and value != "immediate" and not croniter.is_valid(value):
+            return f"{value!r} is neither `immediate` nor a cron expression such as '0 8 * * *'"
+        return None
+
+    def show(self, value: Any) -> str:
+        return "by channel kind" if value is None else str(value)
+
+
+MINOR_DIGEST_CRON = "0 8 * * *"
+"""When a human channel gets the change sets that hold only minor changes, by default: one digest a day."""
+
+
+@dataclass(frozen=True, slots=True)
 class Timezone(Text):
     @property
     def label(self) -> str:
@@ -271,6 +298,16 @@ class ChannelSettings:
     digest: str | None = field(
         default=None, metadata=setting("collect changes into one digest at the times of this cron expression", Cron())
     )
+    minor: str | None = field(
+        default=None,
+        metadata=setting(
+            "when a change set holding only minor changes (a geoPoint corrected, a date type turned ACTUAL) "
+            f"is sent: `immediate`, or in a digest at the times of this cron expression; by default "
+            f"'{MINOR_DIGEST_CRON}' (daily) on email, Slack, Telegram and other human channels, "
+            "`immediate` on JSON webhooks; a channel with `digest` gathers everything anyway",
+            MinorSchedule(),
+        ),
+    )
     timezone: str = field(
         default="UTC", metadata=setting("the timezone the digest's cron expression is read in", Timezone())
     )
@@ -311,6 +348,17 @@ class ChannelSettings:
 
 
 CHANNEL_KEYS = names(keys_of(ChannelSettings))
+
+
+def minor_schedule(channel: ChannelSettings) -> str | None:
+    """The cron expression of the digest that gathers a channel's minor-only change sets; None when
+    they are sent at once (a JSON webhook by default, `minor: immediate`, or a `digest` channel,
+    whose digest gathers every change set anyway)."""
+    if channel.digest:
+        return None
+    if channel.minor is not None:
+        return None if channel.minor == "immediate" else channel.minor
+    return None if channel_kind(channel.url) == "json" else MINOR_DIGEST_CRON
 
 
 @dataclass(frozen=True, slots=True)

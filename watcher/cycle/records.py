@@ -38,7 +38,7 @@ from watcher.errors import TrialWatchError
 from watcher.models import Snapshot, Trial
 from watcher.notify.discovery import registry_study_messages
 from watcher.notify.payloads import change_messages, print_changes
-from watcher.notify.routing import for_stdout, route, unlisted_trial
+from watcher.notify.routing import for_stdout, held_for_digest, route, unlisted_trial
 from watcher.registry.client import CtGovClient
 from watcher.store import Store
 from watcher.store.meta import SUSPECT
@@ -241,6 +241,7 @@ class Recorder:
             version=(latest.version + 1) if latest else 1,
             detected_at=now,
             web_base_url=settings.web.base_url,
+            held=held_for_digest(routed, settings),
         )
         messages += site_messages(self.config, trial, title, latest, record, notify=notify, at=now, write=self.write)
         if baseline and trial.channels and trial.nct_id not in self.by_id:  # whole-registry mode, past the first sync

@@ -1,6 +1,8 @@
 """Digests and heartbeats: the notifier's scheduled messages.
 
-A digest channel's change sets stay in the outbox as `pending` "changes" messages; when
+A digest channel's change sets stay in the outbox as `pending` "changes" messages (and on every
+other channel with a `minor` schedule, the change sets holding only minor changes, as `changes.minor`
+messages: by default a daily digest on human channels); when
 its cron expression fires (in the channel's timezone) they are folded into one "digest"
 message, grouped by trial, in one transaction with the channel's last-digest time, so a
 crash either folds them all or none. A service that was down over several fire times
@@ -18,7 +20,7 @@ from functools import partial
 import structlog
 
 from watcher.config import Config, Settings
-from watcher.config.channels import next_fire
+from watcher.config.channels import minor_schedule, next_fire
 from watcher.errors import PayloadError
 from watcher.messages import ChangesPayload, DigestPayload, DigestTrial, HeartbeatPayload, NewMessage, decode_payload
 from watcher.models import Change, history_url, study_url
@@ -80,14 +82,15 @@ def fold_due_digests(store: Store, settings: Settings, *, now: datetime) -> list
     """Fold every digest channel whose cron time has come; returns the new digest message ids."""
     made: list[int] = []
     for name, channel in settings.channels.items():
-        if not channel.digest:
+        cron = channel.digest or minor_schedule(channel)
+        if not cron:
             continue
         key = DIGEST_LAST.of(name)
         last = store.meta.get(key)
         if last is None:
             store.meta.set(key, now)  # the first digest covers what comes from now on
             continue
-        if now < next_fire(channel.digest, channel.timezone, last):
+        if now < next_fire(cron, channel.timezone, last):
             continue
         since = last.isoformat()
         message_id = store.outbox.fold_digest(
@@ -95,6 +98,7 @@ def fold_due_digests(store: Store, settings: Settings, *, now: datetime) -> list
             at=now,
             meta=[key.to(now)],
             build=partial(_fold, since=since, until=now.isoformat()),
+            everything=bool(channel.digest),
         )
         log.info("digest.folded", channel=name, message_id=message_id, since=since)
         if message_id is not None:

@@ -8,7 +8,7 @@ is the seam the rest of TrialWatch uses.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -80,11 +80,15 @@ def change_messages(
     version: int,
     detected_at: datetime,
     web_base_url: str | None = None,
+    held: Collection[str] = (),
 ) -> list[NewMessage]:
+    """One message per routed channel; those named in `held` wait for the channel's digest of minor
+    changes (`routing.held_for_digest`)."""
     return [
         NewMessage(
             name,
             changes_payload(trial, title, changes, version=version, detected_at=detected_at, web_base_url=web_base_url),
+            held=name in held,
         )
         for name, changes in routed.items()
     ]

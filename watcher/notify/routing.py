@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from watcher.config import ChannelSettings, Settings
+from watcher.config import ChannelSettings, Settings, minor_schedule
 from watcher.detect.filters import notifiable
 from watcher.detect.studies import study_matches
 from watcher.models import Change, Trial
@@ -91,3 +91,19 @@ def for_stdout(trial: Trial, changes: Sequence[Change], settings: Settings) -> l
             include_bookkeeping=settings.include_bookkeeping,
         )
     ]
+
+
+def minor_only(changes: Sequence[Change]) -> bool:
+    """A change set nobody need act on at once: every change minor (a geoPoint corrected, a first-post
+    date turned ACTUAL, a derived citation linked)."""
+    return bool(changes) and all(c.severity == "minor" for c in changes)
+
+
+def held_for_digest(routed: Mapping[str, Sequence[Change]], settings: Settings) -> set[str]:
+    """The channels whose change set waits for their digest of minor changes (`minor` setting): a
+    set holding a major or critical change is always sent at once, in full."""
+    return {
+        name
+        for name, changes in routed.items()
+        if name in settings.channels and minor_only(changes) and minor_schedule(settings.channels[name]) is not None
+    }

@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
-from watcher.messages import NewMessage, Payload, encode_payload
+from watcher.messages import MINOR_HELD, NewMessage, Payload, encode_payload
 from watcher.models import Json
 from watcher.store.meta import OUTBOX_CLAIM, Claim, MetaEntry, MetaIn, MetaKey
 from watcher.store.schema import MetaRow, OutboxRow
@@ -185,12 +185,11 @@ class OutboxQueue:
     def _head_in(self, s: Session, channel: str, held: bool) -> int | None:
         """The id of a channel's oldest undelivered message: one index seek per status on
         (status, channel, id), however long the queue. A held (digest) channel's "changes" wait
-        to be folded and are skipped."""
+        to be folded and are skipped, as are minor-only change sets held for a daily digest."""
         ids = []
         for status in UNDELIVERED:
             query = select(func.min(OutboxRow.id)).where(OutboxRow.status == status, OutboxRow.channel == channel)
-            if held:
-                query = query.where(OutboxRow.kind != "changes")
+            query = query.where(OutboxRow.kind.not_in(("changes", MINOR_HELD) if held else (MINOR_HELD,)))
             ids.append(s.scalar(query))
         return min((i for i in ids if i is not None), default=None)
 
@@ -359,8 +358,10 @@ class OutboxQueue:
         at: datetime,
         build: Callable[[Sequence[OutboxMessage]], tuple[Payload | None, Mapping[int, str]]],
         meta: Sequence[MetaEntry],
+        everything: bool = True,
     ) -> int | None:
-        """Fold a digest channel's pending "changes" messages into one "digest" message.
+        """Fold a digest channel's pending "changes" messages into one "digest" message (with
+        `everything=False`, only the minor-only change sets held for the daily digest, `MINOR_HELD`).
 
         `build(messages)` makes the digest payload (None when no message could be read) and names
         the messages it cannot read, each with the reason: those are parked with it, not folded
@@ -377,7 +378,11 @@ class OutboxQueue:
             with self._session() as s:
                 query = (
                     select(OutboxRow)
-                    .where(OutboxRow.channel == channel, OutboxRow.kind == "changes", OutboxRow.status == "pending")
+                    .where(
+                        OutboxRow.channel == channel,
+                        OutboxRow.kind.in_(("changes", MINOR_HELD) if everything else (MINOR_HELD,)),
+                        OutboxRow.status == "pending",
+                    )
                     .order_by(OutboxRow.id)
                 )
                 rows = list(s.scalars(query))

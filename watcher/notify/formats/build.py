@@ -9,8 +9,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import timedelta
 
-from watcher.detect.describe import change_diff, change_line, change_texts, event_sentence, format_value
-from watcher.detect.labels import field_label
+from watcher.detect.describe import change_diff, change_line, change_texts, event_sentence, field_label, format_value
 from watcher.detect.priority import order_key
 from watcher.messages import ChangesPayload, DigestPayload, DigestTrial, Payload
 from watcher.models import SEVERITY_RANK, Change, change_to_dict, history_url, study_url

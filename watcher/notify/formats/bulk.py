@@ -12,8 +12,7 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 
 from watcher.detect.catalog import spec_for
-from watcher.detect.describe import format_value
-from watcher.detect.labels import field_label, site_name
+from watcher.detect.describe import field_label, format_value, site_name
 from watcher.models import SEVERITY_RANK, Json
 from watcher.notify.formats.context import ChangeContext, Entry, SummaryEntry
 

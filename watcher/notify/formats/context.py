@@ -46,7 +46,7 @@ class ChangeContext:
     summary: str | None
     line: str
     rank: tuple[int, int]  # clinical priority, then severity (`detect.priority.order_key`)
-    label: str = ""  # the field in words (`detect.labels.field_label`): a site or an arm by name, never its key
+    label: str = ""  # the field in words (`detect.describe.field_label`): a site or an arm by name, never its key
 
     @property
     def count(self) -> int:

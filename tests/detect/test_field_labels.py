@@ -1,10 +1,10 @@
-"""Field names in words (`detect.labels`): an item by its name, never its key; a label holding "→" quoted."""
+"""Field names in words (`describe.field_label`): an item by its name, never its key; "→" in a label quoted."""
 
 from __future__ import annotations
 
 import pytest
 
-from watcher.detect.labels import field_label, site_name
+from watcher.detect.describe import field_label, site_name
 
 
 @pytest.mark.parametrize(
