@@ -298,3 +298,24 @@ def test_a_status_set_by_the_registry_without_a_new_posting_is_noticed_within_on
 
 def _unknown_status(study: dict[str, Any]) -> None:
     study["protocolSection"]["statusModule"]["overallStatus"] = "UNKNOWN"
+
+
+def test_a_module_the_sponsor_really_removed_is_diffed_at_once_by_the_record_history(
+    workspace: Workspace,
+    fake_api: FakeCtGov,
+    webhook: WebhookReceiver,
+) -> None:
+    setup(workspace, webhook, [GOOD])
+    assert workspace.cli("check").code == 0
+    fake_api.update(GOOD, lambda s: s["protocolSection"].pop("referencesModule") and None)
+    fake_api.reset_requests()
+    assert workspace.cli("check").code == 0
+    paths = [r[1] for r in fake_api.requests]
+    assert paths.count(f"/api/int/studies/{GOOD}") == 1, "one request to the record history"
+    assert f"{GOOD}: partial record held back" not in titles(webhook)
+    text = json.dumps(versions_of(workspace, GOOD))
+    assert "references." in text, "the removal is reported in the first cycle that sees it"
+
+
+def versions_of(workspace: Workspace, nct_id: str) -> list[dict[str, Any]]:
+    return [h for h in workspace.cli("history", nct_id, "--json").json() if not h["baseline"]]

@@ -40,6 +40,7 @@ from watcher.notify.discovery import registry_study_messages
 from watcher.notify.payloads import change_messages, print_changes
 from watcher.notify.routing import for_stdout, held_for_digest, route, unlisted_trial
 from watcher.registry.client import CtGovClient
+from watcher.registry.record_history import HistoryEntry, RecordHistory
 from watcher.store import Store
 from watcher.store.meta import SUSPECT
 from watcher.store.values import NewVersion
@@ -189,6 +190,10 @@ class Recorder:
             else:
                 self._saved(prepared, saved)
 
+    def _newest(self, nct_id: str) -> tuple[HistoryEntry, dict[str, Any] | None]:
+        """The record history's newest version of a study (one request): settles a partial answer."""
+        return RecordHistory(self.config, self.client).newest(nct_id)
+
     def _prepare(
         self,
         trial: Trial,
@@ -208,8 +213,9 @@ class Recorder:
         if stored_hash is None:
             latest = None
         if latest is not None:
-            held = SUSPECT.of(trial.nct_id).key in self._held
-            fetched, record = record, whole_record(self.alerts, self.client, trial, latest, record, held_back=held)
+            fetched, record = record, whole_record(
+                self.alerts, self.client, trial, latest, record, held_back=held, newest=self._newest
+            )
             if record is not fetched:
                 encoded = encode_record(record)
             if latest.content_hash == encoded.digest:

@@ -218,6 +218,12 @@ class RecordHistory:
             self._current[nct_id] = (entries[-1].version, study)
         return entries
 
+    def newest(self, nct_id: str) -> tuple[HistoryEntry, dict[str, Any] | None]:
+        """The newest version's entry and record, from one request (the index carries the record)."""
+        entries = self.index(nct_id)
+        current = self._current.get(nct_id)
+        return entries[-1], current[1] if current is not None and current[0] == entries[-1].version else None
+
     def version(self, nct_id: str, version: int) -> dict[str, Any]:
         """One version's record, fetched once per instance (the index's own study is the newest)."""
         current = self._current.get(nct_id)
