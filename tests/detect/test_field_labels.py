@@ -17,6 +17,7 @@ from watcher.detect.describe import field_label, site_name
         ),
         ("locations.st. mary's|leeds||united kingdom.status", "Site St. Mary's (Leeds, United Kingdom) · status"),
         ("locations.research site|haifa||3109601|israel", "Site Research Site (Haifa, Israel)"),
+        ("locations.hôpital foch|suresnes||france.facility", "Site in Suresnes, France · name"),
         (
             "armsInterventions.arms.Arm 3, Part B: Gocataming + I-DXd → gocatamig + atezolizumab.description",
             "Arm “Arm 3, Part B: Gocataming + I-DXd → gocatamig + atezolizumab” · description",

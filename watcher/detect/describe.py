@@ -296,6 +296,9 @@ def field_label(field: str) -> str:
     people know it; every other field keeps its documented name (`status.overallStatus`)."""
     if field.startswith("locations."):
         key, part = split_site(field)
+        if part == "facility":  # the old and new names follow: the place alone says which site
+            _, _, place = site_name(key).partition(" (")
+            return f"Site in {place.rstrip(')')} · name" if place else "Site · name"
         label = f"Site {site_name(key)}"
         return f"{label} · {_SITE_PARTS.get(part, part)}" if part else label
     if field.startswith("eligibility.criteria."):
