@@ -15,6 +15,7 @@ from tests.support.edits import CHANGED, QUIET_1, QUIET_2, SITE_FIELD, edit_tria
 from tests.support.fakeapi import FakeCtGov
 from tests.support.peers import SmtpServer, WebhookReceiver
 from tests.support.workspace import Workspace
+from watcher.detect.describe import field_label
 
 
 def body_lines(text: str) -> set[str]:
@@ -59,7 +60,8 @@ def test_baseline_then_one_changed_trial_is_notified_everywhere(
     assert plain is not None
     text = plain.get_content()
     assert expected <= body_lines(text)
-    assert any(line.startswith(f"{SITE_FIELD}: (none) → ") for line in body_lines(text))
+    assert any(line.startswith(f"{field_label(SITE_FIELD)}: (none) → ") for line in body_lines(text))
+    assert "|" not in text, "a site is named, never shown by its key"
     assert f"https://clinicaltrials.gov/study/{CHANGED}" in text
     assert "status.lastUpdatePostDate" not in text, "bookkeeping fields are not notified"
     assert QUIET_1 not in text and QUIET_2 not in text
