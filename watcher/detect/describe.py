@@ -231,7 +231,11 @@ def change_line(change: Mapping[str, Json]) -> str:
     below: a site or an arm by name, never by its key); a long text shows
     its word diff instead (`field: … [-three-] {+four+} arms …`), and a change whose two
     sides read the same says so rather than showing them twice."""
-    return f"{field_label(str(change['field']))}: {change_values(change)}"
+    event = change.get("event")
+    data = event.get("data") if isinstance(event, Mapping) else None
+    facility = data.get("facility") if isinstance(data, Mapping) else None
+    label = field_label(str(change["field"]), facility if isinstance(facility, str) else None)
+    return f"{label}: {change_values(change)}"
 
 
 # -- field names in words ------------------------------------------------------------------------
@@ -291,15 +295,16 @@ def _keyed_family(field: str) -> str | None:
     return prefix if spec is not None and spec.kind == "keyed" else None
 
 
-def field_label(field: str) -> str:
+def field_label(field: str, facility: str | None = None) -> str:
     """The words for a field in a `field: old → new` line: a site, an arm, an outcome named as
-    people know it; every other field keeps its documented name (`status.overallStatus`)."""
+    people know it; every other field keeps its documented name (`status.overallStatus`). A site's
+    key is lowercased: `facility`, as the record spells it (from the change's event), reads better."""
     if field.startswith("locations."):
         key, part = split_site(field)
+        name, _, place = site_name(key).partition(" (")
         if part == "facility":  # the old and new names follow: the place alone says which site
-            _, _, place = site_name(key).partition(" (")
             return f"Site in {place.rstrip(')')} · name" if place else "Site · name"
-        label = f"Site {site_name(key)}"
+        label = f"Site {facility or name}" + (f" ({place}" if place else "")
         return f"{label} · {_SITE_PARTS.get(part, part)}" if part else label
     if field.startswith("eligibility.criteria."):
         section, _, number = field.removeprefix("eligibility.criteria.").partition(".")

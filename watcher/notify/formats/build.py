@@ -6,13 +6,22 @@ Nothing here does I/O or reads the clock: the delivery time comes in as an argum
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import timedelta
 
-from watcher.detect.describe import change_diff, change_line, change_texts, event_sentence, field_label, format_value
+from watcher.detect.describe import (
+    change_diff,
+    change_texts,
+    change_values,
+    event_sentence,
+    field_label,
+    format_value,
+    split_site,
+)
 from watcher.detect.priority import order_key
 from watcher.messages import ChangesPayload, DigestPayload, DigestTrial, Payload
-from watcher.models import SEVERITY_RANK, Change, change_to_dict, history_url, study_url
+from watcher.models import SEVERITY_RANK, Change, Event, change_to_dict, history_url, study_url
 from watcher.notify.formats.bulk import summarise
 from watcher.notify.formats.context import ChangeContext, Context, Delivery, Entry, SummaryEntry, TrialContext
 from watcher.notify.formats.text import plain_text
@@ -25,7 +34,26 @@ def _rank(severity: str | None) -> int:
     return SEVERITY_RANK.get(str(severity), 0)
 
 
-def change_context(change: Change) -> ChangeContext:
+def _facility(event: Event | None) -> str | None:
+    """A site's facility as the record spells it, when the change's event carries it."""
+    facility = event.data.get("facility") if event is not None else None
+    return facility if isinstance(facility, str) and facility else None
+
+
+def _facilities(changes: Sequence[Change]) -> dict[str, str]:
+    """Site key → facility as the record spells it, from the events of one trial's changes: a site's
+    contact or coordinates change carries no event, its status change next to it does."""
+    out: dict[str, str] = {}
+    for change in changes:
+        site = change.event.data.get("site") if change.event is not None else None
+        facility = _facility(change.event)
+        if isinstance(site, str) and facility:
+            out[site] = facility
+    return out
+
+
+def change_context(change: Change, facility: str | None = None) -> ChangeContext:
+    """One change as people read it; `facility` names its site when its key (lowercased) is all there is."""
     stored = change_to_dict(change)  # the form `detect.describe` and `detect.priority` read
     old_text, new_text = change_texts(stored)
     event = change.event
@@ -35,7 +63,8 @@ def change_context(change: Change) -> ChangeContext:
         value = change.new if change.change != "removed" else change.old
         if isinstance(value, str) and len(value) > 40 and format_value(value, width=40)[:30] == tail[:30]:
             summary = head  # "Exclusion criterion reworded", not the criterion a second time
-    line, diff, sentence = change_line(stored), change_diff(stored), False
+    label = field_label(change.field, _facility(event) or facility)
+    line, diff, sentence = f"{label}: {change_values(stored)}", change_diff(stored), False
     if event_sentence(stored) and summary:
         old_text, new_text, diff, sentence, summary = "", summary, None, True, None
     return ChangeContext(
@@ -52,14 +81,19 @@ def change_context(change: Change) -> ChangeContext:
         summary=summary,
         line=line,
         rank=order_key(stored),
-        label=field_label(change.field),
+        label=label,
     )
 
 
 def trial_context(item: ChangesPayload | DigestTrial) -> TrialContext:
     """One trial's part of a message, its changes in clinical priority order (`detect.priority`),
     severity breaking ties; the trial's severity is that of its most severe change."""
-    changes = tuple(sorted((change_context(c) for c in item.changes), key=lambda c: c.rank))
+    facilities = _facilities(item.changes)
+    contexts = (
+        change_context(c, facilities.get(split_site(c.field)[0]) if c.field.startswith("locations.") else None)
+        for c in item.changes
+    )
+    changes = tuple(sorted(contexts, key=lambda c: c.rank))
     entries = tuple(summarise(changes))
     summarised = {f: e.family for e in entries if isinstance(e, SummaryEntry) for f in e.fields}
     nct_id, label = item.nct_id, item.label
