@@ -22,7 +22,15 @@ import structlog
 from watcher.config import Config, Settings
 from watcher.config.channels import minor_schedule, next_fire
 from watcher.errors import PayloadError
-from watcher.messages import ChangesPayload, DigestPayload, DigestTrial, HeartbeatPayload, NewMessage, decode_payload
+from watcher.messages import (
+    MINOR_HELD,
+    ChangesPayload,
+    DigestPayload,
+    DigestTrial,
+    HeartbeatPayload,
+    NewMessage,
+    decode_payload,
+)
 from watcher.models import Change, history_url, study_url
 from watcher.store import Store
 from watcher.store.discovery import watched_trials
@@ -83,8 +91,8 @@ def fold_due_digests(store: Store, settings: Settings, *, now: datetime) -> list
     made: list[int] = []
     for name, channel in settings.channels.items():
         cron = channel.digest or minor_schedule(channel)
-        if not cron:
-            continue
+        if not cron or (not channel.digest and not store.outbox.is_waiting(name, MINOR_HELD)):
+            continue  # a channel holding no minor-only change set has no digest to keep time for
         key = DIGEST_LAST.of(name)
         last = store.meta.get(key)
         if last is None:
