@@ -275,6 +275,12 @@ def test_minor_only_change_sets_wait_for_the_daily_digest_and_the_rest_go_at_onc
     assert [(m["kind"], m["trial"]["nct_id"]) for m in sent] == [("changes", "NCT00000002")]
     assert len(sent[0]["changes"]) == 2, "a set with a critical change goes at once, in full"
     assert store.outbox.counts_by_channel()["hook"] == {"pending": 1, "sent": 1}
+    from watcher.notify.payloads import queued_note
+
+    (queued,) = store.outbox.queued()
+    assert "minor-only change sets wait for the channel's digest at 2026-11-23 08:00" in queued_note(
+        queued, config.settings, store
+    )
 
     clock.advance(hours=2)  # 08:30 UTC
     notify_tick(config, store, now=clock)

@@ -16,9 +16,9 @@ from typing import Any
 import structlog
 
 from watcher.config import Config, Settings
-from watcher.config.channels import next_fire
+from watcher.config.channels import minor_schedule, next_fire
 from watcher.errors import TrialWatchError
-from watcher.messages import ChangesPayload, NewMessage, Payload
+from watcher.messages import MINOR_HELD, ChangesPayload, NewMessage, Payload
 from watcher.models import Change, Event, Trial, history_url, study_url
 from watcher.notify.delivery import TICK_WAIT, Outcome, deliver_due, render
 from watcher.notify.formats import Delivery, context
@@ -188,6 +188,10 @@ def queued_note(queued: Queued, settings: Settings, store: Store) -> str:
         reasons.append(
             f"changes wait for the channel's digest at {minute(next_fire(channel.digest, channel.timezone, last))}"
         )
+    elif (cron := minor_schedule(channel)) is not None and store.outbox.is_waiting(queued.channel, MINOR_HELD):
+        last = store.meta.get(DIGEST_LAST.of(queued.channel))
+        when = minute(next_fire(cron, channel.timezone, last)) if last is not None else f"{cron!r} ({channel.timezone})"
+        reasons.append(f"minor-only change sets wait for the channel's digest at {when}")
     head = queued.head
     if head is not None and channel is not None:
         at = f"next attempt at {minute(utc(queued.next_attempt_at))}" if queued.next_attempt_at else "due"
