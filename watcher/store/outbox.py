@@ -360,8 +360,7 @@ class OutboxQueue:
         meta: Sequence[MetaEntry],
         everything: bool = True,
     ) -> int | None:
-        """Fold a digest channel's pending "changes" messages into one "digest" message (with
-        `everything=False`, only the minor-only change sets held for the daily digest, `MINOR_HELD`).
+        """Fold a digest channel's pending "changes" (`everything=False`: only its `MINOR_HELD` ones) into one "digest".
 
         `build(messages)` makes the digest payload (None when no message could be read) and names
         the messages it cannot read, each with the reason: those are parked with it, not folded
@@ -376,15 +375,9 @@ class OutboxQueue:
 
         try:
             with self._session() as s:
-                query = (
-                    select(OutboxRow)
-                    .where(
-                        OutboxRow.channel == channel,
-                        OutboxRow.kind.in_(("changes", MINOR_HELD) if everything else (MINOR_HELD,)),
-                        OutboxRow.status == "pending",
-                    )
-                    .order_by(OutboxRow.id)
-                )
+                kinds = ("changes", MINOR_HELD) if everything else (MINOR_HELD,)
+                where = (OutboxRow.channel == channel, OutboxRow.kind.in_(kinds), OutboxRow.status == "pending")
+                query = select(OutboxRow).where(*where).order_by(OutboxRow.id)
                 rows = list(s.scalars(query))
                 MetaIn(s).update(*meta)
                 if not rows:
