@@ -213,8 +213,10 @@ class Recorder:
         if stored_hash is None:
             latest = None
         if latest is not None:
-            fetched, record = record, whole_record(
-                self.alerts, self.client, trial, latest, record, held_back=held, newest=self._newest
+            held = SUSPECT.of(trial.nct_id).key in self._held
+            fetched, record = (
+                record,
+                whole_record(self.alerts, self.client, trial, latest, record, held_back=held, newest=self._newest),
             )
             if record is not fetched:
                 encoded = encode_record(record)
