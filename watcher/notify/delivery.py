@@ -103,6 +103,17 @@ _busy: set[str] = set()  # channels whose worker (in this process) is still send
 _busy_lock = threading.Lock()
 
 
+def _gone_or_mine(claimer: str) -> bool:
+    """Whether a `sending` claim may be taken over now: its process is dead, or it is this process.
+
+    A channel has at most one worker in a process (`_busy`), and a new one starts only after the last
+    returned; so a claim of this process on a channel about to be drained was left by a worker that
+    could not mark its message (the database went away between the send and the mark). It is taken
+    back at once instead of holding the channel for the whole lease (`notify.claim_timeout`).
+    """
+    return claimer == claims.me() or claims.is_dead(claimer)
+
+
 def deliver_due(
     store: Store,
     settings: Settings,
@@ -123,7 +134,7 @@ def deliver_due(
     sender = sender or Sender(settings.channels, installation=installation_id(store.meta))
     held = [name for name, c in settings.channels.items() if c.digest]
     try:
-        due = store.outbox.due_channels(now(), held_channels=held, is_dead=claims.is_dead)
+        due = store.outbox.due_channels(now(), held_channels=held, is_dead=_gone_or_mine)
     except StorageError as exc:
         log.error("notify.storage_failed", error=str(exc))  # noqa: TRY400 - known error, no trace
         return []
@@ -170,7 +181,7 @@ def _drain(
                 held_channels=held,
                 channel=channel,
                 claimer=claims.me(),
-                is_dead=claims.is_dead,
+                is_dead=_gone_or_mine,
             )
             if claim is None:
                 break
