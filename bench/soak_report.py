@@ -120,11 +120,14 @@ def parse(delivered: Delivered) -> Message:
     )
 
 
-def as_text(value: Any, *, json_body: bool) -> str:
-    """A value as the channel spells it: JSON text in the webhook's document, the email's own words."""
+def as_text(value: Any, *, json_body: bool, new: bool = True) -> str:
+    """A value as the channel spells it: JSON text in the webhook's document, the email's own words
+    (an added field was "(none)", a removed one is "(removed)")."""
     if json_body:
         return json.dumps(value)
-    return "(none)" if value is None else str(value)
+    if value is None:
+        return "(removed)" if new else "(none)"
+    return str(value)
 
 
 def delivered_keys(delivered: Iterable[Delivered]) -> set[tuple[str, str, str]]:
@@ -304,8 +307,8 @@ def _arrivals(
             if change is None:
                 known = (str(message.nct_id), field_name) in fields_made
                 (result.wrong_value if known else result.false_alerts).append(label)
-            elif old != as_text(change.old, json_body=json_body):
-                result.wrong_value.append(f"{label} (made: {as_text(change.old, json_body=json_body)} → {new})")
+            elif old != (made_old := as_text(change.old, json_body=json_body, new=False)):
+                result.wrong_value.append(f"{label} (made: {made_old} → {new})")
             else:
                 arrivals[key].append(message)
     return arrivals
