@@ -43,9 +43,12 @@ from watcher.service.record import ServiceRecord, safely
 from watcher.service.recovery import (
     EXIT_THREAD_DIED,
     announce,
+    check_database_present,
+    check_database_sound,
     close_interrupted_cycles,
     install_thread_hook,
     record_abandoned_stop,
+    record_database,
     short_reason,
 )
 from watcher.service.reload import FileWatch, rejection_alert, reloaded_config
@@ -415,14 +418,19 @@ class Service:
 def serve(
     config: Config, config_path: Path | None, *, environ: Mapping[str, str] = os.environ, rejected: tuple[str, ...] = ()
 ) -> int:
-    """Run until SIGTERM/SIGINT; returns the exit code (0 also when a stuck cycle was abandoned).
+    """Run until SIGTERM/SIGINT; returns the exit code (0 also when a stuck cycle was abandoned, 1 when a
+    worker thread died).
 
-    On SQLite a second service of the same database is refused (StorageError names the first)."""
+    On SQLite a second service of the same database is refused (StorageError names the first), and so
+    are a database the service ran on that is gone, and one `PRAGMA quick_check` finds damaged."""
     from watcher.store.locks import service_lock
 
+    check_database_present(config.settings)  # before anything creates an empty one
     with service_lock(config.settings.storage_url):
         service = Service(config, config_path, environ=environ, rejected=rejected)
         try:
+            check_database_sound(service.store)
+            record_database(config.settings, service.now())
             service.install_signal_handlers()
             return service.serve()
         except BaseException:

@@ -1,5 +1,6 @@
 """What the service does after something went wrong: the traces a killed or stuck service leaves in
-the store and how a service cleans them up; and the end of a service whose worker thread died.
+the store and how a service cleans them up; a SQLite database that is gone or damaged at start
+(refused, not silently replaced by an empty one); and the end of a service whose worker thread died.
 
 The cycle runner and the notifier guard their own loops, so a thread dying is a bug or something
 worse (a MemoryError outside a cycle, say). A service whose cycle thread is gone is alive to a
@@ -12,17 +13,23 @@ channel, because the database being gone may be the very reason.
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Callable
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import structlog
 
 from watcher.config import Config
+from watcher.config.settings import Settings
 from watcher.cycle.alerts import Alert, alert_messages, alert_payload, alert_text
+from watcher.errors import StorageError
+from watcher.files import write_atomically
 from watcher.service.record import ServiceRecord
 from watcher.store import Store
+from watcher.store.connection import redact_db_url, sqlite_path
 
 log = structlog.get_logger("watcher.service.recovery")
 
@@ -43,6 +50,64 @@ def record_abandoned_stop(storage_url: str, now: datetime, since: datetime | Non
     with Store(storage_url, create=False) as fresh:
         fresh.cycles.close_open(now, result="abandoned", since=since)
         ServiceRecord(fresh, lambda: now).stopped()
+
+
+# -- a database that was there ------------------------------------------------------------------
+
+INSTALLED_NAME = "trialwatch.installed"
+"""In the state directory: which SQLite database the service ran on, and since when. Named apart from
+the database, so `rm trialwatch.sqlite*` (or a lost volume holding only the database) leaves it."""
+
+
+def installed_marker(settings: Settings) -> Path:
+    return settings.state_dir / INSTALLED_NAME
+
+
+def check_database_present(settings: Settings) -> None:
+    """Refuse to start on a SQLite database that existed and is gone: a new empty one would take every
+    trial's current record as its baseline in silence, its history and unsent messages lost."""
+    database = sqlite_path(settings.storage_url)
+    marker = installed_marker(settings)
+    if database is None or database.exists() or not marker.is_file():
+        return
+    try:
+        recorded = json.loads(marker.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return
+    if recorded.get("database") != str(database.resolve()):
+        return  # storage.url was changed on purpose: a new database
+    raise StorageError(
+        f"the database {database} is gone: the service ran on it since {recorded.get('created_at', '?')}. "
+        "Starting on an empty one would re-baseline every trial and lose its history and unsent messages. "
+        f"Restore it from a backup; or, to start afresh on purpose, delete {marker}"
+    )
+
+
+def record_database(settings: Settings, now: datetime) -> None:
+    """Write the marker `check_database_present` reads (once: it keeps the first start's time)."""
+    database = sqlite_path(settings.storage_url)
+    marker = installed_marker(settings)
+    if database is None or not database.exists():
+        return
+    try:
+        recorded = json.loads(marker.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        recorded = {}
+    if recorded.get("database") == str(database.resolve()):
+        return
+    body = {"database": str(database.resolve()), "created_at": now.isoformat(timespec="seconds")}
+    write_atomically(marker, json.dumps(body) + "\n", mode=0o600)
+
+
+def check_database_sound(store: Store) -> None:
+    """SQLite's quick check at start: a damaged file is refused, naming the first problem, before
+    the service writes on top of it."""
+    problems = store.integrity(quick=True)
+    if problems:
+        raise StorageError(
+            f"the database {redact_db_url(store.url)} is damaged (PRAGMA quick_check: {problems[0]}); "
+            "restore it from a backup (`trialwatch doctor` runs the full integrity check)"
+        )
 
 
 # -- a worker thread died ----------------------------------------------------------------------
