@@ -140,6 +140,7 @@ class Soak:
     _fault: contextlib.ExitStack | None = None
     _fault_started: tuple[float, str] = (0.0, "")
     _outage_over: bool = False
+    failing_alerts: bool = False  # the service was asked to say a long-failing channel on the others
 
     def __post_init__(self) -> None:
         self.rng = random.Random(self.plan.seed)
@@ -177,13 +178,21 @@ schedule:
   stop_timeout: {STOP_TIMEOUT:.0f}s
 notify:
   claim_timeout: 30s
-channels:
+{self._failing_after()}channels:
   mail:
     url: mailto://soak:{self.password}@127.0.0.1:{smtp_port}?to=soak@example.org&from=trialwatch@example.org
   hook:
     url: json://127.0.0.1:{hook_port}/hook/{self.token}
 """)
         self.write_watchlist(broken=False)
+
+    def _failing_after(self) -> str:
+        """`notify.channel_failing_after`, compressed like the outage, for code that knows the setting."""
+        settings = (self.plan.code or ROOT) / "watcher" / "config" / "settings.py"
+        if not self.plan.outage_for or "channel_failing_after" not in settings.read_text():
+            return ""
+        self.failing_alerts = True
+        return f"  channel_failing_after: {self.plan.outage_for / 2:.0f}s\n"
 
     def write_watchlist(self, *, broken: bool) -> None:
         lines = ["trials:", *(f"  - {nct}" for nct in self.ids)]
@@ -386,7 +395,7 @@ channels:
                 self.notes.append(f"webhook refused everything for {self.plan.outage_for:.0f}s")
         if now >= hup.start and not self.sighups and self.service.serving() and self.service.hup():
             self.sighups.append(now)
-        return storage.start - 5 <= now < storage.end + 5
+        return storage.start - 1 <= now < storage.end + 1
 
     def _start_storage_fault(self) -> None:
         pid = self.service.pid()

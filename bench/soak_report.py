@@ -191,6 +191,7 @@ class Report:
     unhealthy: list[str] = field(default_factory=list)  # service.unhealthy no storage fault explains
     expected_failures: int = 0  # cycles and ticks a storage fault failed, as it should
     reloads_missing: int = 0  # SIGHUPs sent that no `config.reloaded` answered
+    channel_alerts: str = ""  # what is wrong with the alerts about the long outage, if anything
 
     @property
     def clean(self) -> bool:
@@ -205,6 +206,7 @@ class Report:
             or not self.watchlist_rejected
             or self.unhealthy
             or self.reloads_missing
+            or self.channel_alerts
         )
 
 
@@ -433,7 +435,21 @@ def analyse(runner: Soak, delivered: Mapping[str, Sequence[Delivered]], url: str
         unhealthy=_unhealthy(incarnations, faults),
         expected_failures=explained,
         reloads_missing=_reloads_missing(runner.sighups, events),
+        channel_alerts=_channel_alerts(delivered.get("mail", []), runner.failing_alerts),
     )
+
+
+def _channel_alerts(mail: Sequence[Delivered], asked: bool) -> str:
+    """After the webhook's long outage: the healthy channel (mail) was told it failed, and that it
+    recovered, as often as each other (short outages may be told too)."""
+    if not asked:
+        return ""
+    subjects = [m.subject for m in mail]
+    failing = sum(1 for s in subjects if "channel 'hook' failing" in s)
+    recovered = sum(1 for s in subjects if "channel 'hook' recovered" in s)
+    if failing < 1 or failing != recovered:
+        return f"mail was told of the webhook failing {failing}×, recovered {recovered}×"
+    return ""
 
 
 def _reloads_missing(sent: Sequence[float], events: Sequence[Mapping[str, Any]]) -> int:
@@ -504,6 +520,8 @@ def print_report(report: Report, plan: Plan) -> None:
     print(f"{'unhealthy (unexplained)'.ljust(width)}{len(report.unhealthy)}")
     print(f"{'failed by a storage fault'.ljust(width)}{report.expected_failures} (cycles/ticks, expected)")
     print(f"{'SIGHUP without reload'.ljust(width)}{report.reloads_missing}")
+    if report.channel_alerts:
+        print(f"{'channel failing alerts'.ljust(width)}WRONG: {report.channel_alerts}")
     if rss:
         print(
             f"{'RSS first/last/max'.ljust(width)}{rss[0] / 1024:.0f} / {rss[-1] / 1024:.0f} / {max(rss) / 1024:.0f} MB"

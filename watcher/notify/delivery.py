@@ -325,6 +325,8 @@ def alert_failing_channels(store: Store, settings: Settings, at: datetime) -> No
         if down is None or down.alerted or at - down.since < settings.channel_failing_after:
             continue
         others = _healthy(store, settings, but=name)
+        if not others:
+            continue  # no channel to say it on yet: asked again at every tick
         minutes = int((at - down.since).total_seconds() // 60)
         text = (
             f"Channel {name!r} has refused every message for {minutes} minutes "
