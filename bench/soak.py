@@ -114,13 +114,17 @@ class WatchlistBreak:
     start: float
     length: float
     done: bool = False  # the broken watchlist was written
+    due: float = 0.0  # the first `start`: postponing it (no serving service yet) does not make it wait less
+
+    def __post_init__(self) -> None:
+        self.due = self.start
 
     def active(self, now: float) -> bool:
         return self.start <= now < self.start + self.length
 
     def waiting(self, now: float) -> bool:
-        """Its time has come but not the service it must meet."""
-        return now >= self.start and not self.done
+        """Its time has come but not the service it must meet (restarts hold off until then)."""
+        return now >= self.due and not self.done
 
 
 @dataclass
@@ -377,13 +381,13 @@ notify:
         }
 
     def _interventions(self, spans: dict[str, Window], now: float, hook: WebhookPeer) -> bool:
-        """Start and end each when its time comes; True while restarts must wait (a storage fault, and
-        a few seconds either side of it)."""
+        """Start and end each when its time comes; True while restarts must wait (a storage fault is set
+        on one process, and a restart into a refusing database would fail)."""
         storage, outage, hup = spans["storage"], spans["outage"], spans["hup"]
-        if storage.start < storage.end:
-            if storage.start <= now < storage.end and self._fault is None:
+        if self.plan.storage_for and now >= storage.start:  # late when a slow stop held the loop: still once
+            if self._fault is None and not self.storage_windows:
                 self._start_storage_fault()
-            elif now >= storage.end and self._fault is not None:
+            elif self._fault is not None and now >= self._fault_started[0] + self.plan.storage_for:
                 self._end_storage_fault()
         if outage.start < outage.end:
             if outage.start <= now < outage.end and hook.mood.value != "refuse":
@@ -395,7 +399,7 @@ notify:
                 self.notes.append(f"webhook refused everything for {self.plan.outage_for:.0f}s")
         if now >= hup.start and not self.sighups and self.service.serving() and self.service.hup():
             self.sighups.append(now)
-        return storage.start - 1 <= now < storage.end + 1
+        return self._fault is not None
 
     def _start_storage_fault(self) -> None:
         pid = self.service.pid()
