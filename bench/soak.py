@@ -399,7 +399,8 @@ notify:
                 self.notes.append(f"webhook refused everything for {self.plan.outage_for:.0f}s")
         if now >= hup.start and not self.sighups and self.service.serving() and self.service.hup():
             self.sighups.append(now)
-        return self._fault is not None
+        reloading = bool(self.sighups) and now < self.sighups[0] + 10.0  # the reload must meet a live service
+        return self._fault is not None or reloading
 
     def _start_storage_fault(self) -> None:
         pid = self.service.pid()

@@ -91,7 +91,8 @@ def parse(delivered: Delivered) -> Message:
         body = delivered.body
         kind = str(body.get("kind"))
         message_id = body.get("message_id")
-        key_ok = delivered.headers.get("Idempotency-Key") == f"trialwatch-{message_id}"
+        key = str(delivered.headers.get("Idempotency-Key", ""))  # trialwatch-[<installation id>-]<message id>
+        key_ok = key.startswith("trialwatch-") and key.endswith(f"-{message_id}")
         trial = body.get("trial") or {}
         changes = tuple(
             (str(c["field"]), json.dumps(c.get("old")), json.dumps(c.get("new"))) for c in body.get("changes", [])
@@ -453,8 +454,10 @@ def _channel_alerts(mail: Sequence[Delivered], asked: bool) -> str:
 
 
 def _reloads_missing(sent: Sequence[float], events: Sequence[Mapping[str, Any]]) -> int:
-    """SIGHUPs no `config.reloaded` (reason SIGHUP) followed within 30 s."""
-    reloads = [_when(e) for e in events if e.get("event") == "config.reloaded" and e.get("reason") == "SIGHUP"]
+    """SIGHUPs no reload answered within 30 s: `config.reloaded`, or `watchlist.rejected` when the watchlist
+    was broken at that moment (both with reason SIGHUP)."""
+    answers = ("config.reloaded", "watchlist.rejected")
+    reloads = [_when(e) for e in events if e.get("event") in answers and e.get("reason") == "SIGHUP"]
     return sum(1 for at in sent if not any(at - 1.0 <= r <= at + 30.0 for r in reloads))
 
 
