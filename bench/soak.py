@@ -385,8 +385,8 @@ notify:
         on one process, and a restart into a refusing database would fail)."""
         storage, outage, hup = spans["storage"], spans["outage"], spans["hup"]
         if self.plan.storage_for and now >= storage.start:  # late when a slow stop held the loop: still once
-            if self._fault is None and not self.storage_windows:
-                self._start_storage_fault()
+            if self._fault is None and not self.storage_windows and self.service.serving():
+                self._start_storage_fault()  # on a serving service: a start on a full disk is another test
             elif self._fault is not None and now >= self._fault_started[0] + self.plan.storage_for:
                 self._end_storage_fault()
         if outage.start < outage.end:
