@@ -14,14 +14,24 @@ carries the planted token (bench/soak_peers.py). While it runs:
 - each channel goes through outages (refuses at once) and hangs (accepts the connection, answers
   nothing until the hang ends, then refuses);
 - the service is stopped every 20 to 60 s, by SIGKILL or SIGTERM, and started again at once;
-- once, the watchlist is broken by a hand edit (an NCT ID one digit short), then fixed.
+- once, the watchlist is broken by a hand edit (an NCT ID one digit short), then fixed;
+- some edits are taken back (A → B, delivered, then B → A): both must arrive, each with its old value;
+- once, the database goes away (`--storage-for` s): SQLite's file may not grow (a full disk: a file-size
+  limit set on the running service), PostgreSQL refuses connections to the service's database;
+- once, the webhook refuses everything for `--outage-for` s (a channel down for an hour, compressed);
+- once, the service is sent SIGHUP (a reload), which a `config.reloaded` must answer.
 
 Then the chaos stops, and the soak waits (`--drain`, at most) until every change has reached both
-channels, stops the service and prints what happened: changes made vs delivered per channel, lost,
-duplicates (and whether each lay in the README's duplicate window: the process was killed after the
-channel accepted the message and before the `sent` mark, i.e. the `notify.sent` log line), false
-alerts, crashes, secrets in the logs and the database, the service's RSS and the delivery latency.
-Everything binds to 127.0.0.1. Exit status 1 when anything was lost, invented, leaked or crashed.
+channels, stops the service and prints what happened, judged per (trial, field, new value) across all
+messages: changes made vs delivered per channel, lost, wrong values (old and new compared exactly),
+duplicates (a value in two messages, or one message twice; in the documented window only when the
+process was killed within seconds of the channel's acceptance and before the `sent` mark, or the
+database was away), false alerts, deliveries later than `--latency-bound` (plus twice any long outage
+the change waited through), crashes, `service.unhealthy` no storage fault explains, secrets in the
+logs and the database, the service's RSS. Everything binds to 127.0.0.1. Exit status 1 when anything
+was lost, invented, late, leaked or crashed.
+
+`--code PATH` runs the service from another checkout (e.g. the main branch) with this soak.
 """
 
 from __future__ import annotations
@@ -31,6 +41,7 @@ import contextlib
 import json
 import logging
 import random
+import resource
 import secrets
 import shutil
 import signal
@@ -49,7 +60,16 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bench.soak_peers import SmtpPeer, WebhookPeer  # noqa: E402
-from bench.soak_report import Made, Report, analyse, print_report  # noqa: E402
+from bench.soak_report import (  # noqa: E402
+    Made,
+    Report,
+    Window,
+    analyse,
+    as_text,
+    delivered_keys,
+    made_keys,
+    print_report,
+)
 from bench.soak_service import STOP_TIMEOUT, ServiceProcess  # noqa: E402
 from tests.support import shared  # noqa: E402
 from tests.support.fakeapi import FakeCtGov, synthetic_studies  # noqa: E402
@@ -58,6 +78,7 @@ from tests.support.peers import free_port  # noqa: E402
 STATUSES = ("RECRUITING", "ACTIVE_NOT_RECRUITING", "COMPLETED", "SUSPENDED", "TERMINATED", "ENROLLING_BY_INVITATION")
 API_FAULTS = ("500", "503", "429", "timeout", "reset", "truncated", "html", "partial")
 API_TIMEOUT = 3.0
+Arrived = dict[str, set[tuple[str, str, str]]]  # channel → (trial, field, new value as the channel spells it)
 
 
 @dataclass
@@ -76,6 +97,14 @@ class Plan:
     broken_at: float = 0.35  # of the run
     broken_for: float = 15.0
     interval: str = "4s"
+    latency_bound: float = 240.0
+    revert_share: float = 0.3  # of edits: take back one already delivered (A → B → A)
+    storage_at: float = 0.55  # of the run
+    storage_for: float = 20.0
+    outage_at: float = 0.12
+    outage_for: float = 0.0  # 0: none
+    hup_at: float = 0.75
+    code: Path | None = None
 
 
 @dataclass
@@ -85,13 +114,17 @@ class WatchlistBreak:
     start: float
     length: float
     done: bool = False  # the broken watchlist was written
+    due: float = 0.0  # the first `start`: postponing it (no serving service yet) does not make it wait less
+
+    def __post_init__(self) -> None:
+        self.due = self.start
 
     def active(self, now: float) -> bool:
         return self.start <= now < self.start + self.length
 
     def waiting(self, now: float) -> bool:
-        """Its time has come but not the service it must meet."""
-        return now >= self.start and not self.done
+        """Its time has come but not the service it must meet (restarts hold off until then)."""
+        return now >= self.due and not self.done
 
 
 @dataclass
@@ -103,7 +136,15 @@ class Soak:
     faults: dict[str, int] = field(default_factory=dict)
     moods: list[tuple[float, str, str]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    storage_windows: list[Window] = field(default_factory=list)
+    outage_windows: dict[str, list[Window]] = field(default_factory=dict)
+    sighups: list[float] = field(default_factory=list)
     _broken: bool = False
+    _reverted: set[tuple[str, str]] = field(default_factory=set)
+    _fault: contextlib.ExitStack | None = None
+    _fault_started: tuple[float, str] = (0.0, "")
+    _outage_over: bool = False
+    failing_alerts: bool = False  # the service was asked to say a long-failing channel on the others
 
     def __post_init__(self) -> None:
         self.rng = random.Random(self.plan.seed)
@@ -115,6 +156,9 @@ class Soak:
         self.logs = self.workdir / "logs"
         self.logs.mkdir(parents=True, exist_ok=True)
         self.service = ServiceProcess(self.settings, self.workdir, self.logs)
+        if self.plan.code is not None:
+            self.service.code = self.plan.code
+        self.storage_url = ""
 
     # -- set-up --------------------------------------------------------------------------------
 
@@ -138,13 +182,21 @@ schedule:
   stop_timeout: {STOP_TIMEOUT:.0f}s
 notify:
   claim_timeout: 30s
-channels:
+{self._failing_after()}channels:
   mail:
     url: mailto://soak:{self.password}@127.0.0.1:{smtp_port}?to=soak@example.org&from=trialwatch@example.org
   hook:
     url: json://127.0.0.1:{hook_port}/hook/{self.token}
 """)
         self.write_watchlist(broken=False)
+
+    def _failing_after(self) -> str:
+        """`notify.channel_failing_after`, compressed like the outage, for code that knows the setting."""
+        settings = (self.plan.code or ROOT) / "watcher" / "config" / "settings.py"
+        if not self.plan.outage_for or "channel_failing_after" not in settings.read_text():
+            return ""
+        self.failing_alerts = True
+        return f"  channel_failing_after: {self.plan.outage_for / 2:.0f}s\n"
 
     def write_watchlist(self, *, broken: bool) -> None:
         lines = ["trials:", *(f"  - {nct}" for nct in self.ids)]
@@ -164,7 +216,9 @@ channels:
 
     # -- chaos ---------------------------------------------------------------------------------
 
-    def change_one(self, fake: FakeCtGov) -> None:
+    def change_one(self, fake: FakeCtGov, delivered: Callable[[], Arrived]) -> None:
+        if self.rng.random() < self.plan.revert_share and self.revert_one(fake, delivered()):
+            return
         used = {(m.nct_id, m.field) for m in self.made}
         for _ in range(50):
             nct = self.rng.choice(self.ids)
@@ -199,6 +253,40 @@ channels:
             fake.fail("partial", ids=[nct], times=2)
             self.faults["partial (edited trial)"] = self.faults.get("partial (edited trial)", 0) + 1
 
+    def revert_one(self, fake: FakeCtGov, delivered: Arrived) -> bool:
+        """Take back an edit both channels have reported (A → B → A); False when none is ready."""
+        ready = [
+            m
+            for m in self.made
+            if (m.nct_id, m.field) not in self._reverted
+            and all(
+                (m.nct_id, m.field, as_text(m.new, json_body=name == "hook")) in keys
+                for name, keys in delivered.items()
+            )
+        ]
+        if not ready:
+            return False
+        back = self.rng.choice(ready)
+        self._reverted.add((back.nct_id, back.field))
+
+        def edit(study: dict[str, Any]) -> None:
+            protocol = study["protocolSection"]
+            if back.field == "status.overallStatus":
+                holder, key = protocol["statusModule"], "overallStatus"
+            elif back.field == "design.enrollmentCount":
+                holder, key = protocol["designModule"]["enrollmentInfo"], "count"
+            else:
+                holder, key = protocol["identificationModule"], "acronym"
+            if back.old is None:
+                holder.pop(key, None)
+            else:
+                holder[key] = back.old
+
+        fake.update(back.nct_id, edit)
+        self.made.append(Made(back.nct_id, back.field, back.new, back.old, time.time()))
+        self.faults["edit taken back"] = self.faults.get("edit taken back", 0) + 1
+        return True
+
     def api_fault(self, fake: FakeCtGov) -> None:
         kind = self.rng.choice(API_FAULTS)
         fake.fail(kind, times=self.rng.randint(1, 3), delay=API_TIMEOUT + 1)
@@ -229,6 +317,7 @@ channels:
         end = started + self.plan.seconds
         edit = WatchlistBreak(started + self.plan.seconds * self.plan.broken_at, self.plan.broken_for)
         trouble = self._trouble(fake, smtp, hook)
+        spans = self._spans(started)
         due = {
             "change": started + self.rng.uniform(*self.plan.change_every),
             "fault": started + self.rng.uniform(*self.plan.fault_every),
@@ -240,25 +329,31 @@ channels:
         while (now := time.time()) < end or ((not edit.done or self._broken) and now < end + 60):
             self.service.keep_alive()
             broken = self._break_watchlist(edit, now, started)
+            quiet = self._interventions(spans, now, hook)
             for name, act in trouble.items():
-                if now >= due[name]:
+                if now >= due[name] and not (name == "hook" and spans["outage"].start <= now < spans["outage"].end):
                     due[name] = now + act()
-            # a service started on a broken watchlist would exit; one still to meet the edit must be serving
-            if now >= due["signal"] and not broken and not edit.waiting(now):
+            # a service started on a broken watchlist would exit; one still to meet the edit must be serving;
+            # a storage fault is set on one process (and a restart into a refusing database would fail)
+            if now >= due["signal"] and not broken and not edit.waiting(now) and not quiet:
                 self.service.stop(self.rng.choice(("kill", "term")))
                 self.service.start()
                 due["signal"] = time.time() + self.rng.uniform(*self.plan.signal_every)
             time.sleep(0.1)
         if self._broken:
             self.write_watchlist(broken=False)
+        self._end_storage_fault()
         self._drain(fake, smtp, hook)
 
     def _trouble(self, fake: FakeCtGov, smtp: SmtpPeer, hook: WebhookPeer) -> dict[str, Callable[[], float]]:
         """Each kind of trouble but the restarts, in the order it is dealt: do it, and say in how many
         seconds it comes again."""
 
+        def arrived() -> Arrived:
+            return {"hook": delivered_keys(hook.delivered), "mail": delivered_keys(smtp.delivered)}
+
         def change() -> float:
-            self.change_one(fake)
+            self.change_one(fake, arrived)
             return self.rng.uniform(*self.plan.change_every)
 
         def fault() -> float:
@@ -271,6 +366,73 @@ channels:
             "mail": self.channel_mood(smtp, "mail"),
             "hook": self.channel_mood(hook, "hook"),
         }
+
+    # -- the soak's own interventions: a storage fault, a long channel outage, a reload -----------
+
+    def _spans(self, started: float) -> dict[str, Window]:
+        plan = self.plan
+        storage = started + plan.seconds * plan.storage_at
+        outage = started + plan.seconds * plan.outage_at
+        hup = started + plan.seconds * plan.hup_at
+        return {
+            "storage": Window("storage", storage, storage + plan.storage_for if plan.storage_for else storage),
+            "outage": Window("outage", outage, outage + plan.outage_for),
+            "hup": Window("hup", hup, hup),
+        }
+
+    def _interventions(self, spans: dict[str, Window], now: float, hook: WebhookPeer) -> bool:
+        """Start and end each when its time comes; True while restarts must wait (a storage fault is set
+        on one process, and a restart into a refusing database would fail)."""
+        storage, outage, hup = spans["storage"], spans["outage"], spans["hup"]
+        if self.plan.storage_for and now >= storage.start:  # late when a slow stop held the loop: still once
+            if self._fault is None and not self.storage_windows and self.service.serving():
+                self._start_storage_fault()  # on a serving service: a start on a full disk is another test
+            elif self._fault is not None and now >= self._fault_started[0] + self.plan.storage_for:
+                self._end_storage_fault()
+        if outage.start < outage.end:
+            if outage.start <= now < outage.end and hook.mood.value != "refuse":
+                hook.mood.set("refuse")
+                self.outage_windows.setdefault("hook", [Window("outage", now, outage.end)])
+            elif now >= outage.end and "hook" in self.outage_windows and not self._outage_over:
+                hook.mood.set("ok")
+                self._outage_over = True
+                self.notes.append(f"webhook refused everything for {self.plan.outage_for:.0f}s")
+        if now >= hup.start and not self.sighups and self.service.serving() and self.service.hup():
+            self.sighups.append(now)
+        reloading = bool(self.sighups) and now < self.sighups[0] + 10.0  # the reload must meet a live service
+        return self._fault is not None or reloading
+
+    def _start_storage_fault(self) -> None:
+        pid = self.service.pid()
+        if pid is None:
+            return
+        self._fault = contextlib.ExitStack()
+        at = time.time()
+        if self.plan.db == "sqlite":
+            soft, hard = resource.prlimit(pid, resource.RLIMIT_FSIZE)
+            resource.prlimit(pid, resource.RLIMIT_FSIZE, (0, hard))  # no file may grow: the disk is full
+
+            def restore() -> None:
+                with contextlib.suppress(ProcessLookupError):
+                    resource.prlimit(pid, resource.RLIMIT_FSIZE, (soft, hard))
+
+            self._fault.callback(restore)
+            what = "disk full (SQLite may not grow its files)"
+        else:
+            from tests.support.databases import refuse_connections
+
+            self._fault.enter_context(refuse_connections(self.storage_url))
+            what = "PostgreSQL refusing connections to the database"
+        self._fault_started = (at, what)
+
+    def _end_storage_fault(self) -> None:
+        if self._fault is None:
+            return
+        self._fault.close()
+        self._fault = None
+        at, what = self._fault_started
+        self.storage_windows.append(Window(what, at, time.time()))
+        self.notes.append(f"storage fault for {time.time() - at:.0f}s: {what}")
 
     def _break_watchlist(self, edit: WatchlistBreak, now: float, started: float) -> bool:
         """Save the watchlist broken when its time comes, and fixed when that has passed; True while broken."""
@@ -291,12 +453,11 @@ channels:
         smtp.mood.set("ok")
         hook.mood.set("ok")
         drain_start = time.time()
-        wanted = {(m.nct_id, m.field) for m in self.made}
         while time.time() - drain_start < self.plan.drain:
             self.service.keep_alive()
-            from bench.soak_report import delivered_keys
-
-            if wanted <= delivered_keys(smtp.delivered) and wanted <= delivered_keys(hook.delivered):
+            if made_keys(self.made, json_body=False) <= delivered_keys(smtp.delivered) and made_keys(
+                self.made, json_body=True
+            ) <= delivered_keys(hook.delivered):
                 break
             time.sleep(1.0)
         self.notes.append(f"drain took {time.time() - drain_start:.0f}s (at most {self.plan.drain:.0f}s)")
@@ -330,6 +491,7 @@ def soak(plan: Plan, workdir: Path) -> Report:
     hook = WebhookPeer(runner.token, hang_limit=60).start()
     try:
         with database(plan.db, workdir) as url:
+            runner.storage_url = url
             runner.write_config(fake.base_url, smtp.port, hook.port, url)
             try:
                 runner.run(fake, smtp, hook)
@@ -345,6 +507,8 @@ def soak(plan: Plan, workdir: Path) -> Report:
         fake.stop()
     report.auth_failures = smtp.auth_failures + hook.wrong_path
     print_report(report, plan)
+    if plan.code is not None:
+        print(f"(the service ran from {plan.code})")
     return report
 
 
@@ -361,9 +525,27 @@ def main(argv: list[str] | None = None) -> int:
         help="seconds to wait, at most, for the last deliveries (default 240: retries back off)",
     )
     parser.add_argument("--workdir", type=Path, help="keep logs and the database here (default: a temp dir, removed)")
+    parser.add_argument("--storage-for", type=float, default=20.0, help="seconds the database is away (0: never)")
+    parser.add_argument(
+        "--outage-for", type=float, default=90.0, help="seconds the webhook refuses everything, once (0: never)"
+    )
+    parser.add_argument(
+        "--latency-bound", type=float, default=240.0, help="seconds a change may take to arrive (default 240)"
+    )
+    parser.add_argument("--code", type=Path, help="run the service from this checkout (default: this one)")
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, signal.default_int_handler)  # a stopped soak still stops its service
-    plan = Plan(seconds=args.minutes * 60, trials=args.trials, seed=args.seed, db=args.db, drain=args.drain)
+    plan = Plan(
+        seconds=args.minutes * 60,
+        trials=args.trials,
+        seed=args.seed,
+        db=args.db,
+        drain=args.drain,
+        storage_for=args.storage_for,
+        outage_for=args.outage_for,
+        latency_bound=args.latency_bound,
+        code=args.code.resolve() if args.code else None,
+    )
     if args.workdir:
         args.workdir.mkdir(parents=True, exist_ok=True)
         return 0 if soak(plan, args.workdir).clean else 1

@@ -20,7 +20,17 @@ from bench.soak_peers import Delivered
 if TYPE_CHECKING:
     from bench.soak import Plan, Soak
 
-CRASH_EVENTS = frozenset({"trial.crashed", "cycle.crashed", "notify.tick_crashed"})
+CRASH_EVENTS = frozenset(
+    {"trial.crashed", "cycle.crashed", "notify.tick_crashed", "notify.worker_failed", "service.thread_died"}
+)
+STORAGE_EVENTS = frozenset({"cycle.crashed", "notify.tick_crashed", "trial.crashed"})
+"""Crash events that are expected while the soak holds the database away (a storage fault), when
+they say so (a `StorageError`): the cycle or tick the fault hit fails, and the next one tries again."""
+DUPLICATE_WINDOW = 10.0
+"""Seconds before a kill in which a message the channel accepted may be sent again: the send, the
+`sent` mark and its commit take well under a second, ten covers a loaded machine."""
+FAULT_GRACE = 30.0
+"""Seconds after a storage fault ends in which its effects (a crashed cycle, an unhealthy state) still count as its."""
 FIRST_LINE = re.compile(r"^(NCT\d{8})\b.*?\d+ changes?, version (\d+)", re.MULTILINE)
 
 
@@ -69,7 +79,7 @@ class Message:
     kind: str
     key: tuple[Any, ...]
     nct_id: str | None
-    changes: tuple[tuple[str, str], ...]  # (field, new value as text)
+    changes: tuple[tuple[str, str, str], ...]  # (field, old, new): JSON text (webhook) or the email's text
     at: float
     message_id: int | None
     idempotency_ok: bool = True
@@ -81,11 +91,11 @@ def parse(delivered: Delivered) -> Message:
         body = delivered.body
         kind = str(body.get("kind"))
         message_id = body.get("message_id")
-        key_ok = delivered.headers.get("Idempotency-Key") == f"trialwatch-{message_id}"
+        key = str(delivered.headers.get("Idempotency-Key", ""))  # trialwatch-[<installation id>-]<message id>
+        key_ok = key.startswith("trialwatch-") and key.endswith(f"-{message_id}")
         trial = body.get("trial") or {}
         changes = tuple(
-            (str(c["field"]), json.dumps(c["new"]) if not isinstance(c["new"], str) else c["new"])
-            for c in body.get("changes", [])
+            (str(c["field"]), json.dumps(c.get("old")), json.dumps(c.get("new"))) for c in body.get("changes", [])
         )
         return Message(
             kind,
@@ -100,23 +110,52 @@ def parse(delivered: Delivered) -> Message:
     match = FIRST_LINE.search(delivered.text)
     if match is None:  # an alert or a heartbeat
         return Message("other", ("subject", delivered.subject), None, (), delivered.at, None, title=delivered.subject)
-    changes = []
+    found: list[tuple[str, str, str]] = []
     for line in delivered.text.splitlines():
         if line[:1].strip() and ": " in line and " → " in line and not line.startswith("NCT"):
             name, rest = line.split(": ", 1)
-            changes.append((name, rest.split(" → ", 1)[1]))
+            old, new = rest.split(" → ", 1)
+            found.append((name, old, new))
     return Message(
-        "changes", ("version", match.group(1), int(match.group(2))), match.group(1), tuple(changes), delivered.at, None
+        "changes", ("version", match.group(1), int(match.group(2))), match.group(1), tuple(found), delivered.at, None
     )
 
 
-def delivered_keys(delivered: Iterable[Delivered]) -> set[tuple[str, str]]:
+def as_text(value: Any, *, json_body: bool, new: bool = True) -> str:
+    """A value as the channel spells it: JSON text in the webhook's document, the email's own words
+    (an added field was "(none)", a removed one is "(removed)")."""
+    if json_body:
+        return json.dumps(value)
+    if value is None:
+        return "(removed)" if new else "(none)"
+    return str(value)
+
+
+def delivered_keys(delivered: Iterable[Delivered]) -> set[tuple[str, str, str]]:
+    """(trial, field, new value as the channel spells it) of every change that arrived."""
     return {
-        (m.nct_id, name)
+        (m.nct_id, name, new)
         for m in map(parse, list(delivered))
         if m.kind == "changes" and m.nct_id
-        for name, _ in m.changes
+        for name, _, new in m.changes
     }
+
+
+def made_keys(made: Iterable[Made], *, json_body: bool) -> set[tuple[str, str, str]]:
+    return {(m.nct_id, m.field, as_text(m.new, json_body=json_body)) for m in made}
+
+
+@dataclass(frozen=True)
+class Window:
+    """A span of the run (time.time()) in which something was done to the service: a storage fault, a
+    long channel outage."""
+
+    what: str
+    start: float
+    end: float
+
+    def holds(self, at: float, grace: float = 0.0) -> bool:
+        return self.start - 1.0 <= at <= self.end + grace
 
 
 @dataclass
@@ -131,6 +170,7 @@ class ChannelResult:
     duplicates_in_window: list[str] = field(default_factory=list)
     duplicates_outside: list[str] = field(default_factory=list)
     latencies: list[float] = field(default_factory=list)
+    too_late: list[str] = field(default_factory=list)
     idempotency_missing: int = 0
     others: dict[str, int] = field(default_factory=dict)  # alerts and heartbeats by title, IDs and counts masked
 
@@ -149,68 +189,132 @@ class Report:
     watchlist_rejected: bool
     cycles: dict[str, int] = field(default_factory=dict)  # cycle.done results: ok, api_failed, partial
     auth_failures: int = 0
+    unhealthy: list[str] = field(default_factory=list)  # service.unhealthy no storage fault explains
+    expected_failures: int = 0  # cycles and ticks a storage fault failed, as it should
+    reloads_missing: int = 0  # SIGHUPs sent that no `config.reloaded` answered
+    channel_alerts: str = ""  # what is wrong with the alerts about the long outage, if anything
 
     @property
     def clean(self) -> bool:
         bad = [
-            r.lost or r.false_alerts or r.wrong_value or r.duplicates_outside or r.idempotency_missing
+            r.lost or r.false_alerts or r.wrong_value or r.duplicates_outside or r.idempotency_missing or r.too_late
             for r in self.channels.values()
         ]
-        return not (any(bad) or self.crashes or self.secret_hits or not self.watchlist_rejected)
+        return not (
+            any(bad)
+            or self.crashes
+            or self.secret_hits
+            or not self.watchlist_rejected
+            or self.unhealthy
+            or self.reloads_missing
+            or self.channel_alerts
+        )
 
 
 def _when(event: Mapping[str, Any]) -> float:
     return datetime.fromisoformat(str(event.get("timestamp", "")).replace("Z", "+00:00")).timestamp()
 
 
-def _in_window(channel: str, first: Message, incarnations: Sequence[Incarnation]) -> bool:
-    """The README's window: the process died by a signal after the channel accepted the message
-    and before it logged `notify.sent` (which follows the commit of the `sent` mark)."""
-    alive = [i for i in incarnations if i.started_at <= first.at <= (i.ended_at or float("inf"))]
-    for inc in alive:
-        if inc.stopped_by not in {"kill", "term"} or inc.exit_code == 0:
-            continue  # a clean SIGTERM stop finishes what it sent
-        for event in inc.events():
-            if event.get("event") != "notify.sent" or event.get("channel") != channel:
-                continue
-            same = (
-                event.get("message_id") == first.message_id
-                if first.message_id is not None
-                else event.get("nct_id") == first.nct_id
-            )
-            if same and _when(event) >= first.at - 1.0:
-                break
-        else:
+def _marked(inc: Incarnation, channel: str, first: Message) -> bool:
+    """Whether `inc` logged `notify.sent` (after the commit of the `sent` mark) for `first`."""
+    for event in inc.events():
+        if event.get("event") != "notify.sent" or event.get("channel") != channel:
+            continue
+        same = (
+            event.get("message_id") == first.message_id
+            if first.message_id is not None
+            else event.get("nct_id") == first.nct_id
+        )
+        if same and _when(event) >= first.at - 1.0:
             return True
     return False
 
 
-def _channel(
-    name: str, items: Sequence[Delivered], made: Sequence[Made], incarnations: Sequence[Incarnation]
-) -> ChannelResult:
+def _in_window(
+    channel: str, first: Message, incarnations: Sequence[Incarnation], faults: Sequence[Window] = ()
+) -> bool:
+    """The documented window: the channel accepted the message and the process could not mark it
+    `sent` — it was killed within `DUPLICATE_WINDOW` seconds of the acceptance, before logging
+    `notify.sent`; or the database was held away (a storage fault) at that moment."""
+    if any(w.holds(first.at, grace=DUPLICATE_WINDOW) for w in faults):
+        return True
+    for inc in incarnations:
+        if not inc.started_at <= first.at <= (inc.ended_at or float("inf")):
+            continue
+        if inc.stopped_by not in {"kill", "term"} or inc.exit_code == 0 or inc.signal_at is None:
+            continue  # a clean SIGTERM stop finishes what it sent
+        if 0.0 <= inc.signal_at - first.at <= DUPLICATE_WINDOW and not _marked(inc, channel, first):
+            return True
+    return False
+
+
+@dataclass(frozen=True)
+class Judge:
+    """What one channel is held to: the ground truth, the service's runs, the soak's own interventions."""
+
+    made: Sequence[Made]
+    incarnations: Sequence[Incarnation] = ()
+    faults: Sequence[Window] = ()  # storage faults
+    outages: Sequence[Window] = ()  # this channel refusing for a long time
+    latency_bound: float = float("inf")
+
+    def allowed(self, change: Made, seen: float) -> float:
+        """The latency bound, plus twice each long outage of the channel the change waited through
+        (the retry back-off doubles: the attempt after an outage comes up to its length later)."""
+        waited = sum(max(0.0, min(w.end, seen) - max(w.start, change.at)) for w in self.outages)
+        return self.latency_bound + 2 * waited
+
+
+def _channel(name: str, items: Sequence[Delivered], judge: Judge) -> ChannelResult:
+    """Judged per (trial, field, new value) across every message: a change made must arrive (with its
+    exact old value), one nobody made must not, and one arriving in two messages is a duplicate."""
     result = ChannelResult(accepted=len(items))
-    truth = {(m.nct_id, m.field): m for m in made}
-    first_seen: dict[tuple[str, str], float] = {}
-    copies: dict[tuple[Any, ...], list[Message]] = defaultdict(list)
+    json_body = any(d.body is not None for d in items)
+    truth = {(m.nct_id, m.field, as_text(m.new, json_body=json_body)): m for m in judge.made}
+    arrivals = _arrivals(result, items, truth, json_body=json_body)
+    for key, change in truth.items():
+        found = arrivals.get(key)
+        if not found:
+            result.lost.append(change)
+            continue
+        latency = found[0].at - change.at
+        result.latencies.append(latency)
+        if latency > judge.allowed(change, found[0].at):
+            result.too_late.append(f"{key[0]} {key[1]} → {key[2]} after {latency:.0f}s")
+        for extra in found[1:]:
+            label = f"{key[0]} {key[1]} → {key[2]} again after {extra.at - found[0].at:.1f}s ({extra.key})"
+            in_window = _in_window(name, found[0], judge.incarnations, judge.faults)
+            (result.duplicates_in_window if in_window else result.duplicates_outside).append(label)
+    result.delivered = sum(1 for key in truth if arrivals.get(key))
+    return result
+
+
+def _arrivals(
+    result: ChannelResult, items: Sequence[Delivered], truth: Mapping[tuple[str, str, str], Made], *, json_body: bool
+) -> dict[tuple[str, str, str], list[Message]]:
+    """Every message that carried each change made, oldest first; what matches no change is noted in
+    `result` (a field nobody edited: a false alert; another value, or another old value: wrong)."""
+    fields_made = {(key[0], key[1]) for key in truth}
+    arrivals: dict[tuple[str, str, str], list[Message]] = defaultdict(list)
     for message in sorted(map(parse, items), key=lambda m: m.at):
         if message.kind != "changes":
             _count_other(result, message)
             continue
         result.change_messages += 1
-        copies[message.key].append(message)
         if message.message_id is not None and not message.idempotency_ok:
             result.idempotency_missing += 1
-        if len(copies[message.key]) == 1:
-            _check_against_truth(result, message, truth, first_seen)
-    for change in made:
-        seen = first_seen.get((change.nct_id, change.field))
-        if seen is None:
-            result.lost.append(change)
-        else:
-            result.latencies.append(seen - change.at)
-    result.delivered = len(first_seen)
-    _sort_duplicates(result, name, copies, incarnations)
-    return result
+        for field_name, old, new in message.changes:
+            key = (str(message.nct_id), field_name, new)
+            change = truth.get(key)
+            label = f"{message.nct_id} {field_name}: {old} → {new}"
+            if change is None:
+                known = (str(message.nct_id), field_name) in fields_made
+                (result.wrong_value if known else result.false_alerts).append(label)
+            elif old != (made_old := as_text(change.old, json_body=json_body, new=False)):
+                result.wrong_value.append(f"{label} (made: {made_old} → {new})")
+            else:
+                arrivals[key].append(message)
+    return arrivals
 
 
 def _count_other(result: ChannelResult, message: Message) -> None:
@@ -220,41 +324,19 @@ def _count_other(result: ChannelResult, message: Message) -> None:
     result.others[title] = result.others.get(title, 0) + 1
 
 
-def _check_against_truth(
-    result: ChannelResult,
-    message: Message,
-    truth: Mapping[tuple[str, str], Made],
-    first_seen: dict[tuple[str, str], float],
-) -> None:
-    """Each change of a message's first copy: one nobody made, one with another value, or one made
-    (its first delivery noted in `first_seen`)."""
-    for field_name, new in message.changes:
-        change = truth.get((str(message.nct_id), field_name))
-        label = f"{message.nct_id} {field_name} → {new}"
-        if change is None:
-            result.false_alerts.append(label)
-        elif str(change.new) not in new:
-            result.wrong_value.append(f"{label} (made: {change.new})")
-        else:
-            first_seen.setdefault((change.nct_id, change.field), message.at)
+def _expected(event: Mapping[str, Any], faults: Sequence[Window]) -> bool:
+    """A crash event a storage fault explains: it names the database failing, inside the fault."""
+    return (
+        event.get("event") in STORAGE_EVENTS
+        and "StorageError" in str(event.get("error", ""))
+        and any(w.holds(_when(event), grace=FAULT_GRACE) for w in faults)
+    )
 
 
-def _sort_duplicates(
-    result: ChannelResult,
-    name: str,
-    copies: Mapping[tuple[Any, ...], list[Message]],
-    incarnations: Sequence[Incarnation],
-) -> None:
-    """Every copy after a message's first, in the documented window or outside it."""
-    for key, found in copies.items():
-        for extra in found[1:]:
-            label = f"{key} again after {extra.at - found[0].at:.1f}s"
-            in_window = _in_window(name, found[0], incarnations)
-            (result.duplicates_in_window if in_window else result.duplicates_outside).append(label)
-
-
-def _crashes(incarnations: Sequence[Incarnation]) -> list[str]:
-    found = []
+def _crashes(incarnations: Sequence[Incarnation], faults: Sequence[Window] = ()) -> tuple[list[str], int]:
+    """Exits nobody asked for, tracebacks and crash events a storage fault does not explain; and how
+    many crash events one did explain."""
+    found, explained = [], 0
     for inc in incarnations:
         expected = {"kill": {-9}, "term": {0}}.get(inc.stopped_by or "", set())
         if inc.stopped_by == "term" and not any(e.get("event") == "service.started" for e in inc.events()):
@@ -264,14 +346,28 @@ def _crashes(incarnations: Sequence[Incarnation]) -> list[str]:
         if inc.stop_hung:
             found.append(f"run {inc.number}: SIGTERM did not stop it within the stop timeout + 15 s")
         text = inc.err.read_text(errors="replace") + inc.out.read_text(errors="replace")
-        tracebacks = sum(
-            1
-            for line in text.splitlines()
-            if line.startswith("Traceback") or ('"exception"' in line and line.startswith("{"))
-        )
-        named = [e["event"] for e in inc.events() if e.get("event") in CRASH_EVENTS]
-        if tracebacks or named:
-            found.append(f"run {inc.number}: {tracebacks} traceback(s) {sorted(set(named))}")
+        raw = sum(1 for line in text.splitlines() if line.startswith("Traceback"))
+        events = inc.events()
+        explained += sum(1 for e in events if _expected(e, faults))
+        traced = sum(1 for e in events if "exception" in e and not _expected(e, faults))
+        named = [e["event"] for e in events if e.get("event") in CRASH_EVENTS and not _expected(e, faults)]
+        if raw or traced or named:
+            found.append(f"run {inc.number}: {raw} raw traceback(s), {traced} logged, {sorted(set(named))}")
+    return found, explained
+
+
+def _unhealthy(incarnations: Sequence[Incarnation], faults: Sequence[Window]) -> list[str]:
+    """`service.unhealthy` that no storage fault explains (crashed cycles during one are expected; a
+    dead worker thread never is)."""
+    found = []
+    for inc in incarnations:
+        for event in inc.events():
+            if event.get("event") != "service.unhealthy":
+                continue
+            reason = str(event.get("reason", ""))
+            during = any(w.holds(_when(event), grace=FAULT_GRACE) for w in faults)
+            if "thread" in reason or not (during and reason.startswith("the last")):
+                found.append(f"run {inc.number}: {reason}")
     return found
 
 
@@ -304,6 +400,8 @@ def analyse(runner: Soak, delivered: Mapping[str, Sequence[Delivered]], url: str
         if mood != "ok":
             moods[channel][mood] += 1
     incarnations = runner.service.incarnations
+    faults = runner.storage_windows
+    crashes, explained = _crashes(incarnations, faults)
     events = [e for inc in incarnations for e in inc.events()]
     rejected = any(e.get("event") == "watchlist.rejected" for e in events)
     cycles: dict[str, int] = defaultdict(int)
@@ -312,9 +410,22 @@ def analyse(runner: Soak, delivered: Mapping[str, Sequence[Delivered]], url: str
             cycles[str(event.get("result"))] += 1
     return Report(
         made=len(runner.made),
-        channels={name: _channel(name, items, runner.made, incarnations) for name, items in delivered.items()},
+        channels={
+            name: _channel(
+                name,
+                items,
+                Judge(
+                    runner.made,
+                    incarnations,
+                    faults,
+                    runner.outage_windows.get(name, []),
+                    runner.plan.latency_bound,
+                ),
+            )
+            for name, items in delivered.items()
+        },
         incarnations=incarnations,
-        crashes=_crashes(incarnations),
+        crashes=crashes,
         secret_hits=_secret_hits(runner, url, planted),
         rss_kb=[kb for _, kb in runner.service.rss],
         faults=dict(runner.faults),
@@ -322,7 +433,32 @@ def analyse(runner: Soak, delivered: Mapping[str, Sequence[Delivered]], url: str
         notes=runner.notes,
         watchlist_rejected=rejected or not any("watchlist broken" in n for n in runner.notes),
         cycles=dict(cycles),
+        unhealthy=_unhealthy(incarnations, faults),
+        expected_failures=explained,
+        reloads_missing=_reloads_missing(runner.sighups, events),
+        channel_alerts=_channel_alerts(delivered.get("mail", []), runner.failing_alerts),
     )
+
+
+def _channel_alerts(mail: Sequence[Delivered], asked: bool) -> str:
+    """After the webhook's long outage: the healthy channel (mail) was told it failed, and that it
+    recovered, as often as each other (short outages may be told too)."""
+    if not asked:
+        return ""
+    subjects = [m.subject for m in mail]
+    failing = sum(1 for s in subjects if "channel 'hook' failing" in s)
+    recovered = sum(1 for s in subjects if "channel 'hook' recovered" in s)
+    if failing < 1 or failing != recovered:
+        return f"mail was told of the webhook failing {failing}×, recovered {recovered}×"
+    return ""
+
+
+def _reloads_missing(sent: Sequence[float], events: Sequence[Mapping[str, Any]]) -> int:
+    """SIGHUPs no reload answered within 30 s: `config.reloaded`, or `watchlist.rejected` when the watchlist
+    was broken at that moment (both with reason SIGHUP)."""
+    answers = ("config.reloaded", "watchlist.rejected")
+    reloads = [_when(e) for e in events if e.get("event") in answers and e.get("reason") == "SIGHUP"]
+    return sum(1 for at in sent if not any(at - 1.0 <= r <= at + 30.0 for r in reloads))
 
 
 def _pct(values: Sequence[float], q: float) -> str:
@@ -369,6 +505,7 @@ def print_report(report: Report, plan: Plan) -> None:
         ),
         ("duplicates in the window", [str(len(report.channels[n].duplicates_in_window)) for n in names]),
         ("duplicates outside it", [str(len(report.channels[n].duplicates_outside)) for n in names]),
+        ("later than the bound", [str(len(report.channels[n].too_late)) for n in names]),
         ("without Idempotency-Key", [str(report.channels[n].idempotency_missing) for n in names]),
         ("latency p50", [_pct(report.channels[n].latencies, 0.5) for n in names]),
         ("latency p95", [_pct(report.channels[n].latencies, 0.95) for n in names]),
@@ -383,6 +520,11 @@ def print_report(report: Report, plan: Plan) -> None:
     print(f"{'crashes'.ljust(width)}{len(report.crashes)}")
     print(f"{'secret hits (logs, DB)'.ljust(width)}{len(report.secret_hits)}")
     print(f"{'broken watchlist rejected'.ljust(width)}{'yes' if report.watchlist_rejected else 'NO'}")
+    print(f"{'unhealthy (unexplained)'.ljust(width)}{len(report.unhealthy)}")
+    print(f"{'failed by a storage fault'.ljust(width)}{report.expected_failures} (cycles/ticks, expected)")
+    print(f"{'SIGHUP without reload'.ljust(width)}{report.reloads_missing}")
+    if report.channel_alerts:
+        print(f"{'channel failing alerts'.ljust(width)}WRONG: {report.channel_alerts}")
     if rss:
         print(
             f"{'RSS first/last/max'.ljust(width)}{rss[0] / 1024:.0f} / {rss[-1] / 1024:.0f} / {max(rss) / 1024:.0f} MB"
@@ -392,7 +534,9 @@ def print_report(report: Report, plan: Plan) -> None:
         ("wrong value", [x for r in report.channels.values() for x in r.wrong_value]),
         ("false alert", [x for r in report.channels.values() for x in r.false_alerts]),
         ("duplicate outside the window", [x for r in report.channels.values() for x in r.duplicates_outside]),
+        ("later than the bound", [x for r in report.channels.values() for x in r.too_late]),
         ("crash", report.crashes),
+        ("unhealthy", report.unhealthy),
         ("secret", report.secret_hits),
     ]
     for label, items in details:

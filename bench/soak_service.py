@@ -33,22 +33,30 @@ class ServiceProcess:
     _proc: subprocess.Popen[bytes] | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _sampling: bool = True
+    code: Path = ROOT  # the `watcher` package the service runs: another checkout to soak its code
+    _copiers: list[threading.Thread] = field(default_factory=list)
 
     def start(self) -> None:
         number = len(self.incarnations) + 1
         err = self.logs / f"service-{number}.err"
         out = self.logs / f"service-{number}.out"
-        env = {**os.environ, "PYTHONPATH": str(ROOT)}
+        env = {**os.environ, "PYTHONPATH": str(self.code)}
         env.pop("JOURNAL_STREAM", None)
         env.pop("NOTIFY_SOCKET", None)
-        with err.open("wb") as e, out.open("wb") as o:
+        with out.open("wb") as o:
+            # the log reaches its file through a pipe: a file-size limit on the service (the soak's full
+            # disk) must not stop it logging
             proc = subprocess.Popen(
                 [sys.executable, "-m", "watcher", "--config", str(self.settings), "--log-format", "json", "run"],
                 stdout=o,
-                stderr=e,
+                stderr=subprocess.PIPE,
                 env=env,
                 cwd=self.workdir,
             )
+        err.touch()
+        copier = threading.Thread(target=_copy, args=(proc, err), daemon=True)
+        copier.start()
+        self._copiers.append(copier)
         with self._lock:
             self._proc = proc
             self.incarnations.append(Incarnation(number, proc.pid, time.time(), err, out))
@@ -113,3 +121,25 @@ class ServiceProcess:
             proc.kill()
             proc.wait()
         self._sampling = False
+        for copier in self._copiers:
+            copier.join(timeout=10)
+
+    def pid(self) -> int | None:
+        with self._lock:
+            return self._proc.pid if self._proc is not None and self._proc.poll() is None else None
+
+    def hup(self) -> bool:
+        """SIGHUP to the running service (a reload); False when none runs."""
+        pid = self.pid()
+        if pid is None:
+            return False
+        os.kill(pid, signal.SIGHUP)
+        return True
+
+
+def _copy(proc: subprocess.Popen[bytes], err: Path) -> None:
+    assert proc.stderr is not None
+    with err.open("ab", buffering=0) as log:
+        for line in proc.stderr:
+            log.write(line)
+    proc.stderr.close()

@@ -10,7 +10,7 @@ import pytest
 
 from bench.soak import Plan, soak
 from bench.soak_peers import Delivered
-from bench.soak_report import Incarnation, Made, _channel, parse
+from bench.soak_report import Incarnation, Judge, Made, Window, _channel, _unhealthy, parse
 
 pytestmark = pytest.mark.slow  # real processes
 
@@ -31,6 +31,9 @@ def test_a_short_soak_runs_the_service_through_kills_faults_and_a_broken_watchli
         broken_at=0.7,
         broken_for=4.0,
         interval="2s",
+        storage_at=0.3,
+        storage_for=3.0,
+        hup_at=0.5,
     )
 
     report = soak(plan, tmp_path)
@@ -39,19 +42,22 @@ def test_a_short_soak_runs_the_service_through_kills_faults_and_a_broken_watchli
     assert report.clean, out
     assert "verdict: clean" in out
     stopped = [i.stopped_by for i in report.incarnations]
-    assert len(stopped) >= 3 and set(stopped) <= {"kill", "term"}, out  # two signals (and restarts), the last stop
+    assert len(stopped) >= 3, out  # two signals (and restarts), the last stop
+    assert set(stopped) <= {"kill", "term"}, (stopped, out)
     assert report.watchlist_rejected and any("watchlist broken" in n for n in report.notes), out
     assert report.made >= 10, out
     assert {n: r.delivered for n, r in report.channels.items()} == {"hook": report.made, "mail": report.made}
     assert sum(report.faults.values()) >= 5 and report.rss_kb, out
+    assert any(n.startswith("storage fault for") for n in report.notes), out
+    assert not report.reloads_missing and not report.unhealthy, out
 
 
-def _hook(at: float, message_id: int, changes: list[tuple[str, object]], *, key: bool = True) -> Delivered:
+def _hook(at: float, message_id: int, changes: list[tuple[str, object, object]], *, key: bool = True) -> Delivered:
     body = {
         "kind": "changes",
         "message_id": message_id,
         "trial": {"nct_id": "NCT90000001"},
-        "changes": [{"field": f, "new": v} for f, v in changes],
+        "changes": [{"field": f, "old": o, "new": v} for f, o, v in changes],
     }
     headers = {"Idempotency-Key": f"trialwatch-{message_id}"} if key else {}
     return Delivered(at, body=json.loads(json.dumps(body)), headers=headers)
@@ -64,18 +70,61 @@ def test_the_verdict_counts_lost_invented_wrong_and_unkeyed_deliveries() -> None
         Made("NCT90000001", "identification.acronym", None, "SOAK3", 100.0),
     ]
     delivered = [
-        _hook(103.0, 1, [("status.overallStatus", "SUSPENDED"), ("locations.x", None)]),
-        _hook(104.0, 2, [("design.enrollmentCount", 91)], key=False),
+        _hook(103.0, 1, [("status.overallStatus", "RECRUITING", "SUSPENDED"), ("locations.x", 1, None)]),
+        _hook(104.0, 2, [("design.enrollmentCount", 40, 91)], key=False),
     ]
 
-    result = _channel("hook", delivered, made, [])
+    result = _channel("hook", delivered, Judge(made))
 
     # a change delivered with the wrong value was not delivered: it is lost, and the wrong value listed
     assert [m.field for m in result.lost] == ["design.enrollmentCount", "identification.acronym"]
-    assert result.false_alerts == ["NCT90000001 locations.x → null"]
-    assert result.wrong_value == ["NCT90000001 design.enrollmentCount → 91 (made: 90)"]
+    assert result.false_alerts == ["NCT90000001 locations.x: 1 → null"]
+    assert result.wrong_value == ["NCT90000001 design.enrollmentCount: 40 → 91"]
     assert result.idempotency_missing == 1
     assert result.latencies == [3.0]
+
+
+def test_the_verdict_is_not_fooled_by_values_that_contain_the_right_one_or_wrong_old_values() -> None:
+    made = [
+        Made("NCT90000001", "design.enrollmentCount", 40, 1234, 100.0),
+        Made("NCT90000001", "status.overallStatus", "RECRUITING", "SUSPENDED", 100.0),
+    ]
+    delivered = [
+        _hook(101.0, 1, [("design.enrollmentCount", 40, 12347)]),
+        _hook(102.0, 2, [("status.overallStatus", "COMPLETED", "SUSPENDED")]),
+    ]
+    result = _channel("hook", delivered, Judge(made))
+    assert len(result.lost) == 2 and result.delivered == 0
+    assert result.wrong_value == [
+        "NCT90000001 design.enrollmentCount: 40 → 12347",
+        'NCT90000001 status.overallStatus: "COMPLETED" → "SUSPENDED" (made: "RECRUITING" → "SUSPENDED")',
+    ]
+
+
+def test_a_change_taken_back_is_two_changes_and_a_value_in_two_messages_is_a_duplicate() -> None:
+    made = [
+        Made("NCT90000001", "status.overallStatus", "RECRUITING", "SUSPENDED", 100.0),
+        Made("NCT90000001", "status.overallStatus", "SUSPENDED", "RECRUITING", 110.0),
+    ]
+    back_and_forth = [
+        _hook(101.0, 1, [("status.overallStatus", "RECRUITING", "SUSPENDED")]),
+        _hook(111.0, 2, [("status.overallStatus", "SUSPENDED", "RECRUITING")]),
+    ]
+    result = _channel("hook", back_and_forth, Judge(made))
+    assert result.delivered == 2 and not result.lost and not result.duplicates_outside
+    again = [*back_and_forth, _hook(130.0, 3, [("status.overallStatus", "SUSPENDED", "RECRUITING")])]
+    twice = _channel("hook", again, Judge(made))
+    (duplicate,) = twice.duplicates_outside
+    assert duplicate == "NCT90000001 status.overallStatus → \"RECRUITING\" again after 19.0s (('id', 3))"
+    late = _channel("hook", back_and_forth, Judge(made, latency_bound=0.5))
+    assert late.too_late == [
+        'NCT90000001 status.overallStatus → "SUSPENDED" after 1s',
+        'NCT90000001 status.overallStatus → "RECRUITING" after 1s',
+    ]
+    outage = Window("outage", 100.0, 110.0)  # the first change waited 1 s of it (2 s more allowed), the second none
+    assert _channel("hook", back_and_forth, Judge(made, outages=[outage], latency_bound=0.5)).too_late == [
+        'NCT90000001 status.overallStatus → "RECRUITING" after 1s'
+    ]
 
 
 def _incarnation(
@@ -102,8 +151,8 @@ def test_a_duplicate_is_in_the_window_only_when_the_process_died_between_accepta
 ) -> None:
     made = [Made("NCT90000001", "status.overallStatus", "RECRUITING", "SUSPENDED", 100.0)]
     delivered = [
-        _hook(101.0, 7, [("status.overallStatus", "SUSPENDED")]),
-        _hook(120.0, 7, [("status.overallStatus", "SUSPENDED")]),
+        _hook(101.0, 7, [("status.overallStatus", "RECRUITING", "SUSPENDED")]),
+        _hook(120.0, 7, [("status.overallStatus", "RECRUITING", "SUSPENDED")]),
     ]
     killed = _incarnation(tmp_path, 1, stopped_by="kill", code=-9, events=[])
     marked = _incarnation(
@@ -117,9 +166,15 @@ def test_a_duplicate_is_in_the_window_only_when_the_process_died_between_accepta
     )
     clean_stop = _incarnation(tmp_path, 3, stopped_by="term", code=0, events=[])
 
-    assert len(_channel("hook", delivered, made, [killed]).duplicates_in_window) == 1
-    assert len(_channel("hook", delivered, made, [marked]).duplicates_outside) == 1
-    assert len(_channel("hook", delivered, made, [clean_stop]).duplicates_outside) == 1
+    killed.signal_at = marked.signal_at = 101.2
+    long_after = _incarnation(tmp_path, 4, stopped_by="kill", code=-9, events=[])
+    long_after.signal_at = 101.0 + 30  # killed, but half a minute after the channel accepted
+    assert len(_channel("hook", delivered, Judge(made, [killed])).duplicates_in_window) == 1
+    assert len(_channel("hook", delivered, Judge(made, [marked])).duplicates_outside) == 1
+    assert len(_channel("hook", delivered, Judge(made, [clean_stop])).duplicates_outside) == 1
+    assert len(_channel("hook", delivered, Judge(made, [long_after])).duplicates_outside) == 1
+    fault = Window("disk full", 100.5, 105.0)  # the database was away when the channel accepted
+    assert len(_channel("hook", delivered, Judge(made, [long_after], [fault])).duplicates_in_window) == 1
 
 
 def test_an_exit_nobody_asked_for_is_a_crash_but_a_term_before_the_service_started_is_not(tmp_path: Path) -> None:
@@ -129,11 +184,30 @@ def test_an_exit_nobody_asked_for_is_a_crash_but_a_term_before_the_service_start
     late_term = _incarnation(tmp_path, 2, stopped_by="term", code=-15, events=[{"event": "service.started"}])
     by_itself = _incarnation(tmp_path, 3, stopped_by="itself", code=2, events=[{"event": "service.started"}])
 
-    assert _crashes([early_term]) == []
-    assert _crashes([late_term, by_itself]) == [
+    assert _crashes([early_term]) == ([], 0)
+    assert _crashes([late_term, by_itself])[0] == [
         "run 2: exit -15 (stopped by term)",
         "run 3: exit 2 (stopped by itself)",
     ]
+
+
+def test_a_dead_thread_or_crashes_outside_a_storage_fault_fail_the_soak(tmp_path: Path) -> None:
+    from bench.soak_report import _crashes
+
+    at = "1970-01-01T00:01:40Z"  # t=100
+    storage = {"event": "cycle.crashed", "error": "StorageError: database error on …", "timestamp": at}
+    events = [
+        storage,
+        {"event": "service.unhealthy", "reason": "the last 3 cycles crashed", "timestamp": at},
+        {"event": "service.unhealthy", "reason": "a worker thread died", "timestamp": at},
+    ]
+    run = _incarnation(tmp_path, 1, stopped_by="kill", code=-9, events=events)
+    fault = Window("disk full", 95.0, 99.0)
+    assert _crashes([run], [fault]) == ([], 1)
+    assert _unhealthy([run], [fault]) == ["run 1: a worker thread died"]
+    crashes, explained = _crashes([run], [])
+    assert explained == 0 and crashes == ["run 1: 0 raw traceback(s), 0 logged, ['cycle.crashed']"]
+    assert _unhealthy([run], []) == ["run 1: the last 3 cycles crashed", "run 1: a worker thread died"]
 
 
 def test_an_email_is_read_back_from_its_text_part() -> None:
@@ -144,5 +218,8 @@ def test_an_email_is_read_back_from_its_text_part() -> None:
     message = parse(Delivered(5.0, text=text, subject="NCT90000001: Status changed"))
     assert message.kind == "changes"
     assert message.key == ("version", "NCT90000001", 3)
-    assert message.changes == (("status.overallStatus", "SUSPENDED"), ("design.enrollmentCount", "90"))
+    assert message.changes == (
+        ("status.overallStatus", "RECRUITING", "SUSPENDED"),
+        ("design.enrollmentCount", "40", "90"),
+    )
     assert parse(Delivered(5.0, text="TrialWatch: the watchlist has a problem", subject="x")).kind == "other"

@@ -52,8 +52,10 @@ def test_a_channel_down_for_hours_gets_everything_in_order_with_a_delay_note(
             notify_tick(config, store, now=clock)
             clock.advance(minutes=10)
     assert webhook.requests == []
-    assert len(smtp_server.messages) == 1, "the dead webhook never held back the email channel"
-    assert store.outbox.counts() == {"pending": 3, "sent": 1}
+    subjects = [str(m["Subject"]) for m in smtp_server.messages]
+    assert subjects[0] == "s", "the dead webhook never held back the email channel"
+    assert subjects[1:] == ["TrialWatch: channel 'hook' failing for 30 min"], "said once on the healthy channel"
+    assert store.outbox.counts() == {"pending": 3, "sent": 2}
     failed = [e for e in logs if e["event"] == "notify.failed"]
     assert failed and all(e["channel"] == "hook" for e in failed)
     assert {e["message_id"] for e in failed} == {1}, "only the head of the queue is tried during an outage"
@@ -66,7 +68,9 @@ def test_a_channel_down_for_hours_gets_everything_in_order_with_a_delay_note(
     assert [b["trial"]["label"] for b in bodies] == ["message 1", "message 2", "message 3"]
     assert all(b["delayed_seconds"] >= 3 * 3600 for b in bodies)
     assert bodies[0]["message"].startswith("Delayed delivery: queued 2026-11-22 09:00 UTC, sent 3 h")
-    assert store.outbox.counts() == {"sent": 4}
+    notify_tick(config, store, now=clock)
+    assert [str(m["Subject"]) for m in smtp_server.messages][2:] == ["TrialWatch: channel 'hook' recovered"]
+    assert store.outbox.counts() == {"sent": 6}
 
 
 def test_a_message_that_keeps_failing_is_parked_logged_and_stops_blocking(
@@ -76,14 +80,14 @@ def test_a_message_that_keeps_failing_is_parked_logged_and_stops_blocking(
     config, store = setup(workspace, {"hook": {"url": webhook.url()}}, "notify:\n  max_attempts: 3\n")
     clock = Clock()
     store.outbox.enqueue([changes("NCT04728893", 1), changes("NCT03418623", 2)], T0)
-    webhook.fail_next(3, 401)
+    webhook.fail_next(3, 503)  # a refusal retrying may cure: parked after max_attempts
     with capture_logs() as logs:
         for _ in range(6):
             notify_tick(config, store, now=clock)
             clock.advance(hours=1)
     (parked,) = store.outbox.messages(status="parked")
     assert (parked.id, parked.attempts) == (1, 3)
-    assert "error=401" in (parked.last_error or "")
+    assert "error=503" in (parked.last_error or "")
     assert [e for e in logs if e["event"] == "notify.parked"] == [
         {
             "event": "notify.parked",
@@ -95,6 +99,7 @@ def test_a_message_that_keeps_failing_is_parked_logged_and_stops_blocking(
             "attempt": 3,
             "attempts": 3,
             "error": parked.last_error,
+            "reason": "attempts",
         }
     ]
     assert [r.json()["trial"]["label"] for r in webhook.requests] == ["message 2"]

@@ -80,3 +80,24 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
 def pg_url() -> Iterator[str]:
     """A fresh PostgreSQL database only (for tests of what only PostgreSQL does)."""
     yield from postgres_database()
+
+
+@contextmanager
+def refuse_connections(url: str) -> Iterator[None]:
+    """PostgreSQL refuses every connection to `url`'s database (and drops the open ones) inside the
+    block, as it does while a server restarts or an operator locks the database; then allows them again."""
+    from sqlalchemy import text
+    from sqlalchemy.engine import Engine, make_url
+
+    name = make_url(url).database
+    engine = _admin_engine()
+    assert isinstance(engine, Engine)
+    try:
+        with engine.connect() as conn:
+            conn.execute(text(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false'))
+            conn.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :n"), {"n": name})
+        yield
+    finally:
+        with engine.connect() as conn:
+            conn.execute(text(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true'))
+        engine.dispose()

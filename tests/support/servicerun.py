@@ -92,8 +92,15 @@ class Service:
     """`python -m watcher --config … run` as systemd would start it."""
 
     def __init__(
-        self, workspace: Workspace, *, notify: NotifySocket | None = None, env: dict[str, str] | None = None
+        self,
+        workspace: Workspace,
+        *,
+        notify: NotifySocket | None = None,
+        env: dict[str, str] | None = None,
+        piped: bool = False,
     ) -> None:
+        """`piped`: the log reaches its file through a pipe and a thread of this process, so a file-size
+        limit set on the service (a full disk) does not stop it logging."""
         self.workspace = workspace
         self.notify = notify
         full_env = {**os.environ, "PYTHONPATH": str(REPO), **(env or {})}
@@ -102,13 +109,24 @@ class Service:
             full_env["NOTIFY_SOCKET"] = notify.address
         self.stdout_path = workspace.root / "service.out"
         self.stderr_path = workspace.root / "service.err"
+        self._copier: threading.Thread | None = None
         with self.stdout_path.open("w") as out, self.stderr_path.open("w") as err:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "watcher", "--config", str(workspace.settings), "--log-format", "json", "run"],
                 stdout=out,
-                stderr=err,
+                stderr=subprocess.PIPE if piped else err,
                 env=full_env,
             )
+        if piped:
+            self._copier = threading.Thread(target=self._copy_log, daemon=True)
+            self._copier.start()
+
+    def _copy_log(self) -> None:
+        assert self.proc.stderr is not None
+        with self.stderr_path.open("ab", buffering=0) as log:
+            for line in self.proc.stderr:
+                log.write(line)
+        self.proc.stderr.close()
 
     @property
     def stdout(self) -> str:
@@ -143,12 +161,18 @@ class Service:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
         code = self.proc.wait(timeout=timeout)
+        self._join_copier()
         return code, time.monotonic() - start
 
     def kill(self) -> None:
         if self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait()
+        self._join_copier()
+
+    def _join_copier(self) -> None:
+        if self._copier is not None:
+            self._copier.join(timeout=10)
 
 
 def running(workspace: Workspace, **kwargs: Any) -> Iterator[Service]:

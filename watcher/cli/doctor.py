@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from watcher.cli.main import EXIT_FAILED, State, cli, nct_id_argument
+from watcher.cli.main import EXIT_FAILED, State, cli, nct_id_argument, open_store
 
 
 def _optional_id(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
@@ -47,9 +47,30 @@ def doctor(state: State, study: str | None, alias: str | None) -> None:
     for check in checks:
         click.echo(f"{'ok' if check.ok else 'FAILED':<6} {check.name:<16} {check.evidence}")
     failed = [c.name for c in checks if not c.ok]
+    if not _database_sound(config):
+        failed.append("database")
     click.echo(
         f"{len(checks)} checks, {requests} requests: "
         + (f"{len(failed)} failed ({', '.join(failed)})" if failed else "all ok")
     )
     if failed:
         sys.exit(EXIT_FAILED)
+
+
+def _database_sound(config: Any) -> bool:
+    """SQLite's full `PRAGMA integrity_check` of the database (PostgreSQL checks its own pages)."""
+    from watcher.errors import StorageError
+    from watcher.store.connection import redact_db_url, sqlite_path
+
+    database = sqlite_path(config.settings.storage_url)
+    if database is None or not database.exists():
+        return True
+    try:
+        with open_store(config, read_only=True) as store:
+            problems = store.integrity()
+    except StorageError as exc:
+        problems = [str(exc)]
+    where = redact_db_url(config.settings.storage_url)
+    shown = "; ".join(problems[:3]) + (f" (and {len(problems) - 3} more)" if len(problems) > 3 else "")
+    click.echo(f"{'FAILED' if problems else 'ok':<6} {'database':<16} {where}: " + (shown or "integrity_check ok"))
+    return not problems

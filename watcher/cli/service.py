@@ -104,6 +104,8 @@ def run(state: State) -> None:
         code = serve(config, state.path, rejected=rejected)
     except TrialWatchError as exc:  # the database cannot be opened, for one
         fail(str(exc))
+    except OSError as exc:  # a full disk or a read-only state directory at start: one line, not a traceback
+        fail(f"cannot start: {exc.strerror or type(exc).__name__}" + (f": {exc.filename}" if exc.filename else ""))
     sys.exit(code)
 
 

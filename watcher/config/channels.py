@@ -361,6 +361,25 @@ def minor_schedule(channel: ChannelSettings) -> str | None:
     return None if channel_kind(channel.url) == "json" else MINOR_DIGEST_CRON
 
 
+CHANNEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+CHANNEL_NAME_MAX = 64
+"""A channel's name is stored with each of its messages (and in a few bookkeeping keys): the database
+holds at most 100 characters there, and logs, `status` and alerts quote it on one line."""
+
+
+def channel_name_problem(name: object) -> str | None:
+    """Why `name` cannot name a channel, or None."""
+    text = str(name)
+    if len(text) > CHANNEL_NAME_MAX:
+        return f"a channel name has at most {CHANNEL_NAME_MAX} characters (this one has {len(text)})"
+    if not isinstance(name, str) or not CHANNEL_NAME.fullmatch(text):
+        shown = text if len(text) <= CHANNEL_NAME_MAX else text[:CHANNEL_NAME_MAX] + "…"
+        return (
+            f"{shown!r} is not a channel name: use letters, digits, '_', '-' and '.', starting with a letter or digit"
+        )
+    return None
+
+
 @dataclass(frozen=True, slots=True)
 class Channels(ValueKind[Mapping[str, ChannelSettings]]):
     """`channels:`, a mapping of channel name to its settings; a channel without a URL is not read further."""
@@ -377,6 +396,9 @@ class Channels(ValueKind[Mapping[str, ChannelSettings]]):
         channels: dict[str, ChannelSettings] = {}
         for name, item in channels_node.items():
             where = f"{path}.{name}"
+            if problem := channel_name_problem(name):
+                validator.add(validator.line_of(channels_node, name), where, problem)
+                continue
             if not isinstance(item, Mapping):
                 validator.add(validator.line_of(channels_node, name), where, "expected a mapping with at least `url`")
                 continue

@@ -309,6 +309,14 @@ class Settings:
             key="notify.claim_timeout",
         ),
     )
+    channel_failing_after: timedelta = field(
+        default=timedelta(minutes=30),
+        metadata=setting(
+            "alert the other channels once a channel has refused every message this long (and when it recovers)",
+            Duration(),
+            key="notify.channel_failing_after",
+        ),
+    )
     delay_note_after: timedelta = field(
         default=timedelta(minutes=15),
         metadata=setting("a message delivered this late says so", Duration(), key="notify.delay_note_after"),

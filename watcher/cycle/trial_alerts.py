@@ -17,6 +17,7 @@ import structlog
 from watcher.cycle.alerts import Alert, Alerts
 from watcher.cycle.report import CycleReport
 from watcher.models import Trial
+from watcher.store.failures import alert_reason
 from watcher.store.values import TrialState
 
 log = structlog.get_logger("watcher.cycle")
@@ -48,7 +49,8 @@ class TrialAlerts:
             if count == self.threshold:
                 raised.alert(
                     f"{trial.display}: failing for {count} cycles",
-                    f"TrialWatch could not check {trial.display} for {count} consecutive cycles. Last error: {error}",
+                    f"TrialWatch could not check {trial.display} for {count} consecutive cycles. "
+                    f"Last error: {alert_reason(error)}",
                     nct_id=trial.nct_id,
                 )
         log.warning("trial.failed", nct_id=trial.nct_id, error=error, consecutive=count)

@@ -10,11 +10,16 @@ can close even that window: every JSON document carries its `message_id`.
 
 A channel's messages go out in order, each channel in its own worker thread: a failing or hanging
 channel holds back its own messages only (a failing one with backoff, until it is accepted or
-parked after `notify.max_attempts` tries).
+parked after `notify.max_attempts` tries). A refusal that retrying cannot cure — HTTP 401, 403,
+404, 410, 413 and the like: a revoked token, a deleted hook, a message too large — parks the message
+at once (`notify-retry` queues parked messages again once the channel is fixed). A channel that has
+refused everything for `notify.channel_failing_after` is said once on the other channels, and its
+recovery once more.
 """
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -26,12 +31,13 @@ import structlog
 from watcher.config import ChannelSettings, Settings
 from watcher.config.channels import channel_kind
 from watcher.errors import NotifyError, StorageError
-from watcher.messages import Payload, decode_payload
+from watcher.messages import AlertPayload, NewMessage, Payload, decode_payload
 from watcher.notify import claims
 from watcher.notify.formats import FORMATS, Delivery, Rendered, context, template_variables
 from watcher.notify.send import Sender
 from watcher.store import Store
-from watcher.store.meta import PARTS_SENT, PartsSent, installation_id
+from watcher.store.failures import alert_reason
+from watcher.store.meta import CHANNEL_FAILING, PARTS_SENT, ChannelDown, PartsSent, installation_id
 from watcher.store.outbox import OutboxMessage
 
 log = structlog.get_logger("watcher.notify.delivery")
@@ -49,6 +55,16 @@ class Outcome:
     error: str | None = None
     message_id: int | None = None
     parked: bool = False
+
+
+_PERMANENT = re.compile(r"(?:error=|HTTP )(400|401|403|404|405|410|413|414|415|422)\b")
+"""HTTP statuses a retry cannot change (unlike 408, 425, 429 and every 5xx): the request itself, or
+the credentials in the channel's URL, must change first."""
+
+
+def permanent(error: str) -> bool:
+    """Whether a channel's refusal is one that retrying cannot cure (`_PERMANENT`)."""
+    return _PERMANENT.search(error) is not None
 
 
 def retry_delay(attempts: int) -> timedelta:
@@ -103,6 +119,17 @@ _busy: set[str] = set()  # channels whose worker (in this process) is still send
 _busy_lock = threading.Lock()
 
 
+def _gone_or_mine(claimer: str) -> bool:
+    """Whether a `sending` claim may be taken over now: its process is dead, or it is this process.
+
+    A channel has at most one worker in a process (`_busy`), and a new one starts only after the last
+    returned; so a claim of this process on a channel about to be drained was left by a worker that
+    could not mark its message (the database went away between the send and the mark). It is taken
+    back at once instead of holding the channel for the whole lease (`notify.claim_timeout`).
+    """
+    return claimer == claims.me() or claims.is_dead(claimer)
+
+
 def deliver_due(
     store: Store,
     settings: Settings,
@@ -123,7 +150,8 @@ def deliver_due(
     sender = sender or Sender(settings.channels, installation=installation_id(store.meta))
     held = [name for name, c in settings.channels.items() if c.digest]
     try:
-        due = store.outbox.due_channels(now(), held_channels=held, is_dead=claims.is_dead)
+        alert_failing_channels(store, settings, now())
+        due = store.outbox.due_channels(now(), held_channels=held, is_dead=_gone_or_mine)
     except StorageError as exc:
         log.error("notify.storage_failed", error=str(exc))  # noqa: TRY400 - known error, no trace
         return []
@@ -170,7 +198,7 @@ def _drain(
                 held_channels=held,
                 channel=channel,
                 claimer=claims.me(),
-                is_dead=claims.is_dead,
+                is_dead=_gone_or_mine,
             )
             if claim is None:
                 break
@@ -242,16 +270,79 @@ def _deliver_one(
         sender.send(message.channel, rendered, first_part=first_part, on_part=part_done, message_id=message.id)
     except NotifyError as exc:
         error = str(exc)
-        park = channel is None or message.attempts >= settings.max_attempts
+        refused_for_good = permanent(error)
+        park = channel is None or message.attempts >= settings.max_attempts or refused_for_good
         retry_at = None if park else now() + retry_delay(message.attempts)
         store.outbox.finish_failed(message.id, error, retry_at=retry_at)
+        refused(store, message.channel, error, now())
         if park:
-            bound.error("notify.parked", error=error, attempts=message.attempts)
+            why = "permanent" if refused_for_good else "attempts"
+            bound.error("notify.parked", error=error, attempts=message.attempts, reason=why)
         else:
             bound.warning("notify.failed", error=error, retry_at=retry_at.isoformat() if retry_at else None)
         return Outcome(message.channel, False, error, message.id, parked=park)
     sent_at = now()
     store.outbox.finish_sent(message.id, sent_at, clear_meta=parts_key if first_part or multi else None)
+    accepted(store, settings, message.channel, sent_at)
     delay = (sent_at - message.created_at).total_seconds()
     bound.info("notify.sent", parts=len(rendered.parts), delay_s=round(delay, 1))
     return Outcome(message.channel, True, None, message.id)
+
+
+# -- a channel failing for a long time -----------------------------------------------------------
+
+
+def refused(store: Store, channel: str, error: str, at: datetime) -> None:
+    """Note when a channel began refusing (its first refusal since it last accepted a message)."""
+    key = CHANNEL_FAILING.of(channel)
+    down = store.meta.get(key)
+    store.meta.set(key, ChannelDown(down.since if down else at, alert_reason(error), down.alerted if down else False))
+
+
+def accepted(store: Store, settings: Settings, channel: str, at: datetime) -> None:
+    """The channel accepted a message: it is no longer failing; tell the others if they were told."""
+    key = CHANNEL_FAILING.of(channel)
+    down = store.meta.get(key)
+    if down is None:
+        return
+    others = _healthy(store, settings, but=channel)
+    with store.transaction() as tx:
+        tx.meta.set(key, None)
+        if down.alerted and others:
+            text = (
+                f"Channel {channel!r} accepts messages again (it refused them from {down.since:%Y-%m-%d %H:%M} UTC). "
+                "Messages it refused for good are parked: `trialwatch notify-retry` sends them again."
+            )
+            tx.enqueue(_alert(others, f"TrialWatch: channel {channel!r} recovered", text), at)
+    log.info("notify.channel_recovered", channel=channel, failing_since=down.since.isoformat(), alerted=down.alerted)
+
+
+def alert_failing_channels(store: Store, settings: Settings, at: datetime) -> None:
+    """Once per failure, tell the healthy channels about a channel refusing for `channel_failing_after`."""
+    for name in settings.channels:
+        key = CHANNEL_FAILING.of(name)
+        down = store.meta.get(key)
+        if down is None or down.alerted or at - down.since < settings.channel_failing_after:
+            continue
+        others = _healthy(store, settings, but=name)
+        if not others:
+            continue  # no channel to say it on yet: asked again at every tick
+        minutes = int((at - down.since).total_seconds() // 60)
+        text = (
+            f"Channel {name!r} has refused every message for {minutes} minutes "
+            f"(since {down.since:%Y-%m-%d %H:%M} UTC). Last refusal: {down.error}\n\n"
+            "Its messages wait in the outbox and are retried; once it is fixed, "
+            "`trialwatch notify-retry` also sends those it refused for good."
+        )
+        with store.transaction() as tx:
+            tx.meta.set(key, ChannelDown(down.since, down.error, alerted=True))
+            tx.enqueue(_alert(others, f"TrialWatch: channel {name!r} failing for {minutes} min", text), at)
+        log.error("notify.channel_failing", channel=name, since=down.since.isoformat(), told=others)
+
+
+def _healthy(store: Store, settings: Settings, *, but: str) -> list[str]:
+    return [n for n in settings.channels if n != but and store.meta.get(CHANNEL_FAILING.of(n)) is None]
+
+
+def _alert(channels: list[str], subject: str, text: str) -> list[NewMessage]:
+    return [NewMessage(name, AlertPayload(subject=subject, text=text, nct_id=None)) for name in channels]

@@ -12,6 +12,9 @@ Both workers are daemon threads so that a stop can *abandon* a cycle that does n
 `schedule.stop_timeout`: every store write is its own transaction, so what is abandoned is at most
 one trial's unwritten work, which the next cycle redoes.
 
+A worker that dies anyway (its loop guards every `Exception`) ends the service: logged as JSON,
+alerted on the channels, exit 1 for the supervisor to restart it (`watcher.service.recovery`).
+
 The workers are `workers` (the cycle itself is `watcher.cycle.Cycle`); the clock and which trials
 a tick polls live in `schedule`, noticing a changed watchlist and what a reload keeps in `reload`,
 what the service writes down about itself for `trialwatch status` in `record`.
@@ -33,10 +36,21 @@ from typing import Any, TypeVar
 import structlog
 
 from watcher.config import Config
+from watcher.cycle.alerts import Alert
 from watcher.errors import ConfigError
 from watcher.service.lastgood import remember
 from watcher.service.record import ServiceRecord, safely
-from watcher.service.recovery import close_interrupted_cycles, record_abandoned_stop
+from watcher.service.recovery import (
+    EXIT_THREAD_DIED,
+    announce,
+    check_database_present,
+    check_database_sound,
+    close_interrupted_cycles,
+    install_thread_hook,
+    record_abandoned_stop,
+    record_database,
+    short_reason,
+)
 from watcher.service.reload import FileWatch, rejection_alert, reloaded_config
 from watcher.service.retry import ApiRetry
 from watcher.service.schedule import Clock, tick_interval
@@ -87,6 +101,7 @@ class Service:
         self._reload_reason: str | None = None
         self._last_rejection: tuple[str, ...] | None = None
         self._unhealthy: str | None = None
+        self._dead: str | None = None  # set once a worker thread died: the service ends
         self.clock = Clock(poll=self.request_cycle, notify=self.request_notify, watch=self._check_watchlist_file)
         self.cycles = CycleRunner(
             config=lambda: self.config,
@@ -250,10 +265,19 @@ class Service:
 
     # -- health and status (main thread) -------------------------------------------------------
 
+    def _thread_died(self, name: str, exc: BaseException | None) -> None:
+        """`threading.excepthook`'s follow-up (in the dying thread): a worker gone ends the service."""
+        if name in {t.name for t in self._threads}:
+            self._dead = f"the {name} thread died ({short_reason(exc)})"
+            self.wake.set()
+
     def health(self) -> str | None:
         """None when cycles are healthy, else why: the watchdog is withheld while this is not None."""
+        if self._dead is not None:
+            return self._dead
         if not all(t.is_alive() for t in self._threads):
-            return "a worker thread died"
+            self._dead = "a worker thread died"
+            return self._dead
         if not self.clock.running:
             return "the scheduler is not running"
         started = self.cycles.started
@@ -283,6 +307,7 @@ class Service:
         else:
             safely(lambda: remember(self.config))
         self.record.heartbeat()
+        install_thread_hook(self._thread_died)
         self._threads = [
             threading.Thread(target=self.cycles.work, name="cycle-runner", daemon=True),
             threading.Thread(target=self.notifier.work, name="notifier", daemon=True),
@@ -309,6 +334,8 @@ class Service:
         )
         self.sd.ready(self.status_line())
         self._main_loop()
+        if self._dead is not None:
+            return self._die(self._dead)
         return self._shutdown()
 
     def _main_loop(self) -> None:
@@ -332,6 +359,8 @@ class Service:
                     log.info("service.healthy")
                 self._unhealthy = problem
                 self.record.health(problem)
+            if self._dead is not None:
+                return
             status = f"UNHEALTHY: {problem}; " + self.status_line() if problem else self.status_line()
             if status != last_status:
                 self.sd.status(status)
@@ -339,6 +368,20 @@ class Service:
             if time.monotonic() - last_beat >= HEARTBEAT_EVERY.total_seconds():
                 self.record.heartbeat()
                 last_beat = time.monotonic()
+
+    def _die(self, reason: str) -> int:
+        """A worker thread is gone: say so on every channel, stop the rest, exit non-zero."""
+        log.critical("service.exiting", reason=reason, exit_code=EXIT_THREAD_DIED)
+        alert = Alert(
+            "TrialWatch: the service stopped, a worker thread died",
+            f"{reason}.\n\nThe service exits with code {EXIT_THREAD_DIED} so that its supervisor restarts it "
+            "(systemd: Restart=on-failure); the log holds the traceback (event service.thread_died). "
+            "If it keeps happening, run `trialwatch doctor` and look at the log.",
+        )
+        announce(self.config, self.store, alert, now=self.now, write=self.write)
+        self.stop_requested.set()
+        self._shutdown()
+        return EXIT_THREAD_DIED
 
     def _shutdown(self) -> int:
         bound = self.config.settings.stop_timeout
@@ -375,14 +418,19 @@ class Service:
 def serve(
     config: Config, config_path: Path | None, *, environ: Mapping[str, str] = os.environ, rejected: tuple[str, ...] = ()
 ) -> int:
-    """Run until SIGTERM/SIGINT; returns the exit code (0 also when a stuck cycle was abandoned).
+    """Run until SIGTERM/SIGINT; returns the exit code (0 also when a stuck cycle was abandoned, 1 when a
+    worker thread died).
 
-    On SQLite a second service of the same database is refused (StorageError names the first)."""
+    On SQLite a second service of the same database is refused (StorageError names the first), and so
+    are a database the service ran on that is gone, and one `PRAGMA quick_check` finds damaged."""
     from watcher.store.locks import service_lock
 
+    check_database_present(config.settings)  # before anything creates an empty one
     with service_lock(config.settings.storage_url):
         service = Service(config, config_path, environ=environ, rejected=rejected)
         try:
+            check_database_sound(service.store)
+            record_database(config.settings, service.now())
             service.install_signal_handlers()
             return service.serve()
         except BaseException:

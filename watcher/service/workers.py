@@ -2,8 +2,10 @@
 
 Both wait for a flag the clock (or the main thread) raises, so a tick never blocks the clock and
 two cycles never overlap: a tick during a cycle leaves one cycle queued, whatever it asked for
-(`merge_modes`). A cycle that raises is logged and counted (`crashes`: the watchdog is withheld
-after a few in a row); a cycle that failed at the API level is retried sooner than the next tick
+(`merge_modes`). A cycle that raises — anywhere, from choosing the due trials (the database may
+be gone) to the bookkeeping after it — is logged and counted (`crashes`: the watchdog is withheld
+after a few in a row), and the next tick tries again: the worker loop itself never ends on an
+`Exception`. A cycle that failed at the API level is retried sooner than the next tick
 (`watcher.service.retry`).
 """
 
@@ -18,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import structlog
 
 from watcher.config import Config
+from watcher.errors import StorageError, TrialWatchError
 from watcher.service.record import ServiceRecord, safely
 from watcher.service.retry import ApiRetry
 from watcher.service.schedule import Clock, due_trials, merge_modes
@@ -102,12 +105,27 @@ class CycleRunner:
             self.wanted.clear()
             with self._lock:
                 mode, self._mode = self._mode or "due", ""
-            self.run_due(mode)
+            try:
+                self.run_due(mode)
+            except Exception as exc:  # a bug outside the cycle's own guard: still only this cycle fails
+                self._crashed(exc, stage="runner")
+
+    def _crashed(self, exc: Exception, *, stage: str) -> None:
+        self.crashes += 1
+        if isinstance(exc, TrialWatchError):  # ours, already one line (a database that went away, say)
+            log.error("cycle.crashed", stage=stage, error=f"{type(exc).__name__}: {exc}", consecutive=self.crashes)
+        else:
+            log.exception("cycle.crashed", stage=stage, error=f"{type(exc).__name__}: {exc}", consecutive=self.crashes)
 
     def run_due(self, mode: str) -> None:
         """Poll the trials `mode` asks for (see `request`), if any, in one cycle."""
         config = self.config()  # a reload swaps the reference; this cycle keeps the one it started with
-        only = None if mode == "full" else self._due(config, mode)
+        try:
+            only = None if mode == "full" else self._due(config, mode)
+        except Exception as exc:  # the database is unreachable or full: a failed cycle; the next tick retries
+            self._crashed(exc, stage="due")
+            self.after()
+            return
         if only is not None and not only and (config.watchlist.trials or not config.watchlist.searches):
             log.debug("cycle.nothing_due", trials=len(config.watchlist.trials))
             return
@@ -117,8 +135,7 @@ class CycleRunner:
         try:
             report = poll_trials(config, self.store, self.client, only=only, write=self.write)
         except Exception as exc:  # the service outlives a broken cycle; the watchdog counts them
-            self.crashes += 1
-            log.exception("cycle.crashed", error=f"{type(exc).__name__}: {exc}", consecutive=self.crashes)
+            self._crashed(exc, stage="cycle")
         else:
             self.crashes = 0
             safely(lambda: self._retry_after(report))
@@ -193,6 +210,8 @@ class NotifyRunner:
             try:
                 next_poll = self.store.meta.get(SERVICE_NEXT_CYCLE)
                 deliveries = notify_tick(self.config(), self.store, now=self.now, next_poll=next_poll)
+            except StorageError as exc:  # the database went away: one line, the next tick tries again
+                log.error("notify.tick_failed", error=f"{type(exc).__name__}: {exc}")  # noqa: TRY400
             except Exception as exc:
                 log.exception("notify.tick_crashed", error=f"{type(exc).__name__}: {exc}")
             else:

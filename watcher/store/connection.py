@@ -8,6 +8,7 @@ Locks between processes are `watcher.store.locks`; what a database failure means
 from __future__ import annotations
 
 import getpass
+import json
 import os
 import sqlite3
 from pathlib import Path
@@ -53,7 +54,7 @@ def open_engine(url: str, *, read_only: bool = False) -> Engine:
     PostgreSQL session with `default_transaction_read_only` (the web view reads beside the service).
     """
     parsed = make_url(url)
-    kwargs: dict[str, Any] = {"future": True}
+    kwargs: dict[str, Any] = {"future": True, "json_serializer": json_without_nul}
     database = sqlite_path(url)
     if read_only and database is not None:
         kwargs["creator"] = read_only_creator(database)
@@ -80,6 +81,24 @@ def open_engine(url: str, *, read_only: bool = False) -> Engine:
     if parsed.get_backend_name() == "sqlite":
         event.listen(engine, "connect", _sqlite_read_only_pragmas if read_only else _sqlite_pragmas)
     return engine
+
+
+def without_nul(value: Any) -> Any:
+    """`value` with NUL characters dropped from every string in it (keys too)."""
+    if isinstance(value, str):
+        return value.replace("\x00", "") if "\x00" in value else value
+    if isinstance(value, dict):
+        return {without_nul(k): without_nul(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [without_nul(v) for v in value]
+    return value
+
+
+def json_without_nul(value: Any) -> str:
+    """JSON columns' serializer: PostgreSQL refuses `\\u0000` in a JSON string (SQLite keeps it), and a
+    record may carry one; it is dropped on every backend alike, so both store the same."""
+    text = json.dumps(value)
+    return json.dumps(without_nul(value)) if "\\u0000" in text else text
 
 
 def read_only_creator(database: Path) -> Any:

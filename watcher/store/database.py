@@ -41,7 +41,7 @@ from watcher.store.changes import ChangeLog
 from watcher.store.connection import open_engine, redact_db_url, sqlite_path, unwritable
 from watcher.store.cycles import CycleLog
 from watcher.store.discovery import DiscoveryStore
-from watcher.store.failures import database_error, wrapped_bug
+from watcher.store.failures import database_error, reason, wrapped_bug
 from watcher.store.locks import WriterLock, advisory_lock
 from watcher.store.meta import Meta
 from watcher.store.outbox import OutboxQueue
@@ -135,6 +135,20 @@ class Store:
                 f"{redact_db_url(self.url)} needs a schema upgrade ({behind}), but {why}: run "
                 "`trialwatch db upgrade` (or start the service) as a user who can write it"
             )
+
+    def integrity(self, *, quick: bool = False) -> list[str]:
+        """SQLite's own check of the file (`PRAGMA quick_check`, or the slower `integrity_check` that
+        also compares indexes with their tables): [] when sound, else its first problems. PostgreSQL
+        checks its pages as it reads them: []."""
+        if self.dialect != "sqlite":
+            return []
+        pragma = "quick_check" if quick else "integrity_check"
+        try:
+            with self.engine.connect() as conn:
+                rows = [str(row[0]) for row in conn.exec_driver_sql(f"PRAGMA {pragma}(20)")]
+        except SQLAlchemyError as exc:
+            return [reason(exc, self.url)]
+        return [] if rows == ["ok"] else rows
 
     def schema_revision(self) -> str | None:
         from watcher.store.migrate import current_revision

@@ -43,6 +43,21 @@ def reason(exc: BaseException, url: str = "") -> str:
     return text.replace(str(password), "***") if password else text
 
 
+_DATABASE_ON = re.compile(r"\b(database error on|cannot open database|cannot [a-z ]+?) [a-z0-9+]+://\S*?:(?=\s)")
+_BRACKETED = re.compile(r"\[(SQL|parameters):.*?\](?=\s|$)|\(Background on this error at:[^)]*\)", re.DOTALL)
+ALERT_REASON_MAX = 300
+
+
+def alert_reason(error: str) -> str:
+    """An error fit for an alert, which goes to chat rooms and mailboxes: its first line, without SQL or
+    parameters, without the database's address (host, port, user, name: the log has them), bounded."""
+    text = _BRACKETED.sub("", error)
+    text = next((line.strip() for line in text.splitlines() if line.strip()), "unknown error")
+    text = _DATABASE_ON.sub(lambda m: f"{m.group(1)} the database:", text)
+    text = re.sub(r"[a-z0-9+]+://\S+", "<database>", text) if "://" in text else text
+    return text if len(text) <= ALERT_REASON_MAX else text[: ALERT_REASON_MAX - 1] + "…"
+
+
 # The database's own words (SQLite's messages, PostgreSQL's and psycopg's), first match wins.
 _ADVICE: tuple[tuple[str, str], ...] = (
     (

@@ -3,6 +3,7 @@ of version numbers at a time (a file lock beside a SQLite database), one service
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import os
@@ -139,14 +140,16 @@ def service_lock(url: str) -> Iterator[None]:
                 f"another `trialwatch run` ({holder}) is already the service of {database}; stop it first "
                 "(e.g. `systemctl stop trialwatch`) or give this one another storage.url"
             ) from None
-        os.ftruncate(fd, 0)
-        os.write(
-            fd, json.dumps({"pid": os.getpid(), "since": datetime.now(UTC).isoformat(timespec="seconds")}).encode()
-        )
+        with contextlib.suppress(OSError):  # who holds it is a courtesy: a full disk must not stop the start
+            os.ftruncate(fd, 0)
+            os.write(
+                fd, json.dumps({"pid": os.getpid(), "since": datetime.now(UTC).isoformat(timespec="seconds")}).encode()
+            )
         try:
             yield
         finally:
-            os.ftruncate(fd, 0)
+            with contextlib.suppress(OSError):
+                os.ftruncate(fd, 0)
             fcntl.flock(fd, fcntl.LOCK_UN)
     finally:
         os.close(fd)

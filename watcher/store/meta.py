@@ -181,6 +181,27 @@ CLAIM: Codec[Claim] = Codec(
 )
 PARTS: Codec[PartsSent] = Codec(lambda v: {"sent": v.sent, "rendered_at": v.rendered_at.isoformat()}, _parts)
 
+
+@dataclass(frozen=True, slots=True)
+class ChannelDown:
+    """A channel refusing every message since `since` (its last refusal said `error`); `alerted` once
+    the other channels were told."""
+
+    since: datetime
+    error: str
+    alerted: bool = False
+
+
+def _down(value: Json) -> ChannelDown | None:
+    if not isinstance(value, dict) or (since := parse_utc(value.get("since"))) is None:
+        return None
+    return ChannelDown(since, _text(value.get("error")) or "", bool(value.get("alerted")))
+
+
+CHANNEL_DOWN: Codec[ChannelDown] = Codec(
+    lambda v: {"since": v.since.isoformat(), "error": v.error, "alerted": v.alerted}, _down
+)
+
 # -- the keys --------------------------------------------------------------------------------------
 
 # The registry-wide poll gate (`watcher.cycle.gate`): it speaks for every watched trial, so only a
@@ -216,6 +237,8 @@ OUTBOX_CLAIM = MetaKeys("outbox.claim.{}", CLAIM)
 """By message id, while it is claimed (`watcher.store.outbox`)."""
 PARTS_SENT = MetaKeys("outbox.parts.{}", PARTS)
 """By message id, while a split message is part-way out (`watcher.notify.delivery`)."""
+CHANNEL_FAILING = MetaKeys("notify.failing.{}", CHANNEL_DOWN)
+"""By channel name, while the channel refuses every message (`watcher.notify.delivery`)."""
 
 # The running service's record of itself (`watcher.service`), read by `trialwatch status`.
 SERVICE_STATE = MetaKey("service.state", TEXT)

@@ -46,6 +46,17 @@ class UTCDateTime(TypeDecorator[datetime]):
         return utc(value)
 
 
+class CleanText(TypeDecorator[str]):
+    """Text as the registry sends it, less NUL characters: PostgreSQL refuses `\\u0000` in a text
+    value (SQLite stores it), and no reader of a trial's title or status wants one."""
+
+    impl = Text
+    cache_ok = True
+
+    def process_bind_param(self, value: str | None, dialect: Any) -> str | None:
+        return value.replace("\x00", "") if value is not None else None
+
+
 class Base(DeclarativeBase):
     pass
 
@@ -58,14 +69,14 @@ class TrialRow(Base):
     )
     nct_id: Mapped[str] = mapped_column(String(16), primary_key=True)
     canonical_id: Mapped[str | None] = mapped_column(String(16))
-    title: Mapped[str | None] = mapped_column(Text)
-    overall_status: Mapped[str | None] = mapped_column(String(40))
+    title: Mapped[str | None] = mapped_column(CleanText)
+    overall_status: Mapped[str | None] = mapped_column(CleanText)  # the registry's word, however long
     last_update_post_date: Mapped[str | None] = mapped_column(String(10))
     first_seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_checked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     consecutive_failures: Mapped[int] = mapped_column(Integer, default=0)
-    last_error: Mapped[str | None] = mapped_column(Text)
+    last_error: Mapped[str | None] = mapped_column(CleanText)
     not_found: Mapped[bool] = mapped_column(Boolean, default=False)
     # revision 0005: what the web view searches and sorts by, from the newest version
     sponsor: Mapped[str | None] = mapped_column(Text, nullable=True)
@@ -123,7 +134,7 @@ class ChangeRow(Base):
     snapshot_id: Mapped[int] = mapped_column(ForeignKey("snapshots.id"))
     version: Mapped[int] = mapped_column(Integer)
     detected_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
-    field: Mapped[str] = mapped_column(Text)
+    field: Mapped[str] = mapped_column(CleanText)
     change: Mapped[str] = mapped_column(String(10))
     old: Mapped[Json] = mapped_column(JSON, nullable=True)
     new: Mapped[Json] = mapped_column(JSON, nullable=True)
@@ -146,7 +157,7 @@ class OutboxRow(Base):
     status: Mapped[str] = mapped_column(String(10), default="pending")
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    last_error: Mapped[str | None] = mapped_column(Text)
+    last_error: Mapped[str | None] = mapped_column(CleanText)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
@@ -171,7 +182,7 @@ class SearchMatchRow(Base):
     nct_id: Mapped[str] = mapped_column(String(16), primary_key=True)
     first_seen_at: Mapped[datetime] = mapped_column(UTCDateTime)
     baseline: Mapped[bool] = mapped_column(Boolean, default=False)  # found by the search's first run
-    title: Mapped[str | None] = mapped_column(Text, nullable=True)
+    title: Mapped[str | None] = mapped_column(CleanText, nullable=True)
 
 
 class NoEditEventRow(Base):
