@@ -71,4 +71,4 @@ def test_a_damaged_database_is_refused_at_start_and_found_by_doctor_and_db_stats
 
     stats = workspace.process("db", "stats", timeout=60)
     assert stats.code == 1 and len(stats.err.strip().splitlines()) == 1, stats.err
-    assert "malformed" in stats.err and "Traceback" not in stats.err
+    assert ("is damaged (PRAGMA quick_check:" in stats.err or "malformed" in stats.err) and "Traceback" not in stats.err

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import click
 
-from watcher.cli.main import State, cli, open_store
+from watcher.cli.main import State, cli, fail, open_store
 
 
 @cli.group()
@@ -42,6 +42,14 @@ def db_stats(state: State, as_json: bool) -> None:
     """Versions stored and the bytes they take (compressed, deduplicated), per trial and in all."""
     config = state.config()
     with open_store(config, read_only=True) as store:
+        damaged = store.integrity(quick=True)  # figures read off a damaged file would be wrong or crash
+        if damaged:
+            from watcher.store.connection import redact_db_url
+
+            fail(
+                f"the database {redact_db_url(store.url)} is damaged (PRAGMA quick_check: {damaged[0]}); "
+                "restore it from a backup (`trialwatch doctor` runs the full check)"
+            )
         stats = store.retention.stats()
         revision = store.schema_revision()
     data = {

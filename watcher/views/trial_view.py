@@ -15,7 +15,7 @@ from typing import Any
 
 from watcher.config import Config
 from watcher.detect.catalog import is_bookkeeping
-from watcher.detect.describe import Segment, change_diff, change_texts, event_sentence
+from watcher.detect.describe import Segment, change_diff, change_texts, event_sentence, field_label
 from watcher.detect.fields import extract_fields
 from watcher.detect.meaning import SeverityRules
 from watcher.detect.priority import order_key
@@ -30,9 +30,11 @@ CTGOV_COMPARE = "https://clinicaltrials.gov/study/{nct_id}?tab=history&a={a}&b={
 
 @dataclass(frozen=True, slots=True)
 class ChangeView:
-    """One field change as the page shows it: old → new, or the word diff of a long text."""
+    """One field change as the page shows it: old → new, or the word diff of a long text. `label` is
+    the field in words (a site by its facility and place, never its internal key); `field` the path."""
 
     field: str
+    label: str
     kind: str
     severity: str
     old: str
@@ -74,8 +76,11 @@ class TrialView:
 def change_view(change: Change, *, version: int | None = None, detected_at: datetime | None = None) -> ChangeView:
     data = change_to_dict(change)
     old, new = change_texts(data)
+    event = data.get("event")
+    facility = event.get("data", {}).get("facility") if isinstance(event, Mapping) else None
     return ChangeView(
         field=change.field,
+        label=field_label(change.field, facility if isinstance(facility, str) else None),
         kind=change.change,
         severity=change.severity,
         old=old,
