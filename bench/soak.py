@@ -185,6 +185,7 @@ notify:
 {self._failing_after()}channels:
   mail:
     url: mailto://soak:{self.password}@127.0.0.1:{smtp_port}?to=soak@example.org&from=trialwatch@example.org
+    minor: immediate  # the soak judges every change as it happens, not in tomorrow's digest
   hook:
     url: json://127.0.0.1:{hook_port}/hook/{self.token}
 """)

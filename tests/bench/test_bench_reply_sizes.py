@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import pytest
+import structlog
 
 from bench.bench_reply_sizes import main
 
 
 def test_reply_size_benchmark_prints_real_sizes_and_refusals(capsys: pytest.CaptureFixture[str]) -> None:
+    # Another test of this worker may have pointed structlog at its own, since closed, captured stream.
+    structlog.reset_defaults()
     main()
     out = capsys.readouterr().out
     assert "x the largest real page" in out and "lists" in out and "studies" in out
