@@ -32,7 +32,7 @@ def test_a_study_too_deep_to_decode_is_unreadable_and_the_page_goes_on(
     chunk: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(pages, "CHUNK", chunk)
-    body = b'{"studies": [' + b", ".join([study(A), study(B, nested(5000)), study(C)]) + b'], "totalCount": 3}'
+    body = b'{"studies": [' + b", ".join([study(A), study(B, nested(200_000)), study(C)]) + b'], "totalCount": 3}'
     reader = PageReader(io.BytesIO(body), "/studies")
     first, second, third = list(reader.studies())
     assert second == Unreadable(B, "the record is nested too deeply to read")
