@@ -309,6 +309,24 @@ def report(args: argparse.Namespace, result: dict[str, Any], all_loads: float, c
     print(f"first sync CPU extrapolated linearly to {REGISTRY:,} studies: {hours:.2f} h (an extrapolation)")
 
 
+def start_fake(port: int, studies: int, mix: str, *, lazy: bool = False) -> subprocess.Popen[str]:
+    """The fake registry as its own process, serving `studies` synthetic studies in size mix `mix`
+    (`lazy`: generated on demand), returned once it listens (its first line)."""
+    fake = subprocess.Popen(
+        [
+            *(sys.executable, "-m", "tests.support.fakeapi", "--port", str(port)),
+            *("--synthetic", str(studies), "--mix", mix, *(("--lazy",) if lazy else ())),
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    assert fake.stdout is not None
+    fake.stdout.readline()
+    return fake
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.bench_cycle", description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int, default=10_000)
@@ -325,27 +343,9 @@ def main(argv: list[str] | None = None) -> None:
     except shared.FixturesNotFound as exc:
         raise SystemExit(f"bench_cycle: {exc}") from None
     port = free_port()
-    fake = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "tests.support.fakeapi",
-            "--port",
-            str(port),
-            "--synthetic",
-            str(args.trials),
-            "--mix",
-            args.mix,
-        ],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-    )
+    fake = start_fake(port, args.trials, args.mix)
     cleanup: Any = None
     try:
-        assert fake.stdout is not None
-        fake.stdout.readline()
         with tempfile.TemporaryDirectory() as name:
             tmp = Path(name)
             if args.db == "postgresql":

@@ -17,8 +17,6 @@ and PostgreSQL's own are not in it), peak RSS of the CLI process, and the databa
 from __future__ import annotations
 
 import argparse
-import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -35,6 +33,7 @@ from bench.bench_cycle import (  # noqa: E402 - after the path is set
     free_port,
     nct,
     postgres_url,
+    start_fake,
     write_config,
 )
 
@@ -87,20 +86,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--mix", choices=["registry", "small", "fixtures"], default="registry")
     args = parser.parse_args(argv)
     port = free_port()
-    fake = subprocess.Popen(
-        [
-            *(sys.executable, "-m", "tests.support.fakeapi", "--port", str(port)),
-            *("--synthetic", str(args.studies), "--mix", args.mix, "--lazy"),
-        ],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-    )
+    fake = start_fake(port, args.studies, args.mix, lazy=True)
     cleanup: Any = None
     try:
-        assert fake.stdout is not None
-        fake.stdout.readline()
         with tempfile.TemporaryDirectory() as name:
             if args.db == "postgresql":
                 db_url, cleanup = postgres_url()
