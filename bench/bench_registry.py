@@ -17,6 +17,7 @@ and PostgreSQL's own are not in it), peak RSS of the CLI process, and the databa
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import tempfile
 import time
@@ -50,7 +51,13 @@ def change_day(control: Any, studies: int, share: float) -> int:
     return count
 
 
-def run(args: argparse.Namespace, tmp: Path, port: int, db_url: str) -> list[tuple[Run, int, str]]:
+def process_cpu(pid: int) -> float:
+    """CPU seconds (user + system) a live process has used so far, from /proc (the fake's, beside ours)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def run(args: argparse.Namespace, tmp: Path, port: int, db_url: str, fake_pid: int) -> list[tuple[Run, int, str]]:
     import httpx
 
     config = write_config(tmp, f"http://127.0.0.1:{port}/api/v2", db_url, 0, "registry")
@@ -65,7 +72,10 @@ def run(args: argparse.Namespace, tmp: Path, port: int, db_url: str) -> list[tup
                 changed = change_day(control, args.studies, args.day)
                 note = f"{changed:,} studies changed (by the fake in {time.perf_counter() - started:.0f} s)"
             control.post("/_fake/requests", json={"reset": True}).raise_for_status()
+            fake_before = process_cpu(fake_pid)
             result = _wait4_run(name, cmd, tmp)
+            note += f"{'; ' if note else ''}fake API {process_cpu(fake_pid) - fake_before:.0f} s CPU"
+            note += "; load average {:.1f} {:.1f} {:.1f} at the end".format(*os.getloadavg())
             result.requests = control.post("/_fake/requests", json={}).json()["count"]
             size = db_bytes(db_url)
             rows.append((result, size, note))
@@ -94,7 +104,7 @@ def main(argv: list[str] | None = None) -> None:
                 db_url, cleanup = postgres_url()
             else:
                 db_url = f"sqlite:///{name}/bench.sqlite"
-            rows = run(args, Path(name), port, db_url)
+            rows = run(args, Path(name), port, db_url, fake.pid)
     finally:
         fake.terminate()
         fake.communicate(timeout=30)
