@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
+from typing import IO, Any
 from urllib.parse import urlsplit
 
 import httpx
@@ -28,6 +28,7 @@ from watcher.config import ApiSettings
 from watcher.errors import ApiError, InvalidResponse
 from watcher.ids import is_nct_id, normalize_nct_id
 from watcher.registry import pages
+from watcher.registry.ahead import Ahead, peek_envelope
 from watcher.registry.pages import Pager, PageReader
 from watcher.registry.responses import BatchResult, Fetched, aliases_of, attribute, parse_json, validate_study
 from watcher.registry.transport import Transport
@@ -232,15 +233,37 @@ class CtGovClient:
             yield page
             pager.turn(page, len(page["studies"]))
 
-    def walk(self, params: Mapping[str, str], on_study: Callable[[Any], None], *, expect: int | None = None) -> int:
+    def walk(
+        self,
+        params: Mapping[str, str],
+        on_study: Callable[[Any], None],
+        *,
+        expect: int | None = None,
+        ahead: Ahead | None = None,
+        then: Mapping[str, str] | None = None,
+    ) -> int:
         """Every study of a `/studies` query to `on_study` one at a time, each page spooled and read a study
         at a time (`pages.py`): a page of 1,000 full records takes no more memory than a small one.
+        While a page is read, the next is fetched (`ahead.py`); with `ahead` shared between walks and
+        `then` (the next walk's first query), the next walk's first page too.
         Returns the number of studies; raises ApiError where a page fails (those before it were whole)."""
+        if ahead is None:
+            with Ahead(self.studies_body) as own:
+                return self.walk(params, on_study, expect=expect, ahead=own, then=then)
         pager = Pager(params, expect)
         while (query := pager.next_query()) is not None:
-            with self.transport.get_spooled("/studies", query) as body:
+            with ahead.take(query) as body:
+                following = pager.ahead(peek_envelope(body))
+                if following is not None:
+                    ahead.start(following)
+                elif then is not None:
+                    ahead.start(then)
                 reader = PageReader(body, "/studies")
                 for study in reader.studies():
                     on_study(study)
             pager.turn(reader.meta, reader.count)
         return pager.got
+
+    def studies_body(self, query: Mapping[str, str]) -> IO[bytes]:
+        """The spooled body of one `/studies` page (rate limit and retries as every request)."""
+        return self.transport.get_spooled("/studies", query)

@@ -243,6 +243,23 @@ class Pager:
             query["pageToken"] = self.token
         return query
 
+    def ahead(self, envelope: Mapping[str, Any]) -> dict[str, str] | None:
+        """The query after the page whose envelope (`ahead.peek_envelope`) this is, when the walk will
+        surely go on past it: a token, and more studies expected than this page can hold even if
+        full. Otherwise None: a guess must never cost a request the walk would not have sent."""
+        token = envelope.get("nextPageToken")
+        expect = self.expect
+        if self.pages == 0 and isinstance(envelope.get("totalCount"), int):
+            expect = envelope["totalCount"]
+        if self.done or not isinstance(token, str) or not token or token in self.seen or expect is None:
+            return None
+        if self.got + self.size >= expect or self.pages + 1 >= MAX_PAGES:
+            return None
+        query = dict(self.params)
+        query.pop("countTotal", None)
+        query["pageToken"] = token
+        return query
+
     def turn(self, page: Mapping[str, Any], count: int) -> None:
         if self.pages == 0 and isinstance(page.get("totalCount"), int):
             self.expect = page["totalCount"]

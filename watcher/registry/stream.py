@@ -17,7 +17,7 @@ here as early as it safely can be:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from functools import partial
 from typing import Any
 
@@ -25,6 +25,7 @@ import structlog
 
 from watcher.errors import ApiError, InvalidResponse
 from watcher.ids import is_nct_id, normalize_nct_id
+from watcher.registry.ahead import Ahead
 from watcher.registry.client import CtGovClient
 from watcher.registry.pages import MAX_PAGE_SIZE
 from watcher.registry.responses import BatchResult, Fetched, choose, owners, peek_id, validate_study
@@ -50,8 +51,10 @@ def stream_studies(client: CtGovClient, ids: Sequence[str], on_batch: OnBatch) -
     if invalid:
         on_batch(BatchResult(errors=invalid))
     size = max(1, min(client.settings.batch_size, client.settings.full_page_size))
-    for start in range(0, len(wanted), size):
-        _Batch(client, wanted[start : start + size], on_batch).run()
+    batches = [_Batch(client, wanted[start : start + size], on_batch) for start in range(0, len(wanted), size)]
+    with Ahead(client.studies_body) as ahead:  # each batch's page fetched while the one before is stored
+        for number, batch in enumerate(batches):
+            batch.run(ahead, batches[number + 1].query if number + 1 < len(batches) else None)
 
 
 class _Batch:
@@ -67,10 +70,13 @@ class _Batch:
         self.studies = 0
         self.unexpected = 0
 
-    def run(self) -> None:
-        params = {"filter.ids": ",".join(self.batch), "pageSize": str(MAX_PAGE_SIZE)}
+    @property
+    def query(self) -> dict[str, str]:
+        return {"filter.ids": ",".join(self.batch), "pageSize": str(MAX_PAGE_SIZE)}
+
+    def run(self, ahead: Ahead, then: Mapping[str, str] | None) -> None:
         try:
-            self.client.walk(params, self._study, expect=len(self.batch))
+            self.client.walk(self.query, self._study, expect=len(self.batch), ahead=ahead, then=then)
         except ApiError as exc:
             log.warning(
                 "api.batch_failed",
