@@ -233,8 +233,7 @@ def change_line(change: Mapping[str, Json]) -> str:
     sides read the same says so rather than showing them twice."""
     event = change.get("event")
     data = event.get("data") if isinstance(event, Mapping) else None
-    facility = data.get("facility") if isinstance(data, Mapping) else None
-    label = field_label(str(change["field"]), facility if isinstance(facility, str) else None)
+    label = field_label(str(change["field"]), data if isinstance(data, Mapping) else None)
     return f"{label}: {change_values(change)}"
 
 
@@ -295,16 +294,32 @@ def _keyed_family(field: str) -> str | None:
     return prefix if spec is not None and spec.kind == "keyed" else None
 
 
-def field_label(field: str, facility: str | None = None) -> str:
+def spelled_site(site: Mapping[str, Json] | None) -> tuple[str, str | None]:
+    """(facility, "city, state, country") as the record spells them, from a site event's data (or a
+    whole site record); "" for a facility it does not hold, None for an address it does not carry
+    (events stored before they carried the country)."""
+    if not isinstance(site, Mapping):
+        return "", None
+    facility = site.get("facility")
+    parts = ("city", "state", "country")
+    place = ", ".join(str(site[k]) for k in parts if isinstance(site.get(k), str) and site[k])
+    return (facility if isinstance(facility, str) else ""), place if "country" in site else None
+
+
+def field_label(field: str, site: Mapping[str, Json] | None = None) -> str:
     """The words for a field in a `field: old → new` line: a site, an arm, an outcome named as
-    people know it; every other field keeps its documented name (`status.overallStatus`). A site's
-    key is lowercased: `facility`, as the record spells it (from the change's event), reads better."""
+    people know it; every other field keeps its documented name (`status.overallStatus`). A site is
+    named as the record spells it (`site`: its event's data, facility and address); its key, which
+    is lowercased, only for a change stored before events carried the spelling."""
     if field.startswith("locations."):
         key, part = split_site(field)
-        name, _, place = site_name(key).partition(" (")
+        facility, place = spelled_site(site)
+        if place is None or not facility:
+            key_name, _, key_place = site_name(key).partition(" (")
+            facility, place = facility or key_name, key_place.rstrip(")") if place is None else place
         if part == "facility":  # the old and new names follow: the place alone says which site
-            return f"Site in {place.rstrip(')')} · name" if place else "Site · name"
-        label = f"Site {facility or name}" + (f" ({place}" if place else "")
+            return f"Site in {place} · name" if place else "Site · name"
+        label = f"Site {facility}" + (f" ({place})" if place else "")
         return f"{label} · {_SITE_PARTS.get(part, part)}" if part else label
     if field.startswith("eligibility.criteria."):
         section, _, number = field.removeprefix("eligibility.criteria.").partition(".")

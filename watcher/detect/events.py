@@ -219,21 +219,28 @@ def _site(change: Change, old: Mapping[str, Json], new: Mapping[str, Json]) -> D
         return f"locations.{key}" in new or f"locations.{key}" in old
 
     split = _split_field(change.field, "locations.", is_site)
-    if split is None or split[1] != "status":
+    if split is None:
         return None, "minor"
-    key = split[0]
-    site = new.get("locations." + key)
+    key, part = split
+    site = new.get("locations." + key) or old.get("locations." + key)
+    if part != "status":  # a contact, a coordinate, the address: named as the record spells the site
+        return Event("site_edited", "", {"site": key, "part": part, **_place(site)}), "minor"
     where = _site_label(site) or key
     summary = f"Site {where}: {change.old or 'no status'} → {change.new or 'no status'}"
     data = {"site": key, "from": change.old, "to": change.new, **_place(site)}
     return Event("site_status", summary, data), "major"
 
 
+SITE_PLACE = ("facility", "city", "state", "zip", "country")
+"""A site's parts that every site event carries as the record spells them: people read these, never
+the lowercased key (`facility|city|state|country`), and the zip code tells look-alikes apart."""
+
+
 def _place(site: Json) -> dict[str, Json]:
-    """A site's facility, city and zip code as the record spells them: what tells look-alikes apart."""
+    """A site's facility and address as the record spells them."""
     if not isinstance(site, dict):
         return {}
-    return {part: site.get(part) for part in ("facility", "city", "zip")}
+    return {part: site.get(part) for part in SITE_PLACE}
 
 
 def _site_label(site: Json) -> str:

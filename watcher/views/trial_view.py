@@ -77,10 +77,10 @@ def change_view(change: Change, *, version: int | None = None, detected_at: date
     data = change_to_dict(change)
     old, new = change_texts(data)
     event = data.get("event")
-    facility = event.get("data", {}).get("facility") if isinstance(event, Mapping) else None
+    spelled = event.get("data") if isinstance(event, Mapping) else None
     return ChangeView(
         field=change.field,
-        label=field_label(change.field, facility if isinstance(facility, str) else None),
+        label=field_label(change.field, spelled if isinstance(spelled, Mapping) else None),
         kind=change.change,
         severity=change.severity,
         old=old,

@@ -6,7 +6,7 @@ Nothing here does I/O or reads the clock: the delivery time comes in as an argum
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import timedelta
 
@@ -21,7 +21,7 @@ from watcher.detect.describe import (
 )
 from watcher.detect.priority import order_key
 from watcher.messages import ChangesPayload, DigestPayload, DigestTrial, Payload
-from watcher.models import SEVERITY_RANK, Change, Event, change_to_dict, history_url, study_url
+from watcher.models import SEVERITY_RANK, Change, Event, Json, change_to_dict, history_url, study_url
 from watcher.notify.formats.bulk import summarise
 from watcher.notify.formats.context import ChangeContext, Context, Delivery, Entry, SummaryEntry, TrialContext
 from watcher.notify.formats.text import plain_text
@@ -34,26 +34,25 @@ def _rank(severity: str | None) -> int:
     return SEVERITY_RANK.get(str(severity), 0)
 
 
-def _facility(event: Event | None) -> str | None:
-    """A site's facility as the record spells it, when the change's event carries it."""
-    facility = event.data.get("facility") if event is not None else None
-    return facility if isinstance(facility, str) and facility else None
+def _spelled(event: Event | None) -> Mapping[str, Json] | None:
+    """A site's facility and address as the record spells them, when the change's event carries them."""
+    return event.data if event is not None and isinstance(event.data.get("site"), str) else None
 
 
-def _facilities(changes: Sequence[Change]) -> dict[str, str]:
-    """Site key → facility as the record spells it, from the events of one trial's changes: a site's
-    contact or coordinates change carries no event, its status change next to it does."""
-    out: dict[str, str] = {}
+def _sites(changes: Sequence[Change]) -> dict[str, Mapping[str, Json]]:
+    """Site key → the site as the record spells it, from the events of one trial's changes: a change
+    stored before every site change had an event borrows the spelling of its site's other changes."""
+    out: dict[str, Mapping[str, Json]] = {}
     for change in changes:
-        site = change.event.data.get("site") if change.event is not None else None
-        facility = _facility(change.event)
-        if isinstance(site, str) and facility:
-            out[site] = facility
+        spelled = _spelled(change.event)
+        if spelled is not None and (spelled.get("facility") or str(spelled["site"]) not in out):
+            out[str(spelled["site"])] = spelled
     return out
 
 
-def change_context(change: Change, facility: str | None = None) -> ChangeContext:
-    """One change as people read it; `facility` names its site when its key (lowercased) is all there is."""
+def change_context(change: Change, site: Mapping[str, Json] | None = None) -> ChangeContext:
+    """One change as people read it; `site` (as the record spells it) names its site when the change's
+    own event does not."""
     stored = change_to_dict(change)  # the form `detect.describe` and `detect.priority` read
     old_text, new_text = change_texts(stored)
     event = change.event
@@ -63,7 +62,7 @@ def change_context(change: Change, facility: str | None = None) -> ChangeContext
         value = change.new if change.change != "removed" else change.old
         if isinstance(value, str) and len(value) > 40 and format_value(value, width=40)[:30] == tail[:30]:
             summary = head  # "Exclusion criterion reworded", not the criterion a second time
-    label = field_label(change.field, _facility(event) or facility)
+    label = field_label(change.field, _spelled(event) or site)
     line, diff, sentence = f"{label}: {change_values(stored)}", change_diff(stored), False
     if event_sentence(stored) and summary:
         old_text, new_text, diff, sentence, summary = "", summary, None, True, None
@@ -88,9 +87,9 @@ def change_context(change: Change, facility: str | None = None) -> ChangeContext
 def trial_context(item: ChangesPayload | DigestTrial) -> TrialContext:
     """One trial's part of a message, its changes in clinical priority order (`detect.priority`),
     severity breaking ties; the trial's severity is that of its most severe change."""
-    facilities = _facilities(item.changes)
+    sites = _sites(item.changes)
     contexts = (
-        change_context(c, facilities.get(split_site(c.field)[0]) if c.field.startswith("locations.") else None)
+        change_context(c, sites.get(split_site(c.field)[0]) if c.field.startswith("locations.") else None)
         for c in item.changes
     )
     changes = tuple(sorted(contexts, key=lambda c: c.rank))

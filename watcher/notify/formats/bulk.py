@@ -122,7 +122,8 @@ def _kind_order(kind: str, size: int) -> tuple[int, int, str]:
 
 def _site_facts(key: str, changes: Sequence[ChangeContext]) -> tuple[str, str, str]:
     """(facility, city, zip) of a site as the record spells them: from the whole site when it came or
-    went, from its events, from a corrected facility, else from its key."""
+    went, from its events, from a corrected facility; from its key only for changes stored before
+    every site change carried the spelling."""
     facts = {"facility": "", "city": "", "zip": ""}
     for change in changes:
         value = change.new if change.change != "removed" else change.old
@@ -135,9 +136,10 @@ def _site_facts(key: str, changes: Sequence[ChangeContext]) -> tuple[str, str, s
         part = change.field.rsplit(".", 1)[-1]
         if part in facts and isinstance(change.new, str):
             facts[part] = change.new
-    facility, _, place = site_name(key).partition(" (")
-    facts["facility"] = facts["facility"] or facility
-    facts["city"] = facts["city"] or place.split(",")[0].rstrip(")")
+    if not any(isinstance(_data(c).get("site"), str) for c in changes):
+        facility, _, place = site_name(key).partition(" (")
+        facts["facility"] = facts["facility"] or facility
+        facts["city"] = facts["city"] or place.split(",")[0].rstrip(")")
     return facts["facility"], facts["city"], facts["zip"]
 
 
