@@ -314,12 +314,13 @@ def field_label(field: str, site: Mapping[str, Json] | None = None) -> str:
     if field.startswith("locations."):
         key, part = split_site(field)
         facility, place = spelled_site(site)
-        if place is None or not facility:
+        if place is None:  # a change stored before its event carried the site's spelling
             key_name, _, key_place = site_name(key).partition(" (")
-            facility, place = facility or key_name, key_place.rstrip(")") if place is None else place
+            facility = facility or (key_name if key.split("|")[0] else "")
+            place = key_place.rstrip(")")
         if part == "facility":  # the old and new names follow: the place alone says which site
             return f"Site in {place} · name" if place else "Site · name"
-        label = f"Site {facility}" + (f" ({place})" if place else "")
+        label = "Site" + (f" {facility}" if facility else "") + (f" ({place})" if place else "")
         return f"{label} · {_SITE_PARTS.get(part, part)}" if part else label
     if field.startswith("eligibility.criteria."):
         section, _, number = field.removeprefix("eligibility.criteria.").partition(".")
