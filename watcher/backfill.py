@@ -84,7 +84,7 @@ def backfill(
             report.skipped_over_cap = len(older) - config.settings.backfill.max_versions
             older = older[-config.settings.backfill.max_versions :]
         past = _read_past(history, nct_id, first, older)
-        if past and len(history.index(nct_id)) != len(entries):
+        if past and len(history.index(nct_id, fresh=True)) != len(entries):
             raise BackfillError(f"{nct_id}: its history changed while it was read; run the backfill again")
         prepared, rebase = _with_changes(past, first, rules)
         report.imported = store.versions.prepend(nct_id, prepared, rebase=rebase)
@@ -267,6 +267,7 @@ def fill_gap(
             detected_at=at,
             web_base_url=settings.web.base_url,
             held=held_for_digest(routed, settings),
+            ctgov_versions=(latest.ctgov_version, entry.version) if latest.ctgov_version is not None else None,
         )
         store.versions.save(
             trial.nct_id,
@@ -291,5 +292,5 @@ def fill_gap(
             changes=len(changes),
             notified=sorted(routed),
         )
-        latest = Snapshot(trial.nct_id, version, at, digest, past)
+        latest = Snapshot(trial.nct_id, version, at, digest, past, ctgov_version=entry.version)
     return latest, history.requests

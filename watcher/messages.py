@@ -18,7 +18,7 @@ nothing and generates no schema. msgspec adds 3-7 ms of import and 0.5 MB in one
 dependencies; pydantic 78-119 ms (with one model defined) and 7.3 MB in four packages.
 
 Compatibility: every payload a released TrialWatch stored loads (schema 1). Fields that early
-releases did not write (a change set's `history_url`) are optional; unknown keys are
+releases did not write (a change set's `history_url`, `ctgov_versions`) are optional; unknown keys are
 ignored, so a field added within schema 1 does not break an older reader. A payload whose `schema`
 is newer than `PAYLOAD_SCHEMA` is refused by name rather than misread.
 """
@@ -50,6 +50,11 @@ class _Payload(msgspec.Struct, frozen=True, kw_only=True, tag_field="type"):
         return str(self.__struct_config__.tag)
 
 
+CtgovVersions = tuple[int, int]
+"""ClinicalTrials.gov's numbers (from 0, as its record history counts) of the old and the new version
+a change set compares, when both are known: what its comparison page (`models.compare_url`) needs."""
+
+
 class ChangesPayload(_Payload, frozen=True, kw_only=True, tag="changes"):
     """One trial's changes in one new version, for one channel."""
 
@@ -62,6 +67,12 @@ class ChangesPayload(_Payload, frozen=True, kw_only=True, tag="changes"):
     detected_at: Timestamp
     changes: tuple[Change, ...]
     test: bool | msgspec.UnsetType = msgspec.UNSET  # true only in `notify-test` samples, never stored
+    ctgov_versions: CtgovVersions | msgspec.UnsetType = msgspec.UNSET  # written only when known
+
+    @property
+    def compared(self) -> CtgovVersions | None:
+        """`ctgov_versions` when known."""
+        return self.ctgov_versions if isinstance(self.ctgov_versions, tuple) else None
 
 
 class DigestTrial(msgspec.Struct, frozen=True, kw_only=True):
@@ -75,6 +86,12 @@ class DigestTrial(msgspec.Struct, frozen=True, kw_only=True):
     label: str | None
     title: str | None
     version: int | None
+    ctgov_versions: CtgovVersions | msgspec.UnsetType = msgspec.UNSET  # the first set's old, the last one's new
+
+    @property
+    def compared(self) -> CtgovVersions | None:
+        """`ctgov_versions` when known."""
+        return self.ctgov_versions if isinstance(self.ctgov_versions, tuple) else None
 
 
 class DigestPayload(_Payload, frozen=True, kw_only=True, tag="digest"):

@@ -32,6 +32,23 @@ def history_url(nct_id: str) -> str:
     return HISTORY_URL.format(nct_id=nct_id)
 
 
+CTGOV_COMPARE = "https://clinicaltrials.gov/study/{nct_id}?tab=history&a={a}&b={b}#version-content-panel"
+"""ClinicalTrials.gov's own side-by-side comparison of two versions of a record: the address its
+Record History tab's "Compare" opens, `a` and `b` being the versions as the site shows them (from 1)."""
+
+
+def compare_url(nct_id: str, old: int, new: int) -> str:
+    """ClinicalTrials.gov's comparison of two versions given by their record-history numbers, which
+    count from 0 (the record history's API); its pages count from 1."""
+    return CTGOV_COMPARE.format(nct_id=nct_id, a=old + 1, b=new + 1)
+
+
+def registry_changes_url(nct_id: str, ctgov_versions: tuple[int, int] | None = None) -> str:
+    """Where ClinicalTrials.gov lists every change between two versions: its comparison of them when
+    both numbers are known (`compare_url`), else the trial's record history."""
+    return compare_url(nct_id, *ctgov_versions) if ctgov_versions is not None else history_url(nct_id)
+
+
 @dataclass(frozen=True, slots=True)
 class Event:
     """The clinical meaning of a change, e.g. a status transition or a date slip.
@@ -126,3 +143,4 @@ class Snapshot:
     fetched_at: datetime
     content_hash: str
     record: Mapping[str, Json]
+    ctgov_version: int | None = None  # ClinicalTrials.gov's number of this version (from 0), when known

@@ -201,6 +201,7 @@ def test_webhook_gets_the_versioned_document(webhook: WebhookReceiver) -> None:
     assert body["links"] == {
         "study": "https://clinicaltrials.gov/study/NCT04728893",
         "history": "https://clinicaltrials.gov/study/NCT04728893?tab=history",
+        "compare": None,
     }
     assert body["severity"] == "critical"
     first = body["changes"][0]

@@ -165,6 +165,14 @@ class BackfillSettings:
         default=50,
         metadata=setting("history requests per cycle for gaps; trials beyond it are polled without", Integer(0)),
     )
+    compare_links: bool = field(
+        default=True,
+        metadata=setting(
+            "look up ClinicalTrials.gov's numbers of a notified trial's two versions (one history request, "
+            "counted in max_gap_requests), so that messages link to its comparison of them",
+            Flag(),
+        ),
+    )
     max_versions: int = field(default=64, metadata=setting("versions per trial and backfill", Integer()))
     max_bytes: int = field(
         default=4_000_000, metadata=setting("the largest record-history response read", Integer(at_least=1000))

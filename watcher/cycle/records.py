@@ -25,6 +25,7 @@ from watcher.backfill import fill_gap
 from watcher.config import Config
 from watcher.cycle.alerts import Alert, Alerts
 from watcher.cycle.collector import page_stored
+from watcher.cycle.compare import Numbers, ctgov_numbers
 from watcher.cycle.partial import Suspect, whole_record
 from watcher.cycle.report import CycleReport, Run
 from watcher.cycle.trial_alerts import TrialAlerts
@@ -108,6 +109,7 @@ class Recorder:
         self._page_bytes = 0
         self._held: frozenset[str] = frozenset()  # meta keys of the page's trials that have a partial record held back
         self._tally: dict[str, int] = {}
+        self._reader: RecordHistory | None = None  # the record history of the trial being prepared
 
     def take(self, nct_id: str, record: dict[str, Any]) -> None:
         """One fetched record; a full page is stored at once, so a big first sync streams."""
@@ -190,9 +192,16 @@ class Recorder:
             else:
                 self._saved(prepared, saved)
 
+    def _history(self) -> RecordHistory:
+        """The record history's reader of the trial being prepared: one per trial, so its index is
+        asked for once whether a partial answer or the messages' link needed it first."""
+        if self._reader is None:
+            self._reader = RecordHistory(self.config, self.client)
+        return self._reader
+
     def _newest(self, nct_id: str) -> tuple[HistoryEntry, dict[str, Any] | None]:
         """The record history's newest version of a study (one request): settles a partial answer."""
-        return RecordHistory(self.config, self.client).newest(nct_id)
+        return self._history().newest(nct_id)
 
     def _prepare(
         self,
@@ -209,6 +218,7 @@ class Recorder:
         if stored_hash == encoded.digest:
             self._checked(trial, changed=False)
             return None
+        self._reader = None
         now = self.now()
         if stored_hash is None:
             latest = None
@@ -242,6 +252,11 @@ class Recorder:
         changes = changes_between(latest.record if latest else None, record, self.rules) if notify else []
         title = title_of(record)
         routed = route(trial, changes, settings) if notify and settings.channels else {}
+        numbers = Numbers()
+        if routed and latest is not None:  # messages will link to ClinicalTrials.gov's comparison of the two
+            budget = settings.backfill.max_gap_requests - self.gap_requests
+            numbers = ctgov_numbers(self.config, self._history, latest, record, budget=budget)
+            self.gap_requests += numbers.requests
         messages = change_messages(
             trial,
             title,
@@ -250,6 +265,7 @@ class Recorder:
             detected_at=now,
             web_base_url=settings.web.base_url,
             held=held_for_digest(routed, settings),
+            ctgov_versions=numbers.versions,
         )
         messages += site_messages(self.config, trial, title, latest, record, notify=notify, at=now, write=self.write)
         if baseline and trial.channels and trial.nct_id not in self.by_id:  # whole-registry mode, past the first sync
@@ -265,6 +281,7 @@ class Recorder:
             baseline=baseline,
             messages=messages,
             encoded=encoded,
+            ctgov_version=numbers.new,
         )
         return Prepared(trial, title, notify, routed, version, recovered)
 

@@ -17,6 +17,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from functools import partial
 
+import msgspec
 import structlog
 
 from watcher.config import Config, Settings
@@ -25,13 +26,14 @@ from watcher.errors import PayloadError
 from watcher.messages import (
     MINOR_HELD,
     ChangesPayload,
+    CtgovVersions,
     DigestPayload,
     DigestTrial,
     HeartbeatPayload,
     NewMessage,
     decode_payload,
 )
-from watcher.models import Change, history_url, study_url
+from watcher.models import Change, registry_changes_url, study_url
 from watcher.store import Store
 from watcher.store.discovery import watched_trials
 from watcher.store.meta import DIGEST_LAST, HEARTBEAT_LAST, LAST_SUCCESS
@@ -55,16 +57,34 @@ def digest_payload(change_sets: Sequence[ChangesPayload], *, since: str, until: 
         DigestTrial(
             nct_id=nct_id,
             url=study_url(nct_id),
-            history_url=history_url(nct_id),
+            history_url=_full_list(nct_id, first, lasts[nct_id]),
             detected_at=first.detected_at,
             changes=tuple(changes[nct_id]),
             label=lasts[nct_id].label,
             title=lasts[nct_id].title,
             version=lasts[nct_id].version,
+            ctgov_versions=_span(first, lasts[nct_id]) or msgspec.UNSET,
         )
         for nct_id, first in firsts.items()
     )
     return DigestPayload(since=since, until=until, trials=trials)
+
+
+def _span(first: ChangesPayload, last: ChangesPayload) -> CtgovVersions | None:
+    """ClinicalTrials.gov's numbers of the oldest and the newest version a trial's folded change
+    sets compare: its comparison of those two shows every change in between."""
+    if first.compared is None or last.compared is None:
+        return None
+    return first.compared[0], last.compared[1]
+
+
+def _full_list(nct_id: str, first: ChangesPayload, last: ChangesPayload) -> str:
+    """The web view's trial page when the change sets link to it (`web.base_url`), else
+    ClinicalTrials.gov's comparison of the span, else the trial's record history there."""
+    own = last.history_url
+    if own and not own.startswith(study_url(nct_id)):
+        return own
+    return registry_changes_url(nct_id, _span(first, last))
 
 
 def _fold(

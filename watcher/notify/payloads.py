@@ -13,13 +13,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import msgspec
 import structlog
 
 from watcher.config import Config, Settings
 from watcher.config.channels import minor_schedule, next_fire
 from watcher.errors import TrialWatchError
-from watcher.messages import MINOR_HELD, ChangesPayload, NewMessage, Payload
-from watcher.models import Change, Event, Trial, history_url, study_url
+from watcher.messages import MINOR_HELD, ChangesPayload, CtgovVersions, NewMessage, Payload
+from watcher.models import Change, Event, Trial, history_url, registry_changes_url, study_url
 from watcher.notify.delivery import TICK_WAIT, Outcome, deliver_due, render
 from watcher.notify.formats import Delivery, context
 from watcher.notify.send import Sender
@@ -48,6 +49,13 @@ def trial_page_url(web_base_url: str | None, nct_id: str) -> str | None:
     return f"{web_base_url.rstrip('/')}/trials/{nct_id}" if web_base_url else None
 
 
+def full_list_url(nct_id: str, *, web_base_url: str | None = None, ctgov_versions: CtgovVersions | None = None) -> str:
+    """The link every message that summarises ends with: the web view's trial page when
+    `web.base_url` is set, else ClinicalTrials.gov's comparison of the two versions when their
+    numbers are known, else the trial's record history there."""
+    return trial_page_url(web_base_url, nct_id) or registry_changes_url(nct_id, ctgov_versions)
+
+
 def changes_payload(
     trial: Trial,
     title: str | None,
@@ -56,19 +64,20 @@ def changes_payload(
     version: int,
     detected_at: datetime,
     web_base_url: str | None = None,
+    ctgov_versions: CtgovVersions | None = None,
 ) -> ChangesPayload:
-    """One trial's changes as the outbox stores them (no URLs of channels). Its history link, which
-    every message that summarises ends with, is the web view's trial page when `web.base_url` is
-    set, else the trial's history on ClinicalTrials.gov."""
+    """One trial's changes as the outbox stores them (no URLs of channels), with the link to the
+    full list (`full_list_url`) and ClinicalTrials.gov's numbers of the two versions when known."""
     return ChangesPayload(
         nct_id=trial.nct_id,
         label=trial.label,
         title=title,
         url=study_url(trial.nct_id),
-        history_url=trial_page_url(web_base_url, trial.nct_id) or history_url(trial.nct_id),
+        history_url=full_list_url(trial.nct_id, web_base_url=web_base_url, ctgov_versions=ctgov_versions),
         version=version,
         detected_at=detected_at.isoformat(),
         changes=tuple(changes),
+        ctgov_versions=ctgov_versions if ctgov_versions is not None else msgspec.UNSET,
     )
 
 
@@ -81,13 +90,22 @@ def change_messages(
     detected_at: datetime,
     web_base_url: str | None = None,
     held: Collection[str] = (),
+    ctgov_versions: CtgovVersions | None = None,
 ) -> list[NewMessage]:
     """One message per routed channel; those named in `held` wait for the channel's digest of minor
     changes (`routing.held_for_digest`)."""
     return [
         NewMessage(
             name,
-            changes_payload(trial, title, changes, version=version, detected_at=detected_at, web_base_url=web_base_url),
+            changes_payload(
+                trial,
+                title,
+                changes,
+                version=version,
+                detected_at=detected_at,
+                web_base_url=web_base_url,
+                ctgov_versions=ctgov_versions,
+            ),
             held=name in held,
         )
         for name, changes in routed.items()

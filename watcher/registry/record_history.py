@@ -209,14 +209,18 @@ class RecordHistory:
         self.requests = 0
         self._versions: dict[tuple[str, int], dict[str, Any]] = {}
         self._current: dict[str, tuple[int, dict[str, Any]]] = {}
+        self._indexes: dict[str, list[HistoryEntry]] = {}
 
-    def index(self, nct_id: str) -> list[HistoryEntry]:
-        """The version list; the current version's record it carries is kept for `version`."""
-        url = f"{self.base}/studies/{nct_id}?history=true"
-        entries, study = parse_index_and_study(self._get(url, nct_id), nct_id, url)
-        if study is not None:
-            self._current[nct_id] = (entries[-1].version, study)
-        return entries
+    def index(self, nct_id: str, *, fresh: bool = False) -> list[HistoryEntry]:
+        """The version list, fetched once per instance unless `fresh` (has it changed meanwhile?); the
+        current version's record it carries is kept for `version`."""
+        if fresh or nct_id not in self._indexes:
+            url = f"{self.base}/studies/{nct_id}?history=true"
+            entries, study = parse_index_and_study(self._get(url, nct_id), nct_id, url)
+            if study is not None:
+                self._current[nct_id] = (entries[-1].version, study)
+            self._indexes[nct_id] = entries
+        return list(self._indexes[nct_id])
 
     def newest(self, nct_id: str) -> tuple[HistoryEntry, dict[str, Any] | None]:
         """The newest version's entry and record, from one request (the index carries the record)."""

@@ -32,7 +32,12 @@ def snapshot_of(s: Session, row: SnapshotRow) -> Snapshot | None:
     else:
         return None
     return Snapshot(
-        nct_id=row.nct_id, version=row.version, fetched_at=row.fetched_at, content_hash=row.content_hash, record=record
+        nct_id=row.nct_id,
+        version=row.version,
+        fetched_at=row.fetched_at,
+        content_hash=row.content_hash,
+        record=record,
+        ctgov_version=row.ctgov_version,
     )
 
 

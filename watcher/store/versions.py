@@ -81,6 +81,7 @@ class Versions:
                     fetched_at=r.fetched_at,
                     content_hash=r.content_hash,
                     record=json.loads(r.record) if r.record is not None else records[r.manifest],  # type: ignore[index]
+                    ctgov_version=r.ctgov_version,
                 )
                 for r in live
             }

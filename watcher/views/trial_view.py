@@ -20,12 +20,10 @@ from watcher.detect.fields import extract_fields
 from watcher.detect.meaning import SeverityRules
 from watcher.detect.priority import order_key
 from watcher.detect.record import last_update_of, overall_status_of, title_of
-from watcher.models import Change, Snapshot, StoredChange, change_to_dict, history_url, study_url
+from watcher.models import Change, Snapshot, StoredChange, change_to_dict, compare_url, history_url, study_url
 from watcher.store import Store
 from watcher.store.values import VersionInfo
 from watcher.views.chart import render_chart, series
-
-CTGOV_COMPARE = "https://clinicaltrials.gov/study/{nct_id}?tab=history&a={a}&b={b}#version-content-panel"
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,7 +95,7 @@ def ctgov_compare_url(nct_id: str, old: VersionInfo, new: VersionInfo) -> str | 
     number (0-based in its API; its pages count from 1)."""
     if old.ctgov_version is None or new.ctgov_version is None:
         return None
-    return CTGOV_COMPARE.format(nct_id=nct_id, a=old.ctgov_version + 1, b=new.ctgov_version + 1)
+    return compare_url(nct_id, old.ctgov_version, new.ctgov_version)
 
 
 def _get(record: Mapping[str, Any], path: str) -> Any:

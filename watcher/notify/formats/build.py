@@ -21,7 +21,16 @@ from watcher.detect.describe import (
 )
 from watcher.detect.priority import order_key
 from watcher.messages import ChangesPayload, DigestPayload, DigestTrial, Payload
-from watcher.models import SEVERITY_RANK, Change, Event, Json, change_to_dict, history_url, study_url
+from watcher.models import (
+    SEVERITY_RANK,
+    Change,
+    Event,
+    Json,
+    change_to_dict,
+    compare_url,
+    registry_changes_url,
+    study_url,
+)
 from watcher.notify.formats.bulk import summarise
 from watcher.notify.formats.context import ChangeContext, Context, Delivery, Entry, SummaryEntry, TrialContext
 from watcher.notify.formats.text import plain_text
@@ -102,7 +111,7 @@ def trial_context(item: ChangesPayload | DigestTrial) -> TrialContext:
         title=item.title,
         display=f"{nct_id} ({label})" if label else nct_id,
         url=item.url or study_url(nct_id),
-        history_url=item.history_url or history_url(nct_id),
+        history_url=item.history_url or registry_changes_url(nct_id, item.compared),
         version=item.version,
         detected_at=item.detected_at,
         severity=max((c.severity for c in changes), key=_rank, default=None),
@@ -110,6 +119,7 @@ def trial_context(item: ChangesPayload | DigestTrial) -> TrialContext:
         changes=changes,
         entries=entries,
         summarised=summarised,
+        compare_url=compare_url(nct_id, *item.compared) if item.compared is not None else None,
     )
 
 

@@ -84,7 +84,7 @@ class TrialContext:
     title: str | None
     display: str  # `NCT… (label)`
     url: str
-    history_url: str
+    history_url: str  # the full list every summarising message ends with (`notify.payloads.full_list_url`)
     version: int | None
     detected_at: str | None
     severity: Severity | None  # of its most severe change
@@ -92,6 +92,7 @@ class TrialContext:
     changes: tuple[ChangeContext, ...]
     entries: tuple[Entry, ...]
     summarised: Mapping[str, str]  # field → the list whose summary line stands for it
+    compare_url: str | None = None  # ClinicalTrials.gov's comparison of the two versions, when their numbers are known
 
 
 @dataclass(frozen=True, slots=True)

@@ -91,10 +91,20 @@ class SummaryItem(msgspec.Struct, frozen=True):
 
 
 class Links(msgspec.Struct, frozen=True):
-    """The trial on ClinicalTrials.gov: its page and its record history."""
+    """Where people read more: the trial on ClinicalTrials.gov, and the full list of changes."""
 
-    study: str
-    history: str
+    study: Annotated[str, _said("the trial's page on ClinicalTrials.gov")]
+    history: Annotated[
+        str,
+        _said(
+            "the full list of changes, which human messages end with: the web view's trial page when "
+            "web.base_url is set, else `compare` when known, else the trial's record history on ClinicalTrials.gov"
+        ),
+    ]
+    compare: Annotated[
+        str | None,
+        _said("ClinicalTrials.gov's comparison of the two versions; null when its version numbers are not known"),
+    ] = None
 
 
 RecordVersion = Annotated[int | None, _said("TrialWatch's version number of the record, as `trialwatch history`")]
@@ -238,7 +248,7 @@ def _trial(trial: TrialContext) -> TrialDocument:
         severity=trial.severity,
         changes=[_change(c, summarised) for c in trial.changes],
         summaries=[SummaryItem(e.family, e.summary, e.count) for e in trial.entries if isinstance(e, SummaryEntry)],
-        links=Links(study=trial.url, history=trial.history_url),
+        links=Links(study=trial.url, history=trial.history_url, compare=trial.compare_url),
     )
 
 
