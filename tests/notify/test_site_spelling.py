@@ -189,3 +189,12 @@ def test_a_facility_whose_encoding_was_repaired_with_its_status_is_one_site() ->
     [summary] = [e.summary for e in ctx.trial.entries if isinstance(e, SummaryEntry) and e.family == "locations"]
     assert "Assistance Publique-Hăpitaux de Marseille, Marseille" in summary.split(" · ")[0]
     assert summary.startswith("Sites: 176 now RECRUITING: ")
+
+
+def test_a_readdressed_site_is_one_edited_site_named_where_it_is_and_was() -> None:
+    # NCT07221253 2026-02-09 → 02-10: the Research Site at zip 10365, Germany moved from city
+    # "Lichtenberg" to "Berlin" (and its geoPoint); no other German site changed but by status.
+    ctx = _context(_pair("NCT07221253:2026-01-08_2026-02-09->2026-02-10_2026-02-10"))
+    assert ctx.trial is not None
+    [summary] = [e.summary for e in ctx.trial.entries if isinstance(e, SummaryEntry) and e.family == "locations"]
+    assert "1 edited: Research Site, Berlin (was Lichtenberg)" in summary

@@ -136,6 +136,8 @@ def _site_facts(key: str, changes: Sequence[ChangeContext]) -> tuple[str, str, s
         part = change.field.rsplit(".", 1)[-1]
         if part in facts and isinstance(change.new, str):
             facts[part] = change.new
+            if part == "city" and isinstance(change.old, str) and change.old:  # re-addressed: say where it was
+                facts[part] = f"{change.new} (was {change.old})"
     if not any(isinstance(_data(c).get("site"), str) for c in changes):
         facility, _, place = site_name(key).partition(" (")
         facts["facility"] = facts["facility"] or facility
