@@ -1,6 +1,7 @@
-"""A change set's messages end with ClinicalTrials.gov's comparison of the two versions: their numbers
-come from the record history (the fake numbers each `put`/`update` from 0, as the site does), are kept
-with each stored version, and every format links to `?tab=history&a=<old+1>&b=<new+1>`."""
+"""A message that summarises a list ends with ClinicalTrials.gov's comparison of the two versions: their
+numbers come from the record history (the fake numbers each `put`/`update` from 0, as the site does),
+are kept with each stored version, and every format links to `?tab=history&a=<old+1>&b=<new+1>`. A
+change set without a summary line costs no history request."""
 
 from __future__ import annotations
 
@@ -26,6 +27,19 @@ def _enrollment(count: int) -> Any:
     return edit
 
 
+def _new_sites(first: int) -> Any:
+    """Six new sites: enough for the message's "Sites: 6 added: …" summary line."""
+
+    def edit(study: dict[str, Any]) -> None:
+        module = study["protocolSection"].setdefault("contactsLocationsModule", {})
+        module.setdefault("locations", []).extend(
+            {"facility": f"Test Site {n}", "city": "Lyon", "country": "France", "status": "RECRUITING"}
+            for n in range(first, first + 6)
+        )
+
+    return edit
+
+
 def _changes(webhook: WebhookReceiver) -> list[dict[str, Any]]:
     return [r.json() for r in webhook.requests if r.json().get("kind") == "changes"]
 
@@ -39,7 +53,7 @@ def test_messages_link_to_the_comparison_of_the_two_versions(
 ) -> None:
     workspace.write(trials=[NCT], channels={"hook": {"url": webhook.url()}}, api=FAST)
     assert workspace.cli("check").code == 0  # version 0 on ClinicalTrials.gov: the baseline
-    fake_api.update(NCT, _enrollment(1234))  # version 1
+    fake_api.update(NCT, _new_sites(1))  # version 1
     assert workspace.cli("check").code == 0
     [first] = _changes(webhook)
     assert first["links"]["compare"] == _compare(1, 2)
@@ -47,7 +61,7 @@ def test_messages_link_to_the_comparison_of_the_two_versions(
     assert first["message"].rstrip().endswith(_compare(1, 2))
 
     fake_api.reset_requests()
-    fake_api.update(NCT, _enrollment(1500))  # version 2
+    fake_api.update(NCT, _new_sites(7))  # version 2
     assert workspace.cli("check").code == 0
     second = _changes(webhook)[-1]
     assert second["links"]["compare"] == _compare(2, 3)
@@ -66,7 +80,7 @@ def test_the_web_view_page_ends_the_message_and_the_comparison_stays_in_the_docu
         extra="web:\n  base_url: https://trials.example.org/\n",
     )
     assert workspace.cli("check").code == 0
-    fake_api.update(NCT, _enrollment(1234))
+    fake_api.update(NCT, _new_sites(1))
     assert workspace.cli("check").code == 0
     [doc] = _changes(webhook)
     assert doc["links"]["history"] == f"https://trials.example.org/trials/{NCT}"
@@ -83,9 +97,24 @@ def test_without_the_lookup_the_message_links_to_the_record_history(
         extra="backfill:\n  compare_links: false\n",
     )
     assert workspace.cli("check").code == 0
+    fake_api.update(NCT, _new_sites(1))
+    assert workspace.cli("check").code == 0
+    [doc] = _changes(webhook)
+    assert doc["links"]["compare"] is None
+    assert doc["links"]["history"] == f"https://clinicaltrials.gov/study/{NCT}?tab=history"
+    assert _history_paths(fake_api) == []
+
+
+def test_a_change_set_without_a_summary_line_costs_no_history_request(
+    workspace: Workspace, fake_api: FakeCtGov, webhook: WebhookReceiver
+) -> None:
+    """A day of 1,000 trials changing their enrollment must not cost 1,000 record-history requests."""
+    workspace.write(trials=[NCT], channels={"hook": {"url": webhook.url()}}, api=FAST)
+    assert workspace.cli("check").code == 0
     fake_api.update(NCT, _enrollment(1234))
     assert workspace.cli("check").code == 0
     [doc] = _changes(webhook)
+    assert [c["new"] for c in doc["changes"]] == [1234], "one change, the enrollment: no summary line"
     assert doc["links"]["compare"] is None
     assert doc["links"]["history"] == f"https://clinicaltrials.gov/study/{NCT}?tab=history"
     assert _history_paths(fake_api) == []

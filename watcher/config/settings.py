@@ -168,8 +168,8 @@ class BackfillSettings:
     compare_links: bool = field(
         default=True,
         metadata=setting(
-            "look up ClinicalTrials.gov's numbers of a notified trial's two versions (one history request, "
-            "counted in max_gap_requests), so that messages link to its comparison of them",
+            "look up ClinicalTrials.gov's numbers of the two versions when a message summarises a list (one "
+            "history request, counted in max_gap_requests), so that it links to their comparison",
             Flag(),
         ),
     )

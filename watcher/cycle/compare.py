@@ -1,11 +1,13 @@
 """ClinicalTrials.gov's numbers of the two versions a change set compares, for the link its messages end with.
 
 API v2 records carry no version number; the record history does (`watcher.registry.record_history`).
-For a changed trial that some channel will hear about, one request for the history's index finds the
-new record's number by content (the index carries the newest version, so usually nothing more is
-fetched); the old one's number is the stored version's when known (kept with each version from then
-on), else found the same way (one more request, usually). With both, messages link to
-ClinicalTrials.gov's comparison of the two versions instead of the whole record history.
+For a changed trial whose message to some channel summarises a list ("Sites: 5 added: …; …and 33
+more", `notify.formats.bulk.summarises`), and so ends with a link to the full list, one request for
+the history's index finds the new record's number by content (the index carries the newest version,
+so usually nothing more is fetched); the old one's number is the stored version's when known (kept
+with each version from then on), else found the same way (one more request, usually). With both, messages link to
+ClinicalTrials.gov's comparison of the two versions instead of the whole record history. Only
+those: a request per changed trial would cost a day of 1,000 changed trials 1,000 requests.
 
 The requests count against `backfill.max_gap_requests` per cycle; `backfill.compare_links: false`
 turns the lookup off. A failure costs the link only: the message falls back to the record history.

@@ -38,6 +38,7 @@ from watcher.discovery import site_messages
 from watcher.errors import TrialWatchError
 from watcher.models import Snapshot, Trial
 from watcher.notify.discovery import registry_study_messages
+from watcher.notify.formats.bulk import summarises
 from watcher.notify.payloads import change_messages, print_changes
 from watcher.notify.routing import for_stdout, held_for_digest, route, unlisted_trial
 from watcher.registry.client import CtGovClient
@@ -253,7 +254,8 @@ class Recorder:
         title = title_of(record)
         routed = route(trial, changes, settings) if notify and settings.channels else {}
         numbers = Numbers()
-        if routed and latest is not None:  # messages will link to ClinicalTrials.gov's comparison of the two
+        if latest is not None and any(map(summarises, routed.values())):
+            # a message summarising a list ends with a link to the full list: ClinicalTrials.gov's comparison
             budget = settings.backfill.max_gap_requests - self.gap_requests
             numbers = ctgov_numbers(self.config, self._history, latest, record, budget=budget)
             self.gap_requests += numbers.requests

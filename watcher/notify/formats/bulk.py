@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Mapping, Sequence
+from typing import Protocol, cast
 
 from watcher.detect.catalog import spec_for
 from watcher.detect.describe import field_label, format_value, site_name
-from watcher.models import SEVERITY_RANK, Json
+from watcher.models import SEVERITY_RANK, ChangeKind, Event, Json
 from watcher.notify.formats.context import ChangeContext, Entry, SummaryEntry
 
 BULK_MIN_ITEMS = 6
@@ -55,15 +56,30 @@ def family_of(field: str) -> str | None:
     return prefix if spec is not None and spec.kind in _LIST_KINDS else None
 
 
-def _data(change: ChangeContext) -> Mapping[str, Json]:
+class Listed(Protocol):
+    """What placing a change in its list needs: a detected `Change` or a `ChangeContext` alike."""
+
+    @property
+    def field(self) -> str: ...
+    @property
+    def change(self) -> ChangeKind: ...
+    @property
+    def old(self) -> Json: ...
+    @property
+    def new(self) -> Json: ...
+    @property
+    def event(self) -> Event | None: ...
+
+
+def _data(change: Listed) -> Mapping[str, Json]:
     return change.event.data if change.event is not None else {}
 
 
-def _kind(change: ChangeContext) -> str | None:
+def _kind(change: Listed) -> str | None:
     return change.event.kind if change.event is not None else None
 
 
-def _item_of(change: ChangeContext, family: str, known: set[str]) -> str:
+def _item_of(change: Listed, family: str, known: set[str]) -> str:
     """The list item a change is about: its key (sub-field changes share their item's key).
 
     Keys may contain dots (`st. mary's|…`), so a sub-field change takes the longest key the
@@ -82,7 +98,7 @@ def _item_of(change: ChangeContext, family: str, known: set[str]) -> str:
     return rest.rsplit(".", 1)[0] if "." in rest else rest
 
 
-def _site_keys(changes: Sequence[ChangeContext]) -> set[str]:
+def _site_keys(changes: Sequence[Listed]) -> set[str]:
     return {site for c in changes if isinstance(site := _data(c).get("site"), str)}
 
 
@@ -175,16 +191,28 @@ def _group_text(kind: str, names: Sequence[str], total: int) -> str:
     return f"{total} {kind}: {listed}"
 
 
-def summarise(changes: Sequence[ChangeContext], *, min_items: int = BULK_MIN_ITEMS) -> list[Entry]:
-    """The entries people see for one trial's changes (already in priority order): each change on
-    its own, except that the changes of a list touching at least `min_items` items become one
-    summary entry, placed where its most important change stood."""
-    by_family: dict[str, dict[str, list[ChangeContext]]] = {}
+def _families(changes: Sequence[Listed]) -> dict[str, dict[str, list[Listed]]]:
+    """The changes of each list, by the item they are about."""
+    by_family: dict[str, dict[str, list[Listed]]] = {}
     known = _site_keys(changes)
     for change in changes:
         family = family_of(change.field)
         if family is not None:
             by_family.setdefault(family, {}).setdefault(_item_of(change, family, known), []).append(change)
+    return by_family
+
+
+def summarises(changes: Sequence[Listed], *, min_items: int = BULK_MIN_ITEMS) -> bool:
+    """Whether people's messages for these changes hold a summary line, and so end with a link to the
+    full list: what the cycle spends a record-history request on (`cycle/compare.py`), and only then."""
+    return any(len(items) >= min_items for items in _families(changes).values())
+
+
+def summarise(changes: Sequence[ChangeContext], *, min_items: int = BULK_MIN_ITEMS) -> list[Entry]:
+    """The entries people see for one trial's changes (already in priority order): each change on
+    its own, except that the changes of a list touching at least `min_items` items become one
+    summary entry, placed where its most important change stood."""
+    by_family = cast(dict[str, dict[str, list[ChangeContext]]], _families(changes))
     bulky = {family for family, items in by_family.items() if len(items) >= min_items}
     out: list[Entry] = []
     done: set[str] = set()
