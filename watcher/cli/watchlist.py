@@ -141,7 +141,7 @@ def list_trials(state: State, as_json: bool) -> None:
     """The watched trials: label, source (the watchlist, or the search that found it), status, last change, checks."""
     from watcher.store.discovery import found_trials
 
-    config = state.config()
+    config = state.config(look_up=False)
     with open_store(config, read_only=True) as store:
         states = store.trials.states()
         found = found_trials(config, store.discovery)
