@@ -143,8 +143,8 @@ def list_trials(state: State, as_json: bool) -> None:
 
     config = state.config(look_up=False)
     with open_store(config, read_only=True) as store:
-        states = store.trials.states()
         found = found_trials(config, store.discovery)
+        states = store.trials.states([t.nct_id for t in (*config.watchlist.trials, *found)])
     rows: list[dict[str, Any]] = []
     for trial in (*config.watchlist.trials, *found):
         st = states.get(trial.nct_id)
