@@ -16,6 +16,7 @@ digest, so changes become outbox rows but nothing is delivered during the run. R
   first sync     nothing stored: every record fetched, stored and made a baseline
   idle           the registry unchanged since: nothing to fetch (median of 3)
   N changed      N studies have a new overall status (a notified change)
+  --help, status, list   5 runs each: the commands a user runs between cycles (min and median CPU)
 
 Printed per run: requests (counted by the fake), wall, CPU, peak RSS, and CPU as a multiple of `json.loads`
 of the same records (timed here, one record at a time, from the bytes the fake serves): the first
@@ -267,6 +268,10 @@ class Bench:
         count = min(args.changed, args.trials)
         picks = sorted({(i * 7919) % args.trials for i in range(count)})
         changed = self.cycle(f"{len(picks):,} changed", before=lambda: self.change(picks, "COMPLETED"))
+        commands = {
+            " ".join(argv): [_wait4_run(" ".join(argv), self.cli(*argv), self.tmp) for _ in range(5)]
+            for argv in (["--help"], ["status"], ["list"])
+        }
         if args.profile:
             self.profile("idle")
             self.profile("changed", before=lambda: self.change(picks, "TERMINATED"))
@@ -274,6 +279,7 @@ class Bench:
             self.profile("first_sync")
         return {
             "rows": [bare, first, idle, changed],
+            "commands": commands,
             "picks": picks,
             "first_bytes": first_bytes,
         }
@@ -305,6 +311,10 @@ def report(args: argparse.Namespace, result: dict[str, Any], all_loads: float, c
         f"(json.loads of one: {changed_loads / max(1, n) * 1000:.3f} ms)"
     )
     print(f"database after the first sync: {result['first_bytes'] / args.trials:,.0f} bytes per study")
+    print(f"\nother commands, 5 runs each (CPU s of the process; the {args.trials:,}-entry watchlist is read by both)")
+    for name, runs in result["commands"].items():
+        cpus = sorted(r.cpu for r in runs)
+        print(f"  {name:<8} CPU min {cpus[0]:.2f}  median {cpus[len(cpus) // 2]:.2f}  peak RSS {runs[0].rss_mb:.0f} MB")
     hours = first.cpu * REGISTRY / args.trials / 3600
     print(f"first sync CPU extrapolated linearly to {REGISTRY:,} studies: {hours:.2f} h (an extrapolation)")
 

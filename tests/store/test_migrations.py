@@ -184,3 +184,11 @@ def test_the_migrations_build_exactly_the_models_schema(db_url: str) -> None:
     with Store(db_url) as store, store.engine.connect() as conn:
         drift = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), Base.metadata)
     assert drift == []
+
+
+def test_the_head_written_in_revision_py_is_alembics() -> None:
+    """`Store` answers "is the schema current?" from `revision.HEAD` without importing Alembic: a new
+    migration must move it, or every database would be upgraded (or refused read-only) needlessly."""
+    from watcher.store.revision import HEAD
+
+    assert head_revision() == HEAD

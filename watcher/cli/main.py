@@ -21,6 +21,10 @@ if TYPE_CHECKING:  # every import a command needs is made inside it: `--help` an
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
+QUIET = frozenset({"status", "list"})
+"""Commands that log nothing (they read the store and print): structlog, ~0.1 s of imports, is not
+set up for them. `tests/cli/test_startup.py` checks that they never import it."""
+
 
 def nct_id_argument(_ctx: click.Context, param: click.Parameter, value: Any) -> Any:
     """Callback of an NCT ID argument (one or several): the full form in any case, given back
@@ -50,13 +54,14 @@ class State:
 
         return resolve_config_path(self.config_path)
 
-    def config(self, *, missing_watchlist_ok: bool = False) -> Config:
-        """The configuration; a command that creates the watchlist (`add`) accepts it missing."""
+    def config(self, *, missing_watchlist_ok: bool = False, look_up: bool = True) -> Config:
+        """The configuration; a command that creates the watchlist (`add`) accepts it missing, one
+        that only shows what is stored (`list`) skips looking channel URLs up (`load_config`)."""
         from watcher.config import load_config
 
         if self._config is None:
             try:
-                self._config = load_config(self.path, missing_watchlist_ok=missing_watchlist_ok)
+                self._config = load_config(self.path, missing_watchlist_ok=missing_watchlist_ok, look_up=look_up)
             except ConfigError as exc:
                 fail(str(exc), EXIT_USAGE)
         return self._config
@@ -120,9 +125,10 @@ class Commands(click.Group):
 @click.pass_context
 def cli(ctx: click.Context, config_path: str | None, log_level: str, log_format: str | None) -> None:
     """Watch ClinicalTrials.gov trials and report, field by field, what changed."""
-    from watcher.service.logs import configure
+    if ctx.invoked_subcommand not in QUIET:
+        from watcher.service.logs import configure
 
-    configure(log_level, log_format)
+        configure(log_level, log_format)
     ctx.obj = State(config_path, log_level, log_format)
 
 

@@ -122,11 +122,11 @@ def status(state: State, as_json: bool, check: bool) -> None:
 
     problems: list[str] = []
     try:
-        config = load_config(state.path)
+        config = load_config(state.path, look_up=False)
     except ConfigError as exc:  # the status of a service whose watchlist was just broken matters most
         problems = [str(p) for p in exc.problems]
         try:
-            settings = load_settings(state.path)
+            settings = load_settings(state.path, look_up=False)
         except ConfigError as exc2:
             fail(str(exc2), EXIT_USAGE)
         config = Config(settings, Watchlist(settings.watchlist_path, ()))

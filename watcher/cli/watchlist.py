@@ -141,10 +141,10 @@ def list_trials(state: State, as_json: bool) -> None:
     """The watched trials: label, source (the watchlist, or the search that found it), status, last change, checks."""
     from watcher.store.discovery import found_trials
 
-    config = state.config()
+    config = state.config(look_up=False)
     with open_store(config, read_only=True) as store:
-        states = store.trials.states()
         found = found_trials(config, store.discovery)
+        states = store.trials.states([t.nct_id for t in (*config.watchlist.trials, *found)])
     rows: list[dict[str, Any]] = []
     for trial in (*config.watchlist.trials, *found):
         st = states.get(trial.nct_id)

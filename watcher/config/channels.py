@@ -14,7 +14,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import cache
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -151,6 +151,8 @@ def next_fire(cron: str, timezone: str, after: datetime) -> datetime:
 @dataclass(frozen=True, slots=True)
 class ChannelUrl(ValueKind[str]):
     """An apprise URL, with `${VAR}` from the environment and `${credential:NAME}` from systemd's credentials."""
+
+    looked_up: ClassVar[bool] = True  # apprise imports every plugin to know its schemes
 
     @property
     def label(self) -> str:

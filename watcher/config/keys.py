@@ -104,6 +104,8 @@ def _read(key: Key, node: Mapping[str, Any], path: str, reading: Reading) -> tup
 
 
 def _check(key: Key, value: Any, node: Mapping[str, Any], path: str, reading: Reading) -> None:
+    if key.kind.looked_up and not reading.look_up:
+        return
     if problem := key.kind.check(value, node[key.name]):
         reading.validator.add(reading.validator.line_of(node, key.name), join(path, key.name), problem)
 

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
 from watcher.config.yamlbounds import short_repr
 from watcher.config.yamlcheck import Validator, format_duration, kind, parse_duration
@@ -34,6 +34,9 @@ class Reading:
     validator: Validator
     base_dir: Path = Path()
     environ: Mapping[str, str] = field(default_factory=dict)
+    look_up: bool = True
+    """Run the checks that load a library to look a value up (apprise's URL schemes: ~0.2 s of
+    imports). Commands that only show what is stored (`status`, `list`) never send, so skip them."""
 
 
 class ValueKind(ABC, Generic[T]):
@@ -49,6 +52,9 @@ class ValueKind(ABC, Generic[T]):
     @abstractmethod
     def read(self, node: Mapping[str, Any], key: str, path: str, default: T, reading: Reading) -> T:
         """The value of `key`, present in `node`; on a problem, `default` (the file is refused anyway)."""
+
+    looked_up: ClassVar[bool] = False
+    """True for a kind whose `check` loads a library to look the value up (see `Reading.look_up`)."""
 
     def absent(self, default: T, reading: Reading) -> T:
         """The value when the key is not written."""

@@ -13,8 +13,9 @@ from watcher.config.yamlcheck import Validator, read_yaml
 from watcher.errors import ConfigError, Problem
 
 
-def load_settings(path: Path | None, environ: Mapping[str, str] = os.environ) -> Settings:
-    settings, problems = collect_settings(path, environ)
+def load_settings(path: Path | None, environ: Mapping[str, str] = os.environ, *, look_up: bool = True) -> Settings:
+    """The settings alone; `look_up=False` skips the checks that load a library (see `Reading`)."""
+    settings, problems = collect_settings(path, environ, look_up=look_up)
     if problems:
         raise ConfigError(problems)
     return settings
@@ -52,11 +53,17 @@ def missing_watchlist(settings: Settings) -> Problem | None:
 
 
 def load_config(
-    path: Path | None, environ: Mapping[str, str] = os.environ, *, missing_watchlist_ok: bool = False
+    path: Path | None,
+    environ: Mapping[str, str] = os.environ,
+    *,
+    missing_watchlist_ok: bool = False,
+    look_up: bool = True,
 ) -> Config:
     """Settings and watchlist together; problems of both files are reported in one error.
-    `missing_watchlist_ok`: for the commands that create the watchlist (`add`, `search add`)."""
-    settings, problems = collect_settings(path, environ)
+    `missing_watchlist_ok`: for the commands that create the watchlist (`add`, `search add`);
+    `look_up=False`: for those that only show what is stored (`status`, `list`): channel URLs are
+    not looked up in apprise, whose plugins take longer to import than the command takes to run."""
+    settings, problems = collect_settings(path, environ, look_up=look_up)
     missing = None if missing_watchlist_ok else missing_watchlist(settings)
     if missing is not None:
         problems.append(missing)

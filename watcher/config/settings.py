@@ -401,9 +401,11 @@ def _settings_from(doc: Any, path: Path | None, reading: Reading) -> Settings:
     return settings
 
 
-def collect_settings(path: Path | None, environ: Mapping[str, str]) -> tuple[Settings, list[Problem]]:
-    """The settings and every problem found; `load.load_settings` raises them."""
+def collect_settings(
+    path: Path | None, environ: Mapping[str, str], *, look_up: bool = True
+) -> tuple[Settings, list[Problem]]:
+    """The settings and every problem found; `load.load_settings` raises them. `look_up`: see `Reading`."""
     validator = Validator(path or "<defaults>")
     doc = read_yaml(path, validator) if path else None
-    reading = Reading(validator, path.parent if path else Path.cwd(), environ)
+    reading = Reading(validator, path.parent if path else Path.cwd(), environ, look_up=look_up)
     return _settings_from(doc, path, reading), validator.problems

@@ -18,8 +18,6 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from deepdiff import DeepDiff
-
 from watcher.models import Change, ChangeKind, Event, Json, Severity
 
 MAX_DETAILS = 5
@@ -260,6 +258,8 @@ def _detail_name(name: str, path: list[Any]) -> str:
 def _details(name: str, old: Json, new: Json, *, ignore_order: bool = False) -> list[Change]:
     """Value-level changes of an item whose summary reads the same before and after (or of a
     module part no summary covers); with `ignore_order`, lists that only moved are no change."""
+    from deepdiff import DeepDiff  # here, not at the top: importing it costs every command ~0.1 s
+
     diff = DeepDiff(old, new, verbose_level=2, ignore_order=ignore_order)
     found: list[Change] = []
     for kind, levels in diff.tree.items():

@@ -23,10 +23,11 @@ from __future__ import annotations
 from difflib import SequenceMatcher
 from functools import lru_cache
 from html.parser import HTMLParser
+from typing import TYPE_CHECKING
 from urllib.parse import unquote
 
-from markdown_it import MarkdownIt
-from markdownify import markdownify
+if TYPE_CHECKING:
+    from markdown_it import MarkdownIt
 
 # Elements whose boundaries separate words: a paragraph or list item ends, the text goes on after a space.
 _BLOCKS = frozenset(
@@ -110,6 +111,8 @@ def html_text(text: str) -> str:
 
 @lru_cache(maxsize=1)
 def _commonmark() -> MarkdownIt:
+    from markdown_it import MarkdownIt  # imported when a history is read: every `check` imports this module
+
     return MarkdownIt("commonmark")
 
 
@@ -135,6 +138,8 @@ def is_html(text: str) -> bool:
 def as_markdown(reference: str | None, value: str) -> str:
     """`value` (HTML from the record history) as markdown, lines aligned on `reference` (the newer
     markdown at the same place): a line that shows the same text as one of the reference's is that line."""
+    from markdownify import markdownify  # BeautifulSoup behind it: ~0.1 s that only a backfill needs
+
     converted = markdownify(
         value, bullets="*", heading_style="ATX", escape_asterisks=False, escape_underscores=False, escape_misc=False
     ).strip("\n")

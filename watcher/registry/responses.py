@@ -18,6 +18,7 @@ import structlog
 from watcher.detect.record import last_update_of
 from watcher.errors import ApiError, InvalidResponse
 from watcher.ids import is_nct_id, normalize_nct_id
+from watcher.registry.depth import MAX_DEPTH, depth_over
 
 log = structlog.get_logger("watcher.registry.responses")
 
@@ -61,11 +62,6 @@ class BatchResult:
     missing: set[str] = field(default_factory=set)
 
 
-MAX_DEPTH = 64
-"""How deep a record may nest. Real records nest about ten levels; past a few hundred Python's
-decoder, orjson and every recursive walk over a record fail."""
-
-
 @dataclass(frozen=True, slots=True)
 class Unreadable:
     """A study that came in a page but could not be decoded (nested past what the decoder follows):
@@ -73,20 +69,6 @@ class Unreadable:
 
     nct_id: str | None
     reason: str
-
-
-def depth_over(value: Any, limit: int = MAX_DEPTH) -> bool:
-    """Whether `value` nests deeper than `limit` objects and arrays (iterative: never recursion)."""
-    stack = [(value, 0)]
-    while stack:
-        item, depth = stack.pop()
-        if depth > limit:
-            return True
-        if isinstance(item, dict):
-            stack.extend((child, depth + 1) for child in item.values())
-        elif isinstance(item, list):
-            stack.extend((child, depth + 1) for child in item)
-    return False
 
 
 def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:

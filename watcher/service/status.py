@@ -101,7 +101,7 @@ def read_status(config: Config, store: Store, *, now: datetime) -> Status:
             "duration_s": round(duration, 3) if duration is not None else None,
         }
     counts = store.outbox.counts()
-    states = store.trials.states()
+    states = store.trials.failing()
     failing = []
     for trial in config.watchlist.trials:
         st = states.get(trial.nct_id)

@@ -29,26 +29,31 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
+from functools import cached_property
 from types import TracebackType
+from typing import TYPE_CHECKING
 
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from watcher.errors import StorageError
-from watcher.store.browse import Browse
-from watcher.store.changes import ChangeLog
 from watcher.store.connection import open_engine, redact_db_url, sqlite_path, unwritable
-from watcher.store.cycles import CycleLog
-from watcher.store.discovery import DiscoveryStore
 from watcher.store.failures import database_error, reason, wrapped_bug
 from watcher.store.locks import WriterLock, advisory_lock
-from watcher.store.meta import Meta
-from watcher.store.outbox import OutboxQueue
-from watcher.store.retention import Retention
-from watcher.store.transaction import Transaction
-from watcher.store.trials import TrialStates
-from watcher.store.versions import Versions
+from watcher.store.revision import HEAD, stored_revision
+
+if TYPE_CHECKING:  # each collaborator's module is imported when first used: `status` needs five of nine
+    from watcher.store.browse import Browse
+    from watcher.store.changes import ChangeLog
+    from watcher.store.cycles import CycleLog
+    from watcher.store.discovery import DiscoveryStore
+    from watcher.store.meta import Meta
+    from watcher.store.outbox import OutboxQueue
+    from watcher.store.retention import Retention
+    from watcher.store.transaction import Transaction
+    from watcher.store.trials import TrialStates
+    from watcher.store.versions import Versions
 
 
 class Store:
@@ -71,15 +76,7 @@ class Store:
         self._closed = False
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         self.dialect = self.engine.url.get_backend_name()
-        self.versions = Versions(self.session, dialect=self.dialect, writer=WriterLock(database))
-        self.changes = ChangeLog(self.session)
-        self.trials = TrialStates(self.session)
-        self.cycles = CycleLog(self.session)
-        self.outbox = OutboxQueue(self.session, dialect=self.dialect)
-        self.retention = Retention(self.session, dialect=self.dialect)
-        self.discovery = DiscoveryStore(self.session)
-        self.meta = Meta(self.session)
-        self.browse = Browse(self.session)
+        self._database = database
         try:
             if read_only:
                 self._require_current_schema()
@@ -88,6 +85,62 @@ class Store:
         except BaseException:
             self.close()  # nobody else holds the engine to close it
             raise
+
+    # -- the collaborators, each made (and its module imported) on first use ------------------------
+
+    @cached_property
+    def versions(self) -> Versions:
+        from watcher.store.versions import Versions
+
+        return Versions(self.session, dialect=self.dialect, writer=WriterLock(self._database))
+
+    @cached_property
+    def changes(self) -> ChangeLog:
+        from watcher.store.changes import ChangeLog
+
+        return ChangeLog(self.session)
+
+    @cached_property
+    def trials(self) -> TrialStates:
+        from watcher.store.trials import TrialStates
+
+        return TrialStates(self.session)
+
+    @cached_property
+    def cycles(self) -> CycleLog:
+        from watcher.store.cycles import CycleLog
+
+        return CycleLog(self.session)
+
+    @cached_property
+    def outbox(self) -> OutboxQueue:
+        from watcher.store.outbox import OutboxQueue
+
+        return OutboxQueue(self.session, dialect=self.dialect)
+
+    @cached_property
+    def retention(self) -> Retention:
+        from watcher.store.retention import Retention
+
+        return Retention(self.session, dialect=self.dialect)
+
+    @cached_property
+    def discovery(self) -> DiscoveryStore:
+        from watcher.store.discovery import DiscoveryStore
+
+        return DiscoveryStore(self.session)
+
+    @cached_property
+    def meta(self) -> Meta:
+        from watcher.store.meta import Meta
+
+        return Meta(self.session)
+
+    @cached_property
+    def browse(self) -> Browse:
+        from watcher.store.browse import Browse
+
+        return Browse(self.session)
 
     def __enter__(self) -> Store:
         return self
@@ -110,17 +163,25 @@ class Store:
         stamped as revision 0001 first. On PostgreSQL an advisory lock lets one process migrate
         while the others wait; everyone else finds the schema current and returns at once.
         """
-        from watcher.store.migrate import upgrade_schema
-
         try:
+            if self._revision() == HEAD:  # the usual case, answered without importing Alembic
+                return []
+            from watcher.store.migrate import upgrade_schema
+
             return upgrade_schema(self.engine)
         except SQLAlchemyError as exc:
             raise database_error(self.url, exc, doing="cannot open or upgrade the database") from exc
 
-    def _require_current_schema(self) -> None:
-        from watcher.store.migrate import schema_behind
+    def _revision(self) -> str | None:
+        with self.engine.connect() as conn:
+            return stored_revision(conn)
 
+    def _require_current_schema(self) -> None:
         try:
+            if self._revision() == HEAD:  # the usual case, answered without importing Alembic
+                return
+            from watcher.store.migrate import schema_behind
+
             behind = schema_behind(self.engine)
         except SQLAlchemyError as exc:
             raise database_error(self.url, exc, doing="cannot read the database") from exc
@@ -187,6 +248,8 @@ class Store:
     @contextmanager
     def transaction(self) -> Iterator[Transaction]:
         """One transaction for a state change and the messages it causes (`watcher.store.transaction`)."""
+        from watcher.store.transaction import Transaction
+
         with self.session() as s:
             yield Transaction(s)
 

@@ -25,8 +25,6 @@ from datetime import date, datetime
 from typing import Any, Generic, TypeVar
 
 from sqlalchemy import select
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from watcher.models import Json
@@ -321,7 +319,10 @@ class Meta:
             return found
         with self._session() as s:
             dialect = s.get_bind().dialect.name
-            insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+            if dialect == "postgresql":  # imported when used: PostgreSQL's dialect imports asyncio
+                from sqlalchemy.dialects.postgresql import insert
+            else:
+                from sqlalchemy.dialects.sqlite import insert  # type: ignore[assignment]
             s.execute(insert(MetaRow).values(key=key.key, value=key.encode(make())).on_conflict_do_nothing())
         stored = self.get(key)
         if stored is None:

@@ -42,6 +42,11 @@ class TrialStates:
                 found.update(_stream(s, _STATES.where(_COLUMNS.nct_id.in_(chunk))))
             return found
 
+    def failing(self) -> dict[str, TrialState]:
+        """The trials with a failure counted, by NCT ID: what `status` shows, without reading the rest."""
+        with self._session() as s:
+            return dict(_stream(s, _STATES.where(_COLUMNS.consecutive_failures > 0)))
+
     def not_found(self) -> set[str]:
         """The trials ClinicalTrials.gov last answered 404 for."""
         with self._session() as s:
