@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -47,3 +48,21 @@ def _real_processes_are_marked_slow(request: pytest.FixtureRequest, monkeypatch:
         started(self, args, *rest, **kwargs)
 
     monkeypatch.setattr(subprocess.Popen, "__init__", guarded)
+
+
+@pytest.fixture(autouse=True)
+def _logging_restored_after_each_test() -> Iterator[None]:
+    """A test that configures logging (a benchmark's `main`, the CLI in-process) points structlog and the
+    root logger at the stream of that moment — pytest's capture, closed when the test ends. Restore both,
+    so a later test's log line never meets a closed file (`ValueError: I/O operation on closed file`)."""
+    import logging
+
+    import structlog
+
+    saved = structlog.get_config()
+    handlers = list(logging.getLogger().handlers)
+    yield
+    structlog.configure(**saved)
+    root = logging.getLogger()
+    for handler in [h for h in root.handlers if h not in handlers]:
+        root.removeHandler(handler)
