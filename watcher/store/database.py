@@ -79,7 +79,7 @@ class Store:
         self.retention = Retention(self.session, dialect=self.dialect)
         self.discovery = DiscoveryStore(self.session)
         self.meta = Meta(self.session)
-        self.browse = Browse(self.session)
+        self.browse = Browse(self.session, dialect=self.dialect)
         try:
             if read_only:
                 self._require_current_schema()
