@@ -8,6 +8,12 @@ routing, queries, templates; no network), median of several runs after a warm-up
 
     python -m bench.bench_web                    # 10,000 trials, SQLite in a temporary folder
     python -m bench.bench_web --trials 500 --changed 10
+    python -m bench.bench_web --trials 500000 --real 2000 --pages-only --keep /tmp/tw500k
+    python -m bench.bench_web --trials 100000 --real 2000 --site-only --jobs 2
+
+Past `--real` trials (stored version by version), the rest are SQL copies of them
+(`bench.web_seed`): 500,000 trials are seeded in minutes. `--keep DIR` keeps the store for the
+next run.
 """
 
 from __future__ import annotations
