@@ -8,6 +8,12 @@ routing, queries, templates; no network), median of several runs after a warm-up
 
     python -m bench.bench_web                    # 10,000 trials, SQLite in a temporary folder
     python -m bench.bench_web --trials 500 --changed 10
+    python -m bench.bench_web --trials 500000 --real 2000 --pages-only --keep /tmp/tw500k
+    python -m bench.bench_web --trials 100000 --real 2000 --site-only --jobs 2
+
+Past `--real` trials (stored version by version), the rest are SQL copies of them
+(`bench.web_seed`): 500,000 trials are seeded in minutes. `--keep DIR` keeps the store for the
+next run.
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from bench.web_seed import clone  # noqa: E402
 from tests.support.web_store import renamed, settings_file, trial_versions  # noqa: E402
 from watcher.config import load_config  # noqa: E402
 from watcher.detect import SeverityRules, changes_between  # noqa: E402
@@ -124,11 +131,20 @@ def page_figures(settings: Path, ids: list[str], runs: int) -> list[tuple[str, f
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         with TestClient(create_app(load_config(settings))) as client:
+            deep = max(1, len(ids) // 100)  # halfway down the list (50 trials a page)
             paths = [
                 ("list, first page", "/"),
                 ("list, page 100", "/?page=100"),
+                (f"list, page {deep:,}", f"/?page={deep}"),
+                ("list, tag filter", "/?tag=oncology"),
+                ("list, status filter", "/?status=COMPLETED"),
+                ("list, source registry", "/?source=registry"),
                 ("list, search 'cancer'", "/?q=cancer"),
+                ("list, search an NCT ID", f"/?q={ids[len(ids) // 3]}"),
+                ("list, sort by next date", "/?sort=date"),
                 ("list, sort by date, 30 days", "/?sort=date&days=30"),
+                ("dates, first page", "/dates"),
+                ("dates, page 20", "/dates?page=20"),
                 ("trial page", f"/trials/{ids[len(ids) // 2]}"),
                 ("trial of 100 versions", f"/trials/{BUSY}"),
                 ("compare v1 → v100", f"/trials/{BUSY}/compare?a=1&b=100"),
@@ -137,42 +153,70 @@ def page_figures(settings: Path, ids: list[str], runs: int) -> list[tuple[str, f
             return [(name, median_ms(get(client, path), runs)) for name, path in paths]
 
 
+def seed_store(path: Path, trials: int, real: int) -> None:
+    """`real` trials stored version by version, SQL copies of them up to `trials`, the trial of 100 versions."""
+    started = time.perf_counter()
+    with Store(f"sqlite:///{path}") as store:
+        ids = populate(store, min(trials, real))
+        hundred_versions(store)
+    if trials > len(ids):
+        more = [nct(i) for i in range(len(ids), trials)]
+        clone(str(path), ids, more, progress=lambda n: print(f"  copied {n:,} trials", flush=True))
+    print(f"seeded {trials:,} trials + 1 of 100 versions in {time.perf_counter() - started:.1f} s")
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int, default=10_000)
     parser.add_argument("--changed", type=int, default=100)
+    parser.add_argument(
+        "--real", type=int, default=10_000, help="trials stored version by version; the rest are SQL copies of them"
+    )
     parser.add_argument("--runs", type=int, default=7, help="timed runs per page (the median is shown)")
     parser.add_argument("--pages-only", action="store_true", help="time the pages, not the site builds")
+    parser.add_argument("--site-only", action="store_true", help="time the site builds, not the pages")
+    parser.add_argument("--jobs", type=int, default=1, help="processes of the full site build")
+    parser.add_argument("--keep", type=Path, help="seed into this folder, or reuse the store already seeded there")
     args = parser.parse_args(argv)
     configure("warning", "console")
     with tempfile.TemporaryDirectory() as folder:
-        root = Path(folder)
+        root = args.keep or Path(folder)
+        root.mkdir(parents=True, exist_ok=True)
         url = f"sqlite:///{root / 'bench.sqlite'}"
-        started = time.perf_counter()
-        with Store(url) as store:
-            ids = populate(store, args.trials)
-            hundred_versions(store)
-        print(f"seeded {args.trials:,} trials + 1 of 100 versions in {time.perf_counter() - started:.1f} s")
+        ids = [nct(i) for i in range(args.trials)]
+        if (root / "bench.sqlite").exists():
+            print(f"reusing the store in {root}")
+        else:
+            seed_store(root / "bench.sqlite", args.trials, args.real)
         settings = settings_file(root, url, ids[:200], tags={n: ["oncology"] for n in ids[:50]})
-        print(f"{'page (server time, median)':34} {'ms':>8} {'of target':>10}")
-        for name, ms in page_figures(settings, ids, args.runs):
-            print(f"{name:34} {ms:8.1f} {ms / TARGET_MS:9.2f}×")
+        if not args.site_only:
+            print(f"{'page (server time, median)':34} {'ms':>8} {'of target':>10}")
+            for name, ms in page_figures(settings, ids, args.runs):
+                print(f"{name:34} {ms:8.1f} {ms / TARGET_MS:9.2f}×")
         if args.pages_only:
             return
-        config = load_config(settings)
-        with Store(url) as store:
-            started = time.perf_counter()
-            full = build_site(config, store, root / "site", now=NOW)
-            full_s = time.perf_counter() - started
-            changed_versions(store, ids, args.changed)
-            started = time.perf_counter()
-            again = build_site(config, store, root / "site", now=NOW)
-            again_s = time.perf_counter() - started
-        print(f"site build, full:        {full_s:8.2f} s  {full.trials_written:,} trials, {full.files_written:,} files")
-        print(
-            f"site build, {args.changed} changed: {again_s:8.2f} s  {again.trials_written:,} trials = "
-            f"{again_s / full_s:.1%} of full (target < {TARGET_RATIO:.0%})"
-        )
+        site_figures(settings, url, root / "site", ids, changed=args.changed, jobs=args.jobs)
+
+
+def site_figures(settings: Path, url: str, site: Path, ids: list[str], *, changed: int, jobs: int) -> None:
+    config = load_config(settings)
+    with Store(url) as store:
+        started = time.perf_counter()
+        full = build_site(config, store, site, now=NOW, full=True, jobs=jobs)
+        full_s = time.perf_counter() - started
+        changed_versions(store, ids, changed)
+        started = time.perf_counter()
+        again = build_site(config, store, site, now=NOW)
+        again_s = time.perf_counter() - started
+    per_trial = 1000 * full_s / max(full.trials_written, 1)
+    print(
+        f"site build, full ({jobs} job{'s' if jobs > 1 else ''}): {full_s:8.2f} s  {full.trials_written:,} trials "
+        f"({per_trial:.1f} ms a trial), {full.files_written:,} files"
+    )
+    print(
+        f"site build, {changed} changed: {again_s:8.2f} s  {again.trials_written:,} trials, "
+        f"{again.files_written:,} files = {again_s / full_s:.1%} of full (target < {TARGET_RATIO:.0%})"
+    )
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ and the service's rebuild after a cycle (`site.after_cycle`)."""
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
@@ -15,6 +16,7 @@ from tests.support.shared import seed_text
 from tests.support.web_store import HOSTILE_ID, TAGS, SeededSite, renamed, store_versions, trial_versions
 from watcher.cycle import housekeeping
 from watcher.store import Store
+from watcher.views import site
 from watcher.views.site import MANIFEST, build_site
 
 
@@ -100,3 +102,48 @@ def test_the_service_rebuilds_the_site_after_a_cycle(seeded_site: SeededSite, tm
         housekeeping.site(on, store, now=seeded_site.now)
     assert (tmp_path / "s" / "index.html").is_file()
     assert [e["event"] for e in logs] == ["site.built"]
+
+
+def _listed(page: Path) -> list[str]:
+    text = page.read_text(encoding="utf-8")
+    return re.findall(r'<a href="\.?\.?/?trials/(NCT\d{8})\.html"', text)
+
+
+def test_past_the_index_limit_the_pages_stay_bounded_and_list_every_trial(
+    seeded_site: SeededSite, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(site, "INDEX_ROWS", 4)
+    root = tmp_path / "site"
+    with Store(seeded_site.db_url) as store:
+        config = seeded_site.config()
+        build_site(config, store, root, now=seeded_site.now)
+        newest = [r.nct_id for r in store.browse.all_rows()[:4]]
+        assert _listed(root / "index.html") == newest  # the most recently changed
+        blocks = sorted((root / "all").glob("NCT*.html"))
+        assert blocks and all(p.stem == p.stem[:7] for p in blocks)
+        every = [n for p in blocks for n in _listed(p)]
+        assert sorted(every) == sorted(seeded_site.trials) and all(
+            n.startswith(p.stem) for p in blocks for n in _listed(p)
+        )
+        tagged = sorted((root / "tags").glob(f"{TAGS[0]}*.html"))
+        assert [p.name for p in tagged] == [f"{TAGS[0]}-2.html", f"{TAGS[0]}.html"]
+        assert all(len(_listed(p)) <= 4 for p in [root / "index.html", *tagged])  # a block: 10,000 IDs at most
+        pages = {p: p.stat().st_mtime_ns for p in [root / "index.html", *blocks, *tagged]}
+        again = build_site(config, store, root, now=seeded_site.now)
+    assert again.trials_written == 0
+    assert [p for p, mtime in pages.items() if p.stat().st_mtime_ns != mtime] == []  # nothing they show changed
+
+
+@pytest.mark.slow
+def test_a_full_build_in_two_processes_writes_what_one_does(
+    seeded_site: SeededSite, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(site, "BATCH", 2)  # few trials: still shared between the processes
+    with Store(seeded_site.db_url) as store:
+        one = build_site(seeded_site.config(), store, tmp_path / "one", now=seeded_site.now)
+        two = build_site(seeded_site.config(), store, tmp_path / "two", now=seeded_site.now, jobs=2)
+    assert one == two
+    files = sorted(p.relative_to(tmp_path / "one") for p in (tmp_path / "one" / "trials").iterdir())
+    assert files and files == sorted(p.relative_to(tmp_path / "two") for p in (tmp_path / "two" / "trials").iterdir())
+    for name in files:
+        assert (tmp_path / "one" / name).read_bytes() == (tmp_path / "two" / name).read_bytes(), name

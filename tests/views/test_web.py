@@ -8,7 +8,7 @@ import io
 import re
 import sqlite3
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import jsonschema
@@ -24,6 +24,8 @@ from watcher.errors import StorageError
 from watcher.store import Store
 from watcher.store.connection import sqlite_path
 from watcher.store.meta import SERVICE_PID
+from watcher.views.chart import parse_day
+from watcher.views.overview import DatesQuery, upcoming_dates
 from watcher.web.api import openapi_document
 from watcher.web.app import create_app
 
@@ -101,6 +103,8 @@ def test_anything_but_get_and_head_is_refused(client: TestClient, method: str) -
         (f"/trials/{HOSTILE_ID}/compare?a=99", "no version 99"),
         (f"/trials/{HOSTILE_ID}/compare?a=1&view=sideways", "view"),
         ("/api/trials?page=x", "page"),
+        ("/dates?from=tomorrow", "from"),
+        ("/dates?page=100000", "page"),
     ],
 )
 def test_a_malformed_parameter_gets_a_400_page_naming_it(client: TestClient, path: str, named: str) -> None:
@@ -109,6 +113,22 @@ def test_a_malformed_parameter_gets_a_400_page_naming_it(client: TestClient, pat
     body = response.json()["error"] if path.startswith("/api/") else response.text
     assert named in body
     assert "Traceback" not in response.text
+
+
+def test_upcoming_dates_come_a_page_at_a_time_soonest_first(client: TestClient, seeded_site: SeededSite) -> None:
+    today = date(2015, 1, 1)  # before most of the corpus's dates: several pages of them
+    with Store(seeded_site.db_url) as store:
+        whole = upcoming_dates(store, DatesQuery(), today=today, per_page=9)
+        paged = [upcoming_dates(store, DatesQuery(page=n), today=today, per_page=3) for n in (1, 2, 3)]
+        later = upcoming_dates(store, DatesQuery(since=date(2026, 1, 1)), today=today, per_page=50)
+    assert len(whole.dates) == 9 and whole.more
+    assert [d for p in paged for d in p.dates] == whole.dates
+    days = [parse_day(d.when) for d in whole.dates]
+    assert days == sorted(days) and all(day is not None and day >= today for day in days)
+    assert all((parse_day(d.when) or today) >= date(2026, 1, 1) for d in later.dates)
+    page = client.get("/dates?from=2015-01-01").text
+    assert 'rel="next"' in page and "/dates?from=2015-01-01&amp;page=2" in page
+    assert 'rel="prev"' in client.get("/dates?from=2015-01-01&page=2").text
 
 
 def test_unknown_trials_and_ids_are_404(client: TestClient) -> None:

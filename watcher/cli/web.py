@@ -52,8 +52,15 @@ def site() -> None:
 @site.command("build")
 @click.argument("directory", required=False, type=click.Path(file_okay=False, path_type=Path))
 @click.option("--full", is_flag=True, help="Rewrite every trial's pages, not only those with a new version.")
+@click.option(
+    "--jobs",
+    type=click.IntRange(1, 64),
+    default=1,
+    show_default=True,
+    help="Processes that write the trials' pages (a whole-registry site's first build).",
+)
 @click.pass_obj
-def site_build(state: State, directory: Path | None, full: bool) -> None:
+def site_build(state: State, directory: Path | None, full: bool, jobs: int) -> None:
     """Write the static site to DIRECTORY (default: site.dir): changed trials' pages, then the indexes."""
     from watcher.views.site import build_site
 
@@ -62,7 +69,7 @@ def site_build(state: State, directory: Path | None, full: bool) -> None:
     if root is None:
         fail("site build: give a DIRECTORY (or set site.dir in the settings)", EXIT_USAGE)
     with open_store(config, read_only=True) as store:
-        report = build_site(config, store, root, now=datetime.now(UTC), full=full)
+        report = build_site(config, store, root, now=datetime.now(UTC), full=full, jobs=jobs)
     kind = "full" if report.full else "incremental"
     click.echo(
         f"{root}: {kind} build, {report.trials_written} of {report.trials_total} trials written, "

@@ -44,6 +44,11 @@ def primary_completion_of(record: Mapping[str, Any]) -> str | None:
     return _text(record, "statusModule", "primaryCompletionDateStruct", "date")
 
 
+def completion_of(record: Mapping[str, Any]) -> str | None:
+    """The (study) completion date: one of the dates the upcoming-dates page lists."""
+    return _text(record, "statusModule", "completionDateStruct", "date")
+
+
 def last_update_of(record: Mapping[str, Any]) -> str | None:
     """The registry's last-update *post* date: what the updated-since query compares."""
     return _text(record, "statusModule", "lastUpdatePostDateStruct", "date")

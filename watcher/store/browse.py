@@ -13,13 +13,17 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from watcher.store.blobstore import chunks
 from watcher.store.schema import SnapshotRow, TrialRow
+from watcher.store.search import search_condition, sqlite_words_count
 
 SORTS = ("changed", "date", "id", "title")
+COUNT_CAP = 10_000  # a page counts its matches up to here ("more than 10,000"), not all 500,000
+FEW_MATCHES = 2_000  # a text search matching more: walk the sort's index (see `search_condition`)
+DATE_COLUMNS = {"primary_completion": TrialRow.primary_completion, "completion": TrialRow.completion}
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,29 +61,57 @@ class TrialRowView:
 @dataclass(frozen=True, slots=True)
 class BrowsePage:
     rows: list[TrialRowView]
-    total: int
+    total: int  # at most COUNT_CAP + 1
+    capped: bool = False  # more than COUNT_CAP trials match: `total` is a lower bound
 
 
 class Browse:
     """Each method is one read-only transaction."""
 
-    def __init__(self, session: Callable[[], AbstractContextManager[Session]]) -> None:
+    def __init__(self, session: Callable[[], AbstractContextManager[Session]], *, dialect: str = "sqlite") -> None:
         self._session = session
+        self._dialect = dialect
 
     def page(self, where: BrowseFilter) -> BrowsePage:
-        conditions = _conditions(where)
+        """One page: the count (stopped past `COUNT_CAP`), then the page's keys from the sort's index
+        (`nct_id` ends every sort index, so OFFSET walks index entries, not rows), then its 50 rows."""
+        conditions = _conditions(where, self._dialect)
         with self._session() as s:
-            total = s.scalar(select(func.count()).select_from(TrialRow).where(*conditions)) or 0
-            query = select(TrialRow).where(*conditions).order_by(*_order(where.sort))
-            rows = list(s.scalars(query.offset(where.offset).limit(where.limit)))
+            words_only = bool(where.text.strip()) and _only_text(where)
+            counted = sqlite_words_count(where.text, COUNT_CAP) if words_only and self._dialect == "sqlite" else None
+            if counted is None:
+                counted = select(func.count()).select_from(
+                    select(TrialRow.nct_id).where(*conditions).limit(COUNT_CAP + 1).subquery()
+                )
+            total = s.scalar(counted) or 0
+            if where.text.strip() and total > FEW_MATCHES:
+                conditions = _conditions(where, self._dialect, many=True)
+            order = _order(where.sort)
+            keys = select(TrialRow.nct_id).where(*conditions).order_by(*order).offset(where.offset).limit(where.limit)
+            rows = list(s.scalars(select(TrialRow).where(TrialRow.nct_id.in_(keys.scalar_subquery())).order_by(*order)))
             counts = _version_counts(s, [r.nct_id for r in rows])
-            return BrowsePage([_view(r, counts.get(r.nct_id, 0)) for r in rows], total)
+            views = [_view(r, counts.get(r.nct_id, 0)) for r in rows]
+            return BrowsePage(views, total, capped=total > COUNT_CAP)
+
+    def dated(self, column: str, since: str, limit: int) -> list[tuple[str, str | None, str]]:
+        """(NCT ID, title, date) of the first `limit` trials whose `column` (`primary_completion` or
+        `completion`) is `since` or later, soonest first: a range of that column's index."""
+        key = DATE_COLUMNS[column]
+        with self._session() as s:
+            query = select(TrialRow.nct_id, TrialRow.title, key).where(key >= since).order_by(key, TrialRow.nct_id)
+            return [(r[0], r[1], str(r[2])) for r in s.execute(query.limit(limit))]
 
     def statuses(self) -> list[str]:
-        """The overall statuses stored, for the filter's choices."""
+        """The overall statuses stored, for the filter's choices: one index seek per status (a loose
+        index scan), where DISTINCT would read every row's."""
+        column = TrialRow.overall_status
         with self._session() as s:
-            found = s.scalars(select(TrialRow.overall_status).where(TrialRow.overall_status.is_not(None)).distinct())
-            return sorted(str(v) for v in found)
+            found: list[str] = []
+            current = s.scalar(select(func.min(column)))
+            while current is not None and len(found) < 1000:
+                found.append(str(current))
+                current = s.scalar(select(func.min(column)).where(column > current))
+            return found
 
     def changed_since(self, since: datetime | None) -> list[str]:
         """The trials with a version fetched after `since` (all when None), for the static site's rebuild."""
@@ -101,21 +133,20 @@ class Browse:
             counts = {
                 r[0]: r[1] for r in s.execute(select(SnapshotRow.nct_id, func.count()).group_by(SnapshotRow.nct_id))
             }
-            rows = s.scalars(select(TrialRow).order_by(*_order("changed")))
+            rows = s.execute(select(*TrialRow.__table__.c).order_by(*_order("changed")))  # rows, not ORM objects
             return [_view(r, counts[r.nct_id]) for r in rows if r.nct_id in counts]
 
 
-def _like(text: str) -> str:
-    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped.lower()}%"
+def _only_text(where: BrowseFilter) -> bool:
+    """Whether the text is the page's one filter."""
+    others = (where.status, where.with_errors, where.changed_since, where.only is not None, where.exclude)
+    return not any(others)
 
 
-def _conditions(where: BrowseFilter) -> list[Any]:
+def _conditions(where: BrowseFilter, dialect: str, *, many: bool = False) -> list[Any]:
     found: list[Any] = []
     if where.text.strip():
-        pattern = _like(where.text.strip())
-        columns = (TrialRow.nct_id, TrialRow.title, TrialRow.conditions, TrialRow.sponsor)
-        found.append(or_(*(func.lower(func.coalesce(c, "")).like(pattern, escape="\\") for c in columns)))
+        found.append(search_condition(where.text, dialect, many=many))
     if where.status:
         found.append(TrialRow.overall_status == where.status)
     if where.with_errors:
@@ -137,7 +168,8 @@ def _order(sort: str) -> list[Any]:
         return [TrialRow.nct_id]
     if sort == "title":
         return [func.lower(func.coalesce(TrialRow.title, "")), TrialRow.nct_id]
-    return [TrialRow.last_changed_at.desc().nulls_last(), TrialRow.nct_id]
+    # nct_id descending: the whole key is ix_trials_changed read backwards
+    return [TrialRow.last_changed_at.desc().nulls_last(), TrialRow.nct_id.desc()]
 
 
 def _version_counts(s: Session, nct_ids: Sequence[str]) -> dict[str, int]:
@@ -148,7 +180,8 @@ def _version_counts(s: Session, nct_ids: Sequence[str]) -> dict[str, int]:
     return counts
 
 
-def _view(row: TrialRow, versions: int) -> TrialRowView:
+def _view(row: Any, versions: int) -> TrialRowView:
+    """`row`: a `TrialRow`, or a row of its table's columns."""
     return TrialRowView(
         nct_id=row.nct_id,
         title=row.title,

@@ -140,7 +140,7 @@ class Store:
     def browse(self) -> Browse:
         from watcher.store.browse import Browse
 
-        return Browse(self.session)
+        return Browse(self.session, dialect=self.dialect)
 
     def __enter__(self) -> Store:
         return self

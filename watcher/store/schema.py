@@ -64,8 +64,10 @@ class Base(DeclarativeBase):
 class TrialRow(Base):
     __tablename__ = "trials"
     __table_args__ = (
-        Index("ix_trials_last_changed", "last_changed_at"),
-        Index("ix_trials_primary_completion", "primary_completion"),
+        Index("ix_trials_changed", "last_changed_at", "nct_id"),
+        Index("ix_trials_next_date", "primary_completion", "nct_id"),
+        Index("ix_trials_completion", "completion"),
+        Index("ix_trials_status", "overall_status", "last_changed_at", "nct_id"),
     )
     nct_id: Mapped[str] = mapped_column(String(16), primary_key=True)
     canonical_id: Mapped[str | None] = mapped_column(String(16))
@@ -82,6 +84,17 @@ class TrialRow(Base):
     sponsor: Mapped[str | None] = mapped_column(Text, nullable=True)
     conditions: Mapped[str | None] = mapped_column(Text, nullable=True)
     primary_completion: Mapped[str | None] = mapped_column(String(10), nullable=True)
+    completion: Mapped[str | None] = mapped_column(String(10), nullable=True)  # revision 0008: the dates page
+
+
+SEARCH_INDEX = "trials_search"
+"""Revision 0008's word index over the trials' title, conditions and sponsor: on SQLite an FTS5 table
+(and the shadow tables it keeps), on PostgreSQL a GIN index; neither is a model, so the schema
+comparison leaves them out."""
+
+
+def is_search_index(name: str | None) -> bool:
+    return bool(name) and (name == "ix_trials_search" or str(name).startswith(SEARCH_INDEX))
 
 
 class SnapshotRow(Base):

@@ -15,6 +15,7 @@ from sqlalchemy import Table, and_, delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from watcher.detect.record import (
+    completion_of,
     conditions_of,
     last_update_of,
     overall_status_of,
@@ -199,6 +200,7 @@ def _upsert_trials(s: Session, items: Sequence[NewVersion], dialect: str) -> Non
             "sponsor": sponsor_of(item.record),
             "conditions": conditions_of(item.record),
             "primary_completion": primary_completion_of(item.record),
+            "completion": completion_of(item.record),
         }
         for item in latest.values()
     ]
@@ -222,6 +224,7 @@ def _upsert_trials(s: Session, items: Sequence[NewVersion], dialect: str) -> Non
             "sponsor": stmt.excluded.sponsor,
             "conditions": stmt.excluded.conditions,
             "primary_completion": stmt.excluded.primary_completion,
+            "completion": stmt.excluded.completion,
         },
     )
     s.execute(stmt, rows)

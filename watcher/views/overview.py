@@ -4,23 +4,23 @@ slips, saved searches and what they found. Read-only queries over the store, pla
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 
 from watcher.config import Config
 from watcher.models import SEVERITY_RANK, StoredChange
 from watcher.store import Store
-from watcher.store.browse import BrowseFilter
 from watcher.store.discovery import Match, watched_trials
 from watcher.views.changes import QueryError, select_changes
 from watcher.views.chart import parse_day
 from watcher.views.watch import MAX_DAYS, whole_number
 
 CHANGES_SHOWN = 500
-DATE_FIELDS = (
-    ("status.primaryCompletionDate", "Primary completion"),
-    ("status.completionDate", "Completion"),
-)
+DATE_FIELDS = {"status.primaryCompletionDate": "Primary completion", "status.completionDate": "Completion"}
+FIELD_OF = {label: field for field, label in DATE_FIELDS.items()}
+DATE_COLUMNS = (("primary_completion", "Primary completion"), ("completion", "Completion"))
+DATES_PER_PAGE = 50
+MAX_DATES_PAGE = 200
 RESULTS_DUE = timedelta(days=365)  # results are due a year after primary completion (42 CFR 11.44)
 
 
@@ -71,34 +71,70 @@ class UpcomingDate:
     slips: list[tuple[str | None, str | None]]
 
 
-def upcoming_dates(store: Store, *, today: date, limit: int = 500) -> list[UpcomingDate]:
-    """Primary completion, completion and results-due dates from today on, soonest first, each with
-    its slips (every stored change of that date, oldest first)."""
+@dataclass(frozen=True, slots=True)
+class DatesQuery:
+    since: date | None = None  # `from`: the first day shown (today when absent or past)
+    page: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class DatesPage:
+    query: DatesQuery
+    dates: list[UpcomingDate]
+    first_day: date
+    more: bool  # a next page exists
+
+
+def parse_dates_query(params: Mapping[str, str]) -> DatesQuery:
+    raw = params.get("from", "").strip()
+    since = None
+    if raw:
+        since = parse_day(raw) if len(raw) == 10 else None
+        if since is None:
+            raise QueryError(f"from={raw!r}: expected a date such as 2027-06-30")
+    return DatesQuery(since=since, page=whole_number(params, "page", low=1, high=MAX_DATES_PAGE) or 1)
+
+
+def upcoming_dates(store: Store, query: DatesQuery, *, today: date, per_page: int = DATES_PER_PAGE) -> DatesPage:
+    """Primary completion, completion and results-due dates from the first day on, soonest first,
+    each with its slips (every stored change of that date, oldest first), one page at a time.
+
+    Each kind of date is a range of its own column's index (results due a year after primary
+    completion: the primary completion index read from a year earlier), so a page reads the first
+    `page * per_page` trials of each range, never the whole table; the three are merged here.
+    Deeper than `MAX_DATES_PAGE` pages, `from=` starts the list at a later day.
+    """
+    first = max(today, query.since or today)
+    wanted = query.page * per_page + 1
     found: list[UpcomingDate] = []
+    for column, label in DATE_COLUMNS:
+        for nct_id, title, when in store.browse.dated(column, first.isoformat(), wanted):
+            day = parse_day(when)
+            if day is not None and day >= first:
+                found.append(UpcomingDate(when, label, nct_id, title, []))
+    for nct_id, title, when in store.browse.dated("primary_completion", (first - RESULTS_DUE).isoformat(), wanted):
+        day = parse_day(when)
+        if day is not None and day + RESULTS_DUE >= first:
+            found.append(UpcomingDate((day + RESULTS_DUE).isoformat(), "Results due", nct_id, title, []))
+    found.sort(key=lambda d: (parse_day(d.when) or first, d.nct_id, d.what))
+    shown = found[(query.page - 1) * per_page : query.page * per_page]
+    slips = date_slips(store, sorted({d.nct_id for d in shown}))
+    dates = [replace(d, slips=slips.get((d.nct_id, FIELD_OF.get(d.what, "")), [])) for d in shown]
+    return DatesPage(query, dates, first, len(found) > query.page * per_page)
+
+
+def date_slips(store: Store, nct_ids: list[str]) -> dict[tuple[str, str], list[tuple[str | None, str | None]]]:
+    """Every stored change of these trials' primary completion and completion dates, oldest first."""
     slips: dict[tuple[str, str], list[tuple[str | None, str | None]]] = {}
-    for item in store.changes.across(since=None):
-        if item.change.field in dict(DATE_FIELDS) and item.change.change == "changed":
+    if not nct_ids:
+        return slips
+    for item in store.changes.across(nct_ids=nct_ids):
+        if item.change.field in DATE_FIELDS and item.change.change == "changed":
             old, new = item.change.old, item.change.new
             slips.setdefault((item.nct_id, item.change.field), []).append(
                 (old if isinstance(old, str) else None, new if isinstance(new, str) else None)
             )
-    rows = store.browse.page(BrowseFilter(sort="date", limit=limit * 4)).rows  # soonest primary completion first
-    for row in rows:
-        primary = parse_day(row.primary_completion)
-        latest = store.versions.latest(row.nct_id) if primary is not None and primary >= today - RESULTS_DUE else None
-        if latest is None:
-            continue
-        status = (latest.record.get("protocolSection") or {}).get("statusModule") or {}
-        for field, label in DATE_FIELDS:
-            value = (status.get(field.split(".")[1] + "Struct") or {}).get("date")
-            day = parse_day(value)
-            if day is not None and day >= today:
-                found.append(UpcomingDate(str(value), label, row.nct_id, row.title, slips.get((row.nct_id, field), [])))
-        if primary is not None and primary + RESULTS_DUE >= today:
-            due = (primary + RESULTS_DUE).isoformat()
-            found.append(UpcomingDate(due, "Results due", row.nct_id, row.title, []))
-    found.sort(key=lambda d: (parse_day(d.when) or today, d.nct_id))
-    return found[:limit]
+    return slips
 
 
 @dataclass(frozen=True, slots=True)

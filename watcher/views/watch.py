@@ -111,6 +111,7 @@ class ListPage:
     pages: int
     first: int
     last: int
+    has_next: bool
     trial_tags: dict[str, tuple[str, ...]]
     tags: list[str]
     statuses: list[str]
@@ -138,6 +139,7 @@ def list_page(config: Config, store: Store, query: ListQuery, *, now: datetime, 
         pages=max(1, ceil(page.total / per_page)),
         first=first,
         last=where.offset + len(page.rows),
+        has_next=query.page < ceil(page.total / per_page) or (page.capped and len(page.rows) == per_page),
         trial_tags=tag_map(trials),
         tags=sorted({tag for t in trials for tag in t.tags}),
         statuses=store.browse.statuses(),

@@ -60,7 +60,9 @@ def trials(request: Request) -> Response:
     query = parse_list_query(params(request))
     data = list_page(site.config, site.store, query, now=site.now())
     rows = [trial_json(r, data.trial_tags.get(r.nct_id, ())) for r in data.page.rows]
-    return JSONResponse({"total": data.page.total, "page": query.page, "pages": data.pages, "trials": rows})
+    more = data.page.capped  # past the count's cap: total and pages are lower bounds
+    body = {"total": data.page.total, "page": query.page, "pages": data.pages, "more": more, "trials": rows}
+    return JSONResponse(body)
 
 
 def one_trial(request: Request) -> Response:
@@ -202,11 +204,15 @@ def _answer(schema: dict[str, Any], *, not_found: bool = False) -> dict[str, Any
 def openapi_document(root: str = "") -> dict[str, Any]:
     page = {
         "type": "object",
-        "required": ["total", "page", "pages", "trials"],
+        "required": ["total", "page", "pages", "more", "trials"],
         "properties": {
             "total": {"type": "integer"},
             "page": {"type": "integer"},
             "pages": {"type": "integer"},
+            "more": {
+                "type": "boolean",
+                "description": "more than 10,000 trials match: total and pages are lower bounds",
+            },
             "trials": {"type": "array", "items": TRIAL},
         },
     }

@@ -16,7 +16,14 @@ from watcher.models import SEVERITY_RANK
 from watcher.views.changes import QueryError, change_row, diff_versions, resolve_version, to_csv
 from watcher.views.feeds import feed_for
 from watcher.views.html import static_text
-from watcher.views.overview import changes_across, parse_changes_query, searches_view, upcoming_dates
+from watcher.views.overview import (
+    MAX_DATES_PAGE,
+    changes_across,
+    parse_changes_query,
+    parse_dates_query,
+    searches_view,
+    upcoming_dates,
+)
 from watcher.views.trial_page import render_trial_page
 from watcher.views.trial_view import change_view, ctgov_compare_url, rules_of, trial_view
 from watcher.views.watch import list_page, one_of, parse_list_query
@@ -58,7 +65,7 @@ def watch_list(request: Request) -> Response:
         tags=data.tags,
         statuses=data.statuses,
         previous=links.home(**query.as_params(page=query.page - 1)) if query.page > 1 else None,
-        next=links.home(**query.as_params(page=query.page + 1)) if query.page < data.pages else None,
+        next=links.home(**query.as_params(page=query.page + 1)) if data.has_next else None,
     )
 
 
@@ -139,8 +146,21 @@ def changes_export(request: Request) -> Response:
 
 def dates(request: Request) -> Response:
     site = site_of(request)
-    params(request)
-    return site.page("dates.html", dates=upcoming_dates(site.store, today=site.now().date()))
+    query = parse_dates_query(params(request))
+    data = upcoming_dates(site.store, query, today=site.now().date())
+    since = query.since.isoformat() if query.since else ""
+    page = query.page
+    return site.page(
+        "dates.html",
+        data=data,
+        since=since,
+        previous=site.links.page("dates", **{"from": since, "page": page - 1 if page > 2 else ""})
+        if page > 1
+        else None,
+        next=site.links.page("dates", **{"from": since, "page": page + 1})
+        if data.more and page < MAX_DATES_PAGE
+        else None,
+    )
 
 
 def searches(request: Request) -> Response:

@@ -1,0 +1,96 @@
+"""The watch list's queries at any size (`store.browse`): the text search answered by revision 0008's
+word index (SQLite FTS5, PostgreSQL tsvector), kept in step with each new version, and the dated
+ranges the upcoming-dates page merges. On SQLite and PostgreSQL (`db_url` fixture)."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from tests.support.fakeapi import load_fixture
+from watcher.detect.record import content_hash
+from watcher.store import Store
+from watcher.store.browse import BrowseFilter
+from watcher.store.search import id_range
+from watcher.store.values import NewVersion
+
+T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
+TRIALS = {
+    "NCT04510001": ("Pembrolizumab in Metastatic Breast Cancer", "Breast Neoplasms", "Merck Sharp & Dohme LLC"),
+    "NCT04510002": ("Exercise After Heart Surgery", "Heart Failure", "Université de Montréal"),
+    "NCT04520003": ("Cancer Screening by Mail", "Colorectal Cancer", "Kaiser Permanente"),
+}
+
+
+def _record(nct_id: str, title: str, condition: str, sponsor: str, completion: str = "2030-01-31") -> dict[str, Any]:
+    record = copy.deepcopy(load_fixture("NCT04728893"))
+    ps = record["protocolSection"]
+    ps["identificationModule"].update(nctId=nct_id, briefTitle=title)
+    ps["conditionsModule"]["conditions"] = [condition]
+    ps["sponsorCollaboratorsModule"]["leadSponsor"]["name"] = sponsor
+    ps["statusModule"]["primaryCompletionDateStruct"] = {"date": completion}
+    ps["statusModule"]["completionDateStruct"] = {"date": completion.replace("2030", "2031")}
+    return record
+
+
+def _save(store: Store, record: dict[str, Any], at: datetime = T0) -> None:
+    nct_id = record["protocolSection"]["identificationModule"]["nctId"]
+    store.versions.save_many([NewVersion(nct_id, record, content_hash(record), at, baseline=True)])
+
+
+@pytest.fixture
+def store(db_url: str) -> Iterator[Store]:
+    with Store(db_url) as store:
+        for nct_id, (title, condition, sponsor) in TRIALS.items():
+            _save(store, _record(nct_id, title, condition, sponsor))
+        yield store
+
+
+def _found(store: Store, text: str) -> list[str]:
+    return sorted(r.nct_id for r in store.browse.page(BrowseFilter(text=text, sort="id")).rows)
+
+
+def test_search_finds_whole_words_and_word_starts_in_any_case(store: Store) -> None:
+    assert _found(store, "cancer") == ["NCT04510001", "NCT04520003"]
+    assert _found(store, "CANC") == ["NCT04510001", "NCT04520003"]  # the start of a word
+    assert _found(store, "breast canc") == ["NCT04510001"]  # every word
+    assert _found(store, "heart failure") == ["NCT04510002"]  # the conditions
+    assert _found(store, "kaiser") == ["NCT04520003"]  # the sponsor
+    assert _found(store, "MONTRÉAL") == ["NCT04510002"]  # any case, beyond ASCII too
+    assert _found(store, "ancer") == []  # inside a word: not a word's start
+    assert _found(store, "merck & dohme") == ["NCT04510001"]  # punctuation is no word
+    assert store.browse.page(BrowseFilter(text="cancer")).total == 2
+
+
+def test_search_by_nct_id_or_its_start(store: Store) -> None:
+    assert _found(store, "nct04510002") == ["NCT04510002"]
+    assert _found(store, "NCT0451") == ["NCT04510001", "NCT04510002"]
+    assert _found(store, "NCT") == sorted(TRIALS)
+    assert id_range("NCT0459") == ("NCT0459", "NCT0460") and id_range("NCT9999") == ("NCT9999", "NCU")
+
+
+def test_the_word_index_follows_each_new_version_and_ignores_checks(store: Store) -> None:
+    _save(
+        store, _record("NCT04520003", "Stool Tests by Mail", "Colorectal Neoplasms", "Kaiser"), T0 + timedelta(days=1)
+    )
+    assert _found(store, "cancer") == ["NCT04510001"]
+    assert _found(store, "stool") == ["NCT04520003"]
+    store.trials.mark_checked(["NCT04520003", "NCT04510001"], T0 + timedelta(days=2))
+    assert _found(store, "stool") == ["NCT04520003"] and _found(store, "breast") == ["NCT04510001"]
+
+
+def test_dated_reads_a_range_of_a_date_column_soonest_first(store: Store) -> None:
+    _save(store, _record("NCT04530004", "Later", "X", "Y", completion="2032-05"), T0)
+    dated = store.browse.dated("primary_completion", "2030-01-01", 10)
+    assert [(n, d) for n, _, d in dated] == [
+        ("NCT04510001", "2030-01-31"),
+        ("NCT04510002", "2030-01-31"),
+        ("NCT04520003", "2030-01-31"),
+        ("NCT04530004", "2032-05"),
+    ]
+    assert [n for n, _, _ in store.browse.dated("completion", "2032-01-01", 10)] == ["NCT04530004"]
+    assert len(store.browse.dated("primary_completion", "2000-01-01", 2)) == 2
