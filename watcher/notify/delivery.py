@@ -14,7 +14,10 @@ parked after `notify.max_attempts` tries). A refusal that retrying cannot cure â
 404, 410, 413 and the like: a revoked token, a deleted hook, a message too large â€” parks the message
 at once (`notify-retry` queues parked messages again once the channel is fixed). A channel that has
 refused everything for `notify.channel_failing_after` is said once on the other channels, and its
-recovery once more.
+recovery once more. Every other channel is told, one that is refusing too included: the alert waits in
+its queue like any message. Told only the channels healthy at that very tick, a failure met while the
+others had one refusal of their own (a flaky SMTP server, a restart) was never said at all, nor its
+recovery.
 """
 
 from __future__ import annotations
@@ -305,7 +308,7 @@ def accepted(store: Store, settings: Settings, channel: str, at: datetime) -> No
     down = store.meta.get(key)
     if down is None:
         return
-    others = _healthy(store, settings, but=channel)
+    others = _others(settings, but=channel)
     with store.transaction() as tx:
         tx.meta.set(key, None)
         if down.alerted and others:
@@ -318,15 +321,15 @@ def accepted(store: Store, settings: Settings, channel: str, at: datetime) -> No
 
 
 def alert_failing_channels(store: Store, settings: Settings, at: datetime) -> None:
-    """Once per failure, tell the healthy channels about a channel refusing for `channel_failing_after`."""
+    """Once per failure, tell the other channels about a channel refusing for `channel_failing_after`."""
     for name in settings.channels:
         key = CHANNEL_FAILING.of(name)
         down = store.meta.get(key)
         if down is None or down.alerted or at - down.since < settings.channel_failing_after:
             continue
-        others = _healthy(store, settings, but=name)
+        others = _others(settings, but=name)
         if not others:
-            continue  # no channel to say it on yet: asked again at every tick
+            continue  # the only channel: nobody to tell
         minutes = int((at - down.since).total_seconds() // 60)
         text = (
             f"Channel {name!r} has refused every message for {minutes} minutes "
@@ -340,8 +343,9 @@ def alert_failing_channels(store: Store, settings: Settings, at: datetime) -> No
         log.error("notify.channel_failing", channel=name, since=down.since.isoformat(), told=others)
 
 
-def _healthy(store: Store, settings: Settings, *, but: str) -> list[str]:
-    return [n for n in settings.channels if n != but and store.meta.get(CHANNEL_FAILING.of(n)) is None]
+def _others(settings: Settings, *, but: str) -> list[str]:
+    """Every channel but `but`, failing ones too: their queue keeps the alert until they accept again."""
+    return [n for n in settings.channels if n != but]
 
 
 def _alert(channels: list[str], subject: str, text: str) -> list[NewMessage]:
