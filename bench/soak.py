@@ -230,6 +230,7 @@ notify:
             settle=settle,
             failing_after=self.failing_after,
             until=time.time(),
+            kills=[i.signal_at for i in self.service.incarnations if i.stopped_by == "kill" and i.signal_at],
         )
 
     def save_truth(self, delivered: dict[str, list[Any]]) -> None:

@@ -105,6 +105,19 @@ def test_the_mail_must_be_told_of_each_webhook_failure_the_service_met_past_the_
     assert channel_alerts(_mail(), Schedule(failing_after=None)) == ""
 
 
+def test_an_alert_for_a_failure_the_receiver_saw_short_is_wrong_unless_a_kill_hid_an_acceptance() -> None:
+    # a long failure told, and then two of 30 s each with an acceptance between them
+    answered = [Met(0.0, 0.0, False), Met(100.0, 100.0, True)]  # 100 s: told
+    answered += [Met(200.0, 200.0, False), Met(230.0, 230.0, True), Met(240.0, 240.0, False), Met(270.0, 270.0, True)]
+    twice = _mail(*["TrialWatch: channel 'hook' failing for 1 min", "TrialWatch: channel 'hook' recovered"] * 2)
+    assert channel_alerts(twice, Schedule(answered={"hook": answered}, failing_after=45.0)).startswith(
+        "mail was told of the webhook failing 2×"
+    )
+    # killed 2 s after the receiver accepted at 230: the service may not have recorded it, 200-270 is one failure
+    killed = Schedule(answered={"hook": answered}, failing_after=45.0, kills=[232.0])
+    assert channel_alerts(twice, killed) == ""
+
+
 def test_api_faults_do_not_pile_up_one_waits_for_its_request(tmp_path: Path) -> None:
     soak = Soak(Plan(seconds=1.0), tmp_path)
     fake = FakeCtGov()
