@@ -86,6 +86,8 @@ from tests.support.peers import free_port  # noqa: E402
 STATUSES = ("RECRUITING", "ACTIVE_NOT_RECRUITING", "COMPLETED", "SUSPENDED", "TERMINATED", "ENROLLING_BY_INVITATION")
 API_FAULTS = ("500", "503", "429", "timeout", "reset", "truncated", "html", "partial")
 API_TIMEOUT = 3.0
+BACKOFF = 4.0
+"""Seconds one retry of the client waits at most: `backoff_max` or `retry_after_max`, both 2 below."""
 CYCLE_TIME = 10.0
 """Seconds a cycle of a few hundred trials may take on a loaded machine (a benchmark beside it)."""
 Arrived = dict[str, set[tuple[str, str, str]]]  # channel → (trial, field, new value as the channel spells it)
@@ -223,19 +225,35 @@ notify:
         """The faults as they met the service, for the latency clock and the channel alerts."""
         interval = float(self.plan.interval.removesuffix("s"))
         settle = interval + CYCLE_TIME
+        retried = BACKOFF + 2.0  # the client retries it (twice at most: fault_times) within the cycle
+        hold = dict.fromkeys(("500", "503", "429", "reset"), retried)
+        hold["timeout"] = API_TIMEOUT + retried
+        hold.update(dict.fromkeys(("html", "truncated", "partial"), settle + 2.0))  # the next cycle
         return Schedule(
             api=list(fake.faults_met),
             answered={"mail": list(smtp.mood.met), "hook": list(hook.mood.met)},
-            api_hold=API_TIMEOUT + 1 + settle,
+            api_hold=hold,
             settle=settle,
             failing_after=self.failing_after,
             until=time.time(),
             kills=[i.signal_at for i in self.service.incarnations if i.stopped_by == "kill" and i.signal_at],
         )
 
-    def save_truth(self, delivered: dict[str, list[Any]]) -> None:
-        """The ground truth and what arrived, as JSON beside the logs, to look into a verdict later."""
+    def save_truth(self, delivered: dict[str, list[Any]], schedule: Schedule) -> None:
+        """The ground truth, what arrived and the faults as they met the service, as JSON beside the
+        logs, to look into a verdict later."""
         (self.workdir / "made.json").write_text(json.dumps([vars(m) for m in self.made], indent=1))
+        (self.workdir / "schedule.json").write_text(
+            json.dumps(
+                {
+                    "api": schedule.api,
+                    "answered": {n: [vars(m) for m in met] for n, met in schedule.answered.items()},
+                    "kills": schedule.kills,
+                    "moods": self.moods,
+                },
+                indent=1,
+            )
+        )
         (self.workdir / "delivered.json").write_text(
             json.dumps({name: [vars(d) for d in items] for name, items in delivered.items()}, indent=1, default=str)
         )
@@ -530,14 +548,11 @@ def soak(plan: Plan, workdir: Path) -> Report:
                 runner.run(fake, smtp, hook)
             finally:
                 runner.service.close()
+            schedule = runner.schedule(fake, smtp, hook)
             report = analyse(
-                runner,
-                {"mail": smtp.delivered, "hook": hook.delivered},
-                url,
-                [runner.password, runner.token],
-                runner.schedule(fake, smtp, hook),
+                runner, {"mail": smtp.delivered, "hook": hook.delivered}, url, [runner.password, runner.token], schedule
             )
-            runner.save_truth({"mail": smtp.delivered, "hook": hook.delivered})
+            runner.save_truth({"mail": smtp.delivered, "hook": hook.delivered}, schedule)
     finally:
         hook.stop()
         smtp.stop()

@@ -18,7 +18,7 @@ Pure: plain windows in, seconds out; `tests/bench/test_soak_report.py` drives it
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -53,10 +53,26 @@ def retry_delay(attempts: int) -> float:
     return float(min(30 * 2 ** max(attempts - 1, 0), 3600))
 
 
-def api_windows(met: Iterable[tuple[float, str]], hold: float) -> list[Window]:
-    """Each request the fake answered with a fault fails its cycle (or its trial); the next cycle,
-    `hold` seconds on at most (the fault's own delay, the interval, the cycle itself), can succeed."""
-    return [Window(f"API fault {kind}", at, at + hold) for at, kind in met]
+FaultMet = tuple[float, str, tuple[str, ...]]
+"""(time, kind, the trials it was set for: none for a fault on any request) of a request the fake
+answered with a fault (`FakeCtGov.faults_met`)."""
+
+
+def api_windows(met: Iterable[FaultMet], hold: Mapping[str, float]) -> tuple[list[Window], dict[str, list[Window]]]:
+    """Each request the fake answered with a fault holds changes back for `hold[kind]` seconds: a retry's
+    back-off when the client retries it (5xx, 429, a reset, a timeout: the fault's delay too), the next
+    cycle when it fails the cycle (HTML, truncated JSON: the interval and the cycle itself). A fault set
+    for given trials (a partial record of a trial just edited) holds back those trials only: returned
+    apart, by NCT ID."""
+    common: list[Window] = []
+    by_trial: dict[str, list[Window]] = {}
+    for at, kind, ids in met:
+        window = Window(f"API fault {kind}", at, at + hold.get(kind, max(hold.values(), default=0.0)))
+        if not ids:
+            common.append(window)
+        for nct_id in ids:
+            by_trial.setdefault(nct_id, []).append(window)
+    return common, by_trial
 
 
 def refusal_windows(met: Sequence[Answered], slack: float) -> list[Window]:

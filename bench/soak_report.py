@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from bench.soak_clock import (
     Answered,
+    FaultMet,
     Window,
     api_windows,
     failing_spans,
@@ -261,10 +262,11 @@ class Judge:
     faults: Sequence[Window] = ()  # storage faults
     blocked: Sequence[Window] = ()  # the latency clock stands still in these
     latency_bound: float = float("inf")
+    trial_blocked: Mapping[str, Sequence[Window]] = field(default_factory=dict)  # and in these, for one trial
 
     def unexplained(self, change: Made, seen: float) -> float:
         """Seconds from the change to its arrival that no injected fault explains."""
-        return running(change.at, seen, merged(self.blocked))
+        return running(change.at, seen, merged([*self.blocked, *self.trial_blocked.get(change.nct_id, ())]))
 
 
 def _channel(name: str, items: Sequence[Delivered], judge: Judge) -> ChannelResult:
@@ -407,22 +409,26 @@ class Schedule:
     """The faults as they met the service: requests the fake answered with one, each channel's answers;
     and how long each holds a change back (`bench.soak_clock`)."""
 
-    api: Sequence[tuple[float, str]] = ()  # (time, kind) of each request a fault answered
+    api: Sequence[FaultMet] = ()  # each request a fault answered
     answered: Mapping[str, Sequence[Answered]] = field(default_factory=dict)  # by channel
-    api_hold: float = 0.0  # seconds an API fault holds back the next successful cycle
+    api_hold: Mapping[str, float] = field(default_factory=dict)  # by fault kind: seconds it holds changes back
     settle: float = 0.0  # seconds from a serving service (after a restart, a storage fault) to a cycle's end
     failing_after: float | None = None  # notify.channel_failing_after as the soak set it (None: not set)
     until: float = float("inf")  # the run's end: a channel still failing then fails until there
     kills: Sequence[float] = ()  # when the soak sent SIGKILL
 
     def blocked(self, channel: str, incarnations: Sequence[Incarnation], storage: Sequence[Window]) -> list[Window]:
-        """Where the latency clock of `channel` stands still."""
+        """Where the latency clock of `channel` stands still for every trial (`trial_blocked`: for one)."""
         return [
-            *api_windows(self.api, self.api_hold),
+            *api_windows(self.api, self.api_hold)[0],
             *restart_windows(incarnations, self.settle),
             *(Window(w.what, w.start, w.end + self.settle) for w in storage),
             *refusal_windows(self.answered.get(channel, ()), REFUSAL_SLACK),
         ]
+
+    def trial_blocked(self) -> dict[str, list[Window]]:
+        """Where the clock stands still for one trial only (a partial record of it), by NCT ID."""
+        return api_windows(self.api, self.api_hold)[1]
 
 
 REFUSAL_SLACK = 5.0
@@ -473,6 +479,7 @@ def analyse(
                     faults,
                     schedule.blocked(name, incarnations, faults),
                     runner.plan.latency_bound,
+                    schedule.trial_blocked(),
                 ),
             )
             for name, items in delivered.items()

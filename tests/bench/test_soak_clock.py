@@ -27,29 +27,41 @@ def _hook(at: float) -> Delivered:
 
 
 def _late(schedule: Schedule, arrived: float, bound: float = 60.0) -> list[str]:
-    judge = Judge([CHANGE], blocked=schedule.blocked("hook", [], []), latency_bound=bound)
+    judge = Judge(
+        [CHANGE], blocked=schedule.blocked("hook", [], []), latency_bound=bound, trial_blocked=schedule.trial_blocked()
+    )
     return _channel("hook", [_hook(arrived)], judge).too_late
 
 
 def test_a_change_held_back_while_nothing_was_wrong_is_late_whatever_the_faults_elsewhere() -> None:
-    quiet = Schedule(api_hold=25.0)
+    quiet = Schedule(api_hold={"html": 25.0})
     assert _late(quiet, 150.0) == []
     assert _late(quiet, 400.0) == [
         'NCT90000001 status.overallStatus → "SUSPENDED" after 300s (300s of it no injected fault explains)'
     ]
     # API faults before the change, or long after it arrived, explain nothing
-    elsewhere = Schedule(api=[(10.0, "500"), (50.0, "timeout"), (900.0, "html")], api_hold=25.0)
+    elsewhere = Schedule(api=[(10.0, "500", ()), (50.0, "timeout", ()), (900.0, "html", ())], api_hold={"html": 25.0})
     assert len(_late(elsewhere, 400.0)) == 1
 
 
 def test_a_run_of_failing_cycles_after_the_change_explains_its_wait_but_only_that_long() -> None:
-    run = [(110.0 + 20 * i, "html") for i in range(10)]  # cycles failing from 110 to 315 (hold 25 s each)
-    schedule = Schedule(api=run, api_hold=25.0)
+    run = [(110.0 + 20 * i, "html", ()) for i in range(10)]  # cycles failing from 110 to 315 (hold 25 s each)
+    schedule = Schedule(api=run, api_hold={"html": 25.0})
     assert merged(schedule.blocked("hook", [], [])) == [(110.0, 315.0)]
     assert _late(schedule, 360.0) == []  # 10 s before the run, 45 s after it: 55 s unexplained
     assert _late(schedule, 380.0) == [
         'NCT90000001 status.overallStatus → "SUSPENDED" after 280s (75s of it no injected fault explains)'
     ]
+
+
+def test_a_fault_set_for_one_trial_holds_back_that_trial_only() -> None:
+    partial = [(110.0 + 20 * i, "partial", ("NCT90000002",)) for i in range(10)]
+    assert len(_late(Schedule(api=partial, api_hold={"partial": 25.0}), 380.0)) == 1, "another trial's"
+    mine = [(at, kind, ("NCT90000001",)) for at, kind, _ in partial]
+    assert _late(Schedule(api=mine, api_hold={"partial": 25.0}), 360.0) == []
+    # a retried fault holds back for its retry only
+    retried = [(110.0 + 20 * i, "503", ()) for i in range(10)]
+    assert len(_late(Schedule(api=retried, api_hold={"503": 6.0, "html": 25.0}), 360.0)) == 1
 
 
 def test_a_refusal_holds_its_channel_until_the_retry_the_back_off_schedules() -> None:

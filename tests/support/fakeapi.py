@@ -404,7 +404,8 @@ class FakeCtGov(RecordHistory):
         self._data_timestamp = data_timestamp
         self._published = True  # the current refresh has been seen through /version
         self._faults: list[Fault] = []
-        self.faults_met: list[tuple[float, str]] = []  # (time.time(), kind) of each request a fault answered
+        # (time.time(), kind, the IDs it was set for) of each request a fault answered
+        self.faults_met: list[tuple[float, str, tuple[str, ...]]] = []
         self._nested: dict[str, int] = {}  # NCT ID → levels of nesting added to its served JSON
         self._host, self._port = host, port
         self._server: ThreadingHTTPServer | None = None
@@ -662,7 +663,7 @@ class FakeCtGov(RecordHistory):
             for fault in self._faults:
                 if fault.matches(target):
                     fault.times -= 1
-                    self.faults_met.append((time.time(), fault.kind))
+                    self.faults_met.append((time.time(), fault.kind, tuple(sorted(fault.ids))))
                     return fault
             return None
 
