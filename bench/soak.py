@@ -10,7 +10,10 @@ carries the planted token (bench/soak_peers.py). While it runs:
 - the soak edits trials on the fake (status, enrollment, acronym; each trial field at most once, so
   every edit is a change the service must report) and keeps the ground truth of what it changed, when;
 - the API fails at random: 500, 503, 429, timeouts, resets, truncated JSON, HTML with status 200,
-  partial records (no locations module, no hasResults) for trials just edited;
+  partial records (no locations module, no hasResults) for trials just edited — one fault (for one or
+  two requests) every 5 to 25 s, and never a new one while one waits: faults set faster than requests
+  meet them pile up into an API that fails every request (80% of cycles failed so, and no change
+  reached the webhook during its long outage, which the service then never met);
 - each channel goes through outages (refuses at once) and hangs (accepts the connection, answers
   nothing until the hang ends, then refuses);
 - the service is stopped every 20 to 60 s, by SIGKILL or SIGTERM, and started again at once;
@@ -26,10 +29,13 @@ channels, stops the service and prints what happened, judged per (trial, field, 
 messages: changes made vs delivered per channel, lost, wrong values (old and new compared exactly),
 duplicates (a value in two messages, or one message twice; in the documented window only when the
 process was killed within seconds of the channel's acceptance and before the `sent` mark, or the
-database was away), false alerts, deliveries later than `--latency-bound` (plus twice any long outage
-the change waited through), crashes, `service.unhealthy` no storage fault explains, secrets in the
-logs and the database, the service's RSS. Everything binds to 127.0.0.1. Exit status 1 when anything
-was lost, invented, late, leaked or crashed.
+database was away), false alerts, deliveries that waited more than `--latency-bound` seconds that no
+fault the soak injected explains (`bench.soak_clock`: API faults, restarts, the storage fault and the
+channel's own refusals stop the clock), whether the mail was told of each webhook failure past
+`notify.channel_failing_after` that the service met (and of its recovery), crashes, `service.unhealthy`
+no storage fault explains, secrets in the logs and the database, the service's RSS. Everything binds to
+127.0.0.1. Exit status 1 when anything was lost, invented, late, leaked or crashed, or the long outage
+tested nothing.
 
 `--code PATH` runs the service from another checkout (e.g. the main branch) with this soak.
 """
@@ -59,16 +65,18 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from bench.soak_clock import Window  # noqa: E402
 from bench.soak_peers import SmtpPeer, WebhookPeer  # noqa: E402
 from bench.soak_report import (  # noqa: E402
     Made,
     Report,
-    Window,
+    Schedule,
     analyse,
     as_text,
     delivered_keys,
     made_keys,
     print_report,
+    told,
 )
 from bench.soak_service import STOP_TIMEOUT, ServiceProcess  # noqa: E402
 from tests.support import shared  # noqa: E402
@@ -78,6 +86,10 @@ from tests.support.peers import free_port  # noqa: E402
 STATUSES = ("RECRUITING", "ACTIVE_NOT_RECRUITING", "COMPLETED", "SUSPENDED", "TERMINATED", "ENROLLING_BY_INVITATION")
 API_FAULTS = ("500", "503", "429", "timeout", "reset", "truncated", "html", "partial")
 API_TIMEOUT = 3.0
+BACKOFF = 4.0
+"""Seconds one retry of the client waits at most: `backoff_max` or `retry_after_max`, both 2 below."""
+CYCLE_TIME = 10.0
+"""Seconds a cycle of a few hundred trials may take on a loaded machine (a benchmark beside it)."""
 Arrived = dict[str, set[tuple[str, str, str]]]  # channel → (trial, field, new value as the channel spells it)
 
 
@@ -92,12 +104,13 @@ class Plan:
     drain: float = 240.0
     signal_every: tuple[float, float] = (20.0, 60.0)
     change_every: tuple[float, float] = (1.0, 3.0)
-    fault_every: tuple[float, float] = (2.0, 6.0)
+    fault_every: tuple[float, float] = (5.0, 25.0)
+    fault_times: tuple[int, int] = (1, 2)  # requests one API fault answers
     mood_every: tuple[float, float] = (20.0, 50.0)
     broken_at: float = 0.35  # of the run
     broken_for: float = 15.0
     interval: str = "4s"
-    latency_bound: float = 240.0
+    latency_bound: float = 60.0  # seconds of a change's wait no injected fault explains
     revert_share: float = 0.3  # of edits: take back one already delivered (A → B → A)
     storage_at: float = 0.55  # of the run
     storage_for: float = 20.0
@@ -144,7 +157,7 @@ class Soak:
     _fault: contextlib.ExitStack | None = None
     _fault_started: tuple[float, str] = (0.0, "")
     _outage_over: bool = False
-    failing_alerts: bool = False  # the service was asked to say a long-failing channel on the others
+    failing_after: float | None = None  # notify.channel_failing_after as set (None: the code has no such setting)
 
     def __post_init__(self) -> None:
         self.rng = random.Random(self.plan.seed)
@@ -196,8 +209,8 @@ notify:
         settings = (self.plan.code or ROOT) / "watcher" / "config" / "settings.py"
         if not self.plan.outage_for or "channel_failing_after" not in settings.read_text():
             return ""
-        self.failing_alerts = True
-        return f"  channel_failing_after: {self.plan.outage_for / 2:.0f}s\n"
+        self.failing_after = round(self.plan.outage_for / 2)
+        return f"  channel_failing_after: {self.failing_after:.0f}s\n"
 
     def write_watchlist(self, *, broken: bool) -> None:
         lines = ["trials:", *(f"  - {nct}" for nct in self.ids)]
@@ -208,9 +221,39 @@ notify:
         tmp.write_text("\n".join(lines) + "\n")
         tmp.replace(self.watchlist)
 
-    def save_truth(self, delivered: dict[str, list[Any]]) -> None:
-        """The ground truth and what arrived, as JSON beside the logs, to look into a verdict later."""
+    def schedule(self, fake: FakeCtGov, smtp: SmtpPeer, hook: WebhookPeer) -> Schedule:
+        """The faults as they met the service, for the latency clock and the channel alerts."""
+        interval = float(self.plan.interval.removesuffix("s"))
+        settle = interval + CYCLE_TIME
+        retried = BACKOFF + 2.0  # the client retries it (twice at most: fault_times) within the cycle
+        hold = dict.fromkeys(("500", "503", "429", "reset"), retried)
+        hold["timeout"] = API_TIMEOUT + retried
+        hold.update(dict.fromkeys(("html", "truncated", "partial"), settle + 2.0))  # the next cycle
+        return Schedule(
+            api=list(fake.faults_met),
+            answered={"mail": list(smtp.mood.met), "hook": list(hook.mood.met)},
+            api_hold=hold,
+            settle=settle,
+            failing_after=self.failing_after,
+            until=time.time(),
+            kills=[i.signal_at for i in self.service.incarnations if i.stopped_by == "kill" and i.signal_at],
+        )
+
+    def save_truth(self, delivered: dict[str, list[Any]], schedule: Schedule) -> None:
+        """The ground truth, what arrived and the faults as they met the service, as JSON beside the
+        logs, to look into a verdict later."""
         (self.workdir / "made.json").write_text(json.dumps([vars(m) for m in self.made], indent=1))
+        (self.workdir / "schedule.json").write_text(
+            json.dumps(
+                {
+                    "api": schedule.api,
+                    "answered": {n: [vars(m) for m in met] for n, met in schedule.answered.items()},
+                    "kills": schedule.kills,
+                    "moods": self.moods,
+                },
+                indent=1,
+            )
+        )
         (self.workdir / "delivered.json").write_text(
             json.dumps({name: [vars(d) for d in items] for name, items in delivered.items()}, indent=1, default=str)
         )
@@ -289,8 +332,12 @@ notify:
         return True
 
     def api_fault(self, fake: FakeCtGov) -> None:
+        """One fault, unless one still waits for its request: the registry's faults come and go, they
+        do not queue up for the next requests."""
+        if fake.faults_pending(records=True):
+            return
         kind = self.rng.choice(API_FAULTS)
-        fake.fail(kind, times=self.rng.randint(1, 3), delay=API_TIMEOUT + 1)
+        fake.fail(kind, times=self.rng.randint(*self.plan.fault_times), delay=API_TIMEOUT + 1)
         self.faults[kind] = self.faults.get(kind, 0) + 1
 
     def channel_mood(self, peer: SmtpPeer | WebhookPeer, name: str) -> Callable[[], float]:
@@ -456,9 +503,12 @@ notify:
         drain_start = time.time()
         while time.time() - drain_start < self.plan.drain:
             self.service.keep_alive()
-            if made_keys(self.made, json_body=False) <= delivered_keys(smtp.delivered) and made_keys(
-                self.made, json_body=True
-            ) <= delivered_keys(hook.delivered):
+            failing, recovered = told(smtp.delivered)
+            if (
+                made_keys(self.made, json_body=False) <= delivered_keys(smtp.delivered)
+                and made_keys(self.made, json_body=True) <= delivered_keys(hook.delivered)
+                and failing == recovered  # a recovery is told after the last change, maybe
+            ):
                 break
             time.sleep(1.0)
         self.notes.append(f"drain took {time.time() - drain_start:.0f}s (at most {self.plan.drain:.0f}s)")
@@ -498,10 +548,11 @@ def soak(plan: Plan, workdir: Path) -> Report:
                 runner.run(fake, smtp, hook)
             finally:
                 runner.service.close()
+            schedule = runner.schedule(fake, smtp, hook)
             report = analyse(
-                runner, {"mail": smtp.delivered, "hook": hook.delivered}, url, [runner.password, runner.token]
+                runner, {"mail": smtp.delivered, "hook": hook.delivered}, url, [runner.password, runner.token], schedule
             )
-            runner.save_truth({"mail": smtp.delivered, "hook": hook.delivered})
+            runner.save_truth({"mail": smtp.delivered, "hook": hook.delivered}, schedule)
     finally:
         hook.stop()
         smtp.stop()
@@ -531,7 +582,10 @@ def main(argv: list[str] | None = None) -> int:
         "--outage-for", type=float, default=90.0, help="seconds the webhook refuses everything, once (0: never)"
     )
     parser.add_argument(
-        "--latency-bound", type=float, default=240.0, help="seconds a change may take to arrive (default 240)"
+        "--latency-bound",
+        type=float,
+        default=60.0,
+        help="seconds of a change's wait that no injected fault explains (default 60; bench/soak_clock.py)",
     )
     parser.add_argument("--code", type=Path, help="run the service from this checkout (default: this one)")
     args = parser.parse_args(argv)

@@ -3,6 +3,8 @@
 Each is `ok` (accepts and records), `refuse` (answers an error at once: 451 / 503) or `hang`
 (takes the message and answers nothing until the hang ends, then refuses it). Only an accepted
 delivery is recorded, with the time it was accepted, so "delivered" means what the sender was told.
+Every request is also noted with its outcome (`Mood.met`): the report judges the channel's outages as
+the service met them (a channel refusing while nothing was sent to it held nothing back).
 """
 
 from __future__ import annotations
@@ -33,6 +35,15 @@ class Delivered:
     headers: dict[str, str] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class Met:
+    """One request a peer answered: when it came, when it was answered (a hang ends late), accepted or not."""
+
+    start: float
+    end: float
+    accepted: bool
+
+
 class Mood:
     """The peer's current behaviour; a hang ends when the mood changes (or `hang_limit` passes)."""
 
@@ -41,6 +52,7 @@ class Mood:
         self.hang_limit = hang_limit
         self.changed = threading.Condition()
         self.counts: dict[str, int] = dict.fromkeys(MOODS, 0)  # requests met in each mood
+        self.met: list[Met] = []  # every request, with what it was answered
 
     def set(self, value: str) -> None:
         with self.changed:
@@ -49,6 +61,7 @@ class Mood:
 
     def meet(self) -> str:
         """The mood a request meets; while hanging, block until the hang is over, then refuse."""
+        start = time.time()
         with self.changed:
             mood = self.value
             self.counts[mood] += 1
@@ -56,7 +69,8 @@ class Mood:
                 deadline = time.monotonic() + self.hang_limit
                 while self.value == "hang" and time.monotonic() < deadline:
                     self.changed.wait(timeout=0.2)
-                return "refuse"
+                mood = "refuse"
+            self.met.append(Met(start, time.time(), mood == "ok"))
             return mood
 
 

@@ -64,11 +64,39 @@ def test_status_names_a_failing_channel_and_its_error_never_its_secrets(
     status = workspace.cli("status")
     assert status.code == 0, status.err
     (line,) = [line for line in status.out.splitlines() if "failing  channel" in line]
-    assert line.startswith("  failing  channel 'team'  1 pending, tried 1 time, next attempt 20")
+    assert line.startswith("  failing  channel 'team'  refusing since 20")
+    assert "; 1 pending, tried 1 time, next attempt 20" in line
     assert line.endswith("channel 'team': the webhook answered HTTP 503 Service Unavailable (error=503)")
     assert "s3cret" not in status.out and "tok-hidden" not in status.out and str(webhook.port) not in status.out
     (failing,) = workspace.cli("status", "--json").json()["failing_channels"]
     assert failing["channel"] == "team" and failing["pending"] == 1 and "503" in failing["error"]
+    assert failing["failing_since"] and failing["others_told"] is False
+
+
+def test_status_shows_a_channel_refusing_every_message_from_its_failing_state_alone(workspace: Workspace) -> None:
+    """`notify.failing.<name>` is the channel's state (since when it refuses, whether the others were
+    told): shown even when no message of it waits (its last one parked), never with its URL or secret."""
+    from watcher.config import load_config
+    from watcher.store import Store
+    from watcher.store.meta import CHANNEL_FAILING, ChannelDown
+
+    url = "json://bot:s3cret@hooks.example.org/incoming?+X-Token=tok-hidden"
+    workspace.write(trials=["NCT04728893"], channels={"team": {"url": url}, "mail": {"url": "json://127.0.0.1:9/x"}})
+    config = load_config(workspace.settings)
+    since = datetime.now(UTC) - timedelta(minutes=42)
+    with Store(config.settings.storage_url) as store:
+        store.meta.set(CHANNEL_FAILING.of("team"), ChannelDown(since, "channel 'team': HTTP 503", alerted=True))
+
+    status = workspace.cli("status")
+    assert status.code == 0, status.err
+    (line,) = [line for line in status.out.splitlines() if "failing  channel" in line]
+    assert line == (
+        f"  failing  channel 'team'  refusing since {since:%Y-%m-%d %H:%M} UTC (42m ago, the other channels "
+        "were told): channel 'team': HTTP 503"
+    )
+    assert "s3cret" not in status.out and "tok-hidden" not in status.out and "hooks.example.org" not in status.out
+    (failing,) = workspace.cli("status", "--json").json()["failing_channels"]
+    assert failing["channel"] == "team" and failing["others_told"] is True and failing["pending"] == 0
 
 
 def test_a_cycles_duration_counts_its_searches(

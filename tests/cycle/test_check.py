@@ -257,6 +257,28 @@ def test_partial_record_twice_is_held_back_reported_once_and_never_removes_anyth
     assert "locations." not in text, "the whole record after a partial one: no false new sites either"
 
 
+def test_a_record_held_back_is_fetched_again_next_cycle_not_at_the_next_daily_refresh(
+    workspace: Workspace,
+    fake_api: FakeCtGov,
+    webhook: WebhookReceiver,
+) -> None:
+    """The soak lost a change so: the partial record held back, the data timestamp moved anyway (the poll
+    itself had not failed), and every later cycle skipped on the unmoved timestamp, until the registry's
+    next refresh (a day). A trial held back, or failing, is fetched again by the next cycle."""
+    setup(workspace, webhook, [SITES])
+    assert workspace.cli("check").code == 0
+    complete(fake_api)
+    fake_api.fail("partial", ids=[SITES], times=99)  # the batch's answer and the re-fetch alone: held back
+    assert workspace.cli("check").code == 1
+    assert versions(workspace) == [], "held back"
+    fake_api.clear_faults()
+    assert workspace.cli("check").code == 0  # no new refresh: the data timestamp has not moved
+    assert "COMPLETED" in json.dumps(versions(workspace)), "the whole record, diffed the next cycle"
+    fake_api.reset_requests()
+    assert workspace.cli("check").code == 0
+    assert [r[1] for r in fake_api.requests] == ["/api/v2/version"], "settled: the gate skips again"
+
+
 def test_an_unchanged_record_is_recognised_by_its_hash_without_loading_the_stored_one(
     workspace: Workspace,
     fake_api: FakeCtGov,

@@ -64,6 +64,48 @@ def test_a_channel_failing_for_long_is_told_once_on_the_healthy_ones_and_its_rec
     assert len(second.requests) == 2, "said once each"
 
 
+def test_the_others_are_told_even_while_they_refuse_a_message_of_their_own(
+    workspace: Workspace, webhook: WebhookReceiver, second: WebhookReceiver
+) -> None:
+    """The soak's case: the webhook down for long while the mail server refused one message shortly
+    before (a flaky moment, its retry 30 s away). Told only channels without a refusal of their own,
+    the failure was never said, nor its recovery: the alert now waits in the other channel's queue."""
+    config, store = setup(
+        workspace,
+        {"down": {"url": webhook.url()}, "flaky": {"url": second.url()}},
+        extra="notify:\n  channel_failing_after: 45s\n",
+    )
+    clock = Clock()
+    store.outbox.enqueue(
+        [
+            NewMessage("down", AlertPayload(subject="owed", text="t")),
+            NewMessage("flaky", AlertPayload(subject="mine", text="t")),
+        ],
+        clock(),
+    )
+    webhook.fail_next(1000, status=503)
+    second.fail_next(1, status=503)
+    deliver_due(store, config.settings, now=clock)
+    assert store.meta.get(CHANNEL_FAILING.of("flaky")) is not None, "the other channel has a refusal of its own"
+    clock.advance(seconds=50)  # past the threshold: the alert is queued, behind the flaky channel's own message
+    deliver_due(store, config.settings, now=clock)
+    assert store.meta.get(CHANNEL_FAILING.of("down")).alerted  # type: ignore[union-attr]
+    clock.advance(seconds=1)
+    deliver_due(store, config.settings, now=clock)
+    assert _titles(second) == ["mine", "TrialWatch: channel 'down' failing for 0 min"]
+
+    second.fail_next(1, status=503)  # refusing again just as the webhook comes back
+    store.outbox.enqueue([NewMessage("flaky", AlertPayload(subject="again", text="t"))], clock())
+    deliver_due(store, config.settings, now=clock)
+    with webhook._lock:
+        webhook._failures.clear()
+    clock.advance(hours=1)
+    deliver_due(store, config.settings, now=clock)  # the webhook accepts: its recovery is queued too
+    clock.advance(hours=1)
+    deliver_due(store, config.settings, now=clock)
+    assert _titles(second)[2:] == ["again", "TrialWatch: channel 'down' recovered"]
+
+
 @pytest.mark.parametrize("status", [401, 403, 404, 410, 413])
 def test_a_refusal_retrying_cannot_cure_parks_at_once_and_notify_retry_sends_it_after_the_fix(
     workspace: Workspace, webhook: WebhookReceiver, status: int

@@ -311,6 +311,35 @@ def test_sigterm_lets_the_cycle_in_flight_finish(workspace: Workspace, fake_api:
 
 
 @pytest.mark.slow
+def test_sigterm_lets_a_send_in_flight_finish_and_marks_it_sent(
+    workspace: Workspace, fake_api: FakeCtGov, webhook: WebhookReceiver
+) -> None:
+    """A channel's worker outlives the notify tick that started it (the tick waits 5 s): at SIGTERM the
+    service waits for it (within `stop_timeout`) instead of exiting mid-send, which left the message
+    claimed but unmarked, for the next process to send again."""
+    workspace.write(trials=[A], channels={"hook": {"url": webhook.url()}})
+    fast_settings(workspace)
+    service = Service(workspace)
+    try:
+        service.wait_event("cycle.done")
+        webhook.delay = 8.0  # a slow receiver: the send outlasts the tick's 5 s wait
+        workspace.watchlist.write_text(f"trials:\n  - {A}\n  - NCT0000\n")  # a rejected edit is alerted
+        service.wait_event("watchlist.rejected")
+        time.sleep(6.5)  # the tick has returned; the worker still sends
+        assert not webhook.requests, "still in flight"
+        code, took = service.stop()
+    finally:
+        service.kill()
+    assert code == 0 and took < 5 + 2, took
+    assert len(webhook.requests) == 1
+    (sent,) = service.named("notify.sent")
+    assert sent["channel"] == "hook"
+    assert service.named("service.stopped")[0]["clean"] is True
+    with sqlite_file(workspace.root / "state" / "trialwatch.sqlite") as db:
+        assert db.execute("SELECT status FROM outbox").fetchall() == [("sent",)]
+
+
+@pytest.mark.slow
 def test_sigterm_abandons_a_stuck_cycle_within_the_bound_and_exits_0(
     workspace: Workspace,
     fake_api: FakeCtGov,

@@ -404,6 +404,8 @@ class FakeCtGov(RecordHistory):
         self._data_timestamp = data_timestamp
         self._published = True  # the current refresh has been seen through /version
         self._faults: list[Fault] = []
+        # (time.time(), kind, the IDs it was set for) of each request a fault answered
+        self.faults_met: list[tuple[float, str, tuple[str, ...]]] = []
         self._nested: dict[str, int] = {}  # NCT ID → levels of nesting added to its served JSON
         self._host, self._port = host, port
         self._server: ThreadingHTTPServer | None = None
@@ -638,6 +640,12 @@ class FakeCtGov(RecordHistory):
                 )
             )
 
+    def faults_pending(self, *, records: bool = False) -> int:
+        """Requests still to meet a fault set with `fail` (record faults, which wait for their trial,
+        counted only with `records`)."""
+        with self._lock:
+            return sum(f.times for f in self._faults if f.times > 0 and (records or f.kind not in RECORD_FAULTS))
+
     def clear_faults(self) -> None:
         with self._lock:
             self._faults.clear()
@@ -655,6 +663,7 @@ class FakeCtGov(RecordHistory):
             for fault in self._faults:
                 if fault.matches(target):
                     fault.times -= 1
+                    self.faults_met.append((time.time(), fault.kind, tuple(sorted(fault.ids))))
                     return fault
             return None
 

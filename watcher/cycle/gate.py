@@ -16,7 +16,7 @@ from datetime import datetime
 from watcher.models import Trial
 from watcher.registry.poll import PollResult, PollState
 from watcher.store import Store
-from watcher.store.meta import DATA_TIMESTAMP, LAST_FULL_REFETCH, LAST_SUCCESS, MetaEntry
+from watcher.store.meta import DATA_TIMESTAMP, LAST_FULL_REFETCH, LAST_SUCCESS, SUSPECT, MetaEntry
 from watcher.store.values import TrialState
 
 
@@ -32,8 +32,16 @@ def poll_state(
 
     `partial`: `trials` are only some of the watched trials, so the registry-wide gate (the data
     timestamp and time of the last complete poll) does not speak for them and is read as absent.
+
+    A trial whose record was held back as partial (`SUSPECT`), or that failed last cycle, is left out
+    of `known`: fetched in full next cycle, like a new one. The poll that fetched it did not fail, so the
+    data timestamp moved; with it in `known` every later cycle skipped on that timestamp, and the
+    change it carried waited for the registry's next refresh (a day).
     """
     watched = {t.nct_id for t in trials}
+    held = store.meta.present([SUSPECT.of(n) for n in watched])
+    retry = {n for n in watched if SUSPECT.of(n).key in held}
+    retry |= {k for k, st in states.items() if k in watched and st.consecutive_failures and not st.not_found}
     return PollState(
         data_timestamp=None if partial else store.meta.get(DATA_TIMESTAMP),
         last_success=None if partial else store.meta.get(LAST_SUCCESS),
@@ -41,7 +49,7 @@ def poll_state(
         known={
             k: st.last_update_post_date
             for k, st in states.items()
-            if k in watched and st.last_update_post_date is not None
+            if k in watched and st.last_update_post_date is not None and k not in retry
         },
         force_full=force_full,
         not_found=frozenset(k for k, st in states.items() if st.not_found and k in watched),

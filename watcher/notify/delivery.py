@@ -14,7 +14,10 @@ parked after `notify.max_attempts` tries). A refusal that retrying cannot cure â
 404, 410, 413 and the like: a revoked token, a deleted hook, a message too large â€” parks the message
 at once (`notify-retry` queues parked messages again once the channel is fixed). A channel that has
 refused everything for `notify.channel_failing_after` is said once on the other channels, and its
-recovery once more.
+recovery once more. Every other channel is told, one that is refusing too included: the alert waits in
+its queue like any message. Told only the channels healthy at that very tick, a failure met while the
+others had one refusal of their own (a flaky SMTP server, a restart) was never said at all, nor its
+recovery.
 """
 
 from __future__ import annotations
@@ -116,6 +119,7 @@ TICK_WAIT = 5.0
 SMTP server, say) goes on in its own thread and is left alone by later ticks until it returns."""
 
 _busy: set[str] = set()  # channels whose worker (in this process) is still sending
+_senders: dict[str, threading.Thread] = {}  # those workers, for a stopping service to wait for
 _busy_lock = threading.Lock()
 
 
@@ -137,6 +141,7 @@ def deliver_due(
     now: Callable[[], datetime],
     sender: Sender | None = None,
     wait: float | None = TICK_WAIT,
+    stop: threading.Event | None = None,
 ) -> list[Outcome]:
     """Send every message that is due: one worker thread per channel, each channel's queue in order.
 
@@ -145,7 +150,8 @@ def deliver_due(
     leaves nothing lost and at most this one message possibly sent twice. Returns the outcomes of
     the workers that finished within `wait` seconds; `wait=None` joins every worker (`check`, which
     exits next: a send is bounded by its channel's `timeout`, and a thread cut off at exit mid-send
-    could send its message twice).
+    could send its message twice). Once `stop` is set a worker finishes the message it is sending and
+    claims no other (`finish_sends` waits for it).
     """
     sender = sender or Sender(settings.channels, installation=installation_id(store.meta))
     held = [name for name, c in settings.channels.items() if c.digest]
@@ -168,8 +174,10 @@ def deliver_due(
             name=f"notify-{channel}",
             daemon=True,
             args=(store, settings, sender, channel),
-            kwargs={"held": held, "now": now, "outcomes": outcomes},
+            kwargs={"held": held, "now": now, "outcomes": outcomes, "stop": stop},
         )
+        with _busy_lock:
+            _senders[channel] = worker
         worker.start()
         workers.append(worker)
     deadline = None if wait is None else time.monotonic() + wait
@@ -187,10 +195,13 @@ def _drain(
     held: list[str],
     now: Callable[[], datetime],
     outcomes: list[Outcome],
+    stop: threading.Event | None = None,
 ) -> None:
-    """One channel's worker: its due messages in order, until none is left (or MAX_ROUNDS)."""
+    """One channel's worker: its due messages in order, until none is left (or MAX_ROUNDS, or `stop`)."""
     try:
         for _ in range(MAX_ROUNDS):
+            if stop is not None and stop.is_set():
+                break  # the service stops: the next message waits for the next process
             at = now()
             claim = store.outbox.claim_next(
                 at,
@@ -213,6 +224,23 @@ def _drain(
     finally:
         with _busy_lock:
             _busy.discard(channel)
+            if _senders.get(channel) is threading.current_thread():
+                del _senders[channel]
+
+
+def finish_sends(timeout: float) -> list[str]:
+    """Wait up to `timeout` seconds for the channel workers still sending; returns the channels still
+    sending then. A stopping service calls this after setting the `stop` its ticks were given: a worker
+    cut off at exit mid-send leaves its message claimed but unmarked, and the next process sends it again
+    (a duplicate); one that finishes marks it. A send is bounded by its channel's `timeout`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        with _busy_lock:
+            alive = [t for t in _senders.values() if t.is_alive()]
+        left = deadline - time.monotonic()
+        if not alive or left <= 0:
+            return sorted(t.name for t in alive)
+        alive[0].join(timeout=min(left, 0.2))
 
 
 def _deliver_one(
@@ -305,7 +333,7 @@ def accepted(store: Store, settings: Settings, channel: str, at: datetime) -> No
     down = store.meta.get(key)
     if down is None:
         return
-    others = _healthy(store, settings, but=channel)
+    others = _others(settings, but=channel)
     with store.transaction() as tx:
         tx.meta.set(key, None)
         if down.alerted and others:
@@ -318,15 +346,15 @@ def accepted(store: Store, settings: Settings, channel: str, at: datetime) -> No
 
 
 def alert_failing_channels(store: Store, settings: Settings, at: datetime) -> None:
-    """Once per failure, tell the healthy channels about a channel refusing for `channel_failing_after`."""
+    """Once per failure, tell the other channels about a channel refusing for `channel_failing_after`."""
     for name in settings.channels:
         key = CHANNEL_FAILING.of(name)
         down = store.meta.get(key)
         if down is None or down.alerted or at - down.since < settings.channel_failing_after:
             continue
-        others = _healthy(store, settings, but=name)
+        others = _others(settings, but=name)
         if not others:
-            continue  # no channel to say it on yet: asked again at every tick
+            continue  # the only channel: nobody to tell
         minutes = int((at - down.since).total_seconds() // 60)
         text = (
             f"Channel {name!r} has refused every message for {minutes} minutes "
@@ -340,8 +368,9 @@ def alert_failing_channels(store: Store, settings: Settings, at: datetime) -> No
         log.error("notify.channel_failing", channel=name, since=down.since.isoformat(), told=others)
 
 
-def _healthy(store: Store, settings: Settings, *, but: str) -> list[str]:
-    return [n for n in settings.channels if n != but and store.meta.get(CHANNEL_FAILING.of(n)) is None]
+def _others(settings: Settings, *, but: str) -> list[str]:
+    """Every channel but `but`, failing ones too: their queue keeps the alert until they accept again."""
+    return [n for n in settings.channels if n != but]
 
 
 def _alert(channels: list[str], subject: str, text: str) -> list[NewMessage]:

@@ -8,6 +8,7 @@ is the seam the rest of TrialWatch uses.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -134,13 +135,14 @@ def notify_tick(
     next_poll: datetime | None = None,
     sender: Sender | None = None,
     wait: float | None = TICK_WAIT,
+    stop: threading.Event | None = None,
 ) -> list[Outcome]:
     """Everything the notifier owes right now: digests whose time has come, heartbeats, and
     every due delivery (new messages, retries, messages a crashed process had claimed).
 
     The service calls this on a short timer and after each cycle. `next_poll`, when the
     scheduler knows it, goes into heartbeats. `wait`: see `deliver_due` (`watcher.notify.drain`
-    passes None to send everything before `check` exits).
+    passes None to send everything before `check` exits); `stop`: the service's, see `deliver_due`.
     """
     from watcher.notify.digest import enqueue_heartbeats, fold_due_digests
 
@@ -156,7 +158,7 @@ def notify_tick(
             run()
         except TrialWatchError as exc:
             log.error("notify.tick_failed", step=step, error=str(exc))  # noqa: TRY400 - a known error, no trace
-    return deliver_due(store, settings, now=now, sender=sender, wait=wait)
+    return deliver_due(store, settings, now=now, sender=sender, wait=wait, stop=stop)
 
 
 MAX_DRAIN_ROUNDS = 100

@@ -384,6 +384,8 @@ class Service:
         return EXIT_THREAD_DIED
 
     def _shutdown(self) -> int:
+        from watcher.notify.delivery import finish_sends
+
         bound = self.config.settings.stop_timeout
         in_flight = self.cycles.started is not None
         self.sd.stopping(
@@ -397,7 +399,9 @@ class Service:
         for thread in self._threads:
             while thread.is_alive() and time.monotonic() < deadline and not self.signals.forced:
                 thread.join(timeout=0.2)
-        stuck = [t.name for t in self._threads if t.is_alive()]
+        # a channel's send in flight finishes (bounded by its timeout) and is marked, or it would go again
+        sending = finish_sends(0.0 if self.signals.forced else max(0.0, deadline - time.monotonic()))
+        stuck = [t.name for t in self._threads if t.is_alive()] + sending
         if stuck:
             # Abandon: each store write is one transaction, so nothing is half-written; the cycle's
             # unfinished trials are simply checked again next time. Do not touch the store or the

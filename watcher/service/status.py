@@ -17,6 +17,7 @@ from watcher.errors import StorageError
 from watcher.store import Store
 from watcher.store.discovery import watched_trials
 from watcher.store.meta import (
+    CHANNEL_FAILING,
     SERVICE_CYCLE_STARTED,
     SERVICE_HEALTH,
     SERVICE_HEARTBEAT,
@@ -44,8 +45,10 @@ class FailingTrial:
 
 @dataclass(frozen=True, slots=True)
 class FailingChannel:
-    """A channel whose oldest message was refused (and waits for its retry), or that has parked messages.
-    `error` is the one recorded with the message: it names the channel, never its URL or a secret."""
+    """A channel refusing every message since `failing_since` (`notify.failing.<name>`), one whose oldest
+    message was refused (and waits for its retry), or one that has parked messages. `error` is the last
+    refusal: it names the channel, never its URL or a secret. `others_told`: the other channels were
+    alerted (after `notify.channel_failing_after`)."""
 
     channel: str
     pending: int
@@ -53,6 +56,8 @@ class FailingChannel:
     attempts: int
     error: str | None
     next_attempt_at: str | None
+    failing_since: str | None = None
+    others_told: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,23 +139,46 @@ def read_status(config: Config, store: Store, *, now: datetime) -> Status:
 
 
 def failing_channels(config: Config, store: Store) -> list[FailingChannel]:
-    """Channels whose queue head was refused at least once, and channels with parked messages."""
+    """Channels refusing every message since their last acceptance, channels whose queue head was
+    refused at least once, and channels with parked messages."""
     held = [name for name, c in config.settings.channels.items() if c.digest]
     by_channel = store.outbox.counts_by_channel()
+    down = {name: d for name in config.settings.channels if (d := store.meta.get(CHANNEL_FAILING.of(name)))}
     found = []
     for queued in store.outbox.queued(held_channels=held):
         head = queued.head
         parked = by_channel.get(queued.channel, {}).get("parked", 0)
-        if head is not None and ((head.attempts and head.last_error) or parked):
+        refusing = down.get(queued.channel)
+        if head is not None and ((head.attempts and head.last_error) or parked or refusing):
             found.append(
                 FailingChannel(
-                    queued.channel, queued.count, parked, head.attempts, head.last_error, _iso(queued.next_attempt_at)
+                    queued.channel,
+                    queued.count,
+                    parked,
+                    head.attempts,
+                    head.last_error or (refusing.error if refusing else None),
+                    _iso(queued.next_attempt_at),
+                    _iso(refusing.since) if refusing else None,
+                    refusing.alerted if refusing else False,
                 )
             )
     listed = {f.channel for f in found}
-    for channel, statuses in sorted(by_channel.items()):
-        if statuses.get("parked") and channel not in listed:
-            found.append(FailingChannel(channel, 0, statuses["parked"], 0, None, None))
+    for channel in sorted(set(by_channel) | set(down)):
+        parked = by_channel.get(channel, {}).get("parked", 0)
+        refusing = down.get(channel)
+        if channel not in listed and (parked or refusing):
+            found.append(
+                FailingChannel(
+                    channel,
+                    0,
+                    parked,
+                    0,
+                    refusing.error if refusing else None,
+                    None,
+                    _iso(refusing.since) if refusing else None,
+                    refusing.alerted if refusing else False,
+                )
+            )
     return found
 
 
@@ -213,6 +241,9 @@ def status_lines(status: Status, *, now: datetime) -> list[str]:
 
 def _channel_state(channel: FailingChannel, now: datetime) -> str:
     parts = []
+    if channel.failing_since:
+        told = ", the other channels were told" if channel.others_told else ""
+        parts.append(f"refusing since {_hm(channel.failing_since)} ({_ago(channel.failing_since, now)}{told})")
     if channel.pending:
         tried = f", tried {channel.attempts} time{'s' if channel.attempts != 1 else ''}" if channel.attempts else ""
         retry = f", next attempt {_hm(channel.next_attempt_at)}" if channel.next_attempt_at else ""

@@ -209,7 +209,7 @@ class NotifyRunner:
             self.wanted.clear()
             try:
                 next_poll = self.store.meta.get(SERVICE_NEXT_CYCLE)
-                deliveries = notify_tick(self.config(), self.store, now=self.now, next_poll=next_poll)
+                deliveries = notify_tick(self.config(), self.store, now=self.now, next_poll=next_poll, stop=self.stop)
             except StorageError as exc:  # the database went away: one line, the next tick tries again
                 log.error("notify.tick_failed", error=f"{type(exc).__name__}: {exc}")  # noqa: TRY400
             except Exception as exc:

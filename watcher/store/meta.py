@@ -297,13 +297,15 @@ class Meta:
             MetaIn(s).set(key, value)
 
     def present(self, keys: Sequence[MetaKey[Any]]) -> frozenset[str]:
-        """Which of these keys are set, in one query per 500 (a page of trials asks at once)."""
+        """Which of these keys are set, in one query per 500 (a page of trials asks at once). A cleared
+        key keeps its row with a JSON null (`set(key, None)`): not set."""
         names = sorted({k.key for k in keys})
         found: list[str] = []
         with self._session() as s:
             for start in range(0, len(names), 500):
                 chunk = names[start : start + 500]
-                found.extend(s.scalars(select(MetaRow.key).where(MetaRow.key.in_(chunk))))
+                rows = s.execute(select(MetaRow.key, MetaRow.value).where(MetaRow.key.in_(chunk)))
+                found.extend(key for key, value in rows if value is not None)
         return frozenset(found)
 
     def update(self, *entries: MetaEntry) -> None:
