@@ -179,10 +179,10 @@ def test_the_migrations_build_exactly_the_models_schema(db_url: str) -> None:
     from alembic.autogenerate import compare_metadata
     from alembic.runtime.migration import MigrationContext
 
-    from watcher.store.schema import Base, is_search_index
+    from watcher.store.schema import Base, is_unmodelled_index
 
     def include_name(name: str | None, type_: str, parent_names: object) -> bool:
-        return not is_search_index(name)
+        return not is_unmodelled_index(name)
 
     opts = {"compare_type": True, "include_name": include_name}
     with Store(db_url) as store, store.engine.connect() as conn:

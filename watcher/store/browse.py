@@ -168,7 +168,7 @@ def _order(sort: str) -> list[Any]:
         return [TrialRow.nct_id]
     if sort == "title":
         return [func.lower(func.coalesce(TrialRow.title, "")), TrialRow.nct_id]
-    # nct_id descending: the whole key is ix_trials_changed read backwards
+    # nct_id descending: on SQLite ix_trials_changed read backwards, on PostgreSQL ix_trials_changed_desc
     return [TrialRow.last_changed_at.desc().nulls_last(), TrialRow.nct_id.desc()]
 
 

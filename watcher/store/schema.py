@@ -68,6 +68,7 @@ class TrialRow(Base):
         Index("ix_trials_next_date", "primary_completion", "nct_id"),
         Index("ix_trials_completion", "completion"),
         Index("ix_trials_status", "overall_status", "last_changed_at", "nct_id"),
+        Index("ix_trials_status_date", "overall_status", "primary_completion", "nct_id"),
     )
     nct_id: Mapped[str] = mapped_column(String(16), primary_key=True)
     canonical_id: Mapped[str | None] = mapped_column(String(16))
@@ -89,12 +90,18 @@ class TrialRow(Base):
 
 SEARCH_INDEX = "trials_search"
 """Revision 0008's word index over the trials' title, conditions and sponsor: on SQLite an FTS5 table
-(and the shadow tables it keeps), on PostgreSQL a GIN index; neither is a model, so the schema
-comparison leaves them out."""
+(and the shadow tables it keeps), on PostgreSQL a GIN index."""
+
+POSTGRES_ONLY_INDEXES = frozenset({"ix_trials_changed_desc", "ix_trials_status_desc"})
+"""Revision 0008's indexes in the list's `DESC NULLS LAST` order, which only PostgreSQL needs."""
 
 
-def is_search_index(name: str | None) -> bool:
-    return bool(name) and (name == "ix_trials_search" or str(name).startswith(SEARCH_INDEX))
+def is_unmodelled_index(name: str | None) -> bool:
+    """An index the migrations make in one database's own SQL, not from a model (the word index, the
+    PostgreSQL-only orders): the schema comparison leaves them out."""
+    return bool(name) and (
+        name == "ix_trials_search" or str(name).startswith(SEARCH_INDEX) or name in POSTGRES_ONLY_INDEXES
+    )
 
 
 class SnapshotRow(Base):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import create_engine
 
-from watcher.store.schema import Base, is_search_index
+from watcher.store.schema import Base, is_unmodelled_index
 
 config = context.config
 target_metadata = Base.metadata
@@ -13,7 +13,7 @@ target_metadata = Base.metadata
 
 def include_name(name: str | None, type_: str, parent_names: object) -> bool:
     """Revision 0008's word index (an FTS5 table, a GIN index) is no model: autogenerate leaves it be."""
-    return not is_search_index(name)
+    return not is_unmodelled_index(name)
 
 
 def run() -> None:

@@ -52,8 +52,19 @@ SQLITE_DOWN = (
     "DROP TRIGGER IF EXISTS trials_search_insert",
     "DROP TABLE IF EXISTS trials_search",
 )
-POSTGRES_UP = (f"CREATE INDEX ix_trials_search ON trials USING gin (to_tsvector('simple', {SEARCHED}))",)
-POSTGRES_DOWN = ("DROP INDEX IF EXISTS ix_trials_search",)
+POSTGRES_UP = (
+    f"CREATE INDEX ix_trials_search ON trials USING gin (to_tsvector('simple', {SEARCHED}))",
+    # The list's default order, newest change first and never-changed trials last, is `DESC NULLS LAST`:
+    # PostgreSQL reads an ascending index backwards only as `DESC NULLS FIRST`, so without these it sorts
+    # every row (SQLite, whose NULLs sort first, reads ix_trials_changed backwards in exactly this order).
+    "CREATE INDEX ix_trials_changed_desc ON trials (last_changed_at DESC NULLS LAST, nct_id DESC)",
+    "CREATE INDEX ix_trials_status_desc ON trials (overall_status, last_changed_at DESC NULLS LAST, nct_id DESC)",
+)
+POSTGRES_DOWN = (
+    "DROP INDEX IF EXISTS ix_trials_search",
+    "DROP INDEX IF EXISTS ix_trials_changed_desc",
+    "DROP INDEX IF EXISTS ix_trials_status_desc",
+)
 
 
 def upgrade() -> None:
@@ -65,6 +76,7 @@ def upgrade() -> None:
     op.create_index("ix_trials_next_date", "trials", ["primary_completion", "nct_id"])
     op.create_index("ix_trials_completion", "trials", ["completion"])
     op.create_index("ix_trials_status", "trials", ["overall_status", "last_changed_at", "nct_id"])
+    op.create_index("ix_trials_status_date", "trials", ["overall_status", "primary_completion", "nct_id"])
     for statement in SQLITE_UP if op.get_bind().dialect.name == "sqlite" else POSTGRES_UP:
         op.execute(statement)
 
@@ -72,6 +84,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     for statement in SQLITE_DOWN if op.get_bind().dialect.name == "sqlite" else POSTGRES_DOWN:
         op.execute(statement)
+    op.drop_index("ix_trials_status_date", table_name="trials")
     op.drop_index("ix_trials_status", table_name="trials")
     op.drop_index("ix_trials_completion", table_name="trials")
     op.drop_index("ix_trials_next_date", table_name="trials")
