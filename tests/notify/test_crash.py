@@ -193,6 +193,15 @@ def test_a_crash_report_never_shows_a_channel_secret(workspace: Workspace, fake_
     assert all(line.startswith(("{", "trialwatch: ")) for line in result.err.splitlines() if line.strip()), result.err
 
 
+CTRL_C_AS_AT_A_TERMINAL = (
+    "import runpy, signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+    "sys.argv[0] = 'trialwatch'; runpy.run_module('watcher', run_name='__main__')"
+)
+"""`python -m watcher` with Ctrl-C handled as at a terminal: a runner that started the tests in the
+background (`cmd &` in a script) has SIGINT ignored, every child inherits that, and Python then
+installs no Ctrl-C handler at all."""
+
+
 def test_ctrl_c_during_check_keeps_what_was_saved_says_so_and_exits_130(
     workspace: Workspace,
     fake_api: FakeCtGov,
@@ -200,7 +209,7 @@ def test_ctrl_c_during_check_keeps_what_was_saved_says_so_and_exits_130(
     workspace.write(trials=["NCT04728893", "NCT03418623"])
     fake_api.fail("timeout", path_contains="/studies", delay=4, times=3)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "watcher", "--config", str(workspace.settings), "check"],
+        [sys.executable, "-c", CTRL_C_AS_AT_A_TERMINAL, "--config", str(workspace.settings), "check"],
         cwd=REPO,
         env={**os.environ, "PYTHONPATH": str(REPO)},
         stdout=subprocess.PIPE,

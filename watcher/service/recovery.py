@@ -29,7 +29,8 @@ from watcher.errors import StorageError
 from watcher.files import write_atomically
 from watcher.service.record import ServiceRecord
 from watcher.store import Store
-from watcher.store.connection import redact_db_url, sqlite_path
+from watcher.store.connection import sqlite_path
+from watcher.store.database import damaged
 
 log = structlog.get_logger("watcher.service.recovery")
 
@@ -104,10 +105,7 @@ def check_database_sound(store: Store) -> None:
     the service writes on top of it."""
     problems = store.integrity(quick=True)
     if problems:
-        raise StorageError(
-            f"the database {redact_db_url(store.url)} is damaged (PRAGMA quick_check: {problems[0]}); "
-            "restore it from a backup (`trialwatch doctor` runs the full integrity check)"
-        )
+        raise damaged(store.url, problems)
 
 
 # -- a worker thread died ----------------------------------------------------------------------

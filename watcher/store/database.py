@@ -27,6 +27,7 @@ called again).
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from functools import cached_property
@@ -170,7 +171,20 @@ class Store:
 
             return upgrade_schema(self.engine)
         except SQLAlchemyError as exc:
-            raise database_error(self.url, exc, doing="cannot open or upgrade the database") from exc
+            raise self._opening_error(exc, "cannot open or upgrade the database") from exc
+
+    def _opening_error(self, exc: SQLAlchemyError, doing: str) -> StorageError:
+        """Why the schema could not be read: a damaged SQLite file said as such (its quick check's first
+        problem), so that a torn write is not mistaken for a file of another program."""
+        if getattr(getattr(exc, "orig", None), "sqlite_errorcode", None) in _SQLITE_DAMAGED:
+            return damaged(self.url, [str(getattr(exc, "orig", exc))])
+        problems: list[str] = []
+        if self.dialect == "sqlite":
+            with contextlib.suppress(SQLAlchemyError), self.engine.connect() as conn:  # a file it cannot open: not this
+                problems = [str(row[0]) for row in conn.exec_driver_sql("PRAGMA quick_check(20)")]
+        if problems and problems != ["ok"]:
+            return damaged(self.url, problems)
+        return database_error(self.url, exc, doing=doing)
 
     def _revision(self) -> str | None:
         with self.engine.connect() as conn:
@@ -184,7 +198,7 @@ class Store:
 
             behind = schema_behind(self.engine)
         except SQLAlchemyError as exc:
-            raise database_error(self.url, exc, doing="cannot read the database") from exc
+            raise self._opening_error(exc, "cannot read the database") from exc
         if behind is not None and behind.startswith("empty"):
             raise StorageError(
                 f"no database at {redact_db_url(self.url)}: it holds no tables; run `trialwatch check` first"
@@ -258,3 +272,15 @@ class Store:
     def exclusive(self, name: str, *, wait: bool = False) -> AbstractContextManager[bool]:
         """Hold the named lock between processes for the block (see `advisory_lock`)."""
         return advisory_lock(self.engine, name, wait=wait)
+
+
+_SQLITE_DAMAGED = frozenset({11, 26})
+"""SQLITE_CORRUPT ("database disk image is malformed") and SQLITE_NOTADB ("file is not a database")."""
+
+
+def damaged(url: str, problems: list[str]) -> StorageError:
+    """The error for a SQLite file its own check finds damaged, naming the first problem."""
+    return StorageError(
+        f"the database {redact_db_url(url)} is damaged (PRAGMA quick_check: {problems[0]}); "
+        "restore it from a backup (`trialwatch doctor` runs the full integrity check)"
+    )
