@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Any
 
 import structlog
-from sqlalchemy import and_, func, select, text, update
+from sqlalchemy import select, text, update
 from sqlalchemy.orm import Session
 
 from watcher.errors import StorageError
@@ -26,7 +26,7 @@ from watcher.store.blobstore import chunks, load_records, snapshot_of
 from watcher.store.locks import WriterLock, trial_lock_key
 from watcher.store.schema import SnapshotRow
 from watcher.store.values import NewVersion, PastVersion, VersionInfo
-from watcher.store.writes import newest_versions, prepend_versions, write_versions
+from watcher.store.writes import newest_of, newest_versions, prepend_versions, write_versions
 
 log = structlog.get_logger("watcher.store")
 
@@ -58,20 +58,7 @@ class Versions:
         with self._session() as s:
             rows: list[SnapshotRow] = []
             for chunk in chunks(sorted(set(nct_ids)), 500):
-                newest = (
-                    select(SnapshotRow.nct_id, func.max(SnapshotRow.version).label("version"))
-                    .where(SnapshotRow.nct_id.in_(chunk))
-                    .group_by(SnapshotRow.nct_id)
-                    .subquery()
-                )
-                rows.extend(
-                    s.scalars(
-                        select(SnapshotRow).join(
-                            newest,
-                            and_(SnapshotRow.nct_id == newest.c.nct_id, SnapshotRow.version == newest.c.version),
-                        )
-                    )
-                )
+                rows.extend(s.scalars(select(SnapshotRow).join(*newest_of(chunk))))
             live = [r for r in rows if r.pruned_at is None and (r.record is not None or r.manifest is not None)]
             records = load_records(s, [r.manifest for r in live if r.record is None and r.manifest is not None])
             return {

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any, cast
 
-from sqlalchemy import Table, and_, delete, func, insert, select, update
+from sqlalchemy import ColumnElement, Subquery, Table, and_, delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from watcher.detect.record import (
@@ -30,20 +30,24 @@ from watcher.store.schema import ChangeRow, SnapshotRow, TrialRow
 from watcher.store.values import NewVersion, PastVersion
 
 
+def newest_of(nct_ids: Sequence[str]) -> tuple[Subquery, ColumnElement[bool]]:
+    """Each of these trials' newest version number, and the condition joining `SnapshotRow` to it:
+    `select(…).join(*newest_of(ids))` reads the newest version of each in one query."""
+    newest = (
+        select(SnapshotRow.nct_id, func.max(SnapshotRow.version).label("version"))
+        .where(SnapshotRow.nct_id.in_(nct_ids))
+        .group_by(SnapshotRow.nct_id)
+        .subquery()
+    )
+    return newest, and_(SnapshotRow.nct_id == newest.c.nct_id, SnapshotRow.version == newest.c.version)
+
+
 def newest_versions(s: Session, nct_ids: Iterable[str]) -> dict[str, tuple[int, str]]:
     """(version, content hash) of each trial's newest stored version, in one query per 500 trials."""
     found: dict[str, tuple[int, str]] = {}
     for chunk in chunks(sorted(set(nct_ids)), 500):
-        newest = (
-            select(SnapshotRow.nct_id, func.max(SnapshotRow.version).label("version"))
-            .where(SnapshotRow.nct_id.in_(chunk))
-            .group_by(SnapshotRow.nct_id)
-            .subquery()
-        )
         rows = s.execute(
-            select(SnapshotRow.nct_id, SnapshotRow.version, SnapshotRow.content_hash).join(
-                newest, and_(SnapshotRow.nct_id == newest.c.nct_id, SnapshotRow.version == newest.c.version)
-            )
+            select(SnapshotRow.nct_id, SnapshotRow.version, SnapshotRow.content_hash).join(*newest_of(chunk))
         )
         found.update({r.nct_id: (int(r.version), r.content_hash) for r in rows})
     return found
