@@ -48,14 +48,22 @@ def _history_paths(fake_api: FakeCtGov) -> list[str]:
     return [r[1] for r in fake_api.requests if r[1].startswith("/api/int/")]
 
 
+def _one_edit(
+    workspace: Workspace, fake_api: FakeCtGov, webhook: WebhookReceiver, edit: Any, extra: str = ""
+) -> dict[str, Any]:
+    """A baseline `check`, one edit on the registry, a second `check`: the one change set's webhook document."""
+    workspace.write(trials=[NCT], channels={"hook": {"url": webhook.url()}}, api=FAST, extra=extra)
+    assert workspace.cli("check").code == 0  # version 0 on ClinicalTrials.gov: the baseline
+    fake_api.update(NCT, edit)  # version 1
+    assert workspace.cli("check").code == 0
+    [doc] = _changes(webhook)
+    return doc
+
+
 def test_messages_link_to_the_comparison_of_the_two_versions(
     workspace: Workspace, fake_api: FakeCtGov, webhook: WebhookReceiver
 ) -> None:
-    workspace.write(trials=[NCT], channels={"hook": {"url": webhook.url()}}, api=FAST)
-    assert workspace.cli("check").code == 0  # version 0 on ClinicalTrials.gov: the baseline
-    fake_api.update(NCT, _new_sites(1))  # version 1
-    assert workspace.cli("check").code == 0
-    [first] = _changes(webhook)
+    first = _one_edit(workspace, fake_api, webhook, _new_sites(1))
     assert first["links"]["compare"] == _compare(1, 2)
     assert first["links"]["history"] == _compare(1, 2), "no web view: the comparison ends the message"
     assert first["message"].rstrip().endswith(_compare(1, 2))
@@ -73,16 +81,7 @@ def test_messages_link_to_the_comparison_of_the_two_versions(
 def test_the_web_view_page_ends_the_message_and_the_comparison_stays_in_the_document(
     workspace: Workspace, fake_api: FakeCtGov, webhook: WebhookReceiver
 ) -> None:
-    workspace.write(
-        trials=[NCT],
-        channels={"hook": {"url": webhook.url()}},
-        api=FAST,
-        extra="web:\n  base_url: https://trials.example.org/\n",
-    )
-    assert workspace.cli("check").code == 0
-    fake_api.update(NCT, _new_sites(1))
-    assert workspace.cli("check").code == 0
-    [doc] = _changes(webhook)
+    doc = _one_edit(workspace, fake_api, webhook, _new_sites(1), "web:\n  base_url: https://trials.example.org/\n")
     assert doc["links"]["history"] == f"https://trials.example.org/trials/{NCT}"
     assert doc["links"]["compare"] == _compare(1, 2)
 
@@ -90,16 +89,7 @@ def test_the_web_view_page_ends_the_message_and_the_comparison_stays_in_the_docu
 def test_without_the_lookup_the_message_links_to_the_record_history(
     workspace: Workspace, fake_api: FakeCtGov, webhook: WebhookReceiver
 ) -> None:
-    workspace.write(
-        trials=[NCT],
-        channels={"hook": {"url": webhook.url()}},
-        api=FAST,
-        extra="backfill:\n  compare_links: false\n",
-    )
-    assert workspace.cli("check").code == 0
-    fake_api.update(NCT, _new_sites(1))
-    assert workspace.cli("check").code == 0
-    [doc] = _changes(webhook)
+    doc = _one_edit(workspace, fake_api, webhook, _new_sites(1), "backfill:\n  compare_links: false\n")
     assert doc["links"]["compare"] is None
     assert doc["links"]["history"] == f"https://clinicaltrials.gov/study/{NCT}?tab=history"
     assert _history_paths(fake_api) == []
@@ -109,11 +99,7 @@ def test_a_change_set_without_a_summary_line_costs_no_history_request(
     workspace: Workspace, fake_api: FakeCtGov, webhook: WebhookReceiver
 ) -> None:
     """A day of 1,000 trials changing their enrollment must not cost 1,000 record-history requests."""
-    workspace.write(trials=[NCT], channels={"hook": {"url": webhook.url()}}, api=FAST)
-    assert workspace.cli("check").code == 0
-    fake_api.update(NCT, _enrollment(1234))
-    assert workspace.cli("check").code == 0
-    [doc] = _changes(webhook)
+    doc = _one_edit(workspace, fake_api, webhook, _enrollment(1234))
     assert [c["new"] for c in doc["changes"]] == [1234], "one change, the enrollment: no summary line"
     assert doc["links"]["compare"] is None
     assert doc["links"]["history"] == f"https://clinicaltrials.gov/study/{NCT}?tab=history"
