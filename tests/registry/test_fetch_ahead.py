@@ -33,7 +33,9 @@ def fake() -> Iterator[FakeCtGov]:
 
 @pytest.fixture
 def client(fake: FakeCtGov) -> Iterator[CtGovClient]:
-    with CtGovClient(quick_settings(fake), sleep=Sleeps()) as client:
+    # quick_settings' 0.5 s timeout would let a loaded machine time a page out and ask again, and these
+    # tests count requests: the timeout here is far above any page's time
+    with CtGovClient(replace(quick_settings(fake), timeout=30), sleep=Sleeps()) as client:
         yield client
 
 
