@@ -51,7 +51,7 @@ def test_descriptive_user_agent_and_explicit_timeout(fake_api: FakeCtGov, client
     headers = {k.lower(): v for k, v in fake_api.headers[-1].items()}
     assert headers["user-agent"] == USER_AGENT
     assert USER_AGENT.startswith(f"trialwatch/{__version__} python-httpx/{httpx.__version__} (+https://")
-    assert client.transport._http.timeout == httpx.Timeout(0.5, connect=0.5)
+    assert client.transport._http.timeout == httpx.Timeout(1.5, connect=1.5)
 
 
 def test_edge_that_checks_the_user_agent_accepts_ours_and_refuses_a_bare_one(
