@@ -10,10 +10,12 @@ routing, queries, templates; no network), median of several runs after a warm-up
     python -m bench.bench_web --trials 500 --changed 10
     python -m bench.bench_web --trials 500000 --real 2000 --pages-only --keep /tmp/tw500k
     python -m bench.bench_web --trials 100000 --real 2000 --site-only --jobs 2
+    python -m bench.bench_web --trials 500000 --real 2000 --pages-only --db postgresql --keep /tmp/tw500k
 
 Past `--real` trials (stored version by version), the rest are SQL copies of them
 (`bench.web_seed`): 500,000 trials are seeded in minutes. `--keep DIR` keeps the store for the
-next run.
+next run. `--db postgresql` copies that SQLite store into a fresh PostgreSQL database
+(`bench.web_pg`, dropped afterwards) and times the pages and builds there.
 """
 
 from __future__ import annotations
@@ -25,7 +27,8 @@ import sys
 import tempfile
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -117,9 +120,11 @@ def changed_versions(store: Store, ids: list[str], count: int) -> None:
 
 
 def page_figures(settings: Path, ids: list[str], runs: int) -> list[tuple[str, float]]:
-    from starlette.testclient import TestClient
-
     from watcher.web.app import create_app
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # Starlette's test client asks for httpx2; httpx is what we ship with
+        from starlette.testclient import TestClient
 
     def get(client: TestClient, path: str) -> Callable[[], None]:
         def fetch() -> None:
@@ -177,6 +182,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--site-only", action="store_true", help="time the site builds, not the pages")
     parser.add_argument("--jobs", type=int, default=1, help="processes of the full site build")
     parser.add_argument("--keep", type=Path, help="seed into this folder, or reuse the store already seeded there")
+    parser.add_argument(
+        "--db", choices=["sqlite", "postgresql"], default="sqlite", help="the database the pages are read from"
+    )
     args = parser.parse_args(argv)
     configure("warning", "console")
     with tempfile.TemporaryDirectory() as folder:
@@ -188,13 +196,38 @@ def main(argv: list[str] | None = None) -> None:
             print(f"reusing the store in {root}")
         else:
             seed_store(root / "bench.sqlite", args.trials, args.real)
-        settings = settings_file(root, url, ids[:200], tags={n: ["oncology"] for n in ids[:50]})
-        if not args.site_only:
-            print(f"{'page (server time, median)':34} {'ms':>8} {'of target':>10}")
-            for name, ms in page_figures(settings, ids, args.runs):
-                print(f"{name:34} {ms:8.1f} {ms / TARGET_MS:9.2f}×")
-        if args.pages_only:
-            return
+        if args.db == "postgresql":
+            with postgres_copy(url) as pg_url:
+                figures(args, root, pg_url, ids)
+        else:
+            figures(args, root, url, ids)
+
+
+@contextmanager
+def postgres_copy(sqlite_url: str) -> Iterator[str]:
+    """A fresh PostgreSQL database holding the SQLite store's rows; dropped afterwards."""
+    from bench.web_pg import copy_to_postgres
+    from tests.support.databases import postgres_database
+
+    databases = postgres_database()
+    pg_url = next(databases)
+    try:
+        started = time.perf_counter()
+        copy_to_postgres(sqlite_url, pg_url)
+        print(f"copied into PostgreSQL in {time.perf_counter() - started:.1f} s")
+        yield pg_url
+    finally:
+        databases.close()
+
+
+def figures(args: argparse.Namespace, root: Path, url: str, ids: list[str]) -> None:
+    """The pages' and the site builds' figures, read from the store at `url`."""
+    settings = settings_file(root, url, ids[:200], tags={n: ["oncology"] for n in ids[:50]})
+    if not args.site_only:
+        print(f"{'page (server time, median)':34} {'ms':>8} {'of target':>10}")
+        for name, ms in page_figures(settings, ids, args.runs):
+            print(f"{name:34} {ms:8.1f} {ms / TARGET_MS:9.2f}×")
+    if not args.pages_only:
         site_figures(settings, url, root / "site", ids, changed=args.changed, jobs=args.jobs)
 
 
