@@ -73,8 +73,27 @@ def _trials_from(doc: Any, validator: Validator, channel_names: Sequence[str]) -
             continue
         if bare is None:
             bare = _trial(nct_id, {}, path, line, reading=reading, channel_names=channel_names)
-        trials.append(replace(bare, nct_id=nct_id, line=line))
+        trials.append(_bare_copy(bare, nct_id, line))
     return tuple(trials)
+
+
+def _bare_copy(bare: Trial, nct_id: str, line: int | None) -> Trial:
+    """`bare` under another ID and line. `dataclasses.replace` costs ~7 µs a call (it walks the fields
+    and calls `__init__` by keyword); at 10,000 bare IDs, read by every command, that was a tenth of
+    `status`'s own time. Positional, it is a plain constructor call."""
+    return Trial(
+        nct_id,
+        bare.label,
+        bare.channels,
+        bare.tags,
+        bare.ignore,
+        bare.only,
+        bare.min_severity,
+        bare.interval,
+        line,
+        bare.near,
+        bare.source,
+    )
 
 
 def _trial_items(doc: Any, validator: Validator) -> list[Any]:
