@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from tests.support.fakeapi import load_fixture
+from watcher.detect import SeverityRules, changes_between
 from watcher.detect.record import content_hash
 from watcher.store import Store
 from watcher.store.browse import BrowseFilter
@@ -120,3 +121,25 @@ def test_the_list_is_read_in_order_from_an_index_never_sorted(store: Store, sort
             conn.execute(text("SET LOCAL enable_seqscan = off"))
             plan = " ".join(row[0] for row in conn.execute(text(f"EXPLAIN {compiled}")))
             assert "Sort" not in plan, plan
+
+
+def test_the_static_sites_reads_agree_newest_first_by_id_and_of_a_tag(store: Store) -> None:
+    ids = sorted(TRIALS)
+    second = _record(ids[0], *TRIALS[ids[0]])
+    second["protocolSection"]["statusModule"]["overallStatus"] = "COMPLETED"
+    changes = changes_between(_record(ids[0], *TRIALS[ids[0]]), second, SeverityRules.from_mapping({}))
+    store.versions.save_many(
+        [NewVersion(ids[0], second, content_hash(second), T0 + timedelta(hours=1), changes=changes)]
+    )
+    by_change = [r.nct_id for r in store.browse.newest_changed(10)]
+    assert by_change[0] == ids[0]  # the one trial with a change since
+    assert sorted(by_change) == ids and store.browse.stored_count() == 3
+    assert [r.nct_id for r in store.browse.newest_changed(2)] == by_change[:2]
+    streamed = store.browse.rows_by_id()
+    assert isinstance(streamed, Iterator)  # a generator: the registry's rows are never all in memory
+    rows = list(streamed)
+    assert [r.nct_id for r in rows] == ids
+    assert {r.nct_id: r.versions for r in rows} == {ids[0]: 2, ids[1]: 1, ids[2]: 1}
+    assert [r.nct_id for r in store.browse.rows_of([ids[2], ids[0], "NCT09999999"])] == [
+        n for n in by_change if n in (ids[0], ids[2])
+    ]

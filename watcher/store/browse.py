@@ -7,10 +7,10 @@ the watchlist) arrives as a set of NCT IDs to keep or leave out.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import func, select
@@ -23,6 +23,8 @@ from watcher.store.search import search_condition, sqlite_words_count
 SORTS = ("changed", "date", "id", "title")
 COUNT_CAP = 10_000  # a page counts its matches up to here ("more than 10,000"), not all 500,000
 FEW_MATCHES = 2_000  # a text search matching more: walk the sort's index (see `search_condition`)
+STREAMED = 2_000  # rows fetched at once by the streamed reads
+_EPOCH = datetime.min.replace(tzinfo=UTC)
 DATE_COLUMNS = {"primary_completion": TrialRow.primary_completion, "completion": TrialRow.completion}
 
 
@@ -127,14 +129,44 @@ class Browse:
             query = select(SnapshotRow.nct_id, func.max(SnapshotRow.version)).group_by(SnapshotRow.nct_id)
             return {r[0]: r[1] for r in s.execute(query)}
 
-    def all_rows(self) -> list[TrialRowView]:
-        """Every trial with a stored version, newest change first (the static site's index)."""
+    def stored_count(self) -> int:
+        """How many trials have a stored version (the static site's index counts them)."""
         with self._session() as s:
-            counts = {
-                r[0]: r[1] for r in s.execute(select(SnapshotRow.nct_id, func.count()).group_by(SnapshotRow.nct_id))
-            }
-            rows = s.execute(select(*TrialRow.__table__.c).order_by(*_order("changed")))  # rows, not ORM objects
-            return [_view(r, counts[r.nct_id]) for r in rows if r.nct_id in counts]
+            return s.scalar(select(func.count()).select_from(_versions().subquery())) or 0
+
+    def newest_changed(self, limit: int) -> list[TrialRowView]:
+        """The `limit` trials with a stored version changed most recently, newest first: the static
+        site's front page, a range of the change index however large the registry."""
+        versions = _versions().subquery()
+        query = select(*TrialRow.__table__.c, versions.c.n).join(versions, versions.c.nct_id == TrialRow.nct_id)
+        with self._session() as s:
+            return [_view(r, r.n) for r in s.execute(query.order_by(*_order("changed")).limit(limit))]
+
+    def rows_of(self, nct_ids: Collection[str]) -> list[TrialRowView]:
+        """These trials (those with a stored version), newest change first: a tag's pages."""
+        found: list[TrialRowView] = []
+        with self._session() as s:
+            for chunk in chunks(sorted(nct_ids), 500):
+                rows = s.execute(select(TrialRow).where(TrialRow.nct_id.in_(chunk))).scalars().all()
+                counts = _version_counts(s, chunk)
+                found += [_view(r, counts[r.nct_id]) for r in rows if r.nct_id in counts]
+        found.sort(key=lambda r: r.nct_id, reverse=True)  # then by change, stably: the order of `_order`
+        found.sort(key=lambda r: (r.last_changed_at is not None, r.last_changed_at or _EPOCH), reverse=True)
+        return found
+
+    def rows_by_id(self) -> Iterator[TrialRowView]:
+        """Every trial with a stored version, in NCT ID order, streamed: the static site's block pages
+        hold 10,000 IDs each, so a whole registry is never in memory at once (it was 700 MB at 500,000)."""
+        versions = _versions().subquery()
+        query = select(*TrialRow.__table__.c, versions.c.n).join(versions, versions.c.nct_id == TrialRow.nct_id)
+        with self._session() as s:
+            for row in s.execute(query.order_by(TrialRow.nct_id).execution_options(yield_per=STREAMED)):
+                yield _view(row, row.n)
+
+
+def _versions() -> Any:
+    """(nct_id, n): each trial's count of stored versions, for those with one."""
+    return select(SnapshotRow.nct_id, func.count().label("n")).group_by(SnapshotRow.nct_id)
 
 
 def _only_text(where: BrowseFilter) -> bool:

@@ -27,7 +27,8 @@ import hashlib
 import json
 import multiprocessing
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from itertools import groupby
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -156,12 +157,11 @@ def _split(rows: Sequence[TrialRowView], size: int) -> Iterator[Sequence[TrialRo
         yield rows[start : start + size]
 
 
-def _blocks(rows: Sequence[TrialRowView]) -> dict[str, list[TrialRowView]]:
-    """The trials by block of 10,000 NCT IDs (`NCT0451` holds NCT04510000 to NCT04519999)."""
-    found: dict[str, list[TrialRowView]] = {}
-    for row in sorted(rows, key=lambda r: r.nct_id):
-        found.setdefault(row.nct_id[:7], []).append(row)
-    return found
+def _blocks(rows: Iterable[TrialRowView]) -> Iterator[tuple[str, list[TrialRowView]]]:
+    """The trials by block of 10,000 NCT IDs (`NCT0451` holds NCT04510000 to NCT04519999), from rows
+    in NCT ID order: one block in memory at a time."""
+    for name, found in groupby(rows, key=lambda r: r.nct_id[:7]):
+        yield name, list(found)
 
 
 def write_indexes(
@@ -170,7 +170,7 @@ def write_indexes(
     """index.html (and the block pages past `INDEX_ROWS` trials), the tag pages and feeds, the feed of
     everything, changes.json, the assets. An index page whose digest equals `before`'s is not rewritten."""
     before = before or {}
-    rows = store.browse.all_rows()
+    stored = store.browse.stored_count()
     trials = watched_trials(config, store.discovery)
     tags = sorted({tag for t in trials for tag in t.tags})
     trial_tags = tag_map(trials)
@@ -188,14 +188,16 @@ def write_indexes(
         _write(root / path, html)
         written += 1
 
-    blocks = _blocks(rows) if len(rows) > INDEX_ROWS else {}
-    block_links = [(name, f"all/{name}.html", len(found)) for name, found in blocks.items()]
-    heading = "Watch list" if not blocks else f"Watch list: the {INDEX_ROWS:,} most recently changed of {len(rows):,}"
-    page("index.html", 0, rows[:INDEX_ROWS], heading=heading, tag=None, blocks=block_links, parts=[])
-    for name, found in blocks.items():
-        page(f"all/{name}.html", 1, found, heading=f"Trials {name}…", tag=None, blocks=[], parts=[])
+    block_links = []
+    if stored > INDEX_ROWS:  # past one page, every trial is on its block's page, streamed block by block
+        for name, found in _blocks(store.browse.rows_by_id()):
+            page(f"all/{name}.html", 1, found, heading=f"Trials {name}…", tag=None, blocks=[], parts=[])
+            block_links.append((name, f"all/{name}.html", len(found)))
+    heading = "Watch list" if not block_links else f"Watch list: the {INDEX_ROWS:,} most recently changed of {stored:,}"
+    newest = store.browse.newest_changed(INDEX_ROWS)
+    page("index.html", 0, newest, heading=heading, tag=None, blocks=block_links, parts=[])
     for tag in tags:
-        tagged = [r for r in rows if tag in trial_tags.get(r.nct_id, ())]
+        tagged = store.browse.rows_of([n for n, own in trial_tags.items() if tag in own])
         parts = list(_split(tagged, INDEX_ROWS))
         names = [f"{site_name(tag)}{'' if i == 0 else f'-{i + 1}'}.html" for i in range(len(parts))]
         for i, part in enumerate(parts):
