@@ -143,3 +143,25 @@ def test_the_static_sites_reads_agree_newest_first_by_id_and_of_a_tag(store: Sto
     assert [r.nct_id for r in store.browse.rows_of([ids[2], ids[0], "NCT09999999"])] == [
         n for n in by_change if n in (ids[0], ids[2])
     ]
+
+
+def test_a_search_is_counted_from_the_word_index_not_a_scan_of_the_table(store: Store) -> None:
+    """PostgreSQL's planner scans the table for the count of a common word (each row's `tsvector` computed:
+    360 ms at 500,000 trials, where the GIN index takes 50 ms); SQLite counts from its FTS5 table."""
+    from sqlalchemy import text
+
+    from watcher.store.browse import count_settings, count_statement
+
+    where = BrowseFilter(text="cancer")
+    with store.engine.connect() as conn:
+        compiled = str(count_statement(where, store.dialect).compile(conn, compile_kwargs={"literal_binds": True}))
+        if store.dialect == "sqlite":
+            plan = " ".join(str(row[-1]) for row in conn.execute(text(f"EXPLAIN QUERY PLAN {compiled}")))
+            assert "trials_search VIRTUAL TABLE" in plan, plan
+        else:
+            conn.execute(text("ANALYZE trials"))  # the planner then knows the word is common, as it is at scale
+            for setting in count_settings(where, store.dialect):
+                conn.execute(text(setting))
+            plan = " ".join(row[0] for row in conn.execute(text(f"EXPLAIN {compiled}")))
+            assert "ix_trials_search" in plan and "Seq Scan" not in plan, plan
+    assert store.browse.page(where).total == 2  # and the count is right

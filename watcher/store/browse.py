@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from watcher.store.blobstore import chunks
@@ -79,13 +79,11 @@ class Browse:
         (`nct_id` ends every sort index, so OFFSET walks index entries, not rows), then its 50 rows."""
         conditions = _conditions(where, self._dialect)
         with self._session() as s:
-            words_only = bool(where.text.strip()) and _only_text(where)
-            counted = sqlite_words_count(where.text, COUNT_CAP) if words_only and self._dialect == "sqlite" else None
-            if counted is None:
-                counted = select(func.count()).select_from(
-                    select(TrialRow.nct_id).where(*conditions).limit(COUNT_CAP + 1).subquery()
-                )
-            total = s.scalar(counted) or 0
+            for setting in count_settings(where, self._dialect):
+                s.execute(text(setting))
+            total = s.scalar(count_statement(where, self._dialect)) or 0
+            if self._dialect == "postgresql" and where.text.strip():
+                s.execute(text("SET LOCAL enable_seqscan = on"))
             if where.text.strip() and total > FEW_MATCHES:
                 conditions = _conditions(where, self._dialect, many=True)
             order = _order(where.sort)
@@ -167,6 +165,27 @@ class Browse:
 def _versions() -> Any:
     """(nct_id, n): each trial's count of stored versions, for those with one."""
     return select(SnapshotRow.nct_id, func.count().label("n")).group_by(SnapshotRow.nct_id)
+
+
+def count_statement(where: BrowseFilter, dialect: str) -> Any:
+    """The count of a page's matches, stopped past `COUNT_CAP`. On SQLite a search with no other
+    filter is counted from the word index alone."""
+    if dialect == "sqlite" and where.text.strip() and _only_text(where):
+        counted = sqlite_words_count(where.text, COUNT_CAP)
+        if counted is not None:
+            return counted
+    matches = select(TrialRow.nct_id).where(*_conditions(where, dialect)).limit(COUNT_CAP + 1)
+    return select(func.count()).select_from(matches.subquery())
+
+
+def count_settings(where: BrowseFilter, dialect: str) -> list[str]:
+    """What PostgreSQL is told before a search's count. A common word (40% of 500,000 trials) makes
+    its planner expect 10,001 matches within the first 25,000 rows and scan the table, computing each
+    row's `tsvector` on the way (360 ms); from the GIN index the same count is 50 ms. Only the count
+    is told: the page's own query already walks an index."""
+    if dialect == "postgresql" and where.text.strip():
+        return ["SET LOCAL enable_seqscan = off"]
+    return []
 
 
 def _only_text(where: BrowseFilter) -> bool:

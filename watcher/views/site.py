@@ -27,11 +27,11 @@ import hashlib
 import json
 import multiprocessing
 import re
-from itertools import groupby
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from itertools import groupby
 from pathlib import Path
 from typing import Any
 
