@@ -43,6 +43,12 @@ def compare_url(nct_id: str, old: int, new: int) -> str:
     return CTGOV_COMPARE.format(nct_id=nct_id, a=old + 1, b=new + 1)
 
 
+def is_registry_compare(url: str) -> bool:
+    """Whether `url` is ClinicalTrials.gov's comparison of two versions (`compare_url`)."""
+    head, _, _ = CTGOV_COMPARE.partition("{nct_id}")
+    return url.startswith(head) and "?tab=history&a=" in url
+
+
 def registry_changes_url(nct_id: str, ctgov_versions: tuple[int, int] | None = None) -> str:
     """Where ClinicalTrials.gov lists every change between two versions: its comparison of them when
     both numbers are known (`compare_url`), else the trial's record history."""

@@ -57,8 +57,9 @@ def test_every_format_ends_with_the_comparison_of_the_two_versions() -> None:
     ctx = _context(_payload(ctgov_versions=(6, 7)))
     for kind, line in _last_lines(ctx).items():
         assert COMPARE in line, (kind, line)
+        assert kind == "email html" or "Compare the two versions" in line, (kind, line)  # not "Full history"
     email_html = FORMATS["email"](ctx).parts[0]
-    assert f'href="{html.escape(COMPARE)}"' in email_html
+    assert f'href="{html.escape(COMPARE)}">Compare the two versions</a>' in email_html
     doc = document(ctx)
     assert (doc.links.history, doc.links.compare) == (COMPARE, COMPARE)  # type: ignore[union-attr]
 
@@ -67,6 +68,7 @@ def test_the_web_view_page_wins_and_the_document_keeps_the_comparison() -> None:
     ctx = _context(_payload(ctgov_versions=(6, 7), web_base_url="https://trials.example.org/"))
     for kind, line in _last_lines(ctx).items():
         assert PAGE in line and COMPARE not in line, (kind, line)
+        assert kind == "email html" or "Full history" in line, (kind, line)
     doc = document(ctx)
     assert (doc.links.history, doc.links.compare) == (PAGE, COMPARE)  # type: ignore[union-attr]
 
@@ -75,6 +77,7 @@ def test_unknown_numbers_fall_back_to_the_record_history() -> None:
     ctx = _context(_payload())
     for kind, line in _last_lines(ctx).items():
         assert HISTORY in line and "&a=" not in line, (kind, line)
+        assert kind == "email html" or "Full history" in line, (kind, line)
     doc = document(ctx)
     assert (doc.links.history, doc.links.compare) == (HISTORY, None)  # type: ignore[union-attr]
 

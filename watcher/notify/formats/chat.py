@@ -63,7 +63,7 @@ _SLACK = Style(
     change=_slack_change,
     more=lambda t, n: f"… {n} more: [full history]({t.history_url})",
     skipped_trial=lambda t: f"[{t.nct_id}]({t.history_url}): {t.count} more changes",
-    trial_footer=lambda t: [f"[Full history]({t.history_url})"],
+    trial_footer=lambda t: [f"[{t.history_label}]({t.history_url})"],
 )
 
 
@@ -107,7 +107,7 @@ _TELEGRAM = Style(
     change=_telegram_change,
     more=lambda t, n: f'… {n} more: <a href="{_e(t.history_url)}">full history</a>',
     skipped_trial=lambda t: f'<a href="{_e(t.history_url)}">{_e(t.nct_id)}</a>: {t.count} more changes',
-    trial_footer=lambda t: [f'<a href="{_e(t.history_url)}">Full history</a>', ""],
+    trial_footer=lambda t: [f'<a href="{_e(t.history_url)}">{_e(t.history_label)}</a>', ""],
 )
 
 

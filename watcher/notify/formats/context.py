@@ -15,7 +15,7 @@ from typing import Any
 
 from watcher.detect.describe import Segment
 from watcher.messages import AlertPayload, ChangesPayload, DigestPayload, HeartbeatPayload, NewTrialPayload, Payload
-from watcher.models import ChangeKind, Event, Json, Severity
+from watcher.models import ChangeKind, Event, Json, Severity, is_registry_compare
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +93,12 @@ class TrialContext:
     entries: tuple[Entry, ...]
     summarised: Mapping[str, str]  # field → the list whose summary line stands for it
     compare_url: str | None = None  # ClinicalTrials.gov's comparison of the two versions, when their numbers are known
+
+    @property
+    def history_label(self) -> str:
+        """The words of the `history_url` link: what a reader gets by opening it. "Full history" on a
+        link that opens the comparison of two versions sent people looking for a list that was not there."""
+        return "Compare the two versions" if is_registry_compare(self.history_url) else "Full history"
 
 
 @dataclass(frozen=True, slots=True)

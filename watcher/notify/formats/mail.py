@@ -73,7 +73,7 @@ def _email_trial(trial: TrialContext, changes: Sequence[Entry], omitted: int) ->
         f'<table style="border-collapse:collapse;font-size:14px"><thead><tr>{head}</tr></thead>'
         f"<tbody>{''.join(rows)}</tbody></table>{more}"
         f'<p><a href="{_e(trial.url)}">Study on ClinicalTrials.gov</a> · '
-        f'<a href="{_e(trial.history_url)}">Full history</a></p>'
+        f'<a href="{_e(trial.history_url)}">{_e(trial.history_label)}</a></p>'
     )
 
 

@@ -131,7 +131,7 @@ _TEXT = Style(
     change=_text_change,
     more=lambda t, n: f"… and {n} more change{'s' if n != 1 else ''}: full history at {t.history_url}",
     skipped_trial=lambda t: f"{one_line(t.display)}: {t.count} changes not shown: {t.history_url}",
-    trial_footer=lambda t: ["", f"Study: {t.url}", f"Full history: {t.history_url}", ""],
+    trial_footer=lambda t: ["", f"Study: {t.url}", f"{t.history_label}: {t.history_url}", ""],
 )
 
 
