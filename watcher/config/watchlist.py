@@ -78,9 +78,9 @@ def _trials_from(doc: Any, validator: Validator, channel_names: Sequence[str]) -
 
 
 def _bare_copy(bare: Trial, nct_id: str, line: int | None) -> Trial:
-    """`bare` under another ID and line. `dataclasses.replace` costs ~7 µs a call (it walks the fields
-    and calls `__init__` by keyword); at 10,000 bare IDs, read by every command, that was a tenth of
-    `status`'s own time. Positional, it is a plain constructor call."""
+    """`bare` under another ID and line. `dataclasses.replace` walks the fields and calls `__init__` by
+    keyword; positional, this is a plain constructor call: about 0.02 s less for every command that
+    reads a watchlist of 10,000 bare IDs (a test keeps the two equal field for field)."""
     return Trial(
         nct_id,
         bare.label,
