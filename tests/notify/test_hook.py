@@ -12,10 +12,10 @@ import pytest
 
 from tests.support.peers import WebhookReceiver
 from watcher.config import ChannelSettings
+from watcher.config.hookurl import hook_target
 from watcher.errors import NotifyError
 from watcher.notify.delivery import render
 from watcher.notify.formats import Delivery
-from watcher.notify.hook import hook_target
 from watcher.notify.payloads import sample_payload
 from watcher.notify.send import Sender
 

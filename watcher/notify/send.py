@@ -107,7 +107,8 @@ class Sender:
         timeout = channel.timeout.total_seconds()
         kind = channel_kind(channel.url)
         if kind == "json":
-            from watcher.notify.hook import envelope, hook_target, post
+            from watcher.config.hookurl import hook_target
+            from watcher.notify.hook import envelope, post
 
             hook = hook_target(channel.url)
             document = rendered.document or {}
