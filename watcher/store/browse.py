@@ -79,11 +79,12 @@ class Browse:
         (`nct_id` ends every sort index, so OFFSET walks index entries, not rows), then its 50 rows."""
         conditions = _conditions(where, self._dialect)
         with self._session() as s:
-            for setting in count_settings(where, self._dialect):
+            settings = count_settings(where, self._dialect)
+            for setting in settings:
                 s.execute(text(setting))
             total = s.scalar(count_statement(where, self._dialect)) or 0
-            if self._dialect == "postgresql" and where.text.strip():
-                s.execute(text("SET LOCAL enable_seqscan = on"))
+            if settings:  # the count alone was told; the page's own query is planned as usual
+                s.execute(text("SET LOCAL enable_seqscan TO DEFAULT"))
             if where.text.strip() and total > FEW_MATCHES:
                 conditions = _conditions(where, self._dialect, many=True)
             order = _order(where.sort)
@@ -127,18 +128,11 @@ class Browse:
             query = select(SnapshotRow.nct_id, func.max(SnapshotRow.version)).group_by(SnapshotRow.nct_id)
             return {r[0]: r[1] for r in s.execute(query)}
 
-    def stored_count(self) -> int:
-        """How many trials have a stored version (the static site's index counts them)."""
-        with self._session() as s:
-            return s.scalar(select(func.count()).select_from(_versions().subquery())) or 0
-
     def newest_changed(self, limit: int) -> list[TrialRowView]:
         """The `limit` trials with a stored version changed most recently, newest first: the static
         site's front page, a range of the change index however large the registry."""
-        versions = _versions().subquery()
-        query = select(*TrialRow.__table__.c, versions.c.n).join(versions, versions.c.nct_id == TrialRow.nct_id)
         with self._session() as s:
-            return [_view(r, r.n) for r in s.execute(query.order_by(*_order("changed")).limit(limit))]
+            return [_view(r, r.n) for r in s.execute(_stored_rows().order_by(*_order("changed")).limit(limit))]
 
     def rows_of(self, nct_ids: Collection[str]) -> list[TrialRowView]:
         """These trials (those with a stored version), newest change first: a tag's pages."""
@@ -155,16 +149,16 @@ class Browse:
     def rows_by_id(self) -> Iterator[TrialRowView]:
         """Every trial with a stored version, in NCT ID order, streamed: the static site's block pages
         hold 10,000 IDs each, so a whole registry is never in memory at once (it was 700 MB at 500,000)."""
-        versions = _versions().subquery()
-        query = select(*TrialRow.__table__.c, versions.c.n).join(versions, versions.c.nct_id == TrialRow.nct_id)
+        query = _stored_rows().order_by(TrialRow.nct_id).execution_options(yield_per=STREAMED)
         with self._session() as s:
-            for row in s.execute(query.order_by(TrialRow.nct_id).execution_options(yield_per=STREAMED)):
+            for row in s.execute(query):
                 yield _view(row, row.n)
 
 
-def _versions() -> Any:
-    """(nct_id, n): each trial's count of stored versions, for those with one."""
-    return select(SnapshotRow.nct_id, func.count().label("n")).group_by(SnapshotRow.nct_id)
+def _stored_rows() -> Any:
+    """The trials with a stored version: their columns and `n`, their count of stored versions."""
+    versions = select(SnapshotRow.nct_id, func.count().label("n")).group_by(SnapshotRow.nct_id).subquery()
+    return select(*TrialRow.__table__.c, versions.c.n).join(versions, versions.c.nct_id == TrialRow.nct_id)
 
 
 def count_statement(where: BrowseFilter, dialect: str) -> Any:

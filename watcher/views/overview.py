@@ -18,10 +18,15 @@ from watcher.views.watch import MAX_DAYS, whole_number
 CHANGES_SHOWN = 500
 DATE_FIELDS = {"status.primaryCompletionDate": "Primary completion", "status.completionDate": "Completion"}
 FIELD_OF = {label: field for field, label in DATE_FIELDS.items()}
-DATE_COLUMNS = (("primary_completion", "Primary completion"), ("completion", "Completion"))
 DATES_PER_PAGE = 50
 MAX_DATES_PAGE = 200
 RESULTS_DUE = timedelta(days=365)  # results are due a year after primary completion (42 CFR 11.44)
+DATE_RANGES = (
+    ("primary_completion", "Primary completion", timedelta(0)),
+    ("completion", "Completion", timedelta(0)),
+    ("primary_completion", "Results due", RESULTS_DUE),
+)
+"""(column, label, offset): each kind of upcoming date is its column's date plus the offset."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,15 +112,12 @@ def upcoming_dates(store: Store, query: DatesQuery, *, today: date, per_page: in
     first = max(today, query.since or today)
     wanted = query.page * per_page + 1
     found: list[UpcomingDate] = []
-    for column, label in DATE_COLUMNS:
-        for nct_id, title, when in store.browse.dated(column, first.isoformat(), wanted):
+    for column, label, offset in DATE_RANGES:
+        for nct_id, title, when in store.browse.dated(column, (first - offset).isoformat(), wanted):
             day = parse_day(when)
-            if day is not None and day >= first:
-                found.append(UpcomingDate(when, label, nct_id, title, []))
-    for nct_id, title, when in store.browse.dated("primary_completion", (first - RESULTS_DUE).isoformat(), wanted):
-        day = parse_day(when)
-        if day is not None and day + RESULTS_DUE >= first:
-            found.append(UpcomingDate((day + RESULTS_DUE).isoformat(), "Results due", nct_id, title, []))
+            if day is not None and day + offset >= first:
+                shown_as = (day + offset).isoformat() if offset else when  # the registry's own spelling
+                found.append(UpcomingDate(shown_as, label, nct_id, title, []))
     found.sort(key=lambda d: (parse_day(d.when) or first, d.nct_id, d.what))
     shown = found[(query.page - 1) * per_page : query.page * per_page]
     slips = date_slips(store, sorted({d.nct_id for d in shown}))

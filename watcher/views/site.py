@@ -105,7 +105,7 @@ def build_site(
             list(pool.map(_write_slice, [(config, store.url, root, part, now) for part in slices]))
     else:
         write_trials(config, store, root, changed, now=now)
-    pages = write_indexes(config, store, root, now=now, before=before.pages if before else {})
+    pages = write_indexes(config, store, root, now=now, stored=len(latest), before=before.pages if before else {})
     manifest = {"format": MANIFEST_FORMAT, "built_at": now.isoformat(), "trials": latest, "pages": pages.digests}
     write_atomically(root / MANIFEST, json.dumps(manifest, sort_keys=True))
     return BuildReport(len(changed), len(latest), 2 * len(changed) + pages.written + 1, before is None)
@@ -165,12 +165,12 @@ def _blocks(rows: Iterable[TrialRowView]) -> Iterator[tuple[str, list[TrialRowVi
 
 
 def write_indexes(
-    config: Config, store: Store, root: Path, *, now: datetime, before: Mapping[str, str] | None = None
+    config: Config, store: Store, root: Path, *, now: datetime, stored: int, before: Mapping[str, str] | None = None
 ) -> IndexPages:
     """index.html (and the block pages past `INDEX_ROWS` trials), the tag pages and feeds, the feed of
-    everything, changes.json, the assets. An index page whose digest equals `before`'s is not rewritten."""
+    everything, changes.json, the assets. An index page whose digest equals `before`'s is not rewritten.
+    `stored`: how many trials have a stored version (`build_site` has counted them already)."""
     before = before or {}
-    stored = store.browse.stored_count()
     trials = watched_trials(config, store.discovery)
     tags = sorted({tag for t in trials for tag in t.tags})
     trial_tags = tag_map(trials)
