@@ -136,6 +136,8 @@ def test_a_worker_thread_that_dies_is_logged_alerted_and_ends_the_process_non_ze
     assert died["thread"] == "cycle-runner" and died["level"] == "error"
     assert "RuntimeError: injected" in died["error"] and died["exception"].startswith("Traceback")
     assert [e["exit_code"] for e in events if e["event"] == "service.exiting"] == [1]
-    (alert,) = [r.json() for r in webhook.requests if "worker thread died" in r.json()["title"]]
+    alerts = [r.json() for r in webhook.requests if "worker thread died" in r.json()["title"]]
+    assert len(alerts) == 1, proc.stderr[-3000:]
+    (alert,) = alerts
     assert "cycle-runner" in alert["message"] and "RuntimeError: injected" in alert["message"]
     assert "Traceback" not in alert["message"]

@@ -378,12 +378,13 @@ class Service:
             "(systemd: Restart=on-failure); the log holds the traceback (event service.thread_died). "
             "If it keeps happening, run `trialwatch doctor` and look at the log.",
         )
-        announce(self.config, self.store, alert, now=self.now, write=self.write)
         self.stop_requested.set()
-        self._shutdown()
+        # Told once the notifier has stopped: a tick of its own could otherwise hold the channel while
+        # the alert waits, then claim nothing more once stopping, and the alert would stay queued.
+        self._shutdown(last_word=lambda: announce(self.config, self.store, alert, now=self.now, write=self.write))
         return EXIT_THREAD_DIED
 
-    def _shutdown(self) -> int:
+    def _shutdown(self, last_word: Callable[[], None] | None = None) -> int:
         from watcher.notify.delivery import finish_sends
 
         bound = self.config.settings.stop_timeout
@@ -402,6 +403,8 @@ class Service:
         # a channel's send in flight finishes (bounded by its timeout) and is marked, or it would go again
         sending = finish_sends(0.0 if self.signals.forced else max(0.0, deadline - time.monotonic()))
         stuck = [t.name for t in self._threads if t.is_alive()] + sending
+        if last_word is not None:
+            last_word()
         if stuck:
             # Abandon: each store write is one transaction, so nothing is half-written; the cycle's
             # unfinished trials are simply checked again next time. Do not touch the store or the

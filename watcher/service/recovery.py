@@ -148,7 +148,8 @@ def announce(
     config: Config, store: Store, alert: Alert, *, now: Callable[[], datetime], write: Callable[[str], Any]
 ) -> None:
     """Tell every channel `alert` now, before the process ends: queued and delivered when the
-    database answers, else sent straight to each channel. Never raises."""
+    database answers, else sent straight to each channel. Called once the notifier has stopped (a
+    channel it is still sending on would be skipped). Never raises."""
     messages = alert_messages(config.settings, [alert])
     if not messages:
         write(alert_text(alert))
@@ -162,7 +163,7 @@ def announce(
     try:
         from watcher.notify.delivery import deliver_due
 
-        deliver_due(store, config.settings, now=now)
+        deliver_due(store, config.settings, now=now, wait=None)  # each send bounded by its channel's timeout
     except Exception as exc:  # queued: the next start delivers it
         log.warning("service.alert_queued_only", reason=short_reason(exc))
 
