@@ -15,6 +15,7 @@ from tests.support.fakeapi import load_fixture
 from tests.support.workspace import FIXTURES, Workspace
 from watcher.detect.record import content_hash
 from watcher.store import Store
+from watcher.store.browse import BrowseFilter
 from watcher.store.migrate import current_revision, head_revision, upgrade_schema
 from watcher.store.schema import UTCDateTime
 
@@ -108,6 +109,8 @@ def test_a_first_schema_database_upgrades_in_place(db_url: str, tmp_path: Path) 
         assert message.payload == {"version": 2}
         stats = store.retention.stats()
         assert stats.legacy_bytes == 0, "records moved out of snapshots.record"
+        (row,) = store.browse.page(BrowseFilter(text="Merck")).rows  # revision 0009 filled what the list reads
+        assert row.nct_id == "NCT04728893" and row.sponsor == "Merck Sharp & Dohme LLC"
         assert stats.versions == 2 and stats.blobs > 0
         assert store.upgrade() == [], "a current schema is left alone"
 
@@ -196,3 +199,30 @@ def test_the_head_written_in_revision_py_is_alembics() -> None:
     from watcher.store.revision import HEAD
 
     assert head_revision() == HEAD
+
+
+def test_trials_stored_before_the_listed_columns_get_them_from_their_newest_record(db_url: str) -> None:
+    """Revision 0009: a trial whose row was written before 0005/0008 (the columns empty, no version
+    since) is found by sponsor and condition and listed by its dates once the database upgrades."""
+    first, newest = load_fixture("NCT04728893"), load_fixture("NCT04728893")
+    status = newest["protocolSection"]["statusModule"]
+    status["completionDateStruct"] = {"date": "2029-01-31", "type": "ESTIMATED"}
+    newest["protocolSection"]["conditionsModule"]["conditions"].append("Marginal Zone Lymphoma")
+    with Store(db_url) as store:
+        for at, record in ((T0, first), (T0.replace(day=2), newest)):
+            digest = content_hash(record)
+            store.versions.save("NCT04728893", record, fetched_at=at, digest=digest, changes=[], baseline=at == T0)
+    engine = create_engine(db_url)
+    with engine.begin() as conn:  # as a row written before 0005 left it, and the schema one revision back
+        conn.execute(
+            text("UPDATE trials SET sponsor = NULL, conditions = NULL, primary_completion = NULL, completion = NULL")
+        )
+        conn.execute(text("UPDATE alembic_version SET version_num = '0008'"))
+    assert upgrade_schema(engine) == ["0009"]
+    engine.dispose()
+    with Store(db_url, read_only=True) as store:
+        (row,) = store.browse.page(BrowseFilter(text="marginal zone")).rows
+        assert (row.sponsor, row.primary_completion) == ("Merck Sharp & Dohme LLC", "2027-03-19")
+        assert row.conditions is not None and row.conditions.endswith("; Marginal Zone Lymphoma")
+        assert [r.nct_id for r in store.browse.page(BrowseFilter(text="merck")).rows] == ["NCT04728893"]
+        assert store.browse.dated("completion", "2029-01-01", 10) == [("NCT04728893", row.title, "2029-01-31")]

@@ -1,8 +1,8 @@
 """The web view: what the watch list searches and sorts by, kept on each trial's row.
 
 Sponsor, conditions and primary completion date follow the newest version like the title does;
-rows written before this revision get them with their next version (until then a search by
-sponsor or condition does not find them, and they sort last by date). Indexes let the list page
+rows written before this revision get them from revision 0009 (until then a search by sponsor or
+condition did not find them, and they sorted last by date). Indexes let the list page
 sort 500,000 trials by last change or date with LIMIT/OFFSET.
 
 Revision ID: 0005

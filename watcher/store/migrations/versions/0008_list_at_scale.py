@@ -12,7 +12,7 @@ the per-cycle "checked" updates), PostgreSQL's GIN index over a `tsvector` of th
 Both match whole words and word prefixes (`canc` finds "cancer"), case-insensitively.
 
 `completion` follows the newest version like `primary_completion` does (rows written before this
-revision get it with their next version, and until then show no completion date on /dates).
+revision get it from revision 0009).
 
 Revision ID: 0008
 Revises: 0007
