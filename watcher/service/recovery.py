@@ -149,7 +149,9 @@ def announce(
 ) -> None:
     """Tell every channel `alert` now, before the process ends: queued and delivered when the
     database answers, else sent straight to each channel. Called once the notifier has stopped (a
-    channel it is still sending on would be skipped). Never raises."""
+    channel it is still sending on would be skipped). A channel's backlog goes first, in order, for at
+    most `stop_timeout`; then the send in flight finishes and is marked (no duplicate at the next
+    start) and what is left stays queued. Never raises."""
     messages = alert_messages(config.settings, [alert])
     if not messages:
         write(alert_text(alert))
@@ -161,9 +163,12 @@ def announce(
         _send_directly(config, alert, now=now)
         return
     try:
-        from watcher.notify.delivery import deliver_due
+        from watcher.notify.delivery import deliver_due, finish_sends
 
-        deliver_due(store, config.settings, now=now, wait=None)  # each send bounded by its channel's timeout
+        enough = threading.Event()
+        deliver_due(store, config.settings, now=now, wait=config.settings.stop_timeout.total_seconds(), stop=enough)
+        enough.set()
+        finish_sends(max((c.timeout.total_seconds() for c in config.settings.channels.values()), default=0.0))
     except Exception as exc:  # queued: the next start delivers it
         log.warning("service.alert_queued_only", reason=short_reason(exc))
 
