@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import os
+import time
 from datetime import timedelta
 
 import pytest
 
+import watcher.store
 from tests.support.peers import wait_until
 from tests.support.servicerun import NotifySocket
+from tests.support.workspace import Workspace
+from watcher.config import load_config
+from watcher.service import daemon, sdnotify
 from watcher.service.sdnotify import Notifier, socket_address, watchdog_period
 
 
@@ -61,3 +66,49 @@ def test_a_vanished_socket_does_not_crash_the_service() -> None:
     sock.close()
     assert notifier.status("still here") is False
     notifier.close()
+
+
+def test_a_slow_start_up_step_keeps_extending_the_start_timeout(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sdnotify, "EXTEND_EVERY", timedelta(seconds=0.05))
+    sock = NotifySocket.open()
+    notifier = Notifier({"NOTIFY_SOCKET": sock.address})
+    try:
+        with notifier.starting_slowly("Opening the database"):
+            wait_until(lambda: len(sock.messages) >= 2)
+        sent = len(sock.messages)
+        assert sock.assignments()[0] == {"STATUS": "Opening the database", "EXTEND_TIMEOUT_USEC": "100000"}
+        time.sleep(0.2)
+        assert len(sock.messages) == sent, "nothing once the step is over"
+        with notifier.starting_slowly("quick"):
+            pass
+        time.sleep(0.1)
+        assert len(sock.messages) == sent, "a step shorter than the period sends nothing"
+    finally:
+        notifier.close()
+        sock.close()
+
+
+def test_the_service_extends_its_start_while_the_database_upgrades(
+    workspace: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """TimeoutStartSec would kill a long schema upgrade midway, and each restart would begin it again."""
+    monkeypatch.setattr(sdnotify, "EXTEND_EVERY", timedelta(seconds=0.05))
+
+    class SlowUpgrade(watcher.store.Store):
+        def upgrade(self) -> list[str]:
+            time.sleep(0.3)
+            return super().upgrade()
+
+    monkeypatch.setattr(watcher.store, "Store", SlowUpgrade)
+    sock = NotifySocket.open()
+    service = daemon.Service(
+        load_config(workspace.settings), workspace.settings, environ={"NOTIFY_SOCKET": sock.address}
+    )
+    try:
+        extended = [m for m in sock.assignments() if "EXTEND_TIMEOUT_USEC" in m]
+        assert len(extended) >= 3 and all("schema upgrade" in m["STATUS"] for m in extended)
+    finally:
+        service.client.close()
+        service.store.close()
+        service.sd.close()
+        sock.close()

@@ -87,9 +87,10 @@ class Service:
         self.environ = environ
         self.write = write
         self.now = utcnow
-        self.store = Store(config.settings.storage_url)
-        self.client = CtGovClient(config.settings.api)
         self.sd = Notifier(environ)
+        with self.sd.starting_slowly("Opening the database (a schema upgrade may take minutes)"):
+            self.store = Store(config.settings.storage_url)
+        self.client = CtGovClient(config.settings.api)
         self.watchdog_every = watchdog_period(environ)
         self.watch = FileWatch(config.watchlist.path)
         self.rejected = rejected  # the broken watchlist's problems when started on the last good copy

@@ -10,13 +10,18 @@ from __future__ import annotations
 
 import os
 import socket
+import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from datetime import timedelta
 
 import structlog
 
 log = structlog.get_logger("watcher.service.sdnotify")
+
+EXTEND_EVERY = timedelta(seconds=30)
+"""How often a long start-up step tells systemd it goes on (each time for twice as long again)."""
 
 
 def socket_address(value: str | None) -> str | None:
@@ -78,6 +83,31 @@ class Notifier:
     def reloading(self) -> bool:
         monotonic_usec = time.clock_gettime_ns(time.CLOCK_MONOTONIC) // 1000
         return self.send(RELOADING=1, MONOTONIC_USEC=monotonic_usec)
+
+    @contextmanager
+    def starting_slowly(self, status: str) -> Iterator[None]:
+        """While the block runs, every `EXTEND_EVERY` tell systemd that start-up goes on
+        (`EXTEND_TIMEOUT_USEC`, `STATUS=status`). Opening the database upgrades its schema when it is
+        behind: minutes for a whole-registry database (revision 0009 reads each trial's newest
+        record), past the unit's `TimeoutStartSec`, and a start killed midway rolls the upgrade back
+        for the restart to begin again, forever. A step shorter than `EXTEND_EVERY` sends nothing."""
+        if self._sock is None:
+            yield
+            return
+        every = EXTEND_EVERY.total_seconds()
+        done = threading.Event()
+
+        def beat() -> None:
+            while not done.wait(every):
+                self.send(STATUS=status, EXTEND_TIMEOUT_USEC=int(2 * every * 1_000_000))
+
+        beater = threading.Thread(target=beat, name="sd-start-extend", daemon=True)
+        beater.start()
+        try:
+            yield
+        finally:
+            done.set()
+            beater.join()
 
     def stopping(self, status: str, extend: timedelta | None = None) -> bool:
         fields: dict[str, str | int] = {"STOPPING": 1, "STATUS": status}
