@@ -7,8 +7,8 @@ sponsor or condition missed nearly every trial stored before it, the list sorted
 record, as the write path would (`watcher.detect.record`), 500 trials a query; the word index follows
 (SQLite's triggers fire on these columns, PostgreSQL's GIN index is over an expression of them).
 
-It reads every such trial's newest record once: 1.8 s CPU for 10,000 trials on the 2-core test
-machine (0.18 ms a trial), so about two minutes for a whole-registry database of 560,000. A trial
+It reads every such trial's newest record once: 0.2-0.4 ms a trial on the 2-core test machine (76 s
+for a 200,000-trial store), so three to four minutes for a whole-registry database of 560,000. A trial
 whose newest record retention pruned keeps its columns empty until its next version, as before.
 
 Revision ID: 0009
