@@ -23,6 +23,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import sqlalchemy as sa
+import structlog
 from alembic import op
 
 from watcher.detect.record import completion_of, conditions_of, primary_completion_of, sponsor_of
@@ -34,15 +35,21 @@ branch_labels = None
 depends_on = None
 
 BATCH = 500
+PROGRESS_EVERY = 50_000  # trials between two log lines: a whole-registry upgrade is minutes of silence otherwise
 FILLED = ("sponsor", "conditions", "primary_completion", "completion")
 READ = {("protocolSection", m) for m in ("sponsorCollaboratorsModule", "conditionsModule", "statusModule")}
 """The record's parts these columns come from: only they are decompressed and parsed (a third of the time)."""
 
 
 def _blobs(conn: sa.Connection, table: sa.Table, digests: Sequence[str]) -> dict[str, Any]:
+    """The decoded blobs of these digests, asked BATCH at a time (older SQLite allows 999 parameters)."""
     wanted = sorted(set(digests))
-    rows = conn.execute(sa.select(table.c.digest, table.c.codec, table.c.data).where(table.c.digest.in_(wanted)))
-    return {r.digest: blobs.load(r.codec, r.data) for r in rows}
+    found: dict[str, Any] = {}
+    for start in range(0, len(wanted), BATCH):
+        chunk = wanted[start : start + BATCH]
+        rows = conn.execute(sa.select(table.c.digest, table.c.codec, table.c.data).where(table.c.digest.in_(chunk)))
+        found.update({r.digest: blobs.load(r.codec, r.data) for r in rows})
+    return found
 
 
 def _newest_records(conn: sa.Connection, t: Mapping[str, sa.Table], nct_ids: Sequence[str]) -> dict[str, Any]:
@@ -87,7 +94,8 @@ def upgrade() -> None:
         .where(trials.c.nct_id == sa.bindparam("id"))
         .values({name: sa.bindparam(f"new_{name}") for name in FILLED})
     )
-    after = ""
+    log = structlog.get_logger("watcher.store.migrations")
+    after, seen = "", 0
     while True:
         ids = list(
             conn.scalars(
@@ -110,6 +118,9 @@ def upgrade() -> None:
         ]
         if values:
             conn.execute(fill, values)
+        if seen // PROGRESS_EVERY != (seen + len(ids)) // PROGRESS_EVERY:
+            log.info("db.filling_listed_columns", trials=seen + len(ids), last=after)
+        seen += len(ids)
 
 
 def downgrade() -> None:
