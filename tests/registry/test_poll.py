@@ -52,9 +52,11 @@ def set_status(status: str) -> Any:
 @pytest.fixture
 def settings(fake_api: FakeCtGov) -> ApiSettings:
     fake_api.check_user_agent = True  # the fault matrix runs against an edge that checks it, as the live one does
+    # 1.5 s: below the "timeout" fault's 2 s, far above a healthy page's time on a loaded 2-core CI (at 0.5 s
+    # CI once timed out a healthy /version and the request count saw one more)
     return ApiSettings(
         base_url=fake_api.base_url,
-        timeout=0.5,
+        timeout=1.5,
         requests_per_second=0,
         max_retries=2,
         backoff_base=0.001,
@@ -245,7 +247,7 @@ def test_api_down_fails_every_trial_and_keeps_the_old_timestamp(fake_api: FakeCt
 def test_transient_fault_on_the_probe_is_retried(fake_api: FakeCtGov, client: CtGovClient, kind: str) -> None:
     state = synced(fake_api)
     fake_api.update(NCT, set_status("COMPLETED"))
-    fake_api.fail(kind, path_contains="fields=", retry_after=0 if kind in {429, 503} else None, delay=1.0)
+    fake_api.fail(kind, path_contains="fields=", retry_after=0 if kind in {429, 503} else None, delay=2.0)
     with capture_logs() as logs:
         result = poll(client, fake_api.ids(), state, now=NOW)
     assert list(result.records) == [NCT]
@@ -260,7 +262,7 @@ def test_persistent_fault_on_the_full_fetch_fails_those_trials_only(
 ) -> None:
     state = synced(fake_api)
     fake_api.update(NCT, set_status("COMPLETED"))
-    fake_api.fail(kind, path_contains=f"filter.ids={NCT}&", times=99, delay=1.0)
+    fake_api.fail(kind, path_contains=f"filter.ids={NCT}&", times=99, delay=2.0)
     with capture_logs() as logs:
         result = poll(client, fake_api.ids(), state, now=NOW)
     assert not result.records
@@ -420,8 +422,8 @@ MATRIX = [
     Row("503", 99, FULL_FETCH, "failure", 3, "api.failed", TransientApiError, {"retry_after": 0}),
     Row("429", 1, FULL_FETCH, "record", 2, "api.retry", extra={"retry_after": 0}),
     Row("429", 99, FULL_FETCH, "failure", 3, "api.failed", TransientApiError, {"retry_after": 0}),
-    Row("timeout", 1, FULL_FETCH, "record", 2, "api.retry", extra={"delay": 1.0}),
-    Row("timeout", 99, FULL_FETCH, "failure", 3, "api.failed", TransientApiError, {"delay": 1.0}),
+    Row("timeout", 1, FULL_FETCH, "record", 2, "api.retry", extra={"delay": 2.0}),
+    Row("timeout", 99, FULL_FETCH, "failure", 3, "api.failed", TransientApiError, {"delay": 2.0}),
     Row("reset", 1, FULL_FETCH, "record", 2, "api.retry"),
     Row("reset", 99, FULL_FETCH, "failure", 3, "api.failed", TransientApiError),
     Row("truncated", 1, FULL_FETCH, "failure", 1, "api.batch_failed", InvalidResponse),
