@@ -18,7 +18,6 @@ Create Date: 2026-12-08
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -53,8 +52,8 @@ def _blobs(conn: sa.Connection, table: sa.Table, digests: Sequence[str]) -> dict
 
 
 def _newest_records(conn: sa.Connection, t: Mapping[str, sa.Table], nct_ids: Sequence[str]) -> dict[str, Any]:
-    """Each trial's newest stored record (inline on first-schema rows, else by its manifest's parts), as
-    far as the columns read it: only the parts in `READ`."""
+    """Each trial's newest stored record as far as the columns read it: only the parts in `READ` (every
+    record is in blobs since 0002; a version retention pruned has no manifest)."""
     snapshots = t["snapshots"]
     newest = (
         sa.select(snapshots.c.nct_id, sa.func.max(snapshots.c.version).label("version"))
@@ -63,24 +62,20 @@ def _newest_records(conn: sa.Connection, t: Mapping[str, sa.Table], nct_ids: Seq
         .subquery()
     )
     rows = conn.execute(
-        sa.select(snapshots.c.nct_id, snapshots.c.record, snapshots.c.manifest)
+        sa.select(snapshots.c.nct_id, snapshots.c.manifest)
         .join(newest, sa.and_(snapshots.c.nct_id == newest.c.nct_id, snapshots.c.version == newest.c.version))
-        .where(snapshots.c.pruned_at.is_(None))
+        .where(snapshots.c.manifest.is_not(None))
     ).all()
     manifests = {
         digest: {**manifest, "parts": [e for e in manifest["parts"] if tuple(e[0]) in READ]}
-        for digest, manifest in _blobs(
-            conn, t["blobs"], [r.manifest for r in rows if r.record is None and r.manifest]
-        ).items()
+        for digest, manifest in _blobs(conn, t["blobs"], [r.manifest for r in rows]).items()
     }
     parts = _blobs(conn, t["blobs"], [d for m in manifests.values() for d in blobs.manifest_digests(m)])
-    records: dict[str, Any] = {}
-    for r in rows:
-        if r.record is not None:
-            records[r.nct_id] = json.loads(r.record)
-        elif r.manifest in manifests and all(d in parts for d in blobs.manifest_digests(manifests[r.manifest])):
-            records[r.nct_id] = blobs.join_record(manifests[r.manifest], parts)
-    return records
+    return {
+        r.nct_id: blobs.join_record(manifests[r.manifest], parts)
+        for r in rows
+        if r.manifest in manifests and all(d in parts for d in blobs.manifest_digests(manifests[r.manifest]))
+    }
 
 
 def upgrade() -> None:
